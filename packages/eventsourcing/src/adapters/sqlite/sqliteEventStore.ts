@@ -1,0 +1,187 @@
+import type { StatementSync } from 'node:sqlite';
+import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
+import { ConcurrencyError } from '../../errors.ts';
+import type { AppendResult, Checkpoint, EventStore, ExpectedVersion, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
+import type { SqliteDatabase } from './sqliteDatabase.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  stream_id TEXT NOT NULL,
+  stream_version INTEGER NOT NULL,
+  category TEXT NOT NULL,
+  type TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  occurred_at TEXT NOT NULL,
+  organization_id TEXT NOT NULL,
+  project_id TEXT,
+  correlation_id TEXT NOT NULL,
+  causation_id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  UNIQUE (stream_id, stream_version)
+);`;
+
+interface EventRow {
+  position: number;
+  id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  schema_version: number;
+  occurred_at: string;
+  organization_id: string;
+  project_id: string | null;
+  correlation_id: string;
+  causation_id: string;
+  data: string;
+}
+
+type Listener = (position: string) => void;
+
+/** The embedded EventStore: one table, global order = rowid, stream order = (stream_id, stream_version). */
+export class SqliteEventStore implements EventStore {
+  private readonly listeners = new Set<Listener>();
+  private readonly insert: StatementSync;
+  private readonly streamVersion: StatementSync;
+  private readonly findById: StatementSync;
+  private readonly head: StatementSync;
+  private readonly byStream: StatementSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  private readonly database: SqliteDatabase;
+  private readonly registry: EventRegistry | undefined;
+
+  constructor(database: SqliteDatabase, registry?: EventRegistry) {
+    this.database = database;
+    this.registry = registry;
+    database.db.exec(SCHEMA);
+    const db = database.db;
+    this.insert = db.prepare(
+      `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.streamVersion = db.prepare('SELECT MAX(stream_version) AS v FROM events WHERE stream_id = ?');
+    this.findById = db.prepare('SELECT position, stream_id, stream_version FROM events WHERE id = ?');
+    this.head = db.prepare('SELECT MAX(position) AS p FROM events');
+    this.byStream = db.prepare('SELECT * FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?');
+  }
+
+  /** In-process notification of new events, used by the embedded subscriptions to follow live. */
+  onAppended(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async append(streamId: string, events: NewEvent[], { expectedVersion }: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    // Validate before touching the database: a bad event writes nothing.
+    const prepared = events.map((e) => {
+      this.registry?.validate(e);
+      return { e, data: JSON.stringify(e.data), schemaVersion: e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1 };
+    });
+    const category = categoryOf(streamId);
+    const result = await this.database.writeTransaction(() => {
+      const replay = this.idempotentReplay(streamId, events);
+      if (replay) return replay;
+      const current = (this.streamVersion.get(streamId) as { v: number | null }).v;
+      const actual = current ?? -1;
+      if (expectedVersion === 'no_stream' ? current !== null : expectedVersion !== 'any' && expectedVersion !== actual) {
+        throw new ConcurrencyError(streamId, expectedVersion, current === null ? 'no_stream' : actual);
+      }
+      let version = actual;
+      let position = 0;
+      for (const { e, data, schemaVersion } of prepared) {
+        version += 1;
+        const correlationId = e.correlationId ?? e.id;
+        const info = this.insert.run(e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, data);
+        position = Number(info.lastInsertRowid);
+      }
+      return { nextVersion: version, position: String(position), fresh: true };
+    });
+    if ('fresh' in result) for (const listener of this.listeners) listener(result.position);
+    return { nextVersion: result.nextVersion, position: result.position };
+  }
+
+  /** Same event ids already appended to this stream: answer as the first append did. */
+  private idempotentReplay(streamId: string, events: NewEvent[]): AppendResult | null {
+    const first = this.findById.get(events[0]!.id) as { position: number; stream_id: string; stream_version: number } | undefined;
+    if (!first) return null;
+    const last = this.findById.get(events[events.length - 1]!.id) as typeof first | undefined;
+    if (first.stream_id !== streamId || !last || last.stream_id !== streamId || last.stream_version - first.stream_version !== events.length - 1) {
+      throw new ConcurrencyError(streamId, `new events`, `event ${events[0]!.id} already stored elsewhere`);
+    }
+    return { nextVersion: last.stream_version, position: String(last.position) };
+  }
+
+  async *readStream(streamId: string, options: { fromVersion?: number } = {}): AsyncIterable<StoredEvent> {
+    let from = options.fromVersion ?? 0;
+    for (;;) {
+      const rows = this.byStream.all(streamId, from, 500) as unknown as EventRow[];
+      for (const row of rows) yield this.toEvent(row);
+      if (rows.length < 500) return;
+      from = rows[rows.length - 1]!.stream_version + 1;
+    }
+  }
+
+  async *readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
+    const batchSize = options.batchSize ?? 1000;
+    const { categories = [], types = [] } = options.filter ?? {};
+    const to = options.to == null ? Number.MAX_SAFE_INTEGER : Number(options.to);
+    const stmt = this.statement(categories.length, types.length);
+    let from = options.from == null ? 0 : Number(options.from);
+    for (;;) {
+      const rows = stmt.all(from, to, ...categories, ...types, batchSize) as unknown as EventRow[];
+      for (const row of rows) yield this.toEvent(row);
+      if (rows.length < batchSize) return;
+      from = rows[rows.length - 1]!.position;
+    }
+  }
+
+  async headPosition(): Promise<Checkpoint> {
+    const p = (this.head.get() as { p: number | null }).p;
+    return p === null ? null : String(p);
+  }
+
+  compare(a: Checkpoint, b: Checkpoint): number {
+    return (a === null ? 0 : Number(a)) - (b === null ? 0 : Number(b));
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+
+  private statement(categories: number, types: number): StatementSync {
+    const key = `${categories}:${types}`;
+    let stmt = this.statements.get(key);
+    if (!stmt) {
+      const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+      stmt = this.database.db.prepare(
+        `SELECT * FROM events WHERE position > ? AND position <= ?` +
+          (categories ? ` AND category IN (${marks(categories)})` : '') +
+          (types ? ` AND type IN (${marks(types)})` : '') +
+          ` ORDER BY position LIMIT ?`,
+      );
+      this.statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  private toEvent(row: EventRow): StoredEvent {
+    const event: StoredEvent = {
+      id: row.id,
+      type: row.type,
+      schemaVersion: row.schema_version,
+      streamId: row.stream_id,
+      streamVersion: row.stream_version,
+      globalPosition: String(row.position),
+      occurredAt: row.occurred_at,
+      organizationId: row.organization_id,
+      correlationId: row.correlation_id,
+      causationId: row.causation_id,
+      data: JSON.parse(row.data),
+    };
+    if (row.project_id !== null) event.projectId = row.project_id;
+    return this.registry ? this.registry.upcast(event) : event;
+  }
+}

@@ -1,0 +1,105 @@
+import type { StatementSync } from 'node:sqlite';
+import type { Checkpoint } from '../../ports/eventStore.ts';
+import type { Document, Filter, FindOptions, ReadStore, ReadStoreTx } from '../../ports/readStore.ts';
+import type { SqliteDatabase } from './sqliteDatabase.ts';
+
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const COLLECTION = /^[a-z][a-z0-9_]*$/;
+
+function field(name: string): string {
+  if (!FIELD.test(name)) throw new Error(`invalid field name ${name}`);
+  return name === 'id' ? 'id' : name === 'organizationId' ? 'organization_id' : `json_extract(doc, '$.${name}')`;
+}
+
+/** Read models as JSON documents, one table per collection, in the same database as the checkpoints. */
+export class SqliteReadStore implements ReadStore {
+  private readonly tables = new Set<string>();
+  private readonly statements = new Map<string, StatementSync>();
+  private readonly database: SqliteDatabase;
+
+  constructor(database: SqliteDatabase) {
+    this.database = database;
+    database.db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position TEXT)');
+  }
+
+  async get<T extends Document>(collection: string, id: string): Promise<T | null> {
+    return this.getSync<T>(collection, id);
+  }
+
+  async find<T extends Document>(collection: string, filter: Filter, options: FindOptions = {}): Promise<T[]> {
+    this.table(collection);
+    const keys = Object.keys(filter);
+    const where = keys.length ? ` WHERE ${keys.map((k) => (filter[k] === null ? `${field(k)} IS NULL` : `${field(k)} = ?`)).join(' AND ')}` : '';
+    const order = options.orderBy ? ` ORDER BY ${field(options.orderBy)} ${options.direction === 'desc' ? 'DESC' : 'ASC'}, id` : ' ORDER BY id';
+    const limit = options.limit ? ` LIMIT ${Math.trunc(options.limit)}` : '';
+    const values = keys.map((k) => filter[k]).filter((v) => v !== null).map((v) => (typeof v === 'boolean' ? Number(v) : v)) as (string | number)[];
+    const rows = this.statement(`SELECT doc FROM rm_${collection}${where}${order}${limit}`).all(...values) as { doc: string }[];
+    return rows.map((r) => JSON.parse(r.doc) as T);
+  }
+
+  transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
+    const tx: ReadStoreTx = {
+      get: async <T extends Document>(collection: string, id: string) => this.getSync<T>(collection, id),
+      put: async (collection, doc) => {
+        this.table(collection);
+        this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(doc.id, doc.organizationId, JSON.stringify(doc));
+      },
+      delete: async (collection, id) => {
+        this.table(collection);
+        this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
+      },
+      saveCheckpoint: async (name, position) => {
+        this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
+      },
+    };
+    return this.database.writeTransaction(() => fn(tx)).catch((err) => {
+      this.tables.clear(); // a rollback also undoes CREATE TABLE
+      throw err;
+    });
+  }
+
+  async ensureIndex(collection: string, name: string): Promise<void> {
+    this.table(collection);
+    if (name === 'id' || name === 'organizationId') return;
+    this.database.db.exec(`CREATE INDEX IF NOT EXISTS rm_${collection}_${name} ON rm_${collection} (organization_id, ${field(name)})`);
+  }
+
+  async loadCheckpoint(name: string): Promise<Checkpoint> {
+    const row = this.statement('SELECT position FROM checkpoints WHERE name = ?').get(name) as { position: string | null } | undefined;
+    return row?.position ?? null;
+  }
+
+  async reset(checkpointName: string, collections: string[]): Promise<void> {
+    await this.database.writeTransaction(() => {
+      for (const c of collections) {
+        this.table(c);
+        this.database.db.exec(`DELETE FROM rm_${c}`);
+      }
+      this.statement('DELETE FROM checkpoints WHERE name = ?').run(checkpointName);
+    });
+  }
+
+  private getSync<T extends Document>(collection: string, id: string): T | null {
+    this.table(collection);
+    const row = this.statement(`SELECT doc FROM rm_${collection} WHERE id = ?`).get(id) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as T) : null;
+  }
+
+  private table(collection: string): void {
+    if (this.tables.has(collection)) return;
+    if (!COLLECTION.test(collection)) throw new Error(`invalid collection name ${collection}`);
+    this.database.db.exec(`
+      CREATE TABLE IF NOT EXISTS rm_${collection} (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS rm_${collection}_org ON rm_${collection} (organization_id);`);
+    this.tables.add(collection);
+  }
+
+  private statement(sql: string): StatementSync {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.database.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+}

@@ -1,0 +1,45 @@
+import type { EventEnvelope, NewEvent } from '@curbmap/contracts';
+
+export type StoredEvent<Type extends string = string, Data = unknown> = EventEnvelope<Type, Data>;
+
+/** An opaque position in the global log; null means "before the first event". */
+export type Checkpoint = string | null;
+
+/** `no_stream`: the stream must not exist; `any`: no check; a number: the stream's last version (0-based). */
+export type ExpectedVersion = number | 'no_stream' | 'any';
+
+export interface AppendResult {
+  /** Version of the last event now in the stream. */
+  nextVersion: number;
+  /** Global position of the last event appended. */
+  position: string;
+}
+
+export interface EventFilter {
+  categories?: string[];
+  types?: string[];
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events after this checkpoint. */
+  from?: Checkpoint;
+  /** Inclusive upper bound. */
+  to?: Checkpoint;
+  filter?: EventFilter;
+  batchSize?: number;
+}
+
+export interface EventStore {
+  /**
+   * Appends atomically. Fails with ConcurrencyError when the stream's version differs from expectedVersion.
+   * Re-appending events whose ids are already in the stream at the same place is a no-op (idempotent retries).
+   */
+  append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult>;
+  readStream(streamId: string, options?: { fromVersion?: number }): AsyncIterable<StoredEvent>;
+  readAll(options?: ReadAllOptions): AsyncIterable<StoredEvent>;
+  /** Position of the newest event in the log, null when empty. */
+  headPosition(): Promise<Checkpoint>;
+  /** Orders two checkpoints: negative, zero or positive. */
+  compare(a: Checkpoint, b: Checkpoint): number;
+  close(): Promise<void>;
+}

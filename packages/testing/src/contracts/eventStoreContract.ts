@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it, beforeEach, afterEach } from 'vitest';
+import { EventValidationError, type EventRegistry } from '@curbmap/contracts';
+import { ConcurrencyError, type EventStore } from '@curbmap/eventsourcing';
+import { collect, counted, noted, ORG, testRegistry } from '../testEvents.ts';
+
+export interface EventStoreFixture {
+  /** Built with testRegistry(). */
+  store: EventStore;
+  /** Another client of the same store, built with the given registry (older code, say). */
+  withRegistry(registry: EventRegistry): Promise<EventStore>;
+  close(): Promise<void>;
+}
+
+/** The behaviour every EventStore adapter must show; the store must be built with testRegistry(). */
+export function eventStoreContract(adapter: string, create: () => Promise<EventStoreFixture>): void {
+  describe(`EventStore contract: ${adapter}`, () => {
+    let fixture: EventStoreFixture;
+    let store: EventStore;
+    let stream: string;
+    beforeEach(async () => {
+      fixture = await create();
+      store = fixture.store;
+      stream = `thing-${randomUUID()}`;
+    });
+    afterEach(() => fixture.close());
+
+    it('appends to a new stream and reads it back in order with the envelope', async () => {
+      const events = [counted(1, { projectId: '00000000-0000-4000-8000-0000000000aa', correlationId: 'corr-1' }), counted(2)];
+      const result = await store.append(stream, events, { expectedVersion: 'no_stream' });
+      expect(result.nextVersion).toBe(1);
+      const read = await collect(store.readStream(stream));
+      expect(read.map((e) => [e.id, e.streamVersion, e.data])).toEqual([
+        [events[0]!.id, 0, { count: 1 }],
+        [events[1]!.id, 1, { count: 2 }],
+      ]);
+      expect(read[0]).toMatchObject({ type: 'test.counted', schemaVersion: 2, streamId: stream, organizationId: ORG, projectId: '00000000-0000-4000-8000-0000000000aa', correlationId: 'corr-1', causationId: 'corr-1' });
+      expect(read[1]!.globalPosition).toBe(result.position);
+      expect(store.compare(read[0]!.globalPosition, read[1]!.globalPosition)).toBeLessThan(0);
+    });
+
+    it('rejects a stale expected version with the expected and actual versions, writing nothing', async () => {
+      await store.append(stream, [counted(1), counted(2)], { expectedVersion: 'no_stream' });
+      const err = await store.append(stream, [counted(3)], { expectedVersion: 0 }).catch((e) => e);
+      expect(err).toBeInstanceOf(ConcurrencyError);
+      expect(err).toMatchObject({ expected: '0', actual: '1' });
+      await expect(store.append(stream, [counted(3)], { expectedVersion: 'no_stream' })).rejects.toBeInstanceOf(ConcurrencyError);
+      await expect(store.append(`thing-${randomUUID()}`, [counted(3)], { expectedVersion: 0 })).rejects.toBeInstanceOf(ConcurrencyError);
+      expect(await collect(store.readStream(stream))).toHaveLength(2);
+      expect((await store.append(stream, [counted(3)], { expectedVersion: 'any' })).nextVersion).toBe(2);
+    });
+
+    it('lets exactly one of two concurrent writers with the same expected version win', async () => {
+      await store.append(stream, [counted(1)], { expectedVersion: 'no_stream' });
+      const results = await Promise.allSettled([store.append(stream, [counted(2)], { expectedVersion: 0 }), store.append(stream, [counted(3)], { expectedVersion: 0 })]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+    });
+
+    it('validates every event against its schema and writes none of a batch with one bad event', async () => {
+      const bad = { ...counted(2), data: { count: 'two' } };
+      await expect(store.append(stream, [counted(1), bad], { expectedVersion: 'no_stream' })).rejects.toBeInstanceOf(EventValidationError);
+      await expect(store.append(stream, [{ ...counted(1), type: 'test.unknown' }], { expectedVersion: 'any' })).rejects.toBeInstanceOf(EventValidationError);
+      expect(await collect(store.readStream(stream))).toEqual([]);
+    });
+
+    it('treats re-appending the same event ids as an idempotent no-op', async () => {
+      const events = [counted(1), counted(2)];
+      const first = await store.append(stream, events, { expectedVersion: 'no_stream' });
+      const again = await store.append(stream, events, { expectedVersion: 'no_stream' });
+      expect(again).toEqual(first);
+      expect(await collect(store.readStream(stream))).toHaveLength(2);
+    });
+
+    it('upcasts an old schema version on read without rewriting it', async () => {
+      const oldCode = await fixture.withRegistry(testRegistry(1));
+      await oldCode.append(stream, [{ ...counted(0), data: { n: 7 } }], { expectedVersion: 'no_stream' });
+      const [read] = await collect(store.readStream(stream));
+      expect(read).toMatchObject({ schemaVersion: 2, data: { count: 7 } });
+      const [raw] = await collect(oldCode.readStream(stream));
+      expect(raw).toMatchObject({ schemaVersion: 1, data: { n: 7 } });
+    });
+
+    it('reads a stream from a version', async () => {
+      await store.append(stream, [counted(1), counted(2), counted(3)], { expectedVersion: 'no_stream' });
+      expect((await collect(store.readStream(stream, { fromVersion: 1 }))).map((e) => e.streamVersion)).toEqual([1, 2]);
+      expect(await collect(store.readStream(`thing-${randomUUID()}`))).toEqual([]);
+    });
+
+    it('reads the global log from a checkpoint, in order, filtered by category or type', async () => {
+      const before = await store.headPosition();
+      const other = `other-${randomUUID()}`;
+      await store.append(stream, [counted(1)], { expectedVersion: 'no_stream' });
+      await store.append(other, [noted('a')], { expectedVersion: 'no_stream' });
+      await store.append(stream, [counted(2)], { expectedVersion: 0 });
+      const all = await collect(store.readAll({ from: before, batchSize: 2 }));
+      expect(all.map((e) => e.streamId)).toEqual([stream, other, stream]);
+      const positions = all.map((e) => e.globalPosition);
+      expect([...positions].sort((a, b) => store.compare(a, b))).toEqual(positions);
+      expect((await collect(store.readAll({ from: before, filter: { categories: ['other'] } }))).map((e) => e.data)).toEqual([{ note: 'a' }]);
+      expect((await collect(store.readAll({ from: before, filter: { types: ['test.counted'] } }))).map((e) => e.data)).toEqual([{ count: 1 }, { count: 2 }]);
+      expect((await collect(store.readAll({ from: all[0]!.globalPosition }))).map((e) => e.id)).toEqual([all[1]!.id, all[2]!.id]);
+      expect(await store.headPosition()).toBe(all[2]!.globalPosition);
+    });
+  });
+}

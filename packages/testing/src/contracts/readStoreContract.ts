@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Document, ReadStore } from '@curbmap/eventsourcing';
+
+export interface ReadStoreFixture {
+  readStore: ReadStore;
+  close(): Promise<void>;
+}
+
+interface Zone extends Document {
+  name: string;
+  status: string;
+  rank: number;
+}
+
+const A = '00000000-0000-4000-8000-00000000000a';
+const B = '00000000-0000-4000-8000-00000000000b';
+
+/** The behaviour every ReadStore adapter must show. */
+export function readStoreContract(adapter: string, create: () => Promise<ReadStoreFixture>): void {
+  describe(`ReadStore contract: ${adapter}`, () => {
+    let fixture: ReadStoreFixture;
+    let rs: ReadStore;
+    let col: string;
+    beforeEach(async () => {
+      fixture = await create();
+      rs = fixture.readStore;
+      col = `zones_${randomUUID().slice(0, 8)}`;
+    });
+    afterEach(() => fixture.close());
+
+    const zone = (id: string, organizationId: string, status: string, rank: number): Zone => ({ id, organizationId, name: `zone ${id}`, status, rank });
+
+    it('stores, replaces, reads and deletes documents', async () => {
+      await rs.transaction(async (tx) => {
+        await tx.put(col, zone('z1', A, 'active', 1));
+        await tx.put(col, zone('z1', A, 'retired', 1));
+        expect(await tx.get<Zone>(col, 'z1')).toMatchObject({ status: 'retired' });
+      });
+      expect(await rs.get<Zone>(col, 'z1')).toEqual(zone('z1', A, 'retired', 1));
+      await rs.transaction((tx) => tx.delete(col, 'z1'));
+      expect(await rs.get(col, 'z1')).toBeNull();
+    });
+
+    it('finds by equality within one organization, ordered and limited', async () => {
+      await rs.ensureIndex(col, 'status');
+      await rs.transaction(async (tx) => {
+        await tx.put(col, zone('z1', A, 'active', 3));
+        await tx.put(col, zone('z2', A, 'active', 1));
+        await tx.put(col, zone('z3', A, 'retired', 2));
+        await tx.put(col, zone('z4', B, 'active', 0));
+      });
+      expect((await rs.find<Zone>(col, { organizationId: A, status: 'active' }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z2', 'z1']);
+      expect((await rs.find<Zone>(col, { organizationId: A }, { orderBy: 'rank', direction: 'desc', limit: 2 })).map((z) => z.id)).toEqual(['z1', 'z3']);
+      expect((await rs.find<Zone>(col, { organizationId: B })).map((z) => z.id)).toEqual(['z4']);
+      expect(await rs.find(col, { organizationId: A, status: 'missing' })).toEqual([]);
+    });
+
+    it('rolls a failed transaction back entirely, checkpoint included', async () => {
+      const name = `projection-${randomUUID()}`;
+      await rs.transaction((tx) => tx.saveCheckpoint(name, '5'));
+      await expect(
+        rs.transaction(async (tx) => {
+          await tx.put(col, zone('z1', A, 'active', 1));
+          await tx.saveCheckpoint(name, '9');
+          throw new Error('projection bug');
+        }),
+      ).rejects.toThrow('projection bug');
+      expect(await rs.get(col, 'z1')).toBeNull();
+      expect(await rs.loadCheckpoint(name)).toBe('5');
+    });
+
+    it('keeps checkpoints and resets a projection to nothing', async () => {
+      const name = `projection-${randomUUID()}`;
+      expect(await rs.loadCheckpoint(name)).toBeNull();
+      await rs.transaction(async (tx) => {
+        await tx.put(col, zone('z1', A, 'active', 1));
+        await tx.saveCheckpoint(name, '42');
+      });
+      expect(await rs.loadCheckpoint(name)).toBe('42');
+      await rs.reset(name, [col]);
+      expect(await rs.loadCheckpoint(name)).toBeNull();
+      expect(await rs.find(col, { organizationId: A })).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,5 @@
+export * from './deciderSpec.ts';
+export * from './testEvents.ts';
+export * from './contracts/eventStoreContract.ts';
+export * from './contracts/readStoreContract.ts';
+export * from './contracts/subscriptionsContract.ts';
