@@ -28,9 +28,20 @@ export class EventValidationError extends Error {
   }
 }
 
+const timeZones = new Set(Intl.supportedValuesOf('timeZone').concat('UTC', 'Etc/UTC'));
+const currencies = new Set(Intl.supportedValuesOf('currency'));
+
+/** Formats of our own, shared by event schemas and the gateway's request validation. */
+export function addCurbmapFormats<A extends Pick<Ajv, 'addFormat'>>(ajv: A): A {
+  ajv.addFormat('iana-time-zone', { type: 'string', validate: (tz: string) => timeZones.has(tz) });
+  ajv.addFormat('iso-4217', { type: 'string', validate: (code: string) => currencies.has(code) });
+  return ajv;
+}
+
 export function createAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false });
   addFormats(ajv);
+  addCurbmapFormats(ajv);
   return ajv;
 }
 

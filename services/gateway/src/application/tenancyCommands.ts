@@ -1,0 +1,45 @@
+import type { ApiKeyRole } from '@curbmap/contracts';
+import { deterministicUuid, handleCommand, type CommandMetadata } from '@curbmap/eventsourcing';
+import type { ServiceContext } from '@curbmap/service-kit';
+import { organizationDecider, organizationStream, type OrganizationCommand } from '../domain/organization/organizationDecider.ts';
+import { generateApiKey } from './apiKeySecrets.ts';
+
+async function run(ctx: ServiceContext, organizationId: string, command: OrganizationCommand) {
+  const result = await handleCommand(ctx.store, organizationDecider, organizationStream(organizationId), command);
+  // Answer only once the read models show the change: a new key works at once, a revoked one stops at once.
+  if (result.position) await ctx.waitForProjections(result.position);
+  return result;
+}
+
+export interface NewOrganization {
+  name: string;
+  billingEmail: string;
+  currency: string;
+  timeZone: string;
+}
+
+export async function createOrganization(ctx: ServiceContext, meta: Omit<CommandMetadata, 'organizationId'>, input: NewOrganization) {
+  // The id derives from the command id, so a retried request lands on the same organization.
+  const organizationId = deterministicUuid(`${meta.commandId}:organization`);
+  const secret = generateApiKey();
+  const ownerKey = { keyId: ctx.newId(), name: 'owner', role: 'owner' as const, projectId: null, keyHash: secret.keyHash, prefix: secret.prefix };
+  const result = await run(ctx, organizationId, { type: 'CreateOrganization', data: { organizationId, ...input, ownerKey }, metadata: { ...meta, organizationId } });
+  return { organizationId, apiKey: result.replayed ? null : secret.key, keyId: ownerKey.keyId };
+}
+
+export async function createProject(ctx: ServiceContext, meta: CommandMetadata, name: string) {
+  const projectId = deterministicUuid(`${meta.commandId}:project`);
+  await run(ctx, meta.organizationId, { type: 'CreateProject', data: { projectId, name }, metadata: meta });
+  return projectId;
+}
+
+export async function issueApiKey(ctx: ServiceContext, meta: CommandMetadata, input: { name: string; role: ApiKeyRole; projectId: string | null }) {
+  const secret = generateApiKey();
+  const keyId = deterministicUuid(`${meta.commandId}:api-key`);
+  const result = await run(ctx, meta.organizationId, { type: 'IssueApiKey', data: { keyId, ...input, keyHash: secret.keyHash, prefix: secret.prefix }, metadata: meta });
+  return { keyId, key: result.replayed ? null : secret.key };
+}
+
+export async function revokeApiKey(ctx: ServiceContext, meta: CommandMetadata, keyId: string) {
+  await run(ctx, meta.organizationId, { type: 'RevokeApiKey', data: { keyId }, metadata: meta });
+}

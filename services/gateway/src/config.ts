@@ -1,0 +1,68 @@
+import { createAjv } from '@curbmap/contracts';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Platform admin token; generated on first start when unset. */
+  adminToken: string | null;
+  /** Requests per minute per API key (or per client address without a key). */
+  rateLimitPerMinute: number;
+  /** Seed a demo organization on first start. */
+  seedDemo: boolean;
+  /** Public base URL used in printed links. */
+  publicUrl: string | null;
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+    HOST: { type: 'string', minLength: 1, default: '0.0.0.0' },
+    CURBMAP_DATA_DIR: { type: 'string', minLength: 1, default: './data' },
+    LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    CURBMAP_ADMIN_TOKEN: { type: 'string', minLength: 24 },
+    RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, default: 6000 },
+    CURBMAP_SEED_DEMO: { type: 'boolean', default: true },
+    PUBLIC_URL: { type: 'string', format: 'uri' },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const validate = createAjv().compile(schema);
+
+/** Reads the environment once; anything malformed stops start-up with every problem listed. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(schema.properties as Record<string, { type?: string; default?: unknown }>)) {
+    const value = env[key];
+    if (value === undefined || value === '') {
+      if (spec.default !== undefined) raw[key] = spec.default;
+      continue;
+    }
+    // Environment values are strings: convert only what clearly is a number or a boolean, let ajv reject the rest.
+    raw[key] = spec.type === 'integer' && /^-?\d+$/.test(value) ? Number(value) : spec.type === 'boolean' && /^(true|false|1|0)$/.test(value) ? value === 'true' || value === '1' : value;
+  }
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath.slice(1) || 'environment'} ${e.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return {
+    port: raw['PORT'] as number,
+    host: raw['HOST'] as string,
+    dataDir: raw['CURBMAP_DATA_DIR'] as string,
+    logLevel: raw['LOG_LEVEL'] as Config['logLevel'],
+    adminToken: (raw['CURBMAP_ADMIN_TOKEN'] as string | undefined) ?? null,
+    rateLimitPerMinute: raw['RATE_LIMIT_PER_MINUTE'] as number,
+    seedDemo: raw['CURBMAP_SEED_DEMO'] as boolean,
+    publicUrl: (raw['PUBLIC_URL'] as string | undefined) ?? null,
+  };
+}

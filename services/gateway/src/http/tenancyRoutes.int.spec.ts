@@ -1,0 +1,194 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LightMyRequestResponse } from 'fastify';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '../platform/embeddedTestPlatform.ts';
+
+let p: TestPlatform;
+beforeEach(async () => {
+  p = await startTestPlatform();
+});
+afterEach(() => p.close());
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+function expectProblem(res: LightMyRequestResponse, status: number, detail?: RegExp) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const body = res.json();
+  expect(body).toMatchObject({ status, type: expect.stringContaining('/problems/'), title: expect.any(String), requestId: expect.any(String) });
+  if (detail) expect(body.detail).toMatch(detail);
+  return body;
+}
+
+async function issueKey(owner: string, payload: Record<string, unknown>) {
+  const res = await p.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(owner), payload });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json() as { key: string; apiKey: { id: string } };
+}
+
+describe('organizations', () => {
+  it('creates an organization with the admin token and returns a working owner key', async () => {
+    const res = await p.app.inject({ method: 'POST', url: '/v1/organizations', headers: bearer(TEST_ADMIN_TOKEN), payload: { name: 'Metro Transit', billingEmail: 'ap@metro.example' } });
+    expect(res.statusCode).toBe(201);
+    const body = res.json();
+    expect(body.apiKey).toMatch(/^cmk_[0-9a-f]{8}_[\w-]{43}$/);
+    expect(body.organization).toMatchObject({ id: body.id, name: 'Metro Transit', currency: 'USD', timeZone: 'UTC' });
+    const me = await p.app.inject({ url: '/v1/organization', headers: bearer(body.apiKey) });
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toMatchObject({ id: body.id, billingEmail: 'ap@metro.example' });
+  });
+
+  it('refuses a missing or wrong admin token with 401 and writes nothing', async () => {
+    const payload = { name: 'x', billingEmail: 'a@b.example' };
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/organizations', payload }), 401, /API key is required/);
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/organizations', headers: bearer('nope-nope'), payload }), 401, /admin token/);
+    const { apiKey } = await p.createOrganization();
+    const before = await p.eventCount();
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/organizations', headers: bearer(apiKey), payload }), 401);
+    expect(await p.eventCount()).toBe(before);
+  });
+
+  it('answers an invalid body with 400 listing every ajv error, writing nothing', async () => {
+    const res = await p.app.inject({
+      method: 'POST',
+      url: '/v1/organizations',
+      headers: bearer(TEST_ADMIN_TOKEN),
+      payload: { name: '', currency: 'XXXX', timeZone: 'Mars/Olympus', extra: 1 },
+    });
+    const body = expectProblem(res, 400, /invalid/);
+    const paths = body.errors.map((e: { path: string }) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['body/billingEmail', 'body/name', 'body/currency', 'body/timeZone', 'body/extra']));
+    expect(await p.eventCount()).toBe(0);
+  });
+
+  it('replays the answer to a retried Idempotency-Key and refuses the key with another body', async () => {
+    const send = (name: string) =>
+      p.app.inject({ method: 'POST', url: '/v1/organizations', headers: { ...bearer(TEST_ADMIN_TOKEN), 'idempotency-key': 'create-metro-1' }, payload: { name, billingEmail: 'ap@metro.example' } });
+    const first = await send('Metro');
+    const again = await send('Metro');
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    expect(await p.eventCount()).toBe(2);
+    expectProblem(await send('Other name'), 422, /different request/);
+  });
+});
+
+describe('API keys and roles', () => {
+  it('rejects unknown, malformed and revoked keys with 401; revocation takes effect at once', async () => {
+    const { apiKey: owner } = await p.createOrganization();
+    expectProblem(await p.app.inject({ url: '/v1/organization' }), 401);
+    expectProblem(await p.app.inject({ url: '/v1/organization', headers: { authorization: owner } }), 401);
+    expectProblem(await p.app.inject({ url: '/v1/organization', headers: bearer('cmk_00000000_unknown') }), 401, /unknown API key/);
+    const member = await issueKey(owner, { name: 'ci', role: 'member' });
+    expect((await p.app.inject({ url: '/v1/organization', headers: bearer(member.key) })).statusCode).toBe(200);
+    const del = await p.app.inject({ method: 'DELETE', url: `/v1/api-keys/${member.apiKey.id}`, headers: bearer(owner) });
+    expect(del.statusCode).toBe(204);
+    expectProblem(await p.app.inject({ url: '/v1/organization', headers: bearer(member.key) }), 401, /revoked/);
+  });
+
+  it('lists keys without secrets', async () => {
+    const { apiKey: owner } = await p.createOrganization();
+    await issueKey(owner, { name: 'reporting', role: 'read_only' });
+    const list = await p.app.inject({ url: '/v1/api-keys', headers: bearer(owner) });
+    expect(list.statusCode).toBe(200);
+    const data = list.json().data as Record<string, unknown>[];
+    expect(data.map((k) => [k['name'], k['role']])).toEqual([
+      ['owner', 'owner'],
+      ['reporting', 'read_only'],
+    ]);
+    expect(list.body).not.toContain(owner.slice(14));
+    for (const k of data) expect(Object.keys(k).sort()).toEqual(['createdAt', 'id', 'name', 'prefix', 'projectId', 'revokedAt', 'role']);
+  });
+
+  it('answers 403 when the role is too low, writing nothing', async () => {
+    const { apiKey: owner } = await p.createOrganization();
+    const reader = await issueKey(owner, { name: 'r', role: 'read_only' });
+    const member = await issueKey(owner, { name: 'm', role: 'member' });
+    const before = await p.eventCount();
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(reader.key), payload: { name: 'x' } }), 403, /member role/);
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(member.key), payload: { name: 'x', role: 'owner' } }), 403, /owner role/);
+    expectProblem(await p.app.inject({ url: '/v1/api-keys', headers: bearer(member.key) }), 403);
+    expect(await p.eventCount()).toBe(before);
+  });
+});
+
+describe('projects and tenancy scoping', () => {
+  it('creates, lists and reads projects; duplicates are refused with 409', async () => {
+    const { apiKey } = await p.createOrganization();
+    const created = await p.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(apiKey), payload: { name: 'Downtown' } });
+    expect(created.statusCode).toBe(201);
+    const project = created.json();
+    expect(created.headers['location']).toBe(`/v1/projects/${project.id}`);
+    expect((await p.app.inject({ url: `/v1/projects/${project.id}`, headers: bearer(apiKey) })).json()).toEqual(project);
+    expect((await p.app.inject({ url: '/v1/projects', headers: bearer(apiKey) })).json().data).toEqual([project]);
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(apiKey), payload: { name: 'downtown' } }), 409, /already exists/);
+  });
+
+  it("answers 404 for another organization's project and key, and 400 for a malformed id", async () => {
+    const a = await p.createOrganization('A');
+    const b = await p.createOrganization('B');
+    const project = (await p.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(a.apiKey), payload: { name: 'A1' } })).json();
+    const key = await issueKey(a.apiKey, { name: 'k', role: 'member' });
+    const before = await p.eventCount();
+    expectProblem(await p.app.inject({ url: `/v1/projects/${project.id}`, headers: bearer(b.apiKey) }), 404, /project not found/);
+    expectProblem(await p.app.inject({ method: 'DELETE', url: `/v1/api-keys/${key.apiKey.id}`, headers: bearer(b.apiKey) }), 404);
+    expect((await p.app.inject({ url: '/v1/projects', headers: bearer(b.apiKey) })).json().data).toEqual([]);
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(b.apiKey), payload: { name: 'x', role: 'member', projectId: project.id } }), 404);
+    expectProblem(await p.app.inject({ url: '/v1/projects/not-a-uuid', headers: bearer(a.apiKey) }), 400, /params/);
+    expect(await p.eventCount()).toBe(before);
+  });
+
+  it('confines a project-restricted key to its project', async () => {
+    const { apiKey: owner } = await p.createOrganization();
+    const mk = async (name: string) => (await p.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(owner), payload: { name } })).json();
+    const p1 = await mk('one');
+    const p2 = await mk('two');
+    const scoped = await issueKey(owner, { name: 'p1 only', role: 'member', projectId: p1.id });
+    expect((await p.app.inject({ url: '/v1/projects', headers: bearer(scoped.key) })).json().data.map((x: { id: string }) => x.id)).toEqual([p1.id]);
+    expect((await p.app.inject({ url: `/v1/projects/${p1.id}`, headers: bearer(scoped.key) })).statusCode).toBe(200);
+    expectProblem(await p.app.inject({ url: `/v1/projects/${p2.id}`, headers: bearer(scoped.key) }), 404);
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(scoped.key), payload: { name: 'three' } }), 403, /restricted/);
+  });
+});
+
+describe('gateway operations', () => {
+  it('serves health, readiness, metrics and an OpenAPI document whose every route has schemas', async () => {
+    expect((await p.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    await Promise.all(p.projections.map((s) => s.caughtUp));
+    expect((await p.app.inject({ url: '/readyz' })).json()).toMatchObject({ status: 'ready' });
+    const metrics = await p.app.inject({ url: '/metrics' });
+    expect(metrics.body).toContain('http_request_duration_seconds');
+    expect(metrics.body).toContain('curbmap_projection_lag_events');
+    const doc = (await p.app.inject({ url: '/docs/json' })).json();
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/v1/organizations', '/v1/organization', '/v1/projects', '/v1/projects/{id}', '/v1/api-keys', '/v1/api-keys/{id}']) {
+      expect(doc.paths[path], path).toBeDefined();
+      for (const [method, op] of Object.entries(doc.paths[path] as Record<string, { responses: Record<string, unknown> }>)) {
+        expect(Object.keys(op.responses).length, `${method} ${path}`).toBeGreaterThan(1);
+      }
+    }
+    expect((await p.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+
+  it('answers unknown routes and unsupported bodies with problems, and echoes the request id', async () => {
+    const res = await p.app.inject({ url: '/v1/nothing-here', headers: { 'x-request-id': 'req-123' } });
+    expectProblem(res, 404);
+    expect(res.headers['x-request-id']).toBe('req-123');
+    expectProblem(await p.app.inject({ method: 'POST', url: '/v1/organizations', headers: { ...bearer(TEST_ADMIN_TOKEN), 'content-type': 'text/csv' }, payload: 'a,b' }), 415);
+  });
+});
+
+describe('rate limit', () => {
+  it('limits requests per key with a 429 problem', async () => {
+    const limited = await startTestPlatform({ rateLimitPerMinute: 3 });
+    try {
+      const { apiKey } = await limited.createOrganization();
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++) codes.push((await limited.app.inject({ url: '/v1/organization', headers: bearer(apiKey) })).statusCode);
+      expect(codes).toEqual([200, 200, 200, 429]);
+      expectProblem(await limited.app.inject({ url: '/v1/organization', headers: bearer(apiKey) }), 429, /rate limit/);
+    } finally {
+      await limited.close();
+    }
+  });
+});

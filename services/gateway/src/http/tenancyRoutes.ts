@@ -1,0 +1,153 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiKeyRole } from '@curbmap/contracts';
+import type { Filter } from '@curbmap/eventsourcing';
+import { assertProjectAccess, commandMetadata, forbidden, getScoped, keyAuth, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import { createOrganization, createProject, issueApiKey, revokeApiKey } from '../application/tenancyCommands.ts';
+import { tenancyCollections as C, type ApiKeyView, type OrganizationView, type ProjectView } from '../projections/tenancyProjection.ts';
+import { idParams, nameField, roleField, uuidField } from './tenancySchemas.ts';
+
+const security = [{ apiKey: [] }];
+const tags = ['organizations'];
+
+export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const { readStore } = ctx;
+
+  app.post<{ Body: { name: string; billingEmail: string; currency?: string; timeZone?: string } }>('/v1/organizations', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Create an organization (platform admin) and its owner API key',
+      tags,
+      security: [{ adminToken: [] }],
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'billingEmail'],
+        properties: {
+          name: nameField,
+          billingEmail: { type: 'string', format: 'email', maxLength: 320 },
+          currency: { type: 'string', format: 'iso-4217', default: 'USD' },
+          timeZone: { type: 'string', format: 'iana-time-zone', default: 'UTC' },
+        },
+      },
+      response: {
+        201: {
+          type: 'object',
+          required: ['id', 'apiKey'],
+          properties: { id: uuidField, apiKey: { type: ['string', 'null'], description: 'The owner key, shown only in this answer' }, apiKeyId: uuidField, organization: { $ref: 'Organization#' } },
+        },
+        ...problemResponses(400, 401, 409, 429),
+      },
+    },
+    handler: async (request, reply) => {
+      const { name, billingEmail, currency = 'USD', timeZone = 'UTC' } = request.body;
+      const meta = { commandId: request.commandId, now: ctx.now().toISOString(), correlationId: String(request.id) };
+      const { organizationId, apiKey, keyId } = await createOrganization(ctx, meta, { name: name.trim(), billingEmail, currency, timeZone });
+      const organization = await readStore.get<OrganizationView>(C.organizations, organizationId);
+      reply.code(201).header('location', '/v1/organization');
+      return { id: organizationId, apiKey, apiKeyId: keyId, organization };
+    },
+  });
+
+  app.get('/v1/organization', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'The organization of the calling key', tags, security, response: { 200: { $ref: 'Organization#' }, ...problemResponses(401) } },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      return getScoped<OrganizationView>(readStore, auth, C.organizations, auth.organizationId, 'organization');
+    },
+  });
+
+  app.post<{ Body: { name: string } }>('/v1/projects', {
+    config: { auth: 'key', minRole: 'member' },
+    schema: {
+      summary: 'Create a project',
+      tags: ['projects'],
+      security,
+      body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: nameField } },
+      response: { 201: { $ref: 'Project#' }, ...problemResponses(400, 401, 403, 409) },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      if (auth.projectId) throw forbidden('a key restricted to one project cannot create projects');
+      const projectId = await createProject(ctx, commandMetadata(request, ctx, auth.organizationId), request.body.name.trim());
+      reply.code(201).header('location', `/v1/projects/${projectId}`);
+      return readStore.get<ProjectView>(C.projects, projectId);
+    },
+  });
+
+  app.get('/v1/projects', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: "List the organization's projects (a project-restricted key sees its own)",
+      tags: ['projects'],
+      security,
+      response: { 200: { type: 'object', required: ['data'], properties: { data: { type: 'array', items: { $ref: 'Project#' } } } }, ...problemResponses(401) },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const filter: Filter = { organizationId: auth.organizationId };
+      if (auth.projectId) filter['id'] = auth.projectId;
+      return { data: await readStore.find<ProjectView>(C.projects, filter, { orderBy: 'createdAt' }) };
+    },
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/projects/:id', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'Get a project', tags: ['projects'], security, params: idParams, response: { 200: { $ref: 'Project#' }, ...problemResponses(400, 401, 404) } },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      assertProjectAccess(auth, request.params.id);
+      return getScoped<ProjectView>(readStore, auth, C.projects, request.params.id, 'project');
+    },
+  });
+
+  app.post<{ Body: { name: string; role: ApiKeyRole; projectId?: string } }>('/v1/api-keys', {
+    config: { auth: 'key', minRole: 'owner' },
+    schema: {
+      summary: 'Issue an API key; its secret is shown only in this answer',
+      tags: ['api-keys'],
+      security,
+      body: { type: 'object', additionalProperties: false, required: ['name', 'role'], properties: { name: nameField, role: roleField, projectId: uuidField } },
+      response: {
+        201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'] }, apiKey: { $ref: 'ApiKey#' } } },
+        ...problemResponses(400, 401, 403, 404),
+      },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const projectId = request.body.projectId ?? auth.projectId;
+      assertProjectAccess(auth, projectId);
+      const { keyId, key } = await issueApiKey(ctx, commandMetadata(request, ctx, auth.organizationId), { name: request.body.name.trim(), role: request.body.role, projectId: projectId ?? null });
+      reply.code(201).header('location', `/v1/api-keys/${keyId}`);
+      return { key, apiKey: await readStore.get<ApiKeyView>(C.apiKeys, keyId) };
+    },
+  });
+
+  app.get('/v1/api-keys', {
+    config: { auth: 'key', minRole: 'owner' },
+    schema: {
+      summary: "List the organization's API keys, without secrets",
+      tags: ['api-keys'],
+      security,
+      response: { 200: { type: 'object', required: ['data'], properties: { data: { type: 'array', items: { $ref: 'ApiKey#' } } } }, ...problemResponses(401, 403) },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const filter: Filter = { organizationId: auth.organizationId };
+      if (auth.projectId) filter['projectId'] = auth.projectId;
+      return { data: await readStore.find<ApiKeyView>(C.apiKeys, filter, { orderBy: 'createdAt' }) };
+    },
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/api-keys/:id', {
+    config: { auth: 'key', minRole: 'owner' },
+    schema: { summary: 'Revoke an API key; it stops working at once', tags: ['api-keys'], security, params: idParams, response: { 204: { type: 'null' }, ...problemResponses(400, 401, 403, 404) } },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const key = await getScoped<ApiKeyView>(readStore, auth, C.apiKeys, request.params.id, 'API key');
+      assertProjectAccess(auth, key.projectId ?? undefined);
+      await revokeApiKey(ctx, commandMetadata(request, ctx, auth.organizationId), key.id);
+      reply.code(204);
+    },
+  });
+}

@@ -1,0 +1,58 @@
+import { pino } from 'pino';
+import { ConfigError, loadConfig } from './config.ts';
+import { seedDemo } from './platform/demoSeed.ts';
+import { startEmbeddedPlatform } from './platform/embeddedPlatform.ts';
+import { allModules } from './platform/modules.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`curbmap: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.logLevel });
+  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: allModules, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute });
+  const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir) : null;
+  await platform.app.listen({ port: config.port, host: config.host });
+  const address = platform.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const base = config.publicUrl ?? `http://localhost:${port}`;
+  logger.info({ url: base, docs: `${base}/docs`, dataDir: config.dataDir }, 'curbmap embedded platform listening');
+
+  const lines = [`CurbMap is running at ${base}`, `  API docs:      ${base}/docs`, `  health:        ${base}/healthz   metrics: ${base}/metrics`];
+  if (platform.adminTokenGeneratedAt) lines.push(`  admin token:   ${platform.adminToken}`, `                 (shown once; kept in ${platform.adminTokenGeneratedAt})`);
+  if (demo) {
+    lines.push(`  demo organization ${demo.organizationId}, project ${demo.projectId}`);
+    if (demo.apiKey) lines.push(`  demo API key:  ${demo.apiKey}`, `  try: curl -H "Authorization: Bearer ${demo.apiKey}" ${base}/v1/organization`);
+  }
+  process.stderr.write(`\n${lines.join('\n')}\n\n`);
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    platform.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`curbmap: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
