@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import { EventRegistry } from '@curbmap/contracts';
-import { InProcessSubscriptions, SqliteDatabase, SqliteEventStore, SqliteReadStore, startProjection, type Checkpoint, type Subscription } from '@curbmap/eventsourcing';
+import { startProjection, type Checkpoint, type Subscription } from '@curbmap/eventsourcing';
 import type { Running, ServiceContext, ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
 import { resolveAdminToken } from './adminToken.ts';
+import { openEmbeddedStorage } from './embeddedStorage.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -37,17 +36,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   const { logger, modules } = options;
   mkdirSync(options.dataDir, { recursive: true });
   const { token: adminToken, generatedAt } = resolveAdminToken(options.adminToken, options.dataDir);
-  const database = new SqliteDatabase(join(options.dataDir, 'curbmap.db'));
-  const registry = new EventRegistry();
-  for (const m of modules) registry.register(...m.contracts);
-  const store = new SqliteEventStore(database, registry);
-  const readStore = new SqliteReadStore(database);
-  const subscriptions = new InProcessSubscriptions({
-    store,
-    checkpoints: readStore,
-    onAppended: (listener) => store.onAppended(listener),
-    log: logger.child({ component: 'subscriptions' }),
-  });
+  const { database, registry, store, readStore, subscriptions } = openEmbeddedStorage(options.dataDir, modules, logger);
 
   const projections: Subscription[] = [];
   const ctx: ServiceContext = {

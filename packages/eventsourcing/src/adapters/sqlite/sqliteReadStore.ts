@@ -37,25 +37,48 @@ export class SqliteReadStore implements ReadStore {
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
 
+  /**
+   * Documents touched in a transaction are cached and written once at commit: a batch of events that updates
+   * the same counter a thousand times costs one write.
+   */
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
+    const touched = new Map<string, { collection: string; id: string; doc: Document | null }>();
+    const checkpoints = new Map<string, Checkpoint>();
+    const keyOf = (collection: string, id: string) => `${collection}\u0000${id}`;
     const tx: ReadStoreTx = {
-      get: async <T extends Document>(collection: string, id: string) => this.getSync<T>(collection, id),
+      get: async <T extends Document>(collection: string, id: string) => {
+        const hit = touched.get(keyOf(collection, id));
+        return hit ? (hit.doc as T | null) : this.getSync<T>(collection, id);
+      },
       put: async (collection, doc) => {
         this.table(collection);
-        this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(doc.id, doc.organizationId, JSON.stringify(doc));
+        // The document is serialised at commit: a caller must not change it after put unless it puts it again.
+        touched.set(keyOf(collection, doc.id), { collection, id: doc.id, doc });
       },
       delete: async (collection, id) => {
         this.table(collection);
-        this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
+        touched.set(keyOf(collection, id), { collection, id, doc: null });
       },
       saveCheckpoint: async (name, position) => {
-        this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
+        checkpoints.set(name, position);
       },
     };
-    return this.database.writeTransaction(() => fn(tx)).catch((err) => {
-      this.tables.clear(); // a rollback also undoes CREATE TABLE
-      throw err;
-    });
+    return this.database
+      .writeTransaction(async () => {
+        const result = await fn(tx);
+        for (const { collection, id, doc } of touched.values()) {
+          if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, JSON.stringify(doc));
+          else this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
+        }
+        for (const [name, position] of checkpoints) {
+          this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
+        }
+        return result;
+      })
+      .catch((err) => {
+        this.tables.clear(); // a rollback also undoes CREATE TABLE
+        throw err;
+      });
   }
 
   async ensureIndex(collection: string, name: string): Promise<void> {

@@ -1,0 +1,62 @@
+# Every target does its own set-up: Node 24 and pnpm 10 into .tools/ when the system Node is older,
+# Chromium when missing, dependencies, build.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+TOOLS := $(CURDIR)/.tools
+export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
+export CURBMAP_DATA_DIR ?= $(CURDIR)/data
+FROZEN := $(if $(CI),--frozen-lockfile,)
+
+.PHONY: all toolchain chromium install build typecheck test up bench replay clean
+
+all: build
+
+## Node 24 + pnpm 10 when what is on PATH is older or missing (about 10 s, npm registry only).
+toolchain:
+	@if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)' 2>/dev/null \
+	   || ! pnpm --version 2>/dev/null | grep -q '^10\.'; then \
+	  echo "make: installing Node 24 and pnpm 10 into .tools/ (system node: $$(node -v 2>/dev/null || echo none))"; \
+	  npm install --prefix "$(TOOLS)" --no-fund --no-audit --loglevel=error node@24 pnpm@10 >/dev/null; \
+	fi
+	@echo "make: node $$(node -v), pnpm $$(pnpm -v)"
+
+## Chromium renders invoice PDFs (puppeteer-core). PUPPETEER_EXECUTABLE_PATH wins, then common paths, then apt.
+chromium:
+	@if [ -n "$${PUPPETEER_EXECUTABLE_PATH:-}" ] && [ -x "$${PUPPETEER_EXECUTABLE_PATH}" ]; then exit 0; fi; \
+	for b in /usr/bin/chromium /usr/bin/chromium-browser /usr/bin/google-chrome /usr/bin/google-chrome-stable; do [ -x "$$b" ] && exit 0; done; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing Chromium from Debian (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	    || echo "make: apt-get could not install chromium; PDF rendering will be unavailable"; \
+	else \
+	  echo "make: no Chromium found. Install it (Debian: sudo apt-get install chromium) or set PUPPETEER_EXECUTABLE_PATH."; \
+	fi
+
+install: toolchain
+	@pnpm install $(FROZEN) --reporter=append-only --config.confirmModulesPurge=false | tail -n 3
+
+build: install
+	pnpm exec tsc -b tsconfig.build.json
+
+typecheck: install
+	pnpm exec tsc -p tsconfig.json
+
+## The README's test command: frozen install, type-check (tests included), build, every test.
+test: FROZEN := --frozen-lockfile
+test: chromium install
+	pnpm exec tsc -p tsconfig.json
+	pnpm exec tsc -b tsconfig.build.json
+	pnpm exec vitest run
+
+up: chromium build
+	node services/gateway/dist/main.js
+
+bench: build
+	node bench/run.ts
+
+## Rebuild read models from position 0 (stop the platform first). PROJECTION=<name> for one.
+replay: build
+	node services/gateway/dist/cli.js replay $(PROJECTION)
+
+clean:
+	rm -rf node_modules packages/*/node_modules services/*/node_modules packages/*/dist services/*/dist *.tsbuildinfo

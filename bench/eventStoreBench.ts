@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { EventRegistry, type NewEvent } from '@curbmap/contracts';
+import { InProcessSubscriptions, SqliteDatabase, SqliteEventStore, SqliteReadStore, startProjection, type Document, type Projection } from '@curbmap/eventsourcing';
+import type { Figure } from './report.ts';
+
+const ORGS = Array.from({ length: 20 }, () => randomUUID());
+
+function registry(): EventRegistry {
+  return new EventRegistry().register({
+    type: 'bench.usage.recorded',
+    schemaVersion: 1,
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['meter', 'quantity', 'day'],
+      properties: { meter: { type: 'string', minLength: 1 }, quantity: { type: 'integer', minimum: 0 }, day: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' } },
+    },
+  });
+}
+
+function event(i: number): NewEvent {
+  return {
+    id: randomUUID(),
+    type: 'bench.usage.recorded',
+    occurredAt: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+    organizationId: ORGS[i % ORGS.length]!,
+    data: { meter: 'api_calls', quantity: (i % 17) + 1, day: `2026-01-${String((i % 28) + 1).padStart(2, '0')}` },
+  };
+}
+
+function tempDb(): { path: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'curbmap-bench-'));
+  return { path: join(dir, 'bench.db'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The ceiling: a bare node:sqlite loop writing the same rows into the same table with the same indexes. */
+function bareLoop(total: number): number {
+  const { path, cleanup } = tempDb();
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+    CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, stream_version INTEGER NOT NULL,
+      category TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL, occurred_at TEXT NOT NULL, organization_id TEXT NOT NULL,
+      project_id TEXT, correlation_id TEXT NOT NULL, causation_id TEXT NOT NULL, data TEXT NOT NULL, UNIQUE (stream_id, stream_version));`);
+  const insert = db.prepare('INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const events = Array.from({ length: total }, (_, i) => event(i));
+  const versions = new Map<string, number>();
+  const started = performance.now();
+  for (let b = 0; b < total; b += 100) {
+    const stream = `usage-${(b / 100) % 1000}`;
+    let v = versions.get(stream) ?? -1;
+    db.exec('BEGIN');
+    for (const e of events.slice(b, b + 100)) {
+      v += 1;
+      insert.run(e.id, stream, v, 'usage', e.type, 1, e.occurredAt, e.organizationId, null, e.id, e.id, JSON.stringify(e.data));
+    }
+    db.exec('COMMIT');
+    versions.set(stream, v);
+  }
+  const rate = total / ((performance.now() - started) / 1000);
+  db.close();
+  cleanup();
+  return rate;
+}
+
+async function appendAll(store: SqliteEventStore, total: number): Promise<number> {
+  const versions = new Map<string, number>();
+  const events = Array.from({ length: total }, (_, i) => event(i));
+  const started = performance.now();
+  for (let b = 0; b < total; b += 100) {
+    const stream = `usage-${(b / 100) % 1000}`;
+    const v = versions.get(stream);
+    const { nextVersion } = await store.append(stream, events.slice(b, b + 100), { expectedVersion: v === undefined ? 'no_stream' : v });
+    versions.set(stream, nextVersion);
+  }
+  return total / ((performance.now() - started) / 1000);
+}
+
+interface DailyUsage extends Document {
+  meter: string;
+  day: string;
+  quantity: number;
+  events: number;
+}
+
+/** A realistic read model: usage per organization, meter and day. */
+const dailyUsage: Projection = {
+  name: 'bench.daily_usage',
+  filter: { categories: ['usage'] },
+  collections: ['bench_daily_usage'],
+  async apply(e, tx) {
+    const d = e.data as { meter: string; quantity: number; day: string };
+    const id = `${e.organizationId}:${d.meter}:${d.day}`;
+    const doc = (await tx.get<DailyUsage>('bench_daily_usage', id)) ?? { id, organizationId: e.organizationId, meter: d.meter, day: d.day, quantity: 0, events: 0 };
+    doc.quantity += d.quantity;
+    doc.events += 1;
+    await tx.put('bench_daily_usage', doc);
+  },
+};
+
+export async function eventStoreBench(scale: number): Promise<Figure[]> {
+  const appendTotal = Math.round(200_000 * scale);
+  // Interleave ceiling and adapter runs so both see the same machine state; keep the best of each.
+  const bare: number[] = [];
+  const ours: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    bare.push(bareLoop(appendTotal));
+    const { path, cleanup } = tempDb();
+    const database = new SqliteDatabase(path);
+    ours.push(await appendAll(new SqliteEventStore(database, registry()), appendTotal));
+    database.close();
+    cleanup();
+  }
+  const ceiling = Math.max(...bare);
+  const append = Math.max(...ours);
+
+  const replayTotal = Math.round(1_000_000 * scale);
+  const { path, cleanup } = tempDb();
+  const database = new SqliteDatabase(path);
+  const store = new SqliteEventStore(database, registry());
+  await appendAll(store, replayTotal);
+  const readStore = new SqliteReadStore(database);
+  const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore });
+  const started = performance.now();
+  const sub = await startProjection(subscriptions, readStore, dailyUsage, 2000);
+  await sub.caughtUp;
+  const replay = replayTotal / ((performance.now() - started) / 1000);
+  const docs = await readStore.find<DailyUsage>('bench_daily_usage', { organizationId: ORGS[0]! });
+  const applied = docs.reduce((n, d) => n + d.events, 0);
+  await subscriptions.stopAll();
+  database.close();
+  cleanup();
+  if (applied !== replayTotal / ORGS.length) throw new Error(`replay applied ${applied} events for one organization, expected ${replayTotal / ORGS.length}`);
+
+  return [
+    { name: 'bare node:sqlite loop (ceiling), batches of 100', value: ceiling, unit: 'rows/s', detail: `${appendTotal} rows, best of 3` },
+    { name: 'event store append, batches of 100', value: append, unit: 'events/s', baseline: ceiling, target: { ratio: 0.8 }, detail: `${appendTotal} events, schema-validated, expected-version checked, best of 3` },
+    { name: 'projection replay from position 0', value: replay, unit: 'events/s', target: { min: 100_000 }, detail: `${replayTotal} events into a daily-usage read model (batches of 2000)` },
+  ];
+}

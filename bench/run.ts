@@ -1,0 +1,17 @@
+// make bench: every figure of docs/architecture is measured here and written to bench/results/latest.{md,json}.
+import { join } from 'node:path';
+import { eventStoreBench } from './eventStoreBench.ts';
+import { writeReport, type Figure } from './report.ts';
+
+const scale = Number(process.env['BENCH_SCALE'] ?? '1');
+const only = process.argv.slice(2);
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench };
+
+const figures: Figure[] = [];
+for (const [name, suite] of Object.entries(suites)) {
+  if (only.length && !only.includes(name)) continue;
+  process.stderr.write(`bench: ${name}…\n`);
+  figures.push(...(await suite(scale)));
+}
+const md = writeReport(join(import.meta.dirname, 'results'), figures, { date: new Date().toISOString(), scale: String(scale) });
+process.stdout.write(md);

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, rateLimitPerMinute: 6000, seedDemo: true, publicUrl: null });
+  });
+
+  it('reads and converts the environment', () => {
+    const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32) });
+    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32) });
+  });
+
+  it('stops with every problem listed when the environment is malformed', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', CURBMAP_ADMIN_TOKEN: 'short', RATE_LIMIT_PER_MINUTE: '0' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    for (const name of ['PORT', 'LOG_LEVEL', 'CURBMAP_ADMIN_TOKEN', 'RATE_LIMIT_PER_MINUTE']) expect(message).toContain(name);
+  });
+});
