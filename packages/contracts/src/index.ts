@@ -2,3 +2,4 @@ export * from './envelope.ts';
 export * from './eventRegistry.ts';
 export * from './events/common.ts';
 export * from './events/tenancy.ts';
+export * from './events/billing.ts';

@@ -1,0 +1,137 @@
+import type { EventContract } from '../eventRegistry.ts';
+import { currency, instant, minorUnits, object, timeZone, uuid } from './common.ts';
+
+export const collectionMethods = ['charge_automatically', 'send_invoice'] as const;
+export type CollectionMethod = (typeof collectionMethods)[number];
+export const paymentProviders = ['manual', 'stripe'] as const;
+export type PaymentProviderKind = (typeof paymentProviders)[number];
+
+/** One line of a charge: a signed amount (credits are negative) for a span of the period. */
+export interface ChargeLine {
+  description: string;
+  quantity: number;
+  unitAmount: number;
+  amount: number;
+  periodStart: string;
+  periodEnd: string;
+}
+
+export interface SubscriptionTerms {
+  subscriptionId: string;
+  planId: string;
+  planName: string;
+  seats: number;
+  currency: string;
+  /** Price per seat per year, minor units. */
+  unitAmount: number;
+  collectionMethod: CollectionMethod;
+  daysUntilDue: number | null;
+  poNumber: string | null;
+  timeZone: string;
+  provider: PaymentProviderKind;
+  providerSubscriptionId: string | null;
+}
+
+export type BillingEvent =
+  | { type: 'billing.subscription.activated'; data: SubscriptionTerms & { periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
+  | { type: 'billing.subscription.seats_changed'; data: { subscriptionId: string; from: number; to: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[] } }
+  | { type: 'billing.subscription.plan_changed'; data: { subscriptionId: string; fromPlanId: string; toPlanId: string; toPlanName: string; unitAmount: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[] } }
+  | { type: 'billing.subscription.renewed'; data: { subscriptionId: string; planId: string; planName: string; seats: number; unitAmount: number; currency: string; periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
+  | { type: 'billing.subscription.cancellation_scheduled'; data: { subscriptionId: string; cancelAt: string } }
+  | { type: 'billing.subscription.cancellation_unscheduled'; data: { subscriptionId: string } }
+  | { type: 'billing.subscription.canceled'; data: { subscriptionId: string; canceledAt: string; reason: 'requested' | 'period_end' | 'unpaid' | 'provider' } }
+  | { type: 'billing.subscription.past_due'; data: { subscriptionId: string; invoiceId: string; dueAt: string } }
+  | { type: 'billing.subscription.recovered'; data: { subscriptionId: string; invoiceId: string } }
+  | { type: 'billing.subscription.unpaid'; data: { subscriptionId: string; invoiceId: string } }
+  | { type: 'billing.receivable.opened'; data: { invoiceId: string; subscriptionId: string | null; amountDue: number; currency: string; dueAt: string | null; collectionMethod: CollectionMethod } }
+  | { type: 'billing.payment.succeeded'; data: PaymentData & { appliedAmount: number; excessAmount: number; amountRemaining: number } }
+  | { type: 'billing.payment.failed'; data: PaymentData & { failureMessage: string } }
+  | { type: 'billing.payment.requires_action'; data: PaymentData & { nextAction: string } }
+  | { type: 'billing.payment.refunded'; data: PaymentData & { refundId: string; refundedAmount: number } }
+  | { type: 'billing.stripe_event.received'; data: StripeEventReceived };
+
+/** A verified Stripe webhook delivery (or a reconciled event), stored once per Stripe event id. */
+export interface StripeEventReceived {
+  stripeEventId: string;
+  stripeType: string;
+  created: number;
+  livemode: boolean;
+  objectId: string | null;
+  payload: Record<string, unknown>;
+  source: 'webhook' | 'reconciliation';
+}
+
+export interface PaymentData {
+  paymentId: string;
+  invoiceId: string | null;
+  amount: number;
+  currency: string;
+  method: 'bank_transfer' | 'card' | 'stripe';
+  reference: string | null;
+  receivedAt: string;
+  provider: PaymentProviderKind;
+  providerPaymentId: string | null;
+}
+
+export type BillingEventType = BillingEvent['type'];
+
+const signed = { type: 'integer' } as const;
+const line = object({ description: { type: 'string' }, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: signed, periodStart: instant, periodEnd: instant });
+const lines = { type: 'array', items: line } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+const sub = { subscriptionId: uuid };
+const terms = {
+  ...sub,
+  planId: { type: 'string' },
+  planName: { type: 'string' },
+  seats: { type: 'integer', minimum: 1 },
+  currency,
+  unitAmount: minorUnits,
+  collectionMethod: { enum: [...collectionMethods] },
+  daysUntilDue: { type: ['integer', 'null'], minimum: 0 },
+  poNumber: nullableString,
+  timeZone,
+  provider: { enum: [...paymentProviders] },
+  providerSubscriptionId: nullableString,
+};
+const payment = {
+  paymentId: { type: 'string', minLength: 1 },
+  invoiceId: { anyOf: [uuid, { type: 'null' }] },
+  amount: minorUnits,
+  currency,
+  method: { enum: ['bank_transfer', 'card', 'stripe'] },
+  reference: nullableString,
+  receivedAt: instant,
+  provider: { enum: [...paymentProviders] },
+  providerPaymentId: nullableString,
+};
+const change = { effective: { enum: ['now', 'renewal'] }, effectiveAt: instant, currency, amount: signed, lines };
+
+const v1 = (type: BillingEventType, properties: Record<string, unknown>): EventContract => ({ type, schemaVersion: 1, schema: object(properties) });
+
+export const billingContracts: EventContract[] = [
+  v1('billing.subscription.activated', { ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
+  v1('billing.subscription.seats_changed', { ...sub, from: { type: 'integer', minimum: 1 }, to: { type: 'integer', minimum: 1 }, ...change }),
+  v1('billing.subscription.plan_changed', { ...sub, fromPlanId: { type: 'string' }, toPlanId: { type: 'string' }, toPlanName: { type: 'string' }, unitAmount: minorUnits, ...change }),
+  v1('billing.subscription.renewed', { ...sub, planId: { type: 'string' }, planName: { type: 'string' }, seats: { type: 'integer', minimum: 1 }, unitAmount: minorUnits, currency, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
+  v1('billing.subscription.cancellation_scheduled', { ...sub, cancelAt: instant }),
+  v1('billing.subscription.cancellation_unscheduled', { ...sub }),
+  v1('billing.subscription.canceled', { ...sub, canceledAt: instant, reason: { enum: ['requested', 'period_end', 'unpaid', 'provider'] } }),
+  v1('billing.subscription.past_due', { ...sub, invoiceId: uuid, dueAt: instant }),
+  v1('billing.subscription.recovered', { ...sub, invoiceId: uuid }),
+  v1('billing.subscription.unpaid', { ...sub, invoiceId: uuid }),
+  v1('billing.receivable.opened', { invoiceId: uuid, subscriptionId: { anyOf: [uuid, { type: 'null' }] }, amountDue: minorUnits, currency, dueAt: { anyOf: [instant, { type: 'null' }] }, collectionMethod: { enum: [...collectionMethods] } }),
+  v1('billing.payment.succeeded', { ...payment, appliedAmount: minorUnits, excessAmount: minorUnits, amountRemaining: minorUnits }),
+  v1('billing.payment.failed', { ...payment, failureMessage: { type: 'string' } }),
+  v1('billing.payment.requires_action', { ...payment, nextAction: { type: 'string' } }),
+  v1('billing.payment.refunded', { ...payment, refundId: { type: 'string' }, refundedAmount: minorUnits }),
+  v1('billing.stripe_event.received', {
+    stripeEventId: { type: 'string', pattern: '^evt_' },
+    stripeType: { type: 'string' },
+    created: { type: 'integer' },
+    livemode: { type: 'boolean' },
+    objectId: nullableString,
+    payload: { type: 'object' },
+    source: { enum: ['webhook', 'reconciliation'] },
+  }),
+];

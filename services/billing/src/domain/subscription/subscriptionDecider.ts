@@ -1,0 +1,260 @@
+import type { BillingEvent, ChargeLine, CollectionMethod, PaymentProviderKind } from '@curbmap/contracts';
+import { IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
+import { anchorFor, annualPeriod, type Period } from './billingPeriod.ts';
+import { prorationLines } from './proration.ts';
+
+export const subscriptionStream = (organizationId: string) => `subscription-${organizationId}`;
+
+type Event<T extends BillingEvent['type']> = Extract<BillingEvent, { type: T }>;
+export type SubscriptionEvent = Event<
+  | 'billing.subscription.activated'
+  | 'billing.subscription.seats_changed'
+  | 'billing.subscription.plan_changed'
+  | 'billing.subscription.renewed'
+  | 'billing.subscription.cancellation_scheduled'
+  | 'billing.subscription.cancellation_unscheduled'
+  | 'billing.subscription.canceled'
+  | 'billing.subscription.past_due'
+  | 'billing.subscription.recovered'
+  | 'billing.subscription.unpaid'
+>;
+
+export interface PlanPrice {
+  planId: string;
+  name: string;
+  tier: number;
+  /** Per seat per year in the subscription's currency. */
+  unitAmount: number;
+}
+
+export type CreateSubscription = Command<
+  'CreateSubscription',
+  {
+    subscriptionId: string;
+    plan: PlanPrice;
+    seats: number;
+    currency: string;
+    collectionMethod: CollectionMethod;
+    daysUntilDue: number | null;
+    poNumber: string | null;
+    timeZone: string;
+    provider: PaymentProviderKind;
+    providerSubscriptionId: string | null;
+  }
+>;
+/** A plan change carries the tier of the current plan from the catalogue: upgrades apply now, downgrades at renewal. */
+export type ChangeSubscription = Command<'ChangeSubscription', { seats: number } | { plan: PlanPrice; currentTier: number }>;
+export type CancelSubscription = Command<'CancelSubscription', { atPeriodEnd: boolean }>;
+export type ReactivateSubscription = Command<'ReactivateSubscription', Record<string, never>>;
+export type RenewSubscription = Command<'RenewSubscription', Record<string, never>>;
+export type MarkPastDue = Command<'MarkPastDue', { invoiceId: string; dueAt: string }>;
+export type MarkUnpaid = Command<'MarkUnpaid', { invoiceId: string }>;
+export type RecoverSubscription = Command<'RecoverSubscription', { invoiceId: string }>;
+export type SubscriptionCommand =
+  | CreateSubscription
+  | ChangeSubscription
+  | CancelSubscription
+  | ReactivateSubscription
+  | RenewSubscription
+  | MarkPastDue
+  | MarkUnpaid
+  | RecoverSubscription;
+
+export type SubscriptionStatus = 'active' | 'past_due' | 'canceled' | 'unpaid';
+
+export interface Subscription {
+  status: SubscriptionStatus;
+  subscriptionId: string;
+  planId: string;
+  planName: string;
+  seats: number;
+  unitAmount: number;
+  currency: string;
+  timeZone: string;
+  anchor: string;
+  periodIndex: number;
+  period: Period;
+  cancelAtPeriodEnd: boolean;
+  /** A downgrade or seat decrease waiting for the renewal. */
+  pending: { seats?: number; plan?: Omit<PlanPrice, 'tier'> } | null;
+  pastDueInvoiceId: string | null;
+}
+
+export type SubscriptionState = { status: 'none' } | Subscription;
+
+const live = (s: SubscriptionState): s is Subscription => s.status !== 'none' && s.status !== 'canceled';
+
+function requireLive(state: SubscriptionState): Subscription {
+  if (state.status === 'none') throw new IllegalStateError('the organization has no subscription');
+  if (state.status === 'canceled') throw new IllegalStateError('the subscription is canceled; create a new one');
+  return state;
+}
+
+function fullYear(seats: number, plan: { unitAmount: number; name: string }, period: Period): ChargeLine[] {
+  return [{ description: `${seats} × ${plan.name} (annual)`, quantity: seats, unitAmount: plan.unitAmount, amount: seats * plan.unitAmount, periodStart: period.start, periodEnd: period.end }];
+}
+
+export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent, SubscriptionState> = {
+  initialState: () => ({ status: 'none' }),
+
+  decide(command, state) {
+    const now = command.metadata.now;
+    switch (command.type) {
+      case 'CreateSubscription': {
+        if (live(state)) throw new IllegalStateError(`the organization already has a subscription (status ${state.status})`);
+        const d = command.data;
+        if (!Number.isInteger(d.seats) || d.seats < 1) throw new ValidationError('seats must be a whole number of at least 1');
+        if (d.collectionMethod === 'charge_automatically' && d.provider === 'manual') {
+          throw new ValidationError('charge_automatically needs a card provider (Stripe); with manual collection use send_invoice');
+        }
+        if (d.collectionMethod === 'send_invoice' && d.daysUntilDue === null) throw new ValidationError('send_invoice needs daysUntilDue');
+        const anchor = anchorFor(now, d.timeZone);
+        const period = annualPeriod(anchor, d.timeZone, 0);
+        const lines = fullYear(d.seats, d.plan, period);
+        return [
+          {
+            type: 'billing.subscription.activated',
+            data: {
+              subscriptionId: d.subscriptionId,
+              planId: d.plan.planId,
+              planName: d.plan.name,
+              seats: d.seats,
+              currency: d.currency,
+              unitAmount: d.plan.unitAmount,
+              collectionMethod: d.collectionMethod,
+              daysUntilDue: d.daysUntilDue,
+              poNumber: d.poNumber,
+              timeZone: d.timeZone,
+              provider: d.provider,
+              providerSubscriptionId: d.providerSubscriptionId,
+              periodStart: period.start,
+              periodEnd: period.end,
+              amount: lines[0]!.amount,
+              lines,
+            },
+          },
+        ];
+      }
+      case 'ChangeSubscription': {
+        const s = requireLive(state);
+        if (s.status !== 'active') throw new IllegalStateError(`a ${s.status} subscription cannot be changed; settle the open invoice first`);
+        const base = { subscriptionId: s.subscriptionId, currency: s.currency };
+        const current = { unitAmount: s.unitAmount, label: s.planName };
+        if ('seats' in command.data) {
+          const to = command.data.seats;
+          if (!Number.isInteger(to) || to < 1) throw new ValidationError('seats must be a whole number of at least 1');
+          if (to > s.seats) {
+            const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: to, ...current }, s.period, now);
+            return [{ type: 'billing.subscription.seats_changed', data: { ...base, from: s.seats, to, effective: 'now', effectiveAt: now, amount, lines } }];
+          }
+          const pendingSeats = s.pending?.seats ?? s.seats;
+          if (to === pendingSeats) return [];
+          // A decrease (or undoing one) takes effect at renewal: seats already paid for stay until then.
+          return [{ type: 'billing.subscription.seats_changed', data: { ...base, from: s.seats, to, effective: 'renewal', effectiveAt: s.period.end, amount: 0, lines: [] } }];
+        }
+        const plan = command.data.plan;
+        if (plan.planId === (s.pending?.plan?.planId ?? s.planId)) return [];
+        const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount };
+        if (plan.tier > command.data.currentTier) {
+          const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: s.seats, unitAmount: plan.unitAmount, label: plan.name }, s.period, now);
+          return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'now', effectiveAt: now, amount, lines } }];
+        }
+        return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'renewal', effectiveAt: s.period.end, amount: 0, lines: [] } }];
+      }
+      case 'CancelSubscription': {
+        const s = requireLive(state);
+        if (!command.data.atPeriodEnd) return [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: now, reason: 'requested' } }];
+        if (s.cancelAtPeriodEnd) return [];
+        return [{ type: 'billing.subscription.cancellation_scheduled', data: { subscriptionId: s.subscriptionId, cancelAt: s.period.end } }];
+      }
+      case 'ReactivateSubscription': {
+        const s = requireLive(state);
+        return s.cancelAtPeriodEnd ? [{ type: 'billing.subscription.cancellation_unscheduled', data: { subscriptionId: s.subscriptionId } }] : [];
+      }
+      case 'RenewSubscription': {
+        if (!live(state) || Date.parse(now) < Date.parse(state.period.end)) return [];
+        const s = state;
+        if (s.cancelAtPeriodEnd) return [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: s.period.end, reason: 'period_end' } }];
+        const seats = s.pending?.seats ?? s.seats;
+        const plan = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount };
+        const period = annualPeriod(s.anchor, s.timeZone, s.periodIndex + 1);
+        const lines = fullYear(seats, plan, period);
+        return [
+          {
+            type: 'billing.subscription.renewed',
+            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
+          },
+        ];
+      }
+      case 'MarkPastDue': {
+        if (!live(state) || state.status !== 'active') return [];
+        return [{ type: 'billing.subscription.past_due', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId, dueAt: command.data.dueAt } }];
+      }
+      case 'MarkUnpaid': {
+        if (!live(state) || state.status !== 'past_due' || state.pastDueInvoiceId !== command.data.invoiceId) return [];
+        return [{ type: 'billing.subscription.unpaid', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId } }];
+      }
+      case 'RecoverSubscription': {
+        if (!live(state) || state.status === 'active' || state.pastDueInvoiceId !== command.data.invoiceId) return [];
+        return [{ type: 'billing.subscription.recovered', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId } }];
+      }
+      default: {
+        const exhaustive: never = command;
+        throw new Error(`unknown command ${(exhaustive as Command).type}`);
+      }
+    }
+  },
+
+  evolve(state, event) {
+    if (event.type === 'billing.subscription.activated') {
+      const d = event.data;
+      return {
+        status: 'active',
+        subscriptionId: d.subscriptionId,
+        planId: d.planId,
+        planName: d.planName,
+        seats: d.seats,
+        unitAmount: d.unitAmount,
+        currency: d.currency,
+        timeZone: d.timeZone,
+        anchor: d.periodStart,
+        periodIndex: 0,
+        period: { start: d.periodStart, end: d.periodEnd },
+        cancelAtPeriodEnd: false,
+        pending: null,
+        pastDueInvoiceId: null,
+      };
+    }
+    if (state.status === 'none') return state;
+    switch (event.type) {
+      case 'billing.subscription.seats_changed': {
+        if (event.data.effective === 'now') return { ...state, seats: event.data.to, pending: state.pending?.plan ? { plan: state.pending.plan } : null };
+        const { seats: _dropped, ...rest } = state.pending ?? {};
+        return { ...state, pending: event.data.to === state.seats ? (rest.plan ? rest : null) : { ...rest, seats: event.data.to } };
+      }
+      case 'billing.subscription.plan_changed': {
+        const plan = { planId: event.data.toPlanId, name: event.data.toPlanName, unitAmount: event.data.unitAmount };
+        if (event.data.effective === 'now') return { ...state, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, pending: state.pending?.seats ? { seats: state.pending.seats } : null };
+        return { ...state, pending: event.data.toPlanId === state.planId ? (state.pending?.seats ? { seats: state.pending.seats } : null) : { ...state.pending, plan } };
+      }
+      case 'billing.subscription.renewed':
+        return { ...state, planId: event.data.planId, planName: event.data.planName, seats: event.data.seats, unitAmount: event.data.unitAmount, periodIndex: state.periodIndex + 1, period: { start: event.data.periodStart, end: event.data.periodEnd }, pending: null };
+      case 'billing.subscription.cancellation_scheduled':
+        return { ...state, cancelAtPeriodEnd: true };
+      case 'billing.subscription.cancellation_unscheduled':
+        return { ...state, cancelAtPeriodEnd: false };
+      case 'billing.subscription.canceled':
+        return { ...state, status: 'canceled' };
+      case 'billing.subscription.past_due':
+        return { ...state, status: 'past_due', pastDueInvoiceId: event.data.invoiceId };
+      case 'billing.subscription.unpaid':
+        return { ...state, status: 'unpaid' };
+      case 'billing.subscription.recovered':
+        return { ...state, status: 'active', pastDueInvoiceId: null };
+      default: {
+        const exhaustive: never = event;
+        return exhaustive;
+      }
+    }
+  },
+};

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { createAjv } from '@curbmap/contracts';
+
+export const meters = ['api_requests', 'export_jobs', 'curb_zones'] as const;
+export type Meter = (typeof meters)[number];
+
+export interface Plan {
+  id: string;
+  name: string;
+  description: string;
+  interval: 'year';
+  /** Orders plans: a higher tier is an upgrade. */
+  tier: number;
+  /** Price per seat per year in minor units, by ISO 4217 currency. */
+  seatPrices: Record<string, number>;
+  /** Usage included per year. */
+  includedUsage: Record<Meter, number>;
+  /** Beyond the included usage: `price` minor units per `unitSize` units. */
+  overage: Record<Meter, { unitSize: number; prices: Record<string, number> }>;
+  /** Stripe Price ids (yearly, per seat) by currency, when the Stripe provider is used. */
+  stripePrices?: Record<string, string>;
+}
+
+const money = { type: 'object', minProperties: 1, propertyNames: { format: 'iso-4217' }, additionalProperties: { type: 'integer', minimum: 0 } };
+const perMeter = (value: object) => ({ type: 'object', additionalProperties: false, required: [...meters], properties: Object.fromEntries(meters.map((m) => [m, value])) });
+
+const catalogSchema = {
+  type: 'array',
+  minItems: 1,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'name', 'description', 'interval', 'tier', 'seatPrices', 'includedUsage', 'overage'],
+    properties: {
+      id: { type: 'string', pattern: '^[a-z][a-z0-9_-]{1,40}$' },
+      name: { type: 'string', minLength: 1 },
+      description: { type: 'string' },
+      interval: { const: 'year' },
+      tier: { type: 'integer', minimum: 0 },
+      seatPrices: money,
+      includedUsage: perMeter({ type: 'integer', minimum: 0 }),
+      overage: perMeter({ type: 'object', additionalProperties: false, required: ['unitSize', 'prices'], properties: { unitSize: { type: 'integer', minimum: 1 }, prices: money } }),
+      stripePrices: { type: 'object', additionalProperties: { type: 'string', pattern: '^price_' } },
+    },
+  },
+};
+
+/** CurbMap's annual plans. JPY is zero-decimal: its minor unit is the yen. */
+export const defaultPlans: Plan[] = [
+  {
+    id: 'starter',
+    name: 'Starter',
+    description: 'One city team mapping its first districts',
+    interval: 'year',
+    tier: 1,
+    seatPrices: { USD: 120_000, EUR: 110_000, JPY: 180_000 },
+    includedUsage: { api_requests: 1_000_000, export_jobs: 500, curb_zones: 5_000 },
+    overage: {
+      api_requests: { unitSize: 1000, prices: { USD: 50, EUR: 45, JPY: 75 } },
+      export_jobs: { unitSize: 1, prices: { USD: 200, EUR: 180, JPY: 300 } },
+      curb_zones: { unitSize: 100, prices: { USD: 1_000, EUR: 900, JPY: 1_500 } },
+    },
+  },
+  {
+    id: 'city',
+    name: 'City',
+    description: 'A whole city: every district, scheduled CDS exports',
+    interval: 'year',
+    tier: 2,
+    seatPrices: { USD: 360_000, EUR: 330_000, JPY: 540_000 },
+    includedUsage: { api_requests: 10_000_000, export_jobs: 10_000, curb_zones: 100_000 },
+    overage: {
+      api_requests: { unitSize: 1000, prices: { USD: 30, EUR: 27, JPY: 45 } },
+      export_jobs: { unitSize: 1, prices: { USD: 100, EUR: 90, JPY: 150 } },
+      curb_zones: { unitSize: 100, prices: { USD: 500, EUR: 450, JPY: 750 } },
+    },
+  },
+  {
+    id: 'enterprise',
+    name: 'Enterprise',
+    description: 'Regions and operators at scale',
+    interval: 'year',
+    tier: 3,
+    seatPrices: { USD: 900_000, EUR: 830_000, JPY: 1_350_000 },
+    includedUsage: { api_requests: 100_000_000, export_jobs: 100_000, curb_zones: 1_000_000 },
+    overage: {
+      api_requests: { unitSize: 1000, prices: { USD: 10, EUR: 9, JPY: 15 } },
+      export_jobs: { unitSize: 1, prices: { USD: 50, EUR: 45, JPY: 75 } },
+      curb_zones: { unitSize: 100, prices: { USD: 200, EUR: 180, JPY: 300 } },
+    },
+  },
+];
+
+export class PlanCatalog {
+  readonly plans: readonly Plan[];
+  constructor(plans: Plan[]) {
+    const validate = createAjv().compile(catalogSchema);
+    if (!validate(plans)) throw new Error(`invalid plan catalogue: ${(validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
+    const ids = new Set<string>();
+    for (const p of plans) {
+      if (ids.has(p.id)) throw new Error(`invalid plan catalogue: plan ${p.id} appears twice`);
+      ids.add(p.id);
+    }
+    this.plans = plans;
+  }
+
+  /** CURBMAP_PLANS_FILE (JSON array of plans) replaces the default catalogue; validated at start. */
+  static load(path: string | undefined): PlanCatalog {
+    return new PlanCatalog(path ? (JSON.parse(readFileSync(path, 'utf8')) as Plan[]) : defaultPlans);
+  }
+
+  get(id: string): Plan | undefined {
+    return this.plans.find((p) => p.id === id);
+  }
+}
