@@ -3,3 +3,4 @@ export * from './eventRegistry.ts';
 export * from './events/common.ts';
 export * from './events/tenancy.ts';
 export * from './events/billing.ts';
+export * from './events/invoice.ts';

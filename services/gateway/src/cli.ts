@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { resetProjection, startProjection } from '@curbmap/eventsourcing';
 import { loadConfig } from './config.ts';
 import { openEmbeddedStorage } from './platform/embeddedStorage.ts';
-import { allModules } from './platform/modules.ts';
+import { createModules } from './platform/modules.ts';
 
 const usage = `usage: curbmap replay [projection…]   rebuild read models from position 0 (all when none is named)
        curbmap projections            list the projections and their checkpoints
@@ -12,8 +12,9 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...names] = argv;
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
-  const { database, store, readStore, subscriptions } = openEmbeddedStorage(config.dataDir, allModules, log);
-  const projections = allModules.flatMap((m) => m.projections);
+  const modules = createModules({ plansFile: config.plansFile }).all;
+  const { database, store, readStore, subscriptions } = openEmbeddedStorage(config.dataDir, modules, log);
+  const projections = modules.flatMap((m) => m.projections);
   try {
     if (command === 'projections') {
       const head = await store.headPosition();

@@ -13,6 +13,11 @@ export interface Config {
   seedDemo: boolean;
   /** Public base URL used in printed links. */
   publicUrl: string | null;
+  /** A JSON plan catalogue replacing the default one. */
+  plansFile: string | null;
+  billingSchedulerIntervalMs: number;
+  /** Set: payments are collected through Stripe (test mode with sk_test_…). */
+  stripe: { secretKey: string; webhookSecret: string | null; apiBase: string | null } | null;
 }
 
 const schema = {
@@ -27,6 +32,11 @@ const schema = {
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, default: 6000 },
     CURBMAP_SEED_DEMO: { type: 'boolean', default: true },
     PUBLIC_URL: { type: 'string', format: 'uri' },
+    CURBMAP_PLANS_FILE: { type: 'string', minLength: 1 },
+    BILLING_SCHEDULER_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
+    STRIPE_SECRET_KEY: { type: 'string', pattern: '^(sk|rk)_(test|live)_' },
+    STRIPE_WEBHOOK_SECRET: { type: 'string', pattern: '^whsec_' },
+    STRIPE_API_BASE: { type: 'string', format: 'uri' },
   },
 } as const;
 
@@ -64,5 +74,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: raw['RATE_LIMIT_PER_MINUTE'] as number,
     seedDemo: raw['CURBMAP_SEED_DEMO'] as boolean,
     publicUrl: (raw['PUBLIC_URL'] as string | undefined) ?? null,
+    plansFile: (raw['CURBMAP_PLANS_FILE'] as string | undefined) ?? null,
+    billingSchedulerIntervalMs: (raw['BILLING_SCHEDULER_INTERVAL_SECONDS'] as number) * 1000,
+    stripe: raw['STRIPE_SECRET_KEY']
+      ? { secretKey: raw['STRIPE_SECRET_KEY'] as string, webhookSecret: (raw['STRIPE_WEBHOOK_SECRET'] as string | undefined) ?? null, apiBase: (raw['STRIPE_API_BASE'] as string | undefined) ?? null }
+      : null,
   };
 }

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
 import { seedDemo } from './platform/demoSeed.ts';
 import { startEmbeddedPlatform } from './platform/embeddedPlatform.ts';
-import { allModules } from './platform/modules.ts';
+import { createModules } from './platform/modules.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -16,8 +16,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel });
-  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: allModules, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute });
-  const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir) : null;
+  const modules = createModules({ plansFile: config.plansFile, billingSchedulerIntervalMs: config.billingSchedulerIntervalMs });
+  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute });
+  const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
   await platform.app.listen({ port: config.port, host: config.host });
   const address = platform.app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   if (platform.adminTokenGeneratedAt) lines.push(`  admin token:   ${platform.adminToken}`, `                 (shown once; kept in ${platform.adminTokenGeneratedAt})`);
   if (demo) {
     lines.push(`  demo organization ${demo.organizationId}, project ${demo.projectId}`);
+    if (demo.subscription) lines.push(`  demo subscription: ${demo.subscription.state.planName}, ${demo.subscription.state.seats} seats, ${demo.subscription.status}, renews ${demo.subscription.periodEnd}`);
     if (demo.apiKey) lines.push(`  demo API key:  ${demo.apiKey}`, `  try: curl -H "Authorization: Bearer ${demo.apiKey}" ${base}/v1/organization`);
   }
   process.stderr.write(`\n${lines.join('\n')}\n\n`);

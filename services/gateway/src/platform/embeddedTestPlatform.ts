@@ -2,14 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { ServiceModule } from '@curbmap/service-kit';
+
 import { startEmbeddedPlatform, type EmbeddedPlatform } from './embeddedPlatform.ts';
-import { allModules } from './modules.ts';
+import { createModules, type ModulesOptions, type PlatformModules } from './modules.ts';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
 export interface TestPlatform extends EmbeddedPlatform {
   dataDir: string;
+  modules: PlatformModules;
   /** Creates an organization through the API and returns its id and owner key. */
   createOrganization(name?: string, extra?: Record<string, unknown>): Promise<{ id: string; apiKey: string }>;
   /** Number of events in the log: proves a refused request wrote nothing. */
@@ -17,12 +18,13 @@ export interface TestPlatform extends EmbeddedPlatform {
 }
 
 /** A whole embedded platform on a temporary directory, for tests through app.inject. */
-export async function startTestPlatform(options: { modules?: ServiceModule[]; rateLimitPerMinute?: number; dataDir?: string; now?: () => Date } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(options: { modules?: ModulesOptions; rateLimitPerMinute?: number; dataDir?: string; now?: () => Date } = {}): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'curbmap-test-'));
+  const modules = createModules({ billingSchedulerIntervalMs: 3_600_000, ...options.modules });
   const platform = await startEmbeddedPlatform({
     dataDir,
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
-    modules: options.modules ?? allModules,
+    modules: modules.all,
     adminToken: TEST_ADMIN_TOKEN,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 100_000,
     ...(options.now ? { now: options.now } : {}),
@@ -30,6 +32,7 @@ export async function startTestPlatform(options: { modules?: ServiceModule[]; ra
   return {
     ...platform,
     dataDir,
+    modules,
     async createOrganization(name = 'City of Springfield', extra = {}) {
       const res = await platform.app.inject({
         method: 'POST',

@@ -1,0 +1,72 @@
+import type { ServiceContext } from '@curbmap/service-kit';
+import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
+import { runSubscriptionCommand } from './subscriptionCommands.ts';
+
+/** Past due this many days, a subscription becomes unpaid. */
+export const UNPAID_AFTER_DAYS = 30;
+
+export interface BillingScheduler {
+  /** One pass: renew ended periods, flag overdue invoices. Safe to run twice: command ids are deterministic. */
+  tick(now?: Date): Promise<{ renewed: number; pastDue: number; unpaid: number }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Time-driven billing: renewals at period end (the period boundaries are local midnights in the organization's
+ * time zone, computed by the subscription), past_due when a sent invoice is overdue, unpaid after 30 days.
+ */
+export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): BillingScheduler {
+  const log = ctx.log.child({ component: 'billing-scheduler' });
+  let running: Promise<unknown> = Promise.resolve();
+
+  async function pass(now: Date) {
+    const at = now.toISOString();
+    let renewed = 0;
+    let pastDue = 0;
+    let unpaid = 0;
+    for (const status of ['active', 'past_due', 'unpaid'] as const) {
+      for (const sub of await ctx.readStore.find<SubscriptionView>(C.subscriptions, { status })) {
+        // Catch up period by period (a platform down for two years renews twice).
+        let periodEnd = sub.periodEnd;
+        while (Date.parse(periodEnd) <= now.getTime()) {
+          const result = await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } });
+          if (result.events.length === 0) break;
+          if (!result.replayed) renewed += 1;
+          const next = result.state.status === 'none' || result.state.status === 'canceled' ? null : result.state.period.end;
+          if (!next) break;
+          periodEnd = next;
+        }
+      }
+    }
+    for (const status of ['open', 'partially_paid'] as const) {
+      for (const r of await ctx.readStore.find<ReceivableView>(C.receivables, { status, collectionMethod: 'send_invoice' })) {
+        if (!r.dueAt || Date.parse(r.dueAt) > now.getTime()) continue;
+        const base = { now: at, organizationId: r.organizationId };
+        const marked = await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } });
+        if (!marked.replayed) pastDue += marked.events.length;
+        if (now.getTime() - Date.parse(r.dueAt) >= UNPAID_AFTER_DAYS * 86_400_000) {
+          const u = await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}` } });
+          if (!u.replayed) unpaid += u.events.length;
+        }
+      }
+    }
+    if (renewed + pastDue + unpaid > 0) log.info({ renewed, pastDue, unpaid }, 'billing scheduler pass');
+    return { renewed, pastDue, unpaid };
+  }
+
+  // Passes never overlap.
+  const tick = (now: Date = ctx.now()) => {
+    const next = running.then(() => pass(now));
+    running = next.catch(() => undefined);
+    return next;
+  };
+  const timer = setInterval(() => tick().catch((err) => log.error({ err }, 'billing scheduler pass failed')), intervalMs);
+  timer.unref();
+  return {
+    tick,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

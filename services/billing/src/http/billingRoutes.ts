@@ -1,0 +1,185 @@
+import type { FastifyInstance } from 'fastify';
+import type { CollectionMethod } from '@curbmap/contracts';
+import { commandMetadata, keyAuth, notFound, problemResponses } from '@curbmap/service-kit';
+import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
+import { cancelSubscription, changeSubscription, createSubscription, customerOf, reactivateSubscription, type BillingDeps } from '../application/subscriptionCommands.ts';
+import { recordBankTransfer } from '../application/receivableCommands.ts';
+import { billingCollections as C, type PaymentView, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
+import { billingSchemas } from './billingSchemas.ts';
+
+const security = [{ apiKey: [] }];
+const tags = ['billing'];
+const errors = problemResponses(400, 401, 403, 404, 409, 422);
+
+/** The public shape of a subscription read model. */
+export function presentSubscription(view: SubscriptionView) {
+  const s = view.state;
+  const pending = s.pending ? { ...(s.pending.seats !== undefined ? { seats: s.pending.seats } : {}), ...(s.pending.plan ? { planId: s.pending.plan.planId } : {}), effectiveAt: s.period.end } : null;
+  return {
+    id: s.subscriptionId, status: s.status, planId: s.planId, planName: s.planName, seats: s.seats, currency: s.currency, unitAmount: s.unitAmount, annualAmount: s.seats * s.unitAmount,
+    collectionMethod: view.collectionMethod, daysUntilDue: view.daysUntilDue, poNumber: view.poNumber, timeZone: s.timeZone, currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end,
+    cancelAtPeriodEnd: s.cancelAtPeriodEnd, pendingChange: pending, provider: view.provider, providerSubscriptionId: view.providerSubscriptionId, createdAt: view.createdAt, updatedAt: view.updatedAt,
+  };
+}
+
+function presentChange(events: SubscriptionEvent[]) {
+  const e = events.find((x) => x.type === 'billing.subscription.seats_changed' || x.type === 'billing.subscription.plan_changed');
+  if (!e || (e.type !== 'billing.subscription.seats_changed' && e.type !== 'billing.subscription.plan_changed')) return { effective: 'none', effectiveAt: null, amount: 0, lines: [] };
+  return { effective: e.data.effective, effectiveAt: e.data.effectiveAt, amount: e.data.amount, currency: e.data.currency, lines: e.data.lines };
+}
+
+export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Promise<void> {
+  const { ctx, catalog } = deps;
+  for (const schema of billingSchemas) app.addSchema(schema);
+  const current = async (organizationId: string) => {
+    const view = await ctx.readStore.get<SubscriptionView>(C.subscriptions, organizationId);
+    if (!view) throw notFound('subscription');
+    return view;
+  };
+
+  app.get('/v1/plans', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'The annual plans on sale', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Plan#' } } } }, ...problemResponses(401) } },
+    handler: async () => ({ data: catalog.plans }),
+  });
+
+  app.post<{ Body: { planId: string; seats: number; collectionMethod: CollectionMethod; daysUntilDue?: number; poNumber?: string } }>('/v1/subscription', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Subscribe the organization to an annual plan',
+      description: 'The period runs from local midnight in the organization time zone for one year. With manual collection, use send_invoice: an invoice is issued at once, due in daysUntilDue days (default 30).',
+      tags,
+      security,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['planId', 'seats', 'collectionMethod'],
+        properties: {
+          planId: { type: 'string', minLength: 1 },
+          seats: { type: 'integer', minimum: 1, maximum: 100_000 },
+          collectionMethod: { type: 'string', enum: ['charge_automatically', 'send_invoice'] },
+          daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 },
+          poNumber: { type: 'string', minLength: 1, maxLength: 100 },
+        },
+      },
+      response: { 201: { $ref: 'Subscription#' }, ...errors },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      await createSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body);
+      reply.code(201).header('location', '/v1/subscription');
+      return presentSubscription(await current(auth.organizationId));
+    },
+  });
+
+  app.get('/v1/subscription', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: "The organization's subscription", tags, security, response: { 200: { $ref: 'Subscription#' }, ...problemResponses(401, 404) } },
+    handler: async (request) => presentSubscription(await current(keyAuth(request).organizationId)),
+  });
+
+  app.patch<{ Body: { seats?: number; planId?: string } }>('/v1/subscription', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Change seats or plan',
+      description: 'More seats or a higher plan apply now and are prorated to the second (Stripe rule); fewer seats or a lower plan apply at renewal.',
+      tags,
+      security,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        oneOf: [{ required: ['seats'] }, { required: ['planId'] }],
+        properties: { seats: { type: 'integer', minimum: 1, maximum: 100_000 }, planId: { type: 'string', minLength: 1 } },
+      },
+      response: { 200: { type: 'object', properties: { subscription: { $ref: 'Subscription#' }, change: { $ref: 'SubscriptionChange#' } } }, ...errors },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const result = await changeSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body);
+      return { subscription: presentSubscription(await current(auth.organizationId)), change: presentChange(result.events) };
+    },
+  });
+
+  app.post<{ Body: { atPeriodEnd: boolean } }>('/v1/subscription/cancel', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Cancel at period end (or now with atPeriodEnd: false)',
+      tags,
+      security,
+      body: { type: 'object', additionalProperties: false, required: ['atPeriodEnd'], properties: { atPeriodEnd: { type: 'boolean' } } },
+      response: { 200: { $ref: 'Subscription#' }, ...errors },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      await cancelSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body.atPeriodEnd);
+      return presentSubscription(await current(auth.organizationId));
+    },
+  });
+
+  app.post('/v1/subscription/reactivate', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: { summary: 'Undo a cancellation scheduled for the period end', tags, security, response: { 200: { $ref: 'Subscription#' }, ...errors } },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      await reactivateSubscription(deps, commandMetadata(request, ctx, auth.organizationId));
+      return presentSubscription(await current(auth.organizationId));
+    },
+  });
+
+  app.post<{ Params: { id: string }; Body: { amount: number; currency: string; reference: string; receivedAt: string } }>('/v1/invoices/:id/payments', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Record a bank transfer received against an invoice',
+      description: 'An under-payment leaves the rest of the invoice open (amountRemaining); an over-payment settles it and reports the excess (excessAmount). A reference can be recorded once per invoice.',
+      tags: ['payments'],
+      security,
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['amount', 'currency', 'reference', 'receivedAt'],
+        properties: {
+          amount: { type: 'integer', minimum: 1, description: 'Minor units' },
+          currency: { type: 'string', format: 'iso-4217' },
+          reference: { type: 'string', minLength: 1, maxLength: 140 },
+          receivedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      response: { 201: { $ref: 'Payment#' }, ...errors },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const receivable = await ctx.readStore.get<ReceivableView>(C.receivables, request.params.id);
+      if (!receivable || receivable.organizationId !== auth.organizationId) throw notFound('invoice');
+      const result = await recordBankTransfer(ctx, commandMetadata(request, ctx, auth.organizationId), receivable.id, { ...request.body, receivedAt: new Date(request.body.receivedAt).toISOString() });
+      const event = result.events.find((e) => e.type === 'billing.payment.succeeded');
+      if (!event || event.type !== 'billing.payment.succeeded') throw notFound('payment');
+      reply.code(201);
+      const view = await ctx.readStore.get<PaymentView>(C.payments, event.data.paymentId);
+      return { ...view, amountRemaining: event.data.amountRemaining };
+    },
+  });
+
+  app.get('/v1/payments', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'Payments received', tags: ['payments'], security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Payment#' } } } }, ...problemResponses(401) } },
+    handler: async (request) => ({ data: await ctx.readStore.find<PaymentView>(C.payments, { organizationId: keyAuth(request).organizationId }, { orderBy: 'receivedAt', direction: 'desc' }) }),
+  });
+
+  app.post('/v1/payment-methods/setup-intent', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Start collecting a card: returns a Stripe SetupIntent client secret',
+      tags: ['payments'],
+      security,
+      response: { 201: { type: 'object', properties: { clientSecret: { type: 'string' }, setupIntentId: { type: 'string' } } }, ...errors },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const customer = await customerOf(ctx, auth.organizationId);
+      const intent = await deps.provider.createSetupIntent({ customer, idempotencyKey: `${request.commandId}:setup-intent` });
+      reply.code(201);
+      return intent;
+    },
+  });
+}

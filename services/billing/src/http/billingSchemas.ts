@@ -1,0 +1,82 @@
+import { collectionMethods } from '@curbmap/contracts';
+import { meters } from '../plans/planCatalog.ts';
+
+const instant = { type: 'string', format: 'date-time' } as const;
+const money = { type: 'object', additionalProperties: { type: 'integer' }, description: 'Minor units by ISO 4217 currency' } as const;
+const line = {
+  type: 'object',
+  properties: { description: { type: 'string' }, quantity: { type: 'integer' }, unitAmount: { type: 'integer' }, amount: { type: 'integer' }, periodStart: instant, periodEnd: instant },
+} as const;
+
+export const billingSchemas = [
+  {
+    $id: 'Plan',
+    type: 'object',
+    required: ['id', 'name', 'interval', 'seatPrices', 'includedUsage', 'overage'],
+    properties: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      description: { type: 'string' },
+      interval: { type: 'string', enum: ['year'] },
+      tier: { type: 'integer' },
+      seatPrices: money,
+      includedUsage: { type: 'object', properties: Object.fromEntries(meters.map((m) => [m, { type: 'integer' }])) },
+      overage: { type: 'object', properties: Object.fromEntries(meters.map((m) => [m, { type: 'object', properties: { unitSize: { type: 'integer' }, prices: money } }])) },
+    },
+  },
+  {
+    $id: 'Subscription',
+    type: 'object',
+    required: ['id', 'status', 'planId', 'seats', 'currency', 'unitAmount', 'annualAmount', 'collectionMethod', 'currentPeriodStart', 'currentPeriodEnd', 'cancelAtPeriodEnd'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      status: { type: 'string', enum: ['active', 'past_due', 'canceled', 'unpaid'] },
+      planId: { type: 'string' },
+      planName: { type: 'string' },
+      seats: { type: 'integer' },
+      currency: { type: 'string' },
+      unitAmount: { type: 'integer', description: 'Per seat per year, minor units' },
+      annualAmount: { type: 'integer' },
+      collectionMethod: { type: 'string', enum: [...collectionMethods] },
+      daysUntilDue: { type: ['integer', 'null'] },
+      poNumber: { type: ['string', 'null'] },
+      timeZone: { type: 'string' },
+      currentPeriodStart: instant,
+      currentPeriodEnd: instant,
+      cancelAtPeriodEnd: { type: 'boolean' },
+      pendingChange: {
+        anyOf: [{ type: 'null' }, { type: 'object', properties: { seats: { type: 'integer' }, planId: { type: 'string' }, effectiveAt: instant } }],
+      },
+      provider: { type: 'string', enum: ['manual', 'stripe'] },
+      providerSubscriptionId: { type: ['string', 'null'] },
+      createdAt: instant,
+      updatedAt: instant,
+    },
+  },
+  {
+    $id: 'SubscriptionChange',
+    type: 'object',
+    description: 'What a change did: charged now (prorated) or scheduled for the renewal',
+    properties: { effective: { type: 'string', enum: ['now', 'renewal', 'none'] }, effectiveAt: { anyOf: [instant, { type: 'null' }] }, amount: { type: 'integer' }, currency: { type: 'string' }, lines: { type: 'array', items: line } },
+  },
+  {
+    $id: 'Payment',
+    type: 'object',
+    required: ['id', 'amount', 'currency', 'status'],
+    properties: {
+      id: { type: 'string' },
+      invoiceId: { type: ['string', 'null'] },
+      amount: { type: 'integer' },
+      appliedAmount: { type: 'integer' },
+      excessAmount: { type: 'integer', description: 'Received beyond what the invoice owed (over-payment)' },
+      amountRemaining: { type: 'integer', description: 'Still owed on the invoice after this payment (under-payment)' },
+      currency: { type: 'string' },
+      method: { type: 'string' },
+      reference: { type: ['string', 'null'] },
+      receivedAt: instant,
+      status: { type: 'string' },
+      refundedAmount: { type: 'integer' },
+      provider: { type: 'string' },
+    },
+  },
+];

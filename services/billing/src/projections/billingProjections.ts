@@ -1,0 +1,142 @@
+import type { BillingEvent, OrganizationCreated } from '@curbmap/contracts';
+import type { Document, Projection, StoredEvent } from '@curbmap/eventsourcing';
+import { subscriptionDecider, type Subscription, type SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
+
+export const billingCollections = { customers: 'billing_customers', subscriptions: 'billing_subscriptions', receivables: 'billing_receivables', payments: 'billing_payments' } as const;
+const C = billingCollections;
+
+/** What billing knows of an organization, from the tenancy events. */
+export interface CustomerView extends Document {
+  name: string;
+  billingEmail: string;
+  currency: string;
+  timeZone: string;
+}
+
+export interface SubscriptionView extends Document {
+  state: Subscription;
+  collectionMethod: string;
+  daysUntilDue: number | null;
+  poNumber: string | null;
+  provider: string;
+  providerSubscriptionId: string | null;
+  /** Mirrors state for equality queries (scheduler). */
+  status: Subscription['status'];
+  periodEnd: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Position of the last event applied: lets a reader tell how fresh it is. */
+  version: number;
+}
+
+export interface ReceivableView extends Document {
+  subscriptionId: string | null;
+  amountDue: number;
+  amountPaid: number;
+  amountRemaining: number;
+  excessReceived: number;
+  currency: string;
+  dueAt: string | null;
+  collectionMethod: string;
+  status: 'open' | 'partially_paid' | 'paid';
+  openedAt: string;
+}
+
+export interface PaymentView extends Document {
+  invoiceId: string | null;
+  amount: number;
+  appliedAmount: number;
+  excessAmount: number;
+  currency: string;
+  method: string;
+  reference: string | null;
+  receivedAt: string;
+  status: 'succeeded' | 'failed' | 'requires_action' | 'refunded';
+  refundedAmount: number;
+  provider: string;
+}
+
+export const customersProjection: Projection = {
+  name: 'billing.customers.v1',
+  filter: { types: ['tenancy.organization.created'] },
+  collections: [C.customers],
+  async apply(stored, tx) {
+    const { organizationId, name, billingEmail, currency, timeZone } = (stored as StoredEvent & OrganizationCreated).data;
+    await tx.put(C.customers, { id: organizationId, organizationId, name, billingEmail, currency, timeZone } satisfies CustomerView);
+  },
+};
+
+export const subscriptionsProjection: Projection = {
+  name: 'billing.subscriptions.v1',
+  filter: { categories: ['subscription'] },
+  collections: [C.subscriptions],
+  indexes: { [C.subscriptions]: ['status'] },
+  async apply(stored, tx) {
+    const event = { type: stored.type, data: stored.data } as SubscriptionEvent;
+    const existing = await tx.get<SubscriptionView>(C.subscriptions, stored.organizationId);
+    const state = subscriptionDecider.evolve(existing?.state ?? subscriptionDecider.initialState(), event);
+    if (state.status === 'none') return;
+    const terms = event.type === 'billing.subscription.activated' ? event.data : null;
+    const view: SubscriptionView = {
+      id: stored.organizationId,
+      organizationId: stored.organizationId,
+      state,
+      status: state.status,
+      periodEnd: state.period.end,
+      collectionMethod: terms?.collectionMethod ?? existing!.collectionMethod,
+      daysUntilDue: terms ? terms.daysUntilDue : existing!.daysUntilDue,
+      poNumber: terms ? terms.poNumber : existing!.poNumber,
+      provider: terms?.provider ?? existing!.provider,
+      providerSubscriptionId: terms ? terms.providerSubscriptionId : existing!.providerSubscriptionId,
+      createdAt: terms ? stored.occurredAt : existing!.createdAt,
+      updatedAt: stored.occurredAt,
+      version: stored.streamVersion,
+    };
+    await tx.put(C.subscriptions, view);
+  },
+};
+
+export const receivablesProjection: Projection = {
+  name: 'billing.receivables.v1',
+  filter: { categories: ['receivable', 'payment'] },
+  collections: [C.receivables, C.payments],
+  indexes: { [C.receivables]: ['status'], [C.payments]: ['invoiceId'] },
+  async apply(stored, tx) {
+    const event = { type: stored.type, data: stored.data } as BillingEvent;
+    const organizationId = stored.organizationId;
+    switch (event.type) {
+      case 'billing.receivable.opened': {
+        const d = event.data;
+        await tx.put(C.receivables, {
+          id: d.invoiceId, organizationId, subscriptionId: d.subscriptionId, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, excessReceived: 0,
+          currency: d.currency, dueAt: d.dueAt, collectionMethod: d.collectionMethod, status: d.amountDue === 0 ? 'paid' : 'open', openedAt: stored.occurredAt,
+        } satisfies ReceivableView);
+        return;
+      }
+      case 'billing.payment.succeeded': {
+        const d = event.data;
+        await tx.put(C.payments, { id: d.paymentId, organizationId, invoiceId: d.invoiceId, amount: d.amount, appliedAmount: d.appliedAmount, excessAmount: d.excessAmount, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, status: 'succeeded', refundedAmount: 0, provider: d.provider } satisfies PaymentView);
+        const r = d.invoiceId ? await tx.get<ReceivableView>(C.receivables, d.invoiceId) : null;
+        if (r) {
+          const amountPaid = r.amountPaid + d.appliedAmount;
+          await tx.put(C.receivables, { ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, excessReceived: r.excessReceived + d.excessAmount, status: amountPaid >= r.amountDue ? 'paid' : 'partially_paid' });
+        }
+        return;
+      }
+      case 'billing.payment.failed':
+      case 'billing.payment.requires_action': {
+        const d = event.data;
+        const status = event.type === 'billing.payment.failed' ? 'failed' : 'requires_action';
+        await tx.put(C.payments, { id: d.paymentId, organizationId, invoiceId: d.invoiceId, amount: d.amount, appliedAmount: 0, excessAmount: 0, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, status, refundedAmount: 0, provider: d.provider } satisfies PaymentView);
+        return;
+      }
+      case 'billing.payment.refunded': {
+        const p = await tx.get<PaymentView>(C.payments, event.data.paymentId);
+        if (p) await tx.put(C.payments, { ...p, status: 'refunded', refundedAmount: p.refundedAmount + event.data.refundedAmount });
+        return;
+      }
+      default:
+        return;
+    }
+  },
+};

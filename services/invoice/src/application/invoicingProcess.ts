@@ -1,0 +1,45 @@
+import type { BillingEvent } from '@curbmap/contracts';
+import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
+import type { Running, ServiceContext } from '@curbmap/service-kit';
+import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
+import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
+
+const chargeTypes = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'billing.subscription.plan_changed'];
+
+/**
+ * Bills what billing charges: one invoice per charge event (activation, renewal, prorated change). The invoice
+ * id derives from the event id, so a redelivered event finds its invoice already issued.
+ * Stripe-collected subscriptions are invoiced by Stripe itself.
+ */
+export function startInvoicingProcess(ctx: ServiceContext): Running {
+  const sub = ctx.subscriptions.subscribe('invoice.invoicing-process.v1', { types: chargeTypes }, async (batch) => {
+    for (const stored of batch) await issueFor(ctx, stored);
+  });
+  return { stop: () => sub.stop() };
+}
+
+async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
+  const event = { type: stored.type, data: stored.data } as BillingEvent;
+  if (event.type !== 'billing.subscription.activated' && event.type !== 'billing.subscription.renewed' && event.type !== 'billing.subscription.seats_changed' && event.type !== 'billing.subscription.plan_changed') return;
+  if ('effective' in event.data && event.data.effective !== 'now') return;
+  if (event.data.lines.length === 0) return;
+  await ctx.waitForProjections(stored.globalPosition); // the activation's terms are projected
+  const terms = await ctx.readStore.get<BillingTermsView>(invoiceCollections.terms, stored.organizationId);
+  if (!terms || terms.provider === 'stripe') return;
+  const invoiceId = deterministicUuid(`invoice:${stored.id}`);
+  await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
+    type: 'IssueInvoice',
+    data: {
+      invoiceId,
+      subscriptionId: event.data.subscriptionId,
+      currency: event.data.currency,
+      lines: event.data.lines,
+      collectionMethod: terms.collectionMethod,
+      daysUntilDue: terms.daysUntilDue,
+      poNumber: terms.poNumber,
+      sourceEventId: stored.id,
+      sourceEventType: stored.type,
+    },
+    metadata: { commandId: `invoice:${stored.id}`, now: stored.occurredAt, organizationId: stored.organizationId, correlationId: stored.correlationId, causationId: stored.id },
+  });
+}

@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import type { Filter } from '@curbmap/eventsourcing';
+import { getScoped, keyAuth, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
+
+const instant = { type: 'string', format: 'date-time' } as const;
+const nullableInstant = { anyOf: [instant, { type: 'null' }] } as const;
+export const invoiceSchema = {
+  $id: 'Invoice',
+  type: 'object',
+  required: ['id', 'number', 'status', 'currency', 'lines', 'total', 'amountDue', 'amountPaid', 'amountRemaining', 'issuedAt'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    number: { type: 'string' },
+    subscriptionId: { type: ['string', 'null'] },
+    status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] },
+    currency: { type: 'string' },
+    lines: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { description: { type: 'string' }, quantity: { type: 'integer' }, unitAmount: { type: 'integer' }, amount: { type: 'integer' }, periodStart: instant, periodEnd: instant },
+      },
+    },
+    total: { type: 'integer', description: 'Minor units of currency' },
+    amountDue: { type: 'integer' },
+    amountPaid: { type: 'integer' },
+    amountRemaining: { type: 'integer' },
+    collectionMethod: { type: 'string' },
+    poNumber: { type: ['string', 'null'] },
+    issuedAt: instant,
+    dueAt: nullableInstant,
+    paidAt: nullableInstant,
+  },
+} as const;
+
+const tags = ['invoices'];
+const security = [{ apiKey: [] }];
+
+export async function invoiceRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  app.addSchema(invoiceSchema);
+
+  app.get<{ Querystring: { status?: string; limit?: number } }>('/v1/invoices', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: "The organization's invoices, newest first",
+      tags,
+      security,
+      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
+      response: { 200: { type: 'object', required: ['data'], properties: { data: { type: 'array', items: { $ref: 'Invoice#' } } } }, ...problemResponses(400, 401) },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const filter: Filter = { organizationId: auth.organizationId };
+      if (request.query.status) filter['status'] = request.query.status;
+      return { data: await ctx.readStore.find<InvoiceView>(C.invoices, filter, { orderBy: 'issuedAt', direction: 'desc', limit: request.query.limit ?? 100 }) };
+    },
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/invoices/:id', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'One invoice',
+      tags,
+      security,
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
+      response: { 200: { $ref: 'Invoice#' }, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request) => getScoped<InvoiceView>(ctx.readStore, keyAuth(request), C.invoices, request.params.id, 'invoice'),
+  });
+}

@@ -1,0 +1,2 @@
+export * from './invoiceModule.ts';
+export * from './projections/invoiceProjections.ts';
