@@ -1,3 +1,5 @@
+// Route schemas carry OpenAPI fields (summary, tags, security): bring @fastify/swagger's type augmentation to every service.
+/// <reference types="@fastify/swagger" preserve="true" />
 export * from './auth.ts';
 export * from './problem.ts';
 export * from './serviceModule.ts';
