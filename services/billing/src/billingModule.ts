@@ -6,12 +6,24 @@ import { startBillingScheduler, type BillingScheduler } from './application/bill
 import { billingRoutes } from './http/billingRoutes.ts';
 import type { PlanCatalog } from './plans/planCatalog.ts';
 import { customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
+import { stripeProjection } from './projections/stripeProjection.ts';
+import { startStripeSyncProcess } from './application/stripeSyncProcess.ts';
+import type { ListStripeEvents } from './application/stripeReconciliation.ts';
+import type { EventSourcedCustomerLinks } from './application/customerLinks.ts';
+import { stripeWebhookRoutes } from './http/stripeWebhookRoutes.ts';
+import { adminBillingRoutes } from './http/adminBillingRoutes.ts';
 
 export interface BillingModuleOptions {
   catalog: PlanCatalog;
   provider: PaymentProvider;
   /** How often renewals and overdue invoices are checked. */
   schedulerIntervalMs?: number;
+  /** STRIPE_WEBHOOK_SECRET: without it, POST /webhooks/stripe answers 503. */
+  webhookSecret?: string | null;
+  /** Stripe's event list, for reconciliation; absent without a Stripe key. */
+  listStripeEvents?: ListStripeEvents | null;
+  /** Attached to the context at start (Stripe provider's customer links). */
+  customerLinks?: EventSourcedCustomerLinks | null;
 }
 
 export interface BillingModule extends ServiceModule {
@@ -23,16 +35,23 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
   const module: BillingModule = {
     name: 'billing',
     contracts: billingContracts,
-    projections: [customersProjection, subscriptionsProjection, receivablesProjection],
+    projections: [customersProjection, subscriptionsProjection, receivablesProjection, stripeProjection],
     scheduler: null,
-    routes: (app, ctx: ServiceContext) => billingRoutes(app, { ctx, catalog: options.catalog, provider: options.provider }),
+    async routes(app, ctx: ServiceContext) {
+      await billingRoutes(app, { ctx, catalog: options.catalog, provider: options.provider });
+      await stripeWebhookRoutes(app, ctx, options.webhookSecret ?? null);
+      await adminBillingRoutes(app, ctx, () => module.scheduler, options.listStripeEvents ?? null);
+    },
     async start(ctx) {
+      options.customerLinks?.attach(ctx);
       const processes = startBillingProcesses(ctx);
+      const stripeSync = startStripeSyncProcess(ctx, options.catalog);
       const scheduler = startBillingScheduler(ctx, options.schedulerIntervalMs ?? 60_000);
       module.scheduler = scheduler;
       return {
         async stop() {
           await scheduler.stop();
+          await stripeSync.stop();
           await processes.stop();
         },
       };

@@ -4,3 +4,6 @@ export * from './adapters/payment/paymentProvider.ts';
 export * from './adapters/payment/manualPaymentProvider.ts';
 export * from './application/subscriptionCommands.ts';
 export * from './projections/billingProjections.ts';
+export * from './adapters/stripe/stripePaymentProvider.ts';
+export * from './application/customerLinks.ts';
+export * from './application/stripeReconciliation.ts';

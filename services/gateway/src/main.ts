@@ -16,7 +16,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel });
-  const modules = createModules({ plansFile: config.plansFile, billingSchedulerIntervalMs: config.billingSchedulerIntervalMs });
+  const modules = createModules({
+    plansFile: config.plansFile,
+    billingSchedulerIntervalMs: config.billingSchedulerIntervalMs,
+    stripe: config.stripe,
+    stripeWebhookSecret: config.stripe?.webhookSecret ?? null,
+  });
   const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
   await platform.app.listen({ port: config.port, host: config.host });

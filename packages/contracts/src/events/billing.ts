@@ -48,7 +48,9 @@ export type BillingEvent =
   | { type: 'billing.payment.failed'; data: PaymentData & { failureMessage: string } }
   | { type: 'billing.payment.requires_action'; data: PaymentData & { nextAction: string } }
   | { type: 'billing.payment.refunded'; data: PaymentData & { refundId: string; refundedAmount: number } }
-  | { type: 'billing.stripe_event.received'; data: StripeEventReceived };
+  | { type: 'billing.stripe_event.received'; data: StripeEventReceived }
+  | { type: 'billing.subscription.provider_synced'; data: { subscriptionId: string; stripeEventId: string; created: number; status: string } }
+  | { type: 'billing.customer.linked'; data: { provider: 'stripe'; customerId: string } };
 
 /** A verified Stripe webhook delivery (or a reconciled event), stored once per Stripe event id. */
 export interface StripeEventReceived {
@@ -125,6 +127,8 @@ export const billingContracts: EventContract[] = [
   v1('billing.payment.failed', { ...payment, failureMessage: { type: 'string' } }),
   v1('billing.payment.requires_action', { ...payment, nextAction: { type: 'string' } }),
   v1('billing.payment.refunded', { ...payment, refundId: { type: 'string' }, refundedAmount: minorUnits }),
+  v1('billing.subscription.provider_synced', { ...sub, stripeEventId: { type: 'string' }, created: { type: 'integer' }, status: { type: 'string' } }),
+  v1('billing.customer.linked', { provider: { const: 'stripe' }, customerId: { type: 'string', pattern: '^cus_' } }),
   v1('billing.stripe_event.received', {
     stripeEventId: { type: 'string', pattern: '^evt_' },
     stripeType: { type: 'string' },

@@ -2,7 +2,23 @@ import type { BillingEvent, OrganizationCreated } from '@curbmap/contracts';
 import type { Document, Projection, StoredEvent } from '@curbmap/eventsourcing';
 import { subscriptionDecider, type Subscription, type SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 
-export const billingCollections = { customers: 'billing_customers', subscriptions: 'billing_subscriptions', receivables: 'billing_receivables', payments: 'billing_payments' } as const;
+export const billingCollections = {
+  customers: 'billing_customers',
+  subscriptions: 'billing_subscriptions',
+  receivables: 'billing_receivables',
+  payments: 'billing_payments',
+  stripeEvents: 'billing_stripe_events',
+  stripeCustomers: 'billing_stripe_customers',
+  stripeInvoices: 'billing_stripe_invoices',
+} as const;
+
+/** A Stripe customer and the organization it bills. */
+export interface StripeCustomerView extends Document {
+  email: string | null;
+  deleted: boolean;
+  /** `created` of the last event applied: older deliveries are ignored. */
+  eventCreated: number;
+}
 const C = billingCollections;
 
 /** What billing knows of an organization, from the tenancy events. */

@@ -1,13 +1,26 @@
-import { createBillingModule, ManualPaymentProvider, PlanCatalog, type BillingDeps, type BillingModule, type PaymentProvider } from '@curbmap/billing';
+import {
+  createBillingModule,
+  EventSourcedCustomerLinks,
+  ManualPaymentProvider,
+  PlanCatalog,
+  StripePaymentProvider,
+  type BillingDeps,
+  type BillingModule,
+  type PaymentProvider,
+} from '@curbmap/billing';
 import { invoiceModule } from '@curbmap/invoice';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { tenancyModule } from '../tenancyModule.ts';
 
 export interface ModulesOptions {
   plansFile?: string | null;
-  /** The payment provider; manual collection when none is given. */
-  provider?: PaymentProvider;
   billingSchedulerIntervalMs?: number;
+  /** STRIPE_SECRET_KEY (+ STRIPE_API_BASE): payments through Stripe; manual collection otherwise. */
+  stripe?: { secretKey: string; apiBase?: string | null; maxNetworkRetries?: number } | null;
+  /** STRIPE_WEBHOOK_SECRET. */
+  stripeWebhookSecret?: string | null;
+  /** Replaces the provider chosen from the options (tests). */
+  provider?: PaymentProvider;
 }
 
 export interface PlatformModules {
@@ -15,11 +28,20 @@ export interface PlatformModules {
   billing: BillingModule;
   /** What billing's application layer needs besides the context (demo seeding, tests). */
   billingDeps: Omit<BillingDeps, 'ctx'>;
+  stripe: StripePaymentProvider | null;
 }
 
-/** Every service the embedded platform hosts, configured. */
+/** Every service the embedded platform hosts, configured: the one place the payment provider is chosen. */
 export function createModules(options: ModulesOptions = {}): PlatformModules {
-  const billingDeps = { catalog: PlanCatalog.load(options.plansFile ?? undefined), provider: options.provider ?? new ManualPaymentProvider() };
-  const billing = createBillingModule({ ...billingDeps, ...(options.billingSchedulerIntervalMs ? { schedulerIntervalMs: options.billingSchedulerIntervalMs } : {}) });
-  return { all: [tenancyModule, billing, invoiceModule], billing, billingDeps };
+  const customerLinks = new EventSourcedCustomerLinks();
+  const stripe = options.stripe ? new StripePaymentProvider(options.stripe, customerLinks) : null;
+  const billingDeps = { catalog: PlanCatalog.load(options.plansFile ?? undefined), provider: options.provider ?? stripe ?? new ManualPaymentProvider() };
+  const billing = createBillingModule({
+    ...billingDeps,
+    ...(options.billingSchedulerIntervalMs ? { schedulerIntervalMs: options.billingSchedulerIntervalMs } : {}),
+    webhookSecret: options.stripeWebhookSecret ?? null,
+    listStripeEvents: stripe ? (since) => stripe.listEvents(since) : null,
+    customerLinks,
+  });
+  return { all: [tenancyModule, billing, invoiceModule], billing, billingDeps, stripe };
 }

@@ -2,6 +2,7 @@ import type { BillingEvent, ChargeLine, CollectionMethod, PaymentProviderKind } 
 import { IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 import { anchorFor, annualPeriod, type Period } from './billingPeriod.ts';
 import { prorationLines } from './proration.ts';
+import { decideStripeSync, stripeStatusRank, type SyncFromStripe } from './stripeSync.ts';
 
 export const subscriptionStream = (organizationId: string) => `subscription-${organizationId}`;
 
@@ -17,6 +18,7 @@ export type SubscriptionEvent = Event<
   | 'billing.subscription.past_due'
   | 'billing.subscription.recovered'
   | 'billing.subscription.unpaid'
+  | 'billing.subscription.provider_synced'
 >;
 
 export interface PlanPrice {
@@ -51,6 +53,7 @@ export type MarkPastDue = Command<'MarkPastDue', { invoiceId: string; dueAt: str
 export type MarkUnpaid = Command<'MarkUnpaid', { invoiceId: string }>;
 export type RecoverSubscription = Command<'RecoverSubscription', { invoiceId: string }>;
 export type SubscriptionCommand =
+  | SyncFromStripe
   | CreateSubscription
   | ChangeSubscription
   | CancelSubscription
@@ -78,6 +81,11 @@ export interface Subscription {
   /** A downgrade or seat decrease waiting for the renewal. */
   pending: { seats?: number; plan?: Omit<PlanPrice, 'tier'> } | null;
   pastDueInvoiceId: string | null;
+  provider: PaymentProviderKind;
+  providerSubscriptionId: string | null;
+  /** Ordering guard for Stripe webhooks: `created` and status rank of the last Stripe event applied. */
+  providerSyncedAt: number | null;
+  providerStatusRank: number;
 }
 
 export type SubscriptionState = { status: 'none' } | Subscription;
@@ -194,6 +202,8 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         if (!live(state) || state.status !== 'past_due' || state.pastDueInvoiceId !== command.data.invoiceId) return [];
         return [{ type: 'billing.subscription.unpaid', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId } }];
       }
+      case 'SyncFromStripe':
+        return decideStripeSync(command, state);
       case 'RecoverSubscription': {
         if (!live(state) || state.status === 'active' || state.pastDueInvoiceId !== command.data.invoiceId) return [];
         return [{ type: 'billing.subscription.recovered', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId } }];
@@ -223,6 +233,10 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         cancelAtPeriodEnd: false,
         pending: null,
         pastDueInvoiceId: null,
+        provider: d.provider,
+        providerSubscriptionId: d.providerSubscriptionId,
+        providerSyncedAt: null,
+        providerStatusRank: 0,
       };
     }
     if (state.status === 'none') return state;
@@ -251,6 +265,8 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         return { ...state, status: 'unpaid' };
       case 'billing.subscription.recovered':
         return { ...state, status: 'active', pastDueInvoiceId: null };
+      case 'billing.subscription.provider_synced':
+        return { ...state, providerSyncedAt: event.data.created, providerStatusRank: stripeStatusRank(event.data.status) };
       default: {
         const exhaustive: never = event;
         return exhaustive;

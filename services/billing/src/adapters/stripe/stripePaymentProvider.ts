@@ -1,0 +1,147 @@
+import Stripe from 'stripe';
+import type { CollectionMethod } from '@curbmap/contracts';
+import type { Plan } from '../../plans/planCatalog.ts';
+import type { PaymentProvider, ProviderCustomer } from '../payment/paymentProvider.ts';
+import type { StripeEventLike } from './stripeObjects.ts';
+
+export interface StripeProviderOptions {
+  secretKey: string;
+  /** e.g. http://127.0.0.1:12111 for stripe-mock or a test server; Stripe itself when unset. */
+  apiBase?: string | null;
+  maxNetworkRetries?: number;
+  timeoutMs?: number;
+}
+
+/** Where the organization ↔ Stripe customer link is kept (billing.customer.linked events). */
+export interface CustomerLinks {
+  find(organizationId: string): Promise<string | null>;
+  link(organizationId: string, customerId: string): Promise<void>;
+}
+
+export function createStripeClient(options: StripeProviderOptions): Stripe {
+  const config: ConstructorParameters<typeof Stripe>[1] = {
+    // Retries with exponential backoff on connection errors, 409, 429 and 5xx; the Idempotency-Key stays the same.
+    maxNetworkRetries: options.maxNetworkRetries ?? 3,
+    timeout: options.timeoutMs ?? 20_000,
+    appInfo: { name: 'curbmap-billing', version: '1.0.0' },
+  };
+  if (options.apiBase) {
+    const url = new URL(options.apiBase);
+    config.host = url.hostname;
+    config.port = url.port || (url.protocol === 'https:' ? 443 : 80);
+    config.protocol = url.protocol.replace(':', '') as 'http' | 'https';
+  }
+  return new Stripe(options.secretKey, config);
+}
+
+const productId = (plan: Plan) => `curbmap_${plan.id}`;
+
+/**
+ * The Stripe adapter: a customer per organization (metadata carries our ids), a yearly per-seat price per plan,
+ * `send_invoice` for cities. Every POST carries the idempotency key derived from our command id.
+ */
+export class StripePaymentProvider implements PaymentProvider {
+  readonly kind = 'stripe' as const;
+  readonly stripe: Stripe;
+  private readonly links: CustomerLinks;
+
+  constructor(options: StripeProviderOptions, links: CustomerLinks) {
+    this.stripe = createStripeClient(options);
+    this.links = links;
+  }
+
+  async ensureCustomer(customer: ProviderCustomer): Promise<string> {
+    const existing = await this.links.find(customer.organizationId);
+    if (existing) return existing;
+    const created = await this.stripe.customers.create(
+      { name: customer.name, email: customer.billingEmail, metadata: { organizationId: customer.organizationId } },
+      { idempotencyKey: `customer:${customer.organizationId}` },
+    );
+    await this.links.link(customer.organizationId, created.id);
+    return created.id;
+  }
+
+  /** A yearly, per-seat line: the configured Price, or inline price data on our product for the plan. */
+  private async item(plan: Plan, currency: string, seats: number) {
+    const configured = plan.stripePrices?.[currency];
+    if (configured) return { price: configured, quantity: seats };
+    await this.ensureProduct(plan);
+    const unitAmount = plan.seatPrices[currency];
+    if (unitAmount === undefined) throw new Error(`plan ${plan.id} has no ${currency} price`);
+    return { price_data: { currency: currency.toLowerCase(), product: productId(plan), unit_amount: unitAmount, recurring: { interval: 'year' as const } }, quantity: seats };
+  }
+
+  private async ensureProduct(plan: Plan): Promise<void> {
+    try {
+      await this.stripe.products.create({ id: productId(plan), name: `CurbMap ${plan.name}`, metadata: { planId: plan.id } }, { idempotencyKey: `product:${plan.id}` });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'resource_already_exists') throw err;
+    }
+  }
+
+  async startSubscription(input: { customer: ProviderCustomer; plan: Plan; seats: number; collectionMethod: CollectionMethod; daysUntilDue: number | null; poNumber: string | null; subscriptionId: string; idempotencyKey: string }) {
+    const customer = await this.ensureCustomer(input.customer);
+    const item = await this.item(input.plan, input.customer.currency, input.seats);
+    const metadata: Record<string, string> = { organizationId: input.customer.organizationId, subscriptionId: input.subscriptionId, planId: input.plan.id };
+    if (input.poNumber) metadata['poNumber'] = input.poNumber;
+    const subscription = await this.stripe.subscriptions.create(
+      {
+        customer,
+        items: [item],
+        collection_method: input.collectionMethod,
+        ...(input.collectionMethod === 'send_invoice' ? { days_until_due: input.daysUntilDue ?? 30 } : { payment_behavior: 'default_incomplete' as const }),
+        metadata,
+      },
+      { idempotencyKey: input.idempotencyKey },
+    );
+    return { providerSubscriptionId: subscription.id };
+  }
+
+  async changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; prorateNow: boolean; idempotencyKey: string }) {
+    const id = required(input.providerSubscriptionId);
+    const current = await this.stripe.subscriptions.retrieve(id);
+    const itemId = current.items.data[0]?.id;
+    const item = await this.item(input.plan, input.currency, input.seats);
+    await this.stripe.subscriptions.update(
+      id,
+      {
+        items: [{ ...(itemId ? { id: itemId } : {}), ...item }],
+        // Increases and upgrades are invoiced now, prorated; decreases and downgrades are not credited.
+        proration_behavior: input.prorateNow ? 'always_invoice' : 'none',
+      },
+      { idempotencyKey: input.idempotencyKey },
+    );
+  }
+
+  async cancelSubscription(input: { providerSubscriptionId: string | null; atPeriodEnd: boolean; idempotencyKey: string }) {
+    const id = required(input.providerSubscriptionId);
+    if (input.atPeriodEnd) await this.stripe.subscriptions.update(id, { cancel_at_period_end: true }, { idempotencyKey: input.idempotencyKey });
+    else await this.stripe.subscriptions.cancel(id, {}, { idempotencyKey: input.idempotencyKey });
+  }
+
+  async reactivateSubscription(input: { providerSubscriptionId: string | null; idempotencyKey: string }) {
+    await this.stripe.subscriptions.update(required(input.providerSubscriptionId), { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey });
+  }
+
+  async createSetupIntent(input: { customer: ProviderCustomer; idempotencyKey: string }) {
+    const customer = await this.ensureCustomer(input.customer);
+    const intent = await this.stripe.setupIntents.create({ customer, usage: 'off_session', metadata: { organizationId: input.customer.organizationId } }, { idempotencyKey: input.idempotencyKey });
+    if (!intent.client_secret) throw new Error('Stripe returned a SetupIntent without a client secret');
+    return { clientSecret: intent.client_secret, setupIntentId: intent.id };
+  }
+
+  async refund(input: { providerPaymentId: string; amount: number; idempotencyKey: string }) {
+    const refund = await this.stripe.refunds.create({ payment_intent: input.providerPaymentId, amount: input.amount }, { idempotencyKey: input.idempotencyKey });
+    return { refundId: refund.id, status: refund.status ?? 'pending' };
+  }
+
+  /** Events created at or after `createdGte` (seconds), every page. */
+  async *listEvents(createdGte: number): AsyncIterable<StripeEventLike> {
+    for await (const event of this.stripe.events.list({ created: { gte: createdGte }, limit: 100 })) yield event as unknown as StripeEventLike;
+  }
+}
+
+function required(id: string | null): string {
+  if (!id) throw new Error('this subscription has no Stripe subscription id');
+  return id;
+}

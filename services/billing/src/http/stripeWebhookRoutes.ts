@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import Stripe from 'stripe';
+import { HttpError, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import type { StripeEventLike } from '../adapters/stripe/stripeObjects.ts';
+import { ingestStripeEvent } from '../application/stripeEventIngest.ts';
+
+/** Stripe's default: a signature older than five minutes is refused (replay protection). */
+export const WEBHOOK_TOLERANCE_SECONDS = 300;
+
+/**
+ * POST /webhooks/stripe: verify the signature on the raw body, store the event once, answer 200 at once.
+ * Applying it is asynchronous (Stripe wants a fast answer and retries for three days otherwise).
+ */
+export async function stripeWebhookRoutes(app: FastifyInstance, ctx: ServiceContext, webhookSecret: string | null): Promise<void> {
+  await app.register(async (scope) => {
+    // The signature covers the exact bytes: keep the body raw in this scope only.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    scope.post('/webhooks/stripe', {
+      config: { auth: 'public', rateLimit: false } as never,
+      schema: {
+        summary: 'Stripe webhook endpoint (signed with STRIPE_WEBHOOK_SECRET)',
+        tags: ['webhooks'],
+        headers: { type: 'object', properties: { 'stripe-signature': { type: 'string' } } },
+        response: { 200: { type: 'object', properties: { received: { type: 'boolean' }, duplicate: { type: 'boolean' } } }, ...problemResponses(400, 503) },
+      },
+      handler: async (request) => {
+        if (!webhookSecret) throw new HttpError(503, 'webhooks_not_configured', 'Stripe webhooks are not configured on this platform (STRIPE_WEBHOOK_SECRET)');
+        const signature = request.headers['stripe-signature'];
+        if (!signature) throw new HttpError(400, 'missing_signature', 'the Stripe-Signature header is missing');
+        const raw = request.body as Buffer | undefined;
+        if (!raw || raw.length === 0) throw new HttpError(400, 'empty_body', 'the request body is empty');
+        let event: StripeEventLike;
+        try {
+          event = Stripe.webhooks.constructEvent(raw, signature, webhookSecret, WEBHOOK_TOLERANCE_SECONDS) as unknown as StripeEventLike;
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          throw new HttpError(400, 'invalid_webhook', /JSON/i.test(message) || err instanceof SyntaxError ? 'the body is not JSON' : `signature verification failed: ${message}`);
+        }
+        if (typeof event?.id !== 'string' || !event.id.startsWith('evt_') || typeof event.type !== 'string' || !event.data?.object) {
+          throw new HttpError(400, 'invalid_webhook', 'the body is not a Stripe event');
+        }
+        const outcome = await ingestStripeEvent(ctx, event, 'webhook');
+        request.log.info({ stripeEventId: event.id, type: event.type, outcome }, 'stripe webhook');
+        return { received: true, duplicate: outcome === 'duplicate' };
+      },
+    });
+  });
+}
