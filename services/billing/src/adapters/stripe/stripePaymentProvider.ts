@@ -50,13 +50,29 @@ export class StripePaymentProvider implements PaymentProvider {
     this.links = links;
   }
 
+  /**
+   * stripe-node retries connection errors, 409 and 5xx itself, but not a plain 429 (rate limit): retry those
+   * here with exponential backoff and jitter. The request options, hence the Idempotency-Key, are unchanged.
+   */
+  private async call<T>(request: () => Promise<T>, attempts = 4): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request();
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 429 || attempt >= attempts) throw err;
+        const delay = Math.min(5000, 250 * 2 ** (attempt - 1));
+        await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+      }
+    }
+  }
+
   async ensureCustomer(customer: ProviderCustomer): Promise<string> {
     const existing = await this.links.find(customer.organizationId);
     if (existing) return existing;
-    const created = await this.stripe.customers.create(
+    const created = await this.call(() => this.stripe.customers.create(
       { name: customer.name, email: customer.billingEmail, metadata: { organizationId: customer.organizationId } },
       { idempotencyKey: `customer:${customer.organizationId}` },
-    );
+    ));
     await this.links.link(customer.organizationId, created.id);
     return created.id;
   }
@@ -73,7 +89,7 @@ export class StripePaymentProvider implements PaymentProvider {
 
   private async ensureProduct(plan: Plan): Promise<void> {
     try {
-      await this.stripe.products.create({ id: productId(plan), name: `CurbMap ${plan.name}`, metadata: { planId: plan.id } }, { idempotencyKey: `product:${plan.id}` });
+      await this.call(() => this.stripe.products.create({ id: productId(plan), name: `CurbMap ${plan.name}`, metadata: { planId: plan.id } }, { idempotencyKey: `product:${plan.id}` }));
     } catch (err) {
       if ((err as { code?: string }).code !== 'resource_already_exists') throw err;
     }
@@ -84,7 +100,7 @@ export class StripePaymentProvider implements PaymentProvider {
     const item = await this.item(input.plan, input.customer.currency, input.seats);
     const metadata: Record<string, string> = { organizationId: input.customer.organizationId, subscriptionId: input.subscriptionId, planId: input.plan.id };
     if (input.poNumber) metadata['poNumber'] = input.poNumber;
-    const subscription = await this.stripe.subscriptions.create(
+    const subscription = await this.call(() => this.stripe.subscriptions.create(
       {
         customer,
         items: [item],
@@ -93,16 +109,16 @@ export class StripePaymentProvider implements PaymentProvider {
         metadata,
       },
       { idempotencyKey: input.idempotencyKey },
-    );
+    ));
     return { providerSubscriptionId: subscription.id };
   }
 
   async changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; prorateNow: boolean; idempotencyKey: string }) {
     const id = required(input.providerSubscriptionId);
-    const current = await this.stripe.subscriptions.retrieve(id);
+    const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
     const itemId = current.items.data[0]?.id;
     const item = await this.item(input.plan, input.currency, input.seats);
-    await this.stripe.subscriptions.update(
+    await this.call(() => this.stripe.subscriptions.update(
       id,
       {
         items: [{ ...(itemId ? { id: itemId } : {}), ...item }],
@@ -110,28 +126,28 @@ export class StripePaymentProvider implements PaymentProvider {
         proration_behavior: input.prorateNow ? 'always_invoice' : 'none',
       },
       { idempotencyKey: input.idempotencyKey },
-    );
+    ));
   }
 
   async cancelSubscription(input: { providerSubscriptionId: string | null; atPeriodEnd: boolean; idempotencyKey: string }) {
     const id = required(input.providerSubscriptionId);
-    if (input.atPeriodEnd) await this.stripe.subscriptions.update(id, { cancel_at_period_end: true }, { idempotencyKey: input.idempotencyKey });
-    else await this.stripe.subscriptions.cancel(id, {}, { idempotencyKey: input.idempotencyKey });
+    if (input.atPeriodEnd) await this.call(() => this.stripe.subscriptions.update(id, { cancel_at_period_end: true }, { idempotencyKey: input.idempotencyKey }));
+    else await this.call(() => this.stripe.subscriptions.cancel(id, {}, { idempotencyKey: input.idempotencyKey }));
   }
 
   async reactivateSubscription(input: { providerSubscriptionId: string | null; idempotencyKey: string }) {
-    await this.stripe.subscriptions.update(required(input.providerSubscriptionId), { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey });
+    await this.call(() => this.stripe.subscriptions.update(required(input.providerSubscriptionId), { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey }));
   }
 
   async createSetupIntent(input: { customer: ProviderCustomer; idempotencyKey: string }) {
     const customer = await this.ensureCustomer(input.customer);
-    const intent = await this.stripe.setupIntents.create({ customer, usage: 'off_session', metadata: { organizationId: input.customer.organizationId } }, { idempotencyKey: input.idempotencyKey });
+    const intent = await this.call(() => this.stripe.setupIntents.create({ customer, usage: 'off_session', metadata: { organizationId: input.customer.organizationId } }, { idempotencyKey: input.idempotencyKey }));
     if (!intent.client_secret) throw new Error('Stripe returned a SetupIntent without a client secret');
     return { clientSecret: intent.client_secret, setupIntentId: intent.id };
   }
 
   async refund(input: { providerPaymentId: string; amount: number; idempotencyKey: string }) {
-    const refund = await this.stripe.refunds.create({ payment_intent: input.providerPaymentId, amount: input.amount }, { idempotencyKey: input.idempotencyKey });
+    const refund = await this.call(() => this.stripe.refunds.create({ payment_intent: input.providerPaymentId, amount: input.amount }, { idempotencyKey: input.idempotencyKey }));
     return { refundId: refund.id, status: refund.status ?? 'pending' };
   }
 

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { defaultPlans } from '../../plans/planCatalog.ts';
+import { StripePaymentProvider, type CustomerLinks } from './stripePaymentProvider.ts';
+import { StripeTestServer, stripeFixture } from './stripeTestServer.fixture.ts';
+
+const city = defaultPlans.find((p) => p.id === 'city')!;
+const ORG = '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01';
+const customer = { organizationId: ORG, name: 'City of Springfield', billingEmail: 'ap@springfield.gov', currency: 'USD' };
+
+/** Our own link store, in memory: the port under test is Stripe's HTTP API, not this. */
+class MemoryLinks implements CustomerLinks {
+  readonly links = new Map<string, string>();
+  async find(org: string) {
+    return this.links.get(org) ?? null;
+  }
+  async link(org: string, id: string) {
+    this.links.set(org, id);
+  }
+}
+
+let server: StripeTestServer;
+let provider: StripePaymentProvider;
+let links: MemoryLinks;
+beforeAll(async () => {
+  server = new StripeTestServer();
+  const base = await server.start();
+  links = new MemoryLinks();
+  provider = new StripePaymentProvider({ secretKey: 'sk_test_curbmap', apiBase: base }, links);
+});
+afterAll(() => server.close());
+beforeEach(() => {
+  server.requests.length = 0;
+  links.links.clear();
+});
+
+const start = (key: string, seats = 3) =>
+  provider.startSubscription({ customer, plan: city, seats, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-7781', subscriptionId: '8a0c1f8e-5d57-4c1e-9a4e-2a1b3c4d5e6f', idempotencyKey: key });
+
+describe('Stripe payment provider against a checking Stripe stand-in', () => {
+  it('creates a customer carrying our ids, the plan product, and a yearly per-seat send_invoice subscription', async () => {
+    const { providerSubscriptionId } = await start('cmd-1:start');
+    expect(providerSubscriptionId).toMatch(/^sub_/);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v1/customers', 'POST /v1/products', 'POST /v1/subscriptions']);
+    const [cus, product, sub] = server.requests;
+    expect(cus!.form).toMatchObject({ name: 'City of Springfield', email: 'ap@springfield.gov', 'metadata[organizationId]': ORG });
+    expect(cus!.idempotencyKey).toBe(`customer:${ORG}`);
+    expect(product!.form).toMatchObject({ id: 'curbmap_city', name: 'CurbMap City', 'metadata[planId]': 'city' });
+    expect(sub!.form).toEqual({
+      customer: links.links.get(ORG),
+      'items[0][price_data][currency]': 'usd',
+      'items[0][price_data][product]': 'curbmap_city',
+      'items[0][price_data][unit_amount]': '360000',
+      'items[0][price_data][recurring][interval]': 'year',
+      'items[0][quantity]': '3',
+      collection_method: 'send_invoice',
+      days_until_due: '30',
+      'metadata[organizationId]': ORG,
+      'metadata[subscriptionId]': '8a0c1f8e-5d57-4c1e-9a4e-2a1b3c4d5e6f',
+      'metadata[planId]': 'city',
+      'metadata[poNumber]': 'PO-7781',
+    });
+    expect(sub!.idempotencyKey).toBe('cmd-1:start');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('reuses the linked customer', async () => {
+    await links.link(ORG, 'cus_existing');
+    await start('cmd-2:start');
+    expect(server.requestsTo('POST', '/v1/customers')).toEqual([]);
+    expect(server.requestsTo('POST', '/v1/subscriptions')[0]!.form['customer']).toBe('cus_existing');
+  });
+
+  it('retries 5xx and 429 with backoff, keeping the same Idempotency-Key', async () => {
+    server.failNext('POST', /^\/v1\/subscriptions$/, 500, 1);
+    await start('cmd-3:start');
+    server.failNext('POST', /^\/v1\/subscriptions$/, 429, 2);
+    await start('cmd-4:start');
+    const keys = server.requestsTo('POST', '/v1/subscriptions').map((r) => r.idempotencyKey);
+    expect(keys).toEqual(['cmd-3:start', 'cmd-3:start', 'cmd-4:start', 'cmd-4:start', 'cmd-4:start']);
+  });
+
+  it('changes seats: increases prorated and invoiced now, decreases without proration', async () => {
+    const { providerSubscriptionId: id } = await start('cmd-5:start');
+    const item = (server.subscriptions.get(id!)!['items'] as { data: { id: string }[] }).data[0]!.id;
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, prorateNow: true, idempotencyKey: 'cmd-6:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 4, prorateNow: false, idempotencyKey: 'cmd-7:change' });
+    expect(server.requestsTo('GET', `/v1/subscriptions/${id}`)).toHaveLength(2);
+    const [up, down] = server.requestsTo('POST', `/v1/subscriptions/${id}`);
+    expect(up!.form).toMatchObject({ 'items[0][id]': item, 'items[0][quantity]': '5', proration_behavior: 'always_invoice' });
+    expect(down!.form).toMatchObject({ 'items[0][quantity]': '4', proration_behavior: 'none' });
+    expect([up!.idempotencyKey, down!.idempotencyKey]).toEqual(['cmd-6:change', 'cmd-7:change']);
+  });
+
+  it('cancels at period end, reactivates, cancels now', async () => {
+    const { providerSubscriptionId: id } = await start('cmd-8:start');
+    await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'k1' });
+    await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'k2' });
+    await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: false, idempotencyKey: 'k3' });
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).map((r) => r.form['cancel_at_period_end'])).toEqual(['true', 'false']);
+    expect(server.requestsTo('DELETE', `/v1/subscriptions/${id}`)).toHaveLength(1);
+  });
+
+  it('returns a SetupIntent client secret and refunds a PaymentIntent', async () => {
+    const intent = await provider.createSetupIntent({ customer, idempotencyKey: 'setup-1' });
+    expect(intent.clientSecret).toMatch(/^seti_\w+_secret_/);
+    expect(server.requestsTo('POST', '/v1/setup_intents')[0]!.form).toMatchObject({ usage: 'off_session', 'metadata[organizationId]': ORG });
+    const refund = await provider.refund({ providerPaymentId: 'pi_123', amount: 5000, idempotencyKey: 'refund-1' });
+    expect(refund).toMatchObject({ refundId: expect.stringMatching(/^re_/), status: 'succeeded' });
+    expect(server.requestsTo('POST', '/v1/refunds')[0]).toMatchObject({ form: { payment_intent: 'pi_123', amount: '5000' }, idempotencyKey: 'refund-1' });
+  });
+
+  it('lists events since a time for reconciliation', async () => {
+    server.events = [{ ...stripeFixture('event'), id: 'evt_old', created: 100 }, { ...stripeFixture('event'), id: 'evt_new', created: 200 }];
+    const ids: string[] = [];
+    for await (const e of provider.listEvents(150)) ids.push(e.id);
+    expect(ids).toEqual(['evt_new']);
+    expect(server.requestsTo('GET', '/v1/events')[0]!.query).toMatchObject({ 'created[gte]': '150', limit: '100' });
+    expect(server.violations).toEqual([]);
+  });
+});

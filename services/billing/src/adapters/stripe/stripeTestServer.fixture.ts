@@ -1,0 +1,153 @@
+// A local stand-in for api.stripe.com: records and checks every request the official client makes, and answers
+// with object shapes from Stripe's own OpenAPI fixtures (testdata/stripeFixtures.json).
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+
+const fixtures = JSON.parse(readFileSync(new URL('./testdata/stripeFixtures.json', import.meta.url), 'utf8')).resources as Record<string, Record<string, unknown>>;
+export const stripeFixture = (name: string): Record<string, unknown> => structuredClone(fixtures[name]!);
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  form: Record<string, string>;
+  idempotencyKey: string | undefined;
+  authorization: string | undefined;
+}
+
+type Handler = (req: RecordedRequest, params: string[]) => { status?: number; body: unknown };
+
+export class StripeTestServer {
+  readonly requests: RecordedRequest[] = [];
+  readonly subscriptions = new Map<string, Record<string, unknown>>();
+  /** Events GET /v1/events lists (reconciliation). */
+  events: Record<string, unknown>[] = [];
+  private readonly failures: { method: string; path: RegExp; status: number; remaining: number }[] = [];
+  private server: Server | null = null;
+  private seq = 0;
+  /** Problems found in requests (missing Idempotency-Key on a POST, bad auth): tests assert it stays empty. */
+  readonly violations: string[] = [];
+
+  private readonly routes: [string, RegExp, Handler][] = [
+    ['POST', /^\/v1\/customers$/, (r) => ({ body: { ...stripeFixture('customer'), id: this.id('cus'), name: r.form['name'] ?? null, email: r.form['email'] ?? null, metadata: metadataOf(r.form), discount: null } })],
+    ['POST', /^\/v1\/products$/, (r) => ({ body: { ...stripeFixture('product'), id: r.form['id'], name: r.form['name'], metadata: metadataOf(r.form) } })],
+    ['POST', /^\/v1\/subscriptions$/, (r) => ({ body: this.createSubscription(r) })],
+    ['GET', /^\/v1\/subscriptions\/([\w]+)$/, (_r, [id]) => (this.subscriptions.has(id!) ? { body: this.subscriptions.get(id!) } : notFound(id!))],
+    ['POST', /^\/v1\/subscriptions\/([\w]+)$/, (r, [id]) => (this.subscriptions.has(id!) ? { body: this.updateSubscription(id!, r) } : notFound(id!))],
+    ['DELETE', /^\/v1\/subscriptions\/([\w]+)$/, (_r, [id]) => (this.subscriptions.has(id!) ? { body: Object.assign(this.subscriptions.get(id!)!, { status: 'canceled' }) } : notFound(id!))],
+    ['POST', /^\/v1\/setup_intents$/, (r) => {
+      const id = this.id('seti');
+      return { body: { ...stripeFixture('setup_intent'), id, customer: r.form['customer'], client_secret: `${id}_secret_test`, metadata: metadataOf(r.form), usage: r.form['usage'] } };
+    }],
+    ['POST', /^\/v1\/refunds$/, (r) => ({ body: { ...stripeFixture('refund'), id: this.id('re'), payment_intent: r.form['payment_intent'], amount: Number(r.form['amount']), status: 'succeeded' } })],
+    ['GET', /^\/v1\/events$/, (r) => {
+      const gte = Number(r.query['created[gte]'] ?? 0);
+      const data = this.events.filter((e) => (e['created'] as number) >= gte).sort((a, b) => (b['created'] as number) - (a['created'] as number));
+      return { body: { object: 'list', data, has_more: false, url: '/v1/events' } };
+    }],
+  ];
+
+  /** The next `times` requests matching method and path answer `status` (429 or 5xx) before succeeding. */
+  failNext(method: string, path: RegExp, status: number, times = 1): void {
+    this.failures.push({ method, path, status, remaining: times });
+  }
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req).then(({ status, body, headers }) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${this.seq}`, ...headers });
+      res.end(JSON.stringify(body));
+    }));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  requestsTo(method: string, path: string | RegExp): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
+  }
+
+  private id(prefix: string): string {
+    this.seq += 1;
+    return `${prefix}_test${String(this.seq).padStart(6, '0')}`;
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const recorded: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      form: Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))),
+      idempotencyKey: req.headers['idempotency-key'] as string | undefined,
+      authorization: req.headers['authorization'],
+    };
+    this.requests.push(recorded);
+    if (!/^Bearer sk_test_\w+$/.test(recorded.authorization ?? '')) this.violations.push(`${recorded.method} ${recorded.path}: no test-mode secret key`);
+    if (recorded.method === 'POST' && !recorded.idempotencyKey) this.violations.push(`${recorded.method} ${recorded.path}: no Idempotency-Key`);
+    const failure = this.failures.find((f) => f.remaining > 0 && f.method === recorded.method && f.path.test(recorded.path));
+    if (failure) {
+      failure.remaining -= 1;
+      const type = failure.status === 429 ? 'rate_limit_error' : 'api_error';
+      return { status: failure.status, body: { error: { type, message: `injected ${failure.status}` } } };
+    }
+    for (const [method, pattern, handler] of this.routes) {
+      const match = recorded.method === method ? pattern.exec(recorded.path) : null;
+      if (match) {
+        const { status = 200, body } = handler(recorded, match.slice(1));
+        return { status, body };
+      }
+    }
+    return { status: 404, body: { error: { type: 'invalid_request_error', message: `no route ${recorded.method} ${recorded.path}` } } };
+  }
+
+  private createSubscription(r: RecordedRequest): Record<string, unknown> {
+    const now = Math.floor(Date.now() / 1000);
+    const id = this.id('sub');
+    const item = stripeFixture('subscription_item');
+    const price = { ...stripeFixture('price'), id: r.form['items[0][price]'] ?? this.id('price'), currency: r.form['items[0][price_data][currency]'] ?? 'usd', product: r.form['items[0][price_data][product]'] ?? 'prod_test', unit_amount: Number(r.form['items[0][price_data][unit_amount]'] ?? 0), recurring: { interval: 'year', interval_count: 1, usage_type: 'licensed' } };
+    const sub = {
+      ...stripeFixture('subscription'),
+      id,
+      customer: r.form['customer'],
+      status: 'active',
+      collection_method: r.form['collection_method'],
+      days_until_due: r.form['days_until_due'] ? Number(r.form['days_until_due']) : null,
+      cancel_at_period_end: false,
+      cancel_at: null,
+      canceled_at: null,
+      metadata: metadataOf(r.form),
+      items: { object: 'list', data: [{ ...item, id: this.id('si'), subscription: id, quantity: Number(r.form['items[0][quantity]']), price, current_period_start: now, current_period_end: now + 365 * 86_400 }], has_more: false, url: '/v1/subscription_items' },
+      latest_invoice: this.id('in'),
+    };
+    this.subscriptions.set(id, sub);
+    return sub;
+  }
+
+  private updateSubscription(id: string, r: RecordedRequest): Record<string, unknown> {
+    const sub = this.subscriptions.get(id)!;
+    if (r.form['cancel_at_period_end'] !== undefined) sub['cancel_at_period_end'] = r.form['cancel_at_period_end'] === 'true';
+    const items = (sub['items'] as { data: Record<string, unknown>[] }).data;
+    if (r.form['items[0][quantity]']) items[0]!['quantity'] = Number(r.form['items[0][quantity]']);
+    if (r.form['items[0][price_data][product]']) Object.assign(items[0]!['price'] as object, { product: r.form['items[0][price_data][product]'], unit_amount: Number(r.form['items[0][price_data][unit_amount]']) });
+    return sub;
+  }
+}
+
+function metadataOf(form: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(form)) {
+    const m = /^metadata\[(\w+)\]$/.exec(k);
+    if (m) out[m[1]!] = v;
+  }
+  return out;
+}
+
+function notFound(id: string) {
+  return { status: 404, body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such subscription: '${id}'` } } };
+}
