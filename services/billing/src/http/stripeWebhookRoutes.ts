@@ -34,8 +34,11 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: ServiceCont
         try {
           event = Stripe.webhooks.constructEvent(raw, signature, webhookSecret, WEBHOOK_TOLERANCE_SECONDS) as unknown as StripeEventLike;
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          throw new HttpError(400, 'invalid_webhook', /JSON/i.test(message) || err instanceof SyntaxError ? 'the body is not JSON' : `signature verification failed: ${message}`);
+          // The signature is checked first; a body that then fails to parse is not JSON.
+          if ((err as { type?: string }).type === 'StripeSignatureVerificationError') {
+            throw new HttpError(400, 'invalid_signature', `signature verification failed: ${(err as Error).message}`);
+          }
+          throw new HttpError(400, 'invalid_webhook', 'the body is not JSON');
         }
         if (typeof event?.id !== 'string' || !event.id.startsWith('evt_') || typeof event.type !== 'string' || !event.data?.object) {
           throw new HttpError(400, 'invalid_webhook', 'the body is not a Stripe event');

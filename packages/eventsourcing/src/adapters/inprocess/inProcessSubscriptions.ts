@@ -38,6 +38,11 @@ export class InProcessSubscriptions implements Subscriptions {
     return sub;
   }
 
+  /** Resolves when every running subscription has handled the log up to position (tests, graceful drains). */
+  async waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
+    await Promise.all([...this.running].map((s) => s.waitFor(position, timeoutMs)));
+  }
+
   async stopAll(): Promise<void> {
     await Promise.all([...this.running].map((s) => s.stop()));
   }

@@ -1,0 +1,173 @@
+import Stripe from 'stripe';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway';
+import { StripeTestServer, stripeFixture } from '../adapters/stripe/stripeTestServer.fixture.ts';
+import { billingCollections as C, type PaymentView, type StripeCustomerView } from '../projections/billingProjections.ts';
+import type { StripeInvoiceView } from '../projections/stripeProjection.ts';
+
+const SECRET = 'whsec_curbmap_test_secret';
+let server: StripeTestServer;
+let p: TestPlatform;
+let org: { id: string; apiKey: string };
+let stripeSubscription: Record<string, unknown>;
+let customerId: string;
+
+beforeEach(async () => {
+  server = new StripeTestServer();
+  const apiBase = await server.start();
+  p = await startTestPlatform({ modules: { stripe: { secretKey: 'sk_test_curbmap', apiBase }, stripeWebhookSecret: SECRET } });
+  org = await p.createOrganization('City of Springfield', { currency: 'USD', timeZone: 'America/Chicago' });
+  const res = await p.app.inject({ method: 'POST', url: '/v1/subscription', headers: { authorization: `Bearer ${org.apiKey}` }, payload: { planId: 'city', seats: 3, collectionMethod: 'send_invoice', daysUntilDue: 30 } });
+  expect(res.statusCode, res.body).toBe(201);
+  expect(res.json()).toMatchObject({ provider: 'stripe', providerSubscriptionId: expect.stringMatching(/^sub_/) });
+  stripeSubscription = server.subscriptions.get(res.json().providerSubscriptionId)!;
+  customerId = stripeSubscription['customer'] as string;
+});
+afterEach(async () => {
+  await p.close();
+  await server.close();
+});
+
+let seq = 0;
+function event(type: string, object: Record<string, unknown>, created: number): Record<string, unknown> {
+  seq += 1;
+  return { ...stripeFixture('event'), id: `evt_test${String(seq).padStart(8, '0')}`, type, created, data: { object } };
+}
+
+function deliver(evt: Record<string, unknown>, options: { secret?: string; timestamp?: number; body?: string } = {}) {
+  const payload = options.body ?? JSON.stringify(evt);
+  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? SECRET, ...(options.timestamp ? { timestamp: options.timestamp } : {}) });
+  return p.app.inject({ method: 'POST', url: '/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': signature }, payload });
+}
+
+const subscriptionAt = (changes: Record<string, unknown>, quantity: number) => {
+  const items = structuredClone(stripeSubscription['items']) as { data: Record<string, unknown>[] };
+  items.data[0]!['quantity'] = quantity;
+  return { ...structuredClone(stripeSubscription), ...changes, items };
+};
+const subscriptionView = async () => (await p.app.inject({ url: '/v1/subscription', headers: { authorization: `Bearer ${org.apiKey}` } })).json();
+
+/** A deterministic shuffle (mulberry32), so a failing order can be replayed. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  let a = seed;
+  const random = () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+describe('Stripe webhook ingest', () => {
+  it('refuses bad, stale or missing signatures and non-JSON bodies with 400, storing nothing', async () => {
+    const evt = event('customer.updated', { ...stripeFixture('customer'), id: customerId }, 1_800_000_000);
+    const before = await p.eventCount();
+    const bad = await deliver(evt, { secret: 'whsec_wrong' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toMatch(/problem\+json/);
+    expect(bad.json().detail).toMatch(/signature/);
+    expect((await deliver(evt, { timestamp: Math.floor(Date.now() / 1000) - 301 })).json().detail).toMatch(/tolerance|timestamp/i);
+    const notJson = await deliver(evt, { body: 'not json at all' });
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json().detail).toBe('the body is not JSON');
+    const unsigned = await p.app.inject({ method: 'POST', url: '/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(evt) });
+    expect(unsigned.statusCode).toBe(400);
+    expect(await p.eventCount()).toBe(before);
+  });
+
+  it('stores an event once: a duplicate delivery answers 200 with no effect', async () => {
+    const evt = event('plan.created', stripeFixture('price'), 1_800_000_000);
+    const first = await deliver(evt);
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toEqual({ received: true, duplicate: false });
+    const before = await p.eventCount();
+    expect((await deliver(evt)).json()).toEqual({ received: true, duplicate: true });
+    await p.settle();
+    expect(await p.eventCount()).toBe(before); // unknown types are stored, not applied
+  });
+
+  for (const seed of [1, 2, 3]) {
+    it(`applies every handled type once, whatever the order and duplicates (order ${seed})`, async () => {
+      const t = Math.floor(Date.now() / 1000);
+      const sub = (created: number, quantity: number, changes: Record<string, unknown> = {}) => event('customer.subscription.updated', subscriptionAt({ status: 'active', ...changes }, quantity), created);
+      const inv = (type: string, status: string, created: number) => event(type, { ...stripeFixture('invoice'), id: 'in_test_annual', customer: customerId, status, amount_due: 1_080_000, amount_paid: status === 'paid' ? 1_080_000 : 0, currency: 'usd' }, created);
+      const pi = (type: string, status: string, created: number) => event(type, { ...stripeFixture('payment_intent'), id: 'pi_test_annual', customer: customerId, status, amount: 1_080_000, amount_received: status === 'succeeded' ? 1_080_000 : 0, currency: 'usd', metadata: {}, last_payment_error: { message: 'card declined' }, next_action: { type: 'use_stripe_sdk' } }, created);
+      const refund = (amount: number, created: number) => event('charge.refunded', { ...stripeFixture('charge'), id: 'ch_test_annual', customer: customerId, payment_intent: 'pi_test_annual', amount: 1_080_000, amount_refunded: amount, currency: 'usd' }, created);
+      const cus = (type: string, email: string, created: number) => event(type, { ...stripeFixture('customer'), id: customerId, email, metadata: { organizationId: org.id }, discount: null }, created);
+      const events = [
+        cus('customer.created', 'first@springfield.gov', t + 1),
+        cus('customer.updated', 'newest@springfield.gov', t + 9),
+        cus('customer.updated', 'older@springfield.gov', t + 5),
+        event('customer.subscription.created', subscriptionAt({ status: 'active' }, 3), t + 1),
+        sub(t + 10, 5),
+        sub(t + 20, 7),
+        sub(t + 30, 7, { cancel_at_period_end: true }),
+        inv('invoice.created', 'draft', t + 1),
+        inv('invoice.finalized', 'open', t + 2),
+        inv('invoice.payment_failed', 'open', t + 3),
+        inv('invoice.paid', 'paid', t + 4),
+        pi('payment_intent.requires_action', 'requires_action', t + 1),
+        pi('payment_intent.payment_failed', 'requires_payment_method', t + 2),
+        pi('payment_intent.succeeded', 'succeeded', t + 3),
+        refund(300_000, t + 4),
+        refund(500_000, t + 5),
+        event('invoice.voided', { ...stripeFixture('invoice'), id: 'in_test_void', customer: customerId, status: 'void' }, t + 2),
+        event('invoice.marked_uncollectible', { ...stripeFixture('invoice'), id: 'in_test_bad', customer: customerId, status: 'uncollectible' }, t + 2),
+        event('source.chargeable', { id: 'src_1', object: 'source' }, t + 1),
+      ];
+      const deliveries = shuffled([...events, ...events.filter((_, i) => i % 3 === seed % 3)], seed);
+      for (const e of deliveries) expect((await deliver(e)).statusCode).toBe(200);
+      await p.settle();
+
+      expect(await subscriptionView()).toMatchObject({ seats: 7, cancelAtPeriodEnd: true, status: 'active' });
+      const stripeCustomer = await p.ctx.readStore.get<StripeCustomerView>(C.stripeCustomers, customerId);
+      expect(stripeCustomer).toMatchObject({ organizationId: org.id, email: 'newest@springfield.gov' });
+      expect(await p.ctx.readStore.get<StripeInvoiceView>(C.stripeInvoices, 'in_test_annual')).toMatchObject({ status: 'paid', organizationId: org.id, amountPaid: 1_080_000 });
+      expect((await p.ctx.readStore.get<StripeInvoiceView>(C.stripeInvoices, 'in_test_void'))?.status).toBe('void');
+      expect((await p.ctx.readStore.get<StripeInvoiceView>(C.stripeInvoices, 'in_test_bad'))?.status).toBe('uncollectible');
+      const payment = await p.ctx.readStore.get<PaymentView>(C.payments, 'pi_test_annual');
+      expect(payment).toMatchObject({ status: 'refunded', amount: 1_080_000, refundedAmount: 500_000, provider: 'stripe', organizationId: org.id });
+      const types: string[] = [];
+      for await (const e of p.ctx.store.readStream('payment-pi_test_annual')) types.push(e.type);
+      expect(types.filter((x) => x === 'billing.payment.succeeded')).toHaveLength(1);
+      let stored = 0;
+      for await (const _ of p.ctx.store.readAll({ filter: { types: ['billing.stripe_event.received'] } })) stored += 1;
+      expect(stored).toBe(events.length);
+      const payments = (await p.app.inject({ url: '/v1/payments', headers: { authorization: `Bearer ${org.apiKey}` } })).json().data;
+      expect(payments.map((x: { id: string }) => x.id)).toContain('pi_test_annual');
+    });
+  }
+
+  it('never lets a stale subscription event overwrite newer state', async () => {
+    const t = Math.floor(Date.now() / 1000);
+    await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'past_due' }, 4), t + 20));
+    await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 9), t + 10));
+    await p.settle();
+    expect(await subscriptionView()).toMatchObject({ seats: 4, status: 'past_due' });
+    await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 4), t + 30));
+    await deliver(event('customer.subscription.deleted', subscriptionAt({ status: 'canceled' }, 4), t + 40));
+    await p.settle();
+    expect((await subscriptionView()).status).toBe('canceled');
+  });
+
+  it('recovers missed deliveries by listing Stripe events since the last one stored', async () => {
+    const t = Math.floor(Date.now() / 1000);
+    const delivered = event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 4), t + 10);
+    const missed = event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 6), t + 20);
+    await deliver(delivered);
+    await p.settle();
+    server.events = [delivered, missed];
+    const res = await p.app.inject({ method: 'POST', url: '/v1/admin/stripe/reconcile', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ seen: 2, stored: 1 });
+    expect(server.requestsTo('GET', '/v1/events')[0]!.query['created[gte]']).toBe(String(t + 10 - 300));
+    await p.settle();
+    expect((await subscriptionView()).seats).toBe(6);
+  });
+});
