@@ -1,11 +1,12 @@
 // make bench: every figure of docs/architecture is measured here and written to bench/results/latest.{md,json}.
 import { join } from 'node:path';
 import { eventStoreBench } from './eventStoreBench.ts';
+import { webhookBench } from './webhookBench.ts';
 import { writeReport, type Figure } from './report.ts';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const only = process.argv.slice(2);
-const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench };
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench };
 
 const figures: Figure[] = [];
 for (const [name, suite] of Object.entries(suites)) {

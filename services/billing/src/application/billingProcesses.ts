@@ -25,10 +25,10 @@ export function startBillingProcesses(ctx: ServiceContext): Running {
           type: 'OpenReceivable',
           data: { invoiceId: d.invoiceId, subscriptionId: d.subscriptionId, amountDue: d.amountDue, currency: d.currency, dueAt: d.dueAt, collectionMethod: d.collectionMethod },
           metadata: meta(stored, 'open-receivable'),
-        });
+        }, { consistent: false });
       } else {
         const d = (stored as unknown as Extract<BillingEvent, { type: 'billing.payment.succeeded' }>).data;
-        if (d.amountRemaining === 0 && d.invoiceId) await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') });
+        if (d.amountRemaining === 0 && d.invoiceId) await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, { consistent: false });
       }
     }
   });

@@ -29,7 +29,7 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
         // Catch up period by period (a platform down for two years renews twice).
         let periodEnd = sub.periodEnd;
         while (Date.parse(periodEnd) <= now.getTime()) {
-          const result = await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } });
+          const result = await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false });
           if (result.events.length === 0) break;
           if (!result.replayed) renewed += 1;
           const next = result.state.status === 'none' || result.state.status === 'canceled' ? null : result.state.period.end;
@@ -42,14 +42,15 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
       for (const r of await ctx.readStore.find<ReceivableView>(C.receivables, { status, collectionMethod: 'send_invoice' })) {
         if (!r.dueAt || Date.parse(r.dueAt) > now.getTime()) continue;
         const base = { now: at, organizationId: r.organizationId };
-        const marked = await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } });
+        const marked = await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } }, { consistent: false });
         if (!marked.replayed) pastDue += marked.events.length;
         if (now.getTime() - Date.parse(r.dueAt) >= UNPAID_AFTER_DAYS * 86_400_000) {
-          const u = await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}` } });
+          const u = await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}` } }, { consistent: false });
           if (!u.replayed) unpaid += u.events.length;
         }
       }
     }
+    if (renewed + pastDue + unpaid > 0) await ctx.waitForProjections(await ctx.store.headPosition());
     if (renewed + pastDue + unpaid > 0) log.info({ renewed, pastDue, unpaid }, 'billing scheduler pass');
     return { renewed, pastDue, unpaid };
   }

@@ -2,9 +2,9 @@ import { handleCommand, type CommandMetadata } from '@curbmap/eventsourcing';
 import type { ServiceContext } from '@curbmap/service-kit';
 import { receivableDecider, receivableStream, type ReceivableCommand } from '../domain/receivable/receivableDecider.ts';
 
-export async function runReceivableCommand(ctx: ServiceContext, invoiceId: string, command: ReceivableCommand) {
+export async function runReceivableCommand(ctx: ServiceContext, invoiceId: string, command: ReceivableCommand, { consistent = true }: { consistent?: boolean } = {}) {
   const result = await handleCommand(ctx.store, receivableDecider, receivableStream(invoiceId), command);
-  if (result.position) await ctx.waitForProjections(result.position);
+  if (consistent && result.position) await ctx.waitForProjections(result.position);
   return result;
 }
 

@@ -52,7 +52,7 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
         latestInvoiceId: str(object['latest_invoice']),
       },
       metadata,
-    });
+    }, { consistent: false });
     return { applied: true };
   }
 
@@ -96,8 +96,7 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
   }
   if (!command) return { applied: false, reason: 'nothing to apply' };
   const { kind, ...data } = command;
-  const result = await handleCommand(ctx.store, stripePaymentDecider, stripePaymentStream(data.paymentId), { type: kind, data, metadata } as StripePaymentCommand);
-  if (result.position) await ctx.waitForProjections(result.position);
+  await handleCommand(ctx.store, stripePaymentDecider, stripePaymentStream(data.paymentId), { type: kind, data, metadata } as StripePaymentCommand);
   return { applied: true };
 }
 

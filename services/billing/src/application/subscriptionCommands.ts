@@ -12,9 +12,10 @@ export interface BillingDeps {
   provider: PaymentProvider;
 }
 
-export async function runSubscriptionCommand(ctx: ServiceContext, command: SubscriptionCommand) {
+/** Runs a subscription command; an HTTP answer waits for the read models (`consistent`), a process does not. */
+export async function runSubscriptionCommand(ctx: ServiceContext, command: SubscriptionCommand, { consistent = true }: { consistent?: boolean } = {}) {
   const result = await handleCommand(ctx.store, subscriptionDecider, subscriptionStream(command.metadata.organizationId), command);
-  if (result.position) await ctx.waitForProjections(result.position);
+  if (consistent && result.position) await ctx.waitForProjections(result.position);
   return result;
 }
 

@@ -15,6 +15,7 @@ export function openEmbeddedStorage(dataDir: string, modules: ServiceModule[], l
     store,
     checkpoints: readStore,
     onAppended: (listener) => store.onAppended(listener),
+    lingerMs: 5,
     log: logger.child({ component: 'subscriptions' }),
   });
   return { database, registry, store, readStore, subscriptions };

@@ -15,6 +15,12 @@ export interface InProcessSubscriptionsOptions {
   onAppended?: (listener: () => void) => () => void;
   /** Catches appends made by other processes sharing the store. */
   pollIntervalMs?: number;
+  /**
+   * After an append wakes a caught-up subscription, wait this long for more before reading, so a burst of
+   * appends is read as one batch instead of one query per append per subscription. Someone waiting on a
+   * position (waitFor) cuts it short.
+   */
+  lingerMs?: number;
   log?: SubscriptionLogger;
 }
 
@@ -130,7 +136,8 @@ class RunningSubscription implements Subscription {
         failures = 0;
         if (batch.length < batchSize) {
           this.markCaughtUp();
-          if (store.compare(this.current, await store.headPosition()) >= 0) await this.sleep(this.env.pollIntervalMs ?? 1000);
+          // Appends made meanwhile in this process have set `pending`, so this returns at once for them.
+          await this.sleep(this.env.pollIntervalMs ?? 1000);
         } else {
           await new Promise((r) => setImmediate(r)); // let requests run between batches of a long catch-up
         }
@@ -162,7 +169,17 @@ class RunningSubscription implements Subscription {
   private sleep(ms: number): Promise<void> {
     if (this.pending && !this.stopped) {
       this.pending = false;
-      return Promise.resolve();
+      const linger = this.env.lingerMs ?? 0;
+      if (linger <= 0 || this.waiters.size > 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => done(), linger);
+        const done = () => {
+          clearTimeout(timer);
+          this.wake = null;
+          resolve();
+        };
+        this.wake = () => (this.waiters.size > 0 || this.stopped ? done() : undefined);
+      });
     }
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(), ms);

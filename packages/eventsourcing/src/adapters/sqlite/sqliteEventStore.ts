@@ -39,6 +39,9 @@ interface EventRow {
 
 type Listener = (position: string) => void;
 
+/** How many recently appended events are kept in memory for followers. */
+const RECENT_MAX = 20_000;
+
 /** The embedded EventStore: one table, global order = rowid, stream order = (stream_id, stream_version). */
 export class SqliteEventStore implements EventStore {
   private readonly listeners = new Set<Listener>();
@@ -48,6 +51,8 @@ export class SqliteEventStore implements EventStore {
   private readonly head: StatementSync;
   private readonly byStream: StatementSync;
   private readonly statements = new Map<string, StatementSync>();
+  private recent: StoredEvent[] = [];
+  private recentFirst = 0;
 
   private readonly database: SqliteDatabase;
   private readonly registry: EventRegistry | undefined;
@@ -91,15 +96,22 @@ export class SqliteEventStore implements EventStore {
       }
       let version = actual;
       let position = 0;
+      const written: StoredEvent[] = [];
       for (const { e, data, schemaVersion } of prepared) {
         version += 1;
         const correlationId = e.correlationId ?? e.id;
         const info = this.insert.run(e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, data);
         position = Number(info.lastInsertRowid);
+        const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: e.data };
+        if (e.projectId) stored.projectId = e.projectId;
+        written.push(stored);
       }
-      return { nextVersion: version, position: String(position), fresh: true };
+      return { nextVersion: version, position: String(position), written };
     });
-    if ('fresh' in result) for (const listener of this.listeners) listener(result.position);
+    if ('written' in result) {
+      this.remember(result.written);
+      for (const listener of this.listeners) listener(result.position);
+    }
     return { nextVersion: result.nextVersion, position: result.position };
   }
 
@@ -124,12 +136,47 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /**
+   * Keeps the events this process just committed, in position order, while positions stay contiguous. Followers
+   * that are caught up read the tail of the log from here instead of querying once per append each.
+   */
+  private remember(events: StoredEvent[]): void {
+    const first = Number(events[0]!.globalPosition);
+    if (this.recentFirst + this.recent.length !== first) {
+      // Another writer (process) appended in between, or this is the first append: start afresh.
+      this.recent = [];
+      this.recentFirst = first;
+    }
+    this.recent.push(...events);
+    if (this.recent.length > RECENT_MAX) {
+      const drop = this.recent.length - RECENT_MAX / 2;
+      this.recent = this.recent.slice(drop);
+      this.recentFirst += drop;
+    }
+  }
+
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
     const batchSize = options.batchSize ?? 1000;
     const { categories = [], types = [] } = options.filter ?? {};
     const to = options.to == null ? Number.MAX_SAFE_INTEGER : Number(options.to);
-    const stmt = this.statement(categories.length, types.length);
     let from = options.from == null ? 0 : Number(options.from);
+    const cachedEnd = this.recentFirst + this.recent.length - 1;
+    if (this.recent.length > 0 && from + 1 >= this.recentFirst && from < cachedEnd) {
+      // Events written now are at their current schema version: nothing to upcast.
+      const categorySet = categories.length ? new Set(categories) : null;
+      const typeSet = types.length ? new Set(types) : null;
+      const recent = this.recent;
+      for (let i = from + 1 - this.recentFirst; i < recent.length; i++) {
+        const event = recent[i]!;
+        if (Number(event.globalPosition) > to) return;
+        if (typeSet && !typeSet.has(event.type)) continue;
+        if (categorySet && !categorySet.has(categoryOf(event.streamId))) continue;
+        yield event;
+      }
+      from = cachedEnd; // anything beyond was written by another process: read it from the table
+      if (to <= from) return;
+    }
+    const stmt = this.statement(categories.length, types.length);
     for (;;) {
       const rows = stmt.all(from, to, ...categories, ...types, batchSize) as unknown as EventRow[];
       for (const row of rows) yield this.toEvent(row);
