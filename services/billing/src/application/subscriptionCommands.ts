@@ -1,6 +1,6 @@
 import type { CollectionMethod } from '@curbmap/contracts';
 import { handleCommand, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
-import type { ServiceContext } from '@curbmap/service-kit';
+import { HttpError, type ServiceContext } from '@curbmap/service-kit';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
 import type { PlanCatalog, Plan } from '../plans/planCatalog.ts';
@@ -49,8 +49,22 @@ async function subscriptionOf(ctx: ServiceContext, organizationId: string): Prom
  */
 async function withProvider(ctx: ServiceContext, command: SubscriptionCommand, state: SubscriptionView['state'] | null, call: () => Promise<void>) {
   const planned = subscriptionDecider.decide(command, state ?? subscriptionDecider.initialState());
-  if (planned.length > 0) await call();
+  if (planned.length > 0) await providerCall(call);
   return runSubscriptionCommand(ctx, command);
+}
+
+/** A provider failure is the provider's, not ours: 402 for a card problem, 502 otherwise, with its message. */
+export async function providerCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const type = (err as { type?: string }).type;
+    if (typeof type === 'string' && type.startsWith('Stripe')) {
+      const status = type === 'StripeCardError' ? 402 : 502;
+      throw new HttpError(status, 'payment_provider_error', `the payment provider refused the request: ${(err as Error).message}`);
+    }
+    throw err;
+  }
 }
 
 export async function createSubscription(

@@ -84,6 +84,7 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     await eventually(async () => (await invoices()).find((i) => i.id === first!.id && i.status === 'paid'), 'the first invoice paid');
     problem(await pay(first!.id, 1, 'WIRE-3'), 409, /already paid/);
     problem(await pay('00000000-0000-4000-8000-000000000000', 1, 'WIRE-4'), 404);
+    problem(await call('POST', `/v1/payments/${partial.json().id}/refunds`, {}), 409, /bank transfer/);
 
     // The proration invoice goes unpaid past its due date.
     clock = new Date(Date.parse(second.dueAt) + 1000);

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectionMethod } from '@curbmap/contracts';
-import { commandMetadata, keyAuth, notFound, problemResponses } from '@curbmap/service-kit';
+import { commandMetadata, HttpError, keyAuth, notFound, problemResponses } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
-import { cancelSubscription, changeSubscription, createSubscription, customerOf, reactivateSubscription, type BillingDeps } from '../application/subscriptionCommands.ts';
+import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordBankTransfer } from '../application/receivableCommands.ts';
 import { billingCollections as C, type PaymentView, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingSchemas } from './billingSchemas.ts';
@@ -166,6 +166,30 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     handler: async (request) => ({ data: await ctx.readStore.find<PaymentView>(C.payments, { organizationId: keyAuth(request).organizationId }, { orderBy: 'receivedAt', direction: 'desc' }) }),
   });
 
+  app.post<{ Params: { id: string }; Body: { amount?: number } }>('/v1/payments/:id/refunds', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Refund a card payment (all of it, or amount in minor units)',
+      description: 'Asks the provider to refund; the payment shows as refunded when Stripe confirms it (charge.refunded webhook).',
+      tags: ['payments'],
+      security,
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } },
+      body: { type: 'object', additionalProperties: false, properties: { amount: { type: 'integer', minimum: 1 } } },
+      response: { 202: { type: 'object', properties: { refundId: { type: 'string' }, status: { type: 'string' }, amount: { type: 'integer' } } }, ...errors },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const payment = await ctx.readStore.get<PaymentView>(C.payments, request.params.id);
+      if (!payment || payment.organizationId !== auth.organizationId) throw notFound('payment');
+      const refundable = payment.amount - payment.refundedAmount;
+      const amount = request.body?.amount ?? refundable;
+      if (amount > refundable) throw new HttpError(422, 'refund_too_large', `at most ${refundable} ${payment.currency} minor units can be refunded`);
+      const refund = await providerCall(() => deps.provider.refund({ providerPaymentId: payment.id, amount, idempotencyKey: `${request.commandId}:refund` }));
+      reply.code(202);
+      return { ...refund, amount };
+    },
+  });
+
   app.post('/v1/payment-methods/setup-intent', {
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: {
@@ -177,7 +201,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     handler: async (request, reply) => {
       const auth = keyAuth(request);
       const customer = await customerOf(ctx, auth.organizationId);
-      const intent = await deps.provider.createSetupIntent({ customer, idempotencyKey: `${request.commandId}:setup-intent` });
+      const intent = await providerCall(() => deps.provider.createSetupIntent({ customer, idempotencyKey: `${request.commandId}:setup-intent` }));
       reply.code(201);
       return intent;
     },

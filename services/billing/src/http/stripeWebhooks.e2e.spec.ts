@@ -144,6 +144,26 @@ describe('Stripe webhook ingest', () => {
     });
   }
 
+  it('refunds a card payment through Stripe and reports provider refusals as 502', async () => {
+    const t = Math.floor(Date.now() / 1000);
+    await deliver(event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: 'pi_test_refund', customer: customerId, status: 'succeeded', amount: 50_000, amount_received: 50_000, currency: 'usd', metadata: {} }, t));
+    await p.settle();
+    const refund = (payload: Record<string, unknown>, key = org.apiKey) =>
+      p.app.inject({ method: 'POST', url: '/v1/payments/pi_test_refund/refunds', headers: { authorization: `Bearer ${key}`, 'idempotency-key': JSON.stringify(payload) }, payload });
+    const ok = await refund({ amount: 20_000 });
+    expect(ok.statusCode, ok.body).toBe(202);
+    expect(ok.json()).toMatchObject({ refundId: expect.stringMatching(/^re_/), amount: 20_000 });
+    const [sent] = server.requestsTo('POST', '/v1/refunds');
+    expect(sent).toMatchObject({ form: { payment_intent: 'pi_test_refund', amount: '20000' }, idempotencyKey: expect.stringMatching(/^idem-[0-9a-f]{64}:refund$/) });
+    expect((await refund({ amount: 60_000 })).statusCode).toBe(422);
+    server.failNext('POST', /^\/v1\/refunds$/, 400);
+    const refused = await refund({ amount: 1_000 });
+    expect(refused.statusCode).toBe(502);
+    expect(refused.json().code).toBe('payment_provider_error');
+    const other = await p.createOrganization('Shelbyville');
+    expect((await refund({ amount: 1 }, other.apiKey)).statusCode).toBe(404);
+  });
+
   it('never lets a stale subscription event overwrite newer state', async () => {
     const t = Math.floor(Date.now() / 1000);
     await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'past_due' }, 4), t + 20));
