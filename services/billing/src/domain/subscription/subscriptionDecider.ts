@@ -1,4 +1,4 @@
-import type { BillingEvent, ChargeLine, CollectionMethod, PaymentProviderKind } from '@curbmap/contracts';
+import type { BillingEvent, ChargeLine, PaymentProviderKind, SubscriptionTerms } from '@curbmap/contracts';
 import { IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 import { anchorFor, annualPeriod, type Period } from './billingPeriod.ts';
 import { prorationLines } from './proration.ts';
@@ -29,21 +29,8 @@ export interface PlanPrice {
   unitAmount: number;
 }
 
-export type CreateSubscription = Command<
-  'CreateSubscription',
-  {
-    subscriptionId: string;
-    plan: PlanPrice;
-    seats: number;
-    currency: string;
-    collectionMethod: CollectionMethod;
-    daysUntilDue: number | null;
-    poNumber: string | null;
-    timeZone: string;
-    provider: PaymentProviderKind;
-    providerSubscriptionId: string | null;
-  }
->;
+/** The subscription's terms, with the plan's price looked up in the catalogue by the application. */
+export type CreateSubscription = Command<'CreateSubscription', Omit<SubscriptionTerms, 'planId' | 'planName' | 'unitAmount'> & { plan: PlanPrice }>;
 /** A plan change carries the tier of the current plan from the catalogue: upgrades apply now, downgrades at renewal. */
 export type ChangeSubscription = Command<'ChangeSubscription', { seats: number } | { plan: PlanPrice; currentTier: number }>;
 export type CancelSubscription = Command<'CancelSubscription', { atPeriodEnd: boolean }>;
@@ -119,27 +106,11 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         const anchor = anchorFor(now, d.timeZone);
         const period = annualPeriod(anchor, d.timeZone, 0);
         const lines = fullYear(d.seats, d.plan, period);
+        const { plan, ...terms } = d;
         return [
           {
             type: 'billing.subscription.activated',
-            data: {
-              subscriptionId: d.subscriptionId,
-              planId: d.plan.planId,
-              planName: d.plan.name,
-              seats: d.seats,
-              currency: d.currency,
-              unitAmount: d.plan.unitAmount,
-              collectionMethod: d.collectionMethod,
-              daysUntilDue: d.daysUntilDue,
-              poNumber: d.poNumber,
-              timeZone: d.timeZone,
-              provider: d.provider,
-              providerSubscriptionId: d.providerSubscriptionId,
-              periodStart: period.start,
-              periodEnd: period.end,
-              amount: lines[0]!.amount,
-              lines,
-            },
+            data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
           },
         ];
       }
