@@ -34,6 +34,8 @@ export interface SubscriptionTerms {
 
 export type BillingEvent =
   | { type: 'billing.subscription.activated'; data: SubscriptionTerms & { periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
+  /** Created but not yet paid (Stripe, charge_automatically): `incomplete` until the first payment succeeds. */
+  | { type: 'billing.subscription.created'; data: SubscriptionTerms & { periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
   | { type: 'billing.subscription.seats_changed'; data: { subscriptionId: string; from: number; to: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[] } }
   | { type: 'billing.subscription.plan_changed'; data: { subscriptionId: string; fromPlanId: string; toPlanId: string; toPlanName: string; unitAmount: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[] } }
   | { type: 'billing.subscription.renewed'; data: { subscriptionId: string; planId: string; planName: string; seats: number; unitAmount: number; currency: string; periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
@@ -113,6 +115,7 @@ const v1 = (type: BillingEventType, properties: Record<string, unknown>): EventC
 
 export const billingContracts: EventContract[] = [
   v1('billing.subscription.activated', { ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
+  v1('billing.subscription.created', { ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
   v1('billing.subscription.seats_changed', { ...sub, from: { type: 'integer', minimum: 1 }, to: { type: 'integer', minimum: 1 }, ...change }),
   v1('billing.subscription.plan_changed', { ...sub, fromPlanId: { type: 'string' }, toPlanId: { type: 'string' }, toPlanName: { type: 'string' }, unitAmount: minorUnits, ...change }),
   v1('billing.subscription.renewed', { ...sub, planId: { type: 'string' }, planName: { type: 'string' }, seats: { type: 'integer', minimum: 1 }, unitAmount: minorUnits, currency, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),

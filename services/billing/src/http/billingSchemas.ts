@@ -30,7 +30,7 @@ export const billingSchemas = [
     required: ['id', 'status', 'planId', 'seats', 'currency', 'unitAmount', 'annualAmount', 'collectionMethod', 'currentPeriodStart', 'currentPeriodEnd', 'cancelAtPeriodEnd'],
     properties: {
       id: { type: 'string', format: 'uuid' },
-      status: { type: 'string', enum: ['active', 'past_due', 'canceled', 'unpaid'] },
+      status: { type: 'string', enum: ['incomplete', 'active', 'past_due', 'canceled', 'unpaid'] },
       planId: { type: 'string' },
       planName: { type: 'string' },
       seats: { type: 'integer' },

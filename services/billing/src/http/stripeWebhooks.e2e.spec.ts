@@ -164,6 +164,19 @@ describe('Stripe webhook ingest', () => {
     expect((await refund({ amount: 1 }, other.apiKey)).statusCode).toBe(404);
   });
 
+  it('starts a card subscription incomplete and activates it when Stripe says it is paid', async () => {
+    const other = await p.createOrganization('Shelbyville', { currency: 'USD', timeZone: 'UTC' });
+    const res = await p.app.inject({ method: 'POST', url: '/v1/subscription', headers: { authorization: `Bearer ${other.apiKey}` }, payload: { planId: 'starter', seats: 2, collectionMethod: 'charge_automatically' } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ status: 'incomplete', provider: 'stripe' });
+    const stripeSub = server.subscriptions.get(res.json().providerSubscriptionId)!;
+    expect(server.requestsTo('POST', '/v1/subscriptions').at(-1)!.form).toMatchObject({ collection_method: 'charge_automatically', payment_behavior: 'default_incomplete' });
+    await deliver(event('customer.subscription.updated', { ...stripeSub, status: 'active' }, Math.floor(Date.now() / 1000)));
+    await p.settle();
+    const view = (await p.app.inject({ url: '/v1/subscription', headers: { authorization: `Bearer ${other.apiKey}` } })).json();
+    expect(view).toMatchObject({ status: 'active', seats: 2, planId: 'starter' });
+  });
+
   it('never lets a stale subscription event overwrite newer state', async () => {
     const t = Math.floor(Date.now() / 1000);
     await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'past_due' }, 4), t + 20));

@@ -92,7 +92,7 @@ export const subscriptionsProjection: Projection = {
     const existing = await tx.get<SubscriptionView>(C.subscriptions, stored.organizationId);
     const state = subscriptionDecider.evolve(existing?.state ?? subscriptionDecider.initialState(), event);
     if (state.status === 'none') return;
-    const terms = event.type === 'billing.subscription.activated' ? event.data : null;
+    const terms = event.type === 'billing.subscription.activated' || event.type === 'billing.subscription.created' ? event.data : null;
     const view: SubscriptionView = {
       id: stored.organizationId,
       organizationId: stored.organizationId,

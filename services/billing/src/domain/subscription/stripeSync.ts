@@ -34,8 +34,28 @@ export function decideStripeSync(command: SyncFromStripe, state: SubscriptionSta
   if (state.providerSyncedAt !== null && (d.created < state.providerSyncedAt || (d.created === state.providerSyncedAt && rank < state.providerStatusRank))) return [];
   if (state.status === 'canceled') return [];
   const base = { subscriptionId: state.subscriptionId };
-  const out: SubscriptionEvent[] = [];
+  const synced: SubscriptionEvent = { type: 'billing.subscription.provider_synced', data: { ...base, stripeEventId: d.stripeEventId, created: d.created, status: d.status } };
   const now = command.metadata.now;
+  if (state.status === 'incomplete') {
+    // Stripe has taken the first payment (or given up): the subscription starts, with Stripe's period.
+    if (d.status === 'active' || d.status === 'trialing') {
+      const { subscriptionId, currency, timeZone, collectionMethod, daysUntilDue, poNumber, provider, providerSubscriptionId } = state;
+      const amount = d.seats * d.plan.unitAmount;
+      return [
+        {
+          type: 'billing.subscription.activated',
+          data: {
+            subscriptionId, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, currency, unitAmount: d.plan.unitAmount, collectionMethod, daysUntilDue, poNumber, timeZone,
+            provider, providerSubscriptionId, periodStart: d.period.start, periodEnd: d.period.end, amount, lines: [],
+          },
+        },
+        synced,
+      ];
+    }
+    if (d.status === 'incomplete_expired' || d.status === 'canceled') return [{ type: 'billing.subscription.canceled', data: { ...base, canceledAt: now, reason: 'provider' } }, synced];
+    return [synced];
+  }
+  const out: SubscriptionEvent[] = [];
   if (Date.parse(d.period.start) > Date.parse(state.period.start)) {
     const amount = d.seats * d.plan.unitAmount;
     out.push({
@@ -63,6 +83,6 @@ export function decideStripeSync(command: SyncFromStripe, state: SubscriptionSta
   } else if (d.status === 'active' && (state.status === 'past_due' || state.status === 'unpaid')) {
     out.push({ type: 'billing.subscription.recovered', data: { ...base, invoiceId: state.pastDueInvoiceId ?? invoiceId } });
   }
-  out.push({ type: 'billing.subscription.provider_synced', data: { ...base, stripeEventId: d.stripeEventId, created: d.created, status: d.status } });
+  out.push(synced);
   return out;
 }

@@ -9,6 +9,7 @@ export const subscriptionStream = (organizationId: string) => `subscription-${or
 type Event<T extends BillingEvent['type']> = Extract<BillingEvent, { type: T }>;
 export type SubscriptionEvent = Event<
   | 'billing.subscription.activated'
+  | 'billing.subscription.created'
   | 'billing.subscription.seats_changed'
   | 'billing.subscription.plan_changed'
   | 'billing.subscription.renewed'
@@ -50,7 +51,7 @@ export type SubscriptionCommand =
   | MarkUnpaid
   | RecoverSubscription;
 
-export type SubscriptionStatus = 'active' | 'past_due' | 'canceled' | 'unpaid';
+export type SubscriptionStatus = 'incomplete' | 'active' | 'past_due' | 'canceled' | 'unpaid';
 
 export interface Subscription {
   status: SubscriptionStatus;
@@ -61,6 +62,9 @@ export interface Subscription {
   unitAmount: number;
   currency: string;
   timeZone: string;
+  collectionMethod: SubscriptionTerms['collectionMethod'];
+  daysUntilDue: number | null;
+  poNumber: string | null;
   anchor: string;
   periodIndex: number;
   period: Period;
@@ -107,9 +111,11 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         const period = annualPeriod(anchor, d.timeZone, 0);
         const lines = fullYear(d.seats, d.plan, period);
         const { plan, ...terms } = d;
+        // A card subscription at Stripe waits for its first payment; invoiced ones are active at once.
+        const awaitingPayment = d.provider === 'stripe' && d.collectionMethod === 'charge_automatically';
         return [
           {
-            type: 'billing.subscription.activated',
+            type: awaitingPayment ? 'billing.subscription.created' : 'billing.subscription.activated',
             data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
           },
         ];
@@ -151,7 +157,7 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         return s.cancelAtPeriodEnd ? [{ type: 'billing.subscription.cancellation_unscheduled', data: { subscriptionId: s.subscriptionId } }] : [];
       }
       case 'RenewSubscription': {
-        if (!live(state) || Date.parse(now) < Date.parse(state.period.end)) return [];
+        if (!live(state) || state.status === 'incomplete' || Date.parse(now) < Date.parse(state.period.end)) return [];
         const s = state;
         if (s.cancelAtPeriodEnd) return [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: s.period.end, reason: 'period_end' } }];
         const seats = s.pending?.seats ?? s.seats;
@@ -187,10 +193,10 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
   },
 
   evolve(state, event) {
-    if (event.type === 'billing.subscription.activated') {
+    if (event.type === 'billing.subscription.activated' || event.type === 'billing.subscription.created') {
       const d = event.data;
       return {
-        status: 'active',
+        status: event.type === 'billing.subscription.created' ? 'incomplete' : 'active',
         subscriptionId: d.subscriptionId,
         planId: d.planId,
         planName: d.planName,
@@ -198,6 +204,9 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         unitAmount: d.unitAmount,
         currency: d.currency,
         timeZone: d.timeZone,
+        collectionMethod: d.collectionMethod,
+        daysUntilDue: d.daysUntilDue,
+        poNumber: d.poNumber,
         anchor: d.periodStart,
         periodIndex: 0,
         period: { start: d.periodStart, end: d.periodEnd },

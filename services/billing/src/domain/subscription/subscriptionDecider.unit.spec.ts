@@ -92,4 +92,26 @@ describe('subscription decider', () => {
     spec.given([activated, pastDue]).when(at('2027-05-10T00:00:00Z', 'MarkUnpaid', { invoiceId: INV })).then([unpaid]);
     spec.given([activated, pastDue, unpaid]).when(at('2027-05-11T00:00:00Z', 'RecoverSubscription', { invoiceId: INV })).then([{ type: 'billing.subscription.recovered', data: { subscriptionId: SUB, invoiceId: INV } }]);
   });
+
+  it('waits for the first card payment at Stripe: incomplete, then active with Stripe\'s period; stale syncs change nothing', () => {
+    const card = { ...create, collectionMethod: 'charge_automatically' as const, daysUntilDue: null, provider: 'stripe' as const, providerSubscriptionId: 'sub_123' };
+    const [created] = subscriptionDecider.decide(at('2027-03-10T15:30:00Z', 'CreateSubscription', card), subscriptionDecider.initialState());
+    expect(created).toMatchObject({ type: 'billing.subscription.created', data: { providerSubscriptionId: 'sub_123', collectionMethod: 'charge_automatically' } });
+    const incomplete = subscriptionDecider.evolve(subscriptionDecider.initialState(), created!);
+    expect(incomplete.status).toBe('incomplete');
+    spec.given([created!]).when(at('2027-03-11T00:00:00Z', 'ChangeSubscription', { seats: 4 })).thenThrows(IllegalStateError, /incomplete/);
+    spec.given([created!]).when(at('2028-03-11T00:00:00Z', 'RenewSubscription', {})).then([]);
+    const sync = (created: number, status: string) =>
+      at('2027-03-10T16:00:00Z', 'SyncFromStripe', {
+        stripeEventId: `evt_${created}`, created, providerSubscriptionId: 'sub_123', status, seats: 3, plan: { planId: 'city', name: 'City', unitAmount: 360_000 },
+        cancelAtPeriodEnd: false, period: { start: '2027-03-10T16:00:00.000Z', end: '2028-03-10T16:00:00.000Z' }, latestInvoiceId: 'in_1',
+      });
+    const events = subscriptionDecider.decide(sync(100, 'active'), incomplete);
+    expect(events.map((e) => e.type)).toEqual(['billing.subscription.activated', 'billing.subscription.provider_synced']);
+    expect(events[0]).toMatchObject({ data: { periodStart: '2027-03-10T16:00:00.000Z', amount: 1_080_000, provider: 'stripe', poNumber: 'PO-7781' } });
+    const active = events.reduce(subscriptionDecider.evolve, incomplete);
+    expect(active.status).toBe('active');
+    expect(subscriptionDecider.decide(sync(99, 'incomplete'), active)).toEqual([]);
+    expect(subscriptionDecider.decide(sync(50, 'incomplete_expired'), incomplete).map((e) => e.type)).toEqual(['billing.subscription.canceled', 'billing.subscription.provider_synced']);
+  });
 });
