@@ -89,6 +89,22 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       expect(got).toEqual([0, 1, 2, 3]);
     });
 
+    it('backs off after a failure even while new events keep arriving', async () => {
+      let calls = 0;
+      const sub = f.subscriptions.subscribe(name(), { categories: [category] }, async () => {
+        calls += 1;
+        throw new Error('always failing');
+      });
+      for (let i = 0; i < 20; i++) {
+        await appendCounts('a', i, 1);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // Backoff doubles from 200 ms: within ~200 ms of appends, only a few attempts happen.
+      expect(calls).toBeGreaterThanOrEqual(1);
+      expect(calls).toBeLessThanOrEqual(3);
+      await sub.stop();
+    });
+
     it('commits a projection and its checkpoint together: a failed batch leaves no trace and is applied once on retry', async () => {
       const collection = `tally_${category}`;
       let crashOnce = true;

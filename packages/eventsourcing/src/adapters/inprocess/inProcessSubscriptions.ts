@@ -145,7 +145,7 @@ class RunningSubscription implements Subscription {
         failures += 1;
         const delay = Math.min(30_000, 100 * 2 ** failures);
         log?.error({ err, subscription: this.name, checkpoint: this.current, retryInMs: delay }, 'subscription handler failed; retrying');
-        await this.sleep(delay);
+        await this.backoff(delay);
       }
     }
   }
@@ -159,6 +159,19 @@ class RunningSubscription implements Subscription {
         w.resolve();
       }
     }
+  }
+
+  /** Waits after a failure; new appends do not cut it short (that would retry in a tight loop), a stop does. */
+  private backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = () => (this.stopped ? done() : undefined);
+    });
   }
 
   private poke(): void {
