@@ -25,5 +25,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
     minRole?: ApiKeyRole;
+    /** The answer shows a secret once (a new API key): an Idempotency-Key retry runs again instead of replaying it. */
+    responseContainsSecret?: boolean;
   }
 }

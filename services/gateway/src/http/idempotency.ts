@@ -11,7 +11,8 @@ interface IdempotencyRecord extends Document {
   requestHash: string;
   statusCode: number;
   contentType: string | null;
-  body: string;
+  /** Null when the answer held a secret: it is never stored, the retry runs again (and finds its events). */
+  body: string | null;
   createdAt: string;
 }
 
@@ -30,7 +31,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /**
  * Idempotency-Key, as Stripe does it: the first successful answer to a key is stored for 24 h and replayed to
  * retries; the same key with another request is refused. The key also seeds the command id, so the events a
- * retry would append carry the ids of the first attempt and the store ignores them.
+ * retry would append carry the ids of the first attempt and the store ignores them. An answer holding a secret
+ * (a new API key) is not stored: its retry runs again, finds its events, and answers without the secret.
  */
 export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, now: () => Date): void {
   const inFlight = new Set<string>();
@@ -50,10 +52,12 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
       if (record.requestHash !== requestHash) {
         throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
       }
-      request[pendingKey] = { recordId, scope, requestHash, replayed: true };
-      reply.code(record.statusCode).header('idempotent-replayed', 'true');
-      if (record.contentType) reply.header('content-type', record.contentType);
-      return reply.send(record.body);
+      if (record.body !== null) {
+        request[pendingKey] = { recordId, scope, requestHash, replayed: true };
+        reply.code(record.statusCode).header('idempotent-replayed', 'true');
+        if (record.contentType) reply.header('content-type', record.contentType);
+        return reply.send(record.body);
+      }
     }
     if (inFlight.has(recordId)) throw new HttpError(409, 'idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry later');
     inFlight.add(recordId);
@@ -72,7 +76,7 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
       requestHash: pending.requestHash,
       statusCode: reply.statusCode,
       contentType: (reply.getHeader('content-type') as string | undefined) ?? null,
-      body,
+      body: request.routeOptions.config?.responseContainsSecret ? null : body,
       createdAt: now().toISOString(),
     };
     await readStore.transaction((tx) => tx.put(COLLECTION, record));

@@ -60,16 +60,27 @@ describe('organizations', () => {
     expect(await p.eventCount()).toBe(0);
   });
 
-  it('replays the answer to a retried Idempotency-Key and refuses the key with another body', async () => {
+  it('lands a retried Idempotency-Key on the same organization, never showing the key twice, and refuses the key with another body', async () => {
     const send = (name: string) =>
       p.app.inject({ method: 'POST', url: '/v1/organizations', headers: { ...bearer(TEST_ADMIN_TOKEN), 'idempotency-key': 'create-metro-1' }, payload: { name, billingEmail: 'ap@metro.example' } });
     const first = await send('Metro');
     const again = await send('Metro');
     expect(again.statusCode).toBe(201);
-    expect(again.headers['idempotent-replayed']).toBe('true');
-    expect(again.json()).toEqual(first.json());
+    expect(again.json()).toMatchObject({ id: first.json().id, apiKey: null, organization: first.json().organization });
+    expect(first.json().apiKey).toMatch(/^cmk_/);
     expect(await p.eventCount()).toBe(2);
     expectProblem(await send('Other name'), 422, /different request/);
+  });
+
+  it('replays a stored answer to an Idempotency-Key retry', async () => {
+    const { apiKey } = await p.createOrganization();
+    const send = () => p.app.inject({ method: 'POST', url: '/v1/projects', headers: { ...bearer(apiKey), 'idempotency-key': 'project-1' }, payload: { name: 'Harbour' } });
+    const first = await send();
+    const again = await send();
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    expect((await p.app.inject({ url: '/v1/projects', headers: bearer(apiKey) })).json().data).toHaveLength(1);
   });
 });
 

@@ -13,7 +13,7 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   const { readStore } = ctx;
 
   app.post<{ Body: { name: string; billingEmail: string; currency?: string; timeZone?: string } }>('/v1/organizations', {
-    config: { auth: 'admin' },
+    config: { auth: 'admin', responseContainsSecret: true },
     schema: {
       summary: 'Create an organization (platform admin) and its owner API key',
       tags,
@@ -33,7 +33,7 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
         201: {
           type: 'object',
           required: ['id', 'apiKey'],
-          properties: { id: uuidField, apiKey: { type: ['string', 'null'], description: 'The owner key, shown only in this answer' }, apiKeyId: uuidField, organization: { $ref: 'Organization#' } },
+          properties: { id: uuidField, apiKey: { type: ['string', 'null'], description: 'The owner key, shown only in this answer (null when an Idempotency-Key retry finds the organization already created)' }, apiKeyId: uuidField, organization: { $ref: 'Organization#' } },
         },
         ...problemResponses(400, 401, 409, 429),
       },
@@ -102,14 +102,14 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   });
 
   app.post<{ Body: { name: string; role: ApiKeyRole; projectId?: string } }>('/v1/api-keys', {
-    config: { auth: 'key', minRole: 'owner' },
+    config: { auth: 'key', minRole: 'owner', responseContainsSecret: true },
     schema: {
       summary: 'Issue an API key; its secret is shown only in this answer',
       tags: ['api-keys'],
       security,
       body: { type: 'object', additionalProperties: false, required: ['name', 'role'], properties: { name: nameField, role: roleField, projectId: uuidField } },
       response: {
-        201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'] }, apiKey: { $ref: 'ApiKey#' } } },
+        201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { $ref: 'ApiKey#' } } },
         ...problemResponses(400, 401, 403, 404),
       },
     },
