@@ -7,8 +7,11 @@ export interface Document {
   [field: string]: unknown;
 }
 
-/** Equality on top-level fields; every tenant query includes organizationId. */
-export type Filter = Record<string, string | number | boolean | null>;
+export type Scalar = string | number | boolean | null;
+/** A range on one field (Mongo-style operators, so the MongoDB adapter maps them one to one). */
+export type Range = { $lt?: string | number; $lte?: string | number; $gt?: string | number; $gte?: string | number };
+/** Equality (or a range) on top-level fields; every tenant query includes organizationId. */
+export type Filter = Record<string, Scalar | Range>;
 
 export interface FindOptions {
   limit?: number;

@@ -56,6 +56,15 @@ export function readStoreContract(adapter: string, create: () => Promise<ReadSto
       expect(await rs.find(col, { organizationId: A, status: 'missing' })).toEqual([]);
     });
 
+    it('finds by range on a field (strings compare as ISO instants do, numbers as numbers)', async () => {
+      await rs.transaction(async (tx) => {
+        for (const [id, rank] of [['z1', 1], ['z2', 5], ['z3', 10], ['z4', 20]] as const) await tx.put(col, { ...zone(id, A, 'active', rank), dueAt: `2027-01-${String(rank).padStart(2, '0')}T00:00:00.000Z` });
+      });
+      expect((await rs.find<Zone>(col, { organizationId: A, rank: { $gte: 5, $lt: 20 } }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z2', 'z3']);
+      expect((await rs.find<Zone>(col, { dueAt: { $lte: '2027-01-05T00:00:00.000Z' } }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z1', 'z2']);
+      expect((await rs.find<Zone>(col, { organizationId: A, rank: { $gt: 20 } })).map((z) => z.id)).toEqual([]);
+    });
+
     it('rolls a failed transaction back entirely, checkpoint included', async () => {
       const name = `projection-${randomUUID()}`;
       await rs.transaction((tx) => tx.saveCheckpoint(name, '5'));

@@ -25,7 +25,7 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
     let pastDue = 0;
     let unpaid = 0;
     for (const status of ['active', 'past_due', 'unpaid'] as const) {
-      for (const sub of await ctx.readStore.find<SubscriptionView>(C.subscriptions, { status })) {
+      for (const sub of await ctx.readStore.find<SubscriptionView>(C.subscriptions, { status, periodEnd: { $lte: at } })) {
         // Catch up period by period (a platform down for two years renews twice).
         let periodEnd = sub.periodEnd;
         while (Date.parse(periodEnd) <= now.getTime()) {
@@ -39,8 +39,8 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
       }
     }
     for (const status of ['open', 'partially_paid'] as const) {
-      for (const r of await ctx.readStore.find<ReceivableView>(C.receivables, { status, collectionMethod: 'send_invoice' })) {
-        if (!r.dueAt || Date.parse(r.dueAt) > now.getTime()) continue;
+      for (const r of await ctx.readStore.find<ReceivableView>(C.receivables, { status, collectionMethod: 'send_invoice', dueAt: { $lte: at } })) {
+        if (!r.dueAt) continue;
         const base = { now: at, organizationId: r.organizationId };
         const marked = await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } }, { consistent: false });
         if (!marked.replayed) pastDue += marked.events.length;

@@ -86,7 +86,7 @@ export const subscriptionsProjection: Projection = {
   name: 'billing.subscriptions.v1',
   filter: { categories: ['subscription'] },
   collections: [C.subscriptions],
-  indexes: { [C.subscriptions]: ['status'] },
+  indexes: { [C.subscriptions]: ['status', 'periodEnd'] },
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as SubscriptionEvent;
     const existing = await tx.get<SubscriptionView>(C.subscriptions, stored.organizationId);
@@ -116,7 +116,7 @@ export const receivablesProjection: Projection = {
   name: 'billing.receivables.v1',
   filter: { categories: ['receivable', 'payment'] },
   collections: [C.receivables, C.payments],
-  indexes: { [C.receivables]: ['status'], [C.payments]: ['invoiceId'] },
+  indexes: { [C.receivables]: ['status', 'dueAt'], [C.payments]: ['invoiceId'] },
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as BillingEvent;
     const organizationId = stored.organizationId;

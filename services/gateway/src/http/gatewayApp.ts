@@ -12,6 +12,13 @@ import { registerIdempotency } from './idempotency.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Deletes Idempotency-Key records older than 24 h (also run hourly); returns how many. */
+    purgeIdempotencyRecords(): Promise<number>;
+  }
+}
+
 export interface GatewayOptions {
   ctx: ServiceContext;
   modules: ServiceModule[];
@@ -119,7 +126,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     if (!roleAtLeast(role, minRole)) throw forbidden(`this action needs the ${minRole} role or higher; this key has ${role}`);
   });
 
-  registerIdempotency(app, ctx.readStore, ctx.now);
+  const idempotency = registerIdempotency(app, ctx.readStore, ctx.now);
+  app.decorate('purgeIdempotencyRecords', idempotency.purge);
   registerOpsRoutes(app, options.readiness);
   for (const module of options.modules) await module.routes?.(app, ctx);
   return app;

@@ -34,7 +34,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  * retry would append carry the ids of the first attempt and the store ignores them. An answer holding a secret
  * (a new API key) is not stored: its retry runs again, finds its events, and answers without the secret.
  */
-export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, now: () => Date): void {
+export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, now: () => Date): { purge(): Promise<number> } {
   const inFlight = new Set<string>();
 
   app.addHook('preHandler', async (request: WithPending, reply: FastifyReply) => {
@@ -46,7 +46,9 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
     const scope = request.auth?.kind === 'key' ? request.auth.organizationId : 'platform';
     const recordId = sha256(`${scope}\n${key}`);
     const requestHash = sha256(`${request.method}\n${request.url}\n${JSON.stringify(request.body ?? null)}`);
-    request.commandId = `idem-${recordId}`;
+    // The same key with the same request always makes the same command (and event ids), even after the record
+    // is purged; the same key reused later for another request makes a new one.
+    request.commandId = `idem-${sha256(`${recordId}\n${requestHash}`)}`;
     const record = await readStore.get<IdempotencyRecord>(COLLECTION, recordId);
     if (record && now().getTime() - Date.parse(record.createdAt) < TTL_MS) {
       if (record.requestHash !== requestHash) {
@@ -87,4 +89,22 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
     const pending = request[pendingKey];
     if (pending && !pending.replayed) inFlight.delete(pending.recordId);
   });
+
+  /** Forgets records past their 24 h, in bounded batches; a purged key can be used again. */
+  async function purge(): Promise<number> {
+    const cutoff = new Date(now().getTime() - TTL_MS).toISOString();
+    let purged = 0;
+    for (;;) {
+      const old = await readStore.find<IdempotencyRecord>(COLLECTION, { createdAt: { $lt: cutoff } }, { limit: 500 });
+      if (old.length === 0) return purged;
+      await readStore.transaction(async (tx) => {
+        for (const r of old) await tx.delete(COLLECTION, r.id);
+      });
+      purged += old.length;
+    }
+  }
+  const timer = setInterval(() => void purge().catch((err) => app.log.error({ err }, 'idempotency purge failed')), 60 * 60 * 1000);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+  return { purge };
 }

@@ -84,6 +84,29 @@ describe('organizations', () => {
   });
 });
 
+describe('Idempotency-Key records', () => {
+  it('are purged after 24 hours, after which the key can be used again', async () => {
+    let clock = new Date('2027-01-01T00:00:00Z');
+    const timed = await startTestPlatform({ now: () => clock });
+    try {
+      const { apiKey } = await timed.createOrganization();
+      const send = (name: string) => timed.app.inject({ method: 'POST', url: '/v1/projects', headers: { ...bearer(apiKey), 'idempotency-key': 'daily-project' }, payload: { name } });
+      expect((await send('Monday')).statusCode).toBe(201);
+      expect((await send('Tuesday')).statusCode).toBe(422);
+      clock = new Date('2027-01-01T23:00:00Z');
+      expect(await timed.app.purgeIdempotencyRecords()).toBe(0);
+      clock = new Date('2027-01-02T00:00:01Z');
+      expect(await timed.app.purgeIdempotencyRecords()).toBeGreaterThanOrEqual(1);
+      const tuesday = await send('Tuesday');
+      expect(tuesday.statusCode).toBe(201);
+      expect(tuesday.json().name).toBe('Tuesday');
+      expect((await timed.app.inject({ url: '/v1/projects', headers: bearer(apiKey) })).json().data).toHaveLength(2);
+    } finally {
+      await timed.close();
+    }
+  });
+});
+
 describe('API keys and roles', () => {
   it('rejects unknown, malformed and revoked keys with 401; revocation takes effect at once', async () => {
     const { apiKey: owner } = await p.createOrganization();

@@ -1,6 +1,6 @@
 import type { StatementSync } from 'node:sqlite';
 import type { Checkpoint } from '../../ports/eventStore.ts';
-import type { Document, Filter, FindOptions, ReadStore, ReadStoreTx } from '../../ports/readStore.ts';
+import type { Document, Filter, FindOptions, Range, ReadStore, ReadStoreTx } from '../../ports/readStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -28,11 +28,26 @@ export class SqliteReadStore implements ReadStore {
 
   async find<T extends Document>(collection: string, filter: Filter, options: FindOptions = {}): Promise<T[]> {
     this.table(collection);
-    const keys = Object.keys(filter);
-    const where = keys.length ? ` WHERE ${keys.map((k) => (filter[k] === null ? `${field(k)} IS NULL` : `${field(k)} = ?`)).join(' AND ')}` : '';
+    const clauses: string[] = [];
+    const values: (string | number)[] = [];
+    const operators = { $lt: '<', $lte: '<=', $gt: '>', $gte: '>=' } as const;
+    for (const [key, value] of Object.entries(filter)) {
+      if (value === null) clauses.push(`${field(key)} IS NULL`);
+      else if (typeof value === 'object') {
+        for (const [op, bound] of Object.entries(value as Range)) {
+          const sql = operators[op as keyof typeof operators];
+          if (!sql || bound === undefined) throw new Error(`unsupported operator ${op} on ${key}`);
+          clauses.push(`${field(key)} ${sql} ?`);
+          values.push(bound);
+        }
+      } else {
+        clauses.push(`${field(key)} = ?`);
+        values.push(typeof value === 'boolean' ? Number(value) : value);
+      }
+    }
+    const where = clauses.length ? ` WHERE ${clauses.join(' AND ')}` : '';
     const order = options.orderBy ? ` ORDER BY ${field(options.orderBy)} ${options.direction === 'desc' ? 'DESC' : 'ASC'}, id` : ' ORDER BY id';
     const limit = options.limit ? ` LIMIT ${Math.trunc(options.limit)}` : '';
-    const values = keys.map((k) => filter[k]).filter((v) => v !== null).map((v) => (typeof v === 'boolean' ? Number(v) : v)) as (string | number)[];
     const rows = this.statement(`SELECT doc FROM rm_${collection}${where}${order}${limit}`).all(...values) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
   }
