@@ -9,7 +9,7 @@ import { billingSchemas } from './billingSchemas.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['billing'];
-const errors = problemResponses(400, 401, 403, 404, 409, 422);
+const errors = problemResponses(400, 401, 402, 403, 404, 409, 422, 502);
 
 /** The public shape of a subscription read model. */
 export function presentSubscription(view: SubscriptionView) {

@@ -201,6 +201,13 @@ describe('gateway operations', () => {
         expect(Object.keys(op.responses).length, `${method} ${path}`).toBeGreaterThan(1);
       }
     }
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { summary?: string; responses: Record<string, unknown> }>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        expect(op.summary, `${method} ${path} has a summary`).toBeTruthy();
+        expect(Object.keys(op.responses).some((c) => c.startsWith('2')), `${method} ${path} documents its success`).toBe(true);
+      }
+    }
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/subscription', '/v1/invoices/{id}/payments', '/webhooks/stripe', '/v1/invoices']));
     expect((await p.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
   });
 
