@@ -5,7 +5,7 @@ import { startBillingProcesses } from './application/billingProcesses.ts';
 import { startBillingScheduler, type BillingScheduler } from './application/billingScheduler.ts';
 import { billingRoutes } from './http/billingRoutes.ts';
 import type { PlanCatalog } from './plans/planCatalog.ts';
-import { customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
+import { creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
 import { stripeProjection } from './projections/stripeProjection.ts';
 import { startStripeSyncProcess } from './application/stripeSyncProcess.ts';
 import type { ListStripeEvents } from './application/stripeReconciliation.ts';
@@ -35,7 +35,7 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
   const module: BillingModule = {
     name: 'billing',
     contracts: billingContracts,
-    projections: [customersProjection, subscriptionsProjection, receivablesProjection, stripeProjection],
+    projections: [customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, stripeProjection],
     scheduler: null,
     async routes(app, ctx: ServiceContext) {
       await billingRoutes(app, { ctx, catalog: options.catalog, provider: options.provider });

@@ -52,7 +52,10 @@ export type BillingEvent =
   | { type: 'billing.payment.refunded'; data: PaymentData & { refundId: string; refundedAmount: number } }
   | { type: 'billing.stripe_event.received'; data: StripeEventReceived }
   | { type: 'billing.subscription.provider_synced'; data: { subscriptionId: string; stripeEventId: string; created: number; status: string } }
-  | { type: 'billing.customer.linked'; data: { provider: 'stripe'; customerId: string } };
+  | { type: 'billing.customer.linked'; data: { provider: 'stripe'; customerId: string } }
+  /** An over-payment becomes the organization's credit, spent on its next invoices (stream credit-<orgId>). */
+  | { type: 'billing.credit.granted'; data: { amount: number; currency: string; sourcePaymentId: string } }
+  | { type: 'billing.credit.applied'; data: { amount: number; currency: string; invoiceId: string } };
 
 /** A verified Stripe webhook delivery (or a reconciled event), stored once per Stripe event id. */
 export interface StripeEventReceived {
@@ -70,7 +73,8 @@ export interface PaymentData {
   invoiceId: string | null;
   amount: number;
   currency: string;
-  method: 'bank_transfer' | 'card' | 'stripe';
+  /** `credit_balance`: settled from an earlier over-payment. */
+  method: 'bank_transfer' | 'card' | 'stripe' | 'credit_balance';
   reference: string | null;
   receivedAt: string;
   provider: PaymentProviderKind;
@@ -103,7 +107,7 @@ const payment = {
   invoiceId: { anyOf: [uuid, { type: 'null' }] },
   amount: minorUnits,
   currency,
-  method: { enum: ['bank_transfer', 'card', 'stripe'] },
+  method: { enum: ['bank_transfer', 'card', 'stripe', 'credit_balance'] },
   reference: nullableString,
   receivedAt: instant,
   provider: { enum: [...paymentProviders] },
@@ -131,6 +135,8 @@ export const billingContracts: EventContract[] = [
   v1('billing.payment.requires_action', { ...payment, nextAction: { type: 'string' } }),
   v1('billing.payment.refunded', { ...payment, refundId: { type: 'string' }, refundedAmount: minorUnits }),
   v1('billing.subscription.provider_synced', { ...sub, stripeEventId: { type: 'string' }, created: { type: 'integer' }, status: { type: 'string' } }),
+  v1('billing.credit.granted', { amount: { type: 'integer', minimum: 1 }, currency, sourcePaymentId: { type: 'string', minLength: 1 } }),
+  v1('billing.credit.applied', { amount: { type: 'integer', minimum: 1 }, currency, invoiceId: uuid }),
   v1('billing.customer.linked', { provider: { const: 'stripe' }, customerId: { type: 'string', pattern: '^cus_' } }),
   v1('billing.stripe_event.received', {
     stripeEventId: { type: 'string', pattern: '^evt_' },

@@ -82,6 +82,7 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     const over = await pay(first!.id, 600_000, 'WIRE-2');
     expect(over.json()).toMatchObject({ appliedAmount: 580_000, excessAmount: 20_000, amountRemaining: 0 });
     await eventually(async () => (await invoices()).find((i) => i.id === first!.id && i.status === 'paid'), 'the first invoice paid');
+    await eventually(async () => (await call('GET', '/v1/credit-balance')).json().balances.USD === 20_000, 'the excess as credit');
     problem(await pay(first!.id, 1, 'WIRE-3'), 409, /already paid/);
     problem(await pay('00000000-0000-4000-8000-000000000000', 1, 'WIRE-4'), 404);
     problem(await call('POST', `/v1/payments/${partial.json().id}/refunds`, {}), 409, /bank transfer/);
@@ -105,7 +106,12 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     clock = new Date('2028-03-10T06:00:00Z');
     expect(await tick()).toMatchObject({ renewed: 1 });
     expect((await call('GET', '/v1/subscription')).json()).toMatchObject({ seats: 4, currentPeriodStart: '2028-03-10T06:00:00.000Z', currentPeriodEnd: '2029-03-10T06:00:00.000Z', pendingChange: null });
-    await eventually(async () => (await invoices()).find((i) => i.total === 4 * 360_000), 'the renewal invoice');
+    // The over-payment's credit settles part of the renewal invoice by itself.
+    const renewal = await eventually(async () => (await invoices()).find((i) => i.total === 4 * 360_000 && i.amountRemaining === 4 * 360_000 - 20_000), 'the renewal invoice, credit applied');
+    expect(renewal.status).toBe('partially_paid');
+    expect((await call('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 0 });
+    const creditPayment = (await call('GET', '/v1/payments')).json().data.find((x: { method: string }) => x.method === 'credit_balance');
+    expect(creditPayment).toMatchObject({ invoiceId: renewal.id, amount: 20_000, appliedAmount: 20_000 });
     expect(await tick()).toMatchObject({ renewed: 0 });
 
     // Cancel at period end: the next renewal ends it.

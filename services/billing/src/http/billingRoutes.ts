@@ -4,7 +4,7 @@ import { commandMetadata, HttpError, keyAuth, notFound, problemResponses } from 
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordBankTransfer } from '../application/receivableCommands.ts';
-import { billingCollections as C, type PaymentView, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
+import { billingCollections as C, type CreditView, type PaymentView, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingSchemas } from './billingSchemas.ts';
 
 const security = [{ apiKey: [] }];
@@ -158,6 +158,17 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       const view = await ctx.readStore.get<PaymentView>(C.payments, event.data.paymentId);
       return { ...view, amountRemaining: event.data.amountRemaining };
     },
+  });
+
+  app.get('/v1/credit-balance', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'Credit from over-payments, spent automatically on the next invoices',
+      tags: ['payments'],
+      security,
+      response: { 200: { type: 'object', properties: { balances: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Minor units by currency' } } }, ...problemResponses(401) },
+    },
+    handler: async (request) => ({ balances: (await ctx.readStore.get<CreditView>(C.credit, keyAuth(request).organizationId))?.balances ?? {} }),
   });
 
   app.get('/v1/payments', {

@@ -10,7 +10,13 @@ export const billingCollections = {
   stripeEvents: 'billing_stripe_events',
   stripeCustomers: 'billing_stripe_customers',
   stripeInvoices: 'billing_stripe_invoices',
+  credit: 'billing_credit',
 } as const;
+
+/** An organization's credit balance by currency, from over-payments. */
+export interface CreditView extends Document {
+  balances: Record<string, number>;
+}
 
 /** A Stripe customer and the organization it bills. */
 export interface StripeCustomerView extends Document {
@@ -109,6 +115,19 @@ export const subscriptionsProjection: Projection = {
       version: stored.streamVersion,
     };
     await tx.put(C.subscriptions, view);
+  },
+};
+
+export const creditProjection: Projection = {
+  name: 'billing.credit.v1',
+  filter: { categories: ['credit'] },
+  collections: [C.credit],
+  async apply(stored, tx) {
+    const event = stored as unknown as Extract<BillingEvent, { type: 'billing.credit.granted' | 'billing.credit.applied' }>;
+    const view = (await tx.get<CreditView>(C.credit, stored.organizationId)) ?? { id: stored.organizationId, organizationId: stored.organizationId, balances: {} };
+    const sign = event.type === 'billing.credit.granted' ? 1 : -1;
+    view.balances[event.data.currency] = (view.balances[event.data.currency] ?? 0) + sign * event.data.amount;
+    await tx.put(C.credit, view);
   },
 };
 

@@ -11,7 +11,9 @@ export type OpenReceivable = Command<
   { invoiceId: string; subscriptionId: string | null; amountDue: number; currency: string; dueAt: string | null; collectionMethod: CollectionMethod }
 >;
 export type RecordBankTransfer = Command<'RecordBankTransfer', { paymentId: string; amount: number; currency: string; reference: string; receivedAt: string }>;
-export type ReceivableCommand = OpenReceivable | RecordBankTransfer;
+/** Settles (part of) the invoice from the organization's credit balance, already taken from it. */
+export type SettleFromCredit = Command<'SettleFromCredit', { paymentId: string; amount: number; currency: string; receivedAt: string }>;
+export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit;
 
 export type ReceivableState =
   | { status: 'none' }
@@ -50,6 +52,20 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
               appliedAmount,
               excessAmount: amount - appliedAmount,
               amountRemaining: remaining - appliedAmount,
+            },
+          },
+        ];
+      }
+      case 'SettleFromCredit': {
+        if (state.status !== 'open' && state.status !== 'partially_paid') return [];
+        const { paymentId, amount, currency, receivedAt } = command.data;
+        const appliedAmount = Math.min(amount, state.amountDue - state.amountPaid);
+        return [
+          {
+            type: 'billing.payment.succeeded',
+            data: {
+              paymentId, invoiceId: state.invoiceId, amount, currency, method: 'credit_balance', reference: null, receivedAt, provider: 'manual', providerPaymentId: null,
+              appliedAmount, excessAmount: amount - appliedAmount, amountRemaining: state.amountDue - state.amountPaid - appliedAmount,
             },
           },
         ];

@@ -1,0 +1,46 @@
+import type { BillingEvent } from '@curbmap/contracts';
+import type { Command, Decider } from '@curbmap/eventsourcing';
+
+/** An organization's credit balance per currency: over-payments in, invoices settled out. */
+export const creditStream = (organizationId: string) => `credit-${organizationId}`;
+
+export type CreditEvent = Extract<BillingEvent, { type: 'billing.credit.granted' | 'billing.credit.applied' }>;
+export type GrantCredit = Command<'GrantCredit', { amount: number; currency: string; sourcePaymentId: string }>;
+/** Spend up to `upTo` on an invoice; nothing happens without a balance in that currency. */
+export type ApplyCredit = Command<'ApplyCredit', { invoiceId: string; currency: string; upTo: number }>;
+export type CreditCommand = GrantCredit | ApplyCredit;
+export type CreditState = { balances: Record<string, number>; invoices: string[] };
+
+export const creditDecider: Decider<CreditCommand, CreditEvent, CreditState> = {
+  initialState: () => ({ balances: {}, invoices: [] }),
+  decide(command, state) {
+    switch (command.type) {
+      case 'GrantCredit':
+        return command.data.amount > 0 ? [{ type: 'billing.credit.granted', data: { ...command.data } }] : [];
+      case 'ApplyCredit': {
+        const { invoiceId, currency, upTo } = command.data;
+        if (state.invoices.includes(invoiceId)) return [];
+        const amount = Math.min(state.balances[currency] ?? 0, upTo);
+        return amount > 0 ? [{ type: 'billing.credit.applied', data: { amount, currency, invoiceId } }] : [];
+      }
+      default: {
+        const exhaustive: never = command;
+        throw new Error(`unknown command ${(exhaustive as Command).type}`);
+      }
+    }
+  },
+  evolve(state, event) {
+    const { currency, amount } = event.data;
+    const balance = state.balances[currency] ?? 0;
+    switch (event.type) {
+      case 'billing.credit.granted':
+        return { ...state, balances: { ...state.balances, [currency]: balance + amount } };
+      case 'billing.credit.applied':
+        return { balances: { ...state.balances, [currency]: balance - amount }, invoices: [...state.invoices, event.data.invoiceId] };
+      default: {
+        const exhaustive: never = event;
+        return exhaustive;
+      }
+    }
+  },
+};
