@@ -61,10 +61,6 @@ export class EventRegistry {
     return this;
   }
 
-  has(type: string): boolean {
-    return this.contracts.has(type);
-  }
-
   currentVersion(type: string): number {
     return this.get(type).schemaVersion;
   }

@@ -11,7 +11,6 @@ export class SqliteDatabase {
   readonly db: DatabaseSync;
   readonly path: string;
   private queue: Promise<unknown> = Promise.resolve();
-  private inTransaction = false;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -29,7 +28,6 @@ export class SqliteDatabase {
   writeTransaction<R>(fn: () => Promise<R> | R): Promise<R> {
     const run = async (): Promise<R> => {
       this.db.exec('BEGIN IMMEDIATE');
-      this.inTransaction = true;
       try {
         const result = await fn();
         this.db.exec('COMMIT');
@@ -37,17 +35,11 @@ export class SqliteDatabase {
       } catch (err) {
         this.db.exec('ROLLBACK');
         throw err;
-      } finally {
-        this.inTransaction = false;
       }
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
-  }
-
-  get transactionOpen(): boolean {
-    return this.inTransaction;
   }
 
   close(): void {
