@@ -10,6 +10,13 @@ export function keyAuth(request: FastifyRequest): KeyAuth {
   return auth;
 }
 
+/** Organization-wide actions (billing, projects, keys beyond its project) are not for project-restricted keys. */
+export function organizationKeyAuth(request: FastifyRequest, action: string): KeyAuth {
+  const auth = keyAuth(request);
+  if (auth.projectId) throw forbidden(`a key restricted to one project cannot ${action}`);
+  return auth;
+}
+
 /** A key restricted to a project may only name that project. */
 export function assertProjectAccess(auth: KeyAuth, projectId: string | null | undefined): void {
   if (auth.projectId && projectId !== auth.projectId) {

@@ -132,6 +132,13 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     problem(await call('POST', `/v1/invoices/${invoice!.id}/payments`, { amount: 1, currency: 'USD', reference: 'x', receivedAt: '2027-04-01T00:00:00Z' }, other), 404);
   });
 
+  it('keeps organization-wide billing away from project-restricted keys', async () => {
+    const project = (await call('POST', '/v1/projects', { name: 'Harbour' })).json();
+    const scoped = (await call('POST', '/v1/api-keys', { name: 'harbour admin', role: 'billing_admin', projectId: project.id })).json().key;
+    problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 1, collectionMethod: 'send_invoice' }, scoped), 403, /restricted to one project/);
+    expect((await call('GET', '/v1/plans', undefined, scoped)).statusCode).toBe(200);
+  });
+
   it('refuses card features with manual collection', async () => {
     problem(await call('POST', '/v1/payment-methods/setup-intent'), 409, /Stripe/);
   });

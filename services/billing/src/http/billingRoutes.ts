@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectionMethod } from '@curbmap/contracts';
-import { commandMetadata, HttpError, keyAuth, notFound, problemResponses } from '@curbmap/service-kit';
+import { commandMetadata, HttpError, keyAuth, notFound, organizationKeyAuth, problemResponses } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordBankTransfer } from '../application/receivableCommands.ts';
@@ -65,7 +65,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       response: { 201: { $ref: 'Subscription#' }, ...errors },
     },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'change billing');
       await createSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body);
       reply.code(201).header('location', '/v1/subscription');
       return presentSubscription(await current(auth.organizationId));
@@ -94,7 +94,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       response: { 200: { type: 'object', properties: { subscription: { $ref: 'Subscription#' }, change: { $ref: 'SubscriptionChange#' } } }, ...errors },
     },
     handler: async (request) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'change billing');
       const result = await changeSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body);
       return { subscription: presentSubscription(await current(auth.organizationId)), change: presentChange(result.events) };
     },
@@ -110,7 +110,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       response: { 200: { $ref: 'Subscription#' }, ...errors },
     },
     handler: async (request) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'change billing');
       await cancelSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body.atPeriodEnd);
       return presentSubscription(await current(auth.organizationId));
     },
@@ -120,7 +120,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: { summary: 'Undo a cancellation scheduled for the period end', tags, security, response: { 200: { $ref: 'Subscription#' }, ...errors } },
     handler: async (request) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'change billing');
       await reactivateSubscription(deps, commandMetadata(request, ctx, auth.organizationId));
       return presentSubscription(await current(auth.organizationId));
     },
@@ -148,7 +148,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       response: { 201: { $ref: 'Payment#' }, ...errors },
     },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'record payments');
       const receivable = await ctx.readStore.get<ReceivableView>(C.receivables, request.params.id);
       if (!receivable || receivable.organizationId !== auth.organizationId) throw notFound('invoice');
       const result = await recordBankTransfer(ctx, commandMetadata(request, ctx, auth.organizationId), receivable.id, { ...request.body, receivedAt: new Date(request.body.receivedAt).toISOString() });
@@ -189,7 +189,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       response: { 202: { type: 'object', properties: { refundId: { type: 'string' }, status: { type: 'string' }, amount: { type: 'integer' } } }, ...errors },
     },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'refund payments');
       const payment = await ctx.readStore.get<PaymentView>(C.payments, request.params.id);
       if (!payment || payment.organizationId !== auth.organizationId) throw notFound('payment');
       const refundable = payment.amount - payment.refundedAmount;
@@ -210,7 +210,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       response: { 201: { type: 'object', properties: { clientSecret: { type: 'string' }, setupIntentId: { type: 'string' } } }, ...errors },
     },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
+      const auth = organizationKeyAuth(request, 'add payment methods');
       const customer = await customerOf(ctx, auth.organizationId);
       const intent = await providerCall(() => deps.provider.createSetupIntent({ customer, idempotencyKey: `${request.commandId}:setup-intent` }));
       reply.code(201);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiKeyRole } from '@curbmap/contracts';
 import type { Filter } from '@curbmap/eventsourcing';
-import { assertProjectAccess, commandMetadata, forbidden, getScoped, keyAuth, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import { assertProjectAccess, commandMetadata, getScoped, keyAuth, organizationKeyAuth, problemResponses, type ServiceContext } from '@curbmap/service-kit';
 import { createOrganization, createProject, issueApiKey, revokeApiKey } from '../application/tenancyCommands.ts';
 import { tenancyCollections as C, type ApiKeyView, type OrganizationView, type ProjectView } from '../projections/tenancyProjection.ts';
 import { idParams, nameField, roleField, uuidField } from './tenancySchemas.ts';
@@ -67,8 +67,7 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
       response: { 201: { $ref: 'Project#' }, ...problemResponses(400, 401, 403, 409) },
     },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
-      if (auth.projectId) throw forbidden('a key restricted to one project cannot create projects');
+      const auth = organizationKeyAuth(request, 'create projects');
       const projectId = await createProject(ctx, commandMetadata(request, ctx, auth.organizationId), request.body.name.trim());
       reply.code(201).header('location', `/v1/projects/${projectId}`);
       return readStore.get<ProjectView>(C.projects, projectId);
