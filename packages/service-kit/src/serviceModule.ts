@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { EventContract, EventRegistry } from '@curbmap/contracts';
-import type { Checkpoint, CommandMetadata, EventStore, Projection, ReadStore, Subscriptions } from '@curbmap/eventsourcing';
+import type { DomainEvent } from '@curbmap/contracts';
+import { handleCommand, type Checkpoint, type Command, type CommandMetadata, type Decider, type EventStore, type Projection, type ReadStore, type StoredEvent, type Subscriptions } from '@curbmap/eventsourcing';
 
 /** The ports a service receives from the composition root; it never picks an adapter itself. */
 export interface ServiceContext {
@@ -36,4 +37,19 @@ export function commandMetadata(request: FastifyRequest, ctx: ServiceContext, or
   const meta: CommandMetadata = { commandId: request.commandId, now: ctx.now().toISOString(), organizationId, correlationId: String(request.id) };
   if (projectId) meta.projectId = projectId;
   return meta;
+}
+
+/** Metadata of a command a process issues in reaction to an event: the command id derives from it (redelivery is harmless). */
+export function reactionMetadata(stored: StoredEvent, action: string): CommandMetadata {
+  return { commandId: `${action}:${stored.id}`, now: stored.occurredAt, organizationId: stored.organizationId, correlationId: stored.correlationId, causationId: stored.id };
+}
+
+/**
+ * Runs a command on its stream. `consistent` (for HTTP answers) waits until every projection shows the change,
+ * so the caller reads its own write; a process reacting to events does not need to wait.
+ */
+export async function runCommand<C extends Command, E extends DomainEvent, S>(ctx: ServiceContext, decider: Decider<C, E, S>, streamId: string, command: C, { consistent = true }: { consistent?: boolean } = {}) {
+  const result = await handleCommand(ctx.store, decider, streamId, command);
+  if (consistent && result.position) await ctx.waitForProjections(result.position);
+  return result;
 }

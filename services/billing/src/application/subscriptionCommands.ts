@@ -1,6 +1,6 @@
 import type { CollectionMethod } from '@curbmap/contracts';
-import { handleCommand, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
-import { HttpError, type ServiceContext } from '@curbmap/service-kit';
+import { NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
+import { HttpError, runCommand, type ServiceContext } from '@curbmap/service-kit';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
 import type { PlanCatalog, Plan } from '../plans/planCatalog.ts';
@@ -12,11 +12,8 @@ export interface BillingDeps {
   provider: PaymentProvider;
 }
 
-/** Runs a subscription command; an HTTP answer waits for the read models (`consistent`), a process does not. */
-export async function runSubscriptionCommand(ctx: ServiceContext, command: SubscriptionCommand, { consistent = true }: { consistent?: boolean } = {}) {
-  const result = await handleCommand(ctx.store, subscriptionDecider, subscriptionStream(command.metadata.organizationId), command);
-  if (consistent && result.position) await ctx.waitForProjections(result.position);
-  return result;
+export function runSubscriptionCommand(ctx: ServiceContext, command: SubscriptionCommand, options?: { consistent?: boolean }) {
+  return runCommand(ctx, subscriptionDecider, subscriptionStream(command.metadata.organizationId), command, options);
 }
 
 export async function customerOf(ctx: ServiceContext, organizationId: string): Promise<CustomerView> {

@@ -1,15 +1,11 @@
 import type { ApiKeyRole } from '@curbmap/contracts';
-import { deterministicUuid, handleCommand, type CommandMetadata } from '@curbmap/eventsourcing';
-import type { ServiceContext } from '@curbmap/service-kit';
+import { deterministicUuid, type CommandMetadata } from '@curbmap/eventsourcing';
+import { runCommand, type ServiceContext } from '@curbmap/service-kit';
 import { organizationDecider, organizationStream, type OrganizationCommand } from '../domain/organization/organizationDecider.ts';
 import { generateApiKey } from './apiKeySecrets.ts';
 
-async function run(ctx: ServiceContext, organizationId: string, command: OrganizationCommand) {
-  const result = await handleCommand(ctx.store, organizationDecider, organizationStream(organizationId), command);
-  // Answer only once the read models show the change: a new key works at once, a revoked one stops at once.
-  if (result.position) await ctx.waitForProjections(result.position);
-  return result;
-}
+// Answers wait for the read models: a new key works at once, a revoked one stops at once.
+const run = (ctx: ServiceContext, organizationId: string, command: OrganizationCommand) => runCommand(ctx, organizationDecider, organizationStream(organizationId), command);
 
 export interface NewOrganization {
   name: string;

@@ -1,6 +1,6 @@
 import type { BillingEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import type { Running, ServiceContext } from '@curbmap/service-kit';
+import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
@@ -40,6 +40,6 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
       sourceEventId: stored.id,
       sourceEventType: stored.type,
     },
-    metadata: { commandId: `invoice:${stored.id}`, now: stored.occurredAt, organizationId: stored.organizationId, correlationId: stored.correlationId, causationId: stored.id },
+    metadata: reactionMetadata(stored, 'invoice'),
   });
 }
