@@ -163,15 +163,7 @@ class RunningSubscription implements Subscription {
 
   /** Waits after a failure; new appends do not cut it short (that would retry in a tight loop), a stop does. */
   private backoff(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = () => (this.stopped ? done() : undefined);
-    });
+    return this.pause(ms, () => this.stopped);
   }
 
   private poke(): void {
@@ -179,30 +171,32 @@ class RunningSubscription implements Subscription {
     this.wake?.();
   }
 
+  /** Caught up: wait for the next append (lingering briefly to batch a burst) or the poll interval. */
   private sleep(ms: number): Promise<void> {
     if (this.pending && !this.stopped) {
       this.pending = false;
       const linger = this.env.lingerMs ?? 0;
       if (linger <= 0 || this.waiters.size > 0) return Promise.resolve();
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => done(), linger);
-        const done = () => {
-          clearTimeout(timer);
-          this.wake = null;
-          resolve();
-        };
-        this.wake = () => (this.waiters.size > 0 || this.stopped ? done() : undefined);
-      });
+      return this.pause(linger, () => this.waiters.size > 0 || this.stopped);
     }
+    return this.pause(ms, () => {
+      this.pending = false; // this wake-up is the append being consumed
+      return true;
+    });
+  }
+
+  /** Waits ms; a wake-up (append, waiter, stop) ends it early when cutShort says so. */
+  private pause(ms: number, cutShort: () => boolean): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => done(), ms);
       const done = () => {
         clearTimeout(timer);
         this.wake = null;
-        this.pending = false;
         resolve();
       };
-      this.wake = done;
+      const timer = setTimeout(done, ms);
+      this.wake = () => {
+        if (cutShort()) done();
+      };
     });
   }
 }
