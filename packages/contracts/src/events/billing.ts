@@ -84,8 +84,9 @@ export interface PaymentData {
 export type BillingEventType = BillingEvent['type'];
 
 const signed = { type: 'integer' } as const;
-const line = object({ description: { type: 'string' }, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: signed, periodStart: instant, periodEnd: instant });
-const lines = { type: 'array', items: line } as const;
+/** Schema of a ChargeLine, shared by every event that carries lines. */
+export const chargeLineSchema = object({ description: { type: 'string' }, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: signed, periodStart: instant, periodEnd: instant });
+const lines = { type: 'array', items: chargeLineSchema } as const;
 const nullableString = { type: ['string', 'null'] } as const;
 const sub = { subscriptionId: uuid };
 const terms = {

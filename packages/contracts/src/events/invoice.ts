@@ -1,5 +1,5 @@
 import type { EventContract } from '../eventRegistry.ts';
-import type { ChargeLine, CollectionMethod } from './billing.ts';
+import { chargeLineSchema, collectionMethods, type ChargeLine, type CollectionMethod } from './billing.ts';
 import { currency, instant, minorUnits, object, uuid } from './common.ts';
 
 export interface InvoiceFinalized {
@@ -24,8 +24,6 @@ export interface InvoiceFinalized {
 }
 export type InvoiceEvent = InvoiceFinalized;
 
-const line = object({ description: { type: 'string' }, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: { type: 'integer' }, periodStart: instant, periodEnd: instant });
-
 export const invoiceContracts: EventContract[] = [
   {
     type: 'invoice.invoice.finalized',
@@ -35,10 +33,10 @@ export const invoiceContracts: EventContract[] = [
       number: { type: 'string', minLength: 1 },
       subscriptionId: { anyOf: [uuid, { type: 'null' }] },
       currency,
-      lines: { type: 'array', items: line },
+      lines: { type: 'array', items: chargeLineSchema },
       total: { type: 'integer' },
       amountDue: minorUnits,
-      collectionMethod: { enum: ['charge_automatically', 'send_invoice'] },
+      collectionMethod: { enum: [...collectionMethods] },
       poNumber: { type: ['string', 'null'] },
       issuedAt: instant,
       dueAt: { anyOf: [instant, { type: 'null' }] },
