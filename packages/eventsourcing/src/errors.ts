@@ -22,8 +22,9 @@ export class IllegalStateError extends DomainError {
   }
 }
 export class NotFoundError extends DomainError {
-  constructor(message: string) {
-    super('not_found', message);
+  /** `what` names the missing thing: new NotFoundError('invoice') → "invoice not found". */
+  constructor(what: string) {
+    super('not_found', `${what} not found`);
   }
 }
 export class ConcurrencyError extends DomainError {

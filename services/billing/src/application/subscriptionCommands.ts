@@ -34,7 +34,7 @@ function planOrFail(catalog: PlanCatalog, planId: string): Plan {
   return plan;
 }
 
-async function subscriptionOf(ctx: ServiceContext, organizationId: string): Promise<SubscriptionView> {
+export async function subscriptionOf(ctx: ServiceContext, organizationId: string): Promise<SubscriptionView> {
   const view = await ctx.readStore.get<SubscriptionView>(C.subscriptions, organizationId);
   if (!view) throw new NotFoundError('subscription');
   return view;

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectionMethod } from '@curbmap/contracts';
-import { commandMetadata, HttpError, keyAuth, notFound, organizationKeyAuth, problemResponses } from '@curbmap/service-kit';
+import { commandMetadata, getScoped, HttpError, keyAuth, notFound, organizationKeyAuth, problemResponses } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
-import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, type BillingDeps } from '../application/subscriptionCommands.ts';
+import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, subscriptionOf, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordBankTransfer } from '../application/receivableCommands.ts';
 import { billingCollections as C, type CreditView, type PaymentView, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingSchemas } from './billingSchemas.ts';
@@ -31,11 +31,7 @@ function presentChange(events: SubscriptionEvent[]) {
 export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Promise<void> {
   const { ctx, catalog } = deps;
   for (const schema of billingSchemas) app.addSchema(schema);
-  const current = async (organizationId: string) => {
-    const view = await ctx.readStore.get<SubscriptionView>(C.subscriptions, organizationId);
-    if (!view) throw notFound('subscription');
-    return view;
-  };
+  const current = (organizationId: string) => subscriptionOf(ctx, organizationId);
 
   app.get('/v1/plans', {
     config: { auth: 'key', minRole: 'read_only' },
@@ -149,8 +145,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     },
     handler: async (request, reply) => {
       const auth = organizationKeyAuth(request, 'record payments');
-      const receivable = await ctx.readStore.get<ReceivableView>(C.receivables, request.params.id);
-      if (!receivable || receivable.organizationId !== auth.organizationId) throw notFound('invoice');
+      const receivable = await getScoped<ReceivableView>(ctx.readStore, auth, C.receivables, request.params.id, 'invoice');
       const result = await recordBankTransfer(ctx, commandMetadata(request, ctx, auth.organizationId), receivable.id, { ...request.body, receivedAt: new Date(request.body.receivedAt).toISOString() });
       const event = result.events.find((e) => e.type === 'billing.payment.succeeded');
       if (!event || event.type !== 'billing.payment.succeeded') throw notFound('payment');
@@ -190,8 +185,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     },
     handler: async (request, reply) => {
       const auth = organizationKeyAuth(request, 'refund payments');
-      const payment = await ctx.readStore.get<PaymentView>(C.payments, request.params.id);
-      if (!payment || payment.organizationId !== auth.organizationId) throw notFound('payment');
+      const payment = await getScoped<PaymentView>(ctx.readStore, auth, C.payments, request.params.id, 'payment');
       const refundable = payment.amount - payment.refundedAmount;
       const amount = request.body?.amount ?? refundable;
       if (amount > refundable) throw new HttpError(422, 'refund_too_large', `at most ${refundable} ${payment.currency} minor units can be refunded`);
