@@ -44,6 +44,7 @@ export class StripePaymentProvider implements PaymentProvider {
   readonly kind = 'stripe' as const;
   readonly stripe: Stripe;
   private readonly links: CustomerLinks;
+  private readonly products = new Set<string>();
 
   constructor(options: StripeProviderOptions, links: CustomerLinks) {
     this.stripe = createStripeClient(options);
@@ -88,11 +89,13 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   private async ensureProduct(plan: Plan): Promise<void> {
+    if (this.products.has(plan.id)) return; // once per process, not once per subscription change
     try {
       await this.call(() => this.stripe.products.create({ id: productId(plan), name: `CurbMap ${plan.name}`, metadata: { planId: plan.id } }, { idempotencyKey: `product:${plan.id}` }));
     } catch (err) {
       if ((err as { code?: string }).code !== 'resource_already_exists') throw err;
     }
+    this.products.add(plan.id);
   }
 
   async startSubscription(input: { customer: ProviderCustomer; plan: Plan; seats: number; collectionMethod: CollectionMethod; daysUntilDue: number | null; poNumber: string | null; subscriptionId: string; idempotencyKey: string }) {
