@@ -85,7 +85,7 @@ export async function createSubscription(
 export async function changeSubscription({ ctx, catalog, provider }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
   const view = await subscriptionOf(ctx, meta.organizationId);
   const current = view.state;
-  const ref = view.providerSubscriptionId;
+  const ref = current.providerSubscriptionId;
   const idempotencyKey = `${meta.commandId}:change`;
   if (input.planId !== undefined) {
     const plan = planOrFail(catalog, input.planId);
@@ -102,11 +102,11 @@ export async function changeSubscription({ ctx, catalog, provider }: BillingDeps
 export async function cancelSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata, atPeriodEnd: boolean) {
   const view = await subscriptionOf(ctx, meta.organizationId);
   const command: SubscriptionCommand = { type: 'CancelSubscription', data: { atPeriodEnd }, metadata: meta };
-  return withProvider(ctx, command, view.state, () => provider.cancelSubscription({ providerSubscriptionId: view.providerSubscriptionId, atPeriodEnd, idempotencyKey: `${meta.commandId}:cancel` }));
+  return withProvider(ctx, command, view.state, () => provider.cancelSubscription({ providerSubscriptionId: view.state.providerSubscriptionId, atPeriodEnd, idempotencyKey: `${meta.commandId}:cancel` }));
 }
 
 export async function reactivateSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata) {
   const view = await subscriptionOf(ctx, meta.organizationId);
   const command: SubscriptionCommand = { type: 'ReactivateSubscription', data: {}, metadata: meta };
-  return withProvider(ctx, command, view.state, () => provider.reactivateSubscription({ providerSubscriptionId: view.providerSubscriptionId, idempotencyKey: `${meta.commandId}:reactivate` }));
+  return withProvider(ctx, command, view.state, () => provider.reactivateSubscription({ providerSubscriptionId: view.state.providerSubscriptionId, idempotencyKey: `${meta.commandId}:reactivate` }));
 }

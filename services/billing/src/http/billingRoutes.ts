@@ -17,8 +17,8 @@ export function presentSubscription(view: SubscriptionView) {
   const pending = s.pending ? { ...(s.pending.seats !== undefined ? { seats: s.pending.seats } : {}), ...(s.pending.plan ? { planId: s.pending.plan.planId } : {}), effectiveAt: s.period.end } : null;
   return {
     id: s.subscriptionId, status: s.status, planId: s.planId, planName: s.planName, seats: s.seats, currency: s.currency, unitAmount: s.unitAmount, annualAmount: s.seats * s.unitAmount,
-    collectionMethod: view.collectionMethod, daysUntilDue: view.daysUntilDue, poNumber: view.poNumber, timeZone: s.timeZone, currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end,
-    cancelAtPeriodEnd: s.cancelAtPeriodEnd, pendingChange: pending, provider: view.provider, providerSubscriptionId: view.providerSubscriptionId, createdAt: view.createdAt, updatedAt: view.updatedAt,
+    collectionMethod: s.collectionMethod, daysUntilDue: s.daysUntilDue, poNumber: s.poNumber, timeZone: s.timeZone, currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end,
+    cancelAtPeriodEnd: s.cancelAtPeriodEnd, pendingChange: pending, provider: s.provider, providerSubscriptionId: s.providerSubscriptionId, createdAt: view.createdAt, updatedAt: view.updatedAt,
   };
 }
 

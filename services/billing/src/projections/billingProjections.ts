@@ -36,18 +36,14 @@ export interface CustomerView extends Document {
 }
 
 export interface SubscriptionView extends Document {
+  /** The decider's state, folded by the same evolve: terms, period, pending change, provider. */
   state: Subscription;
-  collectionMethod: string;
-  daysUntilDue: number | null;
-  poNumber: string | null;
-  provider: string;
-  providerSubscriptionId: string | null;
-  /** Mirrors state for equality queries (scheduler). */
+  /** Mirrors of state for range and equality queries (scheduler). */
   status: Subscription['status'];
   periodEnd: string;
   createdAt: string;
   updatedAt: string;
-  /** Position of the last event applied: lets a reader tell how fresh it is. */
+  /** Version of the last event applied: lets a reader tell how fresh it is. */
   version: number;
 }
 
@@ -89,7 +85,7 @@ export const customersProjection: Projection = {
 };
 
 export const subscriptionsProjection: Projection = {
-  name: 'billing.subscriptions.v1',
+  name: 'billing.subscriptions.v2',
   filter: { categories: ['subscription'] },
   collections: [C.subscriptions],
   indexes: { [C.subscriptions]: ['status', 'periodEnd'] },
@@ -98,19 +94,15 @@ export const subscriptionsProjection: Projection = {
     const existing = await tx.get<SubscriptionView>(C.subscriptions, stored.organizationId);
     const state = subscriptionDecider.evolve(existing?.state ?? subscriptionDecider.initialState(), event);
     if (state.status === 'none') return;
-    const terms = event.type === 'billing.subscription.activated' || event.type === 'billing.subscription.created' ? event.data : null;
+    // A new subscription starts at `created` (incomplete) or at `activated`, unless that activation ends an incomplete one.
+    const starts = event.type === 'billing.subscription.created' || (event.type === 'billing.subscription.activated' && existing?.state.status !== 'incomplete');
     const view: SubscriptionView = {
       id: stored.organizationId,
       organizationId: stored.organizationId,
       state,
       status: state.status,
       periodEnd: state.period.end,
-      collectionMethod: terms?.collectionMethod ?? existing!.collectionMethod,
-      daysUntilDue: terms ? terms.daysUntilDue : existing!.daysUntilDue,
-      poNumber: terms ? terms.poNumber : existing!.poNumber,
-      provider: terms?.provider ?? existing!.provider,
-      providerSubscriptionId: terms ? terms.providerSubscriptionId : existing!.providerSubscriptionId,
-      createdAt: terms ? stored.occurredAt : existing!.createdAt,
+      createdAt: starts || !existing ? stored.occurredAt : existing.createdAt,
       updatedAt: stored.occurredAt,
       version: stored.streamVersion,
     };
