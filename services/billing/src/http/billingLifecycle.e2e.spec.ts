@@ -8,16 +8,6 @@ let clock: Date;
 let owner: string;
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
-async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function problem(res: LightMyRequestResponse, status: number, detail?: RegExp) {
   expect(res.statusCode, res.body).toBe(status);
   expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
@@ -53,7 +43,10 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     expect(created.statusCode, created.body).toBe(201);
     expect(created.json()).toMatchObject({ status: 'active', planId: 'city', seats: 3, currency: 'USD', unitAmount: 360_000, annualAmount: 1_080_000, poNumber: 'PO-7781', currentPeriodStart: '2027-03-10T06:00:00.000Z', currentPeriodEnd: '2028-03-10T06:00:00.000Z', provider: 'manual' });
     problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'send_invoice' }), 409, /already has a subscription/);
-    const [first] = await eventually(async () => ((await invoices()).length === 1 ? invoices() : undefined), 'the first invoice');
+    await p.settle();
+    const all = await invoices();
+    expect(all).toHaveLength(1);
+    const first = all[0];
     expect(first).toMatchObject({ total: 1_080_000, status: 'open', dueAt: new Date(Date.parse('2027-03-10T15:30:00Z') + 30 * 86_400_000).toISOString() });
 
     // Seat increase mid-period: prorated now, invoiced at once.
@@ -64,7 +57,9 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     const expected = prorate(1_800_000, period, clock.toISOString()) - prorate(1_080_000, period, clock.toISOString());
     expect(up.json().change).toMatchObject({ effective: 'now', amount: expected });
     expect(up.json().subscription.seats).toBe(5);
-    const second = await eventually(async () => (await invoices()).find((i) => i.total === expected), 'the proration invoice');
+    await p.settle();
+    const second = (await invoices()).find((i) => i.total === expected)!;
+    expect(second, 'the proration invoice').toBeDefined();
     expect(second.lines.map((l) => l.amount)).toEqual(up.json().change.lines.map((l: { amount: number }) => l.amount));
 
     // Seat decrease: at renewal.
@@ -81,8 +76,9 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     problem(await pay(first!.id, 100, 'WIRE-1'), 409, /already recorded/);
     const over = await pay(first!.id, 600_000, 'WIRE-2');
     expect(over.json()).toMatchObject({ appliedAmount: 580_000, excessAmount: 20_000, amountRemaining: 0 });
-    await eventually(async () => (await invoices()).find((i) => i.id === first!.id && i.status === 'paid'), 'the first invoice paid');
-    await eventually(async () => (await call('GET', '/v1/credit-balance')).json().balances.USD === 20_000, 'the excess as credit');
+    await p.settle();
+    expect((await invoices()).find((i) => i.id === first!.id)?.status).toBe('paid');
+    expect((await call('GET', '/v1/credit-balance')).json().balances.USD).toBe(20_000); // the excess as credit
     problem(await pay(first!.id, 1, 'WIRE-3'), 409, /already paid/);
     problem(await pay('00000000-0000-4000-8000-000000000000', 1, 'WIRE-4'), 404);
     problem(await call('POST', `/v1/payments/${partial.json().id}/refunds`, {}), 409, /bank transfer/);
@@ -94,7 +90,8 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     problem(await call('PATCH', '/v1/subscription', { seats: 9 }), 409, /past_due/);
     expect(await tick()).toMatchObject({ pastDue: 0 });
     expect((await pay(second.id, expected, 'WIRE-5')).statusCode).toBe(201);
-    await eventually(async () => (await call('GET', '/v1/subscription')).json().status === 'active', 'recovery');
+    await p.settle();
+    expect((await call('GET', '/v1/subscription')).json().status).toBe('active'); // recovered
 
     // Cancel at period end, change of mind.
     expect((await call('POST', '/v1/subscription/cancel', { atPeriodEnd: true })).json().cancelAtPeriodEnd).toBe(true);
@@ -107,7 +104,9 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     expect(await tick()).toMatchObject({ renewed: 1 });
     expect((await call('GET', '/v1/subscription')).json()).toMatchObject({ seats: 4, currentPeriodStart: '2028-03-10T06:00:00.000Z', currentPeriodEnd: '2029-03-10T06:00:00.000Z', pendingChange: null });
     // The over-payment's credit settles part of the renewal invoice by itself.
-    const renewal = await eventually(async () => (await invoices()).find((i) => i.total === 4 * 360_000 && i.amountRemaining === 4 * 360_000 - 20_000), 'the renewal invoice, credit applied');
+    await p.settle();
+    const renewal = (await invoices()).find((i) => i.total === 4 * 360_000)!;
+    expect(renewal.amountRemaining).toBe(4 * 360_000 - 20_000);
     expect(renewal.status).toBe('partially_paid');
     expect((await call('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 0 });
     const creditPayment = (await call('GET', '/v1/payments')).json().data.find((x: { method: string }) => x.method === 'credit_balance');
@@ -124,7 +123,9 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
 
   it('keeps one organization out of another one\'s billing', async () => {
     await call('POST', '/v1/subscription', { planId: 'starter', seats: 1, collectionMethod: 'send_invoice' });
-    const [invoice] = await eventually(async () => ((await invoices()).length ? invoices() : undefined), 'an invoice');
+    await p.settle();
+    const [invoice] = await invoices();
+    expect(invoice).toBeDefined();
     const other = (await p.createOrganization('Shelbyville')).apiKey;
     problem(await call('GET', '/v1/subscription', undefined, other), 404);
     expect((await call('GET', '/v1/invoices', undefined, other)).json().data).toEqual([]);
