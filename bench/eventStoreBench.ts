@@ -125,7 +125,7 @@ export async function eventStoreBench(scale: number): Promise<Figure[]> {
   const readStore = new SqliteReadStore(database);
   const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore });
   const started = performance.now();
-  const sub = await startProjection(subscriptions, readStore, dailyUsage, 2000);
+  const sub = await startProjection(subscriptions, readStore, dailyUsage, { batchSize: 2000 });
   await sub.caughtUp;
   const replay = replayTotal / ((performance.now() - started) / 1000);
   const docs = await readStore.find<DailyUsage>('bench_daily_usage', { organizationId: ORGS[0]! });

@@ -27,5 +27,7 @@ declare module 'fastify' {
     minRole?: ApiKeyRole;
     /** The answer shows a secret once (a new API key): an Idempotency-Key retry runs again instead of replaying it. */
     responseContainsSecret?: boolean;
+    /** Where to poll when the answer is 202 because a read model lags (default: the request's path). */
+    pollLocation?: string;
   }
 }

@@ -28,6 +28,17 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * The command committed, but a read model has not caught up within the bound: the answer is 202 with a
+ * Location to poll, never a 500 after a successful commit.
+ */
+export class NotYetVisibleError extends Error {
+  constructor(readModels: string[]) {
+    super(`accepted; not yet visible in ${readModels.join(', ')}: poll the Location`);
+    this.name = 'NotYetVisibleError';
+  }
+}
+
 export const unauthorized = (message = 'a valid API key is required (Authorization: Bearer <key>)') => new HttpError(401, 'unauthorized', message);
 export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { EventContract, EventRegistry } from '@curbmap/contracts';
 import type { DomainEvent } from '@curbmap/contracts';
-import { handleCommand, type Checkpoint, type Command, type CommandMetadata, type Decider, type EventStore, type Projection, type ReadStore, type StoredEvent, type Subscriptions } from '@curbmap/eventsourcing';
+import { handleCommand, type Command, type CommandMetadata, type Decider, type EventStore, type Projection, type ReadStore, type StoredEvent, type StreamWrite, type Subscriptions } from '@curbmap/eventsourcing';
 
 /** The ports a service receives from the composition root; it never picks an adapter itself. */
 export interface ServiceContext {
@@ -13,8 +13,11 @@ export interface ServiceContext {
   log: Logger;
   now(): Date;
   newId(): string;
-  /** Resolves once every projection has applied this position: lets a command's answer read its own write. */
-  waitForProjections(position: Checkpoint): Promise<void>;
+  /**
+   * Resolves once every read model that takes this write shows it, so a command's answer reads its own write.
+   * Bounded: a read model that lags longer makes it throw NotYetVisibleError (the command did commit).
+   */
+  waitForReadModels(write: StreamWrite): Promise<void>;
 }
 
 export interface Running {
@@ -50,6 +53,12 @@ export function reactionMetadata(stored: StoredEvent, action: string): CommandMe
  */
 export async function runCommand<C extends Command, E extends DomainEvent, S>(ctx: ServiceContext, decider: Decider<C, E, S>, streamId: string, command: C, { consistent = true }: { consistent?: boolean } = {}) {
   const result = await handleCommand(ctx.store, decider, streamId, command);
-  if (consistent && result.position) await ctx.waitForProjections(result.position);
-  return result;
+  const write = result.position ? { streamId, version: result.nextVersion, types: result.events.map((e) => e.type), position: result.position } : null;
+  if (consistent && write) await ctx.waitForReadModels(write);
+  return { ...result, write };
+}
+
+/** A stored event as a write to wait for (a process reading what its source event projected). */
+export function writeOf(stored: StoredEvent): StreamWrite {
+  return { streamId: stored.streamId, version: stored.streamVersion, types: [stored.type], position: stored.globalPosition };
 }

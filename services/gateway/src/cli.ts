@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     for (const projection of projections.filter((p) => names.length === 0 || names.includes(p.name))) {
       const started = Date.now();
       await resetProjection(readStore, projection);
-      const sub = await startProjection(subscriptions, readStore, projection, 1000);
+      const sub = await startProjection(subscriptions, readStore, projection, { batchSize: 1000 });
       const progress = setInterval(() => log.info({ projection: projection.name, position: sub.position(), head }, 'replaying'), 1000);
       await sub.caughtUp;
       clearInterval(progress);

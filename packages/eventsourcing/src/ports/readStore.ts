@@ -19,6 +19,44 @@ export interface FindOptions {
   direction?: 'asc' | 'desc';
 }
 
+export interface PageOptions {
+  limit: number;
+  /** A field with a value on every matching document; ties are broken by id. Default id. */
+  orderBy?: string;
+  direction?: 'asc' | 'desc';
+  /** The `next` of the previous page. */
+  after?: string | null;
+}
+
+/** One page of a keyset (cursor) read: stable while documents are added, never skips or repeats one. */
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor of the next page; null on the last page. */
+  next: string | null;
+}
+
+export function encodeCursor(position: { value: Scalar; id: string }): string {
+  return Buffer.from(JSON.stringify([position.value, position.id])).toString('base64url');
+}
+
+/** The position a cursor names; a cursor that was not made by encodeCursor is an error the caller reports as 400. */
+export function decodeCursor(cursor: string): { value: Scalar; id: string } {
+  try {
+    const [value, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [Scalar, string];
+    if (typeof id === 'string' && (value === null || ['string', 'number', 'boolean'].includes(typeof value))) return { value, id };
+  } catch {
+    // falls through
+  }
+  throw new InvalidCursorError();
+}
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor; use the next link of the previous page');
+    this.name = 'InvalidCursorError';
+  }
+}
+
 export interface ReadStoreTx {
   get<T extends Document>(collection: string, id: string): Promise<T | null>;
   put(collection: string, doc: Document): Promise<void>;
@@ -29,6 +67,8 @@ export interface ReadStoreTx {
 export interface ReadStore {
   get<T extends Document>(collection: string, id: string): Promise<T | null>;
   find<T extends Document>(collection: string, filter: Filter, options?: FindOptions): Promise<T[]>;
+  /** Keyset pagination for large results (exports, lists): never an offset. */
+  findPage<T extends Document>(collection: string, filter: Filter, options: PageOptions): Promise<Page<T>>;
   /** Runs fn atomically where the adapter can (SQLite); otherwise writes are idempotent upserts (MongoDB). */
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R>;
   /** Declares a secondary query field so the adapter can index it. */

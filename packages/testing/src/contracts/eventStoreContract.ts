@@ -102,5 +102,20 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect((await collect(store.readAll({ from: all[0]!.globalPosition }))).map((e) => e.id)).toEqual([all[1]!.id, all[2]!.id]);
       expect(await store.headPosition()).toBe(all[2]!.globalPosition);
     });
+
+    it('reads the global log without an upper bound once per event while appends continue', async () => {
+      const before = await store.headPosition();
+      await store.append(stream, [counted(0), counted(1), counted(2)], { expectedVersion: 'no_stream' });
+      const seen: number[] = [];
+      let appended = 3;
+      for await (const event of store.readAll({ from: before, batchSize: 2, filter: { categories: ['thing'] } })) {
+        if (event.streamId !== stream) continue;
+        seen.push((event.data as { count: number }).count);
+        if (appended < 20) await store.append(stream, [counted(appended++)], { expectedVersion: 'any' });
+      }
+      expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i));
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      expect(seen.length).toBeLessThanOrEqual(20);
+    });
   });
 }

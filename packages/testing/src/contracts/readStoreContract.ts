@@ -79,6 +79,34 @@ export function readStoreContract(adapter: string, create: () => Promise<ReadSto
       expect(await rs.loadCheckpoint(name)).toBe('5');
     });
 
+    it('pages with a keyset cursor: every document once, in order, while documents are added between pages', async () => {
+      await rs.transaction(async (tx) => {
+        for (let i = 0; i < 25; i++) await tx.put(col, zone(`z${String(i).padStart(2, '0')}`, A, 'active', i % 4));
+        await tx.put(col, zone('other', B, 'active', 0));
+      });
+      const seen: string[] = [];
+      let after: string | null = null;
+      let pages = 0;
+      do {
+        const page: Awaited<ReturnType<typeof rs.findPage<Zone>>> = await rs.findPage<Zone>(col, { organizationId: A }, { orderBy: 'rank', limit: 7, after });
+        seen.push(...page.items.map((z) => `${z.rank}:${z.id}`));
+        after = page.next;
+        pages += 1;
+        // A document sorting before the cursor must not shift the pages that follow.
+        if (pages === 1) await rs.transaction((tx) => tx.put(col, zone('a-late', A, 'active', 0)));
+      } while (after);
+      expect(pages).toBe(4);
+      expect(seen).toHaveLength(25);
+      expect(new Set(seen).size).toBe(25);
+      expect(seen).toEqual([...seen].sort());
+      const desc = await rs.findPage<Zone>(col, { organizationId: A }, { limit: 3, direction: 'desc' });
+      expect(desc.items.map((z) => z.id)).toEqual(['z24', 'z23', 'z22']);
+      const rest = await rs.findPage<Zone>(col, { organizationId: A }, { limit: 100, direction: 'desc', after: desc.next });
+      expect(rest.items[0]!.id).toBe('z21');
+      expect(rest.next).toBeNull();
+      await expect(rs.findPage(col, { organizationId: A }, { limit: 3, after: 'not-a-cursor' })).rejects.toThrow('invalid cursor');
+    });
+
     it('keeps checkpoints and resets a projection to nothing', async () => {
       const name = `projection-${randomUUID()}`;
       expect(await rs.loadCheckpoint(name)).toBeNull();

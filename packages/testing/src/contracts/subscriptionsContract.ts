@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startProjection, type Document, type EventStore, type ReadStore, type StoredEvent, type Subscriptions } from '@curbmap/eventsourcing';
+import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type EventStore, type ReadStore, type StoredEvent, type Subscriptions } from '@curbmap/eventsourcing';
 import { counted, noted } from '../testEvents.ts';
 
 export interface SubscriptionsFixture {
@@ -105,6 +105,67 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       await sub.stop();
     });
 
+    it('parks an event that keeps failing, with its error, and goes on with the rest; an operator retries it later', async () => {
+      await appendCounts('a', 0, 5);
+      let broken = true;
+      const got: number[] = [];
+      const subName = name();
+      const sub = f.subscriptions.subscribe(subName, { categories: [category] }, async (batch) => {
+        for (const e of batch) if ((e.data as { count: number }).count === 2 && broken) throw new Error('cannot apply count 2');
+        got.push(...batch.map((e) => (e.data as { count: number }).count));
+      }, { batchSize: 10, retry: { maxAttempts: 3, baseDelayMs: 5 } });
+      await sub.caughtUp;
+      expect(got).toEqual([0, 1, 3, 4]);
+      const parked = await f.readStore.find<DeadLetter & Document>(DEAD_LETTERS, { subscription: subName });
+      expect(parked).toHaveLength(1);
+      expect(parked[0]).toMatchObject({ subscription: subName, eventType: 'test.counted', error: 'cannot apply count 2', attempts: 3, status: 'parked' });
+      const head = await f.store.headPosition();
+      expect(await f.readStore.loadCheckpoint(subName)).toBe(head);
+      expect(f.subscriptions.list().map((s) => s.name)).toContain(subName);
+
+      await expect(sub.retry(parked[0]!)).rejects.toThrow('cannot apply count 2');
+      expect(await f.readStore.get(DEAD_LETTERS, parked[0]!.id)).toMatchObject({ status: 'parked', attempts: 4 });
+      broken = false;
+      await sub.retry(parked[0]!);
+      expect(got).toEqual([0, 1, 3, 4, 2]);
+      expect(await f.readStore.get(DEAD_LETTERS, parked[0]!.id)).toMatchObject({ status: 'resolved', resolvedAt: expect.any(String) });
+      expect(await f.readStore.loadCheckpoint(subName)).toBe(head);
+    });
+
+    it('starts a new projection version from empty collections', async () => {
+      const collection = `shape_${category}`;
+      await f.readStore.transaction((tx) => tx.put(collection, { id: 'left-by-v1', organizationId: 'o', oldShape: true }));
+      const { position } = await appendCounts('a', 0, 1);
+      const projection = {
+        name: `shape.v2.${category}`,
+        filter: { categories: [category] },
+        collections: [collection],
+        async apply(event: StoredEvent, tx: Parameters<Parameters<ReadStore['transaction']>[0]>[0]) {
+          await tx.put(collection, { id: event.id, organizationId: event.organizationId, newShape: true });
+        },
+      };
+      const sub = await startProjection(f.subscriptions, f.readStore, projection);
+      await sub.waitFor(position);
+      expect((await f.readStore.find(collection, { organizationId: 'o' }))).toEqual([]);
+      await sub.stop();
+      // A restart keeps what the same version built.
+      const again = await startProjection(f.subscriptions, f.readStore, projection);
+      await again.caughtUp;
+      expect(await f.readStore.find(collection, {})).toHaveLength(1);
+    });
+
+    it('waits for a write only where the subscription takes it', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const sub = f.subscriptions.subscribe(name(), { categories: [category] }, () => gate);
+      const mine = await appendCounts('a', 0, 1);
+      const other = await f.store.append(`other${category}-x`, [counted(1)], { expectedVersion: 'any' });
+      await sub.waitForWrite({ streamId: `other${category}-x`, version: other.nextVersion, types: ['test.counted'], position: other.position }, 200);
+      await expect(sub.waitForWrite({ streamId: `${category}-a`, version: mine.nextVersion, types: ['test.counted'], position: mine.position }, 100)).rejects.toThrow('did not reach');
+      release();
+      await sub.waitForWrite({ streamId: `${category}-a`, version: mine.nextVersion, types: ['test.counted'], position: mine.position });
+    });
+
     it('commits a projection and its checkpoint together: a failed batch leaves no trace and is applied once on retry', async () => {
       const collection = `tally_${category}`;
       let crashOnce = true;
@@ -124,7 +185,7 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
         },
       };
       const { position } = await appendCounts('a', 1, 5);
-      const sub = await startProjection(f.subscriptions, f.readStore, projection, 10);
+      const sub = await startProjection(f.subscriptions, f.readStore, projection, { batchSize: 10 });
       await sub.waitFor(position);
       const tally = await f.readStore.get<Tally>(collection, 'tally');
       expect(tally?.total).toBe(1 + 2 + 3 + 4 + 5);

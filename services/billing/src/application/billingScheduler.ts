@@ -1,3 +1,4 @@
+import type { StreamWrite } from '@curbmap/eventsourcing';
 import type { ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
@@ -24,12 +25,18 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
     let renewed = 0;
     let pastDue = 0;
     let unpaid = 0;
+    // Waited for at the end, so an operator's pass answers with its changes visible.
+    const writes: StreamWrite[] = [];
+    const track = <R extends { write: StreamWrite | null }>(result: R): R => {
+      if (result.write) writes.push(result.write);
+      return result;
+    };
     for (const status of ['active', 'past_due', 'unpaid'] as const) {
       for (const sub of await ctx.readStore.find<SubscriptionView>(C.subscriptions, { status, periodEnd: { $lte: at } })) {
         // Catch up period by period (a platform down for two years renews twice).
         let periodEnd = sub.periodEnd;
         while (Date.parse(periodEnd) <= now.getTime()) {
-          const result = await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false });
+          const result = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
           if (result.events.length === 0) break;
           if (!result.replayed) renewed += 1;
           const next = result.state.status === 'none' || result.state.status === 'canceled' ? null : result.state.period.end;
@@ -42,15 +49,15 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
       for (const r of await ctx.readStore.find<ReceivableView>(C.receivables, { status, collectionMethod: 'send_invoice', dueAt: { $lte: at } })) {
         if (!r.dueAt) continue;
         const base = { now: at, organizationId: r.organizationId };
-        const marked = await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } }, { consistent: false });
+        const marked = track(await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } }, { consistent: false }));
         if (!marked.replayed) pastDue += marked.events.length;
         if (now.getTime() - Date.parse(r.dueAt) >= UNPAID_AFTER_DAYS * 86_400_000) {
-          const u = await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}` } }, { consistent: false });
+          const u = track(await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}` } }, { consistent: false }));
           if (!u.replayed) unpaid += u.events.length;
         }
       }
     }
-    if (renewed + pastDue + unpaid > 0) await ctx.waitForProjections(await ctx.store.headPosition());
+    for (const write of writes) await ctx.waitForReadModels(write).catch((err) => log.warn({ err }, 'scheduler pass not yet visible in every read model'));
     if (renewed + pastDue + unpaid > 0) log.info({ renewed, pastDue, unpaid }, 'billing scheduler pass');
     return { renewed, pastDue, unpaid };
   }

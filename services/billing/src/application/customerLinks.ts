@@ -25,11 +25,13 @@ export class EventSourcedCustomerLinks implements CustomerLinks {
 
   async link(organizationId: string, customerId: string): Promise<void> {
     const ctx = this.context;
-    const { position } = await ctx.store.append(
-      customerStream(organizationId),
-      [{ id: deterministicUuid(`customer-link:${organizationId}:${customerId}`), type: 'billing.customer.linked', data: { provider: 'stripe', customerId }, occurredAt: ctx.now().toISOString(), organizationId }],
+    const streamId = customerStream(organizationId);
+    const type = 'billing.customer.linked';
+    const { position, nextVersion } = await ctx.store.append(
+      streamId,
+      [{ id: deterministicUuid(`customer-link:${organizationId}:${customerId}`), type, data: { provider: 'stripe', customerId }, occurredAt: ctx.now().toISOString(), organizationId }],
       { expectedVersion: 'any' },
     );
-    await ctx.waitForProjections(position);
+    await ctx.waitForReadModels({ streamId, version: nextVersion, types: [type], position });
   }
 }

@@ -97,7 +97,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
   });
 
   app.post<{ Body: { atPeriodEnd: boolean } }>('/v1/subscription/cancel', {
-    config: { auth: 'key', minRole: 'billing_admin' },
+    config: { auth: 'key', minRole: 'billing_admin', pollLocation: '/v1/subscription' },
     schema: {
       summary: 'Cancel at period end (or now with atPeriodEnd: false)',
       tags,
@@ -113,7 +113,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
   });
 
   app.post('/v1/subscription/reactivate', {
-    config: { auth: 'key', minRole: 'billing_admin' },
+    config: { auth: 'key', minRole: 'billing_admin', pollLocation: '/v1/subscription' },
     schema: { summary: 'Undo a cancellation scheduled for the period end', tags, security, response: { 200: { $ref: 'Subscription#' }, ...errors } },
     handler: async (request) => {
       const auth = organizationKeyAuth(request, 'change billing');

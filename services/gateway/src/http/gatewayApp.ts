@@ -5,10 +5,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import { addCurbmapFormats } from '@curbmap/contracts';
-import { forbidden, problemSchema, roleAtLeast, toProblem, unauthorized, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { forbidden, NotYetVisibleError, problemSchema, roleAtLeast, toProblem, unauthorized, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { tenancyCollections, type ApiKeyLookup } from '../projections/tenancyProjection.ts';
 import { registerIdempotency } from './idempotency.ts';
+import { registerDeadLetterRoutes } from './deadLetterRoutes.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
 
@@ -58,6 +59,11 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   for (const schema of tenancySchemas) app.addSchema(schema);
 
   app.setErrorHandler((err, request, reply) => {
+    if (err instanceof NotYetVisibleError) {
+      const location = request.routeOptions.config?.pollLocation ?? request.url.split('?')[0]!;
+      request.log.warn({ err }, 'answered 202: a read model lags behind the committed write');
+      return reply.code(202).header('location', location).header('retry-after', '1').serializer(JSON.stringify).send({ status: 'accepted', detail: err.message, location });
+    }
     const problem = toProblem(err);
     if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: problem.code, status: problem.status }, problem.detail);
@@ -129,6 +135,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   const idempotency = registerIdempotency(app, ctx.readStore, ctx.now);
   app.decorate('purgeIdempotencyRecords', idempotency.purge);
   registerOpsRoutes(app, options.readiness);
+  registerDeadLetterRoutes(app, ctx);
   for (const module of options.modules) await module.routes?.(app, ctx);
   return app;
 }

@@ -68,8 +68,9 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
 
   app.addHook('onSend', async (request: WithPending, reply, payload) => {
     const pending = request[pendingKey];
-    // Only successes are stored: a refused request writes nothing, and its retry is judged afresh.
-    if (!pending || pending.replayed || reply.statusCode >= 300) return payload;
+    // Only successes are stored: a refused request writes nothing, and its retry is judged afresh. A 202 for a
+    // lagging read model is not final either: its retry finds its events and answers with the resource.
+    if (!pending || pending.replayed || reply.statusCode >= 300 || reply.statusCode === 202) return payload;
     const body = typeof payload === 'string' ? payload : payload == null ? '' : null;
     if (body === null) return payload;
     const record: IdempotencyRecord = {

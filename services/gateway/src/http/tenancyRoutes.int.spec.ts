@@ -192,7 +192,9 @@ describe('gateway operations', () => {
     expect((await p.app.inject({ url: '/readyz' })).json()).toMatchObject({ status: 'ready' });
     const metrics = await p.app.inject({ url: '/metrics' });
     expect(metrics.body).toContain('http_request_duration_seconds');
-    expect(metrics.body).toContain('curbmap_projection_lag_events');
+    expect(metrics.body).toContain('curbmap_subscription_lag_events{subscription="billing.processes.v1"} 0');
+    expect(metrics.body).toContain('curbmap_subscription_lag_events{subscription="gateway.tenancy.v1"} 0');
+    expect(metrics.body).toContain('curbmap_dead_letters_parked{subscription="invoice.invoicing-process.v1"} 0');
     const doc = (await p.app.inject({ url: '/docs/json' })).json();
     expect(doc.openapi).toBe('3.1.0');
     for (const path of ['/v1/organizations', '/v1/organization', '/v1/projects', '/v1/projects/{id}', '/v1/api-keys', '/v1/api-keys/{id}']) {

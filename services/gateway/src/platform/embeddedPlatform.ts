@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import { startProjection, type Checkpoint, type Subscription } from '@curbmap/eventsourcing';
-import type { Running, ServiceContext, ServiceModule } from '@curbmap/service-kit';
+import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
+import { NotYetVisibleError, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
 import { resolveAdminToken } from './adminToken.ts';
 import { openEmbeddedStorage } from './embeddedStorage.ts';
@@ -16,6 +16,8 @@ export interface EmbeddedOptions {
   adminToken: string | null;
   rateLimitPerMinute: number;
   now?: () => Date;
+  /** How long a command's answer waits for the read models that take its write (then 202 + Location). */
+  readYourWritesTimeoutMs?: number;
 }
 
 export interface EmbeddedPlatform {
@@ -41,6 +43,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   const { database, registry, store, readStore, subscriptions } = openEmbeddedStorage(options.dataDir, modules, logger);
 
   const projections: Subscription[] = [];
+  const readYourWritesTimeoutMs = options.readYourWritesTimeoutMs ?? 3000;
   const ctx: ServiceContext = {
     store,
     readStore,
@@ -49,14 +52,16 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     log: logger,
     now: options.now ?? (() => new Date()),
     newId: randomUUID,
-    waitForProjections: async (position: Checkpoint) => void (await Promise.all(projections.map((p) => p.waitFor(position)))),
+    waitForReadModels: async (write: StreamWrite) => {
+      const lagging: string[] = [];
+      await Promise.all(projections.map((p) => p.waitForWrite(write, readYourWritesTimeoutMs).catch(() => void lagging.push(p.name))));
+      if (lagging.length > 0) throw new NotYetVisibleError(lagging);
+    },
   };
   for (const m of modules) for (const p of m.projections) projections.push(await startProjection(subscriptions, readStore, p));
   const running: Running[] = [];
   for (const m of modules) if (m.start) running.push(await m.start({ ...ctx, log: logger.child({ service: m.name }) }));
 
-  let caughtUp = false;
-  void Promise.all(projections.map((p) => p.caughtUp)).then(() => (caughtUp = true));
   const app = await buildGateway({
     ctx,
     modules,
@@ -64,16 +69,28 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     adminToken,
     rateLimitPerMinute: options.rateLimitPerMinute,
     readiness: {
-      check: async () => ({ storage: database.db.isOpen, projections: caughtUp }),
+      // Every subscription counts, process managers included: a stuck invoicing process is not ready either.
+      check: async () => ({ storage: database.db.isOpen, subscriptions: subscriptions.list().every((s) => s.isCaughtUp()) }),
       registerMetrics: (metrics: Registry) => {
         new Gauge({
-          name: 'curbmap_projection_lag_events',
-          help: 'Events in the log not yet applied, per projection',
-          labelNames: ['projection'],
+          name: 'curbmap_subscription_lag_events',
+          help: 'Events in the log not yet handled, per subscription (projections and process managers)',
+          labelNames: ['subscription'],
           registers: [metrics],
           async collect() {
             const head = Number((await store.headPosition()) ?? 0);
-            for (const p of projections) this.set({ projection: p.name }, head - Number(p.position() ?? 0));
+            for (const s of subscriptions.list()) this.set({ subscription: s.name }, Math.max(0, head - Number(s.position() ?? 0)));
+          },
+        });
+        new Gauge({
+          name: 'curbmap_dead_letters_parked',
+          help: 'Events parked after repeated handler failures, per subscription (GET /v1/admin/dead-letters)',
+          labelNames: ['subscription'],
+          registers: [metrics],
+          async collect() {
+            this.reset();
+            for (const s of subscriptions.list()) this.set({ subscription: s.name }, 0);
+            for (const d of await readStore.find<DeadLetter & Document>(DEAD_LETTERS, { status: 'parked' })) this.inc({ subscription: d.subscription });
           },
         });
       },

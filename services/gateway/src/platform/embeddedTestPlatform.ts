@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { ServiceModule } from '@curbmap/service-kit';
 
 import { startEmbeddedPlatform, type EmbeddedPlatform } from './embeddedPlatform.ts';
 import { createModules, type ModulesOptions, type PlatformModules } from './modules.ts';
@@ -18,16 +19,27 @@ export interface TestPlatform extends EmbeddedPlatform {
 }
 
 /** A whole embedded platform on a temporary directory, for tests through app.inject. */
-export async function startTestPlatform(options: { modules?: ModulesOptions; rateLimitPerMinute?: number; dataDir?: string; now?: () => Date } = {}): Promise<TestPlatform> {
+export interface TestPlatformOptions {
+  modules?: ModulesOptions;
+  /** Services hosted besides the platform's own (tests of the kernel's failure handling). */
+  extraModules?: ServiceModule[];
+  rateLimitPerMinute?: number;
+  dataDir?: string;
+  now?: () => Date;
+  readYourWritesTimeoutMs?: number;
+}
+
+export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'curbmap-test-'));
   const modules = createModules({ billingSchedulerIntervalMs: 3_600_000, ...options.modules });
   const platform = await startEmbeddedPlatform({
     dataDir,
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
-    modules: modules.all,
+    modules: [...modules.all, ...(options.extraModules ?? [])],
     adminToken: TEST_ADMIN_TOKEN,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 100_000,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.readYourWritesTimeoutMs ? { readYourWritesTimeoutMs: options.readYourWritesTimeoutMs } : {}),
   });
   return {
     ...platform,

@@ -1,6 +1,6 @@
 import type { BillingEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { reactionMetadata, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
@@ -23,7 +23,7 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
   if (event.type !== 'billing.subscription.activated' && event.type !== 'billing.subscription.renewed' && event.type !== 'billing.subscription.seats_changed' && event.type !== 'billing.subscription.plan_changed') return;
   if ('effective' in event.data && event.data.effective !== 'now') return;
   if (event.data.lines.length === 0) return;
-  await ctx.waitForProjections(stored.globalPosition); // the activation's terms are projected
+  await ctx.waitForReadModels(writeOf(stored)); // the activation's terms are projected
   const terms = await ctx.readStore.get<BillingTermsView>(invoiceCollections.terms, stored.organizationId);
   if (!terms || terms.provider === 'stripe') return;
   const invoiceId = deterministicUuid(`invoice:${stored.id}`);

@@ -1,15 +1,16 @@
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
-import type { BatchHandler, SubscribeOptions, Subscription, Subscriptions } from '../../ports/subscriptions.ts';
+import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 
 export interface SubscriptionLogger {
   info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
 export interface InProcessSubscriptionsOptions {
   store: EventStore;
-  /** Where checkpoints live; projections write theirs in the same transaction as their documents. */
+  /** Where checkpoints and dead letters live; projections write theirs in the same transaction as their documents. */
   checkpoints: ReadStore;
   /** Wakes followers as soon as something is appended in this process. */
   onAppended?: (listener: () => void) => () => void;
@@ -22,12 +23,16 @@ export interface InProcessSubscriptionsOptions {
    */
   lingerMs?: number;
   log?: SubscriptionLogger;
+  /** Called when an event is parked (metrics). */
+  onParked?: (deadLetter: DeadLetter) => void;
+  now?: () => Date;
 }
 
 /**
  * Subscriptions driven by the store's global log, in this process: each reads from its checkpoint in batches,
- * hands them to its handler, then sleeps until the next append. A failing handler is retried with backoff;
- * the checkpoint never moves past an event that was not handled.
+ * hands them to its handler, then sleeps until the next append. A failing batch is retried one event at a
+ * time with backoff; an event that keeps failing is parked as a dead letter (with its error, in the same
+ * transaction as the checkpoint that passes it) and the subscription goes on.
  */
 export class InProcessSubscriptions implements Subscriptions {
   private readonly running = new Set<RunningSubscription>();
@@ -44,6 +49,10 @@ export class InProcessSubscriptions implements Subscriptions {
     return sub;
   }
 
+  list(): Subscription[] {
+    return [...this.running];
+  }
+
   /** Resolves when every running subscription has handled the log up to position (tests, graceful drains). */
   async waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
     await Promise.all([...this.running].map((s) => s.waitFor(position, timeoutMs)));
@@ -54,20 +63,28 @@ export class InProcessSubscriptions implements Subscriptions {
   }
 }
 
+interface RetryRequest {
+  deadLetter: DeadLetter;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 class RunningSubscription implements Subscription {
   readonly caughtUp: Promise<void>;
   private markCaughtUp!: () => void;
+  private reachedHead = false;
   private current: Checkpoint = null;
   private stopped = false;
   private wake: (() => void) | null = null;
   /** Set by an append notification that arrived while no one was sleeping. */
   private pending = false;
   private readonly waiters = new Set<{ position: Checkpoint; resolve: () => void }>();
+  private readonly retries: RetryRequest[] = [];
   private readonly loop: Promise<void>;
   private readonly unlisten: () => void;
 
   readonly name: string;
-  private readonly filter: EventFilter;
+  readonly filter: EventFilter;
   private readonly handle: BatchHandler;
   private readonly options: SubscribeOptions;
   private readonly env: InProcessSubscriptionsOptions;
@@ -89,6 +106,10 @@ class RunningSubscription implements Subscription {
     return this.current;
   }
 
+  isCaughtUp(): boolean {
+    return this.reachedHead;
+  }
+
   waitFor(position: Checkpoint, timeoutMs = 10_000): Promise<void> {
     if (this.env.store.compare(this.current, position) >= 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -102,52 +123,129 @@ class RunningSubscription implements Subscription {
     });
   }
 
+  /** The log here has one order, so a stream write is reached when its position is. */
+  waitForWrite(write: StreamWrite, timeoutMs?: number): Promise<void> {
+    if (!filterTakes(this.filter, write) || write.position == null) return Promise.resolve();
+    return this.waitFor(write.position, timeoutMs);
+  }
+
+  retry(deadLetter: DeadLetter): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.retries.push({ deadLetter, resolve, reject });
+      this.poke();
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.poke();
     await this.loop;
     this.unlisten();
+    for (const r of this.retries.splice(0)) r.reject(new Error(`subscription ${this.name} stopped`));
     this.onStop();
   }
 
   private async run(): Promise<void> {
     const { store, checkpoints, log } = this.env;
     const batchSize = this.options.batchSize ?? 500;
+    const maxAttempts = this.options.retry?.maxAttempts ?? 5;
+    const baseDelay = this.options.retry?.baseDelayMs ?? 200;
     this.current = await checkpoints.loadCheckpoint(this.name);
     log?.info({ subscription: this.name, checkpoint: this.current }, 'subscription started');
+    // After a failure, events are taken one at a time until the failing one is handled or parked, so the
+    // events before it are not held back and the dead letter names the event that failed.
     let failures = 0;
     while (!this.stopped) {
+      await this.runRetries();
+      const size = failures > 0 ? 1 : batchSize;
+      let batch: StoredEvent[] = [];
+      let head: Checkpoint = null;
       try {
-        const head = await store.headPosition();
-        const batch: StoredEvent[] = [];
-        for await (const event of store.readAll({ from: this.current, to: head, filter: this.filter, batchSize })) {
+        head = await store.headPosition();
+        for await (const event of store.readAll({ from: this.current, to: head, filter: this.filter, batchSize: size })) {
           batch.push(event);
-          if (batch.length === batchSize) break;
+          if (batch.length === size) break;
         }
         if (batch.length > 0) {
-          await this.handle(batch);
           const last = batch[batch.length - 1]!.globalPosition;
+          await this.handle(batch, { checkpoint: last });
           if (this.options.checkpointing !== 'by-handler') await checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, last));
-          this.advance(batch.length < batchSize ? head : last);
+          this.advance(batch.length < size ? head : last);
         } else {
           // Nothing matched up to head: the filter skipped it all, so we are there.
           this.advance(head);
         }
         failures = 0;
-        if (batch.length < batchSize) {
-          this.markCaughtUp();
-          // Appends made meanwhile in this process have set `pending`, so this returns at once for them.
-          await this.sleep(this.env.pollIntervalMs ?? 1000);
-        } else {
-          await new Promise((r) => setImmediate(r)); // let requests run between batches of a long catch-up
-        }
       } catch (err) {
         failures += 1;
-        const delay = Math.min(30_000, 100 * 2 ** failures);
-        log?.error({ err, subscription: this.name, checkpoint: this.current, retryInMs: delay }, 'subscription handler failed; retrying');
+        const event = batch.length === 1 ? batch[0]! : null;
+        if (event && failures >= maxAttempts) {
+          await this.park(event, err, failures);
+          failures = 0;
+          continue;
+        }
+        const delay = Math.min(30_000, baseDelay * 2 ** (failures - 1));
+        log?.warn({ err, subscription: this.name, checkpoint: this.current, eventId: event?.id, attempt: failures, retryInMs: delay }, 'subscription handler failed; retrying');
         await this.backoff(delay);
+        continue;
+      }
+      if (batch.length < size) {
+        this.reachedHead = true;
+        this.markCaughtUp();
+        // Appends made meanwhile in this process have set `pending`, so this returns at once for them.
+        await this.sleep(this.env.pollIntervalMs ?? 1000);
+      } else {
+        await new Promise((r) => setImmediate(r)); // let requests run between batches of a long catch-up
       }
     }
+  }
+
+  /** Records the event as a dead letter and moves the checkpoint past it, in one transaction. */
+  private async park(event: StoredEvent, err: unknown, attempts: number): Promise<void> {
+    const deadLetter: DeadLetter = {
+      id: `${this.name}:${event.id}`,
+      organizationId: event.organizationId,
+      subscription: this.name,
+      eventId: event.id,
+      eventType: event.type,
+      streamId: event.streamId,
+      position: event.globalPosition,
+      error: err instanceof Error ? err.message : String(err),
+      attempts,
+      status: 'parked',
+      parkedAt: (this.env.now?.() ?? new Date()).toISOString(),
+      resolvedAt: null,
+    };
+    await this.env.checkpoints.transaction(async (tx) => {
+      await tx.put(DEAD_LETTERS, { ...deadLetter });
+      await tx.saveCheckpoint(this.name, event.globalPosition);
+    });
+    this.env.log?.error({ err, subscription: this.name, eventId: event.id, eventType: event.type, streamId: event.streamId, attempts }, 'event parked as a dead letter after repeated failures');
+    this.env.onParked?.(deadLetter);
+    this.advance(event.globalPosition);
+  }
+
+  /** Dead letters an operator asked to retry: run between batches, so checkpoints never move back. */
+  private async runRetries(): Promise<void> {
+    for (let request = this.retries.shift(); request; request = this.retries.shift()) {
+      const { deadLetter } = request;
+      try {
+        const event = await this.eventAt(deadLetter);
+        await this.handle([event], { checkpoint: this.current });
+        const resolvedAt = (this.env.now?.() ?? new Date()).toISOString();
+        await this.env.checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, status: 'resolved', resolvedAt }));
+        request.resolve();
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        await this.env.checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, attempts: deadLetter.attempts + 1, error }));
+        request.reject(err);
+      }
+    }
+  }
+
+  private async eventAt(deadLetter: DeadLetter): Promise<StoredEvent> {
+    for await (const event of this.env.store.readStream(deadLetter.streamId)) if (event.id === deadLetter.eventId) return event;
+    throw new Error(`event ${deadLetter.eventId} is no longer in stream ${deadLetter.streamId}`);
   }
 
   private advance(position: Checkpoint): void {
@@ -176,8 +274,8 @@ class RunningSubscription implements Subscription {
     if (this.pending && !this.stopped) {
       this.pending = false;
       const linger = this.env.lingerMs ?? 0;
-      if (linger <= 0 || this.waiters.size > 0) return Promise.resolve();
-      return this.pause(linger, () => this.waiters.size > 0 || this.stopped);
+      if (linger <= 0 || this.waiters.size > 0 || this.retries.length > 0) return Promise.resolve();
+      return this.pause(linger, () => this.waiters.size > 0 || this.retries.length > 0 || this.stopped);
     }
     return this.pause(ms, () => {
       this.pending = false; // this wake-up is the append being consumed

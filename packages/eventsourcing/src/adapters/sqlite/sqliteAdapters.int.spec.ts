@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventStoreContract, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
+import { collect, counted, eventStoreContract, ORG, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 import { SqliteDatabase } from './sqliteDatabase.ts';
 import { SqliteEventStore } from './sqliteEventStore.ts';
@@ -29,4 +30,60 @@ subscriptionsContract('in-process over sqlite', async () => {
   const readStore = new SqliteReadStore(database);
   const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (l) => store.onAppended(l), pollIntervalMs: 50 });
   return { store, readStore, subscriptions, close };
+});
+
+describe('SQLite transactions and positions', () => {
+  it('refuses a write transaction that would await between its first write and COMMIT', async () => {
+    const { database, close } = openDatabase();
+    database.db.exec('CREATE TABLE t (x INTEGER)');
+    expect(() => database.writeTransaction(() => Promise.resolve(database.db.exec('INSERT INTO t VALUES (1)')))).toThrow('must be synchronous');
+    expect(database.db.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 0 });
+    await close();
+  });
+
+  it('never lets a reader see a read-model write before its commit, nor after a rollback', async () => {
+    const { database, close } = openDatabase();
+    const readStore = new SqliteReadStore(database);
+    const store = new SqliteEventStore(database, testRegistry());
+    let seenDuring: unknown = 'not read';
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const failing = readStore.transaction(async (tx) => {
+      await tx.put('things', { id: 'a', organizationId: ORG });
+      await gate;
+      throw new Error('projection bug');
+    });
+    // While the transaction awaits, the store keeps appending and readers read committed state only.
+    await store.append('thing-1', [counted(1)], { expectedVersion: 'no_stream' });
+    seenDuring = await readStore.get('things', 'a');
+    release();
+    await expect(failing).rejects.toThrow('projection bug');
+    expect(seenDuring).toBeNull();
+    expect(await readStore.get('things', 'a')).toBeNull();
+    expect(await store.headPosition()).toBe('1');
+    await close();
+  });
+
+  it('hands out a position once, even after the newest events are gone, and migrates an older events table', async () => {
+    const { database, close } = openDatabase();
+    // The table as created before positions were AUTOINCREMENT.
+    database.db.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, stream_version INTEGER NOT NULL,
+      category TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL, occurred_at TEXT NOT NULL, organization_id TEXT NOT NULL, project_id TEXT,
+      correlation_id TEXT NOT NULL, causation_id TEXT NOT NULL, data TEXT NOT NULL, UNIQUE (stream_id, stream_version))`);
+    database.db.exec(`INSERT INTO events VALUES (1, 'e1', 'thing-1', 0, 'thing', 'test.counted', 2, '1970-01-01T00:00:00.000Z', '${ORG}', NULL, 'c', 'c', '{"count":1}')`);
+    const store = new SqliteEventStore(database, testRegistry());
+    expect((await collect(store.readStream('thing-1'))).map((e) => [e.id, e.globalPosition])).toEqual([['e1', '1']]);
+    const { position } = await store.append('thing-1', [counted(2), counted(3)], { expectedVersion: 0 });
+    expect(position).toBe('3');
+    database.db.exec('DELETE FROM events WHERE position >= 2');
+    const again = await new SqliteEventStore(database, testRegistry()).append('thing-1', [counted(4)], { expectedVersion: 0 });
+    expect(again.position).toBe('4');
+    await close();
+  });
+
+  it('creates the database file readable by its owner only', async () => {
+    const { database, close } = openDatabase();
+    expect(statSync(database.path).mode & 0o777).toBe(0o600);
+    await close();
+  });
 });

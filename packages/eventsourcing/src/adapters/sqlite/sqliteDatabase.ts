@@ -1,19 +1,28 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
 /**
  * One SQLite connection shared by the event store, the checkpoints and the read models, so a projection's
- * writes and its checkpoint commit in one transaction. node:sqlite is synchronous; write transactions are
- * serialised through a promise queue because a projection's transaction spans awaits.
+ * writes and its checkpoint commit in one transaction.
+ *
+ * node:sqlite is synchronous, and every write transaction runs from BEGIN to COMMIT without an await: on a
+ * shared connection, code running during an await would read rows that are not committed yet (and a later
+ * rollback would make them vanish after being seen). Work that needs awaits (a projection reading documents)
+ * runs before the transaction and hands it a finished list of writes.
  */
 export class SqliteDatabase {
   readonly db: DatabaseSync;
   readonly path: string;
-  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      // The file holds every organization's data and key hashes: readable by its owner only (WAL and SHM
+      // files get the same mode from SQLite).
+      closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     this.path = path;
     this.db = new DatabaseSync(path);
     this.db.exec(`
@@ -24,22 +33,18 @@ export class SqliteDatabase {
     `);
   }
 
-  /** Runs fn inside BEGIN IMMEDIATE … COMMIT, after every earlier write transaction has finished. */
-  writeTransaction<R>(fn: () => Promise<R> | R): Promise<R> {
-    const run = async (): Promise<R> => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await fn();
-        this.db.exec('COMMIT');
-        return result;
-      } catch (err) {
-        this.db.exec('ROLLBACK');
-        throw err;
-      }
-    };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
+  /** Runs fn inside BEGIN IMMEDIATE … COMMIT, synchronously: nothing else runs on this connection meanwhile. */
+  writeTransaction<R>(fn: () => R): R {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      if (result instanceof Promise) throw new Error('a write transaction must be synchronous; do async work before it');
+      this.db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   close(): void {

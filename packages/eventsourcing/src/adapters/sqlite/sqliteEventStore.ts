@@ -4,9 +4,10 @@ import { ConcurrencyError } from '../../errors.ts';
 import type { AppendResult, Checkpoint, EventStore, ExpectedVersion, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  position INTEGER PRIMARY KEY,
+// AUTOINCREMENT: a position is never handed out twice, even after the newest rows are gone.
+const EVENTS_TABLE = (name: string) => `
+CREATE TABLE IF NOT EXISTS ${name} (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
   stream_id TEXT NOT NULL,
   stream_version INTEGER NOT NULL,
@@ -21,6 +22,23 @@ CREATE TABLE IF NOT EXISTS events (
   data TEXT NOT NULL,
   UNIQUE (stream_id, stream_version)
 );`;
+
+/** Creates the events table, or moves a table made before positions were AUTOINCREMENT into one that is. */
+function ensureEventsTable(database: SqliteDatabase): void {
+  const db = database.db;
+  const existing = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").get() as { sql: string } | undefined;
+  if (!existing) {
+    db.exec(EVENTS_TABLE('events'));
+    return;
+  }
+  if (/AUTOINCREMENT/i.test(existing.sql)) return;
+  database.writeTransaction(() => {
+    db.exec(EVENTS_TABLE('events_autoincrement'));
+    db.exec('INSERT INTO events_autoincrement SELECT * FROM events ORDER BY position');
+    db.exec('DROP TABLE events');
+    db.exec('ALTER TABLE events_autoincrement RENAME TO events');
+  });
+}
 
 interface EventRow {
   position: number;
@@ -60,7 +78,7 @@ export class SqliteEventStore implements EventStore {
   constructor(database: SqliteDatabase, registry?: EventRegistry) {
     this.database = database;
     this.registry = registry;
-    database.db.exec(SCHEMA);
+    ensureEventsTable(database);
     const db = database.db;
     this.insert = db.prepare(
       `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
@@ -86,7 +104,7 @@ export class SqliteEventStore implements EventStore {
       return { e, data: JSON.stringify(e.data), schemaVersion: e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1 };
     });
     const category = categoryOf(streamId);
-    const result = await this.database.writeTransaction(() => {
+    const result = this.database.writeTransaction(() => {
       const replay = this.idempotentReplay(streamId, events);
       if (replay) return replay;
       const current = (this.streamVersion.get(streamId) as { v: number | null }).v;
@@ -165,15 +183,17 @@ export class SqliteEventStore implements EventStore {
       // Events written now are at their current schema version: nothing to upcast.
       const categorySet = categories.length ? new Set(categories) : null;
       const typeSet = types.length ? new Set(types) : null;
-      const recent = this.recent;
-      for (let i = from + 1 - this.recentFirst; i < recent.length; i++) {
-        const event = recent[i]!;
-        if (Number(event.globalPosition) > to) return;
+      // Appends made while this generator is suspended may grow or replace the cache: walk a fixed slice of
+      // it and continue from the table after the last position walked, so nothing is yielded twice.
+      const recent = this.recent.slice(from + 1 - this.recentFirst);
+      for (const event of recent) {
+        const position = Number(event.globalPosition);
+        if (position > to) return;
+        from = position;
         if (typeSet && !typeSet.has(event.type)) continue;
         if (categorySet && !categorySet.has(categoryOf(event.streamId))) continue;
         yield event;
       }
-      from = cachedEnd; // anything beyond was written by another process: read it from the table
       if (to <= from) return;
     }
     const stmt = this.statement(categories.length, types.length);

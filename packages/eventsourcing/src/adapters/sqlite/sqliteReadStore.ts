@@ -1,6 +1,6 @@
 import type { StatementSync } from 'node:sqlite';
 import type { Checkpoint } from '../../ports/eventStore.ts';
-import type { Document, Filter, FindOptions, Range, ReadStore, ReadStoreTx } from '../../ports/readStore.ts';
+import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -27,6 +27,10 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async find<T extends Document>(collection: string, filter: Filter, options: FindOptions = {}): Promise<T[]> {
+    return this.select<T>(collection, filter, options);
+  }
+
+  private select<T extends Document>(collection: string, filter: Filter, options: FindOptions, extra?: { sql: string; values: (string | number)[] }): T[] {
     this.table(collection);
     const clauses: string[] = [];
     const values: (string | number)[] = [];
@@ -45,11 +49,35 @@ export class SqliteReadStore implements ReadStore {
         values.push(typeof value === 'boolean' ? Number(value) : value);
       }
     }
+    if (extra?.sql) {
+      clauses.push(extra.sql);
+      values.push(...extra.values);
+    }
     const where = clauses.length ? ` WHERE ${clauses.join(' AND ')}` : '';
-    const order = options.orderBy ? ` ORDER BY ${field(options.orderBy)} ${options.direction === 'desc' ? 'DESC' : 'ASC'}, id` : ' ORDER BY id';
+    const dir = options.direction === 'desc' ? 'DESC' : 'ASC';
+    const order = options.orderBy && options.orderBy !== 'id' ? ` ORDER BY ${field(options.orderBy)} ${dir}, id ${dir}` : ` ORDER BY id ${dir}`;
     const limit = options.limit ? ` LIMIT ${Math.trunc(options.limit)}` : '';
     const rows = this.statement(`SELECT doc FROM rm_${collection}${where}${order}${limit}`).all(...values) as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as T);
+  }
+
+  async findPage<T extends Document>(collection: string, filter: Filter, options: PageOptions): Promise<Page<T>> {
+    const orderBy = options.orderBy ?? 'id';
+    const after = options.after ? decodeCursor(options.after) : null;
+    const desc = options.direction === 'desc';
+    const where: Filter = { ...filter };
+    const extra: { sql: string; values: (string | number)[] } = { sql: '', values: [] };
+    if (after) {
+      const cmp = desc ? '<' : '>';
+      extra.sql = orderBy === 'id' ? `id ${cmp} ?` : `(${field(orderBy)} ${cmp} ? OR (${field(orderBy)} = ? AND id ${cmp} ?))`;
+      extra.values = orderBy === 'id' ? [after.id] : [after.value as string | number, after.value as string | number, after.id];
+    }
+    const limit = Math.max(1, Math.trunc(options.limit));
+    const items = await this.select<T>(collection, where, { orderBy, direction: options.direction ?? 'asc', limit: limit + 1 }, extra);
+    const more = items.length > limit;
+    if (more) items.pop();
+    const last = items[items.length - 1];
+    return { items, next: more && last ? encodeCursor({ value: orderBy === 'id' ? last.id : (last[orderBy] as Scalar), id: last.id }) : null };
   }
 
   /**
@@ -78,22 +106,23 @@ export class SqliteReadStore implements ReadStore {
         checkpoints.set(name, position);
       },
     };
-    return this.database
-      .writeTransaction(async () => {
-        const result = await fn(tx);
-        for (const { collection, id, doc } of touched.values()) {
-          if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, JSON.stringify(doc));
+    // fn reads and decides with awaits; the writes then go in one synchronous transaction (see SqliteDatabase).
+    // Transactions are not serialised against each other: each projection writes only its own documents, so a
+    // slow or stuck one holds back nobody else.
+    return (async () => {
+      const result = await fn(tx);
+      const rows = [...touched.values()].map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
+      this.database.writeTransaction(() => {
+        for (const { collection, id, doc, json } of rows) {
+          if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
           else this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
         }
         for (const [name, position] of checkpoints) {
           this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
         }
-        return result;
-      })
-      .catch((err) => {
-        this.tables.clear(); // a rollback also undoes CREATE TABLE
-        throw err;
       });
+      return result;
+    })();
   }
 
   async ensureIndex(collection: string, name: string): Promise<void> {
@@ -108,9 +137,9 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async reset(checkpointName: string, collections: string[]): Promise<void> {
-    await this.database.writeTransaction(() => {
+    for (const c of collections) this.table(c);
+    this.database.writeTransaction(() => {
       for (const c of collections) {
-        this.table(c);
         this.database.db.exec(`DELETE FROM rm_${c}`);
       }
       this.statement('DELETE FROM checkpoints WHERE name = ?').run(checkpointName);

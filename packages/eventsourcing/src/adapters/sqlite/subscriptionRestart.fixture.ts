@@ -40,6 +40,6 @@ export function openStores(path: string) {
 // Child mode: run the slow projection and report each checkpoint on stdout until killed.
 if (process.argv[2] === 'run-child') {
   const { readStore, subscriptions } = openStores(process.argv[3]!);
-  const sub = await startProjection(subscriptions, readStore, tallyProjection(15), 100);
+  const sub = await startProjection(subscriptions, readStore, tallyProjection(15), { batchSize: 100 });
   setInterval(() => process.stdout.write(`checkpoint ${sub.position() ?? 0}\n`), 5);
 }

@@ -47,7 +47,7 @@ describe('a projection killed mid-catch-up', () => {
     const before = await readStore.get<Tally>('tally', 'tally');
     expect(before?.applied).toBe(checkpoint); // the checkpoint and the writes committed together
 
-    const sub = await startProjection(subscriptions, readStore, tallyProjection(0), 100);
+    const sub = await startProjection(subscriptions, readStore, tallyProjection(0), { batchSize: 100 });
     await sub.waitFor(await store.headPosition());
     const tally = await readStore.get<Tally>('tally', 'tally');
     expect(tally?.applied).toBe(EVENTS);

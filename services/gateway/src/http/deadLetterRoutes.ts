@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import { DEAD_LETTERS, type DeadLetter } from '@curbmap/eventsourcing';
+import { HttpError, notFound, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+
+const tags = ['operations'];
+const security = [{ adminToken: [] }];
+
+const deadLetterSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    organizationId: { type: 'string' },
+    subscription: { type: 'string' },
+    eventId: { type: 'string' },
+    eventType: { type: 'string' },
+    streamId: { type: 'string' },
+    position: { type: ['string', 'null'] },
+    error: { type: 'string' },
+    attempts: { type: 'integer' },
+    status: { type: 'string', enum: ['parked', 'resolved'] },
+    parkedAt: { type: 'string' },
+    resolvedAt: { type: ['string', 'null'] },
+  },
+} as const;
+
+/** Events a subscription gave up on (admin token): list them, run one through its handler again. */
+export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  app.get<{ Querystring: { status: 'parked' | 'resolved' } }>('/v1/admin/dead-letters', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Events parked after repeated handler failures',
+      tags,
+      security,
+      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['parked', 'resolved'], default: 'parked' } } },
+      response: { 200: { type: 'object', properties: { data: { type: 'array', items: deadLetterSchema } } }, ...problemResponses(400, 401) },
+    },
+    handler: async (request) => ({ data: await ctx.readStore.find<DeadLetter & { [k: string]: unknown }>(DEAD_LETTERS, { status: request.query.status }, { orderBy: 'parkedAt', limit: 1000 }) }),
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/admin/dead-letters/:id/retry', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Run a parked event through its subscription again',
+      description: 'On success the dead letter is resolved; on failure it stays parked with the new error (409).',
+      tags,
+      security,
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } },
+      response: { 200: deadLetterSchema, ...problemResponses(401, 404, 409) },
+    },
+    handler: async (request) => {
+      const deadLetter = await ctx.readStore.get<DeadLetter & { [k: string]: unknown }>(DEAD_LETTERS, request.params.id);
+      if (!deadLetter) throw notFound('dead letter');
+      if (deadLetter.status === 'resolved') return deadLetter;
+      const subscription = ctx.subscriptions.list().find((s) => s.name === deadLetter.subscription);
+      if (!subscription) throw new HttpError(409, 'subscription_not_running', `subscription ${deadLetter.subscription} is not running in this process`);
+      try {
+        await subscription.retry(deadLetter);
+      } catch (err) {
+        throw new HttpError(409, 'retry_failed', `the handler failed again: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return ctx.readStore.get(DEAD_LETTERS, deadLetter.id);
+    },
+  });
+}
