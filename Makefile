@@ -49,7 +49,7 @@ test: chromium install
 	pnpm exec vitest run
 
 up: chromium build
-	node services/gateway/dist/main.js
+	CURBMAP_SEED_DEMO=$${CURBMAP_SEED_DEMO:-true} node services/gateway/dist/main.js
 
 bench: build
 	node bench/run.ts

@@ -28,13 +28,65 @@ export class EventValidationError extends Error {
   }
 }
 
-const timeZones = new Set(Intl.supportedValuesOf('timeZone').concat('UTC', 'Etc/UTC'));
 const currencies = new Set(Intl.supportedValuesOf('currency'));
+const zoneCache = new Map<string, boolean>();
 
-/** Formats of our own, shared by event schemas and the gateway's request validation. */
+/**
+ * An IANA zone name that Intl accepts. Intl.supportedValuesOf lists canonical names only (Asia/Calcutta, not
+ * Asia/Kolkata; no Etc/GMT+12), so ask the formatter itself; offsets such as "+05:30" are not zone names.
+ */
+export function isIanaTimeZone(zone: string): boolean {
+  let known = zoneCache.get(zone);
+  if (known === undefined) {
+    known = /^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/.test(zone) && zone.length <= 64;
+    if (known) {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      } catch {
+        known = false;
+      }
+    }
+    if (zoneCache.size < 10_000) zoneCache.set(zone, known);
+  }
+  return known;
+}
+
+/** ISO 4217, in either case (stored upper-case by whoever accepts it). */
+export const isCurrencyCode = (code: string) => /^[A-Za-z]{3}$/.test(code) && currencies.has(code.toUpperCase());
+
+/** Instants we accept: 1970 up to (not including) 2200. */
+export const INSTANT_RANGE = { min: Date.UTC(1970, 0, 1), max: Date.UTC(2200, 0, 1) } as const;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * RFC 3339 that JavaScript can represent: a leap second (23:59:60) or 30 February is refused here rather than
+ * becoming an Invalid Date later, and so is an instant outside INSTANT_RANGE.
+ */
+export function isInstant(value: string): boolean {
+  const m = RFC3339.exec(value);
+  if (!m) return false;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as number[];
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate() || h! > 23 || mi! > 59 || s! > 59) return false;
+  const t = Date.parse(value);
+  return Number.isFinite(t) && t >= INSTANT_RANGE.min && t < INSTANT_RANGE.max;
+}
+
+/** Formats of our own, shared by event schemas and the gateway's request validation (date-time is replaced). */
 export function addCurbmapFormats<A extends Pick<Ajv, 'addFormat'>>(ajv: A): A {
-  ajv.addFormat('iana-time-zone', { type: 'string', validate: (tz: string) => timeZones.has(tz) });
-  ajv.addFormat('iso-4217', { type: 'string', validate: (code: string) => currencies.has(code) });
+  ajv.addFormat('iana-time-zone', { type: 'string', validate: isIanaTimeZone });
+  ajv.addFormat('iso-4217', { type: 'string', validate: isCurrencyCode });
+  ajv.addFormat('date-time', { type: 'string', validate: isInstant });
+  return ajv;
+}
+
+/**
+ * The gateway's request validators: bodies are never coerced (`{"atPeriodEnd": null}` is not `false`, `"1e1"`
+ * is not 10); querystrings and path parameters arrive as strings and are.
+ */
+export function createRequestAjv(part: 'body' | 'other'): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, removeAdditional: false, coerceTypes: part === 'body' ? false : 'array' });
+  addFormats(ajv);
+  addCurbmapFormats(ajv);
   return ajv;
 }
 

@@ -19,11 +19,14 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly errors?: Problem['errors'];
-  constructor(status: number, code: string, message: string, errors?: Problem['errors']) {
+  /** Headers the answer carries (Retry-After, Allow). */
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, errors?: Problem['errors'], headers: Record<string, string> = {}) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
     this.code = code;
+    this.headers = headers;
     if (errors) this.errors = errors;
   }
 }
@@ -49,10 +52,14 @@ const titles: Record<number, string> = {
   402: 'Payment Required',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',

@@ -9,7 +9,9 @@ export interface Config {
   adminToken: string | null;
   /** Requests per minute per API key (or per client address without a key). */
   rateLimitPerMinute: number;
-  /** Seed a demo organization on first start. */
+  /** Failed authentications (missing or unknown key, wrong admin token) per client address per minute. */
+  unauthenticatedPerMinute: number;
+  /** Seed a demo organization on first start (`make up` turns it on; the server's default is off). */
   seedDemo: boolean;
   /** Public base URL used in printed links. */
   publicUrl: string | null;
@@ -30,7 +32,8 @@ const schema = {
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     CURBMAP_ADMIN_TOKEN: { type: 'string', minLength: 24 },
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, default: 6000 },
-    CURBMAP_SEED_DEMO: { type: 'boolean', default: true },
+    RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: { type: 'integer', minimum: 1, default: 60 },
+    CURBMAP_SEED_DEMO: { type: 'boolean', default: false },
     PUBLIC_URL: { type: 'string', format: 'uri' },
     CURBMAP_PLANS_FILE: { type: 'string', minLength: 1 },
     BILLING_SCHEDULER_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
@@ -61,10 +64,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Environment values are strings: convert only what clearly is a number or a boolean, let ajv reject the rest.
     raw[key] = spec.type === 'integer' && /^-?\d+$/.test(value) ? Number(value) : spec.type === 'boolean' && /^(true|false|1|0)$/.test(value) ? value === 'true' || value === '1' : value;
   }
-  if (!validate(raw)) {
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath.slice(1) || 'environment'} ${e.message}`);
-    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
-  }
+  const problems = validate(raw) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath.slice(1) || 'environment'} ${e.message}`);
+  // Half a Stripe set-up is a mistake, not a mode: webhooks that cannot be applied, or payments never confirmed.
+  if (raw['STRIPE_WEBHOOK_SECRET'] && !raw['STRIPE_SECRET_KEY']) problems.push('STRIPE_WEBHOOK_SECRET is set without STRIPE_SECRET_KEY: set both to collect through Stripe, or neither');
+  if (raw['STRIPE_SECRET_KEY'] && !raw['STRIPE_WEBHOOK_SECRET']) problems.push('STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: Stripe confirms payments by webhook, so set both, or neither');
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {
     port: raw['PORT'] as number,
     host: raw['HOST'] as string,
@@ -72,6 +76,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: raw['LOG_LEVEL'] as Config['logLevel'],
     adminToken: (raw['CURBMAP_ADMIN_TOKEN'] as string | undefined) ?? null,
     rateLimitPerMinute: raw['RATE_LIMIT_PER_MINUTE'] as number,
+    unauthenticatedPerMinute: raw['RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'] as number,
     seedDemo: raw['CURBMAP_SEED_DEMO'] as boolean,
     publicUrl: (raw['PUBLIC_URL'] as string | undefined) ?? null,
     plansFile: (raw['CURBMAP_PLANS_FILE'] as string | undefined) ?? null,

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, rateLimitPerMinute: 6000, seedDemo: true, publicUrl: null, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null });
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null });
   });
 
   it('reads and converts the environment', () => {
@@ -21,5 +21,11 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
     for (const name of ['PORT', 'LOG_LEVEL', 'CURBMAP_ADMIN_TOKEN', 'RATE_LIMIT_PER_MINUTE']) expect(message).toContain(name);
+  });
+
+  it('refuses half a Stripe set-up, either half', () => {
+    expect(() => loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_abc' })).toThrow('STRIPE_WEBHOOK_SECRET is set without STRIPE_SECRET_KEY');
+    expect(() => loadConfig({ STRIPE_SECRET_KEY: 'sk_test_abc' })).toThrow('STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET');
+    expect(loadConfig({ STRIPE_SECRET_KEY: 'sk_test_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc' }).stripe).toEqual({ secretKey: 'sk_test_abc', webhookSecret: 'whsec_abc', apiBase: null });
   });
 });

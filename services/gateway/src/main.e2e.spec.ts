@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,17 +35,22 @@ const stop = (child: ChildProcess) =>
 
 describe('the platform as `make up` runs it', () => {
   it('seeds the demo, serves it, stops cleanly on Ctrl-C and keeps everything across a restart', async () => {
-    const first = await start();
+    const first = await start({ CURBMAP_SEED_DEMO: 'true' }); // as the Makefile sets it
     expect(first.banner).toMatch(/admin token: +cma_/);
     expect(first.banner).toMatch(/demo subscription: City, 5 seats, active/);
-    const key = readFileSync(join(dataDir, 'demo-api-key'), 'utf8').trim();
-    expect(first.banner).toContain(key);
+    const keyFile = join(dataDir, 'demo-api-key');
+    const key = readFileSync(keyFile, 'utf8').trim();
+    // The key stays in its file (owner-only), never in the banner or the logs; so does the database.
+    expect(first.banner).not.toContain(key);
+    expect(first.banner).toContain(keyFile);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, 'curbmap.db')).mode & 0o777).toBe(0o600);
     const sub = await fetch(`${first.base}/v1/subscription`, { headers: { authorization: `Bearer ${key}` } });
     expect(await sub.json()).toMatchObject({ status: 'active', seats: 5, collectionMethod: 'send_invoice' });
     expect(await stop(first.child)).toBe(0);
 
     const second = await start();
-    expect(second.banner).not.toMatch(/admin token/); // shown once
+    expect(second.banner).not.toMatch(/admin token: /); // shown once
     const get = async (path: string) => (await (await fetch(`${second.base}${path}`, { headers: { authorization: `Bearer ${key}` } })).json()) as Record<string, unknown>;
     expect((await get('/v1/organization'))['name']).toBe('Demo City Transportation');
     let invoices: unknown[] = [];
@@ -64,5 +69,16 @@ describe('the platform as `make up` runs it', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     expect(code).toBe(2);
     expect(err).toContain('invalid configuration: PORT must be integer');
+  });
+
+  it('does not seed a demo organization unless asked', async () => {
+    const emptyDir = mkdtempSync(join(tmpdir(), 'curbmap-main-'));
+    try {
+      const run = await start({ CURBMAP_DATA_DIR: emptyDir });
+      expect(run.banner).not.toMatch(/demo/);
+      expect(await stop(run.child)).toBe(0);
+    } finally {
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
   });
 });

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     stripe: config.stripe,
     stripeWebhookSecret: config.stripe?.webhookSecret ?? null,
   });
-  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute });
+  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
   await platform.app.listen({ port: config.port, host: config.host });
   const address = platform.app.server.address();
@@ -30,15 +30,7 @@ async function main(): Promise<void> {
   const base = config.publicUrl ?? `http://localhost:${port}`;
   logger.info({ url: base, docs: `${base}/docs`, dataDir: config.dataDir }, 'curbmap embedded platform listening');
 
-  const lines = [`CurbMap is running at ${base}`, `  API docs:      ${base}/docs`, `  health:        ${base}/healthz   metrics: ${base}/metrics`];
-  if (platform.adminTokenGeneratedAt) lines.push(`  admin token:   ${platform.adminToken}`, `                 (shown once; kept in ${platform.adminTokenGeneratedAt})`);
-  if (demo) {
-    lines.push(`  demo organization ${demo.organizationId}, project ${demo.projectId}`);
-    if (demo.subscription) lines.push(`  demo subscription: ${demo.subscription.state.planName}, ${demo.subscription.state.seats} seats, ${demo.subscription.status}, renews ${demo.subscription.periodEnd}`);
-    if (demo.apiKey) lines.push(`  demo API key:  ${demo.apiKey}`, `  try: curl -H "Authorization: Bearer ${demo.apiKey}" ${base}/v1/organization`);
-  }
-  process.stderr.write(`\n${lines.join('\n')}\n\n`);
-
+  // Signals are handled before the banner announces the platform: a Ctrl-C right after it still closes cleanly.
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) {
@@ -57,6 +49,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  const lines = [`CurbMap is running at ${base}`, `  API docs:      ${base}/docs`, `  health:        ${base}/healthz   metrics: ${base}/metrics (admin token)`];
+  if (platform.adminTokenGeneratedAt) lines.push(`  admin token:   ${platform.adminToken}`, `                 (shown once; kept in ${platform.adminTokenGeneratedAt})`);
+  if (demo) {
+    lines.push(`  demo organization ${demo.organizationId}, project ${demo.projectId}`);
+    if (demo.subscription) lines.push(`  demo subscription: ${demo.subscription.state.planName}, ${demo.subscription.state.seats} seats, ${demo.subscription.status}, renews ${demo.subscription.periodEnd}`);
+    // The key itself is never printed or logged: it stays in the file (0600).
+    if (demo.apiKey) lines.push(`  demo API key:  in ${demo.keyFile}`, `  try: curl -H "Authorization: Bearer $(cat ${demo.keyFile})" ${base}/v1/organization`);
+  }
+  process.stderr.write(`\n${lines.join('\n')}\n\n`);
 }
 
 main().catch((err) => {

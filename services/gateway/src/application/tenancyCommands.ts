@@ -18,7 +18,8 @@ export async function createOrganization(ctx: ServiceContext, meta: Omit<Command
   // The id derives from the command id, so a retried request lands on the same organization.
   const organizationId = deterministicUuid(`${meta.commandId}:organization`);
   const secret = generateApiKey();
-  const ownerKey = { keyId: ctx.newId(), name: 'owner', role: 'owner' as const, projectId: null, keyHash: secret.keyHash, prefix: secret.prefix };
+  // So is the owner key's id: a replay answers with the key that exists (its secret is not shown again).
+  const ownerKey = { keyId: deterministicUuid(`${meta.commandId}:owner-key`), name: 'owner', role: 'owner' as const, projectId: null, keyHash: secret.keyHash, prefix: secret.prefix };
   const result = await run(ctx, organizationId, { type: 'CreateOrganization', data: { organizationId, ...input, ownerKey }, metadata: { ...meta, organizationId } });
   return { organizationId, apiKey: result.replayed ? null : secret.key, keyId: ownerKey.keyId };
 }

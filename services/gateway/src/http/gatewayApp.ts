@@ -1,20 +1,29 @@
-import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
-import { addCurbmapFormats } from '@curbmap/contracts';
-import { forbidden, NotYetVisibleError, problemSchema, roleAtLeast, toProblem, unauthorized, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { HttpError, NotYetVisibleError, problemSchema, toProblem, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
-import { tenancyCollections, type ApiKeyLookup } from '../projections/tenancyProjection.ts';
+import { bearer, installAuthentication } from './authentication.ts';
 import { registerIdempotency } from './idempotency.ts';
+import { clientErrorHandler, frameworkErrors, installProtocolRules } from './protocolErrors.ts';
+import { installRequestValidation } from './requestValidation.ts';
 import { registerDeadLetterRoutes } from './deadLetterRoutes.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+  auth: RouteAuth;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Every route with how it is protected (a test lists the public ones). */
+    routeTable: RouteEntry[];
     /** Deletes Idempotency-Key records older than 24 h (also run hourly); returns how many. */
     purgeIdempotencyRecords(): Promise<number>;
   }
@@ -26,18 +35,9 @@ export interface GatewayOptions {
   logger: Logger;
   adminToken: string;
   rateLimitPerMinute: number;
+  /** Failed authentications per client address per minute (RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE). */
+  unauthenticatedPerMinute: number;
   readiness: Readiness;
-}
-
-function bearer(header: string | undefined): string | null {
-  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  return match ? match[1]! : null;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 /** The one public HTTP server: auth, tenancy scoping, problem errors, docs, metrics; services bring routes. */
@@ -49,8 +49,18 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { allErrors: true, removeAdditional: false }, plugins: [addCurbmapFormats] },
     bodyLimit: 5 * 1024 * 1024,
+    clientErrorHandler,
+    frameworkErrors,
+  });
+  installRequestValidation(app);
+  const protocol = installProtocolRules(app);
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    // The API documentation is public; swagger-ui's routes do not say so themselves.
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...route.config, auth: 'public' };
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routeTable.push({ method, url: route.url, auth: route.config?.auth ?? 'key' });
   });
 
   app.decorateRequest('auth', null);
@@ -65,6 +75,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       return reply.code(202).header('location', location).header('retry-after', '1').serializer(JSON.stringify).send({ status: 'accepted', detail: err.message, location });
     }
     const problem = toProblem(err);
+    if (err instanceof HttpError) reply.headers(err.headers);
     if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: problem.code, status: problem.status }, problem.detail);
     reply
@@ -74,11 +85,10 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       .send({ ...problem, instance: request.url, requestId: String(request.id) });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type('application/problem+json').serializer(JSON.stringify).send({
-      ...toProblem(Object.assign(new Error(`no route ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404, code: 'not_found' })),
-      instance: request.url,
-      requestId: String(request.id),
-    });
+    const path = request.url.split('?')[0]!;
+    const allowed = protocol.methodsFor(path);
+    if (allowed.length > 0) throw new HttpError(405, 'method_not_allowed', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, undefined, { allow: allowed.join(', ') });
+    throw new HttpError(404, 'not_found', `no route ${request.method} ${path}`);
   });
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', String(request.id));
@@ -112,25 +122,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.after}`), { statusCode: 429 }),
   });
 
-  app.addHook('onRequest', async (request) => {
-    const mode = request.routeOptions.config?.auth ?? 'public';
-    if (mode === 'public') return;
-    const token = bearer(request.headers.authorization);
-    if (!token) throw unauthorized();
-    if (mode === 'admin') {
-      if (!sameSecret(token, options.adminToken)) throw unauthorized('this route needs the platform admin token');
-      request.auth = { kind: 'admin' };
-      return;
-    }
-    const key = await ctx.readStore.get<ApiKeyLookup>(tenancyCollections.apiKeyLookup, hashApiKey(token));
-    if (!key) throw unauthorized('unknown API key');
-    if (key.revoked) throw unauthorized('this API key has been revoked');
-    const role = key.role as Parameters<typeof roleAtLeast>[0];
-    request.auth = { kind: 'key', organizationId: key.organizationId, keyId: key.keyId, role, projectId: key.projectId };
-    request.log = request.log.child({ organizationId: key.organizationId, keyId: key.keyId });
-    const minRole = request.routeOptions.config?.minRole ?? 'read_only';
-    if (!roleAtLeast(role, minRole)) throw forbidden(`this action needs the ${minRole} role or higher; this key has ${role}`);
-  });
+  installAuthentication(app, ctx, { adminToken: options.adminToken, unauthenticatedPerMinute: options.unauthenticatedPerMinute });
 
   const idempotency = registerIdempotency(app, ctx.readStore, ctx.now);
   app.decorate('purgeIdempotencyRecords', idempotency.purge);

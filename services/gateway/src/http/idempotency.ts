@@ -13,6 +13,8 @@ interface IdempotencyRecord extends Document {
   contentType: string | null;
   /** Null when the answer held a secret: it is never stored, the retry runs again (and finds its events). */
   body: string | null;
+  /** The project the first caller's key was restricted to (null: organization-wide or admin). */
+  projectId: string | null;
   createdAt: string;
 }
 
@@ -54,12 +56,18 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
       if (record.requestHash !== requestHash) {
         throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
       }
-      if (record.body !== null) {
+      // A key restricted to a project may not read an answer given to a wider caller: the request runs again
+      // and meets the route's own checks (which refuse it, or answer it from the events it already wrote).
+      const callerProject = request.auth?.kind === 'key' ? request.auth.projectId : null;
+      const mayReplay = callerProject === null || callerProject === record.projectId;
+      if (record.body !== null && mayReplay) {
         request[pendingKey] = { recordId, scope, requestHash, replayed: true };
         reply.code(record.statusCode).header('idempotent-replayed', 'true');
         if (record.contentType) reply.header('content-type', record.contentType);
         return reply.send(record.body);
       }
+      // An answer that held a secret runs again (the secret is not shown twice) but is still a replay.
+      if (record.body === null && mayReplay) reply.header('idempotent-replayed', 'true');
     }
     if (inFlight.has(recordId)) throw new HttpError(409, 'idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry later');
     inFlight.add(recordId);
@@ -80,6 +88,7 @@ export function registerIdempotency(app: FastifyInstance, readStore: ReadStore, 
       statusCode: reply.statusCode,
       contentType: (reply.getHeader('content-type') as string | undefined) ?? null,
       body: request.routeOptions.config?.responseContainsSecret ? null : body,
+      projectId: request.auth?.kind === 'key' ? request.auth.projectId : null,
       createdAt: now().toISOString(),
     };
     await readStore.transaction((tx) => tx.put(COLLECTION, record));

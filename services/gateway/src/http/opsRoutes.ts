@@ -27,15 +27,17 @@ export function registerOpsRoutes(app: FastifyInstance, readiness: Readiness): v
   });
 
   app.get('/healthz', {
+    config: { auth: 'public' },
     logLevel: 'warn',
     schema: { summary: 'Liveness: the process answers', tags: opsTags, response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
     handler: async () => ({ status: 'ok' }),
   });
 
   app.get('/readyz', {
+    config: { auth: 'public' },
     logLevel: 'warn',
     schema: {
-      summary: 'Readiness: storage open and every projection caught up',
+      summary: 'Readiness: storage open and every subscription (read models and processes) caught up',
       tags: opsTags,
       response: {
         200: { type: 'object', properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'boolean' } } } },
@@ -51,8 +53,9 @@ export function registerOpsRoutes(app: FastifyInstance, readiness: Readiness): v
   });
 
   app.get('/metrics', {
+    config: { auth: 'admin' },
     logLevel: 'warn',
-    schema: { summary: 'Prometheus metrics', tags: opsTags, produces: ['text/plain'], response: { 200: { type: 'string' } } },
+    schema: { summary: 'Prometheus metrics (admin token: scrape with a bearer token)', tags: opsTags, security: [{ adminToken: [] }], produces: ['text/plain'], response: { 200: { type: 'string' } } },
     handler: async (_request, reply) => {
       reply.type(registry.contentType);
       return registry.metrics();

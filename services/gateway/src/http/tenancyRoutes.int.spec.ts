@@ -190,7 +190,8 @@ describe('gateway operations', () => {
     expect((await p.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     await Promise.all(p.projections.map((s) => s.caughtUp));
     expect((await p.app.inject({ url: '/readyz' })).json()).toMatchObject({ status: 'ready' });
-    const metrics = await p.app.inject({ url: '/metrics' });
+    expect((await p.app.inject({ url: '/metrics' })).statusCode).toBe(401);
+    const metrics = await p.app.inject({ url: '/metrics', headers: bearer(TEST_ADMIN_TOKEN) });
     expect(metrics.body).toContain('http_request_duration_seconds');
     expect(metrics.body).toContain('curbmap_subscription_lag_events{subscription="billing.processes.v1"} 0');
     expect(metrics.body).toContain('curbmap_subscription_lag_events{subscription="gateway.tenancy.v1"} 0');

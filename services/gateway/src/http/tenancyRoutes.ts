@@ -41,10 +41,33 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     handler: async (request, reply) => {
       const { name, billingEmail, currency = 'USD', timeZone = 'UTC' } = request.body;
       const meta = { commandId: request.commandId, now: ctx.now().toISOString(), correlationId: String(request.id) };
-      const { organizationId, apiKey, keyId } = await createOrganization(ctx, meta, { name: name.trim(), billingEmail, currency, timeZone });
+      const { organizationId, apiKey, keyId } = await createOrganization(ctx, meta, { name: name.trim(), billingEmail, currency: currency.toUpperCase(), timeZone });
       const organization = await readStore.get<OrganizationView>(C.organizations, organizationId);
       reply.code(201).header('location', '/v1/organization');
       return { id: organizationId, apiKey, apiKeyId: keyId, organization };
+    },
+  });
+
+  app.post<{ Params: { id: string }; Body: { name?: string } }>('/v1/admin/organizations/:id/api-keys', {
+    config: { auth: 'admin', responseContainsSecret: true },
+    schema: {
+      summary: 'Issue an owner key to an organization (platform admin): recovery when its owners lost theirs',
+      tags,
+      security: [{ adminToken: [] }],
+      params: idParams,
+      body: { type: 'object', additionalProperties: false, properties: { name: nameField } },
+      response: {
+        201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { $ref: 'ApiKey#' } } },
+        ...problemResponses(400, 401, 404),
+      },
+    },
+    handler: async (request, reply) => {
+      const organizationId = request.params.id;
+      const name = request.body?.name?.trim() || 'owner (issued by the operator)';
+      const { keyId, key } = await issueApiKey(ctx, commandMetadata(request, ctx, organizationId), { name, role: 'owner', projectId: null });
+      request.log.info({ organizationId, keyId }, 'operator issued an owner key');
+      reply.code(201);
+      return { key, apiKey: await readStore.get<ApiKeyView>(C.apiKeys, keyId) };
     },
   });
 
@@ -140,7 +163,14 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
 
   app.delete<{ Params: { id: string } }>('/v1/api-keys/:id', {
     config: { auth: 'key', minRole: 'owner' },
-    schema: { summary: 'Revoke an API key; it stops working at once', tags: ['api-keys'], security, params: idParams, response: { 204: { type: 'null' }, ...problemResponses(400, 401, 403, 404) } },
+    schema: {
+      summary: 'Revoke an API key; it stops working at once',
+      description: "The organization's last owner key cannot be revoked (409): issue another owner key first.",
+      tags: ['api-keys'],
+      security,
+      params: idParams,
+      response: { 204: { type: 'null' }, ...problemResponses(400, 401, 403, 404, 409) },
+    },
     handler: async (request, reply) => {
       const auth = keyAuth(request);
       const key = await getScoped<ApiKeyView>(readStore, auth, C.apiKeys, request.params.id, 'API key');

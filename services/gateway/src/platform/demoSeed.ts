@@ -9,6 +9,8 @@ export interface DemoOrganization {
   organizationId: string;
   projectId: string;
   apiKey: string | null;
+  /** Where the owner key is kept. */
+  keyFile: string;
 }
 
 /** Seeds the demo organization once; its owner key is written to <dataDir>/demo-api-key. */
@@ -32,5 +34,5 @@ export async function seedDemo(ctx: ServiceContext, dataDir: string, billing: Om
     await createSubscription({ ctx, ...billing }, { commandId: 'demo-seed-subscription', now, organizationId: org.organizationId }, { planId: 'city', seats: 5, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-DEMO-2026-001' });
     subscription = await ctx.readStore.get<SubscriptionView>(billingCollections.subscriptions, org.organizationId);
   }
-  return { organizationId: org.organizationId, projectId, apiKey, created, subscription };
+  return { organizationId: org.organizationId, projectId, apiKey, keyFile, created, subscription };
 }

@@ -15,6 +15,8 @@ export interface EmbeddedOptions {
   modules: ServiceModule[];
   adminToken: string | null;
   rateLimitPerMinute: number;
+  /** Failed authentications per client address per minute (default 60). */
+  unauthenticatedPerMinute?: number;
   now?: () => Date;
   /** How long a command's answer waits for the read models that take its write (then 202 + Location). */
   readYourWritesTimeoutMs?: number;
@@ -68,6 +70,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     logger,
     adminToken,
     rateLimitPerMinute: options.rateLimitPerMinute,
+    unauthenticatedPerMinute: options.unauthenticatedPerMinute ?? 60,
     readiness: {
       // Every subscription counts, process managers included: a stuck invoicing process is not ready either.
       check: async () => ({ storage: database.db.isOpen, subscriptions: subscriptions.list().every((s) => s.isCaughtUp()) }),

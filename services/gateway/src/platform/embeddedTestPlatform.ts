@@ -24,6 +24,7 @@ export interface TestPlatformOptions {
   /** Services hosted besides the platform's own (tests of the kernel's failure handling). */
   extraModules?: ServiceModule[];
   rateLimitPerMinute?: number;
+  unauthenticatedPerMinute?: number;
   dataDir?: string;
   now?: () => Date;
   readYourWritesTimeoutMs?: number;
@@ -38,6 +39,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     modules: [...modules.all, ...(options.extraModules ?? [])],
     adminToken: TEST_ADMIN_TOKEN,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 100_000,
+    unauthenticatedPerMinute: options.unauthenticatedPerMinute ?? 1000,
     ...(options.now ? { now: options.now } : {}),
     ...(options.readYourWritesTimeoutMs ? { readYourWritesTimeoutMs: options.readYourWritesTimeoutMs } : {}),
   });

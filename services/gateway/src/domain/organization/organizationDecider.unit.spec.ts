@@ -45,9 +45,18 @@ describe('organization decider', () => {
   });
 
   it('revokes a key once; revoking again changes nothing', () => {
-    const revoked: TenancyEvent = { type: 'tenancy.api_key.revoked', data: { keyId: 'k-owner' } };
-    spec.given([created, ownerIssued]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).then([revoked]);
-    spec.given([created, ownerIssued, revoked]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).then([]);
+    const memberIssued: TenancyEvent = { type: 'tenancy.api_key.issued', data: key('k-member') };
+    const revoked: TenancyEvent = { type: 'tenancy.api_key.revoked', data: { keyId: 'k-member' } };
+    spec.given([created, ownerIssued, memberIssued]).when(cmd('RevokeApiKey', { keyId: 'k-member' })).then([revoked]);
+    spec.given([created, ownerIssued, memberIssued, revoked]).when(cmd('RevokeApiKey', { keyId: 'k-member' })).then([]);
     spec.given([created, ownerIssued]).when(cmd('RevokeApiKey', { keyId: 'nope' })).thenThrows(NotFoundError, /API key/);
+  });
+
+  it('never revokes the last owner key that works', () => {
+    const secondOwner: TenancyEvent = { type: 'tenancy.api_key.issued', data: key('k-owner-2', { role: 'owner' }) };
+    const revokedFirst: TenancyEvent = { type: 'tenancy.api_key.revoked', data: { keyId: 'k-owner' } };
+    spec.given([created, ownerIssued]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).thenThrows(IllegalStateError, /last owner key/);
+    spec.given([created, ownerIssued, secondOwner]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).then([revokedFirst]);
+    spec.given([created, ownerIssued, secondOwner, revokedFirst]).when(cmd('RevokeApiKey', { keyId: 'k-owner-2' })).thenThrows(IllegalStateError, /last owner key/);
   });
 });

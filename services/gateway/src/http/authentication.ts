@@ -1,0 +1,92 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { forbidden, HttpError, roleAtLeast, unauthorized, type RouteAuth, type ServiceContext } from '@curbmap/service-kit';
+import { hashApiKey } from '../application/apiKeySecrets.ts';
+import { tenancyCollections, type ApiKeyLookup } from '../projections/tenancyProjection.ts';
+
+export function bearer(header: string | undefined): string | null {
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match ? match[1]! : null;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/**
+ * Failed authentications per client address, in fixed one-minute windows. Checked before any key lookup, so
+ * guessing keys (each guess a new token, which the per-key limit would count apart) costs a client its address.
+ */
+export class FailedAuthLimiter {
+  private readonly windows = new Map<string, { start: number; failures: number }>();
+  private readonly max: number;
+  private readonly now: () => number;
+
+  constructor(max: number, now: () => number = Date.now) {
+    this.max = max;
+    this.now = now;
+  }
+
+  /** Seconds until the address may try again, or 0. */
+  retryAfter(address: string): number {
+    const w = this.windows.get(address);
+    if (!w) return 0;
+    const left = w.start + 60_000 - this.now();
+    if (left <= 0) {
+      this.windows.delete(address);
+      return 0;
+    }
+    return w.failures >= this.max ? Math.ceil(left / 1000) : 0;
+  }
+
+  fail(address: string): void {
+    const t = this.now();
+    let w = this.windows.get(address);
+    if (!w || t - w.start >= 60_000) {
+      if (this.windows.size > 100_000) this.sweep(t);
+      w = { start: t, failures: 0 };
+      this.windows.set(address, w);
+    }
+    w.failures += 1;
+  }
+
+  private sweep(t: number): void {
+    for (const [address, w] of this.windows) if (t - w.start >= 60_000) this.windows.delete(address);
+  }
+}
+
+/**
+ * Every route is private unless its config says `auth: 'public'`: a route that forgets to say gets the key
+ * check, never an open door. Unknown paths fall through to 404/405 without one.
+ */
+export function installAuthentication(app: FastifyInstance, ctx: ServiceContext, options: { adminToken: string; unauthenticatedPerMinute: number }): void {
+  const limiter = new FailedAuthLimiter(options.unauthenticatedPerMinute);
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.url === undefined) return;
+    const mode: RouteAuth = request.routeOptions.config?.auth ?? 'key';
+    if (mode === 'public') return;
+    const wait = limiter.retryAfter(request.ip);
+    if (wait > 0) throw new HttpError(429, 'rate_limited', `too many failed authentications from this address; retry in ${wait} s`, undefined, { 'retry-after': String(wait) });
+    const refuse = (error: HttpError) => {
+      limiter.fail(request.ip);
+      return error;
+    };
+    const token = bearer(request.headers.authorization);
+    if (!token) throw refuse(unauthorized());
+    if (mode === 'admin') {
+      if (!sameSecret(token, options.adminToken)) throw refuse(unauthorized('this route needs the platform admin token'));
+      request.auth = { kind: 'admin' };
+      return;
+    }
+    const key = await ctx.readStore.get<ApiKeyLookup>(tenancyCollections.apiKeyLookup, hashApiKey(token));
+    if (!key) throw refuse(unauthorized('unknown API key'));
+    if (key.revoked) throw refuse(unauthorized('this API key has been revoked'));
+    const role = key.role as Parameters<typeof roleAtLeast>[0];
+    request.auth = { kind: 'key', organizationId: key.organizationId, keyId: key.keyId, role, projectId: key.projectId };
+    request.log = request.log.child({ organizationId: key.organizationId, keyId: key.keyId });
+    const minRole = request.routeOptions.config?.minRole ?? 'read_only';
+    if (!roleAtLeast(role, minRole)) throw forbidden(`this action needs the ${minRole} role or higher; this key has ${role}`);
+  });
+}
