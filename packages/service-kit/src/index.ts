@@ -4,3 +4,4 @@ export * from './auth.ts';
 export * from './problem.ts';
 export * from './serviceModule.ts';
 export * from './scoping.ts';
+export * from './inputSchemas.ts';

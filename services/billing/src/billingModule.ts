@@ -5,13 +5,14 @@ import { startBillingProcesses } from './application/billingProcesses.ts';
 import { startBillingScheduler, type BillingScheduler } from './application/billingScheduler.ts';
 import { billingRoutes } from './http/billingRoutes.ts';
 import type { PlanCatalog } from './plans/planCatalog.ts';
-import { creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
+import { billingTermsProjection, creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
 import { stripeProjection } from './projections/stripeProjection.ts';
 import { startStripeSyncProcess } from './application/stripeSyncProcess.ts';
 import type { ListStripeEvents } from './application/stripeReconciliation.ts';
 import type { EventSourcedCustomerLinks } from './application/customerLinks.ts';
 import { stripeWebhookRoutes } from './http/stripeWebhookRoutes.ts';
 import { adminBillingRoutes } from './http/adminBillingRoutes.ts';
+import { adminMoneyRoutes } from './http/adminMoneyRoutes.ts';
 
 export interface BillingModuleOptions {
   catalog: PlanCatalog;
@@ -35,10 +36,12 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
   const module: BillingModule = {
     name: 'billing',
     contracts: billingContracts,
-    projections: [customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, stripeProjection],
+    projections: [customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, billingTermsProjection, stripeProjection],
     scheduler: null,
     async routes(app, ctx: ServiceContext) {
-      await billingRoutes(app, { ctx, catalog: options.catalog, provider: options.provider });
+      const deps = { ctx, catalog: options.catalog, provider: options.provider };
+      await billingRoutes(app, deps);
+      await adminMoneyRoutes(app, deps);
       await stripeWebhookRoutes(app, ctx, options.webhookSecret ?? null);
       await adminBillingRoutes(app, ctx, () => module.scheduler, options.listStripeEvents ?? null);
     },

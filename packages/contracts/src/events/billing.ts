@@ -49,13 +49,25 @@ export type BillingEvent =
   | { type: 'billing.payment.succeeded'; data: PaymentData & { appliedAmount: number; excessAmount: number; amountRemaining: number } }
   | { type: 'billing.payment.failed'; data: PaymentData & { failureMessage: string } }
   | { type: 'billing.payment.requires_action'; data: PaymentData & { nextAction: string } }
-  | { type: 'billing.payment.refunded'; data: PaymentData & { refundId: string; refundedAmount: number } }
+  /** `reopenedAmount`: how much of the invoice is owed again (manual refunds reopen; Stripe's do not, see billing-integration.md). */
+  | { type: 'billing.payment.refunded'; data: PaymentData & { refundId: string; refundedAmount: number; reopenedAmount: number } }
+  /** The customer says it sent a transfer: information for the operator, settles nothing. */
+  | { type: 'billing.remittance_advice.received'; data: { adviceId: string; invoiceId: string; amount: number; currency: string; reference: string; sentAt: string } }
+  /** Payment terms the operator set for the organization (stream billingterms-<orgId>). */
+  | { type: 'billing.terms.set'; data: BillingTerms }
   | { type: 'billing.stripe_event.received'; data: StripeEventReceived }
   | { type: 'billing.subscription.provider_synced'; data: { subscriptionId: string; stripeEventId: string; created: number; status: string } }
   | { type: 'billing.customer.linked'; data: { provider: 'stripe'; customerId: string } }
   /** An over-payment becomes the organization's credit, spent on its next invoices (stream credit-<orgId>). */
   | { type: 'billing.credit.granted'; data: { amount: number; currency: string; sourcePaymentId: string } }
   | { type: 'billing.credit.applied'; data: { amount: number; currency: string; invoiceId: string } };
+
+export interface BillingTerms {
+  /** What the organization may choose from, in order of preference. */
+  collectionMethods: CollectionMethod[];
+  /** Days an invoice sent for payment by transfer is due after issue. */
+  daysUntilDue: number;
+}
 
 /** A verified Stripe webhook delivery (or a reconciled event), stored once per Stripe event id. */
 export interface StripeEventReceived {
@@ -134,7 +146,15 @@ export const billingContracts: EventContract[] = [
   v1('billing.payment.succeeded', { ...payment, appliedAmount: minorUnits, excessAmount: minorUnits, amountRemaining: minorUnits }),
   v1('billing.payment.failed', { ...payment, failureMessage: { type: 'string' } }),
   v1('billing.payment.requires_action', { ...payment, nextAction: { type: 'string' } }),
-  v1('billing.payment.refunded', { ...payment, refundId: { type: 'string' }, refundedAmount: minorUnits }),
+  {
+    type: 'billing.payment.refunded',
+    schemaVersion: 2,
+    schema: object({ ...payment, refundId: { type: 'string' }, refundedAmount: minorUnits, reopenedAmount: minorUnits }),
+    // Version 1 refunds were Stripe's only, which do not reopen the invoice.
+    upcasters: { 1: (data) => ({ ...(data as object), reopenedAmount: 0 }) },
+  },
+  v1('billing.remittance_advice.received', { adviceId: { type: 'string', minLength: 1 }, invoiceId: uuid, amount: minorUnits, currency, reference: { type: 'string', minLength: 1 }, sentAt: instant }),
+  v1('billing.terms.set', { collectionMethods: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...collectionMethods] } }, daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 } }),
   v1('billing.subscription.provider_synced', { ...sub, stripeEventId: { type: 'string' }, created: { type: 'integer' }, status: { type: 'string' } }),
   v1('billing.credit.granted', { amount: { type: 'integer', minimum: 1 }, currency, sourcePaymentId: { type: 'string', minLength: 1 } }),
   v1('billing.credit.applied', { amount: { type: 'integer', minimum: 1 }, currency, invoiceId: uuid }),

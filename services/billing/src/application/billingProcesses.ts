@@ -1,6 +1,7 @@
 import type { BillingEvent, InvoiceFinalized } from '@curbmap/contracts';
-import type { StoredEvent } from '@curbmap/eventsourcing';
-import { reactionMetadata as meta, runCommand, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
+import { reactionMetadata as meta, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { billingCollections as C, type ReceivableView } from '../projections/billingProjections.ts';
 import { creditDecider, creditStream } from '../domain/credit/creditDecider.ts';
 import { runReceivableCommand } from './receivableCommands.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
@@ -28,14 +29,31 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
       await runReceivableCommand(ctx, invoiceId, { type: 'SettleFromCredit', data, metadata: meta(stored, 'settle-credit') }, reactive);
       return;
     }
-    // An over-payment becomes credit; a receivable paid in full brings a past-due subscription back.
+    // An over-payment becomes credit (so does credit that found its invoice already paid); a receivable paid
+    // in full brings a past-due subscription back.
     case 'billing.payment.succeeded': {
       const d = event.data;
-      if (d.excessAmount > 0 && d.method !== 'credit_balance') {
+      if (d.excessAmount > 0) {
         const data = { amount: d.excessAmount, currency: d.currency, sourcePaymentId: d.paymentId };
         await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data, metadata: meta(stored, 'grant-credit') }, reactive);
       }
       if (d.amountRemaining === 0 && d.invoiceId) await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, reactive);
+      return;
+    }
+    // New credit settles the organization's other open invoices in its currency at once, oldest first.
+    case 'billing.credit.granted': {
+      const { currency } = event.data;
+      // The receivables read model must show everything up to this credit (the payment that made it, above all),
+      // or it would offer that payment's own invoice: wait as for a payment written at this position.
+      await ctx.waitForReadModels({ ...writeOf(stored), streamId: `receivable-${stored.id}`, types: ['billing.payment.succeeded'] });
+      const open = await ctx.readStore.find<ReceivableView>(C.receivables, { organizationId: stored.organizationId, currency, amountRemaining: { $gt: 0 } }, { orderBy: 'openedAt' });
+      for (const r of open) {
+        const taken = await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'ApplyCredit', data: { invoiceId: r.id, currency, upTo: r.amountRemaining }, metadata: meta(stored, `apply-credit:${r.id}`) }, reactive);
+        const applied = taken.events.find((e) => e.type === 'billing.credit.applied');
+        if (!applied) return; // the balance is spent
+        const data = { paymentId: `credit_${deterministicUuid(`${stored.id}:${r.id}`).replace(/-/g, '')}`, amount: applied.data.amount, currency, receivedAt: stored.occurredAt };
+        await runReceivableCommand(ctx, r.id, { type: 'SettleFromCredit', data, metadata: meta(stored, `settle-credit:${r.id}`) }, reactive);
+      }
       return;
     }
     default:
@@ -45,7 +63,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
 
 /** Billing's reactions to invoices and payments. Command ids derive from the source event: redelivery is harmless. */
 export function startBillingProcesses(ctx: ServiceContext): Running {
-  const types = ['invoice.invoice.finalized', 'billing.receivable.opened', 'billing.payment.succeeded'];
+  const types = ['invoice.invoice.finalized', 'billing.receivable.opened', 'billing.payment.succeeded', 'billing.credit.granted'];
   const sub = ctx.subscriptions.subscribe('billing.processes.v1', { types }, async (batch) => {
     for (const stored of batch) await react(ctx, stored);
   });

@@ -5,6 +5,7 @@ import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
 import type { PlanCatalog, Plan } from '../plans/planCatalog.ts';
 import { billingCollections as C, type CustomerView, type SubscriptionView } from '../projections/billingProjections.ts';
+import { billingTermsOf } from './billingTermsCommands.ts';
 
 export interface BillingDeps {
   ctx: ServiceContext;
@@ -67,17 +68,23 @@ export async function providerCall<T>(call: () => Promise<T>): Promise<T> {
 export async function createSubscription(
   { ctx, catalog, provider }: BillingDeps,
   meta: CommandMetadata,
-  input: { planId: string; seats: number; collectionMethod: CollectionMethod; daysUntilDue?: number; poNumber?: string },
+  input: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string },
 ) {
   const plan = planOrFail(catalog, input.planId);
   const customer = await customerOf(ctx, meta.organizationId);
   const price = planPrice(plan, customer.currency);
-  const daysUntilDue = input.collectionMethod === 'send_invoice' ? (input.daysUntilDue ?? 30) : null;
+  // The customer chooses only within the payment terms the operator granted (default: this platform's).
+  const terms = await billingTermsOf(ctx, provider.kind, meta.organizationId);
+  const collectionMethod = input.collectionMethod ?? terms.collectionMethods[0]!;
+  if (!terms.collectionMethods.includes(collectionMethod)) {
+    throw new ValidationError(`your payment terms allow ${terms.collectionMethods.join(' or ')}; ask the operator to change them for ${collectionMethod}`);
+  }
+  const daysUntilDue = collectionMethod === 'send_invoice' ? terms.daysUntilDue : null;
   const subscriptionId = ctx.newId();
   const existing = await ctx.readStore.get<SubscriptionView>(C.subscriptions, meta.organizationId);
-  const data = { subscriptionId, plan: price, seats: input.seats, currency: customer.currency, collectionMethod: input.collectionMethod, daysUntilDue, poNumber: input.poNumber ?? null, timeZone: customer.timeZone, provider: provider.kind, providerSubscriptionId: null as string | null };
+  const data = { subscriptionId, plan: price, seats: input.seats, currency: customer.currency, collectionMethod, daysUntilDue, poNumber: input.poNumber ?? null, timeZone: customer.timeZone, provider: provider.kind, providerSubscriptionId: null as string | null };
   return withProvider(ctx, { type: 'CreateSubscription', data, metadata: meta }, existing?.state ?? null, async () => {
-    const started = await provider.startSubscription({ customer, plan, seats: input.seats, collectionMethod: input.collectionMethod, daysUntilDue, poNumber: data.poNumber, subscriptionId, idempotencyKey: `${meta.commandId}:start` });
+    const started = await provider.startSubscription({ customer, plan, seats: input.seats, collectionMethod, daysUntilDue, poNumber: data.poNumber, subscriptionId, idempotencyKey: `${meta.commandId}:start` });
     data.providerSubscriptionId = started.providerSubscriptionId;
   });
 }

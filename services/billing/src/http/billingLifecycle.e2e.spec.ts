@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
-import { startTestPlatform, type TestPlatform } from '@curbmap/gateway';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway';
 import { prorate } from '../domain/subscription/proration.ts';
 
 let p: TestPlatform;
@@ -33,13 +33,14 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     const member = (await call('POST', '/v1/api-keys', { name: 'm', role: 'member' })).json().key;
     const before = await p.eventCount();
     problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'send_invoice' }, member), 403);
-    problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'charge_automatically' }), 422, /send_invoice/);
+    problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'charge_automatically' }), 422, /payment terms allow send_invoice/);
+    problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'send_invoice', daysUntilDue: 90 }), 400, /daysUntilDue/);
     problem(await call('POST', '/v1/subscription', { planId: 'platinum', seats: 3, collectionMethod: 'send_invoice' }), 422, /unknown plan/);
     problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 0, collectionMethod: 'send_invoice' }), 400);
     expect(await p.eventCount()).toBe(before); // refused requests wrote nothing
 
     // Subscribe: the year runs from local midnight in Chicago.
-    const created = await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-7781' });
+    const created = await call('POST', '/v1/subscription', { planId: 'city', seats: 3, poNumber: 'PO-7781' });
     expect(created.statusCode, created.body).toBe(201);
     expect(created.json()).toMatchObject({ status: 'active', planId: 'city', seats: 3, currency: 'USD', unitAmount: 360_000, annualAmount: 1_080_000, poNumber: 'PO-7781', currentPeriodStart: '2027-03-10T06:00:00.000Z', currentPeriodEnd: '2028-03-10T06:00:00.000Z', provider: 'manual' });
     problem(await call('POST', '/v1/subscription', { planId: 'city', seats: 3, collectionMethod: 'send_invoice' }), 409, /already has a subscription/);
@@ -68,7 +69,8 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     problem(await call('PATCH', '/v1/subscription', {}), 400);
 
     // Bank transfers: under-payment, wrong currency, duplicate reference, over-payment.
-    const pay = (invoiceId: string, amount: number, reference: string, currency = 'USD') => call('POST', `/v1/invoices/${invoiceId}/payments`, { amount, currency, reference, receivedAt: '2027-04-01T10:00:00Z' });
+    const pay = (invoiceId: string, amount: number, reference: string, currency = 'USD') =>
+      p.app.inject({ method: 'POST', url: `/v1/admin/invoices/${invoiceId}/payments`, headers: auth(TEST_ADMIN_TOKEN), payload: { amount, currency, reference, receivedAt: '2027-04-01T10:00:00Z' } });
     const partial = await pay(first!.id, 500_000, 'WIRE-1');
     expect(partial.statusCode, partial.body).toBe(201);
     expect(partial.json()).toMatchObject({ amount: 500_000, appliedAmount: 500_000, excessAmount: 0, amountRemaining: 580_000, method: 'bank_transfer' });
@@ -78,18 +80,19 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     expect(over.json()).toMatchObject({ appliedAmount: 580_000, excessAmount: 20_000, amountRemaining: 0 });
     await p.settle();
     expect((await invoices()).find((i) => i.id === first!.id)?.status).toBe('paid');
-    expect((await call('GET', '/v1/credit-balance')).json().balances.USD).toBe(20_000); // the excess as credit
+    // The excess became credit, which settled part of the other open invoice (the proration) at once.
+    expect((await call('GET', '/v1/credit-balance')).json().balances.USD).toBe(0);
+    expect((await invoices()).find((i) => i.id === second.id)).toMatchObject({ status: 'partially_paid', amountRemaining: expected - 20_000 });
     problem(await pay(first!.id, 1, 'WIRE-3'), 409, /already paid/);
     problem(await pay('00000000-0000-4000-8000-000000000000', 1, 'WIRE-4'), 404);
-    problem(await call('POST', `/v1/payments/${partial.json().id}/refunds`, {}), 409, /bank transfer/);
 
-    // The proration invoice goes unpaid past its due date.
+    // The rest of the proration invoice goes unpaid past its due date.
     clock = new Date(Date.parse(second.dueAt) + 1000);
     expect(await tick()).toMatchObject({ pastDue: 1 });
     expect((await call('GET', '/v1/subscription')).json().status).toBe('past_due');
     problem(await call('PATCH', '/v1/subscription', { seats: 9 }), 409, /past_due/);
     expect(await tick()).toMatchObject({ pastDue: 0 });
-    expect((await pay(second.id, expected, 'WIRE-5')).statusCode).toBe(201);
+    expect((await pay(second.id, expected - 20_000, 'WIRE-5')).statusCode).toBe(201);
     await p.settle();
     expect((await call('GET', '/v1/subscription')).json().status).toBe('active'); // recovered
 
@@ -103,14 +106,12 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     clock = new Date('2028-03-10T06:00:00Z');
     expect(await tick()).toMatchObject({ renewed: 1 });
     expect((await call('GET', '/v1/subscription')).json()).toMatchObject({ seats: 4, currentPeriodStart: '2028-03-10T06:00:00.000Z', currentPeriodEnd: '2029-03-10T06:00:00.000Z', pendingChange: null });
-    // The over-payment's credit settles part of the renewal invoice by itself.
+    // The over-payment's credit went to the proration invoice; the renewal invoice is owed in full.
     await p.settle();
     const renewal = (await invoices()).find((i) => i.total === 4 * 360_000)!;
-    expect(renewal.amountRemaining).toBe(4 * 360_000 - 20_000);
-    expect(renewal.status).toBe('partially_paid');
-    expect((await call('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 0 });
+    expect(renewal).toMatchObject({ amountRemaining: 4 * 360_000, status: 'open' });
     const creditPayment = (await call('GET', '/v1/payments')).json().data.find((x: { method: string }) => x.method === 'credit_balance');
-    expect(creditPayment).toMatchObject({ invoiceId: renewal.id, amount: 20_000, appliedAmount: 20_000 });
+    expect(creditPayment).toMatchObject({ invoiceId: second.id, amount: 20_000, appliedAmount: 20_000 });
     expect(await tick()).toMatchObject({ renewed: 0 });
 
     // Cancel at period end: the next renewal ends it.
@@ -130,7 +131,7 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     problem(await call('GET', '/v1/subscription', undefined, other), 404);
     expect((await call('GET', '/v1/invoices', undefined, other)).json().data).toEqual([]);
     problem(await call('GET', `/v1/invoices/${invoice!.id}`, undefined, other), 404);
-    problem(await call('POST', `/v1/invoices/${invoice!.id}/payments`, { amount: 1, currency: 'USD', reference: 'x', receivedAt: '2027-04-01T00:00:00Z' }, other), 404);
+    problem(await call('POST', `/v1/invoices/${invoice!.id}/remittance-advice`, { amount: 1, reference: 'x', sentAt: '2027-04-01T00:00:00Z' }, other), 404);
   });
 
   it('keeps organization-wide billing away from project-restricted keys', async () => {

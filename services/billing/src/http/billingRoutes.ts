@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectionMethod } from '@curbmap/contracts';
-import { commandMetadata, getScoped, HttpError, keyAuth, notFound, organizationKeyAuth, problemResponses } from '@curbmap/service-kit';
+import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, toUtc } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, subscriptionOf, type BillingDeps } from '../application/subscriptionCommands.ts';
-import { recordBankTransfer } from '../application/receivableCommands.ts';
-import { billingCollections as C, type CreditView, type PaymentView, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
+import { recordRemittanceAdvice } from '../application/receivableCommands.ts';
+import { billingTermsOf } from '../application/billingTermsCommands.ts';
+import { billingCollections as C, type CreditView, type PaymentView, type ReceivableView, type RemittanceAdviceView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingSchemas } from './billingSchemas.ts';
 
 const security = [{ apiKey: [] }];
@@ -39,22 +40,21 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     handler: async () => ({ data: catalog.plans }),
   });
 
-  app.post<{ Body: { planId: string; seats: number; collectionMethod: CollectionMethod; daysUntilDue?: number; poNumber?: string } }>('/v1/subscription', {
+  app.post<{ Body: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string } }>('/v1/subscription', {
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: {
       summary: 'Subscribe the organization to an annual plan',
-      description: 'The period runs from local midnight in the organization time zone for one year. With manual collection, use send_invoice: an invoice is issued at once, due in daysUntilDue days (default 30).',
+      description: 'The period runs from local midnight in the organization time zone for one year. With send_invoice an invoice is issued at once, due after the days your payment terms give (default 30).',
       tags,
       security,
       body: {
         type: 'object',
         additionalProperties: false,
-        required: ['planId', 'seats', 'collectionMethod'],
+        required: ['planId', 'seats'],
         properties: {
           planId: { type: 'string', minLength: 1 },
           seats: { type: 'integer', minimum: 1, maximum: 100_000 },
-          collectionMethod: { type: 'string', enum: ['charge_automatically', 'send_invoice'] },
-          daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 },
+          collectionMethod: { type: 'string', enum: ['charge_automatically', 'send_invoice'], description: 'One of the methods your payment terms allow (GET /v1/billing-terms); default: the first' },
           poNumber: { type: 'string', minLength: 1, maxLength: 100 },
         },
       },
@@ -122,37 +122,37 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     },
   });
 
-  app.post<{ Params: { id: string }; Body: { amount: number; currency: string; reference: string; receivedAt: string } }>('/v1/invoices/:id/payments', {
+  app.post<{ Params: { id: string }; Body: { amount: number; reference: string; sentAt: string } }>('/v1/invoices/:id/remittance-advice', {
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: {
-      summary: 'Record a bank transfer received against an invoice',
-      description: 'An under-payment leaves the rest of the invoice open (amountRemaining); an over-payment settles it and reports the excess (excessAmount). A reference can be recorded once per invoice.',
+      summary: 'Tell the operator a bank transfer was sent for an invoice (remittance advice)',
+      description: 'Informs the platform operator, who records the payment once the money arrives. It settles nothing by itself; the invoice stays open until then. Sending the same reference again changes nothing.',
       tags: ['payments'],
       security,
       params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['amount', 'currency', 'reference', 'receivedAt'],
-        properties: {
-          amount: { type: 'integer', minimum: 1, description: 'Minor units' },
-          currency: { type: 'string', format: 'iso-4217' },
-          reference: { type: 'string', minLength: 1, maxLength: 140 },
-          receivedAt: { type: 'string', format: 'date-time' },
-        },
-      },
-      response: { 201: { $ref: 'Payment#' }, ...errors },
+      body: { type: 'object', additionalProperties: false, required: ['amount', 'reference', 'sentAt'], properties: { amount: inputSchemas.positiveAmount, reference: inputSchemas.reference, sentAt: inputSchemas.instant } },
+      response: { 202: { $ref: 'RemittanceAdvice#' }, ...errors },
     },
     handler: async (request, reply) => {
-      const auth = organizationKeyAuth(request, 'record payments');
+      const auth = organizationKeyAuth(request, 'send remittance advice');
       const receivable = await getScoped<ReceivableView>(ctx.readStore, auth, C.receivables, request.params.id, 'invoice');
-      const result = await recordBankTransfer(ctx, commandMetadata(request, ctx, auth.organizationId), receivable.id, { ...request.body, receivedAt: new Date(request.body.receivedAt).toISOString() });
-      const event = result.events.find((e) => e.type === 'billing.payment.succeeded');
-      if (!event || event.type !== 'billing.payment.succeeded') throw notFound('payment');
-      reply.code(201);
-      const view = await ctx.readStore.get<PaymentView>(C.payments, event.data.paymentId);
-      return { ...view, amountRemaining: event.data.amountRemaining };
+      const { amount, reference, sentAt } = request.body;
+      await recordRemittanceAdvice(ctx, commandMetadata(request, ctx, auth.organizationId), receivable.id, { amount, reference, sentAt: toUtc(sentAt) });
+      reply.code(202);
+      const [advice] = await ctx.readStore.find<RemittanceAdviceView>(C.remittanceAdvice, { organizationId: auth.organizationId, invoiceId: receivable.id, reference }, { limit: 1 });
+      return advice;
     },
+  });
+
+  app.get('/v1/billing-terms', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'The payment terms the operator granted: collection methods to choose from and days to pay',
+      tags,
+      security,
+      response: { 200: { $ref: 'BillingTerms#' }, ...problemResponses(401) },
+    },
+    handler: async (request) => billingTermsOf(ctx, deps.provider.kind, keyAuth(request).organizationId),
   });
 
   app.get('/v1/credit-balance', {
@@ -170,29 +170,6 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     config: { auth: 'key', minRole: 'read_only' },
     schema: { summary: 'Payments received', tags: ['payments'], security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Payment#' } } } }, ...problemResponses(401) } },
     handler: async (request) => ({ data: await ctx.readStore.find<PaymentView>(C.payments, { organizationId: keyAuth(request).organizationId }, { orderBy: 'receivedAt', direction: 'desc' }) }),
-  });
-
-  app.post<{ Params: { id: string }; Body: { amount?: number } }>('/v1/payments/:id/refunds', {
-    config: { auth: 'key', minRole: 'billing_admin' },
-    schema: {
-      summary: 'Refund a card payment (all of it, or amount in minor units)',
-      description: 'Asks the provider to refund; the payment shows as refunded when Stripe confirms it (charge.refunded webhook).',
-      tags: ['payments'],
-      security,
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } },
-      body: { type: 'object', additionalProperties: false, properties: { amount: { type: 'integer', minimum: 1 } } },
-      response: { 202: { type: 'object', properties: { refundId: { type: 'string' }, status: { type: 'string' }, amount: { type: 'integer' } } }, ...errors },
-    },
-    handler: async (request, reply) => {
-      const auth = organizationKeyAuth(request, 'refund payments');
-      const payment = await getScoped<PaymentView>(ctx.readStore, auth, C.payments, request.params.id, 'payment');
-      const refundable = payment.amount - payment.refundedAmount;
-      const amount = request.body?.amount ?? refundable;
-      if (amount > refundable) throw new HttpError(422, 'refund_too_large', `at most ${refundable} ${payment.currency} minor units can be refunded`);
-      const refund = await providerCall(() => deps.provider.refund({ providerPaymentId: payment.id, amount, idempotencyKey: `${request.commandId}:refund` }));
-      reply.code(202);
-      return { ...refund, amount };
-    },
   });
 
   app.post('/v1/payment-methods/setup-intent', {

@@ -79,4 +79,29 @@ export const billingSchemas = [
       provider: { type: 'string' },
     },
   },
+  {
+    $id: 'RemittanceAdvice',
+    type: 'object',
+    required: ['id', 'invoiceId', 'amount', 'currency', 'reference', 'sentAt'],
+    properties: {
+      id: { type: 'string' },
+      organizationId: { type: 'string' },
+      invoiceId: { type: 'string' },
+      amount: { type: 'integer' },
+      currency: { type: 'string' },
+      reference: { type: 'string' },
+      sentAt: instant,
+      recordedAt: instant,
+    },
+  },
+  {
+    $id: 'BillingTerms',
+    type: 'object',
+    required: ['collectionMethods', 'daysUntilDue'],
+    properties: {
+      collectionMethods: { type: 'array', items: { type: 'string', enum: ['charge_automatically', 'send_invoice'] } },
+      daysUntilDue: { type: 'integer' },
+      source: { type: 'string', enum: ['operator', 'default'], description: 'default: nobody set them; the platform defaults apply' },
+    },
+  },
 ];

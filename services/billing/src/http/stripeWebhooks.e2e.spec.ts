@@ -6,6 +6,7 @@ import { billingCollections as C, type PaymentView, type StripeCustomerView } fr
 import type { StripeInvoiceView } from '../projections/stripeProjection.ts';
 
 const SECRET = 'whsec_curbmap_test_secret';
+const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 let server: StripeTestServer;
 let p: TestPlatform;
 let org: { id: string; apiKey: string };
@@ -17,7 +18,10 @@ beforeEach(async () => {
   const apiBase = await server.start();
   p = await startTestPlatform({ modules: { stripe: { secretKey: 'sk_test_curbmap', apiBase }, stripeWebhookSecret: SECRET } });
   org = await p.createOrganization('City of Springfield', { currency: 'USD', timeZone: 'America/Chicago' });
-  const res = await p.app.inject({ method: 'POST', url: '/v1/subscription', headers: { authorization: `Bearer ${org.apiKey}` }, payload: { planId: 'city', seats: 3, collectionMethod: 'send_invoice', daysUntilDue: 30 } });
+  // With Stripe, the default terms are card only: the operator lets this city pay by invoice.
+  const terms = await p.app.inject({ method: 'PUT', url: `/v1/admin/organizations/${org.id}/billing-terms`, headers: admin, payload: { collectionMethods: ['send_invoice', 'charge_automatically'], daysUntilDue: 30 } });
+  expect(terms.json()).toEqual({ collectionMethods: ['send_invoice', 'charge_automatically'], daysUntilDue: 30, source: 'operator' });
+  const res = await p.app.inject({ method: 'POST', url: '/v1/subscription', headers: { authorization: `Bearer ${org.apiKey}` }, payload: { planId: 'city', seats: 3, collectionMethod: 'send_invoice' } });
   expect(res.statusCode, res.body).toBe(201);
   expect(res.json()).toMatchObject({ provider: 'stripe', providerSubscriptionId: expect.stringMatching(/^sub_/) });
   stripeSubscription = server.subscriptions.get(res.json().providerSubscriptionId)!;
@@ -148,8 +152,8 @@ describe('Stripe webhook ingest', () => {
     const t = Math.floor(Date.now() / 1000);
     await deliver(event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: 'pi_test_refund', customer: customerId, status: 'succeeded', amount: 50_000, amount_received: 50_000, currency: 'usd', metadata: {} }, t));
     await p.settle();
-    const refund = (payload: Record<string, unknown>, key = org.apiKey) =>
-      p.app.inject({ method: 'POST', url: '/v1/payments/pi_test_refund/refunds', headers: { authorization: `Bearer ${key}`, 'idempotency-key': JSON.stringify(payload) }, payload });
+    const refund = (payload: Record<string, unknown>, token = TEST_ADMIN_TOKEN) =>
+      p.app.inject({ method: 'POST', url: '/v1/admin/payments/pi_test_refund/refunds', headers: { authorization: `Bearer ${token}`, 'idempotency-key': JSON.stringify(payload) }, payload });
     const ok = await refund({ amount: 20_000 });
     expect(ok.statusCode, ok.body).toBe(202);
     expect(ok.json()).toMatchObject({ refundId: expect.stringMatching(/^re_/), amount: 20_000 });
@@ -160,8 +164,10 @@ describe('Stripe webhook ingest', () => {
     const refused = await refund({ amount: 1_000 });
     expect(refused.statusCode).toBe(502);
     expect(refused.json().code).toBe('payment_provider_error');
-    const other = await p.createOrganization('Shelbyville');
-    expect((await refund({ amount: 1 }, other.apiKey)).statusCode).toBe(404);
+    // A customer never moves money: its own owner key cannot refund, and the old customer route is gone.
+    expect((await refund({ amount: 1 }, org.apiKey)).statusCode).toBe(401);
+    expect((await p.app.inject({ method: 'POST', url: '/v1/payments/pi_test_refund/refunds', headers: { authorization: `Bearer ${org.apiKey}` }, payload: { amount: 1 } })).statusCode).toBe(404);
+    expect((await p.app.inject({ method: 'POST', url: '/v1/admin/payments/pi_nope/refunds', headers: admin, payload: {} })).statusCode).toBe(404);
   });
 
   it('starts a card subscription incomplete and activates it when Stripe says it is paid', async () => {

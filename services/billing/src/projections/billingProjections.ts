@@ -1,4 +1,4 @@
-import type { BillingEvent, OrganizationCreated } from '@curbmap/contracts';
+import type { BillingEvent, BillingTerms, OrganizationCreated } from '@curbmap/contracts';
 import type { Document, Projection, StoredEvent } from '@curbmap/eventsourcing';
 import { subscriptionDecider, type Subscription, type SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 
@@ -11,7 +11,24 @@ export const billingCollections = {
   stripeCustomers: 'billing_stripe_customers',
   stripeInvoices: 'billing_stripe_invoices',
   credit: 'billing_credit',
+  terms: 'billing_terms',
+  remittanceAdvice: 'billing_remittance_advice',
 } as const;
+
+/** Payment terms the operator set (absent: the defaults of defaultBillingTerms). */
+export interface BillingTermsView extends Document, BillingTerms {
+  updatedAt: string;
+}
+
+/** What a customer said it sent; the operator matches it with the transfer that arrives. */
+export interface RemittanceAdviceView extends Document {
+  invoiceId: string;
+  amount: number;
+  currency: string;
+  reference: string;
+  sentAt: string;
+  recordedAt: string;
+}
 
 /** An organization's credit balance by currency, from over-payments. */
 export interface CreditView extends Document {
@@ -123,11 +140,21 @@ export const creditProjection: Projection = {
   },
 };
 
+export const billingTermsProjection: Projection = {
+  name: 'billing.terms.v1',
+  filter: { categories: ['billingterms'] },
+  collections: [C.terms],
+  async apply(stored, tx) {
+    const d = stored.data as BillingTerms;
+    await tx.put(C.terms, { id: stored.organizationId, organizationId: stored.organizationId, collectionMethods: d.collectionMethods, daysUntilDue: d.daysUntilDue, updatedAt: stored.occurredAt } satisfies BillingTermsView);
+  },
+};
+
 export const receivablesProjection: Projection = {
-  name: 'billing.receivables.v1',
+  name: 'billing.receivables.v2',
   filter: { categories: ['receivable', 'payment'] },
-  collections: [C.receivables, C.payments],
-  indexes: { [C.receivables]: ['status', 'dueAt'], [C.payments]: ['invoiceId'] },
+  collections: [C.receivables, C.payments, C.remittanceAdvice],
+  indexes: { [C.receivables]: ['status', 'dueAt'], [C.payments]: ['invoiceId'], [C.remittanceAdvice]: ['recordedAt'] },
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as BillingEvent;
     const organizationId = stored.organizationId;
@@ -158,8 +185,19 @@ export const receivablesProjection: Projection = {
         return;
       }
       case 'billing.payment.refunded': {
-        const p = await tx.get<PaymentView>(C.payments, event.data.paymentId);
-        if (p) await tx.put(C.payments, { ...p, status: 'refunded', refundedAmount: p.refundedAmount + event.data.refundedAmount });
+        const d = event.data;
+        const p = await tx.get<PaymentView>(C.payments, d.paymentId);
+        if (p) await tx.put(C.payments, { ...p, status: 'refunded', refundedAmount: p.refundedAmount + d.refundedAmount });
+        const r = d.reopenedAmount > 0 && d.invoiceId ? await tx.get<ReceivableView>(C.receivables, d.invoiceId) : null;
+        if (r) {
+          const amountPaid = r.amountPaid - d.reopenedAmount;
+          await tx.put(C.receivables, { ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, status: amountPaid >= r.amountDue ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open' });
+        }
+        return;
+      }
+      case 'billing.remittance_advice.received': {
+        const d = event.data;
+        await tx.put(C.remittanceAdvice, { id: d.adviceId, organizationId, invoiceId: d.invoiceId, amount: d.amount, currency: d.currency, reference: d.reference, sentAt: d.sentAt, recordedAt: stored.occurredAt } satisfies RemittanceAdviceView);
         return;
       }
       default:

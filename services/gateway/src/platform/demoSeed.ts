@@ -31,7 +31,7 @@ export async function seedDemo(ctx: ServiceContext, dataDir: string, billing: Om
   // An active annual subscription, collected by bank transfer against invoices (a city with a PO).
   let subscription = await ctx.readStore.get<SubscriptionView>(billingCollections.subscriptions, org.organizationId);
   if (!subscription) {
-    await createSubscription({ ctx, ...billing }, { commandId: 'demo-seed-subscription', now, organizationId: org.organizationId }, { planId: 'city', seats: 5, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-DEMO-2026-001' });
+    await createSubscription({ ctx, ...billing }, { commandId: 'demo-seed-subscription', now, organizationId: org.organizationId }, { planId: 'city', seats: 5, collectionMethod: 'send_invoice', poNumber: 'PO-DEMO-2026-001' });
     subscription = await ctx.readStore.get<SubscriptionView>(billingCollections.subscriptions, org.organizationId);
   }
   return { organizationId: org.organizationId, projectId, apiKey, keyFile, created, subscription };

@@ -41,8 +41,8 @@ export const billingTermsProjection: Projection = {
 };
 
 export const invoicesProjection: Projection = {
-  name: 'invoice.invoices.v1',
-  filter: { types: ['invoice.invoice.finalized', 'billing.payment.succeeded'] },
+  name: 'invoice.invoices.v2',
+  filter: { types: ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.refunded'] },
   collections: [C.invoices],
   indexes: { [C.invoices]: ['status'] },
   async apply(stored, tx) {
@@ -54,11 +54,15 @@ export const invoicesProjection: Projection = {
       } satisfies InvoiceView);
       return;
     }
-    const payment = (stored as unknown as Extract<BillingEvent, { type: 'billing.payment.succeeded' }>).data;
-    const invoice = payment.invoiceId ? await tx.get<InvoiceView>(C.invoices, payment.invoiceId) : null;
+    const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.refunded' }>;
+    const invoice = event.data.invoiceId ? await tx.get<InvoiceView>(C.invoices, event.data.invoiceId) : null;
     if (!invoice) return;
-    const amountPaid = invoice.amountPaid + payment.appliedAmount;
+    // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds").
+    const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : -event.data.reopenedAmount;
+    if (change === 0) return;
+    const amountPaid = invoice.amountPaid + change;
     const paid = amountPaid >= invoice.amountDue;
-    await tx.put(C.invoices, { ...invoice, amountPaid, amountRemaining: invoice.amountDue - amountPaid, status: paid ? 'paid' : 'partially_paid', paidAt: paid ? payment.receivedAt : null });
+    const status = paid ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open';
+    await tx.put(C.invoices, { ...invoice, amountPaid, amountRemaining: invoice.amountDue - amountPaid, status, paidAt: paid ? (invoice.paidAt ?? event.data.receivedAt) : null });
   },
 };

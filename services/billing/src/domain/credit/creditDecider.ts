@@ -9,17 +9,18 @@ export type GrantCredit = Command<'GrantCredit', { amount: number; currency: str
 /** Spend up to `upTo` on an invoice; nothing happens without a balance in that currency. */
 export type ApplyCredit = Command<'ApplyCredit', { invoiceId: string; currency: string; upTo: number }>;
 export type CreditCommand = GrantCredit | ApplyCredit;
-export type CreditState = { balances: Record<string, number>; invoices: string[] };
+export type CreditState = { balances: Record<string, number> };
 
 export const creditDecider: Decider<CreditCommand, CreditEvent, CreditState> = {
-  initialState: () => ({ balances: {}, invoices: [] }),
+  initialState: () => ({ balances: {} }),
   decide(command, state) {
     switch (command.type) {
       case 'GrantCredit':
         return command.data.amount > 0 ? [{ type: 'billing.credit.granted', data: { ...command.data } }] : [];
       case 'ApplyCredit': {
+        // Idempotent through the command id (one per source event and invoice); an amount taken beyond what the
+        // invoice still owes comes back as credit when it is settled, so nothing is lost either way.
         const { invoiceId, currency, upTo } = command.data;
-        if (state.invoices.includes(invoiceId)) return [];
         const amount = Math.min(state.balances[currency] ?? 0, upTo);
         return amount > 0 ? [{ type: 'billing.credit.applied', data: { amount, currency, invoiceId } }] : [];
       }
@@ -36,7 +37,7 @@ export const creditDecider: Decider<CreditCommand, CreditEvent, CreditState> = {
       case 'billing.credit.granted':
         return { ...state, balances: { ...state.balances, [currency]: balance + amount } };
       case 'billing.credit.applied':
-        return { balances: { ...state.balances, [currency]: balance - amount }, invoices: [...state.invoices, event.data.invoiceId] };
+        return { balances: { ...state.balances, [currency]: balance - amount } };
       default: {
         const exhaustive: never = event;
         return exhaustive;

@@ -10,11 +10,13 @@ const granted: CreditEvent = { type: 'billing.credit.granted', data: { amount: 2
 const spec = deciderSpec(creditDecider);
 
 describe('credit decider', () => {
-  it('spends credit on an invoice up to what it owes, once per invoice', () => {
+  it('spends credit on an invoice up to what it owes and what the balance holds', () => {
     spec.given([granted]).when(cmd({ type: 'ApplyCredit', data: { invoiceId: INV, currency: 'USD', upTo: 5_000 } })).then([{ type: 'billing.credit.applied', data: { amount: 5_000, currency: 'USD', invoiceId: INV } }]);
     spec.given([granted]).when(cmd({ type: 'ApplyCredit', data: { invoiceId: INV, currency: 'USD', upTo: 90_000 } })).then([{ type: 'billing.credit.applied', data: { amount: 20_000, currency: 'USD', invoiceId: INV } }]);
+    // New credit may settle more of an invoice it already paid part of (each source event applies once, by command id).
     const applied: CreditEvent = { type: 'billing.credit.applied', data: { amount: 5_000, currency: 'USD', invoiceId: INV } };
-    spec.given([granted, applied]).when(cmd({ type: 'ApplyCredit', data: { invoiceId: INV, currency: 'USD', upTo: 5_000 } })).then([]);
+    spec.given([granted, applied]).when(cmd({ type: 'ApplyCredit', data: { invoiceId: INV, currency: 'USD', upTo: 90_000 } })).then([{ type: 'billing.credit.applied', data: { amount: 15_000, currency: 'USD', invoiceId: INV } }]);
+    spec.given([granted, { ...applied, data: { ...applied.data, amount: 20_000 } }]).when(cmd({ type: 'ApplyCredit', data: { invoiceId: INV, currency: 'USD', upTo: 5_000 } })).then([]);
   });
 
   it('keeps currencies apart and does nothing without a balance', () => {

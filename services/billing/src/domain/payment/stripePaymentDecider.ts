@@ -34,7 +34,7 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
       if (state.status !== 'succeeded') out.push({ type: 'billing.payment.succeeded', data: { ...payment(d), appliedAmount: d.amount, excessAmount: 0, amountRemaining: 0 } });
       const already = state.status === 'none' ? 0 : state.refunded;
       const added = command.data.amountRefunded - already;
-      if (added > 0) out.push({ type: 'billing.payment.refunded', data: { ...payment(d), refundId: command.data.refundId, refundedAmount: added } });
+      if (added > 0) out.push({ type: 'billing.payment.refunded', data: { ...payment(d), refundId: command.data.refundId, refundedAmount: added, reopenedAmount: 0 } });
       return out;
     }
     if (state.status === 'succeeded') return [];

@@ -4,7 +4,7 @@ import { IllegalStateError, NotFoundError, ValidationError, type Command, type D
 /** What is owed on one invoice and what has been received against it (manual collection). */
 export const receivableStream = (invoiceId: string) => `receivable-${invoiceId}`;
 
-export type ReceivableEvent = Extract<BillingEvent, { type: 'billing.receivable.opened' | 'billing.payment.succeeded' }>;
+export type ReceivableEvent = Extract<BillingEvent, { type: 'billing.receivable.opened' | 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.remittance_advice.received' }>;
 
 export type OpenReceivable = Command<
   'OpenReceivable',
@@ -13,11 +13,37 @@ export type OpenReceivable = Command<
 export type RecordBankTransfer = Command<'RecordBankTransfer', { paymentId: string; amount: number; currency: string; reference: string; receivedAt: string }>;
 /** Settles (part of) the invoice from the organization's credit balance, already taken from it. */
 export type SettleFromCredit = Command<'SettleFromCredit', { paymentId: string; amount: number; currency: string; receivedAt: string }>;
-export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit;
+/** The operator returned (part of) a bank transfer: the refunded amount is owed on the invoice again. */
+export type RecordManualRefund = Command<'RecordManualRefund', { refundId: string; paymentId: string; amount: number; reference: string; refundedAt: string }>;
+/** The customer says it sent a transfer; recorded for the operator, settles nothing. */
+export type RecordRemittanceAdvice = Command<'RecordRemittanceAdvice', { adviceId: string; amount: number; reference: string; sentAt: string }>;
+export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit | RecordManualRefund | RecordRemittanceAdvice;
+
+/** A bank transfer applied to the invoice, and how much of what it applied has been refunded. */
+interface TransferApplied {
+  paymentId: string;
+  applied: number;
+  refunded: number;
+  payment: Extract<ReceivableEvent, { type: 'billing.payment.succeeded' }>['data'];
+}
 
 export type ReceivableState =
   | { status: 'none' }
-  | { status: 'open' | 'partially_paid' | 'paid'; invoiceId: string; amountDue: number; amountPaid: number; currency: string; references: string[] };
+  | {
+      status: 'open' | 'partially_paid' | 'paid';
+      invoiceId: string;
+      amountDue: number;
+      amountPaid: number;
+      currency: string;
+      references: string[];
+      transfers: TransferApplied[];
+      adviceReferences: string[];
+      refundIds: string[];
+    };
+
+function paidStatus(amountPaid: number, amountDue: number): 'open' | 'partially_paid' | 'paid' {
+  return amountPaid >= amountDue ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open';
+}
 
 export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, ReceivableState> = {
   initialState: () => ({ status: 'none' }),
@@ -57,7 +83,9 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
         ];
       }
       case 'SettleFromCredit': {
-        if (state.status !== 'open' && state.status !== 'partially_paid') return [];
+        // Credit was taken for this invoice already: even if a transfer paid it meanwhile, the amount is recorded
+        // (as excess, which returns to credit) rather than dropped.
+        if (state.status === 'none') throw new NotFoundError('invoice');
         const { paymentId, amount, currency, receivedAt } = command.data;
         const appliedAmount = Math.min(amount, state.amountDue - state.amountPaid);
         return [
@@ -70,6 +98,24 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
           },
         ];
       }
+      case 'RecordManualRefund': {
+        if (state.status === 'none') throw new NotFoundError('invoice');
+        const { refundId, paymentId, amount, reference, refundedAt } = command.data;
+        if (state.refundIds.includes(refundId)) return [];
+        const transfer = state.transfers.find((t) => t.paymentId === paymentId);
+        if (!transfer) throw new IllegalStateError('only a bank transfer applied to this invoice can be refunded here; credit is not money paid in');
+        const refundable = transfer.applied - transfer.refunded;
+        // The excess of an over-payment became credit and is not refunded through the payment (see billing-integration.md).
+        if (amount > refundable) throw new ValidationError(`at most ${refundable} ${state.currency} minor units of this payment can be refunded (what it applied to the invoice, less earlier refunds)`);
+        const { appliedAmount: _a, excessAmount: _e, amountRemaining: _r, ...payment } = transfer.payment;
+        return [{ type: 'billing.payment.refunded', data: { ...payment, reference, receivedAt: refundedAt, refundId, refundedAmount: amount, reopenedAmount: amount } }];
+      }
+      case 'RecordRemittanceAdvice': {
+        if (state.status === 'none') throw new NotFoundError('invoice');
+        const { adviceId, amount, reference, sentAt } = command.data;
+        if (state.adviceReferences.includes(reference)) return [];
+        return [{ type: 'billing.remittance_advice.received', data: { adviceId, invoiceId: state.invoiceId, amount, currency: state.currency, reference, sentAt } }];
+      }
       default: {
         const exhaustive: never = command;
         throw new Error(`unknown command ${(exhaustive as Command).type}`);
@@ -80,12 +126,23 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
   evolve(state, event) {
     switch (event.type) {
       case 'billing.receivable.opened':
-        return { status: event.data.amountDue === 0 ? 'paid' : 'open', invoiceId: event.data.invoiceId, amountDue: event.data.amountDue, amountPaid: 0, currency: event.data.currency, references: [] };
+        return { status: event.data.amountDue === 0 ? 'paid' : 'open', invoiceId: event.data.invoiceId, amountDue: event.data.amountDue, amountPaid: 0, currency: event.data.currency, references: [], transfers: [], adviceReferences: [], refundIds: [] };
       case 'billing.payment.succeeded': {
         if (state.status === 'none') return state;
-        const amountPaid = state.amountPaid + event.data.appliedAmount;
-        return { ...state, amountPaid, status: amountPaid >= state.amountDue ? 'paid' : 'partially_paid', references: event.data.reference ? [...state.references, event.data.reference] : state.references };
+        const d = event.data;
+        const amountPaid = state.amountPaid + d.appliedAmount;
+        const transfers = d.method === 'bank_transfer' ? [...state.transfers, { paymentId: d.paymentId, applied: d.appliedAmount, refunded: 0, payment: d }] : state.transfers;
+        return { ...state, amountPaid, status: paidStatus(amountPaid, state.amountDue), references: d.reference ? [...state.references, d.reference] : state.references, transfers };
       }
+      case 'billing.payment.refunded': {
+        if (state.status === 'none') return state;
+        const d = event.data;
+        const amountPaid = state.amountPaid - d.reopenedAmount;
+        const transfers = state.transfers.map((t) => (t.paymentId === d.paymentId ? { ...t, refunded: t.refunded + d.refundedAmount } : t));
+        return { ...state, amountPaid, status: paidStatus(amountPaid, state.amountDue), transfers, refundIds: [...state.refundIds, d.refundId] };
+      }
+      case 'billing.remittance_advice.received':
+        return state.status === 'none' ? state : { ...state, adviceReferences: [...state.adviceReferences, event.data.reference] };
       default: {
         const exhaustive: never = event;
         return exhaustive;

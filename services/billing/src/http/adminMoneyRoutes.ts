@@ -1,0 +1,127 @@
+import type { FastifyInstance } from 'fastify';
+import type { CollectionMethod } from '@curbmap/contracts';
+import type { Filter } from '@curbmap/eventsourcing';
+import { commandMetadata, HttpError, inputSchemas, notFound, problemResponses, toUtc } from '@curbmap/service-kit';
+import { billingTermsOf, setBillingTerms } from '../application/billingTermsCommands.ts';
+import { recordBankTransfer, recordManualRefund } from '../application/receivableCommands.ts';
+import { customerOf, providerCall, type BillingDeps } from '../application/subscriptionCommands.ts';
+import { billingCollections as C, type PaymentView, type ReceivableView, type RemittanceAdviceView } from '../projections/billingProjections.ts';
+
+const security = [{ adminToken: [] }];
+const tags = ['operations: money'];
+const errors = problemResponses(400, 401, 404, 409, 422, 502);
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } as const;
+
+/**
+ * Facts about money received or returned, and the terms of payment, belong to the platform operator (admin
+ * token). An organization's keys never record them: a customer never moves money by calling the API.
+ */
+export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps): Promise<void> {
+  const { ctx } = deps;
+
+  app.post<{ Params: { id: string }; Body: { amount: number; currency: string; reference: string; receivedAt: string } }>('/v1/admin/invoices/:id/payments', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Record a bank transfer received against an invoice',
+      description: 'An under-payment leaves the rest open (amountRemaining); an over-payment settles the invoice and the excess becomes the organization\'s credit, which settles its other open invoices, oldest first. A reference is recorded once per invoice.',
+      tags,
+      security,
+      params: idParams,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['amount', 'currency', 'reference', 'receivedAt'],
+        properties: { amount: inputSchemas.positiveAmount, currency: inputSchemas.currency, reference: inputSchemas.reference, receivedAt: inputSchemas.instant },
+      },
+      response: { 201: { $ref: 'Payment#' }, ...errors },
+    },
+    handler: async (request, reply) => {
+      const receivable = await ctx.readStore.get<ReceivableView>(C.receivables, request.params.id);
+      if (!receivable) throw notFound('invoice');
+      const { amount, currency, reference, receivedAt } = request.body;
+      const meta = commandMetadata(request, ctx, receivable.organizationId);
+      const result = await recordBankTransfer(ctx, meta, receivable.id, { amount, currency: currency.toUpperCase(), reference, receivedAt: toUtc(receivedAt) });
+      const event = result.events.find((e) => e.type === 'billing.payment.succeeded');
+      if (!event || event.type !== 'billing.payment.succeeded') throw notFound('payment');
+      reply.code(201).header('location', `/v1/payments/${event.data.paymentId}`);
+      const view = await ctx.readStore.get<PaymentView>(C.payments, event.data.paymentId);
+      return { ...view, amountRemaining: event.data.amountRemaining };
+    },
+  });
+
+  app.post<{ Params: { id: string }; Body: { amount?: number; reference?: string; refundedAt?: string } }>('/v1/admin/payments/:id/refunds', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Refund a payment (all that is refundable, or amount in minor units)',
+      description:
+        'A bank transfer: records money the operator returned (reference and refundedAt of the return); the invoice is owed again by that amount (reopened) and the subscription follows its due date. A card payment through Stripe: asks Stripe to refund; Stripe\'s invoice stays paid, as Stripe keeps it. Credit applied from an over-payment is not a payment and is not refunded here.',
+      tags,
+      security,
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } },
+      body: { type: 'object', additionalProperties: false, properties: { amount: inputSchemas.positiveAmount, reference: inputSchemas.reference, refundedAt: inputSchemas.instant } },
+      response: { 201: { $ref: 'Payment#' }, 202: { type: 'object', properties: { refundId: { type: 'string' }, status: { type: 'string' }, amount: { type: 'integer' } } }, ...errors },
+    },
+    handler: async (request, reply) => {
+      const payment = await ctx.readStore.get<PaymentView>(C.payments, request.params.id);
+      if (!payment) throw notFound('payment');
+      const body = request.body ?? {};
+      if (payment.method === 'credit_balance') throw new HttpError(409, 'not_refundable', 'this payment was settled from the organization\'s credit; no money was paid in to return');
+      if (payment.provider === 'stripe') {
+        const amount = body.amount ?? payment.amount - payment.refundedAmount;
+        if (amount > payment.amount - payment.refundedAmount) throw new HttpError(422, 'refund_too_large', `at most ${payment.amount - payment.refundedAmount} ${payment.currency} minor units can be refunded`);
+        const refund = await providerCall(() => deps.provider.refund({ providerPaymentId: payment.id, amount, idempotencyKey: `${request.commandId}:refund` }));
+        reply.code(202);
+        return { ...refund, amount };
+      }
+      if (!payment.invoiceId) throw new HttpError(409, 'not_refundable', 'this payment is not attached to an invoice');
+      if (!body.reference || !body.refundedAt) throw new HttpError(400, 'invalid_request', 'a bank transfer refund needs the reference and refundedAt of the transfer that returned the money');
+      const amount = body.amount ?? payment.appliedAmount - payment.refundedAmount;
+      const meta = commandMetadata(request, ctx, payment.organizationId);
+      await recordManualRefund(ctx, meta, payment.invoiceId, { paymentId: payment.id, amount, reference: body.reference, refundedAt: toUtc(body.refundedAt) });
+      reply.code(201);
+      return ctx.readStore.get<PaymentView>(C.payments, payment.id);
+    },
+  });
+
+  app.put<{ Params: { id: string }; Body: { collectionMethods: CollectionMethod[]; daysUntilDue: number } }>('/v1/admin/organizations/:id/billing-terms', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: "Set an organization's payment terms: the collection methods it may choose, days to pay an invoice",
+      description: 'Applies to subscriptions started after the change; each invoice keeps the terms its charge carried.',
+      tags,
+      security,
+      params: idParams,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['collectionMethods', 'daysUntilDue'],
+        properties: {
+          collectionMethods: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['charge_automatically', 'send_invoice'] } },
+          daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 },
+        },
+      },
+      response: { 200: { $ref: 'BillingTerms#' }, ...errors },
+    },
+    handler: async (request) => {
+      const organizationId = request.params.id;
+      await customerOf(ctx, organizationId);
+      await setBillingTerms(ctx, deps.provider.kind, commandMetadata(request, ctx, organizationId), request.body);
+      return billingTermsOf(ctx, deps.provider.kind, organizationId);
+    },
+  });
+
+  app.get<{ Querystring: { organizationId?: string; limit: number } }>('/v1/admin/remittance-advice', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Remittance advice customers sent, newest first: transfers to look out for',
+      tags,
+      security,
+      querystring: { type: 'object', additionalProperties: false, properties: { organizationId: { type: 'string', format: 'uuid' }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
+      response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'RemittanceAdvice#' } } } }, ...problemResponses(400, 401) },
+    },
+    handler: async (request) => {
+      const filter: Filter = request.query.organizationId ? { organizationId: request.query.organizationId } : {};
+      return { data: await ctx.readStore.find<RemittanceAdviceView>(C.remittanceAdvice, filter, { orderBy: 'recordedAt', direction: 'desc', limit: request.query.limit }) };
+    },
+  });
+}
