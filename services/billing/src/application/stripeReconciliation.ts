@@ -1,5 +1,5 @@
 import type { ServiceContext } from '@curbmap/service-kit';
-import type { StripeEventLike } from '../adapters/stripe/stripeObjects.ts';
+import { stripeEventProblem, type StripeEventLike } from '../adapters/stripe/stripeObjects.ts';
 import { billingCollections as C } from '../projections/billingProjections.ts';
 import type { StripeEventView } from '../projections/stripeProjection.ts';
 import { ingestStripeEvent } from './stripeEventIngest.ts';
@@ -24,6 +24,11 @@ export async function reconcileStripeEvents(ctx: ServiceContext, list: ListStrip
   let stored = 0;
   for await (const event of list(since)) {
     seen += 1;
+    const problem = stripeEventProblem(event);
+    if (problem) {
+      ctx.log.warn({ stripeEventId: (event as { id?: unknown }).id, problem }, 'stripe reconciliation skipped a malformed event');
+      continue;
+    }
     if ((await ingestStripeEvent(ctx, event, 'reconciliation')) === 'stored') stored += 1;
   }
   ctx.log.info({ since, seen, stored }, 'stripe reconciliation');

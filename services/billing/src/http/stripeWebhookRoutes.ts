@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import Stripe from 'stripe';
 import { HttpError, problemResponses, type ServiceContext } from '@curbmap/service-kit';
-import type { StripeEventLike } from '../adapters/stripe/stripeObjects.ts';
+import { stripeEventProblem, type StripeEventLike } from '../adapters/stripe/stripeObjects.ts';
 import { ingestStripeEvent } from '../application/stripeEventIngest.ts';
 
 /** Stripe's default: a signature older than five minutes is refused (replay protection). */
@@ -40,9 +40,8 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: ServiceCont
           }
           throw new HttpError(400, 'invalid_webhook', 'the body is not JSON');
         }
-        if (typeof event?.id !== 'string' || !event.id.startsWith('evt_') || typeof event.type !== 'string' || !event.data?.object) {
-          throw new HttpError(400, 'invalid_webhook', 'the body is not a Stripe event');
-        }
+        const problem = stripeEventProblem(event);
+        if (problem) throw new HttpError(400, 'invalid_webhook', `not a Stripe event we can store: ${problem}`);
         const outcome = await ingestStripeEvent(ctx, event, 'webhook');
         request.log.info({ stripeEventId: event.id, type: event.type, outcome }, 'stripe webhook');
         return { received: true, duplicate: outcome === 'duplicate' };

@@ -82,6 +82,20 @@ describe('Stripe webhook ingest', () => {
     expect(notJson.json().detail).toBe('the body is not JSON');
     const unsigned = await p.app.inject({ method: 'POST', url: '/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(evt) });
     expect(unsigned.statusCode).toBe(400);
+    // Signed but malformed: 400 (Stripe would retry a 5xx for days), never stored.
+    for (const [change, field] of [
+      [{ created: undefined }, /created/],
+      [{ created: '1800000000' }, /created/],
+      [{ created: 1e20 }, /created/],
+      [{ livemode: 'false' }, /livemode/],
+      [{ livemode: undefined }, /livemode/],
+      [{ type: undefined }, /type/],
+      [{ type: 42 }, /type/],
+    ] as const) {
+      const malformed = await deliver({ ...evt, ...change });
+      expect(malformed.statusCode, JSON.stringify(change)).toBe(400);
+      expect(malformed.json().detail).toMatch(field);
+    }
     expect(await p.eventCount()).toBe(before);
   });
 

@@ -9,6 +9,23 @@ export interface StripeEventLike {
 
 export type StripeObject = Record<string, unknown> & { id?: string; object?: string; metadata?: Record<string, string> | null; customer?: unknown; created?: number };
 
+/**
+ * What makes a parsed body a Stripe event we can store, or why not. A signed body can still be malformed (a
+ * test tool, an integration bug): answering 400 stops Stripe's retries, where a 500 would bring them back for days.
+ */
+export function stripeEventProblem(event: unknown): string | null {
+  if (!event || typeof event !== 'object') return 'the body is not a Stripe event';
+  const e = event as Partial<Record<keyof StripeEventLike, unknown>>;
+  if (typeof e.id !== 'string' || !/^evt_\w+$/.test(e.id)) return 'id is missing or not an event id (evt_…)';
+  if (typeof e.type !== 'string' || !/^[a-z_]+(\.[a-z_]+)+$/.test(e.type)) return 'type is missing or malformed';
+  // Seconds since 1970, within what a Date can hold and before 2200.
+  if (typeof e.created !== 'number' || !Number.isSafeInteger(e.created) || e.created <= 0 || e.created >= 7_258_118_400) return 'created is missing or not a time in seconds';
+  if (typeof e.livemode !== 'boolean') return 'livemode is missing or not a boolean';
+  const object = (e.data as { object?: unknown } | undefined)?.object;
+  if (!object || typeof object !== 'object') return 'data.object is missing';
+  return null;
+}
+
 export const NO_ORGANIZATION = '00000000-0000-0000-0000-000000000000';
 
 export function str(value: unknown): string | null {
