@@ -7,7 +7,8 @@ import { billingRoutes } from './http/billingRoutes.ts';
 import type { PlanCatalog } from './plans/planCatalog.ts';
 import { billingTermsProjection, creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
 import { stripeProjection } from './projections/stripeProjection.ts';
-import { startStripeSyncProcess } from './application/stripeSyncProcess.ts';
+import { startStripeSyncProcess, type StripeLookup } from './application/stripeSyncProcess.ts';
+import { startProviderOutbox } from './application/providerOutbox.ts';
 import type { ListStripeEvents } from './application/stripeReconciliation.ts';
 import type { EventSourcedCustomerLinks } from './application/customerLinks.ts';
 import { stripeWebhookRoutes } from './http/stripeWebhookRoutes.ts';
@@ -23,6 +24,8 @@ export interface BillingModuleOptions {
   webhookSecret?: string | null;
   /** Stripe's event list, for reconciliation; absent without a Stripe key. */
   listStripeEvents?: ListStripeEvents | null;
+  /** Reads from Stripe for the sync process (objects not known yet, invoice payments); absent without Stripe. */
+  stripeLookup?: StripeLookup | null;
   /** Attached to the context at start (Stripe provider's customer links). */
   customerLinks?: EventSourcedCustomerLinks | null;
 }
@@ -48,7 +51,8 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
     async start(ctx) {
       options.customerLinks?.attach(ctx);
       const processes = startBillingProcesses(ctx);
-      const stripeSync = startStripeSyncProcess(ctx, options.catalog);
+      const outbox = startProviderOutbox(ctx, options.provider, options.catalog);
+      const stripeSync = startStripeSyncProcess(ctx, options.catalog, options.stripeLookup ?? null);
       const scheduler = startBillingScheduler(ctx, options.schedulerIntervalMs ?? 60_000);
       module.scheduler = scheduler;
       return {
@@ -56,6 +60,7 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
           await scheduler.stop();
           await stripeSync.stop();
           await processes.stop();
+          await outbox.stop();
         },
       };
     },

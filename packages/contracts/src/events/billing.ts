@@ -1,9 +1,10 @@
 import type { EventContract } from '../eventRegistry.ts';
-import { currency, instant, minorUnits, object, timeZone, uuid } from './common.ts';
+import { currency, instant, MAX_AMOUNT, minorUnits, object, timeZone, uuid } from './common.ts';
 
 export const collectionMethods = ['charge_automatically', 'send_invoice'] as const;
 export type CollectionMethod = (typeof collectionMethods)[number];
 export const paymentProviders = ['manual', 'stripe'] as const;
+export const providerActions = ['start', 'change', 'cancel', 'reactivate'] as const;
 export type PaymentProviderKind = (typeof paymentProviders)[number];
 
 /** One line of a charge: a signed amount (credits are negative) for a span of the period. */
@@ -57,10 +58,36 @@ export type BillingEvent =
   | { type: 'billing.terms.set'; data: BillingTerms }
   | { type: 'billing.stripe_event.received'; data: StripeEventReceived }
   | { type: 'billing.subscription.provider_synced'; data: { subscriptionId: string; stripeEventId: string; created: number; status: string } }
+  /**
+   * Outbox: a change the payment provider must carry out first. `effects` are the events to append once it
+   * has (what the same command decides with manual collection); the process calling the provider uses this
+   * event's id for its Idempotency-Key.
+   */
+  | { type: 'billing.subscription.provider_requested'; data: ProviderRequest }
+  | { type: 'billing.subscription.provider_confirmed'; data: { subscriptionId: string; requestId: string; action: ProviderAction; providerSubscriptionId: string } }
+  | { type: 'billing.subscription.provider_failed'; data: { subscriptionId: string; requestId: string; action: ProviderAction; code: string; message: string } }
+  /** Outbox for a card refund (stream payment-<pi>): the process asks Stripe with this event's id as key. */
+  | { type: 'billing.refund.requested'; data: { paymentId: string; requestId: string; amount: number; currency: string } }
+  | { type: 'billing.refund.submitted'; data: { paymentId: string; requestId: string; refundId: string; status: string; amount: number } }
+  | { type: 'billing.refund.failed'; data: { paymentId: string; requestId: string; code: string; message: string } }
   | { type: 'billing.customer.linked'; data: { provider: 'stripe'; customerId: string } }
   /** An over-payment becomes the organization's credit, spent on its next invoices (stream credit-<orgId>). */
   | { type: 'billing.credit.granted'; data: { amount: number; currency: string; sourcePaymentId: string } }
   | { type: 'billing.credit.applied'; data: { amount: number; currency: string; invoiceId: string } };
+
+export type ProviderAction = (typeof providerActions)[number];
+
+export interface ProviderRequest {
+  subscriptionId: string;
+  requestId: string;
+  action: ProviderAction;
+  /** What to ask the provider: the seats and plan wanted, when the change applies, how to cancel. */
+  seats: number;
+  planId: string;
+  effective: 'now' | 'renewal';
+  atPeriodEnd: boolean | null;
+  effects: { type: string; data: object }[];
+}
 
 export interface BillingTerms {
   /** What the organization may choose from, in order of preference. */
@@ -156,6 +183,22 @@ export const billingContracts: EventContract[] = [
   v1('billing.remittance_advice.received', { adviceId: { type: 'string', minLength: 1 }, invoiceId: uuid, amount: minorUnits, currency, reference: { type: 'string', minLength: 1 }, sentAt: instant }),
   v1('billing.terms.set', { collectionMethods: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...collectionMethods] } }, daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 } }),
   v1('billing.subscription.provider_synced', { ...sub, stripeEventId: { type: 'string' }, created: { type: 'integer' }, status: { type: 'string' } }),
+  v1('billing.subscription.provider_requested', {
+    ...sub,
+    requestId: uuid,
+    action: { enum: [...providerActions] },
+    seats: { type: 'integer', minimum: 1 },
+    planId: { type: 'string', minLength: 1 },
+    effective: { enum: ['now', 'renewal'] },
+    atPeriodEnd: { type: ['boolean', 'null'] },
+    // Each effect is validated against its own schema when it is appended.
+    effects: { type: 'array', items: { type: 'object', required: ['type', 'data'], properties: { type: { type: 'string', pattern: '^billing\\.subscription\\.' }, data: { type: 'object' } } } },
+  }),
+  v1('billing.subscription.provider_confirmed', { ...sub, requestId: uuid, action: { enum: [...providerActions] }, providerSubscriptionId: { type: 'string', minLength: 1 } }),
+  v1('billing.subscription.provider_failed', { ...sub, requestId: uuid, action: { enum: [...providerActions] }, code: { type: 'string' }, message: { type: 'string' } }),
+  v1('billing.refund.requested', { paymentId: { type: 'string', minLength: 1 }, requestId: uuid, amount: { type: 'integer', minimum: 1, maximum: MAX_AMOUNT }, currency }),
+  v1('billing.refund.submitted', { paymentId: { type: 'string', minLength: 1 }, requestId: uuid, refundId: { type: 'string', minLength: 1 }, status: { type: 'string' }, amount: minorUnits }),
+  v1('billing.refund.failed', { paymentId: { type: 'string', minLength: 1 }, requestId: uuid, code: { type: 'string' }, message: { type: 'string' } }),
   v1('billing.credit.granted', { amount: { type: 'integer', minimum: 1 }, currency, sourcePaymentId: { type: 'string', minLength: 1 } }),
   v1('billing.credit.applied', { amount: { type: 'integer', minimum: 1 }, currency, invoiceId: uuid }),
   v1('billing.customer.linked', { provider: { const: 'stripe' }, customerId: { type: 'string', pattern: '^cus_' } }),

@@ -1,6 +1,7 @@
 import type { CollectionMethod } from '@curbmap/contracts';
-import { NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
-import { HttpError, runCommand, type ServiceContext } from '@curbmap/service-kit';
+import { deterministicUuid, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
+import { HttpError, NotYetVisibleError, runCommand, type ServiceContext } from '@curbmap/service-kit';
+import { providerOutcome, providerRefused } from './providerOutcome.ts';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
 import type { PlanCatalog, Plan } from '../plans/planCatalog.ts';
@@ -42,13 +43,22 @@ export async function subscriptionOf(ctx: ServiceContext, organizationId: string
 }
 
 /**
- * Decides against the current read model first, so the provider is only called for a change the domain accepts
- * (a refused or no-op command makes no call); the command then runs for real against the stream.
+ * With a provider that keeps its own subscription (Stripe), a command appends a request and the provider
+ * outbox carries it out (providerOutbox.ts). The HTTP answer waits a bounded time for the outcome: the
+ * provider's refusal is answered as such (402 for a card, 502 otherwise); a provider still working answers
+ * 202 with the subscription to poll. The request is in our log either way: nothing happens at the provider
+ * that our log does not know.
  */
-async function withProvider(ctx: ServiceContext, command: SubscriptionCommand, state: SubscriptionView['state'] | null, call: () => Promise<void>) {
-  const planned = subscriptionDecider.decide(command, state ?? subscriptionDecider.initialState());
-  if (planned.length > 0) await providerCall(call);
-  return runSubscriptionCommand(ctx, command);
+async function runWithProvider(ctx: ServiceContext, command: SubscriptionCommand) {
+  const result = await runSubscriptionCommand(ctx, command);
+  const request = result.events.find((e) => e.type === 'billing.subscription.provider_requested');
+  if (!request || request.type !== 'billing.subscription.provider_requested') return result;
+  const streamId = subscriptionStream(command.metadata.organizationId);
+  const outcome = await providerOutcome(ctx, streamId, request.data.requestId, ['billing.subscription.provider_confirmed', 'billing.subscription.provider_failed']);
+  if (!outcome) throw new NotYetVisibleError(['the payment provider']);
+  if (outcome.event.type === 'billing.subscription.provider_failed') throw providerRefused(outcome.event.data as { code: string; message: string });
+  await ctx.waitForReadModels(outcome.write);
+  return result;
 }
 
 /** A provider failure is the provider's, not ours: 402 for a card problem, 502 otherwise, with its message. */
@@ -65,11 +75,7 @@ export async function providerCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function createSubscription(
-  { ctx, catalog, provider }: BillingDeps,
-  meta: CommandMetadata,
-  input: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string },
-) {
+export async function createSubscription({ ctx, catalog, provider }: BillingDeps, meta: CommandMetadata, input: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string }) {
   const plan = planOrFail(catalog, input.planId);
   const customer = await customerOf(ctx, meta.organizationId);
   const price = planPrice(plan, customer.currency);
@@ -80,40 +86,28 @@ export async function createSubscription(
     throw new ValidationError(`your payment terms allow ${terms.collectionMethods.join(' or ')}; ask the operator to change them for ${collectionMethod}`);
   }
   const daysUntilDue = collectionMethod === 'send_invoice' ? terms.daysUntilDue : null;
-  const subscriptionId = ctx.newId();
-  const existing = await ctx.readStore.get<SubscriptionView>(C.subscriptions, meta.organizationId);
-  const data = { subscriptionId, plan: price, seats: input.seats, currency: customer.currency, collectionMethod, daysUntilDue, poNumber: input.poNumber ?? null, timeZone: customer.timeZone, provider: provider.kind, providerSubscriptionId: null as string | null };
-  return withProvider(ctx, { type: 'CreateSubscription', data, metadata: meta }, existing?.state ?? null, async () => {
-    const started = await provider.startSubscription({ customer, plan, seats: input.seats, collectionMethod, daysUntilDue, poNumber: data.poNumber, subscriptionId, idempotencyKey: `${meta.commandId}:start` });
-    data.providerSubscriptionId = started.providerSubscriptionId;
-  });
+  // The id derives from the command: a retried request is the same subscription (and the same provider request).
+  const subscriptionId = deterministicUuid(`${meta.commandId}:subscription`);
+  const data = { subscriptionId, plan: price, seats: input.seats, currency: customer.currency, collectionMethod, daysUntilDue, poNumber: input.poNumber ?? null, timeZone: customer.timeZone, provider: provider.kind, providerSubscriptionId: null };
+  return runWithProvider(ctx, { type: 'CreateSubscription', data, metadata: meta });
 }
 
-export async function changeSubscription({ ctx, catalog, provider }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
-  const view = await subscriptionOf(ctx, meta.organizationId);
-  const current = view.state;
-  const ref = current.providerSubscriptionId;
-  const idempotencyKey = `${meta.commandId}:change`;
+export async function changeSubscription({ ctx, catalog }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
+  const current = (await subscriptionOf(ctx, meta.organizationId)).state;
   if (input.planId !== undefined) {
     const plan = planOrFail(catalog, input.planId);
     const currentTier = catalog.get(current.planId)?.tier ?? 0;
-    const command: SubscriptionCommand = { type: 'ChangeSubscription', data: { plan: planPrice(plan, current.currency), currentTier }, metadata: meta };
-    return withProvider(ctx, command, current, () => provider.changeSubscription({ providerSubscriptionId: ref, plan, currency: current.currency, seats: current.seats, prorateNow: plan.tier > currentTier, idempotencyKey }));
+    return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: planPrice(plan, current.currency), currentTier }, metadata: meta });
   }
-  const seats = input.seats!;
-  const plan = planOrFail(catalog, current.planId);
-  const command: SubscriptionCommand = { type: 'ChangeSubscription', data: { seats }, metadata: meta };
-  return withProvider(ctx, command, current, () => provider.changeSubscription({ providerSubscriptionId: ref, plan, currency: current.currency, seats, prorateNow: seats > current.seats, idempotencyKey }));
+  return runWithProvider(ctx, { type: 'ChangeSubscription', data: { seats: input.seats! }, metadata: meta });
 }
 
-export async function cancelSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata, atPeriodEnd: boolean) {
-  const view = await subscriptionOf(ctx, meta.organizationId);
-  const command: SubscriptionCommand = { type: 'CancelSubscription', data: { atPeriodEnd }, metadata: meta };
-  return withProvider(ctx, command, view.state, () => provider.cancelSubscription({ providerSubscriptionId: view.state.providerSubscriptionId, atPeriodEnd, idempotencyKey: `${meta.commandId}:cancel` }));
+export async function cancelSubscription({ ctx }: BillingDeps, meta: CommandMetadata, atPeriodEnd: boolean) {
+  await subscriptionOf(ctx, meta.organizationId);
+  return runWithProvider(ctx, { type: 'CancelSubscription', data: { atPeriodEnd }, metadata: meta });
 }
 
-export async function reactivateSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata) {
-  const view = await subscriptionOf(ctx, meta.organizationId);
-  const command: SubscriptionCommand = { type: 'ReactivateSubscription', data: {}, metadata: meta };
-  return withProvider(ctx, command, view.state, () => provider.reactivateSubscription({ providerSubscriptionId: view.state.providerSubscriptionId, idempotencyKey: `${meta.commandId}:reactivate` }));
+export async function reactivateSubscription({ ctx }: BillingDeps, meta: CommandMetadata) {
+  await subscriptionOf(ctx, meta.organizationId);
+  return runWithProvider(ctx, { type: 'ReactivateSubscription', data: {}, metadata: meta });
 }

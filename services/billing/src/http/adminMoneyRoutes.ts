@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectionMethod } from '@curbmap/contracts';
-import type { Filter } from '@curbmap/eventsourcing';
-import { commandMetadata, HttpError, inputSchemas, notFound, problemResponses, toUtc } from '@curbmap/service-kit';
+import { deterministicUuid, type Filter } from '@curbmap/eventsourcing';
+import { commandMetadata, HttpError, inputSchemas, notFound, NotYetVisibleError, problemResponses, runCommand, toUtc } from '@curbmap/service-kit';
 import { billingTermsOf, setBillingTerms } from '../application/billingTermsCommands.ts';
 import { recordBankTransfer, recordManualRefund } from '../application/receivableCommands.ts';
-import { customerOf, providerCall, type BillingDeps } from '../application/subscriptionCommands.ts';
+import { providerOutcome, providerRefused } from '../application/providerOutcome.ts';
+import { customerOf, type BillingDeps } from '../application/subscriptionCommands.ts';
+import { stripePaymentDecider, stripePaymentStream } from '../domain/payment/stripePaymentDecider.ts';
 import { billingCollections as C, type PaymentView, type ReceivableView, type RemittanceAdviceView } from '../projections/billingProjections.ts';
 
 const security = [{ adminToken: [] }];
@@ -67,11 +69,17 @@ export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps):
       const body = request.body ?? {};
       if (payment.method === 'credit_balance') throw new HttpError(409, 'not_refundable', 'this payment was settled from the organization\'s credit; no money was paid in to return');
       if (payment.provider === 'stripe') {
+        // An intent in our log first; the provider outbox asks Stripe with that event's id as the key.
         const amount = body.amount ?? payment.amount - payment.refundedAmount;
-        if (amount > payment.amount - payment.refundedAmount) throw new HttpError(422, 'refund_too_large', `at most ${payment.amount - payment.refundedAmount} ${payment.currency} minor units can be refunded`);
-        const refund = await providerCall(() => deps.provider.refund({ providerPaymentId: payment.id, amount, idempotencyKey: `${request.commandId}:refund` }));
+        const requestId = deterministicUuid(`${request.commandId}:refund`);
+        const meta = commandMetadata(request, ctx, payment.organizationId);
+        await runCommand(ctx, stripePaymentDecider, stripePaymentStream(payment.id), { type: 'RequestRefund', data: { requestId, amount }, metadata: meta }, { consistent: false });
+        const outcome = await providerOutcome(ctx, stripePaymentStream(payment.id), requestId, ['billing.refund.submitted', 'billing.refund.failed']);
+        if (!outcome) throw new NotYetVisibleError(['the payment provider']);
+        if (outcome.event.type === 'billing.refund.failed') throw providerRefused(outcome.event.data as { code: string; message: string });
+        const submitted = outcome.event.data as { refundId: string; status: string; amount: number };
         reply.code(202);
-        return { ...refund, amount };
+        return { refundId: submitted.refundId, status: submitted.status, amount: submitted.amount };
       }
       if (!payment.invoiceId) throw new HttpError(409, 'not_refundable', 'this payment is not attached to an invoice');
       if (!body.reference || !body.refundedAt) throw new HttpError(400, 'invalid_request', 'a bank transfer refund needs the reference and refundedAt of the transfer that returned the money');

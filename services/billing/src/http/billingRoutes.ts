@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectionMethod } from '@curbmap/contracts';
-import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, toUtc } from '@curbmap/service-kit';
+import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, toUtc } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, subscriptionOf, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordRemittanceAdvice } from '../application/receivableCommands.ts';
@@ -19,7 +19,9 @@ export function presentSubscription(view: SubscriptionView) {
   return {
     id: s.subscriptionId, status: s.status, planId: s.planId, planName: s.planName, seats: s.seats, currency: s.currency, unitAmount: s.unitAmount, annualAmount: s.seats * s.unitAmount,
     collectionMethod: s.collectionMethod, daysUntilDue: s.daysUntilDue, poNumber: s.poNumber, timeZone: s.timeZone, currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end,
-    cancelAtPeriodEnd: s.cancelAtPeriodEnd, pendingChange: pending, provider: s.provider, providerSubscriptionId: s.providerSubscriptionId, createdAt: view.createdAt, updatedAt: view.updatedAt,
+    cancelAtPeriodEnd: s.cancelAtPeriodEnd, pendingChange: pending, provider: s.provider, providerSubscriptionId: s.providerSubscriptionId,
+    providerRequest: s.providerRequest ? { action: s.providerRequest.action, seats: s.providerRequest.seats, planId: s.providerRequest.planId, effective: s.providerRequest.effective } : null,
+    createdAt: view.createdAt, updatedAt: view.updatedAt,
   };
 }
 
@@ -64,7 +66,29 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
       const auth = organizationKeyAuth(request, 'change billing');
       await createSubscription(deps, commandMetadata(request, ctx, auth.organizationId), request.body);
       reply.code(201).header('location', '/v1/subscription');
-      return presentSubscription(await current(auth.organizationId));
+      const view = await current(auth.organizationId);
+      return { ...presentSubscription(view), paymentConfirmation: await confirmationOf(view) };
+    },
+  });
+
+  /** Fetched from the provider when asked, never stored: a client secret belongs in the customer's browser only. */
+  const confirmationOf = async (view: SubscriptionView) =>
+    view.state.status === 'incomplete' && view.state.providerSubscriptionId ? providerCall(() => deps.provider.paymentConfirmation({ providerSubscriptionId: view.state.providerSubscriptionId! })) : null;
+
+  app.get('/v1/subscription/payment-confirmation', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'What the browser needs to confirm the first card payment of an incomplete subscription (SCA)',
+      description: 'Pass clientSecret to Stripe.js (stripe.confirmPayment). The subscription becomes active when Stripe reports the payment, not before.',
+      tags,
+      security,
+      response: { 200: { type: 'object', properties: { clientSecret: { type: 'string' }, type: { type: 'string' }, invoiceId: { type: 'string' } } }, ...problemResponses(401, 403, 404, 502) },
+    },
+    handler: async (request) => {
+      const auth = organizationKeyAuth(request, 'confirm payments');
+      const confirmation = await confirmationOf(await current(auth.organizationId));
+      if (!confirmation) throw new HttpError(404, 'not_found', 'no payment is waiting for confirmation');
+      return confirmation;
     },
   });
 

@@ -30,7 +30,7 @@ export const billingSchemas = [
     required: ['id', 'status', 'planId', 'seats', 'currency', 'unitAmount', 'annualAmount', 'collectionMethod', 'currentPeriodStart', 'currentPeriodEnd', 'cancelAtPeriodEnd'],
     properties: {
       id: { type: 'string', format: 'uuid' },
-      status: { type: 'string', enum: ['incomplete', 'active', 'past_due', 'canceled', 'unpaid'] },
+      status: { type: 'string', enum: ['pending', 'incomplete', 'active', 'past_due', 'canceled', 'unpaid'], description: 'pending: asked of Stripe, not confirmed yet; incomplete: waiting for the first card payment' },
       planId: { type: 'string' },
       planName: { type: 'string' },
       seats: { type: 'integer' },
@@ -49,6 +49,14 @@ export const billingSchemas = [
       },
       provider: { type: 'string', enum: ['manual', 'stripe'] },
       providerSubscriptionId: { type: ['string', 'null'] },
+      providerRequest: {
+        description: 'A change sent to the payment provider and not answered yet',
+        anyOf: [{ type: 'null' }, { type: 'object', properties: { action: { type: 'string' }, seats: { type: 'integer' }, planId: { type: 'string' }, effective: { type: 'string' } } }],
+      },
+      paymentConfirmation: {
+        description: 'While incomplete: what Stripe.js needs to confirm the first payment (SCA), e.g. stripe.confirmPayment({clientSecret})',
+        anyOf: [{ type: 'null' }, { type: 'object', properties: { clientSecret: { type: 'string' }, type: { type: 'string' }, invoiceId: { type: 'string' } } }],
+      },
       createdAt: instant,
       updatedAt: instant,
     },

@@ -139,6 +139,8 @@ describe('Stripe webhook ingest', () => {
         event('invoice.marked_uncollectible', { ...stripeFixture('invoice'), id: 'in_test_bad', customer: customerId, status: 'uncollectible' }, t + 2),
         event('source.chargeable', { id: 'src_1', object: 'source' }, t + 1),
       ];
+      // Stripe links the invoice and its PaymentIntent through an InvoicePayment, not a field on the invoice.
+      server.invoicePayments.set('in_test_annual', 'pi_test_annual');
       const deliveries = shuffled([...events, ...events.filter((_, i) => i % 3 === seed % 3)], seed);
       for (const e of deliveries) expect((await deliver(e)).statusCode).toBe(200);
       await p.settle();
@@ -157,8 +159,9 @@ describe('Stripe webhook ingest', () => {
       let stored = 0;
       for await (const _ of p.ctx.store.readAll({ filter: { types: ['billing.stripe_event.received'] } })) stored += 1;
       expect(stored).toBe(events.length);
+      // One charge, one payment: invoice.paid is recorded under its PaymentIntent, not as a second payment.
       const payments = (await p.app.inject({ url: '/v1/payments', headers: { authorization: `Bearer ${org.apiKey}` } })).json().data;
-      expect(payments.map((x: { id: string }) => x.id)).toContain('pi_test_annual');
+      expect(payments.map((x: { id: string }) => x.id)).toEqual(['pi_test_annual']);
     });
   }
 
@@ -172,7 +175,13 @@ describe('Stripe webhook ingest', () => {
     expect(ok.statusCode, ok.body).toBe(202);
     expect(ok.json()).toMatchObject({ refundId: expect.stringMatching(/^re_/), amount: 20_000 });
     const [sent] = server.requestsTo('POST', '/v1/refunds');
-    expect(sent).toMatchObject({ form: { payment_intent: 'pi_test_refund', amount: '20000' }, idempotencyKey: expect.stringMatching(/^idem-[0-9a-f]{64}:refund$/) });
+    // Stripe is asked by the outbox, with the key of the intent event already in our log.
+    const intents: string[] = [];
+    for await (const e of p.ctx.store.readStream('payment-pi_test_refund')) if (e.type === 'billing.refund.requested') intents.push(e.id);
+    expect(sent).toMatchObject({ form: { payment_intent: 'pi_test_refund', amount: '20000' }, idempotencyKey: `refund:${intents[0]}` });
+    // The same request retried (same Idempotency-Key): no second intent, no second call at Stripe.
+    expect((await refund({ amount: 20_000 })).statusCode).toBe(202);
+    expect(server.requestsTo('POST', '/v1/refunds')).toHaveLength(1);
     expect((await refund({ amount: 60_000 })).statusCode).toBe(422);
     server.failNext('POST', /^\/v1\/refunds$/, 400);
     const refused = await refund({ amount: 1_000 });

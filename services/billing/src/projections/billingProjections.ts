@@ -102,7 +102,7 @@ export const customersProjection: Projection = {
 };
 
 export const subscriptionsProjection: Projection = {
-  name: 'billing.subscriptions.v2',
+  name: 'billing.subscriptions.v3',
   filter: { categories: ['subscription'] },
   collections: [C.subscriptions],
   indexes: { [C.subscriptions]: ['status', 'periodEnd'] },
@@ -110,9 +110,15 @@ export const subscriptionsProjection: Projection = {
     const event = { type: stored.type, data: stored.data } as SubscriptionEvent;
     const existing = await tx.get<SubscriptionView>(C.subscriptions, stored.organizationId);
     const state = subscriptionDecider.evolve(existing?.state ?? subscriptionDecider.initialState(), event);
-    if (state.status === 'none') return;
-    // A new subscription starts at `created` (incomplete) or at `activated`, unless that activation ends an incomplete one.
-    const starts = event.type === 'billing.subscription.created' || (event.type === 'billing.subscription.activated' && existing?.state.status !== 'incomplete');
+    if (state.status === 'none') {
+      // A start the provider refused: there is no subscription.
+      if (existing) await tx.delete(C.subscriptions, stored.organizationId);
+      return;
+    }
+    // A new subscription starts when asked of the provider, at `created` (incomplete) or at `activated`, unless
+    // that event follows a request or ends an incomplete one.
+    const starts = (event.type === 'billing.subscription.provider_requested' && event.data.action === 'start') ||
+      ((event.type === 'billing.subscription.created' || event.type === 'billing.subscription.activated') && existing?.state.status !== 'incomplete' && existing?.state.status !== 'pending');
     const view: SubscriptionView = {
       id: stored.organizationId,
       organizationId: stored.organizationId,

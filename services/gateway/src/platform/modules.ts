@@ -21,6 +21,8 @@ export interface ModulesOptions {
   stripeWebhookSecret?: string | null;
   /** Replaces the provider chosen from the options (tests). */
   provider?: PaymentProvider;
+  /** Wraps the chosen provider (tests: a crash right after a provider call). */
+  wrapProvider?: (provider: PaymentProvider) => PaymentProvider;
 }
 
 export interface PlatformModules {
@@ -35,12 +37,14 @@ export interface PlatformModules {
 export function createModules(options: ModulesOptions = {}): PlatformModules {
   const customerLinks = new EventSourcedCustomerLinks();
   const stripe = options.stripe ? new StripePaymentProvider(options.stripe, customerLinks) : null;
-  const billingDeps = { catalog: PlanCatalog.load(options.plansFile ?? undefined), provider: options.provider ?? stripe ?? new ManualPaymentProvider() };
+  const chosen = options.provider ?? stripe ?? new ManualPaymentProvider();
+  const billingDeps = { catalog: PlanCatalog.load(options.plansFile ?? undefined), provider: options.wrapProvider ? options.wrapProvider(chosen) : chosen };
   const billing = createBillingModule({
     ...billingDeps,
     ...(options.billingSchedulerIntervalMs ? { schedulerIntervalMs: options.billingSchedulerIntervalMs } : {}),
     webhookSecret: options.stripeWebhookSecret ?? null,
     listStripeEvents: stripe ? (since) => stripe.listEvents(since) : null,
+    stripeLookup: stripe,
     customerLinks,
   });
   return { all: [tenancyModule, billing, invoiceModule], billing, billingDeps, stripe };

@@ -2,8 +2,8 @@ import { IllegalStateError } from '@curbmap/eventsourcing';
 import type { PaymentProvider } from './paymentProvider.ts';
 
 /**
- * Manual collection: invoices are paid by bank transfer (often against a PO) and recorded with
- * POST /v1/invoices/{id}/payments. Nothing to call out to; card features are refused clearly.
+ * Manual collection: invoices are paid by bank transfer (often against a PO), recorded by the operator with
+ * POST /v1/admin/invoices/{id}/payments. Nothing to call out to; card features are refused clearly.
  */
 export class ManualPaymentProvider implements PaymentProvider {
   readonly kind = 'manual' as const;
@@ -18,5 +18,8 @@ export class ManualPaymentProvider implements PaymentProvider {
   }
   async refund(): Promise<never> {
     throw new IllegalStateError('refunds of bank transfers are made by bank transfer; the Stripe provider refunds card payments');
+  }
+  async paymentConfirmation() {
+    return null;
   }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultPlans } from '../../plans/planCatalog.ts';
-import { StripePaymentProvider, type CustomerLinks } from './stripePaymentProvider.ts';
+import { STRIPE_API_VERSION, StripePaymentProvider, type CustomerLinks } from './stripePaymentProvider.ts';
 import { StripeTestServer, stripeFixture } from './stripeTestServer.fixture.ts';
 
 const city = defaultPlans.find((p) => p.id === 'city')!;
@@ -79,16 +79,62 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     expect(keys).toEqual(['cmd-3:start', 'cmd-3:start', 'cmd-4:start', 'cmd-4:start', 'cmd-4:start']);
   });
 
-  it('changes seats: increases prorated and invoiced now, decreases without proration', async () => {
+  it('changes seats: an increase prorated and invoiced now, a decrease scheduled for the period end', async () => {
     const { providerSubscriptionId: id } = await start('cmd-5:start');
-    const item = (server.subscriptions.get(id!)!['items'] as { data: { id: string }[] }).data[0]!.id;
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, prorateNow: true, idempotencyKey: 'cmd-6:change' });
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 4, prorateNow: false, idempotencyKey: 'cmd-7:change' });
-    expect(server.requestsTo('GET', `/v1/subscriptions/${id}`)).toHaveLength(2);
-    const [up, down] = server.requestsTo('POST', `/v1/subscriptions/${id}`);
-    expect(up!.form).toMatchObject({ 'items[0][id]': item, 'items[0][quantity]': '5', proration_behavior: 'always_invoice' });
-    expect(down!.form).toMatchObject({ 'items[0][quantity]': '4', proration_behavior: 'none' });
-    expect([up!.idempotencyKey, down!.idempotencyKey]).toEqual(['cmd-6:change', 'cmd-7:change']);
+    const stripeSub = server.subscriptions.get(id!)!;
+    const item = (stripeSub['items'] as { data: { id: string; current_period_end: number; price: { id: string } }[] }).data[0]!;
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, effective: 'now', idempotencyKey: 'cmd-6:change' });
+    const [up] = server.requestsTo('POST', `/v1/subscriptions/${id}`);
+    expect(up!.form).toMatchObject({ 'items[0][id]': item.id, 'items[0][quantity]': '5', proration_behavior: 'always_invoice' });
+    expect(up!.idempotencyKey).toBe('cmd-6:change');
+
+    // Never a decrease at once: a schedule keeps 5 seats to the period end, then 4 for the next year.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 4, effective: 'renewal', idempotencyKey: 'cmd-7:change' });
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`)).toHaveLength(1);
+    const [created] = server.requestsTo('POST', '/v1/subscription_schedules');
+    expect(created).toMatchObject({ form: { from_subscription: id }, idempotencyKey: 'cmd-7:change:schedule' });
+    const scheduleId = stripeSub['schedule'] as string;
+    const [update] = server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}`);
+    expect(update!.idempotencyKey).toBe('cmd-7:change');
+    expect(update!.form).toMatchObject({
+      end_behavior: 'release',
+      proration_behavior: 'none',
+      'phases[0][end_date]': String(item.current_period_end),
+      'phases[0][items][0][price]': item.price.id,
+      'phases[0][items][0][quantity]': '5',
+      'phases[1][start_date]': String(item.current_period_end),
+      'phases[1][duration][interval]': 'year',
+      'phases[1][items][0][quantity]': '4',
+      'phases[1][items][0][price_data][unit_amount]': '360000',
+    });
+    // A second change reuses the schedule the subscription already has.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 3, effective: 'renewal', idempotencyKey: 'cmd-8:change' });
+    expect(server.requestsTo('POST', '/v1/subscription_schedules')).toHaveLength(1);
+    expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}`)[1]!.form['phases[1][items][0][quantity]']).toBe('3');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('pins the API version it was written against on every request', async () => {
+    await start('cmd-9:start');
+    expect(server.requests.every((r) => r.stripeVersion === STRIPE_API_VERSION)).toBe(true);
+  });
+
+  it('keeps a card subscription incomplete until paid and returns what the browser needs to confirm it (SCA)', async () => {
+    const { providerSubscriptionId: id } = await provider.startSubscription({ customer, plan: city, seats: 1, collectionMethod: 'charge_automatically', daysUntilDue: null, poNumber: null, subscriptionId: '8a0c1f8e-5d57-4c1e-9a4e-2a1b3c4d5e6f', idempotencyKey: 'card-1' });
+    expect(server.subscriptions.get(id!)!['status']).toBe('incomplete');
+    expect(server.requestsTo('POST', '/v1/subscriptions')[0]!.form).toMatchObject({ payment_behavior: 'default_incomplete', 'payment_settings[save_default_payment_method]': 'on_subscription' });
+    const confirmation = await provider.paymentConfirmation({ providerSubscriptionId: id! });
+    expect(confirmation).toMatchObject({ clientSecret: expect.stringMatching(/_secret_/), type: 'payment_intent' });
+    expect(server.requestsTo('GET', `/v1/subscriptions/${id}`)[0]!.query).toMatchObject({ 'expand[0]': 'latest_invoice.confirmation_secret' });
+    server.subscriptions.get(id!)!['status'] = 'active';
+    expect(await provider.paymentConfirmation({ providerSubscriptionId: id! })).toBeNull();
+  });
+
+  it('finds the PaymentIntent of an invoice through its InvoicePayments', async () => {
+    server.invoicePayments.set('in_paid', 'pi_paid');
+    expect(await provider.invoicePaymentIntent('in_paid')).toBe('pi_paid');
+    expect(await provider.invoicePaymentIntent('in_unpaid')).toBeNull();
+    expect(server.requestsTo('GET', '/v1/invoice_payments')[0]!.query).toMatchObject({ invoice: 'in_paid' });
   });
 
   it('cancels at period end, reactivates, cancels now', async () => {

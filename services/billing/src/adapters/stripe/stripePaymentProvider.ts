@@ -18,8 +18,15 @@ export interface CustomerLinks {
   link(organizationId: string, customerId: string): Promise<void>;
 }
 
+/**
+ * The API version this code was written and tested against (the shapes in testdata come from its fixtures):
+ * pinned, so an account's default version or a library upgrade never changes what a field means under us.
+ */
+export const STRIPE_API_VERSION = '2026-10-28.endive';
+
 export function createStripeClient(options: StripeProviderOptions): Stripe {
   const config: ConstructorParameters<typeof Stripe>[1] = {
+    apiVersion: STRIPE_API_VERSION,
     // Retries with exponential backoff on connection errors, 409, 429 and 5xx; the Idempotency-Key stays the same.
     maxNetworkRetries: options.maxNetworkRetries ?? 3,
     timeout: options.timeoutMs ?? 20_000,
@@ -108,7 +115,8 @@ export class StripePaymentProvider implements PaymentProvider {
         customer,
         items: [item],
         collection_method: input.collectionMethod,
-        ...(input.collectionMethod === 'send_invoice' ? { days_until_due: input.daysUntilDue ?? 30 } : { payment_behavior: 'default_incomplete' as const }),
+        // A card subscription stays incomplete until the customer confirms its first payment (SCA).
+        ...(input.collectionMethod === 'send_invoice' ? { days_until_due: input.daysUntilDue ?? 30 } : { payment_behavior: 'default_incomplete' as const, payment_settings: { save_default_payment_method: 'on_subscription' as const } }),
         metadata,
       },
       { idempotencyKey: input.idempotencyKey },
@@ -116,17 +124,35 @@ export class StripePaymentProvider implements PaymentProvider {
     return { providerSubscriptionId: subscription.id };
   }
 
-  async changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; prorateNow: boolean; idempotencyKey: string }) {
+  async changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; effective: 'now' | 'renewal'; idempotencyKey: string }) {
     const id = required(input.providerSubscriptionId);
     const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
-    const itemId = current.items.data[0]?.id;
+    const currentItem = current.items.data[0];
     const item = await this.item(input.plan, input.currency, input.seats);
-    await this.call(() => this.stripe.subscriptions.update(
-      id,
+    if (input.effective === 'now') {
+      // Increases and upgrades apply now and Stripe invoices the proration at once.
+      await this.call(() => this.stripe.subscriptions.update(id, { items: [{ ...(currentItem ? { id: currentItem.id } : {}), ...item }], proration_behavior: 'always_invoice' }, { idempotencyKey: input.idempotencyKey }));
+      return;
+    }
+    // Decreases and downgrades wait for the period end: a subscription schedule whose next phase starts then.
+    if (!currentItem) throw new Error(`Stripe subscription ${id} has no item`);
+    let scheduleId = typeof current.schedule === 'string' ? current.schedule : (current.schedule?.id ?? null);
+    if (!scheduleId) {
+      const created = await this.call(() => this.stripe.subscriptionSchedules.create({ from_subscription: id }, { idempotencyKey: `${input.idempotencyKey}:schedule` }));
+      scheduleId = created.id;
+    }
+    const schedule = await this.call(() => this.stripe.subscriptionSchedules.retrieve(scheduleId!));
+    const phase = schedule.current_phase ?? { start_date: currentItem.current_period_start, end_date: currentItem.current_period_end };
+    const price = typeof currentItem.price === 'string' ? currentItem.price : currentItem.price.id;
+    await this.call(() => this.stripe.subscriptionSchedules.update(
+      scheduleId!,
       {
-        items: [{ ...(itemId ? { id: itemId } : {}), ...item }],
-        // Increases and upgrades are invoiced now, prorated; decreases and downgrades are not credited.
-        proration_behavior: input.prorateNow ? 'always_invoice' : 'none',
+        end_behavior: 'release',
+        proration_behavior: 'none',
+        phases: [
+          { start_date: phase.start_date, end_date: phase.end_date, items: [{ price, quantity: currentItem.quantity ?? 1 }] },
+          { start_date: phase.end_date, duration: { interval: 'year', interval_count: 1 }, items: [item] },
+        ],
       },
       { idempotencyKey: input.idempotencyKey },
     ));
@@ -152,6 +178,37 @@ export class StripePaymentProvider implements PaymentProvider {
   async refund(input: { providerPaymentId: string; amount: number; idempotencyKey: string }) {
     const refund = await this.call(() => this.stripe.refunds.create({ payment_intent: input.providerPaymentId, amount: input.amount }, { idempotencyKey: input.idempotencyKey }));
     return { refundId: refund.id, status: refund.status ?? 'pending' };
+  }
+
+  async paymentConfirmation(input: { providerSubscriptionId: string }) {
+    const sub = await this.call(() => this.stripe.subscriptions.retrieve(input.providerSubscriptionId, { expand: ['latest_invoice.confirmation_secret'] }));
+    const invoice = sub.latest_invoice;
+    if (sub.status !== 'incomplete' || !invoice || typeof invoice === 'string' || !invoice.confirmation_secret) return null;
+    return { clientSecret: invoice.confirmation_secret.client_secret, type: invoice.confirmation_secret.type, invoiceId: invoice.id ?? '' };
+  }
+
+  /** A Stripe object as it is now (an event about an object we do not know yet is matched by its metadata). */
+  async retrieve(kind: 'customer' | 'subscription' | 'invoice' | 'payment_intent' | 'charge', id: string): Promise<Record<string, unknown>> {
+    const get: Record<typeof kind, () => Promise<unknown>> = {
+      customer: () => this.stripe.customers.retrieve(id),
+      subscription: () => this.stripe.subscriptions.retrieve(id),
+      invoice: () => this.stripe.invoices.retrieve(id),
+      payment_intent: () => this.stripe.paymentIntents.retrieve(id),
+      charge: () => this.stripe.charges.retrieve(id),
+    };
+    return (await this.call(get[kind])) as Record<string, unknown>;
+  }
+
+  /**
+   * The PaymentIntent that paid (or tried to pay) an invoice. The Invoice object no longer names it: the
+   * current API links them through InvoicePayment objects.
+   */
+  async invoicePaymentIntent(invoiceId: string): Promise<string | null> {
+    const page = await this.call(() => this.stripe.invoicePayments.list({ invoice: invoiceId, limit: 10 }));
+    const payments = page.data.filter((p) => p.payment.type === 'payment_intent');
+    const chosen = payments.find((p) => p.status === 'paid') ?? payments.find((p) => p.is_default) ?? payments[0];
+    const intent = chosen?.payment.payment_intent;
+    return typeof intent === 'string' ? intent : (intent?.id ?? null);
   }
 
   /** Events created at or after `createdGte` (seconds), every page. */

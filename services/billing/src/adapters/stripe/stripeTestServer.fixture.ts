@@ -14,6 +14,7 @@ export interface RecordedRequest {
   form: Record<string, string>;
   idempotencyKey: string | undefined;
   authorization: string | undefined;
+  stripeVersion: string | undefined;
 }
 
 type Handler = (req: RecordedRequest, params: string[]) => { status?: number; body: unknown };
@@ -21,19 +22,44 @@ type Handler = (req: RecordedRequest, params: string[]) => { status?: number; bo
 export class StripeTestServer {
   readonly requests: RecordedRequest[] = [];
   readonly subscriptions = new Map<string, Record<string, unknown>>();
+  readonly customers = new Map<string, Record<string, unknown>>();
+  readonly schedules = new Map<string, Record<string, unknown>>();
+  /** Invoice id → the PaymentIntent that paid it, listed by GET /v1/invoice_payments (the Invoice object has no payment_intent). */
+  readonly invoicePayments = new Map<string, string>();
   /** Events GET /v1/events lists (reconciliation). */
   events: Record<string, unknown>[] = [];
   private readonly failures: { method: string; path: RegExp; status: number; remaining: number }[] = [];
   private server: Server | null = null;
+  private readonly answered = new Map<string, { status: number; body: unknown }>();
   private seq = 0;
   /** Problems found in requests (missing Idempotency-Key on a POST, bad auth): tests assert it stays empty. */
   readonly violations: string[] = [];
 
   private readonly routes: [string, RegExp, Handler][] = [
-    ['POST', /^\/v1\/customers$/, (r) => ({ body: { ...stripeFixture('customer'), id: this.id('cus'), name: r.form['name'] ?? null, email: r.form['email'] ?? null, metadata: metadataOf(r.form), discount: null } })],
+    ['POST', /^\/v1\/customers$/, (r) => {
+      const customer = { ...stripeFixture('customer'), id: this.id('cus'), name: r.form['name'] ?? null, email: r.form['email'] ?? null, metadata: metadataOf(r.form), discount: null };
+      this.customers.set(customer.id, customer);
+      return { body: customer };
+    }],
+    ['GET', /^\/v1\/customers\/([\w]+)$/, (_r, [id]) => (this.customers.has(id!) ? { body: this.customers.get(id!) } : notFound(id!))],
+    ['GET', /^\/v1\/invoice_payments$/, (r) => {
+      const invoice = r.query['invoice'] ?? '';
+      const intent = this.invoicePayments.get(invoice);
+      const data = intent ? [{ ...stripeFixture('invoice_payment'), id: this.id('inpay'), invoice, is_default: true, status: 'paid', currency: 'usd', payment: { type: 'payment_intent', payment_intent: intent } }] : [];
+      return { body: { object: 'list', data, has_more: false, url: '/v1/invoice_payments' } };
+    }],
+    ['POST', /^\/v1\/subscription_schedules$/, (r) => ({ body: this.scheduleFrom(r.form['from_subscription']!) })],
+    ['GET', /^\/v1\/subscription_schedules\/([\w]+)$/, (_r, [id]) => (this.schedules.has(id!) ? { body: this.schedules.get(id!) } : notFound(id!))],
+    ['POST', /^\/v1\/subscription_schedules\/([\w]+)$/, (r, [id]) => {
+      const schedule = this.schedules.get(id!);
+      if (!schedule) return notFound(id!);
+      schedule['end_behavior'] = r.form['end_behavior'] ?? schedule['end_behavior'];
+      schedule['phases'] = phasesOf(r.form);
+      return { body: schedule };
+    }],
     ['POST', /^\/v1\/products$/, (r) => ({ body: { ...stripeFixture('product'), id: r.form['id'], name: r.form['name'], metadata: metadataOf(r.form) } })],
     ['POST', /^\/v1\/subscriptions$/, (r) => ({ body: this.createSubscription(r) })],
-    ['GET', /^\/v1\/subscriptions\/([\w]+)$/, (_r, [id]) => (this.subscriptions.has(id!) ? { body: this.subscriptions.get(id!) } : notFound(id!))],
+    ['GET', /^\/v1\/subscriptions\/([\w]+)$/, (r, [id]) => (this.subscriptions.has(id!) ? { body: this.withExpansions(this.subscriptions.get(id!)!, r) } : notFound(id!))],
     ['POST', /^\/v1\/subscriptions\/([\w]+)$/, (r, [id]) => (this.subscriptions.has(id!) ? { body: this.updateSubscription(id!, r) } : notFound(id!))],
     ['DELETE', /^\/v1\/subscriptions\/([\w]+)$/, (_r, [id]) => (this.subscriptions.has(id!) ? { body: Object.assign(this.subscriptions.get(id!)!, { status: 'canceled' }) } : notFound(id!))],
     ['POST', /^\/v1\/setup_intents$/, (r) => {
@@ -86,6 +112,7 @@ export class StripeTestServer {
       form: Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))),
       idempotencyKey: req.headers['idempotency-key'] as string | undefined,
       authorization: req.headers['authorization'],
+      stripeVersion: req.headers['stripe-version'] as string | undefined,
     };
     this.requests.push(recorded);
     if (!/^Bearer sk_test_\w+$/.test(recorded.authorization ?? '')) this.violations.push(`${recorded.method} ${recorded.path}: no test-mode secret key`);
@@ -96,11 +123,17 @@ export class StripeTestServer {
       const type = failure.status === 429 ? 'rate_limit_error' : 'api_error';
       return { status: failure.status, body: { error: { type, message: `injected ${failure.status}` } } };
     }
+    // Like Stripe: a POST with an Idempotency-Key seen before gets the first answer again, and nothing is done twice.
+    const replayKey = recorded.method === 'POST' && recorded.idempotencyKey ? `${recorded.path}\n${recorded.idempotencyKey}` : null;
+    const replay = replayKey ? this.answered.get(replayKey) : undefined;
+    if (replay) return { ...replay, headers: { 'idempotent-replayed': 'true' } };
     for (const [method, pattern, handler] of this.routes) {
       const match = recorded.method === method ? pattern.exec(recorded.path) : null;
       if (match) {
         const { status = 200, body } = handler(recorded, match.slice(1));
-        return { status, body };
+        const answer = { status, body: structuredClone(body) };
+        if (replayKey && status < 500) this.answered.set(replayKey, answer);
+        return answer;
       }
     }
     return { status: 404, body: { error: { type: 'invalid_request_error', message: `no route ${recorded.method} ${recorded.path}` } } };
@@ -111,11 +144,14 @@ export class StripeTestServer {
     const id = this.id('sub');
     const item = stripeFixture('subscription_item');
     const price = { ...stripeFixture('price'), id: r.form['items[0][price]'] ?? this.id('price'), currency: r.form['items[0][price_data][currency]'] ?? 'usd', product: r.form['items[0][price_data][product]'] ?? 'prod_test', unit_amount: Number(r.form['items[0][price_data][unit_amount]'] ?? 0), recurring: { interval: 'year', interval_count: 1, usage_type: 'licensed' } };
+    // Like Stripe: default_incomplete leaves a card subscription incomplete until its first invoice is paid.
+    const incomplete = r.form['payment_behavior'] === 'default_incomplete';
     const sub = {
       ...stripeFixture('subscription'),
       id,
       customer: r.form['customer'],
-      status: 'active',
+      status: incomplete ? 'incomplete' : 'active',
+      schedule: null,
       collection_method: r.form['collection_method'],
       days_until_due: r.form['days_until_due'] ? Number(r.form['days_until_due']) : null,
       cancel_at_period_end: false,
@@ -127,6 +163,25 @@ export class StripeTestServer {
     };
     this.subscriptions.set(id, sub);
     return sub;
+  }
+
+  /** `expand[]=latest_invoice.confirmation_secret`: the invoice, with what Stripe.js needs to confirm it (no payment_intent field, as today). */
+  private withExpansions(sub: Record<string, unknown>, r: RecordedRequest): Record<string, unknown> {
+    if (!Object.entries(r.query).some(([k, v]) => k.startsWith('expand') && v === 'latest_invoice.confirmation_secret')) return sub;
+    const invoiceId = sub['latest_invoice'] as string;
+    const invoice = { ...stripeFixture('invoice'), id: invoiceId, customer: sub['customer'], subscription: sub['id'], status: sub['status'] === 'incomplete' ? 'open' : 'paid', confirmation_secret: { client_secret: `pi_for_${invoiceId}_secret_test`, type: 'payment_intent' } };
+    return { ...sub, latest_invoice: invoice };
+  }
+
+  private scheduleFrom(subscriptionId: string): Record<string, unknown> {
+    const sub = this.subscriptions.get(subscriptionId)!;
+    const item = (sub['items'] as { data: Record<string, unknown>[] }).data[0]!;
+    const id = this.id('sub_sched');
+    const phase = { start_date: item['current_period_start'], end_date: item['current_period_end'] };
+    const schedule = { ...stripeFixture('subscription_schedule'), id, subscription: subscriptionId, customer: sub['customer'], status: 'active', end_behavior: 'release', current_phase: phase, phases: [{ ...phase, items: [{ price: (item['price'] as { id: string }).id, quantity: item['quantity'] }] }] };
+    this.schedules.set(id, schedule);
+    sub['schedule'] = id;
+    return schedule;
   }
 
   private updateSubscription(id: string, r: RecordedRequest): Record<string, unknown> {
@@ -146,6 +201,26 @@ function metadataOf(form: Record<string, string>): Record<string, string> {
     if (m) out[m[1]!] = v;
   }
   return out;
+}
+
+/** phases[i][field] and phases[i][items][j][field] of a form, as objects (what the test asserts). */
+function phasesOf(form: Record<string, string>): Record<string, unknown>[] {
+  const phases: Record<string, unknown>[] = [];
+  for (const [k, v] of Object.entries(form)) {
+    const m = /^phases\[(\d+)\]\[(\w+)\](.*)$/.exec(k);
+    if (!m) continue;
+    const phase = (phases[Number(m[1])] ??= {});
+    const rest = m[3]!;
+    const item = /^\[(\d+)\]\[(\w+)\](.*)$/.exec(rest);
+    if (m[2] === 'items' && item) {
+      const items = ((phase['items'] as Record<string, string>[] | undefined) ??= []);
+      const entry = (items[Number(item[1])] ??= {});
+      entry[`${item[2]}${item[3]}`] = v;
+    } else {
+      phase[`${m[2]}${rest}`] = v;
+    }
+  }
+  return phases;
 }
 
 function notFound(id: string) {

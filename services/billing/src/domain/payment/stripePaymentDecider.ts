@@ -1,19 +1,35 @@
 import type { BillingEvent, PaymentData } from '@curbmap/contracts';
-import type { Command, Decider } from '@curbmap/eventsourcing';
+import { IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 
 /** One Stripe payment (a PaymentIntent, or an invoice paid without one), fed by webhooks in any order. */
 export const stripePaymentStream = (paymentId: string) => `payment-${paymentId}`;
 
-export type StripePaymentEvent = Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.failed' | 'billing.payment.requires_action' | 'billing.payment.refunded' }>;
+export type StripePaymentEvent = Extract<
+  BillingEvent,
+  { type: 'billing.payment.succeeded' | 'billing.payment.failed' | 'billing.payment.requires_action' | 'billing.payment.refunded' | 'billing.refund.requested' | 'billing.refund.submitted' | 'billing.refund.failed' }
+>;
 
 type Observed = Omit<PaymentData, 'method' | 'provider' | 'reference'> & { reference: string | null; created: number };
 export type ApplyStripePayment = Command<'ApplyStripePayment', Observed & ({ outcome: 'succeeded' } | { outcome: 'failed'; failureMessage: string } | { outcome: 'requires_action'; nextAction: string })>;
 export type ApplyStripeRefund = Command<'ApplyStripeRefund', Observed & { refundId: string; amountRefunded: number }>;
-export type StripePaymentCommand = ApplyStripePayment | ApplyStripeRefund;
+/** The operator asks for a refund: an intent the provider outbox carries out (its event id is Stripe's key). */
+export type RequestRefund = Command<'RequestRefund', { requestId: string; amount: number }>;
+export type RecordRefundOutcome = Command<'RecordRefundOutcome', { requestId: string } & ({ outcome: 'submitted'; refundId: string; status: string } | { outcome: 'failed'; code: string; message: string })>;
+export type StripePaymentCommand = ApplyStripePayment | ApplyStripeRefund | RequestRefund | RecordRefundOutcome;
 
 export type StripePaymentState =
   | { status: 'none' }
-  | { status: 'requires_action' | 'failed' | 'succeeded'; created: number; refunded: number };
+  | {
+      status: 'requires_action' | 'failed' | 'succeeded';
+      /** The PaymentIntent (or the invoice paid without one). */
+      paymentId: string;
+      created: number;
+      refunded: number;
+      amount: number;
+      currency: string;
+      /** Refunds asked of Stripe and not yet answered, by request id, with their amounts. */
+      refundsInFlight: Record<string, number>;
+    };
 
 function payment(d: Observed): PaymentData {
   return { paymentId: d.paymentId, invoiceId: d.invoiceId, amount: d.amount, currency: d.currency, method: 'card', reference: d.reference, receivedAt: d.receivedAt, provider: 'stripe', providerPaymentId: d.providerPaymentId };
@@ -27,6 +43,23 @@ function payment(d: Observed): PaymentData {
 export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEvent, StripePaymentState> = {
   initialState: () => ({ status: 'none' }),
   decide(command, state) {
+    if (command.type === 'RequestRefund') {
+      if (state.status !== 'succeeded') throw new IllegalStateError('only a succeeded card payment can be refunded');
+      const { requestId, amount } = command.data;
+      if (requestId in state.refundsInFlight) return [];
+      const inFlight = Object.values(state.refundsInFlight).reduce((a, b) => a + b, 0);
+      const refundable = state.amount - state.refunded - inFlight;
+      if (amount > refundable) throw new ValidationError(`at most ${refundable} ${state.currency} minor units can be refunded`);
+      return [{ type: 'billing.refund.requested', data: { paymentId: state.paymentId, requestId, amount, currency: state.currency } }];
+    }
+    if (command.type === 'RecordRefundOutcome') {
+      if (state.status === 'none' || !(command.data.requestId in state.refundsInFlight)) return [];
+      const c = command.data;
+      const paymentId = state.paymentId;
+      return c.outcome === 'submitted'
+        ? [{ type: 'billing.refund.submitted', data: { paymentId, requestId: c.requestId, refundId: c.refundId, status: c.status, amount: state.refundsInFlight[c.requestId]! } }]
+        : [{ type: 'billing.refund.failed', data: { paymentId, requestId: c.requestId, code: c.code, message: c.message } }];
+    }
     const d = command.data;
     if (command.type === 'ApplyStripeRefund') {
       const out: StripePaymentEvent[] = [];
@@ -55,15 +88,23 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     }
   },
   evolve(state, event) {
+    if (event.type === 'billing.refund.requested' || event.type === 'billing.refund.submitted' || event.type === 'billing.refund.failed') {
+      if (state.status === 'none') return state;
+      const refundsInFlight = { ...state.refundsInFlight };
+      if (event.type === 'billing.refund.requested') refundsInFlight[event.data.requestId] = event.data.amount;
+      else delete refundsInFlight[event.data.requestId];
+      return { ...state, refundsInFlight };
+    }
     const refunded = state.status === 'none' ? 0 : state.refunded;
     const created = Math.floor(Date.parse(event.data.receivedAt) / 1000);
+    const kept = { paymentId: event.data.paymentId, refunded, amount: event.data.amount, currency: event.data.currency, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
     switch (event.type) {
       case 'billing.payment.succeeded':
-        return { status: 'succeeded', created, refunded };
+        return { status: 'succeeded', created, ...kept };
       case 'billing.payment.failed':
-        return { status: 'failed', created, refunded };
+        return { status: 'failed', created, ...kept };
       case 'billing.payment.requires_action':
-        return { status: 'requires_action', created, refunded };
+        return { status: 'requires_action', created, ...kept };
       case 'billing.payment.refunded':
         return state.status === 'none' ? state : { ...state, refunded: refunded + event.data.refundedAmount };
       default: {

@@ -1,5 +1,5 @@
-import type { BillingEvent, ChargeLine, PaymentProviderKind, SubscriptionTerms } from '@curbmap/contracts';
-import { IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
+import type { BillingEvent, ChargeLine, PaymentProviderKind, ProviderRequest, SubscriptionTerms } from '@curbmap/contracts';
+import { deterministicUuid, IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 import { anchorFor, annualPeriod, type Period } from './billingPeriod.ts';
 import { prorationLines } from './proration.ts';
 import { decideStripeSync, stripeStatusRank, type SyncFromStripe } from './stripeSync.ts';
@@ -20,6 +20,9 @@ export type SubscriptionEvent = Event<
   | 'billing.subscription.recovered'
   | 'billing.subscription.unpaid'
   | 'billing.subscription.provider_synced'
+  | 'billing.subscription.provider_requested'
+  | 'billing.subscription.provider_confirmed'
+  | 'billing.subscription.provider_failed'
 >;
 
 export interface PlanPrice {
@@ -40,7 +43,13 @@ export type RenewSubscription = Command<'RenewSubscription', Record<string, neve
 export type MarkPastDue = Command<'MarkPastDue', { invoiceId: string; dueAt: string }>;
 export type MarkUnpaid = Command<'MarkUnpaid', { invoiceId: string }>;
 export type RecoverSubscription = Command<'RecoverSubscription', { invoiceId: string }>;
+/** The provider carried out the request: its effects happen now (a new subscription gets the provider's id). */
+export type ConfirmProviderRequest = Command<'ConfirmProviderRequest', { requestId: string; providerSubscriptionId: string }>;
+/** The provider refused the request (a declined card, an invalid request): nothing of it happens. */
+export type FailProviderRequest = Command<'FailProviderRequest', { requestId: string; code: string; message: string }>;
 export type SubscriptionCommand =
+  | ConfirmProviderRequest
+  | FailProviderRequest
   | SyncFromStripe
   | CreateSubscription
   | ChangeSubscription
@@ -51,7 +60,8 @@ export type SubscriptionCommand =
   | MarkUnpaid
   | RecoverSubscription;
 
-export type SubscriptionStatus = 'incomplete' | 'active' | 'past_due' | 'canceled' | 'unpaid';
+/** `pending`: asked of the provider (Stripe), not confirmed yet. */
+export type SubscriptionStatus = 'pending' | 'incomplete' | 'active' | 'past_due' | 'canceled' | 'unpaid';
 
 export interface Subscription {
   status: SubscriptionStatus;
@@ -77,6 +87,8 @@ export interface Subscription {
   /** Ordering guard for Stripe webhooks: `created` and status rank of the last Stripe event applied. */
   providerSyncedAt: number | null;
   providerStatusRank: number;
+  /** A change sent to the provider and not yet answered: one at a time. */
+  providerRequest: ProviderRequest | null;
 }
 
 export type SubscriptionState = { status: 'none' } | Subscription;
@@ -86,11 +98,54 @@ const live = (s: SubscriptionState): s is Subscription => s.status !== 'none' &&
 function requireLive(state: SubscriptionState): Subscription {
   if (state.status === 'none') throw new IllegalStateError('the organization has no subscription');
   if (state.status === 'canceled') throw new IllegalStateError('the subscription is canceled; create a new one');
+  if (state.providerRequest) throw new IllegalStateError('an earlier change is being carried out by the payment provider; retry in a moment');
   return state;
+}
+
+const requestIdFor = (command: Command) => deterministicUuid(`${command.metadata.commandId}:provider-request`);
+
+/**
+ * With a provider that keeps its own subscription (Stripe), what the command decided becomes a request: the
+ * effects happen once the provider confirms. Stripe invoices its own prorations, so the effects carry no
+ * amount of ours. With manual collection the effects are the answer.
+ */
+function throughProvider(s: Pick<Subscription, 'provider' | 'subscriptionId' | 'seats' | 'planId'>, requestId: string, action: ProviderRequest['action'], effects: SubscriptionEvent[], ask: Partial<Pick<ProviderRequest, 'seats' | 'planId' | 'effective' | 'atPeriodEnd'>> = {}): SubscriptionEvent[] {
+  if (s.provider !== 'stripe' || effects.length === 0) return effects;
+  const unbilled = effects.map((e) => ('lines' in e.data && action !== 'start' ? ({ ...e, data: { ...e.data, amount: 0, lines: [] } } as SubscriptionEvent) : e));
+  const request: ProviderRequest = { subscriptionId: s.subscriptionId, requestId, action, seats: ask.seats ?? s.seats, planId: ask.planId ?? s.planId, effective: ask.effective ?? 'now', atPeriodEnd: ask.atPeriodEnd ?? null, effects: unbilled };
+  return [{ type: 'billing.subscription.provider_requested', data: request }];
 }
 
 function fullYear(seats: number, plan: { unitAmount: number; name: string }, period: Period): ChargeLine[] {
   return [{ description: `${seats} × ${plan.name} (annual)`, quantity: seats, unitAmount: plan.unitAmount, amount: seats * plan.unitAmount, periodStart: period.start, periodEnd: period.end }];
+}
+
+
+/** What a change of seats or plan does, whoever carries it out. */
+function decideChange(command: ChangeSubscription, s: Subscription, now: string): SubscriptionEvent[] {
+  if (s.status !== 'active') throw new IllegalStateError(`a ${s.status} subscription cannot be changed; settle the open invoice first`);
+  const base = { subscriptionId: s.subscriptionId, currency: s.currency };
+  const current = { unitAmount: s.unitAmount, label: s.planName };
+  if ('seats' in command.data) {
+    const to = command.data.seats;
+    if (!Number.isInteger(to) || to < 1) throw new ValidationError('seats must be a whole number of at least 1');
+    if (to > s.seats) {
+      const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: to, ...current }, s.period, now);
+      return [{ type: 'billing.subscription.seats_changed', data: { ...base, from: s.seats, to, effective: 'now', effectiveAt: now, amount, lines } }];
+    }
+    const pendingSeats = s.pending?.seats ?? s.seats;
+    if (to === pendingSeats) return [];
+    // A decrease (or undoing one) takes effect at renewal: seats already paid for stay until then.
+    return [{ type: 'billing.subscription.seats_changed', data: { ...base, from: s.seats, to, effective: 'renewal', effectiveAt: s.period.end, amount: 0, lines: [] } }];
+  }
+  const plan = command.data.plan;
+  if (plan.planId === (s.pending?.plan?.planId ?? s.planId)) return [];
+  const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount };
+  if (plan.tier > command.data.currentTier) {
+    const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: s.seats, unitAmount: plan.unitAmount, label: plan.name }, s.period, now);
+    return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'now', effectiveAt: now, amount, lines } }];
+  }
+  return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'renewal', effectiveAt: s.period.end, amount: 0, lines: [] } }];
 }
 
 export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent, SubscriptionState> = {
@@ -113,51 +168,51 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         const { plan, ...terms } = d;
         // A card subscription at Stripe waits for its first payment; invoiced ones are active at once.
         const awaitingPayment = d.provider === 'stripe' && d.collectionMethod === 'charge_automatically';
-        return [
-          {
-            type: awaitingPayment ? 'billing.subscription.created' : 'billing.subscription.activated',
-            data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
-          },
-        ];
+        const started: SubscriptionEvent = {
+          type: awaitingPayment ? 'billing.subscription.created' : 'billing.subscription.activated',
+          data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
+        };
+        return throughProvider({ ...d, planId: plan.planId }, requestIdFor(command), 'start', [started]);
       }
       case 'ChangeSubscription': {
         const s = requireLive(state);
-        if (s.status !== 'active') throw new IllegalStateError(`a ${s.status} subscription cannot be changed; settle the open invoice first`);
-        const base = { subscriptionId: s.subscriptionId, currency: s.currency };
-        const current = { unitAmount: s.unitAmount, label: s.planName };
-        if ('seats' in command.data) {
-          const to = command.data.seats;
-          if (!Number.isInteger(to) || to < 1) throw new ValidationError('seats must be a whole number of at least 1');
-          if (to > s.seats) {
-            const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: to, ...current }, s.period, now);
-            return [{ type: 'billing.subscription.seats_changed', data: { ...base, from: s.seats, to, effective: 'now', effectiveAt: now, amount, lines } }];
-          }
-          const pendingSeats = s.pending?.seats ?? s.seats;
-          if (to === pendingSeats) return [];
-          // A decrease (or undoing one) takes effect at renewal: seats already paid for stay until then.
-          return [{ type: 'billing.subscription.seats_changed', data: { ...base, from: s.seats, to, effective: 'renewal', effectiveAt: s.period.end, amount: 0, lines: [] } }];
-        }
-        const plan = command.data.plan;
-        if (plan.planId === (s.pending?.plan?.planId ?? s.planId)) return [];
-        const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount };
-        if (plan.tier > command.data.currentTier) {
-          const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: s.seats, unitAmount: plan.unitAmount, label: plan.name }, s.period, now);
-          return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'now', effectiveAt: now, amount, lines } }];
-        }
-        return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'renewal', effectiveAt: s.period.end, amount: 0, lines: [] } }];
+        const effects = decideChange(command, s, now);
+        const wanted = effects[0];
+        if (!wanted) return [];
+        const ask = wanted.type === 'billing.subscription.seats_changed'
+          ? { seats: wanted.data.to, effective: wanted.data.effective }
+          : wanted.type === 'billing.subscription.plan_changed' ? { planId: wanted.data.toPlanId, effective: wanted.data.effective } : {};
+        return throughProvider(s, requestIdFor(command), 'change', effects, ask);
       }
       case 'CancelSubscription': {
         const s = requireLive(state);
-        if (!command.data.atPeriodEnd) return [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: now, reason: 'requested' } }];
-        if (s.cancelAtPeriodEnd) return [];
-        return [{ type: 'billing.subscription.cancellation_scheduled', data: { subscriptionId: s.subscriptionId, cancelAt: s.period.end } }];
+        const { atPeriodEnd } = command.data;
+        const effects: SubscriptionEvent[] = !atPeriodEnd
+          ? [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: now, reason: 'requested' } }]
+          : s.cancelAtPeriodEnd ? [] : [{ type: 'billing.subscription.cancellation_scheduled', data: { subscriptionId: s.subscriptionId, cancelAt: s.period.end } }];
+        return throughProvider(s, requestIdFor(command), 'cancel', effects, { atPeriodEnd });
       }
       case 'ReactivateSubscription': {
         const s = requireLive(state);
-        return s.cancelAtPeriodEnd ? [{ type: 'billing.subscription.cancellation_unscheduled', data: { subscriptionId: s.subscriptionId } }] : [];
+        const effects: SubscriptionEvent[] = s.cancelAtPeriodEnd ? [{ type: 'billing.subscription.cancellation_unscheduled', data: { subscriptionId: s.subscriptionId } }] : [];
+        return throughProvider(s, requestIdFor(command), 'reactivate', effects);
+      }
+      case 'ConfirmProviderRequest': {
+        if (state.status === 'none' || state.providerRequest?.requestId !== command.data.requestId) return [];
+        const request = state.providerRequest;
+        const { providerSubscriptionId } = command.data;
+        // A new subscription learns the provider's id with its first event.
+        const effects = request.effects.map((e) => (request.action === 'start' ? { ...e, data: { ...e.data, providerSubscriptionId } } : e)) as SubscriptionEvent[];
+        return [...effects, { type: 'billing.subscription.provider_confirmed', data: { subscriptionId: state.subscriptionId, requestId: request.requestId, action: request.action, providerSubscriptionId } }];
+      }
+      case 'FailProviderRequest': {
+        if (state.status === 'none' || state.providerRequest?.requestId !== command.data.requestId) return [];
+        const { code, message } = command.data;
+        return [{ type: 'billing.subscription.provider_failed', data: { subscriptionId: state.subscriptionId, requestId: command.data.requestId, action: state.providerRequest.action, code, message } }];
       }
       case 'RenewSubscription': {
-        if (!live(state) || state.status === 'incomplete' || Date.parse(now) < Date.parse(state.period.end)) return [];
+        // A Stripe-collected subscription renews on Stripe's clock (its webhook brings the new period).
+        if (!live(state) || state.status === 'incomplete' || state.status === 'pending' || state.provider !== 'manual' || Date.parse(now) < Date.parse(state.period.end)) return [];
         const s = state;
         if (s.cancelAtPeriodEnd) return [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: s.period.end, reason: 'period_end' } }];
         const seats = s.pending?.seats ?? s.seats;
@@ -193,6 +248,11 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
   },
 
   evolve(state, event) {
+    if (event.type === 'billing.subscription.provider_requested' && event.data.action === 'start') {
+      // Terms and period of the subscription asked for, waiting for the provider.
+      const started = subscriptionDecider.evolve({ status: 'none' }, event.data.effects[0] as SubscriptionEvent) as Subscription;
+      return { ...started, status: 'pending', providerRequest: event.data };
+    }
     if (event.type === 'billing.subscription.activated' || event.type === 'billing.subscription.created') {
       const d = event.data;
       return {
@@ -217,6 +277,7 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         providerSubscriptionId: d.providerSubscriptionId,
         providerSyncedAt: null,
         providerStatusRank: 0,
+        providerRequest: null,
       };
     }
     if (state.status === 'none') return state;
@@ -247,6 +308,13 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         return { ...state, status: 'active', pastDueInvoiceId: null };
       case 'billing.subscription.provider_synced':
         return { ...state, providerSyncedAt: event.data.created, providerStatusRank: stripeStatusRank(event.data.status) };
+      case 'billing.subscription.provider_requested':
+        return { ...state, providerRequest: event.data };
+      case 'billing.subscription.provider_confirmed':
+        return { ...state, providerRequest: null, providerSubscriptionId: event.data.providerSubscriptionId };
+      case 'billing.subscription.provider_failed':
+        // A subscription the provider refused to start never existed.
+        return event.data.action === 'start' ? { status: 'none' } : { ...state, providerRequest: null };
       default: {
         const exhaustive: never = event;
         return exhaustive;

@@ -94,9 +94,17 @@ describe('subscription decider', () => {
   });
 
   it('waits for the first card payment at Stripe: incomplete, then active with Stripe\'s period; stale syncs change nothing', () => {
-    const card = { ...create, collectionMethod: 'charge_automatically' as const, daysUntilDue: null, provider: 'stripe' as const, providerSubscriptionId: 'sub_123' };
-    const [created] = subscriptionDecider.decide(at('2027-03-10T15:30:00Z', 'CreateSubscription', card), subscriptionDecider.initialState());
+    const card = { ...create, collectionMethod: 'charge_automatically' as const, daysUntilDue: null, provider: 'stripe' as const, providerSubscriptionId: null };
+    // Asked of Stripe first (the outbox calls it), confirmed with Stripe's id.
+    const [requested] = subscriptionDecider.decide(at('2027-03-10T15:30:00Z', 'CreateSubscription', card), subscriptionDecider.initialState());
+    expect(requested).toMatchObject({ type: 'billing.subscription.provider_requested', data: { action: 'start', seats: 3, planId: 'city', effects: [{ type: 'billing.subscription.created' }] } });
+    const pending = subscriptionDecider.evolve(subscriptionDecider.initialState(), requested!);
+    expect(pending).toMatchObject({ status: 'pending', providerSubscriptionId: null });
+    const requestId = (requested!.data as { requestId: string }).requestId;
+    const [created, confirmed] = subscriptionDecider.decide(at('2027-03-10T15:30:01Z', 'ConfirmProviderRequest', { requestId, providerSubscriptionId: 'sub_123' }), pending);
     expect(created).toMatchObject({ type: 'billing.subscription.created', data: { providerSubscriptionId: 'sub_123', collectionMethod: 'charge_automatically' } });
+    expect(confirmed).toMatchObject({ type: 'billing.subscription.provider_confirmed', data: { requestId, action: 'start', providerSubscriptionId: 'sub_123' } });
+    expect(subscriptionDecider.decide(at('2027-03-10T15:30:02Z', 'ConfirmProviderRequest', { requestId, providerSubscriptionId: 'sub_123' }), [requested!, created!, confirmed!].reduce(subscriptionDecider.evolve, subscriptionDecider.initialState()))).toEqual([]);
     const incomplete = subscriptionDecider.evolve(subscriptionDecider.initialState(), created!);
     expect(incomplete.status).toBe('incomplete');
     spec.given([created!]).when(at('2027-03-11T00:00:00Z', 'ChangeSubscription', { seats: 4 })).thenThrows(IllegalStateError, /incomplete/);
@@ -113,5 +121,36 @@ describe('subscription decider', () => {
     expect(active.status).toBe('active');
     expect(subscriptionDecider.decide(sync(99, 'incomplete'), active)).toEqual([]);
     expect(subscriptionDecider.decide(sync(50, 'incomplete_expired'), incomplete).map((e) => e.type)).toEqual(['billing.subscription.canceled', 'billing.subscription.provider_synced']);
+  });
+
+  describe('with Stripe, changes go through the provider outbox', () => {
+    const stripeActive: SubscriptionEvent = { ...activated, data: { ...activated.data, provider: 'stripe', providerSubscriptionId: 'sub_9' } } as SubscriptionEvent;
+    const requestOf = (events: SubscriptionEvent[]) => (events[0]!.data as { requestId: string }).requestId;
+
+    it('asks for a seat increase and applies it once Stripe confirms, with no amount of ours (Stripe invoices it)', () => {
+      const asked = subscriptionDecider.decide(at('2027-09-08T18:00:00Z', 'ChangeSubscription', { seats: 5 }), subscriptionDecider.evolve(subscriptionDecider.initialState(), stripeActive));
+      expect(asked).toMatchObject([{ type: 'billing.subscription.provider_requested', data: { action: 'change', seats: 5, effective: 'now', effects: [{ type: 'billing.subscription.seats_changed', data: { to: 5, amount: 0, lines: [] } }] } }]);
+      spec.given([stripeActive, ...asked]).when(at('2027-09-08T18:00:01Z', 'ChangeSubscription', { seats: 6 })).thenThrows(IllegalStateError, /being carried out by the payment provider/);
+      const done = subscriptionDecider.decide(at('2027-09-08T18:00:02Z', 'ConfirmProviderRequest', { requestId: requestOf(asked), providerSubscriptionId: 'sub_9' }), [stripeActive, ...asked].reduce(subscriptionDecider.evolve, subscriptionDecider.initialState()));
+      expect(done.map((e) => e.type)).toEqual(['billing.subscription.seats_changed', 'billing.subscription.provider_confirmed']);
+      const after = [stripeActive, ...asked, ...done].reduce(subscriptionDecider.evolve, subscriptionDecider.initialState());
+      expect(after).toMatchObject({ seats: 5, providerRequest: null });
+    });
+
+    it('asks for a decrease at the period end; a refusal changes nothing', () => {
+      const asked = subscriptionDecider.decide(at('2027-09-08T18:00:00Z', 'ChangeSubscription', { seats: 2 }), subscriptionDecider.evolve(subscriptionDecider.initialState(), stripeActive));
+      expect(asked).toMatchObject([{ data: { action: 'change', seats: 2, effective: 'renewal' } }]);
+      const failed = subscriptionDecider.decide(at('2027-09-08T18:00:01Z', 'FailProviderRequest', { requestId: requestOf(asked), code: 'invalid_request', message: 'no' }), [stripeActive, ...asked].reduce(subscriptionDecider.evolve, subscriptionDecider.initialState()));
+      expect(failed).toMatchObject([{ type: 'billing.subscription.provider_failed', data: { action: 'change', code: 'invalid_request' } }]);
+      expect([stripeActive, ...asked, ...failed].reduce(subscriptionDecider.evolve, subscriptionDecider.initialState())).toMatchObject({ seats: 3, pending: null, providerRequest: null });
+    });
+
+    it('forgets a subscription Stripe refused to start, and leaves renewals to Stripe', () => {
+      const stripeCreate = { ...create, provider: 'stripe' as const };
+      const asked = subscriptionDecider.decide(at(start, 'CreateSubscription', stripeCreate), subscriptionDecider.initialState());
+      const failed = subscriptionDecider.decide(at(start, 'FailProviderRequest', { requestId: requestOf(asked), code: 'card_declined', message: 'declined' }), subscriptionDecider.evolve(subscriptionDecider.initialState(), asked[0]!));
+      expect([...asked, ...failed].reduce(subscriptionDecider.evolve, subscriptionDecider.initialState())).toEqual({ status: 'none' });
+      spec.given([stripeActive]).when(at('2028-03-10T06:00:00Z', 'RenewSubscription', {})).then([]);
+    });
   });
 });
