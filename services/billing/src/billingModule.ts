@@ -9,7 +9,7 @@ import { billingTermsProjection, creditProjection, customersProjection, receivab
 import { stripeProjection } from './projections/stripeProjection.ts';
 import { startStripeSyncProcess, type StripeLookup } from './application/stripeSyncProcess.ts';
 import { startProviderOutbox } from './application/providerOutbox.ts';
-import type { ListStripeEvents } from './application/stripeReconciliation.ts';
+import { startStripeReconciliation, type ListStripeEvents } from './application/stripeReconciliation.ts';
 import type { EventSourcedCustomerLinks } from './application/customerLinks.ts';
 import { stripeWebhookRoutes } from './http/stripeWebhookRoutes.ts';
 import { adminBillingRoutes } from './http/adminBillingRoutes.ts';
@@ -22,6 +22,8 @@ export interface BillingModuleOptions {
   schedulerIntervalMs?: number;
   /** STRIPE_WEBHOOK_SECRET: without it, POST /webhooks/stripe answers 503. */
   webhookSecret?: string | null;
+  /** How often missed Stripe events are fetched (default hourly). */
+  reconcileIntervalMs?: number;
   /** Stripe's event list, for reconciliation; absent without a Stripe key. */
   listStripeEvents?: ListStripeEvents | null;
   /** Reads from Stripe for the sync process (objects not known yet, invoice payments); absent without Stripe. */
@@ -54,10 +56,12 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
       const outbox = startProviderOutbox(ctx, options.provider, options.catalog);
       const stripeSync = startStripeSyncProcess(ctx, options.catalog, options.stripeLookup ?? null);
       const scheduler = startBillingScheduler(ctx, options.schedulerIntervalMs ?? 60_000);
+      const reconciliation = options.listStripeEvents ? startStripeReconciliation(ctx, options.listStripeEvents, options.reconcileIntervalMs ?? 3_600_000) : null;
       module.scheduler = scheduler;
       return {
         async stop() {
           await scheduler.stop();
+          await reconciliation?.stop();
           await stripeSync.stop();
           await processes.stop();
           await outbox.stop();

@@ -1,7 +1,5 @@
-import type { ServiceContext } from '@curbmap/service-kit';
+import type { Running, ServiceContext } from '@curbmap/service-kit';
 import { stripeEventProblem, type StripeEventLike } from '../adapters/stripe/stripeObjects.ts';
-import { billingCollections as C } from '../projections/billingProjections.ts';
-import type { StripeEventView } from '../projections/stripeProjection.ts';
 import { ingestStripeEvent } from './stripeEventIngest.ts';
 
 /** Lists Stripe events created at or after a time (seconds), oldest last, as Stripe pages them. */
@@ -9,28 +7,47 @@ export type ListStripeEvents = (createdGte: number) => AsyncIterable<StripeEvent
 
 /** Stripe keeps events for 30 days: that is as far back as missed deliveries can be recovered. */
 const RETENTION_SECONDS = 30 * 86_400;
-/** Events a few minutes older than the newest seen may still be missing (deliveries race). */
+/** Events created shortly before the last pass may not have been listed by it yet (Stripe's clock, our clock). */
 const OVERLAP_SECONDS = 300;
+/** Its own checkpoint: the time up to which every Stripe event has been listed. */
+export const RECONCILIATION_CHECKPOINT = 'billing.stripe-reconciliation';
+
+/** The pass in progress per platform: passes never overlap. */
+const passes = new WeakMap<ServiceContext, Promise<unknown>>();
 
 /**
- * Recovers missed webhook deliveries: lists Stripe's events since the newest one stored (minus an overlap)
- * and stores those not stored yet. Stored events are applied by the usual sync process.
+ * Recovers missed webhook deliveries: lists Stripe's events since the reconciliation's own checkpoint (minus
+ * an overlap; never more than Stripe's 30 days) and stores those not stored yet; the sync process applies them
+ * as usual. The checkpoint moves only after a complete pass, so an interrupted pass is repeated, and storing is
+ * once per Stripe event id. Passes never overlap.
  */
-export async function reconcileStripeEvents(ctx: ServiceContext, list: ListStripeEvents): Promise<{ since: number; seen: number; stored: number }> {
-  const [newest] = await ctx.readStore.find<StripeEventView>(C.stripeEvents, {}, { orderBy: 'created', direction: 'desc', limit: 1 });
-  const now = Math.floor(ctx.now().getTime() / 1000);
-  const since = Math.max(newest ? newest.created - OVERLAP_SECONDS : 0, now - RETENTION_SECONDS);
-  let seen = 0;
-  let stored = 0;
-  for await (const event of list(since)) {
-    seen += 1;
-    const problem = stripeEventProblem(event);
-    if (problem) {
-      ctx.log.warn({ stripeEventId: (event as { id?: unknown }).id, problem }, 'stripe reconciliation skipped a malformed event');
-      continue;
+export function reconcileStripeEvents(ctx: ServiceContext, list: ListStripeEvents): Promise<{ since: number; until: number; seen: number; stored: number }> {
+  const pass = (passes.get(ctx) ?? Promise.resolve()).then(async () => {
+    const now = Math.floor(ctx.now().getTime() / 1000);
+    const checkpoint = await ctx.readStore.loadCheckpoint(RECONCILIATION_CHECKPOINT);
+    const since = Math.max(checkpoint === null ? 0 : Number(checkpoint) - OVERLAP_SECONDS, now - RETENTION_SECONDS);
+    let seen = 0;
+    let stored = 0;
+    for await (const event of list(since)) {
+      seen += 1;
+      const problem = stripeEventProblem(event);
+      if (problem) {
+        ctx.log.warn({ stripeEventId: (event as { id?: unknown }).id, problem }, 'stripe reconciliation skipped a malformed event');
+        continue;
+      }
+      if ((await ingestStripeEvent(ctx, event, 'reconciliation')) === 'stored') stored += 1;
     }
-    if ((await ingestStripeEvent(ctx, event, 'reconciliation')) === 'stored') stored += 1;
-  }
-  ctx.log.info({ since, seen, stored }, 'stripe reconciliation');
-  return { since, seen, stored };
+    await ctx.readStore.transaction((tx) => tx.saveCheckpoint(RECONCILIATION_CHECKPOINT, String(now)));
+    ctx.log.info({ since, until: now, seen, stored }, 'stripe reconciliation');
+    return { since, until: now, seen, stored };
+  });
+  passes.set(ctx, pass.catch(() => undefined));
+  return pass;
+}
+
+/** Reconciles on a schedule (hourly by default) while Stripe is configured. */
+export function startStripeReconciliation(ctx: ServiceContext, list: ListStripeEvents, intervalMs: number): Running {
+  const timer = setInterval(() => void reconcileStripeEvents(ctx, list).catch((err) => ctx.log.error({ err }, 'stripe reconciliation failed')), intervalMs);
+  timer.unref();
+  return { stop: async () => void (clearInterval(timer), await passes.get(ctx)) };
 }

@@ -11,10 +11,10 @@ export async function adminBillingRoutes(app: FastifyInstance, ctx: ServiceConte
   app.post('/v1/admin/stripe/reconcile', {
     config: { auth: 'admin' },
     schema: {
-      summary: 'Fetch Stripe events missed by webhooks and apply them',
+      summary: 'Fetch Stripe events missed by webhooks and apply them (also runs hourly)',
       tags,
       security,
-      response: { 200: { type: 'object', properties: { since: { type: 'integer' }, seen: { type: 'integer' }, stored: { type: 'integer' } } }, ...problemResponses(401, 409) },
+      response: { 200: { type: 'object', properties: { since: { type: 'integer' }, until: { type: 'integer' }, seen: { type: 'integer' }, stored: { type: 'integer' } } }, ...problemResponses(401, 409) },
     },
     handler: async () => {
       if (!listStripeEvents) throw new HttpError(409, 'stripe_not_configured', 'Stripe is not configured (STRIPE_SECRET_KEY); there is nothing to reconcile');

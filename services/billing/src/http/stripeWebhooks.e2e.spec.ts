@@ -218,18 +218,30 @@ describe('Stripe webhook ingest', () => {
     expect((await subscriptionView()).status).toBe('canceled');
   });
 
-  it('recovers missed deliveries by listing Stripe events since the last one stored', async () => {
+  it('recovers missed deliveries from its own checkpoint, however new the last webhook was', async () => {
     const t = Math.floor(Date.now() / 1000);
-    const delivered = event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 4), t + 10);
-    const missed = event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 6), t + 20);
-    await deliver(delivered);
-    await p.settle();
+    const reconcile = async () => {
+      const res = await p.app.inject({ method: 'POST', url: '/v1/admin/stripe/reconcile', headers: admin });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json();
+    };
+    const delivered = event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 4), t - 100);
+    const missed = event('customer.subscription.updated', subscriptionAt({ status: 'active' }, 6), t - 50);
     server.events = [delivered, missed];
-    const res = await p.app.inject({ method: 'POST', url: '/v1/admin/stripe/reconcile', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
-    expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toMatchObject({ seen: 2, stored: 1 });
-    expect(server.requestsTo('GET', '/v1/events')[0]!.query['created[gte]']).toBe(String(t + 10 - 300));
+    await deliver(delivered);
+    // A first pass covers Stripe's 30 days.
+    expect(await reconcile()).toMatchObject({ seen: 2, stored: 1 });
+    expect(Number(server.requestsTo('GET', '/v1/events')[0]!.query['created[gte]'])).toBeLessThanOrEqual(t - 30 * 86_400 + 5);
     await p.settle();
     expect((await subscriptionView()).seats).toBe(6);
+    // A webhook newer than an event missed after the pass does not narrow the next pass.
+    const missedAgain = event('customer.subscription.updated', subscriptionAt({ status: 'active', cancel_at_period_end: true }, 6), t + 5);
+    const newest = event('customer.subscription.updated', subscriptionAt({ status: 'active', cancel_at_period_end: true }, 8), t + 3_000);
+    server.events = [delivered, missed, missedAgain, newest];
+    await deliver(newest);
+    const second = await reconcile();
+    expect(second).toMatchObject({ stored: 1 });
+    expect(Number(server.requestsTo('GET', '/v1/events')[1]!.query['created[gte]'])).toBeLessThan(t + 5);
+    expect(await p.ctx.readStore.loadCheckpoint('billing.stripe-reconciliation')).toBe(String(second.until));
   });
 });

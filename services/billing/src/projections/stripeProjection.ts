@@ -25,11 +25,13 @@ export interface StripeInvoiceView extends Document {
 const invoiceRank: Record<string, number> = { draft: 0, open: 1, paid: 2, void: 2, uncollectible: 2 };
 const stale = (prev: { eventCreated: number; rank?: number } | null, created: number, rank = 0) => prev !== null && (created < prev.eventCreated || (created === prev.eventCreated && rank < (prev.rank ?? 0)));
 
-/** What we know of Stripe: the events stored (for reconciliation), customers and invoices, newest state only. */
+/** What we know of Stripe: the events stored, customers and invoices, newest state only. */
 export const stripeProjection: Projection = {
   name: 'billing.stripe.v1',
   filter: { types: ['billing.stripe_event.received', 'billing.customer.linked'] },
   collections: [C.stripeEvents, C.stripeCustomers, C.stripeInvoices],
+  // Stored events by time (what reconciliation and operators look up); customers by organization (links).
+  indexes: { [C.stripeEvents]: ['created'], [C.stripeCustomers]: ['deleted'] },
   async apply(stored, tx) {
     if (stored.type === 'billing.customer.linked') {
       const { customerId } = (stored as unknown as Extract<BillingEvent, { type: 'billing.customer.linked' }>).data;
