@@ -26,5 +26,8 @@ export function anchorFor(at: string, timeZone: string): string {
  */
 export function annualPeriod(anchor: string, timeZone: string, n: number): Period {
   const local = DateTime.fromISO(anchor, { zone: timeZone });
-  return { start: iso(local.plus({ years: n })), end: iso(local.plus({ years: n + 1 })) };
+  // The first instant of the local day: a day without a local midnight (America/Santiago on the day its clocks
+  // jump from 24:00 to 01:00) starts at 01:00, and the anniversary of such an anchor starts at midnight again.
+  const boundary = (years: number) => iso(local.plus({ years }).startOf('day'));
+  return { start: boundary(n), end: boundary(n + 1) };
 }

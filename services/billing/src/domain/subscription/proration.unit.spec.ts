@@ -22,12 +22,48 @@ function reference(amount: number, start: string, end: string, at: string): numb
   return Number(c);
 }
 
-const zones = ['UTC', 'America/New_York', 'America/Los_Angeles', 'Europe/Paris', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Chatham'];
+const zones = ['UTC', 'America/New_York', 'America/Los_Angeles', 'America/Santiago', 'Europe/Paris', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Chatham'];
 const zone = fc.constantFrom(...zones);
 // 2023–2031 spans the leap years 2024 and 2028.
 const instant = fc.integer({ min: Date.UTC(2023, 0, 1), max: Date.UTC(2031, 0, 1) }).map((ms) => new Date(ms).toISOString());
 // USD and EUR in cents, JPY (zero-decimal) in yen: all integers, up to a few million seats' worth.
 const amount = fc.oneof(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 0, max: 9_000_000_000_000 }));
+
+/**
+ * Worked examples, computed by hand (and re-checked in Python with exact fractions and zoneinfo, outside this
+ * code): the period's first instant is the first instant of the local day, its end the same local date a year
+ * later; the credit is amount × remaining seconds / period seconds, rounded half to even.
+ */
+const worked = [
+  // UTC, a period holding 29 February 2028: 366 days; 183.5 days remain.
+  { zone: 'UTC', subscribedAt: '2027-03-10T09:00:00Z', changeAt: '2027-09-08T12:00:00Z', amount: 1_080_000, start: '2027-03-10T00:00:00.000Z', end: '2028-03-10T00:00:00.000Z', expected: 541_475 },
+  // Chicago: starts in CST, crosses DST twice, ends in CST: still exactly 366 days.
+  { zone: 'America/Chicago', subscribedAt: '2027-03-10T15:30:00Z', changeAt: '2027-11-07T08:30:00Z', amount: 1_080_000, start: '2027-03-10T06:00:00.000Z', end: '2028-03-10T06:00:00.000Z', expected: 365_594 },
+  // New York: 13 March is before DST in 2027 (EST) and after it in 2028 (EDT): the year is one hour short.
+  { zone: 'America/New_York', subscribedAt: '2027-03-13T17:00:00Z', changeAt: '2027-03-14T12:00:00Z', amount: 999_999, start: '2027-03-13T05:00:00.000Z', end: '2028-03-13T04:00:00.000Z', expected: 996_469 },
+  // Paris in summer time, change on 1 March 2028 local (the day after the leap day).
+  { zone: 'Europe/Paris', subscribedAt: '2027-06-01T10:00:00Z', changeAt: '2028-02-29T23:00:00Z', amount: 720_000, start: '2027-05-31T22:00:00.000Z', end: '2028-05-31T22:00:00.000Z', expected: 180_902 },
+  // Santiago, 6 September 2026 has no local midnight (clocks jump from 24:00 to 01:00): the day starts at 01:00 -03.
+  { zone: 'America/Santiago', subscribedAt: '2026-09-06T15:00:00Z', changeAt: '2027-01-01T00:00:00Z', amount: 540_000, start: '2026-09-06T04:00:00.000Z', end: '2027-09-06T03:00:00.000Z', expected: 367_131 },
+  // Kolkata (an alias Intl lists as Asia/Calcutta), anchored on 29 February: renews on 28 February.
+  { zone: 'Asia/Kolkata', subscribedAt: '2028-02-29T05:00:00Z', changeAt: '2028-08-15T06:30:00Z', amount: 1_234_567, start: '2028-02-28T18:30:00.000Z', end: '2029-02-27T18:30:00.000Z', expected: 664_637 },
+  // Yen have no minor unit: 49.86 yen is 50.
+  { zone: 'Asia/Tokyo', subscribedAt: '2027-01-01T03:00:00Z', changeAt: '2027-07-02T15:00:00Z', amount: 100, start: '2026-12-31T15:00:00.000Z', end: '2027-12-31T15:00:00.000Z', expected: 50 },
+  // Exactly half the year left: ties go to the even neighbour (0.5 → 0, 1.5 → 2, 2.5 → 2).
+  { zone: 'UTC', subscribedAt: '2027-01-01T08:00:00Z', changeAt: '2027-07-02T12:00:00Z', amount: 1, start: '2027-01-01T00:00:00.000Z', end: '2028-01-01T00:00:00.000Z', expected: 0 },
+  { zone: 'UTC', subscribedAt: '2027-01-01T08:00:00Z', changeAt: '2027-07-02T12:00:00Z', amount: 3, start: '2027-01-01T00:00:00.000Z', end: '2028-01-01T00:00:00.000Z', expected: 2 },
+  { zone: 'UTC', subscribedAt: '2027-01-01T08:00:00Z', changeAt: '2027-07-02T12:00:00Z', amount: 5, start: '2027-01-01T00:00:00.000Z', end: '2028-01-01T00:00:00.000Z', expected: 2 },
+];
+
+describe('proration against worked examples', () => {
+  for (const c of worked) {
+    it(`${c.zone}: ${c.amount} from ${c.changeAt} → ${c.expected}`, () => {
+      const period = annualPeriod(anchorFor(c.subscribedAt, c.zone), c.zone, 0);
+      expect(period).toEqual({ start: c.start, end: c.end });
+      expect(prorate(c.amount, period, c.changeAt)).toBe(c.expected);
+    });
+  }
+});
 
 describe('proration (Stripe rule: remaining seconds over period seconds)', () => {
   it('matches an independent computation over random instants, zones and leap years', () => {

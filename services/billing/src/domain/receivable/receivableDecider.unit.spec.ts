@@ -1,0 +1,69 @@
+import { describe, it } from 'vitest';
+import { IllegalStateError, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
+import { deciderSpec } from '@curbmap/testing';
+import { receivableDecider, type ReceivableCommand, type ReceivableEvent } from './receivableDecider.ts';
+
+const INV = '1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9';
+const metadata: CommandMetadata = { commandId: 'c', now: '2027-04-01T10:00:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+const cmd = (c: Omit<ReceivableCommand, 'metadata'>) => ({ ...c, metadata }) as ReceivableCommand;
+const opened: ReceivableEvent = { type: 'billing.receivable.opened', data: { invoiceId: INV, subscriptionId: null, amountDue: 100_000, currency: 'USD', dueAt: '2027-04-30T00:00:00.000Z', collectionMethod: 'send_invoice' } };
+const transfer = (paymentId: string, amount: number, reference: string) => cmd({ type: 'RecordBankTransfer', data: { paymentId, amount, currency: 'USD', reference, receivedAt: '2027-04-01T10:00:00.000Z' } });
+const paid = (paymentId: string, amount: number, applied: number, remaining: number, reference: string): ReceivableEvent => ({
+  type: 'billing.payment.succeeded',
+  data: { paymentId, invoiceId: INV, amount, currency: 'USD', method: 'bank_transfer', reference, receivedAt: '2027-04-01T10:00:00.000Z', provider: 'manual', providerPaymentId: null, appliedAmount: applied, excessAmount: amount - applied, amountRemaining: remaining },
+});
+const spec = deciderSpec(receivableDecider);
+
+describe('receivable decider', () => {
+  it('opens once per invoice', () => {
+    spec.given([]).when(cmd({ type: 'OpenReceivable', data: opened.data as never })).then([opened]);
+    spec.given([opened]).when(cmd({ type: 'OpenReceivable', data: opened.data as never })).then([]);
+  });
+
+  it('applies an under-payment and leaves the rest owed', () => {
+    spec.given([opened]).when(transfer('p1', 40_000, 'W1')).then([paid('p1', 40_000, 40_000, 60_000, 'W1')]);
+  });
+
+  it('settles with an over-payment and reports the excess', () => {
+    spec.given([opened, paid('p1', 40_000, 40_000, 60_000, 'W1')]).when(transfer('p2', 75_000, 'W2')).then([paid('p2', 75_000, 60_000, 0, 'W2')]);
+  });
+
+  it('refuses a duplicate reference, another currency, a paid invoice and an unknown one', () => {
+    spec.given([opened, paid('p1', 40_000, 40_000, 60_000, 'W1')]).when(transfer('p2', 1, 'W1')).thenThrows(IllegalStateError, /already recorded/);
+    spec.given([opened]).when(cmd({ type: 'RecordBankTransfer', data: { paymentId: 'p', amount: 1, currency: 'EUR', reference: 'W', receivedAt: '2027-04-01T10:00:00.000Z' } })).thenThrows(ValidationError, /USD/);
+    spec.given([opened, paid('p1', 100_000, 100_000, 0, 'W1')]).when(transfer('p2', 1, 'W2')).thenThrows(IllegalStateError, /already paid/);
+    spec.given([]).when(transfer('p1', 1, 'W1')).thenThrows(NotFoundError, /invoice/);
+  });
+
+  it('records credit taken for an invoice a transfer already paid as excess, so it returns to the balance', () => {
+    spec
+      .given([opened, paid('p1', 100_000, 100_000, 0, 'W1')])
+      .when(cmd({ type: 'SettleFromCredit', data: { paymentId: 'credit_1', amount: 7_000, currency: 'USD', receivedAt: '2027-04-02T00:00:00.000Z' } }))
+      .then([{ type: 'billing.payment.succeeded', data: { paymentId: 'credit_1', invoiceId: INV, amount: 7_000, currency: 'USD', method: 'credit_balance', reference: null, receivedAt: '2027-04-02T00:00:00.000Z', provider: 'manual', providerPaymentId: null, appliedAmount: 0, excessAmount: 7_000, amountRemaining: 0 } }]);
+  });
+
+  it('refunds a transfer up to what it applied, reopening the invoice; cumulative refunds cannot exceed it; a refund id counts once', () => {
+    const history = [opened, paid('p1', 120_000, 100_000, 0, 'W1')];
+    const refund = (refundId: string, amount: number) => cmd({ type: 'RecordManualRefund', data: { refundId, paymentId: 'p1', amount, reference: `R-${refundId}`, refundedAt: '2027-04-05T00:00:00.000Z' } });
+    const refunded = (refundId: string, amount: number): ReceivableEvent => ({
+      type: 'billing.payment.refunded',
+      data: { paymentId: 'p1', invoiceId: INV, amount: 120_000, currency: 'USD', method: 'bank_transfer', reference: `R-${refundId}`, receivedAt: '2027-04-05T00:00:00.000Z', provider: 'manual', providerPaymentId: null, refundId, refundedAmount: amount, reopenedAmount: amount },
+    });
+    spec.given(history).when(refund('r1', 30_000)).then([refunded('r1', 30_000)]);
+    // The 20,000 excess became credit: at most the 100,000 applied can be refunded through the payment.
+    spec.given(history).when(refund('r1', 100_001)).thenThrows(ValidationError, /at most 100000/);
+    spec.given([...history, refunded('r1', 30_000)]).when(refund('r2', 70_001)).thenThrows(ValidationError, /at most 70000/);
+    spec.given([...history, refunded('r1', 30_000)]).when(refund('r1', 30_000)).then([]);
+    // Reopened: a transfer is taken again.
+    spec.given([...history, refunded('r1', 30_000)]).when(transfer('p2', 30_000, 'W2')).then([paid('p2', 30_000, 30_000, 0, 'W2')]);
+    spec.given(history).when(cmd({ type: 'RecordManualRefund', data: { refundId: 'x', paymentId: 'credit_9', amount: 1, reference: 'R', refundedAt: '2027-04-05T00:00:00.000Z' } })).thenThrows(IllegalStateError, /bank transfer/);
+  });
+
+  it('records remittance advice once per reference and settles nothing', () => {
+    const advice = (reference: string) => cmd({ type: 'RecordRemittanceAdvice', data: { adviceId: `ra-${reference}`, amount: 100_000, reference, sentAt: '2027-04-01T09:00:00.000Z' } });
+    const received: ReceivableEvent = { type: 'billing.remittance_advice.received', data: { adviceId: 'ra-W1', invoiceId: INV, amount: 100_000, currency: 'USD', reference: 'W1', sentAt: '2027-04-01T09:00:00.000Z' } };
+    spec.given([opened]).when(advice('W1')).then([received]);
+    spec.given([opened, received]).when(advice('W1')).then([]);
+    spec.given([opened, received]).when(transfer('p1', 100_000, 'W1')).then([paid('p1', 100_000, 100_000, 0, 'W1')]);
+  });
+});
