@@ -2,14 +2,19 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// Tests run against the TypeScript sources of every workspace package, not their build output.
-const alias: Record<string, string> = {};
+// Tests run against the TypeScript sources of every workspace package (and its source subpath exports), not
+// their build output.
+const alias: { find: RegExp; replacement: string }[] = [];
 for (const group of ['packages', 'services']) {
   for (const dir of readdirSync(group)) {
     const manifest = join(group, dir, 'package.json');
     if (!existsSync(manifest)) continue;
-    const { name } = JSON.parse(readFileSync(manifest, 'utf8')) as { name: string };
-    alias[name] = resolve(group, dir, 'src/index.ts');
+    const { name, exports = {} } = JSON.parse(readFileSync(manifest, 'utf8')) as { name: string; exports?: Record<string, { source?: string }> };
+    for (const [subpath, target] of Object.entries(exports)) {
+      if (!target.source) continue;
+      const specifier = subpath === '.' ? name : `${name}/${subpath.slice(2)}`;
+      alias.push({ find: new RegExp(`^${specifier.replace(/[/.]/g, '\\$&')}$`), replacement: resolve(group, dir, target.source) });
+    }
   }
 }
 

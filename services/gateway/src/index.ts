@@ -4,4 +4,3 @@ export * from './platform/embeddedPlatform.ts';
 export * from './platform/modules.ts';
 export * from './platform/demoSeed.ts';
 export * from './tenancyModule.ts';
-export * from './platform/embeddedTestPlatform.ts';

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { StripeTestServer, stripeFixture } from '../adapters/stripe/stripeTestServer.fixture.ts';
 import { billingCollections as C, type PaymentView, type StripeCustomerView } from '../projections/billingProjections.ts';
 import type { StripeInvoiceView } from '../projections/stripeProjection.ts';

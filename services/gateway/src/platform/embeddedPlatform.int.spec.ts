@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestPlatform } from './embeddedTestPlatform.ts';
+import { startTestPlatform } from '@curbmap/testing/platform';
 
 const run = promisify(execFile);
 const dirs: string[] = [];

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import type { ServiceModule } from '@curbmap/service-kit';
 
-import { startEmbeddedPlatform, type EmbeddedPlatform } from './embeddedPlatform.ts';
-import { createModules, type ModulesOptions, type PlatformModules } from './modules.ts';
+import { createModules, startEmbeddedPlatform, type EmbeddedPlatform, type ModulesOptions, type PlatformModules } from '@curbmap/gateway';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
