@@ -57,7 +57,8 @@ export type BillingEvent =
   /** Payment terms the operator set for the organization (stream billingterms-<orgId>). */
   | { type: 'billing.terms.set'; data: BillingTerms }
   | { type: 'billing.stripe_event.received'; data: StripeEventReceived }
-  | { type: 'billing.subscription.provider_synced'; data: { subscriptionId: string; stripeEventId: string; created: number; status: string } }
+  /** `status`: the provider's own word, as seen; `statusRank` orders two events of the same second. */
+  | { type: 'billing.subscription.provider_synced'; data: { subscriptionId: string; stripeEventId: string; created: number; status: string; statusRank: number } }
   /**
    * Outbox: a change the payment provider must carry out first. `effects` are the events to append once it
    * has (what the same command decides with manual collection); the process calling the provider uses this
@@ -122,6 +123,11 @@ export interface PaymentData {
 
 export type BillingEventType = BillingEvent['type'];
 
+// Stripe's subscription statuses in the order a subscription lives through them (later ranks higher): what
+// orders two Stripe events of the same second. Used where Stripe's words are translated, and for old events.
+const stripeRanks: Record<string, number> = { incomplete: 0, trialing: 1, active: 2, past_due: 3, unpaid: 4, paused: 4, canceled: 5, incomplete_expired: 5 };
+export const stripeSubscriptionStatusRank = (status: string): number => stripeRanks[status] ?? 0;
+
 const signed = { type: 'integer' } as const;
 /** Schema of a ChargeLine, shared by every event that carries lines. */
 export const chargeLineSchema = object({ description: { type: 'string' }, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: signed, periodStart: instant, periodEnd: instant });
@@ -182,7 +188,13 @@ export const billingContracts: EventContract[] = [
   },
   v1('billing.remittance_advice.received', { adviceId: { type: 'string', minLength: 1 }, invoiceId: uuid, amount: minorUnits, currency, reference: { type: 'string', minLength: 1 }, sentAt: instant }),
   v1('billing.terms.set', { collectionMethods: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...collectionMethods] } }, daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 } }),
-  v1('billing.subscription.provider_synced', { ...sub, stripeEventId: { type: 'string' }, created: { type: 'integer' }, status: { type: 'string' } }),
+  {
+    type: 'billing.subscription.provider_synced',
+    schemaVersion: 2,
+    schema: object({ ...sub, stripeEventId: { type: 'string' }, created: { type: 'integer' }, status: { type: 'string' }, statusRank: { type: 'integer', minimum: 0 } }),
+    // Version 1 recorded Stripe's word only; its rank is Stripe's order of a subscription's life.
+    upcasters: { 1: (data) => ({ ...(data as object), statusRank: stripeSubscriptionStatusRank((data as { status: string }).status) }) },
+  },
   v1('billing.subscription.provider_requested', {
     ...sub,
     requestId: uuid,

@@ -1,8 +1,9 @@
 import { deterministicUuid, handleCommand, type CommandMetadata, type StoredEvent } from '@curbmap/eventsourcing';
-import type { StripeEventReceived } from '@curbmap/contracts';
+import { stripeSubscriptionStatusRank, type StripeEventReceived } from '@curbmap/contracts';
 import type { Running, ServiceContext } from '@curbmap/service-kit';
 import { num, organizationFromMetadata, str, type StripeEventLike, type StripeObject } from '../adapters/stripe/stripeObjects.ts';
 import { stripePaymentDecider, stripePaymentStream, type StripePaymentCommand } from '../domain/payment/stripePaymentDecider.ts';
+import type { ProviderSubscriptionStatus } from '../domain/subscription/providerSync.ts';
 import type { PlanCatalog } from '../plans/planCatalog.ts';
 import { organizationOf } from './stripeEventIngest.ts';
 import { billingCollections } from '../projections/billingProjections.ts';
@@ -64,6 +65,27 @@ async function resolveOrganization(ctx: ServiceContext, lookup: StripeLookup | n
   return organizationFromMetadata(customer as StripeObject);
 }
 
+/** Stripe's subscription statuses in our words: the domain never reads Stripe's. */
+function subscriptionStatusOf(stripeStatus: string): ProviderSubscriptionStatus {
+  switch (stripeStatus) {
+    case 'incomplete':
+      return 'awaiting_first_payment';
+    case 'active':
+    case 'trialing':
+      return 'active';
+    case 'past_due':
+      return 'past_due';
+    case 'unpaid':
+    case 'paused':
+      return 'unpaid';
+    case 'canceled':
+    case 'incomplete_expired':
+      return 'ended';
+    default:
+      throw new NotYetKnownError(`Stripe subscription status ${stripeStatus} is not one this code knows`);
+  }
+}
+
 /** Applies one stored Stripe event to our aggregates. Idempotent: command ids derive from the Stripe event id. */
 export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog, received: StripeEventReceived, lookup: StripeLookup | null = null): Promise<StripeSyncOutcome> {
   const event = received.payload as unknown as StripeEventLike;
@@ -89,13 +111,16 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
     }
     const start = num(object['current_period_start'] ?? item?.['current_period_start']);
     const end = num(object['current_period_end'] ?? item?.['current_period_end']);
+    const stripeStatus = type === 'customer.subscription.deleted' ? 'canceled' : String(object['status']);
     await runSubscriptionCommand(ctx, {
-      type: 'SyncFromStripe',
+      type: 'SyncFromProvider',
       data: {
-        stripeEventId: event.id,
+        providerEventId: event.id,
         created: event.created,
         providerSubscriptionId,
-        status: type === 'customer.subscription.deleted' ? 'canceled' : String(object['status']),
+        status: subscriptionStatusOf(stripeStatus),
+        statusRank: stripeSubscriptionStatusRank(stripeStatus),
+        providerStatus: stripeStatus,
         seats: num(item?.['quantity']) || 1,
         plan,
         cancelAtPeriodEnd: object['cancel_at_period_end'] === true,

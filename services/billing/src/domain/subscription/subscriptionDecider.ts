@@ -1,37 +1,12 @@
-import type { BillingEvent, ChargeLine, PaymentProviderKind, ProviderRequest, SubscriptionTerms } from '@curbmap/contracts';
+import type { ChargeLine, ProviderRequest, SubscriptionTerms } from '@curbmap/contracts';
 import { deterministicUuid, IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 import { anchorFor, annualPeriod, type Period } from './billingPeriod.ts';
 import { prorationLines } from './proration.ts';
-import { decideStripeSync, stripeStatusRank, type SyncFromStripe } from './stripeSync.ts';
+import { decideProviderSync, type SyncFromProvider } from './providerSync.ts';
+import { evolveSubscription, type PlanPrice, type Subscription, type SubscriptionEvent, type SubscriptionState } from './subscription.ts';
 
-export const subscriptionStream = (organizationId: string) => `subscription-${organizationId}`;
+export { subscriptionStream, type PlanPrice, type Subscription, type SubscriptionEvent, type SubscriptionState, type SubscriptionStatus } from './subscription.ts';
 
-type Event<T extends BillingEvent['type']> = Extract<BillingEvent, { type: T }>;
-export type SubscriptionEvent = Event<
-  | 'billing.subscription.activated'
-  | 'billing.subscription.created'
-  | 'billing.subscription.seats_changed'
-  | 'billing.subscription.plan_changed'
-  | 'billing.subscription.renewed'
-  | 'billing.subscription.cancellation_scheduled'
-  | 'billing.subscription.cancellation_unscheduled'
-  | 'billing.subscription.canceled'
-  | 'billing.subscription.past_due'
-  | 'billing.subscription.recovered'
-  | 'billing.subscription.unpaid'
-  | 'billing.subscription.provider_synced'
-  | 'billing.subscription.provider_requested'
-  | 'billing.subscription.provider_confirmed'
-  | 'billing.subscription.provider_failed'
->;
-
-export interface PlanPrice {
-  planId: string;
-  name: string;
-  tier: number;
-  /** Per seat per year in the subscription's currency. */
-  unitAmount: number;
-}
 
 /** The subscription's terms, with the plan's price looked up in the catalogue by the application. */
 export type CreateSubscription = Command<'CreateSubscription', Omit<SubscriptionTerms, 'planId' | 'planName' | 'unitAmount'> & { plan: PlanPrice }>;
@@ -50,7 +25,7 @@ export type FailProviderRequest = Command<'FailProviderRequest', { requestId: st
 export type SubscriptionCommand =
   | ConfirmProviderRequest
   | FailProviderRequest
-  | SyncFromStripe
+  | SyncFromProvider
   | CreateSubscription
   | ChangeSubscription
   | CancelSubscription
@@ -59,39 +34,6 @@ export type SubscriptionCommand =
   | MarkPastDue
   | MarkUnpaid
   | RecoverSubscription;
-
-/** `pending`: asked of the provider (Stripe), not confirmed yet. */
-export type SubscriptionStatus = 'pending' | 'incomplete' | 'active' | 'past_due' | 'canceled' | 'unpaid';
-
-export interface Subscription {
-  status: SubscriptionStatus;
-  subscriptionId: string;
-  planId: string;
-  planName: string;
-  seats: number;
-  unitAmount: number;
-  currency: string;
-  timeZone: string;
-  collectionMethod: SubscriptionTerms['collectionMethod'];
-  daysUntilDue: number | null;
-  poNumber: string | null;
-  anchor: string;
-  periodIndex: number;
-  period: Period;
-  cancelAtPeriodEnd: boolean;
-  /** A downgrade or seat decrease waiting for the renewal. */
-  pending: { seats?: number; plan?: Omit<PlanPrice, 'tier'> } | null;
-  pastDueInvoiceId: string | null;
-  provider: PaymentProviderKind;
-  providerSubscriptionId: string | null;
-  /** Ordering guard for Stripe webhooks: `created` and status rank of the last Stripe event applied. */
-  providerSyncedAt: number | null;
-  providerStatusRank: number;
-  /** A change sent to the provider and not yet answered: one at a time. */
-  providerRequest: ProviderRequest | null;
-}
-
-export type SubscriptionState = { status: 'none' } | Subscription;
 
 const live = (s: SubscriptionState): s is Subscription => s.status !== 'none' && s.status !== 'canceled';
 
@@ -234,8 +176,8 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         if (!live(state) || state.status !== 'past_due' || state.pastDueInvoiceId !== command.data.invoiceId) return [];
         return [{ type: 'billing.subscription.unpaid', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId } }];
       }
-      case 'SyncFromStripe':
-        return decideStripeSync(command, state);
+      case 'SyncFromProvider':
+        return decideProviderSync(command, state);
       case 'RecoverSubscription': {
         if (!live(state) || state.status === 'active' || state.pastDueInvoiceId !== command.data.invoiceId) return [];
         return [{ type: 'billing.subscription.recovered', data: { subscriptionId: state.subscriptionId, invoiceId: command.data.invoiceId } }];
@@ -247,78 +189,5 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
     }
   },
 
-  evolve(state, event) {
-    if (event.type === 'billing.subscription.provider_requested' && event.data.action === 'start') {
-      // Terms and period of the subscription asked for, waiting for the provider.
-      const started = subscriptionDecider.evolve({ status: 'none' }, event.data.effects[0] as SubscriptionEvent) as Subscription;
-      return { ...started, status: 'pending', providerRequest: event.data };
-    }
-    if (event.type === 'billing.subscription.activated' || event.type === 'billing.subscription.created') {
-      const d = event.data;
-      return {
-        status: event.type === 'billing.subscription.created' ? 'incomplete' : 'active',
-        subscriptionId: d.subscriptionId,
-        planId: d.planId,
-        planName: d.planName,
-        seats: d.seats,
-        unitAmount: d.unitAmount,
-        currency: d.currency,
-        timeZone: d.timeZone,
-        collectionMethod: d.collectionMethod,
-        daysUntilDue: d.daysUntilDue,
-        poNumber: d.poNumber,
-        anchor: d.periodStart,
-        periodIndex: 0,
-        period: { start: d.periodStart, end: d.periodEnd },
-        cancelAtPeriodEnd: false,
-        pending: null,
-        pastDueInvoiceId: null,
-        provider: d.provider,
-        providerSubscriptionId: d.providerSubscriptionId,
-        providerSyncedAt: null,
-        providerStatusRank: 0,
-        providerRequest: null,
-      };
-    }
-    if (state.status === 'none') return state;
-    switch (event.type) {
-      case 'billing.subscription.seats_changed': {
-        if (event.data.effective === 'now') return { ...state, seats: event.data.to, pending: state.pending?.plan ? { plan: state.pending.plan } : null };
-        const { seats: _dropped, ...rest } = state.pending ?? {};
-        return { ...state, pending: event.data.to === state.seats ? (rest.plan ? rest : null) : { ...rest, seats: event.data.to } };
-      }
-      case 'billing.subscription.plan_changed': {
-        const plan = { planId: event.data.toPlanId, name: event.data.toPlanName, unitAmount: event.data.unitAmount };
-        if (event.data.effective === 'now') return { ...state, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, pending: state.pending?.seats ? { seats: state.pending.seats } : null };
-        return { ...state, pending: event.data.toPlanId === state.planId ? (state.pending?.seats ? { seats: state.pending.seats } : null) : { ...state.pending, plan } };
-      }
-      case 'billing.subscription.renewed':
-        return { ...state, planId: event.data.planId, planName: event.data.planName, seats: event.data.seats, unitAmount: event.data.unitAmount, periodIndex: state.periodIndex + 1, period: { start: event.data.periodStart, end: event.data.periodEnd }, pending: null };
-      case 'billing.subscription.cancellation_scheduled':
-        return { ...state, cancelAtPeriodEnd: true };
-      case 'billing.subscription.cancellation_unscheduled':
-        return { ...state, cancelAtPeriodEnd: false };
-      case 'billing.subscription.canceled':
-        return { ...state, status: 'canceled' };
-      case 'billing.subscription.past_due':
-        return { ...state, status: 'past_due', pastDueInvoiceId: event.data.invoiceId };
-      case 'billing.subscription.unpaid':
-        return { ...state, status: 'unpaid' };
-      case 'billing.subscription.recovered':
-        return { ...state, status: 'active', pastDueInvoiceId: null };
-      case 'billing.subscription.provider_synced':
-        return { ...state, providerSyncedAt: event.data.created, providerStatusRank: stripeStatusRank(event.data.status) };
-      case 'billing.subscription.provider_requested':
-        return { ...state, providerRequest: event.data };
-      case 'billing.subscription.provider_confirmed':
-        return { ...state, providerRequest: null, providerSubscriptionId: event.data.providerSubscriptionId };
-      case 'billing.subscription.provider_failed':
-        // A subscription the provider refused to start never existed.
-        return event.data.action === 'start' ? { status: 'none' } : { ...state, providerRequest: null };
-      default: {
-        const exhaustive: never = event;
-        return exhaustive;
-      }
-    }
-  },
+  evolve: evolveSubscription,
 };

@@ -109,9 +109,10 @@ describe('subscription decider', () => {
     expect(incomplete.status).toBe('incomplete');
     spec.given([created!]).when(at('2027-03-11T00:00:00Z', 'ChangeSubscription', { seats: 4 })).thenThrows(IllegalStateError, /incomplete/);
     spec.given([created!]).when(at('2028-03-11T00:00:00Z', 'RenewSubscription', {})).then([]);
-    const sync = (created: number, status: string) =>
-      at('2027-03-10T16:00:00Z', 'SyncFromStripe', {
-        stripeEventId: `evt_${created}`, created, providerSubscriptionId: 'sub_123', status, seats: 3, plan: { planId: 'city', name: 'City', unitAmount: 360_000 },
+    const ranks = { awaiting_first_payment: 0, active: 2, past_due: 3, unpaid: 4, ended: 5 } as const;
+    const sync = (created: number, status: keyof typeof ranks) =>
+      at('2027-03-10T16:00:00Z', 'SyncFromProvider', {
+        providerEventId: `evt_${created}`, created, providerSubscriptionId: 'sub_123', status, statusRank: ranks[status], providerStatus: status, seats: 3, plan: { planId: 'city', name: 'City', unitAmount: 360_000 },
         cancelAtPeriodEnd: false, period: { start: '2027-03-10T16:00:00.000Z', end: '2028-03-10T16:00:00.000Z' }, latestInvoiceId: 'in_1',
       });
     const events = subscriptionDecider.decide(sync(100, 'active'), incomplete);
@@ -119,8 +120,8 @@ describe('subscription decider', () => {
     expect(events[0]).toMatchObject({ data: { periodStart: '2027-03-10T16:00:00.000Z', amount: 1_080_000, provider: 'stripe', poNumber: 'PO-7781' } });
     const active = events.reduce(subscriptionDecider.evolve, incomplete);
     expect(active.status).toBe('active');
-    expect(subscriptionDecider.decide(sync(99, 'incomplete'), active)).toEqual([]);
-    expect(subscriptionDecider.decide(sync(50, 'incomplete_expired'), incomplete).map((e) => e.type)).toEqual(['billing.subscription.canceled', 'billing.subscription.provider_synced']);
+    expect(subscriptionDecider.decide(sync(99, 'awaiting_first_payment'), active)).toEqual([]);
+    expect(subscriptionDecider.decide(sync(50, 'ended'), incomplete).map((e) => e.type)).toEqual(['billing.subscription.canceled', 'billing.subscription.provider_synced']);
   });
 
   describe('with Stripe, changes go through the provider outbox', () => {
