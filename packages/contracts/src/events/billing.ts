@@ -17,6 +17,14 @@ export interface ChargeLine {
   periodEnd: string;
 }
 
+/** How a charge is collected and invoiced, as it was when the charge was made. */
+export interface ChargeTerms {
+  collectionMethod: CollectionMethod;
+  daysUntilDue: number | null;
+  poNumber: string | null;
+  provider: PaymentProviderKind;
+}
+
 export interface SubscriptionTerms {
   subscriptionId: string;
   planId: string;
@@ -37,9 +45,10 @@ export type BillingEvent =
   | { type: 'billing.subscription.activated'; data: SubscriptionTerms & { periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
   /** Created but not yet paid (Stripe, charge_automatically): `incomplete` until the first payment succeeds. */
   | { type: 'billing.subscription.created'; data: SubscriptionTerms & { periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
-  | { type: 'billing.subscription.seats_changed'; data: { subscriptionId: string; from: number; to: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[] } }
-  | { type: 'billing.subscription.plan_changed'; data: { subscriptionId: string; fromPlanId: string; toPlanId: string; toPlanName: string; unitAmount: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[] } }
-  | { type: 'billing.subscription.renewed'; data: { subscriptionId: string; planId: string; planName: string; seats: number; unitAmount: number; currency: string; periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[] } }
+  /** Charges carry the terms they are invoiced on (`null` on events written before they did). */
+  | { type: 'billing.subscription.seats_changed'; data: { subscriptionId: string; from: number; to: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[]; terms: ChargeTerms | null } }
+  | { type: 'billing.subscription.plan_changed'; data: { subscriptionId: string; fromPlanId: string; toPlanId: string; toPlanName: string; unitAmount: number; effective: 'now' | 'renewal'; effectiveAt: string; currency: string; amount: number; lines: ChargeLine[]; terms: ChargeTerms | null } }
+  | { type: 'billing.subscription.renewed'; data: { subscriptionId: string; planId: string; planName: string; seats: number; unitAmount: number; currency: string; periodStart: string; periodEnd: string; amount: number; lines: ChargeLine[]; terms: ChargeTerms | null } }
   | { type: 'billing.subscription.cancellation_scheduled'; data: { subscriptionId: string; cancelAt: string } }
   | { type: 'billing.subscription.cancellation_unscheduled'; data: { subscriptionId: string } }
   | { type: 'billing.subscription.canceled'; data: { subscriptionId: string; canceledAt: string; reason: 'requested' | 'period_end' | 'unpaid' | 'provider' } }
@@ -159,16 +168,29 @@ const payment = {
   provider: { enum: [...paymentProviders] },
   providerPaymentId: nullableString,
 };
-const change = { effective: { enum: ['now', 'renewal'] }, effectiveAt: instant, currency, amount: signed, lines };
+const chargeTerms = {
+  anyOf: [
+    { type: 'null' },
+    object({ collectionMethod: { enum: [...collectionMethods] }, daysUntilDue: { type: ['integer', 'null'], minimum: 0 }, poNumber: nullableString, provider: { enum: [...paymentProviders] } }),
+  ],
+};
+const change = { effective: { enum: ['now', 'renewal'] }, effectiveAt: instant, currency, amount: signed, lines, terms: chargeTerms };
+/** Version 2 of a charge event carries its terms; version 1 did not (consumers fall back to the subscription's). */
+const withTerms = { 1: (data: unknown) => ({ ...(data as object), terms: null }) };
 
 const v1 = (type: BillingEventType, properties: Record<string, unknown>): EventContract => ({ type, schemaVersion: 1, schema: object(properties) });
 
 export const billingContracts: EventContract[] = [
   v1('billing.subscription.activated', { ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
   v1('billing.subscription.created', { ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
-  v1('billing.subscription.seats_changed', { ...sub, from: { type: 'integer', minimum: 1 }, to: { type: 'integer', minimum: 1 }, ...change }),
-  v1('billing.subscription.plan_changed', { ...sub, fromPlanId: { type: 'string' }, toPlanId: { type: 'string' }, toPlanName: { type: 'string' }, unitAmount: minorUnits, ...change }),
-  v1('billing.subscription.renewed', { ...sub, planId: { type: 'string' }, planName: { type: 'string' }, seats: { type: 'integer', minimum: 1 }, unitAmount: minorUnits, currency, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
+  { type: 'billing.subscription.seats_changed', schemaVersion: 2, upcasters: withTerms, schema: object({ ...sub, from: { type: 'integer', minimum: 1 }, to: { type: 'integer', minimum: 1 }, ...change }) },
+  { type: 'billing.subscription.plan_changed', schemaVersion: 2, upcasters: withTerms, schema: object({ ...sub, fromPlanId: { type: 'string' }, toPlanId: { type: 'string' }, toPlanName: { type: 'string' }, unitAmount: minorUnits, ...change }) },
+  {
+    type: 'billing.subscription.renewed',
+    schemaVersion: 2,
+    upcasters: withTerms,
+    schema: object({ ...sub, planId: { type: 'string' }, planName: { type: 'string' }, seats: { type: 'integer', minimum: 1 }, unitAmount: minorUnits, currency, periodStart: instant, periodEnd: instant, amount: minorUnits, lines, terms: chargeTerms }),
+  },
   v1('billing.subscription.cancellation_scheduled', { ...sub, cancelAt: instant }),
   v1('billing.subscription.cancellation_unscheduled', { ...sub }),
   v1('billing.subscription.canceled', { ...sub, canceledAt: instant, reason: { enum: ['requested', 'period_end', 'unpaid', 'provider'] } }),

@@ -128,6 +128,17 @@ describe('payment terms', () => {
     await subscribe();
     const [invoice] = await invoices();
     expect(Date.parse(invoice!.dueAt) - Date.parse(invoice!.issuedAt)).toBe(45 * 86_400_000);
+
+    // New terms apply to new subscriptions; a charge is invoiced on the terms it carries.
+    await operator('PUT', `/v1/admin/organizations/${org.id}/billing-terms`, { collectionMethods: ['send_invoice'], daysUntilDue: 10 });
+    clock = new Date('2027-06-01T00:00:00Z');
+    expect((await p.app.inject({ method: 'PATCH', url: '/v1/subscription', headers: bearer(org.apiKey), payload: { seats: 4 } })).statusCode).toBe(200);
+    await p.settle();
+    const proration = (await invoices()).find((i) => i.id !== invoice!.id)!;
+    expect(Date.parse(proration.dueAt) - Date.parse(proration.issuedAt)).toBe(45 * 86_400_000);
+    const charges: { type: string; data: { terms?: unknown } }[] = [];
+    for await (const e of p.ctx.store.readStream(`subscription-${org.id}`)) charges.push(e as never);
+    expect(charges.find((e) => e.type === 'billing.subscription.seats_changed')!.data.terms).toEqual({ collectionMethod: 'send_invoice', daysUntilDue: 45, poNumber: null, provider: 'manual' });
   });
 });
 

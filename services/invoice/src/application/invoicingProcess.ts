@@ -18,13 +18,19 @@ export function startInvoicingProcess(ctx: ServiceContext): Running {
   return { stop: () => sub.stop() };
 }
 
+async function subscriptionTerms(ctx: ServiceContext, stored: StoredEvent, subscriptionId: string): Promise<BillingTermsView | null> {
+  await ctx.waitForReadModels(writeOf(stored));
+  return ctx.readStore.get<BillingTermsView>(invoiceCollections.terms, subscriptionId);
+}
+
 async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
   const event = { type: stored.type, data: stored.data } as BillingEvent;
   if (event.type !== 'billing.subscription.activated' && event.type !== 'billing.subscription.renewed' && event.type !== 'billing.subscription.seats_changed' && event.type !== 'billing.subscription.plan_changed') return;
   if ('effective' in event.data && event.data.effective !== 'now') return;
   if (event.data.lines.length === 0) return;
-  await ctx.waitForReadModels(writeOf(stored)); // the activation's terms are projected
-  const terms = await ctx.readStore.get<BillingTermsView>(invoiceCollections.terms, stored.organizationId);
+  // The terms the charge carries; an activation carries them as the subscription's own; a charge written
+  // before charges carried terms falls back to its subscription's, projected from its activation.
+  const terms = 'terms' in event.data ? (event.data.terms ?? (await subscriptionTerms(ctx, stored, event.data.subscriptionId))) : event.data;
   if (!terms || terms.provider === 'stripe') return;
   const invoiceId = deterministicUuid(`invoice:${stored.id}`);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {

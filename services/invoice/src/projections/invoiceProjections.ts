@@ -4,7 +4,7 @@ import type { Document, Projection } from '@curbmap/eventsourcing';
 export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices' } as const;
 const C = invoiceCollections;
 
-/** How an organization is invoiced, learned from billing's activation events. */
+/** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
 export interface BillingTermsView extends Document {
   subscriptionId: string;
   collectionMethod: 'charge_automatically' | 'send_invoice';
@@ -31,12 +31,12 @@ export interface InvoiceView extends Document {
 }
 
 export const billingTermsProjection: Projection = {
-  name: 'invoice.billing_terms.v1',
+  name: 'invoice.billing_terms.v2',
   filter: { types: ['billing.subscription.activated'] },
   collections: [C.terms],
   async apply(stored, tx) {
     const d = (stored as unknown as Extract<BillingEvent, { type: 'billing.subscription.activated' }>).data;
-    await tx.put(C.terms, { id: stored.organizationId, organizationId: stored.organizationId, subscriptionId: d.subscriptionId, collectionMethod: d.collectionMethod, daysUntilDue: d.daysUntilDue, poNumber: d.poNumber, provider: d.provider } satisfies BillingTermsView);
+    await tx.put(C.terms, { id: d.subscriptionId, organizationId: stored.organizationId, subscriptionId: d.subscriptionId, collectionMethod: d.collectionMethod, daysUntilDue: d.daysUntilDue, poNumber: d.poNumber, provider: d.provider } satisfies BillingTermsView);
   },
 };
 

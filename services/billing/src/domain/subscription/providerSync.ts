@@ -1,6 +1,6 @@
 import { deterministicUuid, type Command } from '@curbmap/eventsourcing';
 import type { Period } from './billingPeriod.ts';
-import type { SubscriptionEvent, SubscriptionState } from './subscription.ts';
+import { chargeTermsOf, type SubscriptionEvent, type SubscriptionState } from './subscription.ts';
 
 /**
  * What the provider's subscription is, in our words (the application translates the provider's own):
@@ -40,6 +40,7 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
   if (state.providerSyncedAt !== null && (d.created < state.providerSyncedAt || (d.created === state.providerSyncedAt && d.statusRank < state.providerStatusRank))) return [];
   if (state.status === 'canceled') return [];
   const base = { subscriptionId: state.subscriptionId };
+  const terms = chargeTermsOf(state);
   const synced: SubscriptionEvent = { type: 'billing.subscription.provider_synced', data: { ...base, stripeEventId: d.providerEventId, created: d.created, status: d.providerStatus, statusRank: d.statusRank } };
   const now = command.metadata.now;
   if (state.status === 'incomplete') {
@@ -66,13 +67,13 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
     const amount = d.seats * d.plan.unitAmount;
     out.push({
       type: 'billing.subscription.renewed',
-      data: { ...base, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, unitAmount: d.plan.unitAmount, currency: state.currency, periodStart: d.period.start, periodEnd: d.period.end, amount, lines: [] },
+      data: { ...base, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, unitAmount: d.plan.unitAmount, currency: state.currency, periodStart: d.period.start, periodEnd: d.period.end, amount, lines: [], terms },
     });
   } else {
     // The provider invoices its own prorations: our events record the change with no amount of their own.
-    if (d.seats !== state.seats) out.push({ type: 'billing.subscription.seats_changed', data: { ...base, from: state.seats, to: d.seats, effective: 'now', effectiveAt: now, currency: state.currency, amount: 0, lines: [] } });
+    if (d.seats !== state.seats) out.push({ type: 'billing.subscription.seats_changed', data: { ...base, from: state.seats, to: d.seats, effective: 'now', effectiveAt: now, currency: state.currency, amount: 0, lines: [], terms } });
     if (d.plan.planId !== state.planId) {
-      out.push({ type: 'billing.subscription.plan_changed', data: { ...base, fromPlanId: state.planId, toPlanId: d.plan.planId, toPlanName: d.plan.name, unitAmount: d.plan.unitAmount, effective: 'now', effectiveAt: now, currency: state.currency, amount: 0, lines: [] } });
+      out.push({ type: 'billing.subscription.plan_changed', data: { ...base, fromPlanId: state.planId, toPlanId: d.plan.planId, toPlanName: d.plan.name, unitAmount: d.plan.unitAmount, effective: 'now', effectiveAt: now, currency: state.currency, amount: 0, lines: [], terms } });
     }
   }
   if (d.cancelAtPeriodEnd !== state.cancelAtPeriodEnd && d.status !== 'ended') {

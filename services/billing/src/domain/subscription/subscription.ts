@@ -1,4 +1,4 @@
-import type { BillingEvent, PaymentProviderKind, ProviderRequest, SubscriptionTerms } from '@curbmap/contracts';
+import type { BillingEvent, ChargeTerms, PaymentProviderKind, ProviderRequest, SubscriptionTerms } from '@curbmap/contracts';
 import type { Period } from './billingPeriod.ts';
 
 /** An organization's annual subscription: its events, its state, and how events fold into it. */
@@ -63,6 +63,11 @@ export interface Subscription {
 }
 
 export type SubscriptionState = { status: 'none' } | Subscription;
+
+/** The terms a charge of this subscription is invoiced on, carried by the charge event itself. */
+export function chargeTermsOf(s: Pick<Subscription, 'collectionMethod' | 'daysUntilDue' | 'poNumber' | 'provider'>): ChargeTerms {
+  return { collectionMethod: s.collectionMethod, daysUntilDue: s.daysUntilDue, poNumber: s.poNumber, provider: s.provider };
+}
 
 export function evolveSubscription(state: SubscriptionState, event: SubscriptionEvent): SubscriptionState {
   if (event.type === 'billing.subscription.provider_requested' && event.data.action === 'start') {

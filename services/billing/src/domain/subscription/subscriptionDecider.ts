@@ -3,7 +3,7 @@ import { deterministicUuid, IllegalStateError, ValidationError, type Command, ty
 import { anchorFor, annualPeriod, type Period } from './billingPeriod.ts';
 import { prorationLines } from './proration.ts';
 import { decideProviderSync, type SyncFromProvider } from './providerSync.ts';
-import { evolveSubscription, type PlanPrice, type Subscription, type SubscriptionEvent, type SubscriptionState } from './subscription.ts';
+import { chargeTermsOf, evolveSubscription, type PlanPrice, type Subscription, type SubscriptionEvent, type SubscriptionState } from './subscription.ts';
 
 export { subscriptionStream, type PlanPrice, type Subscription, type SubscriptionEvent, type SubscriptionState, type SubscriptionStatus } from './subscription.ts';
 
@@ -66,7 +66,7 @@ function fullYear(seats: number, plan: { unitAmount: number; name: string }, per
 /** What a change of seats or plan does, whoever carries it out. */
 function decideChange(command: ChangeSubscription, s: Subscription, now: string): SubscriptionEvent[] {
   if (s.status !== 'active') throw new IllegalStateError(`a ${s.status} subscription cannot be changed; settle the open invoice first`);
-  const base = { subscriptionId: s.subscriptionId, currency: s.currency };
+  const base = { subscriptionId: s.subscriptionId, currency: s.currency, terms: chargeTermsOf(s) };
   const current = { unitAmount: s.unitAmount, label: s.planName };
   if ('seats' in command.data) {
     const to = command.data.seats;
@@ -164,7 +164,7 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         return [
           {
             type: 'billing.subscription.renewed',
-            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
+            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines, terms: chargeTermsOf(s) },
           },
         ];
       }

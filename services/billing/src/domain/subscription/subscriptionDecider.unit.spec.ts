@@ -25,6 +25,8 @@ const activated: SubscriptionEvent = {
     lines: [{ description: '3 × City (annual)', quantity: 3, unitAmount: 360_000, amount: 1_080_000, periodStart: start, periodEnd: end }],
   },
 };
+/** Every charge carries the terms it is invoiced on. */
+const terms = { collectionMethod: 'send_invoice' as const, daysUntilDue: 30, poNumber: 'PO-7781', provider: 'manual' as const };
 const spec = deciderSpec(subscriptionDecider);
 
 describe('subscription decider', () => {
@@ -52,15 +54,15 @@ describe('subscription decider', () => {
   });
 
   it('defers seat decreases and downgrades to the renewal, which applies them', () => {
-    const decrease: SubscriptionEvent = { type: 'billing.subscription.seats_changed', data: { subscriptionId: SUB, from: 3, to: 2, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [] } };
+    const decrease: SubscriptionEvent = { type: 'billing.subscription.seats_changed', data: { subscriptionId: SUB, from: 3, to: 2, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [], terms } };
     spec.given([activated]).when(at('2027-05-01T00:00:00Z', 'ChangeSubscription', { seats: 2 })).then([decrease]);
-    const downgrade: SubscriptionEvent = { type: 'billing.subscription.plan_changed', data: { subscriptionId: SUB, fromPlanId: 'city', toPlanId: 'starter', toPlanName: 'Starter', unitAmount: 120_000, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [] } };
+    const downgrade: SubscriptionEvent = { type: 'billing.subscription.plan_changed', data: { subscriptionId: SUB, fromPlanId: 'city', toPlanId: 'starter', toPlanName: 'Starter', unitAmount: 120_000, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [], terms } };
     spec.given([activated, decrease]).when(at('2027-05-02T00:00:00Z', 'ChangeSubscription', { plan: starter, currentTier: 2 })).then([downgrade]);
     const nextEnd = '2029-03-10T06:00:00.000Z';
     spec.given([activated, decrease, downgrade]).when(at(end, 'RenewSubscription', {})).then([
       {
         type: 'billing.subscription.renewed',
-        data: { subscriptionId: SUB, planId: 'starter', planName: 'Starter', seats: 2, unitAmount: 120_000, currency: 'USD', periodStart: end, periodEnd: nextEnd, amount: 240_000, lines: [{ description: '2 × Starter (annual)', quantity: 2, unitAmount: 120_000, amount: 240_000, periodStart: end, periodEnd: nextEnd }] },
+        data: { subscriptionId: SUB, planId: 'starter', planName: 'Starter', seats: 2, unitAmount: 120_000, currency: 'USD', periodStart: end, periodEnd: nextEnd, amount: 240_000, lines: [{ description: '2 × Starter (annual)', quantity: 2, unitAmount: 120_000, amount: 240_000, periodStart: end, periodEnd: nextEnd }], terms },
       },
     ]);
   });
