@@ -1,5 +1,5 @@
 import type { EventFilter, StoredEvent } from './ports/eventStore.ts';
-import type { ReadStore, ReadStoreTx } from './ports/readStore.ts';
+import type { Document, ReadStore, ReadStoreTx } from './ports/readStore.ts';
 import type { RetryPolicy, Subscription, Subscriptions } from './ports/subscriptions.ts';
 
 /** A read model: events in, documents out; its checkpoint commits with its documents. */
@@ -35,4 +35,34 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
 /** Forgets a projection's documents and checkpoint; started again, it rebuilds from position 0. */
 export function resetProjection(readStore: ReadStore, projection: Projection): Promise<void> {
   return readStore.reset(projection.name, projection.collections);
+}
+
+/**
+ * A read model must stay correct where writes are not transactional across documents (MongoDB) and events
+ * are redelivered (Kafka): each document remembers, per stream that feeds it, the last version it applied, and
+ * an event at or below that version changes nothing. Idempotent by itself, whatever the adapter.
+ */
+export interface AppliedVersions {
+  appliedVersions?: Record<string, number>;
+}
+
+export function alreadyApplied(doc: AppliedVersions | null | undefined, event: Pick<StoredEvent, 'streamId' | 'streamVersion'>): boolean {
+  const version = doc?.appliedVersions?.[event.streamId];
+  return version !== undefined && version >= event.streamVersion;
+}
+
+/** The next state of a document, remembering this event's version alongside those it had applied before. */
+export function markApplied<D extends Document>(next: D, previous: AppliedVersions | null | undefined, event: Pick<StoredEvent, 'streamId' | 'streamVersion'>): D {
+  return { ...next, appliedVersions: { ...previous?.appliedVersions, [event.streamId]: event.streamVersion } };
+}
+
+/**
+ * Applies an event to one document at most once: `change` receives the document as it is (null when there is
+ * none) and returns its next state, or null to leave it as it is.
+ */
+export async function updateOnce<D extends Document>(tx: ReadStoreTx, collection: string, id: string, event: Pick<StoredEvent, 'streamId' | 'streamVersion'>, change: (current: D | null) => D | null): Promise<void> {
+  const current = await tx.get<D & AppliedVersions>(collection, id);
+  if (alreadyApplied(current, event)) return;
+  const next = change(current);
+  if (next) await tx.put(collection, markApplied(next, current, event));
 }

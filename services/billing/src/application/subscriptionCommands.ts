@@ -38,7 +38,7 @@ function planOrFail(catalog: PlanCatalog, planId: string): Plan {
 
 export async function subscriptionOf(ctx: ServiceContext, organizationId: string): Promise<SubscriptionView> {
   const view = await ctx.readStore.get<SubscriptionView>(C.subscriptions, organizationId);
-  if (!view) throw new NotFoundError('subscription');
+  if (!view || view.status === 'none') throw new NotFoundError('subscription');
   return view;
 }
 

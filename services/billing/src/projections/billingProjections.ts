@@ -1,5 +1,5 @@
 import type { BillingEvent, BillingTerms, OrganizationCreated } from '@curbmap/contracts';
-import type { Document, Projection, StoredEvent } from '@curbmap/eventsourcing';
+import { updateOnce, type Document, type Projection, type StoredEvent } from '@curbmap/eventsourcing';
 import { subscriptionDecider, type Subscription, type SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 
 export const billingCollections = {
@@ -55,8 +55,8 @@ export interface CustomerView extends Document {
 export interface SubscriptionView extends Document {
   /** The decider's state, folded by the same evolve: terms, period, pending change, provider. */
   state: Subscription;
-  /** Mirrors of state for range and equality queries (scheduler). */
-  status: Subscription['status'];
+  /** Mirrors of state for range and equality queries (scheduler); `none`: a start the provider refused. */
+  status: Subscription['status'] | 'none';
   periodEnd: string;
   createdAt: string;
   updatedAt: string;
@@ -97,7 +97,7 @@ export const customersProjection: Projection = {
   collections: [C.customers],
   async apply(stored, tx) {
     const { organizationId, name, billingEmail, currency, timeZone } = (stored as StoredEvent & OrganizationCreated).data;
-    await tx.put(C.customers, { id: organizationId, organizationId, name, billingEmail, currency, timeZone } satisfies CustomerView);
+    await updateOnce<CustomerView>(tx, C.customers, organizationId, stored, () => ({ id: organizationId, organizationId, name, billingEmail, currency, timeZone }));
   },
 };
 
@@ -109,23 +109,26 @@ export const subscriptionsProjection: Projection = {
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as SubscriptionEvent;
     const existing = await tx.get<SubscriptionView>(C.subscriptions, stored.organizationId);
-    const state = subscriptionDecider.evolve(existing?.state ?? subscriptionDecider.initialState(), event);
+    // One stream feeds the document: its version says what was applied (a redelivery changes nothing).
+    if (existing && stored.streamVersion <= existing.version) return;
+    const folded = existing && existing.status !== 'none' ? existing.state : subscriptionDecider.initialState();
+    const state = subscriptionDecider.evolve(folded, event);
     if (state.status === 'none') {
-      // A start the provider refused: there is no subscription.
-      if (existing) await tx.delete(C.subscriptions, stored.organizationId);
+      // A start the provider refused: there is no subscription. The document stays, marked, to keep its version.
+      if (existing) await tx.put(C.subscriptions, { ...existing, status: 'none', updatedAt: stored.occurredAt, version: stored.streamVersion });
       return;
     }
     // A new subscription starts when asked of the provider, at `created` (incomplete) or at `activated`, unless
     // that event follows a request or ends an incomplete one.
     const starts = (event.type === 'billing.subscription.provider_requested' && event.data.action === 'start') ||
-      ((event.type === 'billing.subscription.created' || event.type === 'billing.subscription.activated') && existing?.state.status !== 'incomplete' && existing?.state.status !== 'pending');
+      ((event.type === 'billing.subscription.created' || event.type === 'billing.subscription.activated') && folded.status !== 'incomplete' && folded.status !== 'pending');
     const view: SubscriptionView = {
       id: stored.organizationId,
       organizationId: stored.organizationId,
       state,
       status: state.status,
       periodEnd: state.period.end,
-      createdAt: starts || !existing ? stored.occurredAt : existing.createdAt,
+      createdAt: starts || !existing || existing.status === 'none' ? stored.occurredAt : existing.createdAt,
       updatedAt: stored.occurredAt,
       version: stored.streamVersion,
     };
@@ -139,10 +142,12 @@ export const creditProjection: Projection = {
   collections: [C.credit],
   async apply(stored, tx) {
     const event = stored as unknown as Extract<BillingEvent, { type: 'billing.credit.granted' | 'billing.credit.applied' }>;
-    const view = (await tx.get<CreditView>(C.credit, stored.organizationId)) ?? { id: stored.organizationId, organizationId: stored.organizationId, balances: {} };
     const sign = event.type === 'billing.credit.granted' ? 1 : -1;
-    view.balances[event.data.currency] = (view.balances[event.data.currency] ?? 0) + sign * event.data.amount;
-    await tx.put(C.credit, view);
+    await updateOnce<CreditView>(tx, C.credit, stored.organizationId, stored, (view) => {
+      const balances = { ...view?.balances };
+      balances[event.data.currency] = (balances[event.data.currency] ?? 0) + sign * event.data.amount;
+      return { id: stored.organizationId, organizationId: stored.organizationId, balances };
+    });
   },
 };
 
@@ -152,7 +157,7 @@ export const billingTermsProjection: Projection = {
   collections: [C.terms],
   async apply(stored, tx) {
     const d = stored.data as BillingTerms;
-    await tx.put(C.terms, { id: stored.organizationId, organizationId: stored.organizationId, collectionMethods: d.collectionMethods, daysUntilDue: d.daysUntilDue, updatedAt: stored.occurredAt } satisfies BillingTermsView);
+    await updateOnce<BillingTermsView>(tx, C.terms, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, collectionMethods: d.collectionMethods, daysUntilDue: d.daysUntilDue, updatedAt: stored.occurredAt }));
   },
 };
 
@@ -164,46 +169,41 @@ export const receivablesProjection: Projection = {
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as BillingEvent;
     const organizationId = stored.organizationId;
+    // Every document remembers what it applied (updateOnce): a redelivered payment never counts twice.
+    const payment = (id: string, change: (p: PaymentView | null) => PaymentView | null) => updateOnce<PaymentView>(tx, C.payments, id, stored, change);
+    const receivable = (id: string | null, change: (r: ReceivableView) => ReceivableView) => (id ? updateOnce<ReceivableView>(tx, C.receivables, id, stored, (r) => (r ? change(r) : null)) : undefined);
+    const withPaid = (r: ReceivableView, amountPaid: number): ReceivableView => ({ ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, status: amountPaid >= r.amountDue ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open' });
     switch (event.type) {
       case 'billing.receivable.opened': {
         const d = event.data;
-        await tx.put(C.receivables, {
+        await updateOnce<ReceivableView>(tx, C.receivables, d.invoiceId, stored, () => ({
           id: d.invoiceId, organizationId, subscriptionId: d.subscriptionId, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, excessReceived: 0,
           currency: d.currency, dueAt: d.dueAt, collectionMethod: d.collectionMethod, status: d.amountDue === 0 ? 'paid' : 'open', openedAt: stored.occurredAt,
-        } satisfies ReceivableView);
+        }));
         return;
       }
       case 'billing.payment.succeeded': {
         const d = event.data;
-        await tx.put(C.payments, { id: d.paymentId, organizationId, invoiceId: d.invoiceId, amount: d.amount, appliedAmount: d.appliedAmount, excessAmount: d.excessAmount, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, status: 'succeeded', refundedAmount: 0, provider: d.provider } satisfies PaymentView);
-        const r = d.invoiceId ? await tx.get<ReceivableView>(C.receivables, d.invoiceId) : null;
-        if (r) {
-          const amountPaid = r.amountPaid + d.appliedAmount;
-          await tx.put(C.receivables, { ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, excessReceived: r.excessReceived + d.excessAmount, status: amountPaid >= r.amountDue ? 'paid' : 'partially_paid' });
-        }
+        await payment(d.paymentId, (p) => ({ id: d.paymentId, organizationId, invoiceId: d.invoiceId, amount: d.amount, appliedAmount: d.appliedAmount, excessAmount: d.excessAmount, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, status: 'succeeded', refundedAmount: p?.refundedAmount ?? 0, provider: d.provider }));
+        await receivable(d.invoiceId, (r) => ({ ...withPaid(r, r.amountPaid + d.appliedAmount), excessReceived: r.excessReceived + d.excessAmount }));
         return;
       }
       case 'billing.payment.failed':
       case 'billing.payment.requires_action': {
         const d = event.data;
         const status = event.type === 'billing.payment.failed' ? 'failed' : 'requires_action';
-        await tx.put(C.payments, { id: d.paymentId, organizationId, invoiceId: d.invoiceId, amount: d.amount, appliedAmount: 0, excessAmount: 0, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, status, refundedAmount: 0, provider: d.provider } satisfies PaymentView);
+        await payment(d.paymentId, () => ({ id: d.paymentId, organizationId, invoiceId: d.invoiceId, amount: d.amount, appliedAmount: 0, excessAmount: 0, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, status, refundedAmount: 0, provider: d.provider }));
         return;
       }
       case 'billing.payment.refunded': {
         const d = event.data;
-        const p = await tx.get<PaymentView>(C.payments, d.paymentId);
-        if (p) await tx.put(C.payments, { ...p, status: 'refunded', refundedAmount: p.refundedAmount + d.refundedAmount });
-        const r = d.reopenedAmount > 0 && d.invoiceId ? await tx.get<ReceivableView>(C.receivables, d.invoiceId) : null;
-        if (r) {
-          const amountPaid = r.amountPaid - d.reopenedAmount;
-          await tx.put(C.receivables, { ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, status: amountPaid >= r.amountDue ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open' });
-        }
+        await payment(d.paymentId, (p) => (p ? { ...p, status: 'refunded', refundedAmount: p.refundedAmount + d.refundedAmount } : null));
+        if (d.reopenedAmount > 0) await receivable(d.invoiceId, (r) => withPaid(r, r.amountPaid - d.reopenedAmount));
         return;
       }
       case 'billing.remittance_advice.received': {
         const d = event.data;
-        await tx.put(C.remittanceAdvice, { id: d.adviceId, organizationId, invoiceId: d.invoiceId, amount: d.amount, currency: d.currency, reference: d.reference, sentAt: d.sentAt, recordedAt: stored.occurredAt } satisfies RemittanceAdviceView);
+        await updateOnce<RemittanceAdviceView>(tx, C.remittanceAdvice, d.adviceId, stored, () => ({ id: d.adviceId, organizationId, invoiceId: d.invoiceId, amount: d.amount, currency: d.currency, reference: d.reference, sentAt: d.sentAt, recordedAt: stored.occurredAt }));
         return;
       }
       default:

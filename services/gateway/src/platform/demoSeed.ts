@@ -30,7 +30,7 @@ export async function seedDemo(ctx: ServiceContext, dataDir: string, billing: Om
   const apiKey = org.apiKey ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : null);
   // An active annual subscription, collected by bank transfer against invoices (a city with a PO).
   let subscription = await ctx.readStore.get<SubscriptionView>(billingCollections.subscriptions, org.organizationId);
-  if (!subscription) {
+  if (!subscription || subscription.status === 'none') {
     await createSubscription({ ctx, ...billing }, { commandId: 'demo-seed-subscription', now, organizationId: org.organizationId }, { planId: 'city', seats: 5, collectionMethod: 'send_invoice', poNumber: 'PO-DEMO-2026-001' });
     subscription = await ctx.readStore.get<SubscriptionView>(billingCollections.subscriptions, org.organizationId);
   }

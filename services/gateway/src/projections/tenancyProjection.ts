@@ -1,5 +1,5 @@
 import type { TenancyEvent } from '@curbmap/contracts';
-import type { Document, Projection, StoredEvent } from '@curbmap/eventsourcing';
+import { updateOnce, type Document, type Projection, type StoredEvent } from '@curbmap/eventsourcing';
 
 export interface OrganizationView extends Document {
   name: string;
@@ -41,27 +41,30 @@ export const tenancyProjection: Projection = {
     const event = stored as StoredEvent & TenancyEvent;
     const organizationId = stored.organizationId;
     const at = stored.occurredAt;
+    // Each document remembers the organization stream's version it applied: a redelivered `issued` can never
+    // bring back a key that was revoked after it (see markApplied).
+    const put = <D extends Document>(collection: string, next: D) => updateOnce<D>(tx, collection, next.id, stored, () => next);
     switch (event.type) {
       case 'tenancy.organization.created': {
         const { organizationId: id, ...rest } = event.data;
-        await tx.put(C.organizations, { id, organizationId: id, ...rest, createdAt: at } satisfies OrganizationView);
+        await put(C.organizations, { id, organizationId: id, ...rest, createdAt: at } satisfies OrganizationView);
         return;
       }
       case 'tenancy.project.created':
-        await tx.put(C.projects, { id: event.data.projectId, organizationId, name: event.data.name, createdAt: at } satisfies ProjectView);
+        await put(C.projects, { id: event.data.projectId, organizationId, name: event.data.name, createdAt: at } satisfies ProjectView);
         return;
       case 'tenancy.api_key.issued': {
         const { keyId, keyHash, name, role, projectId, prefix } = event.data;
-        await tx.put(C.apiKeys, { id: keyId, organizationId, name, role, projectId, prefix, keyHash, createdAt: at, revokedAt: null } satisfies ApiKeyView);
-        await tx.put(C.apiKeyLookup, { id: keyHash, organizationId, keyId, role, projectId, revoked: false } satisfies ApiKeyLookup);
+        await put(C.apiKeys, { id: keyId, organizationId, name, role, projectId, prefix, keyHash, createdAt: at, revokedAt: null } satisfies ApiKeyView);
+        await put(C.apiKeyLookup, { id: keyHash, organizationId, keyId, role, projectId, revoked: false } satisfies ApiKeyLookup);
         return;
       }
       case 'tenancy.api_key.revoked': {
         const key = await tx.get<ApiKeyView>(C.apiKeys, event.data.keyId);
         if (!key) return;
-        await tx.put(C.apiKeys, { ...key, revokedAt: at });
+        await put(C.apiKeys, { ...key, revokedAt: at });
         const lookup = await tx.get<ApiKeyLookup>(C.apiKeyLookup, key.keyHash);
-        if (lookup) await tx.put(C.apiKeyLookup, { ...lookup, revoked: true });
+        if (lookup) await put(C.apiKeyLookup, { ...lookup, revoked: true });
         return;
       }
       default: {

@@ -1,5 +1,5 @@
 import type { BillingEvent, InvoiceFinalized } from '@curbmap/contracts';
-import type { Document, Projection } from '@curbmap/eventsourcing';
+import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
 export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices' } as const;
 const C = invoiceCollections;
@@ -36,7 +36,7 @@ export const billingTermsProjection: Projection = {
   collections: [C.terms],
   async apply(stored, tx) {
     const d = (stored as unknown as Extract<BillingEvent, { type: 'billing.subscription.activated' }>).data;
-    await tx.put(C.terms, { id: d.subscriptionId, organizationId: stored.organizationId, subscriptionId: d.subscriptionId, collectionMethod: d.collectionMethod, daysUntilDue: d.daysUntilDue, poNumber: d.poNumber, provider: d.provider } satisfies BillingTermsView);
+    await updateOnce<BillingTermsView>(tx, C.terms, d.subscriptionId, stored, () => ({ id: d.subscriptionId, organizationId: stored.organizationId, subscriptionId: d.subscriptionId, collectionMethod: d.collectionMethod, daysUntilDue: d.daysUntilDue, poNumber: d.poNumber, provider: d.provider }));
   },
 };
 
@@ -48,21 +48,22 @@ export const invoicesProjection: Projection = {
   async apply(stored, tx) {
     if (stored.type === 'invoice.invoice.finalized') {
       const d = (stored as unknown as InvoiceFinalized).data;
-      await tx.put(C.invoices, {
+      await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, () => ({
         id: d.invoiceId, organizationId: stored.organizationId, number: d.number, subscriptionId: d.subscriptionId, status: d.amountDue === 0 ? 'paid' : 'open', currency: d.currency, lines: d.lines,
         total: d.total, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: d.amountDue === 0 ? d.issuedAt : null,
-      } satisfies InvoiceView);
+      }));
       return;
     }
     const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.refunded' }>;
-    const invoice = event.data.invoiceId ? await tx.get<InvoiceView>(C.invoices, event.data.invoiceId) : null;
-    if (!invoice) return;
     // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds").
     const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : -event.data.reopenedAmount;
-    if (change === 0) return;
-    const amountPaid = invoice.amountPaid + change;
-    const paid = amountPaid >= invoice.amountDue;
-    const status = paid ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open';
-    await tx.put(C.invoices, { ...invoice, amountPaid, amountRemaining: invoice.amountDue - amountPaid, status, paidAt: paid ? (invoice.paidAt ?? event.data.receivedAt) : null });
+    if (change === 0 || !event.data.invoiceId) return;
+    await updateOnce<InvoiceView>(tx, C.invoices, event.data.invoiceId, stored, (invoice) => {
+      if (!invoice) return null;
+      const amountPaid = invoice.amountPaid + change;
+      const paid = amountPaid >= invoice.amountDue;
+      const status = paid ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open';
+      return { ...invoice, amountPaid, amountRemaining: invoice.amountDue - amountPaid, status, paidAt: paid ? (invoice.paidAt ?? event.data.receivedAt) : null };
+    });
   },
 };
