@@ -43,7 +43,8 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
   });
 
   app.post<{ Body: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string } }>('/v1/subscription', {
-    config: { auth: 'key', minRole: 'billing_admin' },
+    // The answer may hold a payment's client secret: an Idempotency-Key retry runs again rather than replay a stored copy.
+    config: { auth: 'key', minRole: 'billing_admin', responseContainsSecret: true },
     schema: {
       summary: 'Subscribe the organization to an annual plan',
       description: 'The period runs from local midnight in the organization time zone for one year. With send_invoice an invoice is issued at once, due after the days your payment terms give (default 30).',

@@ -97,9 +97,17 @@ describe('Stripe calls go through the outbox', () => {
 
   it('starts a card subscription incomplete, hands back what SCA needs, and activates only on Stripe\'s word', async () => {
     const org = await start();
-    const res = await p.app.inject({ method: 'POST', url: '/v1/subscription', headers: org.headers, payload: { planId: 'starter', seats: 2, collectionMethod: 'charge_automatically' } });
+    const send = () => p.app.inject({ method: 'POST', url: '/v1/subscription', headers: { ...org.headers, 'idempotency-key': 'card-sub' }, payload: { planId: 'starter', seats: 2, collectionMethod: 'charge_automatically' } });
+    const res = await send();
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ status: 'incomplete', paymentConfirmation: { clientSecret: expect.stringMatching(/_secret_/), type: 'payment_intent' } });
+    // The client secret is not kept in our records: a retry asks Stripe again and lands on the same subscription.
+    const records = await p.ctx.readStore.find<{ id: string; organizationId: string; body: string | null }>('idempotency_records', { organizationId: org.id });
+    expect(records.map((r) => r.body)).toEqual([null]);
+    const retried = await send();
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.json().paymentConfirmation.clientSecret).toBe(res.json().paymentConfirmation.clientSecret);
+    expect(server.subscriptions.size).toBe(1);
     const again = await p.app.inject({ url: '/v1/subscription/payment-confirmation', headers: org.headers });
     expect(again.json().clientSecret).toBe(res.json().paymentConfirmation.clientSecret);
     await p.settle();

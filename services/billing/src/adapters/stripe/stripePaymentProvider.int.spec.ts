@@ -114,6 +114,32 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     expect(server.violations).toEqual([]);
   });
 
+  it('releases a schedule before a change made now, and cancels through the schedule that manages the subscription', async () => {
+    const { providerSubscriptionId: id } = await start('cmd-10:start');
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', idempotencyKey: 'cmd-11:change' });
+    const scheduleId = server.subscriptions.get(id!)!['schedule'] as string;
+    // Cancel at period end: the schedule ends with the current phase, then cancels.
+    await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'cmd-12:cancel' });
+    const [, toCancel] = server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}`);
+    expect(toCancel!.form).toMatchObject({ end_behavior: 'cancel', 'phases[0][items][0][quantity]': '3' });
+    expect(toCancel!.form['phases[1][start_date]']).toBeUndefined();
+    // Reactivate: released, then no cancellation.
+    await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'cmd-13:reactivate' });
+    expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}/release`)).toHaveLength(1);
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ cancel_at_period_end: 'false' });
+    // A decrease again, then an increase now: released first, then the item changes.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', idempotencyKey: 'cmd-14:change' });
+    const second = server.subscriptions.get(id!)!['schedule'] as string;
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 6, effective: 'now', idempotencyKey: 'cmd-15:change' });
+    expect(server.requestsTo('POST', `/v1/subscription_schedules/${second}/release`)).toHaveLength(1);
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ 'items[0][quantity]': '6' });
+    // Cancel now with a schedule: the schedule's cancel ends the subscription.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, effective: 'renewal', idempotencyKey: 'cmd-16:change' });
+    await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: false, idempotencyKey: 'cmd-17:cancel' });
+    expect(server.subscriptions.get(id!)!['status']).toBe('canceled');
+    expect(server.violations).toEqual([]);
+  });
+
   it('pins the API version it was written against on every request', async () => {
     await start('cmd-9:start');
     expect(server.requests.every((r) => r.stripeVersion === STRIPE_API_VERSION)).toBe(true);

@@ -130,13 +130,16 @@ export class StripePaymentProvider implements PaymentProvider {
     const currentItem = current.items.data[0];
     const item = await this.item(input.plan, input.currency, input.seats);
     if (input.effective === 'now') {
+      // Stripe refuses direct changes to a subscription a schedule manages: a change made now replaces any
+      // change scheduled for the renewal (our aggregate forgets it too), so the schedule is released first.
+      await this.releaseSchedule(current, input.idempotencyKey);
       // Increases and upgrades apply now and Stripe invoices the proration at once.
       await this.call(() => this.stripe.subscriptions.update(id, { items: [{ ...(currentItem ? { id: currentItem.id } : {}), ...item }], proration_behavior: 'always_invoice' }, { idempotencyKey: input.idempotencyKey }));
       return;
     }
     // Decreases and downgrades wait for the period end: a subscription schedule whose next phase starts then.
     if (!currentItem) throw new Error(`Stripe subscription ${id} has no item`);
-    let scheduleId = typeof current.schedule === 'string' ? current.schedule : (current.schedule?.id ?? null);
+    let scheduleId = scheduleOf(current);
     if (!scheduleId) {
       const created = await this.call(() => this.stripe.subscriptionSchedules.create({ from_subscription: id }, { idempotencyKey: `${input.idempotencyKey}:schedule` }));
       scheduleId = created.id;
@@ -160,12 +163,36 @@ export class StripePaymentProvider implements PaymentProvider {
 
   async cancelSubscription(input: { providerSubscriptionId: string | null; atPeriodEnd: boolean; idempotencyKey: string }) {
     const id = required(input.providerSubscriptionId);
-    if (input.atPeriodEnd) await this.call(() => this.stripe.subscriptions.update(id, { cancel_at_period_end: true }, { idempotencyKey: input.idempotencyKey }));
-    else await this.call(() => this.stripe.subscriptions.cancel(id, {}, { idempotencyKey: input.idempotencyKey }));
+    const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
+    const scheduleId = scheduleOf(current);
+    if (scheduleId && !input.atPeriodEnd) {
+      // Cancels the schedule and the subscription it manages, now.
+      await this.call(() => this.stripe.subscriptionSchedules.cancel(scheduleId, {}, { idempotencyKey: input.idempotencyKey }));
+    } else if (scheduleId) {
+      // A schedule owns the cancellation behaviour: end with the current phase, then cancel.
+      const schedule = await this.call(() => this.stripe.subscriptionSchedules.retrieve(scheduleId));
+      const phase = schedule.current_phase!;
+      const item = current.items.data[0]!;
+      const price = typeof item.price === 'string' ? item.price : item.price.id;
+      await this.call(() => this.stripe.subscriptionSchedules.update(scheduleId, { end_behavior: 'cancel', phases: [{ start_date: phase.start_date, end_date: phase.end_date, items: [{ price, quantity: item.quantity ?? 1 }] }] }, { idempotencyKey: input.idempotencyKey }));
+    } else if (input.atPeriodEnd) {
+      await this.call(() => this.stripe.subscriptions.update(id, { cancel_at_period_end: true }, { idempotencyKey: input.idempotencyKey }));
+    } else {
+      await this.call(() => this.stripe.subscriptions.cancel(id, {}, { idempotencyKey: input.idempotencyKey }));
+    }
   }
 
   async reactivateSubscription(input: { providerSubscriptionId: string | null; idempotencyKey: string }) {
-    await this.call(() => this.stripe.subscriptions.update(required(input.providerSubscriptionId), { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey }));
+    const id = required(input.providerSubscriptionId);
+    const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
+    // Released, the subscription goes on by itself (a change that was scheduled is dropped, as in our aggregate).
+    await this.releaseSchedule(current, input.idempotencyKey);
+    await this.call(() => this.stripe.subscriptions.update(id, { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey }));
+  }
+
+  private async releaseSchedule(subscription: Stripe.Subscription, idempotencyKey: string): Promise<void> {
+    const scheduleId = scheduleOf(subscription);
+    if (scheduleId) await this.call(() => this.stripe.subscriptionSchedules.release(scheduleId, {}, { idempotencyKey: `${idempotencyKey}:release` }));
   }
 
   async createSetupIntent(input: { customer: ProviderCustomer; idempotencyKey: string }) {
@@ -215,6 +242,10 @@ export class StripePaymentProvider implements PaymentProvider {
   async *listEvents(createdGte: number): AsyncIterable<StripeEventLike> {
     for await (const event of this.stripe.events.list({ created: { gte: createdGte }, limit: 100 })) yield event as unknown as StripeEventLike;
   }
+}
+
+function scheduleOf(subscription: Stripe.Subscription): string | null {
+  return typeof subscription.schedule === 'string' ? subscription.schedule : (subscription.schedule?.id ?? null);
 }
 
 function required(id: string | null): string {

@@ -50,6 +50,8 @@ export class StripeTestServer {
     }],
     ['POST', /^\/v1\/subscription_schedules$/, (r) => ({ body: this.scheduleFrom(r.form['from_subscription']!) })],
     ['GET', /^\/v1\/subscription_schedules\/([\w]+)$/, (_r, [id]) => (this.schedules.has(id!) ? { body: this.schedules.get(id!) } : notFound(id!))],
+    ['POST', /^\/v1\/subscription_schedules\/([\w]+)\/release$/, (_r, [id]) => this.endSchedule(id!, 'released')],
+    ['POST', /^\/v1\/subscription_schedules\/([\w]+)\/cancel$/, (_r, [id]) => this.endSchedule(id!, 'canceled')],
     ['POST', /^\/v1\/subscription_schedules\/([\w]+)$/, (r, [id]) => {
       const schedule = this.schedules.get(id!);
       if (!schedule) return notFound(id!);
@@ -130,7 +132,14 @@ export class StripeTestServer {
     for (const [method, pattern, handler] of this.routes) {
       const match = recorded.method === method ? pattern.exec(recorded.path) : null;
       if (match) {
-        const { status = 200, body } = handler(recorded, match.slice(1));
+        let handled: { status?: number; body: unknown };
+        try {
+          handled = handler(recorded, match.slice(1));
+        } catch (err) {
+          if (!(err instanceof StripeRefusal)) throw err;
+          handled = { status: 400, body: { error: { type: 'invalid_request_error', message: err.message } } };
+        }
+        const { status = 200, body } = handled;
         const answer = { status, body: structuredClone(body) };
         if (replayKey && status < 500) this.answered.set(replayKey, answer);
         return answer;
@@ -173,6 +182,17 @@ export class StripeTestServer {
     return { ...sub, latest_invoice: invoice };
   }
 
+  /** Released: the subscription goes on alone. Canceled: the subscription ends with it. */
+  private endSchedule(id: string, status: 'released' | 'canceled') {
+    const schedule = this.schedules.get(id);
+    if (!schedule) return notFound(id);
+    schedule['status'] = status;
+    const sub = this.subscriptions.get(schedule['subscription'] as string)!;
+    sub['schedule'] = null;
+    if (status === 'canceled') sub['status'] = 'canceled';
+    return { body: schedule };
+  }
+
   private scheduleFrom(subscriptionId: string): Record<string, unknown> {
     const sub = this.subscriptions.get(subscriptionId)!;
     const item = (sub['items'] as { data: Record<string, unknown>[] }).data[0]!;
@@ -186,6 +206,8 @@ export class StripeTestServer {
 
   private updateSubscription(id: string, r: RecordedRequest): Record<string, unknown> {
     const sub = this.subscriptions.get(id)!;
+    // Like Stripe: a subscription a schedule manages takes no direct change.
+    if (sub['schedule']) throw new StripeRefusal(`The subscription is managed by the subscription schedule \`${String(sub['schedule'])}\`, and updating it directly is not allowed.`);
     if (r.form['cancel_at_period_end'] !== undefined) sub['cancel_at_period_end'] = r.form['cancel_at_period_end'] === 'true';
     const items = (sub['items'] as { data: Record<string, unknown>[] }).data;
     if (r.form['items[0][quantity]']) items[0]!['quantity'] = Number(r.form['items[0][quantity]']);
@@ -193,6 +215,8 @@ export class StripeTestServer {
     return sub;
   }
 }
+
+class StripeRefusal extends Error {}
 
 function metadataOf(form: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};

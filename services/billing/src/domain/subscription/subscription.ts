@@ -132,8 +132,12 @@ export function evolveSubscription(state: SubscriptionState, event: Subscription
       return { ...state, providerSyncedAt: event.data.created, providerStatusRank: event.data.statusRank };
     case 'billing.subscription.provider_requested':
       return { ...state, providerRequest: event.data };
-    case 'billing.subscription.provider_confirmed':
-      return { ...state, providerRequest: null, providerSubscriptionId: event.data.providerSubscriptionId };
+    case 'billing.subscription.provider_confirmed': {
+      // At the provider, a change made now or a reactivation releases the schedule that held a renewal change.
+      const request = state.providerRequest;
+      const dropsPending = request?.action === 'reactivate' || (request?.action === 'change' && request.effective === 'now');
+      return { ...state, providerRequest: null, providerSubscriptionId: event.data.providerSubscriptionId, pending: dropsPending ? null : state.pending };
+    }
     case 'billing.subscription.provider_failed':
       // A subscription the provider refused to start never existed.
       return event.data.action === 'start' ? { status: 'none' } : { ...state, providerRequest: null };
