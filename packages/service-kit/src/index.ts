@@ -5,3 +5,4 @@ export * from './problem.ts';
 export * from './serviceModule.ts';
 export * from './scoping.ts';
 export * from './inputSchemas.ts';
+export * from './schemaTypeProvider.ts';

@@ -9,6 +9,8 @@ export const inputSchemas = {
   /** RFC 3339 instant JavaScript can represent, 1970 to 2199; no leap second. */
   instant: { type: 'string', format: 'date-time', description: 'RFC 3339 instant, e.g. 2026-12-01T10:00:00Z' },
   reference: { type: 'string', minLength: 1, maxLength: 140 },
+  /** `/:id` where the id is a UUID. */
+  idParams: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
 } as const;
 
 /** An RFC 3339 instant as the UTC ISO string we store. */

@@ -1,4 +1,3 @@
-import type { JsonSchema } from '../eventRegistry.ts';
 
 export const uuid = { type: 'string', format: 'uuid' } as const;
 export const currency = { type: 'string', format: 'iso-4217', pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, upper case, e.g. USD' } as const;
@@ -9,6 +8,47 @@ export const MAX_AMOUNT = 1_000_000_000_000;
 /** Money is always integer minor units with its currency. */
 export const minorUnits = { type: 'integer', minimum: 0, maximum: MAX_AMOUNT } as const;
 
-export function object(properties: Record<string, unknown>, required: string[] = Object.keys(properties)): JsonSchema {
-  return { type: 'object', additionalProperties: false, properties, required };
+/** A closed object whose every property is required: the shape of every event's data. */
+export type ObjectSchema<P> = {
+  type: 'object';
+  additionalProperties: false;
+  properties: P;
+  required: (keyof P & string)[];
+};
+
+export function object<const P extends Record<string, unknown>>(properties: P): ObjectSchema<P> {
+  return { type: 'object', additionalProperties: false, properties, required: Object.keys(properties) as (keyof P & string)[] };
 }
+
+type Primitive<T> = T extends 'string' ? string : T extends 'integer' | 'number' ? number : T extends 'boolean' ? boolean : T extends 'null' ? null : never;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** Properties with a `default` are always there once validated (ajv's useDefaults fills them in). */
+type Defaulted<P> = { [K in keyof P]: P[K] extends { default: unknown } ? K : never }[keyof P];
+type ObjectOf<P, R, Present = R | Defaulted<P>> = Simplify<{ [K in keyof P & Present]: SchemaType<P[K]> } & { [K in Exclude<keyof P, Present>]?: SchemaType<P[K]> }>;
+
+/**
+ * The TypeScript type a JSON Schema describes, for the subset our contracts use (const, enum, anyOf, type
+ * lists, arrays, objects): event and request types are derived from their schemas, never written twice.
+ */
+export type SchemaType<S> = S extends { const: infer C }
+  ? C
+  : S extends { enum: readonly (infer E)[] }
+    ? E
+    : S extends { anyOf: readonly (infer A)[] }
+      ? SchemaType<A>
+      : S extends { type: readonly (infer T)[] }
+        ? Primitive<T>
+        : S extends { type: 'array'; items: infer I }
+          ? SchemaType<I>[]
+          : S extends { type: 'object'; properties: infer P; required: readonly (infer R)[] }
+            ? ObjectOf<P, R>
+            : S extends { type: 'object'; properties: infer P }
+              ? ObjectOf<P, never>
+              : S extends { type: 'object' }
+              ? Record<string, unknown>
+              : S extends { type: infer T }
+                ? Primitive<T>
+                : unknown;
+
+/** The events a map of event type → data schema describes, as a discriminated union on `type`. */
+export type EventsOf<M> = { [T in keyof M & string]: { type: T; data: SchemaType<M[T]> } }[keyof M & string];

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { CollectionMethod } from '@curbmap/contracts';
+import { collectionMethods } from '@curbmap/contracts';
 import { deterministicUuid, type Filter } from '@curbmap/eventsourcing';
-import { commandMetadata, HttpError, inputSchemas, notFound, NotYetVisibleError, problemResponses, runCommand, toUtc } from '@curbmap/service-kit';
+import { commandMetadata, HttpError, inputSchemas, notFound, NotYetVisibleError, problemResponses, runCommand, toUtc, type SchemaTypes } from '@curbmap/service-kit';
 import { billingTermsOf, setBillingTerms } from '../application/billingTermsCommands.ts';
 import { recordBankTransfer, recordManualRefund } from '../application/receivableCommands.ts';
 import { providerOutcome, providerRefused } from '../application/providerOutcome.ts';
@@ -12,29 +12,29 @@ import { billingCollections as C, type PaymentView, type ReceivableView, type Re
 const security = [{ adminToken: [] }];
 const tags = ['operations: money'];
 const errors = problemResponses(400, 401, 404, 409, 422, 502);
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } as const;
 
 /**
  * Facts about money received or returned, and the terms of payment, belong to the platform operator (admin
  * token). An organization's keys never record them: a customer never moves money by calling the API.
  */
-export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps): Promise<void> {
+export async function adminMoneyRoutes(fastify: FastifyInstance, deps: BillingDeps): Promise<void> {
   const { ctx } = deps;
+  const app = fastify.withTypeProvider<SchemaTypes>();
 
-  app.post<{ Params: { id: string }; Body: { amount: number; currency: string; reference: string; receivedAt: string } }>('/v1/admin/invoices/:id/payments', {
+  app.post('/v1/admin/invoices/:id/payments', {
     config: { auth: 'admin' },
     schema: {
       summary: 'Record a bank transfer received against an invoice',
       description: 'An under-payment leaves the rest open (amountRemaining); an over-payment settles the invoice and the excess becomes the organization\'s credit, which settles its other open invoices, oldest first. A reference is recorded once per invoice.',
       tags,
       security,
-      params: idParams,
+      params: inputSchemas.idParams,
       body: {
         type: 'object',
         additionalProperties: false,
         required: ['amount', 'currency', 'reference', 'receivedAt'],
         properties: { amount: inputSchemas.positiveAmount, currency: inputSchemas.currency, reference: inputSchemas.reference, receivedAt: inputSchemas.instant },
-      },
+      } as const,
       response: { 201: { $ref: 'Payment#' }, ...errors },
     },
     handler: async (request, reply) => {
@@ -51,7 +51,7 @@ export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps):
     },
   });
 
-  app.post<{ Params: { id: string }; Body: { amount?: number; reference?: string; refundedAt?: string } }>('/v1/admin/payments/:id/refunds', {
+  app.post('/v1/admin/payments/:id/refunds', {
     config: { auth: 'admin' },
     schema: {
       summary: 'Refund a payment (all that is refundable, or amount in minor units)',
@@ -59,8 +59,8 @@ export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps):
         'A bank transfer: records money the operator returned (reference and refundedAt of the return); the invoice is owed again by that amount (reopened) and the subscription follows its due date. A card payment through Stripe: asks Stripe to refund; Stripe\'s invoice stays paid, as Stripe keeps it. Credit applied from an over-payment is not a payment and is not refunded here.',
       tags,
       security,
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } },
-      body: { type: 'object', additionalProperties: false, properties: { amount: inputSchemas.positiveAmount, reference: inputSchemas.reference, refundedAt: inputSchemas.instant } },
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } } as const,
+      body: { type: 'object', additionalProperties: false, properties: { amount: inputSchemas.positiveAmount, reference: inputSchemas.reference, refundedAt: inputSchemas.instant } } as const,
       response: { 201: { $ref: 'Payment#' }, 202: { type: 'object', properties: { refundId: { type: 'string' }, status: { type: 'string' }, amount: { type: 'integer' } } }, ...errors },
     },
     handler: async (request, reply) => {
@@ -91,23 +91,23 @@ export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps):
     },
   });
 
-  app.put<{ Params: { id: string }; Body: { collectionMethods: CollectionMethod[]; daysUntilDue: number } }>('/v1/admin/organizations/:id/billing-terms', {
+  app.put('/v1/admin/organizations/:id/billing-terms', {
     config: { auth: 'admin' },
     schema: {
       summary: "Set an organization's payment terms: the collection methods it may choose, days to pay an invoice",
       description: 'Applies to subscriptions started after the change; each invoice keeps the terms its charge carried.',
       tags,
       security,
-      params: idParams,
+      params: inputSchemas.idParams,
       body: {
         type: 'object',
         additionalProperties: false,
         required: ['collectionMethods', 'daysUntilDue'],
         properties: {
-          collectionMethods: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['charge_automatically', 'send_invoice'] } },
+          collectionMethods: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: collectionMethods } },
           daysUntilDue: { type: 'integer', minimum: 0, maximum: 365 },
         },
-      },
+      } as const,
       response: { 200: { $ref: 'BillingTerms#' }, ...errors },
     },
     handler: async (request) => {
@@ -118,13 +118,13 @@ export async function adminMoneyRoutes(app: FastifyInstance, deps: BillingDeps):
     },
   });
 
-  app.get<{ Querystring: { organizationId?: string; limit: number } }>('/v1/admin/remittance-advice', {
+  app.get('/v1/admin/remittance-advice', {
     config: { auth: 'admin' },
     schema: {
       summary: 'Remittance advice customers sent, newest first: transfers to look out for',
       tags,
       security,
-      querystring: { type: 'object', additionalProperties: false, properties: { organizationId: { type: 'string', format: 'uuid' }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { organizationId: { type: 'string', format: 'uuid' }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } } as const,
       response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'RemittanceAdvice#' } } } }, ...problemResponses(400, 401) },
     },
     handler: async (request) => {

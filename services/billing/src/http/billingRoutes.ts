@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { CollectionMethod } from '@curbmap/contracts';
-import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, toUtc } from '@curbmap/service-kit';
+import { collectionMethods } from '@curbmap/contracts';
+import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, toUtc, type SchemaTypes } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, subscriptionOf, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordRemittanceAdvice } from '../application/receivableCommands.ts';
@@ -31,8 +31,9 @@ function presentChange(events: SubscriptionEvent[]) {
   return { effective: e.data.effective, effectiveAt: e.data.effectiveAt, amount: e.data.amount, currency: e.data.currency, lines: e.data.lines };
 }
 
-export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Promise<void> {
+export async function billingRoutes(fastify: FastifyInstance, deps: BillingDeps): Promise<void> {
   const { ctx, catalog } = deps;
+  const app = fastify.withTypeProvider<SchemaTypes>();
   for (const schema of billingSchemas) app.addSchema(schema);
   const current = (organizationId: string) => subscriptionOf(ctx, organizationId);
 
@@ -42,7 +43,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     handler: async () => ({ data: catalog.plans }),
   });
 
-  app.post<{ Body: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string } }>('/v1/subscription', {
+  app.post('/v1/subscription', {
     // The answer may hold a payment's client secret: an Idempotency-Key retry runs again rather than replay a stored copy.
     config: { auth: 'key', minRole: 'billing_admin', responseContainsSecret: true },
     schema: {
@@ -57,10 +58,10 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
         properties: {
           planId: { type: 'string', minLength: 1 },
           seats: { type: 'integer', minimum: 1, maximum: 100_000 },
-          collectionMethod: { type: 'string', enum: ['charge_automatically', 'send_invoice'], description: 'One of the methods your payment terms allow (GET /v1/billing-terms); default: the first' },
+          collectionMethod: { type: 'string', enum: collectionMethods, description: 'One of the methods your payment terms allow (GET /v1/billing-terms); default: the first' },
           poNumber: { type: 'string', minLength: 1, maxLength: 100 },
         },
-      },
+      } as const,
       response: { 201: { $ref: 'Subscription#' }, ...errors },
     },
     handler: async (request, reply) => {
@@ -99,7 +100,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     handler: async (request) => presentSubscription(await current(keyAuth(request).organizationId)),
   });
 
-  app.patch<{ Body: { seats?: number; planId?: string } }>('/v1/subscription', {
+  app.patch('/v1/subscription', {
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: {
       summary: 'Change seats or plan',
@@ -111,7 +112,7 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
         additionalProperties: false,
         oneOf: [{ required: ['seats'] }, { required: ['planId'] }],
         properties: { seats: { type: 'integer', minimum: 1, maximum: 100_000 }, planId: { type: 'string', minLength: 1 } },
-      },
+      } as const,
       response: { 200: { type: 'object', properties: { subscription: { $ref: 'Subscription#' }, change: { $ref: 'SubscriptionChange#' } } }, ...errors },
     },
     handler: async (request) => {
@@ -121,13 +122,13 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     },
   });
 
-  app.post<{ Body: { atPeriodEnd: boolean } }>('/v1/subscription/cancel', {
+  app.post('/v1/subscription/cancel', {
     config: { auth: 'key', minRole: 'billing_admin', pollLocation: '/v1/subscription' },
     schema: {
       summary: 'Cancel at period end (or now with atPeriodEnd: false)',
       tags,
       security,
-      body: { type: 'object', additionalProperties: false, required: ['atPeriodEnd'], properties: { atPeriodEnd: { type: 'boolean' } } },
+      body: { type: 'object', additionalProperties: false, required: ['atPeriodEnd'], properties: { atPeriodEnd: { type: 'boolean' } } } as const,
       response: { 200: { $ref: 'Subscription#' }, ...errors },
     },
     handler: async (request) => {
@@ -147,15 +148,15 @@ export async function billingRoutes(app: FastifyInstance, deps: BillingDeps): Pr
     },
   });
 
-  app.post<{ Params: { id: string }; Body: { amount: number; reference: string; sentAt: string } }>('/v1/invoices/:id/remittance-advice', {
+  app.post('/v1/invoices/:id/remittance-advice', {
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: {
       summary: 'Tell the operator a bank transfer was sent for an invoice (remittance advice)',
       description: 'Informs the platform operator, who records the payment once the money arrives. It settles nothing by itself; the invoice stays open until then. Sending the same reference again changes nothing.',
       tags: ['payments'],
       security,
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
-      body: { type: 'object', additionalProperties: false, required: ['amount', 'reference', 'sentAt'], properties: { amount: inputSchemas.positiveAmount, reference: inputSchemas.reference, sentAt: inputSchemas.instant } },
+      params: inputSchemas.idParams,
+      body: { type: 'object', additionalProperties: false, required: ['amount', 'reference', 'sentAt'], properties: { amount: inputSchemas.positiveAmount, reference: inputSchemas.reference, sentAt: inputSchemas.instant } } as const,
       response: { 202: { $ref: 'RemittanceAdvice#' }, ...errors },
     },
     handler: async (request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { DEAD_LETTERS, type DeadLetter } from '@curbmap/eventsourcing';
-import { HttpError, notFound, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import { HttpError, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 
 const tags = ['operations'];
 const security = [{ adminToken: [] }];
@@ -24,27 +24,28 @@ const deadLetterSchema = {
 } as const;
 
 /** Events a subscription gave up on (admin token): list them, run one through its handler again. */
-export function registerDeadLetterRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  app.get<{ Querystring: { status: 'parked' | 'resolved' } }>('/v1/admin/dead-letters', {
+export function registerDeadLetterRoutes(fastify: FastifyInstance, ctx: ServiceContext): void {
+  const app = fastify.withTypeProvider<SchemaTypes>();
+  app.get('/v1/admin/dead-letters', {
     config: { auth: 'admin' },
     schema: {
       summary: 'Events parked after repeated handler failures',
       tags,
       security,
-      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['parked', 'resolved'], default: 'parked' } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['parked', 'resolved'], default: 'parked' } } } as const,
       response: { 200: { type: 'object', properties: { data: { type: 'array', items: deadLetterSchema } } }, ...problemResponses(400, 401) },
     },
     handler: async (request) => ({ data: await ctx.readStore.find<DeadLetter & { [k: string]: unknown }>(DEAD_LETTERS, { status: request.query.status }, { orderBy: 'parkedAt', limit: 1000 }) }),
   });
 
-  app.post<{ Params: { id: string } }>('/v1/admin/dead-letters/:id/retry', {
+  app.post('/v1/admin/dead-letters/:id/retry', {
     config: { auth: 'admin' },
     schema: {
       summary: 'Run a parked event through its subscription again',
       description: 'On success the dead letter is resolved; on failure it stays parked with the new error (409).',
       tags,
       security,
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } },
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } } as const,
       response: { 200: deadLetterSchema, ...problemResponses(401, 404, 409) },
     },
     handler: async (request) => {

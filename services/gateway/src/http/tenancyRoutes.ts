@@ -1,18 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import type { ApiKeyRole } from '@curbmap/contracts';
 import type { Filter } from '@curbmap/eventsourcing';
-import { assertProjectAccess, commandMetadata, getScoped, keyAuth, organizationKeyAuth, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import { assertProjectAccess, commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { createOrganization, createProject, issueApiKey, revokeApiKey } from '../application/tenancyCommands.ts';
 import { tenancyCollections as C, type ApiKeyView, type OrganizationView, type ProjectView } from '../projections/tenancyProjection.ts';
-import { idParams, nameField, roleField, uuidField } from './tenancySchemas.ts';
+import { nameField, roleField, uuidField } from './tenancySchemas.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['organizations'];
 
-export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const app = fastify.withTypeProvider<SchemaTypes>();
   const { readStore } = ctx;
 
-  app.post<{ Body: { name: string; billingEmail: string; currency?: string; timeZone?: string } }>('/v1/organizations', {
+  app.post('/v1/organizations', {
     config: { auth: 'admin', responseContainsSecret: true },
     schema: {
       summary: 'Create an organization (platform admin) and its owner API key',
@@ -28,7 +28,7 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
           currency: { type: 'string', format: 'iso-4217', default: 'USD' },
           timeZone: { type: 'string', format: 'iana-time-zone', default: 'UTC' },
         },
-      },
+      } as const,
       response: {
         201: {
           type: 'object',
@@ -48,14 +48,14 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
   });
 
-  app.post<{ Params: { id: string }; Body: { name?: string } }>('/v1/admin/organizations/:id/api-keys', {
+  app.post('/v1/admin/organizations/:id/api-keys', {
     config: { auth: 'admin', responseContainsSecret: true },
     schema: {
       summary: 'Issue an owner key to an organization (platform admin): recovery when its owners lost theirs',
       tags,
       security: [{ adminToken: [] }],
-      params: idParams,
-      body: { type: 'object', additionalProperties: false, properties: { name: nameField } },
+      params: inputSchemas.idParams,
+      body: { type: 'object', additionalProperties: false, properties: { name: nameField } } as const,
       response: {
         201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { $ref: 'ApiKey#' } } },
         ...problemResponses(400, 401, 404),
@@ -80,13 +80,13 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
   });
 
-  app.post<{ Body: { name: string } }>('/v1/projects', {
+  app.post('/v1/projects', {
     config: { auth: 'key', minRole: 'member' },
     schema: {
       summary: 'Create a project',
       tags: ['projects'],
       security,
-      body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: nameField } },
+      body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: nameField } } as const,
       response: { 201: { $ref: 'Project#' }, ...problemResponses(400, 401, 403, 409) },
     },
     handler: async (request, reply) => {
@@ -113,9 +113,9 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
   });
 
-  app.get<{ Params: { id: string } }>('/v1/projects/:id', {
+  app.get('/v1/projects/:id', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'Get a project', tags: ['projects'], security, params: idParams, response: { 200: { $ref: 'Project#' }, ...problemResponses(400, 401, 404) } },
+    schema: { summary: 'Get a project', tags: ['projects'], security, params: inputSchemas.idParams, response: { 200: { $ref: 'Project#' }, ...problemResponses(400, 401, 404) } },
     handler: async (request) => {
       const auth = keyAuth(request);
       assertProjectAccess(auth, request.params.id);
@@ -123,13 +123,13 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
   });
 
-  app.post<{ Body: { name: string; role: ApiKeyRole; projectId?: string } }>('/v1/api-keys', {
+  app.post('/v1/api-keys', {
     config: { auth: 'key', minRole: 'owner', responseContainsSecret: true },
     schema: {
       summary: 'Issue an API key; its secret is shown only in this answer',
       tags: ['api-keys'],
       security,
-      body: { type: 'object', additionalProperties: false, required: ['name', 'role'], properties: { name: nameField, role: roleField, projectId: uuidField } },
+      body: { type: 'object', additionalProperties: false, required: ['name', 'role'], properties: { name: nameField, role: roleField, projectId: uuidField } } as const,
       response: {
         201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { $ref: 'ApiKey#' } } },
         ...problemResponses(400, 401, 403, 404),
@@ -161,14 +161,14 @@ export async function tenancyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/api-keys/:id', {
+  app.delete('/v1/api-keys/:id', {
     config: { auth: 'key', minRole: 'owner' },
     schema: {
       summary: 'Revoke an API key; it stops working at once',
       description: "The organization's last owner key cannot be revoked (409): issue another owner key first.",
       tags: ['api-keys'],
       security,
-      params: idParams,
+      params: inputSchemas.idParams,
       response: { 204: { type: 'null' }, ...problemResponses(400, 401, 403, 404, 409) },
     },
     handler: async (request, reply) => {

@@ -34,6 +34,5 @@ export const tenancySchemas = [
 ];
 
 export const nameField = { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' } as const;
-export const idParams = { type: 'object', required: ['id'], properties: { id: uuid } } as const;
 export const roleField = { type: 'string', enum: [...apiKeyRoles] } as const;
 export const uuidField = uuid;

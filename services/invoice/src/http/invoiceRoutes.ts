@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Filter } from '@curbmap/eventsourcing';
-import { getScoped, keyAuth, problemResponses, type ServiceContext } from '@curbmap/service-kit';
+import { getScoped, inputSchemas, keyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 const instant = { type: 'string', format: 'date-time' } as const;
@@ -37,16 +37,17 @@ export const invoiceSchema = {
 const tags = ['invoices'];
 const security = [{ apiKey: [] }];
 
-export async function invoiceRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const app = fastify.withTypeProvider<SchemaTypes>();
   app.addSchema(invoiceSchema);
 
-  app.get<{ Querystring: { status?: string; limit?: number } }>('/v1/invoices', {
+  app.get('/v1/invoices', {
     config: { auth: 'key', minRole: 'read_only' },
     schema: {
       summary: "The organization's invoices, newest first",
       tags,
       security,
-      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } } as const,
       response: { 200: { type: 'object', required: ['data'], properties: { data: { type: 'array', items: { $ref: 'Invoice#' } } } }, ...problemResponses(400, 401) },
     },
     handler: async (request) => {
@@ -57,13 +58,13 @@ export async function invoiceRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
   });
 
-  app.get<{ Params: { id: string } }>('/v1/invoices/:id', {
+  app.get('/v1/invoices/:id', {
     config: { auth: 'key', minRole: 'read_only' },
     schema: {
       summary: 'One invoice',
       tags,
       security,
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
+      params: inputSchemas.idParams,
       response: { 200: { $ref: 'Invoice#' }, ...problemResponses(400, 401, 404) },
     },
     handler: async (request) => getScoped<InvoiceView>(ctx.readStore, keyAuth(request), C.invoices, request.params.id, 'invoice'),
