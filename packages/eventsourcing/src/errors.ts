@@ -38,3 +38,12 @@ export class ConcurrencyError extends DomainError {
     this.actual = String(actual);
   }
 }
+
+/** An append claimed keys another append holds already: nothing was written (re-check, then retry). */
+export class ClaimConflictError extends DomainError {
+  readonly keys: string[];
+  constructor(keys: string[]) {
+    super('claim_conflict', `${keys.length} key(s) already claimed, e.g. ${keys[0]}`);
+    this.keys = keys;
+  }
+}

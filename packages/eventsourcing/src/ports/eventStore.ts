@@ -29,12 +29,24 @@ export interface ReadAllOptions {
   batchSize?: number;
 }
 
+export interface AppendOptions {
+  expectedVersion: ExpectedVersion;
+  /**
+   * Keys this append claims, in the same transaction as its events: a key can be claimed once, ever (dedupe of
+   * client ids without loading a stream). If any is claimed already the append fails with ClaimConflictError
+   * and writes nothing.
+   */
+  claims?: string[];
+}
+
 export interface EventStore {
   /**
    * Appends atomically. Fails with ConcurrencyError when the stream's version differs from expectedVersion.
    * Re-appending events whose ids are already in the stream at the same place is a no-op (idempotent retries).
    */
-  append(streamId: string, events: NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult>;
+  append(streamId: string, events: NewEvent[], options: AppendOptions): Promise<AppendResult>;
+  /** Of these keys, the ones an append has claimed, with the position of that append. */
+  claimed(keys: string[]): Promise<Map<string, string>>;
   readStream(streamId: string, options?: { fromVersion?: number }): AsyncIterable<StoredEvent>;
   readAll(options?: ReadAllOptions): AsyncIterable<StoredEvent>;
   /** Position of the newest event in the log, null when empty. */

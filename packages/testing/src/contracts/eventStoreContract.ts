@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it, beforeEach, afterEach } from 'vitest';
 import { EventValidationError, type EventRegistry } from '@curbmap/contracts';
-import { ConcurrencyError, type EventStore } from '@curbmap/eventsourcing';
+import { ClaimConflictError, ConcurrencyError, type EventStore } from '@curbmap/eventsourcing';
 import { collect, counted, noted, ORG, testRegistry } from '../testEvents.ts';
 
 export interface EventStoreFixture {
@@ -101,6 +101,20 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect((await collect(store.readAll({ from: before, filter: { types: ['test.counted'] } }))).map((e) => e.data)).toEqual([{ count: 1 }, { count: 2 }]);
       expect((await collect(store.readAll({ from: all[0]!.globalPosition }))).map((e) => e.id)).toEqual([all[1]!.id, all[2]!.id]);
       expect(await store.headPosition()).toBe(all[2]!.globalPosition);
+    });
+
+    it('claims keys with an append, once ever: a batch claiming a taken key writes nothing', async () => {
+      const k = (n: number) => `claim-${stream}-${n}`;
+      expect(await store.claimed([k(1), k(2)])).toEqual(new Map());
+      const first = await store.append(stream, [counted(1)], { expectedVersion: 'no_stream', claims: [k(1), k(2)] });
+      expect(await store.claimed([k(1), k(2), k(3)])).toEqual(new Map([[k(1), first.position], [k(2), first.position]]));
+      const other = `thing-${randomUUID()}`;
+      await expect(store.append(other, [counted(2)], { expectedVersion: 'no_stream', claims: [k(3), k(2)] })).rejects.toBeInstanceOf(ClaimConflictError);
+      expect(await collect(store.readStream(other))).toEqual([]);
+      expect((await store.claimed([k(3)])).size).toBe(0);
+      // Concurrent claims of one key: exactly one append wins.
+      const racers = await Promise.allSettled([1, 2, 3].map((n) => store.append(`thing-${randomUUID()}`, [counted(n)], { expectedVersion: 'no_stream', claims: [k(9)] })));
+      expect(racers.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     });
 
     it('reads the global log without an upper bound once per event while appends continue', async () => {

@@ -1,7 +1,7 @@
 import type { StatementSync } from 'node:sqlite';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
-import { ConcurrencyError } from '../../errors.ts';
-import type { AppendResult, Checkpoint, EventStore, ExpectedVersion, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
+import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
+import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 // AUTOINCREMENT: a position is never handed out twice, even after the newest rows are gone.
@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS ${name} (
 );`;
 
 /** Creates the events table, or moves a table made before positions were AUTOINCREMENT into one that is. */
+const CLAIMS_TABLE = 'CREATE TABLE IF NOT EXISTS event_claims (key TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID';
+
 function ensureEventsTable(database: SqliteDatabase): void {
   const db = database.db;
   const existing = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").get() as { sql: string } | undefined;
@@ -68,6 +70,7 @@ export class SqliteEventStore implements EventStore {
   private readonly findById: StatementSync;
   private readonly head: StatementSync;
   private readonly byStream: StatementSync;
+  private readonly insertClaim: StatementSync;
   private readonly statements = new Map<string, StatementSync>();
   private recent: StoredEvent[] = [];
   private recentFirst = 0;
@@ -79,6 +82,7 @@ export class SqliteEventStore implements EventStore {
     this.database = database;
     this.registry = registry;
     ensureEventsTable(database);
+    database.db.exec(CLAIMS_TABLE);
     const db = database.db;
     this.insert = db.prepare(
       `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
@@ -88,6 +92,7 @@ export class SqliteEventStore implements EventStore {
     this.findById = db.prepare('SELECT position, stream_id, stream_version FROM events WHERE id = ?');
     this.head = db.prepare('SELECT MAX(position) AS p FROM events');
     this.byStream = db.prepare('SELECT * FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?');
+    this.insertClaim = db.prepare('INSERT INTO event_claims (key, position) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
   }
 
   /** In-process notification of new events, used by the embedded subscriptions to follow live. */
@@ -96,7 +101,27 @@ export class SqliteEventStore implements EventStore {
     return () => this.listeners.delete(listener);
   }
 
-  async append(streamId: string, events: NewEvent[], { expectedVersion }: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
+  async claimed(keys: string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const rows = this.claimLookup(chunk.length).all(...chunk) as { key: string; position: number }[];
+      for (const row of rows) found.set(row.key, String(row.position));
+    }
+    return found;
+  }
+
+  private claimLookup(n: number): StatementSync {
+    const key = `claims:${n}`;
+    let stmt = this.statements.get(key);
+    if (!stmt) {
+      stmt = this.database.db.prepare(`SELECT key, position FROM event_claims WHERE key IN (${Array.from({ length: n }, () => '?').join(', ')})`);
+      this.statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  async append(streamId: string, events: NewEvent[], { expectedVersion, claims = [] }: AppendOptions): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
     // Validate before touching the database: a bad event writes nothing.
     const prepared = events.map((e) => {
@@ -123,6 +148,11 @@ export class SqliteEventStore implements EventStore {
         const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: e.data };
         if (e.projectId) stored.projectId = e.projectId;
         written.push(stored);
+      }
+      if (claims.length > 0) {
+        const taken: string[] = [];
+        for (const key of claims) if ((this.insertClaim.run(key, position).changes as number) === 0) taken.push(key);
+        if (taken.length > 0) throw new ClaimConflictError(taken); // rolls the whole append back
       }
       return { nextVersion: version, position: String(position), written };
     });
