@@ -4,3 +4,4 @@ export * from './events/common.ts';
 export * from './events/tenancy.ts';
 export * from './events/billing.ts';
 export * from './events/invoice.ts';
+export * from './events/usage.ts';

@@ -9,6 +9,7 @@ import {
   type PaymentProvider,
 } from '@curbmap/billing';
 import { invoiceModule } from '@curbmap/invoice';
+import { usageModule } from '@curbmap/usage';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { tenancyModule } from '../tenancyModule.ts';
 
@@ -47,5 +48,5 @@ export function createModules(options: ModulesOptions = {}): PlatformModules {
     stripeLookup: stripe,
     customerLinks,
   });
-  return { all: [tenancyModule, billing, invoiceModule], billing, billingDeps, stripe };
+  return { all: [tenancyModule, billing, invoiceModule, usageModule], billing, billingDeps, stripe };
 }

@@ -1,0 +1,41 @@
+import type { EventContract } from '../eventRegistry.ts';
+import { instant, object, uuid, type EventsOf, type SchemaType } from './common.ts';
+
+export const aggregations = ['count', 'sum', 'max', 'unique_count', 'latest'] as const;
+export type Aggregation = (typeof aggregations)[number];
+
+const clientId = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const eventType = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' } as const;
+export const meterKey = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z][a-z0-9_]*$' } as const;
+const property = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' } as const;
+
+/** One measured occurrence, as a client (or the platform itself) reports it; `id` is the client's, unique per organization. */
+export const usageItemSchema = object({ id: clientId, type: eventType, projectId: uuid, time: instant, data: { type: 'object' } });
+export type UsageItem = SchemaType<typeof usageItemSchema>;
+
+const meterSchema = object({
+  key: meterKey,
+  name: { type: 'string', minLength: 1, maxLength: 200 },
+  eventType,
+  aggregation: { enum: [...aggregations] },
+  /** The property of `data` measured (sum, max, unique_count, latest); a dotted path reaches nested values. */
+  valueProperty: { anyOf: [property, { type: 'null' }] },
+  groupBy: { type: 'array', maxItems: 10, items: property },
+});
+export type MeterDefinition = SchemaType<typeof meterSchema>;
+
+/** Rollup windows are hours, days and months of the organization's zone, carried with the events that fill them. */
+const timeZone = { type: 'string', format: 'iana-time-zone' } as const;
+
+/** Usage (streams: meters-<orgId>, usage-<orgId>, usagefix-<hash of org and client id>); types derived from the schemas. */
+const usageEventSchemas = {
+  'usage.meter.defined': meterSchema,
+  /** A batch of accepted items, stored as one event; each item's id is claimed (`usage:<org>:<id>`) with it. */
+  'usage.events.recorded': object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: usageItemSchema }, timeZone }),
+  /** A correction: the item as it counted before (`from`) and after (`to`, null when voided). */
+  'usage.event.corrected': object({ eventId: clientId, from: usageItemSchema, to: { anyOf: [usageItemSchema, { type: 'null' }] }, timeZone }),
+};
+
+export type UsageEvent = EventsOf<typeof usageEventSchemas>;
+
+export const usageContracts: EventContract[] = Object.entries(usageEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));

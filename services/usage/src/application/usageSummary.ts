@@ -1,0 +1,57 @@
+import { HttpError, type ServiceContext } from '@curbmap/service-kit';
+import type { MeterDefinition } from '@curbmap/contracts';
+import { aggregate, hourBucket, hoursAlign, windowStart, type Window } from '../domain/rollup/rollup.ts';
+import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
+import { organizationZone } from './usageCommands.ts';
+
+export interface SummaryQuery {
+  meter: MeterDefinition;
+  from: string;
+  to: string;
+  window: Window;
+  groupBy: 'project' | null;
+  timeZone: string | null;
+  projectId: string | null;
+}
+
+export interface Summary {
+  meter: string;
+  aggregation: string;
+  window: Window;
+  timeZone: string;
+  from: string;
+  to: string;
+  total: number | null;
+  series: { projectId: string | null; total: number | null; points: { start: string; value: number | null }[] }[];
+}
+
+/**
+ * Reads the hourly buckets of [from, to) and folds them into windows of a zone (the organization's by
+ * default). Buckets are hours of the organization's zone, so another zone is served when its hours start at
+ * the same minutes (whole-hour offsets apart); otherwise the answer would mix hours and is refused.
+ */
+export async function usageSummary(ctx: ServiceContext, organizationId: string, q: SummaryQuery): Promise<Summary> {
+  const orgZone = await organizationZone(ctx, organizationId);
+  const zone = q.timeZone ?? orgZone;
+  if (!hoursAlign(zone, orgZone, [q.from, q.to])) throw new HttpError(400, 'time_zone_not_aligned', `usage is rolled up by the hours of ${orgZone}; ${zone} starts its hours at other minutes`);
+  // Rollups are hourly: from and to are taken at the start of their hour.
+  const [fromHour, toHour] = [hourBucket(q.from, orgZone), hourBucket(q.to, orgZone)];
+  const buckets = await ctx.readStore.find<UsageBucketView>(C.buckets, { organizationId, seriesHour: { $gte: `${q.meter.key}|${fromHour}`, $lt: `${q.meter.key}|${toHour}` } });
+  const chosen = q.projectId ? buckets.filter((b) => b.projectId === q.projectId) : buckets;
+  const groups = new Map<string | null, UsageBucketView[]>();
+  for (const b of chosen) {
+    const key = q.groupBy === 'project' ? b.projectId : null;
+    groups.set(key, [...(groups.get(key) ?? []), b]);
+  }
+  if (groups.size === 0) groups.set(null, []);
+  const series = [...groups.entries()].map(([projectId, list]) => {
+    const windows = new Map<string, UsageBucketView[]>();
+    for (const b of list) {
+      const start = windowStart(b.hour, q.window, zone);
+      windows.set(start, [...(windows.get(start) ?? []), b]);
+    }
+    const points = [...windows.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([start, parts]) => ({ start, value: aggregate(q.meter, parts) }));
+    return { projectId, total: aggregate(q.meter, list), points };
+  });
+  return { meter: q.meter.key, aggregation: q.meter.aggregation, window: q.window, timeZone: zone, from: fromHour, to: toHour, total: aggregate(q.meter, chosen), series: series.sort((a, b) => String(a.projectId).localeCompare(String(b.projectId))) };
+}

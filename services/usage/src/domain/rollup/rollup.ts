@@ -1,0 +1,110 @@
+import { DateTime } from 'luxon';
+import type { MeterDefinition, UsageItem } from '@curbmap/contracts';
+
+/**
+ * What one item adds to a meter's rollup. count and sum are additive; max, unique_count and latest keep a
+ * multiset of the values seen (value → how many times), so a void or an amendment removes exactly what the
+ * item added and every rollup stays exact after corrections.
+ */
+export interface Contribution {
+  count: number;
+  sum: number;
+  /** Multiset key → multiplicity (max: the number; unique_count: the JSON value; latest: JSON [time, id, value]). */
+  values: Record<string, number>;
+}
+
+/** The value a meter reads from an item's data (dotted paths reach nested properties). */
+export function valueAt(data: Record<string, unknown>, path: string): unknown {
+  let value: unknown = data;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** Why an item cannot be measured by a meter, or null. Sums and maxima take integers only: they stay exact. */
+export function unmeasurable(meter: MeterDefinition, data: Record<string, unknown>): string | null {
+  if (meter.aggregation === 'count' || !meter.valueProperty) return null;
+  const value = valueAt(data, meter.valueProperty);
+  if (meter.aggregation === 'unique_count') return value === undefined || (value !== null && typeof value === 'object') ? `data.${meter.valueProperty} must be a string, number or boolean (meter ${meter.key})` : null;
+  if (meter.aggregation === 'latest') return typeof value === 'number' && Number.isFinite(value) ? null : `data.${meter.valueProperty} must be a number (meter ${meter.key})`;
+  return Number.isSafeInteger(value) ? null : `data.${meter.valueProperty} must be an integer (meter ${meter.key})`;
+}
+
+export function contributionOf(meter: MeterDefinition, item: UsageItem): Contribution {
+  const value = meter.valueProperty ? valueAt(item.data, meter.valueProperty) : undefined;
+  switch (meter.aggregation) {
+    case 'count':
+      return { count: 1, sum: 0, values: {} };
+    case 'sum':
+      return { count: 1, sum: value as number, values: {} };
+    case 'max':
+      return { count: 1, sum: 0, values: { [String(value)]: 1 } };
+    case 'unique_count':
+      return { count: 1, sum: 0, values: { [JSON.stringify(value)]: 1 } };
+    case 'latest':
+      return { count: 1, sum: 0, values: { [JSON.stringify([item.time, item.id, value])]: 1 } };
+    default: {
+      const exhaustive: never = meter.aggregation;
+      throw new Error(`unknown aggregation ${String(exhaustive)}`);
+    }
+  }
+}
+
+/** Adds (sign 1) or removes (sign -1) a contribution; multiset entries that reach zero disappear. */
+export function applyContribution(into: Contribution, c: Contribution, sign: 1 | -1): Contribution {
+  const values = { ...into.values };
+  for (const [k, n] of Object.entries(c.values)) {
+    const next = (values[k] ?? 0) + sign * n;
+    if (next === 0) delete values[k];
+    else values[k] = next;
+  }
+  return { count: into.count + sign * c.count, sum: into.sum + sign * c.sum, values };
+}
+
+/** The meter's value over a set of contributions (one window). */
+export function aggregate(meter: Pick<MeterDefinition, 'aggregation'>, parts: Contribution[]): number | null {
+  const keys = () => parts.flatMap((p) => Object.keys(p.values).filter((k) => p.values[k]! > 0));
+  switch (meter.aggregation) {
+    case 'count':
+      return parts.reduce((a, p) => a + p.count, 0);
+    case 'sum':
+      return parts.reduce((a, p) => a + p.sum, 0);
+    case 'max': {
+      const all = keys().map(Number);
+      return all.length ? Math.max(...all) : null;
+    }
+    case 'unique_count':
+      return new Set(keys()).size;
+    case 'latest': {
+      let best: [string, string, number] | null = null;
+      for (const k of keys()) {
+        const entry = JSON.parse(k) as [string, string, number];
+        if (!best || entry[0] > best[0] || (entry[0] === best[0] && entry[1] > best[1])) best = entry;
+      }
+      return best ? best[2] : null;
+    }
+    default: {
+      const exhaustive: never = meter.aggregation;
+      throw new Error(`unknown aggregation ${String(exhaustive)}`);
+    }
+  }
+}
+
+export type Window = 'hour' | 'day' | 'month';
+
+/** The start (UTC ISO) of the hour of the organization's zone an instant falls in: the rollup bucket. */
+export function hourBucket(time: string, timeZone: string): string {
+  return DateTime.fromISO(time, { zone: timeZone }).startOf('hour').toUTC().toISO()!;
+}
+
+/** The start of the window (in a zone) a bucket belongs to. */
+export function windowStart(bucket: string, window: Window, timeZone: string): string {
+  return DateTime.fromISO(bucket, { zone: timeZone }).startOf(window).toUTC().toISO()!;
+}
+
+/** Do a zone's hours start where the organization's do over a range (whole-hour offsets apart)? */
+export function hoursAlign(a: string, b: string, instants: string[]): boolean {
+  return instants.every((t) => (DateTime.fromISO(t, { zone: a }).offset - DateTime.fromISO(t, { zone: b }).offset) % 60 === 0);
+}

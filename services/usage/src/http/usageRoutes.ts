@@ -1,0 +1,192 @@
+import type { FastifyInstance } from 'fastify';
+import { aggregations, meterKey, type MeterDefinition } from '@curbmap/contracts';
+import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { correctUsage, defineMeter, ingestUsage, metersOf } from '../application/usageCommands.ts';
+import { usageSummary } from '../application/usageSummary.ts';
+import { builtInMeterKeys } from '../domain/meters/builtInMeters.ts';
+
+const security = [{ apiKey: [] }];
+const tags = ['usage'];
+const eventIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 200 } } } as const;
+const meterSchema = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    name: { type: 'string' },
+    eventType: { type: 'string' },
+    aggregation: { type: 'string' },
+    valueProperty: { type: ['string', 'null'] },
+    groupBy: { type: 'array', items: { type: 'string' } },
+    builtIn: { type: 'boolean' },
+  },
+} as const;
+const present = (m: MeterDefinition) => ({ ...m, builtIn: builtInMeterKeys.has(m.key) });
+
+export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const app = fastify.withTypeProvider<SchemaTypes>();
+
+  app.post('/v1/usage/events', {
+    config: { auth: 'key', minRole: 'member' },
+    schema: {
+      summary: 'Record usage: one event or a batch of up to 1,000',
+      description:
+        'Each event is `{id, type, projectId, time?, data}`; `id` is yours and unique in the organization (a retried event is a duplicate, for good), `type` names a meter\'s event type, `time` defaults to now and must be within the last 35 days and at most 5 minutes ahead. Valid events of a batch are accepted even when others are rejected; the answer lists accepted, duplicates and rejected (index and reason). Accepted events are durable before the answer. A single event that is rejected answers 422.',
+      tags,
+      security,
+      body: { anyOf: [{ type: 'object' }, { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object' } }] } as const,
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            accepted: { type: 'integer' },
+            duplicates: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, id: { type: 'string' } } } },
+            rejected: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, id: { type: ['string', 'null'] }, reason: { type: 'string' } } } },
+          },
+        },
+        ...problemResponses(400, 401, 403, 422, 429),
+      },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const single = !Array.isArray(request.body);
+      const items = Array.isArray(request.body) ? request.body : [request.body];
+      const outcome = await ingestUsage(ctx, commandMetadata(request, ctx, auth.organizationId), { items, restrictedTo: auth.projectId });
+      if (single && outcome.rejected.length > 0) throw new HttpError(422, 'usage_event_rejected', outcome.rejected[0]!.reason);
+      return { accepted: outcome.accepted.length, duplicates: outcome.duplicates, rejected: outcome.rejected };
+    },
+  });
+
+  for (const [action, summary] of [['void', 'Void a usage event: it stops counting'], ['amend', 'Amend the data of a usage event: it counts as amended']] as const) {
+    app.post(`/v1/usage/events/:id/${action}`, {
+      config: { auth: 'key', minRole: 'member' },
+      schema: {
+        summary,
+        description: 'Rollups follow at once. Correcting a voided event is refused; voiding twice changes nothing.',
+        tags,
+        security,
+        params: eventIdParams,
+        ...(action === 'amend' ? { body: { type: 'object', additionalProperties: false, required: ['data'], properties: { data: { type: 'object' } } } } : {}),
+        response: { 200: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' }, data: { type: ['object', 'null'], additionalProperties: true } } }, ...problemResponses(400, 401, 404, 409, 422) },
+      },
+      handler: async (request) => {
+        const auth = keyAuth(request);
+        const id = (request.params as { id: string }).id;
+        const change = action === 'void' ? { type: 'void' as const } : { type: 'amend' as const, data: (request.body as { data: Record<string, unknown> }).data };
+        const result = await correctUsage(ctx, commandMetadata(request, ctx, auth.organizationId), id, change);
+        const state = result.state;
+        if (state.status === 'untouched') throw notFound('usage event');
+        if (auth.projectId && state.item.projectId !== auth.projectId) throw notFound('usage event');
+        return { id, status: state.status, data: state.status === 'voided' ? null : state.item.data };
+      },
+    });
+  }
+
+  app.post('/v1/meters', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Define a meter: what to measure in usage events of a type, and how (count, sum, max, unique_count, latest)',
+      tags,
+      security,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key', 'name', 'eventType', 'aggregation'],
+        properties: {
+          key: meterKey,
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          eventType: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' },
+          aggregation: { type: 'string', enum: aggregations },
+          valueProperty: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' },
+          groupBy: { type: 'array', maxItems: 10, items: { type: 'string', minLength: 1, maxLength: 100 } },
+        },
+      } as const,
+      response: { 201: meterSchema, ...problemResponses(400, 401, 403, 409, 422) },
+    },
+    handler: async (request, reply) => {
+      const auth = organizationKeyAuth(request, 'define meters');
+      const { key, name, eventType, aggregation, valueProperty = null, groupBy = [] } = request.body;
+      const meter: MeterDefinition = { key, name, eventType, aggregation, valueProperty, groupBy };
+      await defineMeter(ctx, commandMetadata(request, ctx, auth.organizationId), meter);
+      reply.code(201).header('location', `/v1/meters/${key}`);
+      return present(meter);
+    },
+  });
+
+  app.get('/v1/meters', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'Meters: the built-in ones and the organization\'s own', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: meterSchema } } }, ...problemResponses(401) } },
+    handler: async (request) => ({ data: (await metersOf(ctx, keyAuth(request).organizationId)).map(present) }),
+  });
+
+  app.get('/v1/meters/:key', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'One meter', tags, security, params: { type: 'object', required: ['key'], properties: { key: meterKey } } as const, response: { 200: meterSchema, ...problemResponses(400, 401, 404) } },
+    handler: async (request) => {
+      const meter = (await metersOf(ctx, keyAuth(request).organizationId)).find((m) => m.key === request.params.key);
+      if (!meter) throw notFound('meter');
+      return present(meter);
+    },
+  });
+
+  app.get('/v1/usage/summary', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: "A meter's usage over time: a series per window (hour, day or month of a zone) and the total",
+      description: 'Rollups are hourly in the organization\'s time zone; from and to are taken at the start of their hour. timeZone defaults to the organization\'s; another zone is served when its hours start at the same minutes.',
+      tags,
+      security,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['meter', 'from', 'to'],
+        properties: {
+          meter: meterKey,
+          from: inputSchemas.instant,
+          to: inputSchemas.instant,
+          window: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
+          groupBy: { type: 'string', enum: ['project'] },
+          projectId: { type: 'string', format: 'uuid' },
+          timeZone: { type: 'string', format: 'iana-time-zone' },
+        },
+      } as const,
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            meter: { type: 'string' },
+            aggregation: { type: 'string' },
+            window: { type: 'string' },
+            timeZone: { type: 'string' },
+            from: { type: 'string' },
+            to: { type: 'string' },
+            total: { type: ['number', 'null'] },
+            series: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  projectId: { type: ['string', 'null'] },
+                  total: { type: ['number', 'null'] },
+                  points: { type: 'array', items: { type: 'object', properties: { start: { type: 'string' }, value: { type: ['number', 'null'] } } } },
+                },
+              },
+            },
+          },
+        },
+        ...problemResponses(400, 401, 404),
+      },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const q = request.query;
+      if (Date.parse(q.to) <= Date.parse(q.from)) throw new HttpError(400, 'invalid_range', 'to must be after from');
+      if (Date.parse(q.to) - Date.parse(q.from) > 400 * 86_400_000) throw new HttpError(400, 'invalid_range', 'a summary covers at most 400 days');
+      const meter = (await metersOf(ctx, auth.organizationId)).find((m) => m.key === q.meter);
+      if (!meter) throw notFound('meter');
+      // A key restricted to a project sees that project only.
+      const projectId = auth.projectId ?? q.projectId ?? null;
+      if (auth.projectId && q.projectId && q.projectId !== auth.projectId) throw notFound('project');
+      return usageSummary(ctx, auth.organizationId, { meter, from: q.from, to: q.to, window: q.window, groupBy: q.groupBy ?? null, timeZone: q.timeZone ?? null, projectId });
+    },
+  });
+}

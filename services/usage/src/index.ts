@@ -1,0 +1,4 @@
+export * from './usageModule.ts';
+export * from './projections/usageProjections.ts';
+export * from './domain/rollup/rollup.ts';
+export * from './domain/meters/builtInMeters.ts';
