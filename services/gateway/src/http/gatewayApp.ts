@@ -113,6 +113,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   await app.register(rateLimit, {
     max: options.rateLimitPerMinute,
     timeWindow: '1 minute',
+    // RateLimit-Limit / -Remaining / -Reset (IETF draft) on every answer, Retry-After on a 429.
+    enableDraftSpec: true,
     // Per key: the token's hash, so no lookup is needed; requests without a key are limited per address.
     keyGenerator: (request) => {
       const token = bearer(request.headers.authorization);

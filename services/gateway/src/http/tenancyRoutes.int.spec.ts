@@ -230,7 +230,11 @@ describe('rate limit', () => {
       const codes: number[] = [];
       for (let i = 0; i < 4; i++) codes.push((await limited.app.inject({ url: '/v1/organization', headers: bearer(apiKey) })).statusCode);
       expect(codes).toEqual([200, 200, 200, 429]);
-      expectProblem(await limited.app.inject({ url: '/v1/organization', headers: bearer(apiKey) }), 429, /rate limit/);
+      const refused = await limited.app.inject({ url: '/v1/organization', headers: bearer(apiKey) });
+      expectProblem(refused, 429, /rate limit/);
+      // The IETF draft's RateLimit-* fields, and Retry-After: a client knows when to retry (always safe).
+      expect(refused.headers).toMatchObject({ 'ratelimit-limit': '3', 'ratelimit-remaining': '0', 'retry-after': expect.stringMatching(/^\d+$/) });
+      expect(Number(refused.headers['ratelimit-reset'])).toBeGreaterThan(0);
     } finally {
       await limited.close();
     }
