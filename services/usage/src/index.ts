@@ -1,4 +1,5 @@
 export * from './usageModule.ts';
+export * from './application/usageQuotas.ts';
 export * from './projections/usageProjections.ts';
 export * from './domain/rollup/rollup.ts';
 export * from './domain/meters/builtInMeters.ts';

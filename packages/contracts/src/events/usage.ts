@@ -34,6 +34,8 @@ const usageEventSchemas = {
   'usage.events.recorded': object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: usageItemSchema }, timeZone }),
   /** A correction: the item as it counted before (`from`) and after (`to`, null when voided). */
   'usage.event.corrected': object({ eventId: clientId, from: usageItemSchema, to: { anyOf: [usageItemSchema, { type: 'null' }] }, timeZone }),
+  /** A meter reached 80 % or 100 % of what the plan includes, once per subscription period (stream quota-<orgId>). */
+  'usage.quota.threshold_reached': object({ meter: meterKey, threshold: { enum: [80, 100] }, periodStart: instant, periodEnd: instant, use: { type: 'number' }, included: { type: 'integer', minimum: 0 } }),
 };
 
 export type UsageEvent = EventsOf<typeof usageEventSchemas>;

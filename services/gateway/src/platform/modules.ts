@@ -1,4 +1,5 @@
 import {
+  meters,
   createBillingModule,
   EventSourcedCustomerLinks,
   ManualPaymentProvider,
@@ -9,7 +10,7 @@ import {
   type PaymentProvider,
 } from '@curbmap/billing';
 import { invoiceModule } from '@curbmap/invoice';
-import { usageModule } from '@curbmap/usage';
+import { createUsageModule } from '@curbmap/usage';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { tenancyModule } from '../tenancyModule.ts';
 
@@ -48,5 +49,6 @@ export function createModules(options: ModulesOptions = {}): PlatformModules {
     stripeLookup: stripe,
     customerLinks,
   });
-  return { all: [tenancyModule, billing, invoiceModule, usageModule], billing, billingDeps, stripe };
+  const usage = createUsageModule({ includedUsage: (planId) => billingDeps.catalog.get(planId)?.includedUsage ?? null, pricedMeters: [...meters] });
+  return { all: [tenancyModule, billing, invoiceModule, usage], billing, billingDeps, stripe };
 }

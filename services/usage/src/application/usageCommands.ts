@@ -14,6 +14,7 @@ export const usageStream = (organizationId: string) => `usage-${organizationId}`
 const MAX_AGE_MS = 35 * 86_400_000;
 const MAX_AHEAD_MS = 5 * 60_000;
 const validateItem = createRequestAjv('body').compile(usageItemSchema);
+const builtInTypes = new Set(builtInMeters.map((m) => m.eventType));
 
 export interface IngestOutcome {
   accepted: { index: number; id: string }[];
@@ -36,7 +37,7 @@ export async function organizationZone(ctx: ServiceContext, organizationId: stri
  * event that claims their ids in the same transaction, so a retry, or a race with another request carrying
  * the same ids, never counts an item twice. Durable before the answer.
  */
-export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, input: { items: unknown[]; restrictedTo: string | null }): Promise<IngestOutcome> {
+export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, input: { items: unknown[]; restrictedTo: string | null; source: 'client' | 'platform' }): Promise<IngestOutcome> {
   const { organizationId } = meta;
   const now = Date.parse(meta.now);
   const meters = await metersOf(ctx, organizationId);
@@ -69,6 +70,11 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
     if (!projects.has(item.projectId)) projects.set(item.projectId, (await ctx.readStore.get(C.projects, item.projectId))?.organizationId === organizationId);
     if (!projects.get(item.projectId)) {
       reject(`project ${item.projectId} not found`);
+      continue;
+    }
+    // The platform's own usage (what plans price) is measured by the platform only, never reported by a client.
+    if (input.source === 'client' && builtInTypes.has(item.type)) {
+      reject(`events of type ${item.type} are the platform's own measurements`);
       continue;
     }
     const measuring = meters.filter((m) => m.eventType === item.type);

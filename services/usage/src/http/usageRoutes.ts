@@ -3,6 +3,7 @@ import { aggregations, meterKey, type MeterDefinition } from '@curbmap/contracts
 import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { correctUsage, defineMeter, ingestUsage, metersOf } from '../application/usageCommands.ts';
 import { usageSummary } from '../application/usageSummary.ts';
+import { quotasOf, type IncludedUsage } from '../application/usageQuotas.ts';
 import { builtInMeterKeys } from '../domain/meters/builtInMeters.ts';
 
 const security = [{ apiKey: [] }];
@@ -22,7 +23,7 @@ const meterSchema = {
 } as const;
 const present = (m: MeterDefinition) => ({ ...m, builtIn: builtInMeterKeys.has(m.key) });
 
-export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext, included: IncludedUsage): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
 
   app.post('/v1/usage/events', {
@@ -50,7 +51,7 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext)
       const auth = keyAuth(request);
       const single = !Array.isArray(request.body);
       const items = Array.isArray(request.body) ? request.body : [request.body];
-      const outcome = await ingestUsage(ctx, commandMetadata(request, ctx, auth.organizationId), { items, restrictedTo: auth.projectId });
+      const outcome = await ingestUsage(ctx, commandMetadata(request, ctx, auth.organizationId), { items, restrictedTo: auth.projectId, source: 'client' });
       if (single && outcome.rejected.length > 0) throw new HttpError(422, 'usage_event_rejected', outcome.rejected[0]!.reason);
       return { accepted: outcome.accepted.length, duplicates: outcome.duplicates, rejected: outcome.rejected };
     },
@@ -187,6 +188,33 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext)
       const projectId = auth.projectId ?? q.projectId ?? null;
       if (auth.projectId && q.projectId && q.projectId !== auth.projectId) throw notFound('project');
       return usageSummary(ctx, auth.organizationId, { meter, from: q.from, to: q.to, window: q.window, groupBy: q.groupBy ?? null, timeZone: q.timeZone ?? null, projectId });
+    },
+  });
+
+  app.get('/v1/usage/quotas', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'Use of each meter the plan includes, over the current subscription year: use, included amount, percentage',
+      description: 'At 80 % and 100 % of an included amount, usage.quota.threshold_reached is emitted once per period and meter.',
+      tags,
+      security,
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            planId: { type: 'string' },
+            periodStart: { type: 'string' },
+            periodEnd: { type: 'string' },
+            meters: { type: 'array', items: { type: 'object', properties: { meter: { type: 'string' }, use: { type: 'number' }, included: { type: 'integer' }, percentage: { type: ['number', 'null'] } } } },
+          },
+        },
+        ...problemResponses(401, 404),
+      },
+    },
+    handler: async (request) => {
+      const quotas = await quotasOf(ctx, keyAuth(request).organizationId, included);
+      if (!quotas) throw notFound('active subscription');
+      return quotas;
     },
   });
 }

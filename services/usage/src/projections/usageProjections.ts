@@ -87,7 +87,7 @@ export const usageRollupProjection: Projection = {
     };
     if (event.type === 'usage.events.recorded') {
       for (const item of event.data.items) await add(item, 1, event.data.timeZone);
-    } else {
+    } else if (event.type === 'usage.event.corrected') {
       await add(event.data.from, -1, event.data.timeZone);
       if (event.data.to) await add(event.data.to, 1, event.data.timeZone);
     }

@@ -1,6 +1,6 @@
 import type { MeterDefinition, UsageEvent } from '@curbmap/contracts';
 import { IllegalStateError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
-import { builtInMeterKeys } from './builtInMeters.ts';
+import { builtInMeterKeys, builtInMeters } from './builtInMeters.ts';
 
 /** An organization's own meters (stream meters-<orgId>); the built-in ones exist for everyone. */
 export const metersStream = (organizationId: string) => `meters-${organizationId}`;
@@ -14,6 +14,7 @@ export const meterDecider: Decider<DefineMeter, MeterEvent, MetersState> = {
   decide(command, state) {
     const meter = command.data;
     if (builtInMeterKeys.has(meter.key)) throw new IllegalStateError(`meter ${meter.key} is built in; choose another key`);
+    if (builtInMeters.some((m) => m.eventType === meter.eventType)) throw new ValidationError(`events of type ${meter.eventType} are the platform's own; choose another event type`);
     const existing = state.meters[meter.key];
     // Defining the same meter again is a no-op; another definition under the same key would change what
     // rollups already counted, so it is refused.

@@ -1,0 +1,52 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { ingestUsage } from '../application/usageCommands.ts';
+import { quotaStream } from '../application/usageQuotas.ts';
+
+let p: TestPlatform;
+const clock = new Date('2027-05-10T12:00:00Z');
+beforeEach(async () => {
+  p = await startTestPlatform({ now: () => clock });
+});
+afterEach(() => p.close());
+
+describe('quotas', () => {
+  it('measures the plan\'s meters over the subscription year and alerts once at 80 % and at 100 %', async () => {
+    const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
+    const headers = { authorization: `Bearer ${org.apiKey}` };
+    const project = (await p.app.inject({ method: 'POST', url: '/v1/projects', headers, payload: { name: 'P' } })).json().id;
+    expect((await p.app.inject({ url: '/v1/usage/quotas', headers })).statusCode).toBe(404);
+    expect((await p.app.inject({ method: 'POST', url: '/v1/subscription', headers, payload: { planId: 'starter', seats: 1 } })).statusCode).toBe(201);
+    // A customer cannot report the platform's own usage.
+    const spoof = await p.app.inject({ method: 'POST', url: '/v1/usage/events', headers, payload: { id: 'x', type: 'curbmap.export.completed', projectId: project, data: { rows: 1, bytes: 1 } } });
+    expect(spoof.statusCode).toBe(422);
+    expect(spoof.json().detail).toMatch(/platform's own/);
+
+    let n = 0;
+    const exportJobs = async (count: number) => {
+      const items = Array.from({ length: count }, () => ({ id: `job-${n++}`, type: 'curbmap.export.completed', projectId: project, data: { rows: 10, bytes: 1000 } }));
+      const outcome = await ingestUsage(p.ctx, { commandId: `cmd-${n}`, now: clock.toISOString(), organizationId: org.id }, { items, restrictedTo: null, source: 'platform' });
+      expect(outcome.accepted).toHaveLength(count);
+      await p.settle();
+    };
+    const alerts = async () => {
+      const out: { threshold: number; use: number }[] = [];
+      for await (const e of p.ctx.store.readStream(quotaStream(org.id))) out.push(e.data as { threshold: number; use: number });
+      return out.map((a) => [a.threshold, a.use]);
+    };
+    await exportJobs(399); // the Starter plan includes 500 export jobs
+    expect(await alerts()).toEqual([]);
+    await exportJobs(1);
+    expect(await alerts()).toEqual([[80, 400]]);
+    await exportJobs(50);
+    expect(await alerts()).toEqual([[80, 400]]);
+    await exportJobs(60);
+    expect(await alerts()).toEqual([[80, 400], [100, 510]]);
+    await exportJobs(5);
+    expect(await alerts()).toHaveLength(2);
+
+    const quotas = (await p.app.inject({ url: '/v1/usage/quotas', headers })).json();
+    expect(quotas).toMatchObject({ planId: 'starter', periodStart: '2027-05-10T05:00:00.000Z' });
+    expect(quotas.meters).toEqual(expect.arrayContaining([{ meter: 'export_jobs', use: 515, included: 500, percentage: 103 }, { meter: 'api_requests', use: 0, included: 1_000_000, percentage: 0 }]));
+  });
+});
