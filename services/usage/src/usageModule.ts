@@ -1,7 +1,9 @@
 import { usageContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
+import { startPeriodClosing } from './application/periodClosing.ts';
 import { startQuotaAlerts, type IncludedUsage } from './application/usageQuotas.ts';
 import { builtInMeterKeys } from './domain/meters/builtInMeters.ts';
+import { usageAdminRoutes } from './http/usageAdminRoutes.ts';
 import { usageRoutes } from './http/usageRoutes.ts';
 import { usagePeriodProjection } from './projections/usagePeriodProjection.ts';
 import { usageDirectoryProjection, usageRollupProjection } from './projections/usageProjections.ts';
@@ -11,17 +13,39 @@ export interface UsageModuleOptions {
   includedUsage: IncludedUsage;
   /** The meters the plan catalogue names: each must exist (be built in). */
   pricedMeters: string[];
+  /** How often due subscription years are closed (default every minute). */
+  closeIntervalMs?: number;
 }
 
-/** Metering: usage events in, exact rollups, summaries and quota alerts out. */
-export function createUsageModule(options: UsageModuleOptions): ServiceModule {
+export interface UsageModule extends ServiceModule {
+  /** Set once started: closes due periods at a given instant (operators, tests). */
+  closePeriods: ((at?: Date) => Promise<number>) | null;
+}
+
+/** Metering: usage events in; exact rollups, summaries, quota alerts and closed periods out. */
+export function createUsageModule(options: UsageModuleOptions): UsageModule {
   const unknown = options.pricedMeters.filter((m) => !builtInMeterKeys.has(m));
   if (unknown.length > 0) throw new Error(`the plan catalogue prices meters that do not exist: ${unknown.join(', ')}`);
-  return {
+  const module: UsageModule = {
     name: 'usage',
     contracts: usageContracts,
     projections: [usageDirectoryProjection, usageRollupProjection, usagePeriodProjection],
-    routes: (app, ctx) => usageRoutes(app, ctx, options.includedUsage),
-    start: async (ctx) => startQuotaAlerts(ctx, options.includedUsage),
+    closePeriods: null,
+    async routes(app, ctx) {
+      await usageRoutes(app, ctx, options.includedUsage);
+      await usageAdminRoutes(app, ctx, () => module.closePeriods);
+    },
+    async start(ctx) {
+      const alerts = startQuotaAlerts(ctx, options.includedUsage);
+      const closing = startPeriodClosing(ctx, options.includedUsage, options.closeIntervalMs ?? 60_000);
+      module.closePeriods = closing.tick;
+      return {
+        async stop() {
+          await closing.stop();
+          await alerts.stop();
+        },
+      };
+    },
   };
+  return module;
 }

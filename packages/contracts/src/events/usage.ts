@@ -24,6 +24,10 @@ const meterSchema = object({
 });
 export type MeterDefinition = SchemaType<typeof meterSchema>;
 
+const nullableNumber = { type: ['number', 'null'] } as const;
+const periodTotal = object({ meter: meterKey, aggregation: { enum: [...aggregations] }, total: nullableNumber, included: { type: ['integer', 'null'], minimum: 0 } });
+export type PeriodTotal = SchemaType<typeof periodTotal>;
+
 /** Rollup windows are hours, days and months of the organization's zone, carried with the events that fill them. */
 const timeZone = { type: 'string', format: 'iana-time-zone' } as const;
 
@@ -34,6 +38,15 @@ const usageEventSchemas = {
   'usage.events.recorded': object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: usageItemSchema }, timeZone }),
   /** A correction: the item as it counted before (`from`) and after (`to`, null when voided). */
   'usage.event.corrected': object({ eventId: clientId, from: usageItemSchema, to: { anyOf: [usageItemSchema, { type: 'null' }] }, timeZone }),
+  /** Operator settings (stream usagesettings-<orgId>): how long after a subscription year ends its usage closes. */
+  'usage.settings.set': object({ gracePeriodMinutes: { type: 'integer', minimum: 0, maximum: 10_080 } }),
+  /**
+   * A subscription year's usage, final (stream usageperiod-<orgId>): closed at the year's end plus the grace
+   * period, with each meter's total and the plan's included amount; the invoice service bills overage from it.
+   */
+  'usage.period.closed': object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, totals: { type: 'array', items: periodTotal } }),
+  /** Usage that reached a closed period after its close (a late event, a correction): never a silent change. */
+  'usage.adjustment.recorded': object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, meter: meterKey, previousTotal: nullableNumber, total: nullableNumber, delta: { type: 'number' }, sourceEventId: uuid }),
   /** A meter reached 80 % or 100 % of what the plan includes, once per subscription period (stream quota-<orgId>). */
   'usage.quota.threshold_reached': object({ meter: meterKey, threshold: { enum: [80, 100] }, periodStart: instant, periodEnd: instant, use: { type: 'number' }, included: { type: 'integer', minimum: 0 } }),
 };

@@ -10,7 +10,7 @@ import {
   type PaymentProvider,
 } from '@curbmap/billing';
 import { invoiceModule } from '@curbmap/invoice';
-import { createUsageModule } from '@curbmap/usage';
+import { createUsageModule, type UsageModule } from '@curbmap/usage';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { tenancyModule } from '../tenancyModule.ts';
 
@@ -23,6 +23,8 @@ export interface ModulesOptions {
   stripeWebhookSecret?: string | null;
   /** Replaces the provider chosen from the options (tests). */
   provider?: PaymentProvider;
+  /** How often due usage periods are closed. */
+  usageCloseIntervalMs?: number;
   /** Wraps the chosen provider (tests: a crash right after a provider call). */
   wrapProvider?: (provider: PaymentProvider) => PaymentProvider;
 }
@@ -33,6 +35,7 @@ export interface PlatformModules {
   /** What billing's application layer needs besides the context (demo seeding, tests). */
   billingDeps: Omit<BillingDeps, 'ctx'>;
   stripe: StripePaymentProvider | null;
+  usage: UsageModule;
 }
 
 /** Every service the embedded platform hosts, configured: the one place the payment provider is chosen. */
@@ -49,6 +52,10 @@ export function createModules(options: ModulesOptions = {}): PlatformModules {
     stripeLookup: stripe,
     customerLinks,
   });
-  const usage = createUsageModule({ includedUsage: (planId) => billingDeps.catalog.get(planId)?.includedUsage ?? null, pricedMeters: [...meters] });
-  return { all: [tenancyModule, billing, invoiceModule, usage], billing, billingDeps, stripe };
+  const usage = createUsageModule({
+    includedUsage: (planId) => billingDeps.catalog.get(planId)?.includedUsage ?? null,
+    pricedMeters: [...meters],
+    ...(options.usageCloseIntervalMs ? { closeIntervalMs: options.usageCloseIntervalMs } : {}),
+  });
+  return { all: [tenancyModule, billing, invoiceModule, usage], billing, billingDeps, stripe, usage };
 }

@@ -4,6 +4,7 @@ import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizati
 import { correctUsage, defineMeter, ingestUsage, metersOf } from '../application/usageCommands.ts';
 import { usageSummary } from '../application/usageSummary.ts';
 import { quotasOf, type IncludedUsage } from '../application/usageQuotas.ts';
+import { usagePeriodHistory, type PeriodHistoryView } from '../projections/usagePeriodProjection.ts';
 import { builtInMeterKeys } from '../domain/meters/builtInMeters.ts';
 
 const security = [{ apiKey: [] }];
@@ -216,5 +217,38 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
       if (!quotas) throw notFound('active subscription');
       return quotas;
     },
+  });
+
+  app.get('/v1/usage/periods', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'Subscription years and their usage: open, or closed with the totals billed and any later adjustments',
+      tags,
+      security,
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            data: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  planId: { type: 'string' },
+                  periodStart: { type: 'string' },
+                  periodEnd: { type: 'string' },
+                  endsAt: { type: 'string' },
+                  closed: { type: 'boolean' },
+                  totals: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'object', properties: { meter: { type: 'string' }, aggregation: { type: 'string' }, total: { type: ['number', 'null'] }, included: { type: ['integer', 'null'] } } } }] },
+                  adjustments: { type: 'array', items: { type: 'object', properties: { meter: { type: 'string' }, previousTotal: { type: ['number', 'null'] }, total: { type: ['number', 'null'] }, delta: { type: 'number' }, recordedAt: { type: 'string' } } } },
+                },
+              },
+            },
+          },
+        },
+        ...problemResponses(401),
+      },
+    },
+    handler: async (request) => ({ data: await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { organizationId: keyAuth(request).organizationId }, { orderBy: 'periodStart', direction: 'desc' }) }),
   });
 }

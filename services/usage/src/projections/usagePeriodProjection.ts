@@ -1,4 +1,4 @@
-import type { BillingEvent } from '@curbmap/contracts';
+import type { BillingEvent, PeriodTotal, UsageEvent } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
 /** The organization's current subscription year and plan, as usage measures quotas against them. */
@@ -9,28 +9,77 @@ export interface UsagePeriodView extends Document {
   active: boolean;
 }
 
-export const usagePeriods = 'usage_periods';
+/** Every subscription year, until its usage is closed (then with its totals). */
+export interface PeriodHistoryView extends Document {
+  planId: string;
+  periodStart: string;
+  periodEnd: string;
+  /** When the year's usage stops accruing: its end, or an earlier cancellation. */
+  endsAt: string;
+  closed: boolean;
+  /** Once closed: each meter's total as billed (the close, then its adjustments). */
+  totals: PeriodTotal[] | null;
+  adjustments: { meter: string; previousTotal: number | null; total: number | null; delta: number; recordedAt: string }[];
+}
 
-/** Learned from billing's events (usage never reads billing's tables). */
+export interface UsageSettingsView extends Document {
+  gracePeriodMinutes: number;
+}
+
+export const usagePeriods = 'usage_periods';
+export const usagePeriodHistory = 'usage_period_history';
+export const usageSettings = 'usage_settings';
+export const DEFAULT_GRACE_MINUTES = 60;
+
+/** Subscription years learned from billing's events (usage never reads billing's tables), and their closing. */
 export const usagePeriodProjection: Projection = {
   name: 'usage.periods.v1',
-  filter: { categories: ['subscription'], types: ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.plan_changed', 'billing.subscription.canceled'] },
-  collections: [usagePeriods],
+  filter: { categories: ['subscription', 'usageperiod', 'usagesettings'] },
+  collections: [usagePeriods, usagePeriodHistory, usageSettings],
+  indexes: { [usagePeriodHistory]: ['closed', 'endsAt'] },
   async apply(stored, tx) {
-    const event = { type: stored.type, data: stored.data } as BillingEvent;
-    const id = stored.organizationId;
-    await updateOnce<UsagePeriodView>(tx, usagePeriods, id, stored, (current) => {
-      switch (event.type) {
-        case 'billing.subscription.activated':
-        case 'billing.subscription.renewed':
-          return { id, organizationId: id, planId: event.data.planId, periodStart: event.data.periodStart, periodEnd: event.data.periodEnd, active: true };
-        case 'billing.subscription.plan_changed':
-          return current && event.data.effective === 'now' ? { ...current, planId: event.data.toPlanId } : null;
-        case 'billing.subscription.canceled':
-          return current ? { ...current, active: false } : null;
-        default:
-          return null;
+    const event = { type: stored.type, data: stored.data } as BillingEvent | UsageEvent;
+    const organizationId = stored.organizationId;
+    const history = (periodStart: string) => `${organizationId}|${periodStart}`;
+    switch (event.type) {
+      case 'billing.subscription.activated':
+      case 'billing.subscription.renewed': {
+        const { planId, periodStart, periodEnd } = event.data;
+        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, () => ({ id: organizationId, organizationId, planId, periodStart, periodEnd, active: true }));
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(periodStart), stored, (h) => h ?? { id: history(periodStart), organizationId, planId, periodStart, periodEnd, endsAt: periodEnd, closed: false, totals: null, adjustments: [] });
+        return;
       }
-    });
+      case 'billing.subscription.plan_changed': {
+        if (event.data.effective !== 'now') return;
+        const current = await tx.get<UsagePeriodView>(usagePeriods, organizationId);
+        if (!current) return;
+        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, (c) => (c ? { ...c, planId: event.data.toPlanId } : null));
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(current.periodStart), stored, (h) => (h ? { ...h, planId: event.data.toPlanId } : null));
+        return;
+      }
+      case 'billing.subscription.canceled': {
+        const current = await tx.get<UsagePeriodView>(usagePeriods, organizationId);
+        if (!current) return;
+        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, (c) => (c ? { ...c, active: false } : null));
+        const endsAt = event.data.canceledAt < current.periodEnd ? event.data.canceledAt : current.periodEnd;
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(current.periodStart), stored, (h) => (h ? { ...h, endsAt } : null));
+        return;
+      }
+      case 'usage.period.closed':
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(event.data.periodStart), stored, (h) => (h ? { ...h, closed: true, totals: event.data.totals } : null));
+        return;
+      case 'usage.adjustment.recorded': {
+        const d = event.data;
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(d.periodStart), stored, (h) =>
+          h ? { ...h, totals: (h.totals ?? []).map((t) => (t.meter === d.meter ? { ...t, total: d.total } : t)), adjustments: [...h.adjustments, { meter: d.meter, previousTotal: d.previousTotal, total: d.total, delta: d.delta, recordedAt: stored.occurredAt }] } : null,
+        );
+        return;
+      }
+      case 'usage.settings.set':
+        await updateOnce<UsageSettingsView>(tx, usageSettings, organizationId, stored, () => ({ id: organizationId, organizationId, gracePeriodMinutes: event.data.gracePeriodMinutes }));
+        return;
+      default:
+        return;
+    }
   },
 };

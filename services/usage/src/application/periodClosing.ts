@@ -1,0 +1,126 @@
+import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
+import { deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
+import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { aggregate, hourBucket } from '../domain/rollup/rollup.ts';
+import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
+import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
+import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
+import type { IncludedUsage } from './usageQuotas.ts';
+
+export const usagePeriodStream = (organizationId: string) => `usageperiod-${organizationId}`;
+
+type ClosedPeriod = Extract<UsageEvent, { type: 'usage.period.closed' }>['data'];
+
+/** Waits until the rollups show everything appended so far (a close must not miss what was just ingested). */
+async function rollupsCaughtUp(ctx: ServiceContext, organizationId: string): Promise<void> {
+  const head = await ctx.store.headPosition();
+  if (head) await ctx.waitForReadModels({ streamId: usageStream(organizationId), version: 0, types: ['usage.events.recorded'], position: head });
+}
+
+/** Each meter's total over [start, end) from the hourly rollups. */
+export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string }, included: IncludedUsage, only?: Set<string>): Promise<PeriodTotal[]> {
+  const zone = await organizationZone(ctx, organizationId);
+  const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.endsAt, zone)];
+  const amounts = included(period.planId) ?? {};
+  const totals: PeriodTotal[] = [];
+  for (const meter of await metersOf(ctx, organizationId)) {
+    if (only && !only.has(meter.key)) continue;
+    const buckets = await ctx.readStore.find<UsageBucketView>(C.buckets, { organizationId, seriesHour: { $gte: `${meter.key}|${from}`, $lt: `${meter.key}|${to}` } });
+    totals.push({ meter: meter.key, aggregation: meter.aggregation, total: aggregate(meter, buckets), included: amounts[meter.key] ?? null });
+  }
+  return totals;
+}
+
+/**
+ * Closes every subscription year whose end plus the organization's grace period (default 1 hour) has passed:
+ * `usage.period.closed` with each meter's final total, once per year (its id derives from the year).
+ */
+export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsage, at: Date = ctx.now()): Promise<number> {
+  let closed = 0;
+  for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
+    const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
+    if (Date.parse(period.endsAt) + grace * 60_000 > at.getTime()) continue;
+    await rollupsCaughtUp(ctx, period.organizationId);
+    const totals = await periodTotals(ctx, period.organizationId, period, included);
+    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, totals };
+    const id = deterministicUuid(`usage-period-closed:${period.organizationId}:${period.periodStart}`);
+    await ctx.store.append(usagePeriodStream(period.organizationId), [{ id, type: 'usage.period.closed', data, occurredAt: at.toISOString(), organizationId: period.organizationId }], { expectedVersion: 'any' });
+    ctx.log.info({ organizationId: period.organizationId, periodStart: period.periodStart }, 'usage period closed');
+    closed += 1;
+  }
+  return closed;
+}
+
+/** The closed years of an organization with each meter's total as billed so far (the close plus its adjustments). */
+async function billedTotals(ctx: ServiceContext, organizationId: string, before: string | null): Promise<Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; version: number }>> {
+  const periods = new Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; version: number }>();
+  for await (const e of ctx.store.readStream(usagePeriodStream(organizationId))) {
+    if (before !== null && ctx.store.compare(e.globalPosition, before) >= 0) break;
+    const event = { type: e.type, data: e.data } as UsageEvent;
+    if (event.type === 'usage.period.closed') periods.set(event.data.periodStart, { period: event.data, totals: new Map(event.data.totals.map((t) => [t.meter, t.total])), version: e.streamVersion });
+    if (event.type === 'usage.adjustment.recorded') periods.get(event.data.periodStart)?.totals.set(event.data.meter, event.data.total);
+  }
+  return periods;
+}
+
+/**
+ * Usage that reaches a closed year never changes it silently: after a late event or a correction is rolled up
+ * (and after each close, for what was ingested while it was computed), each affected meter's total is compared
+ * with what was billed (the close plus earlier adjustments); a difference is `usage.adjustment.recorded`, for
+ * the invoice service to bill or credit. Handled in log order; ids derive from the source event.
+ */
+export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
+  const sub = ctx.subscriptions.subscribe('usage.period-adjustments.v1', { types: ['usage.events.recorded', 'usage.event.corrected', 'usage.period.closed'] }, async (batch) => {
+    for (const stored of batch) await adjust(ctx, included, stored);
+  });
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = (at: Date = ctx.now()) => {
+    const pass = running.then(() => closeDuePeriods(ctx, included, at));
+    running = pass.catch(() => undefined);
+    return pass;
+  };
+  const timer = setInterval(() => void tick().catch((err) => ctx.log.error({ err }, 'closing usage periods failed')), intervalMs);
+  timer.unref();
+  return {
+    tick,
+    async stop() {
+      clearInterval(timer);
+      await running;
+      await sub.stop();
+    },
+  };
+}
+
+async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: StoredEvent): Promise<void> {
+  const organizationId = stored.organizationId;
+  const event = { type: stored.type, data: stored.data } as UsageEvent;
+  // The closed years as they were when this event was appended; a close that comes later compares for itself.
+  const closed = await billedTotals(ctx, organizationId, event.type === 'usage.period.closed' ? null : stored.globalPosition);
+  if (closed.size === 0) return;
+  let touched: { period: ClosedPeriod; meters: Set<string> }[];
+  if (event.type === 'usage.period.closed') {
+    touched = [{ period: event.data, meters: new Set(event.data.totals.map((t) => t.meter)) }];
+  } else {
+    const items: UsageItem[] = event.type === 'usage.events.recorded' ? event.data.items : event.type === 'usage.event.corrected' ? [event.data.from, ...(event.data.to ? [event.data.to] : [])] : [];
+    const meters: MeterDefinition[] = await metersOf(ctx, organizationId);
+    touched = [];
+    for (const { period } of closed.values()) {
+      const inside = items.filter((i) => i.time >= period.periodStart && i.time < period.periodEnd);
+      if (inside.length) touched.push({ period, meters: new Set(meters.filter((m) => inside.some((i) => i.type === m.eventType)).map((m) => m.key)) });
+    }
+  }
+  if (touched.length === 0) return;
+  await ctx.waitForReadModels(writeOf(stored));
+  for (const { period, meters } of touched) {
+    const billed = (await billedTotals(ctx, organizationId, null)).get(period.periodStart)!;
+    const now = await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, meters);
+    for (const t of now) {
+      const previous = billed.totals.get(t.meter) ?? null;
+      if (previous === t.total) continue;
+      const id = deterministicUuid(`usage-adjustment:${stored.id}:${period.periodStart}:${t.meter}`);
+      const data = { periodStart: period.periodStart, periodEnd: period.periodEnd, planId: period.planId, meter: t.meter, previousTotal: previous, total: t.total, delta: (t.total ?? 0) - (previous ?? 0), sourceEventId: stored.id };
+      await ctx.store.append(usagePeriodStream(organizationId), [{ id, type: 'usage.adjustment.recorded', data, occurredAt: stored.occurredAt, organizationId, causationId: stored.id, correlationId: stored.correlationId }], { expectedVersion: 'any' });
+      billed.totals.set(t.meter, t.total);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+
+let p: TestPlatform;
+let clock: Date;
+beforeEach(async () => {
+  clock = new Date('2027-05-10T12:00:00Z');
+  p = await startTestPlatform({ now: () => clock });
+});
+afterEach(() => p.close());
+
+describe('usage periods', () => {
+  it('close at the year\'s end plus the grace period with final totals; later usage becomes adjustments, never a silent change', async () => {
+    const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
+    const headers = { authorization: `Bearer ${org.apiKey}` };
+    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+    const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object, h = headers) => p.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
+    const project = (await call('POST', '/v1/projects', { name: 'P' })).json().id;
+    await call('POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
+    // The year runs from local midnight: 2027-05-10T05:00Z to 2028-05-10T05:00Z (Chicago, CDT).
+    const edit = (id: string, time: string) => call('POST', '/v1/usage/events', { id, type: 'zone.edited', projectId: project, time, data: {} });
+    const close = async () => (await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed;
+    const periods = async () => {
+      await p.settle();
+      return (await call('GET', '/v1/usage/periods')).json().data;
+    };
+
+    clock = new Date('2028-05-10T04:00:00Z');
+    for (const id of ['a', 'b', 'c']) expect((await edit(id, '2028-05-10T03:30:00Z')).statusCode).toBe(200);
+    clock = new Date('2028-05-10T05:00:00Z');
+    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ renewed: 1 });
+    await expect(call('PUT', `/v1/admin/organizations/${org.id}/usage-settings`, { gracePeriodMinutes: 90 }, headers)).resolves.toMatchObject({ statusCode: 401 });
+    expect((await call('PUT', `/v1/admin/organizations/${org.id}/usage-settings`, { gracePeriodMinutes: 90 }, admin)).statusCode).toBe(200);
+    await p.settle();
+
+    // Within the grace period a late event still counts in the year it belongs to.
+    clock = new Date('2028-05-10T06:10:00Z');
+    expect(await close()).toBe(0);
+    await edit('late-1', '2028-05-10T04:50:00Z');
+    clock = new Date('2028-05-10T06:31:00Z');
+    expect(await close()).toBe(1);
+    expect(await close()).toBe(0);
+    let [, first] = await periods();
+    expect(first).toMatchObject({ periodStart: '2027-05-10T05:00:00.000Z', closed: true, adjustments: [] });
+    expect(first.totals.find((t: { meter: string }) => t.meter === 'edits')).toEqual({ meter: 'edits', aggregation: 'count', total: 4, included: null });
+    expect(first.totals.find((t: { meter: string }) => t.meter === 'api_requests')).toMatchObject({ included: 10_000_000 });
+
+    // After the close: a late event and a void are adjustments; usage of the new year is not.
+    await edit('late-2', '2028-05-10T04:55:00Z');
+    await edit('new-year', '2028-05-10T05:30:00Z');
+    await call('POST', '/v1/usage/events/a/void');
+    const [current, closed] = await periods();
+    expect(current).toMatchObject({ periodStart: '2028-05-10T05:00:00.000Z', closed: false });
+    expect(closed.adjustments.map((a: { meter: string; previousTotal: number; total: number; delta: number }) => [a.meter, a.previousTotal, a.total, a.delta])).toEqual([
+      ['edits', 4, 5, 1],
+      ['edits', 5, 4, -1],
+    ]);
+    expect(closed.totals.find((t: { meter: string }) => t.meter === 'edits').total).toBe(4);
+    const types: string[] = [];
+    for await (const e of p.ctx.store.readStream(`usageperiod-${org.id}`)) types.push(e.type);
+    expect(types).toEqual(['usage.period.closed', 'usage.adjustment.recorded', 'usage.adjustment.recorded']);
+  });
+});
