@@ -1,6 +1,7 @@
 import { usageContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { startPeriodClosing } from './application/periodClosing.ts';
+import { ApiRequestRecorder, startPlatformUsage } from './application/platformUsage.ts';
 import { startQuotaAlerts, type IncludedUsage } from './application/usageQuotas.ts';
 import { builtInMeterKeys } from './domain/meters/builtInMeters.ts';
 import { usageAdminRoutes } from './http/usageAdminRoutes.ts';
@@ -15,11 +16,15 @@ export interface UsageModuleOptions {
   pricedMeters: string[];
   /** How often due subscription years are closed (default every minute). */
   closeIntervalMs?: number;
+  /** How often buffered API request counts are ingested (default every second). */
+  apiUsageFlushMs?: number;
 }
 
 export interface UsageModule extends ServiceModule {
   /** Set once started: closes due periods at a given instant (operators, tests). */
   closePeriods: ((at?: Date) => Promise<number>) | null;
+  /** Set once routes are registered: the API request counts buffered for ingestion. */
+  apiRequests: ApiRequestRecorder | null;
 }
 
 /** Metering: usage events in; exact rollups, summaries, quota alerts and closed periods out. */
@@ -31,18 +36,30 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
     contracts: usageContracts,
     projections: [usageDirectoryProjection, usageRollupProjection, usagePeriodProjection],
     closePeriods: null,
+    apiRequests: null,
     async routes(app, ctx) {
+      // Every request made with an organization's key counts as its API usage (per project and key).
+      const recorder = new ApiRequestRecorder(ctx, options.apiUsageFlushMs ?? 1000);
+      module.apiRequests = recorder;
+      app.addHook('onResponse', async (request, reply) => {
+        const auth = request.auth;
+        if (auth?.kind !== 'key') return;
+        recorder.record(auth.organizationId, { projectId: auth.projectId, time: ctx.now().toISOString(), data: { keyId: auth.keyId, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode } });
+      });
+      app.addHook('onClose', () => recorder.stop());
       await usageRoutes(app, ctx, options.includedUsage);
       await usageAdminRoutes(app, ctx, () => module.closePeriods);
     },
     async start(ctx) {
       const alerts = startQuotaAlerts(ctx, options.includedUsage);
+      const platform = startPlatformUsage(ctx);
       const closing = startPeriodClosing(ctx, options.includedUsage, options.closeIntervalMs ?? 60_000);
       module.closePeriods = closing.tick;
       return {
         async stop() {
           await closing.stop();
           await alerts.stop();
+          await platform.stop();
         },
       };
     },

@@ -9,8 +9,11 @@ const eventType = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-
 export const meterKey = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z][a-z0-9_]*$' } as const;
 const property = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' } as const;
 
-/** One measured occurrence, as a client (or the platform itself) reports it; `id` is the client's, unique per organization. */
-export const usageItemSchema = object({ id: clientId, type: eventType, projectId: uuid, time: instant, data: { type: 'object' } });
+/**
+ * One measured occurrence, as a client (or the platform itself) reports it; `id` is the client's, unique per
+ * organization. `projectId` is null only for the platform's own organization-wide measurements (seats, invoices).
+ */
+export const usageItemSchema = object({ id: clientId, type: eventType, projectId: { anyOf: [uuid, { type: 'null' }] }, time: instant, data: { type: 'object' } });
 export type UsageItem = SchemaType<typeof usageItemSchema>;
 
 const meterSchema = object({

@@ -25,6 +25,8 @@ export interface ModulesOptions {
   provider?: PaymentProvider;
   /** How often due usage periods are closed. */
   usageCloseIntervalMs?: number;
+  /** How often API request counts are ingested as usage. */
+  apiUsageFlushMs?: number;
   /** Wraps the chosen provider (tests: a crash right after a provider call). */
   wrapProvider?: (provider: PaymentProvider) => PaymentProvider;
 }
@@ -56,6 +58,7 @@ export function createModules(options: ModulesOptions = {}): PlatformModules {
     includedUsage: (planId) => billingDeps.catalog.get(planId)?.includedUsage ?? null,
     pricedMeters: [...meters],
     ...(options.usageCloseIntervalMs ? { closeIntervalMs: options.usageCloseIntervalMs } : {}),
+    ...(options.apiUsageFlushMs ? { apiUsageFlushMs: options.apiUsageFlushMs } : {}),
   });
   return { all: [tenancyModule, billing, invoiceModule, usage], billing, billingDeps, stripe, usage };
 }

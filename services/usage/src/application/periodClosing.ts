@@ -1,5 +1,5 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
-import { deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
+import { ClaimConflictError, deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
 import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, hourBucket } from '../domain/rollup/rollup.ts';
 import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
@@ -43,8 +43,16 @@ export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsa
     await rollupsCaughtUp(ctx, period.organizationId);
     const totals = await periodTotals(ctx, period.organizationId, period, included);
     const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, totals };
-    const id = deterministicUuid(`usage-period-closed:${period.organizationId}:${period.periodStart}`);
-    await ctx.store.append(usagePeriodStream(period.organizationId), [{ id, type: 'usage.period.closed', data, occurredAt: at.toISOString(), organizationId: period.organizationId }], { expectedVersion: 'any' });
+    const key = `usage-period-closed:${period.organizationId}:${period.periodStart}`;
+    const streamId = usagePeriodStream(period.organizationId);
+    try {
+      // Claimed with the close: a year closes once, whoever else is closing it.
+      const { position, nextVersion } = await ctx.store.append(streamId, [{ id: deterministicUuid(key), type: 'usage.period.closed', data, occurredAt: at.toISOString(), organizationId: period.organizationId }], { expectedVersion: 'any', claims: [key] });
+      await ctx.waitForReadModels({ streamId, version: nextVersion, types: ['usage.period.closed'], position });
+    } catch (err) {
+      if (err instanceof ClaimConflictError) continue;
+      throw err;
+    }
     ctx.log.info({ organizationId: period.organizationId, periodStart: period.periodStart }, 'usage period closed');
     closed += 1;
   }

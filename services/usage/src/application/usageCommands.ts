@@ -67,10 +67,17 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
       reject(`this API key is restricted to project ${input.restrictedTo}`);
       continue;
     }
-    if (!projects.has(item.projectId)) projects.set(item.projectId, (await ctx.readStore.get(C.projects, item.projectId))?.organizationId === organizationId);
-    if (!projects.get(item.projectId)) {
-      reject(`project ${item.projectId} not found`);
-      continue;
+    if (item.projectId === null) {
+      if (input.source === 'client') {
+        reject('projectId is required');
+        continue;
+      }
+    } else {
+      if (!projects.has(item.projectId)) projects.set(item.projectId, (await ctx.readStore.get(C.projects, item.projectId))?.organizationId === organizationId);
+      if (!projects.get(item.projectId)) {
+        reject(`project ${item.projectId} not found`);
+        continue;
+      }
     }
     // The platform's own usage (what plans price) is measured by the platform only, never reported by a client.
     if (input.source === 'client' && builtInTypes.has(item.type)) {

@@ -50,3 +50,25 @@ describe('quotas', () => {
     expect(quotas.meters).toEqual(expect.arrayContaining([{ meter: 'export_jobs', use: 515, included: 500, percentage: 103 }, { meter: 'api_requests', use: 0, included: 1_000_000, percentage: 0 }]));
   });
 });
+
+describe('the platform\'s own usage', () => {
+  it('counts API requests per key and project, seats from billing and invoices issued', async () => {
+    const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
+    const headers = { authorization: `Bearer ${org.apiKey}` };
+    const project = (await p.app.inject({ method: 'POST', url: '/v1/projects', headers, payload: { name: 'P' } })).json().id;
+    const scoped = (await p.app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload: { name: 'field', role: 'read_only', projectId: project } })).json().key;
+    expect((await p.app.inject({ method: 'POST', url: '/v1/subscription', headers, payload: { planId: 'city', seats: 4 } })).statusCode).toBe(201);
+    for (let i = 0; i < 3; i++) await p.app.inject({ url: `/v1/projects/${project}`, headers: { authorization: `Bearer ${scoped}` } });
+    await p.app.inject({ url: '/v1/organization', headers: { authorization: 'Bearer cmk_unknown' } }); // not an organization's request
+    await p.modules.usage.apiRequests!.flush();
+    await p.settle();
+    const summary = async (meter: string, extra = '') =>
+      (await p.app.inject({ url: `/v1/usage/summary?meter=${meter}&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z${extra}`, headers })).json();
+    // POST projects, POST api-keys, POST subscription with the owner key; 3 GETs with the project's key.
+    const requests = await summary('api_requests', '&groupBy=project');
+    expect(requests.total).toBe(6);
+    expect(requests.series.map((s: { projectId: string | null; total: number }) => [s.projectId, s.total])).toEqual([[project, 3], [null, 3]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+    expect((await summary('seats')).total).toBe(4);
+    expect((await summary('invoices_issued')).total).toBe(1);
+  });
+});

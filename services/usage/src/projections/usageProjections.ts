@@ -26,7 +26,8 @@ export interface MeterSetView extends Document {
 /** One meter × project × hour of the organization's zone. */
 export interface UsageBucketView extends Document, Contribution {
   meter: string;
-  projectId: string;
+  /** Null for the platform's organization-wide measurements. */
+  projectId: string | null;
   /** UTC start of the local hour. */
   hour: string;
   /** `<meter>|<hour>`: the range a summary reads. */
@@ -49,7 +50,7 @@ export const usageDirectoryProjection: Projection = {
   },
 };
 
-export const bucketId = (organizationId: string, meter: string, projectId: string, hour: string) => `${organizationId}|${meter}|${projectId}|${hour}`;
+export const bucketId = (organizationId: string, meter: string, projectId: string | null, hour: string) => `${organizationId}|${meter}|${projectId ?? 'organization'}|${hour}`;
 
 async function metersFor(tx: ReadStoreTx, organizationId: string, type: string): Promise<MeterDefinition[]> {
   const own = (await tx.get<MeterSetView>(C.meterSets, organizationId))?.meters ?? [];
@@ -75,7 +76,7 @@ export const usageRollupProjection: Projection = {
       await updateOnce<MeterSetView>(tx, C.meterSets, organizationId, stored, (set) => ({ id: organizationId, organizationId, meters: [...(set?.meters ?? []).filter((m) => m.key !== meter.key), meter] }));
       return;
     }
-    const changes = new Map<string, { meter: string; projectId: string; hour: string; parts: [Contribution, 1 | -1][] }>();
+    const changes = new Map<string, { meter: string; projectId: string | null; hour: string; parts: [Contribution, 1 | -1][] }>();
     const add = async (item: UsageItem, sign: 1 | -1, timeZone: string) => {
       const hour = hourBucket(item.time, timeZone);
       for (const meter of await metersFor(tx, organizationId, item.type)) {

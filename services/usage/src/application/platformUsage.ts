@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { BillingEvent, InvoiceFinalized, UsageItem } from '@curbmap/contracts';
+import type { StoredEvent } from '@curbmap/eventsourcing';
+import type { Running, ServiceContext } from '@curbmap/service-kit';
+import { ingestUsage } from './usageCommands.ts';
+
+/**
+ * The platform's own usage of API requests, buffered in memory and ingested in batches (every second, or
+ * every 500 requests of an organization) so that measuring adds almost nothing to a request. What is
+ * buffered when the process is killed is not counted: these are the platform's measurements, never a
+ * customer's events, and a lost second of request counts errs in the customer's favour.
+ */
+export class ApiRequestRecorder {
+  private buffers = new Map<string, UsageItem[]>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly ctx: ServiceContext;
+
+  constructor(ctx: ServiceContext, flushIntervalMs = 1000) {
+    this.ctx = ctx;
+    this.timer = setInterval(() => void this.flush(), flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(organizationId: string, item: Omit<UsageItem, 'id' | 'type'>): void {
+    const buffer = this.buffers.get(organizationId) ?? [];
+    buffer.push({ id: randomUUID(), type: 'curbmap.api.request', ...item });
+    this.buffers.set(organizationId, buffer);
+    if (buffer.length >= 500) void this.flush();
+  }
+
+  /** Ingests what is buffered; resolves when it is durable. */
+  flush(): Promise<void> {
+    const buffers = this.buffers;
+    this.buffers = new Map();
+    this.flushing = this.flushing.then(async () => {
+      for (const [organizationId, items] of buffers) {
+        const meta = { commandId: randomUUID(), now: this.ctx.now().toISOString(), organizationId };
+        await ingestUsage(this.ctx, meta, { items, restrictedTo: null, source: 'platform' }).catch((err) => this.ctx.log.error({ err, organizationId, items: items.length }, 'recording API usage failed'));
+      }
+    });
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
+
+/** Seats (from billing) and invoices issued (from the invoice service), measured from their events. */
+export function startPlatformUsage(ctx: ServiceContext): Running {
+  const types = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'invoice.invoice.finalized'];
+  const sub = ctx.subscriptions.subscribe('usage.platform-usage.v1', { types }, async (batch) => {
+    const byOrg = new Map<string, UsageItem[]>();
+    for (const stored of batch) {
+      const item = itemOf(stored);
+      if (item) byOrg.set(stored.organizationId, [...(byOrg.get(stored.organizationId) ?? []), item]);
+    }
+    for (const [organizationId, items] of byOrg) {
+      // The command id derives from the batch's last event: a redelivered batch is recognised (and its ids are claimed).
+      await ingestUsage(ctx, { commandId: `platform-usage:${batch[batch.length - 1]!.id}:${organizationId}`, now: batch[batch.length - 1]!.occurredAt, organizationId }, { items, restrictedTo: null, source: 'platform' });
+    }
+  });
+  return { stop: () => sub.stop() };
+}
+
+function itemOf(stored: StoredEvent): UsageItem | null {
+  const event = { type: stored.type, data: stored.data } as BillingEvent | InvoiceFinalized;
+  const base = { id: stored.id, projectId: null, time: stored.occurredAt };
+  switch (event.type) {
+    case 'billing.subscription.activated':
+    case 'billing.subscription.renewed':
+      return { ...base, type: 'curbmap.billing.seats', data: { seats: event.data.seats } };
+    case 'billing.subscription.seats_changed':
+      return event.data.effective === 'now' ? { ...base, type: 'curbmap.billing.seats', data: { seats: event.data.to } } : null;
+    case 'invoice.invoice.finalized':
+      return { ...base, type: 'curbmap.invoice.issued', data: { invoiceId: event.data.invoiceId, amountDue: event.data.amountDue } };
+    default:
+      return null;
+  }
+}
