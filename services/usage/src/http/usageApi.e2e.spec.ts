@@ -133,6 +133,11 @@ describe('meters and summaries', () => {
     expect(inUtc.series[0].points).toEqual([{ start: '2027-05-10T00:00:00.000Z', value: 60 }]);
     problem(await call('GET', '/v1/usage/summary?meter=bytes_served&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z&timeZone=Asia/Kolkata'), 400, /other minutes/);
     problem(await call('GET', '/v1/usage/summary?meter=bytes_served&from=2027-06-01T00:00:00Z&to=2027-05-01T00:00:00Z'), 400, /after/);
+    const csv = await call('GET', '/v1/usage/report.csv?meter=bytes_served&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z&window=day&groupBy=project');
+    expect(csv.statusCode, csv.body).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.body).toBe(`meter,project_id,window_start,value\nbytes_served,${project},2027-05-09T05:00:00.000Z,10\nbytes_served,${project},2027-05-10T05:00:00.000Z,50\n`);
+    problem(await call('GET', '/v1/usage/report.csv?meter=nope&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z'), 404);
     const grouped = await summary('bytes_served', '&groupBy=project&window=month');
     expect(grouped.series).toEqual([{ projectId: project, total: 60, points: [{ start: '2027-05-01T05:00:00.000Z', value: 60 }] }]);
   });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { aggregations, meterKey, type MeterDefinition } from '@curbmap/contracts';
-import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { aggregations, meterKey, type MeterDefinition, type SchemaType } from '@curbmap/contracts';
+import { format } from '@fast-csv/format';
+import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizationKeyAuth, problemResponses, type KeyAuth, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { correctUsage, defineMeter, ingestUsage, metersOf } from '../application/usageCommands.ts';
 import { usageSummary } from '../application/usageSummary.ts';
 import { quotasOf, type IncludedUsage } from '../application/usageQuotas.ts';
@@ -22,6 +23,23 @@ const meterSchema = {
     builtIn: { type: 'boolean' },
   },
 } as const;
+
+/** What a summary (and its CSV) is asked for. */
+const summaryQuery = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['meter', 'from', 'to'],
+  properties: {
+    meter: meterKey,
+    from: inputSchemas.instant,
+    to: inputSchemas.instant,
+    window: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
+    groupBy: { type: 'string', enum: ['project'] },
+    projectId: { type: 'string', format: 'uuid' },
+    timeZone: { type: 'string', format: 'iana-time-zone' },
+  },
+} as const;
+
 const present = (m: MeterDefinition) => ({ ...m, builtIn: builtInMeterKeys.has(m.key) });
 
 export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext, included: IncludedUsage): Promise<void> {
@@ -137,20 +155,7 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
       description: 'Rollups are hourly in the organization\'s time zone; from and to are taken at the start of their hour. timeZone defaults to the organization\'s; another zone is served when its hours start at the same minutes.',
       tags,
       security,
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['meter', 'from', 'to'],
-        properties: {
-          meter: meterKey,
-          from: inputSchemas.instant,
-          to: inputSchemas.instant,
-          window: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
-          groupBy: { type: 'string', enum: ['project'] },
-          projectId: { type: 'string', format: 'uuid' },
-          timeZone: { type: 'string', format: 'iana-time-zone' },
-        },
-      } as const,
+      querystring: summaryQuery,
       response: {
         200: {
           type: 'object',
@@ -178,17 +183,40 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
         ...problemResponses(400, 401, 404),
       },
     },
-    handler: async (request) => {
-      const auth = keyAuth(request);
-      const q = request.query;
-      if (Date.parse(q.to) <= Date.parse(q.from)) throw new HttpError(400, 'invalid_range', 'to must be after from');
-      if (Date.parse(q.to) - Date.parse(q.from) > 400 * 86_400_000) throw new HttpError(400, 'invalid_range', 'a summary covers at most 400 days');
-      const meter = (await metersOf(ctx, auth.organizationId)).find((m) => m.key === q.meter);
-      if (!meter) throw notFound('meter');
-      // A key restricted to a project sees that project only.
-      const projectId = auth.projectId ?? q.projectId ?? null;
-      if (auth.projectId && q.projectId && q.projectId !== auth.projectId) throw notFound('project');
-      return usageSummary(ctx, auth.organizationId, { meter, from: q.from, to: q.to, window: q.window, groupBy: q.groupBy ?? null, timeZone: q.timeZone ?? null, projectId });
+    handler: async (request) => summaryFor(keyAuth(request), request.query),
+  });
+
+  /** The summary's query, checked and scoped: a key restricted to a project sees that project only. */
+  async function summaryFor(auth: KeyAuth, q: SchemaType<typeof summaryQuery>) {
+    if (Date.parse(q.to) <= Date.parse(q.from)) throw new HttpError(400, 'invalid_range', 'to must be after from');
+    if (Date.parse(q.to) - Date.parse(q.from) > 400 * 86_400_000) throw new HttpError(400, 'invalid_range', 'a summary covers at most 400 days');
+    const meter = (await metersOf(ctx, auth.organizationId)).find((m) => m.key === q.meter);
+    if (!meter) throw notFound('meter');
+    if (auth.projectId && q.projectId && q.projectId !== auth.projectId) throw notFound('project');
+    const projectId = auth.projectId ?? q.projectId ?? null;
+    return usageSummary(ctx, auth.organizationId, { meter, from: q.from, to: q.to, window: q.window, groupBy: q.groupBy ?? null, timeZone: q.timeZone ?? null, projectId });
+  }
+
+  app.get('/v1/usage/report.csv', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'The usage summary as CSV (RFC 4180): one row per window and project',
+      tags,
+      security,
+      produces: ['text/csv'],
+      querystring: summaryQuery,
+      response: { 200: { type: 'string', description: 'meter,project_id,window_start,value' }, ...problemResponses(400, 401, 404) },
+    },
+    handler: async (request, reply) => {
+      const summary = await summaryFor(keyAuth(request), request.query);
+      const csv = format({ headers: ['meter', 'project_id', 'window_start', 'value'], includeEndRowDelimiter: true });
+      reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="usage-${summary.meter}.csv"`);
+      // Rows are written as they are read; the stream is the answer.
+      queueMicrotask(() => {
+        for (const s of summary.series) for (const point of s.points) csv.write([summary.meter, s.projectId ?? '', point.start, point.value ?? '']);
+        csv.end();
+      });
+      return reply.send(csv);
     },
   });
 
