@@ -5,7 +5,7 @@ import { builtInMeters } from '../domain/meters/builtInMeters.ts';
 import { meterDecider, metersStream } from '../domain/meters/meterDecider.ts';
 import { correctionDecider, correctionStream } from '../domain/corrections/correctionDecider.ts';
 import { unmeasurable } from '../domain/rollup/rollup.ts';
-import { usageCollections as C, type MeterView, type UsageOrganizationView } from '../projections/usageProjections.ts';
+import { usageCollections as C, type MeterSetView, type UsageOrganizationView } from '../projections/usageProjections.ts';
 
 /** Deduplication on (organization, client id): a claim with the batch that recorded it, kept for good (≥ 35 days). */
 export const usageClaim = (organizationId: string, eventId: string) => `usage:${organizationId}:${eventId}`;
@@ -22,9 +22,10 @@ export interface IngestOutcome {
   rejected: { index: number; id: string | null; reason: string }[];
 }
 
+/** The built-in meters and the organization's own (one document read: this is on every ingestion's path). */
 export async function metersOf(ctx: ServiceContext, organizationId: string): Promise<MeterDefinition[]> {
-  const own = await ctx.readStore.find<MeterView>(C.meters, { organizationId }, { orderBy: 'key' });
-  return [...builtInMeters, ...own.map(({ key, name, eventType, aggregation, valueProperty, groupBy }) => ({ key, name, eventType, aggregation, valueProperty, groupBy }))];
+  const own = (await ctx.readStore.get<MeterSetView>(C.meterSets, organizationId))?.meters ?? [];
+  return [...builtInMeters, ...[...own].sort((a, b) => a.key.localeCompare(b.key))];
 }
 
 export async function organizationZone(ctx: ServiceContext, organizationId: string): Promise<string> {

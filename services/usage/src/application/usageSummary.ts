@@ -1,6 +1,6 @@
 import { HttpError, type ServiceContext } from '@curbmap/service-kit';
 import type { MeterDefinition } from '@curbmap/contracts';
-import { aggregate, hourBucket, hoursAlign, windowStart, type Window } from '../domain/rollup/rollup.ts';
+import { aggregate, hourBucket, hoursAlign, windowEnd, windowStart, type Window } from '../domain/rollup/rollup.ts';
 import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
 import { organizationZone } from './usageCommands.ts';
 
@@ -45,10 +45,17 @@ export async function usageSummary(ctx: ServiceContext, organizationId: string, 
   }
   if (groups.size === 0) groups.set(null, []);
   const series = [...groups.entries()].map(([projectId, list]) => {
+    // Buckets in hour order fall into windows one after the other: a window's bounds are computed once, not
+    // per bucket (a year by day is 8,760 buckets and 365 windows).
     const windows = new Map<string, UsageBucketView[]>();
-    for (const b of list) {
-      const start = windowStart(b.hour, q.window, zone);
-      windows.set(start, [...(windows.get(start) ?? []), b]);
+    let current: { start: string; end: string; parts: UsageBucketView[] } | null = null;
+    for (const b of [...list].sort((x, y) => x.hour.localeCompare(y.hour))) {
+      if (!current || b.hour >= current.end) {
+        const start = windowStart(b.hour, q.window, zone);
+        current = { start, end: windowEnd(start, q.window, zone), parts: [] };
+        windows.set(start, current.parts);
+      }
+      current.parts.push(b);
     }
     const points = [...windows.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([start, parts]) => ({ start, value: aggregate(q.meter, parts) }));
     return { projectId, total: aggregate(q.meter, list), points };

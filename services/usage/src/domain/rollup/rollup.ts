@@ -104,6 +104,11 @@ export function windowStart(bucket: string, window: Window, timeZone: string): s
   return DateTime.fromISO(bucket, { zone: timeZone }).startOf(window).toUTC().toISO()!;
 }
 
+/** The end of the window that starts at `start` (in a zone): the next window's start. */
+export function windowEnd(start: string, window: Window, timeZone: string): string {
+  return DateTime.fromISO(start, { zone: timeZone }).plus({ [`${window}s`]: 1 }).toUTC().toISO()!;
+}
+
 /** Do a zone's hours start where the organization's do over a range (whole-hour offsets apart)? */
 export function hoursAlign(a: string, b: string, instants: string[]): boolean {
   return instants.every((t) => (DateTime.fromISO(t, { zone: a }).offset - DateTime.fromISO(t, { zone: b }).offset) % 60 === 0);

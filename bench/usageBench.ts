@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
+import type { Figure } from './report.ts';
+
+const ADMIN = 'bench-admin-token-0123456789abcdef';
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function call(port: number, method: string, path: string, token: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const req = request({ host: '127.0.0.1', port, path, method, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+/** The baseline: a bare node:sqlite loop storing what an accepted batch stores (one row per batch, one claim per event). */
+function bareLoop(events: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'curbmap-bench-usage-bare-'));
+  try {
+    const db = new DatabaseSync(join(dir, 'bare.db'));
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    db.exec('CREATE TABLE batches (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, data TEXT); CREATE TABLE claims (key TEXT PRIMARY KEY, position INTEGER) WITHOUT ROWID;');
+    const batch = db.prepare('INSERT INTO batches (id, data) VALUES (?, ?)');
+    const claim = db.prepare('INSERT INTO claims (key, position) VALUES (?, ?)');
+    const items = (b: number) => Array.from({ length: 1000 }, (_, i) => ({ id: `e${b}-${i}`, type: 'hit', projectId: randomUUID(), time: new Date().toISOString(), data: {} }));
+    const started = performance.now();
+    for (let b = 0; b < events / 1000; b++) {
+      const list = items(b);
+      db.exec('BEGIN IMMEDIATE');
+      const position = Number(batch.run(randomUUID(), JSON.stringify({ items: list })).lastInsertRowid);
+      for (const item of list) claim.run(`usage:org:${item.id}`, position);
+      db.exec('COMMIT');
+    }
+    const rate = events / ((performance.now() - started) / 1000);
+    db.close();
+    return rate;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Usage: HTTP batch ingest, single-event POST latency, and a year's summary over many events (platform in its own process). */
+export async function usageBench(scale: number): Promise<Figure[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-bench-usage-'));
+  const port = 19000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, ['services/gateway/dist/main.js'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CURBMAP_DATA_DIR: dataDir, CURBMAP_ADMIN_TOKEN: ADMIN, CURBMAP_SEED_DEMO: 'false', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000000' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      child.stderr!.on('data', (d) => {
+        err += d;
+        if (err.includes('CurbMap is running')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`platform exited (${code}): ${err}`)));
+    });
+    const org = JSON.parse((await call(port, 'POST', '/v1/organizations', ADMIN, JSON.stringify({ name: 'Bench City', billingEmail: 'ap@bench.example' }))).body) as { id: string; apiKey: string };
+    const project = (JSON.parse((await call(port, 'POST', '/v1/projects', org.apiKey, JSON.stringify({ name: 'P' }))).body) as { id: string }).id;
+    await call(port, 'POST', '/v1/meters', org.apiKey, JSON.stringify({ key: 'hits', name: 'Hits', eventType: 'hit', aggregation: 'count' }));
+
+    // 1. Batches of 1,000 over HTTP, four clients at a time, each event new.
+    const batchEvents = Math.round(200_000 * scale / 1000) * 1000;
+    const baseline = bareLoop(batchEvents);
+    const bodies = Array.from({ length: batchEvents / 1000 }, (_, b) => JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ id: `b${b}-${i}`, type: 'hit', projectId: project, data: {} }))));
+    let next = 0;
+    let accepted = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let b = next++; b < bodies.length; b = next++) {
+          const res = await call(port, 'POST', '/v1/usage/events', org.apiKey, bodies[b]!);
+          accepted += (JSON.parse(res.body) as { accepted: number }).accepted;
+        }
+      }),
+    );
+    const ingestRate = accepted / ((performance.now() - started) / 1000);
+    if (accepted !== batchEvents) throw new Error(`accepted ${accepted} of ${batchEvents}`);
+
+    // 2. Single events, open loop at 2,000 requests/s.
+    const rate = 2000;
+    const singles = Math.round(rate * Math.max(2, 10 * scale));
+    const latencies: number[] = [];
+    let failed = 0;
+    const t0 = performance.now();
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; i < singles; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const body = JSON.stringify({ id: `s${i}`, type: 'hit', projectId: project, data: {} });
+      const sent = performance.now();
+      inflight.push(call(port, 'POST', '/v1/usage/events', org.apiKey, body).then((res) => void (res.status === 200 ? latencies.push(performance.now() - sent) : (failed += 1)), () => void (failed += 1)));
+    }
+    await Promise.all(inflight);
+    const achieved = singles / ((performance.now() - t0) / 1000);
+    if (failed) throw new Error(`${failed} single-event POSTs failed`);
+    latencies.sort((a, b) => a - b);
+
+    // 3. A year of events straight into the log (as batches, spread over the past year), then a year's summary by day.
+    const yearEvents = Math.round(10_000_000 * scale / 1000) * 1000;
+    const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+    const store = new SqliteEventStore(database);
+    const now = Date.now();
+    for (let b = 0; b < yearEvents / 1000; b++) {
+      const items = Array.from({ length: 1000 }, (_, i) => ({ id: `y${b}-${i}`, type: 'hit', projectId: project, time: new Date(now - Math.floor(((b * 1000 + i) / yearEvents) * 364 * 86_400_000)).toISOString(), data: {} }));
+      await store.append(`usage-${org.id}`, [{ id: randomUUID(), type: 'usage.events.recorded', data: { items, timeZone: 'UTC' }, occurredAt: new Date().toISOString(), organizationId: org.id }], { expectedVersion: 'any' });
+    }
+    database.close();
+    const from = new Date(now - 365 * 86_400_000).toISOString();
+    const to = new Date(now + 3_600_000).toISOString();
+    const expected = batchEvents + singles + yearEvents;
+    const until = Date.now() + 30 * 60_000;
+    for (;;) {
+      const total = (JSON.parse((await call(port, 'GET', `/v1/usage/summary?meter=hits&from=${from}&to=${to}&window=day`, org.apiKey)).body) as { total: number }).total;
+      if (total === expected) break;
+      if (Date.now() > until) throw new Error(`rollups show ${total} of ${expected} events`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const s = performance.now();
+      await call(port, 'GET', `/v1/usage/summary?meter=hits&from=${from}&to=${to}&window=day`, org.apiKey);
+      times.push(performance.now() - s);
+    }
+    times.sort((a, b) => a - b);
+
+    return [
+      { name: 'usage batch ingest over HTTP (1,000-event batches)', value: ingestRate, unit: 'events/s', baseline, target: { min: 50_000 }, detail: `${accepted} events, 4 clients, durable and deduplicated; baseline: bare node:sqlite loop storing a batch row and a claim per event` },
+      { name: 'usage single-event POST p99 at 2,000 req/s', value: percentile(latencies, 99), unit: 'ms', target: { max: 10 }, detail: `${singles} events at ${Math.round(achieved)} req/s; p50 ${percentile(latencies, 50).toFixed(2)} ms` },
+      { name: "usage summary: a year by day", value: percentile(times, 50), unit: 'ms', target: { max: 100 }, detail: `${expected} events in the rollups; median of 20, p95 ${percentile(times, 95).toFixed(1)} ms` },
+    ];
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
