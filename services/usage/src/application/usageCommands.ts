@@ -47,6 +47,8 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
   const seen = new Set<string>();
   const projects = new Map<string, boolean>();
   for (const [index, raw] of input.items.entries()) {
+    // A large batch yields now and then: other requests are not held up by its checks.
+    if (index > 0 && index % 250 === 0) await new Promise((r) => setImmediate(r));
     const withTime = raw && typeof raw === 'object' && !Array.isArray(raw) && !('time' in raw) ? { ...raw, time: meta.now } : raw;
     const id = typeof (raw as { id?: unknown } | null)?.id === 'string' ? (raw as { id: string }).id : null;
     const reject = (reason: string) => void outcome.rejected.push({ index, id, reason });
