@@ -12,8 +12,8 @@ export interface InProcessSubscriptionsOptions {
   store: EventStore;
   /** Where checkpoints and dead letters live; projections write theirs in the same transaction as their documents. */
   checkpoints: ReadStore;
-  /** Wakes followers as soon as something is appended in this process. */
-  onAppended?: (listener: () => void) => () => void;
+  /** Wakes followers as soon as something is appended in this process, with the position appended. */
+  onAppended?: (listener: (position: string) => void) => () => void;
   /** Catches appends made by other processes sharing the store. */
   pollIntervalMs?: number;
   /**
@@ -79,6 +79,9 @@ class RunningSubscription implements Subscription {
   /** Set by an append notification that arrived while no one was sleeping. */
   private pending = false;
   private readonly waiters = new Set<{ position: Checkpoint; resolve: () => void }>();
+  /** The newest position known: queried from the store, or told by an append in this process. */
+  private knownHead: Checkpoint = null;
+  private headQueriedAt = 0;
   private readonly retries: RetryRequest[] = [];
   private readonly loop: Promise<void>;
   private readonly unlisten: () => void;
@@ -98,7 +101,11 @@ class RunningSubscription implements Subscription {
     this.env = env;
     this.onStop = onStop;
     this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
-    this.unlisten = env.onAppended?.(() => this.poke()) ?? (() => {});
+    this.unlisten =
+      env.onAppended?.((position) => {
+        if (this.env.store.compare(position, this.knownHead) > 0) this.knownHead = position;
+        this.poke();
+      }) ?? (() => {});
     this.loop = this.run();
   }
 
@@ -161,7 +168,7 @@ class RunningSubscription implements Subscription {
       let batch: StoredEvent[] = [];
       let head: Checkpoint = null;
       try {
-        head = await store.headPosition();
+        head = await this.head();
         for await (const event of store.readAll({ from: this.current, to: head, filter: this.filter, batchSize: size })) {
           batch.push(event);
           if (batch.length === size) break;
@@ -198,6 +205,19 @@ class RunningSubscription implements Subscription {
         await new Promise((r) => setImmediate(r)); // let requests run between batches of a long catch-up
       }
     }
+  }
+
+  /**
+   * The head of the log. Appends in this process say where it is; the store is asked only once per poll
+   * interval (appends by other processes sharing it), not on every wake-up of every subscription.
+   */
+  private async head(): Promise<Checkpoint> {
+    const now = Date.now();
+    if (this.knownHead !== null && now - this.headQueriedAt < (this.env.pollIntervalMs ?? 1000)) return this.knownHead;
+    const head = await this.env.store.headPosition();
+    this.headQueriedAt = now;
+    if (this.env.store.compare(head, this.knownHead) > 0) this.knownHead = head;
+    return this.knownHead;
   }
 
   /** Records the event as a dead letter and moves the checkpoint past it, in one transaction. */
