@@ -1,5 +1,5 @@
 import { createRequestAjv, usageItemSchema, type MeterDefinition, type UsageItem } from '@curbmap/contracts';
-import { ClaimConflictError, eventIdFor, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
+import { ClaimConflictError, eventIdFor, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { runCommand, type ServiceContext } from '@curbmap/service-kit';
 import { builtInMeters } from '../domain/meters/builtInMeters.ts';
 import { meterDecider, metersStream } from '../domain/meters/meterDecider.ts';
@@ -142,9 +142,11 @@ async function recordedItem(ctx: ServiceContext, organizationId: string, eventId
   return null;
 }
 
-export async function correctUsage(ctx: ServiceContext, meta: CommandMetadata, eventId: string, change: { type: 'void' } | { type: 'amend'; data: Record<string, unknown> }) {
+export async function correctUsage(ctx: ServiceContext, meta: CommandMetadata, eventId: string, change: { type: 'void' } | { type: 'amend'; data: Record<string, unknown> }, restrictedTo: string | null = null) {
   const { organizationId } = meta;
   const original = await recordedItem(ctx, organizationId, eventId);
+  // A key restricted to a project corrects that project's events only (an event never changes project).
+  if (restrictedTo && original?.projectId !== restrictedTo) throw new NotFoundError('usage event');
   const timeZone = await organizationZone(ctx, organizationId);
   if (change.type === 'amend' && original) {
     const meters = (await metersOf(ctx, organizationId)).filter((m) => m.eventType === original.type);

@@ -91,6 +91,9 @@ describe('usage ingestion', () => {
     problem(await call('GET', '/v1/usage/summary?meter=bytes_served&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z', undefined, other.apiKey), 404, /meter/);
     expect((await call('GET', '/v1/usage/summary?meter=api_requests&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z', undefined, other.apiKey)).json().total).toBe(0);
     problem(await call('POST', '/v1/usage/events/p3/void', undefined, other.apiKey), 404);
+    // Nor can a key restricted to one project correct another project's event.
+    problem(await call('POST', '/v1/usage/events/p3/void', undefined, scoped), 404);
+    problem(await call('POST', '/v1/usage/events/p3/amend', { data: { bytes: 1 } }, scoped), 404);
     expect((await summary('bytes_served')).total).toBe(16);
   });
 });

@@ -92,10 +92,9 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
         const auth = keyAuth(request);
         const id = (request.params as { id: string }).id;
         const change = action === 'void' ? { type: 'void' as const } : { type: 'amend' as const, data: (request.body as { data: Record<string, unknown> }).data };
-        const result = await correctUsage(ctx, commandMetadata(request, ctx, auth.organizationId), id, change);
+        const result = await correctUsage(ctx, commandMetadata(request, ctx, auth.organizationId), id, change, auth.projectId);
         const state = result.state;
         if (state.status === 'untouched') throw notFound('usage event');
-        if (auth.projectId && state.item.projectId !== auth.projectId) throw notFound('usage event');
         return { id, status: state.status, data: state.status === 'voided' ? null : state.item.data };
       },
     });
