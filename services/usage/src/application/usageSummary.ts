@@ -9,7 +9,8 @@ export interface SummaryQuery {
   from: string;
   to: string;
   window: Window;
-  groupBy: 'project' | null;
+  /** `project`, or one of the meter's groupBy properties. */
+  groupBy: string | null;
   timeZone: string | null;
   projectId: string | null;
 }
@@ -22,8 +23,10 @@ export interface Summary {
   from: string;
   to: string;
   total: number | null;
-  series: { projectId: string | null; total: number | null; points: { start: string; value: number | null }[] }[];
+  series: { projectId: string | null; group: Record<string, unknown> | null; total: number | null; points: { start: string; value: number | null }[] }[];
 }
+
+const seriesKey = (s: { projectId: string | null; group: Record<string, unknown> | null }) => (s.group ? JSON.stringify(Object.values(s.group)) : String(s.projectId));
 
 /**
  * Reads the hourly buckets of [from, to) and folds them into windows of a zone (the organization's by
@@ -38,8 +41,19 @@ export async function usageSummary(ctx: ServiceContext, organizationId: string, 
   const [fromHour, toHour] = [hourBucket(q.from, orgZone), hourBucket(q.to, orgZone)];
   const buckets = await ctx.readStore.find<UsageBucketView>(C.buckets, { organizationId, seriesHour: { $gte: `${q.meter.key}|${fromHour}`, $lt: `${q.meter.key}|${toHour}` } });
   const chosen = q.projectId ? buckets.filter((b) => b.projectId === q.projectId) : buckets;
+  // Series: one in all, one per project, or one per value of a groupBy property (from each bucket's groups).
+  const property = q.groupBy && q.groupBy !== 'project' ? q.groupBy : null;
+  if (property && !q.meter.groupBy.includes(property)) throw new HttpError(400, 'invalid_group', `meter ${q.meter.key} groups by ${q.meter.groupBy.join(', ') || 'nothing'}; not by ${property}`);
   const groups = new Map<string | null, UsageBucketView[]>();
   for (const b of chosen) {
+    if (property) {
+      const index = q.meter.groupBy.indexOf(property);
+      for (const [key, part] of Object.entries(b.groups ?? {})) {
+        const value = JSON.stringify((JSON.parse(key) as unknown[])[index] ?? null);
+        groups.set(value, [...(groups.get(value) ?? []), { ...b, ...part }]);
+      }
+      continue;
+    }
     const key = q.groupBy === 'project' ? b.projectId : null;
     groups.set(key, [...(groups.get(key) ?? []), b]);
   }
@@ -58,7 +72,7 @@ export async function usageSummary(ctx: ServiceContext, organizationId: string, 
       current.parts.push(b);
     }
     const points = [...windows.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([start, parts]) => ({ start, value: aggregate(q.meter, parts) }));
-    return { projectId, total: aggregate(q.meter, list), points };
+    return { projectId: property ? null : projectId, group: property ? { [property]: JSON.parse(projectId ?? 'null') } : null, total: aggregate(q.meter, list), points };
   });
-  return { meter: q.meter.key, aggregation: q.meter.aggregation, window: q.window, timeZone: zone, from: fromHour, to: toHour, total: aggregate(q.meter, chosen), series: series.sort((a, b) => String(a.projectId).localeCompare(String(b.projectId))) };
+  return { meter: q.meter.key, aggregation: q.meter.aggregation, window: q.window, timeZone: zone, from: fromHour, to: toHour, total: aggregate(q.meter, chosen), series: series.sort((a, b) => seriesKey(a).localeCompare(seriesKey(b))) };
 }

@@ -139,9 +139,22 @@ describe('meters and summaries', () => {
     const csv = await call('GET', '/v1/usage/report.csv?meter=bytes_served&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z&window=day&groupBy=project');
     expect(csv.statusCode, csv.body).toBe(200);
     expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
-    expect(csv.body).toBe(`meter,project_id,window_start,value\nbytes_served,${project},2027-05-09T05:00:00.000Z,10\nbytes_served,${project},2027-05-10T05:00:00.000Z,50\n`);
+    expect(csv.body).toBe(`meter,project_id,group,window_start,value\nbytes_served,${project},,2027-05-09T05:00:00.000Z,10\nbytes_served,${project},,2027-05-10T05:00:00.000Z,50\n`);
     problem(await call('GET', '/v1/usage/report.csv?meter=nope&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z'), 404);
     const grouped = await summary('bytes_served', '&groupBy=project&window=month');
-    expect(grouped.series).toEqual([{ projectId: project, total: 60, points: [{ start: '2027-05-01T05:00:00.000Z', value: 60 }] }]);
+    expect(grouped.series).toEqual([{ projectId: project, group: null, total: 60, points: [{ start: '2027-05-01T05:00:00.000Z', value: 60 }] }]);
+  });
+
+  it('rolls up by a meter\'s groupBy properties, exactly after corrections', async () => {
+    expect((await call('POST', '/v1/meters', { key: 'bytes_by_user', name: 'Bytes by user', eventType: 'tile.served', aggregation: 'sum', valueProperty: 'bytes', groupBy: ['user', 'tile.zoom'] })).statusCode).toBe(201);
+    const tile = (id: string, bytes: number, user: string | undefined, zoom: number) => ({ id, type: 'tile.served', projectId: project, time: '2027-05-10T11:00:00Z', data: { bytes, ...(user ? { user } : {}), tile: { zoom } } });
+    await call('POST', '/v1/usage/events', [tile('g1', 10, 'ann', 12), tile('g2', 20, 'bob', 12), tile('g3', 5, 'ann', 14), tile('g4', 7, undefined, 14)]);
+    await call('POST', '/v1/usage/events/g3/amend', { data: { bytes: 6, user: 'bob', tile: { zoom: 14 } } });
+    const byUser = await summary('bytes_by_user', '&groupBy=user&window=month');
+    expect(byUser.series.map((x: { group: object; total: number }) => [x.group, x.total])).toEqual([[{ user: 'ann' }, 10], [{ user: 'bob' }, 26], [{ user: null }, 7]]);
+    const byZoom = await summary('bytes_by_user', '&groupBy=tile.zoom&window=month');
+    expect(byZoom.series.map((x: { group: object; total: number }) => [x.group, x.total])).toEqual([[{ 'tile.zoom': 12 }, 30], [{ 'tile.zoom': 14 }, 13]]);
+    expect(byZoom.total).toBe(43);
+    problem(await call('GET', '/v1/usage/summary?meter=bytes_by_user&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z&groupBy=country'), 400, /groups by user, tile.zoom/);
   });
 });

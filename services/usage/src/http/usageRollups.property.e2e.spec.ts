@@ -77,6 +77,7 @@ describe('usage rollups (property)', () => {
         for (const [key, aggregation, eventType, valueProperty] of [['edits', 'count', 'zone.edited'], ['bytes', 'sum', 'tile.served', 'bytes'], ['peak', 'max', 'tile.served', 'bytes'], ['users', 'unique_count', 'tile.served', 'user'], ['last', 'latest', 'tile.served', 'bytes']] as const) {
           await call('POST', '/v1/meters', { key, name: key, eventType, aggregation, ...(valueProperty ? { valueProperty } : {}) });
         }
+        await call('POST', '/v1/meters', { key: 'byuser', name: 'byuser', eventType: 'tile.served', aggregation: 'sum', valueProperty: 'bytes', groupBy: ['user'] });
         const sent: object[][] = [];
         for (const o of ops) {
           if (o.kind === 'batch' || o.kind === 'retry') {
@@ -90,6 +91,12 @@ describe('usage rollups (property)', () => {
         }
         await p.settle();
         const expected = survivors(ops);
+        // Grouped by a data property: each user's bytes.
+        const byUser = (await call('GET', '/v1/usage/summary?meter=byuser&from=2027-04-01T00:00:00Z&to=2027-05-11T00:00:00Z&window=month&groupBy=user')).json();
+        const served = expected.filter((i) => i.type === 'tile.served');
+        const want = Object.fromEntries([...new Set(served.map((i) => i.data.user))].map((u) => [u, served.filter((i) => i.data.user === u).reduce((a, i) => a + i.data.bytes, 0)]));
+        const got = Object.fromEntries((byUser.series as { group: { user: string } | null; total: number }[]).filter((x) => x.group && x.total !== 0).map((x) => [x.group!.user, x.total]));
+        expect(got, 'bytes by user').toEqual(Object.fromEntries(Object.entries(want).filter(([, v]) => v !== 0)));
         for (const [meter, compute] of Object.entries(aggregations)) {
           const type = meter === 'edits' ? 'zone.edited' : 'tile.served';
           const summary = (await call('GET', `/v1/usage/summary?meter=${meter}&from=2027-04-01T00:00:00Z&to=2027-05-11T00:00:00Z&window=day&groupBy=project`)).json();

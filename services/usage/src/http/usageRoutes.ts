@@ -34,7 +34,7 @@ const summaryQuery = {
     from: inputSchemas.instant,
     to: inputSchemas.instant,
     window: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
-    groupBy: { type: 'string', enum: ['project'] },
+    groupBy: { type: 'string', minLength: 1, maxLength: 100, description: '`project`, or one of the meter\'s groupBy properties' },
     projectId: { type: 'string', format: 'uuid' },
     timeZone: { type: 'string', format: 'iana-time-zone' },
   },
@@ -172,6 +172,7 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
                 type: 'object',
                 properties: {
                   projectId: { type: ['string', 'null'] },
+                  group: { type: ['object', 'null'], additionalProperties: true },
                   total: { type: ['number', 'null'] },
                   points: { type: 'array', items: { type: 'object', properties: { start: { type: 'string' }, value: { type: ['number', 'null'] } } } },
                 },
@@ -204,15 +205,15 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
       security,
       produces: ['text/csv'],
       querystring: summaryQuery,
-      response: { 200: { type: 'string', description: 'meter,project_id,window_start,value' }, ...problemResponses(400, 401, 404) },
+      response: { 200: { type: 'string', description: 'meter,project_id,group,window_start,value' }, ...problemResponses(400, 401, 404) },
     },
     handler: async (request, reply) => {
       const summary = await summaryFor(keyAuth(request), request.query);
-      const csv = format({ headers: ['meter', 'project_id', 'window_start', 'value'], includeEndRowDelimiter: true });
+      const csv = format({ headers: ['meter', 'project_id', 'group', 'window_start', 'value'], includeEndRowDelimiter: true });
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="usage-${summary.meter}.csv"`);
       // Rows are written as they are read; the stream is the answer.
       queueMicrotask(() => {
-        for (const s of summary.series) for (const point of s.points) csv.write([summary.meter, s.projectId ?? '', point.start, point.value ?? '']);
+        for (const s of summary.series) for (const point of s.points) csv.write([summary.meter, s.projectId ?? '', s.group ? JSON.stringify(s.group) : '', point.start, point.value ?? '']);
         csv.end();
       });
       return reply.send(csv);

@@ -1,7 +1,7 @@
 import type { MeterDefinition, OrganizationCreated, ProjectCreated, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
 import { builtInMeters } from '../domain/meters/builtInMeters.ts';
-import { applyContribution, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
+import { applyContribution, contributionOf, groupKeyOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
 
 export const usageCollections = {
   organizations: 'usage_organizations',
@@ -23,8 +23,10 @@ export interface MeterView extends Document, MeterDefinition {
 export interface MeterSetView extends Document {
   meters: MeterDefinition[];
 }
-/** One meter × project × hour of the organization's zone. */
+/** One meter × project × hour of the organization's zone (and, for a meter with groupBy, per group within it). */
 export interface UsageBucketView extends Document, Contribution {
+  /** Contributions per group key (see groupKeyOf), for meters with groupBy properties. */
+  groups?: Record<string, Contribution>;
   meter: string;
   /** Null for the platform's organization-wide measurements. */
   projectId: string | null;
@@ -76,13 +78,13 @@ export const usageRollupProjection: Projection = {
       await updateOnce<MeterSetView>(tx, C.meterSets, organizationId, stored, (set) => ({ id: organizationId, organizationId, meters: [...(set?.meters ?? []).filter((m) => m.key !== meter.key), meter] }));
       return;
     }
-    const changes = new Map<string, { meter: string; projectId: string | null; hour: string; parts: [Contribution, 1 | -1][] }>();
+    const changes = new Map<string, { meter: string; projectId: string | null; hour: string; parts: [Contribution, 1 | -1, string | null][] }>();
     const add = async (item: UsageItem, sign: 1 | -1, timeZone: string) => {
       const hour = hourBucket(item.time, timeZone);
       for (const meter of await metersFor(tx, organizationId, item.type)) {
         const id = bucketId(organizationId, meter.key, item.projectId, hour);
         const change = changes.get(id) ?? { meter: meter.key, projectId: item.projectId, hour, parts: [] };
-        change.parts.push([contributionOf(meter, item), sign]);
+        change.parts.push([contributionOf(meter, item), sign, groupKeyOf(meter, item.data)]);
         changes.set(id, change);
       }
     };
@@ -95,8 +97,14 @@ export const usageRollupProjection: Projection = {
     for (const [id, { meter, projectId, hour, parts }] of changes) {
       await updateOnce<UsageBucketView>(tx, C.buckets, id, stored, (bucket) => {
         let total: Contribution = bucket ?? { count: 0, sum: 0, values: {} };
-        for (const [part, sign] of parts) total = applyContribution(total, part, sign);
-        return { id, organizationId, meter, projectId, hour, seriesHour: `${meter}|${hour}`, count: total.count, sum: total.sum, values: total.values };
+        const groups = { ...bucket?.groups };
+        for (const [part, sign, group] of parts) {
+          total = applyContribution(total, part, sign);
+          if (group !== null) groups[group] = applyContribution(groups[group] ?? { count: 0, sum: 0, values: {} }, part, sign);
+        }
+        for (const [key, g] of Object.entries(groups)) if (g.count === 0) delete groups[key];
+        const doc: UsageBucketView = { id, organizationId, meter, projectId, hour, seriesHour: `${meter}|${hour}`, count: total.count, sum: total.sum, values: total.values };
+        return Object.keys(groups).length > 0 ? { ...doc, groups } : doc;
       });
     }
   },

@@ -52,6 +52,18 @@ export function contributionOf(meter: MeterDefinition, item: UsageItem): Contrib
   }
 }
 
+/**
+ * The values of a meter's groupBy properties for an item, as one key (JSON array; a missing value is null),
+ * or null when the meter groups by nothing.
+ */
+export function groupKeyOf(meter: Pick<MeterDefinition, 'groupBy'>, data: Record<string, unknown>): string | null {
+  if (meter.groupBy.length === 0) return null;
+  return JSON.stringify(meter.groupBy.map((p) => {
+    const v = valueAt(data, p);
+    return v === undefined || (v !== null && typeof v === 'object') ? null : v;
+  }));
+}
+
 /** Adds (sign 1) or removes (sign -1) a contribution; multiset entries that reach zero disappear. */
 export function applyContribution(into: Contribution, c: Contribution, sign: 1 | -1): Contribution {
   const values = { ...into.values };
