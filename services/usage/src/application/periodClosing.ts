@@ -78,8 +78,19 @@ async function billedTotals(ctx: ServiceContext, organizationId: string, before:
  * the invoice service to bill or credit. Handled in log order; ids derive from the source event.
  */
 export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
+  // Whether an organization has a closed year at all, learned once per organization and then from the closes
+  // this process sees in log order: most organizations have none, and their events need no look at all.
+  const hasCloses = new Map<string, boolean>();
   const sub = ctx.subscriptions.subscribe('usage.period-adjustments.v1', { types: ['usage.events.recorded', 'usage.event.corrected', 'usage.period.closed'] }, async (batch) => {
-    for (const stored of batch) await adjust(ctx, included, stored);
+    for (const stored of batch) {
+      if (stored.type === 'usage.period.closed') hasCloses.set(stored.organizationId, true);
+      let known = hasCloses.get(stored.organizationId);
+      if (known === undefined) {
+        known = (await billedTotals(ctx, stored.organizationId, null)).size > 0;
+        hasCloses.set(stored.organizationId, known);
+      }
+      if (known) await adjust(ctx, included, stored);
+    }
   });
   let running: Promise<unknown> = Promise.resolve();
   const tick = (at: Date = ctx.now()) => {

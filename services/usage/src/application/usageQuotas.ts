@@ -64,6 +64,8 @@ export function startQuotaAlerts(ctx: ServiceContext, included: IncludedUsage): 
       touched.set(stored.organizationId, entry);
     }
     for (const [organizationId, { last, types }] of touched) {
+      // No subscription, no quota: decided before waiting for the rollups.
+      if (!(await ctx.readStore.get<UsagePeriodView>(usagePeriods, organizationId))?.active) continue;
       await ctx.waitForReadModels(writeOf(last)).catch(() => undefined);
       const quotas = await quotasOf(ctx, organizationId, included, new Date(last.occurredAt));
       if (!quotas) continue;
