@@ -213,7 +213,9 @@ class RunningSubscription implements Subscription {
    */
   private async head(): Promise<Checkpoint> {
     const now = Date.now();
-    if (this.knownHead !== null && now - this.headQueriedAt < (this.env.pollIntervalMs ?? 1000)) return this.knownHead;
+    // Someone waits for a position beyond what is known (written by another writer): ask the store now.
+    const waitedBeyond = [...this.waiters].some((w) => this.env.store.compare(w.position, this.knownHead) > 0);
+    if (this.knownHead !== null && !waitedBeyond && now - this.headQueriedAt < (this.env.pollIntervalMs ?? 1000)) return this.knownHead;
     const head = await this.env.store.headPosition();
     this.headQueriedAt = now;
     if (this.env.store.compare(head, this.knownHead) > 0) this.knownHead = head;
