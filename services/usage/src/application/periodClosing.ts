@@ -1,7 +1,7 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { ClaimConflictError, deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
 import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { aggregate, hourBucket } from '../domain/rollup/rollup.ts';
+import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
 import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
@@ -60,13 +60,16 @@ export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsa
 }
 
 /** The closed years of an organization with each meter's total as billed so far (the close plus its adjustments). */
-async function billedTotals(ctx: ServiceContext, organizationId: string, before: string | null): Promise<Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; version: number }>> {
-  const periods = new Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; version: number }>();
+async function billedTotals(ctx: ServiceContext, organizationId: string, before: string | null): Promise<Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; adjusted: Set<string>; version: number }>> {
+  const periods = new Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; adjusted: Set<string>; version: number }>();
   for await (const e of ctx.store.readStream(usagePeriodStream(organizationId))) {
     if (before !== null && ctx.store.compare(e.globalPosition, before) >= 0) break;
     const event = { type: e.type, data: e.data } as UsageEvent;
-    if (event.type === 'usage.period.closed') periods.set(event.data.periodStart, { period: event.data, totals: new Map(event.data.totals.map((t) => [t.meter, t.total])), version: e.streamVersion });
-    if (event.type === 'usage.adjustment.recorded') periods.get(event.data.periodStart)?.totals.set(event.data.meter, event.data.total);
+    if (event.type === 'usage.period.closed') periods.set(event.data.periodStart, { period: event.data, totals: new Map(event.data.totals.map((t) => [t.meter, t.total])), adjusted: new Set(), version: e.streamVersion });
+    if (event.type === 'usage.adjustment.recorded') {
+      periods.get(event.data.periodStart)?.totals.set(event.data.meter, event.data.total);
+      periods.get(event.data.periodStart)?.adjusted.add(`${event.data.sourceEventId}|${event.data.meter}`);
+    }
   }
   return periods;
 }
@@ -116,23 +119,39 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
   // The closed years as they were when this event was appended; a close that comes later compares for itself.
   const closed = await billedTotals(ctx, organizationId, event.type === 'usage.period.closed' ? null : stored.globalPosition);
   if (closed.size === 0) return;
-  let touched: { period: ClosedPeriod; meters: Set<string> }[];
+  let touched: { period: ClosedPeriod; meters: MeterDefinition[]; items: [UsageItem, 1 | -1][] }[];
+  const meters: MeterDefinition[] = await metersOf(ctx, organizationId);
   if (event.type === 'usage.period.closed') {
-    touched = [{ period: event.data, meters: new Set(event.data.totals.map((t) => t.meter)) }];
+    const keys = new Set(event.data.totals.map((t) => t.meter));
+    touched = [{ period: event.data, meters: meters.filter((m) => keys.has(m.key)), items: [] }];
   } else {
-    const items: UsageItem[] = event.type === 'usage.events.recorded' ? event.data.items : event.type === 'usage.event.corrected' ? [event.data.from, ...(event.data.to ? [event.data.to] : [])] : [];
-    const meters: MeterDefinition[] = await metersOf(ctx, organizationId);
+    const items: [UsageItem, 1 | -1][] =
+      event.type === 'usage.events.recorded' ? event.data.items.map((i) => [i, 1])
+      : event.type === 'usage.event.corrected' ? [[event.data.from, -1], ...(event.data.to ? [[event.data.to, 1] as [UsageItem, 1]] : [])]
+      : [];
     touched = [];
     for (const { period } of closed.values()) {
-      const inside = items.filter((i) => i.time >= period.periodStart && i.time < period.periodEnd);
-      if (inside.length) touched.push({ period, meters: new Set(meters.filter((m) => inside.some((i) => i.type === m.eventType)).map((m) => m.key)) });
+      const inside = items.filter(([i]) => i.time >= period.periodStart && i.time < period.periodEnd);
+      if (inside.length) touched.push({ period, meters: meters.filter((m) => inside.some(([i]) => i.type === m.eventType)), items: inside });
     }
   }
   if (touched.length === 0) return;
   await ctx.waitForReadModels(writeOf(stored));
-  for (const { period, meters } of touched) {
+  for (const { period, meters: affected, items } of touched) {
     const billed = (await billedTotals(ctx, organizationId, null)).get(period.periodStart)!;
-    const now = await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, meters);
+    // A count or a sum changes by exactly what this event adds or removes, whatever the rollups show by now
+    // (they may already hold later events: a late event then its void must be two adjustments, not none).
+    // Other aggregations are not additive: they compare the year's total now with the billed one.
+    const additive = event.type !== 'usage.period.closed' ? affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum') : [];
+    const recomputed = affected.filter((m) => !additive.includes(m));
+    const now: PeriodTotal[] = [];
+    for (const m of additive) {
+      // Redelivered after a crash: what this event changed is recorded already (and counted in the totals).
+      if (billed.adjusted.has(`${stored.id}|${m.key}`)) continue;
+      const delta = items.filter(([i]) => i.type === m.eventType).reduce((a, [i, sign]) => a + sign * (m.aggregation === 'count' ? 1 : contributionOf(m, i).sum), 0);
+      if (delta !== 0) now.push({ meter: m.key, aggregation: m.aggregation, total: (billed.totals.get(m.key) ?? 0) + delta, included: null });
+    }
+    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, new Set(recomputed.map((m) => m.key)))));
     for (const t of now) {
       const previous = billed.totals.get(t.meter) ?? null;
       if (previous === t.total) continue;

@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { usageStream } from '../application/usageCommands.ts';
+import { correctionStream } from '../domain/corrections/correctionDecider.ts';
 
 let p: TestPlatform;
 let clock: Date;
@@ -60,5 +67,54 @@ describe('usage periods', () => {
     const types: string[] = [];
     for await (const e of p.ctx.store.readStream(`usageperiod-${org.id}`)) types.push(e.type);
     expect(types).toEqual(['usage.period.closed', 'usage.adjustment.recorded', 'usage.adjustment.recorded']);
+  });
+});
+
+describe('usage periods, when the rollups are ahead of the adjustments', () => {
+  it('a late event and its void are two adjustments even if both are rolled up before either is compared', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-periods-'));
+    try {
+      clock = new Date('2027-05-10T12:00:00Z');
+      let q = await startTestPlatform({ now: () => clock, dataDir });
+      const org = await q.createOrganization('City of Shelbyville', { timeZone: 'America/Chicago' });
+      const headers = { authorization: `Bearer ${org.apiKey}` };
+      const call = (target: TestPlatform, method: 'GET' | 'POST', url: string, payload?: object, h: Record<string, string> = headers) => target.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
+      const project = (await call(q, 'POST', '/v1/projects', { name: 'P' })).json().id;
+      await call(q, 'POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
+      expect((await call(q, 'POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
+      clock = new Date('2028-05-10T04:00:00Z');
+      expect((await call(q, 'POST', '/v1/usage/events', { id: 'a', type: 'zone.edited', projectId: project, time: '2028-05-10T03:30:00Z', data: {} })).statusCode).toBe(200);
+      clock = new Date('2028-05-10T05:00:00Z');
+      await q.modules.billing.scheduler!.tick(clock);
+      clock = new Date('2028-05-10T06:30:00Z');
+      expect((await call(q, 'POST', '/v1/admin/usage/close-periods', undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).json().closed).toBe(1);
+      await q.settle();
+      await q.close();
+
+      // While the platform is down, a late event and its void reach the log: on restart the rollups take both in
+      // one batch, before the adjustments process compares the first.
+      const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+      const store = new SqliteEventStore(database);
+      const item = { id: 'late', type: 'zone.edited', projectId: project, time: '2028-05-10T04:55:00.000Z', data: {} };
+      const envelope = { occurredAt: clock.toISOString(), organizationId: org.id };
+      await store.append(usageStream(org.id), [{ id: randomUUID(), type: 'usage.events.recorded', data: { items: [item], timeZone: 'America/Chicago' }, ...envelope }], { expectedVersion: 'any' });
+      await store.append(correctionStream(org.id, 'late'), [{ id: randomUUID(), type: 'usage.event.corrected', data: { eventId: 'late', from: item, to: null, timeZone: 'America/Chicago' }, ...envelope }], { expectedVersion: 'any' });
+      database.close();
+
+      q = await startTestPlatform({ now: () => clock, dataDir });
+      try {
+        await q.settle();
+        const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
+        const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits'); // (API requests of that night are adjustments too)
+        expect(edits.map((a: { meter: string; previousTotal: number; total: number; delta: number }) => [a.meter, a.previousTotal, a.total, a.delta])).toEqual([
+          ['edits', 1, 2, 1],
+          ['edits', 2, 1, -1],
+        ]);
+      } finally {
+        await q.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
