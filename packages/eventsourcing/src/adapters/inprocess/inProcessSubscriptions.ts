@@ -291,18 +291,18 @@ class RunningSubscription implements Subscription {
     this.wake?.();
   }
 
-  /** Caught up: wait for the next append (lingering briefly to batch a burst) or the poll interval. */
-  private sleep(ms: number): Promise<void> {
-    if (this.pending && !this.stopped) {
-      this.pending = false;
-      const linger = this.env.lingerMs ?? 0;
-      if (linger <= 0 || this.waiters.size > 0 || this.retries.length > 0) return Promise.resolve();
-      return this.pause(linger, () => this.waiters.size > 0 || this.retries.length > 0 || this.stopped);
-    }
-    return this.pause(ms, () => {
-      this.pending = false; // this wake-up is the append being consumed
-      return true;
-    });
+  /**
+   * Caught up: wait for the next append or the poll interval, then linger briefly so a burst of appends is
+   * handled as one batch (one transaction) rather than one event each. Someone waiting for a position, an
+   * operator's retry or a stop cuts the linger short.
+   */
+  private async sleep(ms: number): Promise<void> {
+    if (!this.pending) await this.pause(ms, () => true);
+    if (!this.pending || this.stopped) return;
+    this.pending = false;
+    const linger = this.env.lingerMs ?? 0;
+    const urgent = () => this.waiters.size > 0 || this.retries.length > 0 || this.stopped;
+    if (linger > 0 && !urgent()) await this.pause(linger, urgent);
   }
 
   /** Waits ms; a wake-up (append, waiter, stop) ends it early when cutShort says so. */

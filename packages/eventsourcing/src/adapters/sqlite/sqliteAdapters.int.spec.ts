@@ -87,3 +87,24 @@ describe('SQLite transactions and positions', () => {
     await close();
   });
 });
+
+describe('live subscriptions', () => {
+  it('take a burst of appends that wakes them from idle as one batch, not one event each', async () => {
+    const { database, close } = openDatabase();
+    const store = new SqliteEventStore(database, testRegistry());
+    const readStore = new SqliteReadStore(database);
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (l) => store.onAppended(l), pollIntervalMs: 10_000, lingerMs: 300 });
+    const batches: number[] = [];
+    const sub = subscriptions.subscribe('burst', {}, async (batch) => void batches.push(batch.length));
+    await sub.caughtUp;
+    await new Promise((r) => setTimeout(r, 20)); // idle, asleep until the next append
+    for (let i = 0; i < 10; i++) {
+      await store.append(`thing-${i}`, [counted(i)], { expectedVersion: 'no_stream' });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await sub.waitFor(await store.headPosition());
+    expect(batches).toEqual([10]);
+    await sub.stop();
+    await close();
+  });
+});
