@@ -91,6 +91,14 @@ export async function usageBench(scale: number): Promise<Figure[]> {
     );
     const ingestRate = accepted / ((performance.now() - started) / 1000);
     if (accepted !== batchEvents) throw new Error(`accepted ${accepted} of ${batchEvents}`);
+    // The single-event figure is the steady state: the batches' rollups finish first (how long that takes is
+    // reported too), so a catch-up of 200,000 items is not counted as single-event latency.
+    const backlogFrom = performance.now();
+    const recent = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
+    while ((JSON.parse((await call(port, 'GET', `/v1/usage/summary?meter=hits&${recent}`, org.apiKey)).body) as { total: number }).total < batchEvents) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const backlogMs = performance.now() - backlogFrom;
 
     // 2. Single events, open loop at 2,000 requests/s; meanwhile, how long an accepted event takes to show
     //    in the summary (a probe every 250 ms, polled every 10 ms).
@@ -113,8 +121,9 @@ export async function usageBench(scale: number): Promise<Figure[]> {
       }
     })();
     const rate = 2000;
-    const singles = Math.round(rate * Math.max(2, 10 * scale));
+    const singles = rate + Math.round(rate * Math.max(2, 10 * scale));
     const latencies: number[] = [];
+    const warmup = rate; // the first second warms the request path up (JIT) and is not counted
     let failed = 0;
     const t0 = performance.now();
     const inflight: Promise<void>[] = [];
@@ -124,7 +133,8 @@ export async function usageBench(scale: number): Promise<Figure[]> {
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       const body = JSON.stringify({ id: `s${i}`, type: 'hit', projectId: project, data: {} });
       const sent = performance.now();
-      inflight.push(call(port, 'POST', '/v1/usage/events', org.apiKey, body).then((res) => void (res.status === 200 ? latencies.push(performance.now() - sent) : (failed += 1)), () => void (failed += 1)));
+      const measured = i >= warmup;
+      inflight.push(call(port, 'POST', '/v1/usage/events', org.apiKey, body).then((res) => void (res.status !== 200 ? (failed += 1) : measured && latencies.push(performance.now() - sent)), () => void (failed += 1)));
     }
     await Promise.all(inflight);
     const achieved = singles / ((performance.now() - t0) / 1000);
@@ -163,8 +173,8 @@ export async function usageBench(scale: number): Promise<Figure[]> {
     times.sort((a, b) => a - b);
 
     return [
-      { name: 'usage batch ingest over HTTP (1,000-event batches)', value: ingestRate, unit: 'events/s', baseline, target: { min: 50_000 }, detail: `${accepted} events, 4 clients, durable and deduplicated; baseline: bare node:sqlite loop storing a batch row and a claim per event` },
-      { name: 'usage single-event POST p99 at 2,000 req/s', value: percentile(latencies, 99), unit: 'ms', target: { max: 10 }, detail: `${singles} events at ${Math.round(achieved)} req/s; p50 ${percentile(latencies, 50).toFixed(2)} ms` },
+      { name: 'usage batch ingest over HTTP (1,000-event batches)', value: ingestRate, unit: 'events/s', baseline, target: { min: 50_000 }, detail: `${accepted} events, 4 clients, durable and deduplicated; baseline: bare node:sqlite loop storing a batch row and a claim per event; rolled up ${Math.round(backlogMs)} ms after the last batch was accepted` },
+      { name: 'usage single-event POST p99 at 2,000 req/s', value: percentile(latencies, 99), unit: 'ms', target: { max: 10 }, detail: `${latencies.length} events at ${Math.round(achieved)} req/s after a second of warm-up, once the batches are rolled up; p50 ${percentile(latencies, 50).toFixed(2)} ms` },
       { name: 'usage: accepted event visible in the summary, p99 under that load', value: percentile(visibility, 99), unit: 'ms', target: { max: 1000 }, detail: `${visibility.length} probes during the single-event load; p50 ${percentile(visibility, 50).toFixed(1)} ms` },
       { name: "usage summary: a year by day", value: percentile(times, 50), unit: 'ms', target: { max: 100 }, detail: `${expected} events in the rollups; median of 20, p95 ${percentile(times, 95).toFixed(1)} ms` },
     ];
