@@ -13,7 +13,7 @@ export interface TestPlatform extends EmbeddedPlatform {
   modules: PlatformModules;
   /** Creates an organization through the API and returns its id and owner key. */
   createOrganization(name?: string, extra?: Record<string, unknown>): Promise<{ id: string; apiKey: string }>;
-  /** Number of events in the log: proves a refused request wrote nothing. */
+  /** Number of events in the log once the platform is quiet: proves a refused request wrote nothing. */
   eventCount(): Promise<number>;
 }
 
@@ -58,6 +58,9 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
       return { id: body.id, apiKey: body.apiKey };
     },
     async eventCount() {
+      // Counted once the platform is quiet: reactions to earlier requests (processes lingering to batch
+      // appends) land before, not in the middle of, what a test compares.
+      await platform.settle();
       let n = 0;
       for await (const _ of platform.ctx.store.readAll()) n++;
       return n;
