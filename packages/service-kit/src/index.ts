@@ -6,3 +6,4 @@ export * from './serviceModule.ts';
 export * from './scoping.ts';
 export * from './inputSchemas.ts';
 export * from './schemaTypeProvider.ts';
+export * from './periodicPass.ts';

@@ -1,5 +1,5 @@
 import type { StreamWrite } from '@curbmap/eventsourcing';
-import type { ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
 
@@ -18,7 +18,6 @@ export interface BillingScheduler {
  */
 export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): BillingScheduler {
   const log = ctx.log.child({ component: 'billing-scheduler' });
-  let running: Promise<unknown> = Promise.resolve();
 
   async function pass(now: Date) {
     const at = now.toISOString();
@@ -62,19 +61,5 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
     return { renewed, pastDue, unpaid };
   }
 
-  // Passes never overlap.
-  const tick = (now: Date = ctx.now()) => {
-    const next = running.then(() => pass(now));
-    running = next.catch(() => undefined);
-    return next;
-  };
-  const timer = setInterval(() => tick().catch((err) => log.error({ err }, 'billing scheduler pass failed')), intervalMs);
-  timer.unref();
-  return {
-    tick,
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return periodicPass(pass, { intervalMs, now: () => ctx.now(), onError: (err) => log.error({ err }, 'billing scheduler pass failed') });
 }

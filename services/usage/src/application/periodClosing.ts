@@ -1,6 +1,6 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { ClaimConflictError, deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
-import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
 import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
@@ -95,19 +95,11 @@ export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage,
       if (known) await adjust(ctx, included, stored);
     }
   });
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = (at: Date = ctx.now()) => {
-    const pass = running.then(() => closeDuePeriods(ctx, included, at));
-    running = pass.catch(() => undefined);
-    return pass;
-  };
-  const timer = setInterval(() => void tick().catch((err) => ctx.log.error({ err }, 'closing usage periods failed')), intervalMs);
-  timer.unref();
+  const closing = periodicPass((at) => closeDuePeriods(ctx, included, at), { intervalMs, now: () => ctx.now(), onError: (err) => ctx.log.error({ err }, 'closing usage periods failed') });
   return {
-    tick,
+    tick: closing.tick,
     async stop() {
-      clearInterval(timer);
-      await running;
+      await closing.stop();
       await sub.stop();
     },
   };
