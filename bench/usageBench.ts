@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
+import { BENCH_ADMIN as ADMIN, startPlatformProcess } from './platformProcess.ts';
 import type { Figure } from './report.ts';
 
-const ADMIN = 'bench-admin-token-0123456789abcdef';
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 function call(port: number, method: string, path: string, token: string, body?: string): Promise<{ status: number; body: string }> {
@@ -55,21 +54,8 @@ function bareLoop(events: number): number {
 
 /** Usage: HTTP batch ingest, single-event POST latency, and a year's summary over many events (platform in its own process). */
 export async function usageBench(scale: number): Promise<Figure[]> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-bench-usage-'));
-  const port = 19000 + Math.floor(Math.random() * 1000);
-  const child = spawn(process.execPath, ['services/gateway/dist/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CURBMAP_DATA_DIR: dataDir, CURBMAP_ADMIN_TOKEN: ADMIN, CURBMAP_SEED_DEMO: 'false', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000000' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const { port, dataDir, stop } = await startPlatformProcess('usage', { RATE_LIMIT_PER_MINUTE: '1000000000' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr!.on('data', (d) => {
-        err += d;
-        if (err.includes('CurbMap is running')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`platform exited (${code}): ${err}`)));
-    });
     const org = JSON.parse((await call(port, 'POST', '/v1/organizations', ADMIN, JSON.stringify({ name: 'Bench City', billingEmail: 'ap@bench.example' }))).body) as { id: string; apiKey: string };
     const project = (JSON.parse((await call(port, 'POST', '/v1/projects', org.apiKey, JSON.stringify({ name: 'P' }))).body) as { id: string }).id;
     await call(port, 'POST', '/v1/meters', org.apiKey, JSON.stringify({ key: 'hits', name: 'Hits', eventType: 'hit', aggregation: 'count' }));
@@ -179,8 +165,6 @@ export async function usageBench(scale: number): Promise<Figure[]> {
       { name: "usage summary: a year by day", value: percentile(times, 50), unit: 'ms', target: { max: 100 }, detail: `${expected} events in the rollups; median of 20, p95 ${percentile(times, 95).toFixed(1)} ms` },
     ];
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }

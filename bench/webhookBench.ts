@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Stripe from 'stripe';
+import { BENCH_ADMIN as ADMIN, startPlatformProcess } from './platformProcess.ts';
 import type { Figure } from './report.ts';
 
 const SECRET = 'whsec_bench_secret';
-const ADMIN = 'bench-admin-token-0123456789abcdef';
 const agent = new Agent({ keepAlive: true, maxSockets: 128 });
 
 function post(port: number, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
@@ -40,21 +36,8 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 export async function webhookBench(scale: number): Promise<Figure[]> {
   const rate = 500;
   const seconds = Math.max(2, Math.round(20 * scale));
-  const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-bench-webhooks-'));
-  const port = 18000 + Math.floor(Math.random() * 1000);
-  const child = spawn(process.execPath, ['services/gateway/dist/main.js'], {
-    env: { ...process.env, NODE_OPTIONS: process.env['BENCH_CHILD_NODE_OPTIONS'] ?? '', PORT: String(port), HOST: '127.0.0.1', CURBMAP_DATA_DIR: dataDir, CURBMAP_ADMIN_TOKEN: ADMIN, CURBMAP_SEED_DEMO: 'false', LOG_LEVEL: 'warn', STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_BASE: 'http://127.0.0.1:9', STRIPE_WEBHOOK_SECRET: SECRET },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const { port, stop } = await startPlatformProcess('webhooks', { STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_BASE: 'http://127.0.0.1:9', STRIPE_WEBHOOK_SECRET: SECRET });
   try {
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr!.on('data', (d) => {
-        err += d;
-        if (err.includes('CurbMap is running')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`platform exited (${code}): ${err}`)));
-    });
     const org = JSON.parse((await post(port, '/v1/organizations', JSON.stringify({ name: 'Bench City', billingEmail: 'ap@bench.example' }), { authorization: `Bearer ${ADMIN}` })).body) as { id: string; apiKey: string };
 
     // Every event a distinct payment; one in ten delivered twice, as Stripe does.
@@ -117,8 +100,6 @@ export async function webhookBench(scale: number): Promise<Figure[]> {
       { name: 'Stripe webhook ingest p50 at 500 req/s', value: percentile(latencies, 50), unit: 'ms', detail: 'same run' },
     ];
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }
