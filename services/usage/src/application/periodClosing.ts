@@ -129,8 +129,10 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
   }
   if (touched.length === 0) return;
   await ctx.waitForReadModels(writeOf(stored));
+  // What is billed now (the close and every adjustment so far), read once: each year's entry is its own.
+  const billedNow = await billedTotals(ctx, organizationId, null);
   for (const { period, meters: affected, items } of touched) {
-    const billed = (await billedTotals(ctx, organizationId, null)).get(period.periodStart)!;
+    const billed = billedNow.get(period.periodStart)!;
     // A count or a sum changes by exactly what this event adds or removes, whatever the rollups show by now
     // (they may already hold later events: a late event then its void must be two adjustments, not none).
     // Other aggregations are not additive: they compare the year's total now with the billed one.
