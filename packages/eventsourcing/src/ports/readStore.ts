@@ -64,16 +64,27 @@ export interface ReadStoreTx {
   saveCheckpoint(name: string, position: Checkpoint): Promise<void>;
 }
 
-export interface ReadStore {
+/** The reads of a ReadStore; also what a snapshot offers. */
+export interface ReadStoreReader {
   get<T extends Document>(collection: string, id: string): Promise<T | null>;
   find<T extends Document>(collection: string, filter: Filter, options?: FindOptions): Promise<T[]>;
   /** Keyset pagination for large results (exports, lists): never an offset. */
   findPage<T extends Document>(collection: string, filter: Filter, options: PageOptions): Promise<Page<T>>;
+  count(collection: string, filter: Filter): Promise<number>;
+  loadCheckpoint(name: string): Promise<Checkpoint>;
+}
+
+export interface ReadStore extends ReadStoreReader {
+  /**
+   * Runs fn on one consistent view of every collection and checkpoint, as of its start: projections keep
+   * writing meanwhile, and fn sees none of it (SQLite: a read transaction on a second connection; PostgreSQL:
+   * REPEATABLE READ; MongoDB: snapshot reads). Long exports read through it.
+   */
+  snapshot<R>(fn: (reader: ReadStoreReader) => Promise<R>): Promise<R>;
   /** Runs fn atomically where the adapter can (SQLite); otherwise writes are idempotent upserts (MongoDB). */
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R>;
   /** Declares a secondary query field so the adapter can index it. */
   ensureIndex(collection: string, field: string): Promise<void>;
-  loadCheckpoint(name: string): Promise<Checkpoint>;
   /** Drops every document of the collections and the checkpoint: a projection rebuilt from position 0. */
   reset(checkpointName: string, collections: string[]): Promise<void>;
 }

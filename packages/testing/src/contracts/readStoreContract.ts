@@ -119,5 +119,42 @@ export function readStoreContract(adapter: string, create: () => Promise<ReadSto
       expect(await rs.loadCheckpoint(name)).toBeNull();
       expect(await rs.find(col, { organizationId: A })).toEqual([]);
     });
+
+    it('counts the documents a filter selects, in its organization only', async () => {
+      await rs.transaction(async (tx) => {
+        for (let i = 0; i < 5; i++) await tx.put(col, zone(`a${i}`, A, i % 2 ? 'active' : 'retired', i));
+        await tx.put(col, zone('b0', B, 'active', 1));
+      });
+      expect(await rs.count(col, { organizationId: A })).toBe(5);
+      expect(await rs.count(col, { organizationId: A, status: 'active' })).toBe(2);
+      expect(await rs.count(col, { organizationId: A, rank: { $gte: 3 } })).toBe(2);
+    });
+
+    it('reads a snapshot: writes committed while it is open are not in it, checkpoint included', async () => {
+      const name = `projection-${randomUUID()}`;
+      await rs.transaction(async (tx) => {
+        for (let i = 0; i < 10; i++) await tx.put(col, zone(`z${String(i).padStart(2, '0')}`, A, 'active', i));
+        await tx.saveCheckpoint(name, '10');
+      });
+      const seen = await rs.snapshot(async (reader) => {
+        const first = await reader.findPage<Zone>(col, { organizationId: A }, { limit: 4 });
+        // Projections go on writing while an export reads page after page.
+        await rs.transaction(async (tx) => {
+          await tx.put(col, zone('z99', A, 'active', 99));
+          await tx.delete(col, 'z05');
+          await tx.put(col, zone('z06', A, 'retired', 6));
+          await tx.saveCheckpoint(name, '13');
+        });
+        const rest = await reader.findPage<Zone>(col, { organizationId: A }, { limit: 100, after: first.next });
+        return { items: [...first.items, ...rest.items], count: await reader.count(col, { organizationId: A }), checkpoint: await reader.loadCheckpoint(name) };
+      });
+      expect(seen.items.map((z) => z.id)).toEqual(['z00', 'z01', 'z02', 'z03', 'z04', 'z05', 'z06', 'z07', 'z08', 'z09']);
+      expect(seen.items.find((z) => z.id === 'z06')?.status).toBe('active');
+      expect(seen.count).toBe(10);
+      expect(seen.checkpoint).toBe('10');
+      // Outside the snapshot, the writes are there.
+      expect(await rs.count(col, { organizationId: A })).toBe(10);
+      expect(await rs.loadCheckpoint(name)).toBe('13');
+    });
   });
 }

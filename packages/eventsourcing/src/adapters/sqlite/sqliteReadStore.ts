@@ -1,6 +1,6 @@
-import type { StatementSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Checkpoint } from '../../ports/eventStore.ts';
-import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
+import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -15,11 +15,39 @@ function field(name: string): string {
 export class SqliteReadStore implements ReadStore {
   private readonly tables = new Set<string>();
   private readonly statements = new Map<string, StatementSync>();
-  private readonly database: SqliteDatabase;
+  private readonly database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>;
+  /** A snapshot's reader: reads only, on its own connection, tables made by the writer. */
+  private readonly readOnly: boolean;
 
-  constructor(database: SqliteDatabase) {
+  constructor(database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>, options: { readOnly?: boolean } = {}) {
     this.database = database;
-    database.db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position TEXT)');
+    this.readOnly = options.readOnly ?? false;
+    if (!this.readOnly) database.db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position TEXT)');
+  }
+
+  async count(collection: string, filter: Filter): Promise<number> {
+    const { where, values } = this.where(collection, filter);
+    return Number((this.statement(`SELECT COUNT(*) AS n FROM rm_${collection}${where}`).get(...values) as { n: number }).n);
+  }
+
+  /**
+   * A read transaction on a second connection: in WAL mode it sees the database as of its first read while the
+   * main connection goes on committing. An in-memory database has no second connection: it reads live.
+   */
+  async snapshot<R>(fn: (reader: ReadStoreReader) => Promise<R>): Promise<R> {
+    if (this.database.path === ':memory:') return fn(this);
+    const db = new DatabaseSync(this.database.path, { readOnly: true });
+    try {
+      db.exec('PRAGMA busy_timeout = 5000');
+      db.exec('BEGIN');
+      const reader = new SqliteReadStore({ db, path: this.database.path, writeTransaction: () => { throw new Error('a snapshot is read-only'); } }, { readOnly: true });
+      // The first read fixes the snapshot: take it now, not at fn's first query.
+      db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+      return await fn(reader);
+    } finally {
+      if (db.isTransaction) db.exec('COMMIT');
+      db.close();
+    }
   }
 
   async get<T extends Document>(collection: string, id: string): Promise<T | null> {
@@ -31,6 +59,15 @@ export class SqliteReadStore implements ReadStore {
   }
 
   private select<T extends Document>(collection: string, filter: Filter, options: FindOptions, extra?: { sql: string; values: (string | number)[] }): T[] {
+    const { where, values } = this.where(collection, filter, extra);
+    const dir = options.direction === 'desc' ? 'DESC' : 'ASC';
+    const order = options.orderBy && options.orderBy !== 'id' ? ` ORDER BY ${field(options.orderBy)} ${dir}, id ${dir}` : ` ORDER BY id ${dir}`;
+    const limit = options.limit ? ` LIMIT ${Math.trunc(options.limit)}` : '';
+    const rows = this.statement(`SELECT doc FROM rm_${collection}${where}${order}${limit}`).all(...values) as { doc: string }[];
+    return rows.map((r) => JSON.parse(r.doc) as T);
+  }
+
+  private where(collection: string, filter: Filter, extra?: { sql: string; values: (string | number)[] }): { where: string; values: (string | number)[] } {
     this.table(collection);
     const clauses: string[] = [];
     const values: (string | number)[] = [];
@@ -53,12 +90,7 @@ export class SqliteReadStore implements ReadStore {
       clauses.push(extra.sql);
       values.push(...extra.values);
     }
-    const where = clauses.length ? ` WHERE ${clauses.join(' AND ')}` : '';
-    const dir = options.direction === 'desc' ? 'DESC' : 'ASC';
-    const order = options.orderBy && options.orderBy !== 'id' ? ` ORDER BY ${field(options.orderBy)} ${dir}, id ${dir}` : ` ORDER BY id ${dir}`;
-    const limit = options.limit ? ` LIMIT ${Math.trunc(options.limit)}` : '';
-    const rows = this.statement(`SELECT doc FROM rm_${collection}${where}${order}${limit}`).all(...values) as { doc: string }[];
-    return rows.map((r) => JSON.parse(r.doc) as T);
+    return { where: clauses.length ? ` WHERE ${clauses.join(' AND ')}` : '', values };
   }
 
   async findPage<T extends Document>(collection: string, filter: Filter, options: PageOptions): Promise<Page<T>> {
@@ -85,6 +117,7 @@ export class SqliteReadStore implements ReadStore {
    * the same counter a thousand times costs one write.
    */
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
+    if (this.readOnly) throw new Error('a snapshot is read-only');
     const touched = new Map<string, { collection: string; id: string; doc: Document | null }>();
     const checkpoints = new Map<string, Checkpoint>();
     const keyOf = (collection: string, id: string) => `${collection}\u0000${id}`;
@@ -128,7 +161,8 @@ export class SqliteReadStore implements ReadStore {
   async ensureIndex(collection: string, name: string): Promise<void> {
     this.table(collection);
     if (name === 'id' || name === 'organizationId') return;
-    this.database.db.exec(`CREATE INDEX IF NOT EXISTS rm_${collection}_${name} ON rm_${collection} (organization_id, ${field(name)})`);
+    // id last: a keyset page (WHERE field = ? AND id > ? ORDER BY id) walks the index without sorting.
+    this.database.db.exec(`CREATE INDEX IF NOT EXISTS rm_${collection}_${name}_id ON rm_${collection} (organization_id, ${field(name)}, id)`);
   }
 
   async loadCheckpoint(name: string): Promise<Checkpoint> {
@@ -155,9 +189,16 @@ export class SqliteReadStore implements ReadStore {
   private table(collection: string): void {
     if (this.tables.has(collection)) return;
     if (!COLLECTION.test(collection)) throw new Error(`invalid collection name ${collection}`);
+    if (this.readOnly) {
+      // The writer creates collections; a reader cannot (and a missing one is a caller error).
+      const exists = this.database.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(`rm_${collection}`);
+      if (!exists) throw new Error(`collection ${collection} does not exist yet`);
+      this.tables.add(collection);
+      return;
+    }
     this.database.db.exec(`
       CREATE TABLE IF NOT EXISTS rm_${collection} (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS rm_${collection}_org ON rm_${collection} (organization_id);`);
+      CREATE INDEX IF NOT EXISTS rm_${collection}_org_id ON rm_${collection} (organization_id, id);`);
     this.tables.add(collection);
   }
 
