@@ -5,3 +5,4 @@ export * from './events/tenancy.ts';
 export * from './events/billing.ts';
 export * from './events/invoice.ts';
 export * from './events/usage.ts';
+export * from './events/export.ts';

@@ -7,3 +7,5 @@ export * from './scoping.ts';
 export * from './inputSchemas.ts';
 export * from './schemaTypeProvider.ts';
 export * from './periodicPass.ts';
+export * from './artifacts/artifactStore.ts';
+export * from './artifacts/localDirectoryArtifactStore.ts';

@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...names] = argv;
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
-  const modules = createModules({ plansFile: config.plansFile }).all;
+  const modules = createModules({ plansFile: config.plansFile, dataDir: config.dataDir }).all;
   const { database, store, readStore, subscriptions } = openEmbeddedStorage(config.dataDir, modules, log);
   const projections = modules.flatMap((m) => m.projections);
   try {

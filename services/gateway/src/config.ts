@@ -7,6 +7,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Platform admin token; generated on first start when unset. */
   adminToken: string | null;
+  /** CURBMAP_DOWNLOAD_SECRET: signs export download links (generated into the data directory when unset). */
+  downloadSecret: string | null;
   /** Requests per minute per API key (or per client address without a key). */
   rateLimitPerMinute: number;
   /** Failed authentications (missing or unknown key, wrong admin token) per client address per minute. */
@@ -31,6 +33,7 @@ const schema = {
     CURBMAP_DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     CURBMAP_ADMIN_TOKEN: { type: 'string', minLength: 24 },
+    CURBMAP_DOWNLOAD_SECRET: { type: 'string', minLength: 32 },
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, default: 6000 },
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: { type: 'integer', minimum: 1, default: 60 },
     CURBMAP_SEED_DEMO: { type: 'boolean', default: false },
@@ -75,6 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: raw['CURBMAP_DATA_DIR'] as string,
     logLevel: raw['LOG_LEVEL'] as Config['logLevel'],
     adminToken: (raw['CURBMAP_ADMIN_TOKEN'] as string | undefined) ?? null,
+    downloadSecret: (raw['CURBMAP_DOWNLOAD_SECRET'] as string | undefined) ?? null,
     rateLimitPerMinute: raw['RATE_LIMIT_PER_MINUTE'] as number,
     unauthenticatedPerMinute: raw['RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'] as number,
     seedDemo: raw['CURBMAP_SEED_DEMO'] as boolean,

@@ -17,6 +17,8 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel });
   const modules = createModules({
+    dataDir: config.dataDir,
+    downloadSecret: config.downloadSecret,
     plansFile: config.plansFile,
     billingSchedulerIntervalMs: config.billingSchedulerIntervalMs,
     stripe: config.stripe,

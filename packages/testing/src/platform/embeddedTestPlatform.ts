@@ -19,7 +19,7 @@ export interface TestPlatform extends EmbeddedPlatform {
 
 /** A whole embedded platform on a temporary directory, for tests through app.inject. */
 export interface TestPlatformOptions {
-  modules?: ModulesOptions;
+  modules?: Partial<ModulesOptions>;
   /** Services hosted besides the platform's own (tests of the kernel's failure handling). */
   extraModules?: ServiceModule[];
   rateLimitPerMinute?: number;
@@ -31,7 +31,7 @@ export interface TestPlatformOptions {
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'curbmap-test-'));
-  const modules = createModules({ billingSchedulerIntervalMs: 3_600_000, usageCloseIntervalMs: 3_600_000, apiUsageFlushMs: 3_600_000, ...options.modules });
+  const modules = createModules({ dataDir, billingSchedulerIntervalMs: 3_600_000, usageCloseIntervalMs: 3_600_000, apiUsageFlushMs: 3_600_000, ...options.modules });
   const platform = await startEmbeddedPlatform({
     dataDir,
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),

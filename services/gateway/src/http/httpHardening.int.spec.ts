@@ -104,9 +104,10 @@ describe('every error is problem+json', () => {
 });
 
 describe('authentication', () => {
-  it('keeps every route private except health, readiness, docs and the Stripe webhook', async () => {
+  it('keeps every route private except health, readiness, docs, the Stripe webhook and signed downloads', async () => {
     const publicRoutes = p.app.routeTable.filter((r) => r.auth === 'public').map((r) => `${r.method} ${r.url}`);
-    const allowed = /^(GET|HEAD) (\/healthz|\/readyz|\/docs.*)$|^POST \/webhooks\/stripe$/;
+    // A signed download link carries its own authorization (HMAC, expiry, organization): no key.
+    const allowed = /^(GET|HEAD) (\/healthz|\/readyz|\/docs.*|\/downloads\/exports\/:id)$|^POST \/webhooks\/stripe$/;
     expect(publicRoutes.filter((r) => !allowed.test(r))).toEqual([]);
     expect(publicRoutes).toEqual(expect.arrayContaining(['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /docs/json', 'POST /webhooks/stripe']));
     for (const route of p.app.routeTable.filter((r) => r.auth !== 'public' && r.method !== 'HEAD')) {

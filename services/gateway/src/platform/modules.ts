@@ -9,12 +9,21 @@ import {
   type BillingModule,
   type PaymentProvider,
 } from '@curbmap/billing';
+import { join } from 'node:path';
+import { createExportModule, type ExportModule } from '@curbmap/export';
 import { invoiceModule } from '@curbmap/invoice';
 import { createUsageModule, type UsageModule } from '@curbmap/usage';
-import type { ServiceModule } from '@curbmap/service-kit';
+import { LocalDirectoryArtifactStore, type ServiceModule } from '@curbmap/service-kit';
+import { resolveSecret } from './adminToken.ts';
 import { tenancyModule } from '../tenancyModule.ts';
 
 export interface ModulesOptions {
+  /** Where artifacts (exports) and generated secrets are kept. */
+  dataDir: string;
+  /** CURBMAP_DOWNLOAD_SECRET (signs download links); generated into the data directory when absent. */
+  downloadSecret?: string | null;
+  /** How long export artifacts are kept. */
+  exportRetentionMs?: number;
   plansFile?: string | null;
   billingSchedulerIntervalMs?: number;
   /** STRIPE_SECRET_KEY (+ STRIPE_API_BASE): payments through Stripe; manual collection otherwise. */
@@ -38,10 +47,11 @@ export interface PlatformModules {
   billingDeps: Omit<BillingDeps, 'ctx'>;
   stripe: StripePaymentProvider | null;
   usage: UsageModule;
+  export: ExportModule;
 }
 
 /** Every service the embedded platform hosts, configured: the one place the payment provider is chosen. */
-export function createModules(options: ModulesOptions = {}): PlatformModules {
+export function createModules(options: ModulesOptions): PlatformModules {
   const customerLinks = new EventSourcedCustomerLinks();
   const stripe = options.stripe ? new StripePaymentProvider(options.stripe, customerLinks) : null;
   const chosen = options.provider ?? stripe ?? new ManualPaymentProvider();
@@ -60,5 +70,10 @@ export function createModules(options: ModulesOptions = {}): PlatformModules {
     ...(options.usageCloseIntervalMs ? { closeIntervalMs: options.usageCloseIntervalMs } : {}),
     ...(options.apiUsageFlushMs ? { apiUsageFlushMs: options.apiUsageFlushMs } : {}),
   });
-  return { all: [tenancyModule, billing, invoiceModule, usage], billing, billingDeps, stripe, usage };
+  const exports = createExportModule({
+    artifacts: new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts')),
+    downloadSecret: resolveSecret(options.downloadSecret ?? null, options.dataDir, 'download-secret', 'cmd_').secret,
+    ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
+  });
+  return { all: [tenancyModule, billing, invoiceModule, usage, exports], billing, billingDeps, stripe, usage, export: exports };
 }

@@ -1,0 +1,18 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** An artifact being written: invisible to readers until commit, gone on abort. */
+export interface ArtifactWriter {
+  stream: Writable;
+  /** Makes the whole artifact visible at once (after its bytes are durable). */
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Files the platform produces (exports, PDFs): local directory here, an object store later, same port. */
+export interface ArtifactStore {
+  create(key: string): ArtifactWriter;
+  /** The committed artifact, or null: a half-written one is never returned. */
+  open(key: string): Promise<{ stream: Readable; bytes: number } | null>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}

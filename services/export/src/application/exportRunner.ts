@@ -1,0 +1,184 @@
+import type { ExportRequest } from '@curbmap/contracts';
+import type { CommandMetadata } from '@curbmap/eventsourcing';
+import { periodicPass, runCommand, type ArtifactStore, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { exportJobDecider, exportStream, type ExportJobCommand } from '../domain/exportJob/exportJobDecider.ts';
+import { curbInventoryProjection, directoryCollections, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+import { exportCollections, exportJobProjection, type ExportJobView } from '../projections/exportJobProjection.ts';
+import { countExport, writeExport, type ExportProgress } from './exportWriter.ts';
+
+export interface ExportRunnerOptions {
+  artifacts: ArtifactStore;
+  /** How long an artifact is kept (default 7 days). */
+  retentionMs: number;
+  /** How often a running job records its progress (default 1 s). */
+  progressIntervalMs: number;
+  /** How often expired artifacts are deleted (default hourly). */
+  retentionIntervalMs: number;
+}
+
+export interface ExportRunner extends Running {
+  /** Resolves when no job is queued or running (tests, operators). */
+  idle(): Promise<void>;
+  /** Deletes artifacts past their retention as of `at`; answers how many. */
+  expire(at?: Date): Promise<number>;
+}
+
+export const artifactKey = (job: Pick<ExportJobView, 'organizationId' | 'id'>, extension: string) => `exports/${job.organizationId}/${job.id}.${extension}`;
+
+/**
+ * Runs export jobs one at a time. A job is queued when its request is appended and, at start, every job the
+ * log shows requested or running (a crash or a stop interrupted it): it starts again from the beginning with the
+ * next attempt, on a fresh snapshot, and a half-written artifact is discarded. Completed is appended only
+ * after the artifact is whole and durable, with its checksum.
+ */
+export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOptions): ExportRunner {
+  const log = ctx.log.child({ component: 'export-runner' });
+  const queue: string[] = [];
+  const queued = new Set<string>();
+  const abort = new AbortController();
+  let idleWaiters: (() => void)[] = [];
+  let working: Promise<void> | null = null;
+
+  const command = (jobId: string, type: ExportJobCommand['type'], data: unknown, organizationId: string, projectId: string | null) => {
+    const metadata: CommandMetadata = { commandId: ctx.newId(), now: ctx.now().toISOString(), organizationId };
+    if (projectId) metadata.projectId = projectId;
+    return runCommand(ctx, exportJobDecider, exportStream(jobId), { type, data, metadata } as ExportJobCommand, { consistent: false });
+  };
+
+  async function run(jobId: string): Promise<void> {
+    const job = await jobView(jobId);
+    if (!job || (job.status !== 'requested' && job.status !== 'running')) return;
+    const { organizationId } = job;
+    const projectId = job.request.projectId;
+    const organization = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, organizationId);
+    if (!organization) {
+      await command(jobId, 'FailExport', { reason: 'organization not found' }, organizationId, projectId);
+      return;
+    }
+    await ctx.readStore.snapshot(async (reader) => {
+      const rowsTotal = await countExport(reader, organizationId, job.request);
+      const started = await command(jobId, 'StartExport', { rowsTotal }, organizationId, projectId);
+      if (started.state.status !== 'running') return;
+      const attempt = started.state.attempt;
+      const progress: ExportProgress = { rowsDone: 0, bytes: 0 };
+      const extension = job.request.format === 'csv' ? 'csv' : job.request.format === 'ndjson' ? 'ndjson' : job.request.format === 'cds' ? 'cds.json' : 'json';
+      const key = artifactKey(job, `${extension}${job.request.compression === 'gzip' ? '.gz' : ''}`);
+      const writer = options.artifacts.create(key);
+      let reported = 0;
+      const timer = setInterval(() => {
+        if (progress.rowsDone === reported) return;
+        reported = progress.rowsDone;
+        log.info({ jobId, rowsDone: progress.rowsDone, rowsTotal, bytes: progress.bytes }, 'export progress');
+        void command(jobId, 'ReportProgress', { rowsDone: progress.rowsDone, rowsTotal, bytes: progress.bytes }, organizationId, projectId).catch((err) => log.warn({ err, jobId }, 'recording export progress failed'));
+      }, options.progressIntervalMs);
+      const now = ctx.now();
+      try {
+        const written = await writeExport({ reader, organization, request: job.request, out: writer.stream, progress, signal: abort.signal, now, checkpointName: checkpointOf(job.request) });
+        clearInterval(timer);
+        await writer.commit();
+        const manifest = {
+          rows: written.rows,
+          bytes: written.bytes,
+          sha256: written.sha256,
+          consistentAt: written.consistentAt,
+          nextChangedSince: now.toISOString(),
+          fileName: `curbmap-${job.request.dataset}-${jobId}.${written.extension}`,
+          contentType: written.contentType,
+          contentEncoding: null,
+          expiresAt: new Date(now.getTime() + options.retentionMs).toISOString(),
+        };
+        await command(jobId, 'CompleteExport', { manifest }, organizationId, projectId);
+        log.info({ jobId, attempt, rows: written.rows, bytes: written.bytes }, 'export completed');
+      } catch (err) {
+        clearInterval(timer);
+        await writer.abort();
+        // Stopped by a shutdown: the job stays running and starts again at the next start.
+        if (abort.signal.aborted) return;
+        log.error({ err, jobId }, 'export failed');
+        await command(jobId, 'FailExport', { reason: `export failed: ${(err as Error).message}`.slice(0, 500) }, organizationId, projectId);
+      }
+    });
+  }
+
+  async function jobView(jobId: string): Promise<ExportJobView | null> {
+    // The runner reads the job from its read model once it shows the request (the request's own write).
+    for (let i = 0; i < 50; i++) {
+      const job = await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId);
+      if (job) return job;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return null;
+  }
+
+  function pump(): void {
+    if (working || abort.signal.aborted) return;
+    const next = queue.shift();
+    if (!next) {
+      for (const w of idleWaiters.splice(0)) w();
+      return;
+    }
+    working = run(next)
+      .catch((err) => log.error({ err, jobId: next }, 'export job crashed'))
+      .finally(() => {
+        queued.delete(next);
+        working = null;
+        pump();
+      });
+  }
+  const enqueue = (jobId: string) => {
+    if (queued.has(jobId)) return;
+    queued.add(jobId);
+    queue.push(jobId);
+    pump();
+  };
+
+  // New requests, as they are appended (after-batch checkpoint: the queue is rebuilt from the read model at start).
+  const sub = ctx.subscriptions.subscribe('export.runner.v1', { types: ['export.job.requested'] }, async (batch) => {
+    for (const e of batch) enqueue((e.data as { jobId: string }).jobId);
+  });
+  // Jobs a crash or a stop interrupted, once the jobs read model has caught up.
+  const resumed = (async () => {
+    await ctx.subscriptions.list().find((s) => s.name === exportJobProjection.name)?.caughtUp;
+    for (const status of ['running', 'requested'] as const) {
+      for (const job of await ctx.readStore.find<ExportJobView>(exportCollections.jobs, { status }, { orderBy: 'requestedAt' })) enqueue(job.id);
+    }
+  })().catch((err) => log.error({ err }, 'resuming export jobs failed'));
+
+  const retention = periodicPass(
+    async (at) => {
+      let deleted = 0;
+      for (const job of await ctx.readStore.find<ExportJobView>(exportCollections.jobs, { status: 'completed' })) {
+        if (!job.manifest || Date.parse(job.manifest.expiresAt) > at.getTime()) continue;
+        await options.artifacts.delete(artifactKey(job, job.manifest.fileName.split(`${job.id}.`)[1]!));
+        await command(job.id, 'DeleteArtifact', {}, job.organizationId, job.request.projectId);
+        deleted += 1;
+      }
+      if (deleted > 0) log.info({ deleted }, 'expired export artifacts deleted');
+      return deleted;
+    },
+    { intervalMs: options.retentionIntervalMs, now: ctx.now, onError: (err) => log.error({ err }, 'export retention pass failed') },
+  );
+
+  return {
+    async idle() {
+      await resumed;
+      await ctx.subscriptions.list().find((s) => s.name === 'export.runner.v1')?.waitFor(await ctx.store.headPosition(), 30_000);
+      if (!working && queue.length === 0) return;
+      await new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+    expire: (at) => retention.tick(at),
+    async stop() {
+      abort.abort(new Error('the export runner is stopping'));
+      await sub.stop();
+      await retention.stop();
+      await resumed;
+      await working;
+      idleWaiters = [];
+    },
+  };
+}
+
+/** The read model an export reads, whose checkpoint its manifest names. */
+function checkpointOf(request: ExportRequest): string {
+  return ['invoices', 'payments', 'usage'].includes(request.dataset) ? `${request.dataset}` : curbInventoryProjection.name;
+}

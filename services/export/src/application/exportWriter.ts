@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { format as csvFormat } from '@fast-csv/format';
+import { curbKinds, type CurbKind, type ExportRequest } from '@curbmap/contracts';
+import type { Filter, Page, ReadStoreReader } from '@curbmap/eventsourcing';
+import { HttpError } from '@curbmap/service-kit';
+import type { CdsObject } from '../domain/curbs/cdsValidation.ts';
+import { cds11Event, csvCell, curbCsvColumns, neutralise } from '../domain/exportJob/exportRows.ts';
+import { curbCollections, curbDocumentId, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+
+const PAGE = 1000;
+/** Text is handed to the stream in pieces of about this size: one write per row would cost more than the row. */
+const CHUNK_CHARS = 64 * 1024;
+
+type Row = Record<string, unknown>;
+interface Dataset {
+  collection: string;
+  filter: Filter;
+  /** The CSV columns and how a document fills them. */
+  columns: string[];
+  csvRow(doc: Row): (string | number | boolean)[];
+  /** The JSON/NDJSON object of a document. */
+  jsonRow(doc: Row): unknown;
+  curbKind: CurbKind | 'events' | null;
+}
+
+/** Collections of other services' read models that an organization may export (its own rows only). */
+const foreign = { invoices: 'invoices', payments: 'billing_payments', usage: 'usage_buckets' } as const;
+
+const isCurbDataset = (d: ExportRequest['dataset']): d is CurbKind | 'events' => (curbKinds as readonly string[]).includes(d) || d === 'events';
+
+/** Refuses what cannot be exported, before a job is recorded. */
+export function checkExportRequest(request: ExportRequest): void {
+  if (request.format === 'cds' && !isCurbDataset(request.dataset)) throw new HttpError(400, 'unsupported_format', `dataset ${request.dataset} has no CDS form; use json, ndjson or csv`);
+  if (request.dataset === 'sessions' || request.dataset === 'aggregates') throw new HttpError(422, 'not_available', `CDS metrics (${request.dataset}) are not exportable yet`);
+  if (request.filters.bbox) {
+    const [minLng, minLat, maxLng, maxLat] = request.filters.bbox as [number, number, number, number];
+    if (!(minLng >= -180 && maxLng <= 180 && minLat >= -90 && maxLat <= 90 && minLng <= maxLng && minLat <= maxLat)) throw new HttpError(400, 'invalid_bbox', 'filters.bbox is [minLng, minLat, maxLng, maxLat] in WGS84');
+  }
+}
+
+function datasetOf(organizationId: string, request: ExportRequest): Dataset {
+  const filter: Filter = { organizationId };
+  if (request.projectId) filter['projectId'] = request.projectId;
+  const { from, to, bbox } = request.filters;
+  const range = (field: string, lo?: string | number, hi?: string | number) => {
+    if (lo === undefined && hi === undefined) return;
+    filter[field] = { ...(lo !== undefined ? { $gte: lo } : {}), ...(hi !== undefined ? { $lt: hi } : {}) };
+  };
+  const dataset = request.dataset;
+  if (isCurbDataset(dataset)) {
+    if (request.changedSince) range('lastUpdated', Date.parse(request.changedSince));
+    if (bbox && dataset !== 'policies' && dataset !== 'events') {
+      const [minLng, minLat, maxLng, maxLat] = bbox as [number, number, number, number];
+      Object.assign(filter, { maxLng: { $gte: minLng }, minLng: { $lte: maxLng }, maxLat: { $gte: minLat }, minLat: { $lte: maxLat } });
+    }
+    if (dataset === 'events') range('time', from ? Date.parse(from) : undefined, to ? Date.parse(to) : undefined);
+    const fields = curbCsvColumns[dataset];
+    return {
+      collection: curbCollections[dataset],
+      filter,
+      columns: ['project_id', ...fields],
+      csvRow: (doc) => [doc['projectId'] as string, ...fields.map((f) => csvCell(f, (doc['cds'] as CdsObject)[f]))],
+      jsonRow: (doc) => ({ project_id: doc['projectId'], ...(doc['cds'] as CdsObject) }),
+      curbKind: dataset,
+    };
+  }
+  if (dataset === 'invoices') {
+    range('issuedAt', from, to);
+    const fields = ['id', 'number', 'status', 'currency', 'total', 'amountDue', 'amountPaid', 'amountRemaining', 'collectionMethod', 'poNumber', 'issuedAt', 'dueAt', 'paidAt'];
+    return simple(foreign.invoices, filter, fields);
+  }
+  if (dataset === 'payments') {
+    range('receivedAt', from, to);
+    const fields = ['id', 'invoiceId', 'amount', 'appliedAmount', 'excessAmount', 'refundedAmount', 'currency', 'method', 'reference', 'status', 'provider', 'receivedAt'];
+    return simple(foreign.payments, filter, fields);
+  }
+  if (dataset === 'usage') {
+    range('hour', from, to);
+    if (request.filters.meter) filter['meter'] = request.filters.meter;
+    return simple(foreign.usage, filter, ['meter', 'projectId', 'hour', 'count', 'sum']);
+  }
+  throw new HttpError(422, 'not_available', `dataset ${dataset} is not exportable yet`);
+}
+
+function simple(collection: string, filter: Filter, fields: string[]): Dataset {
+  return {
+    collection,
+    filter,
+    columns: fields,
+    csvRow: (doc) => fields.map((f) => csvCell(f, doc[f])),
+    jsonRow: (doc) => Object.fromEntries(fields.map((f) => [f, doc[f] ?? null])),
+    curbKind: null,
+  };
+}
+
+export interface ExportProgress {
+  rowsDone: number;
+  bytes: number;
+}
+
+export interface WrittenExport {
+  rows: number;
+  bytes: number;
+  sha256: string;
+  consistentAt: string | null;
+  contentType: string;
+  extension: string;
+}
+
+/**
+ * Streams one export from a consistent snapshot of the read models to `out`: pages of documents, never the
+ * whole dataset; gzip when asked; bytes and SHA-256 of what is written. `progress` is updated as rows go out.
+ */
+export async function writeExport(input: {
+  reader: ReadStoreReader;
+  organization: ExportOrganizationView;
+  request: ExportRequest;
+  out: Writable;
+  progress: ExportProgress;
+  signal: AbortSignal;
+  now: Date;
+  /** The read model whose checkpoint the snapshot is consistent at. */
+  checkpointName: string;
+}): Promise<WrittenExport> {
+  const { reader, organization, request, progress, signal } = input;
+  const dataset = datasetOf(organization.id, request);
+  const consistentAt = await reader.loadCheckpoint(input.checkpointName);
+  const hash = createHash('sha256');
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      progress.bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  async function* documents(): AsyncGenerator<Row> {
+    let after: string | null = null;
+    do {
+      if (signal.aborted) throw signal.reason;
+      const page: Page<Row & { id: string; organizationId: string }> = await reader.findPage<Row & { id: string; organizationId: string }>(dataset.collection, dataset.filter, { limit: PAGE, after });
+      for (const doc of page.items) {
+        progress.rowsDone += 1;
+        yield doc;
+      }
+      after = page.next;
+    } while (after);
+  }
+  const referencedPolicies = new Set<string>();
+  async function* text(): AsyncGenerator<string> {
+    let buffer = '';
+    const flush = () => {
+      const out = buffer;
+      buffer = '';
+      return out;
+    };
+    if (request.format === 'json') buffer += '[';
+    if (request.format === 'cds') {
+      const kind = dataset.curbKind!;
+      const envelope = { version: request.cdsVersion, time_zone: request.timeZone, last_updated: input.now.getTime(), currency: organization.currency, author: organization.name };
+      buffer += `${JSON.stringify(envelope).slice(0, -1)},"data":{"${kind}":[`;
+    }
+    let first = true;
+    for await (const doc of documents()) {
+      if (request.format === 'ndjson') buffer += `${JSON.stringify(dataset.jsonRow(doc))}\n`;
+      else if (request.format === 'json') buffer += `${first ? '' : ','}${JSON.stringify(dataset.jsonRow(doc))}`;
+      else {
+        let cds = doc['cds'] as CdsObject;
+        if (dataset.curbKind === 'zones') for (const p of (cds['curb_policy_ids'] as string[]) ?? []) referencedPolicies.add(`${doc['projectId'] as string}\u0000${p}`);
+        if (dataset.curbKind === 'events' && request.cdsVersion === '1.1') cds = cds11Event(cds);
+        buffer += `${first ? '' : ','}${JSON.stringify(cds)}`;
+      }
+      first = false;
+      if (buffer.length >= CHUNK_CHARS) yield flush();
+    }
+    if (request.format === 'json') buffer += ']';
+    if (request.format === 'cds') {
+      buffer += ']';
+      // Zones come with every policy they reference (CDS: a consumer resolves curb_policy_ids in the same payload).
+      if (dataset.curbKind === 'zones') {
+        buffer += ',"policies":[';
+        let firstPolicy = true;
+        for (const key of [...referencedPolicies].sort()) {
+          const [projectId, policyId] = key.split('\u0000') as [string, string];
+          const policy = await reader.get<CurbDocument>(curbCollections.policies, curbDocumentId(projectId, policyId));
+          if (!policy || policy.organizationId !== organization.id) continue;
+          buffer += `${firstPolicy ? '' : ','}${JSON.stringify(policy.cds)}`;
+          firstPolicy = false;
+          if (buffer.length >= CHUNK_CHARS) yield flush();
+        }
+        buffer += ']';
+      }
+      buffer += '}}';
+    }
+    yield flush();
+  }
+  async function* csvRows(): AsyncGenerator<(string | number | boolean)[]> {
+    for await (const doc of documents()) yield dataset.csvRow(doc);
+  }
+  const gzip = request.compression === 'gzip';
+  const source = request.format === 'csv' ? Readable.from(csvRows()).pipe(csvFormat({ headers: dataset.columns.map(neutralise), writeBOM: false, includeEndRowDelimiter: true, rowDelimiter: '\r\n' })) : Readable.from(text());
+  if (gzip) await pipeline(source, createGzip({ level: 6 }), meter, input.out, { signal });
+  else await pipeline(source, meter, input.out, { signal });
+  const contentType = request.format === 'csv' ? 'text/csv; charset=utf-8' : request.format === 'ndjson' ? 'application/x-ndjson' : request.format === 'cds' ? `application/vnd.cds+json;version=${request.cdsVersion}` : 'application/json';
+  const extension = `${request.format === 'cds' ? 'cds.json' : request.format}${gzip ? '.gz' : ''}`;
+  return { rows: progress.rowsDone, bytes: progress.bytes, sha256: hash.digest('hex'), consistentAt, contentType, extension };
+}
+
+/** How many rows an export will have (its progress total), from the same snapshot. */
+export function countExport(reader: ReadStoreReader, organizationId: string, request: ExportRequest): Promise<number> {
+  const dataset = datasetOf(organizationId, request);
+  return reader.count(dataset.collection, dataset.filter);
+}

@@ -1,0 +1,133 @@
+import { Transform, type Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { assertProjectAccess, commandMetadata, HttpError, keyAuth, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { deleteZone, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
+import { curbCollections, curbDocumentId, type CurbDocument } from '../projections/curbInventoryProjection.ts';
+
+const security = [{ apiKey: [] }];
+const tags = ['curbs'];
+const projectParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } as const;
+const zoneParams = { type: 'object', required: ['id', 'zoneId'], properties: { id: { type: 'string', format: 'uuid' }, zoneId: { type: 'string', format: 'uuid' } } } as const;
+/** An import streams: it may be far larger than the API's usual body limit. */
+const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
+
+/** The request body, unread: the import parses it as it arrives. Idempotency keys name the import, not its bytes. */
+class StreamedBody {
+  readonly stream: Readable;
+  constructor(stream: Readable) {
+    this.stream = stream;
+  }
+  toJSON() {
+    return 'streamed body';
+  }
+}
+
+function limited(stream: Readable, max: number): Readable {
+  let seen = 0;
+  return stream.pipe(
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        seen += chunk.length;
+        if (seen > max) done(new HttpError(413, 'body_too_large', `an import is at most ${max} bytes`));
+        else done(null, chunk);
+      },
+    }),
+  );
+}
+
+export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  await fastify.register(async (scope) => {
+    scope.removeContentTypeParser(['application/json']);
+    scope.addContentTypeParser(['application/json', 'application/geo+json', 'application/vnd.cds+json'], (_request, payload, done) => done(null, new StreamedBody(payload as Readable)));
+    scope.post('/v1/projects/:id/curbs/import', {
+      config: { auth: 'key', minRole: 'member' },
+      bodyLimit: MAX_IMPORT_BYTES,
+      schema: {
+        summary: 'Import curb data into a project: a CDS Curbs payload (1.0 or 1.1) or a GeoJSON FeatureCollection of zones',
+        description:
+          'The body streams (an import of 100,000 zones is fine). All or nothing: one invalid object (a non-UUID id, an unclosed polygon ring, coordinates outside WGS84, a zone naming an unknown policy) refuses the import with a 400 that lists each error\'s path and field, and nothing is written. Objects whose CDS id is in the project already are replaced.',
+        tags,
+        security,
+        params: projectParams,
+        response: {
+          201: { type: 'object', properties: { importId: { type: 'string' }, source: { type: 'string' }, cdsVersion: { type: 'string' }, counts: { type: 'object', additionalProperties: { type: 'integer' } }, replayed: { type: 'boolean' } } },
+          ...problemResponses(400, 401, 403, 404, 413, 415),
+        },
+      },
+      handler: async (request, reply) => {
+        const auth = keyAuth(request);
+        const projectId = (request.params as { id: string }).id;
+        assertProjectAccess(auth, projectId);
+        if (!(request.body instanceof StreamedBody)) throw new HttpError(415, 'unsupported_media_type', 'send application/json (CDS) or application/geo+json (GeoJSON)');
+        const summary = await importCurbs(ctx, commandMetadata(request, ctx, auth.organizationId, projectId), projectId, limited(request.body.stream, MAX_IMPORT_BYTES));
+        reply.code(201);
+        return summary;
+      },
+    });
+  });
+
+  const app = fastify.withTypeProvider<SchemaTypes>();
+  app.put('/v1/projects/:id/curb-zones/:zoneId', {
+    config: { auth: 'key', minRole: 'member' },
+    schema: {
+      summary: 'Create or replace one curb zone (a CDS Curb Zone)',
+      description: '`curb_zone_id` defaults to the path\'s; `last_updated_date` to now. The policies it names must be in the project.',
+      tags,
+      security,
+      params: zoneParams,
+      body: { type: 'object' },
+      response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses(400, 401, 403, 404) },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const { id, zoneId } = request.params as { id: string; zoneId: string };
+      assertProjectAccess(auth, id);
+      return (await upsertZone(ctx, commandMetadata(request, ctx, auth.organizationId, id), id, zoneId, request.body)).zone;
+    },
+  });
+
+  app.get('/v1/projects/:id/curb-zones/:zoneId', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'One curb zone as CDS', tags, security, params: zoneParams, response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses(401, 404) } },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const { id, zoneId } = request.params as { id: string; zoneId: string };
+      assertProjectAccess(auth, id);
+      const doc = await ctx.readStore.get<CurbDocument>(curbCollections.zones, curbDocumentId(id, zoneId));
+      if (!doc || doc.organizationId !== auth.organizationId) throw notFound('curb zone');
+      return doc.cds;
+    },
+  });
+
+  app.delete('/v1/projects/:id/curb-zones/:zoneId', {
+    config: { auth: 'key', minRole: 'member' },
+    schema: { summary: 'Remove a curb zone from the project', tags, security, params: zoneParams, response: { 204: { type: 'null' }, ...problemResponses(401, 403, 404) } },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const { id, zoneId } = request.params as { id: string; zoneId: string };
+      assertProjectAccess(auth, id);
+      await deleteZone(ctx, commandMetadata(request, ctx, auth.organizationId, id), id, zoneId);
+      return reply.code(204).send();
+    },
+  });
+
+  app.post('/v1/projects/:id/curb-events', {
+    config: { auth: 'key', minRole: 'member' },
+    schema: {
+      summary: 'Record CDS events (park_start, enter_area, …) for a project: a CDS Events payload or an array, 1 to 1,000',
+      tags,
+      security,
+      params: projectParams,
+      body: { anyOf: [{ type: 'object' }, { type: 'array' }] },
+      response: { 201: { type: 'object', properties: { recorded: { type: 'integer' }, replayed: { type: 'boolean' } } }, ...problemResponses(400, 401, 403, 404) },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const projectId = (request.params as { id: string }).id;
+      assertProjectAccess(auth, projectId);
+      const result = await recordCurbEvents(ctx, commandMetadata(request, ctx, auth.organizationId, projectId), projectId, request.body);
+      reply.code(201);
+      return result;
+    },
+  });
+}

@@ -1,0 +1,254 @@
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LightMyRequestResponse } from 'fastify';
+import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { CDS_EXAMPLES, cdsResponseValidator, describeErrors } from '../domain/cds/cdsOpenApi.fixture.ts';
+
+let p: TestPlatform;
+let clock: Date;
+let org: { id: string; apiKey: string };
+let project: string;
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+const example = (name: string) => JSON.parse(readFileSync(`${CDS_EXAMPLES}/${name}`, 'utf8')) as { version: string; data: Record<string, Record<string, unknown>[]> };
+
+beforeEach(async () => {
+  clock = new Date('2027-05-10T12:00:00Z');
+  p = await startTestPlatform({ now: () => clock });
+  org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
+  project = (await call('POST', '/v1/projects', { name: 'Downtown' })).json().id;
+});
+afterEach(() => p.close());
+
+function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, key = org.apiKey, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return p.app.inject({ method, url, headers: { ...bearer(key), ...headers }, ...(payload === undefined ? {} : { payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { ...bearer(key), 'content-type': 'application/json', ...headers } }) });
+}
+function problem(res: LightMyRequestResponse, status: number) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+  return res.json() as { detail: string; errors?: { path: string; message: string }[] };
+}
+/** RFC 4180, enough for the test: quoted fields with doubled quotes, CRLF rows. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+    else cell += c;
+  }
+  return rows;
+}
+const importBody = (payload: unknown, projectId = project, key = org.apiKey) => call('POST', `/v1/projects/${projectId}/curbs/import`, payload, key);
+
+/** Runs an export to its end and downloads it through the signed link. */
+async function exportOf(request: Record<string, unknown>, key = org.apiKey) {
+  const started = await call('POST', '/v1/exports', request, key);
+  expect(started.statusCode, started.body).toBe(202);
+  const id = started.json().id as string;
+  await p.modules.export.runner!.idle();
+  await p.settle();
+  const job = (await call('GET', `/v1/exports/${id}`, undefined, key)).json();
+  expect(job.status, JSON.stringify(job)).toBe('completed');
+  const redirect = await call('GET', `/v1/exports/${id}/download`, undefined, key);
+  expect(redirect.statusCode).toBe(302);
+  const file = await p.app.inject({ url: redirect.headers.location as string });
+  expect(file.statusCode, file.body).toBe(200);
+  return { id, job, file, location: redirect.headers.location as string };
+}
+
+describe('curb data in', () => {
+  it('imports the spec\'s examples and exports them back to equal content (CDS 1.0), and as CDS 1.1 that validates against the official OpenAPI', async () => {
+    const policies = example('curbs_02_curb_policies.json');
+    const zones = example('curbs_01_curb_zones_minimum.json');
+    const imported = await importBody(policies);
+    expect(imported.statusCode, imported.body).toBe(201);
+    expect(imported.json()).toMatchObject({ source: 'cds', cdsVersion: '1.0', counts: { policies: 3, zones: 0 } });
+    expect((await importBody(zones)).json().counts).toMatchObject({ zones: 1 });
+
+    const v10 = await exportOf({ dataset: 'zones', format: 'cds', cdsVersion: '1.0', projectId: project });
+    const doc10 = v10.file.json();
+    expect(doc10.version).toBe('1.0');
+    expect(doc10.data.zones).toEqual(zones.data['zones']);
+    // A zone comes with every policy it references, and only those.
+    expect(doc10.data.policies).toEqual(policies.data['policies']!.filter((x) => x['curb_policy_id'] === 'cd0996d7-3765-4f0b-a72e-7caf7cf3fe21'));
+    const allPolicies = (await exportOf({ dataset: 'policies', format: 'cds', cdsVersion: '1.0' })).file.json();
+    expect(allPolicies.data.policies).toEqual([...policies.data['policies']!].sort((a, b) => String(a['curb_policy_id']).localeCompare(String(b['curb_policy_id']))));
+
+    const v11 = (await exportOf({ dataset: 'zones', format: 'cds' })).file;
+    expect(v11.headers['content-type']).toBe('application/vnd.cds+json;version=1.1');
+    const doc11 = v11.json();
+    expect(doc11).toMatchObject({ version: '1.1', time_zone: 'America/Chicago', currency: 'USD', last_updated: clock.getTime(), author: 'City of Springfield' });
+    const validZones = cdsResponseValidator('Curbs API', '/curbs/zones');
+    expect(validZones(doc11), describeErrors(validZones)).toBe(true);
+    const validPolicies = cdsResponseValidator('Curbs API', '/curbs/policies');
+    const policies11 = (await exportOf({ dataset: 'policies', format: 'cds' })).file.json();
+    expect(validPolicies(policies11), describeErrors(validPolicies)).toBe(true);
+    // A CDS 1.1 export that broke the schema would be caught: the validator is not vacuous.
+    expect(validZones({ ...doc11, data: { zones: [{ ...doc11.data.zones[0], curb_zone_id: undefined }] } })).toBe(false);
+  });
+
+  it('imports the spec\'s event examples; CDS 1.1 exports carry integer times and Point locations where the 1.0 example has strings and a Feature', async () => {
+    const events = example('events_01_curb_event_minimum.json');
+    const validEvents = cdsResponseValidator('Events API', '/events/events');
+    // Spec text over OpenAPI, noted: the official example itself fails the 1.1 Event schema.
+    expect(validEvents(events)).toBe(false);
+    expect(describeErrors(validEvents)).toMatch(/event_location must have required property 'coordinates'.*event_time must be integer/);
+    const res = await call('POST', `/v1/projects/${project}/curb-events`, events);
+    expect(res.statusCode, res.body).toBe(201);
+    const v10 = (await exportOf({ dataset: 'events', format: 'cds', cdsVersion: '1.0' })).file.json();
+    expect(v10.data.events).toEqual(events.data['events']);
+    const v11 = (await exportOf({ dataset: 'events', format: 'cds' })).file.json();
+    expect(validEvents(v11), describeErrors(validEvents)).toBe(true);
+    expect(v11.data.events[0]).toMatchObject({ event_time: 1552678578632, event_location: { type: 'Point', coordinates: [-85.7629808, 38.257341] } });
+  });
+
+  it('refuses an import with bad objects, naming each item and field, and writes nothing', async () => {
+    const policies = example('curbs_02_curb_policies.json');
+    expect((await importBody(policies)).statusCode).toBe(201);
+    const before = await p.eventCount();
+    const zone = example('curbs_01_curb_zones_minimum.json').data['zones']![0]!;
+    const ring = (zone['geometry'] as { coordinates: number[][][] }).coordinates[0]!;
+    const bad = {
+      version: '1.1',
+      data: {
+        zones: [
+          zone,
+          { ...zone, curb_zone_id: 'b1f2a1d8-8a3f-4d7c-9c55-8c8e3a0a0a01', geometry: { type: 'Polygon', coordinates: [ring.slice(0, -1)] } },
+          { ...zone, curb_zone_id: 'b1f2a1d8-8a3f-4d7c-9c55-8c8e3a0a0a02', geometry: { type: 'Polygon', coordinates: [[[-200, 40], [-73.9, 40.7], [-73.8, 40.8], [-200, 40]]] } },
+          { ...zone, curb_zone_id: 'b1f2a1d8-8a3f-4d7c-9c55-8c8e3a0a0a03', curb_policy_ids: ['0c0c0c0c-0000-4000-8000-000000000000'] },
+          { ...zone, curb_zone_id: 'zone-7' },
+        ],
+      },
+    };
+    const body = problem(await importBody(bad), 400);
+    expect(body.detail).toMatch(/nothing was written: 4 errors/);
+    expect(body.errors).toEqual(
+      expect.arrayContaining([
+        { path: '/data/zones/1/geometry/coordinates/0', message: expect.stringContaining('not closed') },
+        { path: '/data/zones/2/geometry/coordinates/0/0', message: expect.stringContaining('outside WGS84') },
+        { path: '/data/zones/3/curb_policy_ids/0', message: expect.stringContaining('unknown policy 0c0c0c0c-0000-4000-8000-000000000000') },
+        { path: '/data/zones/4/curb_zone_id', message: 'must be a UUID' },
+      ]),
+    );
+    expect(await p.eventCount()).toBe(before);
+    problem(await importBody('{"version": "1.1", "data": {"zones": [ {"curb_zone_id": '), 400);
+    problem(await importBody({ version: '2.0', data: { policies: policies.data['policies'] } }), 400);
+    expect(await p.eventCount()).toBe(before);
+    // Another organization's project does not exist for this key.
+    const other = await p.createOrganization('Shelbyville');
+    problem(await importBody(policies, project, other.apiKey), 404);
+  });
+
+  it('imports a GeoJSON FeatureCollection of zones; PUT replaces a zone and DELETE removes it', async () => {
+    const features = [1, 2].map((i) => ({
+      type: 'Feature',
+      id: `a0000000-0000-4000-8000-00000000000${i}`,
+      properties: { name: `Zone ${i}`, street_name: i === 2 ? '=HYPERLINK("http://evil")' : 'Main St' },
+      geometry: { type: 'Polygon', coordinates: [[[-87.6, 41.8], [-87.59, 41.8], [-87.59, 41.81], [-87.6, 41.8]]] },
+    }));
+    const res = await importBody({ type: 'FeatureCollection', features });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ source: 'geojson', counts: { zones: 2 } });
+    const put = await call('PUT', `/v1/projects/${project}/curb-zones/a0000000-0000-4000-8000-000000000001`, { geometry: features[0]!.geometry, curb_policy_ids: [], name: 'Renamed' });
+    expect(put.statusCode, put.body).toBe(200);
+    expect((await call('GET', `/v1/projects/${project}/curb-zones/a0000000-0000-4000-8000-000000000001`)).json()).toMatchObject({ name: 'Renamed', last_updated_date: clock.getTime() });
+    expect((await call('DELETE', `/v1/projects/${project}/curb-zones/a0000000-0000-4000-8000-000000000002`)).statusCode).toBe(204);
+    problem(await call('DELETE', `/v1/projects/${project}/curb-zones/a0000000-0000-4000-8000-000000000002`), 404);
+    const csv = (await exportOf({ dataset: 'zones', format: 'csv' })).file.body.split('\r\n');
+    expect(csv[0]).toMatch(/^project_id,curb_zone_id,geometry,name,/);
+    expect(csv[1]).toContain(`${project},a0000000-0000-4000-8000-000000000001,"POLYGON ((-87.6 41.8, -87.59 41.8, -87.59 41.81, -87.6 41.8))",Renamed`);
+    expect(csv).toHaveLength(3);
+  });
+});
+
+describe('exports out', () => {
+  const zoneAt = (i: number, street: string) => ({
+    curb_zone_id: `c0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    geometry: { type: 'Polygon', coordinates: [[[-87.6 + i / 1000, 41.8], [-87.59 + i / 1000, 41.8], [-87.59 + i / 1000, 41.81], [-87.6 + i / 1000, 41.8]]] },
+    curb_policy_ids: [],
+    published_date: 1700000000000,
+    last_updated_date: 1700000000000 + i,
+    start_date: 1700000000000,
+    street_name: street,
+  });
+
+  it('writes CSV (RFC 4180, WKT, formula cells neutralised), NDJSON and gzip, with a manifest whose checksum matches the download', async () => {
+    const streets = ['=SUM(A1:A2)', '+1', '-2', '@cmd', '\tTab', 'Main, "Upper"'];
+    expect((await importBody({ version: '1.1', data: { zones: streets.map((s, i) => zoneAt(i, s)) } })).statusCode).toBe(201);
+    const { job, file } = await exportOf({ dataset: 'zones', format: 'csv' });
+    expect(file.body).toContain('"Main, ""Upper"""');
+    const [header, ...rows] = parseCsv(file.body);
+    const street = header!.indexOf('street_name');
+    expect(rows.map((r) => r[street])).toEqual(["'=SUM(A1:A2)", "'+1", "'-2", "'@cmd", "'\tTab", 'Main, "Upper"']);
+    expect(rows[0]![header!.indexOf('last_updated_date')]).toBe('1700000000000');
+    expect(job.manifest).toMatchObject({ rows: 6, bytes: Buffer.byteLength(file.body), sha256: createHash('sha256').update(file.rawPayload).digest('hex'), nextChangedSince: clock.toISOString() });
+    expect(job.manifest.consistentAt).not.toBeNull();
+    expect(file.headers['x-content-sha256']).toBe(job.manifest.sha256);
+
+    const ndjson = (await exportOf({ dataset: 'zones', format: 'ndjson', compression: 'gzip' })).file;
+    expect(ndjson.headers['content-type']).toBe('application/gzip');
+    const lines = gunzipSync(ndjson.rawPayload).toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((r) => r.street_name)).toEqual(streets);
+    expect(lines[0].project_id).toBe(project);
+  });
+
+  it('exports only what changed since the previous export, and records the rows and bytes as usage', async () => {
+    expect((await importBody({ version: '1.1', data: { zones: [0, 1, 2].map((i) => zoneAt(i, 'Main')) } })).statusCode).toBe(201);
+    const first = await exportOf({ dataset: 'zones', format: 'json' });
+    expect(first.file.json()).toHaveLength(3);
+    const later = { ...zoneAt(1, 'Changed'), last_updated_date: Date.parse(first.job.manifest.nextChangedSince) + 1000 };
+    expect((await call('PUT', `/v1/projects/${project}/curb-zones/${later.curb_zone_id}`, later)).statusCode).toBe(200);
+    const second = await exportOf({ dataset: 'zones', format: 'json', changedSince: first.job.manifest.nextChangedSince });
+    expect(second.file.json().map((z: { street_name: string }) => z.street_name)).toEqual(['Changed']);
+    await p.settle();
+    const usage = await call('GET', `/v1/usage/summary?meter=export_rows&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z`);
+    expect(usage.json().total).toBe(4);
+    const bytes = await call('GET', `/v1/usage/summary?meter=export_bytes&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z`);
+    expect(bytes.json().total).toBe(first.job.manifest.bytes + second.job.manifest.bytes);
+  });
+
+  it('signs download links for one organization and one artifact, and they expire', async () => {
+    expect((await importBody({ version: '1.1', data: { zones: [zoneAt(0, 'Main')] } })).statusCode).toBe(201);
+    const { id, location } = await exportOf({ dataset: 'zones', format: 'cds' });
+    const other = await p.createOrganization('Shelbyville');
+    problem(await call('GET', `/v1/exports/${id}`, undefined, other.apiKey), 404);
+    problem(await call('GET', `/v1/exports/${id}/download`, undefined, other.apiKey), 404);
+    expect((await call('GET', '/v1/exports', undefined, other.apiKey)).json().data).toEqual([]);
+    problem(await p.app.inject({ url: location.replace(`org=${org.id}`, `org=${other.id}`) }), 403);
+    problem(await p.app.inject({ url: location.replace(/signature=[^&]+/, 'signature=AAAA') }), 403);
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    problem(await p.app.inject({ url: location }), 410);
+    expect((await p.app.inject({ url: (await call('GET', `/v1/exports/${id}/download`)).headers.location as string })).statusCode).toBe(200);
+    // After the retention period the artifact is deleted and the job says so.
+    clock = new Date(clock.getTime() + 8 * 86_400_000);
+    expect(await p.modules.export.runner!.expire()).toBe(1);
+    await p.settle();
+    expect((await call('GET', `/v1/exports/${id}`)).json().status).toBe('expired');
+    problem(await call('GET', `/v1/exports/${id}/download`), 410);
+  });
+
+  it('answers a retried request with the same job, refuses formats a dataset has not, and streams progress as server-sent events', async () => {
+    expect((await importBody({ version: '1.1', data: { zones: [zoneAt(0, 'Main')] } })).statusCode).toBe(201);
+    const once = await call('POST', '/v1/exports', { dataset: 'zones', format: 'csv' }, org.apiKey, { 'idempotency-key': 'exp-1' });
+    const twice = await call('POST', '/v1/exports', { dataset: 'zones', format: 'csv' }, org.apiKey, { 'idempotency-key': 'exp-1' });
+    expect(twice.json().id).toBe(once.json().id);
+    problem(await call('POST', '/v1/exports', { dataset: 'invoices', format: 'cds' }), 400);
+    problem(await call('POST', '/v1/exports', { dataset: 'zones', format: 'xml' }), 400);
+    await p.modules.export.runner!.idle();
+    await p.settle();
+    const sse = await call('GET', `/v1/exports/${once.json().id}/events`);
+    expect(sse.headers['content-type']).toBe('text/event-stream');
+    expect(sse.body).toMatch(/^id: .*\nevent: completed\ndata: \{.*"status":"completed"/);
+    expect((await call('GET', '/v1/exports')).json().data.map((j: { id: string }) => j.id)).toEqual([once.json().id]);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './exportModule.ts';
+export * from './projections/curbInventoryProjection.ts';
+export * from './projections/exportJobProjection.ts';

@@ -1,0 +1,99 @@
+import { curbKinds, type CurbKind, type ExportEvent, type OrganizationCreated, type ProjectCreated } from '@curbmap/contracts';
+import { updateOnce, type Document, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
+import { bboxOf, eventTime, kindRules, type BBox, type CdsObject, type Geometry } from '../domain/curbs/cdsValidation.ts';
+
+export const curbCollections: Record<CurbKind | 'events', string> = {
+  zones: 'curb_zones',
+  areas: 'curb_areas',
+  spaces: 'curb_spaces',
+  objects: 'curb_objects',
+  policies: 'curb_policies',
+  events: 'curb_events',
+};
+export const directoryCollections = { organizations: 'export_organizations', projects: 'export_projects' } as const;
+
+/** One CDS object of a project, as imported; id `<projectId>:<CDS id>` (a CDS id is unique within its project). */
+export interface CurbDocument extends Document, Partial<BBox> {
+  projectId: string;
+  cdsId: string;
+  /** CDS `last_updated_date` (events: `event_publication_time`), in ms: what incremental exports select on. */
+  lastUpdated: number;
+  /** Events: `event_time` in ms (start_time/end_time of the feed). */
+  time?: number;
+  cds: CdsObject;
+}
+
+export interface ExportOrganizationView extends Document {
+  name: string;
+  currency: string;
+  timeZone: string;
+}
+
+export const curbDocumentId = (projectId: string, cdsId: string) => `${projectId}:${cdsId}`;
+export const curbStream = (projectId: string) => `curbs-${projectId}`;
+export const curbEventStream = (projectId: string) => `curbevents-${projectId}`;
+
+function curbDocument(organizationId: string, projectId: string, kind: CurbKind, cds: CdsObject): CurbDocument {
+  const cdsId = cds[kindRules[kind].id] as string;
+  const doc: CurbDocument = { id: curbDocumentId(projectId, cdsId), organizationId, projectId, cdsId, lastUpdated: Number(cds['last_updated_date'] ?? cds['published_date'] ?? 0), cds };
+  if (cds['geometry']) Object.assign(doc, bboxOf(cds['geometry'] as Geometry));
+  return doc;
+}
+
+/**
+ * Each project's curb inventory as documents per kind; a later import or upsert of the same CDS id replaces
+ * the object, a delete removes it. Idempotent per document (redelivered events change nothing).
+ */
+export const curbInventoryProjection: Projection = {
+  name: 'export.curb_inventory.v1',
+  filter: { categories: ['curbs', 'curbevents'] },
+  collections: Object.values(curbCollections),
+  indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['projectId', 'lastUpdated', 'time'] : ['projectId', 'lastUpdated']])),
+  async apply(stored, tx) {
+    const event = { type: stored.type, data: stored.data } as ExportEvent;
+    const projectId = stored.projectId!;
+    const put = (kind: CurbKind, cds: CdsObject) => upsert(tx, curbCollections[kind], curbDocument(stored.organizationId, projectId, kind, cds), stored);
+    switch (event.type) {
+      case 'curbs.imported':
+        for (const kind of curbKinds) for (const cds of event.data[kind]) await put(kind, cds);
+        return;
+      case 'curbs.zone.upserted':
+        return put('zones', event.data.zone);
+      case 'curbs.zone.deleted': {
+        const id = curbDocumentId(projectId, event.data.curbZoneId);
+        if (await tx.get(curbCollections.zones, id)) await tx.delete(curbCollections.zones, id);
+        return;
+      }
+      case 'curbs.events.recorded':
+        for (const cds of event.data.events) {
+          const cdsId = cds['event_id'] as string;
+          const doc: CurbDocument = { id: curbDocumentId(projectId, cdsId), organizationId: stored.organizationId, projectId, cdsId, lastUpdated: eventTime(cds['event_publication_time']) ?? 0, time: eventTime(cds['event_time']) ?? 0, cds };
+          await upsert(tx, curbCollections.events, doc, stored);
+        }
+        return;
+      default:
+        return;
+    }
+  },
+};
+
+/** Writes the document unless this event (or a later one of its stream) already did. */
+function upsert(tx: ReadStoreTx, collection: string, doc: CurbDocument, stored: StoredEvent): Promise<void> {
+  return updateOnce<CurbDocument>(tx, collection, doc.id, stored, () => doc);
+}
+
+/** What exports need of tenancy: each organization's name, currency and zone, and which projects it owns. */
+export const exportDirectoryProjection: Projection = {
+  name: 'export.directory.v1',
+  filter: { types: ['tenancy.organization.created', 'tenancy.project.created'] },
+  collections: Object.values(directoryCollections),
+  async apply(stored, tx) {
+    const event = stored as StoredEvent & (OrganizationCreated | ProjectCreated);
+    if (event.type === 'tenancy.organization.created') {
+      const { organizationId, name, currency, timeZone } = event.data;
+      await updateOnce<ExportOrganizationView>(tx, directoryCollections.organizations, organizationId, stored, () => ({ id: organizationId, organizationId, name, currency, timeZone }));
+    } else {
+      await updateOnce<Document>(tx, directoryCollections.projects, event.data.projectId, stored, () => ({ id: event.data.projectId, organizationId: stored.organizationId, name: event.data.name }));
+    }
+  },
+};
