@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium install build typecheck test up bench replay clean
+.PHONY: all toolchain chromium gdal install build typecheck test up bench replay clean
 
 all: build
 
@@ -48,10 +48,19 @@ test: chromium install
 	pnpm exec tsc -b tsconfig.build.json
 	pnpm exec vitest run
 
+## The command is package.json's `up` script (its Node flags included); the benchmarks start the same.
 up: chromium build
-	CURBMAP_SEED_DEMO=$${CURBMAP_SEED_DEMO:-true} node services/gateway/dist/main.js
+	CURBMAP_SEED_DEMO=$${CURBMAP_SEED_DEMO:-true} pnpm run --silent up
 
-bench: build
+## ogr2ogr (Debian's gdal-bin) is the baseline of the export benchmark.
+gdal:
+	@if [ ! -x /usr/bin/ogr2ogr ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing gdal-bin (ogr2ogr, the export benchmark's baseline)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gdal-bin >/dev/null) \
+	    || echo "make: apt-get could not install gdal-bin; the export benchmark runs without its baseline"; \
+	fi
+
+bench: build gdal
 	node bench/run.ts
 
 ## Rebuild read models from position 0 (stop the platform first). PROJECTION=<name> for one.

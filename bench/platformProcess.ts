@@ -1,18 +1,31 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const BENCH_ADMIN = 'bench-admin-token-0123456789abcdef';
 
 /**
+ * The arguments of package.json's `up` script (what `make up` runs): the same Node flags as in production, e.g.
+ * --max-semi-space-size, which bounds the young generation (V8 sizes it from the machine's memory otherwise, and
+ * a streaming export's short-lived garbage would fill 100 MB and more of it before a scavenge).
+ */
+function upArguments(): string[] {
+  const script = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { up: string } }).scripts.up.split(/\s+/);
+  if (script[0] !== 'node') throw new Error(`bench: package.json's up script should start with node: ${script.join(' ')}`);
+  return script.slice(1);
+}
+
+/**
  * The platform in its own process on a fresh data directory, as `make up` runs it, so the load generator
  * does not share its event loop. `BENCH_CHILD_NODE_OPTIONS` passes flags to it (e.g. --cpu-prof).
  */
-export async function startPlatformProcess(name: string, env: Record<string, string> = {}): Promise<{ port: number; dataDir: string; stop(): Promise<void> }> {
-  const dataDir = mkdtempSync(join(tmpdir(), `curbmap-bench-${name}-`));
+export async function startPlatformProcess(name: string, env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<{ port: number; dataDir: string; pid: number; stop(): Promise<void> }> {
+  // A data directory given by the caller outlives this process (a benchmark restarts the platform on it).
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `curbmap-bench-${name}-`));
   const port = 18000 + Math.floor(Math.random() * 2000);
-  const child = spawn(process.execPath, ['services/gateway/dist/main.js'], {
+  const child = spawn(process.execPath, upArguments(), {
     env: { ...process.env, NODE_OPTIONS: process.env['BENCH_CHILD_NODE_OPTIONS'] ?? '', PORT: String(port), HOST: '127.0.0.1', CURBMAP_DATA_DIR: dataDir, CURBMAP_ADMIN_TOKEN: BENCH_ADMIN, CURBMAP_SEED_DEMO: 'false', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -21,7 +34,7 @@ export async function startPlatformProcess(name: string, env: Record<string, str
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     await new Promise<void>((resolve, reject) => {
@@ -36,5 +49,22 @@ export async function startPlatformProcess(name: string, env: Record<string, str
     await stop();
     throw err;
   }
-  return { port, dataDir, stop };
+  return { port, dataDir, pid: child.pid!, stop };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+/** One HTTP call to the platform process (keep-alive connections). */
+export function call(port: number, method: string, path: string, token: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const req = request({ host: '127.0.0.1', port, path, method, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

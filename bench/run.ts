@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { eventStoreBench } from './eventStoreBench.ts';
 import { webhookBench } from './webhookBench.ts';
 import { usageBench } from './usageBench.ts';
+import { exportBench } from './exportBench.ts';
 import { writeReport, type Figure } from './report.ts';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const only = process.argv.slice(2);
-const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench };
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench };
 
 const figures: Figure[] = [];
 for (const [name, suite] of Object.entries(suites)) {

@@ -1,28 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
-import { BENCH_ADMIN as ADMIN, startPlatformProcess } from './platformProcess.ts';
+import { BENCH_ADMIN as ADMIN, call, startPlatformProcess } from './platformProcess.ts';
 import type { Figure } from './report.ts';
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-function call(port: number, method: string, path: string, token: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    const req = request({ host: '127.0.0.1', port, path, method, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 

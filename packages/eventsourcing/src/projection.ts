@@ -10,6 +10,8 @@ export interface Projection {
   collections: string[];
   /** Secondary query fields per collection. */
   indexes?: Record<string, string[]>;
+  /** Events per transaction (default 500); fewer where one event carries many documents. */
+  batchSize?: number;
   apply(event: StoredEvent, tx: ReadStoreTx): Promise<void>;
 }
 
@@ -28,7 +30,7 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
         for (const event of batch) await projection.apply(event, tx);
         await tx.saveCheckpoint(projection.name, checkpoint);
       }),
-    { checkpointing: 'by-handler', batchSize: options.batchSize ?? 500, ...(options.retry ? { retry: options.retry } : {}) },
+    { checkpointing: 'by-handler', batchSize: options.batchSize ?? projection.batchSize ?? 500, ...(options.retry ? { retry: options.retry } : {}) },
   );
 }
 

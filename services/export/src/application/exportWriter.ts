@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { format as csvFormat } from '@fast-csv/format';
+import { FormatterOptions, type Row as CsvRow } from '@fast-csv/format';
+// fast-csv's own row formatter (RFC 4180 quoting), driven directly: its stream pushes one Buffer per row, which
+// costs more than the row itself at a million rows.
+import { RowFormatter } from '@fast-csv/format/build/src/formatter/index.js';
 import { curbKinds, type CurbKind, type ExportRequest } from '@curbmap/contracts';
 import type { Filter, Page, ReadStoreReader } from '@curbmap/eventsourcing';
 import { HttpError } from '@curbmap/service-kit';
@@ -10,7 +13,7 @@ import type { CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event, csvCell, curbCsvColumns, neutralise } from '../domain/exportJob/exportRows.ts';
 import { curbCollections, curbDocumentId, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 
-const PAGE = 1000;
+const PAGE = 250;
 /** Text is handed to the stream in pieces of about this size: one write per row would cost more than the row. */
 const CHUNK_CHARS = 64 * 1024;
 
@@ -141,7 +144,12 @@ export async function writeExport(input: {
     do {
       if (signal.aborted) throw signal.reason;
       const page: Page<Row & { id: string; organizationId: string }> = await reader.findPage<Row & { id: string; organizationId: string }>(dataset.collection, dataset.filter, { limit: PAGE, after });
-      for (const doc of page.items) {
+      // Each document is let go once it is written: garbage that dies young, never promoted to the old
+      // generation while the rest of its page is being written.
+      const items: (Row | null)[] = page.items;
+      for (let i = 0; i < items.length; i++) {
+        const doc = items[i]!;
+        items[i] = null;
         progress.rowsDone += 1;
         yield doc;
       }
@@ -156,6 +164,15 @@ export async function writeExport(input: {
       buffer = '';
       return out;
     };
+    const csv = request.format === 'csv' ? new RowFormatter<CsvRow, CsvRow>(new FormatterOptions({ headers: dataset.columns.map(neutralise), includeEndRowDelimiter: true, rowDelimiter: '\r\n' })) : null;
+    const csvText = (done: (cb: (err: Error | null, rows?: string[]) => void) => void) => {
+      let out = '';
+      done((err, rows) => {
+        if (err) throw err;
+        out = rows?.join('') ?? '';
+      });
+      return out;
+    };
     if (request.format === 'json') buffer += '[';
     if (request.format === 'cds') {
       const kind = dataset.curbKind!;
@@ -164,7 +181,8 @@ export async function writeExport(input: {
     }
     let first = true;
     for await (const doc of documents()) {
-      if (request.format === 'ndjson') buffer += `${JSON.stringify(dataset.jsonRow(doc))}\n`;
+      if (csv) buffer += csvText((cb) => csv.format(dataset.csvRow(doc), cb));
+      else if (request.format === 'ndjson') buffer += `${JSON.stringify(dataset.jsonRow(doc))}\n`;
       else if (request.format === 'json') buffer += `${first ? '' : ','}${JSON.stringify(dataset.jsonRow(doc))}`;
       else {
         let cds = doc['cds'] as CdsObject;
@@ -176,6 +194,7 @@ export async function writeExport(input: {
       if (buffer.length >= CHUNK_CHARS) yield flush();
     }
     if (request.format === 'json') buffer += ']';
+    if (csv) buffer += csvText((cb) => csv.finish(cb));
     if (request.format === 'cds') {
       buffer += ']';
       // Zones come with every policy they reference (CDS: a consumer resolves curb_policy_ids in the same payload).
@@ -196,11 +215,8 @@ export async function writeExport(input: {
     }
     yield flush();
   }
-  async function* csvRows(): AsyncGenerator<(string | number | boolean)[]> {
-    for await (const doc of documents()) yield dataset.csvRow(doc);
-  }
   const gzip = request.compression === 'gzip';
-  const source = request.format === 'csv' ? Readable.from(csvRows()).pipe(csvFormat({ headers: dataset.columns.map(neutralise), writeBOM: false, includeEndRowDelimiter: true, rowDelimiter: '\r\n' })) : Readable.from(text());
+  const source = Readable.from(text());
   if (gzip) await pipeline(source, createGzip({ level: 6 }), meter, input.out, { signal });
   else await pipeline(source, meter, input.out, { signal });
   const contentType = request.format === 'csv' ? 'text/csv; charset=utf-8' : request.format === 'ndjson' ? 'application/x-ndjson' : request.format === 'cds' ? `application/vnd.cds+json;version=${request.cdsVersion}` : 'application/json';

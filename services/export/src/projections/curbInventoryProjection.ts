@@ -47,6 +47,8 @@ function curbDocument(organizationId: string, projectId: string, kind: CurbKind,
 export const curbInventoryProjection: Projection = {
   name: 'export.curb_inventory.v1',
   filter: { categories: ['curbs', 'curbevents'] },
+  // An import chunk carries up to 1,000 objects: a few chunks per transaction keep memory flat.
+  batchSize: 4,
   collections: Object.values(curbCollections),
   indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['projectId', 'lastUpdated', 'time'] : ['projectId', 'lastUpdated']])),
   async apply(stored, tx) {
