@@ -2,10 +2,14 @@ import { exportContracts } from '@curbmap/contracts';
 import type { ArtifactStore, ServiceModule } from '@curbmap/service-kit';
 import { HmacDownloadLinks } from './adapters/hmacDownloadLinks.ts';
 import { startExportRunner, type ExportRunner } from './application/exportRunner.ts';
+import { startExportScheduler, type ExportScheduler } from './application/exportScheduler.ts';
+import { cdsFeedRoutes } from './http/cdsFeedRoutes.ts';
 import { curbRoutes } from './http/curbRoutes.ts';
 import { exportRoutes } from './http/exportRoutes.ts';
+import { scheduleRoutes } from './http/scheduleRoutes.ts';
 import { curbInventoryProjection, exportDirectoryProjection } from './projections/curbInventoryProjection.ts';
 import { exportJobProjection } from './projections/exportJobProjection.ts';
+import { exportScheduleProjection } from './projections/exportScheduleProjection.ts';
 
 export interface ExportModuleOptions {
   artifacts: ArtifactStore;
@@ -17,11 +21,14 @@ export interface ExportModuleOptions {
   retentionMs?: number;
   progressIntervalMs?: number;
   retentionIntervalMs?: number;
+  /** How often due scheduled exports are looked for (default every 30 s). */
+  scheduleIntervalMs?: number;
 }
 
 export interface ExportModule extends ServiceModule {
   /** Set once started (tests, operators). */
   runner: ExportRunner | null;
+  scheduler: ExportScheduler | null;
 }
 
 /** Curb inventories in (CDS, GeoJSON), exports out (CDS, JSON, NDJSON, CSV), with progress and signed downloads. */
@@ -30,11 +37,14 @@ export function createExportModule(options: ExportModuleOptions): ExportModule {
   const module: ExportModule = {
     name: 'export',
     contracts: exportContracts,
-    projections: [exportDirectoryProjection, curbInventoryProjection, exportJobProjection],
+    projections: [exportDirectoryProjection, curbInventoryProjection, exportJobProjection, exportScheduleProjection],
     runner: null,
+    scheduler: null,
     async routes(app, ctx) {
       await curbRoutes(app, ctx);
       await exportRoutes(app, ctx, { artifacts: options.artifacts, links, linkTtlMs: options.linkTtlMs ?? 15 * 60_000 });
+      await scheduleRoutes(app, ctx);
+      await cdsFeedRoutes(app, ctx);
     },
     async start(ctx) {
       const runner = startExportRunner(ctx, {
@@ -43,8 +53,15 @@ export function createExportModule(options: ExportModuleOptions): ExportModule {
         progressIntervalMs: options.progressIntervalMs ?? 1000,
         retentionIntervalMs: options.retentionIntervalMs ?? 3_600_000,
       });
+      const scheduler = startExportScheduler(ctx, options.scheduleIntervalMs ?? 30_000);
       module.runner = runner;
-      return runner;
+      module.scheduler = scheduler;
+      return {
+        async stop() {
+          await scheduler.stop();
+          await runner.stop();
+        },
+      };
     },
   };
   return module;

@@ -1,10 +1,9 @@
-import type { ExportRequest } from '@curbmap/contracts';
 import type { CommandMetadata } from '@curbmap/eventsourcing';
 import { periodicPass, runCommand, type ArtifactStore, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { exportJobDecider, exportStream, type ExportJobCommand } from '../domain/exportJob/exportJobDecider.ts';
-import { curbInventoryProjection, directoryCollections, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+import { exportJobDecider, exportStream, type ExportJobCommand, type ExportJobEvent } from '../domain/exportJob/exportJobDecider.ts';
+import { directoryCollections, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 import { exportCollections, exportJobProjection, type ExportJobView } from '../projections/exportJobProjection.ts';
-import { countExport, writeExport, type ExportProgress } from './exportWriter.ts';
+import { countExport, extensionOf, sourceOf, writeExport, type ExportProgress } from './exportWriter.ts';
 
 export interface ExportRunnerOptions {
   artifacts: ArtifactStore;
@@ -24,6 +23,9 @@ export interface ExportRunner extends Running {
 }
 
 export const artifactKey = (job: Pick<ExportJobView, 'organizationId' | 'id'>, extension: string) => `exports/${job.organizationId}/${job.id}.${extension}`;
+
+/** How long a job waits for its read model to reach the request before it reads anyway (and says where it read). */
+const CATCH_UP_MS = 10 * 60_000;
 
 /**
  * Runs export jobs one at a time. A job is queued when its request is appended and, at start, every job the
@@ -46,23 +48,36 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
   };
 
   async function run(jobId: string): Promise<void> {
-    const job = await jobView(jobId);
-    if (!job || (job.status !== 'requested' && job.status !== 'running')) return;
-    const { organizationId } = job;
+    // The job as its log has it (never a read model that may lag): its request, where it was requested, its state.
+    let state = exportJobDecider.initialState();
+    let requestedAt: string | null = null;
+    let organizationId = '';
+    for await (const stored of ctx.store.readStream(exportStream(jobId))) {
+      state = exportJobDecider.evolve(state, { type: stored.type, data: stored.data } as ExportJobEvent);
+      if (stored.type === 'export.job.requested') [requestedAt, organizationId] = [stored.globalPosition, stored.organizationId];
+    }
+    if (state.status !== 'requested' && state.status !== 'running') return;
+    const job = { id: jobId, organizationId, request: state.request };
     const projectId = job.request.projectId;
     const organization = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, organizationId);
     if (!organization) {
       await command(jobId, 'FailExport', { reason: 'organization not found' }, organizationId, projectId);
       return;
     }
+    // Everything accepted before the request is in the export: its read model first catches up to the request.
+    const source = sourceOf(job.request.dataset);
+    await ctx.subscriptions
+      .list()
+      .find((s) => s.name === source.projection)
+      ?.waitFor(requestedAt, CATCH_UP_MS)
+      .catch((err) => log.warn({ err, jobId }, 'the read model is still behind the request; exporting what it shows (see consistentAt)'));
     await ctx.readStore.snapshot(async (reader) => {
       const rowsTotal = await countExport(reader, organizationId, job.request);
       const started = await command(jobId, 'StartExport', { rowsTotal }, organizationId, projectId);
       if (started.state.status !== 'running') return;
       const attempt = started.state.attempt;
       const progress: ExportProgress = { rowsDone: 0, bytes: 0 };
-      const extension = job.request.format === 'csv' ? 'csv' : job.request.format === 'ndjson' ? 'ndjson' : job.request.format === 'cds' ? 'cds.json' : 'json';
-      const key = artifactKey(job, `${extension}${job.request.compression === 'gzip' ? '.gz' : ''}`);
+      const key = artifactKey(job, extensionOf(job.request));
       const writer = options.artifacts.create(key);
       let reported = 0;
       const timer = setInterval(() => {
@@ -73,7 +88,7 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
       }, options.progressIntervalMs);
       const now = ctx.now();
       try {
-        const written = await writeExport({ reader, organization, request: job.request, out: writer.stream, progress, signal: abort.signal, now, checkpointName: checkpointOf(job.request) });
+        const written = await writeExport({ reader, organization, request: job.request, out: writer.stream, progress, signal: abort.signal, now, checkpointName: source.projection });
         clearInterval(timer);
         await writer.commit();
         const manifest = {
@@ -82,7 +97,7 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
           sha256: written.sha256,
           consistentAt: written.consistentAt,
           nextChangedSince: now.toISOString(),
-          fileName: `curbmap-${job.request.dataset}-${jobId}.${written.extension}`,
+          fileName: `curbmap-${job.request.dataset}-${jobId}.${extensionOf(job.request)}`,
           contentType: written.contentType,
           contentEncoding: null,
           expiresAt: new Date(now.getTime() + options.retentionMs).toISOString(),
@@ -98,16 +113,6 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
         await command(jobId, 'FailExport', { reason: `export failed: ${(err as Error).message}`.slice(0, 500) }, organizationId, projectId);
       }
     });
-  }
-
-  async function jobView(jobId: string): Promise<ExportJobView | null> {
-    // The runner reads the job from its read model once it shows the request (the request's own write).
-    for (let i = 0; i < 50; i++) {
-      const job = await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId);
-      if (job) return job;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return null;
   }
 
   function pump(): void {
@@ -149,7 +154,7 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
       let deleted = 0;
       for (const job of await ctx.readStore.find<ExportJobView>(exportCollections.jobs, { status: 'completed' })) {
         if (!job.manifest || Date.parse(job.manifest.expiresAt) > at.getTime()) continue;
-        await options.artifacts.delete(artifactKey(job, job.manifest.fileName.split(`${job.id}.`)[1]!));
+        await options.artifacts.delete(artifactKey(job, extensionOf(job.request)));
         await command(job.id, 'DeleteArtifact', {}, job.organizationId, job.request.projectId);
         deleted += 1;
       }
@@ -176,9 +181,4 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
       idleWaiters = [];
     },
   };
-}
-
-/** The read model an export reads, whose checkpoint its manifest names. */
-function checkpointOf(request: ExportRequest): string {
-  return ['invoices', 'payments', 'usage'].includes(request.dataset) ? `${request.dataset}` : curbInventoryProjection.name;
 }

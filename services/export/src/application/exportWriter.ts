@@ -11,7 +11,7 @@ import type { Filter, Page, ReadStoreReader } from '@curbmap/eventsourcing';
 import { HttpError } from '@curbmap/service-kit';
 import type { CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event, csvCell, curbCsvColumns, neutralise } from '../domain/exportJob/exportRows.ts';
-import { curbCollections, curbDocumentId, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+import { curbCollections, curbDocumentId, curbInventoryProjection, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 
 const PAGE = 250;
 /** Text is handed to the stream in pieces of about this size: one write per row would cost more than the row. */
@@ -29,8 +29,25 @@ interface Dataset {
   curbKind: CurbKind | 'events' | null;
 }
 
-/** Collections of other services' read models that an organization may export (its own rows only). */
-const foreign = { invoices: 'invoices', payments: 'billing_payments', usage: 'usage_buckets' } as const;
+/**
+ * Other services' read models an organization may export (its own rows only), by collection and projection
+ * name: the export waits for that projection and names its checkpoint in the manifest.
+ */
+const foreign = {
+  invoices: { collection: 'invoices', projection: 'invoice.invoices.v2' },
+  payments: { collection: 'billing_payments', projection: 'billing.receivables.v2' },
+  usage: { collection: 'usage_buckets', projection: 'usage.rollups.v1' },
+} as const;
+
+/** The read model a dataset is read from. */
+export function sourceOf(dataset: ExportRequest['dataset']): { projection: string } {
+  return dataset === 'invoices' || dataset === 'payments' || dataset === 'usage' ? foreign[dataset] : { projection: curbInventoryProjection.name };
+}
+
+/** The artifact's file extension. */
+export function extensionOf(request: Pick<ExportRequest, 'format' | 'compression'>): string {
+  return `${request.format === 'cds' ? 'cds.json' : request.format}${request.compression === 'gzip' ? '.gz' : ''}`;
+}
 
 const isCurbDataset = (d: ExportRequest['dataset']): d is CurbKind | 'events' => (curbKinds as readonly string[]).includes(d) || d === 'events';
 
@@ -73,17 +90,17 @@ function datasetOf(organizationId: string, request: ExportRequest): Dataset {
   if (dataset === 'invoices') {
     range('issuedAt', from, to);
     const fields = ['id', 'number', 'status', 'currency', 'total', 'amountDue', 'amountPaid', 'amountRemaining', 'collectionMethod', 'poNumber', 'issuedAt', 'dueAt', 'paidAt'];
-    return simple(foreign.invoices, filter, fields);
+    return simple(foreign.invoices.collection, filter, fields);
   }
   if (dataset === 'payments') {
     range('receivedAt', from, to);
     const fields = ['id', 'invoiceId', 'amount', 'appliedAmount', 'excessAmount', 'refundedAmount', 'currency', 'method', 'reference', 'status', 'provider', 'receivedAt'];
-    return simple(foreign.payments, filter, fields);
+    return simple(foreign.payments.collection, filter, fields);
   }
   if (dataset === 'usage') {
     range('hour', from, to);
     if (request.filters.meter) filter['meter'] = request.filters.meter;
-    return simple(foreign.usage, filter, ['meter', 'projectId', 'hour', 'count', 'sum']);
+    return simple(foreign.usage.collection, filter, ['meter', 'projectId', 'hour', 'count', 'sum']);
   }
   throw new HttpError(422, 'not_available', `dataset ${dataset} is not exportable yet`);
 }
@@ -110,7 +127,6 @@ export interface WrittenExport {
   sha256: string;
   consistentAt: string | null;
   contentType: string;
-  extension: string;
 }
 
 /**
@@ -220,8 +236,7 @@ export async function writeExport(input: {
   if (gzip) await pipeline(source, createGzip({ level: 6 }), meter, input.out, { signal });
   else await pipeline(source, meter, input.out, { signal });
   const contentType = request.format === 'csv' ? 'text/csv; charset=utf-8' : request.format === 'ndjson' ? 'application/x-ndjson' : request.format === 'cds' ? `application/vnd.cds+json;version=${request.cdsVersion}` : 'application/json';
-  const extension = `${request.format === 'cds' ? 'cds.json' : request.format}${gzip ? '.gz' : ''}`;
-  return { rows: progress.rowsDone, bytes: progress.bytes, sha256: hash.digest('hex'), consistentAt, contentType, extension };
+  return { rows: progress.rowsDone, bytes: progress.bytes, sha256: hash.digest('hex'), consistentAt, contentType };
 }
 
 /** How many rows an export will have (its progress total), from the same snapshot. */

@@ -252,3 +252,39 @@ describe('exports out', () => {
     expect((await call('GET', '/v1/exports')).json().data.map((j: { id: string }) => j.id)).toEqual([once.json().id]);
   });
 });
+
+describe('export schedules', () => {
+  it('runs each due time once, in the schedule\'s zone, catches up after downtime, and stops when deleted', async () => {
+    const zone = { curb_zone_id: 'f0000000-0000-4000-8000-000000000001', geometry: { type: 'LineString', coordinates: [[-87.6, 41.8], [-87.59, 41.81]] }, curb_policy_ids: [], published_date: 1, last_updated_date: 1, start_date: 1 };
+    expect((await importBody({ version: '1.1', data: { zones: [zone] } })).statusCode).toBe(201);
+    problem(await call('POST', '/v1/export-schedules', { cron: '*/2 * * * *', timeZone: 'America/Chicago', export: { dataset: 'zones', format: 'csv' } }), 422);
+    problem(await call('POST', '/v1/export-schedules', { cron: '0 6 * * *', timeZone: 'Mars/Olympus', export: { dataset: 'zones', format: 'csv' } }), 400);
+    const created = await call('POST', '/v1/export-schedules', { cron: '0 6 * * *', timeZone: 'America/Chicago', export: { dataset: 'zones', format: 'csv' } });
+    expect(created.statusCode, created.body).toBe(201);
+    const schedule = created.json();
+    // 06:00 in Chicago (CDT) is 11:00 UTC.
+    expect(schedule).toMatchObject({ status: 'active', nextRunAt: '2027-05-11T11:00:00.000Z', export: { dataset: 'zones', format: 'csv', timeZone: 'America/Chicago' } });
+    const scheduler = p.modules.export.scheduler!;
+    expect(await scheduler.tick(new Date('2027-05-11T10:59:59Z'))).toBe(0);
+    expect(await scheduler.tick(new Date('2027-05-11T11:00:00Z'))).toBe(1);
+    await p.settle();
+    expect(await scheduler.tick(new Date('2027-05-11T11:00:30Z'))).toBe(0);
+    // Three days of downtime: each missed morning runs, once.
+    expect(await scheduler.tick(new Date('2027-05-14T12:00:00Z'))).toBe(3);
+    await p.settle();
+    expect(await scheduler.tick(new Date('2027-05-14T12:00:00Z'))).toBe(0);
+    await p.settle();
+    await p.modules.export.runner!.idle();
+    await p.settle();
+    const jobs = (await call('GET', '/v1/exports')).json().data as { scheduleId: string; status: string }[];
+    expect(jobs).toHaveLength(4);
+    expect(jobs.every((j) => j.scheduleId === schedule.id && j.status === 'completed')).toBe(true);
+    expect((await call('GET', `/v1/export-schedules/${schedule.id}`)).json()).toMatchObject({ lastDueAt: '2027-05-14T11:00:00.000Z', nextRunAt: '2027-05-15T11:00:00.000Z' });
+    const other = await p.createOrganization('Shelbyville');
+    problem(await call('DELETE', `/v1/export-schedules/${schedule.id}`, undefined, other.apiKey), 404);
+    expect((await call('DELETE', `/v1/export-schedules/${schedule.id}`)).statusCode).toBe(204);
+    await p.settle();
+    expect(await scheduler.tick(new Date('2027-05-20T12:00:00Z'))).toBe(0);
+    expect((await call('GET', '/v1/export-schedules')).json().data).toEqual([]);
+  });
+});

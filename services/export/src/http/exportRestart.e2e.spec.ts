@@ -61,3 +61,34 @@ it('an export interrupted by a killed process starts again after a restart and c
     await second.close();
   }
 });
+
+it('an export requested while the inventory read model is still projecting an import waits for it: every accepted zone is in the file', async () => {
+  const platform = await startTestPlatform();
+  try {
+    const org = await platform.createOrganization('Metro');
+    const auth = { authorization: `Bearer ${org.apiKey}` };
+    const project = (await platform.app.inject({ method: 'POST', url: '/v1/projects', headers: auth, payload: { name: 'Harbour' } })).json().id as string;
+    // Ten chunks appended as an import appends them, without waiting for the read model (as a 202 answer would leave it).
+    const zone = (i: number) => ({ curb_zone_id: `e0000000-0000-4000-8000-${String(i).padStart(12, '0')}`, geometry: { type: 'LineString', coordinates: [[-122.4, 37.7], [-122.39, 37.71]] }, curb_policy_ids: [], published_date: 1, last_updated_date: 1, start_date: 1 });
+    const importId = '1e57e57e-0000-4000-8000-000000000001';
+    const events = Array.from({ length: 10 }, (_, c) => ({
+      id: `1e57e57e-0000-4000-8000-0000000001${String(c).padStart(2, '0')}`,
+      type: 'curbs.imported',
+      data: { importId, chunk: c, chunks: 10, source: 'cds', cdsVersion: '1.1', zones: Array.from({ length: 1000 }, (_, k) => zone(c * 1000 + k)), areas: [], spaces: [], objects: [], policies: [] },
+      occurredAt: new Date().toISOString(),
+      organizationId: org.id,
+      projectId: project,
+      correlationId: importId,
+      causationId: importId,
+    }));
+    await platform.ctx.store.append(`curbs-${project}`, events, { expectedVersion: 'any' });
+    const started = await platform.app.inject({ method: 'POST', url: '/v1/exports', headers: auth, payload: { dataset: 'zones', format: 'ndjson' } });
+    expect(started.statusCode, started.body).toBe(202);
+    await platform.modules.export.runner!.idle();
+    await platform.settle();
+    const job = (await platform.app.inject({ url: `/v1/exports/${started.json().id}`, headers: auth })).json();
+    expect(job).toMatchObject({ status: 'completed', manifest: { rows: 10_000 } });
+  } finally {
+    await platform.close();
+  }
+});

@@ -5,6 +5,7 @@ import { assertProjectAccess, commandMetadata, getScoped, HttpError, inputSchema
 import type { HmacDownloadLinks } from '../adapters/hmacDownloadLinks.ts';
 import { requestExport } from '../application/exportCommands.ts';
 import { artifactKey } from '../application/exportRunner.ts';
+import { extensionOf } from '../application/exportWriter.ts';
 import { directoryCollections, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 import { exportCollections, type ExportJobView } from '../projections/exportJobProjection.ts';
 
@@ -214,7 +215,7 @@ export async function exportRoutes(fastify: FastifyInstance, ctx: ServiceContext
       const job = await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId);
       if (!job || job.organizationId !== org) throw notFound('export');
       if (job.status !== 'completed' || !job.manifest) throw new HttpError(410, 'artifact_expired', 'this export\'s artifact is no longer available');
-      const artifact = await deps.artifacts.open(artifactKey(job, job.manifest.fileName.split(`${job.id}.`)[1]!));
+      const artifact = await deps.artifacts.open(artifactKey(job, extensionOf(job.request)));
       if (!artifact) throw new HttpError(410, 'artifact_expired', 'this export\'s artifact is no longer available');
       const gz = job.request.compression === 'gzip';
       reply

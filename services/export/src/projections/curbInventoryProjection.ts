@@ -50,7 +50,7 @@ export const curbInventoryProjection: Projection = {
   // An import chunk carries up to 1,000 objects: a few chunks per transaction keep memory flat.
   batchSize: 4,
   collections: Object.values(curbCollections),
-  indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['projectId', 'lastUpdated', 'time'] : ['projectId', 'lastUpdated']])),
+  indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['projectId', 'lastUpdated', 'cdsId', 'time'] : ['projectId', 'lastUpdated', 'cdsId']])),
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as ExportEvent;
     const projectId = stored.projectId!;

@@ -24,6 +24,8 @@ export interface ModulesOptions {
   downloadSecret?: string | null;
   /** How long export artifacts are kept. */
   exportRetentionMs?: number;
+  /** How often due scheduled exports are looked for. */
+  exportScheduleIntervalMs?: number;
   plansFile?: string | null;
   billingSchedulerIntervalMs?: number;
   /** STRIPE_SECRET_KEY (+ STRIPE_API_BASE): payments through Stripe; manual collection otherwise. */
@@ -74,6 +76,7 @@ export function createModules(options: ModulesOptions): PlatformModules {
     artifacts: new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts')),
     downloadSecret: resolveSecret(options.downloadSecret ?? null, options.dataDir, 'download-secret', 'cmd_').secret,
     ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
+    ...(options.exportScheduleIntervalMs ? { scheduleIntervalMs: options.exportScheduleIntervalMs } : {}),
   });
   return { all: [tenancyModule, billing, invoiceModule, usage, exports], billing, billingDeps, stripe, usage, export: exports };
 }
