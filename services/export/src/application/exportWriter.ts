@@ -11,6 +11,7 @@ import type { Filter, Page, ReadStoreReader } from '@curbmap/eventsourcing';
 import { HttpError } from '@curbmap/service-kit';
 import type { CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event, csvCell, curbCsvColumns, neutralise } from '../domain/exportJob/exportRows.ts';
+import { AggregateBuilder, aggregateColumns, SessionBuilder, sessionColumns } from '../domain/metrics/cdsMetrics.ts';
 import { curbCollections, curbDocumentId, curbInventoryProjection, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 
 const PAGE = 250;
@@ -27,6 +28,10 @@ interface Dataset {
   /** The JSON/NDJSON object of a document. */
   jsonRow(doc: Row): unknown;
   curbKind: CurbKind | 'events' | null;
+  /** Keyset order of the reads (default id). */
+  orderBy?: string;
+  /** Output rows from the documents read (default: one per document). */
+  derive?: (docs: AsyncIterable<Row>) => AsyncIterable<Row>;
 }
 
 /**
@@ -45,16 +50,18 @@ export function sourceOf(dataset: ExportRequest['dataset']): { projection: strin
 }
 
 /** The artifact's file extension. */
-export function extensionOf(request: Pick<ExportRequest, 'format' | 'compression'>): string {
-  return `${request.format === 'cds' ? 'cds.json' : request.format}${request.compression === 'gzip' ? '.gz' : ''}`;
+export function extensionOf(request: Pick<ExportRequest, 'format' | 'compression' | 'dataset'>): string {
+  const base = request.format === 'cds' ? (isMetrics(request.dataset) ? 'cds.csv' : 'cds.json') : request.format;
+  return `${base}${request.compression === 'gzip' ? '.gz' : ''}`;
 }
 
 const isCurbDataset = (d: ExportRequest['dataset']): d is CurbKind | 'events' => (curbKinds as readonly string[]).includes(d) || d === 'events';
+const isMetrics = (d: ExportRequest['dataset']): d is 'sessions' | 'aggregates' => d === 'sessions' || d === 'aggregates';
 
 /** Refuses what cannot be exported, before a job is recorded. */
 export function checkExportRequest(request: ExportRequest): void {
-  if (request.format === 'cds' && !isCurbDataset(request.dataset)) throw new HttpError(400, 'unsupported_format', `dataset ${request.dataset} has no CDS form; use json, ndjson or csv`);
-  if (request.dataset === 'sessions' || request.dataset === 'aggregates') throw new HttpError(422, 'not_available', `CDS metrics (${request.dataset}) are not exportable yet`);
+  if (request.format === 'cds' && !isCurbDataset(request.dataset) && !isMetrics(request.dataset)) throw new HttpError(400, 'unsupported_format', `dataset ${request.dataset} has no CDS form; use json, ndjson or csv`);
+  if (isMetrics(request.dataset) && request.format === 'cds' && request.cdsVersion !== '1.1') throw new HttpError(400, 'unsupported_format', 'CDS metrics are defined by CDS 1.1');
   if (request.filters.bbox) {
     const [minLng, minLat, maxLng, maxLat] = request.filters.bbox as [number, number, number, number];
     if (!(minLng >= -180 && maxLng <= 180 && minLat >= -90 && maxLat <= 90 && minLng <= maxLng && minLat <= maxLat)) throw new HttpError(400, 'invalid_bbox', 'filters.bbox is [minLng, minLat, maxLng, maxLat] in WGS84');
@@ -102,7 +109,39 @@ function datasetOf(organizationId: string, request: ExportRequest): Dataset {
     if (request.filters.meter) filter['meter'] = request.filters.meter;
     return simple(foreign.usage.collection, filter, ['meter', 'projectId', 'hour', 'count', 'sum']);
   }
-  throw new HttpError(422, 'not_available', `dataset ${dataset} is not exportable yet`);
+  // CDS metrics: derived from the events, read in time order (start_time inclusive, end_time exclusive).
+  range('time', from ? Date.parse(from) : undefined, to ? Date.parse(to) : undefined);
+  const columns: readonly string[] = dataset === 'sessions' ? sessionColumns : aggregateColumns;
+  return {
+    collection: curbCollections.events,
+    filter,
+    orderBy: 'time',
+    columns: [...columns],
+    csvRow: (row) => columns.map((c) => csvCell(c, row[c])),
+    jsonRow: (row) => row,
+    curbKind: null,
+    derive: dataset === 'sessions' ? (docs) => sessionsOf(docs) : (docs) => aggregatesOf(docs, request.timeZone),
+  };
+}
+
+async function* sessionsOf(docs: AsyncIterable<Row>): AsyncGenerator<Row> {
+  const sessions = new SessionBuilder();
+  for await (const doc of docs) {
+    const session = sessions.push(doc['cds'] as CdsObject);
+    if (session) yield session;
+  }
+}
+
+async function* aggregatesOf(docs: AsyncIterable<Row>, timeZone: string): AsyncGenerator<Row> {
+  const sessions = new SessionBuilder();
+  const aggregates = new AggregateBuilder(timeZone);
+  for await (const doc of docs) {
+    const event = doc['cds'] as CdsObject;
+    aggregates.addEvent(event);
+    const session = sessions.push(event);
+    if (session) aggregates.addSession(session);
+  }
+  yield* aggregates.rows();
 }
 
 function simple(collection: string, filter: Filter, fields: string[]): Dataset {
@@ -143,6 +182,8 @@ export async function writeExport(input: {
   now: Date;
   /** The read model whose checkpoint the snapshot is consistent at. */
   checkpointName: string;
+  /** Rows to leave out (the live metrics feed's filters). */
+  rowFilter?: (row: Row) => boolean;
 }): Promise<WrittenExport> {
   const { reader, organization, request, progress, signal } = input;
   const dataset = datasetOf(organization.id, request);
@@ -159,7 +200,7 @@ export async function writeExport(input: {
     let after: string | null = null;
     do {
       if (signal.aborted) throw signal.reason;
-      const page: Page<Row & { id: string; organizationId: string }> = await reader.findPage<Row & { id: string; organizationId: string }>(dataset.collection, dataset.filter, { limit: PAGE, after });
+      const page: Page<Row & { id: string; organizationId: string }> = await reader.findPage<Row & { id: string; organizationId: string }>(dataset.collection, dataset.filter, { limit: PAGE, after, ...(dataset.orderBy ? { orderBy: dataset.orderBy } : {}) });
       // Each document is let go once it is written: garbage that dies young, never promoted to the old
       // generation while the rest of its page is being written.
       const items: (Row | null)[] = page.items;
@@ -173,6 +214,7 @@ export async function writeExport(input: {
     } while (after);
   }
   const referencedPolicies = new Set<string>();
+  let written = 0;
   async function* text(): AsyncGenerator<string> {
     let buffer = '';
     const flush = () => {
@@ -180,7 +222,8 @@ export async function writeExport(input: {
       buffer = '';
       return out;
     };
-    const csv = request.format === 'csv' ? new RowFormatter<CsvRow, CsvRow>(new FormatterOptions({ headers: dataset.columns.map(neutralise), includeEndRowDelimiter: true, rowDelimiter: '\r\n' })) : null;
+    // CDS metrics are CSV with the spec's column names.
+    const csv = request.format === 'csv' || (request.format === 'cds' && !dataset.curbKind) ? new RowFormatter<CsvRow, CsvRow>(new FormatterOptions({ headers: dataset.columns.map(neutralise), alwaysWriteHeaders: true, includeEndRowDelimiter: true, rowDelimiter: '\r\n' })) : null;
     const csvText = (done: (cb: (err: Error | null, rows?: string[]) => void) => void) => {
       let out = '';
       done((err, rows) => {
@@ -190,14 +233,17 @@ export async function writeExport(input: {
       return out;
     };
     if (request.format === 'json') buffer += '[';
-    if (request.format === 'cds') {
-      const kind = dataset.curbKind!;
+    if (request.format === 'cds' && dataset.curbKind) {
+      const kind = dataset.curbKind;
       const envelope = { version: request.cdsVersion, time_zone: request.timeZone, last_updated: input.now.getTime(), currency: organization.currency, author: organization.name };
       buffer += `${JSON.stringify(envelope).slice(0, -1)},"data":{"${kind}":[`;
     }
     let first = true;
-    for await (const doc of documents()) {
+    for await (const doc of dataset.derive ? dataset.derive(documents()) : documents()) {
+      if (input.rowFilter && !input.rowFilter(doc)) continue;
+      written += 1;
       if (csv) buffer += csvText((cb) => csv.format(dataset.csvRow(doc), cb));
+      else if (!dataset.curbKind && request.format === 'cds') throw new Error('a CDS export of this dataset is CSV');
       else if (request.format === 'ndjson') buffer += `${JSON.stringify(dataset.jsonRow(doc))}\n`;
       else if (request.format === 'json') buffer += `${first ? '' : ','}${JSON.stringify(dataset.jsonRow(doc))}`;
       else {
@@ -211,7 +257,7 @@ export async function writeExport(input: {
     }
     if (request.format === 'json') buffer += ']';
     if (csv) buffer += csvText((cb) => csv.finish(cb));
-    if (request.format === 'cds') {
+    if (request.format === 'cds' && dataset.curbKind) {
       buffer += ']';
       // Zones come with every policy they reference (CDS: a consumer resolves curb_policy_ids in the same payload).
       if (dataset.curbKind === 'zones') {
@@ -235,11 +281,16 @@ export async function writeExport(input: {
   const source = Readable.from(text());
   if (gzip) await pipeline(source, createGzip({ level: 6 }), meter, input.out, { signal });
   else await pipeline(source, meter, input.out, { signal });
-  const contentType = request.format === 'csv' ? 'text/csv; charset=utf-8' : request.format === 'ndjson' ? 'application/x-ndjson' : request.format === 'cds' ? `application/vnd.cds+json;version=${request.cdsVersion}` : 'application/json';
-  return { rows: progress.rowsDone, bytes: progress.bytes, sha256: hash.digest('hex'), consistentAt, contentType };
+  const contentType = contentTypeOf(request);
+  return { rows: written, bytes: progress.bytes, sha256: hash.digest('hex'), consistentAt, contentType };
 }
 
-/** How many rows an export will have (its progress total), from the same snapshot. */
+export function contentTypeOf(request: Pick<ExportRequest, 'format' | 'cdsVersion' | 'dataset'>): string {
+  if (request.format === 'cds') return isMetrics(request.dataset) ? 'application/vnd.cds+csv;version=1.1' : `application/vnd.cds+json;version=${request.cdsVersion}`;
+  return request.format === 'csv' ? 'text/csv; charset=utf-8' : request.format === 'ndjson' ? 'application/x-ndjson' : 'application/json';
+}
+
+/** How many documents an export reads (its progress total; metrics derive fewer rows), from the same snapshot. */
 export function countExport(reader: ReadStoreReader, organizationId: string, request: ExportRequest): Promise<number> {
   const dataset = datasetOf(organizationId, request);
   return reader.count(dataset.collection, dataset.filter);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
-import { CDS_EXAMPLES, cdsResponseValidator, describeErrors } from '../domain/cds/cdsOpenApi.fixture.ts';
+import { CDS_EXAMPLES, cdsModelValidator, cdsResponseValidator, describeErrors } from '../domain/cds/cdsOpenApi.fixture.ts';
 
 let p: TestPlatform;
 let org: { id: string; apiKey: string };
@@ -53,6 +53,10 @@ describe('live CDS 1.1 feed', () => {
     expect(box.data.zones.map((z: { curb_zone_id: string }) => z.curb_zone_id.slice(-1))).toEqual(['0', '1']);
     const near = cds(await get('/cds/1.1/curbs/zones?lat=41.7&lng=-87.5&radius=50'));
     expect(near.data.zones.map((z: { curb_zone_id: string }) => z.curb_zone_id.slice(-1))).toEqual(['9']);
+    // radius is in centimetres (CDS lengths), and the nearest come first: 0 m, 17 m, 83 m, 100 m; zone 0 is 183 m away.
+    const ranked = cds(await get('/cds/1.1/curbs/zones?lat=41.88&lng=-87.627&radius=15000&limit=3'));
+    expect(ranked.data.zones.map((z: { curb_zone_id: string }) => z.curb_zone_id.slice(-1))).toEqual(['3', '2', '4']);
+    expect(cds(await get(ranked.links.next)).data.zones.map((z: { curb_zone_id: string }) => z.curb_zone_id.slice(-1))).toEqual(['1']);
     const at = cds(await get('/cds/1.1/curbs/zones?time=1760000000000&include_geometry=false'));
     expect(at.data.zones).toHaveLength(5);
     expect(at.data.zones[0].geometry).toBeUndefined();
@@ -92,5 +96,57 @@ describe('live CDS 1.1 feed', () => {
     expect(events.data.events).toHaveLength(1);
     expect(cds(await get('/cds/1.1/events/events')).data.events).toEqual([]);
     expect(cds(await get(`/cds/1.1/events/events?event_time=${hour}&curb_zone_id=a1000000-0000-4000-8000-000000000001`)).data.events).toEqual([]);
+  });
+
+  it('serves the Metrics API as CSV with the spec\'s columns: sessions paired from events, hourly aggregates in the organization\'s zone', async () => {
+    const zoneId = 'a1000000-0000-4000-8000-000000000000';
+    const t0 = Date.parse('2027-05-10T09:10:00Z');
+    const event = (i: number, type: string, minutes: number, session: string) => ({
+      event_id: `b2000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      event_type: type,
+      event_location: { type: 'Point', coordinates: [-87.63, 41.88] },
+      event_time: t0 + minutes * 60_000,
+      event_publication_time: t0 + minutes * 60_000 + 1000,
+      event_session_id: session,
+      curb_zone_id: zoneId,
+      data_source_type: 'camera',
+      data_source_device_id: 'cam-7',
+      vehicle_type: 'van',
+      vehicle_length: 520,
+    });
+    const [s1, s2, s3] = ['c3000000-0000-4000-8000-000000000001', 'c3000000-0000-4000-8000-000000000002', 'c3000000-0000-4000-8000-000000000003'];
+    const events = [event(1, 'park_start', 0, s1), event(2, 'park_start', 5, s2), event(3, 'park_end', 20, s1), event(4, 'park_end', 45, s2), event(5, 'park_end', 48, s3)];
+    expect((await post(`/v1/projects/${projects[0]}/curb-events`, { data: { events } })).statusCode).toBe(201);
+    const range = `start_time=${t0 - 3_600_000}&end_time=${t0 + 3_600_000}`;
+    const sessions = await get(`/cds/1.1/metrics/sessions?${range}`);
+    expect(sessions.statusCode, sessions.body).toBe(200);
+    expect(sessions.headers['content-type']).toBe('application/vnd.cds+csv;version=1.1');
+    const [header, ...rows] = sessions.body.trim().split('\r\n').map((l) => l.split(','));
+    // Every column is one the spec defines, and those of the spec's own example are all there.
+    const sessionModel = cdsModelValidator('session.yaml').schema as { properties: Record<string, { type?: string }> };
+    expect(header!.every((c) => c in sessionModel.properties)).toBe(true);
+    const exampleHeader = readFileSync(`${CDS_EXAMPLES}/metrics_01_dynamic_sessions.csv`, 'utf8').split('\n')[0]!.trim().split(',');
+    expect(exampleHeader.every((c) => header!.includes(c))).toBe(true);
+    expect(rows).toHaveLength(2);
+    const typed = rows.map((r) => Object.fromEntries(header!.map((c, i) => [c, r[i] === '' ? undefined : ['integer', 'number'].includes(sessionModel.properties[c]?.type ?? '') ? Number(r[i]) : r[i]]).filter(([, v]) => v !== undefined)));
+    const validSession = cdsModelValidator('session.yaml');
+    for (const row of typed) expect(validSession(row), describeErrors(validSession)).toBe(true);
+    expect(typed.map((r) => [r['event_id_start'], r['event_id_end'], r['event_time_end']! as number - (r['event_time_start'] as number)])).toEqual([
+      ['b2000000-0000-4000-8000-000000000001', 'b2000000-0000-4000-8000-000000000003', 20 * 60_000],
+      ['b2000000-0000-4000-8000-000000000002', 'b2000000-0000-4000-8000-000000000004', 40 * 60_000],
+    ]);
+    const aggregates = await get(`/cds/1.1/metrics/aggregates?${range}&curb_place_type=zone`);
+    expect(aggregates.statusCode, aggregates.body).toBe(200);
+    const lines = aggregates.body.trim().split('\r\n');
+    expect(lines[0]).toBe('curb_place_type,curb_place_id,metric_type,date,hour,value');
+    // 09:10 UTC is 04:10 in Chicago (CDT): five events that hour, two sessions of 20 and 40 minutes.
+    expect(lines.slice(1)).toEqual([`zone,${zoneId},total_events,2027-05-10,4,5`, `zone,${zoneId},total_sessions,2027-05-10,4,2`, `zone,${zoneId},average_dwell_time,2027-05-10,4,30`]);
+    const validAggregate = cdsModelValidator('aggregate.yaml');
+    for (const line of lines.slice(1)) {
+      const [curb_place_type, curb_place_id, metric_type, date, hour, value] = line.split(',');
+      expect(validAggregate({ curb_place_type, curb_place_id, metric_type, date, hour: Number(hour), value: Number(value) }), describeErrors(validAggregate)).toBe(true);
+    }
+    expect((await get(`/cds/1.1/metrics/aggregates?${range}&metric_type=total_sessions`)).body.trim().split('\r\n')).toHaveLength(2);
+    expect((await get(`/cds/1.1/metrics/sessions?start_time=${t0}&end_time=${t0 - 1}`)).statusCode).toBe(400);
   });
 });

@@ -1,12 +1,17 @@
+import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { curbKinds, type CurbKind } from '@curbmap/contracts';
 import { InvalidCursorError, type Filter } from '@curbmap/eventsourcing';
 import { HttpError, keyAuth, notFound, problemResponses, type KeyAuth, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import type { BBox, CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event } from '../domain/exportJob/exportRows.ts';
-import { curbCollections, directoryCollections, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+import { writeExport } from '../application/exportWriter.ts';
+import { curbCollections, curbInventoryProjection, directoryCollections, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 
 export const CDS_MEDIA_TYPE = 'application/vnd.cds+json;version=1.1';
+export const CDS_CSV_MEDIA_TYPE = 'application/vnd.cds+csv;version=1.1';
+/** A radius query answers at most this many objects (ordered by distance, so it reads them all). */
+const MAX_NEAR = 10_000;
 const security = [{ apiKey: [] }];
 const tags = ['cds'];
 const singular: Record<CurbKind, string> = { zones: 'zone', areas: 'area', spaces: 'space', objects: 'object', policies: 'policy' };
@@ -20,7 +25,7 @@ const bboxQuery = {
   max_lng: { type: 'number', minimum: -180, maximum: 180 },
   lat: { type: 'number', minimum: -90, maximum: 90 },
   lng: { type: 'number', minimum: -180, maximum: 180 },
-  radius: { type: 'number', minimum: 0, maximum: 100_000, description: 'Metres around lat/lng' },
+  radius: { type: 'number', minimum: 0, maximum: 10_000_000, description: 'Centimetres around lat/lng (CDS lengths are centimetres); results are ordered by distance' },
 } as const;
 
 /**
@@ -109,17 +114,30 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
           Object.assign(filter, { maxLng: { $gte: minLng! }, minLng: { $lte: maxLng! }, maxLat: { $gte: minLat! }, minLat: { $lte: maxLat! } });
         }
         const near = q['lat'] !== undefined || q['lng'] !== undefined || q['radius'] !== undefined;
+        if (near && box) throw new HttpError(400, 'invalid_query', 'lat/lng/radius and a bounding box cannot be combined');
+        const at = q['time'] as number | undefined;
+        const shown = (d: CurbDocument) => at === undefined || (Number(d.cds['start_date'] ?? 0) <= at && (d.cds['end_date'] === undefined || Number(d.cds['end_date']) > at));
+        const present = (d: CurbDocument) => (q['include_geometry'] === false ? withoutGeometry(d.cds) : d.cds);
         if (near) {
           if (q['lat'] === undefined || q['lng'] === undefined || q['radius'] === undefined) throw new HttpError(400, 'invalid_query', 'lat, lng and radius go together');
-          const r = radiusBox(q['lat'] as number, q['lng'] as number, q['radius'] as number);
+          // Nearest first, as the spec asks: the candidates of the circle's box, by distance, then paged by offset.
+          const [lat, lng, metres] = [q['lat'] as number, q['lng'] as number, (q['radius'] as number) / 100];
+          const r = radiusBox(lat, lng, metres);
           Object.assign(filter, { maxLng: { $gte: r.minLng }, minLng: { $lte: r.maxLng }, maxLat: { $gte: r.minLat }, minLat: { $lte: r.maxLat } });
+          const candidates = await ctx.readStore.find<CurbDocument>(curbCollections[kind], filter, { limit: MAX_NEAR + 1 });
+          if (candidates.length > MAX_NEAR) throw new HttpError(400, 'too_many_results', `more than ${MAX_NEAR} ${kind} within this radius; narrow it, or use a bounding box (paged)`);
+          const ranked = candidates
+            .map((d) => ({ d, distance: distanceToBox(lat, lng, d) }))
+            .filter((x) => x.distance <= metres && shown(x.d))
+            .sort((a, b) => a.distance - b.distance || a.d.id.localeCompare(b.d.id));
+          const offset = q.cursor ? Number(/^n(\d+)$/.exec(q.cursor)?.[1] ?? Number.NaN) : 0;
+          if (!Number.isSafeInteger(offset)) throw new HttpError(400, 'invalid_cursor', 'invalid cursor; use the next link of the previous page');
+          const slice = ranked.slice(offset, offset + q.limit).map((x) => present(x.d));
+          const next = offset + q.limit < ranked.length ? `n${offset + q.limit}` : null;
+          return send(reply, { ...(await head(auth)), data: { [kind]: slice }, links: { next: nextLink(request, next) } });
         }
         const result = await pageOf(curbCollections[kind], filter, q);
-        const at = q['time'] as number | undefined;
-        const items = result.items
-          .filter((d) => !near || distanceToBox(q['lat'] as number, q['lng'] as number, d) <= (q['radius'] as number))
-          .filter((d) => at === undefined || (Number(d.cds['start_date'] ?? 0) <= at && (d.cds['end_date'] === undefined || Number(d.cds['end_date']) > at)))
-          .map((d) => (q['include_geometry'] === false ? withoutGeometry(d.cds) : d.cds));
+        const items = result.items.filter(shown).map(present);
         return send(reply, { ...(await head(auth)), data: { [kind]: items }, links: { next: nextLink(request, result.next) } });
       },
     });
@@ -172,6 +190,71 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
       return send(reply, { ...(await head(auth)), data: { events: items }, links: { next: nextLink(request, result.next) } });
     },
   });
+
+  await metricsRoutes(fastify, ctx);
+}
+
+/** The Metrics API (CSV, the spec's columns): sessions and hourly aggregates derived from the events, streamed. */
+async function metricsRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  for (const dataset of ['sessions', 'aggregates'] as const) {
+    app.get(`/cds/1.1/metrics/${dataset}`, {
+      config: { auth: 'key', minRole: 'read_only' },
+      schema: {
+        summary: `CDS 1.1 Metrics API: ${dataset} (CSV)`,
+        description: dataset === 'sessions' ? 'Sessions (park_start…park_end, enter_area…leave_area) that began in [start_time, end_time) (ms; default the last 24 hours).' : 'Hourly total_events, total_sessions and average_dwell_time (minutes) per zone, space and area, in the organization\'s time zone, for [start_time, end_time) (ms; default the last 24 hours).',
+        tags,
+        security,
+        produces: [CDS_CSV_MEDIA_TYPE],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            start_time: { type: 'integer', minimum: 0 },
+            end_time: { type: 'integer', minimum: 0 },
+            ...(dataset === 'aggregates'
+              ? { curb_place_type: { type: 'string', enum: ['zone', 'space', 'area', 'object'] }, curb_place_id: { type: 'string', format: 'uuid' }, metric_type: { type: 'string', enum: ['total_sessions', 'total_events', 'turnover', 'average_dwell_time', 'occupancy_percent'] } }
+              : {}),
+          },
+        },
+        response: { 200: { description: `${CDS_CSV_MEDIA_TYPE}: a header row with the spec's column names, then a row per ${dataset === 'sessions' ? 'session' : 'place, hour and metric'}`, type: 'string' }, ...problemResponses(400, 401, 406) },
+      },
+      handler: async (request, reply) => {
+        const auth = keyAuth(request);
+        const q = request.query as { start_time?: number; end_time?: number; curb_place_type?: string; curb_place_id?: string; metric_type?: string };
+        const end = q.end_time ?? ctx.now().getTime();
+        const start = q.start_time ?? end - 86_400_000;
+        if (start >= end) throw new HttpError(400, 'invalid_query', 'start_time must be before end_time');
+        if (end - start > 93 * 86_400_000) throw new HttpError(400, 'invalid_query', 'at most 93 days at once; export longer periods (POST /v1/exports)');
+        const organization = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, auth.organizationId);
+        if (!organization) throw notFound('organization');
+        const out = new PassThrough();
+        reply.header('content-type', CDS_CSV_MEDIA_TYPE).send(out);
+        const rowFilter = (row: Record<string, unknown>) => (!q.curb_place_type || row['curb_place_type'] === q.curb_place_type) && (!q.curb_place_id || row['curb_place_id'] === q.curb_place_id) && (!q.metric_type || row['metric_type'] === q.metric_type);
+        const controller = new AbortController();
+        request.raw.on('close', () => controller.abort());
+        await ctx.readStore
+          .snapshot((reader) =>
+            writeExport({
+              reader,
+              organization,
+              request: { dataset, format: 'cds', projectId: auth.projectId, cdsVersion: '1.1', filters: { from: new Date(start).toISOString(), to: new Date(end).toISOString() }, changedSince: null, timeZone: organization.timeZone, compression: 'none' },
+              out,
+              progress: { rowsDone: 0, bytes: 0 },
+              signal: controller.signal,
+              now: ctx.now(),
+              checkpointName: curbInventoryProjection.name,
+              rowFilter,
+            }),
+          )
+          .catch((err) => {
+            // The answer has begun: a failure can only cut it short (and is logged).
+            if (!controller.signal.aborted) request.log.error({ err }, 'metrics feed failed');
+            out.destroy(err as Error);
+          });
+        return reply;
+      },
+    });
+  }
 }
 
 function withoutGeometry(cds: CdsObject): CdsObject {

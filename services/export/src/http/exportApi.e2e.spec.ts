@@ -250,6 +250,11 @@ describe('exports out', () => {
     expect(sse.headers['content-type']).toBe('text/event-stream');
     expect(sse.body).toMatch(/^id: .*\nevent: completed\ndata: \{.*"status":"completed"/);
     expect((await call('GET', '/v1/exports')).json().data.map((j: { id: string }) => j.id)).toEqual([once.json().id]);
+    // CDS metrics export as the spec's CSV.
+    const aggregates = await exportOf({ dataset: 'aggregates', format: 'cds' });
+    expect(aggregates.file.headers['content-type']).toBe('application/vnd.cds+csv;version=1.1');
+    expect(aggregates.file.body).toBe('curb_place_type,curb_place_id,metric_type,date,hour,value\r\n');
+    problem(await call('POST', '/v1/exports', { dataset: 'sessions', format: 'cds', cdsVersion: '1.0' }), 400);
   });
 });
 

@@ -131,7 +131,7 @@ export function checkCurbEvent(value: unknown, path: string, errors: FieldError[
   if (!isUuid(e['event_id'])) errors.push({ path: `${path}/event_id`, message: e['event_id'] === undefined ? 'is required' : 'must be a UUID' });
   for (const field of ['event_type', 'data_source_type', 'data_source_device_id']) if (typeof e[field] !== 'string' || e[field] === '') errors.push({ path: `${path}/${field}`, message: 'is required (a string)' });
   for (const field of ['event_time', 'event_publication_time']) if (eventTime(e[field]) === null) errors.push({ path: `${path}/${field}`, message: 'is required (integer milliseconds since 1970)' });
-  for (const field of ['curb_zone_id', 'curb_space_id', 'curb_object_id']) if (e[field] !== undefined && !isUuid(e[field])) errors.push({ path: `${path}/${field}`, message: 'must be a UUID' });
+  for (const field of ['curb_zone_id', 'curb_space_id', 'curb_object_id', 'event_session_id']) if (e[field] !== undefined && !isUuid(e[field])) errors.push({ path: `${path}/${field}`, message: 'must be a UUID' });
   const location = e['event_location'] as { type?: string; geometry?: unknown } | undefined;
   if (location !== undefined) checkGeometry(location?.type === 'Feature' ? location.geometry : location, `${path}/event_location`, errors, ['Point']);
   return errors.length === before;
