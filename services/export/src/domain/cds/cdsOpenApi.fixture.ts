@@ -40,23 +40,23 @@ function pointer(doc: unknown, fragment: string): unknown {
 }
 
 /** Inlines every $ref (relative files and #fragments) and drops OpenAPI-only keywords ajv does not know. */
-function resolveRefs(node: unknown, file: string, depth = 0): unknown {
+function resolveRefs(node: unknown, file: string, depth = 0, official = false): unknown {
   if (depth > 60) throw new Error('CDS schema $refs nest too deep');
-  if (Array.isArray(node)) return node.map((n) => resolveRefs(n, file, depth + 1));
+  if (Array.isArray(node)) return node.map((n) => resolveRefs(n, file, depth + 1, official));
   if (!node || typeof node !== 'object') return node;
   const obj = node as Record<string, unknown>;
   if (typeof obj['$ref'] === 'string') {
     const [target, fragment] = (obj['$ref'] as string).split('#') as [string, string | undefined];
     const targetFile = target ? join(dirname(file), target) : file;
     const name = targetFile.split('/').pop()!;
-    if (rfc7946[name]) return rfc7946[name];
+    if (rfc7946[name] && !official) return rfc7946[name];
     const resolved = fragment ? pointer(load(targetFile), fragment) : load(targetFile);
-    return resolveRefs(resolved, targetFile, depth + 1);
+    return resolveRefs(resolved, targetFile, depth + 1, official);
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(obj)) {
     if (key.startsWith('x-') || key === 'example' || key === 'examples') continue;
-    out[key] = key === 'properties' ? Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([p, s]) => [p, resolveRefs(s, file, depth + 1)])) : resolveRefs(value, file, depth + 1);
+    out[key] = key === 'properties' ? Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([p, s]) => [p, resolveRefs(s, file, depth + 1, official)])) : resolveRefs(value, file, depth + 1, official);
   }
   return out;
 }
@@ -83,13 +83,14 @@ export function cdsResponseValidator(api: 'Curbs API' | 'Events API', path: stri
   return validate;
 }
 
-/** The validator of one shared data model (e.g. 'curb_zone.yaml'). */
-export function cdsModelValidator(model: string): ValidateFunction {
-  let validate = validators.get(model);
+/** The validator of one shared data model (e.g. 'curb_zone.yaml'); `official` leaves out the geometry substitution. */
+export function cdsModelValidator(model: string, { official = false }: { official?: boolean } = {}): ValidateFunction {
+  const key = `${model}${official ? ' (official)' : ''}`;
+  let validate = validators.get(key);
   if (!validate) {
     const file = join(ROOT, 'Shared Data Models', model);
-    validate = ajv.compile(resolveRefs(load(file), file) as object);
-    validators.set(model, validate);
+    validate = ajv.compile(resolveRefs(load(file), file, 0, official) as object);
+    validators.set(key, validate);
   }
   return validate;
 }

@@ -52,8 +52,9 @@ export function csvCell(field: string, value: unknown): string | number | boolea
 }
 
 /**
- * An event as CDS 1.1 has it: times are integer milliseconds and `event_location` a GeoJSON Point (the spec's
- * 1.0 example carries numeric strings and a Feature; we keep what was sent and convert on the way out).
+ * An event as CDS 1.1 has it: times are integer milliseconds, `event_location` a GeoJSON Point and lengths
+ * integers (the spec's examples carry numeric strings and a Feature; we keep what was sent and convert on the
+ * way out).
  */
 export function cds11Event(event: CdsObject): CdsObject {
   const out: CdsObject = { ...event };
@@ -63,5 +64,7 @@ export function cds11Event(event: CdsObject): CdsObject {
   }
   const location = event['event_location'] as { type?: string; geometry?: unknown } | undefined;
   if (location?.type === 'Feature') out['event_location'] = location.geometry;
+  // Lengths are integer centimetres (the spec's fleet example sends "670").
+  if (typeof event['vehicle_length'] === 'string' && /^\d{1,9}$/.test(event['vehicle_length'])) out['vehicle_length'] = Number(event['vehicle_length']);
   return out;
 }
