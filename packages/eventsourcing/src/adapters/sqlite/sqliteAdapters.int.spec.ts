@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collect, counted, eventStoreContract, ORG, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
+import { collect, counted, eventStoreContract, noted, ORG, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 import { SqliteDatabase } from './sqliteDatabase.ts';
 import { SqliteEventStore } from './sqliteEventStore.ts';
@@ -33,6 +33,20 @@ subscriptionsContract('in-process over sqlite', async () => {
 });
 
 describe('SQLite transactions and positions', () => {
+  it('keeps recent events for followers within a byte bound: large events are read back from the table, in order', async () => {
+    const { database, close } = openDatabase();
+    const store = new SqliteEventStore(database, testRegistry());
+    // 48 events of about 1 MB each, appended at once (as an import of 100,000 curb zones is).
+    const big = 'x'.repeat(1024 * 1024);
+    await store.append('notes-1', Array.from({ length: 48 }, (_, i) => noted(`${i}:${big}`)), { expectedVersion: 'no_stream' });
+    const cache = store.cacheSize();
+    expect(cache.bytes).toBeLessThanOrEqual(16 * 1024 * 1024 + 2048);
+    expect(cache.events).toBeLessThan(48);
+    const read = await collect(store.readAll({ filter: { categories: ['notes'] } }));
+    expect(read.map((e) => (e.data as { note: string }).note.split(':')[0])).toEqual(Array.from({ length: 48 }, (_, i) => String(i)));
+    await close();
+  });
+
   it('refuses a write transaction that would await between its first write and COMMIT', async () => {
     const { database, close } = openDatabase();
     database.db.exec('CREATE TABLE t (x INTEGER)');

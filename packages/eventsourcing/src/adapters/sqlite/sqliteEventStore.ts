@@ -59,8 +59,9 @@ interface EventRow {
 
 type Listener = (position: string) => void;
 
-/** How many recently appended events are kept in memory for followers. */
+/** How many recently appended events are kept in memory for followers, and how much of their data (JSON bytes). */
 const RECENT_MAX = 20_000;
+const RECENT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The embedded EventStore: one table, global order = rowid, stream order = (stream_id, stream_version). */
 export class SqliteEventStore implements EventStore {
@@ -73,6 +74,8 @@ export class SqliteEventStore implements EventStore {
   private readonly insertClaim: StatementSync;
   private readonly statements = new Map<string, StatementSync>();
   private recent: StoredEvent[] = [];
+  private recentSizes: number[] = [];
+  private recentBytes = 0;
   private recentFirst = 0;
 
   private readonly database: SqliteDatabase;
@@ -140,7 +143,9 @@ export class SqliteEventStore implements EventStore {
       let version = actual;
       let position = 0;
       const written: StoredEvent[] = [];
+      const sizes: number[] = [];
       for (const { e, data, schemaVersion } of prepared) {
+        sizes.push(data.length);
         version += 1;
         const correlationId = e.correlationId ?? e.id;
         const info = this.insert.run(e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, data);
@@ -154,10 +159,10 @@ export class SqliteEventStore implements EventStore {
         for (const key of claims) if ((this.insertClaim.run(key, position).changes as number) === 0) taken.push(key);
         if (taken.length > 0) throw new ClaimConflictError(taken); // rolls the whole append back
       }
-      return { nextVersion: version, position: String(position), written };
+      return { nextVersion: version, position: String(position), written, sizes };
     });
     if ('written' in result) {
-      this.remember(result.written);
+      this.remember(result.written, result.sizes);
       for (const listener of this.listeners) listener(result.position);
     }
     return { nextVersion: result.nextVersion, position: result.position };
@@ -188,19 +193,34 @@ export class SqliteEventStore implements EventStore {
    * Keeps the events this process just committed, in position order, while positions stay contiguous. Followers
    * that are caught up read the tail of the log from here instead of querying once per append each.
    */
-  private remember(events: StoredEvent[]): void {
+  private remember(events: StoredEvent[], sizes: number[]): void {
     const first = Number(events[0]!.globalPosition);
     if (this.recentFirst + this.recent.length !== first) {
       // Another writer (process) appended in between, or this is the first append: start afresh.
       this.recent = [];
+      this.recentSizes = [];
+      this.recentBytes = 0;
       this.recentFirst = first;
     }
-    this.recent.push(...events);
-    if (this.recent.length > RECENT_MAX) {
-      const drop = this.recent.length - RECENT_MAX / 2;
+    for (let i = 0; i < events.length; i++) {
+      this.recent.push(events[i]!);
+      this.recentSizes.push(sizes[i]!);
+      this.recentBytes += sizes[i]!;
+    }
+    // Bounded by count and by bytes: a few large events (an import of 100,000 curb zones) are not kept alive
+    // here; followers read them back from the table.
+    if (this.recent.length > RECENT_MAX || this.recentBytes > RECENT_MAX_BYTES) {
+      let drop = 0;
+      while (drop < this.recent.length && (this.recent.length - drop > RECENT_MAX / 2 || this.recentBytes > RECENT_MAX_BYTES / 2)) this.recentBytes -= this.recentSizes[drop++]!;
       this.recent = this.recent.slice(drop);
+      this.recentSizes = this.recentSizes.slice(drop);
       this.recentFirst += drop;
     }
+  }
+
+  /** Events and data bytes kept for followers (tests: the cache stays bounded). */
+  cacheSize(): { events: number; bytes: number } {
+    return { events: this.recent.length, bytes: this.recentBytes };
   }
 
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
