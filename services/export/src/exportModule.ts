@@ -1,6 +1,7 @@
 import { exportContracts } from '@curbmap/contracts';
 import type { ArtifactStore, ServiceModule } from '@curbmap/service-kit';
 import { HmacDownloadLinks } from './adapters/hmacDownloadLinks.ts';
+import { startCurbCounting } from './application/curbCounting.ts';
 import { startExportRunner, type ExportRunner } from './application/exportRunner.ts';
 import { startExportScheduler, type ExportScheduler } from './application/exportScheduler.ts';
 import { cdsFeedRoutes } from './http/cdsFeedRoutes.ts';
@@ -54,11 +55,13 @@ export function createExportModule(options: ExportModuleOptions): ExportModule {
         retentionIntervalMs: options.retentionIntervalMs ?? 3_600_000,
       });
       const scheduler = startExportScheduler(ctx, options.scheduleIntervalMs ?? 30_000);
+      const counting = startCurbCounting(ctx);
       module.runner = runner;
       module.scheduler = scheduler;
       return {
         async stop() {
           await scheduler.stop();
+          await counting.stop();
           await runner.stop();
         },
       };

@@ -75,6 +75,8 @@ const exportEventSchemas = {
   }),
   'curbs.zone.upserted': object({ zone: { type: 'object' } }),
   'curbs.zone.deleted': object({ curbZoneId: uuid }),
+  /** How many zones a project maps after a change of its inventory (stream curbcount-<projectId>). */
+  'curbs.inventory.counted': object({ zones: { type: 'integer', minimum: 0 } }),
   /** CDS events reported for a project (stream curbevents-<projectId>). */
   'curbs.events.recorded': object({ events: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object' } } }),
   'export.job.requested': object({ jobId: uuid, request: exportRequestSchema, scheduleId: { anyOf: [uuid, { type: 'null' }] }, dueAt: { anyOf: [instant, { type: 'null' }] } }),
@@ -93,5 +95,6 @@ const exportEventSchemas = {
 export type ExportEvent = EventsOf<typeof exportEventSchemas>;
 export type ExportJobCompleted = Extract<ExportEvent, { type: 'export.job.completed' }>;
 export type CurbsImported = Extract<ExportEvent, { type: 'curbs.imported' }>;
+export type CurbInventoryCounted = Extract<ExportEvent, { type: 'curbs.inventory.counted' }>;
 
 export const exportContracts: EventContract[] = Object.entries(exportEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));

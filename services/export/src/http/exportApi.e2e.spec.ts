@@ -237,6 +237,12 @@ describe('exports out', () => {
     expect(usage.json().total).toBe(4);
     const bytes = await call('GET', `/v1/usage/summary?meter=export_bytes&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z`);
     expect(bytes.json().total).toBe(first.job.manifest.bytes + second.job.manifest.bytes);
+    // The zones a project maps are usage too (meter curb_zones, the latest count; the clock moves on between changes).
+    clock = new Date(clock.getTime() + 60_000);
+    expect((await call('DELETE', `/v1/projects/${project}/curb-zones/${zoneAt(2, 'Main').curb_zone_id}`)).statusCode).toBe(204);
+    await p.settle();
+    const zones = await call('GET', `/v1/usage/summary?meter=curb_zones&from=2027-05-01T00:00:00Z&to=2027-06-01T00:00:00Z`);
+    expect(zones.json().total, zones.body).toBe(2);
   });
 
   it('signs download links for one organization and one artifact, and they expire', async () => {

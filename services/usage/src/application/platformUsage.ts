@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BillingEvent, ExportJobCompleted, InvoiceFinalized, UsageItem } from '@curbmap/contracts';
+import type { BillingEvent, CurbInventoryCounted, ExportJobCompleted, InvoiceFinalized, UsageItem } from '@curbmap/contracts';
 import type { StoredEvent } from '@curbmap/eventsourcing';
 import type { Running, ServiceContext } from '@curbmap/service-kit';
 import { ingestUsage } from './usageCommands.ts';
@@ -49,9 +49,9 @@ export class ApiRequestRecorder {
   }
 }
 
-/** Seats (from billing), invoices issued (from the invoice service) and exports (rows, bytes), measured from their events. */
+/** Seats (from billing), invoices issued (from the invoice service), exports (rows, bytes) and curb zones mapped, measured from their events. */
 export function startPlatformUsage(ctx: ServiceContext): Running {
-  const types = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'invoice.invoice.finalized', 'export.job.completed'];
+  const types = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'invoice.invoice.finalized', 'export.job.completed', 'curbs.inventory.counted'];
   const sub = ctx.subscriptions.subscribe('usage.platform-usage.v1', { types }, async (batch) => {
     const byOrg = new Map<string, UsageItem[]>();
     for (const stored of batch) {
@@ -67,7 +67,7 @@ export function startPlatformUsage(ctx: ServiceContext): Running {
 }
 
 function itemOf(stored: StoredEvent): UsageItem | null {
-  const event = { type: stored.type, data: stored.data } as BillingEvent | InvoiceFinalized | ExportJobCompleted;
+  const event = { type: stored.type, data: stored.data } as BillingEvent | InvoiceFinalized | ExportJobCompleted | CurbInventoryCounted;
   const base = { id: stored.id, projectId: null, time: stored.occurredAt };
   switch (event.type) {
     case 'billing.subscription.activated':
@@ -75,6 +75,8 @@ function itemOf(stored: StoredEvent): UsageItem | null {
       return { ...base, type: 'curbmap.billing.seats', data: { seats: event.data.seats } };
     case 'billing.subscription.seats_changed':
       return event.data.effective === 'now' ? { ...base, type: 'curbmap.billing.seats', data: { seats: event.data.to } } : null;
+    case 'curbs.inventory.counted':
+      return { ...base, projectId: stored.projectId ?? null, type: 'curbmap.curbs.counted', data: { zones: event.data.zones } };
     case 'export.job.completed':
       return { ...base, projectId: stored.projectId ?? null, type: 'curbmap.export.completed', data: { jobId: stored.streamId.slice('export-'.length), rows: event.data.manifest.rows, bytes: event.data.manifest.bytes } };
     case 'invoice.invoice.finalized':

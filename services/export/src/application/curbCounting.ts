@@ -1,0 +1,25 @@
+import { deterministicUuid } from '@curbmap/eventsourcing';
+import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { curbCollections, curbInventoryProjection } from '../projections/curbInventoryProjection.ts';
+
+export const curbCountStream = (projectId: string) => `curbcount-${projectId}`;
+
+/**
+ * How many curb zones each project maps, after each change of its inventory: `curbs.inventory.counted`, which
+ * the usage service measures (meter curb_zones). One count per project per batch of changes (an import of a
+ * hundred chunks counts once), read from the inventory read model once it shows the batch.
+ */
+export function startCurbCounting(ctx: ServiceContext): Running {
+  const sub = ctx.subscriptions.subscribe('export.curb-counting.v1', { types: ['curbs.imported', 'curbs.zone.upserted', 'curbs.zone.deleted'] }, async (batch) => {
+    const last = new Map<string, (typeof batch)[number]>();
+    for (const stored of batch) if (stored.projectId) last.set(stored.projectId, stored);
+    for (const [projectId, stored] of last) {
+      await ctx.subscriptions.list().find((s) => s.name === curbInventoryProjection.name)?.waitForWrite(writeOf(stored), 60_000);
+      const zones = await ctx.readStore.count(curbCollections.zones, { organizationId: stored.organizationId, projectId });
+      const id = deterministicUuid(`curb-count:${stored.id}`);
+      // The id derives from the change counted: a redelivered batch appends nothing new.
+      await ctx.store.append(curbCountStream(projectId), [{ id, type: 'curbs.inventory.counted', data: { zones }, occurredAt: stored.occurredAt, organizationId: stored.organizationId, projectId, correlationId: stored.correlationId, causationId: stored.id }], { expectedVersion: 'any' });
+    }
+  });
+  return { stop: () => sub.stop() };
+}
