@@ -200,6 +200,8 @@ async function importRun(zones: number): Promise<Figure[]> {
       const project = (JSON.parse((await call(platform.port, 'POST', '/v1/projects', org.apiKey, JSON.stringify({ name: 'P' }))).body) as { id: string }).id;
       const before = peakRss(platform.pid, true);
       const started = performance.now();
+      const samples: string[] = [];
+      const sampler = process.env['RSS_TRACE'] ? setInterval(() => samples.push(`${((performance.now() - started) / 1000).toFixed(1)}s:${(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${platform.pid}/status`, 'utf8'))?.[1]) / 1024).toFixed(0)}`), 250) : null;
       const status = await new Promise<number>((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port: platform.port, path: `/v1/projects/${project}/curbs/import`, method: 'POST', headers: { authorization: `Bearer ${org.apiKey}`, 'content-type': 'application/json', 'content-length': statSync(file).size } }, (res) => {
           res.resume();
@@ -209,6 +211,11 @@ async function importRun(zones: number): Promise<Figure[]> {
         createReadStream(file).pipe(req);
       });
       const seconds = (performance.now() - started) / 1000;
+      if (sampler) {
+        await new Promise((r) => setTimeout(r, 5000));
+        clearInterval(sampler);
+        process.stderr.write(`${samples.join(' ')}\n`);
+      }
       if (status !== 201 && status !== 202) throw new Error(`bench: import answered ${status}`);
       const rss = peakRss(platform.pid);
       const mb = statSync(file).size / 1e6;

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { exportContracts } from '@curbmap/contracts';
 import type { ArtifactStore, ServiceModule } from '@curbmap/service-kit';
 import { HmacDownloadLinks } from './adapters/hmacDownloadLinks.ts';
@@ -14,6 +15,8 @@ import { exportScheduleProjection } from './projections/exportScheduleProjection
 
 export interface ExportModuleOptions {
   artifacts: ArtifactStore;
+  /** Where imports stage their checked objects until they are appended (emptied at start). */
+  stagingDir: string;
   /** Signs download links (at least 32 characters; kept across restarts, or links break). */
   downloadSecret: string;
   /** How long a download link works (default 15 minutes). */
@@ -42,12 +45,14 @@ export function createExportModule(options: ExportModuleOptions): ExportModule {
     runner: null,
     scheduler: null,
     async routes(app, ctx) {
-      await curbRoutes(app, ctx);
+      await curbRoutes(app, ctx, options.stagingDir);
       await exportRoutes(app, ctx, { artifacts: options.artifacts, links, linkTtlMs: options.linkTtlMs ?? 15 * 60_000 });
       await scheduleRoutes(app, ctx);
       await cdsFeedRoutes(app, ctx);
     },
     async start(ctx) {
+      // What an import staged before a crash is of no use: it was never appended.
+      await rm(options.stagingDir, { recursive: true, force: true });
       const runner = startExportRunner(ctx, {
         artifacts: options.artifacts,
         retentionMs: options.retentionMs ?? 7 * 86_400_000,

@@ -43,8 +43,10 @@ export interface EventStore {
   /**
    * Appends atomically. Fails with ConcurrencyError when the stream's version differs from expectedVersion.
    * Re-appending events whose ids are already in the stream at the same place is a no-op (idempotent retries).
+   * `events` may be produced on demand (a generator): an adapter takes them one by one, in one transaction, so a
+   * sequence too large for memory (an import's chunks read back from a staging file) is never held whole.
    */
-  append(streamId: string, events: NewEvent[], options: AppendOptions): Promise<AppendResult>;
+  append(streamId: string, events: Iterable<NewEvent>, options: AppendOptions): Promise<AppendResult>;
   /** Of these keys, the ones an append has claimed, with the position of that append. */
   claimed(keys: string[]): Promise<Map<string, string>>;
   readStream(streamId: string, options?: { fromVersion?: number }): AsyncIterable<StoredEvent>;

@@ -39,6 +39,23 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect(store.compare(read[0]!.globalPosition, read[1]!.globalPosition)).toBeLessThan(0);
     });
 
+    it('appends events produced on demand, one transaction for all; one that fails its schema writes none of them', async () => {
+      let produced = 0;
+      function* chunks(n: number, badAt = -1) {
+        for (let i = 0; i < n; i++) {
+          produced += 1;
+          yield i === badAt ? { ...counted(i), data: { count: 'not a number' } } : counted(i);
+        }
+      }
+      const result = await store.append(stream, chunks(250), { expectedVersion: 'no_stream' });
+      expect(result.nextVersion).toBe(249);
+      expect(produced).toBe(250);
+      const other = `thing-${randomUUID()}`;
+      await expect(store.append(other, chunks(10, 7), { expectedVersion: 'no_stream' })).rejects.toThrow(/does not match its schema/);
+      expect(await collect(store.readStream(other))).toEqual([]);
+      expect((await collect(store.readStream(stream))).map((e) => (e.data as { count: number }).count)).toEqual(Array.from({ length: 250 }, (_, i) => i));
+    });
+
     it('rejects a stale expected version with the expected and actual versions, writing nothing', async () => {
       await store.append(stream, [counted(1), counted(2)], { expectedVersion: 'no_stream' });
       const err = await store.append(stream, [counted(3)], { expectedVersion: 0 }).catch((e) => e);

@@ -1,4 +1,9 @@
+import { once } from 'node:events';
+import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { curbKinds, type CurbKind, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, eventIdFor, type CommandMetadata } from '@curbmap/eventsourcing';
 import { HttpError, notFound, type ServiceContext } from '@curbmap/service-kit';
@@ -52,17 +57,31 @@ function zoneOfFeature(feature: unknown, now: number): unknown {
 /**
  * Imports a CDS Curbs payload or a GeoJSON FeatureCollection into a project, all or nothing: every object is
  * checked as it streams in (ids, required fields, geometry, policies a zone references, which must be in the
- * import or in the project already); one error refuses the whole import. Accepted, it is appended as chunks
- * in one transaction that claims the command id, so a retried request imports once.
+ * import or in the project already); one error refuses the whole import. Checked objects are staged on disk, one
+ * file per kind, so memory holds neither the body nor its objects; accepted, the import is appended as chunks
+ * read back one by one, in one transaction that claims the command id (a retried request imports once).
  */
-export async function importCurbs(ctx: ServiceContext, meta: CommandMetadata, projectId: string, body: Readable): Promise<ImportSummary> {
+export async function importCurbs(ctx: ServiceContext, meta: CommandMetadata, projectId: string, body: Readable, stagingDir: string): Promise<ImportSummary> {
   await assertProject(ctx, meta.organizationId, projectId);
+  await mkdir(stagingDir, { recursive: true });
+  const staging = await mkdtemp(join(stagingDir, 'import-'));
+  try {
+    return await stageAndAppend(ctx, meta, projectId, body, staging);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projectId: string, body: Readable, staging: string): Promise<ImportSummary> {
   const importId = eventIdFor(meta.commandId, -1);
   const now = Date.parse(meta.now);
   const header: ImportHeader = { version: null, type: null };
-  const objects: Record<CurbKind, CdsObject[]> = { zones: [], areas: [], spaces: [], objects: [], policies: [] };
-  const zonePaths: string[] = [];
+  const files = Object.fromEntries(curbKinds.map((k) => [k, createWriteStream(join(staging, `${k}.ndjson`))])) as Record<CurbKind, WriteStream>;
+  const counts = Object.fromEntries(curbKinds.map((k) => [k, 0])) as Record<CurbKind, number>;
   const seen = new Set<string>();
+  const importedPolicies = new Set<string>();
+  /** Each policy the zones name, with the first place it is named. */
+  const namedPolicies = new Map<string, string>();
   const errors: FieldError[] = [];
   let errorCount = 0;
   let source: 'cds' | 'geojson' | null = null;
@@ -81,48 +100,78 @@ export async function importCurbs(ctx: ServiceContext, meta: CommandMetadata, pr
         note(found);
         continue;
       }
-      const key = `${kind}:${value[kindRules[kind].id] as string}`;
-      if (seen.has(key)) {
+      const id = value[kindRules[kind].id] as string;
+      if (seen.has(`${kind}:${id}`)) {
         note([{ path: `${item.path}/${kindRules[kind].id}`, message: `appears twice in this import` }]);
         continue;
       }
-      seen.add(key);
-      objects[kind].push(value);
-      if (kind === 'zones') zonePaths.push(item.path);
+      seen.add(`${kind}:${id}`);
+      if (kind === 'policies') importedPolicies.add(id);
+      if (kind === 'zones') for (const [j, policyId] of ((value['curb_policy_ids'] as string[]) ?? []).entries()) if (!namedPolicies.has(policyId)) namedPolicies.set(policyId, `${item.path}/curb_policy_ids/${j}`);
+      counts[kind] += 1;
+      if (errorCount === 0 && !files[kind].write(`${JSON.stringify(value)}\n`)) await once(files[kind], 'drain');
     }
   } catch (err) {
     if (err instanceof HttpError) throw err;
     throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(err as Error).message}`);
+  } finally {
+    await Promise.all(curbKinds.map((k) => new Promise<void>((resolve) => files[k].end(resolve))));
   }
   const cdsVersion = cdsVersionOf(header.version);
   if (!cdsVersion) throw new HttpError(400, 'unsupported_cds_version', `CDS version ${header.version} is not one we import (1.0, 1.1)`);
   if (source === 'geojson' && header.type !== 'FeatureCollection') throw new HttpError(400, 'invalid_curb_data', 'a GeoJSON body must be a FeatureCollection');
   // Every policy a zone names must be imported with it or known in the project already.
-  const importedPolicies = new Set(objects.policies.map((p) => p['curb_policy_id'] as string));
-  const known = new Map<string, boolean>();
-  for (const [i, zone] of objects.zones.entries()) {
-    for (const [j, policyId] of ((zone['curb_policy_ids'] as string[]) ?? []).entries()) {
-      if (importedPolicies.has(policyId)) continue;
-      if (!known.has(policyId)) known.set(policyId, (await ctx.readStore.get(curbCollections.policies, curbDocumentId(projectId, policyId))) !== null);
-      if (!known.get(policyId)) note([{ path: `${zonePaths[i]!}/curb_policy_ids/${j}`, message: `zone ${zone['curb_zone_id'] as string} references unknown policy ${policyId}` }]);
-    }
+  for (const [policyId, path] of namedPolicies) {
+    if (importedPolicies.has(policyId)) continue;
+    if (!(await ctx.readStore.get(curbCollections.policies, curbDocumentId(projectId, policyId)))) note([{ path, message: `references unknown policy ${policyId}` }]);
   }
   if (errorCount > 0) refuse(errors, errorCount, 'the import');
-  const total = curbKinds.reduce((n, k) => n + objects[k].length, 0);
+  const total = curbKinds.reduce((n, k) => n + counts[k], 0);
   if (total === 0) throw new HttpError(400, 'invalid_curb_data', 'the body holds no curb objects (data.zones, data.areas, data.spaces, data.objects, data.policies, or GeoJSON features)');
 
+  const chunks = Math.ceil(total / CHUNK);
   // Policies first, so a reader of the log meets a policy before the zones that name it.
-  const queue = [...(['policies', 'zones', 'areas', 'spaces', 'objects'] as const).flatMap((kind) => objects[kind].map((o) => [kind, o] as const))];
-  const chunks = Math.ceil(queue.length / CHUNK);
-  const events: NewEvent[] = [];
-  for (let c = 0; c < chunks; c++) {
-    const data = { importId, chunk: c, chunks, source: source!, cdsVersion, zones: [] as CdsObject[], areas: [] as CdsObject[], spaces: [] as CdsObject[], objects: [] as CdsObject[], policies: [] as CdsObject[] };
-    for (const [kind, o] of queue.slice(c * CHUNK, (c + 1) * CHUNK)) data[kind].push(o);
-    events.push(newEvent(meta, projectId, c, 'curbs.imported', data));
+  function* events(): Generator<NewEvent> {
+    let chunk = 0;
+    let data = emptyChunk();
+    let size = 0;
+    function emptyChunk() {
+      return { importId, chunk, chunks, source: source!, cdsVersion: cdsVersion!, zones: [] as CdsObject[], areas: [] as CdsObject[], spaces: [] as CdsObject[], objects: [] as CdsObject[], policies: [] as CdsObject[] };
+    }
+    for (const kind of ['policies', 'zones', 'areas', 'spaces', 'objects'] as const) {
+      for (const line of linesOf(join(staging, `${kind}.ndjson`))) {
+        data[kind].push(JSON.parse(line) as CdsObject);
+        if (++size === CHUNK) {
+          yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
+          chunk += 1;
+          data = emptyChunk();
+          size = 0;
+        }
+      }
+    }
+    if (size > 0) yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
   }
-  const counts = Object.fromEntries(curbKinds.map((k) => [k, objects[k].length])) as Record<CurbKind, number>;
-  const replayed = await appendOnce(ctx, meta, curbStream(projectId), events);
+  const replayed = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported']);
   return { importId, source: source!, cdsVersion, counts, replayed };
+}
+
+/** The lines of a file, read synchronously (inside a write transaction) a megabyte at a time. */
+function* linesOf(path: string): Generator<string> {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      const lines = (rest + decoder.write(buffer.subarray(0, n))).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line) yield line;
+    }
+    rest += decoder.end();
+    if (rest) yield rest;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function newEvent(meta: CommandMetadata, projectId: string, index: number, type: string, data: unknown): NewEvent {
@@ -130,10 +179,10 @@ function newEvent(meta: CommandMetadata, projectId: string, index: number, type:
 }
 
 /** Appends unless this command did already (its claim): true when it was a replay. Waits for the read models. */
-async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: NewEvent[]): Promise<boolean> {
+async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[]): Promise<boolean> {
   try {
     const result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta)] });
-    await ctx.waitForReadModels({ streamId, version: result.nextVersion, types: [...new Set(events.map((e) => e.type))], position: result.position });
+    await ctx.waitForReadModels({ streamId, version: result.nextVersion, types, position: result.position });
     return false;
   } catch (err) {
     if (err instanceof ClaimConflictError) return true;
@@ -155,14 +204,14 @@ export async function upsertZone(ctx: ServiceContext, meta: CommandMetadata, pro
     }
   }
   if (errors.length > 0) refuse(errors, errors.length, 'the zone');
-  const replayed = await appendOnce(ctx, meta, curbStream(projectId), [newEvent(meta, projectId, 0, 'curbs.zone.upserted', { zone })]);
+  const replayed = await appendOnce(ctx, meta, curbStream(projectId), [newEvent(meta, projectId, 0, 'curbs.zone.upserted', { zone })], ['curbs.zone.upserted']);
   return { zone: zone as CdsObject, replayed };
 }
 
 export async function deleteZone(ctx: ServiceContext, meta: CommandMetadata, projectId: string, zoneId: string): Promise<void> {
   await assertProject(ctx, meta.organizationId, projectId);
   if (!(await ctx.readStore.get(curbCollections.zones, curbDocumentId(projectId, zoneId)))) throw notFound('curb zone');
-  await appendOnce(ctx, meta, curbStream(projectId), [newEvent(meta, projectId, 0, 'curbs.zone.deleted', { curbZoneId: zoneId })]);
+  await appendOnce(ctx, meta, curbStream(projectId), [newEvent(meta, projectId, 0, 'curbs.zone.deleted', { curbZoneId: zoneId })], ['curbs.zone.deleted']);
 }
 
 /** Records CDS events (a CDS Events payload `{data: {events}}`, or an array), all or nothing. */
@@ -174,6 +223,6 @@ export async function recordCurbEvents(ctx: ServiceContext, meta: CommandMetadat
   const errors: FieldError[] = [];
   list.forEach((e, i) => checkCurbEvent(e, `${base}/${i}`, errors));
   if (errors.length > 0) refuse(errors, errors.length, 'the events');
-  const replayed = await appendOnce(ctx, meta, curbEventStream(projectId), [newEvent(meta, projectId, 0, 'curbs.events.recorded', { events: list })]);
+  const replayed = await appendOnce(ctx, meta, curbEventStream(projectId), [newEvent(meta, projectId, 0, 'curbs.events.recorded', { events: list })], ['curbs.events.recorded']);
   return { recorded: list.length, replayed };
 }

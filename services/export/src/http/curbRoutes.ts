@@ -35,7 +35,7 @@ function limited(stream: Readable, max: number): Readable {
   );
 }
 
-export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, stagingDir: string): Promise<void> {
   await fastify.register(async (scope) => {
     scope.removeContentTypeParser(['application/json']);
     scope.addContentTypeParser(['application/json', 'application/geo+json', 'application/vnd.cds+json'], (_request, payload, done) => done(null, new StreamedBody(payload as Readable)));
@@ -59,7 +59,7 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext):
         const projectId = (request.params as { id: string }).id;
         assertProjectAccess(auth, projectId);
         if (!(request.body instanceof StreamedBody)) throw new HttpError(415, 'unsupported_media_type', 'send application/json (CDS) or application/geo+json (GeoJSON)');
-        const summary = await importCurbs(ctx, commandMetadata(request, ctx, auth.organizationId, projectId), projectId, limited(request.body.stream, MAX_IMPORT_BYTES));
+        const summary = await importCurbs(ctx, commandMetadata(request, ctx, auth.organizationId, projectId), projectId, limited(request.body.stream, MAX_IMPORT_BYTES), stagingDir);
         reply.code(201);
         return summary;
       },

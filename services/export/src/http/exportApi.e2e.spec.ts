@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -163,6 +164,8 @@ describe('curb data in', () => {
       ]),
     );
     expect(await p.eventCount()).toBe(before);
+    // What the import staged on disk is gone with it.
+    expect(readdirSync(join(p.dataDir, 'staging'))).toEqual([]);
     problem(await importBody('{"version": "1.1", "data": {"zones": [ {"curb_zone_id": '), 400);
     problem(await importBody({ version: '2.0', data: { policies: policies.data['policies'] } }), 400);
     expect(await p.eventCount()).toBe(before);

@@ -74,6 +74,7 @@ export function createModules(options: ModulesOptions): PlatformModules {
   });
   const exports = createExportModule({
     artifacts: new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts')),
+    stagingDir: join(options.dataDir, 'staging'),
     downloadSecret: resolveSecret(options.downloadSecret ?? null, options.dataDir, 'download-secret', 'cmd_').secret,
     ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
     ...(options.exportScheduleIntervalMs ? { scheduleIntervalMs: options.exportScheduleIntervalMs } : {}),

@@ -124,16 +124,15 @@ export class SqliteEventStore implements EventStore {
     return stmt;
   }
 
-  async append(streamId: string, events: NewEvent[], { expectedVersion, claims = [] }: AppendOptions): Promise<AppendResult> {
-    if (events.length === 0) throw new Error('append needs at least one event');
-    // Validate before touching the database: a bad event writes nothing.
-    const prepared = events.map((e) => {
-      this.registry?.validate(e);
-      return { e, data: JSON.stringify(e.data), schemaVersion: e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1 };
-    });
+  async append(streamId: string, events: Iterable<NewEvent>, { expectedVersion, claims = [] }: AppendOptions): Promise<AppendResult> {
+    const iterator = events[Symbol.iterator]();
+    const head = iterator.next();
+    if (head.done) throw new Error('append needs at least one event');
     const category = categoryOf(streamId);
+    // Each event is validated and written in turn inside one transaction (a bad one rolls all back): a sequence
+    // produced on demand (an import's chunks read from a staging file) is never held whole in memory.
     const result = this.database.writeTransaction(() => {
-      const replay = this.idempotentReplay(streamId, events);
+      const replay = this.idempotentReplay(streamId, head.value, iterator);
       if (replay) return replay;
       const current = (this.streamVersion.get(streamId) as { v: number | null }).v;
       const actual = current ?? -1;
@@ -142,10 +141,15 @@ export class SqliteEventStore implements EventStore {
       }
       let version = actual;
       let position = 0;
+      // The tail kept for followers: at most what the cache would keep (older events are read back from the table).
       const written: StoredEvent[] = [];
       const sizes: number[] = [];
-      for (const { e, data, schemaVersion } of prepared) {
-        sizes.push(data.length);
+      let bytes = 0;
+      for (let next: IteratorResult<NewEvent> = head; !next.done; next = iterator.next()) {
+        const e = next.value;
+        this.registry?.validate(e);
+        const data = JSON.stringify(e.data);
+        const schemaVersion = e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1;
         version += 1;
         const correlationId = e.correlationId ?? e.id;
         const info = this.insert.run(e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, data);
@@ -153,6 +157,12 @@ export class SqliteEventStore implements EventStore {
         const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: e.data };
         if (e.projectId) stored.projectId = e.projectId;
         written.push(stored);
+        sizes.push(data.length);
+        bytes += data.length;
+        while (written.length > 1 && bytes > RECENT_MAX_BYTES / 2) {
+          bytes -= sizes.shift()!;
+          written.shift();
+        }
       }
       if (claims.length > 0) {
         const taken: string[] = [];
@@ -169,12 +179,18 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Same event ids already appended to this stream: answer as the first append did. */
-  private idempotentReplay(streamId: string, events: NewEvent[]): AppendResult | null {
-    const first = this.findById.get(events[0]!.id) as { position: number; stream_id: string; stream_version: number } | undefined;
+  private idempotentReplay(streamId: string, firstEvent: NewEvent, rest: Iterator<NewEvent>): AppendResult | null {
+    const first = this.findById.get(firstEvent.id) as { position: number; stream_id: string; stream_version: number } | undefined;
     if (!first) return null;
-    const last = this.findById.get(events[events.length - 1]!.id) as typeof first | undefined;
-    if (first.stream_id !== streamId || !last || last.stream_id !== streamId || last.stream_version - first.stream_version !== events.length - 1) {
-      throw new ConcurrencyError(streamId, `new events`, `event ${events[0]!.id} already stored elsewhere`);
+    let lastEvent = firstEvent;
+    let count = 1;
+    for (let next = rest.next(); !next.done; next = rest.next()) {
+      lastEvent = next.value;
+      count += 1;
+    }
+    const last = this.findById.get(lastEvent.id) as typeof first | undefined;
+    if (first.stream_id !== streamId || !last || last.stream_id !== streamId || last.stream_version - first.stream_version !== count - 1) {
+      throw new ConcurrencyError(streamId, `new events`, `event ${firstEvent.id} already stored elsewhere`);
     }
     return { nextVersion: last.stream_version, position: String(last.position) };
   }
