@@ -56,6 +56,26 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect((await collect(store.readStream(stream))).map((e) => (e.data as { count: number }).count)).toEqual(Array.from({ length: 250 }, (_, i) => i));
     });
 
+    it('keeps concurrent appends independent: the one that fails (stale version, claim taken, invalid event) writes nothing, the others are all written', async () => {
+      const a = `thing-${randomUUID()}`;
+      const b = `thing-${randomUUID()}`;
+      const key = `claim-${randomUUID()}`;
+      const results = await Promise.allSettled([
+        store.append(a, [counted(1)], { expectedVersion: 'no_stream', claims: [key] }),
+        store.append(a, [counted(2)], { expectedVersion: 'no_stream' }),
+        store.append(b, [counted(3), counted(4)], { expectedVersion: 'no_stream' }),
+        store.append(b, [counted(5)], { expectedVersion: 'any', claims: [key] }),
+        store.append(b, [{ ...counted(6), data: { count: 'six' } }], { expectedVersion: 'any' }),
+        store.append(b, [counted(7)], { expectedVersion: 'any' }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+      expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(ClaimConflictError);
+      expect((await collect(store.readStream(a))).map((e) => (e.data as { count: number }).count)).toEqual([1]);
+      expect((await collect(store.readStream(b))).map((e) => [(e.data as { count: number }).count, e.streamVersion])).toEqual([[3, 0], [4, 1], [7, 2]]);
+      expect(await store.claimed([key])).toEqual(new Map([[key, (results[0] as PromiseFulfilledResult<{ position: string }>).value.position]]));
+    });
+
     it('rejects a stale expected version with the expected and actual versions, writing nothing', async () => {
       await store.append(stream, [counted(1), counted(2)], { expectedVersion: 'no_stream' });
       const err = await store.append(stream, [counted(3)], { expectedVersion: 0 }).catch((e) => e);

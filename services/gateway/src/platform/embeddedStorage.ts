@@ -7,6 +7,7 @@ import type { ServiceModule } from '@curbmap/service-kit';
 /** The embedded adapters: one SQLite file holds the event log, the checkpoints and the read models. */
 export function openEmbeddedStorage(dataDir: string, modules: ServiceModule[], logger: Logger) {
   const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+  database.startBackgroundCheckpoints();
   const registry = new EventRegistry();
   for (const m of modules) registry.register(...m.contracts);
   const store = new SqliteEventStore(database, registry);

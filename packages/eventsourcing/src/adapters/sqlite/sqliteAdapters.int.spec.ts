@@ -122,3 +122,26 @@ describe('live subscriptions', () => {
     await close();
   });
 });
+
+describe('SQLite checkpoints', () => {
+  it('checkpoints the WAL on a thread of its own: commits on the main thread never do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curbmap-ckpt-'));
+    const path = join(dir, 'curbmap.db');
+    const database = new SqliteDatabase(path);
+    database.startBackgroundCheckpoints(50);
+    try {
+      expect(database.db.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
+      const store = new SqliteEventStore(database, testRegistry());
+      const before = statSync(path).size;
+      // About 8 MB of events: past the 1,000 pages at which SQLite would checkpoint inside a commit.
+      for (let i = 0; i < 20; i++) await store.append(`notes-${i}`, Array.from({ length: 100 }, () => noted('x'.repeat(4000))), { expectedVersion: 'no_stream' });
+      // The database file grows only by checkpoints, and the main connection makes none.
+      const deadline = Date.now() + 5000;
+      while (statSync(path).size <= before + 4_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(statSync(path).size).toBeGreaterThan(before + 4_000_000);
+    } finally {
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,21 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * The checkpointer's thread: its own connection copies committed WAL pages into the database file (PASSIVE:
+ * it never waits for, nor blocks, a reader or the writer), so no commit on the main thread pays for that I/O.
+ */
+const CHECKPOINTER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+const db = new DatabaseSync(workerData.path);
+db.exec('PRAGMA busy_timeout = 0');
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const timer = setInterval(() => { try { checkpoint.get(); } catch {} }, workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); try { checkpoint.get(); } catch {} db.close(); parentPort.close(); });
+`;
 
 /**
  * One SQLite connection shared by the event store, the checkpoints and the read models, so a projection's
@@ -14,6 +29,7 @@ import { DatabaseSync } from 'node:sqlite';
 export class SqliteDatabase {
   readonly db: DatabaseSync;
   readonly path: string;
+  private checkpointer: Worker | null = null;
 
   constructor(path: string) {
     if (path !== ':memory:') {
@@ -47,7 +63,24 @@ export class SqliteDatabase {
     }
   }
 
+  /**
+   * Moves WAL checkpoints off the main thread: SQLite's automatic checkpoint runs inside the commit that crosses
+   * its threshold and writes (and, at synchronous=NORMAL, fsyncs) the pages there, stalling the event loop for
+   * tens of milliseconds now and then. With this, commits only append to the WAL.
+   */
+  startBackgroundCheckpoints(intervalMs = 500): void {
+    if (this.path === ':memory:' || this.checkpointer) return;
+    this.db.exec('PRAGMA wal_autocheckpoint = 0');
+    this.checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { path: this.path, intervalMs } });
+    this.checkpointer.unref();
+  }
+
   close(): void {
+    if (this.checkpointer) {
+      // A last checkpoint, then the thread ends on its own (the process need not wait for it).
+      this.checkpointer.postMessage('stop');
+      this.checkpointer = null;
+    }
     if (this.db.isOpen) this.db.close();
   }
 }

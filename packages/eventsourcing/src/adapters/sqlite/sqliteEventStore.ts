@@ -59,6 +59,15 @@ interface EventRow {
 
 type Listener = (position: string) => void;
 
+type AppendOutcome = AppendResult | (AppendResult & { written: StoredEvent[]; sizes: number[] });
+interface PendingAppend {
+  streamId: string;
+  events: Iterable<NewEvent>;
+  options: AppendOptions;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
 /** How many recently appended events are kept in memory for followers, and how much of their data (JSON bytes). */
 const RECENT_MAX = 20_000;
 const RECENT_MAX_BYTES = 32 * 1024 * 1024;
@@ -73,6 +82,7 @@ export class SqliteEventStore implements EventStore {
   private readonly byStream: StatementSync;
   private readonly insertClaim: StatementSync;
   private readonly statements = new Map<string, StatementSync>();
+  private pending: PendingAppend[] = [];
   private recent: StoredEvent[] = [];
   private recentSizes: number[] = [];
   private recentBytes = 0;
@@ -124,14 +134,64 @@ export class SqliteEventStore implements EventStore {
     return stmt;
   }
 
-  async append(streamId: string, events: Iterable<NewEvent>, { expectedVersion, claims = [] }: AppendOptions): Promise<AppendResult> {
+  /**
+   * Group commit: the appends requested in one turn of the event loop share one transaction (one COMMIT), each in
+   * a savepoint of its own, so one that fails (a stale version, a claim taken, an invalid event) writes nothing
+   * and leaves the others be. Each answer comes after the COMMIT: nothing is acknowledged before it is durable.
+   */
+  append(streamId: string, events: Iterable<NewEvent>, options: AppendOptions): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ streamId, events, options, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.commitPending());
+    });
+  }
+
+  private commitPending(): void {
+    const group = this.pending;
+    this.pending = [];
+    const outcomes: ({ ok: true; result: AppendOutcome } | { ok: false; error: unknown })[] = [];
+    try {
+      this.database.writeTransaction(() => {
+        for (const { streamId, events, options } of group) {
+          this.database.db.exec('SAVEPOINT append');
+          try {
+            outcomes.push({ ok: true, result: this.appendInTransaction(streamId, events, options) });
+            this.database.db.exec('RELEASE append');
+          } catch (error) {
+            this.database.db.exec('ROLLBACK TO append');
+            this.database.db.exec('RELEASE append');
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The COMMIT itself failed: none of the group is written.
+      for (const { reject } of group) reject(error);
+      return;
+    }
+    let last: string | null = null;
+    group.forEach(({ resolve, reject }, i) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok) return reject(outcome.error);
+      const result = outcome.result;
+      if ('written' in result) {
+        this.remember(result.written, result.sizes);
+        last = result.position;
+      }
+      resolve({ nextVersion: result.nextVersion, position: result.position });
+    });
+    if (last !== null) for (const listener of this.listeners) listener(last);
+  }
+
+  /** One append, inside the group's transaction (in its own savepoint). */
+  private appendInTransaction(streamId: string, events: Iterable<NewEvent>, { expectedVersion, claims = [] }: AppendOptions): AppendOutcome {
     const iterator = events[Symbol.iterator]();
     const head = iterator.next();
     if (head.done) throw new Error('append needs at least one event');
     const category = categoryOf(streamId);
-    // Each event is validated and written in turn inside one transaction (a bad one rolls all back): a sequence
-    // produced on demand (an import's chunks read from a staging file) is never held whole in memory.
-    const result = this.database.writeTransaction(() => {
+    // Each event is validated and written in turn (a bad one rolls the append back): a sequence produced on
+    // demand (an import's chunks read from a staging file) is never held whole in memory.
+    {
       const replay = this.idempotentReplay(streamId, head.value, iterator);
       if (replay) return replay;
       const current = (this.streamVersion.get(streamId) as { v: number | null }).v;
@@ -170,12 +230,7 @@ export class SqliteEventStore implements EventStore {
         if (taken.length > 0) throw new ClaimConflictError(taken); // rolls the whole append back
       }
       return { nextVersion: version, position: String(position), written, sizes };
-    });
-    if ('written' in result) {
-      this.remember(result.written, result.sizes);
-      for (const listener of this.listeners) listener(result.position);
     }
-    return { nextVersion: result.nextVersion, position: result.position };
   }
 
   /** Same event ids already appended to this stream: answer as the first append did. */
