@@ -324,3 +324,60 @@ describe('export schedules', () => {
     expect((await call('GET', '/v1/export-schedules')).json().data).toEqual([]);
   });
 });
+
+describe('billing data out', () => {
+  it('exports the organization\'s own invoices, payments and usage, never another\'s', async () => {
+    const admin = { authorization: 'Bearer test-admin-token-0123456789abcdef' };
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 3 })).statusCode).toBe(201);
+    await p.settle();
+    const [invoice] = (await call('GET', '/v1/invoices')).json().data as { id: string; number: string; total: number }[];
+    const paid = await p.app.inject({ method: 'POST', url: `/v1/admin/invoices/${invoice!.id}/payments`, headers: admin, payload: { amount: invoice!.total, currency: 'USD', reference: 'WIRE-1', receivedAt: '2027-05-10T10:00:00Z' } });
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect((await call('POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' })).statusCode).toBe(201);
+    expect((await call('POST', '/v1/usage/events', [1, 2, 3].map((i) => ({ id: `e${i}`, type: 'zone.edited', projectId: project, time: '2027-05-10T11:30:00Z', data: {} })))).json().accepted).toBe(3);
+    // Another organization's billing data stays out.
+    const other = await p.createOrganization('Shelbyville');
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 9 }, other.apiKey)).statusCode).toBe(201);
+    await p.settle();
+
+    const invoices = (await exportOf({ dataset: 'invoices', format: 'ndjson' })).file.body.trim().split('\n').map((l) => JSON.parse(l));
+    expect(invoices).toEqual([expect.objectContaining({ id: invoice!.id, number: invoice!.number, total: invoice!.total, status: 'paid', currency: 'USD' })]);
+    const payments = parseCsv((await exportOf({ dataset: 'payments', format: 'csv' })).file.body);
+    expect(payments[0]!.slice(0, 3)).toEqual(['id', 'invoiceId', 'amount']);
+    expect(payments.slice(1).map((r) => [r[1], r[2], r[8]])).toEqual([[invoice!.id, String(invoice!.total), 'WIRE-1']]);
+    const usage = (await exportOf({ dataset: 'usage', format: 'json', filters: { meter: 'edits' } })).file.json() as { meter: string; projectId: string; count: number }[];
+    expect(usage).toEqual([expect.objectContaining({ meter: 'edits', projectId: project, hour: '2027-05-10T11:00:00.000Z', count: 3 })]);
+  });
+
+  it('exports areas, spaces and objects as CDS 1.1 that validates, and as CSV', async () => {
+    const zoneId = 'd1000000-0000-4000-8000-000000000001';
+    const line = { type: 'LineString', coordinates: [[-87.63, 41.88], [-87.6295, 41.88]] };
+    const payload = {
+      version: '1.1',
+      data: {
+        zones: [{ curb_zone_id: zoneId, geometry: line, curb_policy_ids: [], published_date: 1, last_updated_date: 1, start_date: 1 }],
+        areas: [{ curb_area_id: 'd2000000-0000-4000-8000-000000000001', geometry: { type: 'Polygon', coordinates: [[[-87.631, 41.879], [-87.629, 41.879], [-87.629, 41.881], [-87.631, 41.879]]] }, curb_zone_ids: [zoneId], published_date: 1, last_updated_date: 1 }],
+        spaces: [{ curb_space_id: 'd3000000-0000-4000-8000-000000000001', geometry: { type: 'Polygon', coordinates: [[[-87.63, 41.88], [-87.6299, 41.88], [-87.6299, 41.88002], [-87.63, 41.88]]] }, curb_zone_id: zoneId, length: 600, published_date: 1, last_updated_date: 1 }],
+        objects: [{ curb_object_id: 'd4000000-0000-4000-8000-000000000001', geometry: { type: 'Point', coordinates: [-87.6299, 41.88] }, object_type: 'bus_stop', name: 'Stop 12', curb_zone_id: zoneId, published_date: 1, last_updated_date: 1 }],
+      },
+    };
+    // CDS 1.1: a space is a Polygon (a zone may be a LineString).
+    const lineSpace = { ...payload, data: { ...payload.data, spaces: [{ ...payload.data.spaces[0], geometry: line }] } };
+    expect(problem(await importBody(lineSpace), 400).errors).toEqual([{ path: '/data/spaces/0/geometry/type', message: 'must be a GeoJSON Polygon' }]);
+    const { curb_zone_id: _z, ...unplaced } = payload.data.objects[0]!;
+    const floating = { ...payload, data: { ...payload.data, objects: [unplaced] } };
+    expect(problem(await importBody(floating), 400).errors).toEqual([{ path: '/data/objects/0/curb_zone_id', message: expect.stringContaining('curb_zone_id or curb_space_id') }]);
+    const imported = await importBody(payload);
+    expect(imported.statusCode, imported.body).toBe(201);
+    expect(imported.json().counts).toEqual({ zones: 1, areas: 1, spaces: 1, objects: 1, policies: 0 });
+    for (const kind of ['areas', 'spaces', 'objects'] as const) {
+      const doc = (await exportOf({ dataset: kind, format: 'cds' })).file.json();
+      const validate = cdsResponseValidator('Curbs API', `/curbs/${kind}`);
+      expect(validate(doc), `${kind}: ${describeErrors(validate)}`).toBe(true);
+      expect(doc.data[kind]).toEqual(payload.data[kind]);
+      const csv = parseCsv((await exportOf({ dataset: kind, format: 'csv' })).file.body);
+      expect(csv).toHaveLength(2);
+      expect(csv[1]![2]).toMatch(/^(POLYGON|LINESTRING|POINT) \(/);
+    }
+  });
+});

@@ -22,13 +22,16 @@ export interface BBox {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 
-/** The id field of each kind, and the fields the spec text requires. */
-export const kindRules: Record<CurbKind, { id: string; required: string[]; geometry: boolean }> = {
-  zones: { id: 'curb_zone_id', required: ['geometry', 'curb_policy_ids', 'published_date', 'last_updated_date', 'start_date'], geometry: true },
-  areas: { id: 'curb_area_id', required: ['geometry', 'published_date', 'last_updated_date', 'curb_zone_ids'], geometry: true },
-  spaces: { id: 'curb_space_id', required: ['geometry', 'published_date', 'last_updated_date', 'curb_zone_id'], geometry: true },
-  objects: { id: 'curb_object_id', required: ['geometry', 'object_type', 'published_date', 'last_updated_date'], geometry: true },
-  policies: { id: 'curb_policy_id', required: ['published_date', 'priority', 'rules'], geometry: false },
+/**
+ * The id field of each kind, the fields the spec text requires, and the geometry it takes (CDS 1.1: a zone is a
+ * Polygon, or a LineString; areas and spaces are Polygons; an object is a Point).
+ */
+export const kindRules: Record<CurbKind, { id: string; required: string[]; geometry: Geometry['type'][] }> = {
+  zones: { id: 'curb_zone_id', required: ['geometry', 'curb_policy_ids', 'published_date', 'last_updated_date', 'start_date'], geometry: ['Polygon', 'LineString'] },
+  areas: { id: 'curb_area_id', required: ['geometry', 'published_date', 'last_updated_date', 'curb_zone_ids'], geometry: ['Polygon'] },
+  spaces: { id: 'curb_space_id', required: ['geometry', 'published_date', 'last_updated_date', 'curb_zone_id'], geometry: ['Polygon'] },
+  objects: { id: 'curb_object_id', required: ['geometry', 'object_type', 'name', 'published_date', 'last_updated_date'], geometry: ['Point'] },
+  policies: { id: 'curb_policy_id', required: ['published_date', 'priority', 'rules'], geometry: [] },
 };
 
 const TIMESTAMPS = ['published_date', 'last_updated_date', 'start_date', 'end_date'];
@@ -56,11 +59,12 @@ export function checkCurbObject(kind: CurbKind, value: unknown, path: string, er
     else list.forEach((id, i) => void (isUuid(id) || errors.push({ path: `${path}/${field}/${i}`, message: 'must be a UUID' })));
   }
   for (const field of UUID_FIELDS) if (field !== rules.id && obj[field] !== undefined && !isUuid(obj[field])) errors.push({ path: `${path}/${field}`, message: 'must be a UUID' });
+  if (kind === 'objects' && obj['curb_zone_id'] === undefined && obj['curb_space_id'] === undefined) errors.push({ path: `${path}/curb_zone_id`, message: 'an object is placed in a zone or a space: curb_zone_id or curb_space_id is required' });
   if (kind === 'policies') {
     if (obj['priority'] !== undefined && !(typeof obj['priority'] === 'number' && Number.isInteger(obj['priority']))) errors.push({ path: `${path}/priority`, message: 'must be an integer' });
     if (obj['rules'] !== undefined && (!Array.isArray(obj['rules']) || obj['rules'].length === 0)) errors.push({ path: `${path}/rules`, message: 'must be a non-empty array of rules' });
   }
-  if (rules.geometry && obj['geometry'] !== undefined) checkGeometry(obj['geometry'], `${path}/geometry`, errors, kind === 'objects' ? ['Polygon', 'LineString', 'Point'] : ['Polygon', 'LineString']);
+  if (rules.geometry.length > 0 && obj['geometry'] !== undefined) checkGeometry(obj['geometry'], `${path}/geometry`, errors, rules.geometry);
   return errors.length === before;
 }
 
