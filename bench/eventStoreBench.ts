@@ -79,6 +79,38 @@ async function appendAll(store: SqliteEventStore, total: number): Promise<number
   return total / ((performance.now() - started) / 1000);
 }
 
+/** Requests arriving together: single-event appends with a claim each, 50 in flight (group commit shares COMMITs). */
+async function concurrentSingles(store: SqliteEventStore, total: number): Promise<number> {
+  const started = performance.now();
+  for (let r = 0; r < total / 50; r++) {
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(`usage-${r}-${i}`, [event(r * 50 + i)], { expectedVersion: 'no_stream', claims: [`bench:${r}:${i}`] })));
+  }
+  return total / ((performance.now() - started) / 1000);
+}
+
+/** The same without grouping: one transaction per event and claim, as each request would commit alone. */
+function bareSingles(total: number): number {
+  const { path, cleanup } = tempDb();
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+    CREATE TABLE events (position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, stream_version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream_id, stream_version));
+    CREATE TABLE claims (key TEXT PRIMARY KEY, position INTEGER) WITHOUT ROWID;`);
+  const insert = db.prepare('INSERT INTO events (id, stream_id, stream_version, data) VALUES (?, ?, 0, ?)');
+  const claim = db.prepare('INSERT INTO claims (key, position) VALUES (?, ?)');
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const e = event(i);
+    db.exec('BEGIN IMMEDIATE');
+    const position = insert.run(e.id, `usage-${i}`, JSON.stringify(e.data)).lastInsertRowid;
+    claim.run(`bench:${i}`, position);
+    db.exec('COMMIT');
+  }
+  const rate = total / ((performance.now() - started) / 1000);
+  db.close();
+  cleanup();
+  return rate;
+}
+
 interface DailyUsage extends Document {
   meter: string;
   day: string;
@@ -116,6 +148,13 @@ export async function eventStoreBench(scale: number): Promise<Figure[]> {
   }
   const ceiling = Math.max(...bare);
   const append = Math.max(...ours);
+  const singlesTotal = Math.round(20_000 * scale);
+  const singlesBare = bareSingles(singlesTotal);
+  const singlesDb = tempDb();
+  const singlesDatabase = new SqliteDatabase(singlesDb.path);
+  const singles = await concurrentSingles(new SqliteEventStore(singlesDatabase, registry()), singlesTotal);
+  singlesDatabase.close();
+  singlesDb.cleanup();
 
   const replayTotal = Math.round(1_000_000 * scale);
   const { path, cleanup } = tempDb();
@@ -138,6 +177,7 @@ export async function eventStoreBench(scale: number): Promise<Figure[]> {
   return [
     { name: 'bare node:sqlite loop (ceiling), batches of 100', value: ceiling, unit: 'rows/s', detail: `${appendTotal} rows, best of 3` },
     { name: 'event store append, batches of 100', value: append, unit: 'events/s', baseline: ceiling, target: { ratio: 0.8 }, detail: `${appendTotal} events, schema-validated, expected-version checked, best of 3` },
+    { name: 'event store: concurrent single-event appends with a claim (50 in flight)', value: singles, unit: 'events/s', baseline: singlesBare, detail: `${singlesTotal} appends, group commit; baseline: bare node:sqlite, one transaction per event and claim` },
     { name: 'projection replay from position 0', value: replay, unit: 'events/s', target: { min: 100_000 }, detail: `${replayTotal} events into a daily-usage read model (batches of 2000)` },
   ];
 }

@@ -81,6 +81,9 @@ export class SqliteEventStore implements EventStore {
   private readonly head: StatementSync;
   private readonly byStream: StatementSync;
   private readonly insertClaim: StatementSync;
+  private readonly savepoint: StatementSync;
+  private readonly release: StatementSync;
+  private readonly rollbackTo: StatementSync;
   private readonly statements = new Map<string, StatementSync>();
   private pending: PendingAppend[] = [];
   private recent: StoredEvent[] = [];
@@ -106,6 +109,9 @@ export class SqliteEventStore implements EventStore {
     this.head = db.prepare('SELECT MAX(position) AS p FROM events');
     this.byStream = db.prepare('SELECT * FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?');
     this.insertClaim = db.prepare('INSERT INTO event_claims (key, position) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
+    this.savepoint = db.prepare('SAVEPOINT append');
+    this.release = db.prepare('RELEASE append');
+    this.rollbackTo = db.prepare('ROLLBACK TO append');
   }
 
   /** In-process notification of new events, used by the embedded subscriptions to follow live. */
@@ -152,20 +158,22 @@ export class SqliteEventStore implements EventStore {
     const outcomes: ({ ok: true; result: AppendOutcome } | { ok: false; error: unknown })[] = [];
     try {
       this.database.writeTransaction(() => {
+        // Alone, an append needs no savepoint: its failure rolls the whole transaction back.
+        if (group.length === 1) return void outcomes.push({ ok: true, result: this.appendInTransaction(group[0]!.streamId, group[0]!.events, group[0]!.options) });
         for (const { streamId, events, options } of group) {
-          this.database.db.exec('SAVEPOINT append');
+          this.savepoint.run();
           try {
             outcomes.push({ ok: true, result: this.appendInTransaction(streamId, events, options) });
-            this.database.db.exec('RELEASE append');
+            this.release.run();
           } catch (error) {
-            this.database.db.exec('ROLLBACK TO append');
-            this.database.db.exec('RELEASE append');
+            this.rollbackTo.run();
+            this.release.run();
             outcomes.push({ ok: false, error });
           }
         }
       });
     } catch (error) {
-      // The COMMIT itself failed: none of the group is written.
+      // A lone append that failed, or the COMMIT itself: none of the group is written.
       for (const { reject } of group) reject(error);
       return;
     }
