@@ -15,6 +15,9 @@ export interface Projection {
   apply(event: StoredEvent, tx: ReadStoreTx): Promise<void>;
 }
 
+/** Events a projection applies between two turns of the event loop. */
+const YIELD_EVERY = 16;
+
 export async function startProjection(subscriptions: Subscriptions, readStore: ReadStore, projection: Projection, options: { batchSize?: number; retry?: RetryPolicy } = {}): Promise<Subscription> {
   // No checkpoint under this name: a new projection, or a new version of one. Documents an older version
   // left in its collections would mix two shapes, so it starts from empty collections.
@@ -27,7 +30,12 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
     projection.filter,
     (batch: StoredEvent[], { checkpoint }) =>
       readStore.transaction(async (tx) => {
-        for (const event of batch) await projection.apply(event, tx);
+        for (let i = 0; i < batch.length; i++) {
+          // Reads of a projection resolve at once (SQLite is synchronous): without a pause a batch of hundreds of
+          // events would hold the event loop from start to end, and requests wait behind it.
+          if (i > 0 && i % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+          await projection.apply(batch[i]!, tx);
+        }
         await tx.saveCheckpoint(projection.name, checkpoint);
       }),
     { checkpointing: 'by-handler', batchSize: options.batchSize ?? projection.batchSize ?? 500, ...(options.retry ? { retry: options.retry } : {}) },

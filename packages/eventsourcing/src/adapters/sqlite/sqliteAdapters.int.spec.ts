@@ -7,6 +7,7 @@ import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 import { SqliteDatabase } from './sqliteDatabase.ts';
 import { SqliteEventStore } from './sqliteEventStore.ts';
 import { SqliteReadStore } from './sqliteReadStore.ts';
+import { startProjection } from '../../projection.ts';
 
 function openDatabase() {
   const dir = mkdtempSync(join(tmpdir(), 'curbmap-sqlite-'));
@@ -143,5 +144,34 @@ describe('SQLite checkpoints', () => {
       database.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('projections and the event loop', () => {
+  it('lets other work run while a projection applies a large batch', async () => {
+    const { database, close } = openDatabase();
+    const store = new SqliteEventStore(database, testRegistry());
+    const readStore = new SqliteReadStore(database);
+    await store.append('counts-1', Array.from({ length: 400 }, (_, i) => counted(i)), { expectedVersion: 'no_stream' });
+    let applied = 0;
+    let appliedWhenOtherWorkRan = -1;
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 50 });
+    const sub = await startProjection(subscriptions, readStore, {
+      name: `loop-${Date.now()}`,
+      filter: { categories: ['counts'] },
+      collections: ['loop_counts'],
+      async apply(_event, tx) {
+        // Work that arrives meanwhile (a request) is scheduled as the batch begins.
+        if (applied === 0) setImmediate(() => (appliedWhenOtherWorkRan = applied));
+        applied += 1;
+        await tx.put('loop_counts', { id: 'total', organizationId: ORG, applied });
+      },
+    }, { batchSize: 400 });
+    await sub.caughtUp;
+    await subscriptions.stopAll();
+    expect(applied).toBe(400);
+    expect(appliedWhenOtherWorkRan).toBeGreaterThan(0);
+    expect(appliedWhenOtherWorkRan).toBeLessThan(400);
+    await close();
   });
 });
