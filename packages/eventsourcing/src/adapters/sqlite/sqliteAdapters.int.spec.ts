@@ -147,6 +147,24 @@ describe('SQLite checkpoints', () => {
   });
 });
 
+describe('SQLite checkpoints when their thread dies', () => {
+  it('has the main connection checkpoint by itself again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curbmap-ckpt-'));
+    const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+    try {
+      database.startBackgroundCheckpoints(50);
+      expect(database.db.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 0 });
+      const worker = (database as unknown as { checkpointer: { terminate(): Promise<number> } }).checkpointer;
+      await worker.terminate();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(database.db.prepare('PRAGMA wal_autocheckpoint').get()).toEqual({ wal_autocheckpoint: 1000 });
+    } finally {
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('projections and the event loop', () => {
   it('lets other work run while a projection applies a large batch', async () => {
     const { database, close } = openDatabase();

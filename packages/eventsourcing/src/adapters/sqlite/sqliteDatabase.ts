@@ -11,10 +11,17 @@ const CHECKPOINTER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { DatabaseSync } = require('node:sqlite');
 const db = new DatabaseSync(workerData.path);
-db.exec('PRAGMA busy_timeout = 0');
-const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-const timer = setInterval(() => { try { checkpoint.get(); } catch {} }, workerData.intervalMs);
-parentPort.on('message', () => { clearInterval(timer); try { checkpoint.get(); } catch {} db.close(); parentPort.close(); });
+// Waiting here blocks nobody but this thread; a busy database is simply tried again at the next tick.
+db.exec('PRAGMA busy_timeout = 200');
+let checkpoint = null;
+const tick = () => {
+  try {
+    checkpoint ??= db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+    checkpoint.get();
+  } catch {}
+};
+const timer = setInterval(tick, workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); tick(); try { db.close(); } catch {} parentPort.close(); });
 `;
 
 /**
@@ -71,8 +78,17 @@ export class SqliteDatabase {
   startBackgroundCheckpoints(intervalMs = 500): void {
     if (this.path === ':memory:' || this.checkpointer) return;
     this.db.exec('PRAGMA wal_autocheckpoint = 0');
-    this.checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { path: this.path, intervalMs } });
-    this.checkpointer.unref();
+    const worker = new Worker(CHECKPOINTER, { eval: true, workerData: { path: this.path, intervalMs } });
+    // Should the thread die, the main connection checkpoints again by itself: slower commits, never a WAL that grows for ever.
+    const fallBack = () => {
+      if (this.checkpointer !== worker) return; // stopped by close()
+      this.checkpointer = null;
+      if (this.db.isOpen) this.db.exec('PRAGMA wal_autocheckpoint = 1000');
+    };
+    worker.on('error', fallBack);
+    worker.on('exit', fallBack);
+    worker.unref();
+    this.checkpointer = worker;
   }
 
   close(): void {
