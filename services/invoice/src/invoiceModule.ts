@@ -1,14 +1,31 @@
 import { invoiceContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
+import { startOverageInvoicing, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
 import { billingTermsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
 
-/** Invoices from what billing charges. Templates, PDF and delivery come with the invoice issue. */
-export const invoiceModule: ServiceModule = {
-  name: 'invoice',
-  contracts: invoiceContracts,
-  projections: [billingTermsProjection, invoicesProjection],
-  routes: invoiceRoutes,
-  start: async (ctx) => startInvoicingProcess(ctx),
-};
+export interface InvoiceModuleOptions {
+  /** Overage prices of the plan catalogue. */
+  overagePrice: OveragePrice;
+}
+
+/** Invoices from what billing charges and from the overage of closed usage periods. Templates, PDF and delivery come with the invoice issue. */
+export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModule {
+  return {
+    name: 'invoice',
+    contracts: invoiceContracts,
+    projections: [billingTermsProjection, invoicesProjection],
+    routes: invoiceRoutes,
+    async start(ctx) {
+      const charges = startInvoicingProcess(ctx);
+      const overage = startOverageInvoicing(ctx, options.overagePrice);
+      return {
+        async stop() {
+          await overage.stop();
+          await charges.stop();
+        },
+      };
+    },
+  };
+}

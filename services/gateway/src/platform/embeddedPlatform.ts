@@ -118,6 +118,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
       for (const r of running.reverse()) await r.stop();
       await subscriptions.stopAll();
       await store.close();
+      await database.stopBackgroundCheckpoints();
       database.close();
     },
   };

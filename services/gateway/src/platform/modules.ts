@@ -1,6 +1,7 @@
 import {
   meters,
   createBillingModule,
+  type Meter,
   EventSourcedCustomerLinks,
   ManualPaymentProvider,
   PlanCatalog,
@@ -11,7 +12,7 @@ import {
 } from '@curbmap/billing';
 import { join } from 'node:path';
 import { createExportModule, type ExportModule } from '@curbmap/export';
-import { invoiceModule } from '@curbmap/invoice';
+import { createInvoiceModule } from '@curbmap/invoice';
 import { createUsageModule, type UsageModule } from '@curbmap/usage';
 import { LocalDirectoryArtifactStore, type ServiceModule } from '@curbmap/service-kit';
 import { resolveSecret } from './adminToken.ts';
@@ -79,5 +80,6 @@ export function createModules(options: ModulesOptions): PlatformModules {
     ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
     ...(options.exportScheduleIntervalMs ? { scheduleIntervalMs: options.exportScheduleIntervalMs } : {}),
   });
-  return { all: [tenancyModule, billing, invoiceModule, usage, exports], billing, billingDeps, stripe, usage, export: exports };
+  const invoice = createInvoiceModule({ overagePrice: (planId, meter) => billingDeps.catalog.get(planId)?.overage[meter as Meter] ?? null });
+  return { all: [tenancyModule, billing, invoice, usage, exports], billing, billingDeps, stripe, usage, export: exports };
 }

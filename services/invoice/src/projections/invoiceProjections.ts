@@ -7,6 +7,8 @@ const C = invoiceCollections;
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
 export interface BillingTermsView extends Document {
   subscriptionId: string;
+  currency: string;
+  activatedAt: string;
   collectionMethod: 'charge_automatically' | 'send_invoice';
   daysUntilDue: number | null;
   poNumber: string | null;
@@ -31,12 +33,13 @@ export interface InvoiceView extends Document {
 }
 
 export const billingTermsProjection: Projection = {
-  name: 'invoice.billing_terms.v2',
+  name: 'invoice.billing_terms.v3',
   filter: { types: ['billing.subscription.activated'] },
   collections: [C.terms],
+  indexes: { [C.terms]: ['activatedAt'] },
   async apply(stored, tx) {
     const d = (stored as unknown as Extract<BillingEvent, { type: 'billing.subscription.activated' }>).data;
-    await updateOnce<BillingTermsView>(tx, C.terms, d.subscriptionId, stored, () => ({ id: d.subscriptionId, organizationId: stored.organizationId, subscriptionId: d.subscriptionId, collectionMethod: d.collectionMethod, daysUntilDue: d.daysUntilDue, poNumber: d.poNumber, provider: d.provider }));
+    await updateOnce<BillingTermsView>(tx, C.terms, d.subscriptionId, stored, () => ({ id: d.subscriptionId, organizationId: stored.organizationId, subscriptionId: d.subscriptionId, currency: d.currency, collectionMethod: d.collectionMethod, daysUntilDue: d.daysUntilDue, poNumber: d.poNumber, provider: d.provider, activatedAt: stored.occurredAt }));
   },
 };
 

@@ -141,6 +141,7 @@ describe('SQLite checkpoints', () => {
       while (statSync(path).size <= before + 4_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(statSync(path).size).toBeGreaterThan(before + 4_000_000);
     } finally {
+      await database.stopBackgroundCheckpoints();
       database.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -21,7 +21,7 @@ const tick = () => {
   } catch {}
 };
 const timer = setInterval(tick, workerData.intervalMs);
-parentPort.on('message', () => { clearInterval(timer); tick(); try { db.close(); } catch {} parentPort.close(); });
+parentPort.on('message', () => { clearInterval(timer); try { db.close(); } catch {} parentPort.close(); });
 `;
 
 /**
@@ -91,10 +91,20 @@ export class SqliteDatabase {
     this.checkpointer = worker;
   }
 
+  /** Ends the checkpointer thread and waits until it has closed its connection (before the files go away). */
+  async stopBackgroundCheckpoints(): Promise<void> {
+    const worker = this.checkpointer;
+    if (!worker) return;
+    this.checkpointer = null;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage('stop');
+    await exited;
+  }
+
   close(): void {
     if (this.checkpointer) {
-      // A last checkpoint, then the thread ends on its own (the process need not wait for it).
-      this.checkpointer.postMessage('stop');
+      // Not stopped first (stopBackgroundCheckpoints): end the thread without waiting for it.
+      void this.checkpointer.terminate();
       this.checkpointer = null;
     }
     if (this.db.isOpen) this.db.close();

@@ -1,0 +1,59 @@
+import type { ChargeLine, UsageEvent } from '@curbmap/contracts';
+import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
+import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
+import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
+
+/** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
+export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number> } | null;
+
+type PeriodClosed = Extract<UsageEvent, { type: 'usage.period.closed' }>;
+
+/**
+ * The overage of a closed subscription year (`usage.period.closed`): use over the plan's included amount, in
+ * whole units of the plan's unit size rounded up, at the plan's price in the subscription's currency, one line
+ * per meter (its description names the CSV of the usage behind it). One invoice per closed period, its id
+ * derived from the event, so a redelivery issues nothing twice. Stripe-collected subscriptions are left to Stripe.
+ */
+export function overageLines(closed: PeriodClosed['data'], currency: string, price: OveragePrice): ChargeLine[] {
+  const lines: ChargeLine[] = [];
+  for (const t of closed.totals) {
+    if (t.total === null || t.included === null || t.total <= t.included) continue;
+    const pricing = price(closed.planId, t.meter);
+    const unitAmount = pricing?.prices[currency];
+    if (!pricing || unitAmount === undefined) continue;
+    const units = Math.ceil((t.total - t.included) / pricing.unitSize);
+    const csv = `/v1/usage/report.csv?meter=${t.meter}&from=${closed.periodStart}&to=${closed.periodEnd}`;
+    lines.push({
+      description: `Overage ${t.meter}: ${t.total - t.included} over the ${t.included} included, ${units} × ${pricing.unitSize} (usage: ${csv})`,
+      quantity: units,
+      unitAmount,
+      amount: units * unitAmount,
+      periodStart: closed.periodStart,
+      periodEnd: closed.periodEnd,
+    });
+  }
+  return lines;
+}
+
+export function startOverageInvoicing(ctx: ServiceContext, price: OveragePrice): Running {
+  const sub = ctx.subscriptions.subscribe('invoice.overage-process.v1', { types: ['usage.period.closed'] }, async (batch) => {
+    for (const stored of batch) await invoiceOverage(ctx, stored, price);
+  });
+  return { stop: () => sub.stop() };
+}
+
+async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: OveragePrice): Promise<void> {
+  const closed = (stored as StoredEvent & PeriodClosed).data;
+  // The organization's subscription: its currency and the terms it is invoiced on.
+  const [terms] = await ctx.readStore.find<BillingTermsView>(invoiceCollections.terms, { organizationId: stored.organizationId }, { orderBy: 'activatedAt', direction: 'desc', limit: 1 });
+  if (!terms || terms.provider === 'stripe') return;
+  const lines = overageLines(closed, terms.currency, price);
+  if (lines.length === 0) return;
+  const invoiceId = deterministicUuid(`overage:${stored.id}`);
+  await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
+    type: 'IssueInvoice',
+    data: { invoiceId, subscriptionId: terms.subscriptionId, currency: terms.currency, lines, collectionMethod: terms.collectionMethod, daysUntilDue: terms.daysUntilDue, poNumber: terms.poNumber, sourceEventId: stored.id, sourceEventType: stored.type },
+    metadata: reactionMetadata(stored, 'overage-invoice'),
+  });
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultPlans } from '@curbmap/billing';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+
+let p: TestPlatform;
+let clock: Date;
+let plansDir: string;
+
+beforeEach(async () => {
+  clock = new Date('2027-05-10T12:00:00Z');
+  // The City plan with one export job included and each further one at $25.00.
+  plansDir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
+  const plans = defaultPlans.map((plan) => (plan.id === 'city' ? { ...plan, includedUsage: { ...plan.includedUsage, export_jobs: 1 }, overage: { ...plan.overage, export_jobs: { unitSize: 1, prices: { USD: 2_500, EUR: 2_300, JPY: 3_800 } } } } : plan));
+  writeFileSync(join(plansDir, 'plans.json'), JSON.stringify(plans));
+  p = await startTestPlatform({ now: () => clock, modules: { plansFile: join(plansDir, 'plans.json') } });
+});
+afterEach(async () => {
+  await p.close();
+  rmSync(plansDir, { recursive: true, force: true });
+});
+
+describe('overage invoices', () => {
+  it('bill the use over the plan\'s included amount when the subscription year closes, once, payable like any invoice', async () => {
+    const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
+    const headers = { authorization: `Bearer ${org.apiKey}` };
+    const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+    const call = (method: 'GET' | 'POST', url: string, payload?: object, h = headers) => p.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
+    const project = (await call('POST', '/v1/projects', { name: 'Downtown' })).json().id;
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
+    const zone = { curb_zone_id: 'e1000000-0000-4000-8000-000000000001', geometry: { type: 'LineString', coordinates: [[-87.6, 41.8], [-87.59, 41.81]] }, curb_policy_ids: [], published_date: 1, last_updated_date: 1, start_date: 1 };
+    expect((await p.app.inject({ method: 'POST', url: `/v1/projects/${project}/curbs/import`, headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify({ version: '1.1', data: { zones: [zone] } }) })).statusCode).toBe(201);
+    // Three exports in the year: two over the one included.
+    for (let i = 0; i < 3; i++) expect((await call('POST', '/v1/exports', { dataset: 'zones', format: 'csv' })).statusCode).toBe(202);
+    await p.modules.export.runner!.idle();
+    await p.settle();
+    const before = (await call('GET', '/v1/invoices')).json().data as { id: string }[];
+    expect(before).toHaveLength(1); // the annual fee
+
+    // The year ends (2028-05-10T05:00Z in Chicago), renews, and closes an hour later.
+    clock = new Date('2028-05-10T05:00:00Z');
+    await p.modules.billing.scheduler!.tick(clock);
+    await p.settle();
+    clock = new Date('2028-05-10T06:01:00Z');
+    expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBe(1);
+    await p.settle();
+    const invoices = (await call('GET', '/v1/invoices')).json().data as { id: string; total: number; status: string; lines: { description: string; quantity: number; unitAmount: number; amount: number }[] }[];
+    const overage = invoices.filter((i) => i.lines.some((l) => l.description.startsWith('Overage')));
+    expect(overage).toHaveLength(1);
+    expect(overage[0]!.lines).toEqual([expect.objectContaining({ quantity: 2, unitAmount: 2_500, amount: 5_000, description: expect.stringMatching(/^Overage export_jobs: 2 over the 1 included.*\/v1\/usage\/report\.csv\?meter=export_jobs&from=2027-05-10T05:00:00\.000Z&to=2028-05-10T05:00:00\.000Z/) })]);
+    expect(overage[0]).toMatchObject({ total: 5_000, status: 'open' });
+
+    // Closing again, or the close redelivered, bills nothing twice; the operator records the transfer.
+    expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBe(0);
+    await p.settle();
+    expect((await call('GET', '/v1/invoices')).json().data.filter((i: { lines: { description: string }[] }) => i.lines.some((l) => l.description.startsWith('Overage')))).toHaveLength(1);
+    const paid = await p.app.inject({ method: 'POST', url: `/v1/admin/invoices/${overage[0]!.id}/payments`, headers: admin, payload: { amount: 5_000, currency: 'USD', reference: 'WIRE-OVER', receivedAt: '2028-05-11T10:00:00Z' } });
+    expect(paid.statusCode, paid.body).toBe(201);
+    await p.settle();
+    expect((await call('GET', `/v1/invoices/${overage[0]!.id}`)).json()).toMatchObject({ status: 'paid', amountRemaining: 0 });
+  });
+});
