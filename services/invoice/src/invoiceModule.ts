@@ -1,13 +1,14 @@
 import { invoiceContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
-import { startOverageInvoicing, type OveragePrice } from './application/overageInvoicing.ts';
+import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
 import { billingTermsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
 
 export interface InvoiceModuleOptions {
-  /** Overage prices of the plan catalogue. */
+  /** Overage prices of the plan catalogue, and what each plan includes. */
   overagePrice: OveragePrice;
+  includedAmount: IncludedAmount;
 }
 
 /** Invoices from what billing charges and from the overage of closed usage periods. Templates, PDF and delivery come with the invoice issue. */
@@ -19,7 +20,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
     routes: invoiceRoutes,
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);
-      const overage = startOverageInvoicing(ctx, options.overagePrice);
+      const overage = startOverageInvoicing(ctx, options.overagePrice, options.includedAmount);
       return {
         async stop() {
           await overage.stop();

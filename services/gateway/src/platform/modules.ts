@@ -80,6 +80,9 @@ export function createModules(options: ModulesOptions): PlatformModules {
     ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
     ...(options.exportScheduleIntervalMs ? { scheduleIntervalMs: options.exportScheduleIntervalMs } : {}),
   });
-  const invoice = createInvoiceModule({ overagePrice: (planId, meter) => billingDeps.catalog.get(planId)?.overage[meter as Meter] ?? null });
+  const invoice = createInvoiceModule({
+    overagePrice: (planId, meter) => billingDeps.catalog.get(planId)?.overage[meter as Meter] ?? null,
+    includedAmount: (planId, meter) => billingDeps.catalog.get(planId)?.includedUsage[meter as Meter] ?? null,
+  });
   return { all: [tenancyModule, billing, invoice, usage, exports], billing, billingDeps, stripe, usage, export: exports };
 }

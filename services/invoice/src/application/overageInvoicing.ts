@@ -6,8 +6,35 @@ import { invoiceCollections, type BillingTermsView } from '../projections/invoic
 
 /** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
 export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number> } | null;
+/** What a plan includes of a meter (null: not priced). */
+export type IncludedAmount = (planId: string, meter: string) => number | null;
 
 type PeriodClosed = Extract<UsageEvent, { type: 'usage.period.closed' }>;
+type AdjustmentRecorded = Extract<UsageEvent, { type: 'usage.adjustment.recorded' }>;
+
+/** Billable units of a total: whole unit sizes over the included amount, rounded up. */
+const unitsOver = (total: number | null, included: number, unitSize: number) => (total === null || total <= included ? 0 : Math.ceil((total - included) / unitSize));
+
+/**
+ * An adjustment after the close (late usage, a correction) as a line: the units it adds over what the close
+ * billed. Fewer units (a credit) need a credit note, which the invoice service does not issue yet: null.
+ */
+export function adjustmentLine(adjustment: AdjustmentRecorded['data'], currency: string, price: OveragePrice, included: IncludedAmount): ChargeLine | null {
+  const pricing = price(adjustment.planId, adjustment.meter);
+  const inPlan = included(adjustment.planId, adjustment.meter);
+  const unitAmount = pricing?.prices[currency];
+  if (!pricing || inPlan === null || unitAmount === undefined) return null;
+  const added = unitsOver(adjustment.total, inPlan, pricing.unitSize) - unitsOver(adjustment.previousTotal, inPlan, pricing.unitSize);
+  if (added <= 0) return null;
+  return {
+    description: `Overage adjustment ${adjustment.meter}: ${adjustment.previousTotal ?? 0} → ${adjustment.total ?? 0} after the close, ${added} × ${pricing.unitSize} more`,
+    quantity: added,
+    unitAmount,
+    amount: added * unitAmount,
+    periodStart: adjustment.periodStart,
+    periodEnd: adjustment.periodEnd,
+  };
+}
 
 /**
  * The overage of a closed subscription year (`usage.period.closed`): use over the plan's included amount, in
@@ -22,7 +49,7 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
     const pricing = price(closed.planId, t.meter);
     const unitAmount = pricing?.prices[currency];
     if (!pricing || unitAmount === undefined) continue;
-    const units = Math.ceil((t.total - t.included) / pricing.unitSize);
+    const units = unitsOver(t.total, t.included, pricing.unitSize);
     const csv = `/v1/usage/report.csv?meter=${t.meter}&from=${closed.periodStart}&to=${closed.periodEnd}`;
     lines.push({
       description: `Overage ${t.meter}: ${t.total - t.included} over the ${t.included} included, ${units} × ${pricing.unitSize} (usage: ${csv})`,
@@ -36,19 +63,19 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
   return lines;
 }
 
-export function startOverageInvoicing(ctx: ServiceContext, price: OveragePrice): Running {
-  const sub = ctx.subscriptions.subscribe('invoice.overage-process.v1', { types: ['usage.period.closed'] }, async (batch) => {
-    for (const stored of batch) await invoiceOverage(ctx, stored, price);
+export function startOverageInvoicing(ctx: ServiceContext, price: OveragePrice, included: IncludedAmount): Running {
+  const sub = ctx.subscriptions.subscribe('invoice.overage-process.v1', { types: ['usage.period.closed', 'usage.adjustment.recorded'] }, async (batch) => {
+    for (const stored of batch) await invoiceOverage(ctx, stored, price, included);
   });
   return { stop: () => sub.stop() };
 }
 
-async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: OveragePrice): Promise<void> {
-  const closed = (stored as StoredEvent & PeriodClosed).data;
+async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: OveragePrice, included: IncludedAmount): Promise<void> {
   // The organization's subscription: its currency and the terms it is invoiced on.
   const [terms] = await ctx.readStore.find<BillingTermsView>(invoiceCollections.terms, { organizationId: stored.organizationId }, { orderBy: 'activatedAt', direction: 'desc', limit: 1 });
   if (!terms || terms.provider === 'stripe') return;
-  const lines = overageLines(closed, terms.currency, price);
+  const event = stored as StoredEvent & (PeriodClosed | AdjustmentRecorded);
+  const lines = event.type === 'usage.period.closed' ? overageLines(event.data, terms.currency, price) : [adjustmentLine(event.data, terms.currency, price, included)].filter((l): l is ChargeLine => l !== null);
   if (lines.length === 0) return;
   const invoiceId = deterministicUuid(`overage:${stored.id}`);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { overageLines, type OveragePrice } from './overageInvoicing.ts';
+import { adjustmentLine, overageLines, type OveragePrice } from './overageInvoicing.ts';
 
 const closed = (totals: { meter: string; total: number | null; included: number | null }[]) => ({
   periodStart: '2027-05-10T05:00:00.000Z',
@@ -20,5 +20,15 @@ describe('overage lines', () => {
 
   it('leaves out meters without a price, without an included amount, or without a price in the currency', () => {
     expect(overageLines(closed([{ meter: 'edits', total: 10, included: 1 }, { meter: 'api_requests', total: 5, included: null }, { meter: 'curb_zones', total: 10_000, included: 5_000 }]), 'JPY', price)).toEqual([]);
+  });
+
+  it('bill an adjustment after the close for the units it adds; one that removes units is not billed (credit notes come later)', () => {
+    const adjustment = (previousTotal: number, total: number) => ({ periodStart: '2027-05-10T05:00:00.000Z', periodEnd: '2028-05-10T05:00:00.000Z', planId: 'city', meter: 'api_requests', previousTotal, total, delta: total - previousTotal, sourceEventId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' });
+    const included = () => 1_000_000;
+    // 1,000,500 was billed as 1 unit; 1,002,100 is 3 units: 2 more.
+    expect(adjustmentLine(adjustment(1_000_500, 1_002_100), 'USD', price, included)).toMatchObject({ quantity: 2, unitAmount: 50, amount: 100 });
+    expect(adjustmentLine(adjustment(1_000_500, 1_000_900), 'USD', price, included)).toBeNull();
+    expect(adjustmentLine(adjustment(1_002_100, 1_000_500), 'USD', price, included)).toBeNull();
+    expect(adjustmentLine(adjustment(900_000, 999_999), 'USD', price, included)).toBeNull();
   });
 });

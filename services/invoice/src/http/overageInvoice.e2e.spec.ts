@@ -60,5 +60,16 @@ describe('overage invoices', () => {
     expect(paid.statusCode, paid.body).toBe(201);
     await p.settle();
     expect((await call('GET', `/v1/invoices/${overage[0]!.id}`)).json()).toMatchObject({ status: 'paid', amountRemaining: 0 });
+
+    // Usage that reached the closed year afterwards (the usage service's adjustment) is billed on its own invoice.
+    const adjustmentId = 'ad000000-0000-4000-8000-000000000001';
+    const adjustment = { periodStart: '2027-05-10T05:00:00.000Z', periodEnd: '2028-05-10T05:00:00.000Z', planId: 'city', meter: 'export_jobs', previousTotal: 3, total: 5, delta: 2, sourceEventId: adjustmentId };
+    const append = () => p.ctx.store.append(`usageperiod-${org.id}`, [{ id: adjustmentId, type: 'usage.adjustment.recorded', data: adjustment, occurredAt: clock.toISOString(), organizationId: org.id, correlationId: adjustmentId, causationId: adjustmentId }], { expectedVersion: 'any' });
+    await append();
+    await append(); // redelivered: the same event, nothing new
+    await p.settle();
+    const adjusted = ((await call('GET', '/v1/invoices')).json().data as { lines: { description: string; quantity: number; amount: number }[] }[]).filter((i) => i.lines.some((l) => l.description.startsWith('Overage adjustment')));
+    expect(adjusted).toHaveLength(1);
+    expect(adjusted[0]!.lines).toEqual([expect.objectContaining({ quantity: 2, amount: 5_000 })]);
   });
 });
