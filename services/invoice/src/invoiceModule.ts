@@ -3,7 +3,7 @@ import type { ServiceModule } from '@curbmap/service-kit';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
 import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
-import { billingTermsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
+import { billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
 
 export interface InvoiceModuleOptions {
   /** Overage prices of the plan catalogue, and what each plan includes. */
@@ -16,7 +16,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
   return {
     name: 'invoice',
     contracts: invoiceContracts,
-    projections: [billingTermsProjection, invoicesProjection],
+    projections: [invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection],
     routes: invoiceRoutes,
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);

@@ -21,6 +21,8 @@ const invoiceEventSchemas = {
     sourceEventId: uuid,
     sourceEventType: { type: 'string' },
   }),
+  /** A number handed out (stream invoicenumbers-<orgId>-<year>): sequences 1, 2, 3… with no gap. */
+  'invoice.number.assigned': object({ invoiceId: uuid, sequence: { type: 'integer', minimum: 1 }, number: { type: 'string', pattern: '^CM-\\d{4}-\\d{6,}$' } }),
 };
 
 export type InvoiceEvent = EventsOf<typeof invoiceEventSchemas>;

@@ -2,6 +2,7 @@ import type { BillingEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
 import { reactionMetadata, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
+import { assignInvoiceNumber } from './invoiceNumbers.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
 const chargeTypes = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'billing.subscription.plan_changed'];
@@ -33,10 +34,13 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
   const terms = 'terms' in event.data ? (event.data.terms ?? (await subscriptionTerms(ctx, stored, event.data.subscriptionId))) : event.data;
   if (!terms || terms.provider === 'stripe') return;
   const invoiceId = deterministicUuid(`invoice:${stored.id}`);
+  const metadata = reactionMetadata(stored, 'invoice');
+  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
     type: 'IssueInvoice',
     data: {
       invoiceId,
+      number,
       subscriptionId: event.data.subscriptionId,
       currency: event.data.currency,
       lines: event.data.lines,
@@ -46,6 +50,6 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
       sourceEventId: stored.id,
       sourceEventType: stored.type,
     },
-    metadata: reactionMetadata(stored, 'invoice'),
+    metadata,
   });
 }

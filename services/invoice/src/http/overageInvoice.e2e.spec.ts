@@ -51,6 +51,8 @@ describe('overage invoices', () => {
     expect(overage).toHaveLength(1);
     expect(overage[0]!.lines).toEqual([expect.objectContaining({ quantity: 2, unitAmount: 2_500, amount: 5_000, description: expect.stringMatching(/^Overage export_jobs: 2 over the 1 included.*\/v1\/usage\/report\.csv\?meter=export_jobs&from=2027-05-10T05:00:00\.000Z&to=2028-05-10T05:00:00\.000Z/) })]);
     expect(overage[0]).toMatchObject({ total: 5_000, status: 'open' });
+    // Numbered without a gap per year of the organization's zone: the first year's fee, then the renewal and the overage.
+    expect(invoices.map((i) => (i as unknown as { number: string }).number).sort()).toEqual(['CM-2027-000001', 'CM-2028-000001', 'CM-2028-000002']);
 
     // Closing again, or the close redelivered, bills nothing twice; the operator records the transfer.
     expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBe(0);

@@ -1,7 +1,7 @@
-import type { BillingEvent, InvoiceFinalized } from '@curbmap/contracts';
+import type { BillingEvent, InvoiceFinalized, OrganizationCreated } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices' } as const;
+export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -31,6 +31,21 @@ export interface InvoiceView extends Document {
   dueAt: string | null;
   paidAt: string | null;
 }
+
+/** What invoicing needs of an organization: its time zone (the year an invoice is numbered in). */
+export interface InvoiceOrganizationView extends Document {
+  timeZone: string;
+}
+
+export const invoiceOrganizationsProjection: Projection = {
+  name: 'invoice.organizations.v1',
+  filter: { types: ['tenancy.organization.created'] },
+  collections: [C.organizations],
+  async apply(stored, tx) {
+    const { organizationId, timeZone } = (stored as unknown as OrganizationCreated).data;
+    await updateOnce<InvoiceOrganizationView>(tx, C.organizations, organizationId, stored, () => ({ id: organizationId, organizationId, timeZone }));
+  },
+};
 
 export const billingTermsProjection: Projection = {
   name: 'invoice.billing_terms.v3',

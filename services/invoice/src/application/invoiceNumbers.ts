@@ -1,0 +1,37 @@
+import { ConcurrencyError, deterministicUuid, type CommandMetadata, type StoredEvent } from '@curbmap/eventsourcing';
+import type { ServiceContext } from '@curbmap/service-kit';
+import { foldNumbering, formatInvoiceNumber, numberingStream, yearIn, type NumberAssigned } from '../domain/numbering/invoiceNumbering.ts';
+import { invoiceCollections, type InvoiceOrganizationView } from '../projections/invoiceProjections.ts';
+
+/** Concurrent finalizations of one organization and year retry this often at most (each retry is one read and one append). */
+const MAX_ATTEMPTS = 1000;
+
+/**
+ * The invoice's number: the one already assigned to it (a redelivered cause), or the next of its organization's
+ * year. Assigned before the invoice is finalized, with an id derived from the invoice's: a crash in between leaves
+ * the number reserved for that invoice, which its redelivered cause then finalizes — never a gap.
+ */
+export async function assignInvoiceNumber(ctx: ServiceContext, meta: CommandMetadata, invoiceId: string, issuedAt: string): Promise<string> {
+  const organization = await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, meta.organizationId);
+  const year = yearIn(issuedAt, organization?.timeZone ?? 'UTC');
+  const stream = numberingStream(meta.organizationId, year);
+  for (let attempt = 1; ; attempt++) {
+    const events: StoredEvent[] = [];
+    for await (const e of ctx.store.readStream(stream)) events.push(e);
+    const state = foldNumbering(events as (StoredEvent & NumberAssigned)[]);
+    const existing = state.assigned.get(invoiceId);
+    if (existing) return existing;
+    const sequence = state.last + 1;
+    const number = formatInvoiceNumber(year, sequence);
+    const id = deterministicUuid(`invoice-number:${invoiceId}`);
+    try {
+      await ctx.store.append(stream, [{ id, type: 'invoice.number.assigned', data: { invoiceId, sequence, number }, occurredAt: issuedAt, organizationId: meta.organizationId, correlationId: meta.correlationId ?? meta.commandId, causationId: meta.causationId ?? meta.commandId }], {
+        expectedVersion: state.version === -1 ? 'no_stream' : state.version,
+      });
+      return number;
+    } catch (err) {
+      // Another finalization took this number first: read again and take the next.
+      if (!(err instanceof ConcurrencyError) || attempt >= MAX_ATTEMPTS) throw err;
+    }
+  }
+}
