@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Filter } from '@curbmap/eventsourcing';
-import { getScoped, inputSchemas, keyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { InvalidCursorError, type Filter } from '@curbmap/eventsourcing';
+import { getScoped, HttpError, inputSchemas, keyAuth, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 const instant = { type: 'string', format: 'date-time' } as const;
@@ -45,16 +45,35 @@ export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContex
     config: { auth: 'key', minRole: 'read_only' },
     schema: {
       summary: "The organization's invoices, newest first",
+      description: 'Filters: `status`, and the issue date in [`from`, `to`). Pages of `limit`; pass `next` as `cursor` for the following page (null on the last).',
       tags,
       security,
-      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } } as const,
-      response: { 200: { type: 'object', required: ['data'], properties: { data: { type: 'array', items: { $ref: 'Invoice#' } } } }, ...problemResponses(400, 401) },
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] },
+          from: inputSchemas.instant,
+          to: inputSchemas.instant,
+          limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+          cursor: { type: 'string', maxLength: 500 },
+        },
+      } as const,
+      response: { 200: { type: 'object', required: ['data', 'next'], properties: { data: { type: 'array', items: { $ref: 'Invoice#' } }, next: { type: ['string', 'null'] } } }, ...problemResponses(400, 401) },
     },
     handler: async (request) => {
       const auth = keyAuth(request);
+      const q = request.query;
       const filter: Filter = { organizationId: auth.organizationId };
-      if (request.query.status) filter['status'] = request.query.status;
-      return { data: await ctx.readStore.find<InvoiceView>(C.invoices, filter, { orderBy: 'issuedAt', direction: 'desc', limit: request.query.limit ?? 100 }) };
+      if (q.status) filter['status'] = q.status;
+      if (q.from || q.to) filter['issuedAt'] = { ...(q.from ? { $gte: toUtc(q.from) } : {}), ...(q.to ? { $lt: toUtc(q.to) } : {}) };
+      try {
+        const page = await ctx.readStore.findPage<InvoiceView>(C.invoices, filter, { orderBy: 'issuedAt', direction: 'desc', limit: q.limit ?? 100, after: q.cursor ?? null });
+        return { data: page.items, next: page.next };
+      } catch (err) {
+        if (err instanceof InvalidCursorError) throw new HttpError(400, 'invalid_cursor', err.message);
+        throw err;
+      }
     },
   });
 

@@ -52,7 +52,14 @@ describe('overage invoices', () => {
     expect(overage[0]!.lines).toEqual([expect.objectContaining({ quantity: 2, unitAmount: 2_500, amount: 5_000, description: expect.stringMatching(/^Overage export_jobs: 2 over the 1 included.*\/v1\/usage\/report\.csv\?meter=export_jobs&from=2027-05-10T05:00:00\.000Z&to=2028-05-10T05:00:00\.000Z/) })]);
     expect(overage[0]).toMatchObject({ total: 5_000, status: 'open' });
     // Numbered without a gap per year of the organization's zone: the first year's fee, then the renewal and the overage.
-    expect(invoices.map((i) => (i as unknown as { number: string }).number).sort()).toEqual(['CM-2027-000001', 'CM-2028-000001', 'CM-2028-000002']);
+    expect(invoices.map((i) => (i as unknown as { number: string }).number)).toEqual(['CM-2028-000002', 'CM-2028-000001', 'CM-2027-000001']);
+    // Pages, newest first, and the issue-date filter.
+    const first = (await call('GET', '/v1/invoices?limit=2')).json();
+    expect(first.data.map((i: { number: string }) => i.number)).toEqual(['CM-2028-000002', 'CM-2028-000001']);
+    const second = (await call('GET', `/v1/invoices?limit=2&cursor=${first.next}`)).json();
+    expect(second).toEqual({ data: [expect.objectContaining({ number: 'CM-2027-000001' })], next: null });
+    expect((await call('GET', '/v1/invoices?from=2028-01-01T00:00:00Z&to=2028-05-10T06:00:00Z')).json().data.map((i: { number: string }) => i.number)).toEqual(['CM-2028-000001']);
+    expect((await call('GET', '/v1/invoices?cursor=bogus')).statusCode).toBe(400);
 
     // Closing again, or the close redelivered, bills nothing twice; the operator records the transfer.
     expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBe(0);

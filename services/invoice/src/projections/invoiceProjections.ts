@@ -62,7 +62,7 @@ export const invoicesProjection: Projection = {
   name: 'invoice.invoices.v2',
   filter: { types: ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.refunded'] },
   collections: [C.invoices],
-  indexes: { [C.invoices]: ['status'] },
+  indexes: { [C.invoices]: ['status', 'issuedAt'] },
   async apply(stored, tx) {
     if (stored.type === 'invoice.invoice.finalized') {
       const d = (stored as unknown as InvoiceFinalized).data;
