@@ -3,7 +3,8 @@ import type { ServiceModule } from '@curbmap/service-kit';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
 import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
-import { billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
+import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
+import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
 
 export interface InvoiceModuleOptions {
   /** Overage prices of the plan catalogue, and what each plan includes. */
@@ -16,8 +17,11 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
   return {
     name: 'invoice',
     contracts: invoiceContracts,
-    projections: [invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection],
-    routes: invoiceRoutes,
+    projections: [invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection],
+    async routes(app, ctx) {
+      await invoiceRoutes(app, ctx);
+      await billingDetailsRoutes(app, ctx);
+    },
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);
       const overage = startOverageInvoicing(ctx, options.overagePrice, options.includedAmount);

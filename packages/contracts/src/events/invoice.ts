@@ -21,11 +21,20 @@ const invoiceEventSchemas = {
     sourceEventId: uuid,
     sourceEventType: { type: 'string' },
   }),
+  /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */
+  'invoice.billing_details.set': object({
+    legalName: { type: 'string', minLength: 1, maxLength: 200 },
+    addressLines: { type: 'array', minItems: 1, maxItems: 4, items: { type: 'string', minLength: 1, maxLength: 120 } },
+    country: { type: 'string', pattern: '^[A-Z]{2}$' },
+    taxId: { type: ['string', 'null'], maxLength: 40 },
+    locale: { type: 'string', minLength: 2, maxLength: 35 },
+  }),
   /** A number handed out (stream invoicenumbers-<orgId>-<year>): sequences 1, 2, 3… with no gap. */
   'invoice.number.assigned': object({ invoiceId: uuid, sequence: { type: 'integer', minimum: 1 }, number: { type: 'string', pattern: '^CM-\\d{4}-\\d{6,}$' } }),
 };
 
 export type InvoiceEvent = EventsOf<typeof invoiceEventSchemas>;
 export type InvoiceFinalized = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' }>;
+export type BillingDetailsSet = Extract<InvoiceEvent, { type: 'invoice.billing_details.set' }>;
 
 export const invoiceContracts: EventContract[] = Object.entries(invoiceEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));

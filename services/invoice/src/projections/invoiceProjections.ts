@@ -1,7 +1,7 @@
-import type { BillingEvent, InvoiceFinalized, OrganizationCreated } from '@curbmap/contracts';
+import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations' } as const;
+export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -44,6 +44,20 @@ export const invoiceOrganizationsProjection: Projection = {
   async apply(stored, tx) {
     const { organizationId, timeZone } = (stored as unknown as OrganizationCreated).data;
     await updateOnce<InvoiceOrganizationView>(tx, C.organizations, organizationId, stored, () => ({ id: organizationId, organizationId, timeZone }));
+  },
+};
+
+export interface BillingDetailsView extends Document, Omit<BillingDetailsSet['data'], never> {
+  updatedAt: string;
+}
+
+export const billingDetailsProjection: Projection = {
+  name: 'invoice.billing_details.v1',
+  filter: { types: ['invoice.billing_details.set'] },
+  collections: [C.billingDetails],
+  async apply(stored, tx) {
+    const d = (stored as unknown as BillingDetailsSet).data;
+    await updateOnce<BillingDetailsView>(tx, C.billingDetails, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, ...d, updatedAt: stored.occurredAt }));
   },
 };
 
