@@ -4,7 +4,8 @@ import { startInvoicingProcess } from './application/invoicingProcess.ts';
 import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
 import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
-import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection } from './projections/invoiceProjections.ts';
+import { taxSettingsRoutes } from './http/taxSettingsRoutes.ts';
+import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection, taxSettingsProjection } from './projections/invoiceProjections.ts';
 
 export interface InvoiceModuleOptions {
   /** Overage prices of the plan catalogue, and what each plan includes. */
@@ -17,10 +18,11 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
   return {
     name: 'invoice',
     contracts: invoiceContracts,
-    projections: [invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection],
+    projections: [invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection],
     async routes(app, ctx) {
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);
+      await taxSettingsRoutes(app, ctx);
     },
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);

@@ -1,6 +1,16 @@
 import type { EventContract } from '../eventRegistry.ts';
 import { chargeLineSchema, collectionMethods } from './billing.ts';
-import { currency, instant, minorUnits, object, uuid, type EventsOf } from './common.ts';
+import { currency, instant, minorUnits, object, uuid, type EventsOf, type SchemaType } from './common.ts';
+
+export const taxModes = ['exclusive', 'inclusive'] as const;
+/** How an organization's invoices are taxed: a rate in basis points (2000 = 20 %), and the note an exemption or reverse charge needs. */
+export const taxSettingsSchema = object({
+  rateBasisPoints: { type: 'integer', minimum: 0, maximum: 10_000 },
+  mode: { enum: [...taxModes] },
+  note: { type: ['string', 'null'], maxLength: 300 },
+});
+/** The tax of an invoice: its settings and the amount (the sum of each line's tax, rounded half away from zero). */
+const invoiceTax = object({ ...taxSettingsSchema.properties, amount: { type: 'integer' } });
 
 /** Invoices (stream invoice-<invoiceId>); types derived from the schemas. */
 const invoiceEventSchemas = {
@@ -10,6 +20,9 @@ const invoiceEventSchemas = {
     subscriptionId: { anyOf: [uuid, { type: 'null' }] },
     currency,
     lines: { type: 'array', items: chargeLineSchema },
+    /** The lines' amounts before tax (inclusive mode: the lines less their tax). */
+    subtotal: { type: 'integer' },
+    tax: invoiceTax,
     total: { type: 'integer' },
     /** What the customer owes: the total, never below zero (credits carry over). */
     amountDue: minorUnits,
@@ -21,6 +34,8 @@ const invoiceEventSchemas = {
     sourceEventId: uuid,
     sourceEventType: { type: 'string' },
   }),
+  /** Set by the platform operator (stream invoicetax-<orgId>): the tax the organization's invoices carry. */
+  'invoice.tax_settings.set': taxSettingsSchema,
   /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */
   'invoice.billing_details.set': object({
     legalName: { type: 'string', minLength: 1, maxLength: 200 },
@@ -36,5 +51,11 @@ const invoiceEventSchemas = {
 export type InvoiceEvent = EventsOf<typeof invoiceEventSchemas>;
 export type InvoiceFinalized = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' }>;
 export type BillingDetailsSet = Extract<InvoiceEvent, { type: 'invoice.billing_details.set' }>;
+export type TaxSettings = SchemaType<typeof taxSettingsSchema>;
 
-export const invoiceContracts: EventContract[] = Object.entries(invoiceEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));
+/** Version 1 invoices carried no tax: their subtotal is their total. */
+const upgrades: Partial<Record<string, Pick<EventContract, 'schemaVersion' | 'upcasters'>>> = {
+  'invoice.invoice.finalized': { schemaVersion: 2, upcasters: { 1: (data) => ({ ...(data as object), subtotal: (data as { total: number }).total, tax: { rateBasisPoints: 0, mode: 'exclusive', note: null, amount: 0 } }) } },
+};
+
+export const invoiceContracts: EventContract[] = Object.entries(invoiceEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1, ...upgrades[type] }));

@@ -3,6 +3,7 @@ import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eve
 import { reactionMetadata, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { assignInvoiceNumber } from './invoiceNumbers.ts';
+import { taxSettingsOf } from './taxSettings.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
 const chargeTypes = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'billing.subscription.plan_changed'];
@@ -36,6 +37,7 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
   const invoiceId = deterministicUuid(`invoice:${stored.id}`);
   const metadata = reactionMetadata(stored, 'invoice');
   const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
+  const tax = await taxSettingsOf(ctx, stored.organizationId);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
     type: 'IssueInvoice',
     data: {
@@ -49,6 +51,7 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
       poNumber: terms.poNumber,
       sourceEventId: stored.id,
       sourceEventType: stored.type,
+      tax,
     },
     metadata,
   });

@@ -3,6 +3,7 @@ import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eve
 import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { assignInvoiceNumber } from './invoiceNumbers.ts';
+import { taxSettingsOf } from './taxSettings.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
 /** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
@@ -81,9 +82,10 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: O
   const invoiceId = deterministicUuid(`overage:${stored.id}`);
   const metadata = reactionMetadata(stored, 'overage-invoice');
   const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
+  const tax = await taxSettingsOf(ctx, stored.organizationId);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
     type: 'IssueInvoice',
-    data: { invoiceId, number, subscriptionId: terms.subscriptionId, currency: terms.currency, lines, collectionMethod: terms.collectionMethod, daysUntilDue: terms.daysUntilDue, poNumber: terms.poNumber, sourceEventId: stored.id, sourceEventType: stored.type },
+    data: { invoiceId, number, subscriptionId: terms.subscriptionId, currency: terms.currency, lines, collectionMethod: terms.collectionMethod, daysUntilDue: terms.daysUntilDue, poNumber: terms.poNumber, sourceEventId: stored.id, sourceEventType: stored.type, tax },
     metadata,
   });
 }

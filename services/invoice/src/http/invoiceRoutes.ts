@@ -22,6 +22,8 @@ export const invoiceSchema = {
         properties: { description: { type: 'string' }, quantity: { type: 'integer' }, unitAmount: { type: 'integer' }, amount: { type: 'integer' }, periodStart: instant, periodEnd: instant },
       },
     },
+    subtotal: { type: 'integer', description: 'Before tax, minor units of currency' },
+    tax: { type: 'object', properties: { rateBasisPoints: { type: 'integer' }, mode: { type: 'string' }, note: { type: ['string', 'null'] }, amount: { type: 'integer' } } },
     total: { type: 'integer', description: 'Minor units of currency' },
     amountDue: { type: 'integer' },
     amountPaid: { type: 'integer' },

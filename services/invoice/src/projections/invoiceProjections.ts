@@ -1,7 +1,7 @@
-import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated } from '@curbmap/contracts';
+import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated, TaxSettings } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details' } as const;
+export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -21,6 +21,8 @@ export interface InvoiceView extends Document {
   status: 'open' | 'partially_paid' | 'paid';
   currency: string;
   lines: InvoiceFinalized['data']['lines'];
+  subtotal: number;
+  tax: InvoiceFinalized['data']['tax'];
   total: number;
   amountDue: number;
   amountPaid: number;
@@ -61,6 +63,20 @@ export const billingDetailsProjection: Projection = {
   },
 };
 
+export interface TaxSettingsView extends Document, TaxSettings {
+  updatedAt: string;
+}
+
+export const taxSettingsProjection: Projection = {
+  name: 'invoice.tax_settings.v1',
+  filter: { types: ['invoice.tax_settings.set'] },
+  collections: [C.taxSettings],
+  async apply(stored, tx) {
+    const d = stored.data as TaxSettings;
+    await updateOnce<TaxSettingsView>(tx, C.taxSettings, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, ...d, updatedAt: stored.occurredAt }));
+  },
+};
+
 export const billingTermsProjection: Projection = {
   name: 'invoice.billing_terms.v3',
   filter: { types: ['billing.subscription.activated'] },
@@ -73,7 +89,7 @@ export const billingTermsProjection: Projection = {
 };
 
 export const invoicesProjection: Projection = {
-  name: 'invoice.invoices.v2',
+  name: 'invoice.invoices.v3',
   filter: { types: ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.refunded'] },
   collections: [C.invoices],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
@@ -82,7 +98,7 @@ export const invoicesProjection: Projection = {
       const d = (stored as unknown as InvoiceFinalized).data;
       await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, () => ({
         id: d.invoiceId, organizationId: stored.organizationId, number: d.number, subscriptionId: d.subscriptionId, status: d.amountDue === 0 ? 'paid' : 'open', currency: d.currency, lines: d.lines,
-        total: d.total, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: d.amountDue === 0 ? d.issuedAt : null,
+        subtotal: d.subtotal, tax: d.tax, total: d.total, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: d.amountDue === 0 ? d.issuedAt : null,
       }));
       return;
     }
