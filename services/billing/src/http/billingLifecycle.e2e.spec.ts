@@ -48,7 +48,8 @@ describe('billing lifecycle over HTTP (manual collection)', () => {
     const all = await invoices();
     expect(all).toHaveLength(1);
     const first = all[0];
-    expect(first).toMatchObject({ total: 1_080_000, status: 'open', dueAt: new Date(Date.parse('2027-03-10T15:30:00Z') + 30 * 86_400_000).toISOString() });
+    // Due 30 days after the issue date, at the end of that day in Chicago (CDT by then).
+    expect(first).toMatchObject({ total: 1_080_000, status: 'open', dueAt: '2027-04-10T04:59:59.999Z' });
 
     // Seat increase mid-period: prorated now, invoiced at once.
     clock = new Date('2027-09-08T18:00:00Z');

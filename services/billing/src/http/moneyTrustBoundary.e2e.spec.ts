@@ -1,3 +1,4 @@
+import { DateTime } from 'luxon';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
@@ -21,6 +22,8 @@ function problem(res: LightMyRequestResponse, status: number, detail?: RegExp) {
   expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
   if (detail) expect(res.json().detail).toMatch(detail);
 }
+/** Invoices are due at the end of the day in the organization's zone (Chicago here), `days` after issue. */
+const endOfLocalDay = (issuedAt: string, days: number) => DateTime.fromISO(issuedAt, { zone: 'America/Chicago' }).plus({ days }).endOf('day').toUTC().toISO();
 const customer = (method: 'GET' | 'POST', url: string, payload?: object) => p.app.inject({ method, url, headers: bearer(org.apiKey), ...(payload ? { payload } : {}) });
 const operator = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) => p.app.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
 const invoices = async () => (await customer('GET', '/v1/invoices')).json().data as { id: string; total: number; status: string; amountRemaining: number; dueAt: string; issuedAt: string }[];
@@ -127,7 +130,7 @@ describe('payment terms', () => {
     expect(set.json()).toEqual({ collectionMethods: ['send_invoice'], daysUntilDue: 45, source: 'operator' });
     await subscribe();
     const [invoice] = await invoices();
-    expect(Date.parse(invoice!.dueAt) - Date.parse(invoice!.issuedAt)).toBe(45 * 86_400_000);
+    expect(invoice!.dueAt).toBe(endOfLocalDay(invoice!.issuedAt, 45));
 
     // New terms apply to new subscriptions; a charge is invoiced on the terms it carries.
     await operator('PUT', `/v1/admin/organizations/${org.id}/billing-terms`, { collectionMethods: ['send_invoice'], daysUntilDue: 10 });
@@ -135,7 +138,7 @@ describe('payment terms', () => {
     expect((await p.app.inject({ method: 'PATCH', url: '/v1/subscription', headers: bearer(org.apiKey), payload: { seats: 4 } })).statusCode).toBe(200);
     await p.settle();
     const proration = (await invoices()).find((i) => i.id !== invoice!.id)!;
-    expect(Date.parse(proration.dueAt) - Date.parse(proration.issuedAt)).toBe(45 * 86_400_000);
+    expect(proration.dueAt).toBe(endOfLocalDay(proration.issuedAt, 45));
     const charges: { type: string; data: { terms?: unknown } }[] = [];
     for await (const e of p.ctx.store.readStream(`subscription-${org.id}`)) charges.push(e as never);
     expect(charges.find((e) => e.type === 'billing.subscription.seats_changed')!.data.terms).toEqual({ collectionMethod: 'send_invoice', daysUntilDue: 45, poNumber: null, provider: 'manual' });

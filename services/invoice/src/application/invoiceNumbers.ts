@@ -11,9 +11,13 @@ const MAX_ATTEMPTS = 1000;
  * year. Assigned before the invoice is finalized, with an id derived from the invoice's: a crash in between leaves
  * the number reserved for that invoice, which its redelivered cause then finalizes — never a gap.
  */
+/** The organization's time zone as invoicing knows it (UTC until its creation is projected). */
+export async function organizationZone(ctx: ServiceContext, organizationId: string): Promise<string> {
+  return (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
+}
+
 export async function assignInvoiceNumber(ctx: ServiceContext, meta: CommandMetadata, invoiceId: string, issuedAt: string): Promise<string> {
-  const organization = await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, meta.organizationId);
-  const year = yearIn(issuedAt, organization?.timeZone ?? 'UTC');
+  const year = yearIn(issuedAt, await organizationZone(ctx, meta.organizationId));
   const stream = numberingStream(meta.organizationId, year);
   for (let attempt = 1; ; attempt++) {
     const events: StoredEvent[] = [];

@@ -2,7 +2,7 @@ import type { BillingEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
 import { reactionMetadata, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
-import { assignInvoiceNumber } from './invoiceNumbers.ts';
+import { assignInvoiceNumber, organizationZone } from './invoiceNumbers.ts';
 import { taxSettingsOf } from './taxSettings.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
@@ -38,6 +38,7 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
   const metadata = reactionMetadata(stored, 'invoice');
   const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
   const tax = await taxSettingsOf(ctx, stored.organizationId);
+  const timeZone = await organizationZone(ctx, stored.organizationId);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
     type: 'IssueInvoice',
     data: {
@@ -52,6 +53,7 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
       sourceEventId: stored.id,
       sourceEventType: stored.type,
       tax,
+      timeZone,
     },
     metadata,
   });

@@ -2,7 +2,7 @@ import type { ChargeLine, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
 import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
-import { assignInvoiceNumber } from './invoiceNumbers.ts';
+import { assignInvoiceNumber, organizationZone } from './invoiceNumbers.ts';
 import { taxSettingsOf } from './taxSettings.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
@@ -83,9 +83,10 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: O
   const metadata = reactionMetadata(stored, 'overage-invoice');
   const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
   const tax = await taxSettingsOf(ctx, stored.organizationId);
+  const timeZone = await organizationZone(ctx, stored.organizationId);
   await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
     type: 'IssueInvoice',
-    data: { invoiceId, number, subscriptionId: terms.subscriptionId, currency: terms.currency, lines, collectionMethod: terms.collectionMethod, daysUntilDue: terms.daysUntilDue, poNumber: terms.poNumber, sourceEventId: stored.id, sourceEventType: stored.type, tax },
+    data: { invoiceId, number, subscriptionId: terms.subscriptionId, currency: terms.currency, lines, collectionMethod: terms.collectionMethod, daysUntilDue: terms.daysUntilDue, poNumber: terms.poNumber, sourceEventId: stored.id, sourceEventType: stored.type, tax, timeZone },
     metadata,
   });
 }

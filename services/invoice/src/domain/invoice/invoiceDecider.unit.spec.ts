@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import type { CommandMetadata } from '@curbmap/eventsourcing';
+import { deciderSpec } from '@curbmap/testing';
+import { dueDate, invoiceDecider, type IssueInvoice } from './invoiceDecider.ts';
+
+describe('invoice due dates', () => {
+  it('fall at the end of the day in the organization\'s zone, daylight saving included', () => {
+    // Issued 09:30 on 10 March in Chicago (CST); 30 days on is 9 April (CDT): 23:59:59.999 there.
+    expect(dueDate('2027-03-10T15:30:00Z', 30, 'America/Chicago')).toBe('2027-04-10T04:59:59.999Z');
+    // 23:30 UTC on 31 May is already 1 June in Tokyo: due 1 July, end of day in Tokyo.
+    expect(dueDate('2027-05-31T23:30:00Z', 30, 'Asia/Tokyo')).toBe('2027-07-01T14:59:59.999Z');
+    expect(dueDate('2027-05-31T23:30:00Z', 0, 'UTC')).toBe('2027-05-31T23:59:59.999Z');
+  });
+});
+
+describe('invoice decider', () => {
+  const metadata: CommandMetadata = { commandId: 'c', now: '2027-03-10T15:30:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+  const line = { description: 'City plan, 1 seat', quantity: 1, unitAmount: 360_000, amount: 360_000, periodStart: '2027-03-10T06:00:00.000Z', periodEnd: '2028-03-10T06:00:00.000Z' };
+  const issue: IssueInvoice = {
+    type: 'IssueInvoice',
+    data: { invoiceId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01', number: 'CM-2027-000001', subscriptionId: null, currency: 'USD', lines: [line], collectionMethod: 'send_invoice', poNumber: 'PO-1', sourceEventId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a02', sourceEventType: 'billing.subscription.activated', daysUntilDue: 30, tax: { rateBasisPoints: 825, mode: 'exclusive', note: null }, timeZone: 'America/Chicago' },
+    metadata,
+  };
+  it('finalizes once with its number, subtotal, tax and total, due at the end of the local day', () => {
+    const spec = deciderSpec(invoiceDecider);
+    const finalized = {
+      type: 'invoice.invoice.finalized' as const,
+      data: { invoiceId: issue.data.invoiceId, number: 'CM-2027-000001', subscriptionId: null, currency: 'USD', lines: [line], collectionMethod: 'send_invoice' as const, poNumber: 'PO-1', sourceEventId: issue.data.sourceEventId, sourceEventType: issue.data.sourceEventType, subtotal: 360_000, tax: { rateBasisPoints: 825, mode: 'exclusive' as const, note: null, amount: 29_700 }, total: 389_700, amountDue: 389_700, issuedAt: metadata.now, dueAt: '2027-04-10T04:59:59.999Z' },
+    };
+    spec.given([]).when(issue).then([finalized]);
+    spec.given([finalized]).when(issue).then([]);
+  });
+});
