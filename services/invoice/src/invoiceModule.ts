@@ -4,6 +4,7 @@ import { startInvoicingProcess } from './application/invoicingProcess.ts';
 import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
 import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
+import { invoiceAdminRoutes } from './http/invoiceAdminRoutes.ts';
 import { taxSettingsRoutes } from './http/taxSettingsRoutes.ts';
 import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection, taxSettingsProjection } from './projections/invoiceProjections.ts';
 
@@ -23,6 +24,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);
       await taxSettingsRoutes(app, ctx);
+      await invoiceAdminRoutes(app, ctx);
     },
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);

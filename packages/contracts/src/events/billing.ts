@@ -136,6 +136,10 @@ const billingEventSchemas = {
   'billing.refund.submitted': object({ paymentId: nonEmpty, requestId: uuid, refundId: nonEmpty, status: text, amount: minorUnits }),
   'billing.refund.failed': object({ paymentId: nonEmpty, requestId: uuid, code: text, message: text }),
   /** The customer says it sent a transfer: information for the operator, settles nothing. */
+  /** The invoice was voided: nothing is owed any more; what was paid on it returns as credit. */
+  'billing.receivable.canceled': object({ invoiceId: uuid, currency, amountPaid: minorUnits }),
+  /** The invoice was marked uncollectible: no more dunning; a payment that still arrives settles it. */
+  'billing.receivable.written_off': object({ invoiceId: uuid, amountRemaining: minorUnits }),
   'billing.remittance_advice.received': object({ adviceId: nonEmpty, invoiceId: uuid, amount: minorUnits, currency, reference: nonEmpty, sentAt: instant }),
   /** Payment terms the operator set for the organization (stream billingterms-<orgId>). */
   'billing.terms.set': billingTermsSchema,

@@ -34,6 +34,10 @@ const invoiceEventSchemas = {
     sourceEventId: uuid,
     sourceEventType: { type: 'string' },
   }),
+  /** By the operator: an invoice issued in error, with nothing paid on it (a paid one is corrected by a credit note). */
+  'invoice.invoice.voided': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
+  /** By the operator: the customer will not pay it; dunning stops, a late payment still settles it. */
+  'invoice.invoice.marked_uncollectible': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
   /** Set by the platform operator (stream invoicetax-<orgId>): the tax the organization's invoices carry. */
   'invoice.tax_settings.set': taxSettingsSchema,
   /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */

@@ -1,4 +1,4 @@
-import type { BillingEvent, InvoiceFinalized } from '@curbmap/contracts';
+import type { BillingEvent, InvoiceEvent } from '@curbmap/contracts';
 import { deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
 import { reactionMetadata as meta, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView } from '../projections/billingProjections.ts';
@@ -9,13 +9,31 @@ import { runSubscriptionCommand } from './subscriptionCommands.ts';
 const reactive = { consistent: false };
 
 async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
-  const event = { type: stored.type, data: stored.data } as BillingEvent | InvoiceFinalized;
+  const event = { type: stored.type, data: stored.data } as BillingEvent | InvoiceEvent;
   switch (event.type) {
     // An issued invoice opens a receivable: what is owed.
     case 'invoice.invoice.finalized': {
       const d = event.data;
       const data = { invoiceId: d.invoiceId, subscriptionId: d.subscriptionId, amountDue: d.amountDue, currency: d.currency, dueAt: d.dueAt, collectionMethod: d.collectionMethod };
       await runReceivableCommand(ctx, d.invoiceId, { type: 'OpenReceivable', data, metadata: meta(stored, 'open-receivable') }, reactive);
+      return;
+    }
+    // The operator voided the invoice, or wrote it off: its receivable follows.
+    case 'invoice.invoice.voided':
+      await runReceivableCommand(ctx, event.data.invoiceId, { type: 'CancelReceivable', data: {}, metadata: meta(stored, 'cancel-receivable') }, reactive);
+      return;
+    case 'invoice.invoice.marked_uncollectible':
+      await runReceivableCommand(ctx, event.data.invoiceId, { type: 'WriteOffReceivable', data: {}, metadata: meta(stored, 'write-off-receivable') }, reactive);
+      return;
+    // Nothing is owed on it any more: what was paid returns as credit, and a subscription it held past due recovers.
+    case 'billing.receivable.canceled':
+    case 'billing.receivable.written_off': {
+      const d = event.data;
+      if (event.type === 'billing.receivable.canceled' && event.data.amountPaid > 0) {
+        const data = { amount: event.data.amountPaid, currency: event.data.currency, sourcePaymentId: `void_${d.invoiceId}` };
+        await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data, metadata: meta(stored, 'grant-credit') }, reactive);
+      }
+      await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, reactive);
       return;
     }
     // A new receivable is settled from the organization's credit first.
@@ -63,7 +81,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
 
 /** Billing's reactions to invoices and payments. Command ids derive from the source event: redelivery is harmless. */
 export function startBillingProcesses(ctx: ServiceContext): Running {
-  const types = ['invoice.invoice.finalized', 'billing.receivable.opened', 'billing.payment.succeeded', 'billing.credit.granted'];
+  const types = ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'billing.receivable.opened', 'billing.receivable.canceled', 'billing.receivable.written_off', 'billing.payment.succeeded', 'billing.credit.granted'];
   const sub = ctx.subscriptions.subscribe('billing.processes.v1', { types }, async (batch) => {
     for (const stored of batch) await react(ctx, stored);
   });

@@ -73,7 +73,8 @@ export interface ReceivableView extends Document {
   currency: string;
   dueAt: string | null;
   collectionMethod: string;
-  status: 'open' | 'partially_paid' | 'paid';
+  /** void: nothing owed; uncollectible: written off, no dunning (a payment still settles it). */
+  status: 'open' | 'partially_paid' | 'paid' | 'void' | 'uncollectible';
   openedAt: string;
 }
 
@@ -172,7 +173,11 @@ export const receivablesProjection: Projection = {
     // Every document remembers what it applied (updateOnce): a redelivered payment never counts twice.
     const payment = (id: string, change: (p: PaymentView | null) => PaymentView | null) => updateOnce<PaymentView>(tx, C.payments, id, stored, change);
     const receivable = (id: string | null, change: (r: ReceivableView) => ReceivableView) => (id ? updateOnce<ReceivableView>(tx, C.receivables, id, stored, (r) => (r ? change(r) : null)) : undefined);
-    const withPaid = (r: ReceivableView, amountPaid: number): ReceivableView => ({ ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, status: amountPaid >= r.amountDue ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open' });
+    const withPaid = (r: ReceivableView, amountPaid: number): ReceivableView => {
+      if (r.status === 'void') return { ...r, amountPaid };
+      const paid = amountPaid >= r.amountDue;
+      return { ...r, amountPaid, amountRemaining: r.amountDue - amountPaid, status: paid ? 'paid' : r.status === 'uncollectible' ? 'uncollectible' : amountPaid > 0 ? 'partially_paid' : 'open' };
+    };
     switch (event.type) {
       case 'billing.receivable.opened': {
         const d = event.data;
@@ -201,6 +206,12 @@ export const receivablesProjection: Projection = {
         if (d.reopenedAmount > 0) await receivable(d.invoiceId, (r) => withPaid(r, r.amountPaid - d.reopenedAmount));
         return;
       }
+      case 'billing.receivable.canceled':
+        await receivable(event.data.invoiceId, (r) => ({ ...r, status: 'void', amountRemaining: 0 }));
+        return;
+      case 'billing.receivable.written_off':
+        await receivable(event.data.invoiceId, (r) => ({ ...r, status: 'uncollectible' }));
+        return;
       case 'billing.remittance_advice.received': {
         const d = event.data;
         await updateOnce<RemittanceAdviceView>(tx, C.remittanceAdvice, d.adviceId, stored, () => ({ id: d.adviceId, organizationId, invoiceId: d.invoiceId, amount: d.amount, currency: d.currency, reference: d.reference, sentAt: d.sentAt, recordedAt: stored.occurredAt }));

@@ -13,7 +13,8 @@ export const invoiceSchema = {
     id: { type: 'string', format: 'uuid' },
     number: { type: 'string' },
     subscriptionId: { type: ['string', 'null'] },
-    status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] },
+    status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void', 'uncollectible'] },
+    statusReason: { type: ['string', 'null'] },
     currency: { type: 'string' },
     lines: {
       type: 'array',
@@ -54,7 +55,7 @@ export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContex
         type: 'object',
         additionalProperties: false,
         properties: {
-          status: { type: 'string', enum: ['open', 'partially_paid', 'paid'] },
+          status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void', 'uncollectible'] },
           from: inputSchemas.instant,
           to: inputSchemas.instant,
           limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },

@@ -18,7 +18,9 @@ export interface BillingTermsView extends Document {
 export interface InvoiceView extends Document {
   number: string;
   subscriptionId: string | null;
-  status: 'open' | 'partially_paid' | 'paid';
+  status: 'open' | 'partially_paid' | 'paid' | 'void' | 'uncollectible';
+  /** Why the operator voided it or marked it uncollectible. */
+  statusReason?: string | null;
   currency: string;
   lines: InvoiceFinalized['data']['lines'];
   subtotal: number;
@@ -90,7 +92,7 @@ export const billingTermsProjection: Projection = {
 
 export const invoicesProjection: Projection = {
   name: 'invoice.invoices.v3',
-  filter: { types: ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.refunded'] },
+  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'billing.payment.succeeded', 'billing.payment.refunded'] },
   collections: [C.invoices],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
   async apply(stored, tx) {
@@ -102,6 +104,12 @@ export const invoicesProjection: Projection = {
       }));
       return;
     }
+    if (stored.type === 'invoice.invoice.voided' || stored.type === 'invoice.invoice.marked_uncollectible') {
+      const d = stored.data as { invoiceId: string; reason: string };
+      const voided = stored.type === 'invoice.invoice.voided';
+      await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => (invoice ? { ...invoice, status: voided ? 'void' : 'uncollectible', statusReason: d.reason, ...(voided ? { amountRemaining: 0 } : {}) } : null));
+      return;
+    }
     const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.refunded' }>;
     // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds").
     const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : -event.data.reopenedAmount;
@@ -109,8 +117,10 @@ export const invoicesProjection: Projection = {
     await updateOnce<InvoiceView>(tx, C.invoices, event.data.invoiceId, stored, (invoice) => {
       if (!invoice) return null;
       const amountPaid = invoice.amountPaid + change;
+      if (invoice.status === 'void') return { ...invoice, amountPaid };
       const paid = amountPaid >= invoice.amountDue;
-      const status = paid ? 'paid' : amountPaid > 0 ? 'partially_paid' : 'open';
+      // Written off, it stays so until paid in full.
+      const status = paid ? 'paid' : invoice.status === 'uncollectible' ? 'uncollectible' : amountPaid > 0 ? 'partially_paid' : 'open';
       return { ...invoice, amountPaid, amountRemaining: invoice.amountDue - amountPaid, status, paidAt: paid ? (invoice.paidAt ?? event.data.receivedAt) : null };
     });
   },

@@ -4,7 +4,7 @@ import { IllegalStateError, NotFoundError, ValidationError, type Command, type D
 /** What is owed on one invoice and what has been received against it (manual collection). */
 export const receivableStream = (invoiceId: string) => `receivable-${invoiceId}`;
 
-export type ReceivableEvent = Extract<BillingEvent, { type: 'billing.receivable.opened' | 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.remittance_advice.received' }>;
+export type ReceivableEvent = Extract<BillingEvent, { type: 'billing.receivable.opened' | 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.remittance_advice.received' | 'billing.receivable.canceled' | 'billing.receivable.written_off' }>;
 
 export type OpenReceivable = Command<
   'OpenReceivable',
@@ -17,7 +17,11 @@ export type SettleFromCredit = Command<'SettleFromCredit', { paymentId: string; 
 export type RecordManualRefund = Command<'RecordManualRefund', { refundId: string; paymentId: string; amount: number; reference: string; refundedAt: string }>;
 /** The customer says it sent a transfer; recorded for the operator, settles nothing. */
 export type RecordRemittanceAdvice = Command<'RecordRemittanceAdvice', { adviceId: string; amount: number; reference: string; sentAt: string }>;
-export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit | RecordManualRefund | RecordRemittanceAdvice;
+/** Its invoice was voided: nothing is owed; what was paid returns as credit. */
+export type CancelReceivable = Command<'CancelReceivable', Record<string, never>>;
+/** Its invoice was marked uncollectible: no more dunning. */
+export type WriteOffReceivable = Command<'WriteOffReceivable', Record<string, never>>;
+export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit | RecordManualRefund | RecordRemittanceAdvice | CancelReceivable | WriteOffReceivable;
 
 /** A bank transfer applied to the invoice, and how much of what it applied has been refunded. */
 interface TransferApplied {
@@ -39,6 +43,8 @@ export type ReceivableState =
       transfers: TransferApplied[];
       adviceReferences: string[];
       refundIds: string[];
+      /** Voided (nothing owed) or written off (no dunning); null while it is collected as usual. */
+      closed: 'void' | 'uncollectible' | null;
     };
 
 function paidStatus(amountPaid: number, amountDue: number): 'open' | 'partially_paid' | 'paid' {
@@ -58,6 +64,7 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
         if (currency !== state.currency) throw new ValidationError(`the invoice is in ${state.currency}; a ${currency} payment cannot be applied to it`);
         if (!Number.isInteger(amount) || amount <= 0) throw new ValidationError('amount must be a positive integer in minor units');
         if (state.references.includes(reference)) throw new IllegalStateError(`a payment with reference ${reference} is already recorded on this invoice`);
+        if (state.closed === 'void') throw new IllegalStateError('the invoice is void: nothing is owed on it');
         if (state.status === 'paid') throw new IllegalStateError('the invoice is already paid in full; nothing is owed');
         const remaining = state.amountDue - state.amountPaid;
         // Under-payment leaves the rest open; over-payment settles the invoice and the excess is recorded as such.
@@ -87,7 +94,8 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
         // (as excess, which returns to credit) rather than dropped.
         if (state.status === 'none') throw new NotFoundError('invoice');
         const { paymentId, amount, currency, receivedAt } = command.data;
-        const appliedAmount = Math.min(amount, state.amountDue - state.amountPaid);
+        // A void invoice takes none of it: all of it is excess, which returns to credit.
+        const appliedAmount = state.closed === 'void' ? 0 : Math.min(amount, state.amountDue - state.amountPaid);
         return [
           {
             type: 'billing.payment.succeeded',
@@ -116,6 +124,12 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
         if (state.adviceReferences.includes(reference)) return [];
         return [{ type: 'billing.remittance_advice.received', data: { adviceId, invoiceId: state.invoiceId, amount, currency: state.currency, reference, sentAt } }];
       }
+      case 'CancelReceivable':
+        if (state.status === 'none') throw new NotFoundError('invoice');
+        return state.closed === 'void' ? [] : [{ type: 'billing.receivable.canceled', data: { invoiceId: state.invoiceId, currency: state.currency, amountPaid: state.amountPaid } }];
+      case 'WriteOffReceivable':
+        if (state.status === 'none') throw new NotFoundError('invoice');
+        return state.closed !== null || state.status === 'paid' ? [] : [{ type: 'billing.receivable.written_off', data: { invoiceId: state.invoiceId, amountRemaining: state.amountDue - state.amountPaid } }];
       default: {
         const exhaustive: never = command;
         throw new Error(`unknown command ${(exhaustive as Command).type}`);
@@ -126,7 +140,7 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
   evolve(state, event) {
     switch (event.type) {
       case 'billing.receivable.opened':
-        return { status: event.data.amountDue === 0 ? 'paid' : 'open', invoiceId: event.data.invoiceId, amountDue: event.data.amountDue, amountPaid: 0, currency: event.data.currency, references: [], transfers: [], adviceReferences: [], refundIds: [] };
+        return { status: event.data.amountDue === 0 ? 'paid' : 'open', invoiceId: event.data.invoiceId, amountDue: event.data.amountDue, amountPaid: 0, currency: event.data.currency, references: [], transfers: [], adviceReferences: [], refundIds: [], closed: null };
       case 'billing.payment.succeeded': {
         if (state.status === 'none') return state;
         const d = event.data;
@@ -143,6 +157,10 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
       }
       case 'billing.remittance_advice.received':
         return state.status === 'none' ? state : { ...state, adviceReferences: [...state.adviceReferences, event.data.reference] };
+      case 'billing.receivable.canceled':
+        return state.status === 'none' ? state : { ...state, closed: 'void' };
+      case 'billing.receivable.written_off':
+        return state.status === 'none' ? state : { ...state, closed: 'uncollectible' };
       default: {
         const exhaustive: never = event;
         return exhaustive;

@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IllegalStateError, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { deciderSpec } from '@curbmap/testing';
 import { receivableDecider, type ReceivableCommand, type ReceivableEvent } from './receivableDecider.ts';
@@ -65,5 +65,24 @@ describe('receivable decider', () => {
     spec.given([opened]).when(advice('W1')).then([received]);
     spec.given([opened, received]).when(advice('W1')).then([]);
     spec.given([opened, received]).when(transfer('p1', 100_000, 'W1')).then([paid('p1', 100_000, 100_000, 0, 'W1')]);
+  });
+});
+
+describe('receivables of voided and written-off invoices', () => {
+  const meta = { commandId: 'c', now: '2027-04-01T00:00:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+  const spec = deciderSpec(receivableDecider);
+  const canceled: ReceivableEvent = { type: 'billing.receivable.canceled', data: { invoiceId: INV, currency: 'USD', amountPaid: 0 } };
+  it('cancel once; a void invoice takes no transfer, and credit taken for it returns whole', () => {
+    spec.given([opened]).when({ type: 'CancelReceivable', data: {}, metadata: meta }).then([canceled]);
+    spec.given([opened, canceled]).when({ type: 'CancelReceivable', data: {}, metadata: meta }).then([]);
+    spec.given([opened, canceled]).when({ type: 'RecordBankTransfer', data: { paymentId: 'p1', amount: 100, currency: 'USD', reference: 'W1', receivedAt: meta.now }, metadata: meta }).thenThrows(IllegalStateError, /void/);
+    const settled = receivableDecider.decide({ type: 'SettleFromCredit', data: { paymentId: 'credit_1', amount: 500, currency: 'USD', receivedAt: meta.now }, metadata: meta }, [opened, canceled].reduce(receivableDecider.evolve, receivableDecider.initialState()));
+    expect(settled[0]).toMatchObject({ data: { appliedAmount: 0, excessAmount: 500 } });
+  });
+
+  it('write off once what is still owed; a paid receivable has nothing to write off', () => {
+    const writtenOff: ReceivableEvent = { type: 'billing.receivable.written_off', data: { invoiceId: INV, amountRemaining: 100_000 } };
+    spec.given([opened]).when({ type: 'WriteOffReceivable', data: {}, metadata: meta }).then([writtenOff]);
+    spec.given([opened, writtenOff]).when({ type: 'WriteOffReceivable', data: {}, metadata: meta }).then([]);
   });
 });

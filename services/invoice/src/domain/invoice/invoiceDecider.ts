@@ -1,7 +1,7 @@
 import type { InvoiceEvent, InvoiceFinalized, TaxSettings } from '@curbmap/contracts';
 import { DateTime } from 'luxon';
 import { invoiceTotals } from '../tax/invoiceTax.ts';
-import type { Command, Decider } from '@curbmap/eventsourcing';
+import { IllegalStateError, NotFoundError, type Command, type Decider } from '@curbmap/eventsourcing';
 
 export const invoiceStream = (invoiceId: string) => `invoice-${invoiceId}`;
 
@@ -12,12 +12,30 @@ export type IssueInvoice = Command<'IssueInvoice', Omit<InvoiceFinalized['data']
 export function dueDate(issuedAt: string, days: number, timeZone: string): string {
   return DateTime.fromISO(issuedAt, { zone: timeZone }).plus({ days }).endOf('day').toUTC().toISO()!;
 }
-export type InvoiceCommand = IssueInvoice;
-export type InvoiceState = { status: 'none' } | { status: 'open'; invoiceId: string };
+/** `amountPaid` is what billing shows paid on it now: a paid or partly paid invoice is never voided. */
+export type VoidInvoice = Command<'VoidInvoice', { reason: string; amountPaid: number }>;
+export type MarkUncollectible = Command<'MarkUncollectible', { reason: string; paidInFull: boolean }>;
+export type InvoiceCommand = IssueInvoice | VoidInvoice | MarkUncollectible;
+export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' }>;
+export type InvoiceState = { status: 'none' } | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string };
 
-export const invoiceDecider: Decider<InvoiceCommand, InvoiceEvent, InvoiceState> = {
+export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, InvoiceState> = {
   initialState: () => ({ status: 'none' }),
   decide(command, state) {
+    if (command.type === 'VoidInvoice' || command.type === 'MarkUncollectible') {
+      if (state.status === 'none') throw new NotFoundError('invoice');
+      const { reason } = command.data;
+      if (command.type === 'VoidInvoice') {
+        if (state.status === 'void') return [];
+        if (state.status === 'uncollectible') throw new IllegalStateError('an uncollectible invoice is not voided; a credit note corrects it');
+        if (command.data.amountPaid > 0) throw new IllegalStateError('something was paid on this invoice: it is corrected by a credit note, never voided');
+        return [{ type: 'invoice.invoice.voided', data: { invoiceId: state.invoiceId, reason } }];
+      }
+      if (state.status === 'uncollectible') return [];
+      if (state.status === 'void') throw new IllegalStateError('a void invoice is owed nothing: it cannot be uncollectible');
+      if (command.data.paidInFull) throw new IllegalStateError('this invoice is paid in full: nothing is left to collect');
+      return [{ type: 'invoice.invoice.marked_uncollectible', data: { invoiceId: state.invoiceId, reason } }];
+    }
     if (state.status !== 'none') return []; // issued once per source event
     const { daysUntilDue, tax, timeZone, ...d } = command.data;
     const issuedAt = command.metadata.now;
@@ -26,6 +44,17 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceEvent, InvoiceState>
     return [{ type: 'invoice.invoice.finalized', data: { ...d, subtotal, tax: { ...tax, amount: taxAmount }, total, amountDue: Math.max(total, 0), issuedAt, dueAt } }];
   },
   evolve(state, event) {
-    return event.type === 'invoice.invoice.finalized' ? { status: 'open', invoiceId: event.data.invoiceId } : state;
+    switch (event.type) {
+      case 'invoice.invoice.finalized':
+        return { status: 'open', invoiceId: event.data.invoiceId };
+      case 'invoice.invoice.voided':
+        return { status: 'void', invoiceId: event.data.invoiceId };
+      case 'invoice.invoice.marked_uncollectible':
+        return { status: 'uncollectible', invoiceId: event.data.invoiceId };
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
   },
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CommandMetadata } from '@curbmap/eventsourcing';
+import { IllegalStateError, NotFoundError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { deciderSpec } from '@curbmap/testing';
 import { dueDate, invoiceDecider, type IssueInvoice } from './invoiceDecider.ts';
 
@@ -29,5 +29,29 @@ describe('invoice decider', () => {
     };
     spec.given([]).when(issue).then([finalized]);
     spec.given([finalized]).when(issue).then([]);
+  });
+});
+
+describe('invoice corrections', () => {
+  const metadata: CommandMetadata = { commandId: 'c', now: '2027-04-01T00:00:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+  const invoiceId = '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01';
+  const finalized = { type: 'invoice.invoice.finalized' as const, data: { invoiceId } } as never;
+  const voided = { type: 'invoice.invoice.voided' as const, data: { invoiceId, reason: 'error' } };
+  const marked = { type: 'invoice.invoice.marked_uncollectible' as const, data: { invoiceId, reason: 'gone' } };
+  const spec = deciderSpec(invoiceDecider);
+  const voidIt = (amountPaid: number) => ({ type: 'VoidInvoice' as const, data: { reason: 'error', amountPaid }, metadata });
+  const markIt = (paidInFull: boolean) => ({ type: 'MarkUncollectible' as const, data: { reason: 'gone', paidInFull }, metadata });
+  it('void an invoice nothing was paid on, once; never one with a payment, nor an uncollectible one', () => {
+    spec.given([finalized]).when(voidIt(0)).then([voided]);
+    spec.given([finalized, voided]).when(voidIt(0)).then([]);
+    spec.given([finalized]).when(voidIt(1)).thenThrows(IllegalStateError, /credit note/);
+    spec.given([finalized, marked]).when(voidIt(0)).thenThrows(IllegalStateError);
+    spec.given([]).when(voidIt(0)).thenThrows(NotFoundError);
+  });
+  it('mark uncollectible what is still owed, once; never a void or fully paid one', () => {
+    spec.given([finalized]).when(markIt(false)).then([marked]);
+    spec.given([finalized, marked]).when(markIt(true)).then([]);
+    spec.given([finalized]).when(markIt(true)).thenThrows(IllegalStateError, /paid in full/);
+    spec.given([finalized, voided]).when(markIt(false)).thenThrows(IllegalStateError);
   });
 });

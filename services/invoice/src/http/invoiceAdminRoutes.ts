@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import { commandMetadata, inputSchemas, notFound, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { invoiceDecider, invoiceStream, type InvoiceCommand } from '../domain/invoice/invoiceDecider.ts';
+import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
+
+const tags = ['invoices'];
+const security = [{ adminToken: [] }];
+const reasonBody = { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } } as const;
+
+/** The operator's corrections of an invoice (facts about money: admin token only). */
+export async function invoiceAdminRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const app = fastify.withTypeProvider<SchemaTypes>();
+  const actions = [
+    ['void', 'VoidInvoice', 'Void an invoice issued in error: nothing is owed on it any more', 'Only while nothing is paid on it (a paid or partly paid invoice is corrected by a credit note, never voided): 409 otherwise. Its receivable closes; a subscription it held past due recovers.'],
+    ['mark-uncollectible', 'MarkUncollectible', 'Mark an invoice uncollectible: dunning stops', 'The subscription is no longer held past due by it; a payment that still arrives settles it (status paid).'],
+  ] as const;
+  for (const [path, type, summary, description] of actions) {
+    app.post(`/v1/admin/invoices/:id/${path}`, {
+      config: { auth: 'admin' },
+      schema: { summary, description, tags, security, params: inputSchemas.idParams, body: reasonBody, response: { 200: { $ref: 'Invoice#' }, ...problemResponses(400, 401, 404, 409) } },
+      handler: async (request) => {
+        const invoiceId = (request.params as { id: string }).id;
+        const view = await ctx.readStore.get<InvoiceView>(C.invoices, invoiceId);
+        if (!view) throw notFound('invoice');
+        const { reason } = request.body as { reason: string };
+        const data = type === 'VoidInvoice' ? { reason: reason.trim(), amountPaid: view.amountPaid } : { reason: reason.trim(), paidInFull: view.amountRemaining <= 0 };
+        await runCommand(ctx, invoiceDecider, invoiceStream(invoiceId), { type, data, metadata: commandMetadata(request, ctx, view.organizationId) } as InvoiceCommand);
+        return ctx.readStore.get<InvoiceView>(C.invoices, invoiceId);
+      },
+    });
+  }
+}
