@@ -138,6 +138,8 @@ const billingEventSchemas = {
   /** The customer says it sent a transfer: information for the operator, settles nothing. */
   /** The invoice was voided: nothing is owed any more; what was paid on it returns as credit. */
   'billing.receivable.canceled': object({ invoiceId: uuid, currency, amountPaid: minorUnits }),
+  /** A credit note lowered what the invoice asks: what was already paid beyond the new amount returns as credit. */
+  'billing.receivable.credited': object({ invoiceId: uuid, creditNoteId: uuid, amount: minorUnits, currency, amountDue: minorUnits, excessPaid: minorUnits, amountRemaining: minorUnits }),
   /** The invoice was marked uncollectible: no more dunning; a payment that still arrives settles it. */
   'billing.receivable.written_off': object({ invoiceId: uuid, amountRemaining: minorUnits }),
   'billing.remittance_advice.received': object({ adviceId: nonEmpty, invoiceId: uuid, amount: minorUnits, currency, reference: nonEmpty, sentAt: instant }),

@@ -38,6 +38,8 @@ const invoiceEventSchemas = {
   'invoice.invoice.voided': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
   /** By the operator: the customer will not pay it; dunning stops, a late payment still settles it. */
   'invoice.invoice.marked_uncollectible': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
+  /** By the operator: part or all of an invoice credited, with its reason; numbered `<invoice number>-CN01`, `-CN02`… */
+  'invoice.credit_note.issued': object({ creditNoteId: uuid, invoiceId: uuid, number: { type: 'string', minLength: 1 }, amount: { type: 'integer', minimum: 1 }, currency, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
   /** Set by the platform operator (stream invoicetax-<orgId>): the tax the organization's invoices carry. */
   'invoice.tax_settings.set': taxSettingsSchema,
   /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */

@@ -25,6 +25,18 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
     case 'invoice.invoice.marked_uncollectible':
       await runReceivableCommand(ctx, event.data.invoiceId, { type: 'WriteOffReceivable', data: {}, metadata: meta(stored, 'write-off-receivable') }, reactive);
       return;
+    case 'invoice.credit_note.issued':
+      await runReceivableCommand(ctx, event.data.invoiceId, { type: 'CreditReceivable', data: { creditNoteId: event.data.creditNoteId, amount: event.data.amount }, metadata: meta(stored, 'credit-receivable') }, reactive);
+      return;
+    // What a credit note took off an invoice already paid returns as credit; an invoice it settles recovers its subscription.
+    case 'billing.receivable.credited': {
+      const d = event.data;
+      if (d.excessPaid > 0) {
+        await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data: { amount: d.excessPaid, currency: d.currency, sourcePaymentId: `creditnote_${d.creditNoteId}` }, metadata: meta(stored, 'grant-credit') }, reactive);
+      }
+      if (d.amountRemaining === 0) await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, reactive);
+      return;
+    }
     // Nothing is owed on it any more: what was paid returns as credit, and a subscription it held past due recovers.
     case 'billing.receivable.canceled':
     case 'billing.receivable.written_off': {
@@ -81,7 +93,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
 
 /** Billing's reactions to invoices and payments. Command ids derive from the source event: redelivery is harmless. */
 export function startBillingProcesses(ctx: ServiceContext): Running {
-  const types = ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'billing.receivable.opened', 'billing.receivable.canceled', 'billing.receivable.written_off', 'billing.payment.succeeded', 'billing.credit.granted'];
+  const types = ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.receivable.opened', 'billing.receivable.canceled', 'billing.receivable.written_off', 'billing.receivable.credited', 'billing.payment.succeeded', 'billing.credit.granted'];
   const sub = ctx.subscriptions.subscribe('billing.processes.v1', { types }, async (batch) => {
     for (const stored of batch) await react(ctx, stored);
   });

@@ -212,6 +212,11 @@ export const receivablesProjection: Projection = {
       case 'billing.receivable.written_off':
         await receivable(event.data.invoiceId, (r) => ({ ...r, status: 'uncollectible' }));
         return;
+      case 'billing.receivable.credited': {
+        const d = event.data;
+        await receivable(d.invoiceId, (r) => withPaid({ ...r, amountDue: d.amountDue }, r.amountPaid - d.excessPaid));
+        return;
+      }
       case 'billing.remittance_advice.received': {
         const d = event.data;
         await updateOnce<RemittanceAdviceView>(tx, C.remittanceAdvice, d.adviceId, stored, () => ({ id: d.adviceId, organizationId, invoiceId: d.invoiceId, amount: d.amount, currency: d.currency, reference: d.reference, sentAt: d.sentAt, recordedAt: stored.occurredAt }));

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deterministicUuid } from '@curbmap/eventsourcing';
 import { commandMetadata, inputSchemas, notFound, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream, type InvoiceCommand } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
@@ -29,4 +30,29 @@ export async function invoiceAdminRoutes(fastify: FastifyInstance, ctx: ServiceC
       },
     });
   }
+
+  app.post('/v1/admin/invoices/:id/credit-notes', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Credit part or all of an invoice, with a reason',
+      description: 'Numbered `<invoice number>-CN01`, `-CN02`…; at most the total less earlier credit notes; not on a void invoice. An open invoice then asks less; what was already paid beyond the new amount returns to the organization\'s credit balance. Send an Idempotency-Key: a retry issues one credit note.',
+      tags,
+      security,
+      params: inputSchemas.idParams,
+      body: { type: 'object', additionalProperties: false, required: ['amount', 'reason'], properties: { amount: inputSchemas.positiveAmount, reason: { type: 'string', minLength: 1, maxLength: 500 } } },
+      response: { 201: { $ref: 'CreditNote#' }, ...problemResponses(400, 401, 404, 409, 422) },
+    },
+    handler: async (request, reply) => {
+      const invoiceId = (request.params as { id: string }).id;
+      const view = await ctx.readStore.get<InvoiceView>(C.invoices, invoiceId);
+      if (!view) throw notFound('invoice');
+      const { amount, reason } = request.body as { amount: number; reason: string };
+      const meta = commandMetadata(request, ctx, view.organizationId);
+      const creditNoteId = deterministicUuid(`credit-note:${meta.commandId}`);
+      await runCommand(ctx, invoiceDecider, invoiceStream(invoiceId), { type: 'IssueCreditNote', data: { creditNoteId, amount, reason: reason.trim() }, metadata: meta });
+      const note = (await ctx.readStore.get<InvoiceView>(C.invoices, invoiceId))?.creditNotes?.find((n) => n.id === creditNoteId);
+      reply.code(201);
+      return note;
+    },
+  });
 }

@@ -75,3 +75,38 @@ describe('invoice corrections by the operator', () => {
     problem(await call('POST', '/v1/admin/invoices/00000000-0000-4000-8000-000000000000/void', { reason: 'x' }, admin), 404);
   });
 });
+
+describe('credit notes', () => {
+  it('lower what an open invoice asks, return what a paid one received beyond its new amount as credit, and are numbered per invoice', async () => {
+    const { invoice, call, pay, key } = await subscribed('Springfield');
+    const credit = (amount: number, reason: string, headers: Record<string, string> = admin) => p.app.inject({ method: 'POST', url: `/v1/admin/invoices/${invoice.id}/credit-notes`, headers, payload: { amount, reason } });
+    problem(await credit(60_000, 'discount', key), 401);
+    const first = await credit(60_000, 'negotiated discount', { ...admin, 'idempotency-key': 'cn-1' });
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json()).toMatchObject({ number: 'CM-2027-000001-CN01', amount: 60_000, reason: 'negotiated discount' });
+    // Retried with its key: the same note, not a second one.
+    expect((await credit(60_000, 'negotiated discount', { ...admin, 'idempotency-key': 'cn-1' })).json().id).toBe(first.json().id);
+    await p.settle();
+    expect((await call('GET', `/v1/invoices/${invoice.id}`)).json()).toMatchObject({ status: 'open', amountCredited: 60_000, amountRemaining: invoice.total - 60_000 });
+    expect((await pay(invoice.total - 60_000, 'WIRE-1')).statusCode).toBe(201);
+    await p.settle();
+    expect((await call('GET', `/v1/invoices/${invoice.id}`)).json()).toMatchObject({ status: 'paid', amountRemaining: 0 });
+
+    // Credited after payment: the organization gets the difference back as credit.
+    const second = await credit(50_000, 'seat removed');
+    expect(second.json()).toMatchObject({ number: 'CM-2027-000001-CN02' });
+    await p.settle();
+    expect((await call('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 50_000 });
+    problem(await credit(invoice.total - 110_000 + 1, 'too much'), 422, /1 to 250000/);
+    expect((await call('GET', `/v1/invoices/${invoice.id}/credit-notes`)).json().data.map((n: { number: string }) => n.number)).toEqual(['CM-2027-000001-CN01', 'CM-2027-000001-CN02']);
+  });
+
+  it('are not issued on a void invoice, and a credited invoice is not voided', async () => {
+    const a = await subscribed('Shelbyville');
+    expect((await a.call('POST', `/v1/admin/invoices/${a.invoice.id}/void`, { reason: 'error' }, admin)).statusCode).toBe(200);
+    problem(await a.call('POST', `/v1/admin/invoices/${a.invoice.id}/credit-notes`, { amount: 1_000, reason: 'x' }, admin), 409, /void/);
+    const b = await subscribed('Ogdenville');
+    expect((await b.call('POST', `/v1/admin/invoices/${b.invoice.id}/credit-notes`, { amount: 1_000, reason: 'x' }, admin)).statusCode).toBe(201);
+    problem(await b.call('POST', `/v1/admin/invoices/${b.invoice.id}/void`, { reason: 'error' }, admin), 409, /credit/);
+  });
+});

@@ -15,6 +15,8 @@ export const invoiceSchema = {
     subscriptionId: { type: ['string', 'null'] },
     status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void', 'uncollectible'] },
     statusReason: { type: ['string', 'null'] },
+    amountCredited: { type: 'integer' },
+    creditNotes: { type: 'array', items: { $ref: 'CreditNote#' } },
     currency: { type: 'string' },
     lines: {
       type: 'array',
@@ -37,11 +39,18 @@ export const invoiceSchema = {
   },
 } as const;
 
+export const creditNoteSchema = {
+  $id: 'CreditNote',
+  type: 'object',
+  properties: { id: { type: 'string' }, number: { type: 'string' }, amount: { type: 'integer' }, reason: { type: 'string' }, issuedAt: { type: 'string' } },
+} as const;
+
 const tags = ['invoices'];
 const security = [{ apiKey: [] }];
 
 export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
+  app.addSchema(creditNoteSchema);
   app.addSchema(invoiceSchema);
 
   app.get('/v1/invoices', {
@@ -90,5 +99,11 @@ export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContex
       response: { 200: { $ref: 'Invoice#' }, ...problemResponses(400, 401, 404) },
     },
     handler: async (request) => getScoped<InvoiceView>(ctx.readStore, keyAuth(request), C.invoices, request.params.id, 'invoice'),
+  });
+
+  app.get('/v1/invoices/:id/credit-notes', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: "An invoice's credit notes", tags, security, params: inputSchemas.idParams, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'CreditNote#' } } } }, ...problemResponses(400, 401, 404) } },
+    handler: async (request) => ({ data: (await getScoped<InvoiceView>(ctx.readStore, keyAuth(request), C.invoices, request.params.id, 'invoice')).creditNotes ?? [] }),
   });
 }

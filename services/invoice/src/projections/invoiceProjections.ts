@@ -21,6 +21,9 @@ export interface InvoiceView extends Document {
   status: 'open' | 'partially_paid' | 'paid' | 'void' | 'uncollectible';
   /** Why the operator voided it or marked it uncollectible. */
   statusReason?: string | null;
+  /** Credit notes against it (`<number>-CN01`…) and their sum. */
+  creditNotes?: { id: string; number: string; amount: number; reason: string; issuedAt: string }[];
+  amountCredited?: number;
   currency: string;
   lines: InvoiceFinalized['data']['lines'];
   subtotal: number;
@@ -90,9 +93,18 @@ export const billingTermsProjection: Projection = {
   },
 };
 
+/** Remaining, status and paid date from what is due, paid and credited. A void invoice stays void; a written-off one stays so until settled. */
+function settled(invoice: InvoiceView, at: string): InvoiceView {
+  if (invoice.status === 'void') return invoice;
+  const remaining = Math.max(0, invoice.amountDue - (invoice.amountCredited ?? 0) - invoice.amountPaid);
+  const paid = remaining === 0;
+  const status = paid ? 'paid' : invoice.status === 'uncollectible' ? 'uncollectible' : invoice.amountPaid > 0 ? 'partially_paid' : 'open';
+  return { ...invoice, amountRemaining: remaining, status, paidAt: paid ? (invoice.paidAt ?? at) : null };
+}
+
 export const invoicesProjection: Projection = {
   name: 'invoice.invoices.v3',
-  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'billing.payment.succeeded', 'billing.payment.refunded'] },
+  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.refunded'] },
   collections: [C.invoices],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
   async apply(stored, tx) {
@@ -102,6 +114,15 @@ export const invoicesProjection: Projection = {
         id: d.invoiceId, organizationId: stored.organizationId, number: d.number, subscriptionId: d.subscriptionId, status: d.amountDue === 0 ? 'paid' : 'open', currency: d.currency, lines: d.lines,
         subtotal: d.subtotal, tax: d.tax, total: d.total, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: d.amountDue === 0 ? d.issuedAt : null,
       }));
+      return;
+    }
+    if (stored.type === 'invoice.credit_note.issued') {
+      const d = stored.data as { creditNoteId: string; invoiceId: string; number: string; amount: number; reason: string };
+      await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => {
+        if (!invoice) return null;
+        const creditNotes = [...(invoice.creditNotes ?? []), { id: d.creditNoteId, number: d.number, amount: d.amount, reason: d.reason, issuedAt: stored.occurredAt }];
+        return settled({ ...invoice, creditNotes, amountCredited: (invoice.amountCredited ?? 0) + d.amount }, stored.occurredAt);
+      });
       return;
     }
     if (stored.type === 'invoice.invoice.voided' || stored.type === 'invoice.invoice.marked_uncollectible') {
@@ -116,12 +137,7 @@ export const invoicesProjection: Projection = {
     if (change === 0 || !event.data.invoiceId) return;
     await updateOnce<InvoiceView>(tx, C.invoices, event.data.invoiceId, stored, (invoice) => {
       if (!invoice) return null;
-      const amountPaid = invoice.amountPaid + change;
-      if (invoice.status === 'void') return { ...invoice, amountPaid };
-      const paid = amountPaid >= invoice.amountDue;
-      // Written off, it stays so until paid in full.
-      const status = paid ? 'paid' : invoice.status === 'uncollectible' ? 'uncollectible' : amountPaid > 0 ? 'partially_paid' : 'open';
-      return { ...invoice, amountPaid, amountRemaining: invoice.amountDue - amountPaid, status, paidAt: paid ? (invoice.paidAt ?? event.data.receivedAt) : null };
+      return settled({ ...invoice, amountPaid: invoice.amountPaid + change }, event.data.receivedAt);
     });
   },
 };

@@ -4,7 +4,7 @@ import { IllegalStateError, NotFoundError, ValidationError, type Command, type D
 /** What is owed on one invoice and what has been received against it (manual collection). */
 export const receivableStream = (invoiceId: string) => `receivable-${invoiceId}`;
 
-export type ReceivableEvent = Extract<BillingEvent, { type: 'billing.receivable.opened' | 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.remittance_advice.received' | 'billing.receivable.canceled' | 'billing.receivable.written_off' }>;
+export type ReceivableEvent = Extract<BillingEvent, { type: 'billing.receivable.opened' | 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.remittance_advice.received' | 'billing.receivable.canceled' | 'billing.receivable.written_off' | 'billing.receivable.credited' }>;
 
 export type OpenReceivable = Command<
   'OpenReceivable',
@@ -21,7 +21,9 @@ export type RecordRemittanceAdvice = Command<'RecordRemittanceAdvice', { adviceI
 export type CancelReceivable = Command<'CancelReceivable', Record<string, never>>;
 /** Its invoice was marked uncollectible: no more dunning. */
 export type WriteOffReceivable = Command<'WriteOffReceivable', Record<string, never>>;
-export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit | RecordManualRefund | RecordRemittanceAdvice | CancelReceivable | WriteOffReceivable;
+/** A credit note lowers what its invoice asks. */
+export type CreditReceivable = Command<'CreditReceivable', { creditNoteId: string; amount: number }>;
+export type ReceivableCommand = OpenReceivable | RecordBankTransfer | SettleFromCredit | RecordManualRefund | RecordRemittanceAdvice | CancelReceivable | WriteOffReceivable | CreditReceivable;
 
 /** A bank transfer applied to the invoice, and how much of what it applied has been refunded. */
 interface TransferApplied {
@@ -45,6 +47,7 @@ export type ReceivableState =
       refundIds: string[];
       /** Voided (nothing owed) or written off (no dunning); null while it is collected as usual. */
       closed: 'void' | 'uncollectible' | null;
+      creditNotes: string[];
     };
 
 function paidStatus(amountPaid: number, amountDue: number): 'open' | 'partially_paid' | 'paid' {
@@ -127,6 +130,16 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
       case 'CancelReceivable':
         if (state.status === 'none') throw new NotFoundError('invoice');
         return state.closed === 'void' ? [] : [{ type: 'billing.receivable.canceled', data: { invoiceId: state.invoiceId, currency: state.currency, amountPaid: state.amountPaid } }];
+      case 'CreditReceivable': {
+        if (state.status === 'none') throw new NotFoundError('invoice');
+        const { creditNoteId, amount } = command.data;
+        if (state.creditNotes.includes(creditNoteId)) return [];
+        const amountDue = Math.max(0, state.amountDue - amount);
+        // Paid beyond the new amount: that part of the payment returns as credit.
+        const excessPaid = Math.max(0, state.amountPaid - amountDue);
+        const amountRemaining = amountDue - (state.amountPaid - excessPaid);
+        return [{ type: 'billing.receivable.credited', data: { invoiceId: state.invoiceId, creditNoteId, amount, currency: state.currency, amountDue, excessPaid, amountRemaining } }];
+      }
       case 'WriteOffReceivable':
         if (state.status === 'none') throw new NotFoundError('invoice');
         return state.closed !== null || state.status === 'paid' ? [] : [{ type: 'billing.receivable.written_off', data: { invoiceId: state.invoiceId, amountRemaining: state.amountDue - state.amountPaid } }];
@@ -140,7 +153,7 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
   evolve(state, event) {
     switch (event.type) {
       case 'billing.receivable.opened':
-        return { status: event.data.amountDue === 0 ? 'paid' : 'open', invoiceId: event.data.invoiceId, amountDue: event.data.amountDue, amountPaid: 0, currency: event.data.currency, references: [], transfers: [], adviceReferences: [], refundIds: [], closed: null };
+        return { status: event.data.amountDue === 0 ? 'paid' : 'open', invoiceId: event.data.invoiceId, amountDue: event.data.amountDue, amountPaid: 0, currency: event.data.currency, references: [], transfers: [], adviceReferences: [], refundIds: [], closed: null, creditNotes: [] };
       case 'billing.payment.succeeded': {
         if (state.status === 'none') return state;
         const d = event.data;
@@ -161,6 +174,11 @@ export const receivableDecider: Decider<ReceivableCommand, ReceivableEvent, Rece
         return state.status === 'none' ? state : { ...state, closed: 'void' };
       case 'billing.receivable.written_off':
         return state.status === 'none' ? state : { ...state, closed: 'uncollectible' };
+      case 'billing.receivable.credited': {
+        if (state.status === 'none') return state;
+        const amountPaid = state.amountPaid - event.data.excessPaid;
+        return { ...state, amountDue: event.data.amountDue, amountPaid, status: paidStatus(amountPaid, event.data.amountDue), creditNotes: [...state.creditNotes, event.data.creditNoteId] };
+      }
       default: {
         const exhaustive: never = event;
         return exhaustive;

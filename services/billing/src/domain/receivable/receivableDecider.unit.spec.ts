@@ -86,3 +86,17 @@ describe('receivables of voided and written-off invoices', () => {
     spec.given([opened, writtenOff]).when({ type: 'WriteOffReceivable', data: {}, metadata: meta }).then([]);
   });
 });
+
+describe('receivables credited by a credit note', () => {
+  const meta = { commandId: 'c', now: '2027-04-01T00:00:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+  const spec = deciderSpec(receivableDecider);
+  const credit = (creditNoteId: string, amount: number) => ({ type: 'CreditReceivable' as const, data: { creditNoteId, amount }, metadata: meta });
+  it('ask less; what was paid beyond the new amount is excess (it returns as credit); once per credit note', () => {
+    const cn = 'cc000000-0000-4000-8000-000000000001';
+    const credited: ReceivableEvent = { type: 'billing.receivable.credited', data: { invoiceId: INV, creditNoteId: cn, amount: 30_000, currency: 'USD', amountDue: 70_000, excessPaid: 0, amountRemaining: 70_000 } };
+    spec.given([opened]).when(credit(cn, 30_000)).then([credited]);
+    spec.given([opened, credited]).when(credit(cn, 30_000)).then([]);
+    const paidFull = paid('p1', 100_000, 100_000, 0, 'W1');
+    spec.given([opened, paidFull]).when(credit(cn, 30_000)).then([{ ...credited, data: { ...credited.data, excessPaid: 30_000, amountRemaining: 0 } }]);
+  });
+});

@@ -1,7 +1,7 @@
 import type { InvoiceEvent, InvoiceFinalized, TaxSettings } from '@curbmap/contracts';
 import { DateTime } from 'luxon';
 import { invoiceTotals } from '../tax/invoiceTax.ts';
-import { IllegalStateError, NotFoundError, type Command, type Decider } from '@curbmap/eventsourcing';
+import { IllegalStateError, NotFoundError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 
 export const invoiceStream = (invoiceId: string) => `invoice-${invoiceId}`;
 
@@ -15,18 +15,32 @@ export function dueDate(issuedAt: string, days: number, timeZone: string): strin
 /** `amountPaid` is what billing shows paid on it now: a paid or partly paid invoice is never voided. */
 export type VoidInvoice = Command<'VoidInvoice', { reason: string; amountPaid: number }>;
 export type MarkUncollectible = Command<'MarkUncollectible', { reason: string; paidInFull: boolean }>;
-export type InvoiceCommand = IssueInvoice | VoidInvoice | MarkUncollectible;
-export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' }>;
-export type InvoiceState = { status: 'none' } | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string };
+export type IssueCreditNote = Command<'IssueCreditNote', { creditNoteId: string; amount: number; reason: string }>;
+export type InvoiceCommand = IssueInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote;
+export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' | 'invoice.credit_note.issued' }>;
+export type InvoiceState =
+  | { status: 'none' }
+  | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string; number: string; currency: string; total: number; credited: number; creditNotes: string[] };
 
 export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, InvoiceState> = {
   initialState: () => ({ status: 'none' }),
   decide(command, state) {
+    if (command.type === 'IssueCreditNote') {
+      if (state.status === 'none') throw new NotFoundError('invoice');
+      const { creditNoteId, amount, reason } = command.data;
+      if (state.creditNotes.includes(creditNoteId)) return [];
+      if (state.status === 'void') throw new IllegalStateError('a void invoice is owed nothing: there is nothing to credit');
+      const creditable = state.total - state.credited;
+      if (!Number.isSafeInteger(amount) || amount < 1 || amount > creditable) throw new ValidationError(`a credit note on this invoice is 1 to ${creditable} ${state.currency} minor units (its total less what was credited before)`);
+      const number = `${state.number}-CN${String(state.creditNotes.length + 1).padStart(2, '0')}`;
+      return [{ type: 'invoice.credit_note.issued', data: { creditNoteId, invoiceId: state.invoiceId, number, amount, currency: state.currency, reason } }];
+    }
     if (command.type === 'VoidInvoice' || command.type === 'MarkUncollectible') {
       if (state.status === 'none') throw new NotFoundError('invoice');
       const { reason } = command.data;
       if (command.type === 'VoidInvoice') {
         if (state.status === 'void') return [];
+        if (state.credited > 0) throw new IllegalStateError('a credited invoice is not voided: credit the rest');
         if (state.status === 'uncollectible') throw new IllegalStateError('an uncollectible invoice is not voided; a credit note corrects it');
         if (command.data.amountPaid > 0) throw new IllegalStateError('something was paid on this invoice: it is corrected by a credit note, never voided');
         return [{ type: 'invoice.invoice.voided', data: { invoiceId: state.invoiceId, reason } }];
@@ -46,11 +60,13 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, Invo
   evolve(state, event) {
     switch (event.type) {
       case 'invoice.invoice.finalized':
-        return { status: 'open', invoiceId: event.data.invoiceId };
+        return { status: 'open', invoiceId: event.data.invoiceId, number: event.data.number, currency: event.data.currency, total: event.data.total, credited: 0, creditNotes: [] };
       case 'invoice.invoice.voided':
-        return { status: 'void', invoiceId: event.data.invoiceId };
+        return state.status === 'none' ? state : { ...state, status: 'void' };
       case 'invoice.invoice.marked_uncollectible':
-        return { status: 'uncollectible', invoiceId: event.data.invoiceId };
+        return state.status === 'none' ? state : { ...state, status: 'uncollectible' };
+      case 'invoice.credit_note.issued':
+        return state.status === 'none' ? state : { ...state, credited: state.credited + event.data.amount, creditNotes: [...state.creditNotes, event.data.creditNoteId] };
       default: {
         const never: never = event;
         return never;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IllegalStateError, NotFoundError, type CommandMetadata } from '@curbmap/eventsourcing';
+import { IllegalStateError, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { deciderSpec } from '@curbmap/testing';
 import { dueDate, invoiceDecider, type IssueInvoice } from './invoiceDecider.ts';
 
@@ -53,5 +53,23 @@ describe('invoice corrections', () => {
     spec.given([finalized, marked]).when(markIt(true)).then([]);
     spec.given([finalized]).when(markIt(true)).thenThrows(IllegalStateError, /paid in full/);
     spec.given([finalized, voided]).when(markIt(false)).thenThrows(IllegalStateError);
+  });
+});
+
+describe('credit notes', () => {
+  const metadata: CommandMetadata = { commandId: 'c', now: '2027-04-01T00:00:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+  const invoiceId = '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01';
+  const finalized = { type: 'invoice.invoice.finalized' as const, data: { invoiceId, number: 'CM-2027-000042', currency: 'KWD', total: 1_000 } } as never;
+  const note = (id: string, amount: number) => ({ type: 'IssueCreditNote' as const, data: { creditNoteId: id, amount, reason: 'r' }, metadata });
+  const issued = (id: string, n: string, amount: number) => ({ type: 'invoice.credit_note.issued' as const, data: { creditNoteId: id, invoiceId, number: `CM-2027-000042-${n}`, amount, currency: 'KWD', reason: 'r' } });
+  const a = 'aa000000-0000-4000-8000-000000000001';
+  const b = 'aa000000-0000-4000-8000-000000000002';
+  const spec = deciderSpec(invoiceDecider);
+  it('are numbered after their invoice, once each, and never credit more than the total', () => {
+    spec.given([finalized]).when(note(a, 400)).then([issued(a, 'CN01', 400)]);
+    spec.given([finalized, issued(a, 'CN01', 400)]).when(note(a, 400)).then([]);
+    spec.given([finalized, issued(a, 'CN01', 400)]).when(note(b, 600)).then([issued(b, 'CN02', 600)]);
+    spec.given([finalized, issued(a, 'CN01', 400)]).when(note(b, 601)).thenThrows(ValidationError, /1 to 600 KWD/);
+    spec.given([finalized, { type: 'invoice.invoice.voided', data: { invoiceId, reason: 'x' } }]).when(note(b, 1)).thenThrows(IllegalStateError, /void/);
   });
 });
