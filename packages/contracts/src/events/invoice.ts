@@ -40,6 +40,11 @@ const invoiceEventSchemas = {
   'invoice.invoice.marked_uncollectible': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
   /** By the operator: part or all of an invoice credited, with its reason; numbered `<invoice number>-CN01`, `-CN02`… */
   'invoice.credit_note.issued': object({ creditNoteId: uuid, invoiceId: uuid, number: { type: 'string', minLength: 1 }, amount: { type: 'integer', minimum: 1 }, currency, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
+  /** An organization's invoice template and branding (stream invoicetemplate-<orgId>); `source` null: the default template. */
+  'invoice.template.set': object({
+    source: { type: ['string', 'null'], maxLength: 100_000 },
+    branding: object({ logoUrl: { type: ['string', 'null'], maxLength: 2000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } }),
+  }),
   /** Set by the platform operator (stream invoicetax-<orgId>): the tax the organization's invoices carry. */
   'invoice.tax_settings.set': taxSettingsSchema,
   /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */

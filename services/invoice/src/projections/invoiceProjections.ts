@@ -1,7 +1,7 @@
 import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated, TaxSettings } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings' } as const;
+export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -65,6 +65,22 @@ export const billingDetailsProjection: Projection = {
   async apply(stored, tx) {
     const d = (stored as unknown as BillingDetailsSet).data;
     await updateOnce<BillingDetailsView>(tx, C.billingDetails, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, ...d, updatedAt: stored.occurredAt }));
+  },
+};
+
+export interface InvoiceTemplateView extends Document {
+  source: string | null;
+  branding: { logoUrl: string | null; primaryColor: string; footer: string | null };
+  updatedAt: string;
+}
+
+export const invoiceTemplateProjection: Projection = {
+  name: 'invoice.templates.v1',
+  filter: { types: ['invoice.template.set'] },
+  collections: [C.templates],
+  async apply(stored, tx) {
+    const d = stored.data as Pick<InvoiceTemplateView, 'source' | 'branding'>;
+    await updateOnce<InvoiceTemplateView>(tx, C.templates, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, source: d.source, branding: d.branding, updatedAt: stored.occurredAt }));
   },
 };
 

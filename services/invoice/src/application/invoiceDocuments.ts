@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { CommandMetadata } from '@curbmap/eventsourcing';
+import { HttpError, type ServiceContext } from '@curbmap/service-kit';
+import { DEFAULT_TEMPLATE, renderInvoice, sampleDocument, templateProblem, type InvoiceDocument } from '../domain/template/invoiceDocument.ts';
+import { formatDate, formatMoney } from '../domain/template/money.ts';
+import { invoiceCollections as C, type BillingDetailsView, type InvoiceTemplateView, type InvoiceView } from '../projections/invoiceProjections.ts';
+import { organizationZone } from './invoiceNumbers.ts';
+
+/** Who issues the invoices (the platform operator), and how to pay them. */
+export interface Supplier {
+  legalName: string;
+  addressLines: string[];
+  taxId: string | null;
+  remittance: string;
+}
+
+export const DEFAULT_BRANDING = { logoUrl: null, primaryColor: '#1f4e79', footer: null };
+export const templateStream = (organizationId: string) => `invoicetemplate-${organizationId}`;
+
+export async function templateOf(ctx: ServiceContext, organizationId: string): Promise<{ source: string; custom: boolean; branding: InvoiceDocument['branding'] }> {
+  const view = await ctx.readStore.get<InvoiceTemplateView>(C.templates, organizationId);
+  return { source: view?.source ?? DEFAULT_TEMPLATE, custom: Boolean(view?.source), branding: view?.branding ?? DEFAULT_BRANDING };
+}
+
+/** Sets the template (null: back to the default) and branding; a template that cannot be used is refused (400, why), nothing written. */
+export async function setTemplate(ctx: ServiceContext, meta: CommandMetadata, source: string | null, branding: InvoiceDocument['branding']): Promise<void> {
+  const why = source === null ? null : templateProblem(source);
+  if (why) throw new HttpError(400, 'invalid_template', why);
+  const streamId = templateStream(meta.organizationId);
+  const result = await ctx.store.append(streamId, [{ id: randomUUID(), type: 'invoice.template.set', data: { source, branding }, occurredAt: meta.now, organizationId: meta.organizationId, correlationId: meta.correlationId ?? meta.commandId, causationId: meta.commandId }], { expectedVersion: 'any' });
+  await ctx.waitForReadModels({ streamId, version: result.nextVersion, types: ['invoice.template.set'], position: result.position });
+}
+
+/** The document of an invoice (or, without one, a sample) in the organization's locale, zone and details. */
+export async function documentFor(ctx: ServiceContext, organizationId: string, invoice: InvoiceView | null, supplier: Supplier, branding: InvoiceDocument['branding']): Promise<InvoiceDocument> {
+  const details = await ctx.readStore.get<BillingDetailsView>(C.billingDetails, organizationId);
+  const locale = details?.locale ?? 'en-US';
+  const zone = await organizationZone(ctx, organizationId);
+  const customer = { legalName: details?.legalName ?? '(billing details not set)', addressLines: details?.addressLines ?? [], taxId: details?.taxId ?? null };
+  const supplierPart = { legalName: supplier.legalName, addressLines: supplier.addressLines, taxId: supplier.taxId };
+  if (!invoice) return { ...sampleDocument(), customer, supplier: supplierPart, branding, remittance: supplier.remittance };
+  const money = (minor: number) => formatMoney(minor, invoice.currency, locale);
+  const first = invoice.lines[0];
+  return {
+    number: invoice.number,
+    issueDate: formatDate(invoice.issuedAt, locale, zone),
+    dueDate: invoice.dueAt ? formatDate(invoice.dueAt, locale, zone) : null,
+    supplyPeriod: first ? `${formatDate(first.periodStart, locale, zone)} – ${formatDate(first.periodEnd, locale, zone)}` : null,
+    poNumber: invoice.poNumber,
+    paymentTerms: invoice.collectionMethod === 'send_invoice' ? 'Bank transfer by the due date' : 'Card, charged automatically',
+    supplier: supplierPart,
+    customer,
+    lines: invoice.lines.map((l) => ({ description: l.description, quantity: l.quantity, unitAmount: money(l.unitAmount), amount: money(l.amount) })),
+    subtotal: money(invoice.subtotal),
+    tax: { rate: `${(invoice.tax.rateBasisPoints / 100).toFixed(2)} %`, amount: money(invoice.tax.amount), note: invoice.tax.note },
+    total: money(invoice.total),
+    amountDue: money(invoice.amountRemaining),
+    remittance: `${supplier.remittance} (${invoice.number})`,
+    branding,
+  };
+}
+
+export async function renderDocument(ctx: ServiceContext, organizationId: string, invoice: InvoiceView | null, supplier: Supplier): Promise<string> {
+  const { source, branding } = await templateOf(ctx, organizationId);
+  return renderInvoice(source, await documentFor(ctx, organizationId, invoice, supplier, branding));
+}

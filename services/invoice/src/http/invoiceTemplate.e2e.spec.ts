@@ -1,0 +1,50 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { DEFAULT_TEMPLATE } from '../domain/template/invoiceDocument.ts';
+import { formatDate, formatMoney } from '../domain/template/money.ts';
+
+let p: TestPlatform;
+beforeEach(async () => {
+  p = await startTestPlatform({ now: () => new Date('2027-05-10T12:00:00Z') });
+});
+afterEach(() => p.close());
+
+describe('invoice templates', () => {
+  it('refuse a template that does not compile or leaves out a required field, and render invoices in the organization\'s locale, escaped', async () => {
+    const org = await p.createOrganization('Ville de Lyon', { timeZone: 'Europe/Paris' });
+    const key = { authorization: `Bearer ${org.apiKey}` };
+    const call = (method: 'GET' | 'PUT' | 'POST', url: string, payload?: object) => p.app.inject({ method, url, headers: key, ...(payload ? { payload } : {}) });
+    expect((await call('GET', '/v1/invoice-template')).json()).toMatchObject({ custom: false, template: DEFAULT_TEMPLATE });
+    await call('PUT', '/v1/organization/billing-details', { legalName: 'Ville de Lyon <script>alert(1)</script>', addressLines: ['1 place de la Comédie'], country: 'FR', taxId: 'FR12345678901', locale: 'fr-FR' });
+
+    const before = await p.eventCount();
+    const broken = await call('PUT', '/v1/invoice-template', { template: '<h1>{{#if number}}</h1>' });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json().detail).toMatch(/does not compile/);
+    const incomplete = await call('PUT', '/v1/invoice-template', { template: DEFAULT_TEMPLATE.replace('<br>Tax ID: {{customer.taxId}}', '') });
+    expect(incomplete.statusCode).toBe(400);
+    expect(incomplete.json().detail).toBe('the template does not show {{customer.taxId}}');
+    expect(await p.eventCount()).toBe(before);
+
+    const custom = await call('PUT', '/v1/invoice-template', { template: DEFAULT_TEMPLATE.replace('<h1>', '<h1 class="lyon">'), branding: { primaryColor: '#c8102e', footer: 'Merci' } });
+    expect(custom.statusCode, custom.body).toBe(200);
+    expect(custom.json()).toMatchObject({ custom: true, branding: { primaryColor: '#c8102e', footer: 'Merci' } });
+    const preview = await call('GET', '/v1/invoice-template/preview');
+    expect(preview.headers['content-type']).toMatch(/text\/html/);
+    expect(preview.body).toContain('class="lyon"');
+    expect(preview.body).toContain('color: #c8102e');
+    expect(preview.body).toContain('Ville de Lyon &lt;script&gt;');
+    expect(preview.body).not.toContain('<script>');
+    // The organization's own HTML runs no script where it is served.
+    expect(preview.headers['content-security-policy']).toMatch(/default-src 'none'/);
+
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 2 })).statusCode).toBe(201);
+    await p.settle();
+    const [invoice] = (await call('GET', '/v1/invoices')).json().data as { id: string; number: string; total: number; currency: string; dueAt: string }[];
+    const page = await call('GET', `/v1/invoices/${invoice!.id}/html`);
+    expect(page.statusCode).toBe(200);
+    for (const text of [invoice!.number, formatMoney(invoice!.total, invoice!.currency, 'fr-FR'), formatDate(invoice!.dueAt, 'fr-FR', 'Europe/Paris'), 'FR12345678901', 'CurbMap, Inc.', 'Merci']) expect(page.body).toContain(text);
+    // Back to the default template.
+    expect((await call('PUT', '/v1/invoice-template', { template: null })).json()).toMatchObject({ custom: false, branding: { footer: 'Merci' } });
+  });
+});

@@ -1,0 +1,66 @@
+import type { FastifyInstance } from 'fastify';
+import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { DEFAULT_BRANDING, renderDocument, setTemplate, templateOf, type Supplier } from '../application/invoiceDocuments.ts';
+import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
+
+const tags = ['invoices'];
+const security = [{ apiKey: [] }];
+const branding = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { logoUrl: { type: ['string', 'null'], format: 'uri', maxLength: 2000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } },
+} as const;
+const templateResponse = { type: 'object', properties: { template: { type: 'string' }, custom: { type: 'boolean' }, branding: { type: 'object', additionalProperties: true } } } as const;
+const html = { 200: { description: 'text/html', type: 'string' } } as const;
+/** A template is the organization's own HTML: served with a policy under which no script runs and nothing is fetched but images. */
+const CSP = "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'";
+
+/** Each organization's invoice template (Handlebars) and branding; previews and the HTML of an invoice. */
+export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: ServiceContext, supplier: Supplier): Promise<void> {
+  const app = fastify.withTypeProvider<SchemaTypes>();
+  app.put('/v1/invoice-template', {
+    config: { auth: 'key', minRole: 'billing_admin' },
+    schema: {
+      summary: 'Set the invoice template (Handlebars) and branding',
+      description: 'A template that does not compile, or renders without a required field (number, issue and due dates, supplier and customer names, customer tax ID, taxable amount, tax, total), is a 400 that says which. `template: null` goes back to the default.',
+      tags,
+      security,
+      body: { type: 'object', additionalProperties: false, properties: { template: { type: ['string', 'null'], maxLength: 100_000 }, branding } },
+      response: { 200: templateResponse, ...problemResponses(400, 401, 403) },
+    },
+    handler: async (request) => {
+      const auth = organizationKeyAuth(request, 'change the invoice template');
+      const body = request.body as { template?: string | null; branding?: Partial<typeof DEFAULT_BRANDING> };
+      const current = await templateOf(ctx, auth.organizationId);
+      const source = body.template === undefined ? (current.custom ? current.source : null) : body.template;
+      await setTemplate(ctx, commandMetadata(request, ctx, auth.organizationId), source, { ...current.branding, ...body.branding });
+      const saved = await templateOf(ctx, auth.organizationId);
+      return { template: saved.source, custom: saved.custom, branding: saved.branding };
+    },
+  });
+
+  app.get('/v1/invoice-template', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'The invoice template in use (the default one unless the organization set its own) and branding', tags, security, response: { 200: templateResponse, ...problemResponses(401) } },
+    handler: async (request) => {
+      const t = await templateOf(ctx, keyAuth(request).organizationId);
+      return { template: t.source, custom: t.custom, branding: t.branding };
+    },
+  });
+
+  app.get('/v1/invoice-template/preview', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'A sample invoice rendered with the organization\'s template, branding and details (HTML)', tags, security, produces: ['text/html'], response: { ...html, ...problemResponses(401) } },
+    handler: async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(await renderDocument(ctx, keyAuth(request).organizationId, null, supplier)),
+  });
+
+  app.get('/v1/invoices/:id/html', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: { summary: 'An invoice as its document (HTML, the page its PDF prints)', tags, security, params: inputSchemas.idParams, produces: ['text/html'], response: { ...html, ...problemResponses(401, 404) } },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const invoice = await getScoped<InvoiceView>(ctx.readStore, auth, C.invoices, (request.params as { id: string }).id, 'invoice');
+      return reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(await renderDocument(ctx, auth.organizationId, invoice, supplier));
+    },
+  });
+}
