@@ -58,15 +58,22 @@ export interface BillingDetailsView extends Document, Omit<BillingDetailsSet['da
   updatedAt: string;
 }
 
-export const billingDetailsProjection: Projection = {
-  name: 'invoice.billing_details.v1',
-  filter: { types: ['invoice.billing_details.set'] },
-  collections: [C.billingDetails],
-  async apply(stored, tx) {
-    const d = (stored as unknown as BillingDetailsSet).data;
-    await updateOnce<BillingDetailsView>(tx, C.billingDetails, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, ...d, updatedAt: stored.occurredAt }));
-  },
-};
+/**
+ * An organization's latest settings of one kind (billing details, template, tax): one document per organization,
+ * the event's data as it was set.
+ */
+function latestPerOrganization(name: string, type: string, collection: string): Projection {
+  return {
+    name,
+    filter: { types: [type] },
+    collections: [collection],
+    async apply(stored, tx) {
+      await updateOnce<Document>(tx, collection, stored.organizationId, stored, () => ({ ...(stored.data as object), id: stored.organizationId, organizationId: stored.organizationId, updatedAt: stored.occurredAt }));
+    },
+  };
+}
+
+export const billingDetailsProjection = latestPerOrganization('invoice.billing_details.v1', 'invoice.billing_details.set', C.billingDetails);
 
 export interface InvoiceTemplateView extends Document {
   source: string | null;
@@ -74,29 +81,13 @@ export interface InvoiceTemplateView extends Document {
   updatedAt: string;
 }
 
-export const invoiceTemplateProjection: Projection = {
-  name: 'invoice.templates.v1',
-  filter: { types: ['invoice.template.set'] },
-  collections: [C.templates],
-  async apply(stored, tx) {
-    const d = stored.data as Pick<InvoiceTemplateView, 'source' | 'branding'>;
-    await updateOnce<InvoiceTemplateView>(tx, C.templates, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, source: d.source, branding: d.branding, updatedAt: stored.occurredAt }));
-  },
-};
+export const invoiceTemplateProjection = latestPerOrganization('invoice.templates.v1', 'invoice.template.set', C.templates);
 
 export interface TaxSettingsView extends Document, TaxSettings {
   updatedAt: string;
 }
 
-export const taxSettingsProjection: Projection = {
-  name: 'invoice.tax_settings.v1',
-  filter: { types: ['invoice.tax_settings.set'] },
-  collections: [C.taxSettings],
-  async apply(stored, tx) {
-    const d = stored.data as TaxSettings;
-    await updateOnce<TaxSettingsView>(tx, C.taxSettings, stored.organizationId, stored, () => ({ id: stored.organizationId, organizationId: stored.organizationId, ...d, updatedAt: stored.occurredAt }));
-  },
-};
+export const taxSettingsProjection = latestPerOrganization('invoice.tax_settings.v1', 'invoice.tax_settings.set', C.taxSettings);
 
 export const billingTermsProjection: Projection = {
   name: 'invoice.billing_terms.v3',
