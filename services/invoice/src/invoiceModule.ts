@@ -1,5 +1,6 @@
 import { invoiceContracts } from '@curbmap/contracts';
-import type { ServiceModule } from '@curbmap/service-kit';
+import type { ArtifactStore, ServiceModule } from '@curbmap/service-kit';
+import type { PdfRenderer } from './adapters/chromiumPdfRenderer.ts';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
 import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
@@ -16,6 +17,9 @@ export interface InvoiceModuleOptions {
   includedAmount: IncludedAmount;
   /** Who issues the invoices, and how to pay them (default: CurbMap's). */
   supplier?: Supplier;
+  /** Where invoice PDFs are kept, and what renders them (null: no Chromium here, PDFs answer 503). */
+  artifacts: ArtifactStore;
+  pdfRenderer: PdfRenderer | null;
 }
 
 export const DEFAULT_SUPPLIER: Supplier = {
@@ -36,7 +40,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
       await billingDetailsRoutes(app, ctx);
       await taxSettingsRoutes(app, ctx);
       await invoiceAdminRoutes(app, ctx);
-      await invoiceTemplateRoutes(app, ctx, options.supplier ?? DEFAULT_SUPPLIER);
+      await invoiceTemplateRoutes(app, ctx, { supplier: options.supplier ?? DEFAULT_SUPPLIER, artifacts: options.artifacts, renderer: options.pdfRenderer });
     },
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);
@@ -45,6 +49,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): ServiceModul
         async stop() {
           await overage.stop();
           await charges.stop();
+          await options.pdfRenderer?.close();
         },
       };
     },

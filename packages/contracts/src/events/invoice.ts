@@ -45,6 +45,8 @@ const invoiceEventSchemas = {
     source: { type: ['string', 'null'], maxLength: 100_000 },
     branding: object({ logoUrl: { type: ['string', 'null'], maxLength: 2000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } }),
   }),
+  /** The invoice's PDF, rendered once and kept: its checksum never changes. */
+  'invoice.pdf.stored': object({ invoiceId: uuid, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, bytes: { type: 'integer', minimum: 1 } }),
   /** Set by the platform operator (stream invoicetax-<orgId>): the tax the organization's invoices carry. */
   'invoice.tax_settings.set': taxSettingsSchema,
   /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */

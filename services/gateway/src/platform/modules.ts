@@ -12,7 +12,7 @@ import {
 } from '@curbmap/billing';
 import { join } from 'node:path';
 import { createExportModule, type ExportModule } from '@curbmap/export';
-import { createInvoiceModule } from '@curbmap/invoice';
+import { ChromiumPdfRenderer, chromiumPath, createInvoiceModule } from '@curbmap/invoice';
 import { createUsageModule, type UsageModule } from '@curbmap/usage';
 import { LocalDirectoryArtifactStore, type ServiceModule } from '@curbmap/service-kit';
 import { resolveSecret } from './adminToken.ts';
@@ -73,14 +73,19 @@ export function createModules(options: ModulesOptions): PlatformModules {
     ...(options.usageCloseIntervalMs ? { closeIntervalMs: options.usageCloseIntervalMs } : {}),
     ...(options.apiUsageFlushMs ? { apiUsageFlushMs: options.apiUsageFlushMs } : {}),
   });
+  // Exports and invoice PDFs share one artifact store (keys under exports/ and invoices/).
+  const artifacts = new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts'));
   const exports = createExportModule({
-    artifacts: new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts')),
+    artifacts,
     stagingDir: join(options.dataDir, 'staging'),
     downloadSecret: resolveSecret(options.downloadSecret ?? null, options.dataDir, 'download-secret', 'cmd_').secret,
     ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
     ...(options.exportScheduleIntervalMs ? { scheduleIntervalMs: options.exportScheduleIntervalMs } : {}),
   });
+  const chromium = chromiumPath();
   const invoice = createInvoiceModule({
+    artifacts,
+    pdfRenderer: chromium ? new ChromiumPdfRenderer(chromium) : null,
     overagePrice: (planId, meter) => billingDeps.catalog.get(planId)?.overage[meter as Meter] ?? null,
     includedAmount: (planId, meter) => billingDeps.catalog.get(planId)?.includedUsage[meter as Meter] ?? null,
   });

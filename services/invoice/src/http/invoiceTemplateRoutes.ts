@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
-import { DEFAULT_BRANDING, renderDocument, setTemplate, templateOf, type Supplier } from '../application/invoiceDocuments.ts';
+import { DEFAULT_BRANDING, renderDocument, setTemplate, templateOf } from '../application/invoiceDocuments.ts';
+import { invoicePdf, type PdfDeps } from '../application/invoicePdfs.ts';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 const tags = ['invoices'];
@@ -16,7 +17,8 @@ const html = { 200: { description: 'text/html', type: 'string' } } as const;
 const CSP = "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'";
 
 /** Each organization's invoice template (Handlebars) and branding; previews and the HTML of an invoice. */
-export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: ServiceContext, supplier: Supplier): Promise<void> {
+export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: ServiceContext, deps: PdfDeps): Promise<void> {
+  const { supplier } = deps;
   const app = fastify.withTypeProvider<SchemaTypes>();
   app.put('/v1/invoice-template', {
     config: { auth: 'key', minRole: 'billing_admin' },
@@ -61,6 +63,31 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
       const auth = keyAuth(request);
       const invoice = await getScoped<InvoiceView>(ctx.readStore, auth, C.invoices, (request.params as { id: string }).id, 'invoice');
       return reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(await renderDocument(ctx, auth.organizationId, invoice, supplier));
+    },
+  });
+
+  app.get('/v1/invoices/:id/pdf', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'An invoice as PDF',
+      description: 'Rendered once from the organization\'s template and kept: every later request gets the same bytes (SHA-256 in ETag and X-Content-SHA256).',
+      tags,
+      security,
+      params: inputSchemas.idParams,
+      produces: ['application/pdf'],
+      response: { 200: { description: 'application/pdf', type: 'string' }, ...problemResponses(401, 404, 503) },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const invoice = await getScoped<InvoiceView>(ctx.readStore, auth, C.invoices, (request.params as { id: string }).id, 'invoice');
+      const pdf = await invoicePdf(ctx, deps, invoice);
+      return reply
+        .type('application/pdf')
+        .header('content-length', pdf.bytes)
+        .header('content-disposition', `inline; filename="${invoice.number}.pdf"`)
+        .header('etag', `"${pdf.sha256}"`)
+        .header('x-content-sha256', pdf.sha256)
+        .send(pdf.stream);
     },
   });
 }

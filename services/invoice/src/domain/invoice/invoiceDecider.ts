@@ -16,15 +16,21 @@ export function dueDate(issuedAt: string, days: number, timeZone: string): strin
 export type VoidInvoice = Command<'VoidInvoice', { reason: string; amountPaid: number }>;
 export type MarkUncollectible = Command<'MarkUncollectible', { reason: string; paidInFull: boolean }>;
 export type IssueCreditNote = Command<'IssueCreditNote', { creditNoteId: string; amount: number; reason: string }>;
-export type InvoiceCommand = IssueInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote;
-export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' | 'invoice.credit_note.issued' }>;
+export type StorePdf = Command<'StorePdf', { sha256: string; bytes: number }>;
+export type InvoiceCommand = IssueInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote | StorePdf;
+export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' | 'invoice.credit_note.issued' | 'invoice.pdf.stored' }>;
 export type InvoiceState =
   | { status: 'none' }
-  | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string; number: string; currency: string; total: number; credited: number; creditNotes: string[] };
+  | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string; number: string; currency: string; total: number; credited: number; creditNotes: string[]; pdfSha256?: string };
 
 export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, InvoiceState> = {
   initialState: () => ({ status: 'none' }),
   decide(command, state) {
+    if (command.type === 'StorePdf') {
+      if (state.status === 'none') throw new NotFoundError('invoice');
+      // The first PDF stored is the invoice's for good.
+      return state.pdfSha256 ? [] : [{ type: 'invoice.pdf.stored', data: { invoiceId: state.invoiceId, ...command.data } }];
+    }
     if (command.type === 'IssueCreditNote') {
       if (state.status === 'none') throw new NotFoundError('invoice');
       const { creditNoteId, amount, reason } = command.data;
@@ -65,6 +71,8 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, Invo
         return state.status === 'none' ? state : { ...state, status: 'void' };
       case 'invoice.invoice.marked_uncollectible':
         return state.status === 'none' ? state : { ...state, status: 'uncollectible' };
+      case 'invoice.pdf.stored':
+        return state.status === 'none' ? state : { ...state, pdfSha256: event.data.sha256 };
       case 'invoice.credit_note.issued':
         return state.status === 'none' ? state : { ...state, credited: state.credited + event.data.amount, creditNotes: [...state.creditNotes, event.data.creditNoteId] };
       default: {

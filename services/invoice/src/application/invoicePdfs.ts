@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { HttpError, runCommand, type ArtifactStore, type ServiceContext } from '@curbmap/service-kit';
+import type { PdfRenderer } from '../adapters/chromiumPdfRenderer.ts';
+import { invoiceDecider, invoiceStream, type InvoiceState } from '../domain/invoice/invoiceDecider.ts';
+import type { InvoiceView } from '../projections/invoiceProjections.ts';
+import { renderDocument, type Supplier } from './invoiceDocuments.ts';
+
+export interface PdfDeps {
+  renderer: PdfRenderer | null;
+  artifacts: ArtifactStore;
+  supplier: Supplier;
+}
+
+const pdfKey = (invoice: Pick<InvoiceView, 'organizationId' | 'id'>) => `invoices/${invoice.organizationId}/${invoice.id}.pdf`;
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * The invoice's PDF: rendered on first request, stored, its checksum recorded on the invoice (`invoice.pdf.stored`),
+ * and served as stored from then on, byte for byte. Concurrent first requests share one render.
+ */
+export async function invoicePdf(ctx: ServiceContext, deps: PdfDeps, invoice: InvoiceView): Promise<{ stream: Readable; bytes: number; sha256: string }> {
+  const key = pdfKey(invoice);
+  let stored = await deps.artifacts.open(key);
+  if (!stored) {
+    if (!deps.renderer) throw new HttpError(503, 'pdf_unavailable', 'PDF rendering is unavailable here: Chromium is not installed (make up installs it; or set PUPPETEER_EXECUTABLE_PATH)');
+    let job = inFlight.get(key);
+    if (!job) {
+      job = (async () => {
+        const pdf = await deps.renderer!.render(await renderDocument(ctx, invoice.organizationId, invoice, deps.supplier));
+        const sha256 = createHash('sha256').update(pdf).digest('hex');
+        const writer = deps.artifacts.create(key);
+        writer.stream.end(pdf);
+        await writer.commit();
+        await runCommand(ctx, invoiceDecider, invoiceStream(invoice.id), { type: 'StorePdf', data: { sha256, bytes: pdf.length }, metadata: { commandId: `pdf:${invoice.id}`, now: ctx.now().toISOString(), organizationId: invoice.organizationId } }, { consistent: false });
+      })().finally(() => inFlight.delete(key));
+      inFlight.set(key, job);
+    }
+    await job;
+    stored = await deps.artifacts.open(key);
+    if (!stored) throw new Error(`the PDF of invoice ${invoice.id} was stored but cannot be read`);
+  }
+  const sha256 = await recordedSha256(ctx, invoice.id);
+  return { ...stored, sha256 };
+}
+
+async function recordedSha256(ctx: ServiceContext, invoiceId: string): Promise<string> {
+  let state: InvoiceState = invoiceDecider.initialState();
+  for await (const e of ctx.store.readStream(invoiceStream(invoiceId))) state = invoiceDecider.evolve(state, { type: e.type, data: e.data } as never);
+  return state.status !== 'none' && state.pdfSha256 ? state.pdfSha256 : '';
+}
