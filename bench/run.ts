@@ -4,11 +4,12 @@ import { eventStoreBench } from './eventStoreBench.ts';
 import { webhookBench } from './webhookBench.ts';
 import { usageBench } from './usageBench.ts';
 import { exportBench } from './exportBench.ts';
+import { invoicePdfBench } from './invoicePdfBench.ts';
 import { writeReport, type Figure } from './report.ts';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const only = process.argv.slice(2);
-const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench };
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench };
 
 const figures: Figure[] = [];
 for (const [name, suite] of Object.entries(suites)) {

@@ -27,11 +27,12 @@ export class ChromiumPdfRenderer implements PdfRenderer {
   private readonly waiting: ((page: Page) => void)[] = [];
   private open = 0;
   private readonly executablePath: string;
-  private readonly options: { poolSize: number; timeoutMs: number; log?: Logger };
+  private readonly options: { poolSize: number; timeoutMs: number; rendersPerPage: number; log?: Logger };
+  private readonly renders = new WeakMap<Page, number>();
 
-  constructor(executablePath: string, options: { poolSize?: number; timeoutMs?: number; log?: Logger } = {}) {
+  constructor(executablePath: string, options: { poolSize?: number; timeoutMs?: number; rendersPerPage?: number; log?: Logger } = {}) {
     this.executablePath = executablePath;
-    this.options = { poolSize: options.poolSize ?? 4, timeoutMs: options.timeoutMs ?? 15_000, ...(options.log ? { log: options.log } : {}) };
+    this.options = { poolSize: options.poolSize ?? 4, timeoutMs: options.timeoutMs ?? 15_000, rendersPerPage: options.rendersPerPage ?? 50, ...(options.log ? { log: options.log } : {}) };
   }
 
   private launch(): Promise<Browser> {
@@ -73,6 +74,16 @@ export class ChromiumPdfRenderer implements PdfRenderer {
   }
 
   private release(page: Page): void {
+    // A page that has printed many documents is replaced: what a renderer keeps between documents does not pile up.
+    const count = (this.renders.get(page) ?? 0) + 1;
+    this.renders.set(page, count);
+    if (count >= this.options.rendersPerPage) {
+      this.open = Math.max(0, this.open - 1);
+      void page.close().catch(() => undefined);
+      const waiter = this.waiting.shift();
+      if (waiter) void this.page().then(waiter, () => this.waiting.unshift(waiter));
+      return;
+    }
     const next = this.waiting.shift();
     if (next) next(page);
     else this.idle.push(page);
