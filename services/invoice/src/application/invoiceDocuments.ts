@@ -3,7 +3,7 @@ import type { CommandMetadata } from '@curbmap/eventsourcing';
 import { HttpError, type ServiceContext } from '@curbmap/service-kit';
 import { DEFAULT_TEMPLATE, renderInvoice, sampleDocument, templateProblem, type InvoiceDocument } from '../domain/template/invoiceDocument.ts';
 import { formatDate, formatMoney } from '../domain/template/money.ts';
-import { invoiceCollections as C, type BillingDetailsView, type InvoiceTemplateView, type InvoiceView } from '../projections/invoiceProjections.ts';
+import { invoiceCollections as C, type BillingDetailsView, type InvoiceOrganizationView, type InvoiceTemplateView, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { organizationZone } from './invoiceNumbers.ts';
 
 /** Who issues the invoices (the platform operator), and how to pay them. */
@@ -36,7 +36,8 @@ export async function documentFor(ctx: ServiceContext, organizationId: string, i
   const details = await ctx.readStore.get<BillingDetailsView>(C.billingDetails, organizationId);
   const locale = details?.locale ?? 'en-US';
   const zone = await organizationZone(ctx, organizationId);
-  const customer = { legalName: details?.legalName ?? '(billing details not set)', addressLines: details?.addressLines ?? [], taxId: details?.taxId ?? null };
+  const organization = details ? null : await ctx.readStore.get<InvoiceOrganizationView>(C.organizations, organizationId);
+  const customer = { legalName: details?.legalName ?? organization?.name ?? '', addressLines: details?.addressLines ?? [], taxId: details?.taxId ?? null };
   const supplierPart = { legalName: supplier.legalName, addressLines: supplier.addressLines, taxId: supplier.taxId };
   if (!invoice) return { ...sampleDocument(), customer, supplier: supplierPart, branding, remittance: supplier.remittance };
   const money = (minor: number) => formatMoney(minor, invoice.currency, locale);

@@ -15,6 +15,8 @@ describe('invoice templates', () => {
     const key = { authorization: `Bearer ${org.apiKey}` };
     const call = (method: 'GET' | 'PUT' | 'POST', url: string, payload?: object) => p.app.inject({ method, url, headers: key, ...(payload ? { payload } : {}) });
     expect((await call('GET', '/v1/invoice-template')).json()).toMatchObject({ custom: false, template: DEFAULT_TEMPLATE });
+    // Until its billing details are set, an invoice names the organization as it was created.
+    expect((await call('GET', '/v1/invoice-template/preview')).body).toContain('<strong>Ville de Lyon</strong>');
     await call('PUT', '/v1/organization/billing-details', { legalName: 'Ville de Lyon <script>alert(1)</script>', addressLines: ['1 place de la Comédie'], country: 'FR', taxId: 'FR12345678901', locale: 'fr-FR' });
 
     const before = await p.eventCount();

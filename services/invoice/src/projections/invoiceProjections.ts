@@ -42,15 +42,17 @@ export interface InvoiceView extends Document {
 /** What invoicing needs of an organization: its time zone (the year an invoice is numbered in). */
 export interface InvoiceOrganizationView extends Document {
   timeZone: string;
+  /** The organization's name: what its invoices show until it sets its billing details. */
+  name: string;
 }
 
 export const invoiceOrganizationsProjection: Projection = {
-  name: 'invoice.organizations.v1',
+  name: 'invoice.organizations.v2',
   filter: { types: ['tenancy.organization.created'] },
   collections: [C.organizations],
   async apply(stored, tx) {
-    const { organizationId, timeZone } = (stored as unknown as OrganizationCreated).data;
-    await updateOnce<InvoiceOrganizationView>(tx, C.organizations, organizationId, stored, () => ({ id: organizationId, organizationId, timeZone }));
+    const { organizationId, timeZone, name } = (stored as unknown as OrganizationCreated).data;
+    await updateOnce<InvoiceOrganizationView>(tx, C.organizations, organizationId, stored, () => ({ id: organizationId, organizationId, timeZone, name }));
   },
 };
 
