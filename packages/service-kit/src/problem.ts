@@ -1,5 +1,5 @@
 import { EventValidationError } from '@curbmap/contracts';
-import { ConcurrencyError, DomainError, IllegalStateError, NotFoundError, ValidationError } from '@curbmap/eventsourcing';
+import { ConcurrencyError, DomainError, IllegalStateError, InvalidCursorError, NotFoundError, ValidationError } from '@curbmap/eventsourcing';
 
 /** RFC 9457 problem details: the one error shape of the public API. */
 export interface Problem {
@@ -89,6 +89,8 @@ export function toProblem(err: unknown): Problem {
   if (err instanceof ValidationError) return make(422, err.code, err.message);
   if (err instanceof IllegalStateError) return make(409, err.code, err.message);
   if (err instanceof DomainError) return make(400, err.code, err.message);
+  // A `cursor` a client made up, or kept from another listing: any keyset page answers the same.
+  if (err instanceof InvalidCursorError) return make(400, 'invalid_cursor', err.message);
   if (err instanceof EventValidationError) return make(500, 'internal_error', 'internal error');
   const e = err as FastifyLikeError;
   if (e.validation) {

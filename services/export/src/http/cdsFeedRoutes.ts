@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { curbKinds, type CurbKind } from '@curbmap/contracts';
-import { InvalidCursorError, type Filter } from '@curbmap/eventsourcing';
+import type { Filter } from '@curbmap/eventsourcing';
 import { HttpError, keyAuth, notFound, problemResponses, type KeyAuth, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import type { BBox, CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event } from '../domain/exportJob/exportRows.ts';
@@ -82,14 +82,7 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
     url.searchParams.set('cursor', next);
     return `${url.pathname}${url.search}`;
   };
-  const pageOf = async (collection: string, filter: Filter, query: { limit: number; cursor?: string }) => {
-    try {
-      return await ctx.readStore.findPage<CurbDocument>(collection, filter, { limit: query.limit, after: query.cursor ?? null });
-    } catch (err) {
-      if (err instanceof InvalidCursorError) throw new HttpError(400, 'invalid_cursor', err.message);
-      throw err;
-    }
-  };
+  const pageOf = (collection: string, filter: Filter, query: { limit: number; cursor?: string }) => ctx.readStore.findPage<CurbDocument>(collection, filter, { limit: query.limit, after: query.cursor ?? null });
 
   for (const kind of curbKinds) {
     const spatial = kind !== 'policies';

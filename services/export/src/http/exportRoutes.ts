@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { exportDatasets, exportFormats, type ExportRequest } from '@curbmap/contracts';
-import { InvalidCursorError } from '@curbmap/eventsourcing';
 import { assertProjectAccess, commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, notFound, problemResponses, toUtc, type ArtifactStore, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import type { HmacDownloadLinks } from '../adapters/hmacDownloadLinks.ts';
 import { requestExport } from '../application/exportCommands.ts';
@@ -122,14 +121,9 @@ export async function exportRoutes(fastify: FastifyInstance, ctx: ServiceContext
       const q = request.query as { limit: number; cursor?: string; status?: string };
       const filter: Record<string, string> = { organizationId: auth.organizationId };
       if (q.status) filter['status'] = q.status;
-      try {
-        // A project key lists its project's exports: filtered here, pages may come out shorter than the limit.
-        const page = await ctx.readStore.findPage<ExportJobView>(exportCollections.jobs, filter, { limit: q.limit, orderBy: 'requestedAt', direction: 'desc', after: q.cursor ?? null });
-        return { data: page.items.filter((j) => !auth.projectId || j.request.projectId === auth.projectId).map(present), next: page.next };
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw new HttpError(400, 'invalid_cursor', err.message);
-        throw err;
-      }
+      // A project key lists its project's exports: filtered here, pages may come out shorter than the limit.
+      const page = await ctx.readStore.findPage<ExportJobView>(exportCollections.jobs, filter, { limit: q.limit, orderBy: 'requestedAt', direction: 'desc', after: q.cursor ?? null });
+      return { data: page.items.filter((j) => !auth.projectId || j.request.projectId === auth.projectId).map(present), next: page.next };
     },
   });
 

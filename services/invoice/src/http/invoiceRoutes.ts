@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { InvalidCursorError, type Filter } from '@curbmap/eventsourcing';
-import { getScoped, HttpError, inputSchemas, keyAuth, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import type { Filter } from '@curbmap/eventsourcing';
+import { getScoped, inputSchemas, keyAuth, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 const instant = { type: 'string', format: 'date-time' } as const;
@@ -79,13 +79,8 @@ export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContex
       const filter: Filter = { organizationId: auth.organizationId };
       if (q.status) filter['status'] = q.status;
       if (q.from || q.to) filter['issuedAt'] = { ...(q.from ? { $gte: toUtc(q.from) } : {}), ...(q.to ? { $lt: toUtc(q.to) } : {}) };
-      try {
-        const page = await ctx.readStore.findPage<InvoiceView>(C.invoices, filter, { orderBy: 'issuedAt', direction: 'desc', limit: q.limit ?? 100, after: q.cursor ?? null });
-        return { data: page.items, next: page.next };
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw new HttpError(400, 'invalid_cursor', err.message);
-        throw err;
-      }
+      const page = await ctx.readStore.findPage<InvoiceView>(C.invoices, filter, { orderBy: 'issuedAt', direction: 'desc', limit: q.limit ?? 100, after: q.cursor ?? null });
+      return { data: page.items, next: page.next };
     },
   });
 
