@@ -1,9 +1,7 @@
 import type { BillingEvent } from '@curbmap/contracts';
-import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { reactionMetadata, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
-import { assignInvoiceNumber, organizationZone } from './invoiceNumbers.ts';
-import { taxSettingsOf } from './taxSettings.ts';
+import type { StoredEvent } from '@curbmap/eventsourcing';
+import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
 const chargeTypes = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'billing.subscription.plan_changed'];
@@ -34,27 +32,5 @@ async function issueFor(ctx: ServiceContext, stored: StoredEvent): Promise<void>
   // before charges carried terms falls back to its subscription's, projected from its activation.
   const terms = 'terms' in event.data ? (event.data.terms ?? (await subscriptionTerms(ctx, stored, event.data.subscriptionId))) : event.data;
   if (!terms || terms.provider === 'stripe') return;
-  const invoiceId = deterministicUuid(`invoice:${stored.id}`);
-  const metadata = reactionMetadata(stored, 'invoice');
-  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
-  const tax = await taxSettingsOf(ctx, stored.organizationId);
-  const timeZone = await organizationZone(ctx, stored.organizationId);
-  await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
-    type: 'IssueInvoice',
-    data: {
-      invoiceId,
-      number,
-      subscriptionId: event.data.subscriptionId,
-      currency: event.data.currency,
-      lines: event.data.lines,
-      collectionMethod: terms.collectionMethod,
-      daysUntilDue: terms.daysUntilDue,
-      poNumber: terms.poNumber,
-      sourceEventId: stored.id,
-      sourceEventType: stored.type,
-      tax,
-      timeZone,
-    },
-    metadata,
-  });
+  await issueInvoiceFor(ctx, stored, { idPrefix: 'invoice', action: 'invoice' }, { subscriptionId: event.data.subscriptionId, currency: event.data.currency, lines: event.data.lines, terms });
 }

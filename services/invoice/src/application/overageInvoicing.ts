@@ -1,9 +1,7 @@
 import type { ChargeLine, UsageEvent } from '@curbmap/contracts';
-import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
-import { assignInvoiceNumber, organizationZone } from './invoiceNumbers.ts';
-import { taxSettingsOf } from './taxSettings.ts';
+import type { StoredEvent } from '@curbmap/eventsourcing';
+import type { Running, ServiceContext } from '@curbmap/service-kit';
+import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
 
 /** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
@@ -79,14 +77,5 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: O
   const event = stored as StoredEvent & (PeriodClosed | AdjustmentRecorded);
   const lines = event.type === 'usage.period.closed' ? overageLines(event.data, terms.currency, price) : [adjustmentLine(event.data, terms.currency, price, included)].filter((l): l is ChargeLine => l !== null);
   if (lines.length === 0) return;
-  const invoiceId = deterministicUuid(`overage:${stored.id}`);
-  const metadata = reactionMetadata(stored, 'overage-invoice');
-  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
-  const tax = await taxSettingsOf(ctx, stored.organizationId);
-  const timeZone = await organizationZone(ctx, stored.organizationId);
-  await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
-    type: 'IssueInvoice',
-    data: { invoiceId, number, subscriptionId: terms.subscriptionId, currency: terms.currency, lines, collectionMethod: terms.collectionMethod, daysUntilDue: terms.daysUntilDue, poNumber: terms.poNumber, sourceEventId: stored.id, sourceEventType: stored.type, tax, timeZone },
-    metadata,
-  });
+  await issueInvoiceFor(ctx, stored, { idPrefix: 'overage', action: 'overage-invoice' }, { subscriptionId: terms.subscriptionId, currency: terms.currency, lines, terms });
 }
