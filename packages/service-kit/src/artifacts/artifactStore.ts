@@ -13,6 +13,5 @@ export interface ArtifactStore {
   create(key: string): ArtifactWriter;
   /** The committed artifact, or null: a half-written one is never returned. */
   open(key: string): Promise<{ stream: Readable; bytes: number } | null>;
-  exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
 }

@@ -61,10 +61,6 @@ export class LocalDirectoryArtifactStore implements ArtifactStore {
     return { stream: createReadStream(path), bytes: info.size };
   }
 
-  async exists(key: string): Promise<boolean> {
-    return (await stat(this.path(key)).catch(() => null))?.isFile() ?? false;
-  }
-
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
   }
