@@ -6,3 +6,4 @@ export * from './events/billing.ts';
 export * from './events/invoice.ts';
 export * from './events/usage.ts';
 export * from './events/export.ts';
+export * from './events/notification.ts';

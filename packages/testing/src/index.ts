@@ -3,3 +3,4 @@ export * from './testEvents.ts';
 export * from './contracts/eventStoreContract.ts';
 export * from './contracts/readStoreContract.ts';
 export * from './contracts/subscriptionsContract.ts';
+export * from './webhookReceiver.ts';

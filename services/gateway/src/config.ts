@@ -22,6 +22,12 @@ export interface Config {
   billingSchedulerIntervalMs: number;
   /** Set: payments are collected through Stripe (test mode with sk_test_…). */
   stripe: { secretKey: string; webhookSecret: string | null; apiBase: string | null } | null;
+  /** SMTP_URL: where mail goes; unset, the platform keeps mail in a local sink (`<data>/mail/*.eml`). */
+  smtpUrl: string | null;
+  mailFrom: string;
+  mailReplyTo: string;
+  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: webhook endpoints on loopback or private addresses (development only). */
+  webhookAllowPrivateNetworks: boolean;
 }
 
 const schema = {
@@ -43,6 +49,10 @@ const schema = {
     STRIPE_SECRET_KEY: { type: 'string', pattern: '^(sk|rk)_(test|live)_' },
     STRIPE_WEBHOOK_SECRET: { type: 'string', pattern: '^whsec_' },
     STRIPE_API_BASE: { type: 'string', format: 'uri' },
+    SMTP_URL: { type: 'string', pattern: '^smtps?://' },
+    MAIL_FROM: { type: 'string', minLength: 3, default: 'CurbMap Billing <billing@curbmap.localhost>' },
+    MAIL_REPLY_TO: { type: 'string', minLength: 3, default: 'billing-support@curbmap.localhost' },
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false },
   },
 } as const;
 
@@ -88,5 +98,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     stripe: raw['STRIPE_SECRET_KEY']
       ? { secretKey: raw['STRIPE_SECRET_KEY'] as string, webhookSecret: (raw['STRIPE_WEBHOOK_SECRET'] as string | undefined) ?? null, apiBase: (raw['STRIPE_API_BASE'] as string | undefined) ?? null }
       : null,
+    smtpUrl: (raw['SMTP_URL'] as string | undefined) ?? null,
+    mailFrom: raw['MAIL_FROM'] as string,
+    mailReplyTo: raw['MAIL_REPLY_TO'] as string,
+    webhookAllowPrivateNetworks: raw['WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as boolean,
   };
 }

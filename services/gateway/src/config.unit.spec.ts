@@ -3,12 +3,17 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null });
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false });
   });
 
   it('reads and converts the environment', () => {
     const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32) });
     expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32) });
+  });
+
+  it('reads the mail server and the webhook network policy', () => {
+    expect(loadConfig({ SMTP_URL: 'smtps://u:p@mail.example:465', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' })).toMatchObject({ smtpUrl: 'smtps://u:p@mail.example:465', webhookAllowPrivateNetworks: true });
+    expect(() => loadConfig({ SMTP_URL: 'mail.example:25' })).toThrow(/SMTP_URL/);
   });
 
   it('stops with every problem listed when the environment is malformed', () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,9 @@ describe('the platform as `make up` runs it', () => {
     const first = await start({ CURBMAP_SEED_DEMO: 'true' }); // as the Makefile sets it
     expect(first.banner).toMatch(/admin token: +cma_/);
     expect(first.banner).toMatch(/demo subscription: City, 5 seats, active/);
+    // Without SMTP_URL, mail goes to a local sink whose files the banner names: the demo's first invoice arrives there.
+    expect(first.banner).toMatch(/mail: +kept by the local SMTP sink smtp:\/\/127\.0\.0\.1:\d+: read it in .*mail\/\*\.eml/);
+    await expect.poll(() => (existsSync(join(dataDir, 'mail')) ? readdirSync(join(dataDir, 'mail')).some((f) => readFileSync(join(dataDir, 'mail', f), 'utf8').includes('Subject: Invoice CM-')) : false), { timeout: 30_000 }).toBe(true);
     const keyFile = join(dataDir, 'demo-api-key');
     const key = readFileSync(keyFile, 'utf8').trim();
     // The key stays in its file (owner-only), never in the banner or the logs; so does the database.

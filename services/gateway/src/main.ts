@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { pino } from 'pino';
+import { SmtpSink } from '@curbmap/invoice';
 import { ConfigError, loadConfig } from './config.ts';
 import { seedDemo } from './platform/demoSeed.ts';
 import { startEmbeddedPlatform } from './platform/embeddedPlatform.ts';
@@ -16,6 +18,11 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel });
+  // Without SMTP_URL, mail is kept by a local SMTP sink: nothing leaves the machine, everything can be read.
+  const mailDir = join(config.dataDir, 'mail');
+  const sink = config.smtpUrl ? null : new SmtpSink(mailDir);
+  const smtpUrl = config.smtpUrl ?? (await sink!.listen());
+  if (sink) logger.info({ smtpUrl, mailDir }, 'no SMTP_URL: mail goes to the local sink');
   const modules = createModules({
     dataDir: config.dataDir,
     downloadSecret: config.downloadSecret,
@@ -23,6 +30,10 @@ async function main(): Promise<void> {
     billingSchedulerIntervalMs: config.billingSchedulerIntervalMs,
     stripe: config.stripe,
     stripeWebhookSecret: config.stripe?.webhookSecret ?? null,
+    smtpUrl,
+    mailFrom: config.mailFrom,
+    mailReplyTo: config.mailReplyTo,
+    webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
   });
   const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
@@ -42,7 +53,10 @@ async function main(): Promise<void> {
     closing = true;
     logger.info({ signal }, 'shutting down');
     platform.close().then(
-      () => process.exit(0),
+      async () => {
+        await sink?.close();
+        process.exit(0);
+      },
       (err) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -53,6 +67,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
   const lines = [`CurbMap is running at ${base}`, `  API docs:      ${base}/docs`, `  health:        ${base}/healthz   metrics: ${base}/metrics (admin token)`];
+  lines.push(sink ? `  mail:          kept by the local SMTP sink ${smtpUrl}: read it in ${mailDir}/*.eml` : `  mail:          sent through ${new URL(smtpUrl).host}`);
   if (platform.adminTokenGeneratedAt) lines.push(`  admin token:   ${platform.adminToken}`, `                 (shown once; kept in ${platform.adminTokenGeneratedAt})`);
   if (demo) {
     lines.push(`  demo organization ${demo.organizationId}, project ${demo.projectId}`);

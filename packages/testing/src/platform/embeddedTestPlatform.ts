@@ -31,7 +31,7 @@ export interface TestPlatformOptions {
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'curbmap-test-'));
-  const modules = createModules({ dataDir, billingSchedulerIntervalMs: 3_600_000, exportScheduleIntervalMs: 3_600_000, usageCloseIntervalMs: 3_600_000, apiUsageFlushMs: 3_600_000, ...options.modules });
+  const modules = createModules({ dataDir, billingSchedulerIntervalMs: 3_600_000, exportScheduleIntervalMs: 3_600_000, usageCloseIntervalMs: 3_600_000, apiUsageFlushMs: 3_600_000, renderPdfsOnIssue: false, ...options.modules });
   const platform = await startEmbeddedPlatform({
     dataDir,
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),

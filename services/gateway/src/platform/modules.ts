@@ -12,7 +12,7 @@ import {
 } from '@curbmap/billing';
 import { join } from 'node:path';
 import { createExportModule, type ExportModule } from '@curbmap/export';
-import { ChromiumPdfRenderer, chromiumPath, createInvoiceModule } from '@curbmap/invoice';
+import { ChromiumPdfRenderer, chromiumPath, createInvoiceModule, HttpWebhookSender, SmtpMailer, type InvoiceModule, type WebhookSender } from '@curbmap/invoice';
 import { createUsageModule, type UsageModule } from '@curbmap/usage';
 import { LocalDirectoryArtifactStore, type ServiceModule } from '@curbmap/service-kit';
 import { resolveSecret } from './adminToken.ts';
@@ -39,6 +39,19 @@ export interface ModulesOptions {
   usageCloseIntervalMs?: number;
   /** How often API request counts are ingested as usage. */
   apiUsageFlushMs?: number;
+  /** SMTP_URL: notifications are mailed there (none: not mailed). */
+  smtpUrl?: string | null;
+  mailFrom?: string;
+  mailReplyTo?: string;
+  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS. */
+  webhookAllowPrivateNetworks?: boolean;
+  /** Replaces the HTTP webhook sender (tests). */
+  webhookSender?: WebhookSender;
+  /** How often due webhook retries are sent. */
+  webhookIntervalMs?: number;
+  renewalReminderIntervalMs?: number;
+  /** Render invoice PDFs when invoices are finalized (default true). */
+  renderPdfsOnIssue?: boolean;
   /** Wraps the chosen provider (tests: a crash right after a provider call). */
   wrapProvider?: (provider: PaymentProvider) => PaymentProvider;
 }
@@ -51,6 +64,7 @@ export interface PlatformModules {
   stripe: StripePaymentProvider | null;
   usage: UsageModule;
   export: ExportModule;
+  invoice: InvoiceModule;
 }
 
 /** Every service the embedded platform hosts, configured: the one place the payment provider is chosen. */
@@ -88,6 +102,14 @@ export function createModules(options: ModulesOptions): PlatformModules {
     pdfRenderer: chromium ? new ChromiumPdfRenderer(chromium) : null,
     overagePrice: (planId, meter) => billingDeps.catalog.get(planId)?.overage[meter as Meter] ?? null,
     includedAmount: (planId, meter) => billingDeps.catalog.get(planId)?.includedUsage[meter as Meter] ?? null,
+    mail: options.smtpUrl ? { mailer: new SmtpMailer(options.smtpUrl), from: options.mailFrom ?? 'CurbMap Billing <billing@curbmap.localhost>', replyTo: options.mailReplyTo ?? 'billing-support@curbmap.localhost' } : null,
+    webhooks: {
+      sender: options.webhookSender ?? new HttpWebhookSender({ allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false }),
+      allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false,
+      ...(options.webhookIntervalMs ? { intervalMs: options.webhookIntervalMs } : {}),
+    },
+    ...(options.renewalReminderIntervalMs ? { renewalReminderIntervalMs: options.renewalReminderIntervalMs } : {}),
+    renderPdfsOnIssue: options.renderPdfsOnIssue ?? true,
   });
-  return { all: [tenancyModule, billing, invoice, usage, exports], billing, billingDeps, stripe, usage, export: exports };
+  return { all: [tenancyModule, billing, invoice, usage, exports], billing, billingDeps, stripe, usage, export: exports, invoice };
 }

@@ -37,7 +37,8 @@ export class ChromiumPdfRenderer implements PdfRenderer {
 
   private launch(): Promise<Browser> {
     if (!this.browser) {
-      const launching = puppeteer.launch({ executablePath: this.executablePath, args: FLAGS, headless: true });
+      // Signals are the platform's: puppeteer's own handlers would exit(130) before a graceful shutdown closes us.
+      const launching = puppeteer.launch({ executablePath: this.executablePath, args: FLAGS, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
       this.browser = launching;
       launching.then(
         (b) => b.on('disconnected', () => {

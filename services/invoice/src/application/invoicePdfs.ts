@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { HttpError, runCommand, type ArtifactStore, type ServiceContext } from '@curbmap/service-kit';
+import { HttpError, runCommand, writeOf, type ArtifactStore, type Running, type ServiceContext } from '@curbmap/service-kit';
 import type { PdfRenderer } from '../adapters/chromiumPdfRenderer.ts';
 import { invoiceDecider, invoiceStream, type InvoiceState } from '../domain/invoice/invoiceDecider.ts';
-import type { InvoiceView } from '../projections/invoiceProjections.ts';
+import { invoiceCollections, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { renderDocument, type Supplier } from './invoiceDocuments.ts';
 
 export interface PdfDeps {
@@ -48,4 +48,22 @@ async function recordedSha256(ctx: ServiceContext, invoiceId: string): Promise<s
   let state: InvoiceState = invoiceDecider.initialState();
   for await (const e of ctx.store.readStream(invoiceStream(invoiceId))) state = invoiceDecider.evolve(state, { type: e.type, data: e.data } as never);
   return state.status !== 'none' && state.pdfSha256 ? state.pdfSha256 : '';
+}
+
+/**
+ * Renders each invoice's PDF when it is finalized, so the document exists (and its checksum is recorded) before
+ * anyone asks for it. A failed render is retried by the subscription, then parked as a dead letter; the first
+ * request for the PDF renders it in any case.
+ */
+export function startPdfRendering(ctx: ServiceContext, deps: PdfDeps): Running {
+  const sub = ctx.subscriptions.subscribe('invoice.pdf-rendering.v1', { types: ['invoice.invoice.finalized'] }, async (batch) => {
+    for (const stored of batch) {
+      await ctx.waitForReadModels(writeOf(stored));
+      const invoice = await ctx.readStore.get<InvoiceView>(invoiceCollections.invoices, (stored.data as { invoiceId: string }).invoiceId);
+      if (!invoice) throw new Error(`invoice ${(stored.data as { invoiceId: string }).invoiceId} is not in the read model`);
+      const pdf = await invoicePdf(ctx, deps, invoice);
+      pdf.stream.destroy();
+    }
+  }, { batchSize: 10 });
+  return { stop: () => sub.stop() };
 }

@@ -44,15 +44,18 @@ export interface InvoiceOrganizationView extends Document {
   timeZone: string;
   /** The organization's name: what its invoices show until it sets its billing details. */
   name: string;
+  /** Where invoices and notifications are e-mailed. */
+  billingEmail: string;
 }
 
 export const invoiceOrganizationsProjection: Projection = {
-  name: 'invoice.organizations.v2',
+  name: 'invoice.organizations.v3',
   filter: { types: ['tenancy.organization.created'] },
   collections: [C.organizations],
   async apply(stored, tx) {
-    const { organizationId, timeZone, name } = (stored as unknown as OrganizationCreated).data;
-    await updateOnce<InvoiceOrganizationView>(tx, C.organizations, organizationId, stored, () => ({ id: organizationId, organizationId, timeZone, name }));
+    const { organizationId, timeZone, name, billingEmail } = (stored as unknown as OrganizationCreated).data;
+    // Written whole (its one event): a rebuild under a new name rewrites documents an older version left.
+    await tx.put(C.organizations, { id: organizationId, organizationId, timeZone, name, billingEmail } satisfies InvoiceOrganizationView);
   },
 };
 

@@ -1,0 +1,154 @@
+import type { BillingEvent, NotificationEvent, NotificationKind } from '@curbmap/contracts';
+import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
+
+export const notificationCollections = { endpoints: 'webhook_endpoints', messages: 'webhook_messages', renewals: 'notification_renewals' } as const;
+const C = notificationCollections;
+
+/** An endpoint as its organization sees it: never its secret. */
+export interface WebhookEndpointView extends Document {
+  url: string;
+  events: NotificationKind[];
+  description: string | null;
+  status: 'enabled' | 'disabled';
+  disabledReason: string | null;
+  createdAt: string;
+  secretRotatedAt: string | null;
+}
+
+export interface WebhookAttemptView {
+  attempt: number;
+  attemptedAt: string;
+  status: number | null;
+  outcome: 'delivered' | 'failed';
+  error: string | null;
+  durationMs: number;
+}
+
+/** A message to an endpoint with every attempt (the delivery log), and when the next one is due. */
+export interface WebhookMessageView extends Document {
+  endpointId: string;
+  notificationId: string;
+  eventType: NotificationKind;
+  payload: Record<string, unknown>;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: WebhookAttemptView[];
+  /** Set while pending: the worker sends it once this instant has passed. */
+  nextAttemptAt: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+  /** Its first failed attempt: how long an endpoint has been failing is read from these. */
+  firstFailedAt: string | null;
+}
+
+type EndpointEvent = Extract<NotificationEvent, { type: `webhook.endpoint.${string}` }>;
+type MessageEvent = Extract<NotificationEvent, { type: 'webhook.message.created' | 'webhook.attempt.recorded' | 'webhook.message.redelivery_requested' }>;
+
+export const webhookEndpointsProjection: Projection = {
+  name: 'invoice.webhook_endpoints.v1',
+  filter: { categories: ['webhookendpoint'] },
+  collections: [C.endpoints],
+  indexes: { [C.endpoints]: ['status'] },
+  async apply(stored, tx) {
+    const event = { type: stored.type, data: stored.data } as EndpointEvent;
+    const id = event.data.endpointId;
+    if (event.type === 'webhook.endpoint.deleted') {
+      await tx.delete(C.endpoints, id);
+      return;
+    }
+    await updateOnce<WebhookEndpointView>(tx, C.endpoints, id, stored, (current) => {
+      switch (event.type) {
+        case 'webhook.endpoint.created':
+          return { id, organizationId: stored.organizationId, url: event.data.url, events: event.data.events, description: event.data.description, status: 'enabled', disabledReason: null, createdAt: stored.occurredAt, secretRotatedAt: null };
+        case 'webhook.endpoint.secret_rotated':
+          return current && { ...current, secretRotatedAt: stored.occurredAt };
+        case 'webhook.endpoint.disabled':
+          return current && { ...current, status: 'disabled', disabledReason: event.data.detail };
+        case 'webhook.endpoint.enabled':
+          return current && { ...current, status: 'enabled', disabledReason: null };
+        default: {
+          const never: never = event;
+          return never;
+        }
+      }
+    });
+  },
+};
+
+export const webhookMessagesProjection: Projection = {
+  name: 'invoice.webhook_messages.v1',
+  filter: { categories: ['webhookmessage'] },
+  collections: [C.messages],
+  indexes: { [C.messages]: ['status', 'nextAttemptAt', 'endpointId', 'createdAt', 'deliveredAt', 'firstFailedAt'] },
+  async apply(stored, tx) {
+    const event = { type: stored.type, data: stored.data } as MessageEvent;
+    const id = event.data.messageId;
+    await updateOnce<WebhookMessageView>(tx, C.messages, id, stored, (current) => {
+      switch (event.type) {
+        case 'webhook.message.created':
+          return { id, organizationId: stored.organizationId, endpointId: event.data.endpointId, notificationId: event.data.notificationId, eventType: event.data.eventType, payload: event.data.payload, status: 'pending', attempts: [], nextAttemptAt: stored.occurredAt, createdAt: stored.occurredAt, deliveredAt: null, firstFailedAt: null };
+        case 'webhook.attempt.recorded': {
+          if (!current) return null;
+          const { attempt, attemptedAt, status, outcome, error, durationMs, nextAttemptAt } = event.data;
+          const delivered = outcome === 'delivered';
+          return {
+            ...current,
+            attempts: [...current.attempts, { attempt, attemptedAt, status, outcome, error, durationMs }],
+            status: delivered ? 'delivered' : nextAttemptAt ? 'pending' : 'failed',
+            nextAttemptAt,
+            deliveredAt: delivered ? attemptedAt : current.deliveredAt,
+            firstFailedAt: !delivered ? (current.firstFailedAt ?? attemptedAt) : current.firstFailedAt,
+          };
+        }
+        case 'webhook.message.redelivery_requested':
+          return current && { ...current, status: 'pending', nextAttemptAt: stored.occurredAt };
+        default: {
+          const never: never = event;
+          return never;
+        }
+      }
+    });
+  },
+};
+
+/** When each subscription renews next, for the reminders 30 and 7 days before. */
+export interface RenewalView extends Document {
+  subscriptionId: string;
+  planName: string;
+  seats: number;
+  renewsAt: string;
+  /** A subscription set to cancel at its period's end, or canceled, does not renew. */
+  renews: boolean;
+}
+
+const renewalTypes = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'billing.subscription.plan_changed', 'billing.subscription.cancellation_scheduled', 'billing.subscription.cancellation_unscheduled', 'billing.subscription.canceled'] as const;
+
+export const renewalsProjection: Projection = {
+  name: 'invoice.renewals.v1',
+  filter: { types: [...renewalTypes] },
+  collections: [C.renewals],
+  indexes: { [C.renewals]: ['renewsAt'] },
+  async apply(stored, tx) {
+    const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: (typeof renewalTypes)[number] }>;
+    const id = event.data.subscriptionId;
+    await updateOnce<RenewalView>(tx, C.renewals, id, stored, (current) => {
+      switch (event.type) {
+        case 'billing.subscription.activated':
+        case 'billing.subscription.renewed':
+          return { id, organizationId: stored.organizationId, subscriptionId: id, planName: event.data.planName, seats: event.data.seats, renewsAt: event.data.periodEnd, renews: true };
+        case 'billing.subscription.seats_changed':
+          return current && event.data.effective === 'now' ? { ...current, seats: event.data.to } : current;
+        case 'billing.subscription.plan_changed':
+          return current && event.data.effective === 'now' ? { ...current, planName: event.data.toPlanName } : current;
+        case 'billing.subscription.cancellation_scheduled':
+        case 'billing.subscription.canceled':
+          return current && { ...current, renews: false };
+        case 'billing.subscription.cancellation_unscheduled':
+          return current && { ...current, renews: true };
+        default: {
+          const never: never = event;
+          return never;
+        }
+      }
+    });
+  },
+};
