@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { sourceOf } from '../application/exportWriter.ts';
 import { CDS_EXAMPLES, cdsResponseValidator, describeErrors } from '../domain/cds/cdsOpenApi.fixture.ts';
 
 let p: TestPlatform;
@@ -197,6 +198,11 @@ describe('curb data in', () => {
 });
 
 describe('exports out', () => {
+  it('of other services\' read models wait for projections that run here, by their current names', () => {
+    const running = new Set(p.ctx.subscriptions.list().map((s) => s.name));
+    for (const dataset of ['invoices', 'payments', 'usage'] as const) expect(running, dataset).toContain(sourceOf(dataset).projection);
+  });
+
   const zoneAt = (i: number, street: string) => ({
     curb_zone_id: `c0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     geometry: { type: 'Polygon', coordinates: [[[-87.6 + i / 1000, 41.8], [-87.59 + i / 1000, 41.8], [-87.59 + i / 1000, 41.81], [-87.6 + i / 1000, 41.8]]] },
