@@ -1,8 +1,10 @@
 import type { ChargeLine, UsageEvent } from '@curbmap/contracts';
-import type { StoredEvent } from '@curbmap/eventsourcing';
-import type { Running, ServiceContext } from '@curbmap/service-kit';
+import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
+import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { issueInvoiceFor } from './issueInvoice.ts';
-import { invoiceCollections, type BillingTermsView } from '../projections/invoiceProjections.ts';
+import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
+import { invoiceTotals } from '../domain/tax/invoiceTax.ts';
+import { invoiceCollections, invoicesProjection, type BillingTermsView, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 /** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
 export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number> } | null;
@@ -16,24 +18,54 @@ type AdjustmentRecorded = Extract<UsageEvent, { type: 'usage.adjustment.recorded
 const unitsOver = (total: number | null, included: number, unitSize: number) => (total === null || total <= included ? 0 : Math.ceil((total - included) / unitSize));
 
 /**
- * An adjustment after the close (late usage, a correction) as a line: the units it adds over what the close
- * billed. Fewer units (a credit) need a credit note, which the invoice service does not issue yet: null.
+ * An adjustment after the close (late usage, a correction) as a line: the units it adds over, or takes from,
+ * what was billed for the period. `credit`: fewer units, credited by a credit note on the period's invoices.
  */
-export function adjustmentLine(adjustment: AdjustmentRecorded['data'], currency: string, price: OveragePrice, included: IncludedAmount): ChargeLine | null {
+export function adjustmentLine(adjustment: AdjustmentRecorded['data'], currency: string, price: OveragePrice, included: IncludedAmount): (ChargeLine & { credit: boolean }) | null {
   const pricing = price(adjustment.planId, adjustment.meter);
   const inPlan = included(adjustment.planId, adjustment.meter);
   const unitAmount = pricing?.prices[currency];
   if (!pricing || inPlan === null || unitAmount === undefined) return null;
   const added = unitsOver(adjustment.total, inPlan, pricing.unitSize) - unitsOver(adjustment.previousTotal, inPlan, pricing.unitSize);
-  if (added <= 0) return null;
+  if (added === 0) return null;
+  const units = Math.abs(added);
   return {
-    description: `Overage adjustment ${adjustment.meter}: ${adjustment.previousTotal ?? 0} → ${adjustment.total ?? 0} after the close, ${added} × ${pricing.unitSize} more`,
-    quantity: added,
+    description: `Overage adjustment ${adjustment.meter}: ${adjustment.previousTotal ?? 0} → ${adjustment.total ?? 0} after the close, ${units} × ${pricing.unitSize} ${added > 0 ? 'more' : 'fewer'}`,
+    quantity: units,
     unitAmount,
-    amount: added * unitAmount,
+    amount: units * unitAmount,
     periodStart: adjustment.periodStart,
     periodEnd: adjustment.periodEnd,
+    credit: added < 0,
   };
+}
+
+/** Does this line bill the overage of this meter for the period (the close's line, or a later adjustment's)? */
+const billsOverage = (line: ChargeLine, meter: string, periodStart: string) => line.periodStart === periodStart && (line.description.startsWith(`Overage ${meter}:`) || line.description.startsWith(`Overage adjustment ${meter}:`)) && !line.description.endsWith(' fewer');
+
+/**
+ * Credits what an adjustment takes off a closed period: credit notes on the invoices that billed the meter's
+ * overage for it, newest first, each at most what is still creditable, for the units' amount with the invoice's
+ * tax. Each credit note's id derives from the adjustment and the invoice: a redelivery credits nothing twice.
+ */
+async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustment: AdjustmentRecorded['data'], line: ChargeLine): Promise<void> {
+  // Newest first: by issue time, then by number (invoices issued in the same instant).
+  const invoices = (await ctx.readStore.find<InvoiceView>(invoiceCollections.invoices, { organizationId: stored.organizationId }))
+    .filter((i) => i.status !== 'void' && i.lines.some((l) => billsOverage(l, adjustment.meter, adjustment.periodStart)))
+    .sort((a, b) => b.issuedAt.localeCompare(a.issuedAt) || b.number.localeCompare(a.number, 'en', { numeric: true }));
+  let left = line.amount;
+  for (const invoice of invoices) {
+    if (left <= 0) break;
+    const billed = invoice.lines.filter((l) => billsOverage(l, adjustment.meter, adjustment.periodStart)).reduce((sum, l) => sum + l.amount, 0);
+    const net = Math.min(left, billed);
+    const gross = invoiceTotals([{ amount: net }], invoice.tax).total;
+    const amount = Math.min(gross, invoice.total - (invoice.amountCredited ?? 0));
+    if (amount <= 0) continue;
+    const creditNoteId = deterministicUuid(`adjustment-credit:${stored.id}:${invoice.id}`);
+    await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoice.id), { type: 'IssueCreditNote', data: { creditNoteId, amount, reason: line.description }, metadata: reactionMetadata(stored, `adjustment-credit:${invoice.id}`) });
+    left -= net;
+  }
+  if (left > 0) ctx.log.warn({ adjustment, left }, 'usage adjustment credits more than the period\'s invoices can: the rest is not credited');
 }
 
 /**
@@ -75,7 +107,20 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: O
   const [terms] = await ctx.readStore.find<BillingTermsView>(invoiceCollections.terms, { organizationId: stored.organizationId }, { orderBy: 'activatedAt', direction: 'desc', limit: 1 });
   if (!terms || terms.provider === 'stripe') return;
   const event = stored as StoredEvent & (PeriodClosed | AdjustmentRecorded);
-  const lines = event.type === 'usage.period.closed' ? overageLines(event.data, terms.currency, price) : [adjustmentLine(event.data, terms.currency, price, included)].filter((l): l is ChargeLine => l !== null);
+  let lines: ChargeLine[];
+  if (event.type === 'usage.period.closed') lines = overageLines(event.data, terms.currency, price);
+  else {
+    const adjusted = adjustmentLine(event.data, terms.currency, price, included);
+    if (!adjusted) return;
+    const { credit, ...line } = adjusted;
+    if (credit) {
+      // The invoices read model must show every invoice issued so far (this process issued the period's before).
+      const head = await ctx.store.headPosition();
+      await ctx.subscriptions.list().find((s) => s.name === invoicesProjection.name)?.waitFor(head);
+      return creditOverage(ctx, stored, event.data, line);
+    }
+    lines = [line];
+  }
   if (lines.length === 0) return;
   await issueInvoiceFor(ctx, stored, { idPrefix: 'overage', action: 'overage-invoice' }, { subscriptionId: terms.subscriptionId, currency: terms.currency, lines, terms });
 }

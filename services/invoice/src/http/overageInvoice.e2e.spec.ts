@@ -80,5 +80,22 @@ describe('overage invoices', () => {
     const adjusted = ((await call('GET', '/v1/invoices')).json().data as { lines: { description: string; quantity: number; amount: number }[] }[]).filter((i) => i.lines.some((l) => l.description.startsWith('Overage adjustment')));
     expect(adjusted).toHaveLength(1);
     expect(adjusted[0]!.lines).toEqual([expect.objectContaining({ quantity: 2, amount: 5_000 })]);
+
+    // A correction then takes the year down to 2 exports (3 fewer units than billed): credited by credit notes,
+    // the newest invoice first (the adjustment's 5,000 in full), then 2,500 of the paid overage invoice, whose
+    // excess payment returns as credit and pays part of the oldest open invoice (the first year's fee). Redelivered, it credits nothing twice.
+    const loweringId = 'ad000000-0000-4000-8000-000000000002';
+    const lowering = { ...adjustment, previousTotal: 5, total: 2, delta: -3, sourceEventId: loweringId };
+    const appendLowering = () => p.ctx.store.append(`usageperiod-${org.id}`, [{ id: loweringId, type: 'usage.adjustment.recorded', data: lowering, occurredAt: clock.toISOString(), organizationId: org.id, correlationId: loweringId, causationId: loweringId }], { expectedVersion: 'any' });
+    await appendLowering();
+    await appendLowering();
+    await p.settle();
+    const after = (await call('GET', '/v1/invoices')).json().data as { id: string; number: string; status: string; amountPaid: number; amountCredited?: number; amountRemaining: number; creditNotes?: { number: string; amount: number; reason: string }[] }[];
+    const adjustedAfter = after.find((i) => i.id === (adjusted[0] as unknown as { id: string }).id)!;
+    const overageAfter = after.find((i) => i.id === overage[0]!.id)!;
+    expect(adjustedAfter).toMatchObject({ amountCredited: 5_000, amountRemaining: 0, creditNotes: [expect.objectContaining({ amount: 5_000, reason: expect.stringMatching(/5 → 2 after the close, 3 × 1 fewer/) })] });
+    expect(overageAfter).toMatchObject({ status: 'paid', amountCredited: 2_500, creditNotes: [expect.objectContaining({ number: `${(overage[0] as unknown as { number: string }).number}-CN01`, amount: 2_500 })] });
+    expect(after.find((i) => i.number === 'CM-2027-000001')).toMatchObject({ status: 'partially_paid', amountPaid: 2_500 });
+    expect((await call('GET', '/v1/credit-balance')).json().balances.USD).toBe(0);
   });
 });
