@@ -34,6 +34,26 @@ const invoiceEventSchemas = {
     sourceEventId: uuid,
     sourceEventType: { type: 'string' },
   }),
+  /**
+   * An invoice drawn up from its cause, before it has a number: lines and totals are fixed here; finalization
+   * numbers it, dates it and makes it payable.
+   */
+  'invoice.invoice.drafted': object({
+    invoiceId: uuid,
+    subscriptionId: { anyOf: [uuid, { type: 'null' }] },
+    currency,
+    lines: { type: 'array', items: chargeLineSchema },
+    subtotal: { type: 'integer' },
+    tax: invoiceTax,
+    total: { type: 'integer' },
+    collectionMethod: { enum: [...collectionMethods] },
+    poNumber: { type: ['string', 'null'] },
+    /** Payment terms, applied from the finalization date in the organization's zone. */
+    daysUntilDue: { type: ['integer', 'null'] },
+    timeZone: { type: 'string' },
+    sourceEventId: uuid,
+    sourceEventType: { type: 'string' },
+  }),
   /** By the operator: an invoice issued in error, with nothing paid on it (a paid one is corrected by a credit note). */
   'invoice.invoice.voided': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
   /** By the operator: the customer will not pay it; dunning stops, a late payment still settles it. */

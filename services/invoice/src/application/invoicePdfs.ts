@@ -47,7 +47,7 @@ export async function invoicePdf(ctx: ServiceContext, deps: PdfDeps, invoice: In
 async function recordedSha256(ctx: ServiceContext, invoiceId: string): Promise<string> {
   let state: InvoiceState = invoiceDecider.initialState();
   for await (const e of ctx.store.readStream(invoiceStream(invoiceId))) state = invoiceDecider.evolve(state, { type: e.type, data: e.data } as never);
-  return state.status !== 'none' && state.pdfSha256 ? state.pdfSha256 : '';
+  return state.status !== 'none' && state.status !== 'draft' && state.pdfSha256 ? state.pdfSha256 : '';
 }
 
 /**

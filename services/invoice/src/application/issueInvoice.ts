@@ -7,8 +7,9 @@ import { assignInvoiceNumber, organizationZone } from './invoiceNumbers.ts';
 import { taxSettingsOf } from './taxSettings.ts';
 
 /**
- * Issues the invoice a cause asks for, once: its id derives from the causing event (`<cause>:<event id>`), its
- * number is the organization's next for the year, its tax the organization's, its due date in the organization's zone.
+ * Issues the invoice a cause asks for, once: its id derives from the causing event (`<cause>:<event id>`); it is
+ * drafted with the organization's tax, then finalized with the organization's next number for the year and a due
+ * date in the organization's zone.
  */
 export async function issueInvoiceFor(
   ctx: ServiceContext,
@@ -18,15 +19,16 @@ export async function issueInvoiceFor(
 ): Promise<void> {
   const invoiceId = deterministicUuid(`${cause.idPrefix}:${stored.id}`);
   const metadata = reactionMetadata(stored, cause.action);
-  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
   const tax = await taxSettingsOf(ctx, stored.organizationId);
   const timeZone = await organizationZone(ctx, stored.organizationId);
   const { terms } = charge;
-  await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoiceId), {
-    type: 'IssueInvoice',
+  const streamId = invoiceStream(invoiceId);
+  // Drawn up, numbered, finalized: a crash between the steps is finished by the cause's redelivery, each step
+  // finding the one before done (the draft stays as drawn, the number stays reserved for this invoice).
+  await handleCommand(ctx.store, invoiceDecider, streamId, {
+    type: 'DraftInvoice',
     data: {
       invoiceId,
-      number,
       subscriptionId: charge.subscriptionId,
       currency: charge.currency,
       lines: charge.lines,
@@ -38,6 +40,8 @@ export async function issueInvoiceFor(
       tax,
       timeZone,
     },
-    metadata,
+    metadata: { ...metadata, commandId: `${metadata.commandId}:draft` },
   });
+  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
+  await handleCommand(ctx.store, invoiceDecider, streamId, { type: 'FinalizeInvoice', data: { number }, metadata });
 }

@@ -5,8 +5,10 @@ import { IllegalStateError, NotFoundError, ValidationError, type Command, type D
 
 export const invoiceStream = (invoiceId: string) => `invoice-${invoiceId}`;
 
-/** `number` is assigned before (gap-free per organization and year: application/invoiceNumbers.ts). */
-export type IssueInvoice = Command<'IssueInvoice', Omit<InvoiceFinalized['data'], 'subtotal' | 'tax' | 'total' | 'amountDue' | 'issuedAt' | 'dueAt'> & { daysUntilDue: number | null; tax: TaxSettings; timeZone: string }>;
+/** Draws up the invoice of a cause: its lines, tax and totals, without a number yet. */
+export type DraftInvoice = Command<'DraftInvoice', Omit<InvoiceFinalized['data'], 'number' | 'subtotal' | 'tax' | 'total' | 'amountDue' | 'issuedAt' | 'dueAt'> & { daysUntilDue: number | null; tax: TaxSettings; timeZone: string }>;
+/** `number` is assigned just before (gap-free per organization and year: application/invoiceNumbers.ts). */
+export type FinalizeInvoice = Command<'FinalizeInvoice', { number: string }>;
 
 /** Due at the end of the day, in the organization's zone, `days` days after the issue date there. */
 export function dueDate(issuedAt: string, days: number, timeZone: string): string {
@@ -17,15 +19,35 @@ export type VoidInvoice = Command<'VoidInvoice', { reason: string; amountPaid: n
 export type MarkUncollectible = Command<'MarkUncollectible', { reason: string; paidInFull: boolean }>;
 export type IssueCreditNote = Command<'IssueCreditNote', { creditNoteId: string; amount: number; reason: string }>;
 export type StorePdf = Command<'StorePdf', { sha256: string; bytes: number }>;
-export type InvoiceCommand = IssueInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote | StorePdf;
-export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' | 'invoice.credit_note.issued' | 'invoice.pdf.stored' }>;
+export type InvoiceCommand = DraftInvoice | FinalizeInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote | StorePdf;
+export type InvoiceDrafted = Extract<InvoiceEvent, { type: 'invoice.invoice.drafted' }>;
+export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.drafted' | 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' | 'invoice.credit_note.issued' | 'invoice.pdf.stored' }>;
 export type InvoiceState =
   | { status: 'none' }
+  | { status: 'draft'; draft: InvoiceDrafted['data'] }
   | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string; number: string; currency: string; total: number; credited: number; creditNotes: string[]; pdfSha256?: string };
 
 export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, InvoiceState> = {
   initialState: () => ({ status: 'none' }),
   decide(command, state) {
+    if (command.type === 'DraftInvoice') {
+      if (state.status !== 'none') return []; // drawn up once per cause
+      const { tax, ...d } = command.data;
+      const { subtotal, taxAmount, total } = invoiceTotals(d.lines, tax);
+      return [{ type: 'invoice.invoice.drafted', data: { ...d, subtotal, tax: { ...tax, amount: taxAmount }, total } }];
+    }
+    if (command.type === 'FinalizeInvoice') {
+      if (state.status === 'none') throw new NotFoundError('invoice');
+      if (state.status !== 'draft') {
+        if (state.number !== command.data.number) throw new IllegalStateError(`invoice is already finalized as ${state.number}`);
+        return [];
+      }
+      const { daysUntilDue, timeZone, ...d } = state.draft;
+      const issuedAt = command.metadata.now;
+      const dueAt = d.collectionMethod === 'send_invoice' ? dueDate(issuedAt, daysUntilDue ?? 30, timeZone) : null;
+      return [{ type: 'invoice.invoice.finalized', data: { ...d, number: command.data.number, amountDue: Math.max(d.total, 0), issuedAt, dueAt } }];
+    }
+    if (state.status === 'draft') throw new IllegalStateError('the invoice is a draft: finalize it first');
     if (command.type === 'StorePdf') {
       if (state.status === 'none') throw new NotFoundError('invoice');
       // The first PDF stored is the invoice's for good.
@@ -56,25 +78,23 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, Invo
       if (command.data.paidInFull) throw new IllegalStateError('this invoice is paid in full: nothing is left to collect');
       return [{ type: 'invoice.invoice.marked_uncollectible', data: { invoiceId: state.invoiceId, reason } }];
     }
-    if (state.status !== 'none') return []; // issued once per source event
-    const { daysUntilDue, tax, timeZone, ...d } = command.data;
-    const issuedAt = command.metadata.now;
-    const { subtotal, taxAmount, total } = invoiceTotals(d.lines, tax);
-    const dueAt = d.collectionMethod === 'send_invoice' ? dueDate(issuedAt, daysUntilDue ?? 30, timeZone) : null;
-    return [{ type: 'invoice.invoice.finalized', data: { ...d, subtotal, tax: { ...tax, amount: taxAmount }, total, amountDue: Math.max(total, 0), issuedAt, dueAt } }];
+    const never: never = command;
+    return never;
   },
   evolve(state, event) {
     switch (event.type) {
+      case 'invoice.invoice.drafted':
+        return { status: 'draft', draft: event.data };
       case 'invoice.invoice.finalized':
         return { status: 'open', invoiceId: event.data.invoiceId, number: event.data.number, currency: event.data.currency, total: event.data.total, credited: 0, creditNotes: [] };
       case 'invoice.invoice.voided':
-        return state.status === 'none' ? state : { ...state, status: 'void' };
+        return state.status === 'none' || state.status === 'draft' ? state : { ...state, status: 'void' };
       case 'invoice.invoice.marked_uncollectible':
-        return state.status === 'none' ? state : { ...state, status: 'uncollectible' };
+        return state.status === 'none' || state.status === 'draft' ? state : { ...state, status: 'uncollectible' };
       case 'invoice.pdf.stored':
-        return state.status === 'none' ? state : { ...state, pdfSha256: event.data.sha256 };
+        return state.status === 'none' || state.status === 'draft' ? state : { ...state, pdfSha256: event.data.sha256 };
       case 'invoice.credit_note.issued':
-        return state.status === 'none' ? state : { ...state, credited: state.credited + event.data.amount, creditNotes: [...state.creditNotes, event.data.creditNoteId] };
+        return state.status === 'none' || state.status === 'draft' ? state : { ...state, credited: state.credited + event.data.amount, creditNotes: [...state.creditNotes, event.data.creditNoteId] };
       default: {
         const never: never = event;
         return never;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IllegalStateError, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { deciderSpec } from '@curbmap/testing';
-import { dueDate, invoiceDecider, type IssueInvoice } from './invoiceDecider.ts';
+import { dueDate, invoiceDecider, type DraftInvoice } from './invoiceDecider.ts';
 
 describe('invoice due dates', () => {
   it('fall at the end of the day in the organization\'s zone, daylight saving included', () => {
@@ -16,19 +16,28 @@ describe('invoice due dates', () => {
 describe('invoice decider', () => {
   const metadata: CommandMetadata = { commandId: 'c', now: '2027-03-10T15:30:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
   const line = { description: 'City plan, 1 seat', quantity: 1, unitAmount: 360_000, amount: 360_000, periodStart: '2027-03-10T06:00:00.000Z', periodEnd: '2028-03-10T06:00:00.000Z' };
-  const issue: IssueInvoice = {
-    type: 'IssueInvoice',
-    data: { invoiceId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01', number: 'CM-2027-000001', subscriptionId: null, currency: 'USD', lines: [line], collectionMethod: 'send_invoice', poNumber: 'PO-1', sourceEventId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a02', sourceEventType: 'billing.subscription.activated', daysUntilDue: 30, tax: { rateBasisPoints: 825, mode: 'exclusive', note: null }, timeZone: 'America/Chicago' },
+  const draft: DraftInvoice = {
+    type: 'DraftInvoice',
+    data: { invoiceId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01', subscriptionId: null, currency: 'USD', lines: [line], collectionMethod: 'send_invoice', poNumber: 'PO-1', sourceEventId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a02', sourceEventType: 'billing.subscription.activated', daysUntilDue: 30, tax: { rateBasisPoints: 825, mode: 'exclusive', note: null }, timeZone: 'America/Chicago' },
     metadata,
   };
-  it('finalizes once with its number, subtotal, tax and total, due at the end of the local day', () => {
+  it('is drawn up once with its subtotal, tax and total, then finalized once with its number, due at the end of the local day', () => {
     const spec = deciderSpec(invoiceDecider);
-    const finalized = {
-      type: 'invoice.invoice.finalized' as const,
-      data: { invoiceId: issue.data.invoiceId, number: 'CM-2027-000001', subscriptionId: null, currency: 'USD', lines: [line], collectionMethod: 'send_invoice' as const, poNumber: 'PO-1', sourceEventId: issue.data.sourceEventId, sourceEventType: issue.data.sourceEventType, subtotal: 360_000, tax: { rateBasisPoints: 825, mode: 'exclusive' as const, note: null, amount: 29_700 }, total: 389_700, amountDue: 389_700, issuedAt: metadata.now, dueAt: '2027-04-10T04:59:59.999Z' },
-    };
-    spec.given([]).when(issue).then([finalized]);
-    spec.given([finalized]).when(issue).then([]);
+    const totals = { subtotal: 360_000, tax: { rateBasisPoints: 825, mode: 'exclusive' as const, note: null, amount: 29_700 }, total: 389_700 };
+    const drafted = { type: 'invoice.invoice.drafted' as const, data: { ...draft.data, ...totals } };
+    // Finalized the next day: issued and due from that day, not the draft's.
+    const finalizeAt = { ...metadata, now: '2027-03-11T15:30:00.000Z' };
+    const finalize = { type: 'FinalizeInvoice' as const, data: { number: 'CM-2027-000001' }, metadata: finalizeAt };
+    const { daysUntilDue: _d, timeZone: _z, ...kept } = drafted.data;
+    const finalized = { type: 'invoice.invoice.finalized' as const, data: { ...kept, number: 'CM-2027-000001', amountDue: 389_700, issuedAt: finalizeAt.now, dueAt: '2027-04-11T04:59:59.999Z' } };
+    spec.given([]).when(draft).then([drafted]);
+    spec.given([drafted]).when(draft).then([]);
+    spec.given([drafted]).when(finalize).then([finalized]);
+    spec.given([drafted, finalized]).when(finalize).then([]);
+    spec.given([drafted, finalized]).when({ ...finalize, data: { number: 'CM-2027-000002' } }).thenThrows(IllegalStateError, /already finalized as CM-2027-000001/);
+    spec.given([]).when(finalize).thenThrows(NotFoundError);
+    // A draft is not payable: it is neither voided nor credited before it is finalized.
+    spec.given([drafted]).when({ type: 'IssueCreditNote', data: { creditNoteId: 'aa000000-0000-4000-8000-000000000001', amount: 1, reason: 'r' }, metadata }).thenThrows(IllegalStateError, /draft/);
   });
 });
 
