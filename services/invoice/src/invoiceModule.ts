@@ -14,6 +14,7 @@ import type { Mailer } from './adapters/smtpMailer.ts';
 import type { WebhookSender } from './adapters/httpWebhookSender.ts';
 import { startEmailDelivery } from './application/emailDelivery.ts';
 import { startPdfRendering } from './application/invoicePdfs.ts';
+import { startStripeInvoiceMirror } from './application/stripeInvoiceMirror.ts';
 import { startNotificationProcess, type NotificationProcess } from './application/notificationProcess.ts';
 import { startWebhookDelivery, type WebhookDelivery } from './application/webhookDelivery.ts';
 import { renewalsProjection, webhookEndpointsProjection, webhookMessagesProjection } from './projections/notificationProjections.ts';
@@ -70,6 +71,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     },
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);
+      const stripe = startStripeInvoiceMirror(ctx);
       const overage = startOverageInvoicing(ctx, options.overagePrice, options.includedAmount);
       const notifications = startNotificationProcess(ctx, { renewalIntervalMs: options.renewalReminderIntervalMs ?? 3_600_000 });
       const webhooks = startWebhookDelivery(ctx, options.webhooks.sender, { intervalMs: options.webhooks.intervalMs ?? 5_000 });
@@ -85,6 +87,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
           await notifications.stop();
           await overage.stop();
           await charges.stop();
+          await stripe.stop();
           await options.pdfRenderer?.close();
         },
       };

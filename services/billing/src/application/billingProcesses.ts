@@ -1,5 +1,5 @@
 import type { BillingEvent, InvoiceEvent } from '@curbmap/contracts';
-import { deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
+import { deterministicUuid, NotFoundError, type StoredEvent } from '@curbmap/eventsourcing';
 import { reactionMetadata as meta, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView } from '../projections/billingProjections.ts';
 import { creditDecider, creditStream } from '../domain/credit/creditDecider.ts';
@@ -8,25 +8,35 @@ import { runSubscriptionCommand } from './subscriptionCommands.ts';
 
 const reactive = { consistent: false };
 
+/**
+ * A correction of an invoice with no receivable here: one Stripe collects (its mirror opened none), so there is
+ * nothing of ours to follow. This process opens a receivable before it sees any correction of the same invoice.
+ */
+const unlessStripes = (run: Promise<unknown>) => run.catch((err: unknown) => {
+  if (!(err instanceof NotFoundError)) throw err;
+});
+
 async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
   const event = { type: stored.type, data: stored.data } as BillingEvent | InvoiceEvent;
   switch (event.type) {
     // An issued invoice opens a receivable: what is owed.
     case 'invoice.invoice.finalized': {
       const d = event.data;
+      // A mirror of Stripe's invoice: Stripe collects it (and dunning is Stripe's); its payments come from Stripe.
+      if (d.sourceEventType === 'billing.stripe_event.received') return;
       const data = { invoiceId: d.invoiceId, subscriptionId: d.subscriptionId, amountDue: d.amountDue, currency: d.currency, dueAt: d.dueAt, collectionMethod: d.collectionMethod };
       await runReceivableCommand(ctx, d.invoiceId, { type: 'OpenReceivable', data, metadata: meta(stored, 'open-receivable') }, reactive);
       return;
     }
     // The operator voided the invoice, or wrote it off: its receivable follows.
     case 'invoice.invoice.voided':
-      await runReceivableCommand(ctx, event.data.invoiceId, { type: 'CancelReceivable', data: {}, metadata: meta(stored, 'cancel-receivable') }, reactive);
+      await unlessStripes(runReceivableCommand(ctx, event.data.invoiceId, { type: 'CancelReceivable', data: {}, metadata: meta(stored, 'cancel-receivable') }, reactive));
       return;
     case 'invoice.invoice.marked_uncollectible':
-      await runReceivableCommand(ctx, event.data.invoiceId, { type: 'WriteOffReceivable', data: {}, metadata: meta(stored, 'write-off-receivable') }, reactive);
+      await unlessStripes(runReceivableCommand(ctx, event.data.invoiceId, { type: 'WriteOffReceivable', data: {}, metadata: meta(stored, 'write-off-receivable') }, reactive));
       return;
     case 'invoice.credit_note.issued':
-      await runReceivableCommand(ctx, event.data.invoiceId, { type: 'CreditReceivable', data: { creditNoteId: event.data.creditNoteId, amount: event.data.amount }, metadata: meta(stored, 'credit-receivable') }, reactive);
+      await unlessStripes(runReceivableCommand(ctx, event.data.invoiceId, { type: 'CreditReceivable', data: { creditNoteId: event.data.creditNoteId, amount: event.data.amount }, metadata: meta(stored, 'credit-receivable') }, reactive));
       return;
     // What a credit note took off an invoice already paid returns as credit; an invoice it settles recovers its subscription.
     case 'billing.receivable.credited': {

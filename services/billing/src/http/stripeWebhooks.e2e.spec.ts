@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { DEAD_LETTERS } from '@curbmap/eventsourcing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { StripeTestServer, stripeFixture } from '../adapters/stripe/stripeTestServer.fixture.ts';
@@ -244,4 +245,40 @@ describe('Stripe webhook ingest', () => {
     expect(Number(server.requestsTo('GET', '/v1/events')[1]!.query['created[gte]'])).toBeLessThan(t + 5);
     expect(await p.ctx.readStore.loadCheckpoint('billing.stripe-reconciliation')).toBe(String(second.until));
   });
+
+  for (const seed of [1, 2]) {
+    it(`mirrors Stripe's invoices in /v1/invoices: Stripe's number and amounts, paid, void or uncollectible as Stripe says, whatever the order (order ${seed})`, async () => {
+      const t = Math.floor(Date.now() / 1000);
+      const line = { ...(stripeFixture('invoice')['lines'] as { data: Record<string, unknown>[] }).data[0]!, amount: 1_080_000, quantity: 3, description: 'City (annual) × 3', period: { start: t, end: t + 31_536_000 }, pricing: { type: 'price_details', unit_amount_decimal: '360000' } };
+      const mirrored = (id: string, number: string, status: string, extra: Record<string, unknown> = {}) => ({
+        ...stripeFixture('invoice'), id, number, customer: customerId, status, currency: 'usd', collection_method: 'send_invoice', lines: { object: 'list', data: [line], has_more: false },
+        subtotal: 1_080_000, total: 1_169_100, total_taxes: [{ amount: 89_100, taxable_amount: 1_080_000, tax_behavior: 'exclusive', taxability_reason: 'standard_rated', type: 'tax_rate_details' }],
+        amount_due: 1_169_100, amount_paid: status === 'paid' ? 1_169_100 : 0, due_date: t + 2_592_000, created: t, status_transitions: { finalized_at: t + 1, paid_at: null, voided_at: null, marked_uncollectible_at: null },
+        custom_fields: [{ name: 'PO number', value: 'PO-7781' }], ...extra,
+      });
+      const events = [
+        event('invoice.created', mirrored('in_test_mirror', 'A1B2C3D4-0001', 'draft'), t + 1),
+        event('invoice.finalized', mirrored('in_test_mirror', 'A1B2C3D4-0001', 'open'), t + 2),
+        event('invoice.paid', mirrored('in_test_mirror', 'A1B2C3D4-0001', 'paid'), t + 3),
+        event('invoice.finalized', mirrored('in_test_gone', 'A1B2C3D4-0002', 'open'), t + 2),
+        event('invoice.voided', mirrored('in_test_gone', 'A1B2C3D4-0002', 'void'), t + 3),
+        event('invoice.marked_uncollectible', mirrored('in_test_lost', 'A1B2C3D4-0003', 'uncollectible'), t + 3),
+      ];
+      for (const e of shuffled([...events, ...events], seed)) expect((await deliver(e)).statusCode).toBe(200);
+      await p.settle();
+      const key = { authorization: `Bearer ${org.apiKey}` };
+      const invoices = (await p.app.inject({ url: '/v1/invoices', headers: key })).json().data as { id: string; number: string; status: string; total: number; tax: { amount: number; rateBasisPoints: number }; amountPaid: number; amountRemaining: number; poNumber: string; lines: { quantity: number; unitAmount: number; amount: number }[] }[];
+      const byNumber = Object.fromEntries(invoices.map((i) => [i.number, i]));
+      expect(byNumber['A1B2C3D4-0001']).toMatchObject({ status: 'paid', total: 1_169_100, amountPaid: 1_169_100, amountRemaining: 0, poNumber: 'PO-7781', tax: { amount: 89_100, rateBasisPoints: 825 }, lines: [{ quantity: 3, unitAmount: 360_000, amount: 1_080_000 }] });
+      expect(byNumber['A1B2C3D4-0002']).toMatchObject({ status: 'void' });
+      expect(byNumber['A1B2C3D4-0003']).toMatchObject({ status: 'uncollectible' });
+      // Stripe collects them: no receivable of ours, and the operator corrects them in Stripe, not here.
+      expect(await p.ctx.readStore.get(C.receivables, byNumber['A1B2C3D4-0001']!.id)).toBeNull();
+      const voided = await p.app.inject({ method: 'POST', url: `/v1/admin/invoices/${byNumber['A1B2C3D4-0001']!.id}/void`, headers: admin, payload: { reason: 'test' } });
+      expect(voided.statusCode).toBe(409);
+      expect(voided.json().detail).toMatch(/Stripe/);
+      // Nothing failed along the way (billing has no receivable to void for them: not an error).
+      expect(await p.ctx.readStore.count(DEAD_LETTERS, {})).toBe(0);
+    });
+  }
 });

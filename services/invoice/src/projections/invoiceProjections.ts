@@ -1,7 +1,7 @@
 import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated, TaxSettings } from '@curbmap/contracts';
-import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
+import { alreadyApplied, markApplied, updateOnce, type AppliedVersions, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates' } as const;
+export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', earlyPayments: 'invoice_early_payments', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -105,6 +105,12 @@ export const billingTermsProjection: Projection = {
   },
 };
 
+/** Payments recorded against an invoice not yet projected (a Stripe invoice's, before its mirror). */
+interface EarlyPaymentsView extends Document {
+  amountPaid: number;
+  paidAt: string;
+}
+
 /** Remaining, status and paid date from what is due, paid and credited. A void invoice stays void; a written-off one stays so until settled. */
 function settled(invoice: InvoiceView, at: string): InvoiceView {
   if (invoice.status === 'void') return invoice;
@@ -117,15 +123,25 @@ function settled(invoice: InvoiceView, at: string): InvoiceView {
 export const invoicesProjection: Projection = {
   name: 'invoice.invoices.v3',
   filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.refunded'] },
-  collections: [C.invoices],
+  collections: [C.invoices, C.earlyPayments],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
   async apply(stored, tx) {
     if (stored.type === 'invoice.invoice.finalized') {
       const d = (stored as unknown as InvoiceFinalized).data;
-      await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, () => ({
-        id: d.invoiceId, organizationId: stored.organizationId, number: d.number, subscriptionId: d.subscriptionId, status: d.amountDue === 0 ? 'paid' : 'open', currency: d.currency, lines: d.lines,
-        subtotal: d.subtotal, tax: d.tax, total: d.total, amountDue: d.amountDue, amountPaid: 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: d.amountDue === 0 ? d.issuedAt : null,
-      }));
+      // Payments of it projected before it (a Stripe invoice's payment can be recorded before its mirror) count now.
+      const early = await tx.get<EarlyPaymentsView & AppliedVersions>(C.earlyPayments, d.invoiceId);
+      const current = await tx.get<InvoiceView & AppliedVersions>(C.invoices, d.invoiceId);
+      if (alreadyApplied(current, stored)) return;
+      const invoice = settled(
+        {
+          id: d.invoiceId, organizationId: stored.organizationId, number: d.number, subscriptionId: d.subscriptionId, status: 'open', currency: d.currency, lines: d.lines,
+          subtotal: d.subtotal, tax: d.tax, total: d.total, amountDue: d.amountDue, amountPaid: early?.amountPaid ?? 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: null,
+        },
+        early?.paidAt ?? d.issuedAt,
+      );
+      // The payments' applied versions come along: a redelivered one is not counted again.
+      await tx.put(C.invoices, markApplied(invoice, early ?? current, stored));
+      if (early) await tx.delete(C.earlyPayments, d.invoiceId);
       return;
     }
     if (stored.type === 'invoice.credit_note.issued') {
@@ -147,9 +163,12 @@ export const invoicesProjection: Projection = {
     // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds").
     const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : -event.data.reopenedAmount;
     if (change === 0 || !event.data.invoiceId) return;
-    await updateOnce<InvoiceView>(tx, C.invoices, event.data.invoiceId, stored, (invoice) => {
-      if (!invoice) return null;
-      return settled({ ...invoice, amountPaid: invoice.amountPaid + change }, event.data.receivedAt);
-    });
+    const invoiceId = event.data.invoiceId;
+    if (!(await tx.get<InvoiceView>(C.invoices, invoiceId))) {
+      // Kept until the invoice is: its finalization takes them in.
+      await updateOnce<EarlyPaymentsView>(tx, C.earlyPayments, invoiceId, stored, (early) => ({ id: invoiceId, organizationId: stored.organizationId, amountPaid: (early?.amountPaid ?? 0) + change, paidAt: event.data.receivedAt }));
+      return;
+    }
+    await updateOnce<InvoiceView>(tx, C.invoices, invoiceId, stored, (invoice) => (invoice ? settled({ ...invoice, amountPaid: invoice.amountPaid + change }, event.data.receivedAt) : null));
   },
 };

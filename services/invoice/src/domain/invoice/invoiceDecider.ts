@@ -19,13 +19,19 @@ export type VoidInvoice = Command<'VoidInvoice', { reason: string; amountPaid: n
 export type MarkUncollectible = Command<'MarkUncollectible', { reason: string; paidInFull: boolean }>;
 export type IssueCreditNote = Command<'IssueCreditNote', { creditNoteId: string; amount: number; reason: string }>;
 export type StorePdf = Command<'StorePdf', { sha256: string; bytes: number }>;
-export type InvoiceCommand = DraftInvoice | FinalizeInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote | StorePdf;
+/**
+ * Stripe's invoice as Stripe has it (Stripe-collected subscriptions are invoiced by Stripe): finalized with
+ * Stripe's number and amounts, then void or uncollectible as Stripe says; paid through the payments billing records.
+ */
+export type MirrorStripeInvoice = Command<'MirrorStripeInvoice', { finalized: InvoiceFinalized['data']; stripeStatus: 'open' | 'paid' | 'void' | 'uncollectible' }>;
+export const STRIPE_SOURCE = 'billing.stripe_event.received';
+export type InvoiceCommand = DraftInvoice | FinalizeInvoice | VoidInvoice | MarkUncollectible | IssueCreditNote | StorePdf | MirrorStripeInvoice;
 export type InvoiceDrafted = Extract<InvoiceEvent, { type: 'invoice.invoice.drafted' }>;
 export type InvoiceLifecycleEvent = Extract<InvoiceEvent, { type: 'invoice.invoice.drafted' | 'invoice.invoice.finalized' | 'invoice.invoice.voided' | 'invoice.invoice.marked_uncollectible' | 'invoice.credit_note.issued' | 'invoice.pdf.stored' }>;
 export type InvoiceState =
   | { status: 'none' }
   | { status: 'draft'; draft: InvoiceDrafted['data'] }
-  | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string; number: string; currency: string; total: number; credited: number; creditNotes: string[]; pdfSha256?: string };
+  | { status: 'open' | 'void' | 'uncollectible'; invoiceId: string; number: string; currency: string; total: number; credited: number; creditNotes: string[]; pdfSha256?: string; stripe?: boolean };
 
 export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, InvoiceState> = {
   initialState: () => ({ status: 'none' }),
@@ -47,7 +53,19 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, Invo
       const dueAt = d.collectionMethod === 'send_invoice' ? dueDate(issuedAt, daysUntilDue ?? 30, timeZone) : null;
       return [{ type: 'invoice.invoice.finalized', data: { ...d, number: command.data.number, amountDue: Math.max(d.total, 0), issuedAt, dueAt } }];
     }
+    if (command.type === 'MirrorStripeInvoice') {
+      if (state.status === 'draft') throw new IllegalStateError('a draft is not Stripe\'s');
+      const events: InvoiceLifecycleEvent[] = [];
+      // Finalized once; then only forward: a late `invoice.finalized` after `invoice.voided` changes nothing.
+      if (state.status === 'none') events.push({ type: 'invoice.invoice.finalized', data: { ...command.data.finalized, sourceEventType: STRIPE_SOURCE } });
+      const status = state.status === 'none' ? 'open' : state.status;
+      const invoiceId = command.data.finalized.invoiceId;
+      if (status === 'open' && command.data.stripeStatus === 'void') events.push({ type: 'invoice.invoice.voided', data: { invoiceId, reason: 'voided in Stripe' } });
+      if (status === 'open' && command.data.stripeStatus === 'uncollectible') events.push({ type: 'invoice.invoice.marked_uncollectible', data: { invoiceId, reason: 'marked uncollectible in Stripe' } });
+      return events;
+    }
     if (state.status === 'draft') throw new IllegalStateError('the invoice is a draft: finalize it first');
+    if (state.status !== 'none' && state.stripe && command.type !== 'StorePdf') throw new IllegalStateError('this invoice is Stripe\'s: void it, credit it or write it off in Stripe, and it follows');
     if (command.type === 'StorePdf') {
       if (state.status === 'none') throw new NotFoundError('invoice');
       // The first PDF stored is the invoice's for good.
@@ -86,7 +104,7 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, Invo
       case 'invoice.invoice.drafted':
         return { status: 'draft', draft: event.data };
       case 'invoice.invoice.finalized':
-        return { status: 'open', invoiceId: event.data.invoiceId, number: event.data.number, currency: event.data.currency, total: event.data.total, credited: 0, creditNotes: [] };
+        return { status: 'open', invoiceId: event.data.invoiceId, number: event.data.number, currency: event.data.currency, total: event.data.total, credited: 0, creditNotes: [], ...(event.data.sourceEventType === STRIPE_SOURCE ? { stripe: true } : {}) };
       case 'invoice.invoice.voided':
         return state.status === 'none' || state.status === 'draft' ? state : { ...state, status: 'void' };
       case 'invoice.invoice.marked_uncollectible':

@@ -82,3 +82,24 @@ describe('credit notes', () => {
     spec.given([finalized, { type: 'invoice.invoice.voided', data: { invoiceId, reason: 'x' } }]).when(note(b, 1)).thenThrows(IllegalStateError, /void/);
   });
 });
+
+describe('Stripe invoice mirrors', () => {
+  const metadata: CommandMetadata = { commandId: 'c', now: '2027-04-01T00:00:00.000Z', organizationId: '6f1c2a52-3b7e-4f43-9a51-0f2b8f3e7a01' };
+  const invoiceId = '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a09';
+  const finalized = { invoiceId, number: 'A1B2C3D4-0001', subscriptionId: null, currency: 'USD', lines: [], subtotal: 1_000, tax: { rateBasisPoints: 0, mode: 'exclusive' as const, note: null, amount: 0 }, total: 1_000, amountDue: 1_000, collectionMethod: 'charge_automatically' as const, poNumber: null, issuedAt: metadata.now, dueAt: null, sourceEventId: '9a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a10', sourceEventType: 'billing.stripe_event.received' };
+  const mirror = (stripeStatus: 'open' | 'paid' | 'void' | 'uncollectible') => ({ type: 'MirrorStripeInvoice' as const, data: { finalized, stripeStatus }, metadata });
+  const spec = deciderSpec(invoiceDecider);
+  const f = { type: 'invoice.invoice.finalized' as const, data: finalized };
+  const v = { type: 'invoice.invoice.voided' as const, data: { invoiceId, reason: 'voided in Stripe' } };
+  it('take Stripe\'s number and amounts once and only move forward, whatever order Stripe\'s events arrive in', () => {
+    spec.given([]).when(mirror('open')).then([f]);
+    spec.given([]).when(mirror('void')).then([f, v]);
+    spec.given([f]).when(mirror('paid')).then([]);
+    spec.given([f, v]).when(mirror('open')).then([]);
+    spec.given([f]).when(mirror('uncollectible')).then([{ type: 'invoice.invoice.marked_uncollectible', data: { invoiceId, reason: 'marked uncollectible in Stripe' } }]);
+  });
+  it('are corrected in Stripe, never by the operator here', () => {
+    spec.given([f]).when({ type: 'VoidInvoice', data: { reason: 'x', amountPaid: 0 }, metadata }).thenThrows(IllegalStateError, /Stripe/);
+    spec.given([f]).when({ type: 'IssueCreditNote', data: { creditNoteId: 'aa000000-0000-4000-8000-000000000001', amount: 1, reason: 'r' }, metadata }).thenThrows(IllegalStateError, /Stripe/);
+  });
+});
