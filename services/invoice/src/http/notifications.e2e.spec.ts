@@ -112,6 +112,20 @@ describe('notifications by e-mail and webhook', () => {
     expect((await simpleParser(sink.received[0]!.raw)).subject).toBe('80% of your included api_requests used');
   });
 
+  it('tells of a failed payment, with the reason', async () => {
+    const org = await organization('fr-FR');
+    await endpoint(org.headers, ['payment.failed']);
+    const id = '5a1c2a52-3b7e-4f43-9a51-0f2b8f3e7a77';
+    const failed = { paymentId: 'pi_declined', invoiceId: null, amount: 123_456, currency: 'EUR', method: 'card', reference: null, receivedAt: clock.toISOString(), provider: 'stripe', providerPaymentId: 'pi_declined', failureMessage: 'Your card was declined.' };
+    await p.ctx.store.append('payment-pi_declined', [{ id, type: 'billing.payment.failed', data: failed, occurredAt: clock.toISOString(), organizationId: org.id, correlationId: id, causationId: id }], { expectedVersion: 'any' });
+    const [mail] = await sink.waitFor(1);
+    const parsed = await simpleParser(mail!.raw);
+    expect(parsed.subject).toBe('Échec du paiement de 1\u202f234,56\u00a0€');
+    expect(parsed.text).toContain('Your card was declined.');
+    const [hook] = await receiver.waitFor(1);
+    expect(JSON.parse(hook!.body)).toMatchObject({ type: 'payment.failed', data: { paymentId: 'pi_declined', amount: 123_456, currency: 'EUR', failureMessage: 'Your card was declined.' } });
+  });
+
   it('retries on the standard\'s schedule honouring Retry-After, logs every attempt with one webhook-id, and redelivers on request', async () => {
     const org = await organization('en-US');
     const hook = await endpoint(org.headers, ['export.completed']);
