@@ -12,8 +12,12 @@ export interface InProcessSubscriptionsOptions {
   store: EventStore;
   /** Where checkpoints and dead letters live; projections write theirs in the same transaction as their documents. */
   checkpoints: ReadStore;
-  /** Wakes followers as soon as something is appended in this process, with the position appended. */
-  onAppended?: (listener: (position: string) => void) => () => void;
+  /**
+   * Wakes followers as soon as something is appended in this process, with the position appended and, when the
+   * store says, the stream and type of each event: a follower that takes none of them, and had read everything
+   * before, moves to that position without reading or waking.
+   */
+  onAppended?: (listener: (position: string, appended?: readonly { streamId: string; type: string }[]) => void) => () => void;
   /** Catches appends made by other processes sharing the store. */
   pollIntervalMs?: number;
   /**
@@ -78,6 +82,8 @@ class RunningSubscription implements Subscription {
   private wake: (() => void) | null = null;
   /** Set by an append notification that arrived while no one was sleeping. */
   private pending = false;
+  /** Caught up and waiting for appends: everything up to `current` is handled. */
+  private sleeping = false;
   private readonly waiters = new Set<{ position: Checkpoint; resolve: () => void }>();
   /** The newest position known: queried from the store, or told by an append in this process. */
   private knownHead: Checkpoint = null;
@@ -102,8 +108,14 @@ class RunningSubscription implements Subscription {
     this.onStop = onStop;
     this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     this.unlisten =
-      env.onAppended?.((position) => {
+      env.onAppended?.((position, appended) => {
+        const before = this.knownHead;
         if (this.env.store.compare(position, this.knownHead) > 0) this.knownHead = position;
+        // Most appends concern a few subscriptions of many: the others, asleep at the head, just move along.
+        if (appended && this.sleeping && this.env.store.compare(this.current, before) >= 0 && !appended.some((e) => filterTakes(this.filter, { streamId: e.streamId, version: 0, types: [e.type] }))) {
+          this.advance(position);
+          return;
+        }
         this.poke();
       }) ?? (() => {});
     this.loop = this.run();
@@ -200,7 +212,9 @@ class RunningSubscription implements Subscription {
         this.reachedHead = true;
         this.markCaughtUp();
         // Appends made meanwhile in this process have set `pending`, so this returns at once for them.
+        this.sleeping = !this.pending;
         await this.sleep(this.env.pollIntervalMs ?? 1000);
+        this.sleeping = false;
       } else {
         await new Promise((r) => setImmediate(r)); // let requests run between batches of a long catch-up
       }

@@ -122,6 +122,36 @@ describe('live subscriptions', () => {
     await sub.stop();
     await close();
   });
+
+  it('that take none of what is appended move past it without reading the log, and still take what follows', async () => {
+    const { database, close } = openDatabase();
+    const store = new SqliteEventStore(database, testRegistry());
+    const readStore = new SqliteReadStore(database);
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, key, receiver) {
+        if (key === 'readAll') return (...args: Parameters<SqliteEventStore['readAll']>) => ((reads += 1), target.readAll(...args));
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const subscriptions = new InProcessSubscriptions({ store: counting, checkpoints: readStore, onAppended: (l) => store.onAppended(l), pollIntervalMs: 10_000 });
+    const handled: string[] = [];
+    const sub = subscriptions.subscribe('counts-only', { categories: ['counts'] }, async (batch) => void handled.push(...batch.map((e) => e.streamId)));
+    await sub.caughtUp;
+    await new Promise((r) => setTimeout(r, 20)); // asleep at the head
+    const readsBefore = reads;
+    for (let i = 0; i < 20; i++) await store.append(`notes-${i}`, [noted(`n${i}`)], { expectedVersion: 'no_stream' });
+    const skipped = await store.headPosition();
+    await sub.waitFor(skipped, 1000);
+    expect(reads).toBe(readsBefore);
+    expect(sub.position()).toBe(skipped);
+    await store.append('counts-1', [counted(1)], { expectedVersion: 'no_stream' });
+    await sub.waitFor(await store.headPosition(), 1000);
+    expect(handled).toEqual(['counts-1']);
+    await sub.stop();
+    await close();
+  });
 });
 
 describe('SQLite checkpoints', () => {

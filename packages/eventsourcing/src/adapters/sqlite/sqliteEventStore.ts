@@ -57,7 +57,12 @@ interface EventRow {
   data: string;
 }
 
-type Listener = (position: string) => void;
+/** Told after each commit: the position of its last event, and what it appended (stream and type of each). */
+type Listener = (position: string, appended: readonly AppendedEvent[]) => void;
+export interface AppendedEvent {
+  streamId: string;
+  type: string;
+}
 
 type AppendOutcome = AppendResult | (AppendResult & { written: StoredEvent[]; sizes: number[] });
 interface PendingAppend {
@@ -178,17 +183,19 @@ export class SqliteEventStore implements EventStore {
       return;
     }
     let last: string | null = null;
+    const appended: AppendedEvent[] = [];
     group.forEach(({ resolve, reject }, i) => {
       const outcome = outcomes[i]!;
       if (!outcome.ok) return reject(outcome.error);
       const result = outcome.result;
       if ('written' in result) {
         this.remember(result.written, result.sizes);
+        for (const e of result.written) appended.push({ streamId: e.streamId, type: e.type });
         last = result.position;
       }
       resolve({ nextVersion: result.nextVersion, position: result.position });
     });
-    if (last !== null) for (const listener of this.listeners) listener(last);
+    if (last !== null) for (const listener of this.listeners) listener(last, appended);
   }
 
   /** One append, inside the group's transaction (in its own savepoint). */
