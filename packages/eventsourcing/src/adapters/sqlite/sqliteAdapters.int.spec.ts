@@ -103,6 +103,33 @@ describe('SQLite transactions and positions', () => {
   });
 });
 
+describe('SQLite read store cache', () => {
+  it('serves documents read by id from memory, never one older than the last commit, nor one a rollback kept', async () => {
+    const { database, close } = openDatabase();
+    const readStore = new SqliteReadStore(database);
+    const doc = (n: number) => ({ id: 'k1', organizationId: ORG, n });
+    expect(await readStore.get('cache_docs', 'k1')).toBeNull(); // remembered as missing
+    await readStore.transaction(async (tx) => tx.put('cache_docs', doc(1)));
+    expect(await readStore.get('cache_docs', 'k1')).toEqual(doc(1));
+    await readStore.transaction(async (tx) => tx.put('cache_docs', doc(2)));
+    expect(await readStore.get('cache_docs', 'k1')).toEqual(doc(2));
+    // A caller changing what it got does not change what the next one gets.
+    ((await readStore.get<ReturnType<typeof doc>>('cache_docs', 'k1'))!).n = 99;
+    expect(await readStore.get('cache_docs', 'k1')).toEqual(doc(2));
+    await expect(readStore.transaction(async (tx) => {
+      await tx.put('cache_docs', doc(3));
+      throw new Error('rolled back');
+    })).rejects.toThrow('rolled back');
+    expect(await readStore.get('cache_docs', 'k1')).toEqual(doc(2));
+    await readStore.transaction(async (tx) => tx.delete('cache_docs', 'k1'));
+    expect(await readStore.get('cache_docs', 'k1')).toBeNull();
+    await readStore.transaction(async (tx) => tx.put('cache_docs', doc(4)));
+    await readStore.reset('nobody', ['cache_docs']);
+    expect(await readStore.get('cache_docs', 'k1')).toBeNull();
+    await close();
+  });
+});
+
 describe('live subscriptions', () => {
   it('take a burst of appends that wakes them from idle as one batch, not one event each', async () => {
     const { database, close } = openDatabase();

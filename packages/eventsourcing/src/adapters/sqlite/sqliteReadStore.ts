@@ -4,6 +4,8 @@ import { decodeCursor, encodeCursor, type Document, type Filter, type FindOption
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How many documents read by id are kept (their JSON), oldest read first out. */
+const CACHED_DOCUMENTS = 10_000;
 const COLLECTION = /^[a-z][a-z0-9_]*$/;
 
 function field(name: string): string {
@@ -18,6 +20,12 @@ export class SqliteReadStore implements ReadStore {
   private readonly database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>;
   /** A snapshot's reader: reads only, on its own connection, tables made by the writer. */
   private readonly readOnly: boolean;
+  /**
+   * Documents recently read by id, as their JSON (null: none): the gets on every request's path (API keys,
+   * meters, organizations) skip SQLite. This store is the only writer of its tables, and its commits evict what
+   * they wrote; a snapshot's reader keeps none (it must see its own point in time).
+   */
+  private readonly cached = new Map<string, string | null>();
 
   constructor(database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>, options: { readOnly?: boolean } = {}) {
     this.database = database;
@@ -145,6 +153,8 @@ export class SqliteReadStore implements ReadStore {
     return (async () => {
       const result = await fn(tx);
       const rows = [...touched.values()].map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
+      // Evicted first: should the commit fail, the next read goes to the table.
+      for (const { collection, id } of rows) this.cached.delete(`${collection}\u0000${id}`);
       this.database.writeTransaction(() => {
         for (const { collection, id, doc, json } of rows) {
           if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
@@ -172,6 +182,7 @@ export class SqliteReadStore implements ReadStore {
 
   async reset(checkpointName: string, collections: string[]): Promise<void> {
     for (const c of collections) this.table(c);
+    this.cached.clear();
     this.database.writeTransaction(() => {
       for (const c of collections) {
         this.database.db.exec(`DELETE FROM rm_${c}`);
@@ -181,8 +192,15 @@ export class SqliteReadStore implements ReadStore {
   }
 
   private getSync<T extends Document>(collection: string, id: string): T | null {
+    const key = `${collection}\u0000${id}`;
+    const hit = this.readOnly ? undefined : this.cached.get(key);
+    if (hit !== undefined) return hit === null ? null : (JSON.parse(hit) as T);
     this.table(collection);
     const row = this.statement(`SELECT doc FROM rm_${collection} WHERE id = ?`).get(id) as { doc: string } | undefined;
+    if (!this.readOnly) {
+      if (this.cached.size >= CACHED_DOCUMENTS) this.cached.delete(this.cached.keys().next().value!);
+      this.cached.set(key, row?.doc ?? null);
+    }
     return row ? (JSON.parse(row.doc) as T) : null;
   }
 
