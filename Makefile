@@ -37,15 +37,19 @@ install: toolchain
 
 build: install
 	pnpm exec tsc -b tsconfig.build.json
+	pnpm --filter @curbmap/gateway run build:web
 
 typecheck: install
 	pnpm exec tsc -p tsconfig.json
+	pnpm exec tsc -p services/gateway/web
 
 ## The README's test command: frozen install, type-check (tests included), build, every test.
 test: FROZEN := --frozen-lockfile
 test: chromium install
 	pnpm exec tsc -p tsconfig.json
+	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json
+	pnpm --filter @curbmap/gateway run build:web
 	pnpm exec vitest run
 
 ## The command is package.json's `up` script (its Node flags included); the benchmarks start the same.

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     mailReplyTo: config.mailReplyTo,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
   });
-  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute });
+  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
   await platform.app.listen({ port: config.port, host: config.host });
   const address = platform.app.server.address();
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  const lines = [`CurbMap is running at ${base}`, `  API docs:      ${base}/docs`, `  health:        ${base}/healthz   metrics: ${base}/metrics (admin token)`];
+  const lines = [`CurbMap is running at ${base}`, `  dashboard:     ${base}/  (sign in with an API key, or a link from POST /v1/portal-sessions)`, `  API docs:      ${base}/docs`, `  health:        ${base}/healthz   metrics: ${base}/metrics (admin token)`];
   lines.push(sink ? `  mail:          kept by the local SMTP sink ${smtpUrl}: read it in ${mailDir}/*.eml` : `  mail:          sent through ${new URL(smtpUrl).host}`);
   if (platform.adminTokenGeneratedAt) lines.push(`  admin token:   ${platform.adminToken}`, `                 (shown once; kept in ${platform.adminTokenGeneratedAt})`);
   if (demo) {

@@ -2,7 +2,18 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { forbidden, HttpError, roleAtLeast, unauthorized, type RouteAuth, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
-import { tenancyCollections, type ApiKeyLookup } from '../projections/tenancyProjection.ts';
+import { tenancyCollections, type ApiKeyLookup, type ApiKeyView } from '../projections/tenancyProjection.ts';
+import { cookieValue, lowerRole, SESSION_COOKIE, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
+
+/** Methods a cookie session may use without the portal's header: a cross-site form cannot send it (no CORS here). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+export const PORTAL_HEADER = 'x-curbmap-portal';
+
+/** The grant of the request's session cookie, if it carries a valid one. */
+export function sessionGrant(signer: PortalSigner | null, cookieHeader: string | undefined, now: number): PortalGrant | null {
+  const value = signer ? cookieValue(cookieHeader, SESSION_COOKIE) : null;
+  return value ? signer!.verify('session', value, now) : null;
+}
 
 export function bearer(header: string | undefined): string | null {
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -61,7 +72,7 @@ export class FailedAuthLimiter {
  * Every route is private unless its config says `auth: 'public'`: a route that forgets to say gets the key
  * check, never an open door. Unknown paths fall through to 404/405 without one.
  */
-export function installAuthentication(app: FastifyInstance, ctx: ServiceContext, options: { adminToken: string; unauthenticatedPerMinute: number }): void {
+export function installAuthentication(app: FastifyInstance, ctx: ServiceContext, options: { adminToken: string; unauthenticatedPerMinute: number; portal: PortalSigner | null }): FailedAuthLimiter {
   const limiter = new FailedAuthLimiter(options.unauthenticatedPerMinute);
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === undefined) return;
@@ -74,6 +85,20 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
       return error;
     };
     const token = bearer(request.headers.authorization);
+    if (!token && mode === 'key') {
+      // The dashboard's browser session: an HttpOnly cookie naming a key, never the key itself.
+      const grant = sessionGrant(options.portal, request.headers.cookie, ctx.now().getTime());
+      if (grant) {
+        const key = await ctx.readStore.get<ApiKeyView>(tenancyCollections.apiKeys, grant.keyId);
+        if (!key || key.organizationId !== grant.organizationId || key.revokedAt) throw refuse(unauthorized('the key this session was opened with has been revoked: sign in again'));
+        if (!SAFE_METHODS.has(request.method) && request.headers[PORTAL_HEADER] !== '1') throw forbidden(`a change made with a session cookie must send the ${PORTAL_HEADER}: 1 header`);
+        const role = lowerRole(grant.role, key.role as Parameters<typeof roleAtLeast>[0]);
+        request.auth = { kind: 'key', organizationId: key.organizationId, keyId: key.id, role, projectId: key.projectId };
+        const minRole = request.routeOptions.config?.minRole ?? 'read_only';
+        if (!roleAtLeast(role, minRole)) throw forbidden(`this action needs the ${minRole} role or higher; this session has ${role}`);
+        return;
+      }
+    }
     if (!token) throw refuse(unauthorized());
     if (mode === 'admin') {
       if (!sameSecret(token, options.adminToken)) throw refuse(unauthorized('this route needs the platform admin token'));
@@ -89,4 +114,5 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
     const minRole = request.routeOptions.config?.minRole ?? 'read_only';
     if (!roleAtLeast(role, minRole)) throw forbidden(`this action needs the ${minRole} role or higher; this key has ${role}`);
   });
+  return limiter;
 }

@@ -6,7 +6,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import { HttpError, NotYetVisibleError, problemSchema, toProblem, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
-import { bearer, installAuthentication } from './authentication.ts';
+import { bearer, installAuthentication, sessionGrant } from './authentication.ts';
+import { PortalSigner } from '../application/portalSessions.ts';
+import { registerPortalRoutes } from './portalRoutes.ts';
+import { registerWebAppRoutes } from './webAppRoutes.ts';
 import { registerIdempotency } from './idempotency.ts';
 import { clientErrorHandler, frameworkErrors, installProtocolRules } from './protocolErrors.ts';
 import { installRequestValidation } from './requestValidation.ts';
@@ -38,11 +41,16 @@ export interface GatewayOptions {
   /** Failed authentications per client address per minute (RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE). */
   unauthenticatedPerMinute: number;
   readiness: Readiness;
+  /** Signs dashboard links and session cookies (generated into the data directory when not configured). */
+  portalSecret: string;
+  /** PUBLIC_URL: the base of portal links (default: the request's own). */
+  publicUrl?: string | null;
 }
 
 /** The one public HTTP server: auth, tenancy scoping, problem errors, docs, metrics; services bring routes. */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const { ctx, logger } = options;
+  const portal = new PortalSigner(options.portalSecret);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: (req) => {
@@ -118,18 +126,21 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     // Per key: the token's hash, so no lookup is needed; requests without a key are limited per address.
     keyGenerator: (request) => {
       const token = bearer(request.headers.authorization);
-      return token ? hashApiKey(token) : request.ip;
+      // A dashboard session counts against its key, as the key itself would.
+      return token ? hashApiKey(token) : (sessionGrant(portal, request.headers.cookie, Date.now())?.keyId ?? request.ip);
     },
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.after}`), { statusCode: 429 }),
   });
 
-  installAuthentication(app, ctx, { adminToken: options.adminToken, unauthenticatedPerMinute: options.unauthenticatedPerMinute });
+  const failedAuth = installAuthentication(app, ctx, { adminToken: options.adminToken, unauthenticatedPerMinute: options.unauthenticatedPerMinute, portal });
 
   const idempotency = registerIdempotency(app, ctx.readStore, ctx.now);
   app.decorate('purgeIdempotencyRecords', idempotency.purge);
   registerOpsRoutes(app, options.readiness);
   registerDeadLetterRoutes(app, ctx);
+  registerPortalRoutes(app, ctx, { signer: portal, publicUrl: options.publicUrl ?? null, failedAuth });
+  registerWebAppRoutes(app);
   for (const module of options.modules) await module.routes?.(app, ctx);
   return app;
 }

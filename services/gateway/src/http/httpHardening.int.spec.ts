@@ -104,10 +104,11 @@ describe('every error is problem+json', () => {
 });
 
 describe('authentication', () => {
-  it('keeps every route private except health, readiness, docs, the Stripe webhook and signed downloads', async () => {
+  it('keeps every route private except health, readiness, docs, the Stripe webhook, signed downloads and the dashboard\'s page and sign-in', async () => {
     const publicRoutes = p.app.routeTable.filter((r) => r.auth === 'public').map((r) => `${r.method} ${r.url}`);
     // A signed download link carries its own authorization (HMAC, expiry, organization): no key.
-    const allowed = /^(GET|HEAD) (\/healthz|\/readyz|\/docs.*|\/downloads\/exports\/:id)$|^POST \/webhooks\/stripe$/;
+    // The dashboard's page and assets, and its sign-in (a signed link, or a key checked and rate-limited like any).
+    const allowed = /^(GET|HEAD) (\/healthz|\/readyz|\/docs.*|\/downloads\/exports\/:id|\/|\/assets\/:file|\/portal\/enter)$|^POST (\/webhooks\/stripe|\/portal\/sign-in|\/portal\/sign-out)$/;
     expect(publicRoutes.filter((r) => !allowed.test(r))).toEqual([]);
     expect(publicRoutes).toEqual(expect.arrayContaining(['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /docs/json', 'POST /webhooks/stripe']));
     for (const route of p.app.routeTable.filter((r) => r.auth !== 'public' && r.method !== 'HEAD')) {

@@ -6,7 +6,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
 import { NotYetVisibleError, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
-import { resolveAdminToken } from './adminToken.ts';
+import { resolveAdminToken, resolveSecret } from './adminToken.ts';
 import { openEmbeddedStorage } from './embeddedStorage.ts';
 
 export interface EmbeddedOptions {
@@ -20,6 +20,9 @@ export interface EmbeddedOptions {
   now?: () => Date;
   /** How long a command's answer waits for the read models that take its write (then 202 + Location). */
   readYourWritesTimeoutMs?: number;
+  /** CURBMAP_PORTAL_SECRET: signs dashboard links and sessions (generated into the data directory when unset). */
+  portalSecret?: string | null;
+  publicUrl?: string | null;
 }
 
 export interface EmbeddedPlatform {
@@ -71,6 +74,8 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     adminToken,
     rateLimitPerMinute: options.rateLimitPerMinute,
     unauthenticatedPerMinute: options.unauthenticatedPerMinute ?? 60,
+    portalSecret: resolveSecret(options.portalSecret ?? null, options.dataDir, 'portal-secret', 'cmp_').secret,
+    publicUrl: options.publicUrl ?? null,
     readiness: {
       // Every subscription counts, process managers included: a stuck invoicing process is not ready either.
       check: async () => ({ storage: database.db.isOpen, subscriptions: subscriptions.list().every((s) => s.isCaughtUp()) }),

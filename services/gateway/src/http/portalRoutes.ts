@@ -1,0 +1,108 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { apiKeyRoles, type ApiKeyRole } from '@curbmap/contracts';
+import { forbidden, HttpError, keyAuth, problemResponses, roleAtLeast, unauthorized, type ServiceContext } from '@curbmap/service-kit';
+import { hashApiKey } from '../application/apiKeySecrets.ts';
+import { LINK_TTL_MS, lowerRole, SESSION_TTL_MS, sessionCookie, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
+import { tenancyCollections as C, type ApiKeyLookup, type ApiKeyView, type OrganizationView } from '../projections/tenancyProjection.ts';
+import { PORTAL_HEADER, type FailedAuthLimiter } from './authentication.ts';
+
+const tags = ['portal'];
+
+/**
+ * Signing the dashboard in without a key in the page: a short-lived signed link (`POST /v1/portal-sessions`, for a
+ * finance officer), or an API key typed once into the sign-in form. Either becomes an HttpOnly, SameSite=Strict
+ * session cookie naming the key (never the key); the link is answered with a redirect to `/`, so neither the key
+ * nor the link stays in the page's address or history.
+ */
+export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, options: { signer: PortalSigner; publicUrl: string | null; failedAuth: FailedAuthLimiter }): void {
+  const { signer } = options;
+  const secure = (request: FastifyRequest) => request.protocol === 'https';
+  const openSession = (reply: FastifyReply, request: FastifyRequest, grant: Omit<PortalGrant, 'expiresAt'>) => {
+    const expiresAt = ctx.now().getTime() + SESSION_TTL_MS;
+    reply.header('set-cookie', sessionCookie(signer.sign('session', { ...grant, expiresAt }), SESSION_TTL_MS / 1000, secure(request)));
+    reply.header('cache-control', 'no-store');
+  };
+
+  app.post('/v1/portal-sessions', {
+    config: { auth: 'key', minRole: 'billing_admin', responseContainsSecret: true },
+    schema: {
+      summary: 'A short-lived link that signs a browser in to the dashboard, for someone without a key',
+      description: 'The link acts for the calling key with `role` (at most the key\'s own; default read_only) and works for `expiresInMinutes` (default 15). Revoking the key ends the sessions it opened.',
+      tags,
+      security: [{ apiKey: [] }],
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { role: { type: 'string', enum: [...apiKeyRoles] }, expiresInMinutes: { type: 'integer', minimum: 1, maximum: 1440 } },
+      },
+      response: { 201: { type: 'object', required: ['url', 'expiresAt'], properties: { url: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } } }, ...problemResponses(400, 401, 403) },
+    },
+    handler: async (request, reply) => {
+      const auth = keyAuth(request);
+      const body = (request.body ?? {}) as { role?: ApiKeyRole; expiresInMinutes?: number };
+      const role = body.role ?? 'read_only';
+      if (!roleAtLeast(auth.role, role)) throw forbidden(`a link cannot have more than this key's role (${auth.role})`);
+      const expiresAt = ctx.now().getTime() + (body.expiresInMinutes ? body.expiresInMinutes * 60_000 : LINK_TTL_MS);
+      const token = signer.sign('link', { organizationId: auth.organizationId, keyId: auth.keyId, role, projectId: auth.projectId, expiresAt });
+      const base = options.publicUrl ?? `${request.protocol}://${request.host}`;
+      reply.code(201);
+      return { url: `${base.replace(/\/$/, '')}/portal/enter?token=${token}`, expiresAt: new Date(expiresAt).toISOString() };
+    },
+  });
+
+  app.get('/portal/enter', {
+    config: { auth: 'public' },
+    schema: { hide: true, querystring: { type: 'object', properties: { token: { type: 'string', maxLength: 1000 } } } },
+    handler: async (request, reply) => {
+      const grant = signer.verify('link', (request.query as { token?: string }).token ?? '', ctx.now().getTime());
+      const key = grant ? await ctx.readStore.get<ApiKeyView>(C.apiKeys, grant.keyId) : null;
+      reply.header('referrer-policy', 'no-referrer');
+      if (!grant || !key || key.revokedAt || key.organizationId !== grant.organizationId) return reply.redirect('/#/sign-in?link=expired', 303);
+      openSession(reply, request, { organizationId: grant.organizationId, keyId: grant.keyId, role: lowerRole(grant.role, key.role as ApiKeyRole), projectId: key.projectId });
+      return reply.redirect('/', 303);
+    },
+  });
+
+  app.post('/portal/sign-in', {
+    config: { auth: 'public' },
+    schema: { hide: true, body: { type: 'object', additionalProperties: false, required: ['apiKey'], properties: { apiKey: { type: 'string', minLength: 1, maxLength: 200 } } } },
+    handler: async (request, reply) => {
+      if (request.headers[PORTAL_HEADER] !== '1') throw forbidden(`sign in from the dashboard (it sends ${PORTAL_HEADER}: 1)`);
+      // Guessing keys here costs the address as it does on the API.
+      const wait = options.failedAuth.retryAfter(request.ip);
+      if (wait > 0) throw new HttpError(429, 'rate_limited', `too many failed authentications from this address; retry in ${wait} s`, undefined, { 'retry-after': String(wait) });
+      const found = await ctx.readStore.get<ApiKeyLookup>(C.apiKeyLookup, hashApiKey((request.body as { apiKey: string }).apiKey.trim()));
+      if (!found || found.revoked) {
+        options.failedAuth.fail(request.ip);
+        throw unauthorized('unknown or revoked API key');
+      }
+      openSession(reply, request, { organizationId: found.organizationId, keyId: found.keyId, role: found.role as ApiKeyRole, projectId: found.projectId });
+      return reply.code(204).send();
+    },
+  });
+
+  app.post('/portal/sign-out', {
+    config: { auth: 'public' },
+    schema: { hide: true },
+    handler: async (request, reply) => {
+      reply.header('set-cookie', sessionCookie('', 0, secure(request)));
+      return reply.code(204).send();
+    },
+  });
+
+  app.get('/v1/portal/me', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'Who the caller is: organization, role, key and project scope (what the dashboard shows and allows)',
+      tags,
+      security: [{ apiKey: [] }],
+      response: { 200: { type: 'object', properties: { organization: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, timeZone: { type: 'string' }, currency: { type: 'string' } } }, role: { type: 'string' }, keyId: { type: 'string' }, projectId: { type: ['string', 'null'] } } }, ...problemResponses(401) },
+    },
+    handler: async (request) => {
+      const auth = keyAuth(request);
+      const org = await ctx.readStore.get<OrganizationView>(C.organizations, auth.organizationId);
+      if (!org) throw new HttpError(404, 'not_found', 'organization not found');
+      return { organization: { id: org.id, name: org.name, timeZone: org.timeZone, currency: org.currency }, role: auth.role, keyId: auth.keyId, projectId: auth.projectId };
+    },
+  });
+}

@@ -1,0 +1,114 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+
+let p: TestPlatform;
+let clock: Date;
+let owner: { id: string; apiKey: string };
+beforeEach(async () => {
+  clock = new Date('2027-03-01T12:00:00Z');
+  p = await startTestPlatform({ now: () => clock });
+  owner = await p.createOrganization('City of Springfield');
+});
+afterEach(() => p.close());
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+const cookieOf = (setCookie: string | string[] | undefined) => String(Array.isArray(setCookie) ? setCookie[0] : setCookie).split(';')[0]!;
+
+async function issueKey(role: string) {
+  const res = await p.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(owner.apiKey), payload: { name: role, role } });
+  const body = res.json() as { key: string; apiKey: { id: string } };
+  return { id: body.apiKey.id, key: body.key };
+}
+
+async function enter(role = 'billing_admin', key = owner.apiKey) {
+  const link = await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(key), payload: { role } });
+  expect(link.statusCode, link.body).toBe(201);
+  const url = new URL(link.json().url);
+  return p.app.inject({ url: `${url.pathname}${url.search}` });
+}
+
+describe('portal sessions', () => {
+  it('turn a short-lived link into an HttpOnly, SameSite=Strict cookie session with the link\'s role, and a redirect to /', async () => {
+    const res = await enter('billing_admin');
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/');
+    expect(String(res.headers['set-cookie'])).toMatch(/^curbmap_session=[\w-]+\.[\w-]+; Path=\/; Max-Age=28800; HttpOnly; SameSite=Strict$/);
+    const me = await p.app.inject({ url: '/v1/portal/me', headers: { cookie: cookieOf(res.headers['set-cookie']) } });
+    expect(me.json()).toMatchObject({ organization: { id: owner.id, name: 'City of Springfield' }, role: 'billing_admin', projectId: null });
+  });
+
+  it('are only made by owners and billing admins, never with more than the key\'s own role', async () => {
+    const viewer = await issueKey('read_only');
+    expect((await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(viewer.key), payload: {} })).statusCode).toBe(403);
+    const admin = await issueKey('billing_admin');
+    const tooHigh = await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(admin.key), payload: { role: 'owner' } });
+    expect(tooHigh.statusCode).toBe(403);
+    expect(tooHigh.json().detail).toMatch(/more than this key's role/);
+  });
+
+  it('refuse changes without the portal header, forged or swapped tokens, expired links and revoked keys', async () => {
+    const cookie = cookieOf((await enter('billing_admin')).headers['set-cookie']);
+    const endpoint = { url: 'https://93.184.216.34/hooks', events: ['invoice.issued'] };
+    // Another site's form could send the cookie (were it not SameSite), never this header.
+    expect((await p.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers: { cookie }, payload: endpoint })).statusCode).toBe(403);
+    expect((await p.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers: { cookie, 'x-curbmap-portal': '1' }, payload: endpoint })).statusCode).toBe(201);
+    const [payload, mac] = cookie.split('=')[1]!.split('.');
+    const forged = `curbmap_session=${Buffer.from(JSON.stringify([owner.id, 'x', 'owner', null, Date.now() + 1e9])).toString('base64url')}.${mac}`;
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie: forged } })).statusCode).toBe(401);
+    // A link is not a session, nor the reverse.
+    const link = new URL((await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(owner.apiKey), payload: {} })).json().url);
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie: `curbmap_session=${link.searchParams.get('token')}` } })).statusCode).toBe(401);
+    expect((await p.app.inject({ url: `/portal/enter?token=${payload}.${mac}` })).headers.location).toBe('/#/sign-in?link=expired');
+    // 15 minutes later the link no longer opens anything; the session made before still works, for 8 hours.
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    const late = await p.app.inject({ url: `${link.pathname}${link.search}` });
+    expect([late.statusCode, late.headers.location, late.headers['set-cookie']]).toEqual([303, '/#/sign-in?link=expired', undefined]);
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie } })).statusCode).toBe(200);
+    clock = new Date(clock.getTime() + 8 * 3_600_000);
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie } })).statusCode).toBe(401);
+  });
+
+  it('end when the key that opened them is revoked, and see only their own organization', async () => {
+    const admin = await issueKey('billing_admin');
+    const cookie = cookieOf((await enter('read_only', admin.key)).headers['set-cookie']);
+    const other = await p.createOrganization('Shelbyville');
+    await p.app.inject({ method: 'POST', url: '/v1/subscription', headers: bearer(other.apiKey), payload: { planId: 'city', seats: 1 } });
+    await p.settle();
+    const [theirs] = (await p.app.inject({ url: '/v1/invoices', headers: bearer(other.apiKey) })).json().data as { id: string }[];
+    expect((await p.app.inject({ url: `/v1/invoices/${theirs!.id}`, headers: { cookie } })).statusCode).toBe(404);
+    expect((await p.app.inject({ url: '/v1/invoices', headers: { cookie } })).json().data).toEqual([]);
+    expect((await p.app.inject({ method: 'DELETE', url: `/v1/api-keys/${admin.id}`, headers: bearer(owner.apiKey) })).statusCode).toBe(204);
+    const after = await p.app.inject({ url: '/v1/portal/me', headers: { cookie } });
+    expect(after.statusCode).toBe(401);
+    expect(after.json().detail).toMatch(/revoked/);
+  });
+
+  it('sign in with an API key sent once from the dashboard, and sign out', async () => {
+    expect((await p.app.inject({ method: 'POST', url: '/portal/sign-in', payload: { apiKey: owner.apiKey } })).statusCode).toBe(403);
+    expect((await p.app.inject({ method: 'POST', url: '/portal/sign-in', headers: { 'x-curbmap-portal': '1' }, payload: { apiKey: 'cmk_nope' } })).statusCode).toBe(401);
+    // Guessing keys at the sign-in costs the address, as on the API.
+    const guesser = { 'x-curbmap-portal': '1' };
+    const from = { remoteAddress: '203.0.113.9' };
+    const codes: number[] = [];
+    for (let i = 0; i < 1001; i++) codes.push((await p.app.inject({ method: 'POST', url: '/portal/sign-in', headers: guesser, payload: { apiKey: `cmk_guess_${i}` }, ...from })).statusCode);
+    expect(codes.at(-1)).toBe(429);
+    const ok = await p.app.inject({ method: 'POST', url: '/portal/sign-in', headers: { 'x-curbmap-portal': '1' }, payload: { apiKey: owner.apiKey } });
+    expect(ok.statusCode).toBe(204);
+    const cookie = cookieOf(ok.headers['set-cookie']);
+    expect(cookie).not.toContain(owner.apiKey);
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie } })).json().role).toBe('owner');
+    const out = await p.app.inject({ method: 'POST', url: '/portal/sign-out' });
+    expect(String(out.headers['set-cookie'])).toMatch(/^curbmap_session=; Path=\/; Max-Age=0; HttpOnly; SameSite=Strict/);
+  });
+
+  it('serve the dashboard page with a CSP under which no inline script runs', async () => {
+    const page = await p.app.inject({ url: '/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toMatch(/script-src 'self';/);
+    expect(page.body).not.toMatch(/<script>(?!<\/script>)/);
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(page.body)![1]!;
+    const js = await p.app.inject({ url: asset });
+    expect([js.statusCode, js.headers['content-type'], js.headers['cache-control']]).toEqual([200, 'text/javascript; charset=utf-8', 'public, max-age=31536000, immutable']);
+    expect((await p.app.inject({ url: '/assets/..%2Fpackage.json' })).statusCode).toBe(400);
+  });
+});

@@ -1,0 +1,56 @@
+import { api, ApiError, type Me } from '../api.ts';
+import { empty, h } from '../dom.ts';
+import { date, money, number } from '../format.ts';
+
+interface Subscription { status: string; planName?: string; planId: string; seats: number; currency: string; unitAmount: number; annualAmount: number; collectionMethod: string; currentPeriodStart: string; currentPeriodEnd: string; cancelAtPeriodEnd: boolean }
+interface Invoice { id: string; number: string; status: string; currency: string; total: number; amountRemaining: number; dueAt: string | null }
+interface Quotas { meters: { meter: string; use: number; included: number; percentage: number | null }[] }
+
+const term = (label: string, value: string | Node) => [h('dt', {}, label), h('dd', {}, value)];
+
+/** Plan, seats, period and renewal, collection method, next invoice estimate, payment status, open alerts. */
+export async function overviewPage(main: HTMLElement, me: Me): Promise<void> {
+  const tz = me.organization.timeZone;
+  const [sub, open, quotas] = await Promise.all([
+    api<Subscription>('/v1/subscription').catch((err) => (err instanceof ApiError && err.status === 404 ? null : Promise.reject(err))),
+    api<{ data: Invoice[] }>('/v1/invoices?status=open&limit=100'),
+    api<Quotas>('/v1/usage/quotas').catch(() => ({ meters: [] })),
+  ]);
+  const alerts = quotas.meters.filter((m) => (m.percentage ?? 0) >= 80);
+  const due = open.data.reduce((sum, i) => sum + i.amountRemaining, 0);
+  const currency = open.data[0]?.currency ?? sub?.currency ?? me.organization.currency;
+  const overdue = open.data.filter((i) => i.dueAt && i.dueAt < new Date().toISOString());
+  main.replaceChildren(
+    h('h1', {}, 'Overview'),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'plan-title' },
+      h('h2', { id: 'plan-title' }, 'Plan'),
+      sub
+        ? h('dl', { class: 'terms' },
+            ...term('Plan', sub.planName ?? sub.planId),
+            ...term('Seats', number(sub.seats)),
+            ...term('Status', sub.status.replace('_', ' ')),
+            ...term('Current period', `${date(sub.currentPeriodStart, tz)} – ${date(sub.currentPeriodEnd, tz)}`),
+            ...term(sub.cancelAtPeriodEnd ? 'Ends on' : 'Renews on', date(sub.currentPeriodEnd, tz)),
+            ...term('Collection', sub.collectionMethod === 'send_invoice' ? 'Invoice, paid by bank transfer' : 'Card, charged automatically'),
+            ...term('Next invoice (estimate)', sub.cancelAtPeriodEnd ? 'none: the subscription ends' : `${money(sub.annualAmount, sub.currency)} at renewal, plus any overage`),
+          )
+        : empty('No subscription yet.'),
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'pay-title' },
+      h('h2', { id: 'pay-title' }, 'Payment status'),
+      open.data.length === 0
+        ? h('p', { class: 'ok' }, 'Nothing is owed.')
+        : h('p', { class: overdue.length ? 'warn' : '' }, `${open.data.length} open invoice${open.data.length === 1 ? '' : 's'}, ${money(due, currency)} due${overdue.length ? `; ${overdue.length} overdue` : ''}.`),
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'alerts-title' },
+      h('h2', { id: 'alerts-title' }, 'Alerts'),
+      alerts.length === 0 ? empty('No usage alerts.') : h('ul', {}, ...alerts.map((a) => h('li', { class: (a.percentage ?? 0) >= 100 ? 'warn' : '' }, `${a.meter}: ${number(a.use)} of ${number(a.included)} included (${Math.floor(a.percentage ?? 0)} %)`))),
+    ),
+  );
+}
