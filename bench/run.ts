@@ -5,11 +5,12 @@ import { webhookBench } from './webhookBench.ts';
 import { usageBench } from './usageBench.ts';
 import { exportBench } from './exportBench.ts';
 import { invoicePdfBench } from './invoicePdfBench.ts';
+import { dashboardBench } from './dashboardBench.ts';
 import { writeReport, type Figure } from './report.ts';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const only = process.argv.slice(2);
-const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench };
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench, dashboard: dashboardBench };
 
 const figures: Figure[] = [];
 for (const [name, suite] of Object.entries(suites)) {

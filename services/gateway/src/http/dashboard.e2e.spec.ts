@@ -136,7 +136,15 @@ describe.skipIf(!chromium)('the dashboard in Chromium', () => {
     }, href);
     expect(file.status).toBe(200);
     expect(file.body.split('\r\n')[1]).toContain('e1000000-0000-4000-8000-000000000001');
+    // The finished export is listed; a weekly schedule is added, then deleted.
+    await page.waitForSelector('a[aria-label="Download the zones export"]');
+    await page.select('#schedule-dataset', 'zones');
+    await page.click('[data-action="add-schedule"] button[type=submit]');
+    await page.waitForSelector('.schedules li');
+    expect(await page.$eval('.schedules li', (li) => li.textContent)).toContain('zones as cds: “0 6 * * 1” (America/Chicago)');
     await page.screenshot({ path: join(artifacts, 'exports.png'), fullPage: true });
+    await page.click('[data-action="delete-schedule"]');
+    await page.waitForFunction(() => document.body.textContent.includes('No scheduled exports.'));
     expect(await accessibilityViolations(page)).toEqual([]);
 
     await visit(page, '#/settings', '#hooks-title');

@@ -4,7 +4,7 @@ import { date, number } from '../format.ts';
 
 interface Job { id: string; status: string; request: { dataset: string; format: string; projectId: string | null; cdsVersion?: string }; rowsDone?: number; rowsTotal?: number | null; createdAt?: string; requestedAt?: string }
 interface Project { id: string; name: string }
-interface Schedule { id: string; cron: string; timeZone: string; request: { dataset: string; format: string } }
+interface Schedule { id: string; cron: string; timeZone: string; export: { dataset: string; format: string }; nextRunAt: string | null }
 
 const datasets = ['zones', 'areas', 'spaces', 'objects', 'policies', 'events', 'sessions', 'aggregates', 'usage', 'invoices', 'payments'];
 const formats = ['cds', 'json', 'ndjson', 'csv'];
@@ -75,6 +75,38 @@ export async function exportsPage(main: HTMLElement, me: Me): Promise<void> {
         h('td', {}, j.status === 'completed' ? h('a', { href: `/v1/exports/${j.id}/download`, 'aria-label': `Download the ${j.request.dataset} export` }, 'Download') : ''))))));
   renderList(jobs.data);
   refreshList = async () => renderList((await api<{ data: Job[] }>('/v1/exports?limit=20')).data);
-  const scheduleList = schedules.data.length === 0 ? empty('No scheduled exports.') : h('ul', {}, ...schedules.data.map((s) => h('li', {}, `${s.request.dataset} as ${s.request.format}: ${s.cron} (${s.timeZone})`)));
-  main.replaceChildren(h('h1', {}, 'Exports'), form, progress, progressText, download, list, h('h2', {}, 'Schedules'), scheduleList);
+  const scheduleList = h('div', {});
+  const renderSchedules = (data: Schedule[]) =>
+    scheduleList.replaceChildren(data.length === 0 ? empty('No scheduled exports.') : h('ul', { class: 'schedules' }, ...data.map((s) => h('li', {},
+      `${s.export.dataset} as ${s.export.format}: “${s.cron}” (${s.timeZone}), next ${date(s.nextRunAt, s.timeZone)} `,
+      can(me, 'member') ? h('button', { type: 'button', class: 'link', 'data-action': 'delete-schedule', 'aria-label': `Delete the schedule ${s.cron} for ${s.export.dataset}`, onclick: async () => {
+        await api(`/v1/export-schedules/${s.id}`, { method: 'DELETE' });
+        announce('Schedule deleted');
+        renderSchedules((await api<{ data: Schedule[] }>('/v1/export-schedules')).data);
+      } }, 'Delete') : null))));
+  renderSchedules(schedules.data);
+  const scheduleForm = h('form', { class: 'controls', 'aria-label': 'Schedule an export', hidden: true });
+  if (can(me, 'member')) {
+    scheduleForm.hidden = false;
+    scheduleForm.dataset['action'] = 'add-schedule';
+    const cron = h('input', { id: 'schedule-cron', required: true, value: '0 6 * * 1', 'aria-describedby': 'cron-hint', size: 14 });
+    const zone = h('input', { id: 'schedule-zone', required: true, value: me.organization.timeZone, size: 18 });
+    const sDataset = h('select', { id: 'schedule-dataset' }, ...datasets.map((d) => h('option', { value: d }, d)));
+    const sFormat = h('select', { id: 'schedule-format' }, ...formats.map((f) => h('option', { value: f }, f === 'cds' ? 'CDS' : f.toUpperCase())));
+    const result = h('p', { role: 'status' });
+    scheduleForm.append(h('label', { for: 'schedule-cron' }, 'Cron'), cron, h('label', { for: 'schedule-zone' }, 'Time zone'), zone,
+      h('label', { for: 'schedule-dataset' }, 'Dataset'), sDataset, h('label', { for: 'schedule-format' }, 'Format'), sFormat,
+      h('button', { type: 'submit' }, 'Add schedule'), h('span', { id: 'cron-hint', class: 'hint' }, 'minute hour day month weekday, e.g. 0 6 * * 1 = Mondays 06:00'), result);
+    scheduleForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await api('/v1/export-schedules', { method: 'POST', body: { cron: cron.value.trim(), timeZone: zone.value.trim(), export: { dataset: sDataset.value, format: sFormat.value } } });
+        result.textContent = 'Schedule added.';
+        renderSchedules((await api<{ data: Schedule[] }>('/v1/export-schedules')).data);
+      } catch (err) {
+        result.textContent = err instanceof Error ? err.message : String(err);
+      }
+    });
+  }
+  main.replaceChildren(h('h1', {}, 'Exports'), form, progress, progressText, download, list, h('h2', {}, 'Schedules'), scheduleList, scheduleForm);
 }

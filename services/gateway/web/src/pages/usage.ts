@@ -62,6 +62,9 @@ export async function usagePage(main: HTMLElement, me: Me): Promise<void> {
     csv.setAttribute('href', `/v1/usage/report.csv?${q}`);
     chart.setAttribute('aria-busy', 'true');
     const summary = await api<Summary>(`/v1/usage/summary?${q}`);
+    // Projects by name, in the chart's legend and the table alike.
+    const nameOf = (id: string | null) => (id ? (names.get(id) ?? id) : 'All');
+    summary.series.sort((a, b) => nameOf(a.projectId).localeCompare(nameOf(b.projectId)));
     const started = performance.now();
     plot?.destroy();
     plot = null;
