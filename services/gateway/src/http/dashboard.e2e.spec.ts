@@ -87,6 +87,9 @@ describe.skipIf(!chromium)('the dashboard in Chromium', () => {
   it('opens from a portal link into an HttpOnly session, shows plan, usage, invoices, exports and settings, each accessible', async () => {
     const link = await portalLink('billing_admin');
     const page = await newPage();
+    // Everything the page loads comes from the gateway: no outside network.
+    const requested: string[] = [];
+    page.on('request', (r) => void requested.push(r.url()));
     await page.goto(link, { waitUntil: 'networkidle0' });
     // The link answered a redirect: neither it nor a key is in the address, history or storage.
     expect(page.url()).toBe(`${base}/`);
@@ -155,9 +158,12 @@ describe.skipIf(!chromium)('the dashboard in Chromium', () => {
 
     // A phone-width screen: nothing wider than the screen.
     await page.setViewport({ width: 390, height: 844 });
-    await visit(page, '#/overview', '#plan-title');
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await page.screenshot({ path: join(artifacts, 'overview-phone.png'), fullPage: true });
+    for (const [hash, ready, shot] of [['#/overview', '#plan-title', 'overview-phone'], ['#/usage', '#meter', 'usage-phone'], ['#/invoices', 'table.table', 'invoices-phone']] as const) {
+      await visit(page, hash, ready);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), hash).toBeLessThanOrEqual(390);
+      await page.screenshot({ path: join(artifacts, `${shot}.png`), fullPage: true });
+    }
+    expect(requested.filter((u) => !u.startsWith(`${base}/`) && !u.startsWith('data:'))).toEqual([]);
     await page.browserContext().close();
   }, 90_000);
 

@@ -23,3 +23,6 @@ export function announce(text: string): void {
 export const loading = (what: string) => h('p', { class: 'state', 'aria-busy': 'true' }, `Loading ${what}…`);
 export const empty = (text: string) => h('p', { class: 'state empty' }, text);
 export const failure = (err: unknown) => h('p', { class: 'state error', role: 'alert' }, `Something went wrong: ${err instanceof Error ? err.message : String(err)}`);
+
+/** A wide table scrolls inside its own region on a narrow screen (focusable, so the keyboard can scroll it). */
+export const scrollable = (label: string, table: HTMLElement) => h('div', { class: 'scroll', role: 'region', 'aria-label': label, tabindex: 0 }, table);

@@ -1,5 +1,5 @@
 import { api, can, type Me } from '../api.ts';
-import { announce, empty, h } from '../dom.ts';
+import { announce, empty, h, scrollable } from '../dom.ts';
 import { date, number } from '../format.ts';
 
 interface Job { id: string; status: string; request: { dataset: string; format: string; projectId: string | null; cdsVersion?: string }; rowsDone?: number; rowsTotal?: number | null; createdAt?: string; requestedAt?: string }
@@ -69,10 +69,10 @@ export async function exportsPage(main: HTMLElement, me: Me): Promise<void> {
   });
   const list = h('div', {});
   const renderList = (data: Job[]) =>
-    list.replaceChildren(data.length === 0 ? empty('No exports yet.') : h('table', { class: 'table' }, h('caption', {}, 'Recent exports'),
+    list.replaceChildren(data.length === 0 ? empty('No exports yet.') : scrollable('Recent exports', h('table', { class: 'table' }, h('caption', {}, 'Recent exports'),
       h('thead', {}, h('tr', {}, ...['Dataset', 'Format', 'Status', 'Requested', 'File'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, ...data.map((j) => h('tr', {}, h('td', {}, j.request.dataset), h('td', {}, j.request.format), h('td', {}, j.status), h('td', {}, date(j.requestedAt ?? j.createdAt, me.organization.timeZone)),
-        h('td', {}, j.status === 'completed' ? h('a', { href: `/v1/exports/${j.id}/download`, 'aria-label': `Download the ${j.request.dataset} export` }, 'Download') : ''))))));
+        h('td', {}, j.status === 'completed' ? h('a', { href: `/v1/exports/${j.id}/download`, 'aria-label': `Download the ${j.request.dataset} export` }, 'Download') : '')))))));
   renderList(jobs.data);
   refreshList = async () => renderList((await api<{ data: Job[] }>('/v1/exports?limit=20')).data);
   const scheduleList = h('div', {});

@@ -1,5 +1,5 @@
 import { api, can, type Me } from '../api.ts';
-import { announce, empty, h } from '../dom.ts';
+import { announce, empty, h, scrollable } from '../dom.ts';
 import { date, money } from '../format.ts';
 
 interface Invoice { id: string; number: string; status: string; currency: string; total: number; amountRemaining: number; issuedAt: string; dueAt: string | null; poNumber: string | null; creditNotes?: { number: string; amount: number; reason: string }[] }
@@ -22,8 +22,8 @@ export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
       h('td', {}, h('a', { href: `/v1/invoices/${i.id}/pdf`, target: '_blank', rel: 'noopener', 'aria-label': `PDF of invoice ${i.number}` }, 'PDF'),
         ...(i.creditNotes ?? []).map((n) => h('div', { class: 'hint' }, `${n.number}: −${money(n.amount, i.currency)} (${n.reason})`))),
     ));
-  const table = data.length === 0 ? empty('No invoices yet.') : h('table', { class: 'table' }, h('caption', {}, 'Invoices, newest first'),
-    h('thead', {}, h('tr', {}, ...['Number', 'Status', 'Issued', 'Due', 'Total', 'Remaining', 'Documents'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, ...rows));
+  const table = data.length === 0 ? empty('No invoices yet.') : scrollable('Invoices', h('table', { class: 'table' }, h('caption', {}, 'Invoices, newest first'),
+    h('thead', {}, h('tr', {}, ...['Number', 'Status', 'Issued', 'Due', 'Total', 'Remaining', 'Documents'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, ...rows)));
   const open = data.filter((i) => i.amountRemaining > 0 && (i.status === 'open' || i.status === 'partially_paid'));
   const remittance = h('section', { class: 'card', 'aria-labelledby': 'remit-title' },
     h('h2', { id: 'remit-title' }, 'Remittance'),

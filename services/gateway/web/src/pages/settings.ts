@@ -1,5 +1,5 @@
 import { api, can, type Me } from '../api.ts';
-import { announce, empty, h } from '../dom.ts';
+import { announce, empty, h, scrollable } from '../dom.ts';
 import { date } from '../format.ts';
 
 interface Key { id: string; name: string; role: string; prefix: string; createdAt: string; revokedAt: string | null }
@@ -16,7 +16,7 @@ export async function settingsPage(main: HTMLElement, me: Me): Promise<void> {
   const keySection = h('section', { class: 'card', 'aria-labelledby': 'keys-title' }, h('h2', { id: 'keys-title' }, 'API keys'));
   if (!keys) keySection.append(h('p', {}, 'Only the organization\'s owner manages API keys.'));
   else {
-    keySection.append(keys.data.length === 0 ? empty('No keys.') : h('table', { class: 'table' }, h('caption', {}, 'Keys (their secrets are never shown again)'),
+    keySection.append(keys.data.length === 0 ? empty('No keys.') : scrollable('API keys', h('table', { class: 'table' }, h('caption', {}, 'Keys (their secrets are never shown again)'),
       h('thead', {}, h('tr', {}, ...['Name', 'Role', 'Prefix', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, ...keys.data.map((k) => h('tr', {}, h('td', {}, k.name), h('td', {}, k.role), h('td', {}, h('code', {}, k.prefix)), h('td', {}, date(k.createdAt, tz)),
         h('td', {}, k.revokedAt ? 'revoked' : k.id === me.keyId ? 'this session' : h('button', { type: 'button', class: 'danger', 'data-action': 'revoke-key', onclick: async () => {
@@ -24,7 +24,7 @@ export async function settingsPage(main: HTMLElement, me: Me): Promise<void> {
           await api(`/v1/api-keys/${k.id}`, { method: 'DELETE' });
           announce(`Key ${k.name} revoked`);
           await settingsPage(main, me);
-        } }, 'Revoke')))))));
+        } }, 'Revoke'))))))));
     const name = h('input', { id: 'key-name', required: true, maxlength: 100 });
     const role = h('select', { id: 'key-role' }, ...['read_only', 'member', 'billing_admin', 'owner'].map((r) => h('option', { value: r }, r.replace('_', ' '))));
     const shown = h('p', { role: 'status' });
@@ -42,9 +42,9 @@ export async function settingsPage(main: HTMLElement, me: Me): Promise<void> {
     const log = h('div', {});
     const show = h('button', { type: 'button', class: 'link', onclick: async () => {
       const deliveries = await api<{ data: Delivery[] }>(`/v1/webhook-endpoints/${e.id}/deliveries?limit=20`);
-      log.replaceChildren(deliveries.data.length === 0 ? empty('Nothing sent yet.') : h('table', { class: 'table' }, h('caption', {}, `Deliveries to ${e.url}`),
+      log.replaceChildren(deliveries.data.length === 0 ? empty('Nothing sent yet.') : scrollable('Delivery log', h('table', { class: 'table' }, h('caption', {}, `Deliveries to ${e.url}`),
         h('thead', {}, h('tr', {}, ...['Event', 'Status', 'Attempts', 'Last'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, ...deliveries.data.map((d) => h('tr', {}, h('td', {}, d.eventType), h('td', {}, d.status), h('td', {}, d.attempts.map((a) => a.status ?? 'no answer').join(', ')), h('td', {}, date(d.attempts.at(-1)?.attemptedAt, tz)))))));
+        h('tbody', {}, ...deliveries.data.map((d) => h('tr', {}, h('td', {}, d.eventType), h('td', {}, d.status), h('td', {}, d.attempts.map((a) => a.status ?? 'no answer').join(', ')), h('td', {}, date(d.attempts.at(-1)?.attemptedAt, tz))))))));
     } }, 'Delivery log');
     return h('li', {}, h('code', {}, e.url), ` ${e.status}${e.disabledReason ? ` (${e.disabledReason})` : ''} — ${e.events.join(', ')} `, show, log);
   })));
