@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium gdal install build typecheck test up bench replay clean
+.PHONY: all toolchain chromium postgres gdal install build typecheck test up bench replay clean
 
 all: build
 
@@ -32,6 +32,19 @@ chromium:
 	  echo "make: no Chromium found. Install it (Debian: sudo apt-get install chromium) or set PUPPETEER_EXECUTABLE_PATH."; \
 	fi
 
+## PostgreSQL (Debian's) for the distributed mode's adapters: their tests start private clusters of their own
+## (initdb on a free port, as the postgres user), never a system service. Missing and not installable: they skip.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing PostgreSQL from Debian (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null) \
+	      || echo "make: apt-get could not install postgresql; the PostgreSQL suites skip"; \
+	  else \
+	    echo "make: PostgreSQL is not installed; the PostgreSQL suites skip (Debian: sudo apt-get install postgresql)"; \
+	  fi; \
+	fi
+
 install: toolchain
 	@pnpm install $(FROZEN) --reporter=append-only --config.confirmModulesPurge=false | tail -n 3
 
@@ -45,7 +58,7 @@ typecheck: install
 
 ## The README's test command: frozen install, type-check (tests included), build, every test.
 test: FROZEN := --frozen-lockfile
-test: chromium install
+test: chromium postgres install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json

@@ -10,3 +10,4 @@ export * from './adapters/sqlite/sqliteDatabase.ts';
 export * from './adapters/sqlite/sqliteEventStore.ts';
 export * from './adapters/sqlite/sqliteReadStore.ts';
 export * from './adapters/inprocess/inProcessSubscriptions.ts';
+export * from './adapters/postgres/postgresEventStore.ts';

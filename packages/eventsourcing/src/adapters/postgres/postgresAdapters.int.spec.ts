@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { collect, counted, eventStoreContract, testRegistry } from '@curbmap/testing';
+import { postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { PostgresEventStore } from './postgresEventStore.ts';
+
+// A real PostgreSQL: a private cluster started here (Debian's binaries), or DATABASE_URL. Never a mock.
+const unavailable = postgresUnavailable();
+let cluster: Promise<PrivateCluster> | null = null;
+afterAll(async () => {
+  if (cluster) await (await cluster).stop();
+});
+
+/** A fresh database per fixture on the one cluster: tests never see each other's events. */
+async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  cluster ??= startPrivateCluster();
+  const { url } = await cluster;
+  const name = `t_${randomUUID().replace(/-/g, '')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const dbUrl = new URL(url);
+  dbUrl.pathname = `/${name}`;
+  return {
+    url: dbUrl.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+if (unavailable) {
+  describe('PostgreSQL adapters', () => {
+    it.skip(`skipped: ${unavailable}`, () => {});
+  });
+} else {
+  eventStoreContract('postgres', async () => {
+    const db = await freshDatabase();
+    const store = await PostgresEventStore.open(db.url, testRegistry());
+    const others: PostgresEventStore[] = [];
+    return {
+      store,
+      async withRegistry(registry) {
+        const other = await PostgresEventStore.open(db.url, registry);
+        others.push(other);
+        return other;
+      },
+      async close() {
+        for (const o of others) await o.close();
+        await store.close();
+        await db.drop();
+      },
+    };
+  });
+
+  describe('PostgreSQL event store', () => {
+    it('never lets a reader pass an event whose transaction commits late: the log is read below the oldest running one', async () => {
+      const db = await freshDatabase();
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      const slow = new pg.Client({ connectionString: db.url });
+      await slow.connect();
+      try {
+        const before = await store.headPosition();
+        // A writer takes a position and holds its transaction open...
+        await slow.query('BEGIN');
+        await slow.query("SELECT pg_advisory_xact_lock(hashtextextended('thing-slow', 0))");
+        await slow.query(`INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, correlation_id, causation_id, data)
+          VALUES ($1, 'thing-slow', 0, 'thing', 'test.counted', 2, '2027-01-01T00:00:00.000Z', 'org', 'c', 'c', '{"count": 1}')`, [randomUUID()]);
+        // ...while another commits after it, with a higher position.
+        const fast = await store.append('thing-fast', [counted(2)], { expectedVersion: 'no_stream' });
+        // Readers see neither yet: the later commit would otherwise be read and the earlier one skipped for ever.
+        expect(await collect(store.readAll({ from: before }))).toEqual([]);
+        expect(await store.headPosition()).toBe(before);
+        await slow.query('COMMIT');
+        const read = await collect(store.readAll({ from: before }));
+        expect(read.map((e) => e.streamId)).toEqual(['thing-slow', 'thing-fast']);
+        expect(read[1]!.globalPosition).toBe(fast.position);
+        expect(await store.headPosition()).toBe(fast.position);
+      } finally {
+        await slow.end();
+        await store.close();
+        await db.drop();
+      }
+    });
+  });
+}

@@ -1,0 +1,264 @@
+import pg from 'pg';
+import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
+import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
+import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  id text NOT NULL UNIQUE,
+  stream_id text NOT NULL,
+  stream_version integer NOT NULL,
+  category text NOT NULL,
+  type text NOT NULL,
+  schema_version integer NOT NULL,
+  occurred_at text NOT NULL,
+  organization_id text NOT NULL,
+  project_id text,
+  correlation_id text NOT NULL,
+  causation_id text NOT NULL,
+  data jsonb NOT NULL,
+  CONSTRAINT events_stream_version UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX IF NOT EXISTS events_commit_order ON events (transaction_id, position);
+CREATE TABLE IF NOT EXISTS event_claims (key text PRIMARY KEY, position text NOT NULL);
+`;
+
+/** Rows a multi-row INSERT carries at once (13 parameters each). */
+const CHUNK = 200;
+const COLUMNS = 13;
+
+/** What is read of an event: positions as text (bigint and xid8 exceed JavaScript numbers). */
+const COLUMNS_READ = 'id, stream_id, stream_version, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data, position::text AS pos, transaction_id::text AS tx';
+
+interface EventRow {
+  pos: string;
+  tx: string;
+  id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  schema_version: number;
+  occurred_at: string;
+  organization_id: string;
+  project_id: string | null;
+  correlation_id: string;
+  causation_id: string;
+  data: unknown;
+}
+
+/** A checkpoint is `<transaction id>/<position>`: commit order first, then the order within a transaction. */
+const parse = (c: Checkpoint): [bigint, bigint] => {
+  if (c === null) return [0n, 0n];
+  const [tx, position] = c.split('/');
+  return [BigInt(tx!), BigInt(position!)];
+};
+const checkpointOf = (tx: string, position: string | number) => `${tx}/${position}`;
+
+/**
+ * The EventStore on PostgreSQL. Expected versions are enforced by the unique (stream, version) constraint, so two
+ * writers racing for one version never both win. A sequence hands out positions before commit, so readers do not
+ * trust the position alone: each event keeps its transaction id, and the log is read in (transaction id, position)
+ * order, only below the oldest transaction still running — a transaction that commits late is never skipped
+ * (Emmett's approach). Claims are rows of their own table in the same transaction.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly pool: pg.Pool;
+  private readonly registry: EventRegistry | undefined;
+  private readonly ownsPool: boolean;
+
+  constructor(pool: pg.Pool, registry?: EventRegistry, options: { ownsPool?: boolean } = {}) {
+    this.pool = pool;
+    this.registry = registry;
+    this.ownsPool = options.ownsPool ?? false;
+  }
+
+  /** Connects and creates the tables when they are missing. */
+  static async open(connectionString: string, registry?: EventRegistry): Promise<PostgresEventStore> {
+    const pool = new pg.Pool({ connectionString, max: 10 });
+    // An idle connection the server ended (a restart, an operator) is dropped by the pool; the next query reconnects.
+    pool.on('error', () => undefined);
+    await pool.query(SCHEMA);
+    return new PostgresEventStore(pool, registry, { ownsPool: true });
+  }
+
+  /**
+   * Appends from this process are applied in the order they were made, as the embedded store applies them (first
+   * come, first served for versions and claims); other processes are ordered by the stream lock and the constraints.
+   */
+  append(streamId: string, events: Iterable<NewEvent>, options: AppendOptions): Promise<AppendResult> {
+    const run = this.appending.then(() => this.appendNow(streamId, events, options));
+    this.appending = run.catch(() => undefined);
+    return run;
+  }
+
+  private appending: Promise<unknown> = Promise.resolve();
+
+  private async appendNow(streamId: string, events: Iterable<NewEvent>, { expectedVersion, claims = [] }: AppendOptions): Promise<AppendResult> {
+    const iterator = events[Symbol.iterator]();
+    const head = iterator.next();
+    if (head.done) throw new Error('append needs at least one event');
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Appends to one stream take turns (a lock held until commit): the version read below is the one the insert
+      // follows, and `any` never fails on a race. The unique (stream, version) constraint stays as the guard.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [streamId]);
+      const replay = await this.idempotentReplay(client, streamId, head.value, iterator);
+      if (replay) {
+        await client.query('COMMIT');
+        return replay;
+      }
+      const { rows } = await client.query<{ v: number | null }>('SELECT max(stream_version) AS v FROM events WHERE stream_id = $1', [streamId]);
+      const current = rows[0]!.v;
+      const actual = current ?? -1;
+      if (expectedVersion === 'no_stream' ? current !== null : expectedVersion !== 'any' && expectedVersion !== actual) {
+        throw new ConcurrencyError(streamId, expectedVersion, current === null ? 'no_stream' : actual);
+      }
+      const category = categoryOf(streamId);
+      let version = actual;
+      let last: { position: string; tx: string } | null = null;
+      let chunk: unknown[][] = [];
+      const flush = async () => {
+        if (chunk.length === 0) return;
+        const values = chunk.map((_, i) => `(${Array.from({ length: COLUMNS }, (__, k) => `$${i * COLUMNS + k + 1}`).join(', ')})`).join(', ');
+        const inserted = await client.query<{ position: string; tx: string }>(
+          `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
+           SELECT id, stream_id, stream_version::int, category, type, schema_version::int, occurred_at, organization_id, project_id, correlation_id, causation_id, data::jsonb
+           FROM (VALUES ${values}) AS v(id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data, ord)
+           ORDER BY ord::int
+           RETURNING position::text AS position, transaction_id::text AS tx`,
+          chunk.flat(),
+        );
+        last = inserted.rows.reduce((a, b) => (BigInt(b.position) > BigInt(a.position) ? b : a));
+        chunk = [];
+      };
+      for (let next: IteratorResult<NewEvent> = head; !next.done; next = iterator.next()) {
+        const e = next.value;
+        this.registry?.validate(e);
+        version += 1;
+        const correlationId = e.correlationId ?? e.id;
+        const schemaVersion = e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1;
+        chunk.push([e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, JSON.stringify(e.data), chunk.length]);
+        if (chunk.length === CHUNK) await flush();
+      }
+      await flush();
+      const position = checkpointOf(last!.tx, last!.position);
+      if (claims.length > 0) {
+        const { rows: won } = await client.query<{ key: string }>('INSERT INTO event_claims (key, position) SELECT unnest($1::text[]), $2 ON CONFLICT (key) DO NOTHING RETURNING key', [claims, position]);
+        if (won.length < new Set(claims).size) {
+          const mine = new Set(won.map((r) => r.key));
+          throw new ClaimConflictError(claims.filter((k) => !mine.has(k)));
+        }
+      }
+      await client.query('COMMIT');
+      return { nextVersion: version, position };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      // Another writer took this version (or these event ids) between our read and our insert.
+      if ((err as { code?: string }).code === '23505' && /events_stream_version|events_id_key/.test(String((err as { constraint?: string }).constraint))) {
+        throw new ConcurrencyError(streamId, expectedVersion, 'changed concurrently');
+      }
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Same event ids already appended to this stream: answer as the first append did. */
+  private async idempotentReplay(client: pg.PoolClient, streamId: string, first: NewEvent, rest: Iterator<NewEvent>): Promise<AppendResult | null> {
+    const found = await client.query<{ stream_id: string; stream_version: number; position: string; tx: string }>('SELECT stream_id, stream_version, position::text AS position, transaction_id::text AS tx FROM events WHERE id = $1', [first.id]);
+    const head = found.rows[0];
+    if (!head) return null;
+    let lastEvent = first;
+    let count = 1;
+    for (let next = rest.next(); !next.done; next = rest.next()) {
+      lastEvent = next.value;
+      count += 1;
+    }
+    const last = (await client.query<typeof head>('SELECT stream_id, stream_version, position::text AS position, transaction_id::text AS tx FROM events WHERE id = $1', [lastEvent.id])).rows[0];
+    if (head.stream_id !== streamId || !last || last.stream_id !== streamId || last.stream_version - head.stream_version !== count - 1) {
+      throw new ConcurrencyError(streamId, 'new events', `event ${first.id} already stored elsewhere`);
+    }
+    return { nextVersion: last.stream_version, position: checkpointOf(last.tx, last.position) };
+  }
+
+  async claimed(keys: string[]): Promise<Map<string, string>> {
+    const { rows } = await this.pool.query<{ key: string; position: string }>('SELECT key, position FROM event_claims WHERE key = ANY($1::text[])', [keys]);
+    return new Map(rows.map((r) => [r.key, r.position]));
+  }
+
+  async *readStream(streamId: string, options: { fromVersion?: number } = {}): AsyncIterable<StoredEvent> {
+    let from = options.fromVersion ?? 0;
+    for (;;) {
+      const { rows } = await this.pool.query<EventRow>(`SELECT ${COLUMNS_READ} FROM events WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT 500`, [streamId, from]);
+      for (const row of rows) yield this.toEvent(row);
+      if (rows.length < 500) return;
+      from = rows[rows.length - 1]!.stream_version + 1;
+    }
+  }
+
+  async *readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
+    const batchSize = options.batchSize ?? 1000;
+    const { categories = [], types = [] } = options.filter ?? {};
+    let [tx, position] = parse(options.from ?? null);
+    const to = options.to == null ? null : parse(options.to);
+    for (;;) {
+      const params: unknown[] = [tx.toString(), position.toString()];
+      let sql = `SELECT ${COLUMNS_READ} FROM events WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
+      if (to) {
+        params.push(to[0].toString(), to[1].toString());
+        sql += ` AND (transaction_id, position) <= ($${params.length - 1}::xid8, $${params.length}::bigint)`;
+      }
+      if (categories.length) {
+        params.push(categories);
+        sql += ` AND category = ANY($${params.length}::text[])`;
+      }
+      if (types.length) {
+        params.push(types);
+        sql += ` AND type = ANY($${params.length}::text[])`;
+      }
+      params.push(batchSize);
+      sql += ` ORDER BY transaction_id, position LIMIT $${params.length}`;
+      const { rows } = await this.pool.query<EventRow>(sql, params);
+      for (const row of rows) yield this.toEvent(row);
+      if (rows.length < batchSize) return;
+      const last = rows[rows.length - 1]!;
+      [tx, position] = [BigInt(last.tx), BigInt(last.pos)];
+    }
+  }
+
+  async headPosition(): Promise<Checkpoint> {
+    const { rows } = await this.pool.query<{ tx: string; position: string }>('SELECT transaction_id::text AS tx, position::text AS position FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY transaction_id DESC, position DESC LIMIT 1');
+    return rows[0] ? checkpointOf(rows[0].tx, rows[0].position) : null;
+  }
+
+  compare(a: Checkpoint, b: Checkpoint): number {
+    const [ta, pa] = parse(a);
+    const [tb, pb] = parse(b);
+    return ta !== tb ? (ta < tb ? -1 : 1) : pa === pb ? 0 : pa < pb ? -1 : 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  private toEvent(row: EventRow): StoredEvent {
+    const event: StoredEvent = {
+      id: row.id,
+      type: row.type,
+      schemaVersion: row.schema_version,
+      streamId: row.stream_id,
+      streamVersion: row.stream_version,
+      globalPosition: checkpointOf(row.tx, row.pos),
+      occurredAt: row.occurred_at,
+      organizationId: row.organization_id,
+      correlationId: row.correlation_id,
+      causationId: row.causation_id,
+      data: row.data,
+    };
+    if (row.project_id !== null) event.projectId = row.project_id;
+    return this.registry ? this.registry.upcast(event) : event;
+  }
+}
