@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
+import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 
 const SCHEMA = `
@@ -32,19 +33,9 @@ const COLUMNS = 13;
 /** What is read of an event: positions as text (bigint and xid8 exceed JavaScript numbers). */
 const COLUMNS_READ = 'id, stream_id, stream_version, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data, position::text AS pos, transaction_id::text AS tx';
 
-interface EventRow {
+interface EventRow extends EventRowColumns {
   pos: string;
   tx: string;
-  id: string;
-  stream_id: string;
-  stream_version: number;
-  type: string;
-  schema_version: number;
-  occurred_at: string;
-  organization_id: string;
-  project_id: string | null;
-  correlation_id: string;
-  causation_id: string;
   data: unknown;
 }
 
@@ -245,20 +236,6 @@ export class PostgresEventStore implements EventStore {
   }
 
   private toEvent(row: EventRow): StoredEvent {
-    const event: StoredEvent = {
-      id: row.id,
-      type: row.type,
-      schemaVersion: row.schema_version,
-      streamId: row.stream_id,
-      streamVersion: row.stream_version,
-      globalPosition: checkpointOf(row.tx, row.pos),
-      occurredAt: row.occurred_at,
-      organizationId: row.organization_id,
-      correlationId: row.correlation_id,
-      causationId: row.causation_id,
-      data: row.data,
-    };
-    if (row.project_id !== null) event.projectId = row.project_id;
-    return this.registry ? this.registry.upcast(event) : event;
+    return rowToEvent(row, checkpointOf(row.tx, row.pos), row.data, this.registry);
   }
 }

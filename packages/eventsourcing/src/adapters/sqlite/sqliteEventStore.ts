@@ -1,6 +1,7 @@
 import type { StatementSync } from 'node:sqlite';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
+import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
@@ -42,18 +43,8 @@ function ensureEventsTable(database: SqliteDatabase): void {
   });
 }
 
-interface EventRow {
+interface EventRow extends EventRowColumns {
   position: number;
-  id: string;
-  stream_id: string;
-  stream_version: number;
-  type: string;
-  schema_version: number;
-  occurred_at: string;
-  organization_id: string;
-  project_id: string | null;
-  correlation_id: string;
-  causation_id: string;
   data: string;
 }
 
@@ -371,20 +362,6 @@ export class SqliteEventStore implements EventStore {
   }
 
   private toEvent(row: EventRow): StoredEvent {
-    const event: StoredEvent = {
-      id: row.id,
-      type: row.type,
-      schemaVersion: row.schema_version,
-      streamId: row.stream_id,
-      streamVersion: row.stream_version,
-      globalPosition: String(row.position),
-      occurredAt: row.occurred_at,
-      organizationId: row.organization_id,
-      correlationId: row.correlation_id,
-      causationId: row.causation_id,
-      data: JSON.parse(row.data),
-    };
-    if (row.project_id !== null) event.projectId = row.project_id;
-    return this.registry ? this.registry.upcast(event) : event;
+    return rowToEvent(row, String(row.position), JSON.parse(row.data), this.registry);
   }
 }
