@@ -11,3 +11,4 @@ export * from './adapters/sqlite/sqliteEventStore.ts';
 export * from './adapters/sqlite/sqliteReadStore.ts';
 export * from './adapters/inprocess/inProcessSubscriptions.ts';
 export * from './adapters/postgres/postgresEventStore.ts';
+export * from './adapters/postgres/postgresReadStore.ts';

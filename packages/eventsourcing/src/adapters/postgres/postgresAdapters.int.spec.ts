@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { collect, counted, eventStoreContract, testRegistry } from '@curbmap/testing';
+import { collect, counted, eventStoreContract, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 import { PostgresEventStore } from './postgresEventStore.ts';
+import { PostgresReadStore } from './postgresReadStore.ts';
+import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 
 // A real PostgreSQL: a private cluster started here (Debian's binaries), or DATABASE_URL. Never a mock.
 const unavailable = postgresUnavailable();
@@ -53,6 +55,37 @@ if (unavailable) {
       async close() {
         for (const o of others) await o.close();
         await store.close();
+        await db.drop();
+      },
+    };
+  });
+
+  readStoreContract('postgres', async () => {
+    const db = await freshDatabase();
+    const readStore = await PostgresReadStore.open(db.url);
+    return {
+      readStore,
+      async close() {
+        await readStore.close();
+        await db.drop();
+      },
+    };
+  });
+
+  // Subscriptions over the PostgreSQL store and checkpoints (polling: another process may have appended).
+  subscriptionsContract('in-process over postgres', async () => {
+    const db = await freshDatabase();
+    const store = await PostgresEventStore.open(db.url, testRegistry());
+    const readStore = await PostgresReadStore.open(db.url);
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 20 });
+    return {
+      store,
+      readStore,
+      subscriptions,
+      async close() {
+        await subscriptions.stopAll();
+        await store.close();
+        await readStore.close();
         await db.drop();
       },
     };

@@ -2,6 +2,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
+import { bufferedTx } from '../bufferedTx.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** How many documents read by id are kept (their JSON), oldest read first out. */
@@ -126,27 +127,7 @@ export class SqliteReadStore implements ReadStore {
    */
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
     if (this.readOnly) throw new Error('a snapshot is read-only');
-    const touched = new Map<string, { collection: string; id: string; doc: Document | null }>();
-    const checkpoints = new Map<string, Checkpoint>();
-    const keyOf = (collection: string, id: string) => `${collection}\u0000${id}`;
-    const tx: ReadStoreTx = {
-      get: async <T extends Document>(collection: string, id: string) => {
-        const hit = touched.get(keyOf(collection, id));
-        return hit ? (hit.doc as T | null) : this.getSync<T>(collection, id);
-      },
-      put: async (collection, doc) => {
-        this.table(collection);
-        // The document is serialised at commit: a caller must not change it after put unless it puts it again.
-        touched.set(keyOf(collection, doc.id), { collection, id: doc.id, doc });
-      },
-      delete: async (collection, id) => {
-        this.table(collection);
-        touched.set(keyOf(collection, id), { collection, id, doc: null });
-      },
-      saveCheckpoint: async (name, position) => {
-        checkpoints.set(name, position);
-      },
-    };
+    const { tx, touched, checkpoints } = bufferedTx(async (collection, id) => this.getSync(collection, id), (collection) => this.table(collection));
     // fn reads and decides with awaits; the writes then go in one synchronous transaction (see SqliteDatabase).
     // Transactions are not serialised against each other: each projection writes only its own documents, so a
     // slow or stuck one holds back nobody else.
