@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres gdal install build typecheck test up bench replay clean
+.PHONY: all toolchain chromium postgres kafka-libs kafka gdal install build typecheck test up bench replay clean
 
 all: build
 
@@ -45,6 +45,23 @@ postgres:
 	  fi; \
 	fi
 
+## The Apache Kafka broker from Maven Central (infra/kafka/pom.xml) into .tools/kafka/libs, for Java 17+.
+## Without Java or Maven the Kafka suites skip, saying why.
+kafka-libs:
+	@if [ -f .tools/kafka/libs/kafka_2.13-$$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' infra/kafka/pom.xml).jar ]; then exit 0; fi; \
+	if command -v java >/dev/null && command -v mvn >/dev/null; then \
+	  echo "make: fetching the Kafka broker from Maven Central into .tools/kafka/libs"; rm -rf .tools/kafka/libs; \
+	  mvn -B -q -f infra/kafka/pom.xml org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+	    -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.tools/kafka/libs \
+	    || echo "make: could not fetch the Kafka broker; the Kafka suites skip"; \
+	else \
+	  echo "make: no Java or Maven here; the Kafka suites skip"; \
+	fi
+
+## A single-node broker on loopback until Ctrl-C; it prints KAFKA_BROKERS.
+kafka: kafka-libs install
+	node infra/kafka/broker.ts
+
 install: toolchain
 	@pnpm install $(FROZEN) --reporter=append-only --config.confirmModulesPurge=false | tail -n 3
 
@@ -58,7 +75,7 @@ typecheck: install
 
 ## The README's test command: frozen install, type-check (tests included), build, every test.
 test: FROZEN := --frozen-lockfile
-test: chromium postgres install
+test: chromium postgres kafka-libs install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json

@@ -1,0 +1,100 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { freePort } from '../freePort.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where `make kafka-libs` puts the broker and its dependencies (Maven Central, infra/kafka/pom.xml). */
+const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+export const KAFKA_LIBS = process.env['KAFKA_LIBS'] ?? join(repoRoot, '.tools', 'kafka', 'libs');
+const LOG_CONFIG = join(repoRoot, 'infra', 'kafka', 'log4j2.properties');
+
+export interface PrivateBroker {
+  /** host:port of the PLAINTEXT listener. */
+  brokers: string[];
+  stop(): Promise<void>;
+}
+
+/** Why a broker cannot be started here, or null (what a suite prints when it skips). */
+export function kafkaUnavailable(): string | null {
+  if (process.env['KAFKA_BROKERS']) return null;
+  if (spawnSync('java', ['-version']).status !== 0) return 'no Java here (the broker needs Java 17 or newer)';
+  if (!existsSync(KAFKA_LIBS) || !readdirSync(KAFKA_LIBS).some((f) => f.startsWith('kafka_2.13-'))) return `the Kafka broker is not fetched (make kafka-libs puts it in ${KAFKA_LIBS})`;
+  return null;
+}
+
+/**
+ * A single-node KRaft broker (combined controller and broker) on two free loopback ports, its storage in a
+ * temporary directory, with the small-cluster settings a single node needs (one offsets partition, replication
+ * 1, no rebalance delay). With KAFKA_BROKERS set, that cluster is used instead.
+ */
+export async function startPrivateBroker(): Promise<PrivateBroker> {
+  const given = process.env['KAFKA_BROKERS'];
+  if (given) return { brokers: given.split(','), stop: async () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-'));
+  const [port, controller] = [await freePort(), await freePort()];
+  const config = join(dir, 'server.properties');
+  writeFileSync(
+    config,
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.bootstrap.servers=127.0.0.1:${controller}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `log.dirs=${join(dir, 'data')}`,
+      'num.partitions=3',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'transaction.state.log.num.partitions=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'num.network.threads=2',
+      'num.io.threads=2',
+      'auto.create.topics.enable=false',
+    ].join('\n'),
+  );
+  const classpath = `${KAFKA_LIBS}/*`;
+  const java = (args: string[]) => execFileSync('java', ['-cp', classpath, `-Dlog4j2.configurationFile=${LOG_CONFIG}`, ...args], { stdio: 'pipe' }).toString().trim();
+  const clusterId = java(['kafka.tools.StorageTool', 'random-uuid']).split('\n').pop()!;
+  java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config, '--standalone']);
+  const child = spawn('java', ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.Kafka', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the Kafka broker did not start within 60 s:\n${output.slice(-2000)}`)), 60_000);
+    const watch = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Kafka Server started')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', watch);
+    child.stderr!.on('data', watch);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the Kafka broker exited (${code}):\n${output.slice(-2000)}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  return {
+    brokers: [`127.0.0.1:${port}`],
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
