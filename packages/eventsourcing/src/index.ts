@@ -12,3 +12,4 @@ export * from './adapters/sqlite/sqliteReadStore.ts';
 export * from './adapters/inprocess/inProcessSubscriptions.ts';
 export * from './adapters/postgres/postgresEventStore.ts';
 export * from './adapters/postgres/postgresReadStore.ts';
+export * from './adapters/kafka/kafkaRelay.ts';

@@ -1,0 +1,130 @@
+import { categoryOf } from '@curbmap/contracts';
+import type { Kafka, Producer } from 'kafkajs';
+import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
+import type { ReadStore } from '../../ports/readStore.ts';
+
+export interface KafkaRelayOptions {
+  store: EventStore;
+  /** Where the relay keeps how far it has published (a checkpoint like a projection's). */
+  checkpoints: ReadStore;
+  kafka: Kafka;
+  /** Also its checkpoint's name. */
+  name?: string;
+  batchSize?: number;
+  /** How long to wait when the log has nothing new. */
+  idleMs?: number;
+  /** The topic of an event: one per category by default (`curbmap.<category>`). */
+  topicOf?: (event: StoredEvent) => string;
+  partitions?: number;
+  log?: { info(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+export const topicOfCategory = (event: Pick<StoredEvent, 'streamId'>) => `curbmap.${categoryOf(event.streamId)}`;
+
+/**
+ * Publishes every stored event to Kafka, in log order, keyed by its stream id (a stream's events land in one
+ * partition, in order), then records how far it got. At least once: a crash between a send and its checkpoint
+ * sends those events again on restart — consumers deduplicate by event id (the `event-id` header) — and never
+ * skips one, because the checkpoint only moves after Kafka acknowledged the batch (acks from all in-sync replicas,
+ * idempotent producer, one request in flight: no reordering on retry).
+ */
+export class KafkaRelay {
+  private readonly options: Required<Omit<KafkaRelayOptions, 'log'>> & Pick<KafkaRelayOptions, 'log'>;
+  private producer: Producer | null = null;
+  private readonly topics = new Set<string>();
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private published = 0;
+
+  constructor(options: KafkaRelayOptions) {
+    this.options = { name: 'kafka-relay', batchSize: 500, idleMs: 50, topicOf: topicOfCategory, partitions: 3, ...options };
+  }
+
+  /** Events published so far by this instance. */
+  get count(): number {
+    return this.published;
+  }
+
+  /** Publishes continuously until stop(). */
+  async start(): Promise<void> {
+    await this.connect();
+    this.running = this.loop();
+  }
+
+  private async connect(): Promise<Producer> {
+    if (!this.producer) {
+      this.producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await this.producer.connect();
+    }
+    return this.producer;
+  }
+
+  /** One pass: publishes what the log holds past the checkpoint, in batches; resolves with how many. */
+  async relayOnce(): Promise<number> {
+    const { store, checkpoints, name, batchSize, topicOf } = this.options;
+    const producer = await this.connect();
+    let from = await checkpoints.loadCheckpoint(name);
+    let total = 0;
+    for (;;) {
+      const batch: StoredEvent[] = [];
+      for await (const event of store.readAll({ from, batchSize })) {
+        batch.push(event);
+        if (batch.length === batchSize) break;
+      }
+      if (batch.length === 0) return total;
+      const byTopic = new Map<string, StoredEvent[]>();
+      for (const e of batch) {
+        const topic = topicOf(e);
+        byTopic.set(topic, [...(byTopic.get(topic) ?? []), e]);
+      }
+      await this.ensureTopics([...byTopic.keys()]);
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, events]) => ({
+          topic,
+          messages: events.map((e) => ({ key: e.streamId, value: JSON.stringify(e), headers: { 'event-id': e.id, 'event-type': e.type, 'schema-version': String(e.schemaVersion) } })),
+        })),
+      });
+      const last = batch[batch.length - 1]!.globalPosition;
+      await checkpoints.transaction((tx) => tx.saveCheckpoint(name, last));
+      from = last;
+      total += batch.length;
+      this.published += batch.length;
+      if (batch.length < batchSize) return total;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+    await this.producer?.disconnect();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const n = await this.relayOnce();
+        if (n === 0) await new Promise((r) => setTimeout(r, this.options.idleMs));
+      } catch (err) {
+        // Kafka away (a broker restart): nothing was checkpointed past what it acknowledged; try again.
+        this.options.log?.error({ err }, 'kafka relay pass failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async ensureTopics(topics: string[]): Promise<void> {
+    const missing = topics.filter((t) => !this.topics.has(t));
+    if (missing.length === 0) return;
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const create = missing.filter((t) => !existing.has(t));
+      if (create.length) await admin.createTopics({ topics: create.map((topic) => ({ topic, numPartitions: this.options.partitions })), waitForLeaders: true });
+      for (const t of missing) this.topics.add(t);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
