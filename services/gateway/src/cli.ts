@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { resetProjection, startProjection } from '@curbmap/eventsourcing';
 import { loadConfig } from './config.ts';
-import { openEmbeddedStorage } from './platform/embeddedStorage.ts';
+import { openStorage } from './platform/embeddedStorage.ts';
 import { createModules } from './platform/modules.ts';
 
 const usage = `usage: curbmap replay [projection…]   rebuild read models from position 0 (all when none is named)
@@ -13,7 +13,8 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
   const modules = createModules({ plansFile: config.plansFile, dataDir: config.dataDir }).all;
-  const { database, store, readStore, subscriptions } = openEmbeddedStorage(config.dataDir, modules, log);
+  const storage = await openStorage(config.dataDir, modules, log, config.databaseUrl);
+  const { store, readStore, subscriptions } = storage;
   const projections = modules.flatMap((m) => m.projections);
   try {
     if (command === 'projections') {
@@ -44,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await subscriptions.stopAll();
-    database.close();
+    await storage.close();
   }
 }
 

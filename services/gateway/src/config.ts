@@ -28,6 +28,8 @@ export interface Config {
   mailReplyTo: string;
   /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: webhook endpoints on loopback or private addresses (development only). */
   webhookAllowPrivateNetworks: boolean;
+  /** DATABASE_URL: PostgreSQL instead of the embedded SQLite file. */
+  databaseUrl: string | null;
 }
 
 const schema = {
@@ -53,6 +55,7 @@ const schema = {
     MAIL_FROM: { type: 'string', minLength: 3, default: 'CurbMap Billing <billing@curbmap.localhost>' },
     MAIL_REPLY_TO: { type: 'string', minLength: 3, default: 'billing-support@curbmap.localhost' },
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false },
+    DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
   },
 } as const;
 
@@ -102,5 +105,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailFrom: raw['MAIL_FROM'] as string,
     mailReplyTo: raw['MAIL_REPLY_TO'] as string,
     webhookAllowPrivateNetworks: raw['WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as boolean,
+    databaseUrl: (raw['DATABASE_URL'] as string | undefined) ?? null,
   };
 }

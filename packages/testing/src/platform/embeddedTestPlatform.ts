@@ -27,6 +27,8 @@ export interface TestPlatformOptions {
   dataDir?: string;
   now?: () => Date;
   readYourWritesTimeoutMs?: number;
+  /** PostgreSQL instead of SQLite (a private cluster's database). */
+  databaseUrl?: string;
 }
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
@@ -41,6 +43,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     unauthenticatedPerMinute: options.unauthenticatedPerMinute ?? 1000,
     ...(options.now ? { now: options.now } : {}),
     ...(options.readYourWritesTimeoutMs ? { readYourWritesTimeoutMs: options.readYourWritesTimeoutMs } : {}),
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
   });
   return {
     ...platform,

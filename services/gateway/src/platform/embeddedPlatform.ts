@@ -7,7 +7,7 @@ import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type Str
 import { NotYetVisibleError, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
 import { resolveAdminToken, resolveSecret } from './adminToken.ts';
-import { openEmbeddedStorage } from './embeddedStorage.ts';
+import { openStorage } from './embeddedStorage.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -20,6 +20,8 @@ export interface EmbeddedOptions {
   now?: () => Date;
   /** How long a command's answer waits for the read models that take its write (then 202 + Location). */
   readYourWritesTimeoutMs?: number;
+  /** DATABASE_URL: PostgreSQL holds the events, checkpoints and read models instead of the SQLite file. */
+  databaseUrl?: string | null;
   /** CURBMAP_PORTAL_SECRET: signs dashboard links and sessions (generated into the data directory when unset). */
   portalSecret?: string | null;
   publicUrl?: string | null;
@@ -45,7 +47,8 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   const { logger, modules } = options;
   mkdirSync(options.dataDir, { recursive: true });
   const { token: adminToken, generatedAt } = resolveAdminToken(options.adminToken, options.dataDir);
-  const { database, registry, store, readStore, subscriptions } = openEmbeddedStorage(options.dataDir, modules, logger);
+  const storage = await openStorage(options.dataDir, modules, logger, options.databaseUrl ?? null);
+  const { registry, store, readStore, subscriptions } = storage;
 
   const projections: Subscription[] = [];
   const readYourWritesTimeoutMs = options.readYourWritesTimeoutMs ?? 3000;
@@ -78,7 +81,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     publicUrl: options.publicUrl ?? null,
     readiness: {
       // Every subscription counts, process managers included: a stuck invoicing process is not ready either.
-      check: async () => ({ storage: database.db.isOpen, subscriptions: subscriptions.list().every((s) => s.isCaughtUp()) }),
+      check: async () => ({ storage: await storage.healthy(), subscriptions: subscriptions.list().every((s) => s.isCaughtUp()) }),
       registerMetrics: (metrics: Registry) => {
         new Gauge({
           name: 'curbmap_subscription_lag_events',
@@ -86,8 +89,10 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
           labelNames: ['subscription'],
           registers: [metrics],
           async collect() {
-            const head = Number((await store.headPosition()) ?? 0);
-            for (const s of subscriptions.list()) this.set({ subscription: s.name }, Math.max(0, head - Number(s.position() ?? 0)));
+            // Positions are the adapter's (SQLite: a row number; PostgreSQL: `<transaction>/<position>`): their sequence part counts.
+            const sequence = (c: string | null) => Number(String(c ?? 0).split('/').pop());
+            const head = sequence(await store.headPosition());
+            for (const s of subscriptions.list()) this.set({ subscription: s.name }, Math.max(0, head - sequence(s.position())));
           },
         });
         new Gauge({
@@ -122,9 +127,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
       await app.close();
       for (const r of running.reverse()) await r.stop();
       await subscriptions.stopAll();
-      await store.close();
-      await database.stopBackgroundCheckpoints();
-      database.close();
+      await storage.close();
     },
   };
 }

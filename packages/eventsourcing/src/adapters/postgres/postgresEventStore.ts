@@ -85,6 +85,13 @@ export class PostgresEventStore implements EventStore {
   }
 
   private appending: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(position: string, appended: readonly { streamId: string; type: string }[]) => void>();
+
+  /** In-process notification of this process's appends (subscriptions here follow at once; others poll). */
+  onAppended(listener: (position: string, appended: readonly { streamId: string; type: string }[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   private async appendNow(streamId: string, events: Iterable<NewEvent>, { expectedVersion, claims = [] }: AppendOptions): Promise<AppendResult> {
     const iterator = events[Symbol.iterator]();
@@ -111,6 +118,7 @@ export class PostgresEventStore implements EventStore {
       let version = actual;
       let last: { position: string; tx: string } | null = null;
       let chunk: unknown[][] = [];
+      const appendedTypes: { streamId: string; type: string }[] = [];
       const flush = async () => {
         if (chunk.length === 0) return;
         const values = chunk.map((_, i) => `(${Array.from({ length: COLUMNS }, (__, k) => `$${i * COLUMNS + k + 1}`).join(', ')})`).join(', ');
@@ -131,6 +139,7 @@ export class PostgresEventStore implements EventStore {
         version += 1;
         const correlationId = e.correlationId ?? e.id;
         const schemaVersion = e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1;
+        appendedTypes.push({ streamId, type: e.type });
         chunk.push([e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, JSON.stringify(e.data), chunk.length]);
         if (chunk.length === CHUNK) await flush();
       }
@@ -144,6 +153,7 @@ export class PostgresEventStore implements EventStore {
         }
       }
       await client.query('COMMIT');
+      for (const listener of this.listeners) listener(position, appendedTypes);
       return { nextVersion: version, position };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

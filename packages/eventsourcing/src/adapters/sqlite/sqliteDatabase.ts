@@ -97,6 +97,9 @@ export class SqliteDatabase {
     if (!worker) return;
     this.checkpointer = null;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
+    // Waited for: the thread keeps the process alive until it has closed its connection (unref'd while running,
+    // it would let a process with nothing else to do exit in the middle of this, with code 0).
+    worker.ref();
     worker.postMessage('stop');
     await exited;
   }
