@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 import { startTestPlatform, TEST_ADMIN_TOKEN } from '@curbmap/testing/platform';
 
 // The whole platform with its storage on a real PostgreSQL (DATABASE_URL): only the adapters change.
@@ -20,16 +18,10 @@ if (unavailable) {
   describe('the platform on PostgreSQL', () => {
     it('subscribes, invoices, meters and exports with PostgreSQL holding events, checkpoints and read models, and keeps them across a restart', async () => {
       cluster = await startPrivateCluster();
-      const name = `p_${randomUUID().replace(/-/g, '')}`;
-      const admin = new pg.Client({ connectionString: cluster.url });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const url = new URL(cluster.url);
-      url.pathname = `/${name}`;
+      const url = (await createDatabase(cluster.url)).url;
       const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-pg-platform-'));
       try {
-        let p = await startTestPlatform({ databaseUrl: url.toString(), dataDir });
+        let p = await startTestPlatform({ databaseUrl: url, dataDir });
         const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
         const key = { authorization: `Bearer ${org.apiKey}` };
         const call = (method: 'GET' | 'POST', path: string, payload?: object) => p.app.inject({ method, url: path, headers: key, ...(payload ? { payload } : {}) });
@@ -55,7 +47,7 @@ if (unavailable) {
         await p.close();
 
         // Restarted on the same database: everything is there, nothing is projected twice.
-        p = await startTestPlatform({ databaseUrl: url.toString(), dataDir });
+        p = await startTestPlatform({ databaseUrl: url, dataDir });
         await p.settle();
         const again = await p.app.inject({ url: '/v1/invoices', headers: key });
         expect(again.json().data).toHaveLength(1);

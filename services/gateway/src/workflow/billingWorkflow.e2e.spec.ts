@@ -8,6 +8,7 @@ import { defaultPlans } from '@curbmap/billing';
 import { chromiumPath, SmtpSink } from '@curbmap/invoice';
 import { WebhookReceiver } from '@curbmap/testing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 
 /**
  * The whole workflow over HTTP, time injected: an organization subscribes for a year, uses more than its plan
@@ -20,10 +21,16 @@ let sink: SmtpSink;
 let receiver: WebhookReceiver;
 let plansDir: string;
 let hooksUrl: string;
-let clock = new Date('2027-05-10T12:00:00Z');
+let clock: Date;
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
-beforeAll(async () => {
+// The same workflow on each storage: the embedded SQLite file, and PostgreSQL where it can be had here.
+const storages: [label: string, postgres: boolean][] = [['SQLite', false], ...(postgresUnavailable() ? [] : [['PostgreSQL', true] as [string, boolean]])];
+let cluster: PrivateCluster | null = null;
+afterAll(async () => cluster?.stop());
+
+async function startWorkflowPlatform(postgres: boolean): Promise<void> {
+  clock = new Date('2027-05-10T12:00:00Z');
   // The City plan with two export jobs included and each further one at $25.00.
   plansDir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
   const plans = defaultPlans.map((plan) => (plan.id === 'city' ? { ...plan, includedUsage: { ...plan.includedUsage, export_jobs: 2 }, overage: { ...plan.overage, export_jobs: { unitSize: 1, prices: { USD: 2_500, EUR: 2_300, JPY: 3_800 } } } } : plan));
@@ -31,19 +38,23 @@ beforeAll(async () => {
   sink = new SmtpSink();
   receiver = new WebhookReceiver();
   hooksUrl = await receiver.listen();
-  p = await startTestPlatform({ now: () => clock, modules: { plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
-});
-afterAll(async () => {
+  const databaseUrl = postgres ? (await createDatabase((cluster ??= await startPrivateCluster()).url)).url : null;
+  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), modules: { plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
+}
+
+async function stopWorkflowPlatform(): Promise<void> {
   await p?.close();
   await sink?.close();
   await receiver?.close();
   rmSync(plansDir, { recursive: true, force: true });
-});
+}
 
 const mails = async (count: number): Promise<ParsedMail[]> => Promise.all((await sink.waitFor(count, 30_000)).map((m) => simpleParser(m.raw)));
 const subjects = async (count: number) => (await mails(count)).map((m) => m.subject);
 
-describe.skipIf(!chromiumPath())('the billing workflow, end to end', () => {
+for (const [label, postgres] of storages) describe.skipIf(!chromiumPath())(`the billing workflow, end to end (${label})`, () => {
+  beforeAll(() => startWorkflowPlatform(postgres), 60_000);
+  afterAll(() => stopWorkflowPlatform());
   it('subscribe → use past the quota → year closes → invoices with PDF by e-mail and webhook → operator records payment → paid → invoices exported as CSV', async () => {
     // An organization (Chicago), its billing details and a webhook endpoint for every event.
     const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collect, counted, eventStoreContract, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
-import { postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 import { PostgresEventStore } from './postgresEventStore.ts';
 import { PostgresReadStore } from './postgresReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
@@ -17,23 +17,7 @@ afterAll(async () => {
 /** A fresh database per fixture on the one cluster: tests never see each other's events. */
 async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   cluster ??= startPrivateCluster();
-  const { url } = await cluster;
-  const name = `t_${randomUUID().replace(/-/g, '')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const dbUrl = new URL(url);
-  dbUrl.pathname = `/${name}`;
-  return {
-    url: dbUrl.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return createDatabase((await cluster).url);
 }
 
 if (unavailable) {
