@@ -26,7 +26,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
     const store = await PostgresEventStore.open(databaseUrl, registry);
     const readStore = await PostgresReadStore.open(databaseUrl);
     // Appends made here wake subscriptions here at once; other processes' are found by polling.
-    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, pollIntervalMs: 250, log });
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
     return {
       registry,
       store,

@@ -115,6 +115,9 @@ export class HttpWebhookSender implements WebhookSender {
         url,
         {
           method: 'POST',
+          // A connection per delivery: each is checked against private addresses as it opens, and a kept-alive
+          // socket the receiver has since closed cannot turn a delivery into a spurious failure.
+          agent: false,
           lookup,
           timeout: this.options.timeoutMs ?? 15_000,
           headers: {

@@ -26,6 +26,12 @@ export interface InProcessSubscriptionsOptions {
    * position (waitFor) cuts it short.
    */
   lingerMs?: number;
+  /**
+   * Whether a position told by onAppended is readable at once (SQLite: one writer, positions in commit order).
+   * PostgreSQL's are not: another transaction may still commit below them, and readers stop at the oldest running
+   * one. Then appends only wake followers, who read and advance up to what the store's head says is readable.
+   */
+  appendedPositionsReadable?: boolean;
   log?: SubscriptionLogger;
   /** Called when an event is parked (metrics). */
   onParked?: (deadLetter: DeadLetter) => void;
@@ -109,6 +115,7 @@ class RunningSubscription implements Subscription {
     this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     this.unlisten =
       env.onAppended?.((position, appended) => {
+        if (env.appendedPositionsReadable === false) return this.poke();
         const before = this.knownHead;
         if (this.env.store.compare(position, this.knownHead) > 0) this.knownHead = position;
         // Most appends concern a few subscriptions of many: the others, asleep at the head, just move along.
@@ -226,6 +233,8 @@ class RunningSubscription implements Subscription {
    * interval (appends by other processes sharing it), not on every wake-up of every subscription.
    */
   private async head(): Promise<Checkpoint> {
+    // Only the store knows what is readable: ask it every time.
+    if (this.env.appendedPositionsReadable === false) return (this.knownHead = await this.env.store.headPosition());
     const now = Date.now();
     // Someone waits for a position beyond what is known (written by another writer): ask the store now.
     const waitedBeyond = [...this.waiters].some((w) => this.env.store.compare(w.position, this.knownHead) > 0);

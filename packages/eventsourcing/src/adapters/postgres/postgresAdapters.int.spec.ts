@@ -105,4 +105,37 @@ if (unavailable) {
       }
     });
   });
+
+  describe('subscriptions over PostgreSQL', () => {
+    it('never skip an event appended while an older transaction is still open: appends only wake them, the store says what is readable', async () => {
+      const db = await freshDatabase();
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      const readStore = await PostgresReadStore.open(db.url);
+      // No polling to hide behind: only this process's appends wake the subscription.
+      const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (l) => store.onAppended(l), appendedPositionsReadable: false, pollIntervalMs: 60_000 });
+      const handled: number[] = [];
+      const sub = subscriptions.subscribe('watcher', { types: ['test.counted'] }, async (batch) => void handled.push(...batch.map((e) => (e.data as { count: number }).count)));
+      const older = new pg.Client({ connectionString: db.url });
+      await older.connect();
+      try {
+        await sub.caughtUp;
+        // Another writer's transaction is open (a read model's, say) when an event is appended and announced.
+        await older.query('BEGIN');
+        await older.query('SELECT pg_current_xact_id()');
+        await store.append(`thing-${randomUUID()}`, [counted(1)], { expectedVersion: 'no_stream' });
+        await new Promise((r) => setTimeout(r, 200));
+        expect(handled).toEqual([]); // not readable yet: the subscription waits, it does not move past it
+        await older.query('COMMIT');
+        await store.append(`thing-${randomUUID()}`, [counted(2)], { expectedVersion: 'no_stream' });
+        await sub.waitFor(await store.headPosition(), 5_000);
+        expect(handled).toEqual([1, 2]);
+      } finally {
+        await older.end();
+        await subscriptions.stopAll();
+        await store.close();
+        await readStore.close();
+        await db.drop();
+      }
+    });
+  });
 }
