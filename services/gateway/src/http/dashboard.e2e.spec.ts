@@ -153,6 +153,12 @@ describe.skipIf(!chromium)('the dashboard in Chromium', () => {
     await visit(page, '#/settings', '#hooks-title');
     expect(await page.$eval('#keys-title', (h) => h.parentElement!.textContent)).toContain('Only the organization\'s owner manages API keys.');
     expect(await page.$('[data-action="add-endpoint"]')).not.toBeNull();
+    // Branding saved from the page is what the API (and the next invoices) use.
+    await page.$eval('#brand-colour', (e) => ((e as unknown as { value: string }).value = '#aa3300'));
+    await page.type('#brand-footer', 'Thank you, Springfield');
+    await page.click('[data-action="set-branding"] button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('[data-action="set-branding"] [role=status]')?.textContent?.startsWith('Saved'));
+    expect((await p.app.inject({ url: '/v1/invoice-template', headers: { authorization: `Bearer ${owner.apiKey}` } })).json().branding).toMatchObject({ primaryColor: '#aa3300', footer: 'Thank you, Springfield' });
     await page.screenshot({ path: join(artifacts, 'settings.png'), fullPage: true });
     expect(await accessibilityViolations(page)).toEqual([]);
 

@@ -66,7 +66,27 @@ export async function settingsPage(main: HTMLElement, me: Me): Promise<void> {
     hookSection.append(form);
   }
 
-  const branding = h('section', { class: 'card', 'aria-labelledby': 'brand-title' }, h('h2', { id: 'brand-title' }, 'Invoice branding'),
-    h('iframe', { src: '/v1/invoice-template/preview', title: 'Preview of an invoice with your branding', class: 'preview', sandbox: '' }));
+  const preview = h('iframe', { src: '/v1/invoice-template/preview', title: 'Preview of an invoice with your branding', class: 'preview', sandbox: '' });
+  const branding = h('section', { class: 'card', 'aria-labelledby': 'brand-title' }, h('h2', { id: 'brand-title' }, 'Invoice branding'));
+  if (can(me, 'billing_admin')) {
+    const current = (await api<{ branding: { primaryColor: string; footer: string | null; logoUrl: string | null } }>('/v1/invoice-template')).branding;
+    const colour = h('input', { id: 'brand-colour', type: 'color', value: current.primaryColor });
+    const footer = h('input', { id: 'brand-footer', type: 'text', maxlength: 1000, value: current.footer ?? '', size: 40 });
+    const result = h('p', { role: 'status' });
+    const form = h('form', { class: 'controls', 'aria-label': 'Invoice branding', 'data-action': 'set-branding' },
+      h('label', { for: 'brand-colour' }, 'Colour'), colour, h('label', { for: 'brand-footer' }, 'Footer'), footer, h('button', { type: 'submit' }, 'Save branding'), result);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await api('/v1/invoice-template', { method: 'PUT', body: { branding: { primaryColor: colour.value, footer: footer.value.trim() || null } } });
+        result.textContent = 'Saved: new invoices use it.';
+        preview.setAttribute('src', `/v1/invoice-template/preview?v=${Date.now()}`);
+      } catch (err) {
+        result.textContent = err instanceof Error ? err.message : String(err);
+      }
+    });
+    branding.append(form);
+  }
+  branding.append(preview);
   main.replaceChildren(h('h1', {}, 'Settings'), keySection, hookSection, branding);
 }
