@@ -12,47 +12,42 @@ export const taxSettingsSchema = object({
 /** The tax of an invoice: its settings and the amount (the sum of each line's tax, rounded half away from zero). */
 const invoiceTax = object({ ...taxSettingsSchema.properties, amount: { type: 'integer' } });
 
+/** What an invoice bills, fixed when it is drafted and kept as it is finalized. */
+const invoiceContent = {
+  invoiceId: uuid,
+  subscriptionId: { anyOf: [uuid, { type: 'null' }] },
+  currency,
+  lines: { type: 'array', items: chargeLineSchema },
+  /** The lines' amounts before tax (inclusive mode: the lines less their tax). */
+  subtotal: { type: 'integer' },
+  tax: invoiceTax,
+  total: { type: 'integer' },
+  collectionMethod: { enum: [...collectionMethods] },
+  poNumber: { type: ['string', 'null'] },
+  /** The billing event this invoice bills. */
+  sourceEventId: uuid,
+  sourceEventType: { type: 'string' },
+} as const;
+
 /** Invoices (stream invoice-<invoiceId>); types derived from the schemas. */
 const invoiceEventSchemas = {
   'invoice.invoice.finalized': object({
-    invoiceId: uuid,
+    ...invoiceContent,
     number: { type: 'string', minLength: 1 },
-    subscriptionId: { anyOf: [uuid, { type: 'null' }] },
-    currency,
-    lines: { type: 'array', items: chargeLineSchema },
-    /** The lines' amounts before tax (inclusive mode: the lines less their tax). */
-    subtotal: { type: 'integer' },
-    tax: invoiceTax,
-    total: { type: 'integer' },
     /** What the customer owes: the total, never below zero (credits carry over). */
     amountDue: minorUnits,
-    collectionMethod: { enum: [...collectionMethods] },
-    poNumber: { type: ['string', 'null'] },
     issuedAt: instant,
     dueAt: { anyOf: [instant, { type: 'null' }] },
-    /** The billing event this invoice bills. */
-    sourceEventId: uuid,
-    sourceEventType: { type: 'string' },
   }),
   /**
    * An invoice drawn up from its cause, before it has a number: lines and totals are fixed here; finalization
    * numbers it, dates it and makes it payable.
    */
   'invoice.invoice.drafted': object({
-    invoiceId: uuid,
-    subscriptionId: { anyOf: [uuid, { type: 'null' }] },
-    currency,
-    lines: { type: 'array', items: chargeLineSchema },
-    subtotal: { type: 'integer' },
-    tax: invoiceTax,
-    total: { type: 'integer' },
-    collectionMethod: { enum: [...collectionMethods] },
-    poNumber: { type: ['string', 'null'] },
+    ...invoiceContent,
     /** Payment terms, applied from the finalization date in the organization's zone. */
     daysUntilDue: { type: ['integer', 'null'] },
     timeZone: { type: 'string' },
-    sourceEventId: uuid,
-    sourceEventType: { type: 'string' },
   }),
   /** By the operator: an invoice issued in error, with nothing paid on it (a paid one is corrected by a credit note). */
   'invoice.invoice.voided': object({ invoiceId: uuid, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
