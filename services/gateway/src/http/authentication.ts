@@ -52,6 +52,12 @@ export class FailedAuthLimiter {
     return w.failures >= this.max ? Math.ceil(left / 1000) : 0;
   }
 
+  /** A 429 problem (with Retry-After) when the address has failed too often this minute. */
+  assertAllowed(address: string): void {
+    const wait = this.retryAfter(address);
+    if (wait > 0) throw new HttpError(429, 'rate_limited', `too many failed authentications from this address; retry in ${wait} s`, undefined, { 'retry-after': String(wait) });
+  }
+
   fail(address: string): void {
     const t = this.now();
     let w = this.windows.get(address);
@@ -78,8 +84,7 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
     if (request.routeOptions.url === undefined) return;
     const mode: RouteAuth = request.routeOptions.config?.auth ?? 'key';
     if (mode === 'public') return;
-    const wait = limiter.retryAfter(request.ip);
-    if (wait > 0) throw new HttpError(429, 'rate_limited', `too many failed authentications from this address; retry in ${wait} s`, undefined, { 'retry-after': String(wait) });
+    limiter.assertAllowed(request.ip);
     const refuse = (error: HttpError) => {
       limiter.fail(request.ip);
       return error;

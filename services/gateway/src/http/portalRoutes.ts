@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { apiKeyRoles, type ApiKeyRole } from '@curbmap/contracts';
-import { forbidden, HttpError, keyAuth, problemResponses, roleAtLeast, unauthorized, type ServiceContext } from '@curbmap/service-kit';
+import { forbidden, keyAuth, notFound, problemResponses, roleAtLeast, unauthorized, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { LINK_TTL_MS, lowerRole, SESSION_TTL_MS, sessionCookie, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
 import { tenancyCollections as C, type ApiKeyLookup, type ApiKeyView, type OrganizationView } from '../projections/tenancyProjection.ts';
@@ -69,8 +69,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     handler: async (request, reply) => {
       if (request.headers[PORTAL_HEADER] !== '1') throw forbidden(`sign in from the dashboard (it sends ${PORTAL_HEADER}: 1)`);
       // Guessing keys here costs the address as it does on the API.
-      const wait = options.failedAuth.retryAfter(request.ip);
-      if (wait > 0) throw new HttpError(429, 'rate_limited', `too many failed authentications from this address; retry in ${wait} s`, undefined, { 'retry-after': String(wait) });
+      options.failedAuth.assertAllowed(request.ip);
       const found = await ctx.readStore.get<ApiKeyLookup>(C.apiKeyLookup, hashApiKey((request.body as { apiKey: string }).apiKey.trim()));
       if (!found || found.revoked) {
         options.failedAuth.fail(request.ip);
@@ -101,7 +100,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     handler: async (request) => {
       const auth = keyAuth(request);
       const org = await ctx.readStore.get<OrganizationView>(C.organizations, auth.organizationId);
-      if (!org) throw new HttpError(404, 'not_found', 'organization not found');
+      if (!org) throw notFound('organization');
       return { organization: { id: org.id, name: org.name, timeZone: org.timeZone, currency: org.currency }, role: auth.role, keyId: auth.keyId, projectId: auth.projectId };
     },
   });
