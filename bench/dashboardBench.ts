@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
-import { chromiumPath } from '@curbmap/invoice';
+import { CHROMIUM_FLAGS, chromiumPath } from '@curbmap/invoice';
 import { BENCH_ADMIN as ADMIN, call, startPlatformProcess } from './platformProcess.ts';
 import type { Figure } from './report.ts';
 
 // The page's globals, as the callbacks given to page.evaluate see them (this file is compiled without the DOM library).
 declare const document: any, location: any, navigator: any, requestAnimationFrame: (cb: (t: number) => void) => number; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
@@ -21,7 +20,7 @@ export async function dashboardBench(_scale: number): Promise<Figure[]> {
   const name = 'dashboard usage page: a year by day for 20 projects';
   if (!chromium) return [{ name, value: Number.NaN, unit: 'ms', detail: 'skipped: no Chromium here (make bench installs it)' }];
   const { port, dataDir, stop } = await startPlatformProcess('dashboard', { RATE_LIMIT_PER_MINUTE: '1000000000' });
-  const browser = await puppeteer.launch({ executablePath: chromium, args: FLAGS, headless: true });
+  const browser = await puppeteer.launch({ executablePath: chromium, args: CHROMIUM_FLAGS, headless: true });
   try {
     const org = JSON.parse((await call(port, 'POST', '/v1/organizations', ADMIN, JSON.stringify({ name: 'Bench City', billingEmail: 'ap@bench.example', timeZone: 'UTC' }))).body) as { id: string; apiKey: string };
     const projects: string[] = [];

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath } from '@curbmap/invoice';
+import { CHROMIUM_FLAGS, chromiumPath } from '@curbmap/invoice';
 import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
 import { WEB_DIST } from './webAppRoutes.ts';
 
@@ -26,7 +26,6 @@ let p: TestPlatform;
 let base: string;
 let browser: Browser;
 let owner: { id: string; apiKey: string };
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 beforeAll(async () => {
   expect(existsSync(join(WEB_DIST, 'index.html')), 'the dashboard is built (make test builds it: pnpm --filter @curbmap/gateway build:web)').toBe(true);
@@ -47,7 +46,7 @@ beforeAll(async () => {
   const zone = { curb_zone_id: 'e1000000-0000-4000-8000-000000000001', geometry: { type: 'LineString', coordinates: [[-89.65, 39.78], [-89.64, 39.79]] }, curb_policy_ids: [], published_date: 1, last_updated_date: 1, start_date: 1 };
   expect((await p.app.inject({ method: 'POST', url: `/v1/projects/${downtown}/curbs/import`, headers: { ...key, 'content-type': 'application/json' }, payload: JSON.stringify({ version: '1.1', data: { zones: [zone] } }) })).statusCode).toBe(201);
   await p.settle();
-  browser = await puppeteer.launch({ executablePath: chromium!, args: FLAGS, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+  browser = await puppeteer.launch({ executablePath: chromium!, args: CHROMIUM_FLAGS, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

@@ -8,7 +8,8 @@ export interface PdfRenderer {
   close(): Promise<void>;
 }
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+/** Headless Chromium as it runs here (no sandbox as root, no GPU, no background traffic). */
+export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
 
 /** PUPPETEER_EXECUTABLE_PATH, else Debian's Chromium or Chrome where installed. */
 export function chromiumPath(): string | null {
@@ -38,7 +39,7 @@ export class ChromiumPdfRenderer implements PdfRenderer {
   private launch(): Promise<Browser> {
     if (!this.browser) {
       // Signals are the platform's: puppeteer's own handlers would exit(130) before a graceful shutdown closes us.
-      const launching = puppeteer.launch({ executablePath: this.executablePath, args: FLAGS, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+      const launching = puppeteer.launch({ executablePath: this.executablePath, args: CHROMIUM_FLAGS, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
       this.browser = launching;
       launching.then(
         (b) => b.on('disconnected', () => {
