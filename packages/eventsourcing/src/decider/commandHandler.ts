@@ -19,6 +19,13 @@ export function eventIdFor(commandId: string, index: number): string {
   return deterministicUuid(`${commandId}:${index}`);
 }
 
+/** A stream's current state: its events folded through the decider's evolve (reads that decide nothing). */
+export async function loadState<E extends DomainEvent, S>(store: EventStore, decider: Pick<Decider<Command, E, S>, 'initialState' | 'evolve'>, streamId: string): Promise<S> {
+  let state = decider.initialState();
+  for await (const stored of store.readStream(streamId)) state = decider.evolve(state, { type: stored.type, data: stored.data } as E);
+  return state;
+}
+
 /**
  * Load → evolve → decide → append with the expected version. On a concurrency conflict the whole cycle
  * runs again (bounded). A command whose events are already in the stream is answered from them.

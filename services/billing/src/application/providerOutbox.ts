@@ -1,5 +1,5 @@
 import type { BillingEvent, ProviderRequest } from '@curbmap/contracts';
-import { handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
+import { handleCommand, loadState, type StoredEvent } from '@curbmap/eventsourcing';
 import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { ProviderRefusal, type PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { stripePaymentDecider, stripePaymentStream } from '../domain/payment/stripePaymentDecider.ts';
@@ -78,8 +78,7 @@ async function carryOutSubscriptionRequest(ctx: ServiceContext, provider: Paymen
 }
 
 async function subscriptionAt(ctx: ServiceContext, organizationId: string): Promise<Subscription | null> {
-  let state = subscriptionDecider.initialState();
-  for await (const e of ctx.store.readStream(subscriptionStream(organizationId))) state = subscriptionDecider.evolve(state, { type: e.type, data: e.data } as Parameters<typeof subscriptionDecider.evolve>[1]);
+  const state = await loadState(ctx.store, subscriptionDecider, subscriptionStream(organizationId));
   return state.status === 'none' ? null : state;
 }
 

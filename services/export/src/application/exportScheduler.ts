@@ -1,4 +1,4 @@
-import { deterministicUuid, type CommandMetadata } from '@curbmap/eventsourcing';
+import { deterministicUuid, loadState, type CommandMetadata } from '@curbmap/eventsourcing';
 import { HttpError, periodicPass, reactionMetadata, runCommand, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { dueTimes, scheduleDecider, scheduleStream, type ScheduleCommand, type ScheduleEvent } from '../domain/schedule/exportScheduleDecider.ts';
 import { exportCollections } from '../projections/exportJobProjection.ts';
@@ -38,8 +38,7 @@ export function startExportScheduler(ctx: ServiceContext, intervalMs: number): E
   const runs = ctx.subscriptions.subscribe('export.schedule-runs.v1', { types: ['export.schedule.ran'] }, async (batch) => {
     for (const stored of batch) {
       const ran = stored.data as Extract<ScheduleEvent, { type: 'export.schedule.ran' }>['data'];
-      let state = scheduleDecider.initialState();
-      for await (const e of ctx.store.readStream(stored.streamId)) state = scheduleDecider.evolve(state, { type: e.type, data: e.data } as ScheduleEvent);
+      const state = await loadState(ctx.store, scheduleDecider, stored.streamId);
       if (state.status === 'none') continue;
       await requestExport(ctx, reactionMetadata(stored, 'schedule-export'), state.export, { scheduleId: ran.scheduleId, dueAt: ran.dueAt, jobId: ran.jobId }).catch((err) => {
         // A request that can no longer be made (a format refused since) fails this run only; anything else is retried.

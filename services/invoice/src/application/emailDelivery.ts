@@ -1,9 +1,9 @@
 import type { NotificationRequested } from '@curbmap/contracts';
-import type { StoredEvent } from '@curbmap/eventsourcing';
+import { loadState, type StoredEvent } from '@curbmap/eventsourcing';
 import { runCommand, type Running, type ServiceContext } from '@curbmap/service-kit';
 import type { Mailer } from '../adapters/smtpMailer.ts';
 import { composeMail } from '../domain/notification/notificationMail.ts';
-import { notificationDecider, notificationStream, type NotificationState } from '../domain/notification/notificationDecider.ts';
+import { notificationDecider, notificationStream } from '../domain/notification/notificationDecider.ts';
 import { invoiceCollections as C, type BillingDetailsView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { invoicePdf, type PdfDeps } from './invoicePdfs.ts';
 
@@ -19,12 +19,6 @@ export interface EmailDeliveryOptions {
   maxAgeMs?: number;
 }
 
-async function stateOf(ctx: ServiceContext, notificationId: string): Promise<NotificationState> {
-  let state = notificationDecider.initialState();
-  for await (const e of ctx.store.readStream(notificationStream(notificationId))) state = notificationDecider.evolve(state, { type: e.type, data: e.data } as never);
-  return state;
-}
-
 /**
  * Mails each notification to the organization's billing e-mail, in its locale, the invoice PDF attached to an
  * issued invoice; records `notification.email.sent` once. A failure is retried by the subscription and then
@@ -37,7 +31,7 @@ export function startEmailDelivery(ctx: ServiceContext, options: EmailDeliveryOp
 
   async function deliver(stored: StoredEvent): Promise<void> {
     const { notificationId, kind, data } = (stored as unknown as NotificationRequested).data;
-    const state = await stateOf(ctx, notificationId);
+    const state = await loadState(ctx.store, notificationDecider, notificationStream(notificationId));
     if (state.status !== 'requested') return; // mailed already
     if (ctx.now().getTime() - Date.parse(stored.occurredAt) > maxAgeMs) {
       log.warn({ notificationId, kind, occurredAt: stored.occurredAt }, 'notification too old to mail; skipped');

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { loadState } from '@curbmap/eventsourcing';
 import { HttpError, runCommand, writeOf, type ArtifactStore, type Running, type ServiceContext } from '@curbmap/service-kit';
 import type { PdfRenderer } from '../adapters/chromiumPdfRenderer.ts';
-import { invoiceDecider, invoiceStream, type InvoiceState } from '../domain/invoice/invoiceDecider.ts';
+import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceCollections, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { renderDocument, type Supplier } from './invoiceDocuments.ts';
 
@@ -20,6 +21,12 @@ const inFlight = new Map<string, Promise<void>>();
  * and served as stored from then on, byte for byte. Concurrent first requests share one render.
  */
 export async function invoicePdf(ctx: ServiceContext, deps: PdfDeps, invoice: InvoiceView): Promise<{ stream: Readable; bytes: number; sha256: string }> {
+  const stored = await storedPdf(ctx, deps, invoice);
+  return { ...stored, sha256: await recordedSha256(ctx, invoice.id) };
+}
+
+/** The stored PDF, rendered and stored first when it is not there yet. */
+async function storedPdf(ctx: ServiceContext, deps: PdfDeps, invoice: InvoiceView): Promise<{ stream: Readable; bytes: number }> {
   const key = pdfKey(invoice);
   let stored = await deps.artifacts.open(key);
   if (!stored) {
@@ -40,13 +47,11 @@ export async function invoicePdf(ctx: ServiceContext, deps: PdfDeps, invoice: In
     stored = await deps.artifacts.open(key);
     if (!stored) throw new Error(`the PDF of invoice ${invoice.id} was stored but cannot be read`);
   }
-  const sha256 = await recordedSha256(ctx, invoice.id);
-  return { ...stored, sha256 };
+  return stored;
 }
 
 async function recordedSha256(ctx: ServiceContext, invoiceId: string): Promise<string> {
-  let state: InvoiceState = invoiceDecider.initialState();
-  for await (const e of ctx.store.readStream(invoiceStream(invoiceId))) state = invoiceDecider.evolve(state, { type: e.type, data: e.data } as never);
+  const state = await loadState(ctx.store, invoiceDecider, invoiceStream(invoiceId));
   return state.status !== 'none' && state.status !== 'draft' && state.pdfSha256 ? state.pdfSha256 : '';
 }
 
@@ -61,8 +66,7 @@ export function startPdfRendering(ctx: ServiceContext, deps: PdfDeps): Running {
       await ctx.waitForReadModels(writeOf(stored));
       const invoice = await ctx.readStore.get<InvoiceView>(invoiceCollections.invoices, (stored.data as { invoiceId: string }).invoiceId);
       if (!invoice) throw new Error(`invoice ${(stored.data as { invoiceId: string }).invoiceId} is not in the read model`);
-      const pdf = await invoicePdf(ctx, deps, invoice);
-      pdf.stream.destroy();
+      (await storedPdf(ctx, deps, invoice)).stream.destroy();
     }
   }, { batchSize: 10 });
   return { stop: () => sub.stop() };

@@ -1,9 +1,9 @@
 import type { NotificationRequested } from '@curbmap/contracts';
-import { deterministicUuid, type Decider, type StreamWrite } from '@curbmap/eventsourcing';
+import { deterministicUuid, loadState, type StreamWrite } from '@curbmap/eventsourcing';
 import { periodicPass, reactionMetadata, runCommand, type Running, type ServiceContext } from '@curbmap/service-kit';
 import type { WebhookSender } from '../adapters/httpWebhookSender.ts';
 import { signingSecrets, webhookEndpointDecider, webhookEndpointStream, type WebhookEndpointState } from '../domain/webhook/webhookEndpointDecider.ts';
-import { isDelivered, webhookMessageDecider, webhookMessageStream, type WebhookMessageState } from '../domain/webhook/webhookMessageDecider.ts';
+import { isDelivered, webhookMessageDecider, webhookMessageStream } from '../domain/webhook/webhookMessageDecider.ts';
 import { notificationCollections as C, type WebhookEndpointView, type WebhookMessageView } from '../projections/notificationProjections.ts';
 
 /** An endpoint whose every attempt failed for this long is disabled (and its organization told by e-mail). */
@@ -14,14 +14,8 @@ export interface WebhookDelivery extends Running {
   tick(at?: Date): Promise<{ attempted: number; delivered: number }>;
 }
 
-export async function stateOf<S>(ctx: ServiceContext, decider: Decider<never, never, S>, streamId: string): Promise<S> {
-  let state = decider.initialState();
-  for await (const e of ctx.store.readStream(streamId)) state = decider.evolve(state, { type: e.type, data: e.data } as never);
-  return state;
-}
-
-const endpointState = (ctx: ServiceContext, endpointId: string) => stateOf<WebhookEndpointState>(ctx, webhookEndpointDecider as never, webhookEndpointStream(endpointId));
-const messageState = (ctx: ServiceContext, messageId: string) => stateOf<WebhookMessageState>(ctx, webhookMessageDecider as never, webhookMessageStream(messageId));
+const endpointState = (ctx: ServiceContext, endpointId: string) => loadState(ctx.store, webhookEndpointDecider, webhookEndpointStream(endpointId));
+const messageState = (ctx: ServiceContext, messageId: string) => loadState(ctx.store, webhookMessageDecider, webhookMessageStream(messageId));
 
 /** Since when the endpoint has failed without a delivery in between (its first failure after its last delivery). */
 async function failingSince(ctx: ServiceContext, endpointId: string, failedNow: string): Promise<string> {
@@ -65,12 +59,13 @@ export function startWebhookDelivery(ctx: ServiceContext, sender: WebhookSender,
     await record({ ...response, final: response.status === 410 });
     if (isDelivered(response.status)) return 'delivered';
     log.info({ messageId: message.messageId, endpointId: message.endpointId, attempt: n, status: response.status, error: response.error }, 'webhook attempt failed');
-    if (response.status === 410) {
+    let why: ['gone' | 'failing', string] | null = null;
+    if (response.status === 410) why = ['gone', 'it answered 410 Gone'];
+    else if (at.getTime() - Date.parse(await failingSince(ctx, message.endpointId, atIso)) >= DISABLE_FAILING_AFTER_MS) why = ['failing', 'every delivery failed for 5 days'];
+    if (why) {
+      // The rest of this pass sends nothing more to it.
       endpoints.set(message.endpointId, Promise.resolve({ ...endpoint, status: 'disabled' }));
-      await disable(message.endpointId, view.organizationId, atIso, 'gone', 'it answered 410 Gone');
-    } else if (at.getTime() - Date.parse(await failingSince(ctx, message.endpointId, atIso)) >= DISABLE_FAILING_AFTER_MS) {
-      endpoints.set(message.endpointId, Promise.resolve({ ...endpoint, status: 'disabled' }));
-      await disable(message.endpointId, view.organizationId, atIso, 'failing', 'every delivery failed for 5 days');
+      await disable(message.endpointId, view.organizationId, atIso, why[0], why[1]);
     }
     return 'failed';
   }

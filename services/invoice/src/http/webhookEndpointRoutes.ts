@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { webhookEventTypes, type NotificationKind } from '@curbmap/contracts';
-import { deterministicUuid } from '@curbmap/eventsourcing';
+import { deterministicUuid, loadState } from '@curbmap/eventsourcing';
 import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { refuseWebhookUrl } from '../adapters/httpWebhookSender.ts';
-import { stateOf, redeliver } from '../application/webhookDelivery.ts';
-import { webhookEndpointDecider, webhookEndpointStream, type WebhookEndpointCommand, type WebhookEndpointState } from '../domain/webhook/webhookEndpointDecider.ts';
+import { redeliver } from '../application/webhookDelivery.ts';
+import { webhookEndpointDecider, webhookEndpointStream, type WebhookEndpointCommand } from '../domain/webhook/webhookEndpointDecider.ts';
 import { notificationCollections as C, type WebhookEndpointView, type WebhookMessageView } from '../projections/notificationProjections.ts';
 
 const tags = ['webhooks'];
@@ -59,7 +59,7 @@ export async function webhookEndpointRoutes(fastify: FastifyInstance, ctx: Servi
 
   const run = async (request: Parameters<typeof commandMetadata>[0], organizationId: string, endpointId: string, command: Omit<WebhookEndpointCommand, 'metadata'>) =>
     runCommand(ctx, webhookEndpointDecider, webhookEndpointStream(endpointId), { ...command, metadata: commandMetadata(request, ctx, organizationId) } as WebhookEndpointCommand);
-  const current = (endpointId: string) => stateOf<WebhookEndpointState>(ctx, webhookEndpointDecider as never, webhookEndpointStream(endpointId));
+  const current = (endpointId: string) => loadState(ctx.store, webhookEndpointDecider, webhookEndpointStream(endpointId));
 
   app.post('/v1/webhook-endpoints', {
     config: { auth: 'key', minRole: 'billing_admin', responseContainsSecret: true },
