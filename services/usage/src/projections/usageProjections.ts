@@ -79,9 +79,12 @@ export const usageRollupProjection: Projection = {
       return;
     }
     const changes = new Map<string, { meter: string; projectId: string | null; hour: string; parts: [Contribution, 1 | -1, string | null][] }>();
+    const metersByType = new Map<string, MeterDefinition[]>();
     const add = async (item: UsageItem, sign: 1 | -1, timeZone: string) => {
       const hour = hourBucket(item.time, timeZone);
-      for (const meter of await metersFor(tx, organizationId, item.type)) {
+      let meters = metersByType.get(item.type);
+      if (!meters) metersByType.set(item.type, (meters = await metersFor(tx, organizationId, item.type)));
+      for (const meter of meters) {
         const id = bucketId(organizationId, meter.key, item.projectId, hour);
         const change = changes.get(id) ?? { meter: meter.key, projectId: item.projectId, hour, parts: [] };
         change.parts.push([contributionOf(meter, item), sign, groupKeyOf(meter, item.data)]);
