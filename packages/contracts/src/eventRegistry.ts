@@ -54,6 +54,8 @@ export function isIanaTimeZone(zone: string): boolean {
 /** ISO 4217, in either case (stored upper-case by whoever accepts it). */
 export const isCurrencyCode = (code: string) => /^[A-Za-z]{3}$/.test(code) && currencies.has(code.toUpperCase());
 
+const daysInMonth = (year: number, month: number) => (month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
+
 /** Instants we accept: 1970 up to (not including) 2200. */
 export const INSTANT_RANGE = { min: Date.UTC(1970, 0, 1), max: Date.UTC(2200, 0, 1) } as const;
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -65,8 +67,9 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?
 export function isInstant(value: string): boolean {
   const m = RFC3339.exec(value);
   if (!m) return false;
-  const [, y, mo, d, h, mi, s] = m.map(Number) as number[];
-  if (mo! < 1 || mo! > 12 || d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate() || h! > 23 || mi! > 59 || s! > 59) return false;
+  // Every instant of every usage item is checked here (twice): no arrays or dates made on the way.
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) return false;
   const t = Date.parse(value);
   return Number.isFinite(t) && t >= INSTANT_RANGE.min && t < INSTANT_RANGE.max;
 }
