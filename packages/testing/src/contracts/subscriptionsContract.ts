@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type EventStore, type ReadStore, type StoredEvent, type Subscriptions } from '@curbmap/eventsourcing';
+import { DEAD_LETTERS, startProjection, type Checkpoint, type DeadLetter, type Document, type EventStore, type ReadStore, type StoredEvent, type Subscriptions } from '@curbmap/eventsourcing';
 import { counted, noted } from '../testEvents.ts';
 
 export interface SubscriptionsFixture {
   store: EventStore;
   readStore: ReadStore;
   subscriptions: Subscriptions;
+  /**
+   * Does a stored checkpoint stand at the log's position? A global-log adapter stores the position itself
+   * (the default check); Kafka stores offsets per partition, which the fixture compares with the topics' ends.
+   */
+  checkpointAt?(stored: Checkpoint, position: Checkpoint): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -29,6 +34,12 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       await f.subscriptions.stopAll();
       await f.close();
     });
+
+    const expectCheckpointAt = async (name: string, position: Checkpoint) => {
+      const stored = await f.readStore.loadCheckpoint(name);
+      if (f.checkpointAt) expect(await f.checkpointAt(stored, position), `checkpoint ${stored} at ${position}`).toBe(true);
+      else expect(stored).toBe(position);
+    };
 
     const appendCounts = async (stream: string, from: number, n: number) => {
       const events = Array.from({ length: n }, (_, i) => counted(from + i));
@@ -120,7 +131,7 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       expect(parked).toHaveLength(1);
       expect(parked[0]).toMatchObject({ subscription: subName, eventType: 'test.counted', error: 'cannot apply count 2', attempts: 3, status: 'parked' });
       const head = await f.store.headPosition();
-      expect(await f.readStore.loadCheckpoint(subName)).toBe(head);
+      await expectCheckpointAt(subName, head);
       expect(f.subscriptions.list().map((s) => s.name)).toContain(subName);
 
       await expect(sub.retry(parked[0]!)).rejects.toThrow('cannot apply count 2');
@@ -129,7 +140,7 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       await sub.retry(parked[0]!);
       expect(got).toEqual([0, 1, 3, 4, 2]);
       expect(await f.readStore.get(DEAD_LETTERS, parked[0]!.id)).toMatchObject({ status: 'resolved', resolvedAt: expect.any(String) });
-      expect(await f.readStore.loadCheckpoint(subName)).toBe(head);
+      await expectCheckpointAt(subName, head);
     });
 
     it('starts a new projection version from empty collections', async () => {
@@ -191,7 +202,7 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       expect(tally?.total).toBe(1 + 2 + 3 + 4 + 5);
       expect(new Set(tally?.seen).size).toBe(5);
       expect(tally?.seen).toHaveLength(5);
-      expect(await f.readStore.loadCheckpoint(projection.name)).toBe(position);
+      await expectCheckpointAt(projection.name, position);
     });
   });
 }

@@ -1,7 +1,7 @@
-import { categoryOf } from '@curbmap/contracts';
 import type { Kafka, Producer } from 'kafkajs';
 import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
+import { KafkaTopics, topicOfEvent } from './kafkaTopics.ts';
 
 export interface KafkaRelayOptions {
   store: EventStore;
@@ -19,8 +19,6 @@ export interface KafkaRelayOptions {
   log?: { info(o: object, m: string): void; error(o: object, m: string): void };
 }
 
-export const topicOfCategory = (event: Pick<StoredEvent, 'streamId'>) => `curbmap.${categoryOf(event.streamId)}`;
-
 /**
  * Publishes every stored event to Kafka, in log order, keyed by its stream id (a stream's events land in one
  * partition, in order), then records how far it got. At least once: a crash between a send and its checkpoint
@@ -31,13 +29,14 @@ export const topicOfCategory = (event: Pick<StoredEvent, 'streamId'>) => `curbma
 export class KafkaRelay {
   private readonly options: Required<Omit<KafkaRelayOptions, 'log'>> & Pick<KafkaRelayOptions, 'log'>;
   private producer: Producer | null = null;
-  private readonly topics = new Set<string>();
+  private readonly topics: KafkaTopics;
   private running: Promise<void> | null = null;
   private stopped = false;
   private published = 0;
 
   constructor(options: KafkaRelayOptions) {
-    this.options = { name: 'kafka-relay', batchSize: 500, idleMs: 50, topicOf: topicOfCategory, partitions: 3, ...options };
+    this.options = { name: 'kafka-relay', batchSize: 500, idleMs: 50, topicOf: topicOfEvent, partitions: 3, ...options };
+    this.topics = new KafkaTopics(this.options.kafka, this.options.partitions);
   }
 
   /** Events published so far by this instance. */
@@ -75,9 +74,11 @@ export class KafkaRelay {
       const byTopic = new Map<string, StoredEvent[]>();
       for (const e of batch) {
         const topic = topicOf(e);
-        byTopic.set(topic, [...(byTopic.get(topic) ?? []), e]);
+        const list = byTopic.get(topic);
+        if (list) list.push(e);
+        else byTopic.set(topic, [e]);
       }
-      await this.ensureTopics([...byTopic.keys()]);
+      await this.topics.ensure(byTopic.keys());
       await producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, events]) => ({
@@ -98,6 +99,7 @@ export class KafkaRelay {
     this.stopped = true;
     await this.running?.catch(() => undefined);
     await this.producer?.disconnect();
+    await this.topics.close();
   }
 
   private async loop(): Promise<void> {
@@ -110,21 +112,6 @@ export class KafkaRelay {
         this.options.log?.error({ err }, 'kafka relay pass failed; retrying');
         await new Promise((r) => setTimeout(r, 1000));
       }
-    }
-  }
-
-  private async ensureTopics(topics: string[]): Promise<void> {
-    const missing = topics.filter((t) => !this.topics.has(t));
-    if (missing.length === 0) return;
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      const existing = new Set(await admin.listTopics());
-      const create = missing.filter((t) => !existing.has(t));
-      if (create.length) await admin.createTopics({ topics: create.map((topic) => ({ topic, numPartitions: this.options.partitions })), waitForLeaders: true });
-      for (const t of missing) this.topics.add(t);
-    } finally {
-      await admin.disconnect();
     }
   }
 }

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { counted, subscriptionsContract, testRegistry } from '@curbmap/testing';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
+import type { Checkpoint } from '../../ports/eventStore.ts';
+import { DEAD_LETTERS, type DeadLetter } from '../../ports/subscriptions.ts';
+import type { Document } from '../../ports/readStore.ts';
+import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
+import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
+import { SqliteReadStore } from '../sqlite/sqliteReadStore.ts';
+import { KafkaRelay } from './kafkaRelay.ts';
+import { KafkaSubscriptions } from './kafkaSubscriptions.ts';
+import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
+
+// On the real broker (Maven Central's, on the local Java), never a mock.
+const unavailable = kafkaUnavailable();
+
+/** The log in SQLite, published by the relay, consumed through Kafka consumer groups. */
+async function kafkaFixture(brokers: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-subs-'));
+  const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+  const store = new SqliteEventStore(database, testRegistry());
+  const readStore = new SqliteReadStore(database);
+  const kafka = new Kafka({ clientId: 'subscriptions-test', brokers, logLevel: logLevel.NOTHING });
+  const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
+  await relay.start();
+  const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
+  const topics = new KafkaTopics(kafka);
+  return {
+    store,
+    readStore,
+    subscriptions,
+    relay,
+    kafka,
+    /** Offsets per partition equal to each of its topics' ends, once the relay has published the position. */
+    async checkpointAt(stored: Checkpoint, position: Checkpoint) {
+      await subscriptions.relayed(position, Date.now() + 10_000, () => `relay did not reach ${position}`);
+      if (stored === null) return false;
+      const offsets = JSON.parse(stored) as Record<string, string>;
+      for (const topic of new Set(Object.keys(offsets).map((k) => k.slice(0, k.lastIndexOf(':'))))) {
+        for (const [partition, end] of await topics.ends(topic)) if (end > 0n && offsets[`${topic}:${partition}`] !== String(end)) return false;
+      }
+      return true;
+    },
+    async close() {
+      await subscriptions.stopAll();
+      await relay.stop();
+      await topics.close();
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+if (unavailable) {
+  describe('Kafka subscriptions', () => {
+    it.skip(`skipped: ${unavailable}`, () => {});
+  });
+} else {
+  let broker: PrivateBroker;
+  beforeAll(async () => {
+    broker = await startPrivateBroker();
+  }, 90_000);
+  afterAll(() => broker?.stop(), 30_000);
+
+  subscriptionsContract('Kafka consumer groups fed by the relay', () => kafkaFixture(broker.brokers));
+
+  describe('Kafka subscriptions on the real broker', () => {
+    it('drops what the relay sends twice (a crash between its send and its checkpoint): every event is handled once', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      try {
+        const category = `dup${randomBytes(4).toString('hex')}`;
+        for (let i = 0; i < 20; i++) await f.store.append(`${category}-${i % 3}`, [counted(i)], { expectedVersion: 'any' });
+        const seen: string[] = [];
+        const sub = f.subscriptions.subscribe(`dup-${category}`, { categories: [category] }, async (batch) => void seen.push(...batch.map((e) => e.id)));
+        await sub.caughtUp;
+        expect(seen).toHaveLength(20);
+        // The relay forgets its last checkpoint, as after a crash, and sends everything again.
+        await f.relay.stop();
+        await f.readStore.transaction((tx) => tx.saveCheckpoint('kafka-relay', null));
+        const again = new KafkaRelay({ store: f.store, checkpoints: f.readStore, kafka: f.kafka });
+        expect(await again.relayOnce()).toBeGreaterThanOrEqual(20);
+        await again.stop();
+        const { position } = await f.store.append(`${category}-0`, [counted(20)], { expectedVersion: 'any' });
+        const last = new KafkaRelay({ store: f.store, checkpoints: f.readStore, kafka: f.kafka });
+        await last.relayOnce();
+        await last.stop();
+        await sub.waitFor(position);
+        expect(seen).toHaveLength(21);
+        expect(new Set(seen).size).toBe(21);
+      } finally {
+        await f.close();
+      }
+    }, 60_000);
+
+    it('sends a message that keeps failing, and one that is not an event at all, to the dead-letter topic with the reason, and goes on', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      try {
+        const category = `poison${randomBytes(4).toString('hex')}`;
+        const topic = `curbmap.${category}`;
+        const applied: number[] = [];
+        const name = `poison-${category}`;
+        const sub = f.subscriptions.subscribe(name, { categories: [category] }, async (batch) => {
+          for (const e of batch) if ((e.data as { count: number }).count === 2) throw new Error('count 2 cannot be applied');
+          applied.push(...batch.map((e) => (e.data as { count: number }).count));
+        }, { retry: { maxAttempts: 3, baseDelayMs: 10 } });
+        await sub.caughtUp;
+        // Something that is not an event, written to the topic by someone else, ahead of the events (same key: same partition).
+        const producer = f.kafka.producer();
+        await producer.connect();
+        await producer.send({ topic, messages: [{ key: `${category}-a`, value: '{not json' }] });
+        await producer.disconnect();
+        const { position } = await f.store.append(`${category}-a`, [counted(1), counted(2), counted(3)], { expectedVersion: 'any' });
+        await sub.waitFor(position);
+        expect(applied).toEqual([1, 3]);
+
+        const parked = await f.readStore.find<DeadLetter & Document>(DEAD_LETTERS, { subscription: name });
+        expect(parked.map((d) => [d.eventType, d.attempts, d.error]).sort()).toEqual([
+          ['test.counted', 3, 'count 2 cannot be applied'],
+          ['unknown', 1, expect.stringContaining('unreadable message')],
+        ]);
+        // The dead-letter topic has both messages as they came, with the reason and where they came from.
+        const consumer = f.kafka.consumer({ groupId: `dlq-reader-${category}` });
+        await consumer.connect();
+        await consumer.subscribe({ topics: [DEAD_LETTER_TOPIC], fromBeginning: true });
+        const letters: { value: string; reason: string; subscription: string; source: string }[] = [];
+        await consumer.run({
+          eachMessage: async ({ message }) => {
+            const header = (n: string) => message.headers![n]!.toString();
+            if (header('dead-letter-subscription') === name) letters.push({ value: message.value!.toString(), reason: header('dead-letter-reason'), subscription: header('dead-letter-subscription'), source: header('dead-letter-source') });
+          },
+        });
+        await expect.poll(() => letters.length, { timeout: 15_000 }).toBe(2);
+        await consumer.disconnect();
+        expect(letters[0]).toMatchObject({ value: '{not json', reason: expect.stringContaining('unreadable message'), source: expect.stringContaining(`${topic}:`) });
+        expect(JSON.parse(letters[1]!.value)).toMatchObject({ type: 'test.counted', data: { count: 2 } });
+        expect(letters[1]!.reason).toBe('count 2 cannot be applied');
+        // The checkpoint is past both: a restart applies nothing again.
+        await sub.stop();
+        const again: number[] = [];
+        const restarted = f.subscriptions.subscribe(name, { categories: [category] }, async (batch) => void again.push(...batch.map((e) => (e.data as { count: number }).count)));
+        await restarted.caughtUp;
+        expect(again).toEqual([]);
+      } finally {
+        await f.close();
+      }
+    }, 60_000);
+  });
+}

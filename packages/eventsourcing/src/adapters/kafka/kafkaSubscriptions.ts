@@ -1,0 +1,404 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
+import type { ReadStore } from '../../ports/readStore.ts';
+import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
+import type { SubscriptionLogger } from '../inprocess/inProcessSubscriptions.ts';
+import { DEAD_LETTER_TOPIC, KafkaTopics, topicOfCategory } from './kafkaTopics.ts';
+
+export interface KafkaSubscriptionsOptions {
+  kafka: Kafka;
+  /** The log the relay publishes: how far it got is compared with positions (waitFor); parked events are read back from it. */
+  store: EventStore;
+  /** Checkpoints (offsets per partition), dead letters; projections write their checkpoint with their documents. */
+  checkpoints: ReadStore;
+  /** The relay's checkpoint name (KafkaRelay's `name`). */
+  relayCheckpoint?: string;
+  /** The topics a filter reads: its categories' by default; a filter by types alone needs this. */
+  topicsOf?: (filter: EventFilter) => string[];
+  /** Consumer group of a subscription: prefix + name. */
+  groupPrefix?: string;
+  partitions?: number;
+  /** How long the group waits for a consumer that stopped heartbeating before giving its partitions to another. */
+  sessionTimeoutMs?: number;
+  log?: SubscriptionLogger;
+  onParked?: (deadLetter: DeadLetter) => void;
+  now?: () => Date;
+}
+
+/**
+ * Subscriptions fed by Kafka: one consumer group per subscription, reading its categories' topics. A batch's
+ * offsets are committed to Kafka only after its handler's effect; the checkpoint (next offset per partition)
+ * is stored with the handler's writes (`by-handler`) or right after (`after-batch`), and messages below it are
+ * skipped after a restart, so a crash between the two never applies one twice. Messages the relay sent twice
+ * (a crash between its send and its checkpoint) carry a stream version at or below the one last seen for their
+ * stream — per-key order holds within a partition — and are dropped. A failing batch is retried one message at
+ * a time with backoff; a message that keeps failing goes to the dead-letter topic with the reason, is recorded
+ * as a dead letter, and the consumer goes on.
+ */
+export class KafkaSubscriptions implements Subscriptions {
+  private readonly running = new Set<KafkaSubscription>();
+  readonly topics: KafkaTopics;
+  private producer: Promise<Producer> | null = null;
+  readonly options: KafkaSubscriptionsOptions & { relayCheckpoint: string; groupPrefix: string };
+
+  constructor(options: KafkaSubscriptionsOptions) {
+    this.options = { relayCheckpoint: 'kafka-relay', groupPrefix: 'curbmap.', ...options };
+    this.topics = new KafkaTopics(options.kafka, options.partitions ?? 3);
+  }
+
+  subscribe(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions = {}): Subscription {
+    for (const s of this.running) if (s.name === name) throw new Error(`subscription ${name} is already running`);
+    const topics = this.options.topicsOf?.(filter) ?? (filter.categories ?? []).map(topicOfCategory);
+    if (topics.length === 0) throw new Error(`subscription ${name}: a filter by types alone needs topicsOf to name its topics`);
+    const sub = new KafkaSubscription(name, filter, topics, handle, options, this, () => this.running.delete(sub));
+    this.running.add(sub);
+    return sub;
+  }
+
+  list(): Subscription[] {
+    return [...this.running];
+  }
+
+  /** Resolves when every running subscription has handled the log up to position. */
+  async waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
+    await Promise.all([...this.running].map((s) => s.waitFor(position, timeoutMs)));
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.running].map((s) => s.stop()));
+    const producer = this.producer;
+    this.producer = null;
+    await (await producer?.catch(() => null))?.disconnect();
+    await this.topics.close();
+  }
+
+  /** Resolves once the relay has published everything up to position. */
+  async relayed(position: Checkpoint, deadline: number, what: () => string): Promise<void> {
+    const { store, checkpoints, relayCheckpoint } = this.options;
+    while (store.compare(await checkpoints.loadCheckpoint(relayCheckpoint), position) < 0) {
+      if (Date.now() > deadline) throw new Error(what());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  deadLetterProducer(): Promise<Producer> {
+    this.producer ??= (async () => {
+      await this.topics.ensure([DEAD_LETTER_TOPIC]);
+      const producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await producer.connect();
+      return producer;
+    })();
+    return this.producer;
+  }
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
+
+/** The stored checkpoint: the next offset to handle per `<topic>:<partition>`. */
+function parseCheckpoint(checkpoint: Checkpoint): Map<string, bigint> {
+  if (checkpoint === null) return new Map();
+  const parsed = JSON.parse(checkpoint) as Record<string, string>;
+  return new Map(Object.entries(parsed).map(([k, v]) => [k, BigInt(v)]));
+}
+
+/** Newest stream version seen per stream, for the newest streams (a relay's resend is never far behind). */
+class StreamVersions {
+  private readonly versions = new Map<string, number>();
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get(streamId: string): number {
+    return this.versions.get(streamId) ?? -1;
+  }
+
+  see(streamId: string, version: number): void {
+    if (version <= this.get(streamId)) return;
+    this.versions.delete(streamId);
+    this.versions.set(streamId, version);
+    if (this.versions.size > this.max) this.versions.delete(this.versions.keys().next().value!);
+  }
+}
+
+class KafkaSubscription implements Subscription {
+  readonly caughtUp: Promise<void>;
+  private reachedHead = false;
+  private stopped = false;
+  /** Next offset to handle per partition: the checkpoint. */
+  private readonly handled = new Map<string, bigint>();
+  private readonly versions = new StreamVersions(100_000);
+  private readonly listeners = new Set<() => void>();
+  /** Batches and operators' retries take turns. */
+  private turn: Promise<unknown> = Promise.resolve();
+  private consumer: Consumer | null = null;
+  private readonly started: Promise<void>;
+  private readonly groupId: string;
+  readonly name: string;
+  readonly filter: EventFilter;
+  private readonly topicNames: string[];
+  private readonly handle: BatchHandler;
+  private readonly options: SubscribeOptions;
+  private readonly env: KafkaSubscriptions;
+  private readonly onStop: () => void;
+
+  constructor(name: string, filter: EventFilter, topicNames: string[], handle: BatchHandler, options: SubscribeOptions, env: KafkaSubscriptions, onStop: () => void) {
+    this.name = name;
+    this.filter = filter;
+    this.topicNames = topicNames;
+    this.handle = handle;
+    this.options = options;
+    this.env = env;
+    this.onStop = onStop;
+    this.groupId = `${env.options.groupPrefix}${name}`;
+    const head = env.options.store.headPosition();
+    this.started = this.start();
+    this.started.catch((err) => env.options.log?.error({ err, subscription: name }, 'kafka subscription failed to start'));
+    // Caught up: everything the log held when it was subscribed is handled.
+    this.caughtUp = this.started.then(async () => {
+      await this.waitFor(await head, 24 * 3_600_000);
+      this.reachedHead = true;
+    });
+    this.caughtUp.catch(() => undefined);
+  }
+
+  private async start(): Promise<void> {
+    const { kafka, checkpoints, log, sessionTimeoutMs } = this.env.options;
+    for (const [key, offset] of parseCheckpoint(await checkpoints.loadCheckpoint(this.name))) this.handled.set(key, offset);
+    await this.env.topics.ensure(this.topicNames);
+    const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => void this.joined().catch((err) => log?.warn({ err, subscription: this.name }, 'reading committed offsets failed')));
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.topicNames, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (payload) => this.exclusive(() => this.onBatch(payload)) });
+    log?.info({ subscription: this.name, topics: this.topicNames, checkpoint: this.position() }, 'kafka subscription started');
+  }
+
+  /** Partitions joined: what the group committed (or the start of a partition it never read) is reached. */
+  private async joined(): Promise<void> {
+    for (const topic of this.topicNames) {
+      for (const [partition, { committed, low }] of await this.env.topics.committed(this.groupId, topic)) {
+        const key = partitionKey(topic, partition);
+        const at = committed ?? low;
+        if (at > (this.handled.get(key) ?? 0n)) this.handled.set(key, at);
+      }
+    }
+    this.notify();
+  }
+
+  position(): Checkpoint {
+    return this.handled.size === 0 ? null : JSON.stringify(Object.fromEntries([...this.handled].map(([k, v]) => [k, String(v)])));
+  }
+
+  isCaughtUp(): boolean {
+    return this.reachedHead;
+  }
+
+  /** The relay published position, and every partition of this subscription's topics is handled to where it ended then. */
+  async waitFor(position: Checkpoint, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const late = () => `subscription ${this.name} did not reach ${position} within ${timeoutMs} ms`;
+    await this.env.relayed(position, deadline, late);
+    const targets = new Map<string, bigint>();
+    for (const topic of this.topicNames) for (const [partition, end] of await this.env.topics.ends(topic)) targets.set(partitionKey(topic, partition), end);
+    await this.until(() => [...targets].every(([key, end]) => (this.handled.get(key) ?? 0n) >= end), deadline, late);
+  }
+
+  /** Kafka orders a stream's events, not the log: a write is reached when its stream's version is. */
+  async waitForWrite(write: StreamWrite, timeoutMs = 10_000): Promise<void> {
+    if (!filterTakes(this.filter, write)) return;
+    await this.until(() => this.versions.get(write.streamId) >= write.version, Date.now() + timeoutMs, () => `subscription ${this.name} did not reach ${write.streamId}@${write.version} within ${timeoutMs} ms`);
+  }
+
+  retry(deadLetter: DeadLetter): Promise<void> {
+    return this.exclusive(async () => {
+      const { checkpoints, now } = this.env.options;
+      try {
+        const event = await this.eventAt(deadLetter);
+        await this.handle([event], { checkpoint: this.position() });
+        const resolvedAt = (now?.() ?? new Date()).toISOString();
+        await checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, status: 'resolved', resolvedAt }));
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        await checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, attempts: deadLetter.attempts + 1, error }));
+        throw err;
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.notify();
+    await this.started.catch(() => undefined);
+    await this.consumer?.disconnect();
+    this.onStop();
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const key = partitionKey(topic, partition);
+    const batchSize = this.options.batchSize ?? 500;
+    const maxAttempts = this.options.retry?.maxAttempts ?? 5;
+    const baseDelay = this.options.retry?.baseDelayMs ?? 200;
+    // Below the stored checkpoint: handled before a crash that came before the commit to Kafka.
+    const entries = batch.messages.filter((m) => BigInt(m.offset) >= (this.handled.get(key) ?? 0n)).map((message) => ({ message, event: readEvent(message) }));
+    let failures = 0;
+    for (let i = 0; i < entries.length; ) {
+      if (this.stopped || !isRunning() || isStale()) return;
+      const first = entries[i]!;
+      if (typeof first.event === 'string') {
+        // Not an event at all: no retry can help.
+        await this.park(topic, partition, first.message, null, first.event, 1);
+        await this.passed(key, [first], resolveOffset);
+        i += 1;
+        continue;
+      }
+      let end = Math.min(entries.length, i + (failures > 0 ? 1 : batchSize));
+      for (let k = i + 1; k < end; k++) if (typeof entries[k]!.event === 'string') end = k;
+      const chunk = entries.slice(i, end) as { message: KafkaMessage; event: StoredEvent }[];
+      try {
+        const events = chunk.map((e) => e.event).filter((e) => this.takes(e) && e.streamVersion > this.versions.get(e.streamId));
+        if (events.length > 0) {
+          const checkpoint = this.checkpointWith(key, nextOffset(chunk));
+          await this.handle(events, { checkpoint });
+          if (this.options.checkpointing !== 'by-handler') await this.env.options.checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, checkpoint));
+        }
+        await this.passed(key, chunk, resolveOffset);
+        failures = 0;
+        i = end;
+      } catch (err) {
+        failures += 1;
+        if (chunk.length === 1 && failures >= maxAttempts) {
+          await this.park(topic, partition, first.message, first.event, err instanceof Error ? err.message : String(err), failures);
+          await this.passed(key, chunk, resolveOffset);
+          failures = 0;
+          i = end;
+          continue;
+        }
+        const delay = Math.min(30_000, baseDelay * 2 ** (failures - 1));
+        this.env.options.log?.warn({ err, subscription: this.name, topic, partition, offset: first.message.offset, attempt: failures, retryInMs: delay }, 'subscription handler failed; retrying');
+        await this.backoff(delay, heartbeat);
+      }
+    }
+  }
+
+  /** After a chunk's effect: its stream versions seen, the offset resolved and committed, waiters told. */
+  private async passed(key: string, chunk: { message: KafkaMessage; event: StoredEvent | string }[], resolveOffset: (offset: string) => void): Promise<void> {
+    for (const { event } of chunk) if (typeof event !== 'string') this.versions.see(event.streamId, event.streamVersion);
+    const next = nextOffset(chunk);
+    const [topic, partition] = splitKey(key);
+    this.handled.set(key, next);
+    resolveOffset(String(next - 1n));
+    await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
+    this.notify();
+  }
+
+  /** To the dead-letter topic (the message as it came, the reason in headers), then a dead letter and the checkpoint past it. */
+  private async park(topic: string, partition: number, message: KafkaMessage, event: StoredEvent | null, error: string, attempts: number): Promise<void> {
+    const { checkpoints, log, onParked, now } = this.env.options;
+    const producer = await this.env.deadLetterProducer();
+    await producer.send({
+      topic: DEAD_LETTER_TOPIC,
+      acks: -1,
+      messages: [{ key: message.key, value: message.value, headers: { ...message.headers, 'dead-letter-subscription': this.name, 'dead-letter-reason': error, 'dead-letter-attempts': String(attempts), 'dead-letter-source': `${topic}:${partition}:${message.offset}` } }],
+    });
+    // An unreadable message is named by its place.
+    const eventId = event?.id ?? headerOf(message, 'event-id') ?? `${topic}:${partition}:${message.offset}`;
+    const deadLetter: DeadLetter = {
+      id: `${this.name}:${eventId}`,
+      organizationId: event?.organizationId ?? 'unknown',
+      subscription: this.name,
+      eventId,
+      eventType: event?.type ?? headerOf(message, 'event-type') ?? 'unknown',
+      streamId: event?.streamId ?? message.key?.toString() ?? 'unknown',
+      position: event?.globalPosition ?? null,
+      error,
+      attempts,
+      status: 'parked',
+      parkedAt: (now?.() ?? new Date()).toISOString(),
+      resolvedAt: null,
+    };
+    const checkpoint = this.checkpointWith(partitionKey(topic, partition), BigInt(message.offset) + 1n);
+    await checkpoints.transaction(async (tx) => {
+      await tx.put(DEAD_LETTERS, { ...deadLetter });
+      await tx.saveCheckpoint(this.name, checkpoint);
+    });
+    log?.error({ error, subscription: this.name, eventId, topic, partition, offset: message.offset, attempts }, 'message dead-lettered after repeated failures');
+    onParked?.(deadLetter);
+  }
+
+  private takes(event: StoredEvent): boolean {
+    return filterTakes(this.filter, { streamId: event.streamId, version: event.streamVersion, types: [event.type] });
+  }
+
+  private checkpointWith(key: string, next: bigint): string {
+    const all = new Map(this.handled).set(key, next);
+    return JSON.stringify(Object.fromEntries([...all].map(([k, v]) => [k, String(v)])));
+  }
+
+  private async eventAt(deadLetter: DeadLetter): Promise<StoredEvent> {
+    for await (const event of this.env.options.store.readStream(deadLetter.streamId)) if (event.id === deadLetter.eventId) return event;
+    throw new Error(`event ${deadLetter.eventId} is no longer in stream ${deadLetter.streamId}`);
+  }
+
+  private exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits after a failure, heartbeating so the group keeps the partition; a stop ends it. */
+  private async backoff(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+    const until = Date.now() + ms;
+    while (!this.stopped && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
+      await heartbeat().catch(() => undefined);
+    }
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  private until(done: () => boolean, deadline: number, what: () => string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (done()) finish(resolve);
+        else if (this.stopped) finish(() => reject(new Error(`subscription ${this.name} stopped`)));
+      };
+      const finish = (then: () => void) => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        then();
+      };
+      const timer = setTimeout(() => finish(() => reject(new Error(what()))), Math.max(0, deadline - Date.now()));
+      this.listeners.add(check);
+    });
+  }
+}
+
+const nextOffset = (chunk: { message: KafkaMessage }[]) => BigInt(chunk[chunk.length - 1]!.message.offset) + 1n;
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf(':');
+  return [key.slice(0, at), Number(key.slice(at + 1))];
+}
+
+/** The event a message carries, or why it carries none. */
+function readEvent(message: KafkaMessage): StoredEvent | string {
+  try {
+    const event = JSON.parse(message.value?.toString() ?? '') as StoredEvent;
+    if (typeof event?.id === 'string' && typeof event.type === 'string' && typeof event.streamId === 'string' && typeof event.streamVersion === 'number') return event;
+    return 'unreadable message: not an event envelope';
+  } catch (err) {
+    return `unreadable message: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+function headerOf(message: KafkaMessage, name: string): string | null {
+  const value = message.headers?.[name];
+  return value === undefined ? null : String(Array.isArray(value) ? value[0] : value);
+}
