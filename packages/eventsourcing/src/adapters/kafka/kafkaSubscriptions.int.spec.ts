@@ -40,7 +40,7 @@ async function kafkaFixture(brokers: string[]) {
     async checkpointAt(stored: Checkpoint, position: Checkpoint) {
       await subscriptions.relayed(position, Date.now() + 10_000, () => `relay did not reach ${position}`);
       if (stored === null) return false;
-      const offsets = JSON.parse(stored) as Record<string, string>;
+      const offsets = Object.fromEntries(Object.entries(JSON.parse(stored) as Record<string, { next: string }>).map(([k, v]) => [k, v.next]));
       for (const topic of new Set(Object.keys(offsets).map((k) => k.slice(0, k.lastIndexOf(':'))))) {
         for (const [partition, end] of await topics.ends(topic)) if (end > 0n && offsets[`${topic}:${partition}`] !== String(end)) return false;
       }

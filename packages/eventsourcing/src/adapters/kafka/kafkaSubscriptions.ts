@@ -29,9 +29,10 @@ export interface KafkaSubscriptionsOptions {
  * Subscriptions fed by Kafka: one consumer group per subscription, reading its categories' topics. A batch's
  * offsets are committed to Kafka only after its handler's effect; the checkpoint (next offset per partition)
  * is stored with the handler's writes (`by-handler`) or right after (`after-batch`), and messages below it are
- * skipped after a restart, so a crash between the two never applies one twice. Messages the relay sent twice
- * (a crash between its send and its checkpoint) carry a stream version at or below the one last seen for their
- * stream — per-key order holds within a partition — and are dropped. A failing batch is retried one message at
+ * skipped after a restart, so a crash between the two never applies one twice. The relay publishes the log in
+ * order, so within a partition log positions only grow: a message at or below the last position handled there is
+ * the relay's resend after a crash between its send and its checkpoint, and is dropped (that position is part of
+ * the checkpoint, so this holds across restarts of the consumer too). A failing batch is retried one message at
  * a time with backoff; a message that keeps failing goes to the dead-letter topic with the reason, is recorded
  * as a dead letter, and the consumer goes on.
  */
@@ -94,14 +95,24 @@ export class KafkaSubscriptions implements Subscriptions {
 
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
-/** The stored checkpoint: the next offset to handle per `<topic>:<partition>`. */
-function parseCheckpoint(checkpoint: Checkpoint): Map<string, bigint> {
-  if (checkpoint === null) return new Map();
-  const parsed = JSON.parse(checkpoint) as Record<string, string>;
-  return new Map(Object.entries(parsed).map(([k, v]) => [k, BigInt(v)]));
+/** Where a partition stands: the next offset to handle, and the log position of the last event handled there. */
+interface PartitionMark {
+  next: bigint;
+  position: Checkpoint;
 }
 
-/** Newest stream version seen per stream, for the newest streams (a relay's resend is never far behind). */
+/** The stored checkpoint: a mark per `<topic>:<partition>`, as JSON. */
+function parseCheckpoint(checkpoint: Checkpoint): Map<string, PartitionMark> {
+  if (checkpoint === null) return new Map();
+  const parsed = JSON.parse(checkpoint) as Record<string, { next: string; position: Checkpoint }>;
+  return new Map(Object.entries(parsed).map(([k, v]) => [k, { next: BigInt(v.next), position: v.position }]));
+}
+
+function formatCheckpoint(marks: Map<string, PartitionMark>): string {
+  return JSON.stringify(Object.fromEntries([...marks].map(([k, v]) => [k, { next: String(v.next), position: v.position }])));
+}
+
+/** Newest stream version handled per stream, for the newest streams (read-your-writes waits). */
 class StreamVersions {
   private readonly versions = new Map<string, number>();
   private readonly max: number;
@@ -126,8 +137,8 @@ class KafkaSubscription implements Subscription {
   readonly caughtUp: Promise<void>;
   private reachedHead = false;
   private stopped = false;
-  /** Next offset to handle per partition: the checkpoint. */
-  private readonly handled = new Map<string, bigint>();
+  /** Per partition: the checkpoint. */
+  private readonly handled = new Map<string, PartitionMark>();
   private readonly versions = new StreamVersions(100_000);
   private readonly listeners = new Set<() => void>();
   /** Batches and operators' retries take turns. */
@@ -165,7 +176,7 @@ class KafkaSubscription implements Subscription {
 
   private async start(): Promise<void> {
     const { kafka, checkpoints, log, sessionTimeoutMs } = this.env.options;
-    for (const [key, offset] of parseCheckpoint(await checkpoints.loadCheckpoint(this.name))) this.handled.set(key, offset);
+    for (const [key, mark] of parseCheckpoint(await checkpoints.loadCheckpoint(this.name))) this.handled.set(key, mark);
     await this.env.topics.ensure(this.topicNames);
     const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
     this.consumer = consumer;
@@ -182,14 +193,15 @@ class KafkaSubscription implements Subscription {
       for (const [partition, { committed, low }] of await this.env.topics.committed(this.groupId, topic)) {
         const key = partitionKey(topic, partition);
         const at = committed ?? low;
-        if (at > (this.handled.get(key) ?? 0n)) this.handled.set(key, at);
+        const mark = this.handled.get(key);
+        if (at > (mark?.next ?? 0n)) this.handled.set(key, { next: at, position: mark?.position ?? null });
       }
     }
     this.notify();
   }
 
   position(): Checkpoint {
-    return this.handled.size === 0 ? null : JSON.stringify(Object.fromEntries([...this.handled].map(([k, v]) => [k, String(v)])));
+    return this.handled.size === 0 ? null : formatCheckpoint(this.handled);
   }
 
   isCaughtUp(): boolean {
@@ -203,7 +215,7 @@ class KafkaSubscription implements Subscription {
     await this.env.relayed(position, deadline, late);
     const targets = new Map<string, bigint>();
     for (const topic of this.topicNames) for (const [partition, end] of await this.env.topics.ends(topic)) targets.set(partitionKey(topic, partition), end);
-    await this.until(() => [...targets].every(([key, end]) => (this.handled.get(key) ?? 0n) >= end), deadline, late);
+    await this.until(() => [...targets].every(([key, end]) => (this.handled.get(key)?.next ?? 0n) >= end), deadline, late);
   }
 
   /** Kafka orders a stream's events, not the log: a write is reached when its stream's version is. */
@@ -243,7 +255,7 @@ class KafkaSubscription implements Subscription {
     const maxAttempts = this.options.retry?.maxAttempts ?? 5;
     const baseDelay = this.options.retry?.baseDelayMs ?? 200;
     // Below the stored checkpoint: handled before a crash that came before the commit to Kafka.
-    const entries = batch.messages.filter((m) => BigInt(m.offset) >= (this.handled.get(key) ?? 0n)).map((message) => ({ message, event: readEvent(message) }));
+    const entries = batch.messages.filter((m) => BigInt(m.offset) >= (this.handled.get(key)?.next ?? 0n)).map((message) => ({ message, event: readEvent(message) }));
     let failures = 0;
     for (let i = 0; i < entries.length; ) {
       if (this.stopped || !isRunning() || isStale()) return;
@@ -259,9 +271,18 @@ class KafkaSubscription implements Subscription {
       for (let k = i + 1; k < end; k++) if (typeof entries[k]!.event === 'string') end = k;
       const chunk = entries.slice(i, end) as { message: KafkaMessage; event: StoredEvent }[];
       try {
-        const events = chunk.map((e) => e.event).filter((e) => this.takes(e) && e.streamVersion > this.versions.get(e.streamId));
+        // The relay publishes the log in order, so a partition's positions only grow: one at or below the last
+        // handled here is the relay's resend after a crash (between its send and its checkpoint).
+        const since = this.handled.get(key)?.position ?? null;
+        let high = since;
+        const events: StoredEvent[] = [];
+        for (const { event } of chunk) {
+          if (this.env.options.store.compare(event.globalPosition, high) <= 0) continue;
+          high = event.globalPosition;
+          if (this.takes(event)) events.push(event);
+        }
         if (events.length > 0) {
-          const checkpoint = this.checkpointWith(key, nextOffset(chunk));
+          const checkpoint = this.checkpointWith(key, { next: nextOffset(chunk), position: high });
           await this.handle(events, { checkpoint });
           if (this.options.checkpointing !== 'by-handler') await this.env.options.checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, checkpoint));
         }
@@ -289,7 +310,7 @@ class KafkaSubscription implements Subscription {
     for (const { event } of chunk) if (typeof event !== 'string') this.versions.see(event.streamId, event.streamVersion);
     const next = nextOffset(chunk);
     const [topic, partition] = splitKey(key);
-    this.handled.set(key, next);
+    this.handled.set(key, { next, position: this.lastPosition(chunk, this.handled.get(key)?.position ?? null) });
     resolveOffset(String(next - 1n));
     await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
     this.notify();
@@ -320,7 +341,8 @@ class KafkaSubscription implements Subscription {
       parkedAt: (now?.() ?? new Date()).toISOString(),
       resolvedAt: null,
     };
-    const checkpoint = this.checkpointWith(partitionKey(topic, partition), BigInt(message.offset) + 1n);
+    const key = partitionKey(topic, partition);
+    const checkpoint = this.checkpointWith(key, { next: BigInt(message.offset) + 1n, position: this.lastPosition([{ event: event ?? 'unreadable' }], this.handled.get(key)?.position ?? null) });
     await checkpoints.transaction(async (tx) => {
       await tx.put(DEAD_LETTERS, { ...deadLetter });
       await tx.saveCheckpoint(this.name, checkpoint);
@@ -333,9 +355,15 @@ class KafkaSubscription implements Subscription {
     return filterTakes(this.filter, { streamId: event.streamId, version: event.streamVersion, types: [event.type] });
   }
 
-  private checkpointWith(key: string, next: bigint): string {
-    const all = new Map(this.handled).set(key, next);
-    return JSON.stringify(Object.fromEntries([...all].map(([k, v]) => [k, String(v)])));
+  /** The newest log position among a chunk's events (a resend's are older), or the one before. */
+  private lastPosition(chunk: { event: StoredEvent | string }[], before: Checkpoint): Checkpoint {
+    let position = before;
+    for (const { event } of chunk) if (typeof event !== 'string' && this.env.options.store.compare(event.globalPosition, position) > 0) position = event.globalPosition;
+    return position;
+  }
+
+  private checkpointWith(key: string, mark: PartitionMark): string {
+    return formatCheckpoint(new Map(this.handled).set(key, mark));
   }
 
   private async eventAt(deadLetter: DeadLetter): Promise<StoredEvent> {

@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { counted, testRegistry } from '@curbmap/testing';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
+import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
+import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
+import { SqliteReadStore } from '../sqlite/sqliteReadStore.ts';
+import type { Tally } from '../sqlite/subscriptionRestart.fixture.ts';
+
+const unavailable = kafkaUnavailable();
+const fixture = fileURLToPath(new URL('./kafkaFaults.fixture.ts', import.meta.url));
+
+/** A fixture process; `output` holds what it printed last. */
+function run(mode: 'relay' | 'consume', path: string, brokers: string[]) {
+  const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', fixture, mode, path, brokers.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const state = { child, last: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => (state.last = d.toString().trim().split('\n').pop()!));
+  child.stderr!.on('data', (d: Buffer) => (state.stderr += d.toString()));
+  return state;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+if (unavailable) {
+  describe('Kafka faults', () => {
+    it.skip(`skipped: ${unavailable}`, () => {});
+  });
+} else {
+  describe('Kafka faults on the real broker', () => {
+    let broker: PrivateBroker;
+    beforeAll(async () => {
+      broker = await startPrivateBroker();
+    }, 90_000);
+    afterAll(() => broker?.stop(), 30_000);
+
+    it('kill -9 of the relay and of a consumer mid-batch, while events keep coming: every event applied exactly once', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-faults-'));
+      const path = join(dir, 'curbmap.db');
+      const database = new SqliteDatabase(path);
+      const store = new SqliteEventStore(database, testRegistry());
+      // Reads what the other processes commit (no document cache).
+      const reader = new SqliteReadStore(database, { readOnly: true });
+      const tally = async () => (await reader.get<Tally>('tally', 'tally')) ?? { applied: 0, sum: 0 };
+      const EVENTS = 4000;
+      let appended = 0;
+      const append = async (n: number) => {
+        for (let end = appended + n; appended < end; appended += 10) {
+          await store.append(`counter-${(appended / 10) % 5}`, Array.from({ length: 10 }, (_, j) => counted(appended + j)), { expectedVersion: 'any' });
+        }
+      };
+      const processes: ChildProcess[] = [];
+      try {
+        await append(2000);
+        let relay = run('relay', path, broker.brokers);
+        let consumer = run('consume', path, broker.brokers);
+        processes.push(relay.child, consumer.child);
+        // More events while both run.
+        const writing = (async () => {
+          while (appended < EVENTS) {
+            await append(100);
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        })();
+
+        // The relay dies part-way (its batches are 50 events; a kill often falls between a send and its checkpoint).
+        await expect.poll(() => Number(relay.last.split(' ')[1] ?? 0), { timeout: 30_000, interval: 5 }).toBeGreaterThanOrEqual(1500);
+        await kill(relay.child);
+        relay = run('relay', path, broker.brokers);
+        processes.push(relay.child);
+
+        // The consumer dies in the middle of a batch (the projection pauses inside its transaction every 100 events).
+        await expect.poll(async () => (await tally()).applied, { timeout: 60_000, interval: 5 }).toBeGreaterThanOrEqual(1000);
+        await kill(consumer.child);
+        const atKill = (await tally()).applied;
+        expect(atKill).toBeLessThan(EVENTS);
+        consumer = run('consume', path, broker.brokers);
+        processes.push(consumer.child);
+
+        await writing;
+        // The new consumer gets the partitions once the group gives up on the killed one (session timeout, 6 s).
+        await expect.poll(async () => (await tally()).applied, { timeout: 90_000, interval: 200 }).toBeGreaterThanOrEqual(EVENTS);
+        await new Promise((r) => setTimeout(r, 1_000)); // a duplicate would show up now
+        const final = await tally();
+        expect(final.applied).toBe(EVENTS);
+        expect(final.sum).toBe((EVENTS * (EVENTS - 1)) / 2);
+        expect(await reader.count('seen', {})).toBe(EVENTS);
+        expect(relay.stderr + consumer.stderr).toBe('');
+      } finally {
+        for (const child of processes) await kill(child);
+        database.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 180_000);
+  });
+}
