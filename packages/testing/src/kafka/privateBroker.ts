@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../freePort.ts';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,9 @@ const LOG_CONFIG = join(repoRoot, 'infra', 'kafka', 'log4j2.properties');
 export interface PrivateBroker {
   /** host:port of the PLAINTEXT listener. */
   brokers: string[];
+  /** Stops the broker, keeping its data (an outage); resume() starts it again on the same ports. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,7 +34,12 @@ export function kafkaUnavailable(): string | null {
  */
 export async function startPrivateBroker(): Promise<PrivateBroker> {
   const given = process.env['KAFKA_BROKERS'];
-  if (given) return { brokers: given.split(','), stop: async () => {} };
+  if (given) {
+    const outside = async () => {
+      throw new Error('the broker in KAFKA_BROKERS is not this process\'s to stop');
+    };
+    return { brokers: given.split(','), halt: outside, resume: outside, stop: async () => {} };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-'));
   const [port, controller] = [await freePort(), await freePort()];
   const config = join(dir, 'server.properties');
@@ -65,35 +73,46 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
   const java = (args: string[]) => execFileSync('java', ['-cp', classpath, `-Dlog4j2.configurationFile=${LOG_CONFIG}`, ...args], { stdio: 'pipe' }).toString().trim();
   const clusterId = java(['kafka.tools.StorageTool', 'random-uuid']).split('\n').pop()!;
   java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config, '--standalone']);
-  const child = spawn('java', ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.Kafka', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the Kafka broker did not start within 60 s:\n${output.slice(-2000)}`)), 60_000);
-    const watch = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Kafka Server started')) {
+  // One process at a time; `halt` stops it and keeps its data, `resume` starts it again on the same ports.
+  const launch = async () => {
+    const child = spawn('java', ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.Kafka', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the Kafka broker did not start within 60 s:\n${output.slice(-2000)}`)), 60_000);
+      const watch = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Kafka Server started')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', watch);
+      child.stderr!.on('data', watch);
+      child.once('exit', (code) => {
         clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', watch);
-    child.stderr!.on('data', watch);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the Kafka broker exited (${code}):\n${output.slice(-2000)}`));
+        reject(new Error(`the Kafka broker exited (${code}):\n${output.slice(-2000)}`));
+      });
     });
-  });
-  child.removeAllListeners('exit');
+    child.removeAllListeners('exit');
+    return child;
+  };
+  const halt = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  let child = await launch();
   return {
     brokers: [`127.0.0.1:${port}`],
+    halt: () => halt(child),
+    async resume() {
+      child = await launch();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await halt(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -3,13 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counted, testRegistry } from '@curbmap/testing';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
 import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
 import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
 import { SqliteReadStore } from '../sqlite/sqliteReadStore.ts';
-import type { Tally } from '../sqlite/subscriptionRestart.fixture.ts';
+import { tallyProjection, type Tally } from '../sqlite/subscriptionRestart.fixture.ts';
+import { startProjection } from '../../projection.ts';
+import { KafkaRelay } from './kafkaRelay.ts';
+import { KafkaSubscriptions } from './kafkaSubscriptions.ts';
 
 const unavailable = kafkaUnavailable();
 const fixture = fileURLToPath(new URL('./kafkaFaults.fixture.ts', import.meta.url));
@@ -100,5 +104,49 @@ if (unavailable) {
         rmSync(dir, { recursive: true, force: true });
       }
     }, 180_000);
+
+    it('the broker stopped for 10 s: appends go on (the log holds them), the relay and the consumer wait, then catch up with nothing lost or applied twice', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-outage-'));
+      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+      const store = new SqliteEventStore(database, testRegistry());
+      const readStore = new SqliteReadStore(database);
+      const kafka = new Kafka({ clientId: 'outage-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, retries: 8 } });
+      const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
+      const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
+      const tally = async () => (await readStore.get<Tally>('tally', 'tally'))?.applied ?? 0;
+      let n = 0;
+      const append = async (count: number) => {
+        for (const end = n + count; n < end; n += 10) await store.append(`counter-${(n / 10) % 5}`, Array.from({ length: 10 }, (_, j) => counted(n + j)), { expectedVersion: 'any' });
+      };
+      try {
+        await relay.start();
+        await startProjection(subscriptions, readStore, tallyProjection(0), { batchSize: 100 });
+        await append(1000);
+        await expect.poll(tally, { timeout: 30_000, interval: 50 }).toBe(1000);
+
+        await broker.halt();
+        const relayedBefore = await readStore.loadCheckpoint('kafka-relay');
+        const down = Date.now();
+        while (Date.now() - down < 10_000) {
+          await append(100);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        // Nothing was acknowledged while the broker was away, so the relay's checkpoint stayed where it was.
+        expect(await readStore.loadCheckpoint('kafka-relay')).toBe(relayedBefore);
+        expect(await tally()).toBe(1000);
+        await broker.resume();
+
+        await append(500);
+        await expect.poll(tally, { timeout: 120_000, interval: 200 }).toBeGreaterThanOrEqual(n);
+        await new Promise((r) => setTimeout(r, 1_000));
+        const final = await readStore.get<Tally>('tally', 'tally');
+        expect(final).toMatchObject({ applied: n, sum: (n * (n - 1)) / 2 });
+      } finally {
+        await subscriptions.stopAll();
+        await relay.stop();
+        database.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 240_000);
   });
 }
