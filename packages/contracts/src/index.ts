@@ -7,3 +7,5 @@ export * from './events/invoice.ts';
 export * from './events/usage.ts';
 export * from './events/export.ts';
 export * from './events/notification.ts';
+export * from './topics.ts';
+export * from './asyncapi.ts';

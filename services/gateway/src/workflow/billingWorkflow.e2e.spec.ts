@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { Webhook } from 'standardwebhooks';
 import { defaultPlans } from '@curbmap/billing';
+import { categoryCarries, categoryOf } from '@curbmap/contracts';
 import { chromiumPath, SmtpSink } from '@curbmap/invoice';
 import { WebhookReceiver } from '@curbmap/testing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
@@ -155,5 +156,10 @@ for (const [label, postgres] of storages) describe.skipIf(!chromiumPath())(`the 
     vi.useRealTimers();
     const count = (t: string) => types.filter((x) => x === t).length;
     expect([count('invoice.issued'), count('export.completed'), count('quota.threshold_reached'), count('invoice.overdue'), count('payment.received'), count('subscription.renewal_due')]).toEqual([3, 4, 2, 1, 2, 2]);
+
+    // Kafka consumers read one topic per stream category: the log holds only what the contracts say each carries.
+    const undeclared = new Set<string>();
+    for await (const event of p.ctx.store.readAll()) if (!categoryCarries(categoryOf(event.streamId), event.type)) undeclared.add(`${categoryOf(event.streamId)} ${event.type}`);
+    expect([...undeclared]).toEqual([]);
   });
 });

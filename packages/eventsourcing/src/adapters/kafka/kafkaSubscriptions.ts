@@ -1,9 +1,10 @@
+import { categoriesOfTypes, topicOf } from '@curbmap/contracts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 import type { SubscriptionLogger } from '../inprocess/inProcessSubscriptions.ts';
-import { DEAD_LETTER_TOPIC, KafkaTopics, topicOfCategory } from './kafkaTopics.ts';
+import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
 
 export interface KafkaSubscriptionsOptions {
   kafka: Kafka;
@@ -13,7 +14,7 @@ export interface KafkaSubscriptionsOptions {
   checkpoints: ReadStore;
   /** The relay's checkpoint name (KafkaRelay's `name`). */
   relayCheckpoint?: string;
-  /** The topics a filter reads: its categories' by default; a filter by types alone needs this. */
+  /** The topics a filter reads: its categories', or those of the categories that carry its types (contracts' streamCategories). */
   topicsOf?: (filter: EventFilter) => string[];
   /** Consumer group of a subscription: prefix + name. */
   groupPrefix?: string;
@@ -49,8 +50,8 @@ export class KafkaSubscriptions implements Subscriptions {
 
   subscribe(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions = {}): Subscription {
     for (const s of this.running) if (s.name === name) throw new Error(`subscription ${name} is already running`);
-    const topics = this.options.topicsOf?.(filter) ?? (filter.categories ?? []).map(topicOfCategory);
-    if (topics.length === 0) throw new Error(`subscription ${name}: a filter by types alone needs topicsOf to name its topics`);
+    const topics = this.options.topicsOf?.(filter) ?? (filter.categories?.length ? filter.categories : categoriesOfTypes(filter.types ?? [])).map(topicOf);
+    if (topics.length === 0) throw new Error(`subscription ${name}: no stream category carries ${filter.types?.join(', ') || 'anything it asks for'}`);
     const sub = new KafkaSubscription(name, filter, topics, handle, options, this, () => this.running.delete(sub));
     this.running.add(sub);
     return sub;

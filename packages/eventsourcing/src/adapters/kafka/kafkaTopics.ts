@@ -1,10 +1,9 @@
-import { categoryOf } from '@curbmap/contracts';
+import { categoryOf, topicOf } from '@curbmap/contracts';
 import type { Admin, Kafka } from 'kafkajs';
 import type { StoredEvent } from '../../ports/eventStore.ts';
 
-/** One topic per stream category: `curbmap.<category>`, keyed by stream id (a stream's events stay in order). */
-export const topicOfCategory = (category: string) => `curbmap.${category}`;
-export const topicOfEvent = (event: Pick<StoredEvent, 'streamId'>) => topicOfCategory(categoryOf(event.streamId));
+/** One topic per stream category (`curbmap.<category>`), keyed by stream id: a stream's events stay in order. */
+export const topicOfEvent = (event: Pick<StoredEvent, 'streamId'>) => topicOf(categoryOf(event.streamId));
 
 /** Where consumers put a message they gave up on (with the reason in its headers), then go on. */
 export const DEAD_LETTER_TOPIC = 'curbmap.dead-letters';
