@@ -6,11 +6,12 @@ import { usageBench } from './usageBench.ts';
 import { exportBench } from './exportBench.ts';
 import { invoicePdfBench } from './invoicePdfBench.ts';
 import { dashboardBench } from './dashboardBench.ts';
+import { kafkaBench } from './kafkaBench.ts';
 import { writeReport, type Figure } from './report.ts';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const only = process.argv.slice(2);
-const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench, dashboard: dashboardBench };
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench, dashboard: dashboardBench, kafka: kafkaBench };
 
 const figures: Figure[] = [];
 for (const [name, suite] of Object.entries(suites)) {
