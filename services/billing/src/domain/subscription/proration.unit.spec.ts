@@ -130,11 +130,16 @@ describe('annual periods in the organization time zone', () => {
         const p = annualPeriod(anchor, tz, n);
         const next = annualPeriod(anchor, tz, n + 1);
         expect(p.end).toBe(next.start);
+        // The first instant of a local day: midnight, or 01:00 where the clocks jump over midnight (America/Santiago).
         const local = DateTime.fromISO(p.start, { zone: tz });
-        expect([local.hour, local.minute, local.second]).toEqual([0, 0, 0]);
+        expect(DateTime.fromMillis(local.toMillis() - 1, { zone: tz }).toISODate()).not.toBe(local.toISODate());
+        expect([local.minute, local.second, local.millisecond]).toEqual([0, 0, 0]);
+        expect(local.hour).toBeLessThanOrEqual(1);
         const days = DateTime.fromISO(p.end, { zone: tz }).diff(local, 'days').days;
         expect([365, 366]).toContain(Math.round(days));
       }),
+      // Found by this property: 5 September 2027 has no local midnight in Santiago.
+      { examples: [['2024-09-05T04:00:00.000Z', 'America/Santiago', 3]] },
     );
   });
 
