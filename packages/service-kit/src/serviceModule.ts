@@ -31,6 +31,11 @@ export interface ServiceModule {
   projections: Projection[];
   /** Registers the service's public routes; the gateway has already authenticated the request. */
   routes?(app: FastifyInstance, ctx: ServiceContext): Promise<void>;
+  /**
+   * Hooks that belong at the edge, on every request the gateway answers (API usage metering); the gateway runs
+   * them whether the routes are served in its process or forwarded to the service's.
+   */
+  edge?(app: FastifyInstance, ctx: ServiceContext): Promise<void>;
   /** Starts process managers and other subscriptions. */
   start?(ctx: ServiceContext): Promise<Running>;
 }

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { resetProjection, startProjection } from '@curbmap/eventsourcing';
 import { loadConfig } from './config.ts';
-import { openStorage } from './platform/embeddedStorage.ts';
+import { openStorage } from '@curbmap/service-kit';
 import { createModules } from './platform/modules.ts';
 
 const usage = `usage: curbmap replay [projection…]   rebuild read models from position 0 (all when none is named)
@@ -13,7 +13,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
   const modules = createModules({ plansFile: config.plansFile, dataDir: config.dataDir }).all;
-  const storage = await openStorage(config.dataDir, modules, log, config.databaseUrl);
+  const storage = await openStorage(config.dataDir, modules, log, { databaseUrl: config.databaseUrl });
   const { store, readStore, subscriptions } = storage;
   const projections = modules.flatMap((m) => m.projections);
   try {

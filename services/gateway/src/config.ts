@@ -30,6 +30,12 @@ export interface Config {
   webhookAllowPrivateNetworks: boolean;
   /** DATABASE_URL: PostgreSQL instead of the embedded SQLite file. */
   databaseUrl: string | null;
+  /** KAFKA_BROKERS (with DATABASE_URL): distributed mode, subscriptions on Kafka, the log relayed from here. */
+  kafkaBrokers: string[] | null;
+  /** SERVICE_URLS (`usage=http://127.0.0.1:4103,…`): services in their own processes, their routes forwarded. */
+  serviceUrls: Record<string, string>;
+  /** CURBMAP_INTERNAL_SECRET: signs what the gateway forwards to services (required with SERVICE_URLS). */
+  internalSecret: string | null;
 }
 
 const schema = {
@@ -56,6 +62,9 @@ const schema = {
     MAIL_REPLY_TO: { type: 'string', minLength: 3, default: 'billing-support@curbmap.localhost' },
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
+    SERVICE_URLS: { type: 'string', pattern: '^[a-z]+=https?://[^,\\s]+(,[a-z]+=https?://[^,\\s]+)*$' },
+    CURBMAP_INTERNAL_SECRET: { type: 'string', minLength: 32 },
   },
 } as const;
 
@@ -84,6 +93,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Half a Stripe set-up is a mistake, not a mode: webhooks that cannot be applied, or payments never confirmed.
   if (raw['STRIPE_WEBHOOK_SECRET'] && !raw['STRIPE_SECRET_KEY']) problems.push('STRIPE_WEBHOOK_SECRET is set without STRIPE_SECRET_KEY: set both to collect through Stripe, or neither');
   if (raw['STRIPE_SECRET_KEY'] && !raw['STRIPE_WEBHOOK_SECRET']) problems.push('STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: Stripe confirms payments by webhook, so set both, or neither');
+  if (raw['KAFKA_BROKERS'] && !raw['DATABASE_URL']) problems.push('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
+  if (raw['SERVICE_URLS'] && !raw['KAFKA_BROKERS']) problems.push('SERVICE_URLS needs KAFKA_BROKERS: services in their own processes are fed by Kafka');
+  if (raw['SERVICE_URLS'] && !raw['CURBMAP_INTERNAL_SECRET']) problems.push('SERVICE_URLS needs CURBMAP_INTERNAL_SECRET, shared with the services, to sign what the gateway forwards');
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {
     port: raw['PORT'] as number,
@@ -106,5 +118,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailReplyTo: raw['MAIL_REPLY_TO'] as string,
     webhookAllowPrivateNetworks: raw['WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as boolean,
     databaseUrl: (raw['DATABASE_URL'] as string | undefined) ?? null,
+    kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
+    serviceUrls: Object.fromEntries(((raw['SERVICE_URLS'] as string | undefined) ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
+    internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,
   };
 }

@@ -23,7 +23,7 @@ export interface UsageModuleOptions {
 export interface UsageModule extends ServiceModule {
   /** Set once started: closes due periods at a given instant (operators, tests). */
   closePeriods: ((at?: Date) => Promise<number>) | null;
-  /** Set once routes are registered: the API request counts buffered for ingestion. */
+  /** Set once the edge hooks are registered: the API request counts buffered for ingestion. */
   apiRequests: ApiRequestRecorder | null;
 }
 
@@ -37,7 +37,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
     projections: [usageDirectoryProjection, usageRollupProjection, usagePeriodProjection],
     closePeriods: null,
     apiRequests: null,
-    async routes(app, ctx) {
+    async edge(app, ctx) {
       // Every request made with an organization's key counts as its API usage (per project and key).
       const recorder = new ApiRequestRecorder(ctx, options.apiUsageFlushMs ?? 1000);
       module.apiRequests = recorder;
@@ -47,6 +47,8 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
         recorder.record(auth.organizationId, { projectId: auth.projectId, time: ctx.now().toISOString(), data: { keyId: auth.keyId, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode } });
       });
       app.addHook('onClose', () => recorder.stop());
+    },
+    async routes(app, ctx) {
       await usageRoutes(app, ctx, options.includedUsage);
       await usageAdminRoutes(app, ctx, () => module.closePeriods);
     },

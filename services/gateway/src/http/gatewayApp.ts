@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
-import { HttpError, NotYetVisibleError, problemSchema, toProblem, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { HttpError, installProblemErrors, installRequestValidation, problemSchema, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { bearer, installAuthentication, sessionGrant } from './authentication.ts';
 import { PortalSigner } from '../application/portalSessions.ts';
@@ -12,9 +12,9 @@ import { registerPortalRoutes } from './portalRoutes.ts';
 import { registerWebAppRoutes } from './webAppRoutes.ts';
 import { registerIdempotency } from './idempotency.ts';
 import { clientErrorHandler, frameworkErrors, installProtocolRules } from './protocolErrors.ts';
-import { installRequestValidation } from './requestValidation.ts';
 import { registerDeadLetterRoutes } from './deadLetterRoutes.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
+import { forwardedRoutes, type RemoteService } from './forwarding.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
 
 export interface RouteEntry {
@@ -45,6 +45,8 @@ export interface GatewayOptions {
   portalSecret: string;
   /** PUBLIC_URL: the base of portal links (default: the request's own). */
   publicUrl?: string | null;
+  /** Services running in their own processes (distributed mode): their routes are forwarded there. */
+  remoteServices?: Record<string, RemoteService>;
 }
 
 /** The one public HTTP server: auth, tenancy scoping, problem errors, docs, metrics; services bring routes. */
@@ -76,22 +78,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   app.addSchema(problemSchema);
   for (const schema of tenancySchemas) app.addSchema(schema);
 
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof NotYetVisibleError) {
-      const location = request.routeOptions.config?.pollLocation ?? request.url.split('?')[0]!;
-      request.log.warn({ err }, 'answered 202: a read model lags behind the committed write');
-      return reply.code(202).header('location', location).header('retry-after', '1').serializer(JSON.stringify).send({ status: 'accepted', detail: err.message, location });
-    }
-    const problem = toProblem(err);
-    if (err instanceof HttpError) reply.headers(err.headers);
-    if (problem.status >= 500) request.log.error({ err }, 'request failed');
-    else request.log.info({ code: problem.code, status: problem.status }, problem.detail);
-    reply
-      .code(problem.status)
-      .type('application/problem+json')
-      .serializer(JSON.stringify)
-      .send({ ...problem, instance: request.url, requestId: String(request.id) });
-  });
+  installProblemErrors(app);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const allowed = protocol.methodsFor(path);
@@ -141,6 +128,11 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   registerDeadLetterRoutes(app, ctx);
   registerPortalRoutes(app, ctx, { signer: portal, publicUrl: options.publicUrl ?? null, failedAuth });
   registerWebAppRoutes(app);
-  for (const module of options.modules) await module.routes?.(app, ctx);
+  for (const module of options.modules) {
+    await module.edge?.(app, ctx);
+    const remote = options.remoteServices?.[module.name];
+    if (remote) await app.register(forwardedRoutes(module, ctx, remote));
+    else await module.routes?.(app, ctx);
+  }
   return app;
 }

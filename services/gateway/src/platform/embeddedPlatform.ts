@@ -4,10 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
-import { NotYetVisibleError, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { NotYetVisibleError, openStorage, signPrincipal, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
+import type { RemoteService } from '../http/forwarding.ts';
 import { resolveAdminToken, resolveSecret } from './adminToken.ts';
-import { openStorage } from './embeddedStorage.ts';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -25,6 +25,10 @@ export interface EmbeddedOptions {
   /** CURBMAP_PORTAL_SECRET: signs dashboard links and sessions (generated into the data directory when unset). */
   portalSecret?: string | null;
   publicUrl?: string | null;
+  /** KAFKA_BROKERS (with DATABASE_URL): subscriptions consume Kafka, and this process relays the log to it. */
+  kafkaBrokers?: string[] | null;
+  /** SERVICE_URLS: services running in their own processes; their routes are forwarded, their projections run there. */
+  remoteServices?: Record<string, RemoteService>;
 }
 
 export interface EmbeddedPlatform {
@@ -47,7 +51,12 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   const { logger, modules } = options;
   mkdirSync(options.dataDir, { recursive: true });
   const { token: adminToken, generatedAt } = resolveAdminToken(options.adminToken, options.dataDir);
-  const storage = await openStorage(options.dataDir, modules, logger, options.databaseUrl ?? null);
+  const remote = options.remoteServices ?? {};
+  const unknown = Object.keys(remote).filter((name) => !modules.some((m) => m.name === name));
+  if (unknown.length) throw new Error(`SERVICE_URLS names services this platform does not have: ${unknown.join(', ')}`);
+  // Services in their own processes run their projections and processes there; this one hosts the rest.
+  const hosted = modules.filter((m) => !remote[m.name]);
+  const storage = await openStorage(options.dataDir, modules, logger, { databaseUrl: options.databaseUrl ?? null, kafkaBrokers: options.kafkaBrokers ?? null, relay: true, clientId: 'curbmap-gateway' });
   const { registry, store, readStore, subscriptions } = storage;
 
   const projections: Subscription[] = [];
@@ -62,13 +71,16 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     newId: randomUUID,
     waitForReadModels: async (write: StreamWrite) => {
       const lagging: string[] = [];
-      await Promise.all(projections.map((p) => p.waitForWrite(write, readYourWritesTimeoutMs).catch(() => void lagging.push(p.name))));
+      await Promise.all([
+        ...projections.map((p) => p.waitForWrite(write, readYourWritesTimeoutMs).catch(() => void lagging.push(p.name))),
+        ...Object.entries(remote).map(([name, service]) => remoteReadYourWrites(service, write, readYourWritesTimeoutMs).then((names) => lagging.push(...names), () => lagging.push(name))),
+      ]);
       if (lagging.length > 0) throw new NotYetVisibleError(lagging);
     },
   };
-  for (const m of modules) for (const p of m.projections) projections.push(await startProjection(subscriptions, readStore, p));
+  for (const m of hosted) for (const p of m.projections) projections.push(await startProjection(subscriptions, readStore, p));
   const running: Running[] = [];
-  for (const m of modules) if (m.start) running.push(await m.start({ ...ctx, log: logger.child({ service: m.name }) }));
+  for (const m of hosted) if (m.start) running.push(await m.start({ ...ctx, log: logger.child({ service: m.name }) }));
 
   const app = await buildGateway({
     ctx,
@@ -79,6 +91,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     unauthenticatedPerMinute: options.unauthenticatedPerMinute ?? 60,
     portalSecret: resolveSecret(options.portalSecret ?? null, options.dataDir, 'portal-secret', 'cmp_').secret,
     publicUrl: options.publicUrl ?? null,
+    remoteServices: remote,
     readiness: {
       // Every subscription counts, process managers included: a stuck invoicing process is not ready either.
       check: async () => ({ storage: await storage.healthy(), subscriptions: subscriptions.list().every((s) => s.isCaughtUp()) }),
@@ -130,4 +143,17 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
       await storage.close();
     },
   };
+}
+
+/** Asks a service in its own process whether its read models show a write; resolves with those that lag. */
+async function remoteReadYourWrites(service: RemoteService, write: StreamWrite, timeoutMs: number): Promise<string[]> {
+  const url = '/internal/read-your-writes';
+  const answer = await fetch(new URL(url, service.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signPrincipal({ auth: null, commandId: '', at: Date.now() }, 'POST', url, service.secret) },
+    body: JSON.stringify({ ...write, timeoutMs }),
+    signal: AbortSignal.timeout(timeoutMs + 2_000),
+  });
+  if (answer.status !== 200 && answer.status !== 409) throw new Error(`read-your-writes at ${service.url}: ${answer.status}`);
+  return ((await answer.json()) as { lagging: string[] }).lagging;
 }

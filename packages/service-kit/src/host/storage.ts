@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Logger } from 'pino';
+import { allContracts, EventRegistry } from '@curbmap/contracts';
+import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
+import type { ServiceModule } from '../serviceModule.ts';
+
+export interface StorageOptions {
+  /** DATABASE_URL: PostgreSQL holds the events, checkpoints and read models instead of the SQLite file. */
+  databaseUrl?: string | null;
+  /** KAFKA_BROKERS: subscriptions are Kafka consumer groups (needs DATABASE_URL: every process shares the store). */
+  kafkaBrokers?: string[] | null;
+  /** Publish the log to Kafka from this process (one process of an installation: the gateway). */
+  relay?: boolean;
+  /** Kafka client id (the process's name). */
+  clientId?: string;
+}
+
+export interface Storage {
+  registry: EventRegistry;
+  store: EventStore;
+  readStore: ReadStore;
+  subscriptions: Subscriptions & { waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> };
+  /** Is the storage usable (readiness). */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * The storage adapters, chosen here only: one SQLite file (the event log, checkpoints and read models) by default;
+ * PostgreSQL when DATABASE_URL is set (the same schema for every process sharing it); with KAFKA_BROKERS too,
+ * subscriptions consume Kafka topics and one process relays the log to them.
+ */
+export async function openStorage(dataDir: string, modules: ServiceModule[], logger: Logger, options: StorageOptions = {}): Promise<Storage> {
+  const { databaseUrl = null, kafkaBrokers = null } = options;
+  const registry = new EventRegistry();
+  // A process of one service still reads every type (and appends only its own).
+  const own = new Set(modules.flatMap((m) => m.contracts.map((c) => c.type)));
+  registry.register(...modules.flatMap((m) => m.contracts), ...(kafkaBrokers ? allContracts.filter((c) => !own.has(c.type)) : []));
+  const log = logger.child({ component: 'subscriptions' });
+  if (kafkaBrokers) {
+    if (!databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
+    const store = await PostgresEventStore.open(databaseUrl, registry);
+    const readStore = await PostgresReadStore.open(databaseUrl);
+    const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
+    const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
+    const relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log }) : null;
+    await relay?.start();
+    return {
+      registry,
+      store,
+      readStore,
+      subscriptions,
+      healthy: async () => (await store.headPosition().then(() => true, () => false)),
+      async close() {
+        await subscriptions.stopAll();
+        await relay?.stop();
+        await store.close();
+        await readStore.close();
+      },
+    };
+  }
+  if (databaseUrl) {
+    const store = await PostgresEventStore.open(databaseUrl, registry);
+    const readStore = await PostgresReadStore.open(databaseUrl);
+    // Appends made here wake subscriptions here at once; other processes' are found by polling.
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
+    return {
+      registry,
+      store,
+      readStore,
+      subscriptions,
+      healthy: async () => (await store.headPosition().then(() => true, () => false)),
+      async close() {
+        await store.close();
+        await readStore.close();
+      },
+    };
+  }
+  const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+  database.startBackgroundCheckpoints();
+  const store = new SqliteEventStore(database, registry);
+  const readStore = new SqliteReadStore(database);
+  const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, log });
+  return {
+    registry,
+    store,
+    readStore,
+    subscriptions,
+    healthy: async () => database.db.isOpen,
+    async close() {
+      await store.close();
+      await database.stopBackgroundCheckpoints();
+      database.close();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import { HttpError, NotYetVisibleError, toProblem } from '../problem.ts';
+
+/**
+ * Errors answer as application/problem+json (RFC 9457) with the request's URL and id; a command whose read
+ * models lag answers 202 with where to look. The gateway and every service process answer alike.
+ */
+export function installProblemErrors(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof NotYetVisibleError) {
+      const location = request.routeOptions.config?.pollLocation ?? request.url.split('?')[0]!;
+      request.log.warn({ err }, 'answered 202: a read model lags behind the committed write');
+      return reply.code(202).header('location', location).header('retry-after', '1').serializer(JSON.stringify).send({ status: 'accepted', detail: err.message, location });
+    }
+    const problem = toProblem(err);
+    if (err instanceof HttpError) reply.headers(err.headers);
+    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: problem.code, status: problem.status }, problem.detail);
+    reply
+      .code(problem.status)
+      .type('application/problem+json')
+      .serializer(JSON.stringify)
+      .send({ ...problem, instance: request.url, requestId: String(request.id) });
+  });
+}

@@ -1,0 +1,58 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { StreamWrite, Subscription } from '@curbmap/eventsourcing';
+import { HttpError, problemSchema } from '../problem.ts';
+import type { ServiceContext, ServiceModule } from '../serviceModule.ts';
+import { verifyPrincipal } from './internalAuth.ts';
+import { installProblemErrors } from './problemErrors.ts';
+import { installRequestValidation } from './requestValidation.ts';
+
+export interface ServiceAppOptions {
+  module: ServiceModule;
+  ctx: ServiceContext;
+  logger: Logger;
+  /** CURBMAP_INTERNAL_SECRET, shared with the gateway. */
+  internalSecret: string;
+  /** This process's projections: the gateway waits on them for read-your-writes. */
+  projections: Subscription[];
+  ready(): Promise<boolean>;
+}
+
+/**
+ * A service's own HTTP server in distributed mode: its module's routes, reached only through the gateway (which
+ * authenticated the caller and signs what it decided), plus what the gateway asks of it: health, and whether
+ * this service's read models show a write yet.
+ */
+export async function buildServiceApp(options: ServiceAppOptions): Promise<FastifyInstance> {
+  const { module, ctx, internalSecret } = options;
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: 5 * 1024 * 1024, genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : crypto.randomUUID()) });
+  installRequestValidation(app);
+  installProblemErrors(app);
+  app.decorateRequest('auth', null);
+  app.decorateRequest('commandId', '');
+  app.addSchema(problemSchema);
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0]!;
+    if (path === '/healthz' || path === '/readyz') return;
+    const principal = verifyPrincipal(request.headers, request.method, request.url, internalSecret, Date.now());
+    request.auth = principal.auth;
+    request.commandId = principal.commandId;
+  });
+  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok', service: module.name }));
+  app.get('/readyz', { config: { auth: 'public' } }, async (_request, reply) => {
+    const ready = await options.ready();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting', service: module.name });
+  });
+  // The gateway's read-your-writes: does every projection here that takes this write show it (within the timeout)?
+  app.post<{ Body: StreamWrite & { timeoutMs?: number } }>('/internal/read-your-writes', async (request, reply) => {
+    const { timeoutMs = 3000, ...write } = request.body;
+    const lagging: string[] = [];
+    await Promise.all(options.projections.map((p) => p.waitForWrite(write, Math.min(timeoutMs, 10_000)).catch(() => void lagging.push(p.name))));
+    return reply.code(lagging.length ? 409 : 200).send({ lagging });
+  });
+  app.setNotFoundHandler((request) => {
+    throw new HttpError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+  });
+  await module.routes?.(app, ctx);
+  return app;
+}

@@ -1,0 +1,65 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, signPrincipal, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+
+/** A service in its own process (distributed mode). */
+export interface RemoteService {
+  /** Its internal base URL, e.g. http://127.0.0.1:4102. */
+  url: string;
+  /** CURBMAP_INTERNAL_SECRET: signs what the gateway decided about each request it forwards. */
+  secret: string;
+}
+
+// Not forwarded: hop-by-hop headers, and the caller's credentials (they stay at the edge; the service gets the decision).
+const DROPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'te', 'trailer', 'upgrade', 'host', 'authorization', 'cookie', 'proxy-authorization']);
+
+/**
+ * A service's routes declared at the gateway exactly as the service declares them (schemas, roles, rate limits,
+ * idempotency and the API docs stay here), each handler replaced by a call to the service's process carrying the
+ * gateway's signed decision (who calls, the command's id). The answer streams back as the service gave it.
+ */
+export function forwardedRoutes(module: ServiceModule, ctx: ServiceContext, remote: RemoteService): FastifyPluginAsync {
+  return async (scope) => {
+    scope.addHook('onRoute', (route) => {
+      route.handler = (request, reply) => forward(module.name, remote, request, reply);
+    });
+    await module.routes?.(scope, ctx);
+  };
+}
+
+type ForwardedBody = string | Buffer | ReadableStream;
+
+function bodyOf(request: FastifyRequest): ForwardedBody | undefined {
+  const body = request.body as unknown;
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return body as string | Buffer;
+  // A body a route takes as a stream (a CDS import) goes on as a stream: never held whole here either.
+  const stream = (body as { stream?: unknown }).stream;
+  if (stream instanceof Readable) return Readable.toWeb(stream);
+  return JSON.stringify(body);
+}
+
+async function forward(name: string, remote: RemoteService, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (!DROPPED.has(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  headers['x-request-id'] = String(request.id);
+  Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now() }, request.method, request.url, remote.secret));
+  const body = bodyOf(request);
+  // A parsed body goes on as the JSON it was (after the gateway validated it).
+  if (body !== undefined && typeof request.body === 'object' && !Buffer.isBuffer(request.body) && typeof body === 'string') headers['content-type'] = 'application/json';
+  const streamed = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
+  let answer: Response;
+  try {
+    answer = await fetch(new URL(request.url, remote.url), { method: request.method, headers, body, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
+  } catch (err) {
+    // Down or restarting (its supervisor starts it again): the request is safe to retry, its ids make it idempotent.
+    request.log.warn({ err, service: name }, 'service not answering');
+    throw new HttpError(503, 'service_unavailable', `the ${name} service is not answering; retry shortly`, undefined, { 'retry-after': '1' });
+  }
+  reply.code(answer.status);
+  answer.headers.forEach((value, name) => {
+    if (!DROPPED.has(name) && name !== 'content-encoding') reply.header(name, value);
+  });
+  return reply.send(answer.body ? Readable.fromWeb(answer.body as ReadableStream) : null);
+}
