@@ -15,3 +15,5 @@ export * from './http/internalAuth.ts';
 export * from './http/serviceApp.ts';
 export * from './host/storage.ts';
 export * from './host/serviceProcess.ts';
+export * from './host/secrets.ts';
+export * from './host/config.ts';

@@ -7,3 +7,4 @@ export * from './projections/billingProjections.ts';
 export * from './adapters/stripe/stripePaymentProvider.ts';
 export * from './application/customerLinks.ts';
 export * from './application/stripeReconciliation.ts';
+export * from './billingSetup.ts';

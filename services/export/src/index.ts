@@ -1,3 +1,4 @@
 export * from './exportModule.ts';
 export * from './projections/curbInventoryProjection.ts';
 export * from './projections/exportJobProjection.ts';
+export * from './exportSetup.ts';

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { resetProjection, startProjection } from '@curbmap/eventsourcing';
-import { loadConfig } from './config.ts';
+import { loadConfig } from '@curbmap/service-kit';
 import { openStorage } from '@curbmap/service-kit';
 import { createModules } from './platform/modules.ts';
 

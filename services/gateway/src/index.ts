@@ -1,4 +1,3 @@
-export * from './config.ts';
 export * from './http/gatewayApp.ts';
 export * from './platform/embeddedPlatform.ts';
 export * from './platform/modules.ts';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SmtpSink } from '@curbmap/invoice';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from '@curbmap/service-kit';
 import { seedDemo } from './platform/demoSeed.ts';
 import { startEmbeddedPlatform } from './platform/embeddedPlatform.ts';
 import { createModules } from './platform/modules.ts';

@@ -6,3 +6,4 @@ export * from './domain/template/invoiceDocument.ts';
 export * from './adapters/smtpMailer.ts';
 export * from './adapters/smtpSink.ts';
 export * from './adapters/httpWebhookSender.ts';
+export * from './invoiceSetup.ts';

@@ -5,3 +5,4 @@ export * from './domain/rollup/rollup.ts';
 export * from './domain/meters/builtInMeters.ts';
 export * from './application/periodClosing.ts';
 export * from './projections/usagePeriodProjection.ts';
+export * from './usageSetup.ts';

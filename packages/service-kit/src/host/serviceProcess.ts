@@ -4,41 +4,19 @@ import { startProjection, type StreamWrite, type Subscription } from '@curbmap/e
 import { buildServiceApp } from '../http/serviceApp.ts';
 import { NotYetVisibleError } from '../problem.ts';
 import type { Running, ServiceContext, ServiceModule } from '../serviceModule.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openStorage } from './storage.ts';
 
-/** What a service process reads from its environment (distributed mode). */
-export interface ServiceProcessConfig {
-  port: number;
-  host: string;
-  dataDir: string;
-  databaseUrl: string;
-  kafkaBrokers: string[];
-  internalSecret: string;
-  logLevel: string;
-}
+/** What a service process reads from its environment: the installation's configuration, in distributed mode. */
+export type ServiceProcessConfig = Config & { databaseUrl: string; kafkaBrokers: string[]; internalSecret: string };
 
-export class ServiceConfigError extends Error {}
-
-/** The environment of `node services/<name>/dist/main.js`; what is missing is named. */
-export function serviceProcessConfig(env: NodeJS.ProcessEnv = process.env): ServiceProcessConfig {
-  const need = (name: string) => {
-    const value = env[name];
-    if (!value) throw new ServiceConfigError(`${name} is required: a service process runs in distributed mode (see docs/architecture/deployment.md)`);
-    return value;
-  };
-  const port = Number(env['PORT'] ?? '0');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ServiceConfigError(`PORT must be a port number, not ${env['PORT']}`);
-  const internalSecret = need('CURBMAP_INTERNAL_SECRET');
-  if (internalSecret.length < 32) throw new ServiceConfigError('CURBMAP_INTERNAL_SECRET must be at least 32 characters');
-  return {
-    port,
-    host: env['HOST'] ?? '127.0.0.1',
-    dataDir: need('CURBMAP_DATA_DIR'),
-    databaseUrl: need('DATABASE_URL'),
-    kafkaBrokers: need('KAFKA_BROKERS').split(',').map((b) => b.trim()).filter(Boolean),
-    internalSecret,
-    logLevel: env['LOG_LEVEL'] ?? 'info',
-  };
+/** The environment of `node services/<name>/dist/main.js` (the same variables as the gateway's); what is missing is named. */
+export function serviceProcessConfig(env: Record<string, string | undefined> = process.env): ServiceProcessConfig {
+  // A service answers the gateway only: on loopback unless HOST says otherwise.
+  const config = loadConfig({ HOST: '127.0.0.1', ...env });
+  const missing = (['DATABASE_URL', 'KAFKA_BROKERS', 'CURBMAP_INTERNAL_SECRET'] as const).filter((name) => !env[name]);
+  if (missing.length) throw new ConfigError(`invalid configuration: ${missing.join(', ')} required: a service process runs in distributed mode (see docs/architecture/deployment.md)`);
+  return config as ServiceProcessConfig;
 }
 
 export interface ServiceProcess {
@@ -93,7 +71,7 @@ export async function runServiceMain(createModule: (config: ServiceProcessConfig
   try {
     config = serviceProcessConfig();
   } catch (err) {
-    if (err instanceof ServiceConfigError) {
+    if (err instanceof ConfigError) {
       process.stderr.write(`curbmap: ${err.message}\n`);
       process.exit(2);
     }

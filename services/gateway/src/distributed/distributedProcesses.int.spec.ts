@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 
-// Distributed mode for real: the gateway and the usage service as separate processes, PostgreSQL shared, events
+// Distributed mode for real: the gateway and the four services as separate processes, PostgreSQL shared, events
 // relayed through the Kafka broker. Nothing here is a mock.
 const unavailable = postgresUnavailable() ?? kafkaUnavailable();
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -59,7 +59,7 @@ if (unavailable) {
   describe('services in their own processes (PostgreSQL, Kafka)', () => {
     let cluster: PrivateCluster;
     let broker: PrivateBroker;
-    let usage: Started | null = null;
+    const services: Record<string, Started> = {};
     let gateway: Started | null = null;
     const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-distributed-'));
     const secret = randomBytes(32).toString('hex');
@@ -69,12 +69,13 @@ if (unavailable) {
       [cluster, broker] = await Promise.all([startPrivateCluster(), startPrivateBroker()]);
       const databaseUrl = (await createDatabase(cluster.url)).url;
       env = { DATABASE_URL: databaseUrl, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: secret, CURBMAP_DATA_DIR: dataDir };
-      usage = await start('services/usage/src/main.ts', { ...env, PORT: '0' }, /curbmap service listening at (\S+)/);
-      gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: `usage=${usage.url}` }, /CurbMap is running at (\S+)/);
+      for (const name of ['billing', 'usage', 'export', 'invoice']) services[name] = await start(`services/${name}/src/main.ts`, { ...env, PORT: '0' }, /curbmap service listening at (\S+)/);
+      const urls = Object.entries(services).map(([name, s]) => `${name}=${s.url}`).join(',');
+      gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: urls }, /CurbMap is running at (\S+)/);
     }, 180_000);
     afterAll(async () => {
       await stop(gateway);
-      await stop(usage);
+      for (const s of Object.values(services)) await stop(s);
       await broker?.stop();
       await cluster?.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -85,6 +86,39 @@ if (unavailable) {
       const text = await res.text();
       return { status: res.status, headers: res.headers, json: () => JSON.parse(text) as Record<string, unknown> & { total?: number }, text };
     };
+
+    it('subscribe → invoice → usage → operator payment → paid → invoices exported as CSV, each service in its own process', async () => {
+      const admin = ADMIN;
+      const org = (await call('POST', '/v1/organizations', admin, { name: 'Ogdenville', billingEmail: 'ap@ogdenville.example', timeZone: 'America/Chicago' })).json() as { id: string; apiKey: string };
+      const project = (await call('POST', '/v1/projects', org.apiKey, { name: 'Main Street' })).json().id as string;
+      // Billing's process takes the subscription; the invoice process invoices the activation from Kafka.
+      const subscribed = await call('POST', '/v1/subscription', org.apiKey, { planId: 'city', seats: 2 });
+      expect(subscribed.status, subscribed.text).toBe(201);
+      const invoices = async () => (await call('GET', '/v1/invoices', org.apiKey)).json().data as { id: string; number: string; total: number; status: string }[];
+      await expect.poll(async () => (await invoices()).length, { timeout: 30_000, interval: 250 }).toBe(1);
+      const [fee] = await invoices();
+      expect(fee).toMatchObject({ number: expect.stringMatching(/^CM-\d{4}-000001$/), total: 720_000, status: 'open' });
+
+      expect((await call('POST', '/v1/meters', org.apiKey, { key: 'hits', name: 'Hits', eventType: 'hit', aggregation: 'count' })).status).toBe(201);
+      expect((await call('POST', '/v1/usage/events', org.apiKey, Array.from({ length: 5 }, (_, i) => ({ id: `w${i}`, type: 'hit', projectId: project, data: {} })))).json().accepted).toBe(5);
+
+      // The operator records the bank transfer (billing); the invoice shows paid (invoice, from billing's events).
+      // Billing learns of the invoice from Kafka too: until it has, the invoice is not found there (nothing written; safe to retry).
+      const record = () => call('POST', `/v1/admin/invoices/${fee!.id}/payments`, admin, { amount: 720_000, currency: 'USD', reference: 'ACH-1', receivedAt: new Date().toISOString() });
+      await expect.poll(async () => (await record()).status, { timeout: 30_000, interval: 250 }).toBe(201);
+      await expect.poll(async () => (await invoices())[0]!.status, { timeout: 30_000, interval: 250 }).toBe('paid');
+
+      // The export process writes the CSV; its download link is signed and served through the gateway.
+      const started = await call('POST', '/v1/exports', org.apiKey, { dataset: 'invoices', format: 'csv' });
+      expect(started.status, started.text).toBe(202);
+      const id = started.json().id as string;
+      await expect.poll(async () => (await call('GET', `/v1/exports/${id}`, org.apiKey)).json().status, { timeout: 30_000, interval: 250 }).toBe('completed');
+      const link = await fetch(new URL(`/v1/exports/${id}/download`, gateway!.url), { headers: { authorization: `Bearer ${org.apiKey}` }, redirect: 'manual' });
+      expect(link.status).toBe(302);
+      const csv = await (await fetch(new URL(link.headers.get('location')!, gateway!.url))).text();
+      const rows = csv.trim().split('\r\n').map((r) => r.split(','));
+      expect(rows.slice(1).map((r) => [r[1], r[2], r[4]])).toEqual([[fee!.number, 'paid', '720000']]);
+    }, 120_000);
 
     it('usage through the gateway: the usage process applies it from Kafka and answers its routes; a request that skips the gateway is refused', async () => {
       const org = (await call('POST', '/v1/organizations', ADMIN, { name: 'City of Springfield', billingEmail: 'ap@springfield.example', timeZone: 'America/Chicago' })).json() as { id: string; apiKey: string };
@@ -107,7 +141,7 @@ if (unavailable) {
       expect((await call('GET', `/v1/usage/summary?meter=hits&${window}`, other.apiKey)).status).toBe(404);
 
       // The usage process answers only what the gateway signed.
-      const direct = await fetch(new URL('/v1/meters', usage!.url), { headers: { authorization: `Bearer ${org.apiKey}` } });
+      const direct = await fetch(new URL('/v1/meters', services['usage']!.url), { headers: { authorization: `Bearer ${org.apiKey}` } });
       expect(direct.status).toBe(401);
       expect(((await direct.json()) as { detail: string }).detail).toMatch(/forwarded by the gateway/);
     }, 120_000);
@@ -118,13 +152,13 @@ if (unavailable) {
       expect((await call('POST', '/v1/meters', org.apiKey, { key: 'hits', name: 'Hits', eventType: 'hit', aggregation: 'count' })).status).toBe(201);
       const batch = (from: number) => Array.from({ length: 100 }, (_, i) => ({ id: `k${from + i}`, type: 'hit', projectId: project, data: {} }));
       for (let b = 0; b < 5; b++) expect((await call('POST', '/v1/usage/events', org.apiKey, batch(b * 100))).status).toBe(200);
-      usage!.child.kill('SIGKILL');
-      await new Promise((r) => usage!.child.once('exit', r));
+      services['usage']!.child.kill('SIGKILL');
+      await new Promise((r) => services['usage']!.child.once('exit', r));
       // Meanwhile the gateway answers 503 with Retry-After: a client's retry is safe (its ids make it idempotent).
       const down = await call('POST', '/v1/usage/events', org.apiKey, batch(500));
       expect([down.status, down.headers.get('retry-after'), down.headers.get('content-type')]).toEqual([503, '1', 'application/problem+json']);
-      const port = new URL(usage!.url).port;
-      usage = await start('services/usage/src/main.ts', { ...env, PORT: port }, /curbmap service listening at (\S+)/);
+      const port = new URL(services['usage']!.url).port;
+      services['usage'] = await start('services/usage/src/main.ts', { ...env, PORT: port }, /curbmap service listening at (\S+)/);
       for (let b = 5; b < 10; b++) expect((await call('POST', '/v1/usage/events', org.apiKey, batch(b * 100))).status).toBe(200);
       const window = `from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${new Date(Date.now() + 86_400_000).toISOString()}`;
       // Its consumer group takes the partitions back once the killed member's session has expired.

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError, signPrincipal, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { HttpError, installRequestValidation, signPrincipal, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 
 /** A service in its own process (distributed mode). */
 export interface RemoteService {
@@ -21,6 +21,8 @@ const DROPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'conte
  */
 export function forwardedRoutes(module: ServiceModule, ctx: ServiceContext, remote: RemoteService): FastifyPluginAsync {
   return async (scope) => {
+    // This scope's routes validate as the gateway's do (a scope with schemas of its own gets Fastify's default compiler).
+    installRequestValidation(scope);
     scope.addHook('onRoute', (route) => {
       route.handler = (request, reply) => forward(module.name, remote, request, reply);
     });

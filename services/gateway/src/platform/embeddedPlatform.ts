@@ -4,10 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
-import { NotYetVisibleError, openStorage, signPrincipal, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { NotYetVisibleError, openStorage, resolveAdminToken, resolveSecret, signPrincipal, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
 import type { RemoteService } from '../http/forwarding.ts';
-import { resolveAdminToken, resolveSecret } from './adminToken.ts';
+
 
 export interface EmbeddedOptions {
   dataDir: string;

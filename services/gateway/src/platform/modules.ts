@@ -1,60 +1,12 @@
-import {
-  meters,
-  createBillingModule,
-  type Meter,
-  EventSourcedCustomerLinks,
-  ManualPaymentProvider,
-  PlanCatalog,
-  StripePaymentProvider,
-  type BillingDeps,
-  type BillingModule,
-  type PaymentProvider,
-} from '@curbmap/billing';
-import { join } from 'node:path';
-import { createExportModule, type ExportModule } from '@curbmap/export';
-import { ChromiumPdfRenderer, chromiumPath, createInvoiceModule, HttpWebhookSender, SmtpMailer, type InvoiceModule, type WebhookSender } from '@curbmap/invoice';
-import { createUsageModule, type UsageModule } from '@curbmap/usage';
-import { LocalDirectoryArtifactStore, type ServiceModule } from '@curbmap/service-kit';
-import { resolveSecret } from './adminToken.ts';
+import { setUpBilling, type BillingDeps, type BillingModule, type BillingSetupOptions, type StripePaymentProvider } from '@curbmap/billing';
+import { artifactStoreIn, setUpExport, type ExportModule, type ExportSetupOptions } from '@curbmap/export';
+import { setUpInvoice, type InvoiceModule, type InvoiceSetupOptions } from '@curbmap/invoice';
+import { setUpUsage, type UsageModule, type UsageSetupOptions } from '@curbmap/usage';
+import type { ServiceModule } from '@curbmap/service-kit';
 import { tenancyModule } from '../tenancyModule.ts';
 
-export interface ModulesOptions {
-  /** Where artifacts (exports) and generated secrets are kept. */
-  dataDir: string;
-  /** CURBMAP_DOWNLOAD_SECRET (signs download links); generated into the data directory when absent. */
-  downloadSecret?: string | null;
-  /** How long export artifacts are kept. */
-  exportRetentionMs?: number;
-  /** How often due scheduled exports are looked for. */
-  exportScheduleIntervalMs?: number;
-  plansFile?: string | null;
-  billingSchedulerIntervalMs?: number;
-  /** STRIPE_SECRET_KEY (+ STRIPE_API_BASE): payments through Stripe; manual collection otherwise. */
-  stripe?: { secretKey: string; apiBase?: string | null; maxNetworkRetries?: number } | null;
-  /** STRIPE_WEBHOOK_SECRET. */
-  stripeWebhookSecret?: string | null;
-  /** Replaces the provider chosen from the options (tests). */
-  provider?: PaymentProvider;
-  /** How often due usage periods are closed. */
-  usageCloseIntervalMs?: number;
-  /** How often API request counts are ingested as usage. */
-  apiUsageFlushMs?: number;
-  /** SMTP_URL: notifications are mailed there (none: not mailed). */
-  smtpUrl?: string | null;
-  mailFrom?: string;
-  mailReplyTo?: string;
-  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS. */
-  webhookAllowPrivateNetworks?: boolean;
-  /** Replaces the HTTP webhook sender (tests). */
-  webhookSender?: WebhookSender;
-  /** How often due webhook retries are sent. */
-  webhookIntervalMs?: number;
-  renewalReminderIntervalMs?: number;
-  /** Render invoice PDFs when invoices are finalized (default true). */
-  renderPdfsOnIssue?: boolean;
-  /** Wraps the chosen provider (tests: a crash right after a provider call). */
-  wrapProvider?: (provider: PaymentProvider) => PaymentProvider;
-}
+/** What configures the services; tests replace adapters (payment provider, webhook sender) and intervals. */
+export type ModulesOptions = BillingSetupOptions & Omit<UsageSetupOptions, 'catalog'> & ExportSetupOptions & Omit<InvoiceSetupOptions, 'catalog' | 'artifacts'>;
 
 export interface PlatformModules {
   all: ServiceModule[];
@@ -67,49 +19,13 @@ export interface PlatformModules {
   invoice: InvoiceModule;
 }
 
-/** Every service the embedded platform hosts, configured: the one place the payment provider is chosen. */
+/** Every service the platform hosts, configured as each service's own process would configure itself. */
 export function createModules(options: ModulesOptions): PlatformModules {
-  const customerLinks = new EventSourcedCustomerLinks();
-  const stripe = options.stripe ? new StripePaymentProvider(options.stripe, customerLinks) : null;
-  const chosen = options.provider ?? stripe ?? new ManualPaymentProvider();
-  const billingDeps = { catalog: PlanCatalog.load(options.plansFile ?? undefined), provider: options.wrapProvider ? options.wrapProvider(chosen) : chosen };
-  const billing = createBillingModule({
-    ...billingDeps,
-    ...(options.billingSchedulerIntervalMs ? { schedulerIntervalMs: options.billingSchedulerIntervalMs } : {}),
-    webhookSecret: options.stripeWebhookSecret ?? null,
-    listStripeEvents: stripe ? (since) => stripe.listEvents(since) : null,
-    stripeLookup: stripe,
-    customerLinks,
-  });
-  const usage = createUsageModule({
-    includedUsage: (planId) => billingDeps.catalog.get(planId)?.includedUsage ?? null,
-    pricedMeters: [...meters],
-    ...(options.usageCloseIntervalMs ? { closeIntervalMs: options.usageCloseIntervalMs } : {}),
-    ...(options.apiUsageFlushMs ? { apiUsageFlushMs: options.apiUsageFlushMs } : {}),
-  });
+  const billing = setUpBilling(options);
+  const usage = setUpUsage({ catalog: billing.deps.catalog, ...options });
   // Exports and invoice PDFs share one artifact store (keys under exports/ and invoices/).
-  const artifacts = new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts'));
-  const exports = createExportModule({
-    artifacts,
-    stagingDir: join(options.dataDir, 'staging'),
-    downloadSecret: resolveSecret(options.downloadSecret ?? null, options.dataDir, 'download-secret', 'cmd_').secret,
-    ...(options.exportRetentionMs ? { retentionMs: options.exportRetentionMs } : {}),
-    ...(options.exportScheduleIntervalMs ? { scheduleIntervalMs: options.exportScheduleIntervalMs } : {}),
-  });
-  const chromium = chromiumPath();
-  const invoice = createInvoiceModule({
-    artifacts,
-    pdfRenderer: chromium ? new ChromiumPdfRenderer(chromium) : null,
-    overagePrice: (planId, meter) => billingDeps.catalog.get(planId)?.overage[meter as Meter] ?? null,
-    includedAmount: (planId, meter) => billingDeps.catalog.get(planId)?.includedUsage[meter as Meter] ?? null,
-    mail: options.smtpUrl ? { mailer: new SmtpMailer(options.smtpUrl), from: options.mailFrom ?? 'CurbMap Billing <billing@curbmap.localhost>', replyTo: options.mailReplyTo ?? 'billing-support@curbmap.localhost' } : null,
-    webhooks: {
-      sender: options.webhookSender ?? new HttpWebhookSender({ allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false }),
-      allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false,
-      ...(options.webhookIntervalMs ? { intervalMs: options.webhookIntervalMs } : {}),
-    },
-    ...(options.renewalReminderIntervalMs ? { renewalReminderIntervalMs: options.renewalReminderIntervalMs } : {}),
-    renderPdfsOnIssue: options.renderPdfsOnIssue ?? true,
-  });
-  return { all: [tenancyModule, billing, invoice, usage, exports], billing, billingDeps, stripe, usage, export: exports, invoice };
+  const artifacts = artifactStoreIn(options.dataDir);
+  const exports = setUpExport({ ...options, artifacts });
+  const invoice = setUpInvoice({ ...options, catalog: billing.deps.catalog, artifacts });
+  return { all: [tenancyModule, billing.module, invoice, usage, exports], billing: billing.module, billingDeps: billing.deps, stripe: billing.stripe, usage, export: exports, invoice };
 }

@@ -2,14 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** A configured secret, or the one generated on first start and kept (0600) in the data directory. */
+/**
+ * A configured secret, or the one generated on first start and kept (0600) in the data directory. Processes
+ * sharing the directory (distributed mode on one machine) starting together agree: the file is created
+ * exclusively, and whoever loses that race reads the winner's.
+ */
 export function resolveSecret(configured: string | null, dataDir: string, fileName: string, prefix: string): { secret: string; generatedAt: string | null } {
   if (configured) return { secret: configured, generatedAt: null };
   const path = join(dataDir, fileName);
   if (existsSync(path)) return { secret: readFileSync(path, 'utf8').trim(), generatedAt: null };
   mkdirSync(dataDir, { recursive: true });
   const secret = `${prefix}${randomBytes(32).toString('base64url')}`;
-  writeFileSync(path, `${secret}\n`, { mode: 0o600 });
+  try {
+    writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { secret: readFileSync(path, 'utf8').trim(), generatedAt: null };
+  }
   return { secret, generatedAt: path };
 }
 

@@ -1,0 +1,47 @@
+import { join } from 'node:path';
+import type { Meter, PlanCatalog } from '@curbmap/billing';
+import { LocalDirectoryArtifactStore, type ArtifactStore } from '@curbmap/service-kit';
+import { ChromiumPdfRenderer, chromiumPath } from './adapters/chromiumPdfRenderer.ts';
+import { HttpWebhookSender, type WebhookSender } from './adapters/httpWebhookSender.ts';
+import { SmtpMailer } from './adapters/smtpMailer.ts';
+import { createInvoiceModule, type InvoiceModule } from './invoiceModule.ts';
+
+export interface InvoiceSetupOptions {
+  dataDir: string;
+  /** The plan catalogue billing sells from: overage prices and included amounts. */
+  catalog: PlanCatalog;
+  /** Shared with the export service; by default the data directory's artifacts/. */
+  artifacts?: ArtifactStore;
+  /** SMTP_URL: notifications are mailed there (none: not mailed). */
+  smtpUrl?: string | null;
+  mailFrom?: string;
+  mailReplyTo?: string;
+  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS. */
+  webhookAllowPrivateNetworks?: boolean;
+  /** Replaces the HTTP webhook sender (tests). */
+  webhookSender?: WebhookSender;
+  webhookIntervalMs?: number;
+  renewalReminderIntervalMs?: number;
+  /** Render invoice PDFs when invoices are finalized (default true). */
+  renderPdfsOnIssue?: boolean;
+}
+
+/** The invoice service, configured (embedded or in its own process). */
+export function setUpInvoice(options: InvoiceSetupOptions): InvoiceModule {
+  const chromium = chromiumPath();
+  const { catalog } = options;
+  return createInvoiceModule({
+    artifacts: options.artifacts ?? new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts')),
+    pdfRenderer: chromium ? new ChromiumPdfRenderer(chromium) : null,
+    overagePrice: (planId, meter) => catalog.get(planId)?.overage[meter as Meter] ?? null,
+    includedAmount: (planId, meter) => catalog.get(planId)?.includedUsage[meter as Meter] ?? null,
+    mail: options.smtpUrl ? { mailer: new SmtpMailer(options.smtpUrl), from: options.mailFrom ?? 'CurbMap Billing <billing@curbmap.localhost>', replyTo: options.mailReplyTo ?? 'billing-support@curbmap.localhost' } : null,
+    webhooks: {
+      sender: options.webhookSender ?? new HttpWebhookSender({ allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false }),
+      allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false,
+      ...(options.webhookIntervalMs ? { intervalMs: options.webhookIntervalMs } : {}),
+    },
+    ...(options.renewalReminderIntervalMs ? { renewalReminderIntervalMs: options.renewalReminderIntervalMs } : {}),
+    renderPdfsOnIssue: options.renderPdfsOnIssue ?? true,
+  });
+}
