@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres kafka-libs kafka gdal install build typecheck test up bench replay clean
+.PHONY: all toolchain chromium postgres kafka-libs kafka gdal install build typecheck test up up-distributed bench replay clean
 
 all: build
 
@@ -85,6 +85,11 @@ test: chromium postgres kafka-libs install
 ## The command is package.json's `up` script (its Node flags included); the benchmarks start the same.
 up: chromium build
 	CURBMAP_SEED_DEMO=$${CURBMAP_SEED_DEMO:-true} pnpm run --silent up
+
+## Distributed mode on this machine: PostgreSQL, the Kafka broker and the gateway and four services as separate
+## processes (restarted when they die); data under data-distributed/ unless CURBMAP_DATA_DIR says otherwise.
+up-distributed: chromium postgres kafka-libs build
+	CURBMAP_DATA_DIR=$${CURBMAP_DISTRIBUTED_DATA_DIR:-$(CURDIR)/data-distributed} node infra/distributed/up.ts
 
 ## ogr2ogr (Debian's gdal-bin) is the baseline of the export benchmark.
 gdal:

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../freePort.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +32,7 @@ export function kafkaUnavailable(): string | null {
  * temporary directory, with the small-cluster settings a single node needs (one offsets partition, replication
  * 1, no rebalance delay). With KAFKA_BROKERS set, that cluster is used instead.
  */
-export async function startPrivateBroker(): Promise<PrivateBroker> {
+export async function startPrivateBroker(options: { dir?: string; ports?: [number, number] } = {}): Promise<PrivateBroker> {
   const given = process.env['KAFKA_BROKERS'];
   if (given) {
     const outside = async () => {
@@ -40,8 +40,13 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
     };
     return { brokers: given.split(','), halt: outside, resume: outside, stop: async () => {} };
   }
-  const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-'));
-  const [port, controller] = [await freePort(), await freePort()];
+  // A directory of the caller's (make up-distributed) is kept with its ports; a test's is temporary.
+  const kept = options.dir !== undefined;
+  if (kept) mkdirSync(options.dir!, { recursive: true });
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-kafka-'));
+  const portsFile = join(dir, 'ports.json');
+  const [port, controller] = existsSync(portsFile) ? (JSON.parse(readFileSync(portsFile, 'utf8')) as [number, number]) : (options.ports ?? [await freePort(), await freePort()]);
+  if (kept) writeFileSync(portsFile, JSON.stringify([port, controller]));
   const config = join(dir, 'server.properties');
   writeFileSync(
     config,
@@ -71,8 +76,10 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
   );
   const classpath = `${KAFKA_LIBS}/*`;
   const java = (args: string[]) => execFileSync('java', ['-cp', classpath, `-Dlog4j2.configurationFile=${LOG_CONFIG}`, ...args], { stdio: 'pipe' }).toString().trim();
-  const clusterId = java(['kafka.tools.StorageTool', 'random-uuid']).split('\n').pop()!;
-  java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config, '--standalone']);
+  if (!existsSync(join(dir, 'data', 'meta.properties'))) {
+    const clusterId = java(['kafka.tools.StorageTool', 'random-uuid']).split('\n').pop()!;
+    java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config, '--standalone']);
+  }
   // One process at a time; `halt` stops it and keeps its data, `resume` starts it again on the same ports.
   const launch = async () => {
     const child = spawn('java', ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.Kafka', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -113,7 +120,7 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
     },
     async stop() {
       await halt(child);
-      rmSync(dir, { recursive: true, force: true });
+      if (!kept) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

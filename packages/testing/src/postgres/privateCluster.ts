@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { freePort } from '../freePort.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,12 +32,15 @@ export function postgresUnavailable(): string | null {
  * off: tests only), run as the postgres user when we are root (PostgreSQL refuses root). With DATABASE_URL set,
  * that server is used instead and nothing is started.
  */
-export async function startPrivateCluster(): Promise<PrivateCluster> {
+export async function startPrivateCluster(options: { dir?: string; port?: number } = {}): Promise<PrivateCluster> {
   const given = process.env['DATABASE_URL'];
   if (given) return { url: given, stop: async () => {} };
   const bin = postgresBin();
   if (!bin) throw new Error('PostgreSQL is not installed');
-  const dir = mkdtempSync(join(tmpdir(), 'curbmap-pg-'));
+  // A directory of the caller's (make up-distributed) is kept, and durable; a test's is temporary and fast.
+  const kept = options.dir !== undefined;
+  if (kept) mkdirSync(options.dir!, { recursive: true });
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-pg-'));
   const asRoot = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]) => (asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: 'pipe' }) : execFileSync(join(bin, cmd), args, { stdio: 'pipe' }));
   if (asRoot) {
@@ -45,16 +48,17 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     chownSync(dir, uid!, gid!);
   }
   chmodSync(dir, 0o700);
-  run('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  const port = await freePort();
-  run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-t', '60', 'start', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`]);
+  if (!existsSync(join(dir, 'data', 'PG_VERSION'))) run('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const port = options.port ?? (await freePort());
+  const fast = kept ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+  run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-t', '60', 'start', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}`]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async stop() {
       try {
-        run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+        run('pg_ctl', ['-D', join(dir, 'data'), '-m', kept ? 'fast' : 'immediate', '-w', 'stop']);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        if (!kept) rmSync(dir, { recursive: true, force: true });
       }
     },
   };
@@ -77,4 +81,19 @@ export async function createDatabase(clusterUrl: string): Promise<{ url: string;
   const url = new URL(clusterUrl);
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** The database of that name on the cluster, created when missing (make up-distributed); answers its URL. */
+export async function ensureDatabase(clusterUrl: string, name: string): Promise<string> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: clusterUrl });
+  await client.connect();
+  try {
+    if ((await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(clusterUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

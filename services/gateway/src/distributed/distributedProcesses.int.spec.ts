@@ -44,11 +44,14 @@ function start(entry: string, env: Record<string, string>, announces: RegExp): P
   });
 }
 
-async function stop(p: Started | null): Promise<void> {
+/** SIGTERM, and SIGKILL after 10 s: a process that hangs on its way out never keeps the servers running. */
+async function stop(p: Started | null | undefined): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   const exited = new Promise((r) => p.child.once('exit', r));
   p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
   await exited;
+  clearTimeout(timer);
 }
 
 if (unavailable) {
@@ -74,8 +77,7 @@ if (unavailable) {
       gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: urls }, /CurbMap is running at (\S+)/);
     }, 180_000);
     afterAll(async () => {
-      await stop(gateway);
-      for (const s of Object.values(services)) await stop(s);
+      await Promise.all([stop(gateway), ...Object.values(services).map(stop)]);
       await broker?.stop();
       await cluster?.stop();
       rmSync(dataDir, { recursive: true, force: true });
