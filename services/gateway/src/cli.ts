@@ -1,17 +1,21 @@
-import { pino } from 'pino';
-import { resetProjection, startProjection } from '@curbmap/eventsourcing';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { copyLog, PostgresEventStore, resetProjection, SqliteDatabase, SqliteEventStore, startProjection } from '@curbmap/eventsourcing';
 import { loadConfig } from '@curbmap/service-kit';
 import { openStorage } from '@curbmap/service-kit';
 import { createModules } from './platform/modules.ts';
 
 const usage = `usage: curbmap replay [projection…]   rebuild read models from position 0 (all when none is named)
        curbmap projections            list the projections and their checkpoints
-Stop the platform first: the replay needs the database to itself.`;
+       curbmap copy-log <postgres-url> copy the embedded log (CURBMAP_DATA_DIR) into PostgreSQL, order and ids kept
+Stop the platform first: these need the database to themselves.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...names] = argv;
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
+  if (command === 'copy-log') return copyEmbeddedLog(config.dataDir, names[0], log);
   const modules = createModules({ plansFile: config.plansFile, dataDir: config.dataDir }).all;
   const storage = await openStorage(config.dataDir, modules, log, { databaseUrl: config.databaseUrl });
   const { store, readStore, subscriptions } = storage;
@@ -46,6 +50,34 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await subscriptions.stopAll();
     await storage.close();
+  }
+}
+
+/** Moves an embedded installation to PostgreSQL: its events and claims, then start with DATABASE_URL (read models are projected there). */
+async function copyEmbeddedLog(dataDir: string, url: string | undefined, log: Logger): Promise<number> {
+  if (!url || !/^postgres(ql)?:\/\//.test(url)) {
+    process.stderr.write(`${usage}\n`);
+    return 2;
+  }
+  const path = join(dataDir, 'curbmap.db');
+  if (!existsSync(path)) {
+    process.stderr.write(`curbmap: no embedded log at ${path} (set CURBMAP_DATA_DIR)\n`);
+    return 2;
+  }
+  const database = new SqliteDatabase(path);
+  const target = await PostgresEventStore.open(url);
+  try {
+    const source = new SqliteEventStore(database); // no registry: every event exactly as stored
+    const head = await source.headPosition();
+    let copied = 0;
+    const progress = setInterval(() => log.info({ copied, head }, 'copying the log'), 1000);
+    const result = await copyLog(source, target, { onProgress: (n) => (copied = n) });
+    clearInterval(progress);
+    log.info(result, 'log copied; start the platform with DATABASE_URL to project the read models there');
+    return 0;
+  } finally {
+    await target.close();
+    database.close();
   }
 }
 

@@ -300,6 +300,13 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /** Every claim with the position of the append that made it, in position order (copying the log elsewhere). */
+  *claimsInPositionOrder(): Iterable<{ key: string; position: string }> {
+    for (const row of this.database.db.prepare('SELECT key, position FROM event_claims ORDER BY position, key').iterate() as Iterable<{ key: string; position: number }>) {
+      yield { key: row.key, position: String(row.position) };
+    }
+  }
+
   /** Events and data bytes kept for followers (tests: the cache stays bounded). */
   cacheSize(): { events: number; bytes: number } {
     return { events: this.recent.length, bytes: this.recentBytes };
