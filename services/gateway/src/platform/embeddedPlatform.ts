@@ -105,7 +105,8 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
             // Positions are the adapter's (SQLite: a row number; PostgreSQL: `<transaction>/<position>`): their sequence part counts.
             const sequence = (c: string | null) => Number(String(c ?? 0).split('/').pop());
             const head = sequence(await store.headPosition());
-            for (const s of subscriptions.list()) this.set({ subscription: s.name }, Math.max(0, head - sequence(s.position())));
+            // Kafka consumers' positions are offsets per partition, not log positions: their lag is Kafka's to report.
+            for (const s of subscriptions.list()) if (Number.isFinite(sequence(s.position()))) this.set({ subscription: s.name }, Math.max(0, head - sequence(s.position())));
           },
         });
         new Gauge({
