@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StripeTestServer, stripeFixture } from '../../../billing/src/adapters/stripe/stripeTestServer.fixture.ts';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 
@@ -59,9 +62,17 @@ if (unavailable) {
     it.skip(`skipped: ${unavailable}`, () => {});
   });
 } else {
+  let cluster: PrivateCluster;
+  let broker: PrivateBroker;
+  beforeAll(async () => {
+    [cluster, broker] = await Promise.all([startPrivateCluster(), startPrivateBroker()]);
+  }, 120_000);
+  afterAll(async () => {
+    await broker?.stop();
+    await cluster?.stop();
+  }, 60_000);
+
   describe('services in their own processes (PostgreSQL, Kafka)', () => {
-    let cluster: PrivateCluster;
-    let broker: PrivateBroker;
     const services: Record<string, Started> = {};
     let gateway: Started | null = null;
     const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-distributed-'));
@@ -69,7 +80,6 @@ if (unavailable) {
     let env: Record<string, string>;
 
     beforeAll(async () => {
-      [cluster, broker] = await Promise.all([startPrivateCluster(), startPrivateBroker()]);
       const databaseUrl = (await createDatabase(cluster.url)).url;
       env = { DATABASE_URL: databaseUrl, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: secret, CURBMAP_DATA_DIR: dataDir };
       for (const name of ['billing', 'usage', 'export', 'invoice']) services[name] = await start(`services/${name}/src/main.ts`, { ...env, PORT: '0' }, /curbmap service listening at (\S+)/);
@@ -78,8 +88,6 @@ if (unavailable) {
     }, 180_000);
     afterAll(async () => {
       await Promise.all([stop(gateway), ...Object.values(services).map(stop)]);
-      await broker?.stop();
-      await cluster?.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }, 60_000);
 
@@ -166,5 +174,50 @@ if (unavailable) {
       // Its consumer group takes the partitions back once the killed member's session has expired.
       await expect.poll(async () => (await call('GET', `/v1/usage/summary?meter=hits&${window}`, org.apiKey)).json().total, { timeout: 60_000, interval: 500 }).toBe(1000);
     }, 120_000);
+  });
+
+  describe('Stripe webhooks through the gateway to the billing process', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-distributed-stripe-'));
+    const webhookSecret = 'whsec_curbmap_distributed';
+    const stripe = new StripeTestServer();
+    let billing: Started | null = null;
+    let gateway: Started | null = null;
+    let env: Record<string, string>;
+
+    beforeAll(async () => {
+      const apiBase = await stripe.start();
+      env = { DATABASE_URL: (await createDatabase(cluster.url)).url, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex'), CURBMAP_DATA_DIR: dataDir, STRIPE_SECRET_KEY: 'sk_test_curbmap', STRIPE_WEBHOOK_SECRET: webhookSecret, STRIPE_API_BASE: apiBase };
+      billing = await start('services/billing/src/main.ts', { ...env, PORT: '0' }, /curbmap service listening at (\S+)/);
+      gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: `billing=${billing.url}` }, /CurbMap is running at (\S+)/);
+    }, 120_000);
+    afterAll(async () => {
+      await Promise.all([stop(gateway), stop(billing)]);
+      await stripe.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }, 60_000);
+
+    it('verified by the billing process on the exact bytes, stored before the 200, once; published to Kafka by the relay', async () => {
+      const event = { ...stripeFixture('event'), id: 'evt_distributed0001', type: 'customer.created', created: Math.floor(Date.now() / 1000), data: { object: stripeFixture('customer') } };
+      const payload = JSON.stringify(event);
+      const deliver = (signature: string) => fetch(new URL('/webhooks/stripe', gateway!.url), { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': signature }, body: payload });
+      const signed = Stripe.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
+      const first = await deliver(signed);
+      expect([first.status, await first.json()]).toEqual([200, { received: true, duplicate: false }]);
+      const again = await deliver(signed);
+      expect(await again.json()).toEqual({ received: true, duplicate: true });
+      const forged = await deliver(Stripe.webhooks.generateTestHeaderString({ payload, secret: 'whsec_someone_else' }));
+      expect([forged.status, ((await forged.json()) as { code: string }).code]).toEqual([400, 'invalid_signature']);
+
+      // The stored event reaches its topic through the relay (the gateway's process).
+      const kafka = new Kafka({ clientId: 'distributed-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+      const consumer = kafka.consumer({ groupId: `check-${randomBytes(4).toString('hex')}` });
+      await consumer.connect();
+      await consumer.subscribe({ topics: ['curbmap.stripeevent'], fromBeginning: true });
+      const seen: string[] = [];
+      await consumer.run({ eachMessage: async ({ message }) => void seen.push(message.key!.toString()) });
+      await expect.poll(() => seen, { timeout: 30_000 }).toContain('stripeevent-evt_distributed0001');
+      await consumer.disconnect();
+      expect(seen.filter((k) => k === 'stripeevent-evt_distributed0001')).toHaveLength(1);
+    }, 60_000);
   });
 }
