@@ -13,6 +13,7 @@ export * from './adapters/inprocess/inProcessSubscriptions.ts';
 export * from './adapters/postgres/postgresEventStore.ts';
 export * from './adapters/postgres/postgresReadStore.ts';
 export * from './adapters/copyLog.ts';
+export * from './adapters/postgres/postgresLeadership.ts';
 export * from './adapters/kafka/kafkaRelay.ts';
 export * from './adapters/kafka/kafkaTopics.ts';
 export * from './adapters/kafka/kafkaSubscriptions.ts';

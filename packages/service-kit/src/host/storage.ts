@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allContracts, EventRegistry } from '@curbmap/contracts';
-import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
+import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
 
 export interface StorageOptions {
@@ -44,7 +44,8 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
     const readStore = await PostgresReadStore.open(databaseUrl);
     const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
     const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
-    const relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log }) : null;
+    // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
+    const relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
     await relay?.start();
     return {
       registry,

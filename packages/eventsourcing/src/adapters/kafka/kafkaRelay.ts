@@ -1,6 +1,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
+import type { Leadership } from '../postgres/postgresLeadership.ts';
 import { KafkaTopics, topicOfEvent } from './kafkaTopics.ts';
 
 export interface KafkaRelayOptions {
@@ -16,6 +17,11 @@ export interface KafkaRelayOptions {
   /** The topic of an event: one per category by default (`curbmap.<category>`). */
   topicOf?: (event: StoredEvent) => string;
   partitions?: number;
+  /**
+   * Only one relay may publish (two would interleave the log in a partition, and consumers drop what looks
+   * older than what they handled): with several processes able to run it, the one holding this publishes.
+   */
+  leadership?: Leadership;
   log?: { info(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -27,7 +33,7 @@ export interface KafkaRelayOptions {
  * idempotent producer, one request in flight: no reordering on retry).
  */
 export class KafkaRelay {
-  private readonly options: Required<Omit<KafkaRelayOptions, 'log'>> & Pick<KafkaRelayOptions, 'log'>;
+  private readonly options: Required<Omit<KafkaRelayOptions, 'log' | 'leadership'>> & Pick<KafkaRelayOptions, 'log' | 'leadership'>;
   private producer: Producer | null = null;
   private readonly topics: KafkaTopics;
   private running: Promise<void> | null = null;
@@ -62,9 +68,12 @@ export class KafkaRelay {
   async relayOnce(): Promise<number> {
     const { store, checkpoints, name, batchSize, topicOf } = this.options;
     const producer = await this.connect();
+    if (this.options.leadership && !(await this.options.leadership.held())) return 0;
     let from = await checkpoints.loadCheckpoint(name);
     let total = 0;
     for (;;) {
+      // Checked before every batch: a relay that lost the lock (its connection died) stops before sending more.
+      if (this.options.leadership && !(await this.options.leadership.held())) return total;
       const batch: StoredEvent[] = [];
       for await (const event of store.readAll({ from, batchSize })) {
         batch.push(event);
@@ -100,6 +109,7 @@ export class KafkaRelay {
     await this.running?.catch(() => undefined);
     await this.producer?.disconnect();
     await this.topics.close();
+    await this.options.leadership?.release();
   }
 
   private async loop(): Promise<void> {
