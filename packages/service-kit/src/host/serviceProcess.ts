@@ -7,15 +7,18 @@ import type { Running, ServiceContext, ServiceModule } from '../serviceModule.ts
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openStorage } from './storage.ts';
 
-/** What a service process reads from its environment: the installation's configuration, in distributed mode. */
-export type ServiceProcessConfig = Config & { databaseUrl: string; kafkaBrokers: string[]; internalSecret: string };
+/** What a service process reads from its environment: the installation's configuration. */
+export type ServiceProcessConfig = Config & { internalSecret: string };
 
-/** The environment of `node services/<name>/dist/main.js` (the same variables as the gateway's); what is missing is named. */
+/**
+ * The environment of `node services/<name>/dist/main.js` (the same variables as the gateway's). With
+ * DATABASE_URL and KAFKA_BROKERS it runs on PostgreSQL and Kafka; without them, on the embedded adapters: the
+ * data directory's SQLite file, shared with the gateway's process on this machine, followed by polling.
+ */
 export function serviceProcessConfig(env: Record<string, string | undefined> = process.env): ServiceProcessConfig {
   // A service answers the gateway only: on loopback unless HOST says otherwise.
   const config = loadConfig({ HOST: '127.0.0.1', ...env });
-  const missing = (['DATABASE_URL', 'KAFKA_BROKERS', 'CURBMAP_INTERNAL_SECRET'] as const).filter((name) => !env[name]);
-  if (missing.length) throw new ConfigError(`invalid configuration: ${missing.join(', ')} required: a service process runs in distributed mode (see docs/architecture/deployment.md)`);
+  if (!config.internalSecret) throw new ConfigError('invalid configuration: CURBMAP_INTERNAL_SECRET required: the service believes only what the gateway signs with it (see docs/architecture/deployment.md)');
   return config as ServiceProcessConfig;
 }
 

@@ -1,62 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StripeTestServer, stripeFixture } from '../../../billing/src/adapters/stripe/stripeTestServer.fixture.ts';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { ADMIN, start, stop, type Started } from './processes.fixture.ts';
 
 // Distributed mode for real: the gateway and the four services as separate processes, PostgreSQL shared, events
 // relayed through the Kafka broker. Nothing here is a mock.
 const unavailable = postgresUnavailable() ?? kafkaUnavailable();
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
-const ADMIN = 'distributed-admin-token-0123456789';
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** A process of ours (sources run directly), and the URL its start-up line names. */
-function start(entry: string, env: Record<string, string>, announces: RegExp): Promise<Started> {
-  const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, entry)], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 60_000);
-    const watch = (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = announces.exec(output)?.[1];
-      if (url) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, url, output: () => output });
-      }
-    };
-    child.stdout!.on('data', watch);
-    child.stderr!.on('data', watch);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${entry} exited (${code}):\n${output}`));
-    });
-  });
-}
-
-/** SIGTERM, and SIGKILL after 10 s: a process that hangs on its way out never keeps the servers running. */
-async function stop(p: Started | null | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGTERM');
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 if (unavailable) {
   describe('services in their own processes', () => {
     it.skip(`skipped: ${unavailable}`, () => {});

@@ -148,5 +148,31 @@ if (unavailable) {
         rmSync(dir, { recursive: true, force: true });
       }
     }, 240_000);
+
+    it('a subscription started while the broker is away starts once it is back (it used to give up and never consume)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-late-'));
+      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+      const store = new SqliteEventStore(database, testRegistry());
+      const readStore = new SqliteReadStore(database);
+      const kafka = new Kafka({ clientId: 'late-start', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 2 } });
+      const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
+      const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
+      const got: number[] = [];
+      try {
+        await broker.halt();
+        const sub = subscriptions.subscribe('late-start', { categories: ['late'] }, async (batch) => void got.push(...batch.map((e) => (e.data as { count: number }).count)));
+        await new Promise((r) => setTimeout(r, 3_000));
+        await broker.resume();
+        await relay.start();
+        const { position } = await store.append('late-1', [counted(1), counted(2)], { expectedVersion: 'no_stream' });
+        await sub.waitFor(position, 60_000);
+        expect(got).toEqual([1, 2]);
+      } finally {
+        await subscriptions.stopAll();
+        await relay.stop();
+        database.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
   });
 }

@@ -175,7 +175,27 @@ class KafkaSubscription implements Subscription {
     this.caughtUp.catch(() => undefined);
   }
 
+  /**
+   * Started again and again until it works: a topic another process just created may not be served by its
+   * leader yet ("does not host this topic-partition"), and a broker may be restarting.
+   */
   private async start(): Promise<void> {
+    for (let delay = 500; ; delay = Math.min(10_000, delay * 2)) {
+      try {
+        return await this.startOnce();
+      } catch (err) {
+        const consumer = this.consumer;
+        this.consumer = null;
+        await consumer?.disconnect().catch(() => undefined);
+        if (this.stopped) throw err;
+        this.env.options.log?.warn({ err, subscription: this.name, retryInMs: delay }, 'kafka subscription could not start; trying again');
+        for (const until = Date.now() + delay; !this.stopped && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+        if (this.stopped) throw err;
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const { kafka, checkpoints, log, sessionTimeoutMs } = this.env.options;
     for (const [key, mark] of parseCheckpoint(await checkpoints.loadCheckpoint(this.name))) this.handled.set(key, mark);
     await this.env.topics.ensure(this.topicNames);
