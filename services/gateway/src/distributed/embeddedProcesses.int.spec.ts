@@ -8,18 +8,19 @@ import { ADMIN, start, stop, type Started } from './processes.fixture.ts';
 // A service in its own process without DATABASE_URL or KAFKA_BROKERS: the embedded adapters, the data
 // directory's SQLite file shared with the gateway's process (no server needed, so this runs everywhere).
 describe('a service process on the embedded adapters', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-embedded-processes-'));
+  let dataDir = '';
   let usage: Started | null = null;
   let gateway: Started | null = null;
 
   beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'curbmap-embedded-processes-'));
     const env = { CURBMAP_DATA_DIR: dataDir, CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex') };
     usage = await start('services/usage/src/main.ts', { ...env, PORT: '0' }, /curbmap service listening at (\S+)/);
     gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: `usage=${usage.url}` }, /CurbMap is running at (\S+)/);
   }, 90_000);
   afterAll(async () => {
     await Promise.all([stop(gateway), stop(usage)]);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 
   it('shares the SQLite file with the gateway: usage sent through the gateway is rolled up by the usage process', async () => {
