@@ -25,10 +25,13 @@ export interface KafkaRelayOptions {
   log?: { info(o: object, m: string): void; error(o: object, m: string): void };
 }
 
+/** How often a relay that does not lead tries for the lock. */
+const STANDBY_MS = 1000;
+
 /**
  * Publishes every stored event to Kafka, in log order, keyed by its stream id (a stream's events land in one
  * partition, in order), then records how far it got. At least once: a crash between a send and its checkpoint
- * sends those events again on restart — consumers deduplicate by event id (the `event-id` header) — and never
+ * sends those events again on restart — consumers drop them by log position (kafkaSubscriptions.ts) — and never
  * skips one, because the checkpoint only moves after Kafka acknowledged the batch (acks from all in-sync replicas,
  * idempotent producer, one request in flight: no reordering on retry).
  */
@@ -39,6 +42,7 @@ export class KafkaRelay {
   private running: Promise<void> | null = null;
   private stopped = false;
   private published = 0;
+  private leader = true;
 
   constructor(options: KafkaRelayOptions) {
     this.options = { name: 'kafka-relay', batchSize: 500, idleMs: 50, topicOf: topicOfEvent, partitions: 3, ...options };
@@ -68,12 +72,12 @@ export class KafkaRelay {
   async relayOnce(): Promise<number> {
     const { store, checkpoints, name, batchSize, topicOf } = this.options;
     const producer = await this.connect();
-    if (this.options.leadership && !(await this.options.leadership.held())) return 0;
-    let from = await checkpoints.loadCheckpoint(name);
     let total = 0;
+    // Checked before every batch (the first one before the checkpoint is read): a relay that lost the lock (its
+    // connection died) stops before sending more.
+    if (!(await this.leading())) return total;
+    let from = await checkpoints.loadCheckpoint(name);
     for (;;) {
-      // Checked before every batch: a relay that lost the lock (its connection died) stops before sending more.
-      if (this.options.leadership && !(await this.options.leadership.held())) return total;
       const batch: StoredEvent[] = [];
       for await (const event of store.readAll({ from, batchSize })) {
         batch.push(event);
@@ -100,8 +104,14 @@ export class KafkaRelay {
       from = last;
       total += batch.length;
       this.published += batch.length;
-      if (batch.length < batchSize) return total;
+      if (batch.length < batchSize || !(await this.leading())) return total;
     }
+  }
+
+  /** Does this relay hold the lock now (always, without one)? Remembered for the pause between passes. */
+  private async leading(): Promise<boolean> {
+    this.leader = !this.options.leadership || (await this.options.leadership.held());
+    return this.leader;
   }
 
   async stop(): Promise<void> {
@@ -116,7 +126,8 @@ export class KafkaRelay {
     while (!this.stopped) {
       try {
         const n = await this.relayOnce();
-        if (n === 0) await new Promise((r) => setTimeout(r, this.options.idleMs));
+        // Another process's relay leads: try for the lock now and then, not at every idle tick (a connection each).
+        if (n === 0) await new Promise((r) => setTimeout(r, this.leader ? this.options.idleMs : STANDBY_MS));
       } catch (err) {
         // Kafka away (a broker restart): nothing was checkpointed past what it acknowledged; try again.
         this.options.log?.error({ err }, 'kafka relay pass failed; retrying');
