@@ -38,15 +38,22 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   const own = new Set(modules.flatMap((m) => m.contracts.map((c) => c.type)));
   registry.register(...modules.flatMap((m) => m.contracts), ...(kafkaBrokers ? allContracts.filter((c) => !own.has(c.type)) : []));
   const log = logger.child({ component: 'subscriptions' });
-  if (kafkaBrokers) {
-    if (!databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
+  if (kafkaBrokers && !databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
+  if (databaseUrl) {
     const store = await PostgresEventStore.open(databaseUrl, registry);
     const readStore = await PostgresReadStore.open(databaseUrl);
-    const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
-    const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
-    // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
-    const relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
-    await relay?.start();
+    let subscriptions: Storage['subscriptions'];
+    let relay: KafkaRelay | null = null;
+    if (kafkaBrokers) {
+      const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
+      subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
+      // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
+      relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
+      await relay?.start();
+    } else {
+      // Appends made here wake subscriptions here at once; other processes' are found by polling.
+      subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
+    }
     return {
       registry,
       store,
@@ -56,23 +63,6 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       async close() {
         await subscriptions.stopAll();
         await relay?.stop();
-        await store.close();
-        await readStore.close();
-      },
-    };
-  }
-  if (databaseUrl) {
-    const store = await PostgresEventStore.open(databaseUrl, registry);
-    const readStore = await PostgresReadStore.open(databaseUrl);
-    // Appends made here wake subscriptions here at once; other processes' are found by polling.
-    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
-    return {
-      registry,
-      store,
-      readStore,
-      subscriptions,
-      healthy: async () => (await store.headPosition().then(() => true, () => false)),
-      async close() {
         await store.close();
         await readStore.close();
       },
