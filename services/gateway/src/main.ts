@@ -1,22 +1,13 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SmtpSink } from '@curbmap/invoice';
-import { ConfigError, loadConfig } from '@curbmap/service-kit';
+import { configOrExit, loadConfig } from '@curbmap/service-kit';
 import { seedDemo } from './platform/demoSeed.ts';
 import { startEmbeddedPlatform } from './platform/embeddedPlatform.ts';
 import { createModules } from './platform/modules.ts';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`curbmap: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = configOrExit(loadConfig);
   const logger = pino({ level: config.logLevel });
   // Without SMTP_URL, mail is kept by a local SMTP sink: nothing leaves the machine, everything can be read.
   const mailDir = join(config.dataDir, 'mail');

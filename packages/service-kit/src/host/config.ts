@@ -122,3 +122,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,
   };
 }
+
+/** A process's configuration, or exit code 2 with every problem listed (a mistake to fix, not a crash). */
+export function configOrExit<C>(read: () => C): C {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`curbmap: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -4,7 +4,7 @@ import { startProjection, type StreamWrite, type Subscription } from '@curbmap/e
 import { buildServiceApp } from '../http/serviceApp.ts';
 import { NotYetVisibleError } from '../problem.ts';
 import type { Running, ServiceContext, ServiceModule } from '../serviceModule.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, configOrExit, loadConfig, type Config } from './config.ts';
 import { openStorage } from './storage.ts';
 
 /** What a service process reads from its environment: the installation's configuration. */
@@ -70,16 +70,7 @@ export async function startServiceProcess(module: ServiceModule, config: Service
 
 /** The body of a service's main.ts: configuration errors exit 2, signals close it cleanly. */
 export async function runServiceMain(createModule: (config: ServiceProcessConfig) => ServiceModule): Promise<void> {
-  let config: ServiceProcessConfig;
-  try {
-    config = serviceProcessConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`curbmap: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = configOrExit(() => serviceProcessConfig());
   const logger = pino({ level: config.logLevel });
   const service = await startServiceProcess(createModule(config), config, logger);
   let closing = false;
