@@ -1,5 +1,6 @@
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
+import { retryDeadLetter } from '../deadLetterRetry.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 
 export interface SubscriptionLogger {
@@ -273,24 +274,8 @@ class RunningSubscription implements Subscription {
   /** Dead letters an operator asked to retry: run between batches, so checkpoints never move back. */
   private async runRetries(): Promise<void> {
     for (let request = this.retries.shift(); request; request = this.retries.shift()) {
-      const { deadLetter } = request;
-      try {
-        const event = await this.eventAt(deadLetter);
-        await this.handle([event], { checkpoint: this.current });
-        const resolvedAt = (this.env.now?.() ?? new Date()).toISOString();
-        await this.env.checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, status: 'resolved', resolvedAt }));
-        request.resolve();
-      } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
-        await this.env.checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, attempts: deadLetter.attempts + 1, error }));
-        request.reject(err);
-      }
+      await retryDeadLetter(this.env, request.deadLetter, this.handle, this.current).then(request.resolve, request.reject);
     }
-  }
-
-  private async eventAt(deadLetter: DeadLetter): Promise<StoredEvent> {
-    for await (const event of this.env.store.readStream(deadLetter.streamId)) if (event.id === deadLetter.eventId) return event;
-    throw new Error(`event ${deadLetter.eventId} is no longer in stream ${deadLetter.streamId}`);
   }
 
   private advance(position: Checkpoint): void {

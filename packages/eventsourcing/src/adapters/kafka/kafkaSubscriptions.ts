@@ -3,6 +3,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
+import { retryDeadLetter } from '../deadLetterRetry.ts';
 import type { SubscriptionLogger } from '../inprocess/inProcessSubscriptions.ts';
 import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
 
@@ -246,19 +247,7 @@ class KafkaSubscription implements Subscription {
   }
 
   retry(deadLetter: DeadLetter): Promise<void> {
-    return this.exclusive(async () => {
-      const { checkpoints, now } = this.env.options;
-      try {
-        const event = await this.eventAt(deadLetter);
-        await this.handle([event], { checkpoint: this.position() });
-        const resolvedAt = (now?.() ?? new Date()).toISOString();
-        await checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, status: 'resolved', resolvedAt }));
-      } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
-        await checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, attempts: deadLetter.attempts + 1, error }));
-        throw err;
-      }
-    });
+    return this.exclusive(() => retryDeadLetter(this.env.options, deadLetter, this.handle, this.position()));
   }
 
   async stop(): Promise<void> {
@@ -385,11 +374,6 @@ class KafkaSubscription implements Subscription {
 
   private checkpointWith(key: string, mark: PartitionMark): string {
     return formatCheckpoint(new Map(this.handled).set(key, mark));
-  }
-
-  private async eventAt(deadLetter: DeadLetter): Promise<StoredEvent> {
-    for await (const event of this.env.options.store.readStream(deadLetter.streamId)) if (event.id === deadLetter.eventId) return event;
-    throw new Error(`event ${deadLetter.eventId} is no longer in stream ${deadLetter.streamId}`);
   }
 
   private exclusive<R>(fn: () => Promise<R>): Promise<R> {
