@@ -49,5 +49,13 @@ describe('the AsyncAPI document of our topics', () => {
     expect(breakingChanges(before, retyped)).toEqual(['usage.events.recorded.data.items changed from {"type":"array"} to {"type":"object"}']);
     const removed = asyncApiDocument('2', [...allContracts.filter((c) => c.type !== 'usage.events.recorded'), contract('usage.events.recorded', object({ items: { type: 'array' } }))]);
     expect(breakingChanges(before, removed)).toContain('usage.events.recorded.data.timeZone was removed');
+
+    // A raised schema version is declared (consumers upcast); a lowered one, or a break behind a raise, is not.
+    const others = allContracts.filter((c) => c.type !== 'usage.events.recorded');
+    const raised = asyncApiDocument('2', [...others, { ...base[0]!, schemaVersion: 2 }]);
+    expect(breakingChanges(before, raised)).toEqual([]);
+    expect(breakingChanges(raised, before)).toEqual(['usage.events.recorded.schemaVersion changed from {"const":2} to {"const":1}']);
+    const raisedAndRetyped = asyncApiDocument('2', [...others, { ...contract('usage.events.recorded', object({ items: { type: 'object' }, timeZone: { type: 'string' } })), schemaVersion: 2 }]);
+    expect(breakingChanges(before, raisedAndRetyped)).toEqual(['usage.events.recorded.data.items changed from {"type":"array"} to {"type":"object"}']);
   });
 });

@@ -133,7 +133,7 @@ export function breakingChanges(before: Record<string, unknown>, after: Record<s
   const [old, now] = [messagesOf(before), messagesOf(after)];
   for (const [name, message] of Object.entries(old)) {
     if (!now[name]) problems.push(`message ${name} was removed`);
-    else compareSchemas(`${name}`, message.payload ?? {}, now[name]!.payload ?? {}, problems);
+    else compareSchemas(`${name}`, withoutRaisedVersion(message.payload ?? {}, now[name]!.payload ?? {}), now[name]!.payload ?? {}, problems);
   }
   const channelsOf = (doc: Record<string, unknown>) => (doc['channels'] ?? {}) as Record<string, { address?: string; messages?: Record<string, unknown> }>;
   const [oldChannels, newChannels] = [channelsOf(before), channelsOf(after)];
@@ -143,6 +143,17 @@ export function breakingChanges(before: Record<string, unknown>, after: Record<s
     else for (const message of Object.keys(channel.messages ?? {})) if (!next.messages?.[message]) problems.push(`channel ${name} no longer carries ${message}`);
   }
   return problems;
+}
+
+/**
+ * A raised schemaVersion is a declared change, not a silent one: messages say their version, and consumers
+ * upcast what earlier versions wrote (as the registry does). The data schema is still compared as ever.
+ */
+function withoutRaisedVersion(before: JsonSchema, after: JsonSchema): JsonSchema {
+  const versionOf = (s: JsonSchema) => ((s['properties'] as Record<string, { const?: unknown }> | undefined)?.['schemaVersion']?.const);
+  const [was, is] = [versionOf(before), versionOf(after)];
+  if (typeof was !== 'number' || typeof is !== 'number' || is <= was) return before;
+  return { ...before, properties: { ...(before['properties'] as object), schemaVersion: (after['properties'] as Record<string, JsonSchema>)['schemaVersion']! } };
 }
 
 function compareSchemas(path: string, before: JsonSchema, after: JsonSchema, problems: string[]): void {

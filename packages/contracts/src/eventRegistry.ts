@@ -126,6 +126,17 @@ export class EventRegistry {
     if (!contract.validate(event.data)) throw new EventValidationError(event.type, contract.validate.errors ?? []);
   }
 
+  /**
+   * Checks an event about to be stored and says how readers will get it: at the current version. Data given at
+   * an older version (a log copied from an older release) is upcast first, so it is checked as it will be read.
+   */
+  forAppend(event: Pick<NewEvent, 'type' | 'data' | 'schemaVersion'>): { schemaVersion: number; data: unknown } {
+    const current = this.currentVersion(event.type);
+    const readable = event.schemaVersion !== undefined && event.schemaVersion < current ? this.upcast({ type: event.type, schemaVersion: event.schemaVersion, data: event.data }) : { schemaVersion: current, data: event.data };
+    this.validate({ type: event.type, data: readable.data });
+    return readable;
+  }
+
   /** Brings data written at an older schema version to the current one, leaving the stored event untouched. */
   upcast<E extends { type: string; schemaVersion: number; data: unknown }>(event: E): E {
     const contract = this.contracts.get(event.type);

@@ -44,7 +44,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
       app.addHook('onResponse', async (request, reply) => {
         const auth = request.auth;
         if (auth?.kind !== 'key') return;
-        recorder.record(auth.organizationId, { projectId: auth.projectId, time: ctx.now().toISOString(), data: { keyId: auth.keyId, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode } });
+        recorder.record(auth.organizationId, { projectId: auth.projectId, keyId: auth.keyId, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, at: ctx.now() });
       });
       app.addHook('onClose', () => recorder.stop());
     },

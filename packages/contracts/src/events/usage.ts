@@ -56,4 +56,21 @@ const usageEventSchemas = {
 
 export type UsageEvent = EventsOf<typeof usageEventSchemas>;
 
-export const usageContracts: EventContract[] = Object.entries(usageEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));
+/** The item type of the platform's own API request counts (built-in meter api_requests). */
+export const API_REQUEST_ITEM_TYPE = 'curbmap.api.request';
+
+/**
+ * Version 2: an API request item counts `data.requests` requests (the platform tallies them per key, route,
+ * status and second); a version 1 item stood for one request.
+ */
+const withRequestCounts = (item: UsageItem): UsageItem =>
+  item.type === API_REQUEST_ITEM_TYPE && item.data['requests'] === undefined ? { ...item, data: { ...item.data, requests: 1 } } : item;
+const upgrades: Partial<Record<string, Pick<EventContract, 'schemaVersion' | 'upcasters'>>> = {
+  'usage.events.recorded': { schemaVersion: 2, upcasters: { 1: (data) => ({ ...(data as object), items: (data as { items: UsageItem[] }).items.map(withRequestCounts) }) } },
+  'usage.event.corrected': {
+    schemaVersion: 2,
+    upcasters: { 1: (data) => { const d = data as { from: UsageItem; to: UsageItem | null }; return { ...d, from: withRequestCounts(d.from), to: d.to && withRequestCounts(d.to) }; } },
+  },
+};
+
+export const usageContracts: EventContract[] = Object.entries(usageEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1, ...upgrades[type] }));

@@ -118,6 +118,15 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect(raw).toMatchObject({ schemaVersion: 1, data: { n: 7 } });
     });
 
+    it('reads an event appended at an older schema version (a copied log) upcast, at once and from the table alike', async () => {
+      const before = await store.headPosition();
+      await store.append(stream, [{ ...counted(0), schemaVersion: 1, data: { n: 7 } }], { expectedVersion: 'no_stream' });
+      const [live] = await collect(store.readAll({ from: before }));
+      expect(live).toMatchObject({ schemaVersion: 2, data: { count: 7 } });
+      expect(await collect(store.readStream(stream))).toMatchObject([{ schemaVersion: 2, data: { count: 7 } }]);
+      await expect(store.append(stream, [{ ...counted(1), schemaVersion: 1, data: { count: 7 } }], { expectedVersion: 0 })).rejects.toThrow(/count/);
+    });
+
     it('reads a stream from a version', async () => {
       await store.append(stream, [counted(1), counted(2), counted(3)], { expectedVersion: 'no_stream' });
       expect((await collect(store.readStream(stream, { fromVersion: 1 }))).map((e) => e.streamVersion)).toEqual([1, 2]);

@@ -41,7 +41,7 @@ interface Dataset {
 const foreign = {
   invoices: { collection: 'invoices', projection: 'invoice.invoices.v3' },
   payments: { collection: 'billing_payments', projection: 'billing.receivables.v2' },
-  usage: { collection: 'usage_buckets', projection: 'usage.rollups.v1' },
+  usage: { collection: 'usage_buckets', projection: 'usage.rollups.v2' },
 } as const;
 
 /** The read model a dataset is read from. */

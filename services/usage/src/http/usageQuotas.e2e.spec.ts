@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
-import { ingestUsage } from '../application/usageCommands.ts';
+import { randomUUID } from 'node:crypto';
+import { API_REQUEST_ITEM_TYPE, type UsageItem } from '@curbmap/contracts';
+import { ingestUsage, usageStream } from '../application/usageCommands.ts';
 import { quotaStream } from '../application/usageQuotas.ts';
 
 let p: TestPlatform;
@@ -70,5 +72,19 @@ describe('the platform\'s own usage', () => {
     expect(requests.series.map((s: { projectId: string | null; total: number }) => [s.projectId, s.total])).toEqual([[project, 3], [null, 3]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
     expect((await summary('seats')).total).toBe(4);
     expect((await summary('invoices_issued')).total).toBe(1);
+
+    // Requests are tallied per project, key, route, status and second: the three GETs (same second, on the
+    // test clock) are one item of 3 requests, not three items with an id each.
+    const tallies: UsageItem[] = [];
+    for await (const e of p.ctx.store.readStream(usageStream(org.id))) tallies.push(...(e.data as { items: UsageItem[] }).items.filter((i) => i.type === API_REQUEST_ITEM_TYPE));
+    expect(tallies.map((t) => [t.projectId, t.data['route'], t.data['requests']])).toEqual(
+      expect.arrayContaining([[project, '/v1/projects/:id', 3], [null, '/v1/projects', 1], [null, '/v1/api-keys', 1], [null, '/v1/subscription', 1]]),
+    );
+    expect(tallies).toHaveLength(4);
+
+    // An item recorded before tallies (schema version 1, no requests property) still counts as one request.
+    await p.ctx.store.append(usageStream(org.id), [{ id: randomUUID(), type: 'usage.events.recorded', schemaVersion: 1, data: { items: [{ id: 'legacy-request', type: API_REQUEST_ITEM_TYPE, projectId: project, time: clock.toISOString(), data: { keyId: 'k', route: '/v1/projects/:id', status: 200 } }], timeZone: 'America/Chicago' }, occurredAt: clock.toISOString(), organizationId: org.id }], { expectedVersion: 'any' });
+    await p.settle();
+    expect((await summary('api_requests')).total).toBe(7);
   });
 });

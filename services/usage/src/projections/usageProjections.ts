@@ -65,7 +65,7 @@ async function metersFor(tx: ReadStoreTx, organizationId: string, type: string):
  * each bucket remembering the event versions it applied (a redelivered batch changes nothing).
  */
 export const usageRollupProjection: Projection = {
-  name: 'usage.rollups.v1',
+  name: 'usage.rollups.v2',
   filter: { categories: ['meters', 'usage', 'usagefix'] },
   collections: [C.meters, C.meterSets, C.buckets],
   indexes: { [C.buckets]: ['seriesHour'] },

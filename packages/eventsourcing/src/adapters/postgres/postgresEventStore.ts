@@ -135,7 +135,7 @@ export class PostgresEventStore implements EventStore {
       };
       for (let next: IteratorResult<NewEvent> = head; !next.done; next = iterator.next()) {
         const e = next.value;
-        this.registry?.validate(e);
+        this.registry?.forAppend(e);
         version += 1;
         const correlationId = e.correlationId ?? e.id;
         const schemaVersion = e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1;

@@ -218,14 +218,15 @@ export class SqliteEventStore implements EventStore {
       let bytes = 0;
       for (let next: IteratorResult<NewEvent> = head; !next.done; next = iterator.next()) {
         const e = next.value;
-        this.registry?.validate(e);
+        // Followers get the event from the tail kept here as readers get it from the table: upcast.
+        const readable = this.registry?.forAppend(e);
         const data = JSON.stringify(e.data);
-        const schemaVersion = e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1;
+        const schemaVersion = e.schemaVersion ?? readable?.schemaVersion ?? 1;
         version += 1;
         const correlationId = e.correlationId ?? e.id;
         const info = this.insert.run(e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, data);
         position = Number(info.lastInsertRowid);
-        const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: e.data };
+        const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion: readable?.schemaVersion ?? schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: readable?.data ?? e.data };
         if (e.projectId) stored.projectId = e.projectId;
         written.push(stored);
         sizes.push(data.length);
@@ -319,7 +320,7 @@ export class SqliteEventStore implements EventStore {
     let from = options.from == null ? 0 : Number(options.from);
     const cachedEnd = this.recentFirst + this.recent.length - 1;
     if (this.recent.length > 0 && from + 1 >= this.recentFirst && from < cachedEnd) {
-      // Events written now are at their current schema version: nothing to upcast.
+      // The tail holds events as readers get them (upcast when appended at an older version).
       const categorySet = categories.length ? new Set(categories) : null;
       const typeSet = types.length ? new Set(types) : null;
       // Appends made while this generator is suspended may grow or replace the cache: walk a fixed slice of
