@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
+import { LoadClient } from './loadClient.ts';
 import { BENCH_ADMIN as ADMIN, call, startPlatformProcess } from './platformProcess.ts';
 import type { Figure } from './report.ts';
 
@@ -89,6 +90,8 @@ export async function usageBench(scale: number): Promise<Figure[]> {
         await new Promise((r) => setTimeout(r, 250));
       }
     })();
+    // The load itself goes through a lean client (see LoadClient): the figure is the platform's latency.
+    const load = new LoadClient(port);
     const rate = 2000;
     const singles = rate + Math.round(rate * Math.max(2, 10 * scale));
     const latencies: number[] = [];
@@ -103,9 +106,10 @@ export async function usageBench(scale: number): Promise<Figure[]> {
       const body = JSON.stringify({ id: `s${i}`, type: 'hit', projectId: project, data: {} });
       const sent = performance.now();
       const measured = i >= warmup;
-      inflight.push(call(port, 'POST', '/v1/usage/events', org.apiKey, body).then((res) => void (res.status !== 200 ? (failed += 1) : measured && latencies.push(performance.now() - sent)), () => void (failed += 1)));
+      inflight.push(load.request('POST', '/v1/usage/events', org.apiKey, body).then((res) => void (res.status !== 200 ? (failed += 1) : measured && latencies.push(performance.now() - sent)), () => void (failed += 1)));
     }
     await Promise.all(inflight);
+    load.close();
     const achieved = singles / ((performance.now() - t0) / 1000);
     probing = false;
     await probes;
@@ -143,7 +147,7 @@ export async function usageBench(scale: number): Promise<Figure[]> {
 
     return [
       { name: 'usage batch ingest over HTTP (1,000-event batches)', value: ingestRate, unit: 'events/s', baseline, target: { min: 50_000 }, detail: `${accepted} events, 4 clients, durable and deduplicated; baseline: bare node:sqlite loop storing a batch row and a claim per event; rolled up ${Math.round(backlogMs)} ms after the last batch was accepted` },
-      { name: 'usage single-event POST p99 at 2,000 req/s', value: percentile(latencies, 99), unit: 'ms', target: { max: 10 }, detail: `${latencies.length} events at ${Math.round(achieved)} req/s after a second of warm-up, once the batches are rolled up; p50 ${percentile(latencies, 50).toFixed(2)} ms` },
+      { name: 'usage single-event POST p99 at 2,000 req/s', value: percentile(latencies, 99), unit: 'ms', target: { max: 10 }, detail: `${latencies.length} events at ${Math.round(achieved)} req/s after a second of warm-up, once the batches are rolled up, open loop over 64 keep-alive connections (wrk-style client); p50 ${percentile(latencies, 50).toFixed(2)} ms` },
       { name: 'usage: accepted event visible in the summary, p99 under that load', value: percentile(visibility, 99), unit: 'ms', target: { max: 1000 }, detail: `${visibility.length} probes during the single-event load; p50 ${percentile(visibility, 50).toFixed(1)} ms` },
       { name: "usage summary: a year by day", value: percentile(times, 50), unit: 'ms', target: { max: 100 }, detail: `${expected} events in the rollups; median of 20, p95 ${percentile(times, 95).toFixed(1)} ms` },
     ];
