@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { forbidden, HttpError, roleAtLeast, unauthorized, type RouteAuth, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { tenancyCollections, type ApiKeyLookup, type ApiKeyView } from '../projections/tenancyProjection.ts';
@@ -13,6 +13,35 @@ export const PORTAL_HEADER = 'x-curbmap-portal';
 export function sessionGrant(signer: PortalSigner | null, cookieHeader: string | undefined, now: number): PortalGrant | null {
   const value = signer ? cookieValue(cookieHeader, SESSION_COOKIE) : null;
   return value ? signer!.verify('session', value, now) : null;
+}
+
+/**
+ * What a request presents: its bearer token, the token's hash, its session cookie's grant. The rate limiter
+ * (per key) and the authentication hook both need them: each is worked out once per request (a SHA-256, an
+ * HMAC check), on the platform's clock.
+ */
+export interface Presented {
+  token: string | null;
+  tokenHash(): string | null;
+  grant(): PortalGrant | null;
+}
+
+const presented = new WeakMap<FastifyRequest, Presented>();
+
+export function presentedBy(request: FastifyRequest, signer: PortalSigner | null, now: () => Date): Presented {
+  let found = presented.get(request);
+  if (!found) {
+    const token = bearer(request.headers.authorization);
+    let hash: string | null | undefined;
+    let grant: PortalGrant | null | undefined;
+    found = {
+      token,
+      tokenHash: () => (hash ??= token ? hashApiKey(token) : null),
+      grant: () => (grant === undefined ? (grant = sessionGrant(signer, request.headers.cookie, now().getTime())) : grant),
+    };
+    presented.set(request, found);
+  }
+  return found;
 }
 
 export function bearer(header: string | undefined): string | null {
@@ -89,10 +118,11 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
       limiter.fail(request.ip);
       return error;
     };
-    const token = bearer(request.headers.authorization);
+    const credentials = presentedBy(request, options.portal, ctx.now);
+    const token = credentials.token;
     if (!token && mode === 'key') {
       // The dashboard's browser session: an HttpOnly cookie naming a key, never the key itself.
-      const grant = sessionGrant(options.portal, request.headers.cookie, ctx.now().getTime());
+      const grant = credentials.grant();
       if (grant) {
         const key = await ctx.readStore.get<ApiKeyView>(tenancyCollections.apiKeys, grant.keyId);
         if (!key || key.organizationId !== grant.organizationId || key.revokedAt) throw refuse(unauthorized('the key this session was opened with has been revoked: sign in again'));
@@ -110,7 +140,7 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
       request.auth = { kind: 'admin' };
       return;
     }
-    const key = await ctx.readStore.get<ApiKeyLookup>(tenancyCollections.apiKeyLookup, hashApiKey(token));
+    const key = await ctx.readStore.get<ApiKeyLookup>(tenancyCollections.apiKeyLookup, credentials.tokenHash()!);
     if (!key) throw refuse(unauthorized('unknown API key'));
     if (key.revoked) throw refuse(unauthorized('this API key has been revoked'));
     const role = key.role as Parameters<typeof roleAtLeast>[0];

@@ -5,8 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import { HttpError, installProblemErrors, installRequestValidation, problemSchema, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
-import { hashApiKey } from '../application/apiKeySecrets.ts';
-import { bearer, installAuthentication, sessionGrant } from './authentication.ts';
+import { installAuthentication, presentedBy } from './authentication.ts';
 import { PortalSigner } from '../application/portalSessions.ts';
 import { registerPortalRoutes } from './portalRoutes.ts';
 import { registerWebAppRoutes } from './webAppRoutes.ts';
@@ -112,9 +111,9 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     enableDraftSpec: true,
     // Per key: the token's hash, so no lookup is needed; requests without a key are limited per address.
     keyGenerator: (request) => {
-      const token = bearer(request.headers.authorization);
+      const credentials = presentedBy(request, portal, ctx.now);
       // A dashboard session counts against its key, as the key itself would.
-      return token ? hashApiKey(token) : (sessionGrant(portal, request.headers.cookie, Date.now())?.keyId ?? request.ip);
+      return credentials.tokenHash() ?? credentials.grant()?.keyId ?? request.ip;
     },
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.after}`), { statusCode: 429 }),

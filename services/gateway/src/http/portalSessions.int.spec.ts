@@ -83,6 +83,18 @@ describe('portal sessions', () => {
     expect(after.json().detail).toMatch(/revoked/);
   });
 
+  it('count against their key\'s rate limit from any address, judged on the platform\'s clock', async () => {
+    clock = new Date('2025-01-01T12:00:00Z'); // sessions long expired by the wall clock, valid by the platform's
+    const [first, second] = [cookieOf((await enter('read_only')).headers['set-cookie']), cookieOf((await enter('read_only')).headers['set-cookie'])];
+    const remaining = async (cookie: string, remoteAddress: string) => {
+      const res = await p.app.inject({ url: '/v1/portal/me', headers: { cookie }, remoteAddress });
+      expect(res.statusCode).toBe(200);
+      return Number(res.headers['ratelimit-remaining']);
+    };
+    const before = await remaining(first, '10.0.0.1');
+    expect(await remaining(second, '10.0.0.2')).toBe(before - 1);
+  });
+
   it('sign in with an API key sent once from the dashboard, and sign out', async () => {
     expect((await p.app.inject({ method: 'POST', url: '/portal/sign-in', payload: { apiKey: owner.apiKey } })).statusCode).toBe(403);
     expect((await p.app.inject({ method: 'POST', url: '/portal/sign-in', headers: { 'x-curbmap-portal': '1' }, payload: { apiKey: 'cmk_nope' } })).statusCode).toBe(401);
