@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StripeTestServer, stripeFixture } from '../../../billing/src/adapters/stripe/stripeTestServer.fixture.ts';
+import { StripeTestServer, stripeFixture } from '@curbmap/billing/testing';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 import { ADMIN, start, stop, type Started } from './processes.fixture.ts';
