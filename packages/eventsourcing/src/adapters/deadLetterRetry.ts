@@ -2,6 +2,11 @@ import type { Checkpoint, EventStore } from '../ports/eventStore.ts';
 import type { ReadStore } from '../ports/readStore.ts';
 import { DEAD_LETTERS, type BatchHandler, type DeadLetter } from '../ports/subscriptions.ts';
 
+/** A newly parked dead letter (the same record whatever feeds the subscription). */
+export function parkedDeadLetter(subscription: string, event: Pick<DeadLetter, 'eventId' | 'organizationId' | 'eventType' | 'streamId' | 'position'>, error: string, attempts: number, now: Date): DeadLetter {
+  return { id: `${subscription}:${event.eventId}`, subscription, ...event, error, attempts, status: 'parked', parkedAt: now.toISOString(), resolvedAt: null };
+}
+
 /**
  * An operator's retry of a parked event, whatever feeds the subscription: the event read back from its stream,
  * handed to the handler alone, and the dead letter marked resolved — or, when it fails again, its attempts and

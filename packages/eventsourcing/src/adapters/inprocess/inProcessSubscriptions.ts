@@ -1,6 +1,6 @@
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
-import { retryDeadLetter } from '../deadLetterRetry.ts';
+import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 
 export interface SubscriptionLogger {
@@ -248,20 +248,13 @@ class RunningSubscription implements Subscription {
 
   /** Records the event as a dead letter and moves the checkpoint past it, in one transaction. */
   private async park(event: StoredEvent, err: unknown, attempts: number): Promise<void> {
-    const deadLetter: DeadLetter = {
-      id: `${this.name}:${event.id}`,
-      organizationId: event.organizationId,
-      subscription: this.name,
-      eventId: event.id,
-      eventType: event.type,
-      streamId: event.streamId,
-      position: event.globalPosition,
-      error: err instanceof Error ? err.message : String(err),
+    const deadLetter = parkedDeadLetter(
+      this.name,
+      { eventId: event.id, organizationId: event.organizationId, eventType: event.type, streamId: event.streamId, position: event.globalPosition },
+      err instanceof Error ? err.message : String(err),
       attempts,
-      status: 'parked',
-      parkedAt: (this.env.now?.() ?? new Date()).toISOString(),
-      resolvedAt: null,
-    };
+      this.env.now?.() ?? new Date(),
+    );
     await this.env.checkpoints.transaction(async (tx) => {
       await tx.put(DEAD_LETTERS, { ...deadLetter });
       await tx.saveCheckpoint(this.name, event.globalPosition);

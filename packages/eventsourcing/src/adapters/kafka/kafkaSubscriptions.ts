@@ -3,7 +3,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
-import { retryDeadLetter } from '../deadLetterRetry.ts';
+import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
 import type { SubscriptionLogger } from '../inprocess/inProcessSubscriptions.ts';
 import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
 
@@ -337,20 +337,13 @@ class KafkaSubscription implements Subscription {
     });
     // An unreadable message is named by its place.
     const eventId = event?.id ?? headerOf(message, 'event-id') ?? `${topic}:${partition}:${message.offset}`;
-    const deadLetter: DeadLetter = {
-      id: `${this.name}:${eventId}`,
-      organizationId: event?.organizationId ?? 'unknown',
-      subscription: this.name,
-      eventId,
-      eventType: event?.type ?? headerOf(message, 'event-type') ?? 'unknown',
-      streamId: event?.streamId ?? message.key?.toString() ?? 'unknown',
-      position: event?.globalPosition ?? null,
+    const deadLetter = parkedDeadLetter(
+      this.name,
+      { eventId, organizationId: event?.organizationId ?? 'unknown', eventType: event?.type ?? headerOf(message, 'event-type') ?? 'unknown', streamId: event?.streamId ?? message.key?.toString() ?? 'unknown', position: event?.globalPosition ?? null },
       error,
       attempts,
-      status: 'parked',
-      parkedAt: (now?.() ?? new Date()).toISOString(),
-      resolvedAt: null,
-    };
+      now?.() ?? new Date(),
+    );
     const key = partitionKey(topic, partition);
     const checkpoint = this.checkpointWith(key, { next: BigInt(message.offset) + 1n, position: this.lastPosition([{ event: event ?? 'unreadable' }], this.handled.get(key)?.position ?? null) });
     await checkpoints.transaction(async (tx) => {
