@@ -1,18 +1,11 @@
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
-import type { ReadStore } from '../../ports/readStore.ts';
 import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
+import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningSubscriptions.ts';
+export type { SubscriptionLogger } from '../runningSubscriptions.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 
-export interface SubscriptionLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface InProcessSubscriptionsOptions {
+export interface InProcessSubscriptionsOptions extends SubscriptionsEnvironment {
   store: EventStore;
-  /** Where checkpoints and dead letters live; projections write theirs in the same transaction as their documents. */
-  checkpoints: ReadStore;
   /**
    * Wakes followers as soon as something is appended in this process, with the position appended and, when the
    * store says, the stream and type of each event: a follower that takes none of them, and had read everything
@@ -33,10 +26,6 @@ export interface InProcessSubscriptionsOptions {
    * one. Then appends only wake followers, who read and advance up to what the store's head says is readable.
    */
   appendedPositionsReadable?: boolean;
-  log?: SubscriptionLogger;
-  /** Called when an event is parked (metrics). */
-  onParked?: (deadLetter: DeadLetter) => void;
-  now?: () => Date;
 }
 
 /**
@@ -46,7 +35,7 @@ export interface InProcessSubscriptionsOptions {
  * transaction as the checkpoint that passes it) and the subscription goes on.
  */
 export class InProcessSubscriptions implements Subscriptions {
-  private readonly running = new Set<RunningSubscription>();
+  private readonly running = new RunningSubscriptions<RunningSubscription>();
   private readonly options: InProcessSubscriptionsOptions;
 
   constructor(options: InProcessSubscriptionsOptions) {
@@ -54,23 +43,20 @@ export class InProcessSubscriptions implements Subscriptions {
   }
 
   subscribe(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions = {}): Subscription {
-    for (const s of this.running) if (s.name === name) throw new Error(`subscription ${name} is already running`);
-    const sub = new RunningSubscription(name, filter, handle, options, this.options, () => this.running.delete(sub));
-    this.running.add(sub);
-    return sub;
+    return this.running.start(name, (onStop) => new RunningSubscription(name, filter, handle, options, this.options, onStop));
   }
 
   list(): Subscription[] {
-    return [...this.running];
+    return this.running.list();
   }
 
   /** Resolves when every running subscription has handled the log up to position (tests, graceful drains). */
-  async waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
-    await Promise.all([...this.running].map((s) => s.waitFor(position, timeoutMs)));
+  waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
+    return this.running.waitForAll(position, timeoutMs);
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.running].map((s) => s.stop()));
+  stopAll(): Promise<void> {
+    return this.running.stopAll();
   }
 }
 

@@ -1,18 +1,16 @@
 import { categoriesOfTypes, topicOf } from '@curbmap/contracts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
-import type { ReadStore } from '../../ports/readStore.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
-import type { SubscriptionLogger } from '../inprocess/inProcessSubscriptions.ts';
+import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningSubscriptions.ts';
 import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
 
-export interface KafkaSubscriptionsOptions {
+/** Checkpoints here are offsets per partition (with the log position handled in each). */
+export interface KafkaSubscriptionsOptions extends SubscriptionsEnvironment {
   kafka: Kafka;
   /** The log the relay publishes: how far it got is compared with positions (waitFor); parked events are read back from it. */
   store: EventStore;
-  /** Checkpoints (offsets per partition), dead letters; projections write their checkpoint with their documents. */
-  checkpoints: ReadStore;
   /** The relay's checkpoint name (KafkaRelay's `name`). */
   relayCheckpoint?: string;
   /** The topics a filter reads: its categories', or those of the categories that carry its types (contracts' streamCategories). */
@@ -22,9 +20,6 @@ export interface KafkaSubscriptionsOptions {
   partitions?: number;
   /** How long the group waits for a consumer that stopped heartbeating before giving its partitions to another. */
   sessionTimeoutMs?: number;
-  log?: SubscriptionLogger;
-  onParked?: (deadLetter: DeadLetter) => void;
-  now?: () => Date;
 }
 
 /**
@@ -39,7 +34,7 @@ export interface KafkaSubscriptionsOptions {
  * as a dead letter, and the consumer goes on.
  */
 export class KafkaSubscriptions implements Subscriptions {
-  private readonly running = new Set<KafkaSubscription>();
+  private readonly running = new RunningSubscriptions<KafkaSubscription>();
   readonly topics: KafkaTopics;
   private producer: Promise<Producer> | null = null;
   readonly options: KafkaSubscriptionsOptions & { relayCheckpoint: string; groupPrefix: string };
@@ -50,25 +45,22 @@ export class KafkaSubscriptions implements Subscriptions {
   }
 
   subscribe(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions = {}): Subscription {
-    for (const s of this.running) if (s.name === name) throw new Error(`subscription ${name} is already running`);
     const topics = this.options.topicsOf?.(filter) ?? (filter.categories?.length ? filter.categories : categoriesOfTypes(filter.types ?? [])).map(topicOf);
     if (topics.length === 0) throw new Error(`subscription ${name}: no stream category carries ${filter.types?.join(', ') || 'anything it asks for'}`);
-    const sub = new KafkaSubscription(name, filter, topics, handle, options, this, () => this.running.delete(sub));
-    this.running.add(sub);
-    return sub;
+    return this.running.start(name, (onStop) => new KafkaSubscription(name, filter, topics, handle, options, this, onStop));
   }
 
   list(): Subscription[] {
-    return [...this.running];
+    return this.running.list();
   }
 
   /** Resolves when every running subscription has handled the log up to position. */
-  async waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
-    await Promise.all([...this.running].map((s) => s.waitFor(position, timeoutMs)));
+  waitForAll(position: Checkpoint, timeoutMs?: number): Promise<void> {
+    return this.running.waitForAll(position, timeoutMs);
   }
 
   async stopAll(): Promise<void> {
-    await Promise.all([...this.running].map((s) => s.stop()));
+    await this.running.stopAll();
     const producer = this.producer;
     this.producer = null;
     await (await producer?.catch(() => null))?.disconnect();
