@@ -10,7 +10,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const PORTAL_HEADER = 'x-curbmap-portal';
 
 /** The grant of the request's session cookie, if it carries a valid one. */
-export function sessionGrant(signer: PortalSigner | null, cookieHeader: string | undefined, now: number): PortalGrant | null {
+function sessionGrant(signer: PortalSigner | null, cookieHeader: string | undefined, now: number): PortalGrant | null {
   const value = signer ? cookieValue(cookieHeader, SESSION_COOKIE) : null;
   return value ? signer!.verify('session', value, now) : null;
 }
@@ -44,7 +44,7 @@ export function presentedBy(request: FastifyRequest, signer: PortalSigner | null
   return found;
 }
 
-export function bearer(header: string | undefined): string | null {
+function bearer(header: string | undefined): string | null {
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match ? match[1]! : null;
 }

@@ -135,10 +135,10 @@ export class PostgresEventStore implements EventStore {
       };
       for (let next: IteratorResult<NewEvent> = head; !next.done; next = iterator.next()) {
         const e = next.value;
-        this.registry?.forAppend(e);
+        const readable = this.registry?.forAppend(e);
         version += 1;
         const correlationId = e.correlationId ?? e.id;
-        const schemaVersion = e.schemaVersion ?? this.registry?.currentVersion(e.type) ?? 1;
+        const schemaVersion = e.schemaVersion ?? readable?.schemaVersion ?? 1;
         appendedTypes.push({ streamId, type: e.type });
         chunk.push([e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, JSON.stringify(e.data), chunk.length]);
         if (chunk.length === CHUNK) await flush();
