@@ -8,6 +8,9 @@ export const topicOfEvent = (event: Pick<StoredEvent, 'streamId'>) => topicOf(ca
 /** Where consumers put a message they gave up on (with the reason in its headers), then go on. */
 export const DEAD_LETTER_TOPIC = 'curbmap.dead-letters';
 
+/** Retries of a retriable offsets request (100 ms doubling: about 3 s in all). */
+const RETRIES = 5;
+
 /**
  * Creates topics before anyone produces to or subscribes to them (brokers here do not create topics on demand:
  * a typo would otherwise become a topic). Remembers what exists, so the admin client is used once per topic.
@@ -43,16 +46,42 @@ export class KafkaTopics {
 
   /** The next offset of each partition of a topic (its high watermark). */
   async ends(topic: string): Promise<Map<number, bigint>> {
-    const admin = await this.connected();
-    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    return new Map((await this.topicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
   }
 
   /** A consumer group's committed offsets (null where it has none) and each partition's first offset. */
   async committed(groupId: string, topic: string): Promise<Map<number, { committed: bigint | null; low: bigint }>> {
     const admin = await this.connected();
     const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const lows = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
+    const lows = new Map((await this.topicOffsets(topic)).map((p) => [p.partition, BigInt(p.low)]));
     return new Map((offsets?.partitions ?? []).map((p) => [p.partition, { committed: BigInt(p.offset) >= 0n ? BigInt(p.offset) : null, low: lows.get(p.partition) ?? 0n }]));
+  }
+
+  /**
+   * A topic's partition offsets. kafkajs' admin gives up at once on a retriable answer such as
+   * NOT_LEADER_FOR_PARTITION (a partition whose leader was just elected, or moved) and keeps the metadata that
+   * sent it there: ask again after a pause, each time with a client of its own that reads metadata afresh.
+   */
+  private async topicOffsets(topic: string): Promise<{ partition: number; high: string; low: string }[]> {
+    let error: unknown;
+    try {
+      return await (await this.connected()).fetchTopicOffsets(topic);
+    } catch (err) {
+      error = err;
+    }
+    for (let attempt = 1; (error as { retriable?: boolean }).retriable === true && attempt <= RETRIES; attempt++) {
+      await new Promise((r) => setTimeout(r, 100 * 2 ** (attempt - 1)));
+      const fresh = this.kafka.admin();
+      try {
+        await fresh.connect();
+        return await fresh.fetchTopicOffsets(topic);
+      } catch (err) {
+        error = err;
+      } finally {
+        await fresh.disconnect();
+      }
+    }
+    throw error;
   }
 
   async close(): Promise<void> {
