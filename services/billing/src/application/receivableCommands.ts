@@ -16,7 +16,7 @@ export function recordBankTransfer(ctx: ServiceContext, meta: CommandMetadata, i
 }
 
 /** The operator records money returned by bank transfer: the invoice is owed again by that much. */
-export function recordManualRefund(ctx: ServiceContext, meta: CommandMetadata, invoiceId: string, input: { paymentId: string; amount: number; reference: string; refundedAt: string }) {
+export function recordManualRefund(ctx: ServiceContext, meta: CommandMetadata, invoiceId: string, input: { paymentId: string; amount?: number; reference: string; refundedAt: string }) {
   return runReceivableCommand(ctx, invoiceId, { type: 'RecordManualRefund', data: { refundId: idFor('re', meta), ...input }, metadata: meta });
 }
 

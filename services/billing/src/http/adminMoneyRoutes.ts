@@ -56,7 +56,7 @@ export async function adminMoneyRoutes(fastify: FastifyInstance, deps: BillingDe
     schema: {
       summary: 'Refund a payment (all that is refundable, or amount in minor units)',
       description:
-        'A bank transfer: records money the operator returned (reference and refundedAt of the return); the invoice is owed again by that amount (reopened) and the subscription follows its due date. A card payment through Stripe: asks Stripe to refund; Stripe\'s invoice stays paid, as Stripe keeps it. Credit applied from an over-payment is not a payment and is not refunded here.',
+        'A bank transfer: records money the operator returned (reference and refundedAt of the return); the invoice is owed again by that amount (reopened) and the subscription follows its due date. At most what the transfer still applies to the invoice can be refunded: an over-payment\'s excess, and what credit notes or a void moved to the credit balance, are the customer\'s as credit already. A reference is recorded once per payment (409 again). A card payment through Stripe: asks Stripe to refund; Stripe\'s invoice stays paid, as Stripe keeps it. Credit applied from an over-payment is not a payment and is not refunded here.',
       tags,
       security,
       params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } } as const,
@@ -83,9 +83,9 @@ export async function adminMoneyRoutes(fastify: FastifyInstance, deps: BillingDe
       }
       if (!payment.invoiceId) throw new HttpError(409, 'not_refundable', 'this payment is not attached to an invoice');
       if (!body.reference || !body.refundedAt) throw new HttpError(400, 'invalid_request', 'a bank transfer refund needs the reference and refundedAt of the transfer that returned the money');
-      const amount = body.amount ?? payment.appliedAmount - payment.refundedAmount;
       const meta = commandMetadata(request, ctx, payment.organizationId);
-      await recordManualRefund(ctx, meta, payment.invoiceId, { paymentId: payment.id, amount, reference: body.reference, refundedAt: toUtc(body.refundedAt) });
+      // Without an amount, the receivable refunds what of the payment is still applied to the invoice.
+      await recordManualRefund(ctx, meta, payment.invoiceId, { paymentId: payment.id, ...(body.amount === undefined ? {} : { amount: body.amount }), reference: body.reference, refundedAt: toUtc(body.refundedAt) });
       reply.code(201);
       return ctx.readStore.get<PaymentView>(C.payments, payment.id);
     },

@@ -104,6 +104,35 @@ describe('refunds', () => {
     expect((await customer('GET', '/v1/subscription')).json().status).toBe('active');
   });
 
+  it('refunds only what a transfer still applies: what a credit note moved to credit is not returned twice; a refund reference counts once', async () => {
+    await subscribe(1);
+    const [invoice] = await invoices();
+    const total = invoice!.total;
+    const payment = (await pay(invoice!.id, total, 'WIRE-1')).json();
+    await p.settle();
+    expect((await operator('POST', `/v1/admin/invoices/${invoice!.id}/credit-notes`, { amount: 20_000, reason: 'negotiated discount' })).statusCode).toBe(201);
+    await p.settle();
+    expect((await customer('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 20_000 });
+    const before = await p.eventCount();
+    problem(await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: total, reference: 'RET-1', refundedAt: '2027-03-25T10:00:00Z' }), 422, new RegExp(`at most ${total - 20_000}`));
+    expect(await p.eventCount()).toBe(before);
+    const refunded = await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 30_000, reference: 'RET-1', refundedAt: '2027-03-25T10:00:00Z' });
+    expect(refunded.statusCode, refunded.body).toBe(201);
+    problem(await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 30_000, reference: 'RET-1', refundedAt: '2027-03-25T10:00:00Z' }), 409, /RET-1 is already recorded/);
+    // Without an amount: the rest of what it still applies.
+    const rest = await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { reference: 'RET-2', refundedAt: '2027-03-26T10:00:00Z' });
+    expect(rest.statusCode, rest.body).toBe(201);
+    expect(rest.json()).toMatchObject({ refundedAmount: total - 20_000 });
+    await p.settle();
+    // Cash: received total, returned total − 20,000; 20,000 of credit; the invoice is owed in full less its credit note.
+    const [after] = await invoices();
+    expect(after).toMatchObject({ status: 'open', amountRemaining: total - 20_000 });
+    const view = (await customer('GET', `/v1/invoices/${invoice!.id}`)).json();
+    expect(view.amountPaid + view.amountCredited).toBeLessThanOrEqual(view.total);
+    expect(view).toMatchObject({ amountPaid: 0, amountCredited: 20_000 });
+    expect((await customer('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 20_000 });
+  });
+
   it('does not refund credit, which no money paid in', async () => {
     await subscribe(1);
     const [first] = await invoices();

@@ -121,8 +121,8 @@ function settled(invoice: InvoiceView, at: string): InvoiceView {
 }
 
 export const invoicesProjection: Projection = {
-  name: 'invoice.invoices.v3',
-  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.refunded'] },
+  name: 'invoice.invoices.v4',
+  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.refunded', 'billing.receivable.credited'] },
   collections: [C.invoices, C.earlyPayments],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
   async apply(stored, tx) {
@@ -159,16 +159,18 @@ export const invoicesProjection: Projection = {
       await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => (invoice ? { ...invoice, status: voided ? 'void' : 'uncollectible', statusReason: d.reason, ...(voided ? { amountRemaining: 0 } : {}) } : null));
       return;
     }
-    const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.refunded' }>;
-    // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds").
-    const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : -event.data.reopenedAmount;
+    const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.receivable.credited' }>;
+    // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds"); what a credit
+    // note freed of a payment moved to the credit balance and is no longer paid on this invoice (paid + credited ≤ total).
+    const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : event.type === 'billing.payment.refunded' ? -event.data.reopenedAmount : -event.data.excessPaid;
     if (change === 0 || !event.data.invoiceId) return;
     const invoiceId = event.data.invoiceId;
     if (!(await tx.get<InvoiceView>(C.invoices, invoiceId))) {
       // Kept until the invoice is: its finalization takes them in.
-      await updateOnce<EarlyPaymentsView>(tx, C.earlyPayments, invoiceId, stored, (early) => ({ id: invoiceId, organizationId: stored.organizationId, amountPaid: (early?.amountPaid ?? 0) + change, paidAt: event.data.receivedAt }));
+      await updateOnce<EarlyPaymentsView>(tx, C.earlyPayments, invoiceId, stored, (early) => ({ id: invoiceId, organizationId: stored.organizationId, amountPaid: (early?.amountPaid ?? 0) + change, paidAt: event.type === 'billing.receivable.credited' ? stored.occurredAt : event.data.receivedAt }));
       return;
     }
-    await updateOnce<InvoiceView>(tx, C.invoices, invoiceId, stored, (invoice) => (invoice ? settled({ ...invoice, amountPaid: invoice.amountPaid + change }, event.data.receivedAt) : null));
+    const at = event.type === 'billing.receivable.credited' ? stored.occurredAt : event.data.receivedAt;
+    await updateOnce<InvoiceView>(tx, C.invoices, invoiceId, stored, (invoice) => (invoice ? settled({ ...invoice, amountPaid: invoice.amountPaid + change }, at) : null));
   },
 };

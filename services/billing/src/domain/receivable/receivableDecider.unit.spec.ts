@@ -100,3 +100,49 @@ describe('receivables credited by a credit note', () => {
     spec.given([opened, paidFull]).when(credit(cn, 30_000)).then([{ ...credited, data: { ...credited.data, excessPaid: 30_000, amountRemaining: 0 } }]);
   });
 });
+
+describe('refunds never return what already went back as credit', () => {
+  const spec = deciderSpec(receivableDecider);
+  const cn = 'cc000000-0000-4000-8000-000000000002';
+  const refund = (refundId: string, amount: number | undefined, reference = `R-${refundId}`) =>
+    cmd({ type: 'RecordManualRefund', data: { refundId, paymentId: 'p1', ...(amount === undefined ? {} : { amount }), reference, refundedAt: '2027-04-05T00:00:00.000Z' } });
+  const refunded = (refundId: string, amount: number, reference = `R-${refundId}`): ReceivableEvent => ({
+    type: 'billing.payment.refunded',
+    data: { paymentId: 'p1', invoiceId: INV, amount: 100_000, currency: 'USD', method: 'bank_transfer', reference, receivedAt: '2027-04-05T00:00:00.000Z', provider: 'manual', providerPaymentId: null, refundId, refundedAmount: amount, reopenedAmount: amount },
+  });
+  const paidFull = paid('p1', 100_000, 100_000, 0, 'W1');
+  const credited = (amount: number, excessPaid: number, amountDue: number): ReceivableEvent => ({ type: 'billing.receivable.credited', data: { invoiceId: INV, creditNoteId: cn, amount, currency: 'USD', amountDue, excessPaid, amountRemaining: 0 } });
+  /** Replays a history and checks the books of one invoice: paid + credited ≤ total, remaining never negative. */
+  const state = (events: ReceivableEvent[]) => events.reduce(receivableDecider.evolve, receivableDecider.initialState());
+
+  it('a credit note of 20,000 on a paid invoice leaves 80,000 of the transfer refundable, not 100,000', () => {
+    const history = [opened, paidFull, credited(20_000, 20_000, 80_000)];
+    spec.given(history).when(refund('r1', 100_000)).thenThrows(ValidationError, /at most 80000/);
+    spec.given(history).when(refund('r1', undefined)).then([refunded('r1', 80_000)]);
+    const after = state([...history, refunded('r1', 80_000)]);
+    expect(after).toMatchObject({ amountPaid: 0, amountDue: 80_000, status: 'open' });
+    // A partial refund reopens the invoice by exactly what it returned.
+    expect(state([...history, refunded('r1', 30_000)])).toMatchObject({ amountPaid: 50_000, status: 'partially_paid' });
+  });
+
+  it('what came from credit returns to credit first; then the newest transfer', () => {
+    const fromCredit: ReceivableEvent = { type: 'billing.payment.succeeded', data: { paymentId: 'credit_1', invoiceId: INV, amount: 30_000, currency: 'USD', method: 'credit_balance', reference: null, receivedAt: '2027-04-01T10:00:00.000Z', provider: 'manual', providerPaymentId: null, appliedAmount: 30_000, excessAmount: 0, amountRemaining: 70_000 } };
+    const transfer70 = paid('p1', 70_000, 70_000, 0, 'W1');
+    // Credited 40,000: 30,000 was credit, 10,000 of the transfer goes back: 60,000 of it refundable.
+    const history = [opened, fromCredit, transfer70, credited(40_000, 40_000, 60_000)];
+    spec.given(history).when(refund('r1', 60_001)).thenThrows(ValidationError, /at most 60000/);
+    spec.given(history).when(refund('r1', 60_000)).then([{ ...refunded('r1', 60_000), data: { ...refunded('r1', 60_000).data, amount: 70_000 } }]);
+  });
+
+  it('a void invoice returned all that was paid as credit: nothing of its transfer is refundable', () => {
+    const canceled: ReceivableEvent = { type: 'billing.receivable.canceled', data: { invoiceId: INV, currency: 'USD', amountPaid: 100_000 } };
+    spec.given([opened, paidFull, canceled]).when(refund('r1', 1)).thenThrows(IllegalStateError, /moved to the credit balance/);
+    spec.given([opened, paid('p1', 100_000, 100_000, 0, 'W1'), refunded('r1', 40_000), { ...canceled, data: { ...canceled.data, amountPaid: 60_000 } }]).when(refund('r2', undefined)).thenThrows(IllegalStateError, /refunded already or moved/);
+  });
+
+  it('the same refund reference on a payment is refused, as payments are', () => {
+    const history = [opened, paidFull, refunded('r1', 10_000, 'RET-1')];
+    spec.given(history).when(refund('r2', 10_000, 'RET-1')).thenThrows(IllegalStateError, /RET-1 is already recorded/);
+    spec.given(history).when(refund('r2', 10_000, 'RET-2')).then([refunded('r2', 10_000, 'RET-2')]);
+  });
+});
