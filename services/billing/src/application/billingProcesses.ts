@@ -26,6 +26,12 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
       if (d.sourceEventType === 'billing.stripe_event.received') return;
       const data = { invoiceId: d.invoiceId, subscriptionId: d.subscriptionId, amountDue: d.amountDue, currency: d.currency, dueAt: d.dueAt, collectionMethod: d.collectionMethod };
       await runReceivableCommand(ctx, d.invoiceId, { type: 'OpenReceivable', data, metadata: meta(stored, 'open-receivable') }, reactive);
+      // A negative total (a proration whose credit exceeds its charge) is owed to the customer: nothing is due on
+      // the invoice (amountDue 0) and the difference becomes credit, never dropped.
+      if (d.total < 0) {
+        const credit = { amount: -d.total, currency: d.currency, sourcePaymentId: `invoice_${d.invoiceId}` };
+        await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data: credit, metadata: meta(stored, 'grant-credit') }, reactive);
+      }
       return;
     }
     // The operator voided the invoice, or wrote it off: its receivable follows.
