@@ -147,6 +147,8 @@ export async function correctUsage(ctx: ServiceContext, meta: CommandMetadata, e
   const original = await recordedItem(ctx, organizationId, eventId);
   // A key restricted to a project corrects that project's events only (an event never changes project).
   if (restrictedTo && original?.projectId !== restrictedTo) throw new NotFoundError('usage event');
+  // The platform's own measurements (what plans price) are corrected by nobody else, as ingestion refuses them.
+  if (original && builtInTypes.has(original.type)) throw new ValidationError(`events of type ${original.type} are the platform's own measurements: they cannot be voided or amended`);
   const timeZone = await organizationZone(ctx, organizationId);
   if (change.type === 'amend' && original) {
     const meters = (await metersOf(ctx, organizationId)).filter((m) => m.eventType === original.type);

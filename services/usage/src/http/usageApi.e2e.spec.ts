@@ -112,6 +112,21 @@ describe('corrections', () => {
     problem(await call('POST', '/v1/usage/events/nope/void'), 404, /usage event/);
     expect((await summary('bytes_served')).total).toBe(47);
   });
+
+  it('refuses to void or amend the platform\'s own measurements, as ingestion refuses to take them', async () => {
+    await call('GET', '/v1/projects');
+    await p.modules.usage.apiRequests!.flush();
+    await p.settle();
+    let platformItem: { id: string; type: string } | undefined;
+    for await (const e of p.ctx.store.readAll({ filter: { types: ['usage.events.recorded'] } })) {
+      if (e.organizationId === org.id) platformItem ??= (e.data as { items: { id: string; type: string }[] }).items.find((i) => i.type === 'curbmap.api.request');
+    }
+    expect(platformItem).toBeDefined();
+    const before = await p.eventCount();
+    problem(await call('POST', `/v1/usage/events/${platformItem!.id}/void`), 422, /platform's own measurements/);
+    problem(await call('POST', `/v1/usage/events/${platformItem!.id}/amend`, { data: { requests: 1_000_000 } }), 422, /platform's own measurements/);
+    expect(await p.eventCount()).toBe(before);
+  });
 });
 
 describe('meters and summaries', () => {
