@@ -81,7 +81,7 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
       config: { auth: 'key', minRole: 'member' },
       schema: {
         summary,
-        description: 'Rollups follow at once. Correcting a voided event is refused; voiding twice changes nothing.',
+        description: 'Rollups follow at once. Correcting a voided event is refused (409); voiding twice changes nothing. The platform\'s own measurements (built-in meters: API requests, export jobs, curb zones) cannot be corrected (422).',
         tags,
         security,
         params: eventIdParams,
