@@ -18,6 +18,42 @@ export function chromiumPath(): string | null {
 }
 
 /**
+ * What a document may load while it prints: inline `data:` images, styles and fonts, nothing else. A template is
+ * an organization's HTML, so this is the second of two locks (the first: every request is refused, see isolate).
+ */
+export const DOCUMENT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:; frame-src 'none'; child-src 'none'; object-src 'none'; media-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'";
+
+/** The policy as the document's first element (after a doctype, which must stay first to keep standards mode). */
+export function withPolicy(html: string): string {
+  const meta = `<meta http-equiv="Content-Security-Policy" content="${DOCUMENT_CSP}">`;
+  const doctype = /^\s*<!doctype[^>]*>/i.exec(html);
+  return doctype ? `${doctype[0]}${meta}${html.slice(doctype[0].length)}` : `${meta}${html}`;
+}
+
+/**
+ * The renderer makes no network request at all: a template (an organization's HTML) must not make the platform
+ * reach an address (cloud metadata, the platform itself, a city's intranet) and print what it answers into a
+ * PDF that is kept and mailed. Every request is refused except inline `data:` resources; a navigation (a
+ * `<meta http-equiv=refresh>`, an iframe) is answered 204 No Content whatever its URL, so nothing replaces the document.
+ */
+async function isolate(page: Page): Promise<void> {
+  await page.setRequestInterception(true);
+  page.on('request', (request) => {
+    if (request.isInterceptResolutionHandled()) return;
+    // A navigation answered 204 leaves the document where it is (an aborted one would print an error page).
+    if (request.isNavigationRequest()) void request.respond({ status: 204, body: '' }).catch(() => undefined);
+    else void (request.url().startsWith('data:') ? request.continue() : request.abort('blockedbyclient')).catch(() => undefined);
+  });
+}
+
+/**
+ * Below the request interception: Chromium opens connections of its own to hosts a document names (preconnects
+ * of its preload scanner and predictor, before any request exists to refuse). Every connection goes through a
+ * proxy on a loopback port nothing serves (port 1, refused at once), loopback included, and no name is resolved.
+ */
+const OFFLINE_FLAGS = ['--proxy-server=http://127.0.0.1:1', '--proxy-bypass-list=<-loopback>', '--host-resolver-rules=MAP * ~NOTFOUND'];
+
+/**
  * One Chromium, launched on first use, and a pool of pages reused across renders (JavaScript off: a template is
  * the organization's HTML). Each render has a timeout; if the browser dies, the next render launches a new one
  * and the failed render is retried once there.
@@ -39,7 +75,7 @@ export class ChromiumPdfRenderer implements PdfRenderer {
   private launch(): Promise<Browser> {
     if (!this.browser) {
       // Signals are the platform's: puppeteer's own handlers would exit(130) before a graceful shutdown closes us.
-      const launching = puppeteer.launch({ executablePath: this.executablePath, args: CHROMIUM_FLAGS, headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+      const launching = puppeteer.launch({ executablePath: this.executablePath, args: [...CHROMIUM_FLAGS, ...OFFLINE_FLAGS], headless: true, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
       this.browser = launching;
       launching.then(
         (b) => b.on('disconnected', () => {
@@ -66,6 +102,7 @@ export class ChromiumPdfRenderer implements PdfRenderer {
       try {
         const page = await (await this.launch()).newPage();
         await page.setJavaScriptEnabled(false);
+        await isolate(page);
         return page;
       } catch (err) {
         this.open -= 1;
@@ -105,7 +142,7 @@ export class ChromiumPdfRenderer implements PdfRenderer {
     const page = await this.page();
     let healthy = false;
     try {
-      await page.setContent(html, { waitUntil: 'load', timeout: this.options.timeoutMs });
+      await page.setContent(withPolicy(html), { waitUntil: 'load', timeout: this.options.timeoutMs });
       const pdf = await page.pdf({ format: 'A4', printBackground: true, margin: { top: '12mm', bottom: '12mm', left: '12mm', right: '12mm' }, timeout: this.options.timeoutMs });
       healthy = true;
       return Buffer.from(pdf);
