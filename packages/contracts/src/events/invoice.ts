@@ -58,7 +58,8 @@ const invoiceEventSchemas = {
   /** An organization's invoice template and branding (stream invoicetemplate-<orgId>); `source` null: the default template. */
   'invoice.template.set': object({
     source: { type: ['string', 'null'], maxLength: 100_000 },
-    branding: object({ logoUrl: { type: ['string', 'null'], maxLength: 2000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } }),
+    // `logo`: an uploaded image as a data: URL (the renderer fetches nothing). `logoUrl`: earlier events' link, no longer shown.
+    branding: object({ logoUrl: { type: ['string', 'null'], maxLength: 2000 }, logo: { type: ['string', 'null'], maxLength: 300_000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } }),
   }),
   /** The invoice's PDF, rendered once and kept: its checksum never changes. */
   'invoice.pdf.stored': object({ invoiceId: uuid, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, bytes: { type: 'integer', minimum: 1 } }),

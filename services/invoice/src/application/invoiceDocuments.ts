@@ -14,7 +14,7 @@ export interface Supplier {
   remittance: string;
 }
 
-export const DEFAULT_BRANDING = { logoUrl: null, primaryColor: '#1f4e79', footer: null };
+export const DEFAULT_BRANDING = { logoUrl: null, logo: null, primaryColor: '#1f4e79', footer: null };
 export const templateStream = (organizationId: string) => `invoicetemplate-${organizationId}`;
 
 export async function templateOf(ctx: ServiceContext, organizationId: string): Promise<{ source: string; custom: boolean; branding: InvoiceDocument['branding'] }> {

@@ -49,4 +49,23 @@ describe('invoice templates', () => {
     // Back to the default template.
     expect((await call('PUT', '/v1/invoice-template', { template: null })).json()).toMatchObject({ custom: false, branding: { footer: 'Merci' } });
   });
+
+  it('take a logo as an uploaded image only: a link to an address is refused, nothing written', async () => {
+    const org = await p.createOrganization('Ville de Lyon', { timeZone: 'Europe/Paris' });
+    const call = (method: 'GET' | 'PUT', url: string, payload?: object) => p.app.inject({ method, url, headers: { authorization: `Bearer ${org.apiKey}` }, ...(payload ? { payload } : {}) });
+    const before = await p.eventCount();
+    for (const branding of [{ logoUrl: 'http://169.254.169.254/latest/meta-data/' }, { logo: 'http://127.0.0.1:8080/readyz' }, { logo: 'data:text/html;base64,PHA+eDwvcD4=' }, { logo: 'data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=' }]) {
+      const res = await call('PUT', '/v1/invoice-template', { branding });
+      expect(res.statusCode, JSON.stringify(branding)).toBe(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    }
+    expect(await p.eventCount()).toBe(before);
+    const png = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+    const saved = await call('PUT', '/v1/invoice-template', { branding: { logo: png } });
+    expect(saved.statusCode, saved.body).toBe(200);
+    expect(saved.json().branding).toMatchObject({ logo: png });
+    const preview = await call('GET', '/v1/invoice-template/preview');
+    expect(preview.body).toContain(`<img src="${png.slice(0, 40)}`);
+    expect(preview.headers['content-security-policy']).toMatch(/default-src 'none'; img-src data:;/);
+  });
 });

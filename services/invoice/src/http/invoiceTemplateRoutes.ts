@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { DEFAULT_BRANDING, renderDocument, setTemplate, templateOf } from '../application/invoiceDocuments.ts';
 import { invoicePdf, type PdfDeps } from '../application/invoicePdfs.ts';
+import { DOCUMENT_CSP } from '../adapters/chromiumPdfRenderer.ts';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 const tags = ['invoices'];
@@ -9,12 +10,22 @@ const security = [{ apiKey: [] }];
 const branding = {
   type: 'object',
   additionalProperties: false,
-  properties: { logoUrl: { type: ['string', 'null'], format: 'uri', maxLength: 2000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } },
+  properties: {
+    logo: {
+      type: ['string', 'null'],
+      maxLength: 300_000,
+      pattern: '^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}$',
+      description: 'The logo as an uploaded image: a data: URL of a PNG, JPEG, GIF or WebP, base64 (up to about 220 KB). Invoices are rendered without any network access, so a link to an image is not taken.',
+    },
+    logoUrl: { type: 'null', description: 'Replaced by `logo` (an uploaded image): only null, which removes a link set before.' },
+    primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' },
+    footer: { type: ['string', 'null'], maxLength: 1000 },
+  },
 } as const;
 const templateResponse = { type: 'object', properties: { template: { type: 'string' }, custom: { type: 'boolean' }, branding: { type: 'object', additionalProperties: true } } } as const;
 const html = { 200: { description: 'text/html', type: 'string' } } as const;
-/** A template is the organization's own HTML: served with a policy under which no script runs and nothing is fetched but images. */
-const CSP = "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'";
+/** A template is the organization's own HTML: served with the policy it prints under (no script, nothing fetched). */
+const CSP = DOCUMENT_CSP;
 
 /** Each organization's invoice template (Handlebars) and branding; previews and the HTML of an invoice. */
 export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: ServiceContext, deps: PdfDeps): Promise<void> {

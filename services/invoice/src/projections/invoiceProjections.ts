@@ -82,7 +82,7 @@ export const billingDetailsProjection = latestPerOrganization('invoice.billing_d
 
 export interface InvoiceTemplateView extends Document {
   source: string | null;
-  branding: { logoUrl: string | null; primaryColor: string; footer: string | null };
+  branding: { logoUrl: string | null; logo?: string | null; primaryColor: string; footer: string | null };
   updatedAt: string;
 }
 

@@ -16,7 +16,7 @@ export interface InvoiceDocument {
   total: string;
   amountDue: string;
   remittance: string;
-  branding: { logoUrl: string | null; primaryColor: string; footer: string | null };
+  branding: { logoUrl: string | null; logo?: string | null; primaryColor: string; footer: string | null };
 }
 
 /** The fields a template must show (EU VAT Art. 226 and a finance office's needs): a custom template that leaves one out is refused. */
@@ -37,7 +37,7 @@ export const DEFAULT_TEMPLATE = `<!doctype html>
   footer { margin-top: 32px; color: #666; }
 </style></head>
 <body>
-  {{#if branding.logoUrl}}<img src="{{branding.logoUrl}}" alt="" style="max-height:48px">{{/if}}
+  {{#if branding.logo}}<img src="{{branding.logo}}" alt="" style="max-height:48px">{{/if}}
   <h1>Invoice {{number}}</h1>
   <div>Issue date: {{issueDate}}{{#if dueDate}} · Due: {{dueDate}}{{/if}}{{#if supplyPeriod}} · Supply period: {{supplyPeriod}}{{/if}}</div>
   {{#if poNumber}}<div>PO: {{poNumber}}</div>{{/if}}
@@ -77,7 +77,7 @@ export function sampleDocument(): InvoiceDocument {
     total: 'SAMPLE-TOTAL',
     amountDue: 'SAMPLE-AMOUNT-DUE',
     remittance: 'SAMPLE-REMITTANCE',
-    branding: { logoUrl: null, primaryColor: '#1f4e79', footer: null },
+    branding: { logoUrl: null, logo: null, primaryColor: '#1f4e79', footer: null },
   };
 }
 
