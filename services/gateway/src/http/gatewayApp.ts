@@ -42,7 +42,7 @@ export interface GatewayOptions {
   readiness: Readiness;
   /** Signs dashboard links and session cookies (generated into the data directory when not configured). */
   portalSecret: string;
-  /** PUBLIC_URL: the base of portal links (default: the request's own). */
+  /** PUBLIC_URL: the base of portal links (default http://localhost:8080; never the request's Host header). */
   publicUrl?: string | null;
   /** Services running in their own processes (distributed mode): their routes are forwarded there. */
   remoteServices?: Record<string, RemoteService>;

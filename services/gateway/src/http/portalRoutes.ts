@@ -7,6 +7,8 @@ import { tenancyCollections as C, type ApiKeyLookup, type ApiKeyView, type Organ
 import { PORTAL_HEADER, type FailedAuthLimiter } from './authentication.ts';
 
 const tags = ['portal'];
+/** Links' base when PUBLIC_URL is not set (the embedded platform on its default port). */
+export const DEFAULT_PUBLIC_URL = 'http://localhost:8080';
 
 /**
  * Signing the dashboard in without a key in the page: a short-lived signed link (`POST /v1/portal-sessions`, for a
@@ -44,7 +46,8 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
       if (!roleAtLeast(auth.role, role)) throw forbidden(`a link cannot have more than this key's role (${auth.role})`);
       const expiresAt = ctx.now().getTime() + (body.expiresInMinutes ? body.expiresInMinutes * 60_000 : LINK_TTL_MS);
       const token = signer.sign('link', { organizationId: auth.organizationId, keyId: auth.keyId, role, projectId: auth.projectId, expiresAt });
-      const base = options.publicUrl ?? `${request.protocol}://${request.host}`;
+      // PUBLIC_URL, never the request's Host header: a forged Host would send the officer's link (and its token) elsewhere.
+      const base = options.publicUrl ?? DEFAULT_PUBLIC_URL;
       reply.code(201);
       return { url: `${base.replace(/\/$/, '')}/portal/enter?token=${token}`, expiresAt: new Date(expiresAt).toISOString() };
     },

@@ -28,6 +28,12 @@ async function enter(role = 'billing_admin', key = owner.apiKey) {
 }
 
 describe('portal sessions', () => {
+  it('build links on the platform\'s public URL, never on the request\'s Host header', async () => {
+    const link = await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: { ...bearer(owner.apiKey), host: 'evil.example' }, payload: {} });
+    expect(link.statusCode, link.body).toBe(201);
+    expect(link.json().url).toMatch(/^http:\/\/localhost:8080\/portal\/enter\?token=/);
+  });
+
   it('turn a short-lived link into an HttpOnly, SameSite=Strict cookie session with the link\'s role, and a redirect to /', async () => {
     const res = await enter('billing_admin');
     expect(res.statusCode).toBe(303);
