@@ -162,7 +162,7 @@ describe('owner keys', () => {
   it('refuses to revoke the last owner key; the operator can issue a new one', async () => {
     const keys = (await p.app.inject({ url: '/v1/api-keys', headers: bearer(owner.apiKey) })).json().data;
     const before = await p.eventCount();
-    expectProblem(await p.app.inject({ method: 'DELETE', url: `/v1/api-keys/${keys[0].id}`, headers: bearer(owner.apiKey) }), 409, /last owner key/);
+    expectProblem(await p.app.inject({ method: 'DELETE', url: `/v1/api-keys/${keys[0].id}`, headers: bearer(owner.apiKey) }), 409, /last organization-wide owner key/);
     expect(await p.eventCount()).toBe(before);
     expectProblem(await p.app.inject({ method: 'POST', url: `/v1/admin/organizations/${owner.id}/api-keys`, headers: bearer(owner.apiKey), payload: {} }), 401);
     const recovery = await p.app.inject({ method: 'POST', url: `/v1/admin/organizations/${owner.id}/api-keys`, headers: admin, payload: {} });

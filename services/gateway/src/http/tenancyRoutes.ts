@@ -165,7 +165,7 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
     config: { auth: 'key', minRole: 'owner' },
     schema: {
       summary: 'Revoke an API key; it stops working at once',
-      description: "The organization's last owner key cannot be revoked (409): issue another owner key first.",
+      description: "The organization's last organization-wide owner key cannot be revoked (409): issue another owner key, not restricted to a project, first (a project-restricted owner key cannot manage the subscription, keys or settings).",
       tags: ['api-keys'],
       security,
       params: inputSchemas.idParams,

@@ -24,7 +24,7 @@ export type OrganizationState =
       status: 'active';
       organizationId: string;
       projects: { projectId: string; name: string }[];
-      keys: { keyId: string; role: ApiKeyRole; revoked: boolean }[];
+      keys: { keyId: string; role: ApiKeyRole; projectId: string | null; revoked: boolean }[];
     };
 
 function issued(key: NewKey): ApiKeyIssued {
@@ -60,9 +60,11 @@ export const organizationDecider: Decider<OrganizationCommand, TenancyEvent, Org
         if (!key) throw new NotFoundError('API key');
         if (key.revoked) return [];
         // An organization always keeps a way in: the operator can issue a new owner key, but nobody can lock
-        // the organization out by revoking the last one.
-        if (key.role === 'owner' && !state.keys.some((k) => k.keyId !== key.keyId && k.role === 'owner' && !k.revoked)) {
-          throw new IllegalStateError('this is the organization\'s last owner key; issue another owner key before revoking it');
+        // the organization out by revoking the last one. Only an organization-wide owner key manages the
+        // subscription, keys and settings: a project-restricted owner key does not count as a way in.
+        const orgWideOwner = (k: { role: ApiKeyRole; projectId: string | null }) => k.role === 'owner' && k.projectId === null;
+        if (orgWideOwner(key) && !state.keys.some((k) => k.keyId !== key.keyId && orgWideOwner(k) && !k.revoked)) {
+          throw new IllegalStateError('this is the organization\'s last organization-wide owner key; issue another owner key (not restricted to a project) before revoking it');
         }
         const revoked: ApiKeyRevoked = { type: 'tenancy.api_key.revoked', data: { keyId: key.keyId } };
         return [revoked];
@@ -81,7 +83,7 @@ export const organizationDecider: Decider<OrganizationCommand, TenancyEvent, Org
       case 'tenancy.project.created':
         return state.status === 'active' ? { ...state, projects: [...state.projects, event.data] } : state;
       case 'tenancy.api_key.issued':
-        return state.status === 'active' ? { ...state, keys: [...state.keys, { keyId: event.data.keyId, role: event.data.role, revoked: false }] } : state;
+        return state.status === 'active' ? { ...state, keys: [...state.keys, { keyId: event.data.keyId, role: event.data.role, projectId: event.data.projectId, revoked: false }] } : state;
       case 'tenancy.api_key.revoked':
         return state.status === 'active' ? { ...state, keys: state.keys.map((k) => (k.keyId === event.data.keyId ? { ...k, revoked: true } : k)) } : state;
       default: {

@@ -55,8 +55,15 @@ describe('organization decider', () => {
   it('never revokes the last owner key that works', () => {
     const secondOwner: TenancyEvent = { type: 'tenancy.api_key.issued', data: key('k-owner-2', { role: 'owner' }) };
     const revokedFirst: TenancyEvent = { type: 'tenancy.api_key.revoked', data: { keyId: 'k-owner' } };
-    spec.given([created, ownerIssued]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).thenThrows(IllegalStateError, /last owner key/);
+    spec.given([created, ownerIssued]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).thenThrows(IllegalStateError, /last organization-wide owner key/);
     spec.given([created, ownerIssued, secondOwner]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).then([revokedFirst]);
-    spec.given([created, ownerIssued, secondOwner, revokedFirst]).when(cmd('RevokeApiKey', { keyId: 'k-owner-2' })).thenThrows(IllegalStateError, /last owner key/);
+    spec.given([created, ownerIssued, secondOwner, revokedFirst]).when(cmd('RevokeApiKey', { keyId: 'k-owner-2' })).thenThrows(IllegalStateError, /last organization-wide owner key/);
+  });
+
+  it('does not count a project-restricted owner key as a way in', () => {
+    const project: TenancyEvent = { type: 'tenancy.project.created', data: { projectId: 'p-1', name: 'Downtown' } };
+    const restrictedOwner: TenancyEvent = { type: 'tenancy.api_key.issued', data: key('k-owner-p', { role: 'owner', projectId: 'p-1' }) };
+    spec.given([created, ownerIssued, project, restrictedOwner]).when(cmd('RevokeApiKey', { keyId: 'k-owner' })).thenThrows(IllegalStateError, /last organization-wide owner key/);
+    spec.given([created, ownerIssued, project, restrictedOwner]).when(cmd('RevokeApiKey', { keyId: 'k-owner-p' })).then([{ type: 'tenancy.api_key.revoked', data: { keyId: 'k-owner-p' } }]);
   });
 });
