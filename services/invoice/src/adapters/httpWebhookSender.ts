@@ -1,7 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { Webhook } from 'standardwebhooks';
 
 /** What one delivery attempt answered: `status` null when there was no HTTP answer. */
@@ -27,17 +28,20 @@ export interface WebhookSender {
   send(message: OutgoingWebhook): Promise<WebhookResponse>;
 }
 
-// Where a customer's URL must not lead: loopback, private, link-local (cloud metadata), shared and reserved ranges.
-const forbidden = new BlockList();
-for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) forbidden.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96]] as const) forbidden.addSubnet(net, prefix, 'ipv6');
+const globalUnicastV6 = ipaddr.parseCIDR('2000::/3');
 
-/** Is this address one a webhook may not be sent to (unless private networks are allowed)? */
+/**
+ * Is this address one a webhook may not be sent to (unless private networks are allowed)? Only globally routable
+ * unicast addresses are allowed, by ipaddr.js's classification of the IANA special-purpose registries (loopback,
+ * private, link-local and cloud metadata, shared, documentation, benchmarking, multicast, reserved…), not a hand
+ * list. An IPv6 address must be global unicast (2000::/3) and not one that embeds an IPv4 address or tunnels to
+ * one (IPv4-mapped and -compatible, NAT64, 6to4, Teredo): those can lead to a private IPv4 address.
+ */
 export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return forbidden.check(mapped[1]!, 'ipv4');
-  const family = isIP(address);
-  return family === 0 ? true : forbidden.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (!ipaddr.isValid(address)) return true;
+  const parsed = ipaddr.process(address); // an IPv4-mapped IPv6 address is judged as its IPv4 address
+  if (parsed.kind() === 'ipv4') return parsed.range() !== 'unicast';
+  return parsed.range() !== 'unicast' || !parsed.match(globalUnicastV6);
 }
 
 function resolveAll(host: string): Promise<LookupAddress[]> {

@@ -8,6 +8,29 @@ describe('webhook targets', () => {
     for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect(isPrivateAddress(a), a).toBe(false);
   });
 
+  it('refuse every address that is not globally routable: tunnels to IPv4, documentation, benchmarking, reserved', () => {
+    for (const a of [
+      '2002:7f00:1::1', // 6to4 embedding 127.0.0.1
+      '2002:a00:1::1', // 6to4 embedding 10.0.0.1
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2', // Teredo
+      '64:ff9b::7f00:1', // NAT64 of 127.0.0.1
+      '64:ff9b:1::a00:1', // local-use NAT64
+      '::127.0.0.1', // IPv4-compatible
+      '::ffff:0:7f00:1', // SIIT (RFC 6145)
+      '2001:db8::1', '3fff::1', // documentation
+      '2001:2::1', // benchmarking
+      '100::1', // discard-only
+      'fec0::1', // deprecated site-local
+      '5f00::1', // segment routing
+      '::', 'ff02::1',
+      '192.0.2.1', '198.51.100.7', '203.0.113.9', // documentation
+      '198.18.0.1', '198.19.255.255', // benchmarking
+      '192.0.0.8', '240.0.0.1', '255.255.255.255', '224.0.0.1', '0.1.2.3',
+      '::ffff:192.0.2.1', '::ffff:169.254.169.254',
+    ]) expect(isPrivateAddress(a), a).toBe(true);
+    for (const a of ['2a00:1450:4001:80b::200e', '2001:4860:4860::8888', '1.1.1.1', '203.0.114.1']) expect(isPrivateAddress(a), a).toBe(false);
+  });
+
   it('refuse private targets, plain http and credentials unless private networks are allowed', async () => {
     expect(await refuseWebhookUrl('https://127.0.0.1/hook', false)).toMatch(/loopback or private/);
     expect(await refuseWebhookUrl('https://[::1]/hook', false)).toMatch(/loopback or private/);
