@@ -25,7 +25,7 @@ export interface ServiceAppOptions {
  */
 export async function buildServiceApp(options: ServiceAppOptions): Promise<FastifyInstance> {
   const { module, ctx, internalSecret } = options;
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: 5 * 1024 * 1024, genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : crypto.randomUUID()) });
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: 5 * 1024 * 1024, routerOptions: { maxParamLength: 200 * 12 }, genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : crypto.randomUUID()) });
   installRequestValidation(app);
   installProblemErrors(app);
   app.decorateRequest('auth', null);

@@ -48,6 +48,12 @@ export interface GatewayOptions {
   remoteServices?: Record<string, RemoteService>;
 }
 
+/**
+ * A path parameter may be as long as the longest id the API accepts (usage event ids: 200 characters), each
+ * character percent-encoded as up to 4 UTF-8 bytes: fastify's default of 100 answered 414 for ids the API took.
+ */
+export const MAX_PARAM_LENGTH = 200 * 12;
+
 /** The one public HTTP server: auth, tenancy scoping, problem errors, docs, metrics; services bring routes. */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const { ctx, logger } = options;
@@ -59,6 +65,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
     bodyLimit: 5 * 1024 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     clientErrorHandler,
     frameworkErrors,
   });

@@ -113,6 +113,16 @@ describe('corrections', () => {
     expect((await summary('bytes_served')).total).toBe(47);
   });
 
+  it('corrects an event whose id is as long as ingestion allows (200 characters, any script)', async () => {
+    for (const id of ['x'.repeat(200), 'é'.repeat(200), '🚗'.repeat(100)]) {
+      expect((await call('POST', '/v1/usage/events', [served(id, 5)])).json()).toMatchObject({ accepted: 1 });
+      const voided = await call('POST', `/v1/usage/events/${encodeURIComponent(id)}/void`);
+      expect(voided.statusCode, voided.body).toBe(200);
+      expect(voided.json()).toMatchObject({ id, status: 'voided' });
+    }
+    problem(await call('POST', `/v1/usage/events/${'x'.repeat(201)}/void`), 400, /200/);
+  });
+
   it('refuses to void or amend the platform\'s own measurements, as ingestion refuses to take them', async () => {
     await call('GET', '/v1/projects');
     await p.modules.usage.apiRequests!.flush();
@@ -134,6 +144,10 @@ describe('meters and summaries', () => {
     const list = (await call('GET', '/v1/meters')).json().data.map((m: { key: string; builtIn: boolean }) => `${m.key}:${m.builtIn}`);
     expect(list).toEqual(expect.arrayContaining(['api_requests:true', 'export_jobs:true', 'curb_zones:true', 'zone_edits:false', 'bytes_served:false']));
     problem(await call('POST', '/v1/meters', { key: 'api_requests', name: 'x', eventType: 'x', aggregation: 'count' }), 409, /built in/);
+    // A groupBy property the event schema would refuse is refused at the door (it answered 500), nothing written.
+    const before = await p.eventCount();
+    for (const groupBy of [["a'b"], [' '], ['1st'], ['a..b']]) problem(await call('POST', '/v1/meters', { key: 'odd', name: 'Odd', eventType: 'odd.thing', aggregation: 'count', groupBy }), 400, /groupBy/);
+    expect(await p.eventCount()).toBe(before);
     problem(await call('POST', '/v1/meters', { key: 'zone_edits', name: 'Other', eventType: 'zone.edited', aggregation: 'count' }), 409, /another definition/);
     problem(await call('POST', '/v1/meters', { key: 'peak', name: 'Peak', eventType: 'tile.served', aggregation: 'max' }), 422, /valueProperty/);
     expect((await call('POST', '/v1/meters', { key: 'peak', name: 'Peak', eventType: 'tile.served', aggregation: 'max', valueProperty: 'bytes' })).statusCode).toBe(201);

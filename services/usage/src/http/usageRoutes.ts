@@ -10,6 +10,8 @@ import { builtInMeterKeys } from '../domain/meters/builtInMeters.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['usage'];
+/** A property of an event's data (a dotted path), as the meter event's schema takes it. */
+const propertyName = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' } as const;
 const eventIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 200 } } } as const;
 const meterSchema = {
   type: 'object',
@@ -115,8 +117,8 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
           name: { type: 'string', minLength: 1, maxLength: 200 },
           eventType: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' },
           aggregation: { type: 'string', enum: aggregations },
-          valueProperty: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' },
-          groupBy: { type: 'array', maxItems: 10, items: { type: 'string', minLength: 1, maxLength: 100 } },
+          valueProperty: propertyName,
+          groupBy: { type: 'array', maxItems: 10, items: propertyName },
         },
       } as const,
       response: { 201: meterSchema, ...problemResponses(400, 401, 403, 409, 422) },
