@@ -25,8 +25,9 @@ export class HmacDownloadLinks {
 
   /** Why the link does not open (null when it does). */
   verify(jobId: string, query: { org?: string; expires?: string; signature?: string }, now: Date): 'invalid' | 'expired' | null {
+    // Only the form sign() writes: `1e9`, `0x…`, ` 123` or `0123` would name the same instant with other bytes.
+    if (!query.org || !query.signature || !query.expires || !/^[1-9][0-9]{0,14}$/.test(query.expires)) return 'invalid';
     const expires = Number(query.expires);
-    if (!query.org || !query.signature || !Number.isSafeInteger(expires)) return 'invalid';
     const expected = Buffer.from(this.signature(jobId, query.org, expires));
     const given = Buffer.from(query.signature);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
