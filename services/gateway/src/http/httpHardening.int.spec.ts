@@ -69,6 +69,12 @@ describe('every error is problem+json', () => {
     expect(res.headers['allow']).toBe('GET, HEAD, POST');
     const param = await p.app.inject({ method: 'PATCH', url: `/v1/api-keys/${owner.id}`, headers: bearer(owner.apiKey), payload: {} });
     expect(param.headers['allow']).toBe('DELETE');
+    // A method that carries a body is judged by its method first, whatever its Content-Type or body.
+    for (const headers of [{}, { 'content-type': 'application/json' }, { 'content-type': 'text/plain' }]) {
+      const query = await p.app.inject({ method: 'QUERY' as never, url: '/v1/projects', headers: { ...bearer(owner.apiKey), ...headers } });
+      expectProblem(query, 405, /QUERY is not allowed/);
+      expect(query.headers['allow']).toBe('GET, HEAD, POST');
+    }
     expectProblem(await p.app.inject({ url: '/v1/nothing-here', headers: bearer(owner.apiKey) }), 404);
   });
 

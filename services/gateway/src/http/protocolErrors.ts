@@ -42,8 +42,20 @@ export function installProtocolRules(app: FastifyInstance): { methodsFor(path: s
     if (existing) for (const m of methods) existing.methods.add(m);
     else routes.push({ pattern, methods: new Set(methods) });
   });
+  const methodsFor = (path: string) => {
+    const methods = new Set<string>();
+    for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) methods.add(m);
+    return [...methods].sort();
+  };
   app.addHook('onRequest', async (request) => {
     if (request.url.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `the URL is longer than ${MAX_URL_LENGTH} characters`);
+    // A method no route of a known path takes is a 405 before its body is looked at (QUERY without a Content-Type
+    // was a 400 about the missing header).
+    if (request.is404) {
+      const path = request.url.split('?')[0]!;
+      const allowed = methodsFor(path);
+      if (allowed.length > 0) throw new HttpError(405, 'method_not_allowed', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, undefined, { allow: allowed.join(', ') });
+    }
   });
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
@@ -52,11 +64,5 @@ export function installProtocolRules(app: FastifyInstance): { methodsFor(path: s
     if (body.length === 0) return done(new HttpError(400, 'empty_body', 'the body is empty; send a JSON document'), undefined);
     return jsonParser(request, body as string, done);
   });
-  return {
-    methodsFor(path: string) {
-      const methods = new Set<string>();
-      for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) methods.add(m);
-      return [...methods].sort();
-    },
-  };
+  return { methodsFor };
 }
