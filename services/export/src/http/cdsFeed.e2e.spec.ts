@@ -72,6 +72,13 @@ describe('live CDS 1.1 feed', () => {
     const refused = await get('/cds/1.1/curbs/zones', org.apiKey, { accept: 'application/vnd.cds+json;version=1.0' });
     expect(refused.statusCode).toBe(406);
     expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
+    // The Metrics API serves CDS CSV: its own media type (and CSV) are acceptable, JSON alone is not.
+    for (const accept of ['application/vnd.cds+csv;version=1.1', 'application/vnd.cds+csv', 'text/csv', '*/*']) {
+      const res = await get('/cds/1.1/metrics/sessions', org.apiKey, { accept });
+      expect(res.statusCode, accept).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^application\/vnd\.cds\+csv;\s*version=1\.1/);
+    }
+    for (const accept of ['application/vnd.cds+csv;version=1.0', 'application/vnd.cds+json', 'text/csv;q=0']) expect((await get('/cds/1.1/metrics/sessions', org.apiKey, { accept })).statusCode, accept).toBe(406);
   });
 
   it('serves one project to a key restricted to it, and nothing of another organization', async () => {

@@ -30,14 +30,19 @@ const bboxQuery = {
 
 /**
  * The media types a client accepts: we serve CDS 1.1 only. `application/vnd.cds+json` with another `version`
- * (and nothing else acceptable) is 406; no Accept, `*\/*`, JSON and CDS without a version are fine.
+ * (and nothing else acceptable) is 406; no Accept, `*\/*`, JSON and CDS without a version are fine. The Metrics
+ * API serves CSV (`application/vnd.cds+csv;version=1.1`): there CSV and CDS CSV are what it takes, not JSON.
  */
-export function acceptsCds11(accept: string | undefined): boolean {
+export function acceptsCds11(accept: string | undefined, format: 'json' | 'csv' = 'json'): boolean {
   if (!accept) return true;
   return accept.split(',').some((range) => {
     const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
-    if (type === '*/*' || type === 'application/*' || type === 'application/json') return true;
-    if (type !== 'application/vnd.cds+json') return false;
+    if (params.some((p) => /^q=0(\.0*)?$/.test(p))) return false; // q=0: not acceptable
+    if (type === '*/*') return true;
+    const cds = format === 'json' ? 'application/vnd.cds+json' : 'application/vnd.cds+csv';
+    const plain = format === 'json' ? ['application/*', 'application/json'] : ['application/*', 'text/*', 'text/csv'];
+    if (plain.includes(type!)) return true;
+    if (type !== cds) return false;
     const version = params.find((p) => p.startsWith('version='))?.slice('version='.length).replace(/"/g, '');
     return version === undefined || version === '1.1' || /^1\.1\.\d+$/.test(version);
   });
@@ -66,7 +71,9 @@ function distanceToBox(lat: number, lng: number, box: Partial<BBox>): number {
 export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/cds/') && !acceptsCds11(request.headers.accept)) throw new HttpError(406, 'not_acceptable', `this feed serves CDS 1.1 only (${CDS_MEDIA_TYPE}); CDS 1.0 is available as an export (POST /v1/exports with cdsVersion 1.0)`);
+    if (!request.url.startsWith('/cds/')) return;
+    const csv = request.url.startsWith('/cds/1.1/metrics/');
+    if (!acceptsCds11(request.headers.accept, csv ? 'csv' : 'json')) throw new HttpError(406, 'not_acceptable', `this feed serves CDS 1.1 only (${csv ? CDS_CSV_MEDIA_TYPE : CDS_MEDIA_TYPE}); CDS 1.0 is available as an export (POST /v1/exports with cdsVersion 1.0)`);
   });
 
   const head = async (auth: KeyAuth) => {
