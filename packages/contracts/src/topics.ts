@@ -13,7 +13,7 @@ export interface StreamCategory {
   types: readonly string[];
 }
 
-const payment = ['billing.payment.succeeded', 'billing.payment.failed', 'billing.payment.requires_action', 'billing.payment.refunded', 'billing.refund.requested', 'billing.refund.submitted', 'billing.refund.failed'];
+const payment = ['billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.failed', 'billing.payment.requires_action', 'billing.payment.refunded', 'billing.refund.requested', 'billing.refund.submitted', 'billing.refund.failed'];
 
 export const streamCategories = {
   organization: { service: 'gateway', description: 'Organizations, their projects and API keys.', streamId: 'organization-<organizationId>', types: ['tenancy.organization.created', 'tenancy.project.created', 'tenancy.api_key.issued', 'tenancy.api_key.revoked'] },

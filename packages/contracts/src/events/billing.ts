@@ -127,6 +127,11 @@ const billingEventSchemas = {
   'billing.subscription.provider_failed': object({ ...sub, requestId: uuid, action, code: text, message: text }),
   'billing.receivable.opened': object({ invoiceId: uuid, subscriptionId: nullableUuid, amountDue: minorUnits, currency, dueAt: nullableInstant, collectionMethod }),
   'billing.payment.succeeded': object({ ...payment, appliedAmount: minorUnits, excessAmount: minorUnits, amountRemaining: minorUnits }),
+  /**
+   * A card payment recorded before Stripe said which invoice it paid (`payment_intent.succeeded` comes before
+   * `invoice.paid`): the invoice it paid, once. `appliedAmount` counts on that invoice as a succeeded payment's does.
+   */
+  'billing.payment.invoice_linked': object({ paymentId: nonEmpty, invoiceId: uuid, amount: minorUnits, currency, appliedAmount: minorUnits, receivedAt: instant }),
   'billing.payment.failed': object({ ...payment, failureMessage: text }),
   'billing.payment.requires_action': object({ ...payment, nextAction: text }),
   /** `reopenedAmount`: how much of the invoice is owed again (manual refunds reopen; Stripe's do not, see billing-integration.md). */

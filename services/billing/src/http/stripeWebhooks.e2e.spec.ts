@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { DEAD_LETTERS } from '@curbmap/eventsourcing';
+import { DEAD_LETTERS, deterministicUuid } from '@curbmap/eventsourcing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { StripeTestServer, stripeFixture } from '../adapters/stripe/stripeTestServer.fixture.ts';
@@ -163,6 +163,35 @@ describe('Stripe webhook ingest', () => {
       // One charge, one payment: invoice.paid is recorded under its PaymentIntent, not as a second payment.
       const payments = (await p.app.inject({ url: '/v1/payments', headers: { authorization: `Bearer ${org.apiKey}` } })).json().data;
       expect(payments.map((x: { id: string }) => x.id)).toEqual(['pi_test_annual']);
+      expect(payments[0]).toMatchObject({ invoiceId: deterministicUuid('stripe-invoice:in_test_annual') });
+      // The invoice service's view (dashboard, invoices CSV) says paid too, whichever came first of
+      // payment_intent.succeeded and invoice.paid: the payment counts on its invoice once.
+      const invoice = (await p.app.inject({ url: `/v1/invoices/${deterministicUuid('stripe-invoice:in_test_annual')}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json();
+      expect(invoice).toMatchObject({ status: 'paid', amountPaid: 1_080_000, amountRemaining: 0 });
+    });
+  }
+
+  for (const order of ['payment_intent.succeeded first (Stripe\'s usual order)', 'invoice.paid first'] as const) {
+    it(`shows a card-paid invoice paid in the invoice service's view: ${order}`, async () => {
+      const t = Math.floor(Date.now() / 1000);
+      const finalized = event('invoice.finalized', { ...stripeFixture('invoice'), id: 'in_test_order', customer: customerId, status: 'open', amount_due: 50_000, amount_paid: 0, currency: 'usd' }, t);
+      const paid = event('invoice.paid', { ...stripeFixture('invoice'), id: 'in_test_order', customer: customerId, status: 'paid', amount_due: 50_000, amount_paid: 50_000, currency: 'usd' }, t + 2);
+      const succeeded = event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: 'pi_test_order', customer: customerId, status: 'succeeded', amount: 50_000, amount_received: 50_000, currency: 'usd', metadata: {} }, t + 1);
+      server.invoicePayments.set('in_test_order', 'pi_test_order');
+      const sequence = order.startsWith('payment_intent') ? [finalized, succeeded, paid] : [finalized, paid, succeeded];
+      for (const e of sequence) {
+        expect((await deliver(e)).statusCode).toBe(200);
+        await p.settle();
+      }
+      const id = deterministicUuid('stripe-invoice:in_test_order');
+      const invoice = (await p.app.inject({ url: `/v1/invoices/${id}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json();
+      expect(invoice).toMatchObject({ status: 'paid', amountPaid: 50_000, amountRemaining: 0 });
+      const payments = (await p.app.inject({ url: '/v1/payments', headers: { authorization: `Bearer ${org.apiKey}` } })).json().data;
+      expect(payments).toEqual([expect.objectContaining({ id: 'pi_test_order', invoiceId: id, amount: 50_000 })]);
+      // Delivered again, nothing counts twice.
+      for (const e of sequence) await deliver(e);
+      await p.settle();
+      expect((await p.app.inject({ url: `/v1/invoices/${id}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json()).toMatchObject({ amountPaid: 50_000 });
     });
   }
 

@@ -193,6 +193,11 @@ export const receivablesProjection: Projection = {
         await receivable(d.invoiceId, (r) => ({ ...withPaid(r, r.amountPaid + d.appliedAmount), excessReceived: r.excessReceived + d.excessAmount }));
         return;
       }
+      case 'billing.payment.invoice_linked': {
+        const d = event.data;
+        await payment(d.paymentId, (p) => (p ? { ...p, invoiceId: d.invoiceId } : null));
+        return;
+      }
       case 'billing.payment.failed':
       case 'billing.payment.requires_action': {
         const d = event.data;

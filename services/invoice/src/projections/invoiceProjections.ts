@@ -122,7 +122,7 @@ function settled(invoice: InvoiceView, at: string): InvoiceView {
 
 export const invoicesProjection: Projection = {
   name: 'invoice.invoices.v4',
-  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.refunded', 'billing.receivable.credited'] },
+  filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.refunded', 'billing.receivable.credited'] },
   collections: [C.invoices, C.earlyPayments],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
   async apply(stored, tx) {
@@ -159,10 +159,11 @@ export const invoicesProjection: Projection = {
       await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => (invoice ? { ...invoice, status: voided ? 'void' : 'uncollectible', statusReason: d.reason, ...(voided ? { amountRemaining: 0 } : {}) } : null));
       return;
     }
-    const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.refunded' | 'billing.receivable.credited' }>;
+    const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.invoice_linked' | 'billing.payment.refunded' | 'billing.receivable.credited' }>;
     // A manual refund reopens the invoice by what it returned (billing-integration.md, "Refunds"); what a credit
     // note freed of a payment moved to the credit balance and is no longer paid on this invoice (paid + credited ≤ total).
-    const change = event.type === 'billing.payment.succeeded' ? event.data.appliedAmount : event.type === 'billing.payment.refunded' ? -event.data.reopenedAmount : -event.data.excessPaid;
+    // A card payment linked to its invoice after it was recorded counts on that invoice as it would have then.
+    const change = event.type === 'billing.payment.succeeded' || event.type === 'billing.payment.invoice_linked' ? event.data.appliedAmount : event.type === 'billing.payment.refunded' ? -event.data.reopenedAmount : -event.data.excessPaid;
     if (change === 0 || !event.data.invoiceId) return;
     const invoiceId = event.data.invoiceId;
     if (!(await tx.get<InvoiceView>(C.invoices, invoiceId))) {

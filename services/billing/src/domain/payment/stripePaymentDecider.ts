@@ -6,7 +6,7 @@ export const stripePaymentStream = (paymentId: string) => `payment-${paymentId}`
 
 export type StripePaymentEvent = Extract<
   BillingEvent,
-  { type: 'billing.payment.succeeded' | 'billing.payment.failed' | 'billing.payment.requires_action' | 'billing.payment.refunded' | 'billing.refund.requested' | 'billing.refund.submitted' | 'billing.refund.failed' }
+  { type: 'billing.payment.succeeded' | 'billing.payment.invoice_linked' | 'billing.payment.failed' | 'billing.payment.requires_action' | 'billing.payment.refunded' | 'billing.refund.requested' | 'billing.refund.submitted' | 'billing.refund.failed' }
 >;
 
 type Observed = Omit<PaymentData, 'method' | 'provider' | 'reference'> & { reference: string | null; created: number };
@@ -23,6 +23,8 @@ export type StripePaymentState =
       status: 'requires_action' | 'failed' | 'succeeded';
       /** The PaymentIntent (or the invoice paid without one). */
       paymentId: string;
+      /** The invoice it paid, once known (a PaymentIntent's success may come before its invoice's). */
+      invoiceId: string | null;
       created: number;
       refunded: number;
       amount: number;
@@ -70,8 +72,14 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
       if (added > 0) out.push({ type: 'billing.payment.refunded', data: { ...payment(d), refundId: command.data.refundId, refundedAmount: added, reopenedAmount: 0 } });
       return out;
     }
-    if (state.status === 'succeeded') return [];
     const c = command.data;
+    if (state.status === 'succeeded') {
+      // Already recorded, without its invoice: a later event that names the invoice links it, once.
+      if (c.outcome === 'succeeded' && d.invoiceId && state.invoiceId === null) {
+        return [{ type: 'billing.payment.invoice_linked', data: { paymentId: state.paymentId, invoiceId: d.invoiceId, amount: state.amount, currency: state.currency, appliedAmount: state.amount, receivedAt: d.receivedAt } }];
+      }
+      return [];
+    }
     switch (c.outcome) {
       case 'succeeded':
         return [{ type: 'billing.payment.succeeded', data: { ...payment(d), appliedAmount: d.amount, excessAmount: 0, amountRemaining: 0 } }];
@@ -88,6 +96,7 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     }
   },
   evolve(state, event) {
+    if (event.type === 'billing.payment.invoice_linked') return state.status === 'none' ? state : { ...state, invoiceId: event.data.invoiceId };
     if (event.type === 'billing.refund.requested' || event.type === 'billing.refund.submitted' || event.type === 'billing.refund.failed') {
       if (state.status === 'none') return state;
       const refundsInFlight = { ...state.refundsInFlight };
@@ -97,7 +106,8 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     }
     const refunded = state.status === 'none' ? 0 : state.refunded;
     const created = Math.floor(Date.parse(event.data.receivedAt) / 1000);
-    const kept = { paymentId: event.data.paymentId, refunded, amount: event.data.amount, currency: event.data.currency, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
+    const invoiceId = event.data.invoiceId ?? (state.status === 'none' ? null : state.invoiceId);
+    const kept = { paymentId: event.data.paymentId, invoiceId, refunded, amount: event.data.amount, currency: event.data.currency, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
     switch (event.type) {
       case 'billing.payment.succeeded':
         return { status: 'succeeded', created, ...kept };

@@ -131,7 +131,7 @@ describe('refunds never return what already went back as credit', () => {
     // Credited 40,000: 30,000 was credit, 10,000 of the transfer goes back: 60,000 of it refundable.
     const history = [opened, fromCredit, transfer70, credited(40_000, 40_000, 60_000)];
     spec.given(history).when(refund('r1', 60_001)).thenThrows(ValidationError, /at most 60000/);
-    spec.given(history).when(refund('r1', 60_000)).then([{ ...refunded('r1', 60_000), data: { ...refunded('r1', 60_000).data, amount: 70_000 } }]);
+    spec.given(history).when(refund('r1', 60_000)).then([{ ...refunded('r1', 60_000), data: { ...refunded('r1', 60_000).data, amount: 70_000 } } as ReceivableEvent]);
   });
 
   it('a void invoice returned all that was paid as credit: nothing of its transfer is refundable', () => {
