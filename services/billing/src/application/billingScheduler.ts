@@ -48,10 +48,13 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
       for (const r of await ctx.readStore.find<ReceivableView>(C.receivables, { status, collectionMethod: 'send_invoice', dueAt: { $lte: at } })) {
         if (!r.dueAt) continue;
         const base = { now: at, organizationId: r.organizationId };
-        const marked = track(await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}` } }, { consistent: false }));
+        // One round of dunning per opening: an invoice a refund reopened after it was paid is overdue again
+        // (a command id fixed per invoice would replay the first round's answer and change nothing).
+        const round = r.reopened ? `:reopened-${r.reopened}` : '';
+        const marked = track(await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}${round}` } }, { consistent: false }));
         if (!marked.replayed) pastDue += marked.events.length;
         if (now.getTime() - Date.parse(r.dueAt) >= UNPAID_AFTER_DAYS * 86_400_000) {
-          const u = track(await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}` } }, { consistent: false }));
+          const u = track(await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}${round}` } }, { consistent: false }));
           if (!u.replayed) unpaid += u.events.length;
         }
       }

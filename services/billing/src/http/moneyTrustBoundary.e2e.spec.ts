@@ -102,6 +102,12 @@ describe('refunds', () => {
     expect((await pay(invoice!.id, 300_000, 'WIRE-2')).statusCode).toBe(201);
     await p.settle();
     expect((await customer('GET', '/v1/subscription')).json().status).toBe('active');
+
+    // Reopened again by a second refund: dunning starts again (past due at the next pass), not replayed as done.
+    expect((await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 100_000, reference: 'RET-2', refundedAt: '2027-03-26T10:00:00Z' })).statusCode).toBe(201);
+    await p.settle();
+    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ pastDue: 1 });
+    expect((await customer('GET', '/v1/subscription')).json().status).toBe('past_due');
   });
 
   it('refunds only what a transfer still applies: what a credit note moved to credit is not returned twice; a refund reference counts once', async () => {

@@ -76,6 +76,8 @@ export interface ReceivableView extends Document {
   /** void: nothing owed; uncollectible: written off, no dunning (a payment still settles it). */
   status: 'open' | 'partially_paid' | 'paid' | 'void' | 'uncollectible';
   openedAt: string;
+  /** How many times a refund reopened it: each reopening is a new round of dunning. */
+  reopened?: number;
 }
 
 export interface PaymentView extends Document {
@@ -163,7 +165,7 @@ export const billingTermsProjection: Projection = {
 };
 
 export const receivablesProjection: Projection = {
-  name: 'billing.receivables.v2',
+  name: 'billing.receivables.v3',
   filter: { categories: ['receivable', 'payment'] },
   collections: [C.receivables, C.payments, C.remittanceAdvice],
   indexes: { [C.receivables]: ['status', 'dueAt'], [C.payments]: ['invoiceId'], [C.remittanceAdvice]: ['recordedAt'] },
@@ -208,7 +210,7 @@ export const receivablesProjection: Projection = {
       case 'billing.payment.refunded': {
         const d = event.data;
         await payment(d.paymentId, (p) => (p ? { ...p, status: 'refunded', refundedAmount: p.refundedAmount + d.refundedAmount } : null));
-        if (d.reopenedAmount > 0) await receivable(d.invoiceId, (r) => withPaid(r, r.amountPaid - d.reopenedAmount));
+        if (d.reopenedAmount > 0) await receivable(d.invoiceId, (r) => ({ ...withPaid(r, r.amountPaid - d.reopenedAmount), reopened: (r.reopened ?? 0) + 1 }));
         return;
       }
       case 'billing.receivable.canceled':
