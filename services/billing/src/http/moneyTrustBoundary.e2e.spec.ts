@@ -185,6 +185,7 @@ describe('credit', () => {
     await subscribe(1);
     clock = new Date('2027-06-01T00:00:00Z');
     await p.app.inject({ method: 'PATCH', url: '/v1/subscription', headers: bearer(org.apiKey), payload: { seats: 2 } });
+    await p.settle(); // invoiced in June: an invoice is dated when it is issued
     clock = new Date('2027-07-01T00:00:00Z');
     await p.app.inject({ method: 'PATCH', url: '/v1/subscription', headers: bearer(org.apiKey), payload: { seats: 3 } });
     await p.settle();

@@ -9,7 +9,9 @@ import { taxSettingsOf } from './taxSettings.ts';
 /**
  * Issues the invoice a cause asks for, once: its id derives from the causing event (`<cause>:<event id>`); it is
  * drafted with the organization's tax, then finalized with the organization's next number for the year and a due
- * date in the organization's zone.
+ * date in the organization's zone. It is issued when it is drawn up, not when its cause happened: a reaction
+ * that runs late (after an outage, a dead letter retried) issues it that day, numbered in that day's year. A
+ * redelivered cause finishes it at the draft's time, so its number is looked up in the year it was reserved in.
  */
 export async function issueInvoiceFor(
   ctx: ServiceContext,
@@ -18,7 +20,7 @@ export async function issueInvoiceFor(
   charge: { subscriptionId: string | null; currency: string; lines: ChargeLine[]; terms: Pick<BillingTermsView, 'collectionMethod' | 'daysUntilDue' | 'poNumber'> },
 ): Promise<void> {
   const invoiceId = deterministicUuid(`${cause.idPrefix}:${stored.id}`);
-  const metadata = reactionMetadata(stored, cause.action);
+  const metadata = { ...reactionMetadata(stored, cause.action), now: ctx.now().toISOString() };
   const tax = await taxSettingsOf(ctx, stored.organizationId);
   const timeZone = await organizationZone(ctx, stored.organizationId);
   const { terms } = charge;
@@ -42,6 +44,13 @@ export async function issueInvoiceFor(
     },
     metadata: { ...metadata, commandId: `${metadata.commandId}:draft` },
   });
-  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, metadata.now);
-  await handleCommand(ctx.store, invoiceDecider, streamId, { type: 'FinalizeInvoice', data: { number }, metadata });
+  const issuedAt = await draftedAt(ctx, streamId);
+  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, issuedAt);
+  await handleCommand(ctx.store, invoiceDecider, streamId, { type: 'FinalizeInvoice', data: { number }, metadata: { ...metadata, now: issuedAt } });
+}
+
+/** When the invoice was drawn up: the first event of its stream. */
+async function draftedAt(ctx: ServiceContext, streamId: string): Promise<string> {
+  for await (const e of ctx.store.readStream(streamId)) return e.occurredAt;
+  throw new Error(`${streamId} has no draft`);
 }
