@@ -39,8 +39,8 @@ interface Dataset {
  * name: the export waits for that projection and names its checkpoint in the manifest.
  */
 const foreign = {
-  invoices: { collection: 'invoices', projection: 'invoice.invoices.v3' },
-  payments: { collection: 'billing_payments', projection: 'billing.receivables.v2' },
+  invoices: { collection: 'invoices', projection: 'invoice.invoices.v4' },
+  payments: { collection: 'billing_payments', projection: 'billing.receivables.v3' },
   usage: { collection: 'usage_buckets', projection: 'usage.rollups.v2' },
 } as const;
 

@@ -54,9 +54,11 @@ afterAll(async () => {
 });
 
 async function portalLink(role: string): Promise<string> {
-  const res = await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: { authorization: `Bearer ${owner.apiKey}`, host: base.replace('http://', '') }, payload: { role } });
+  const res = await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: { authorization: `Bearer ${owner.apiKey}` }, payload: { role } });
   expect(res.statusCode, res.body).toBe(201);
-  return res.json().url as string;
+  // Built on PUBLIC_URL (the default port here); the platform under test listens on a port of its own.
+  const link = new URL(res.json().url as string);
+  return `${base}${link.pathname}${link.search}`;
 }
 
 async function newPage(width = 1280): Promise<Page> {
