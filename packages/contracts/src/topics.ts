@@ -16,6 +16,7 @@ export interface StreamCategory {
 const payment = ['billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.failed', 'billing.payment.requires_action', 'billing.payment.refunded', 'billing.refund.requested', 'billing.refund.submitted', 'billing.refund.failed'];
 
 export const streamCategories = {
+  portal: { service: 'gateway', description: 'Dashboard sign-in links used (once each) and sessions signed out.', streamId: 'portal-link-<linkId> | portal-session-<sessionId>', types: ['tenancy.portal_link.used', 'tenancy.portal_session.ended'] },
   organization: { service: 'gateway', description: 'Organizations, their projects and API keys.', streamId: 'organization-<organizationId>', types: ['tenancy.organization.created', 'tenancy.project.created', 'tenancy.api_key.issued', 'tenancy.api_key.revoked'] },
   subscription: {
     service: 'billing',

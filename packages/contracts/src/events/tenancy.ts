@@ -21,10 +21,20 @@ const tenancyEventSchemas = {
   'tenancy.api_key.revoked': object({ keyId: uuid }),
 };
 
+/**
+ * The dashboard's sign-in, kept server-side so it can be ended (stream portal-link-<linkId>, portal-session-<sessionId>):
+ * a portal link is used once, and a session signed out is over for good.
+ */
+const portalEventSchemas = {
+  'tenancy.portal_link.used': object({ linkId: uuid, keyId: uuid, sessionId: uuid }),
+  'tenancy.portal_session.ended': object({ sessionId: uuid, keyId: uuid }),
+};
+
 export type TenancyEvent = EventsOf<typeof tenancyEventSchemas>;
+export type PortalEvent = EventsOf<typeof portalEventSchemas>;
 export type OrganizationCreated = Extract<TenancyEvent, { type: 'tenancy.organization.created' }>;
 export type ProjectCreated = Extract<TenancyEvent, { type: 'tenancy.project.created' }>;
 export type ApiKeyIssued = Extract<TenancyEvent, { type: 'tenancy.api_key.issued' }>;
 export type ApiKeyRevoked = Extract<TenancyEvent, { type: 'tenancy.api_key.revoked' }>;
 
-export const tenancyContracts: EventContract[] = Object.entries(tenancyEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));
+export const tenancyContracts: EventContract[] = Object.entries({ ...tenancyEventSchemas, ...portalEventSchemas }).map(([type, schema]) => ({ type, schema, schemaVersion: 1 }));

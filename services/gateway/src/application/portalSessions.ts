@@ -3,6 +3,8 @@ import type { ApiKeyRole } from '@curbmap/contracts';
 
 /** Who a browser acts as: an API key of an organization (never the key itself), with at most that key's role. */
 export interface PortalGrant {
+  /** The link's or the session's own id: a link is used once, a session signed out ends (portal-<kind>-<id>). */
+  id: string;
   organizationId: string;
   keyId: string;
   role: ApiKeyRole;
@@ -32,7 +34,7 @@ export class PortalSigner {
   }
 
   sign(kind: 'link' | 'session', grant: PortalGrant): string {
-    const payload = Buffer.from(JSON.stringify([grant.organizationId, grant.keyId, grant.role, grant.projectId, grant.expiresAt])).toString('base64url');
+    const payload = Buffer.from(JSON.stringify([grant.organizationId, grant.keyId, grant.role, grant.projectId, grant.expiresAt, grant.id])).toString('base64url');
     return `${payload}.${this.mac(kind, payload)}`;
   }
 
@@ -44,9 +46,10 @@ export class PortalSigner {
     const given = Buffer.from(mac);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     try {
-      const [organizationId, keyId, role, projectId, expiresAt] = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as [string, string, ApiKeyRole, string | null, number];
-      if (!roles.includes(role) || typeof expiresAt !== 'number' || expiresAt <= now) return null;
-      return { organizationId, keyId, role, projectId, expiresAt };
+      const [organizationId, keyId, role, projectId, expiresAt, id] = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as [string, string, ApiKeyRole, string | null, number, string];
+      // A grant without an id (made before links and sessions could be ended) is not taken.
+      if (!roles.includes(role) || typeof expiresAt !== 'number' || expiresAt <= now || typeof id !== 'string') return null;
+      return { id, organizationId, keyId, role, projectId, expiresAt };
     } catch {
       return null;
     }
@@ -56,6 +59,9 @@ export class PortalSigner {
     return createHmac('sha256', this.secret).update(`${kind}.${payload}`).digest('base64url');
   }
 }
+
+export const portalLinkStream = (linkId: string) => `portal-link-${linkId}`;
+export const portalSessionStream = (sessionId: string) => `portal-session-${sessionId}`;
 
 /** The value of one cookie in a Cookie header. */
 export function cookieValue(header: string | undefined, name: string): string | null {

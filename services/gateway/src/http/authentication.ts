@@ -3,11 +3,17 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { forbidden, HttpError, roleAtLeast, unauthorized, type RouteAuth, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { tenancyCollections, type ApiKeyLookup, type ApiKeyView } from '../projections/tenancyProjection.ts';
-import { cookieValue, lowerRole, SESSION_COOKIE, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
+import { cookieValue, lowerRole, portalSessionStream, SESSION_COOKIE, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
 
 /** Methods a cookie session may use without the portal's header: a cross-site form cannot send it (no CORS here). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const PORTAL_HEADER = 'x-curbmap-portal';
+
+/** Was the session signed out? Its stream exists only then. */
+async function sessionEnded(ctx: ServiceContext, sessionId: string): Promise<boolean> {
+  for await (const _ of ctx.store.readStream(portalSessionStream(sessionId))) return true;
+  return false;
+}
 
 /** The grant of the request's session cookie, if it carries a valid one. */
 function sessionGrant(signer: PortalSigner | null, cookieHeader: string | undefined, now: number): PortalGrant | null {
@@ -126,6 +132,7 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
       if (grant) {
         const key = await ctx.readStore.get<ApiKeyView>(tenancyCollections.apiKeys, grant.keyId);
         if (!key || key.organizationId !== grant.organizationId || key.revokedAt) throw refuse(unauthorized('the key this session was opened with has been revoked: sign in again'));
+        if (await sessionEnded(ctx, grant.id)) throw refuse(unauthorized('this session was signed out: sign in again'));
         if (!SAFE_METHODS.has(request.method) && request.headers[PORTAL_HEADER] !== '1') throw forbidden(`a change made with a session cookie must send the ${PORTAL_HEADER}: 1 header`);
         const role = lowerRole(grant.role, key.role as Parameters<typeof roleAtLeast>[0]);
         request.auth = { kind: 'key', organizationId: key.organizationId, keyId: key.id, role, projectId: key.projectId };

@@ -15,6 +15,7 @@ import { registerDeadLetterRoutes } from './deadLetterRoutes.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
 import { forwardedRoutes, type RemoteService } from './forwarding.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
+import { tenancyCollections, type ApiKeyView } from '../projections/tenancyProjection.ts';
 
 export interface RouteEntry {
   method: string;
@@ -117,10 +118,15 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     // RateLimit-Limit / -Remaining / -Reset (IETF draft) on every answer, Retry-After on a 429.
     enableDraftSpec: true,
     // Per key: the token's hash, so no lookup is needed; requests without a key are limited per address.
-    keyGenerator: (request) => {
+    keyGenerator: async (request) => {
       const credentials = presentedBy(request, portal, ctx.now);
-      // A dashboard session counts against its key, as the key itself would.
-      return credentials.tokenHash() ?? credentials.grant()?.keyId ?? request.ip;
+      const hash = credentials.tokenHash();
+      if (hash) return hash;
+      // A dashboard session counts against its key's own bucket (the key's hash), as the key itself would: a
+      // session does not double what a key may send.
+      const grant = credentials.grant();
+      if (grant) return (await ctx.readStore.get<ApiKeyView>(tenancyCollections.apiKeys, grant.keyId))?.keyHash ?? `session:${grant.keyId}`;
+      return request.ip;
     },
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.after}`), { statusCode: 429 }),

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { apiKeyRoles, type ApiKeyRole } from '@curbmap/contracts';
 import { forbidden, keyAuth, notFound, problemResponses, roleAtLeast, unauthorized, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
-import { LINK_TTL_MS, lowerRole, SESSION_TTL_MS, sessionCookie, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
+import { ConcurrencyError } from '@curbmap/eventsourcing';
+import { cookieValue, LINK_TTL_MS, lowerRole, portalLinkStream, portalSessionStream, SESSION_COOKIE, SESSION_TTL_MS, sessionCookie, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
 import { tenancyCollections as C, type ApiKeyLookup, type ApiKeyView, type OrganizationView } from '../projections/tenancyProjection.ts';
 import { PORTAL_HEADER, type FailedAuthLimiter } from './authentication.ts';
 
@@ -45,7 +47,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
       const role = body.role ?? 'read_only';
       if (!roleAtLeast(auth.role, role)) throw forbidden(`a link cannot have more than this key's role (${auth.role})`);
       const expiresAt = ctx.now().getTime() + (body.expiresInMinutes ? body.expiresInMinutes * 60_000 : LINK_TTL_MS);
-      const token = signer.sign('link', { organizationId: auth.organizationId, keyId: auth.keyId, role, projectId: auth.projectId, expiresAt });
+      const token = signer.sign('link', { id: randomUUID(), organizationId: auth.organizationId, keyId: auth.keyId, role, projectId: auth.projectId, expiresAt });
       // PUBLIC_URL, never the request's Host header: a forged Host would send the officer's link (and its token) elsewhere.
       const base = options.publicUrl ?? DEFAULT_PUBLIC_URL;
       reply.code(201);
@@ -61,7 +63,15 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
       const key = grant ? await ctx.readStore.get<ApiKeyView>(C.apiKeys, grant.keyId) : null;
       reply.header('referrer-policy', 'no-referrer');
       if (!grant || !key || key.revokedAt || key.organizationId !== grant.organizationId) return reply.redirect('/#/sign-in?link=expired', 303);
-      openSession(reply, request, { organizationId: grant.organizationId, keyId: grant.keyId, role: lowerRole(grant.role, key.role as ApiKeyRole), projectId: key.projectId });
+      // A link opens one session, once: a link forwarded, leaked from a mailbox or replayed from history does not.
+      const sessionId = randomUUID();
+      try {
+        await ctx.store.append(portalLinkStream(grant.id), [{ id: randomUUID(), type: 'tenancy.portal_link.used', data: { linkId: grant.id, keyId: grant.keyId, sessionId }, occurredAt: ctx.now().toISOString(), organizationId: grant.organizationId, correlationId: String(request.id) }], { expectedVersion: 'no_stream' });
+      } catch (err) {
+        if (err instanceof ConcurrencyError) return reply.redirect('/#/sign-in?link=expired', 303);
+        throw err;
+      }
+      openSession(reply, request, { id: sessionId, organizationId: grant.organizationId, keyId: grant.keyId, role: lowerRole(grant.role, key.role as ApiKeyRole), projectId: key.projectId });
       return reply.redirect('/', 303);
     },
   });
@@ -78,7 +88,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
         options.failedAuth.fail(request.ip);
         throw unauthorized('unknown or revoked API key');
       }
-      openSession(reply, request, { organizationId: found.organizationId, keyId: found.keyId, role: found.role as ApiKeyRole, projectId: found.projectId });
+      openSession(reply, request, { id: randomUUID(), organizationId: found.organizationId, keyId: found.keyId, role: found.role as ApiKeyRole, projectId: found.projectId });
       return reply.code(204).send();
     },
   });
@@ -87,6 +97,15 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     config: { auth: 'public' },
     schema: { hide: true },
     handler: async (request, reply) => {
+      // Ended on the server too: the cookie, copied before sign-out, opens nothing afterwards.
+      const grant = signer.verify('session', cookieValue(request.headers.cookie, SESSION_COOKIE) ?? '', ctx.now().getTime());
+      if (grant) {
+        await ctx.store
+          .append(portalSessionStream(grant.id), [{ id: randomUUID(), type: 'tenancy.portal_session.ended', data: { sessionId: grant.id, keyId: grant.keyId }, occurredAt: ctx.now().toISOString(), organizationId: grant.organizationId, correlationId: String(request.id) }], { expectedVersion: 'no_stream' })
+          .catch((err: unknown) => {
+            if (!(err instanceof ConcurrencyError)) throw err; // signed out before
+          });
+      }
       reply.header('set-cookie', sessionCookie('', 0, secure(request)));
       return reply.code(204).send();
     },

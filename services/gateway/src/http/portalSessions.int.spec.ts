@@ -99,6 +99,33 @@ describe('portal sessions', () => {
     };
     const before = await remaining(first, '10.0.0.1');
     expect(await remaining(second, '10.0.0.2')).toBe(before - 1);
+    // The key itself draws on the same bucket as the sessions it opened: a session does not double its limit.
+    const keyed = await p.app.inject({ url: '/v1/portal/me', headers: bearer(owner.apiKey), remoteAddress: '10.0.0.3' });
+    expect(Number(keyed.headers['ratelimit-remaining'])).toBe(before - 2);
+  });
+
+  it('open a session from a link once: the same link again opens nothing', async () => {
+    const link = new URL((await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(owner.apiKey), payload: {} })).json().url);
+    const [first, again] = [await p.app.inject({ url: `${link.pathname}${link.search}` }), await p.app.inject({ url: `${link.pathname}${link.search}` })];
+    expect([first.statusCode, first.headers.location]).toEqual([303, '/']);
+    expect([again.statusCode, again.headers.location, again.headers['set-cookie']]).toEqual([303, '/#/sign-in?link=expired', undefined]);
+    // Used concurrently: one session, never two.
+    const link2 = new URL((await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(owner.apiKey), payload: {} })).json().url);
+    const racing = await Promise.all(Array.from({ length: 5 }, () => p.app.inject({ url: `${link2.pathname}${link2.search}` })));
+    expect(racing.filter((r) => r.headers.location === '/')).toHaveLength(1);
+  });
+
+  it('end on the server when signed out: the cookie, copied before, opens nothing after', async () => {
+    const cookie = cookieOf((await enter('billing_admin')).headers['set-cookie']);
+    const other = cookieOf((await enter('billing_admin')).headers['set-cookie']);
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie } })).statusCode).toBe(200);
+    expect((await p.app.inject({ method: 'POST', url: '/portal/sign-out', headers: { cookie } })).statusCode).toBe(204);
+    expect((await p.app.inject({ method: 'POST', url: '/portal/sign-out', headers: { cookie } })).statusCode).toBe(204);
+    const after = await p.app.inject({ url: '/v1/portal/me', headers: { cookie } });
+    expect(after.statusCode).toBe(401);
+    expect(after.json().detail).toMatch(/signed out/);
+    // Another session of the same key goes on.
+    expect((await p.app.inject({ url: '/v1/portal/me', headers: { cookie: other } })).statusCode).toBe(200);
   });
 
   it('sign in with an API key sent once from the dashboard, and sign out', async () => {
