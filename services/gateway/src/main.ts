@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     mailReplyTo: config.mailReplyTo,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
   });
-  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl ?? `http://localhost:${config.port}`, databaseUrl: config.databaseUrl, kafkaBrokers: config.kafkaBrokers, remoteServices: Object.fromEntries(Object.entries(config.serviceUrls).map(([name, url]) => [name, { url, secret: config.internalSecret! }])) });
+  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl ?? `http://localhost:${config.port}`, trustProxy: config.trustProxy, databaseUrl: config.databaseUrl, kafkaBrokers: config.kafkaBrokers, remoteServices: Object.fromEntries(Object.entries(config.serviceUrls).map(([name, url]) => [name, { url, secret: config.internalSecret! }])) });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
   await platform.app.listen({ port: config.port, host: config.host });
   const address = platform.app.server.address();

@@ -17,6 +17,11 @@ export interface Config {
   seedDemo: boolean;
   /** Public base URL used in printed links. */
   publicUrl: string | null;
+  /**
+   * TRUST_PROXY: the gateway is behind a proxy that terminates TLS: `true` (trust every hop), a number of hops,
+   * or the proxies' addresses/CIDRs (comma separated). Client addresses and https then come from X-Forwarded-*.
+   */
+  trustProxy: boolean | number | string[];
   /** A JSON plan catalogue replacing the default one. */
   plansFile: string | null;
   billingSchedulerIntervalMs: number;
@@ -52,6 +57,7 @@ const schema = {
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: { type: 'integer', minimum: 1, default: 60 },
     CURBMAP_SEED_DEMO: { type: 'boolean', default: false },
     PUBLIC_URL: { type: 'string', format: 'uri' },
+    TRUST_PROXY: { type: 'string', pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*)$', default: 'false' },
     CURBMAP_PLANS_FILE: { type: 'string', minLength: 1 },
     BILLING_SCHEDULER_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
     STRIPE_SECRET_KEY: { type: 'string', pattern: '^(sk|rk)_(test|live)_' },
@@ -107,6 +113,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     unauthenticatedPerMinute: raw['RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'] as number,
     seedDemo: raw['CURBMAP_SEED_DEMO'] as boolean,
     publicUrl: (raw['PUBLIC_URL'] as string | undefined) ?? null,
+    trustProxy: parseTrustProxy(raw['TRUST_PROXY'] as string),
     plansFile: (raw['CURBMAP_PLANS_FILE'] as string | undefined) ?? null,
     billingSchedulerIntervalMs: (raw['BILLING_SCHEDULER_INTERVAL_SECONDS'] as number) * 1000,
     stripe: raw['STRIPE_SECRET_KEY']
@@ -134,4 +141,11 @@ export function configOrExit<C>(read: () => C): C {
     }
     throw err;
   }
+}
+
+/** TRUST_PROXY as fastify takes it: true/false, a number of hops, or a list of addresses and CIDRs. */
+export function parseTrustProxy(value: string): boolean | number | string[] {
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  return value.split(',').map((a) => a.trim());
 }

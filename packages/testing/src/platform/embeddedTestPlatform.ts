@@ -29,6 +29,8 @@ export interface TestPlatformOptions {
   readYourWritesTimeoutMs?: number;
   /** PostgreSQL instead of SQLite (a private cluster's database). */
   databaseUrl?: string;
+  /** TRUST_PROXY. */
+  trustProxy?: boolean | number | string[];
 }
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
@@ -44,6 +46,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...(options.now ? { now: options.now } : {}),
     ...(options.readYourWritesTimeoutMs ? { readYourWritesTimeoutMs: options.readYourWritesTimeoutMs } : {}),
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
   });
   return {
     ...platform,

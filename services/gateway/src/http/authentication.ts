@@ -62,8 +62,8 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /**
- * Failed authentications per client address, in fixed one-minute windows. Checked before any key lookup, so
- * guessing keys (each guess a new token, which the per-key limit would count apart) costs a client its address.
+ * Failed authentications per client address, in fixed one-minute windows: guessing keys (each guess a new
+ * token, which the per-key limit would count apart) costs a client its address, for failures only.
  */
 export class FailedAuthLimiter {
   private readonly windows = new Map<string, { start: number; failures: number }>();
@@ -119,8 +119,10 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
     if (request.routeOptions.url === undefined) return;
     const mode: RouteAuth = request.routeOptions.config?.auth ?? 'key';
     if (mode === 'public') return;
-    limiter.assertAllowed(request.ip);
+    // Only failures are limited: an address over the limit (a guesser, or a proxy many customers share when
+    // TRUST_PROXY is not set) gets 429 for what it fails, while a request with a valid key still goes through.
     const refuse = (error: HttpError) => {
+      limiter.assertAllowed(request.ip);
       limiter.fail(request.ip);
       return error;
     };

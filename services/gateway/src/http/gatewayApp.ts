@@ -45,6 +45,8 @@ export interface GatewayOptions {
   portalSecret: string;
   /** PUBLIC_URL: the base of portal links (default http://localhost:8080; never the request's Host header). */
   publicUrl?: string | null;
+  /** TRUST_PROXY (see Config): fastify's trustProxy. */
+  trustProxy?: boolean | number | string[];
   /** Services running in their own processes (distributed mode): their routes are forwarded there. */
   remoteServices?: Record<string, RemoteService>;
 }
@@ -54,6 +56,9 @@ export interface GatewayOptions {
  * character percent-encoded as up to 4 UTF-8 bytes: fastify's default of 100 answered 414 for ids the API took.
  */
 export const MAX_PARAM_LENGTH = 200 * 12;
+
+/** A number of proxy hops, as fastify takes it (its types name a function for it). */
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
 
 /** The one public HTTP server: auth, tenancy scoping, problem errors, docs, metrics; services bring routes. */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
@@ -67,6 +72,9 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     },
     bodyLimit: 5 * 1024 * 1024,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Behind a TLS proxy: request.ip is the client's (the failed-authentication limit is per client, not per
+    // proxy) and request.protocol https (session cookies are Secure).
+    trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
     clientErrorHandler,
     frameworkErrors,
   });

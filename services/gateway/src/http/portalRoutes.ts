@@ -81,10 +81,10 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     schema: { hide: true, body: { type: 'object', additionalProperties: false, required: ['apiKey'], properties: { apiKey: { type: 'string', minLength: 1, maxLength: 200 } } } },
     handler: async (request, reply) => {
       if (request.headers[PORTAL_HEADER] !== '1') throw forbidden(`sign in from the dashboard (it sends ${PORTAL_HEADER}: 1)`);
-      // Guessing keys here costs the address as it does on the API.
-      options.failedAuth.assertAllowed(request.ip);
+      // Guessing keys here costs the address as it does on the API (for failures only).
       const found = await ctx.readStore.get<ApiKeyLookup>(C.apiKeyLookup, hashApiKey((request.body as { apiKey: string }).apiKey.trim()));
       if (!found || found.revoked) {
+        options.failedAuth.assertAllowed(request.ip);
         options.failedAuth.fail(request.ip);
         throw unauthorized('unknown or revoked API key');
       }

@@ -156,4 +156,23 @@ describe('portal sessions', () => {
     expect([js.statusCode, js.headers['content-type'], js.headers['cache-control']]).toEqual([200, 'text/javascript; charset=utf-8', 'public, max-age=31536000, immutable']);
     expect((await p.app.inject({ url: '/assets/..%2Fpackage.json' })).statusCode).toBe(400);
   });
+
+  it('behind a TLS proxy (TRUST_PROXY): Secure cookies and per-client limits from X-Forwarded-*; without it those headers are ignored', async () => {
+    const proxied = await startTestPlatform({ now: () => clock, trustProxy: ['127.0.0.1'], unauthenticatedPerMinute: 3 });
+    try {
+      const org = await proxied.createOrganization('Shelbyville');
+      const via = (client: string) => ({ 'x-forwarded-for': client, 'x-forwarded-proto': 'https', 'x-curbmap-portal': '1' });
+      const signedIn = await proxied.app.inject({ method: 'POST', url: '/portal/sign-in', headers: via('198.51.100.20'), payload: { apiKey: org.apiKey } });
+      expect(String(signedIn.headers['set-cookie'])).toMatch(/; Secure$/);
+      // One client behind the proxy guessing keys is limited; another client behind the same proxy is not.
+      for (let i = 0; i < 4; i++) await proxied.app.inject({ url: '/v1/organization', headers: { ...via('198.51.100.20'), ...bearer(`cmk_guess_${i}`) } });
+      expect((await proxied.app.inject({ url: '/v1/organization', headers: { ...via('198.51.100.20'), ...bearer('cmk_guess_x') } })).statusCode).toBe(429);
+      expect((await proxied.app.inject({ url: '/v1/organization', headers: { ...via('198.51.100.21'), ...bearer('cmk_guess_y') } })).statusCode).toBe(401);
+    } finally {
+      await proxied.close();
+    }
+    // Not behind a proxy: a client cannot claim another address or https by a header.
+    const direct = await p.app.inject({ method: 'POST', url: '/portal/sign-in', headers: { 'x-forwarded-proto': 'https', 'x-curbmap-portal': '1' }, payload: { apiKey: owner.apiKey } });
+    expect(String(direct.headers['set-cookie'])).not.toMatch(/Secure/);
+  });
 });

@@ -25,6 +25,8 @@ export interface EmbeddedOptions {
   /** CURBMAP_PORTAL_SECRET: signs dashboard links and sessions (generated into the data directory when unset). */
   portalSecret?: string | null;
   publicUrl?: string | null;
+  /** TRUST_PROXY: behind a TLS-terminating proxy, client addresses and https come from X-Forwarded-*. */
+  trustProxy?: boolean | number | string[];
   /** KAFKA_BROKERS (with DATABASE_URL): subscriptions consume Kafka, and this process relays the log to it. */
   kafkaBrokers?: string[] | null;
   /** SERVICE_URLS: services running in their own processes; their routes are forwarded, their projections run there. */
@@ -91,6 +93,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
     unauthenticatedPerMinute: options.unauthenticatedPerMinute ?? 60,
     portalSecret: resolveSecret(options.portalSecret ?? null, options.dataDir, 'portal-secret', 'cmp_').secret,
     publicUrl: options.publicUrl ?? null,
+    trustProxy: options.trustProxy ?? false,
     remoteServices: remote,
     readiness: {
       // Every subscription counts, process managers included: a stuck invoicing process is not ready either.
