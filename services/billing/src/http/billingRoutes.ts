@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { collectionMethods } from '@curbmap/contracts';
-import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, toUtc, type SchemaTypes } from '@curbmap/service-kit';
+import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, organizationReadAuth, problemResponses, toUtc, type SchemaTypes } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
 import { cancelSubscription, changeSubscription, createSubscription, customerOf, providerCall, reactivateSubscription, subscriptionOf, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { recordRemittanceAdvice } from '../application/receivableCommands.ts';
@@ -176,9 +176,9 @@ export async function billingRoutes(fastify: FastifyInstance, deps: BillingDeps)
       summary: 'The payment terms the operator granted: collection methods to choose from and days to pay',
       tags,
       security,
-      response: { 200: { $ref: 'BillingTerms#' }, ...problemResponses(401) },
+      response: { 200: { $ref: 'BillingTerms#' }, ...problemResponses(401, 403) },
     },
-    handler: async (request) => billingTermsOf(ctx, deps.provider.kind, keyAuth(request).organizationId),
+    handler: async (request) => billingTermsOf(ctx, deps.provider.kind, organizationReadAuth(request, 'the payment terms').organizationId),
   });
 
   app.get('/v1/credit-balance', {
@@ -187,15 +187,15 @@ export async function billingRoutes(fastify: FastifyInstance, deps: BillingDeps)
       summary: 'Credit from over-payments, spent automatically on the next invoices',
       tags: ['payments'],
       security,
-      response: { 200: { type: 'object', properties: { balances: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Minor units by currency' } } }, ...problemResponses(401) },
+      response: { 200: { type: 'object', properties: { balances: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Minor units by currency' } } }, ...problemResponses(401, 403) },
     },
-    handler: async (request) => ({ balances: (await ctx.readStore.get<CreditView>(C.credit, keyAuth(request).organizationId))?.balances ?? {} }),
+    handler: async (request) => ({ balances: (await ctx.readStore.get<CreditView>(C.credit, organizationReadAuth(request, 'the credit balance').organizationId))?.balances ?? {} }),
   });
 
   app.get('/v1/payments', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'Payments received', tags: ['payments'], security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Payment#' } } } }, ...problemResponses(401) } },
-    handler: async (request) => ({ data: await ctx.readStore.find<PaymentView>(C.payments, { organizationId: keyAuth(request).organizationId }, { orderBy: 'receivedAt', direction: 'desc' }) }),
+    schema: { summary: 'Payments received', tags: ['payments'], security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Payment#' } } } }, ...problemResponses(401, 403) } },
+    handler: async (request) => ({ data: await ctx.readStore.find<PaymentView>(C.payments, { organizationId: organizationReadAuth(request, 'payments').organizationId }, { orderBy: 'receivedAt', direction: 'desc' }) }),
   });
 
   app.post('/v1/payment-methods/setup-intent', {

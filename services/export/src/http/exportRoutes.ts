@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { exportDatasets, exportFormats, type ExportRequest } from '@curbmap/contracts';
-import { assertProjectAccess, commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, notFound, problemResponses, toUtc, type ArtifactStore, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { assertProjectAccess, commandMetadata, forbidden, getScoped, HttpError, inputSchemas, keyAuth, notFound, problemResponses, toUtc, type ArtifactStore, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import type { HmacDownloadLinks } from '../adapters/hmacDownloadLinks.ts';
 import { requestExport } from '../application/exportCommands.ts';
 import { artifactKey } from '../application/exportRunner.ts';
@@ -63,6 +63,13 @@ export const present = (job: ExportJobView) => {
 };
 
 export async function toExportRequest(ctx: ServiceContext, organizationId: string, body: Record<string, unknown>, restrictedTo: string | null): Promise<ExportRequest> {
+  // Invoices and payments are the organization's, not a project's: a project names none of them (its export would
+  // be empty while the list shows them), and a key restricted to a project reads none (as GET /v1/invoices).
+  const dataset = body['dataset'] as string;
+  if (dataset === 'invoices' || dataset === 'payments') {
+    if (restrictedTo) throw forbidden(`a key restricted to one project cannot export ${dataset}: they are the organization's, not one project's`);
+    if (body['projectId']) throw new HttpError(400, 'invalid_request', `${dataset} belong to the organization, not to a project: projectId does not apply to them`);
+  }
   const projectId = (body['projectId'] as string | undefined) ?? restrictedTo;
   const org = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, organizationId);
   return {

@@ -43,7 +43,7 @@ export async function billingDetailsRoutes(fastify: FastifyInstance, ctx: Servic
 
   app.get('/v1/organization/billing-details', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'The billing details invoices show', tags, security, response: { 200: detailsSchema, ...problemResponses(401, 404) } },
+    schema: { summary: 'The billing details invoices show', tags, security, response: { 200: detailsSchema, ...problemResponses(401, 403, 404) } },
     handler: async (request) => {
       const auth = organizationKeyAuth(request, 'read the organization\'s billing details');
       const details = await ctx.readStore.get<BillingDetailsView>(C.billingDetails, auth.organizationId);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Filter } from '@curbmap/eventsourcing';
-import { getScoped, inputSchemas, keyAuth, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { getScoped, inputSchemas, organizationReadAuth, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 const instant = { type: 'string', format: 'date-time' } as const;
@@ -71,10 +71,10 @@ export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContex
           cursor: { type: 'string', maxLength: 500 },
         },
       } as const,
-      response: { 200: { type: 'object', required: ['data', 'next'], properties: { data: { type: 'array', items: { $ref: 'Invoice#' } }, next: { type: ['string', 'null'] } } }, ...problemResponses(400, 401) },
+      response: { 200: { type: 'object', required: ['data', 'next'], properties: { data: { type: 'array', items: { $ref: 'Invoice#' } }, next: { type: ['string', 'null'] } } }, ...problemResponses(400, 401, 403) },
     },
     handler: async (request) => {
-      const auth = keyAuth(request);
+      const auth = organizationReadAuth(request, 'invoices');
       const q = request.query;
       const filter: Filter = { organizationId: auth.organizationId };
       if (q.status) filter['status'] = q.status;
@@ -91,14 +91,14 @@ export async function invoiceRoutes(fastify: FastifyInstance, ctx: ServiceContex
       tags,
       security,
       params: inputSchemas.idParams,
-      response: { 200: { $ref: 'Invoice#' }, ...problemResponses(400, 401, 404) },
+      response: { 200: { $ref: 'Invoice#' }, ...problemResponses(400, 401, 403, 404) },
     },
-    handler: async (request) => getScoped<InvoiceView>(ctx.readStore, keyAuth(request), C.invoices, request.params.id, 'invoice'),
+    handler: async (request) => getScoped<InvoiceView>(ctx.readStore, organizationReadAuth(request, 'invoices'), C.invoices, request.params.id, 'invoice'),
   });
 
   app.get('/v1/invoices/:id/credit-notes', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: "An invoice's credit notes", tags, security, params: inputSchemas.idParams, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'CreditNote#' } } } }, ...problemResponses(400, 401, 404) } },
-    handler: async (request) => ({ data: (await getScoped<InvoiceView>(ctx.readStore, keyAuth(request), C.invoices, request.params.id, 'invoice')).creditNotes ?? [] }),
+    schema: { summary: "An invoice's credit notes", tags, security, params: inputSchemas.idParams, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'CreditNote#' } } } }, ...problemResponses(400, 401, 403, 404) } },
+    handler: async (request) => ({ data: (await getScoped<InvoiceView>(ctx.readStore, organizationReadAuth(request, 'invoices'), C.invoices, request.params.id, 'invoice')).creditNotes ?? [] }),
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, organizationReadAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { DEFAULT_BRANDING, renderDocument, setTemplate, templateOf } from '../application/invoiceDocuments.ts';
 import { invoicePdf, type PdfDeps } from '../application/invoicePdfs.ts';
 import { DOCUMENT_CSP } from '../adapters/chromiumPdfRenderer.ts';
@@ -54,24 +54,24 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
 
   app.get('/v1/invoice-template', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'The invoice template in use (the default one unless the organization set its own) and branding', tags, security, response: { 200: templateResponse, ...problemResponses(401) } },
+    schema: { summary: 'The invoice template in use (the default one unless the organization set its own) and branding', tags, security, response: { 200: templateResponse, ...problemResponses(401, 403) } },
     handler: async (request) => {
-      const t = await templateOf(ctx, keyAuth(request).organizationId);
+      const t = await templateOf(ctx, organizationReadAuth(request, 'the invoice template').organizationId);
       return { template: t.source, custom: t.custom, branding: t.branding };
     },
   });
 
   app.get('/v1/invoice-template/preview', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'A sample invoice rendered with the organization\'s template, branding and details (HTML)', tags, security, produces: ['text/html'], response: { ...html, ...problemResponses(401) } },
-    handler: async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(await renderDocument(ctx, keyAuth(request).organizationId, null, supplier)),
+    schema: { summary: 'A sample invoice rendered with the organization\'s template, branding and details (HTML)', tags, security, produces: ['text/html'], response: { ...html, ...problemResponses(401, 403) } },
+    handler: async (request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(await renderDocument(ctx, organizationReadAuth(request, 'the invoice template').organizationId, null, supplier)),
   });
 
   app.get('/v1/invoices/:id/html', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'An invoice as its document (HTML, the page its PDF prints)', tags, security, params: inputSchemas.idParams, produces: ['text/html'], response: { ...html, ...problemResponses(401, 404) } },
+    schema: { summary: 'An invoice as its document (HTML, the page its PDF prints)', tags, security, params: inputSchemas.idParams, produces: ['text/html'], response: { ...html, ...problemResponses(401, 403, 404) } },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
+      const auth = organizationReadAuth(request, 'invoices');
       const invoice = await getScoped<InvoiceView>(ctx.readStore, auth, C.invoices, (request.params as { id: string }).id, 'invoice');
       return reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).send(await renderDocument(ctx, auth.organizationId, invoice, supplier));
     },
@@ -86,10 +86,10 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
       security,
       params: inputSchemas.idParams,
       produces: ['application/pdf'],
-      response: { 200: { description: 'application/pdf', type: 'string' }, ...problemResponses(401, 404, 503) },
+      response: { 200: { description: 'application/pdf', type: 'string' }, ...problemResponses(401, 403, 404, 503) },
     },
     handler: async (request, reply) => {
-      const auth = keyAuth(request);
+      const auth = organizationReadAuth(request, 'invoices');
       const invoice = await getScoped<InvoiceView>(ctx.readStore, auth, C.invoices, (request.params as { id: string }).id, 'invoice');
       const pdf = await invoicePdf(ctx, deps, invoice);
       return reply

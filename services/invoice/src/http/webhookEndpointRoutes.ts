@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { webhookEventTypes, type NotificationKind } from '@curbmap/contracts';
 import { deterministicUuid, loadState } from '@curbmap/eventsourcing';
-import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, organizationReadAuth, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { refuseWebhookUrl } from '../adapters/httpWebhookSender.ts';
 import { redeliver } from '../application/webhookDelivery.ts';
 import { webhookEndpointDecider, webhookEndpointStream, type WebhookEndpointCommand } from '../domain/webhook/webhookEndpointDecider.ts';
@@ -97,17 +97,17 @@ export async function webhookEndpointRoutes(fastify: FastifyInstance, ctx: Servi
 
   app.get('/v1/webhook-endpoints', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'The organization\'s webhook endpoints (never their secrets)', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'WebhookEndpoint#' } } } }, ...problemResponses(401) } },
+    schema: { summary: 'The organization\'s webhook endpoints (never their secrets)', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'WebhookEndpoint#' } } } }, ...problemResponses(401, 403) } },
     handler: async (request) => {
-      const auth = keyAuth(request);
+      const auth = organizationReadAuth(request, 'webhook endpoints');
       return { data: (await ctx.readStore.find<WebhookEndpointView>(C.endpoints, { organizationId: auth.organizationId }, { orderBy: 'createdAt' })).map(present) };
     },
   });
 
   app.get('/v1/webhook-endpoints/:id', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'One webhook endpoint', tags, security, params: inputSchemas.idParams, response: { 200: { $ref: 'WebhookEndpoint#' }, ...problemResponses(400, 401, 404) } },
-    handler: async (request) => present(await getScoped<WebhookEndpointView>(ctx.readStore, keyAuth(request), C.endpoints, request.params.id, 'webhook endpoint')),
+    schema: { summary: 'One webhook endpoint', tags, security, params: inputSchemas.idParams, response: { 200: { $ref: 'WebhookEndpoint#' }, ...problemResponses(400, 401, 403, 404) } },
+    handler: async (request) => present(await getScoped<WebhookEndpointView>(ctx.readStore, organizationReadAuth(request, 'webhook endpoints'), C.endpoints, request.params.id, 'webhook endpoint')),
   });
 
   app.delete('/v1/webhook-endpoints/:id', {
@@ -163,10 +163,10 @@ export async function webhookEndpointRoutes(fastify: FastifyInstance, ctx: Servi
       security,
       params: inputSchemas.idParams,
       querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['pending', 'delivered', 'failed'] }, limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, cursor: { type: 'string', maxLength: 500 } } } as const,
-      response: { 200: { type: 'object', required: ['data', 'next'], properties: { data: { type: 'array', items: deliverySchema }, next: { type: ['string', 'null'] } } }, ...problemResponses(400, 401, 404) },
+      response: { 200: { type: 'object', required: ['data', 'next'], properties: { data: { type: 'array', items: deliverySchema }, next: { type: ['string', 'null'] } } }, ...problemResponses(400, 401, 403, 404) },
     },
     handler: async (request) => {
-      const auth = keyAuth(request);
+      const auth = organizationReadAuth(request, 'webhook delivery logs');
       await getScoped<WebhookEndpointView>(ctx.readStore, auth, C.endpoints, request.params.id, 'webhook endpoint');
       const q = request.query;
       const page = await ctx.readStore.findPage<WebhookMessageView>(C.messages, { organizationId: auth.organizationId, endpointId: request.params.id, ...(q.status ? { status: q.status } : {}) }, { orderBy: 'createdAt', direction: 'desc', limit: q.limit ?? 50, after: q.cursor ?? null });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { aggregations, meterKey, type MeterDefinition, type SchemaType } from '@curbmap/contracts';
 import { format } from '@fast-csv/format';
-import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizationKeyAuth, problemResponses, type KeyAuth, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { commandMetadata, HttpError, inputSchemas, keyAuth, notFound, organizationKeyAuth, organizationReadAuth, problemResponses, type KeyAuth, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { correctUsage, defineMeter, ingestUsage, metersOf } from '../application/usageCommands.ts';
 import { usageSummary } from '../application/usageSummary.ts';
 import { quotasOf, type IncludedUsage } from '../application/usageQuotas.ts';
@@ -239,11 +239,11 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
             meters: { type: 'array', items: { type: 'object', properties: { meter: { type: 'string' }, use: { type: 'number' }, included: { type: 'integer' }, percentage: { type: ['number', 'null'] } } } },
           },
         },
-        ...problemResponses(401, 404),
+        ...problemResponses(401, 403, 404),
       },
     },
     handler: async (request) => {
-      const quotas = await quotasOf(ctx, keyAuth(request).organizationId, included);
+      const quotas = await quotasOf(ctx, organizationReadAuth(request, 'quotas').organizationId, included);
       if (!quotas) throw notFound('active subscription');
       return quotas;
     },
@@ -276,9 +276,9 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
             },
           },
         },
-        ...problemResponses(401),
+        ...problemResponses(401, 403),
       },
     },
-    handler: async (request) => ({ data: await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { organizationId: keyAuth(request).organizationId }, { orderBy: 'periodStart', direction: 'desc' }) }),
+    handler: async (request) => ({ data: await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { organizationId: organizationReadAuth(request, 'usage periods').organizationId }, { orderBy: 'periodStart', direction: 'desc' }) }),
   });
 }
