@@ -3,7 +3,7 @@ import { HttpError } from '../problem.ts';
 import { signPrincipal, verifyPrincipal, type ForwardedPrincipal } from './internalAuth.ts';
 
 const secret = 'a-shared-secret-of-at-least-32-characters';
-const principal: ForwardedPrincipal = { auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'member', projectId: null }, commandId: 'idem-1', at: 1_000_000 };
+const principal: ForwardedPrincipal = { auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'member', projectId: null }, commandId: 'idem-1', at: 1_000_000, nonce: 'nonce-0123456789abcdef', body: null };
 
 const refused = (fn: () => unknown) => {
   try {

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { StreamWrite, Subscription } from '@curbmap/eventsourcing';
 import { HttpError, problemSchema } from '../problem.ts';
 import type { ServiceContext, ServiceModule } from '../serviceModule.ts';
-import { verifyPrincipal } from './internalAuth.ts';
+import { bodyDigest, NonceLedger, verifyPrincipal } from './internalAuth.ts';
 import { installProblemErrors } from './problemErrors.ts';
 import { installRequestValidation } from './requestValidation.ts';
 
@@ -23,6 +25,8 @@ export interface ServiceAppOptions {
  * authenticated the caller and signs what it decided), plus what the gateway asks of it: health, and whether
  * this service's read models show a write yet.
  */
+const EMPTY = bodyDigest('');
+
 export async function buildServiceApp(options: ServiceAppOptions): Promise<FastifyInstance> {
   const { module, ctx, internalSecret } = options;
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: 5 * 1024 * 1024, routerOptions: { maxParamLength: 200 * 12 }, genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : crypto.randomUUID()) });
@@ -31,12 +35,35 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.decorateRequest('auth', null);
   app.decorateRequest('commandId', '');
   app.addSchema(problemSchema);
+  const nonces = new NonceLedger();
+  const signedBody = new WeakMap<object, { expected: string; actual: Promise<string> }>();
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
     if (path === '/healthz' || path === '/readyz') return;
     const principal = verifyPrincipal(request.headers, request.method, request.url, internalSecret, Date.now());
+    nonces.take(principal.nonce, Date.now());
     request.auth = principal.auth;
     request.commandId = principal.commandId;
+    if (principal.body && principal.body !== 'stream') signedBody.set(request, { expected: principal.body, actual: Promise.resolve(EMPTY) });
+  });
+  // The body as received is hashed while it is parsed, and must be the one the gateway signed.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const signed = signedBody.get(request);
+    if (!signed) return payload;
+    const hash = createHash('sha256');
+    const tee = new PassThrough();
+    signed.actual = new Promise((resolve, reject) => {
+      tee.on('end', () => resolve(hash.digest('hex')));
+      tee.on('error', reject);
+    });
+    payload.on('data', (chunk: Buffer) => hash.update(chunk));
+    return payload.pipe(tee);
+  });
+  app.addHook('preValidation', async (request) => {
+    const signed = signedBody.get(request);
+    // Nothing parsed (no body, or none fastify reads without a content type): what was received is empty.
+    const actual = signed ? (request.body === undefined ? EMPTY : await signed.actual) : null;
+    if (signed && actual !== signed.expected) throw new HttpError(401, 'unauthenticated', 'the forwarded body is not the one the gateway signed');
   });
   app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok', service: module.name }));
   app.get('/readyz', { config: { auth: 'public' } }, async (_request, reply) => {

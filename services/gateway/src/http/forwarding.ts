@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError, installRequestValidation, signPrincipal, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { bodyDigest, HttpError, installRequestValidation, signPrincipal, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 
 /** A service in its own process (distributed mode). */
 export interface RemoteService {
@@ -46,11 +47,13 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) if (!DROPPED.has(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   headers['x-request-id'] = String(request.id);
-  Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now() }, request.method, request.url, remote.secret));
   const body = bodyOf(request);
+  const streamed = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
+  // The signature covers the body (its digest) and a nonce: a service takes neither a changed body nor a request sent twice.
+  const digest = body === undefined ? null : streamed ? 'stream' : bodyDigest(body as string | Buffer);
+  Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce: randomUUID(), body: digest }, request.method, request.url, remote.secret));
   // A parsed body goes on as the JSON it was (after the gateway validated it).
   if (body !== undefined && typeof request.body === 'object' && !Buffer.isBuffer(request.body) && typeof body === 'string') headers['content-type'] = 'application/json';
-  const streamed = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
   let answer: Response;
   try {
     answer = await fetch(new URL(request.url, remote.url), { method: request.method, headers, body, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
