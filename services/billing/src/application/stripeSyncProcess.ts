@@ -146,6 +146,14 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
   const ourInvoice = (stripeInvoiceId: string | null) => (stripeInvoiceId ? deterministicUuid(`stripe-invoice:${stripeInvoiceId}`) : null);
   /** The PaymentIntent behind an invoice: the current Invoice object does not name it; its InvoicePayments do. */
   const intentOfInvoice = async (invoiceId: string) => (lookup ? lookup.invoicePaymentIntent(invoiceId) : null);
+  /**
+   * The invoice's payment was recorded under the invoice's own id (its PaymentIntent was not known then): that is
+   * the payment, and a later event naming the PaymentIntent must not count it on the invoice a second time.
+   */
+  const paidUnderInvoiceId = async (stripeInvoiceId: string) => {
+    for await (const e of ctx.store.readStream(stripePaymentStream(stripeInvoiceId))) if (e.type === 'billing.payment.succeeded') return true;
+    return false;
+  };
   let command: (StripePaymentCommand['data'] & { kind: 'ApplyStripePayment' | 'ApplyStripeRefund' }) | null = null;
   const id = str(object.id)!;
   switch (type) {
@@ -161,15 +169,15 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
     case 'invoice_payment.paid': {
       // The link between an invoice and the PaymentIntent that paid it: one charge, one payment.
       const payment = object['payment'] as { type?: string; payment_intent?: unknown } | undefined;
-      const intent = payment?.type === 'payment_intent' ? str(payment.payment_intent) : null;
       const invoice = str(object['invoice']);
+      const intent = payment?.type === 'payment_intent' && !(invoice && (await paidUnderInvoiceId(invoice))) ? str(payment.payment_intent) : null;
       command = { kind: 'ApplyStripePayment', ...observed(intent ?? invoice ?? id, num(object['amount_paid']), ourInvoice(invoice)), outcome: 'succeeded' };
       break;
     }
     case 'invoice.paid': {
       // Recorded under its PaymentIntent, so payment_intent.succeeded and invoice_payment.paid count it once;
       // an invoice paid without one (out of band) is its own payment.
-      const intent = await intentOfInvoice(id);
+      const intent = (await paidUnderInvoiceId(id)) ? null : await intentOfInvoice(id);
       command = { kind: 'ApplyStripePayment', ...observed(intent ?? id, num(object['amount_paid']), ourInvoice(id)), outcome: 'succeeded' };
       break;
     }

@@ -171,6 +171,23 @@ describe('Stripe webhook ingest', () => {
     });
   }
 
+  it('counts a payment recorded under its invoice (its PaymentIntent unknown then) once, when a later invoice_payment.paid names the PaymentIntent', async () => {
+    const t = Math.floor(Date.now() / 1000);
+    const invoice = { ...stripeFixture('invoice'), id: 'in_test_once', customer: customerId, amount_due: 40_000, currency: 'usd' };
+    const sequence = [
+      event('invoice.finalized', { ...invoice, status: 'open', amount_paid: 0 }, t),
+      event('invoice.paid', { ...invoice, status: 'paid', amount_paid: 40_000 }, t + 1), // no InvoicePayment listed yet
+      event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: 'pi_test_once', customer: customerId, status: 'succeeded', amount: 40_000, amount_received: 40_000, currency: 'usd', metadata: {} }, t + 2),
+      event('invoice_payment.paid', { ...stripeFixture('invoice_payment'), id: 'inpay_test_once', invoice: 'in_test_once', amount_paid: 40_000, currency: 'usd', status: 'paid', payment: { type: 'payment_intent', payment_intent: 'pi_test_once' } }, t + 3),
+    ];
+    for (const e of sequence) {
+      expect((await deliver(e)).statusCode).toBe(200);
+      await p.settle();
+    }
+    const view = (await p.app.inject({ url: `/v1/invoices/${deterministicUuid('stripe-invoice:in_test_once')}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json();
+    expect(view).toMatchObject({ status: 'paid', amountPaid: 40_000, amountRemaining: 0 });
+  });
+
   for (const order of ['payment_intent.succeeded first (Stripe\'s usual order)', 'invoice.paid first'] as const) {
     it(`shows a card-paid invoice paid in the invoice service's view: ${order}`, async () => {
       const t = Math.floor(Date.now() / 1000);

@@ -23,8 +23,10 @@ export type StripePaymentState =
       status: 'requires_action' | 'failed' | 'succeeded';
       /** The PaymentIntent (or the invoice paid without one). */
       paymentId: string;
-      /** The invoice it paid, once known (a PaymentIntent's success may come before its invoice's). */
+      /** The invoice a failed or pending attempt named (Stripe retries an invoice on the same PaymentIntent). */
       invoiceId: string | null;
+      /** The invoice its success counts on, once known (a PaymentIntent's success may come before its invoice's). */
+      paidInvoiceId: string | null;
       created: number;
       refunded: number;
       amount: number;
@@ -66,7 +68,7 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     if (command.type === 'ApplyStripeRefund') {
       const out: StripePaymentEvent[] = [];
       // A refund proves the charge succeeded, even if that webhook has not arrived yet.
-      if (state.status !== 'succeeded') out.push({ type: 'billing.payment.succeeded', data: { ...payment(d), appliedAmount: d.amount, excessAmount: 0, amountRemaining: 0 } });
+      if (state.status !== 'succeeded') out.push({ type: 'billing.payment.succeeded', data: { ...payment({ ...d, invoiceId: d.invoiceId ?? (state.status === 'none' ? null : state.invoiceId) }), appliedAmount: d.amount, excessAmount: 0, amountRemaining: 0 } });
       const already = state.status === 'none' ? 0 : state.refunded;
       const added = command.data.amountRefunded - already;
       if (added > 0) out.push({ type: 'billing.payment.refunded', data: { ...payment(d), refundId: command.data.refundId, refundedAmount: added, reopenedAmount: 0 } });
@@ -75,14 +77,15 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     const c = command.data;
     if (state.status === 'succeeded') {
       // Already recorded, without its invoice: a later event that names the invoice links it, once.
-      if (c.outcome === 'succeeded' && d.invoiceId && state.invoiceId === null) {
+      if (c.outcome === 'succeeded' && d.invoiceId && state.paidInvoiceId === null) {
         return [{ type: 'billing.payment.invoice_linked', data: { paymentId: state.paymentId, invoiceId: d.invoiceId, amount: state.amount, currency: state.currency, appliedAmount: state.amount, receivedAt: d.receivedAt } }];
       }
       return [];
     }
     switch (c.outcome) {
       case 'succeeded':
-        return [{ type: 'billing.payment.succeeded', data: { ...payment(d), appliedAmount: d.amount, excessAmount: 0, amountRemaining: 0 } }];
+        // A retry's success names no invoice; the failed attempt before it did: the same invoice.
+        return [{ type: 'billing.payment.succeeded', data: { ...payment({ ...d, invoiceId: d.invoiceId ?? (state.status === 'none' ? null : state.invoiceId) }), appliedAmount: d.amount, excessAmount: 0, amountRemaining: 0 } }];
       case 'failed':
         if (state.status !== 'none' && d.created < state.created) return [];
         return [{ type: 'billing.payment.failed', data: { ...payment(d), failureMessage: c.failureMessage } }];
@@ -96,7 +99,7 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     }
   },
   evolve(state, event) {
-    if (event.type === 'billing.payment.invoice_linked') return state.status === 'none' ? state : { ...state, invoiceId: event.data.invoiceId };
+    if (event.type === 'billing.payment.invoice_linked') return state.status === 'none' ? state : { ...state, invoiceId: event.data.invoiceId, paidInvoiceId: event.data.invoiceId };
     if (event.type === 'billing.refund.requested' || event.type === 'billing.refund.submitted' || event.type === 'billing.refund.failed') {
       if (state.status === 'none') return state;
       const refundsInFlight = { ...state.refundsInFlight };
@@ -107,7 +110,8 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     const refunded = state.status === 'none' ? 0 : state.refunded;
     const created = Math.floor(Date.parse(event.data.receivedAt) / 1000);
     const invoiceId = event.data.invoiceId ?? (state.status === 'none' ? null : state.invoiceId);
-    const kept = { paymentId: event.data.paymentId, invoiceId, refunded, amount: event.data.amount, currency: event.data.currency, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
+    const paidInvoiceId = event.type === 'billing.payment.succeeded' ? event.data.invoiceId : state.status === 'none' ? null : state.paidInvoiceId;
+    const kept = { paymentId: event.data.paymentId, invoiceId, paidInvoiceId, refunded, amount: event.data.amount, currency: event.data.currency, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
     switch (event.type) {
       case 'billing.payment.succeeded':
         return { status: 'succeeded', created, ...kept };

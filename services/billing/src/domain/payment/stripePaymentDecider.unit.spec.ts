@@ -45,4 +45,19 @@ describe('Stripe payment decider', () => {
       .when({ type: 'RecordRefundOutcome', data: { requestId: REQ, outcome: 'submitted', refundId: 're_9', status: 'pending' }, metadata })
       .then([{ type: 'billing.refund.submitted', data: { paymentId: 'pi_1', requestId: REQ, refundId: 're_9', status: 'pending', amount: 30_000 } }]);
   });
+
+  it('links a payment recorded without its invoice to the invoice a later event names, once; a retry after a failed attempt counts on that attempt\'s invoice', () => {
+    const INV = '9a000000-0000-4000-8000-000000000001';
+    const forInvoice = (outcome: 'succeeded' | 'failed', created: number) => ({ ...apply(outcome, created), data: { ...apply(outcome, created).data, invoiceId: INV } }) as StripePaymentCommand;
+    const linked: StripePaymentEvent = { type: 'billing.payment.invoice_linked', data: { paymentId: 'pi_1', invoiceId: INV, amount: 50_000, currency: 'USD', appliedAmount: 50_000, receivedAt: new Date(102 * 1000).toISOString() } };
+    spec.given([succeeded(100)]).when(forInvoice('succeeded', 102)).then([linked]);
+    spec.given([succeeded(100), linked]).when(forInvoice('succeeded', 103)).then([]);
+    // Succeeded with its invoice from the start: nothing to link.
+    const paidWithInvoice: StripePaymentEvent = { type: 'billing.payment.succeeded', data: { ...base(100), invoiceId: INV, appliedAmount: 50_000, excessAmount: 0, amountRemaining: 0 } };
+    spec.given([paidWithInvoice]).when(forInvoice('succeeded', 102)).then([]);
+    // invoice.payment_failed named the invoice; the retry's payment_intent.succeeded does not: it pays that invoice.
+    const failedOnInvoice: StripePaymentEvent = { type: 'billing.payment.failed', data: { ...base(90), invoiceId: INV, failureMessage: 'declined' } };
+    spec.given([failedOnInvoice]).when(apply('succeeded', 100)).then([paidWithInvoice]);
+    spec.given([failedOnInvoice, paidWithInvoice]).when(forInvoice('succeeded', 102)).then([]);
+  });
 });
