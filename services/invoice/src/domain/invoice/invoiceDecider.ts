@@ -87,6 +87,8 @@ export const invoiceDecider: Decider<InvoiceCommand, InvoiceLifecycleEvent, Invo
       if (command.type === 'VoidInvoice') {
         if (state.status === 'void') return [];
         if (state.credited > 0) throw new IllegalStateError('a credited invoice is not voided: credit the rest');
+        // Its amount became the customer's credit when it was issued (and may be spent): correct it with a new invoice.
+        if (state.total < 0) throw new IllegalStateError('an invoice with a negative total gave its amount to the customer as credit: it is not voided; issue a new invoice to correct it');
         if (state.status === 'uncollectible') throw new IllegalStateError('an uncollectible invoice is not voided; a credit note corrects it');
         if (command.data.amountPaid > 0) throw new IllegalStateError('something was paid on this invoice: it is corrected by a credit note, never voided');
         return [{ type: 'invoice.invoice.voided', data: { invoiceId: state.invoiceId, reason } }];

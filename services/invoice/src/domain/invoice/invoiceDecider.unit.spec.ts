@@ -56,6 +56,9 @@ describe('invoice corrections', () => {
     spec.given([finalized]).when(voidIt(1)).thenThrows(IllegalStateError, /credit note/);
     spec.given([finalized, marked]).when(voidIt(0)).thenThrows(IllegalStateError);
     spec.given([]).when(voidIt(0)).thenThrows(NotFoundError);
+    // A negative total was granted as credit when issued: voiding it would leave the customer that credit for nothing.
+    const negative = { type: 'invoice.invoice.finalized' as const, data: { invoiceId, total: -12_000 } } as never;
+    spec.given([negative]).when(voidIt(0)).thenThrows(IllegalStateError, /negative total/);
   });
   it('mark uncollectible what is still owed, once; never a void or fully paid one', () => {
     spec.given([finalized]).when(markIt(false)).then([marked]);
