@@ -119,8 +119,11 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
     if (request.routeOptions.url === undefined) return;
     const mode: RouteAuth = request.routeOptions.config?.auth ?? 'key';
     if (mode === 'public') return;
-    // Only failures are limited: an address over the limit (a guesser, or a proxy many customers share when
-    // TRUST_PROXY is not set) gets 429 for what it fails, while a request with a valid key still goes through.
+    // An address over the limit (a guesser, or a proxy many customers share when TRUST_PROXY is not set) gets 429
+    // for what it fails, while a valid API key still goes through: keys are 256 random bits, so answering a right
+    // one tells a guesser nothing it could use. The admin token is chosen by the operator and may be weaker: an
+    // address over the limit gets no answer about it at all.
+    if (mode === 'admin') limiter.assertAllowed(request.ip);
     const refuse = (error: HttpError) => {
       limiter.assertAllowed(request.ip);
       limiter.fail(request.ip);

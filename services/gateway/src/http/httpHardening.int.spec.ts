@@ -133,6 +133,9 @@ describe('authentication', () => {
     expect((await p.app.inject({ method: 'POST', url: '/v1/organizations', headers: bearer('not-the-admin-token'), payload: {}, ...from })).statusCode).toBe(429);
     // Customers behind the same address (one proxy) are not locked out by a guesser: a valid key still works.
     expect((await p.app.inject({ url: '/v1/organization', headers: bearer(owner.apiKey), ...from })).statusCode).toBe(200);
+    // The admin token gets no answer from an address over the limit, even when it is right: no guessing oracle.
+    expect((await p.app.inject({ url: '/v1/admin/dead-letters', headers: bearer(TEST_ADMIN_TOKEN), ...from })).statusCode).toBe(429);
+    expect((await p.app.inject({ url: '/v1/admin/dead-letters', headers: bearer(TEST_ADMIN_TOKEN), remoteAddress: '203.0.113.8' })).statusCode).toBe(200);
     // Another address is not affected.
     expect((await p.app.inject({ url: '/v1/organization', headers: bearer(owner.apiKey), remoteAddress: '203.0.113.8' })).statusCode).toBe(200);
   });
