@@ -53,7 +53,9 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
         const round = r.reopened ? `:reopened-${r.reopened}` : '';
         const marked = track(await runSubscriptionCommand(ctx, { type: 'MarkPastDue', data: { invoiceId: r.id, dueAt: r.dueAt }, metadata: { ...base, commandId: `past-due:${r.id}${round}` } }, { consistent: false }));
         if (!marked.replayed) pastDue += marked.events.length;
-        if (now.getTime() - Date.parse(r.dueAt) >= UNPAID_AFTER_DAYS * 86_400_000) {
+        // A reopened invoice is past due at once (its due date passed), but unpaid only 30 days after it reopened.
+        const graceFrom = Math.max(Date.parse(r.dueAt), r.reopenedAt ? Date.parse(r.reopenedAt) : 0);
+        if (now.getTime() - graceFrom >= UNPAID_AFTER_DAYS * 86_400_000) {
           const u = track(await runSubscriptionCommand(ctx, { type: 'MarkUnpaid', data: { invoiceId: r.id }, metadata: { ...base, commandId: `unpaid:${r.id}${round}` } }, { consistent: false }));
           if (!u.replayed) unpaid += u.events.length;
         }

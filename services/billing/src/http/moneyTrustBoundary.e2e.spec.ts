@@ -110,6 +110,22 @@ describe('refunds', () => {
     expect((await customer('GET', '/v1/subscription')).json().status).toBe('past_due');
   });
 
+  it('gives a reopened invoice 30 days before the subscription is unpaid, counted from the refund, not the old due date', async () => {
+    await subscribe();
+    const [invoice] = await invoices();
+    const payment = (await pay(invoice!.id, 1_080_000, 'WIRE-1')).json();
+    await p.settle();
+    clock = new Date(Date.parse(invoice!.dueAt) + 40 * 86_400_000); // long after the due date
+    expect((await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 100_000, reference: 'RET-1', refundedAt: clock.toISOString() })).statusCode).toBe(201);
+    await p.settle();
+    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ pastDue: 1, unpaid: 0 });
+    clock = new Date(clock.getTime() + 29 * 86_400_000);
+    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ unpaid: 0 });
+    clock = new Date(clock.getTime() + 2 * 86_400_000);
+    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ unpaid: 1 });
+    expect((await customer('GET', '/v1/subscription')).json().status).toBe('unpaid');
+  });
+
   it('refunds only what a transfer still applies: what a credit note moved to credit is not returned twice; a refund reference counts once', async () => {
     await subscribe(1);
     const [invoice] = await invoices();

@@ -78,6 +78,8 @@ export interface ReceivableView extends Document {
   openedAt: string;
   /** How many times a refund reopened it: each reopening is a new round of dunning. */
   reopened?: number;
+  /** When a refund last reopened it: a new round's grace before `unpaid` counts from then. */
+  reopenedAt?: string;
 }
 
 export interface PaymentView extends Document {
@@ -210,7 +212,7 @@ export const receivablesProjection: Projection = {
       case 'billing.payment.refunded': {
         const d = event.data;
         await payment(d.paymentId, (p) => (p ? { ...p, status: 'refunded', refundedAmount: p.refundedAmount + d.refundedAmount } : null));
-        if (d.reopenedAmount > 0) await receivable(d.invoiceId, (r) => ({ ...withPaid(r, r.amountPaid - d.reopenedAmount), reopened: (r.reopened ?? 0) + 1 }));
+        if (d.reopenedAmount > 0) await receivable(d.invoiceId, (r) => ({ ...withPaid(r, r.amountPaid - d.reopenedAmount), reopened: (r.reopened ?? 0) + 1, reopenedAt: stored.occurredAt }));
         return;
       }
       case 'billing.receivable.canceled':
