@@ -39,3 +39,19 @@ export async function assignInvoiceNumber(ctx: ServiceContext, meta: CommandMeta
     }
   }
 }
+
+/**
+ * The number already reserved for this invoice (a finalization cut short after the reservation) and when it was
+ * reserved, looked up in each year from `from` to `to` in the organization's zone: the reservation happened in
+ * between.
+ */
+export async function reservedNumber(ctx: ServiceContext, organizationId: string, invoiceId: string, from: string, to: string): Promise<{ number: string; at: string } | null> {
+  const timeZone = await organizationZone(ctx, organizationId);
+  for (let year = yearIn(from, timeZone); year <= yearIn(to, timeZone); year++) {
+    for await (const e of ctx.store.readStream(numberingStream(organizationId, year))) {
+      const d = e.data as NumberAssigned['data'];
+      if (d.invoiceId === invoiceId) return { number: d.number, at: e.occurredAt };
+    }
+  }
+  return null;
+}

@@ -3,15 +3,15 @@ import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eve
 import { reactionMetadata, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import type { BillingTermsView } from '../projections/invoiceProjections.ts';
-import { assignInvoiceNumber, organizationZone } from './invoiceNumbers.ts';
+import { assignInvoiceNumber, organizationZone, reservedNumber } from './invoiceNumbers.ts';
 import { taxSettingsOf } from './taxSettings.ts';
 
 /**
  * Issues the invoice a cause asks for, once: its id derives from the causing event (`<cause>:<event id>`); it is
  * drafted with the organization's tax, then finalized with the organization's next number for the year and a due
- * date in the organization's zone. It is issued when it is drawn up, not when its cause happened: a reaction
+ * date in the organization's zone. It is issued when the reaction runs, not when its cause happened: a reaction
  * that runs late (after an outage, a dead letter retried) issues it that day, numbered in that day's year. A
- * redelivered cause finishes it at the draft's time, so its number is looked up in the year it was reserved in.
+ * redelivered cause whose first run reserved a number finishes it at the reservation's time, in that year.
  */
 export async function issueInvoiceFor(
   ctx: ServiceContext,
@@ -44,8 +44,11 @@ export async function issueInvoiceFor(
     },
     metadata: { ...metadata, commandId: `${metadata.commandId}:draft` },
   });
-  const issuedAt = await draftedAt(ctx, streamId);
-  const number = await assignInvoiceNumber(ctx, metadata, invoiceId, issuedAt);
+  // Issued now, unless a number was reserved for it already (a finalization cut short): then when it was reserved,
+  // so the invoice stays in the year its number belongs to.
+  const reserved = await reservedNumber(ctx, stored.organizationId, invoiceId, await draftedAt(ctx, streamId), metadata.now);
+  const issuedAt = reserved?.at ?? metadata.now;
+  const number = reserved?.number ?? (await assignInvoiceNumber(ctx, metadata, invoiceId, issuedAt));
   await handleCommand(ctx.store, invoiceDecider, streamId, { type: 'FinalizeInvoice', data: { number }, metadata: { ...metadata, now: issuedAt } });
 }
 
