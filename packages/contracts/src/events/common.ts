@@ -20,6 +20,11 @@ export function object<const P extends Record<string, unknown>>(properties: P): 
   return { type: 'object', additionalProperties: false, properties, required: Object.keys(properties) as (keyof P & string)[] };
 }
 
+/** An object schema with further properties that may be absent (a property added after events were written). */
+export function withOptional<const P extends Record<string, unknown>, const O extends Record<string, unknown>>(schema: ObjectSchema<P>, optional: O): { type: 'object'; additionalProperties: false; properties: P & O; required: (keyof P & string)[] } {
+  return { ...schema, properties: { ...schema.properties, ...optional } };
+}
+
 type Primitive<T> = T extends 'string' ? string : T extends 'integer' | 'number' ? number : T extends 'boolean' ? boolean : T extends 'null' ? null : never;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 /** Properties with a `default` are always there once validated (ajv's useDefaults fills them in). */

@@ -1,6 +1,6 @@
 import type { EventContract } from '../eventRegistry.ts';
 import { chargeLineSchema, collectionMethods } from './billing.ts';
-import { currency, instant, minorUnits, object, uuid, type EventsOf, type SchemaType } from './common.ts';
+import { currency, instant, minorUnits, object, uuid, withOptional, type EventsOf, type SchemaType } from './common.ts';
 
 export const taxModes = ['exclusive', 'inclusive'] as const;
 /** How an organization's invoices are taxed: a rate in basis points (2000 = 20 %), and the note an exemption or reverse charge needs. */
@@ -58,8 +58,9 @@ const invoiceEventSchemas = {
   /** An organization's invoice template and branding (stream invoicetemplate-<orgId>); `source` null: the default template. */
   'invoice.template.set': object({
     source: { type: ['string', 'null'], maxLength: 100_000 },
-    // `logo`: an uploaded image as a data: URL (the renderer fetches nothing). `logoUrl`: earlier events' link, no longer shown.
-    branding: object({ logoUrl: { type: ['string', 'null'], maxLength: 2000 }, logo: { type: ['string', 'null'], maxLength: 300_000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } }),
+    // `logo` (optional: events written before it lack it): an uploaded image as a data: URL (the renderer fetches
+    // nothing). `logoUrl`: earlier events' link, no longer shown.
+    branding: withOptional(object({ logoUrl: { type: ['string', 'null'], maxLength: 2000 }, primaryColor: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$' }, footer: { type: ['string', 'null'], maxLength: 1000 } }), { logo: { type: ['string', 'null'], maxLength: 300_000 } }),
   }),
   /** The invoice's PDF, rendered once and kept: its checksum never changes. */
   'invoice.pdf.stored': object({ invoiceId: uuid, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, bytes: { type: 'integer', minimum: 1 } }),

@@ -19,7 +19,8 @@ export const templateStream = (organizationId: string) => `invoicetemplate-${org
 
 export async function templateOf(ctx: ServiceContext, organizationId: string): Promise<{ source: string; custom: boolean; branding: InvoiceDocument['branding'] }> {
   const view = await ctx.readStore.get<InvoiceTemplateView>(C.templates, organizationId);
-  return { source: view?.source ?? DEFAULT_TEMPLATE, custom: Boolean(view?.source), branding: view?.branding ?? DEFAULT_BRANDING };
+  // A logo link kept from before logos were uploads is neither shown nor served.
+  return { source: view?.source ?? DEFAULT_TEMPLATE, custom: Boolean(view?.source), branding: view?.branding ? { ...DEFAULT_BRANDING, ...view.branding, logoUrl: null } : DEFAULT_BRANDING };
 }
 
 /** Sets the template (null: back to the default) and branding; a template that cannot be used is refused (400, why), nothing written. */

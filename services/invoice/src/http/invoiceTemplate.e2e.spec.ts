@@ -68,4 +68,17 @@ describe('invoice templates', () => {
     expect(preview.body).toContain(`<img src="${png.slice(0, 40)}`);
     expect(preview.headers['content-security-policy']).toMatch(/default-src 'none'; img-src data:;/);
   });
+
+  it('drop a logo link set before logos were uploads: neither served nor kept', async () => {
+    const org = await p.createOrganization('Ville de Lyon', { timeZone: 'Europe/Paris' });
+    const call = (method: 'GET' | 'PUT', url: string, payload?: object) => p.app.inject({ method, url, headers: { authorization: `Bearer ${org.apiKey}` }, ...(payload ? { payload } : {}) });
+    await p.ctx.store.append(`invoicetemplate-${org.id}`, [{ id: '7e000000-0000-4000-8000-000000000001', type: 'invoice.template.set', data: { source: null, branding: { logoUrl: 'http://169.254.169.254/logo.png', primaryColor: '#112233', footer: null } }, occurredAt: '2027-05-10T12:00:00.000Z', organizationId: org.id, correlationId: 'c' }], { expectedVersion: 'any' });
+    await p.settle();
+    expect((await call('GET', '/v1/invoice-template')).json().branding).toMatchObject({ logoUrl: null, primaryColor: '#112233' });
+    expect((await call('GET', '/v1/invoice-template/preview')).body).not.toContain('169.254.169.254');
+    await call('PUT', '/v1/invoice-template', { branding: { footer: 'Merci' } });
+    let last: unknown;
+    for await (const e of p.ctx.store.readStream(`invoicetemplate-${org.id}`)) last = e.data;
+    expect(last).toMatchObject({ branding: { logoUrl: null, footer: 'Merci', primaryColor: '#112233' } });
+  });
 });

@@ -46,7 +46,8 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
       const body = request.body as { template?: string | null; branding?: Partial<typeof DEFAULT_BRANDING> };
       const current = await templateOf(ctx, auth.organizationId);
       const source = body.template === undefined ? (current.custom ? current.source : null) : body.template;
-      await setTemplate(ctx, commandMetadata(request, ctx, auth.organizationId), source, { ...current.branding, ...body.branding });
+      // A link set before logos were uploads is dropped: nothing shows it any more.
+      await setTemplate(ctx, commandMetadata(request, ctx, auth.organizationId), source, { ...current.branding, ...body.branding, logoUrl: null });
       const saved = await templateOf(ctx, auth.organizationId);
       return { template: saved.source, custom: saved.custom, branding: saved.branding };
     },
