@@ -78,7 +78,9 @@ describe('live CDS 1.1 feed', () => {
       expect(res.statusCode, accept).toBe(200);
       expect(res.headers['content-type']).toMatch(/^application\/vnd\.cds\+csv;\s*version=1\.1/);
     }
-    for (const accept of ['application/vnd.cds+csv;version=1.0', 'application/vnd.cds+json', 'text/csv;q=0']) expect((await get('/cds/1.1/metrics/sessions', org.apiKey, { accept })).statusCode, accept).toBe(406);
+    for (const accept of ['application/vnd.cds+csv;version=1.0', 'application/vnd.cds+json', 'text/csv;q=0', '*/*, application/vnd.cds+csv;q=0']) expect((await get('/cds/1.1/metrics/sessions', org.apiKey, { accept })).statusCode, accept).toBe(406);
+    expect((await get('/cds/1.1/curbs/zones', org.apiKey, { accept: 'application/json, application/vnd.cds+json;version=1.1;q=0' })).statusCode).toBe(406);
+    expect((await get('/cds/1.1/curbs/zones', org.apiKey, { accept: 'application/vnd.cds+json;version=1.0, */*;q=0.1' })).statusCode).toBe(200);
   });
 
   it('serves one project to a key restricted to it, and nothing of another organization', async () => {

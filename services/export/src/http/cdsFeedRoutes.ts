@@ -29,23 +29,29 @@ const bboxQuery = {
 } as const;
 
 /**
- * The media types a client accepts: we serve CDS 1.1 only. `application/vnd.cds+json` with another `version`
- * (and nothing else acceptable) is 406; no Accept, `*\/*`, JSON and CDS without a version are fine. The Metrics
- * API serves CSV (`application/vnd.cds+csv;version=1.1`): there CSV and CDS CSV are what it takes, not JSON.
+ * Does the client accept what we serve, CDS 1.1 (JSON, or CSV for the Metrics API)? The most specific range that
+ * matches decides, with its q (RFC 9110 §12.5.1): `application/vnd.cds+json;version=1.1` (or 1.1.x), then the CDS
+ * type without a version, then the plain equivalent (`application/json`; `text/csv` for CSV), then
+ * `application/*` (`text/*`), then `*\/*`. q=0 refuses. A CDS type with another version matches nothing.
  */
 export function acceptsCds11(accept: string | undefined, format: 'json' | 'csv' = 'json'): boolean {
   if (!accept) return true;
-  return accept.split(',').some((range) => {
+  const cds = format === 'json' ? 'application/vnd.cds+json' : 'application/vnd.cds+csv';
+  const plain = format === 'json' ? 'application/json' : 'text/csv';
+  let best = { specificity: -1, q: 0 };
+  for (const range of accept.split(',')) {
     const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
-    if (params.some((p) => /^q=0(\.0*)?$/.test(p))) return false; // q=0: not acceptable
-    if (type === '*/*') return true;
-    const cds = format === 'json' ? 'application/vnd.cds+json' : 'application/vnd.cds+csv';
-    const plain = format === 'json' ? ['application/*', 'application/json'] : ['application/*', 'text/*', 'text/csv'];
-    if (plain.includes(type!)) return true;
-    if (type !== cds) return false;
-    const version = params.find((p) => p.startsWith('version='))?.slice('version='.length).replace(/"/g, '');
-    return version === undefined || version === '1.1' || /^1\.1\.\d+$/.test(version);
-  });
+    const param = (name: string) => params.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1).replace(/"/g, '');
+    const q = Number(param('q') ?? '1');
+    const version = param('version');
+    let specificity = -1;
+    if (type === cds) specificity = version === undefined ? 3 : version === '1.1' || /^1\.1\.\d+$/.test(version) ? 4 : -1;
+    else if (type === plain) specificity = 2;
+    else if (type === 'application/*' || (format === 'csv' && type === 'text/*')) specificity = 1;
+    else if (type === '*/*') specificity = 0;
+    if (specificity > best.specificity) best = { specificity, q: Number.isFinite(q) ? q : 0 };
+  }
+  return best.specificity >= 0 && best.q > 0;
 }
 
 /** Metres to degrees: a bounding box around a point, enough to select candidates before the exact distance. */
