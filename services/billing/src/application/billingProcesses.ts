@@ -107,10 +107,12 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
   }
 }
 
+export const BILLING_PROCESSES = 'billing.processes.v1';
+
 /** Billing's reactions to invoices and payments. Command ids derive from the source event: redelivery is harmless. */
 export function startBillingProcesses(ctx: ServiceContext): Running {
   const types = ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.receivable.opened', 'billing.receivable.canceled', 'billing.receivable.written_off', 'billing.receivable.credited', 'billing.payment.succeeded', 'billing.credit.granted'];
-  const sub = ctx.subscriptions.subscribe('billing.processes.v1', { types }, async (batch) => {
+  const sub = ctx.subscriptions.subscribe(BILLING_PROCESSES, { types }, async (batch) => {
     for (const stored of batch) await react(ctx, stored);
   });
   return { stop: () => sub.stop() };

@@ -4,12 +4,19 @@ import { deterministicUuid, type Filter } from '@curbmap/eventsourcing';
 import { commandMetadata, HttpError, inputSchemas, notFound, NotYetVisibleError, problemResponses, runCommand, toUtc, type SchemaTypes } from '@curbmap/service-kit';
 import { billingTermsOf, setBillingTerms } from '../application/billingTermsCommands.ts';
 import { recordBankTransfer, recordManualRefund } from '../application/receivableCommands.ts';
+import { BILLING_PROCESSES } from '../application/billingProcesses.ts';
 import { providerOutcome, providerRefused } from '../application/providerOutcome.ts';
 import { customerOf, type BillingDeps } from '../application/subscriptionCommands.ts';
 import { stripePaymentDecider, stripePaymentStream } from '../domain/payment/stripePaymentDecider.ts';
 import { billingCollections as C, type PaymentView, type ReceivableView, type RemittanceAdviceView } from '../projections/billingProjections.ts';
 
 const security = [{ adminToken: [] }];
+
+/** Waits (a few seconds at most) until billing's process managers have handled the log up to now. */
+async function billingReactionsCaughtUp(ctx: BillingDeps['ctx']): Promise<void> {
+  const processes = ctx.subscriptions.list().find((s) => s.name === BILLING_PROCESSES);
+  await processes?.waitFor(await ctx.store.headPosition(), 5_000).catch(() => undefined);
+}
 const tags = ['operations: money'];
 const errors = problemResponses(400, 401, 404, 409, 422, 502);
 
@@ -41,6 +48,9 @@ export async function adminMoneyRoutes(fastify: FastifyInstance, deps: BillingDe
       const receivable = await ctx.readStore.get<ReceivableView>(C.receivables, request.params.id);
       if (!receivable) throw notFound('invoice');
       const { amount, currency, reference, receivedAt } = request.body;
+      // Billing's reactions to what came before (a credit note issued a moment ago lowers what is owed) are applied
+      // first, so the payment is applied, and its answer's amountRemaining given, against what is really owed.
+      await billingReactionsCaughtUp(ctx);
       const meta = commandMetadata(request, ctx, receivable.organizationId);
       const result = await recordBankTransfer(ctx, meta, receivable.id, { amount, currency: currency.toUpperCase(), reference, receivedAt: toUtc(receivedAt) });
       const event = result.events.find((e) => e.type === 'billing.payment.succeeded');

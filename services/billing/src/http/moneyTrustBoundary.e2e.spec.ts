@@ -155,6 +155,17 @@ describe('refunds', () => {
     expect((await customer('GET', '/v1/credit-balance')).json().balances).toEqual({ USD: 20_000 });
   });
 
+  it('answers a payment recorded right after a credit note with what is still owed after both', async () => {
+    await subscribe(1);
+    const [invoice] = await invoices();
+    expect((await operator('POST', `/v1/admin/invoices/${invoice!.id}/credit-notes`, { amount: 100_000, reason: 'discount' })).statusCode).toBe(201);
+    const paid = await pay(invoice!.id, invoice!.total - 100_000, 'WIRE-1');
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect(paid.json()).toMatchObject({ amountRemaining: 0, appliedAmount: invoice!.total - 100_000, excessAmount: 0 });
+    await p.settle();
+    expect((await invoices())[0]).toMatchObject({ status: 'paid', amountRemaining: 0 });
+  });
+
   it('does not refund credit, which no money paid in', async () => {
     await subscribe(1);
     const [first] = await invoices();
