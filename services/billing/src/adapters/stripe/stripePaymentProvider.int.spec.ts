@@ -29,19 +29,22 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 beforeEach(() => {
-  server.requests.length = 0;
+  server.reset();
   links.links.clear();
 });
 
-const start = (key: string, seats = 3) =>
-  provider.startSubscription({ customer, plan: city, seats, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-7781', subscriptionId: '8a0c1f8e-5d57-4c1e-9a4e-2a1b3c4d5e6f', idempotencyKey: key });
+const start = (key: string, seats = 3, subscriptionId = '8a0c1f8e-5d57-4c1e-9a4e-2a1b3c4d5e6f') =>
+  provider.startSubscription({ customer, plan: city, seats, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-7781', subscriptionId, idempotencyKey: key });
 
 describe('Stripe payment provider against a checking Stripe stand-in', () => {
   it('creates a customer carrying our ids, the plan product, and a yearly per-seat send_invoice subscription', async () => {
     const { providerSubscriptionId } = await start('cmd-1:start');
     expect(providerSubscriptionId).toMatch(/^sub_/);
-    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v1/customers', 'POST /v1/products', 'POST /v1/subscriptions']);
-    const [cus, product, sub] = server.requests;
+    // Each create looks first for what an earlier, unrecorded attempt made (by our metadata), then creates.
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /v1/customers/search', 'POST /v1/customers', 'POST /v1/products', 'GET /v1/subscriptions', 'POST /v1/subscriptions']);
+    const [search, cus, product, list, sub] = server.requests;
+    expect(search!.query).toMatchObject({ query: `metadata['organizationId']:'${ORG}'` });
+    expect(list!.query).toMatchObject({ customer: links.links.get(ORG), status: 'all' });
     expect(cus!.form).toMatchObject({ name: 'City of Springfield', email: 'ap@springfield.gov', 'metadata[organizationId]': ORG });
     expect(cus!.idempotencyKey).toBe(`customer:${ORG}`);
     expect(product!.form).toMatchObject({ id: 'curbmap_city', name: 'CurbMap City', 'metadata[planId]': 'city' });
@@ -74,9 +77,26 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     server.failNext('POST', /^\/v1\/subscriptions$/, 500, 1);
     await start('cmd-3:start');
     server.failNext('POST', /^\/v1\/subscriptions$/, 429, 2);
-    await start('cmd-4:start');
+    await start('cmd-4:start', 3, '9b0c1f8e-5d57-4c1e-9a4e-2a1b3c4d5e6f');
     const keys = server.requestsTo('POST', '/v1/subscriptions').map((r) => r.idempotencyKey);
     expect(keys).toEqual(['cmd-3:start', 'cmd-3:start', 'cmd-4:start', 'cmd-4:start', 'cmd-4:start']);
+  });
+
+  it('carries out an intent retried after Stripe forgot its Idempotency-Key (24 hours) without making anything twice', async () => {
+    const first = await start('cmd-9:start');
+    const refunded = await provider.refund({ providerPaymentId: 'pi_test_late', amount: 1_000, idempotencyKey: 'refund:evt-1' });
+    // A day later the outcomes were never recorded (a dead letter retried): our links are gone, Stripe's keys too.
+    server.forgetIdempotencyKeys();
+    links.links.clear();
+    expect(await start('cmd-9:start')).toEqual(first);
+    expect(await provider.refund({ providerPaymentId: 'pi_test_late', amount: 1_000, idempotencyKey: 'refund:evt-1' })).toEqual(refunded);
+    expect(server.requestsTo('POST', '/v1/customers')).toHaveLength(1);
+    expect(server.requestsTo('POST', '/v1/subscriptions')).toHaveLength(1);
+    expect(server.requestsTo('POST', '/v1/refunds')).toHaveLength(1);
+    expect(server.requestsTo('POST', '/v1/refunds')[0]!.form).toMatchObject({ 'metadata[curbmapRequest]': 'refund:evt-1' });
+    // Another intent on the same payment is another refund.
+    await provider.refund({ providerPaymentId: 'pi_test_late', amount: 500, idempotencyKey: 'refund:evt-2' });
+    expect(server.refunds).toHaveLength(2);
   });
 
   it('changes seats: an increase prorated and invoiced now, a decrease scheduled for the period end', async () => {

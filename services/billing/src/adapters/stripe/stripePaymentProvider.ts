@@ -77,6 +77,13 @@ export class StripePaymentProvider implements PaymentProvider {
   async ensureCustomer(customer: ProviderCustomer): Promise<string> {
     const existing = await this.links.find(customer.organizationId);
     if (existing) return existing;
+    // Created before and not linked (a crash in between, more than the 24 hours Stripe keeps an Idempotency-Key
+    // ago): found by our metadata rather than made twice.
+    const found = (await this.call(() => this.stripe.customers.search({ query: `metadata['organizationId']:'${customer.organizationId}'`, limit: 1 }))).data[0];
+    if (found) {
+      await this.links.link(customer.organizationId, found.id);
+      return found.id;
+    }
     const created = await this.call(() => this.stripe.customers.create(
       { name: customer.name, email: customer.billingEmail, metadata: { organizationId: customer.organizationId } },
       { idempotencyKey: `customer:${customer.organizationId}` },
@@ -110,6 +117,10 @@ export class StripePaymentProvider implements PaymentProvider {
     const item = await this.item(input.plan, input.customer.currency, input.seats);
     const metadata: Record<string, string> = { organizationId: input.customer.organizationId, subscriptionId: input.subscriptionId, planId: input.plan.id };
     if (input.poNumber) metadata['poNumber'] = input.poNumber;
+    // An intent carried out before (its outcome not recorded, and retried after Stripe forgot the Idempotency-Key,
+    // kept 24 hours): the subscription that carries our id is the one it made.
+    const made = (await this.call(() => this.stripe.subscriptions.list({ customer, status: 'all', limit: 100 }))).data.find((s) => s.metadata?.['subscriptionId'] === input.subscriptionId);
+    if (made) return { providerSubscriptionId: made.id };
     const subscription = await this.call(() => this.stripe.subscriptions.create(
       {
         customer,
@@ -203,7 +214,10 @@ export class StripePaymentProvider implements PaymentProvider {
   }
 
   async refund(input: { providerPaymentId: string; amount: number; idempotencyKey: string }) {
-    const refund = await this.call(() => this.stripe.refunds.create({ payment_intent: input.providerPaymentId, amount: input.amount }, { idempotencyKey: input.idempotencyKey }));
+    // A refund asked before (the same intent, its outcome not recorded) is found by the intent it carries, not made
+    // again once Stripe has forgotten the Idempotency-Key.
+    const made = (await this.call(() => this.stripe.refunds.list({ payment_intent: input.providerPaymentId, limit: 100 }))).data.find((r) => r.metadata?.['curbmapRequest'] === input.idempotencyKey);
+    const refund = made ?? (await this.call(() => this.stripe.refunds.create({ payment_intent: input.providerPaymentId, amount: input.amount, metadata: { curbmapRequest: input.idempotencyKey } }, { idempotencyKey: input.idempotencyKey })));
     return { refundId: refund.id, status: refund.status ?? 'pending' };
   }
 

@@ -24,6 +24,7 @@ export class StripeTestServer {
   readonly subscriptions = new Map<string, Record<string, unknown>>();
   readonly customers = new Map<string, Record<string, unknown>>();
   readonly schedules = new Map<string, Record<string, unknown>>();
+  readonly refunds: Record<string, unknown>[] = [];
   /** Invoice id → the PaymentIntent that paid it, listed by GET /v1/invoice_payments (the Invoice object has no payment_intent). */
   readonly invoicePayments = new Map<string, string>();
   /** Events GET /v1/events lists (reconciliation). */
@@ -40,6 +41,12 @@ export class StripeTestServer {
       const customer = { ...stripeFixture('customer'), id: this.id('cus'), name: r.form['name'] ?? null, email: r.form['email'] ?? null, metadata: metadataOf(r.form), discount: null };
       this.customers.set(customer.id, customer);
       return { body: customer };
+    }],
+    // Search: only `metadata['key']:'value'`, the one query the adapter makes.
+    ['GET', /^\/v1\/customers\/search$/, (r) => {
+      const [, key, value] = /^metadata\['(\w+)'\]:'([^']*)'$/.exec(r.query['query'] ?? '') ?? [];
+      const data = [...this.customers.values()].filter((c) => key && (c['metadata'] as Record<string, string>)[key] === value);
+      return { body: { object: 'search_result', data, has_more: false, next_page: null, url: '/v1/customers/search' } };
     }],
     ['GET', /^\/v1\/customers\/([\w]+)$/, (_r, [id]) => (this.customers.has(id!) ? { body: this.customers.get(id!) } : notFound(id!))],
     ['GET', /^\/v1\/invoice_payments$/, (r) => {
@@ -61,6 +68,10 @@ export class StripeTestServer {
     }],
     ['POST', /^\/v1\/products$/, (r) => ({ body: { ...stripeFixture('product'), id: r.form['id'], name: r.form['name'], metadata: metadataOf(r.form) } })],
     ['POST', /^\/v1\/subscriptions$/, (r) => ({ body: this.createSubscription(r) })],
+    ['GET', /^\/v1\/subscriptions$/, (r) => {
+      const data = [...this.subscriptions.values()].filter((s) => !r.query['customer'] || s['customer'] === r.query['customer']).filter((s) => r.query['status'] === 'all' || s['status'] !== 'canceled');
+      return { body: { object: 'list', data, has_more: false, url: '/v1/subscriptions' } };
+    }],
     ['GET', /^\/v1\/subscriptions\/([\w]+)$/, (r, [id]) => (this.subscriptions.has(id!) ? { body: this.withExpansions(this.subscriptions.get(id!)!, r) } : notFound(id!))],
     ['POST', /^\/v1\/subscriptions\/([\w]+)$/, (r, [id]) => (this.subscriptions.has(id!) ? { body: this.updateSubscription(id!, r) } : notFound(id!))],
     ['DELETE', /^\/v1\/subscriptions\/([\w]+)$/, (_r, [id]) => (this.subscriptions.has(id!) ? { body: Object.assign(this.subscriptions.get(id!)!, { status: 'canceled' }) } : notFound(id!))],
@@ -68,13 +79,30 @@ export class StripeTestServer {
       const id = this.id('seti');
       return { body: { ...stripeFixture('setup_intent'), id, customer: r.form['customer'], client_secret: `${id}_secret_test`, metadata: metadataOf(r.form), usage: r.form['usage'] } };
     }],
-    ['POST', /^\/v1\/refunds$/, (r) => ({ body: { ...stripeFixture('refund'), id: this.id('re'), payment_intent: r.form['payment_intent'], amount: Number(r.form['amount']), status: 'succeeded' } })],
+    ['POST', /^\/v1\/refunds$/, (r) => {
+      const refund = { ...stripeFixture('refund'), id: this.id('re'), payment_intent: r.form['payment_intent'], amount: Number(r.form['amount']), status: 'succeeded', metadata: metadataOf(r.form) };
+      this.refunds.push(refund);
+      return { body: refund };
+    }],
+    ['GET', /^\/v1\/refunds$/, (r) => ({ body: { object: 'list', data: this.refunds.filter((x) => !r.query['payment_intent'] || x['payment_intent'] === r.query['payment_intent']), has_more: false, url: '/v1/refunds' } })],
     ['GET', /^\/v1\/events$/, (r) => {
       const gte = Number(r.query['created[gte]'] ?? 0);
       const data = this.events.filter((e) => (e['created'] as number) >= gte).sort((a, b) => (b['created'] as number) - (a['created'] as number));
       return { body: { object: 'list', data, has_more: false, url: '/v1/events' } };
     }],
   ];
+
+  /** A fresh account: no objects, no requests, no keys (tests that share one server). */
+  reset(): void {
+    for (const m of [this.subscriptions, this.customers, this.schedules, this.invoicePayments, this.answered]) m.clear();
+    this.refunds.length = 0;
+    this.requests.length = 0;
+  }
+
+  /** Stripe keeps Idempotency-Keys for 24 hours: forgets every key, as a day later. */
+  forgetIdempotencyKeys(): void {
+    this.answered.clear();
+  }
 
   /** The next `times` requests matching method and path answer `status` (429 or 5xx) before succeeding. */
   failNext(method: string, path: RegExp, status: number, times = 1): void {
