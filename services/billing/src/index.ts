@@ -8,3 +8,4 @@ export * from './adapters/stripe/stripePaymentProvider.ts';
 export * from './application/customerLinks.ts';
 export * from './application/stripeReconciliation.ts';
 export * from './billingSetup.ts';
+export * from './application/billingTermsCommands.ts';

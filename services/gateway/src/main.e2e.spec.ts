@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { StripeTestServer } from '@curbmap/billing/testing';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-main-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -82,6 +83,24 @@ describe('the platform as `make up` runs it', () => {
       expect(await stop(run.child)).toBe(0);
     } finally {
       rmSync(emptyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('seeds the demo with Stripe set (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET): the demo city pays by invoice through Stripe', async () => {
+    const stripe = new StripeTestServer();
+    const apiBase = await stripe.start();
+    const stripeDir = mkdtempSync(join(tmpdir(), 'curbmap-main-'));
+    try {
+      const run = await start({ CURBMAP_DATA_DIR: stripeDir, CURBMAP_SEED_DEMO: 'true', STRIPE_SECRET_KEY: 'sk_test_curbmap_demo', STRIPE_WEBHOOK_SECRET: 'whsec_curbmap_demo', STRIPE_API_BASE: apiBase });
+      expect(run.banner).toMatch(/demo subscription: City, 5 seats/);
+      const key = readFileSync(join(stripeDir, 'demo-api-key'), 'utf8').trim();
+      const sub = await (await fetch(`${run.base}/v1/subscription`, { headers: { authorization: `Bearer ${key}` } })).json();
+      expect(sub).toMatchObject({ provider: 'stripe', collectionMethod: 'send_invoice', seats: 5 });
+      expect(stripe.requestsTo('POST', '/v1/subscriptions')[0]?.form).toMatchObject({ collection_method: 'send_invoice' });
+      expect(await stop(run.child)).toBe(0);
+    } finally {
+      await stripe.close();
+      rmSync(stripeDir, { recursive: true, force: true });
     }
   });
 });
