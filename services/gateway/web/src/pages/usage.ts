@@ -2,6 +2,7 @@ import uPlot from 'uplot';
 import { api, type Me } from '../api.ts';
 import { empty, h } from '../dom.ts';
 import { number } from '../format.ts';
+import { bucketStarts, type UsageWindow } from '../buckets.ts';
 
 interface Meter { key: string; name: string }
 interface Summary { meter: string; window: string; total: number | null; series: { projectId: string | null; total: number | null; points: { start: string; value: number | null }[] }[] }
@@ -11,16 +12,20 @@ interface Project { id: string; name: string }
 const palette = ['#1f4e79', '#c0504d', '#2e8b57', '#8064a2', '#f79646', '#4bacc6', '#7f6000', '#9b2d71', '#3d7b80', '#5f5f5f'];
 const day = 86_400_000;
 
-/** The chart's data: one x axis (every bucket start), one series per project (null where it has no value). */
-export function chartData(summary: Summary): [number[], ...(number | null)[][]] {
-  const xs = [...new Set(summary.series.flatMap((s) => s.points.map((p) => p.start)))].sort();
+/**
+ * The chart's data: one x axis (every bucket of the chosen range, in the organization's zone, and any bucket a
+ * point has), one series per project; a bucket without usage is drawn at zero.
+ */
+export function chartData(summary: Summary, range: string[]): [number[], ...(number | null)[][]] {
+  // Instants, not strings: the same start may be written with or without milliseconds.
+  const xs = [...new Set([...range, ...summary.series.flatMap((s) => s.points.map((p) => p.start))].map((x) => Date.parse(x)))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const series = summary.series.map((s) => {
-    const values: (number | null)[] = new Array(xs.length).fill(null);
-    for (const p of s.points) values[index.get(p.start)!] = p.value;
+    const values: (number | null)[] = new Array(xs.length).fill(0);
+    for (const p of s.points) values[index.get(Date.parse(p.start))!] = p.value;
     return values;
   });
-  return [xs.map((x) => Date.parse(x) / 1000), ...series];
+  return [xs.map((x) => x / 1000), ...series];
 }
 
 /** A chart per meter over time (hour/day/month), split by project, a range picker, quota bars, CSV of what is shown. */
@@ -73,6 +78,7 @@ export async function usagePage(main: HTMLElement, me: Me): Promise<void> {
       chart.replaceChildren(empty('No usage in this range.'));
     } else {
       chart.replaceChildren();
+      const data = chartData(summary, bucketStarts(`${from.value}T00:00:00Z`, `${to.value}T00:00:00Z`, window.value as UsageWindow, me.organization.timeZone));
       const label = (id: string | null) => (id ? (names.get(id) ?? id) : 'All');
       plot = new uPlot({
         width: Math.max(280, Math.min(1100, chart.clientWidth || 800)),
@@ -80,7 +86,8 @@ export async function usagePage(main: HTMLElement, me: Me): Promise<void> {
         series: [{}, ...summary.series.map((s, i) => ({ label: label(s.projectId), stroke: palette[i % palette.length]!, width: 1.5, spanGaps: false }))],
         axes: [{}, { size: 60 }],
         scales: { x: { time: true } },
-      }, chartData(summary) as uPlot.AlignedData, chart);
+      }, data as uPlot.AlignedData, chart);
+      chart.dataset['buckets'] = String(data[0].length);
       chart.dataset['renderMs'] = (performance.now() - started).toFixed(1);
     }
     totals.replaceChildren(
