@@ -22,6 +22,9 @@ export interface ImportSummary {
   cdsVersion: '1.0' | '1.1';
   counts: Record<CurbKind, number>;
   replayed: boolean;
+  /** Policies zones name that are in neither the import nor the project (the first 100), and how many. */
+  unresolvedPolicies: { policyId: string; path: string }[];
+  unresolvedPolicyCount: number;
 }
 
 const claimOf = (meta: CommandMetadata) => `curbs:${meta.organizationId}:${meta.commandId}`;

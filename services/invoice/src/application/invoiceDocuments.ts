@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandMetadata } from '@curbmap/eventsourcing';
 import { HttpError, type ServiceContext } from '@curbmap/service-kit';
-import { DEFAULT_TEMPLATE, renderInvoice, sampleDocument, templateProblem, type InvoiceDocument } from '../domain/template/invoiceDocument.ts';
+import { DEFAULT_TEMPLATE, renderInvoice, templateProblem, type InvoiceDocument } from '../domain/template/invoiceDocument.ts';
+import { dueDate } from '../domain/invoice/invoiceDecider.ts';
+import { formatInvoiceNumber, yearIn } from '../domain/numbering/invoiceNumbering.ts';
+import { invoiceTotals } from '../domain/tax/invoiceTax.ts';
+import { taxSettingsOf } from './taxSettings.ts';
 import { formatDate, formatMoney } from '../domain/template/money.ts';
-import { invoiceCollections as C, type BillingDetailsView, type InvoiceOrganizationView, type InvoiceTemplateView, type InvoiceView } from '../projections/invoiceProjections.ts';
+import { invoiceCollections as C, type BillingDetailsView, type BillingTermsView, type InvoiceOrganizationView, type InvoiceTemplateView, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { organizationZone } from './invoiceNumbers.ts';
 
 /** Who issues the invoices (the platform operator), and how to pay them. */
@@ -32,7 +36,35 @@ export async function setTemplate(ctx: ServiceContext, meta: CommandMetadata, so
   await ctx.waitForReadModels({ streamId, version: result.nextVersion, types: ['invoice.template.set'], position: result.position });
 }
 
-/** The document of an invoice (or, without one, a sample) in the organization's locale, zone and details. */
+/**
+ * What the branding preview shows: a realistic invoice of this organization (its currency, tax, zone, locale and
+ * payment terms; five seats of a year), not the template check's placeholders.
+ */
+async function previewDocument(ctx: ServiceContext, organizationId: string, locale: string, zone: string): Promise<Omit<InvoiceDocument, 'customer' | 'supplier' | 'branding' | 'remittance'>> {
+  const [terms] = await ctx.readStore.find<BillingTermsView>(C.terms, { organizationId }, { orderBy: 'activatedAt', direction: 'desc', limit: 1 });
+  const currency = terms?.currency ?? 'USD';
+  const tax = await taxSettingsOf(ctx, organizationId);
+  const money = (minor: number) => formatMoney(minor, currency, locale);
+  const issuedAt = ctx.now().toISOString();
+  const yearLater = new Date(Date.parse(issuedAt) + 365 * 86_400_000).toISOString();
+  const [seats, unitAmount] = [5, 360_000];
+  const totals = invoiceTotals([{ amount: seats * unitAmount }], tax);
+  return {
+    number: formatInvoiceNumber(yearIn(issuedAt, zone), 1),
+    issueDate: formatDate(issuedAt, locale, zone),
+    dueDate: formatDate(dueDate(issuedAt, terms?.daysUntilDue ?? 30, zone), locale, zone),
+    supplyPeriod: `${formatDate(issuedAt, locale, zone)} – ${formatDate(yearLater, locale, zone)}`,
+    poNumber: terms?.poNumber ?? 'PO-0042',
+    paymentTerms: 'Bank transfer by the due date',
+    lines: [{ description: `${seats} × City (annual)`, quantity: seats, unitAmount: money(unitAmount), amount: money(seats * unitAmount) }],
+    subtotal: money(totals.subtotal),
+    tax: { rate: `${(tax.rateBasisPoints / 100).toFixed(2)} %`, amount: money(totals.taxAmount), note: tax.note },
+    total: money(totals.total),
+    amountDue: money(totals.total),
+  };
+}
+
+/** The document of an invoice (or, without one, a realistic preview) in the organization's locale, zone and details. */
 export async function documentFor(ctx: ServiceContext, organizationId: string, invoice: InvoiceView | null, supplier: Supplier, branding: InvoiceDocument['branding']): Promise<InvoiceDocument> {
   const details = await ctx.readStore.get<BillingDetailsView>(C.billingDetails, organizationId);
   const locale = details?.locale ?? 'en-US';
@@ -40,7 +72,7 @@ export async function documentFor(ctx: ServiceContext, organizationId: string, i
   const organization = details ? null : await ctx.readStore.get<InvoiceOrganizationView>(C.organizations, organizationId);
   const customer = { legalName: details?.legalName ?? organization?.name ?? '', addressLines: details?.addressLines ?? [], taxId: details?.taxId ?? null };
   const supplierPart = { legalName: supplier.legalName, addressLines: supplier.addressLines, taxId: supplier.taxId };
-  if (!invoice) return { ...sampleDocument(), customer, supplier: supplierPart, branding, remittance: supplier.remittance };
+  if (!invoice) return { ...(await previewDocument(ctx, organizationId, locale, zone)), customer, supplier: supplierPart, branding, remittance: supplier.remittance };
   const money = (minor: number) => formatMoney(minor, invoice.currency, locale);
   const first = invoice.lines[0];
   return {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { DEFAULT_TEMPLATE } from '../domain/template/invoiceDocument.ts';
 import { formatDate, formatMoney } from '../domain/template/money.ts';
 
@@ -80,5 +80,14 @@ describe('invoice templates', () => {
     let last: unknown;
     for await (const e of p.ctx.store.readStream(`invoicetemplate-${org.id}`)) last = e.data;
     expect(last).toMatchObject({ branding: { logoUrl: null, footer: 'Merci', primaryColor: '#112233' } });
+  });
+
+  it('preview a realistic invoice of the organization (its currency, tax and dates), never the check\'s placeholders', async () => {
+    const org = await p.createOrganization('City of Springfield', { currency: 'USD', timeZone: 'America/Chicago' });
+    await p.app.inject({ method: 'PUT', url: `/v1/admin/organizations/${org.id}/tax-settings`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }, payload: { rateBasisPoints: 1000, mode: 'exclusive' } });
+    await p.settle();
+    const preview = (await p.app.inject({ url: '/v1/invoice-template/preview', headers: { authorization: `Bearer ${org.apiKey}` } })).body;
+    expect(preview).not.toMatch(/SAMPLE/);
+    for (const text of ['CM-2027-000001', '5 × City (annual)', '$18,000.00', '$1,800.00', '$19,800.00', 'City of Springfield']) expect(preview).toContain(text);
   });
 });
