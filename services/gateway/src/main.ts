@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     mailFrom: config.mailFrom,
     mailReplyTo: config.mailReplyTo,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    remittance: config.remittance,
   });
   const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl ?? `http://localhost:${config.port}`, trustProxy: config.trustProxy, databaseUrl: config.databaseUrl, kafkaBrokers: config.kafkaBrokers, remoteServices: Object.fromEntries(Object.entries(config.serviceUrls).map(([name, url]) => [name, { url, secret: config.internalSecret! }])) });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { Meter, PlanCatalog } from '@curbmap/billing';
-import { LocalDirectoryArtifactStore, type ArtifactStore } from '@curbmap/service-kit';
+import { LocalDirectoryArtifactStore, type ArtifactStore, type BankDetails } from '@curbmap/service-kit';
 import { ChromiumPdfRenderer, chromiumPath } from './adapters/chromiumPdfRenderer.ts';
 import { HttpWebhookSender, type WebhookSender } from './adapters/httpWebhookSender.ts';
 import { SmtpMailer } from './adapters/smtpMailer.ts';
-import { createInvoiceModule, type InvoiceModule } from './invoiceModule.ts';
+import { createInvoiceModule, DEFAULT_SUPPLIER, type InvoiceModule } from './invoiceModule.ts';
 
 export interface InvoiceSetupOptions {
   dataDir: string;
@@ -24,6 +24,8 @@ export interface InvoiceSetupOptions {
   renewalReminderIntervalMs?: number;
   /** Render invoice PDFs when invoices are finalized (default true). */
   renderPdfsOnIssue?: boolean;
+  /** CURBMAP_REMITTANCE_*: the operator's account, printed on invoices paid by transfer. */
+  remittance?: BankDetails | null;
 }
 
 /** The invoice service, configured (embedded or in its own process). */
@@ -43,5 +45,6 @@ export function setUpInvoice(options: InvoiceSetupOptions): InvoiceModule {
     },
     ...(options.renewalReminderIntervalMs ? { renewalReminderIntervalMs: options.renewalReminderIntervalMs } : {}),
     renderPdfsOnIssue: options.renderPdfsOnIssue ?? true,
+    supplier: { ...DEFAULT_SUPPLIER, bankDetails: options.remittance ?? null },
   });
 }

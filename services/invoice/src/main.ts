@@ -4,5 +4,5 @@ import { runServiceMain } from '@curbmap/service-kit';
 import { setUpInvoice } from './invoiceSetup.ts';
 
 await runServiceMain((config) =>
-  setUpInvoice({ dataDir: config.dataDir, catalog: PlanCatalog.load(config.plansFile ?? undefined), smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, mailReplyTo: config.mailReplyTo, webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks }),
+  setUpInvoice({ dataDir: config.dataDir, catalog: PlanCatalog.load(config.plansFile ?? undefined), smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, mailReplyTo: config.mailReplyTo, webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks, remittance: config.remittance }),
 );

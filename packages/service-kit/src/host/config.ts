@@ -1,5 +1,18 @@
 import { createAjv } from '@curbmap/contracts';
 
+/** Where customers paying by bank transfer send the money: the platform operator's account. */
+export interface BankDetails {
+  bank: string;
+  accountHolder: string;
+  /** An IBAN (checked), or an account number with a routing number (US ACH/wire). */
+  iban: string | null;
+  accountNumber: string | null;
+  routingNumber: string | null;
+  swiftBic: string | null;
+  /** What the transfer's reference must say; `{number}` is the invoice number. */
+  reference: string;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -41,6 +54,8 @@ export interface Config {
   serviceUrls: Record<string, string>;
   /** CURBMAP_INTERNAL_SECRET: signs what the gateway forwards to services (required with SERVICE_URLS). */
   internalSecret: string | null;
+  /** CURBMAP_REMITTANCE_*: the operator's bank details, printed on invoices paid by transfer (null: not set). */
+  remittance: BankDetails | null;
 }
 
 const schema = {
@@ -71,6 +86,13 @@ const schema = {
     KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
     SERVICE_URLS: { type: 'string', pattern: '^[a-z]+=https?://[^,\\s]+(,[a-z]+=https?://[^,\\s]+)*$' },
     CURBMAP_INTERNAL_SECRET: { type: 'string', minLength: 32 },
+    CURBMAP_REMITTANCE_BANK: { type: 'string', minLength: 2, maxLength: 120 },
+    CURBMAP_REMITTANCE_ACCOUNT_HOLDER: { type: 'string', minLength: 2, maxLength: 120 },
+    CURBMAP_REMITTANCE_IBAN: { type: 'string', pattern: '^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,36}$' },
+    CURBMAP_REMITTANCE_ACCOUNT_NUMBER: { type: 'string', pattern: '^[0-9A-Za-z -]{4,34}$' },
+    CURBMAP_REMITTANCE_ROUTING_NUMBER: { type: 'string', pattern: '^[0-9]{9}$' },
+    CURBMAP_REMITTANCE_SWIFT_BIC: { type: 'string', pattern: '^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$' },
+    CURBMAP_REMITTANCE_REFERENCE: { type: 'string', minLength: 3, maxLength: 200, default: 'the invoice number {number}' },
   },
 } as const;
 
@@ -101,8 +123,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw['STRIPE_SECRET_KEY'] && !raw['STRIPE_WEBHOOK_SECRET']) problems.push('STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: Stripe confirms payments by webhook, so set both, or neither');
   if (raw['KAFKA_BROKERS'] && !raw['DATABASE_URL']) problems.push('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
   if (raw['SERVICE_URLS'] && !raw['CURBMAP_INTERNAL_SECRET']) problems.push('SERVICE_URLS needs CURBMAP_INTERNAL_SECRET, shared with the services, to sign what the gateway forwards');
+  const remittance = remittanceOf(raw, problems);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {
+    remittance,
     port: raw['PORT'] as number,
     host: raw['HOST'] as string,
     dataDir: raw['CURBMAP_DATA_DIR'] as string,
@@ -148,4 +172,27 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
   if (value === 'true' || value === 'false') return value === 'true';
   if (/^[0-9]+$/.test(value)) return Number(value);
   return value.split(',').map((a) => a.trim());
+}
+
+/** Is this an IBAN whose check digits hold (ISO 13616: the number read as digits, mod 97, is 1)? */
+export function validIban(value: string): boolean {
+  const iban = value.replace(/ /g, '');
+  if (!/^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$/.test(iban)) return false;
+  const digits = (iban.slice(4) + iban.slice(0, 4)).replace(/[A-Z]/g, (c) => String(c.charCodeAt(0) - 55));
+  let rest = 0;
+  for (const d of digits) rest = (rest * 10 + Number(d)) % 97;
+  return rest === 1;
+}
+
+/** The operator's bank details from CURBMAP_REMITTANCE_*: all or nothing, an account to pay into, a valid IBAN. */
+function remittanceOf(raw: Record<string, unknown>, problems: string[]): BankDetails | null {
+  const get = (key: string) => (raw[`CURBMAP_REMITTANCE_${key}`] as string | undefined) ?? null;
+  const given = ['BANK', 'ACCOUNT_HOLDER', 'IBAN', 'ACCOUNT_NUMBER', 'ROUTING_NUMBER', 'SWIFT_BIC'].filter((k) => get(k) !== null);
+  if (given.length === 0) return null;
+  const iban = get('IBAN');
+  const accountNumber = get('ACCOUNT_NUMBER');
+  if (!get('BANK') || !get('ACCOUNT_HOLDER')) problems.push('CURBMAP_REMITTANCE_* needs CURBMAP_REMITTANCE_BANK and CURBMAP_REMITTANCE_ACCOUNT_HOLDER');
+  if (!iban && !accountNumber) problems.push('CURBMAP_REMITTANCE_* needs CURBMAP_REMITTANCE_IBAN or CURBMAP_REMITTANCE_ACCOUNT_NUMBER: an account to pay into');
+  if (iban && !validIban(iban)) problems.push('CURBMAP_REMITTANCE_IBAN is not a valid IBAN (its check digits do not hold)');
+  return { bank: get('BANK') ?? '', accountHolder: get('ACCOUNT_HOLDER') ?? '', iban: iban ? iban.replace(/ /g, '').replace(/(.{4})/g, '$1 ').trim() : null, accountNumber, routingNumber: get('ROUTING_NUMBER'), swiftBic: get('SWIFT_BIC'), reference: raw['CURBMAP_REMITTANCE_REFERENCE'] as string };
 }

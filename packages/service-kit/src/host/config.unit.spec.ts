@@ -3,7 +3,26 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, kafkaBrokers: null, serviceUrls: {}, internalSecret: null });
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, kafkaBrokers: null, serviceUrls: {}, internalSecret: null, remittance: null });
+  });
+
+  it('reads TRUST_PROXY as fastify takes it', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(() => loadConfig({ TRUST_PROXY: 'yes please' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('reads the operator\'s bank details all or nothing, with an IBAN whose check digits hold', () => {
+    const bank = { CURBMAP_REMITTANCE_BANK: 'First Republic of Curbs', CURBMAP_REMITTANCE_ACCOUNT_HOLDER: 'CurbMap, Inc.' };
+    expect(loadConfig({ ...bank, CURBMAP_REMITTANCE_IBAN: 'DE89370400440532013000', CURBMAP_REMITTANCE_SWIFT_BIC: 'COBADEFFXXX' }).remittance).toEqual({
+      bank: 'First Republic of Curbs', accountHolder: 'CurbMap, Inc.', iban: 'DE89 3704 0044 0532 0130 00', accountNumber: null, routingNumber: null, swiftBic: 'COBADEFFXXX', reference: 'the invoice number {number}',
+    });
+    expect(loadConfig({ ...bank, CURBMAP_REMITTANCE_ACCOUNT_NUMBER: '000123456789', CURBMAP_REMITTANCE_ROUTING_NUMBER: '121000248', CURBMAP_REMITTANCE_REFERENCE: 'CM {number}' }).remittance).toMatchObject({ accountNumber: '000123456789', routingNumber: '121000248', reference: 'CM {number}' });
+    expect(() => loadConfig({ ...bank, CURBMAP_REMITTANCE_IBAN: 'DE89370400440532013001' })).toThrow(/check digits/);
+    expect(() => loadConfig(bank)).toThrow(/IBAN or CURBMAP_REMITTANCE_ACCOUNT_NUMBER/);
+    expect(() => loadConfig({ CURBMAP_REMITTANCE_IBAN: 'DE89370400440532013000' })).toThrow(/needs CURBMAP_REMITTANCE_BANK/);
+    expect(() => loadConfig({ ...bank, CURBMAP_REMITTANCE_IBAN: 'DE89370400440532013000', CURBMAP_REMITTANCE_SWIFT_BIC: 'nope' })).toThrow(/SWIFT_BIC/);
   });
 
   it('reads and converts the environment', () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandMetadata } from '@curbmap/eventsourcing';
-import { HttpError, type ServiceContext } from '@curbmap/service-kit';
+import { HttpError, type BankDetails, type ServiceContext } from '@curbmap/service-kit';
 import { DEFAULT_TEMPLATE, renderInvoice, templateProblem, type InvoiceDocument } from '../domain/template/invoiceDocument.ts';
 import { dueDate } from '../domain/invoice/invoiceDecider.ts';
 import { formatInvoiceNumber, yearIn } from '../domain/numbering/invoiceNumbering.ts';
@@ -16,6 +16,22 @@ export interface Supplier {
   addressLines: string[];
   taxId: string | null;
   remittance: string;
+  /** CURBMAP_REMITTANCE_*: the account transfers go to (null: not configured). */
+  bankDetails?: BankDetails | null;
+}
+
+/** The rows an invoice paid by transfer prints: the account, and the reference the transfer must carry. */
+export function payToRows(bank: BankDetails, invoiceNumber: string): { label: string; value: string }[] {
+  const rows: [string, string | null][] = [
+    ['Account holder', bank.accountHolder],
+    ['Bank', bank.bank],
+    ['IBAN', bank.iban],
+    ['Account number', bank.accountNumber],
+    ['Routing number (ABA)', bank.routingNumber],
+    ['SWIFT/BIC', bank.swiftBic],
+    ['Reference', bank.reference.replaceAll('{number}', invoiceNumber)],
+  ];
+  return rows.filter((r): r is [string, string] => r[1] !== null).map(([label, value]) => ({ label, value }));
 }
 
 export const DEFAULT_BRANDING = { logoUrl: null, logo: null, primaryColor: '#1f4e79', footer: null };
@@ -72,7 +88,10 @@ export async function documentFor(ctx: ServiceContext, organizationId: string, i
   const organization = details ? null : await ctx.readStore.get<InvoiceOrganizationView>(C.organizations, organizationId);
   const customer = { legalName: details?.legalName ?? organization?.name ?? '', addressLines: details?.addressLines ?? [], taxId: details?.taxId ?? null };
   const supplierPart = { legalName: supplier.legalName, addressLines: supplier.addressLines, taxId: supplier.taxId };
-  if (!invoice) return { ...(await previewDocument(ctx, organizationId, locale, zone)), customer, supplier: supplierPart, branding, remittance: supplier.remittance };
+  if (!invoice) {
+    const preview = await previewDocument(ctx, organizationId, locale, zone);
+    return { ...preview, customer, supplier: supplierPart, branding, remittance: supplier.remittance, payTo: supplier.bankDetails ? payToRows(supplier.bankDetails, preview.number) : null };
+  }
   const money = (minor: number) => formatMoney(minor, invoice.currency, locale);
   const first = invoice.lines[0];
   return {
@@ -90,6 +109,7 @@ export async function documentFor(ctx: ServiceContext, organizationId: string, i
     total: money(invoice.total),
     amountDue: money(invoice.amountRemaining),
     remittance: `${supplier.remittance} (${invoice.number})`,
+    payTo: invoice.collectionMethod === 'send_invoice' && supplier.bankDetails ? payToRows(supplier.bankDetails, invoice.number) : null,
     branding,
   };
 }

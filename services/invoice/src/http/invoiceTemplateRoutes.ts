@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, organizationReadAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
-import { DEFAULT_BRANDING, renderDocument, setTemplate, templateOf } from '../application/invoiceDocuments.ts';
+import { DEFAULT_BRANDING, payToRows, renderDocument, setTemplate, templateOf } from '../application/invoiceDocuments.ts';
 import { invoicePdf, type PdfDeps } from '../application/invoicePdfs.ts';
 import { DOCUMENT_CSP } from '../adapters/chromiumPdfRenderer.ts';
 import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
@@ -51,6 +51,25 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
       const saved = await templateOf(ctx, auth.organizationId);
       return { template: saved.source, custom: saved.custom, branding: saved.branding };
     },
+  });
+
+  app.get('/v1/remittance-details', {
+    config: { auth: 'key', minRole: 'read_only' },
+    schema: {
+      summary: 'Where to send a bank transfer that pays an invoice: the operator\'s account (as printed on invoices paid by transfer)',
+      description: '`payTo` is null when the operator has not configured its bank details (CURBMAP_REMITTANCE_*); the reference row says what the transfer must quote.',
+      tags,
+      security,
+      response: {
+        200: {
+          type: 'object',
+          required: ['remittance', 'payTo'],
+          properties: { remittance: { type: 'string' }, payTo: { type: ['array', 'null'], items: { type: 'object', required: ['label', 'value'], properties: { label: { type: 'string' }, value: { type: 'string' } } } } },
+        },
+        ...problemResponses(401),
+      },
+    },
+    handler: async () => ({ remittance: supplier.remittance, payTo: supplier.bankDetails ? payToRows(supplier.bankDetails, 'the invoice number') : null }),
   });
 
   app.get('/v1/invoice-template', {

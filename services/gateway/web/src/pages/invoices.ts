@@ -2,6 +2,7 @@ import { api, can, type Me } from '../api.ts';
 import { announce, empty, h, scrollable } from '../dom.ts';
 import { date, money } from '../format.ts';
 
+interface RemittanceDetails { remittance: string; payTo: { label: string; value: string }[] | null }
 interface Invoice { id: string; number: string; status: string; currency: string; total: number; amountRemaining: number; issuedAt: string; dueAt: string | null; poNumber: string | null; creditNotes?: { number: string; amount: number; reason: string }[] }
 
 /**
@@ -10,7 +11,7 @@ interface Invoice { id: string; number: string; status: string; currency: string
  */
 export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
   const tz = me.organization.timeZone;
-  const { data } = await api<{ data: Invoice[] }>('/v1/invoices?limit=100');
+  const [{ data }, details] = await Promise.all([api<{ data: Invoice[] }>('/v1/invoices?limit=100'), api<RemittanceDetails>('/v1/remittance-details')]);
   const rows = data.map((i) =>
     h('tr', {},
       h('th', { scope: 'row' }, i.number),
@@ -27,7 +28,10 @@ export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
   const open = data.filter((i) => i.amountRemaining > 0 && (i.status === 'open' || i.status === 'partially_paid'));
   const remittance = h('section', { class: 'card', 'aria-labelledby': 'remit-title' },
     h('h2', { id: 'remit-title' }, 'Remittance'),
-    h('p', {}, 'Pay by bank transfer to CurbMap, Inc., quoting the invoice number. Tell us when you have sent a transfer; it is matched when the money arrives.'));
+    h('p', {}, `${details.remittance}. Tell us when you have sent a transfer; it is matched when the money arrives.`),
+    details.payTo
+      ? h('table', { class: 'table', id: 'pay-to' }, h('caption', {}, 'Pay by bank transfer to'), h('tbody', {}, ...details.payTo.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.label), h('td', {}, r.value)))))
+      : h('p', { class: 'hint' }, 'The bank account to pay into has not been published here: ask billing support for it.'));
   if (open.length > 0 && can(me, 'billing_admin')) {
     const invoice = h('select', { id: 'remit-invoice', required: true }, ...open.map((i) => h('option', { value: i.id }, `${i.number} (${money(i.amountRemaining, i.currency)})`)));
     const amount = h('input', { id: 'remit-amount', type: 'text', inputmode: 'decimal', required: true, placeholder: '0.00' });

@@ -16,6 +16,8 @@ export interface InvoiceDocument {
   total: string;
   amountDue: string;
   remittance: string;
+  /** The operator's account for a bank transfer, as label and value rows (null: paid by card, or not configured). */
+  payTo?: { label: string; value: string }[] | null;
   branding: { logoUrl: string | null; logo?: string | null; primaryColor: string; footer: string | null };
 }
 
@@ -57,6 +59,7 @@ export const DEFAULT_TEMPLATE = `<!doctype html>
   </table>
   <p>Payment terms: {{paymentTerms}}</p>
   <p>Remittance: {{remittance}}</p>
+  {{#if payTo}}<table class="pay-to"><tr><th colspan="2">Pay by bank transfer to</th></tr>{{#each payTo}}<tr><td>{{label}}</td><td>{{value}}</td></tr>{{/each}}</table>{{/if}}
   <footer>{{#if branding.footer}}{{branding.footer}}{{/if}}</footer>
 </body></html>`;
 
