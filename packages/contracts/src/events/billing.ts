@@ -1,5 +1,5 @@
 import type { EventContract } from '../eventRegistry.ts';
-import { currency, instant, MAX_AMOUNT, minorUnits, object, timeZone, uuid, type EventsOf, type SchemaType } from './common.ts';
+import { currency, instant, MAX_AMOUNT, minorUnits, object, timeZone, uuid, withOptional, type EventsOf, type SchemaType } from './common.ts';
 
 export const collectionMethods = ['charge_automatically', 'send_invoice'] as const;
 export type CollectionMethod = (typeof collectionMethods)[number];
@@ -151,7 +151,11 @@ const billingEventSchemas = {
   /** Payment terms the operator set for the organization (stream billingterms-<orgId>). */
   'billing.terms.set': billingTermsSchema,
   /** An over-payment becomes the organization's credit, spent on its next invoices (stream credit-<orgId>). */
-  'billing.credit.granted': object({ amount: { type: 'integer', minimum: 1 }, currency, sourcePaymentId: nonEmpty }),
+  /**
+   * `source` (optional: events written before lack it): the event the credit came from (an over-payment, a credit
+   * note's or a void's release), so a reader can wait for that very write to be projected.
+   */
+  'billing.credit.granted': withOptional(object({ amount: { type: 'integer', minimum: 1 }, currency, sourcePaymentId: nonEmpty }), { source: object({ streamId: nonEmpty, version: { type: 'integer', minimum: 0 }, type: nonEmpty }) }),
   'billing.credit.applied': object({ amount: { type: 'integer', minimum: 1 }, currency, invoiceId: uuid }),
   'billing.customer.linked': object({ provider: { const: 'stripe' }, customerId: { type: 'string', pattern: '^cus_' } }),
   'billing.stripe_event.received': stripeEventReceivedSchema,

@@ -1,12 +1,15 @@
 import type { BillingEvent, InvoiceEvent } from '@curbmap/contracts';
 import { deterministicUuid, NotFoundError, type StoredEvent } from '@curbmap/eventsourcing';
-import { reactionMetadata as meta, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { reactionMetadata as meta, runCommand, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView } from '../projections/billingProjections.ts';
 import { creditDecider, creditStream } from '../domain/credit/creditDecider.ts';
 import { runReceivableCommand } from './receivableCommands.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
 
 const reactive = { consistent: false };
+
+/** Where a credit came from: the stream version a reader of it waits for. */
+const sourceOf = (stored: StoredEvent) => ({ streamId: stored.streamId, version: stored.streamVersion, type: stored.type });
 
 /**
  * A correction of an invoice with no receivable here: one Stripe collects (its mirror opened none), so there is
@@ -48,7 +51,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
     case 'billing.receivable.credited': {
       const d = event.data;
       if (d.excessPaid > 0) {
-        await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data: { amount: d.excessPaid, currency: d.currency, sourcePaymentId: `creditnote_${d.creditNoteId}` }, metadata: meta(stored, 'grant-credit') }, reactive);
+        await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data: { amount: d.excessPaid, currency: d.currency, sourcePaymentId: `creditnote_${d.creditNoteId}`, source: sourceOf(stored) }, metadata: meta(stored, 'grant-credit') }, reactive);
       }
       if (d.amountRemaining === 0) await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, reactive);
       return;
@@ -58,7 +61,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
     case 'billing.receivable.written_off': {
       const d = event.data;
       if (event.type === 'billing.receivable.canceled' && event.data.amountPaid > 0) {
-        const data = { amount: event.data.amountPaid, currency: event.data.currency, sourcePaymentId: `void_${d.invoiceId}` };
+        const data = { amount: event.data.amountPaid, currency: event.data.currency, sourcePaymentId: `void_${d.invoiceId}`, source: sourceOf(stored) };
         await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data, metadata: meta(stored, 'grant-credit') }, reactive);
       }
       await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, reactive);
@@ -80,7 +83,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
     case 'billing.payment.succeeded': {
       const d = event.data;
       if (d.excessAmount > 0) {
-        const data = { amount: d.excessAmount, currency: d.currency, sourcePaymentId: d.paymentId };
+        const data = { amount: d.excessAmount, currency: d.currency, sourcePaymentId: d.paymentId, source: sourceOf(stored) };
         await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data, metadata: meta(stored, 'grant-credit') }, reactive);
       }
       if (d.amountRemaining === 0 && d.invoiceId) await runSubscriptionCommand(ctx, { type: 'RecoverSubscription', data: { invoiceId: d.invoiceId }, metadata: meta(stored, 'recover') }, reactive);
@@ -89,9 +92,10 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
     // New credit settles the organization's other open invoices in its currency at once, oldest first.
     case 'billing.credit.granted': {
       const { currency } = event.data;
-      // The receivables read model must show everything up to this credit (the payment that made it, above all),
-      // or it would offer that payment's own invoice: wait as for a payment written at this position.
-      await ctx.waitForReadModels({ ...writeOf(stored), streamId: `receivable-${stored.id}`, types: ['billing.payment.succeeded'] });
+      // The receivables read model must show the write this credit came from (the over-payment, above all), or it
+      // would offer that payment's own invoice: wait for that very stream version (Kafka orders per stream only).
+      const source = (event.data as { source?: { streamId: string; version: number; type: string } }).source;
+      if (source) await ctx.waitForReadModels({ streamId: source.streamId, version: source.version, types: [source.type], position: stored.globalPosition });
       const open = await ctx.readStore.find<ReceivableView>(C.receivables, { organizationId: stored.organizationId, currency, amountRemaining: { $gt: 0 } }, { orderBy: 'openedAt' });
       for (const r of open) {
         const taken = await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'ApplyCredit', data: { invoiceId: r.id, currency, upTo: r.amountRemaining }, metadata: meta(stored, `apply-credit:${r.id}`) }, reactive);

@@ -88,6 +88,26 @@ if (unavailable) {
       expect(rows.slice(1).map((r) => [r[1], r[2], r[4]])).toEqual([[fee!.number, 'paid', '720000']]);
     }, 120_000);
 
+    it('an over-payment becomes credit that settles the organization\'s other open invoice, from Kafka', async () => {
+      const org = (await call('POST', '/v1/organizations', ADMIN, { name: 'North Haverbrook', billingEmail: 'ap@haverbrook.example', timeZone: 'America/Chicago' })).json() as { id: string; apiKey: string };
+      expect((await call('POST', '/v1/subscription', org.apiKey, { planId: 'city', seats: 1 })).status).toBe(201);
+      const invoices = async () => (await call('GET', '/v1/invoices', org.apiKey)).json().data as { id: string; total: number; status: string; amountRemaining: number; issuedAt: string }[];
+      await expect.poll(async () => (await invoices()).length, { timeout: 30_000, interval: 250 }).toBe(1);
+      expect((await call('PATCH', '/v1/subscription', org.apiKey, { seats: 2 })).status).toBe(200);
+      await expect.poll(async () => (await invoices()).length, { timeout: 30_000, interval: 250 }).toBe(2);
+      const [annual, proration] = (await invoices()).sort((a, b) => a.issuedAt.localeCompare(b.issuedAt) || b.total - a.total);
+      // Billing must know both invoices before the payment (it learns of them from Kafka).
+      const pay = () => call('POST', `/v1/admin/invoices/${annual!.id}/payments`, ADMIN, { amount: annual!.total + proration!.total, currency: 'USD', reference: 'WIRE-ALL', receivedAt: new Date().toISOString() });
+      await expect.poll(async () => (await pay()).status, { timeout: 30_000, interval: 250 }).toBe(201);
+      const started = Date.now();
+      await expect.poll(async () => (await invoices()).map((i) => i.status).sort(), { timeout: 15_000, interval: 250 }).toEqual(['paid', 'paid']);
+      // Settled in seconds, not after a wait for a stream that is never written.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect((await call('GET', '/v1/credit-balance', org.apiKey)).json()).toEqual({ balances: { USD: 0 } });
+      const parked = (await call('GET', '/v1/admin/dead-letters', ADMIN)).json().data as unknown[];
+      expect(parked).toEqual([]);
+    }, 120_000);
+
     it('usage through the gateway: the usage process applies it from Kafka and answers its routes; a request that skips the gateway is refused', async () => {
       const org = (await call('POST', '/v1/organizations', ADMIN, { name: 'City of Springfield', billingEmail: 'ap@springfield.example', timeZone: 'America/Chicago' })).json() as { id: string; apiKey: string };
       const project = (await call('POST', '/v1/projects', org.apiKey, { name: 'Downtown' })).json().id as string;

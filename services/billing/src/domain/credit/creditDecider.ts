@@ -5,7 +5,7 @@ import type { Command, Decider } from '@curbmap/eventsourcing';
 export const creditStream = (organizationId: string) => `credit-${organizationId}`;
 
 export type CreditEvent = Extract<BillingEvent, { type: 'billing.credit.granted' | 'billing.credit.applied' }>;
-export type GrantCredit = Command<'GrantCredit', { amount: number; currency: string; sourcePaymentId: string }>;
+export type GrantCredit = Command<'GrantCredit', Extract<CreditEvent, { type: 'billing.credit.granted' }>['data']>;
 /** Spend up to `upTo` on an invoice; nothing happens without a balance in that currency. */
 export type ApplyCredit = Command<'ApplyCredit', { invoiceId: string; currency: string; upTo: number }>;
 export type CreditCommand = GrantCredit | ApplyCredit;
