@@ -121,6 +121,15 @@ if (unavailable) {
       const window = `from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${new Date(Date.now() + 86_400_000).toISOString()}`;
       await expect.poll(async () => (await call('GET', `/v1/usage/summary?meter=hits&${window}`, org.apiKey)).json().total, { timeout: 30_000, interval: 200 }).toBe(50);
 
+      // An Idempotency-Key on a forwarded command: the first answer is kept and replayed; the key with another body is refused.
+      const idem = (body: unknown) => fetch(new URL('/v1/meters', gateway!.url), { method: 'POST', headers: { authorization: `Bearer ${org.apiKey}`, 'content-type': 'application/json', 'idempotency-key': 'meter-visits-1' }, body: JSON.stringify(body) });
+      const visits = { key: 'visits', name: 'Visits', eventType: 'visit', aggregation: 'count' };
+      const [first, retry] = [await idem(visits), await idem(visits)];
+      expect([first.status, retry.status, retry.headers.get('idempotent-replayed')]).toEqual([201, 201, 'true']);
+      expect(await retry.text()).toBe(await first.text());
+      const reused = await idem({ ...visits, name: 'Other' });
+      expect(reused.status).toBe(422);
+
       // Validation, roles and tenancy are the gateway's: a bad body never reaches the service.
       const bad = await call('POST', '/v1/meters', org.apiKey, { key: 'x' });
       expect(bad.status).toBe(400);

@@ -32,6 +32,7 @@ export function forwardedRoutes(module: ServiceModule, ctx: ServiceContext, remo
 }
 
 type ForwardedBody = string | Buffer | ReadableStream;
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function bodyOf(request: FastifyRequest): ForwardedBody | undefined {
   const body = request.body as unknown;
@@ -66,5 +67,8 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   answer.headers.forEach((value, name) => {
     if (!DROPPED.has(name) && name !== 'content-encoding') reply.header(name, value);
   });
+  // A command's JSON answer is taken whole, as an answer given here would be: the Idempotency-Key store keeps it
+  // for replays (a stream it cannot). Downloads, CSV and server-sent events stream through.
+  if (!SAFE.has(request.method) && /^application\/(problem\+)?json/.test(answer.headers.get('content-type') ?? '')) return reply.send(await answer.text());
   return reply.send(answer.body ? Readable.fromWeb(answer.body as ReadableStream) : null);
 }
