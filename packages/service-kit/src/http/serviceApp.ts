@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { StreamWrite, Subscription } from '@curbmap/eventsourcing';
+import { DEAD_LETTERS, type DeadLetter, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
 import { HttpError, problemSchema } from '../problem.ts';
 import type { ServiceContext, ServiceModule } from '../serviceModule.ts';
 import { bodyDigest, NonceLedger, verifyPrincipal } from './internalAuth.ts';
@@ -76,6 +76,20 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     const lagging: string[] = [];
     await Promise.all(options.projections.map((p) => p.waitForWrite(write, Math.min(timeoutMs, 10_000)).catch(() => void lagging.push(p.name))));
     return reply.code(lagging.length ? 409 : 200).send({ lagging });
+  });
+  // The operator's retry of a dead letter one of this process's subscriptions parked (the gateway forwards it).
+  app.post<{ Params: { id: string } }>('/internal/dead-letters/:id/retry', async (request, reply) => {
+    if (request.auth?.kind !== 'admin') throw new HttpError(403, 'forbidden', 'a dead letter is retried by the platform operator');
+    const deadLetter = await ctx.readStore.get<DeadLetter & { [k: string]: unknown }>(DEAD_LETTERS, request.params.id);
+    if (!deadLetter) throw new HttpError(404, 'not_found', 'dead letter not found');
+    const subscription = ctx.subscriptions.list().find((s) => s.name === deadLetter.subscription);
+    if (!subscription) throw new HttpError(409, 'subscription_not_running', `subscription ${deadLetter.subscription} is not running in the ${module.name} process`);
+    try {
+      await subscription.retry(deadLetter);
+    } catch (err) {
+      throw new HttpError(409, 'retry_failed', `the handler failed again: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return reply.send(await ctx.readStore.get(DEAD_LETTERS, deadLetter.id));
   });
   app.setNotFoundHandler((request) => {
     throw new HttpError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`);

@@ -207,5 +207,26 @@ if (unavailable) {
       await consumer.disconnect();
       expect(seen.filter((k) => k === 'stripeevent-evt_distributed0001')).toHaveLength(1);
     }, 60_000);
+
+    it('a dead letter the billing process parked is retried there through the gateway\'s admin route', async () => {
+      const admin = { authorization: `Bearer ${ADMIN}` };
+      const org = (await (await fetch(new URL('/v1/organizations', gateway!.url), { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Cypress Creek', billingEmail: 'ap@cypress.example' }) })).json()) as { id: string };
+      // A payment of a customer Stripe knows but that names no organization yet: billing cannot apply it, parks it.
+      stripe.customers.set('cus_test_later', { ...stripeFixture('customer'), id: 'cus_test_later', metadata: {} });
+      const event = { ...stripeFixture('event'), id: 'evt_distributed_parked', type: 'payment_intent.succeeded', created: Math.floor(Date.now() / 1000), data: { object: { ...stripeFixture('payment_intent'), id: 'pi_test_parked', customer: 'cus_test_later', amount: 5_000, amount_received: 5_000, currency: 'usd', status: 'succeeded', metadata: {} } } };
+      const payload = JSON.stringify(event);
+      expect((await fetch(new URL('/webhooks/stripe', gateway!.url), { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: webhookSecret }) }, body: payload })).status).toBe(200);
+      const parked = async () => ((await (await fetch(new URL('/v1/admin/dead-letters', gateway!.url), { headers: admin })).json()) as { data: { id: string; subscription: string; eventType: string }[] }).data;
+      await expect.poll(async () => (await parked()).map((d) => d.subscription), { timeout: 60_000, interval: 500 }).toContain('billing.stripe-sync.v1');
+      const [letter] = (await parked()).filter((d) => d.subscription === 'billing.stripe-sync.v1');
+      const retry = () => fetch(new URL(`/v1/admin/dead-letters/${encodeURIComponent(letter!.id)}/retry`, gateway!.url), { method: 'POST', headers: admin });
+      // Run in the billing process (not refused as "not running here"): it fails again while the customer is unknown…
+      const again = await retry();
+      expect([again.status, ((await again.json()) as { detail: string }).detail]).toEqual([409, expect.stringMatching(/failed again: .*no organization we know/)]);
+      // …and is resolved once it is known.
+      (stripe.customers.get('cus_test_later')!['metadata'] as Record<string, string>)['organizationId'] = org.id;
+      const resolved = await retry();
+      expect([resolved.status, ((await resolved.json()) as { status: string }).status]).toEqual([200, 'resolved']);
+    }, 120_000);
   });
 }

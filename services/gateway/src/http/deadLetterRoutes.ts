@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { DEAD_LETTERS, type DeadLetter } from '@curbmap/eventsourcing';
-import { HttpError, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { randomUUID } from 'node:crypto';
+import { HttpError, notFound, problemResponses, signPrincipal, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import type { RemoteService } from './forwarding.ts';
 
 const tags = ['operations'];
 const security = [{ adminToken: [] }];
@@ -23,8 +25,25 @@ const deadLetterSchema = {
   },
 } as const;
 
+/**
+ * Asks the service process whose subscription parked a dead letter to retry it (a subscription is named after
+ * its service: `billing.processes.v1` runs in billing's process). Answers as the retry here would.
+ */
+async function retryRemotely(remote: RemoteService, deadLetter: DeadLetter): Promise<unknown> {
+  const url = `/internal/dead-letters/${encodeURIComponent(deadLetter.id)}/retry`;
+  const answer = await fetch(new URL(url, remote.url), {
+    method: 'POST',
+    headers: signPrincipal({ auth: { kind: 'admin' }, commandId: '', at: Date.now(), nonce: randomUUID(), body: null }, 'POST', url, remote.secret),
+    signal: AbortSignal.timeout(60_000),
+  }).catch(() => null);
+  if (!answer) throw new HttpError(503, 'service_unavailable', 'the service that runs this subscription is not answering; retry shortly', undefined, { 'retry-after': '1' });
+  const body = (await answer.json()) as { detail?: string; code?: string };
+  if (answer.status === 200) return body;
+  throw new HttpError(answer.status === 404 ? 404 : 409, body.code ?? 'retry_failed', body.detail ?? `the service answered ${answer.status}`);
+}
+
 /** Events a subscription gave up on (admin token): list them, run one through its handler again. */
-export function registerDeadLetterRoutes(fastify: FastifyInstance, ctx: ServiceContext): void {
+export function registerDeadLetterRoutes(fastify: FastifyInstance, ctx: ServiceContext, remoteServices: Record<string, RemoteService> = {}): void {
   const app = fastify.withTypeProvider<SchemaTypes>();
   app.get('/v1/admin/dead-letters', {
     config: { auth: 'admin' },
@@ -46,13 +65,15 @@ export function registerDeadLetterRoutes(fastify: FastifyInstance, ctx: ServiceC
       tags,
       security,
       params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } } as const,
-      response: { 200: deadLetterSchema, ...problemResponses(401, 404, 409) },
+      response: { 200: deadLetterSchema, ...problemResponses(401, 404, 409, 503) },
     },
     handler: async (request) => {
       const deadLetter = await ctx.readStore.get<DeadLetter & { [k: string]: unknown }>(DEAD_LETTERS, request.params.id);
       if (!deadLetter) throw notFound('dead letter');
       if (deadLetter.status === 'resolved') return deadLetter;
       const subscription = ctx.subscriptions.list().find((s) => s.name === deadLetter.subscription);
+      const remote = remoteServices[deadLetter.subscription.split('.')[0]!];
+      if (!subscription && remote) return retryRemotely(remote, deadLetter);
       if (!subscription) throw new HttpError(409, 'subscription_not_running', `subscription ${deadLetter.subscription} is not running in this process`);
       try {
         await subscription.retry(deadLetter);

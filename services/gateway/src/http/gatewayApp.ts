@@ -145,7 +145,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   const idempotency = registerIdempotency(app, ctx.readStore, ctx.now);
   app.decorate('purgeIdempotencyRecords', idempotency.purge);
   registerOpsRoutes(app, options.readiness);
-  registerDeadLetterRoutes(app, ctx);
+  registerDeadLetterRoutes(app, ctx, options.remoteServices ?? {});
   registerPortalRoutes(app, ctx, { signer: portal, publicUrl: options.publicUrl ?? null, failedAuth });
   registerWebAppRoutes(app);
   for (const module of options.modules) {
