@@ -12,7 +12,11 @@ const dataDir = resolve(process.env['CURBMAP_DATA_DIR'] ?? join(root, 'data-dist
 const port = Number(process.env['PORT'] ?? '8080');
 const services = ['billing', 'usage', 'export', 'invoice'] as const;
 
-const cluster = await startPrivateCluster({ dir: join(dataDir, 'postgres'), port: port + 10 });
+const cluster = await startPrivateCluster({ dir: join(dataDir, 'postgres'), port: port + 10 }).catch((err: unknown) => {
+  // A set-up the operator can fix (a data directory the postgres user cannot reach, say): say what, not a stack.
+  process.stderr.write(`make up-distributed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
 const databaseUrl = await ensureDatabase(cluster.url, 'curbmap');
 const broker = await startPrivateBroker({ dir: join(dataDir, 'kafka'), ports: [port + 11, port + 12] });
 

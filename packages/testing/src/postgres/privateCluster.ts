@@ -42,8 +42,20 @@ export async function startPrivateCluster(options: { dir?: string; port?: number
   if (kept) mkdirSync(options.dir!, { recursive: true });
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-pg-'));
   const asRoot = process.getuid?.() === 0;
-  const run = (cmd: string, args: string[]) => (asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: 'pipe' }) : execFileSync(join(bin, cmd), args, { stdio: 'pipe' }));
+  const run = (cmd: string, args: string[]) => {
+    try {
+      return asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: 'pipe' }) : execFileSync(join(bin, cmd), args, { stdio: 'pipe' });
+    } catch (err) {
+      // What the tool said, as text (execFileSync's error carries it as byte arrays).
+      const said = (err as { stderr?: Buffer; stdout?: Buffer }).stderr?.toString().trim() || (err as { stdout?: Buffer }).stdout?.toString().trim() || String(err);
+      throw new Error(`PostgreSQL's ${cmd} failed: ${said}`);
+    }
+  };
   if (asRoot) {
+    // PostgreSQL refuses to run as root and runs as the postgres user, who must be able to enter every directory
+    // above the cluster's (a home directory of mode 0700 is the usual obstacle).
+    const blocked = firstUnreachable(dir);
+    if (blocked) throw new Error(`PostgreSQL runs as the postgres user, who cannot enter ${blocked} (on the way to ${dir}). Put the data elsewhere (make up-distributed: CURBMAP_DISTRIBUTED_DATA_DIR=/var/tmp/curbmap-distributed), or let it through: chmod o+x ${blocked}`);
     const [uid, gid] = execFileSync('id', ['-u', 'postgres']).toString().trim().split('\n').concat(execFileSync('id', ['-g', 'postgres']).toString().trim()).map(Number);
     chownSync(dir, uid!, gid!);
   }
@@ -96,4 +108,14 @@ export async function ensureDatabase(clusterUrl: string, name: string): Promise<
   const url = new URL(clusterUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** The first directory above `dir` (from the root down) that the postgres user cannot enter, or null. */
+function firstUnreachable(dir: string): string | null {
+  const parts = dir.split('/').filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const path = `/${parts.slice(0, i).join('/')}`;
+    if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', path]).status !== 0) return path;
+  }
+  return null;
 }
