@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres kafka-libs kafka gdal install build typecheck test up up-distributed bench replay clean
+.PHONY: all toolchain chromium postgres kafka-libs kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench replay clean
 
 all: build
 
@@ -62,6 +62,18 @@ kafka-libs:
 kafka: kafka-libs install
 	node infra/kafka/broker.ts
 
+## Schemathesis (PyPI) into .tools/venv, pinned: make test checks the served OpenAPI document with it.
+SCHEMATHESIS_VERSION := 4.32.5
+schemathesis-tool:
+	@if ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q ' $(SCHEMATHESIS_VERSION)$$'; then \
+	  echo "make: installing Schemathesis $(SCHEMATHESIS_VERSION) into .tools/venv"; \
+	  python3 -m venv .tools/venv && .tools/venv/bin/pip install -q --disable-pip-version-check 'schemathesis==$(SCHEMATHESIS_VERSION)'; \
+	fi
+
+## The API as its document says: the platform from sources, Schemathesis with its default checks (infra/schemathesis).
+schemathesis: schemathesis-tool install
+	node infra/schemathesis/run.ts
+
 install: toolchain
 	@pnpm install $(FROZEN) --reporter=append-only --config.confirmModulesPurge=false | tail -n 3
 
@@ -75,12 +87,13 @@ typecheck: install
 
 ## The README's test command: frozen install, type-check (tests included), build, every test.
 test: FROZEN := --frozen-lockfile
-test: chromium postgres kafka-libs install
+test: chromium postgres kafka-libs schemathesis-tool install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json
 	pnpm --filter @curbmap/gateway run build:web
 	pnpm exec vitest run
+	node infra/schemathesis/run.ts
 
 ## The command is package.json's `up` script (its Node flags included); the benchmarks start the same.
 up: chromium build

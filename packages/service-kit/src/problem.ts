@@ -89,8 +89,9 @@ export function toProblem(err: unknown): Problem {
   if (err instanceof ValidationError) return make(422, err.code, err.message);
   if (err instanceof IllegalStateError) return make(409, err.code, err.message);
   if (err instanceof DomainError) return make(400, err.code, err.message);
-  // A `cursor` a client made up, or kept from another listing: any keyset page answers the same.
-  if (err instanceof InvalidCursorError) return make(400, 'invalid_cursor', err.message);
+  // A `cursor` a client made up, or kept from another listing: any keyset page answers the same. Well-formed as
+  // the document says (an opaque string), it cannot be used: 422.
+  if (err instanceof InvalidCursorError) return make(422, 'invalid_cursor', err.message);
   if (err instanceof EventValidationError) return make(500, 'internal_error', 'internal error');
   const e = err as FastifyLikeError;
   if (e.validation) {

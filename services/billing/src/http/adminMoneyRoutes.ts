@@ -92,7 +92,7 @@ export async function adminMoneyRoutes(fastify: FastifyInstance, deps: BillingDe
         return { refundId: submitted.refundId, status: submitted.status, amount: submitted.amount };
       }
       if (!payment.invoiceId) throw new HttpError(409, 'not_refundable', 'this payment is not attached to an invoice');
-      if (!body.reference || !body.refundedAt) throw new HttpError(400, 'invalid_request', 'a bank transfer refund needs the reference and refundedAt of the transfer that returned the money');
+      if (!body.reference || !body.refundedAt) throw new HttpError(422, 'invalid_request', 'a bank transfer refund needs the reference and refundedAt of the transfer that returned the money');
       const meta = commandMetadata(request, ctx, payment.organizationId);
       // Without an amount, the receivable refunds what of the payment is still applied to the invoice.
       await recordManualRefund(ctx, meta, payment.invoiceId, { paymentId: payment.id, ...(body.amount === undefined ? {} : { amount: body.amount }), reference: body.reference, refundedAt: toUtc(body.refundedAt) });

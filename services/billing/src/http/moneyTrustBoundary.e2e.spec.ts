@@ -87,7 +87,7 @@ describe('refunds', () => {
     expect((await invoices())[0]!.status).toBe('paid');
 
     problem(await p.app.inject({ method: 'POST', url: `/v1/admin/payments/${payment.id}/refunds`, headers: bearer(org.apiKey), payload: {} }), 401);
-    problem(await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 100_000 }), 400, /reference and refundedAt/);
+    problem(await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 100_000 }), 422, /reference and refundedAt/);
     problem(await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 2_000_000, reference: 'RET-1', refundedAt: '2027-03-25T10:00:00Z' }), 422, /at most 1080000/);
     const refunded = await operator('POST', `/v1/admin/payments/${payment.id}/refunds`, { amount: 300_000, reference: 'RET-1', refundedAt: '2027-03-25T10:00:00Z' });
     expect(refunded.statusCode, refunded.body).toBe(201);

@@ -35,7 +35,8 @@ export async function assertProject(ctx: ServiceContext, organizationId: string,
 }
 
 function refuse(errors: FieldError[], count: number, what: string): never {
-  throw new HttpError(400, 'invalid_curb_data', `${what} was refused, nothing was written: ${count} error${count === 1 ? '' : 's'}; first: ${errors[0]!.path} ${errors[0]!.message}`, errors.slice(0, MAX_LISTED_ERRORS));
+  // Well-formed JSON whose CDS content cannot be taken (a ring not closed, coordinates outside WGS84…): 422.
+  throw new HttpError(422, 'invalid_curb_data', `${what} was refused, nothing was written: ${count} error${count === 1 ? '' : 's'}; first: ${errors[0]!.path} ${errors[0]!.message}`, errors.slice(0, MAX_LISTED_ERRORS));
 }
 
 /** CDS "1.0", "1.0.1" or "1.1.x" → the version we keep. */

@@ -63,7 +63,7 @@ describe('live CDS 1.1 feed', () => {
     const one = cds(await get('/cds/1.1/curbs/zones/a1000000-0000-4000-8000-000000000001'));
     expect(one.data.curb_zone_id).toBe('a1000000-0000-4000-8000-000000000001');
     expect((await get('/cds/1.1/curbs/zones/a1000000-0000-4000-8000-000000000077')).statusCode).toBe(404);
-    expect((await get('/cds/1.1/curbs/zones?min_lat=41')).statusCode).toBe(400);
+    expect((await get('/cds/1.1/curbs/zones?min_lat=41')).statusCode).toBe(422);
   });
 
   it('negotiates the media type: 406 for a CDS version we do not serve', async () => {
@@ -156,6 +156,6 @@ describe('live CDS 1.1 feed', () => {
       expect(validAggregate({ curb_place_type, curb_place_id, metric_type, date, hour: Number(hour), value: Number(value) }), describeErrors(validAggregate)).toBe(true);
     }
     expect((await get(`/cds/1.1/metrics/aggregates?${range}&metric_type=total_sessions`)).body.trim().split('\r\n')).toHaveLength(2);
-    expect((await get(`/cds/1.1/metrics/sessions?start_time=${t0}&end_time=${t0 - 1}`)).statusCode).toBe(400);
+    expect((await get(`/cds/1.1/metrics/sessions?start_time=${t0}&end_time=${t0 - 1}`)).statusCode).toBe(422);
   });
 });

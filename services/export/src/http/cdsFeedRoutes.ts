@@ -10,6 +10,8 @@ import { curbCollections, curbInventoryProjection, directoryCollections, type Cu
 
 export const CDS_MEDIA_TYPE = 'application/vnd.cds+json;version=1.1';
 export const CDS_CSV_MEDIA_TYPE = 'application/vnd.cds+csv;version=1.1';
+/** A CDS time (integer milliseconds) the platform can represent: 1970 up to 2200 (a larger one answered 500). */
+const msInstant = { type: 'integer', minimum: 0, maximum: 7_258_118_400_000 } as const;
 /** A radius query answers at most this many objects (ordered by distance, so it reads them all). */
 const MAX_NEAR = 10_000;
 const security = [{ apiKey: [] }];
@@ -103,11 +105,12 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
       config: { auth: 'key', minRole: 'read_only' },
       schema: {
         summary: `CDS 1.1 Curbs API: ${kind}`,
+        produces: [CDS_MEDIA_TYPE],
         description: spatial ? 'Filters: bounding box (min_lat, min_lng, max_lat, max_lng) or lat/lng/radius (metres); `time` (ms): objects valid then; `include_geometry=false` leaves geometry out. Pages of `limit`; follow `links.next` (null on the last page).' : 'Pages of `limit`; follow `links.next` (null on the last page).',
         tags,
         security,
-        querystring: { type: 'object', additionalProperties: false, properties: { ...page, ...(spatial ? { ...bboxQuery, include_geometry: { type: 'boolean', default: true }, time: { type: 'integer', minimum: 0 } } : {}) } },
-        response: { 200: envelope, ...problemResponses(400, 401, 406) },
+        querystring: { type: 'object', additionalProperties: false, properties: { ...page, ...(spatial ? { ...bboxQuery, include_geometry: { type: 'boolean', default: true }, time: msInstant } : {}) } },
+        response: { 200: envelope, ...problemResponses(400, 401, 406, 422) },
       },
       handler: async (request, reply) => {
         const auth = keyAuth(request);
@@ -116,16 +119,16 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
         const box = q['min_lat'] !== undefined || q['max_lat'] !== undefined || q['min_lng'] !== undefined || q['max_lng'] !== undefined;
         if (box) {
           const [minLat, minLng, maxLat, maxLng] = ['min_lat', 'min_lng', 'max_lat', 'max_lng'].map((k) => q[k] as number | undefined);
-          if ([minLat, minLng, maxLat, maxLng].some((v) => v === undefined) || minLat! > maxLat! || minLng! > maxLng!) throw new HttpError(400, 'invalid_bbox', 'a bounding box needs min_lat ≤ max_lat and min_lng ≤ max_lng, all four');
+          if ([minLat, minLng, maxLat, maxLng].some((v) => v === undefined) || minLat! > maxLat! || minLng! > maxLng!) throw new HttpError(422, 'invalid_bbox', 'a bounding box needs min_lat ≤ max_lat and min_lng ≤ max_lng, all four');
           Object.assign(filter, { maxLng: { $gte: minLng! }, minLng: { $lte: maxLng! }, maxLat: { $gte: minLat! }, minLat: { $lte: maxLat! } });
         }
         const near = q['lat'] !== undefined || q['lng'] !== undefined || q['radius'] !== undefined;
-        if (near && box) throw new HttpError(400, 'invalid_query', 'lat/lng/radius and a bounding box cannot be combined');
+        if (near && box) throw new HttpError(422, 'invalid_query', 'lat/lng/radius and a bounding box cannot be combined');
         const at = q['time'] as number | undefined;
         const shown = (d: CurbDocument) => at === undefined || (Number(d.cds['start_date'] ?? 0) <= at && (d.cds['end_date'] === undefined || Number(d.cds['end_date']) > at));
         const present = (d: CurbDocument) => (q['include_geometry'] === false ? withoutGeometry(d.cds) : d.cds);
         if (near) {
-          if (q['lat'] === undefined || q['lng'] === undefined || q['radius'] === undefined) throw new HttpError(400, 'invalid_query', 'lat, lng and radius go together');
+          if (q['lat'] === undefined || q['lng'] === undefined || q['radius'] === undefined) throw new HttpError(422, 'invalid_query', 'lat, lng and radius go together');
           // Nearest first, as the spec asks: the candidates of the circle's box, by distance, then paged by offset.
           const [lat, lng, metres] = [q['lat'] as number, q['lng'] as number, (q['radius'] as number) / 100];
           const r = radiusBox(lat, lng, metres);
@@ -150,7 +153,7 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
 
     app.get(`/cds/1.1/curbs/${kind}/:id`, {
       config: { auth: 'key', minRole: 'read_only' },
-      schema: { summary: `CDS 1.1 Curbs API: one ${singular[kind]}`, tags, security, params: idParams, response: { 200: envelope, ...problemResponses(401, 404, 406) } },
+      schema: { summary: `CDS 1.1 Curbs API: one ${singular[kind]}`, produces: [CDS_MEDIA_TYPE], tags, security, params: idParams, response: { 200: envelope, ...problemResponses(401, 404, 406) } },
       handler: async (request, reply) => {
         const auth = keyAuth(request);
         const id = (request.params as { id: string }).id;
@@ -166,6 +169,7 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
     config: { auth: 'key', minRole: 'read_only' },
     schema: {
       summary: 'CDS 1.1 Events API: events of an hour',
+      produces: [CDS_MEDIA_TYPE],
       description: '`event_time=YYYY-MM-DDTHH` (UTC) selects an hour; without it, the last 60 minutes. Filters: curb_zone_id, curb_area_id, curb_space_id, curb_object_id.',
       tags,
       security,
@@ -181,13 +185,13 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
           curb_object_id: { type: 'string', format: 'uuid' },
         },
       },
-      response: { 200: envelope, ...problemResponses(400, 401, 406) },
+      response: { 200: envelope, ...problemResponses(400, 401, 406, 422) },
     },
     handler: async (request, reply) => {
       const auth = keyAuth(request);
       const q = request.query as { limit: number; cursor?: string; event_time?: string; curb_zone_id?: string; curb_area_id?: string; curb_space_id?: string; curb_object_id?: string };
       const from = q.event_time ? Date.parse(`${q.event_time}:00:00Z`) : ctx.now().getTime() - 3_600_000;
-      if (!Number.isFinite(from)) throw new HttpError(400, 'invalid_query', 'event_time is a UTC hour, YYYY-MM-DDTHH');
+      if (!Number.isFinite(from)) throw new HttpError(422, 'invalid_query', 'event_time is a UTC hour, YYYY-MM-DDTHH');
       const result = await pageOf(curbCollections.events, { ...scope(auth), time: { $gte: from, $lt: q.event_time ? from + 3_600_000 : ctx.now().getTime() + 1 } }, q);
       const items = result.items
         .map((d) => d.cds)
@@ -215,22 +219,22 @@ async function metricsRoutes(app: FastifyInstance, ctx: ServiceContext): Promise
           type: 'object',
           additionalProperties: false,
           properties: {
-            start_time: { type: 'integer', minimum: 0 },
-            end_time: { type: 'integer', minimum: 0 },
+            start_time: msInstant,
+            end_time: msInstant,
             ...(dataset === 'aggregates'
               ? { curb_place_type: { type: 'string', enum: ['zone', 'space', 'area', 'object'] }, curb_place_id: { type: 'string', format: 'uuid' }, metric_type: { type: 'string', enum: ['total_sessions', 'total_events', 'turnover', 'average_dwell_time', 'occupancy_percent'] } }
               : {}),
           },
         },
-        response: { 200: { description: `${CDS_CSV_MEDIA_TYPE}: a header row with the spec's column names, then a row per ${dataset === 'sessions' ? 'session' : 'place, hour and metric'}`, type: 'string' }, ...problemResponses(400, 401, 406) },
+        response: { 200: { description: `${CDS_CSV_MEDIA_TYPE}: a header row with the spec's column names, then a row per ${dataset === 'sessions' ? 'session' : 'place, hour and metric'}`, type: 'string' }, ...problemResponses(400, 401, 406, 422) },
       },
       handler: async (request, reply) => {
         const auth = keyAuth(request);
         const q = request.query as { start_time?: number; end_time?: number; curb_place_type?: string; curb_place_id?: string; metric_type?: string };
         const end = q.end_time ?? ctx.now().getTime();
         const start = q.start_time ?? end - 86_400_000;
-        if (start >= end) throw new HttpError(400, 'invalid_query', 'start_time must be before end_time');
-        if (end - start > 93 * 86_400_000) throw new HttpError(400, 'invalid_query', 'at most 93 days at once; export longer periods (POST /v1/exports)');
+        if (start >= end) throw new HttpError(422, 'invalid_query', 'start_time must be before end_time');
+        if (end - start > 93 * 86_400_000) throw new HttpError(422, 'invalid_query', 'at most 93 days at once; export longer periods (POST /v1/exports)');
         const organization = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, auth.organizationId);
         if (!organization) throw notFound('organization');
         const out = new PassThrough();

@@ -62,7 +62,7 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
               unresolvedPolicyCount: { type: 'integer' },
             },
           },
-          ...problemResponses(400, 401, 403, 404, 413, 415),
+          ...problemResponses(400, 401, 403, 404, 413, 415, 422),
         },
       },
       handler: async (request, reply) => {
@@ -86,8 +86,16 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
       tags,
       security,
       params: zoneParams,
-      body: { type: 'object' },
-      response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses(400, 401, 403, 404) },
+      // What a CDS Curb Zone must carry beyond what the path and the clock give it; the rest is checked as CDS (422).
+      body: {
+        type: 'object',
+        required: ['geometry', 'curb_policy_ids'],
+        properties: {
+          geometry: { type: 'object', required: ['type', 'coordinates'], properties: { type: { enum: ['Polygon', 'LineString'] }, coordinates: { type: 'array', minItems: 1 } } },
+          curb_policy_ids: { type: 'array', items: { type: 'string', format: 'uuid' } },
+        },
+      },
+      response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses(400, 401, 403, 404, 422) },
     },
     handler: async (request) => {
       const auth = keyAuth(request);
@@ -129,8 +137,13 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
       tags,
       security,
       params: projectParams,
-      body: { anyOf: [{ type: 'object' }, { type: 'array' }] },
-      response: { 201: { type: 'object', properties: { recorded: { type: 'integer' }, replayed: { type: 'boolean' } } }, ...problemResponses(400, 401, 403, 404) },
+      body: {
+        anyOf: [
+          { type: 'object', required: ['data'], properties: { data: { type: 'object', required: ['events'], properties: { events: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object' } } } } } },
+          { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object' } },
+        ],
+      },
+      response: { 201: { type: 'object', properties: { recorded: { type: 'integer' }, replayed: { type: 'boolean' } } }, ...problemResponses(400, 401, 403, 422, 404) },
     },
     handler: async (request, reply) => {
       const auth = keyAuth(request);

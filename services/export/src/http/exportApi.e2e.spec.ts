@@ -163,7 +163,7 @@ describe('curb data in', () => {
         ],
       },
     };
-    const body = problem(await importBody(bad), 400);
+    const body = problem(await importBody(bad), 422);
     expect(body.detail).toMatch(/nothing was written: 3 errors/);
     expect(body.errors).toEqual(
       expect.arrayContaining([
@@ -377,10 +377,10 @@ describe('billing data out', () => {
     };
     // CDS 1.1: a space is a Polygon (a zone may be a LineString).
     const lineSpace = { ...payload, data: { ...payload.data, spaces: [{ ...payload.data.spaces[0], geometry: line }] } };
-    expect(problem(await importBody(lineSpace), 400).errors).toEqual([{ path: '/data/spaces/0/geometry/type', message: 'must be a GeoJSON Polygon' }]);
+    expect(problem(await importBody(lineSpace), 422).errors).toEqual([{ path: '/data/spaces/0/geometry/type', message: 'must be a GeoJSON Polygon' }]);
     const { curb_zone_id: _z, ...unplaced } = payload.data.objects[0]!;
     const floating = { ...payload, data: { ...payload.data, objects: [unplaced] } };
-    expect(problem(await importBody(floating), 400).errors).toEqual([{ path: '/data/objects/0/curb_zone_id', message: expect.stringContaining('curb_zone_id or curb_space_id') }]);
+    expect(problem(await importBody(floating), 422).errors).toEqual([{ path: '/data/objects/0/curb_zone_id', message: expect.stringContaining('curb_zone_id or curb_space_id') }]);
     const imported = await importBody(payload);
     expect(imported.statusCode, imported.body).toBe(201);
     expect(imported.json().counts).toEqual({ zones: 1, areas: 1, spaces: 1, objects: 1, policies: 0 });

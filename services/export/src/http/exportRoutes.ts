@@ -68,7 +68,7 @@ export async function toExportRequest(ctx: ServiceContext, organizationId: strin
   const dataset = body['dataset'] as string;
   if (dataset === 'invoices' || dataset === 'payments') {
     if (restrictedTo) throw forbidden(`a key restricted to one project cannot export ${dataset}: they are the organization's, not one project's`);
-    if (body['projectId']) throw new HttpError(400, 'invalid_request', `${dataset} belong to the organization, not to a project: projectId does not apply to them`);
+    if (body['projectId']) throw new HttpError(422, 'invalid_request', `${dataset} belong to the organization, not to a project: projectId does not apply to them`);
   }
   const projectId = (body['projectId'] as string | undefined) ?? restrictedTo;
   const org = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, organizationId);

@@ -53,7 +53,7 @@ export async function scheduleRoutes(fastify: FastifyInstance, ctx: ServiceConte
       tags,
       security,
       body: { type: 'object', additionalProperties: false, required: ['cron', 'timeZone', 'export'], properties: { cron: { type: 'string', minLength: 9, maxLength: 100 }, timeZone: { type: 'string', format: 'iana-time-zone' }, export: exportRequestBody } },
-      response: { 201: scheduleSchema, ...problemResponses(400, 401, 403, 404) },
+      response: { 201: scheduleSchema, ...problemResponses(400, 401, 403, 404, 422) },
     },
     handler: async (request, reply) => {
       const auth = keyAuth(request);

@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
-import { HttpError, installProblemErrors, installRequestValidation, problemSchema, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { HttpError, installProblemErrors, installRequestValidation, problemResponses, problemSchema, type RouteAuth, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { installAuthentication, presentedBy } from './authentication.ts';
 import { PortalSigner } from '../application/portalSessions.ts';
 import { registerPortalRoutes } from './portalRoutes.ts';
@@ -57,6 +57,22 @@ export interface GatewayOptions {
  */
 export const MAX_PARAM_LENGTH = 200 * 12;
 
+/**
+ * What every route may answer besides its own outcomes, said in its documented responses (the OpenAPI document
+ * says what the server does): 400 (a malformed URL or input), 401 unless public, 414 (a URL too long), 429 (rate
+ * limits), for a body 413 (too large) and 415 (a media type it does not take), and for a paged list 422.
+ */
+function documentEdgeAnswers(route: { url: string; method: string | string[]; schema?: Record<string, unknown>; config?: { auth?: RouteAuth } }): void {
+  const schema = route.schema;
+  if (!schema || (schema as { hide?: boolean }).hide || route.url.startsWith('/docs')) return;
+  const response = (schema['response'] ?? {}) as Record<string, unknown>;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  // A page cursor the document calls an opaque string: one the server never gave is well-formed and unusable.
+  const paged = Boolean(((schema['querystring'] as { properties?: Record<string, unknown> } | undefined)?.properties ?? {})['cursor']);
+  const edge = [400, 414, 429, ...(route.config?.auth === 'public' ? [] : [401]), ...(methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH') ? [413, 415] : []), ...(paged ? [422] : [])];
+  schema['response'] = { ...problemResponses(...edge.filter((s) => !(s in response))), ...response };
+}
+
 /** A number of proxy hops, as fastify takes it (its types name a function for it). */
 const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
 
@@ -85,6 +101,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   app.addHook('onRoute', (route) => {
     // The API documentation is public; swagger-ui's routes do not say so themselves.
     if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...route.config, auth: 'public' };
+    documentEdgeAnswers(route as unknown as Parameters<typeof documentEdgeAnswers>[0]);
     for (const method of Array.isArray(route.method) ? route.method : [route.method]) routeTable.push({ method, url: route.url, auth: route.config?.auth ?? 'key' });
   });
 

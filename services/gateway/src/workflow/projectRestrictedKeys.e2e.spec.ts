@@ -62,7 +62,7 @@ describe('a project-restricted key', () => {
       const refused = await p.app.inject({ method: 'POST', url: '/v1/exports', headers: bearer(restricted), payload: { dataset, format: 'csv' } });
       expect(refused.statusCode, dataset).toBe(403);
       const withProject = await p.app.inject({ method: 'POST', url: '/v1/exports', headers: bearer(owner), payload: { dataset, format: 'csv', projectId: project } });
-      expect(withProject.statusCode, dataset).toBe(400);
+      expect(withProject.statusCode, dataset).toBe(422);
       expect(withProject.json().detail).toMatch(/projectId does not apply/);
       const scheduled = await p.app.inject({ method: 'POST', url: '/v1/export-schedules', headers: bearer(restricted), payload: { cron: '0 6 * * *', timeZone: 'UTC', export: { dataset, format: 'csv' } } });
       expect(scheduled.statusCode, dataset).toBe(403);

@@ -46,7 +46,7 @@ export async function templateOf(ctx: ServiceContext, organizationId: string): P
 /** Sets the template (null: back to the default) and branding; a template that cannot be used is refused (400, why), nothing written. */
 export async function setTemplate(ctx: ServiceContext, meta: CommandMetadata, source: string | null, branding: InvoiceDocument['branding']): Promise<void> {
   const why = source === null ? null : templateProblem(source);
-  if (why) throw new HttpError(400, 'invalid_template', why);
+  if (why) throw new HttpError(422, 'invalid_template', why);
   const streamId = templateStream(meta.organizationId);
   const result = await ctx.store.append(streamId, [{ id: randomUUID(), type: 'invoice.template.set', data: { source, branding }, occurredAt: meta.now, organizationId: meta.organizationId, correlationId: meta.correlationId ?? meta.commandId, causationId: meta.commandId }], { expectedVersion: 'any' });
   await ctx.waitForReadModels({ streamId, version: result.nextVersion, types: ['invoice.template.set'], position: result.position });

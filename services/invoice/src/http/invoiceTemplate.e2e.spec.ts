@@ -21,10 +21,10 @@ describe('invoice templates', () => {
 
     const before = await p.eventCount();
     const broken = await call('PUT', '/v1/invoice-template', { template: '<h1>{{#if number}}</h1>' });
-    expect(broken.statusCode).toBe(400);
+    expect(broken.statusCode).toBe(422);
     expect(broken.json().detail).toMatch(/does not compile/);
     const incomplete = await call('PUT', '/v1/invoice-template', { template: DEFAULT_TEMPLATE.replace('<br>Tax ID: {{customer.taxId}}', '') });
-    expect(incomplete.statusCode).toBe(400);
+    expect(incomplete.statusCode).toBe(422);
     expect(incomplete.json().detail).toBe('the template does not show {{customer.taxId}}');
     expect(await p.eventCount()).toBe(before);
 

@@ -39,7 +39,7 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
       tags,
       security,
       body: { type: 'object', additionalProperties: false, properties: { template: { type: ['string', 'null'], maxLength: 100_000 }, branding } },
-      response: { 200: templateResponse, ...problemResponses(400, 401, 403) },
+      response: { 200: templateResponse, ...problemResponses(400, 401, 403, 422) },
     },
     handler: async (request) => {
       const auth = organizationKeyAuth(request, 'change the invoice template');

@@ -228,7 +228,7 @@ describe('notifications by e-mail and webhook', () => {
 });
 
 describe('webhook endpoint URLs', () => {
-  it('that lead to loopback or private addresses are refused (400, nothing written) unless allowed', async () => {
+  it('that lead to loopback or private addresses are refused (422, nothing written) unless allowed', async () => {
     const strict = await startTestPlatform();
     try {
       const org = await strict.createOrganization();
@@ -236,7 +236,7 @@ describe('webhook endpoint URLs', () => {
       const before = await strict.eventCount();
       for (const url of ['https://127.0.0.1/hooks', 'https://10.0.0.7/hooks', 'https://169.254.169.254/latest', 'https://localhost/hooks', 'http://93.184.216.34/hooks']) {
         const res = await strict.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers, payload: { url, events: ['invoice.issued'] } });
-        expect(res.statusCode, url).toBe(400);
+        expect(res.statusCode, url).toBe(422);
         expect(res.headers['content-type']).toContain('application/problem+json');
       }
       const unknown = await strict.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers, payload: { url: 'https://93.184.216.34/hooks', events: ['invoice.paid'] } });

@@ -59,7 +59,7 @@ describe('overage invoices', () => {
     const second = (await call('GET', `/v1/invoices?limit=2&cursor=${first.next}`)).json();
     expect(second).toEqual({ data: [expect.objectContaining({ number: 'CM-2027-000001' })], next: null });
     expect((await call('GET', '/v1/invoices?from=2028-01-01T00:00:00Z&to=2028-05-10T06:00:00Z')).json().data.map((i: { number: string }) => i.number)).toEqual(['CM-2028-000001']);
-    expect((await call('GET', '/v1/invoices?cursor=bogus')).statusCode).toBe(400);
+    expect((await call('GET', '/v1/invoices?cursor=bogus')).statusCode).toBe(422);
 
     // Closing again, or the close redelivered, bills nothing twice; the operator records the transfer.
     expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBe(0);

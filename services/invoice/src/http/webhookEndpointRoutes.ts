@@ -78,13 +78,13 @@ export async function webhookEndpointRoutes(fastify: FastifyInstance, ctx: Servi
           description: { type: ['string', 'null'], maxLength: 200 },
         },
       },
-      response: { 201: withSecret, ...problemResponses(400, 401, 403) },
+      response: { 201: withSecret, ...problemResponses(400, 401, 403, 422) },
     },
     handler: async (request, reply) => {
       const auth = organizationKeyAuth(request, 'manage webhook endpoints');
       const body = request.body as { url: string; events: NotificationKind[]; description?: string | null };
       const why = await refuseWebhookUrl(body.url, options.allowPrivateNetworks);
-      if (why) throw new HttpError(400, 'invalid_webhook_url', why);
+      if (why) throw new HttpError(422, 'invalid_webhook_url', why);
       const meta = commandMetadata(request, ctx, auth.organizationId);
       const endpointId = deterministicUuid(`webhookendpoint:${auth.organizationId}:${meta.commandId}`);
       await runCommand(ctx, webhookEndpointDecider, webhookEndpointStream(endpointId), { type: 'CreateEndpoint', data: { endpointId, url: new URL(body.url).toString(), events: body.events, description: body.description ?? null, secret: newSecret() }, metadata: meta });
@@ -144,12 +144,12 @@ export async function webhookEndpointRoutes(fastify: FastifyInstance, ctx: Servi
 
   app.post('/v1/webhook-endpoints/:id/enable', {
     config: { auth: 'key', minRole: 'billing_admin' },
-    schema: { summary: 'Enable an endpoint that was disabled (it answered 410, or failed for 5 days)', description: 'Messages it missed meanwhile can be redelivered from its delivery log.', tags, security, params: inputSchemas.idParams, response: { 200: { $ref: 'WebhookEndpoint#' }, ...problemResponses(400, 401, 403, 404) } },
+    schema: { summary: 'Enable an endpoint that was disabled (it answered 410, or failed for 5 days)', description: 'Messages it missed meanwhile can be redelivered from its delivery log.', tags, security, params: inputSchemas.idParams, response: { 200: { $ref: 'WebhookEndpoint#' }, ...problemResponses(400, 401, 403, 404, 422) } },
     handler: async (request) => {
       const auth = organizationKeyAuth(request, 'manage webhook endpoints');
       const view = await getScoped<WebhookEndpointView>(ctx.readStore, auth, C.endpoints, request.params.id, 'webhook endpoint');
       const why = await refuseWebhookUrl(view.url, options.allowPrivateNetworks);
-      if (why) throw new HttpError(400, 'invalid_webhook_url', why);
+      if (why) throw new HttpError(422, 'invalid_webhook_url', why);
       await run(request, auth.organizationId, request.params.id, { type: 'EnableEndpoint', data: {} });
       return present((await ctx.readStore.get<WebhookEndpointView>(C.endpoints, request.params.id))!);
     },

@@ -182,7 +182,7 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
             },
           },
         },
-        ...problemResponses(400, 401, 404),
+        ...problemResponses(400, 401, 404, 422),
       },
     },
     handler: async (request) => summaryFor(keyAuth(request), request.query),
@@ -190,8 +190,8 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
 
   /** The summary's query, checked and scoped: a key restricted to a project sees that project only. */
   async function summaryFor(auth: KeyAuth, q: SchemaType<typeof summaryQuery>) {
-    if (Date.parse(q.to) <= Date.parse(q.from)) throw new HttpError(400, 'invalid_range', 'to must be after from');
-    if (Date.parse(q.to) - Date.parse(q.from) > 400 * 86_400_000) throw new HttpError(400, 'invalid_range', 'a summary covers at most 400 days');
+    if (Date.parse(q.to) <= Date.parse(q.from)) throw new HttpError(422, 'invalid_range', 'to must be after from');
+    if (Date.parse(q.to) - Date.parse(q.from) > 400 * 86_400_000) throw new HttpError(422, 'invalid_range', 'a summary covers at most 400 days');
     const meter = (await metersOf(ctx, auth.organizationId)).find((m) => m.key === q.meter);
     if (!meter) throw notFound('meter');
     if (auth.projectId && q.projectId && q.projectId !== auth.projectId) throw notFound('project');
@@ -207,7 +207,7 @@ export async function usageRoutes(fastify: FastifyInstance, ctx: ServiceContext,
       security,
       produces: ['text/csv'],
       querystring: summaryQuery,
-      response: { 200: { type: 'string', description: 'meter,project_id,group,window_start,value' }, ...problemResponses(400, 401, 404) },
+      response: { 200: { type: 'string', description: 'meter,project_id,group,window_start,value' }, ...problemResponses(400, 401, 404, 422) },
     },
     handler: async (request, reply) => {
       const summary = await summaryFor(keyAuth(request), request.query);
