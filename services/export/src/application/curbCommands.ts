@@ -96,7 +96,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   try {
     for await (const item of parseCurbImport(body, header)) {
       const kind: CurbKind = item.source === 'geojson' ? 'zones' : item.kind;
-      if (source && source !== item.source) throw new HttpError(400, 'invalid_curb_data', 'a body is either a CDS Curbs payload (data.zones, …) or a GeoJSON FeatureCollection (features), not both');
+      if (source && source !== item.source) throw new HttpError(422, 'invalid_curb_data', 'a body is either a CDS Curbs payload (data.zones, …) or a GeoJSON FeatureCollection (features), not both');
       source = item.source;
       const value = item.source === 'geojson' ? zoneOfFeature(item.value, now) : item.value;
       const found: FieldError[] = [];
@@ -122,8 +122,8 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     await Promise.all(curbKinds.map((k) => new Promise<void>((resolve) => files[k].end(resolve))));
   }
   const cdsVersion = cdsVersionOf(header.version);
-  if (!cdsVersion) throw new HttpError(400, 'unsupported_cds_version', `CDS version ${header.version} is not one we import (1.0, 1.1)`);
-  if (source === 'geojson' && header.type !== 'FeatureCollection') throw new HttpError(400, 'invalid_curb_data', 'a GeoJSON body must be a FeatureCollection');
+  if (!cdsVersion) throw new HttpError(422, 'unsupported_cds_version', `CDS version ${header.version} is not one we import (1.0, 1.1)`);
+  if (source === 'geojson' && header.type !== 'FeatureCollection') throw new HttpError(422, 'invalid_curb_data', 'a GeoJSON body must be a FeatureCollection');
   if (errorCount > 0) refuse(errors, errorCount, 'the import');
   // CDS serves zones and policies from separate endpoints, so a zones payload (the spec's own
   // curbs_01_curb_zones_minimum.json) names policies it does not hold. Such a zone is imported; the policies
@@ -134,7 +134,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     if (!(await ctx.readStore.get(curbCollections.policies, curbDocumentId(projectId, policyId)))) unresolvedPolicies.push({ policyId, path });
   }
   const total = curbKinds.reduce((n, k) => n + counts[k], 0);
-  if (total === 0) throw new HttpError(400, 'invalid_curb_data', 'the body holds no curb objects (data.zones, data.areas, data.spaces, data.objects, data.policies, or GeoJSON features)');
+  if (total === 0) throw new HttpError(422, 'invalid_curb_data', 'the body holds no curb objects (data.zones, data.areas, data.spaces, data.objects, data.policies, or GeoJSON features)');
 
   const chunks = Math.ceil(total / CHUNK);
   // Policies first, so a reader of the log meets a policy before the zones that name it.
@@ -226,7 +226,7 @@ export async function recordCurbEvents(ctx: ServiceContext, meta: CommandMetadat
   await assertProject(ctx, meta.organizationId, projectId);
   const list = Array.isArray(body) ? body : (body as { data?: { events?: unknown } } | null)?.data?.events;
   const base = Array.isArray(body) ? '' : '/data/events';
-  if (!Array.isArray(list) || list.length === 0 || list.length > 1000) throw new HttpError(400, 'invalid_curb_data', 'send 1 to 1,000 CDS events, as {"data": {"events": [...]}} or as an array');
+  if (!Array.isArray(list) || list.length === 0 || list.length > 1000) throw new HttpError(422, 'invalid_curb_data', 'send 1 to 1,000 CDS events, as {"data": {"events": [...]}} or as an array');
   const errors: FieldError[] = [];
   list.forEach((e, i) => checkCurbEvent(e, `${base}/${i}`, errors));
   if (errors.length > 0) refuse(errors, errors.length, 'the events');

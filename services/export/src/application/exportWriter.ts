@@ -60,8 +60,8 @@ const isMetrics = (d: ExportRequest['dataset']): d is 'sessions' | 'aggregates' 
 
 /** Refuses what cannot be exported, before a job is recorded. */
 export function checkExportRequest(request: ExportRequest): void {
-  if (request.format === 'cds' && !isCurbDataset(request.dataset) && !isMetrics(request.dataset)) throw new HttpError(400, 'unsupported_format', `dataset ${request.dataset} has no CDS form; use json, ndjson or csv`);
-  if (isMetrics(request.dataset) && request.format === 'cds' && request.cdsVersion !== '1.1') throw new HttpError(400, 'unsupported_format', 'CDS metrics are defined by CDS 1.1');
+  if (request.format === 'cds' && !isCurbDataset(request.dataset) && !isMetrics(request.dataset)) throw new HttpError(422, 'unsupported_format', `dataset ${request.dataset} has no CDS form; use json, ndjson or csv`);
+  if (isMetrics(request.dataset) && request.format === 'cds' && request.cdsVersion !== '1.1') throw new HttpError(422, 'unsupported_format', 'CDS metrics are defined by CDS 1.1');
   if (request.filters.bbox) {
     const [minLng, minLat, maxLng, maxLat] = request.filters.bbox as [number, number, number, number];
     if (!(minLng >= -180 && maxLng <= 180 && minLat >= -90 && maxLat <= 90 && minLng <= maxLng && minLat <= maxLat)) throw new HttpError(422, 'invalid_bbox', 'filters.bbox is [minLng, minLat, maxLng, maxLat] in WGS84');

@@ -134,13 +134,13 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
           const r = radiusBox(lat, lng, metres);
           Object.assign(filter, { maxLng: { $gte: r.minLng }, minLng: { $lte: r.maxLng }, maxLat: { $gte: r.minLat }, minLat: { $lte: r.maxLat } });
           const candidates = await ctx.readStore.find<CurbDocument>(curbCollections[kind], filter, { limit: MAX_NEAR + 1 });
-          if (candidates.length > MAX_NEAR) throw new HttpError(400, 'too_many_results', `more than ${MAX_NEAR} ${kind} within this radius; narrow it, or use a bounding box (paged)`);
+          if (candidates.length > MAX_NEAR) throw new HttpError(422, 'too_many_results', `more than ${MAX_NEAR} ${kind} within this radius; narrow it, or use a bounding box (paged)`);
           const ranked = candidates
             .map((d) => ({ d, distance: distanceToBox(lat, lng, d) }))
             .filter((x) => x.distance <= metres && shown(x.d))
             .sort((a, b) => a.distance - b.distance || a.d.id.localeCompare(b.d.id));
           const offset = q.cursor ? Number(/^n(\d+)$/.exec(q.cursor)?.[1] ?? Number.NaN) : 0;
-          if (!Number.isSafeInteger(offset)) throw new HttpError(400, 'invalid_cursor', 'invalid cursor; use the next link of the previous page');
+          if (!Number.isSafeInteger(offset)) throw new HttpError(422, 'invalid_cursor', 'invalid cursor; use the next link of the previous page');
           const slice = ranked.slice(offset, offset + q.limit).map((x) => present(x.d));
           const next = offset + q.limit < ranked.length ? `n${offset + q.limit}` : null;
           return send(reply, { ...(await head(auth)), data: { [kind]: slice }, links: { next: nextLink(request, next) } });

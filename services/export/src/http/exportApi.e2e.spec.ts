@@ -176,7 +176,7 @@ describe('curb data in', () => {
     // What the import staged on disk is gone with it.
     expect(readdirSync(join(p.dataDir, 'staging'))).toEqual([]);
     problem(await importBody('{"version": "1.1", "data": {"zones": [ {"curb_zone_id": '), 400);
-    problem(await importBody({ version: '2.0', data: { policies: policies.data['policies'] } }), 400);
+    problem(await importBody({ version: '2.0', data: { policies: policies.data['policies'] } }), 422);
     expect(await p.eventCount()).toBe(before);
     // Another organization's project does not exist for this key.
     const other = await p.createOrganization('Shelbyville');
@@ -287,7 +287,7 @@ describe('exports out', () => {
     const once = await call('POST', '/v1/exports', { dataset: 'zones', format: 'csv' }, org.apiKey, { 'idempotency-key': 'exp-1' });
     const twice = await call('POST', '/v1/exports', { dataset: 'zones', format: 'csv' }, org.apiKey, { 'idempotency-key': 'exp-1' });
     expect(twice.json().id).toBe(once.json().id);
-    problem(await call('POST', '/v1/exports', { dataset: 'invoices', format: 'cds' }), 400);
+    problem(await call('POST', '/v1/exports', { dataset: 'invoices', format: 'cds' }), 422);
     problem(await call('POST', '/v1/exports', { dataset: 'zones', format: 'xml' }), 400);
     await p.modules.export.runner!.idle();
     await p.settle();
@@ -299,7 +299,7 @@ describe('exports out', () => {
     const aggregates = await exportOf({ dataset: 'aggregates', format: 'cds' });
     expect(aggregates.file.headers['content-type']).toBe('application/vnd.cds+csv;version=1.1');
     expect(aggregates.file.body).toBe('curb_place_type,curb_place_id,metric_type,date,hour,value\r\n');
-    problem(await call('POST', '/v1/exports', { dataset: 'sessions', format: 'cds', cdsVersion: '1.0' }), 400);
+    problem(await call('POST', '/v1/exports', { dataset: 'sessions', format: 'cds', cdsVersion: '1.0' }), 422);
   });
 });
 

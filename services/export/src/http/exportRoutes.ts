@@ -33,7 +33,7 @@ export const exportRequestBody = {
       default: {},
     },
     changedSince: { ...inputSchemas.instant, description: 'Only objects updated since (CDS last_updated_date; events: event_publication_time). Use the nextChangedSince of the previous export\'s manifest.' },
-    timeZone: { type: 'string', format: 'iana-time-zone', description: 'Default: the organization\'s' },
+    timeZone: { ...inputSchemas.timeZone, description: 'IANA time zone name; default: the organization\'s' },
     compression: { type: 'string', enum: ['none', 'gzip'], default: 'none' },
   },
 } as const;

@@ -52,7 +52,7 @@ export async function scheduleRoutes(fastify: FastifyInstance, ctx: ServiceConte
       description: 'Each due time runs once, even across restarts; due times missed while the platform was down are caught up. At most every 5 minutes. Each run is an export job (`GET /v1/exports?…`), and `export.job.completed` notifies.',
       tags,
       security,
-      body: { type: 'object', additionalProperties: false, required: ['cron', 'timeZone', 'export'], properties: { cron: { type: 'string', minLength: 9, maxLength: 100 }, timeZone: { type: 'string', format: 'iana-time-zone' }, export: exportRequestBody } },
+      body: { type: 'object', additionalProperties: false, required: ['cron', 'timeZone', 'export'], properties: { cron: { type: 'string', minLength: 9, maxLength: 100 }, timeZone: inputSchemas.timeZone, export: exportRequestBody } },
       response: { 201: scheduleSchema, ...problemResponses(400, 401, 403, 404, 422) },
     },
     handler: async (request, reply) => {

@@ -26,7 +26,7 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
           name: nameField,
           billingEmail: { type: 'string', format: 'email', maxLength: 320 },
           currency: { type: 'string', format: 'iso-4217', default: 'USD' },
-          timeZone: { type: 'string', format: 'iana-time-zone', default: 'UTC' },
+          timeZone: { ...inputSchemas.timeZone, default: 'UTC' },
         },
       } as const,
       response: {

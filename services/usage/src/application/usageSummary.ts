@@ -36,14 +36,14 @@ const seriesKey = (s: { projectId: string | null; group: Record<string, unknown>
 export async function usageSummary(ctx: ServiceContext, organizationId: string, q: SummaryQuery): Promise<Summary> {
   const orgZone = await organizationZone(ctx, organizationId);
   const zone = q.timeZone ?? orgZone;
-  if (!hoursAlign(zone, orgZone, [q.from, q.to])) throw new HttpError(400, 'time_zone_not_aligned', `usage is rolled up by the hours of ${orgZone}; ${zone} starts its hours at other minutes`);
+  if (!hoursAlign(zone, orgZone, [q.from, q.to])) throw new HttpError(422, 'time_zone_not_aligned', `usage is rolled up by the hours of ${orgZone}; ${zone} starts its hours at other minutes`);
   // Rollups are hourly: from and to are taken at the start of their hour.
   const [fromHour, toHour] = [hourBucket(q.from, orgZone), hourBucket(q.to, orgZone)];
   const buckets = await ctx.readStore.find<UsageBucketView>(C.buckets, { organizationId, seriesHour: { $gte: `${q.meter.key}|${fromHour}`, $lt: `${q.meter.key}|${toHour}` } });
   const chosen = q.projectId ? buckets.filter((b) => b.projectId === q.projectId) : buckets;
   // Series: one in all, one per project, or one per value of a groupBy property (from each bucket's groups).
   const property = q.groupBy && q.groupBy !== 'project' ? q.groupBy : null;
-  if (property && !q.meter.groupBy.includes(property)) throw new HttpError(400, 'invalid_group', `meter ${q.meter.key} groups by ${q.meter.groupBy.join(', ') || 'nothing'}; not by ${property}`);
+  if (property && !q.meter.groupBy.includes(property)) throw new HttpError(422, 'invalid_group', `meter ${q.meter.key} groups by ${q.meter.groupBy.join(', ') || 'nothing'}; not by ${property}`);
   const groups = new Map<string | null, UsageBucketView[]>();
   for (const b of chosen) {
     if (property) {

@@ -38,7 +38,7 @@ const summaryQuery = {
     window: { type: 'string', enum: ['hour', 'day', 'month'], default: 'day' },
     groupBy: { type: 'string', minLength: 1, maxLength: 100, description: '`project`, or one of the meter\'s groupBy properties' },
     projectId: { type: 'string', format: 'uuid' },
-    timeZone: { type: 'string', format: 'iana-time-zone' },
+    timeZone: inputSchemas.timeZone,
   },
 } as const;
 
