@@ -67,7 +67,13 @@ SCHEMATHESIS_VERSION := 4.32.5
 schemathesis-tool:
 	@if ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q ' $(SCHEMATHESIS_VERSION)$$'; then \
 	  echo "make: installing Schemathesis $(SCHEMATHESIS_VERSION) into .tools/venv"; \
-	  python3 -m venv .tools/venv && .tools/venv/bin/pip install -q --disable-pip-version-check 'schemathesis==$(SCHEMATHESIS_VERSION)'; \
+	  rm -rf .tools/venv; \
+	  if ! python3 -m venv .tools/venv >/dev/null 2>&1 && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    rm -rf .tools/venv; echo "make: installing python3-venv from Debian (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; \
+	    python3 -m venv .tools/venv; \
+	  fi; \
+	  .tools/venv/bin/pip install -q --disable-pip-version-check 'schemathesis==$(SCHEMATHESIS_VERSION)' || { rm -rf .tools/venv; exit 1; }; \
 	fi
 
 ## The API as its document says: the platform from sources, Schemathesis with its default checks (infra/schemathesis).

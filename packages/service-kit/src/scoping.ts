@@ -14,7 +14,7 @@ export function keyAuth(request: FastifyRequest): KeyAuth {
  * What a project-restricted key may not read: the organization's money and billing (invoices and their documents,
  * payments, credit, payment terms, the invoice template and billing details), its webhook endpoints and their
  * delivery logs (which carry every project's events), and organization-wide usage (quotas, closed periods). It
- * reads its project: usage, curbs, the CDS feed, exports of its project, and the subscription's plan.
+ * reads its project: usage, curbs, the CDS feed, exports of its project, and the subscription (plan, seats, period, price).
  */
 export function organizationReadAuth(request: FastifyRequest, what: string): KeyAuth {
   return organizationKeyAuth(request, `read ${what}: it is the organization's, not one project's`);

@@ -40,6 +40,9 @@ describe('a service takes what the gateway forwards', () => {
   it('never with another body than the one signed, nor without one', async () => {
     const changed = await app.inject({ method: 'POST', url: '/v1/things', headers: signed(JSON.stringify({ amount: 100 }), 'nonce-bbbbbbbbbbbbbbbb'), payload: JSON.stringify({ amount: 100_000 }) });
     expect([changed.statusCode, changed.json().detail]).toEqual([401, 'the forwarded body is not the one the gateway signed']);
+    // Signed without a body, a body added on the way is refused too.
+    const added = await app.inject({ method: 'POST', url: '/v1/things', headers: signed('', 'nonce-dddddddddddddddd', null), payload: JSON.stringify({ amount: 5 }) });
+    expect([added.statusCode, added.json().detail]).toEqual([401, 'the forwarded body is not the one the gateway signed']);
     const { 'content-type': _, ...noType } = signed(JSON.stringify({ amount: 1 }), 'nonce-cccccccccccccccc');
     expect((await app.inject({ method: 'POST', url: '/v1/things', headers: noType })).statusCode).toBe(401);
     expect(received).toHaveLength(1);

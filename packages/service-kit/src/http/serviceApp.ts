@@ -44,7 +44,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     nonces.take(principal.nonce, Date.now());
     request.auth = principal.auth;
     request.commandId = principal.commandId;
-    if (principal.body && principal.body !== 'stream') signedBody.set(request, { expected: principal.body, actual: Promise.resolve(EMPTY) });
+    // No body signed is an empty body: one attached on the way is refused like a changed one.
+    if (principal.body !== 'stream') signedBody.set(request, { expected: principal.body ?? EMPTY, actual: Promise.resolve(EMPTY) });
   });
   // The body as received is hashed while it is parsed, and must be the one the gateway signed.
   app.addHook('preParsing', async (request, _reply, payload) => {

@@ -32,7 +32,7 @@ async function react(ctx: ServiceContext, stored: StoredEvent): Promise<void> {
       // A negative total (a proration whose credit exceeds its charge) is owed to the customer: nothing is due on
       // the invoice (amountDue 0) and the difference becomes credit, never dropped.
       if (d.total < 0) {
-        const credit = { amount: -d.total, currency: d.currency, sourcePaymentId: `invoice_${d.invoiceId}` };
+        const credit = { amount: -d.total, currency: d.currency, sourcePaymentId: `invoice_${d.invoiceId}`, source: sourceOf(stored) };
         await runCommand(ctx, creditDecider, creditStream(stored.organizationId), { type: 'GrantCredit', data: credit, metadata: meta(stored, 'grant-credit') }, reactive);
       }
       return;

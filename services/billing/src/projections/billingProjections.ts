@@ -167,7 +167,7 @@ export const billingTermsProjection: Projection = {
 };
 
 export const receivablesProjection: Projection = {
-  name: 'billing.receivables.v3',
+  name: 'billing.receivables.v4',
   filter: { categories: ['receivable', 'payment'] },
   collections: [C.receivables, C.payments, C.remittanceAdvice],
   indexes: { [C.receivables]: ['status', 'dueAt'], [C.payments]: ['invoiceId'], [C.remittanceAdvice]: ['recordedAt'] },

@@ -40,7 +40,7 @@ interface Dataset {
  */
 const foreign = {
   invoices: { collection: 'invoices', projection: 'invoice.invoices.v4' },
-  payments: { collection: 'billing_payments', projection: 'billing.receivables.v3' },
+  payments: { collection: 'billing_payments', projection: 'billing.receivables.v4' },
   usage: { collection: 'usage_buckets', projection: 'usage.rollups.v2' },
 } as const;
 

@@ -45,7 +45,7 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
       schema: {
         summary: 'Import curb data into a project: a CDS Curbs payload (1.0 or 1.1) or a GeoJSON FeatureCollection of zones',
         description:
-          'The body streams (an import of 100,000 zones is fine). All or nothing: one invalid object (a non-UUID id, an unclosed polygon ring, coordinates outside WGS84) refuses the import with a 400 that lists each error\'s path and field, and nothing is written. Objects whose CDS id is in the project already are replaced. CDS serves zones and policies apart, so a zone may name a policy that is neither in the import nor in the project: it is imported, and `unresolvedPolicies` lists such policies (the first 100; `unresolvedPolicyCount` all), to be imported later.',
+          'The body streams (an import of 100,000 zones is fine). All or nothing: one invalid object (a non-UUID id, an unclosed polygon ring, coordinates outside WGS84) refuses the import with a 422 that lists each error\'s path and field, and nothing is written. Objects whose CDS id is in the project already are replaced. CDS serves zones and policies apart, so a zone may name a policy that is neither in the import nor in the project: it is imported, and `unresolvedPolicies` lists such policies (the first 100; `unresolvedPolicyCount` all), to be imported later.',
         tags,
         security,
         params: projectParams,

@@ -37,7 +37,7 @@ async function retryRemotely(remote: RemoteService, deadLetter: DeadLetter): Pro
     signal: AbortSignal.timeout(60_000),
   }).catch(() => null);
   if (!answer) throw new HttpError(503, 'service_unavailable', 'the service that runs this subscription is not answering; retry shortly', undefined, { 'retry-after': '1' });
-  const body = (await answer.json()) as { detail?: string; code?: string };
+  const body = (await answer.json().catch(() => ({}))) as { detail?: string; code?: string };
   if (answer.status === 200) return body;
   throw new HttpError(answer.status === 404 ? 404 : 409, body.code ?? 'retry_failed', body.detail ?? `the service answered ${answer.status}`);
 }

@@ -35,7 +35,7 @@ export async function invoiceTemplateRoutes(fastify: FastifyInstance, ctx: Servi
     config: { auth: 'key', minRole: 'billing_admin' },
     schema: {
       summary: 'Set the invoice template (Handlebars) and branding',
-      description: 'A template that does not compile, or renders without a required field (number, issue and due dates, supplier and customer names, customer tax ID, taxable amount, tax, total), is a 400 that says which. `template: null` goes back to the default.',
+      description: 'A template that does not compile, or renders without a required field (number, issue and due dates, supplier and customer names, customer tax ID, taxable amount, tax, total), is a 422 that says which. `template: null` goes back to the default.',
       tags,
       security,
       body: { type: 'object', additionalProperties: false, properties: { template: { type: ['string', 'null'], maxLength: 100_000 }, branding } },

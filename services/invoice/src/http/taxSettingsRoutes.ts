@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { taxModes } from '@curbmap/contracts';
-import { commandMetadata, inputSchemas, keyAuth, notFound, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { commandMetadata, inputSchemas, notFound, organizationReadAuth, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { taxSettingsOf } from '../application/taxSettings.ts';
 import { taxSettingsDecider, taxSettingsStream } from '../domain/tax/taxSettingsDecider.ts';
 import { invoiceCollections as C } from '../projections/invoiceProjections.ts';
@@ -41,7 +41,7 @@ export async function taxSettingsRoutes(fastify: FastifyInstance, ctx: ServiceCo
 
   app.get('/v1/organization/tax-settings', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'The tax the organization\'s next invoices carry', tags, security: [{ apiKey: [] }], response: { 200: settingsSchema, ...problemResponses(401) } },
-    handler: async (request) => taxSettingsOf(ctx, keyAuth(request).organizationId),
+    schema: { summary: 'The tax the organization\'s next invoices carry', tags, security: [{ apiKey: [] }], response: { 200: settingsSchema, ...problemResponses(401, 403) } },
+    handler: async (request) => taxSettingsOf(ctx, organizationReadAuth(request, 'the tax settings').organizationId),
   });
 }

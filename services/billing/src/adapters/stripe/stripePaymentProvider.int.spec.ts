@@ -94,6 +94,10 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     expect(server.requestsTo('POST', '/v1/subscriptions')).toHaveLength(1);
     expect(server.requestsTo('POST', '/v1/refunds')).toHaveLength(1);
     expect(server.requestsTo('POST', '/v1/refunds')[0]!.form).toMatchObject({ 'metadata[curbmapRequest]': 'refund:evt-1' });
+    // A subscription an earlier attempt made that has ended since is not taken for the intent's: it is made anew.
+    server.subscriptions.get(first.providerSubscriptionId!)!['status'] = 'canceled';
+    server.forgetIdempotencyKeys();
+    expect((await start('cmd-9:start')).providerSubscriptionId).not.toBe(first.providerSubscriptionId);
     // Another intent on the same payment is another refund.
     await provider.refund({ providerPaymentId: 'pi_test_late', amount: 500, idempotencyKey: 'refund:evt-2' });
     expect(server.refunds).toHaveLength(2);

@@ -119,7 +119,8 @@ export class StripePaymentProvider implements PaymentProvider {
     if (input.poNumber) metadata['poNumber'] = input.poNumber;
     // An intent carried out before (its outcome not recorded, and retried after Stripe forgot the Idempotency-Key,
     // kept 24 hours): the subscription that carries our id is the one it made.
-    const made = (await this.call(() => this.stripe.subscriptions.list({ customer, status: 'all', limit: 100 }))).data.find((s) => s.metadata?.['subscriptionId'] === input.subscriptionId);
+    // An ended one (canceled, expired) is not the intent's: it is made again.
+    const made = (await this.call(() => this.stripe.subscriptions.list({ customer, status: 'all', limit: 100 }))).data.find((s) => s.metadata?.['subscriptionId'] === input.subscriptionId && s.metadata?.['organizationId'] === input.customer.organizationId && s.status !== 'canceled' && s.status !== 'incomplete_expired');
     if (made) return { providerSubscriptionId: made.id };
     const subscription = await this.call(() => this.stripe.subscriptions.create(
       {
