@@ -18,6 +18,16 @@ export const DEFAULT_PUBLIC_URL = 'http://localhost:8080';
  * session cookie naming the key (never the key); the link is answered with a redirect to `/`, so neither the key
  * nor the link stays in the page's address or history.
  */
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The page a portal link opens: one button that uses the link (no script; the token goes only to this origin). */
+function enterPage(organization: string, role: string, token: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in to CurbMap</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}button{font:inherit;padding:.6rem 1.2rem;background:#1f4e79;color:#fff;border:0;border-radius:4px;cursor:pointer}</style></head>
+<body><main><h1>Sign in to CurbMap</h1><p>This link signs you in to the dashboard of <strong>${escapeHtml(organization)}</strong> as ${escapeHtml(role.replace('_', ' '))}. It works once.</p>
+<form method="post" action="/portal/enter"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">Continue to the dashboard</button></form></main></body></html>`;
+}
+
 export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, options: { signer: PortalSigner; publicUrl: string | null; failedAuth: FailedAuthLimiter }): void {
   const { signer } = options;
   const secure = (request: FastifyRequest) => request.protocol === 'https';
@@ -55,25 +65,54 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     },
   });
 
+  /** The grant a link token carries and the key it acts with, or null when the link cannot be used. */
+  const linkGrant = async (token: string) => {
+    const grant = signer.verify('link', token, ctx.now().getTime());
+    const key = grant ? await ctx.readStore.get<ApiKeyView>(C.apiKeys, grant.keyId) : null;
+    return grant && key && !key.revokedAt && key.organizationId === grant.organizationId ? { grant, key } : null;
+  };
+
+  // Opening the link only asks: mail scanners (Safe Links and the like) fetch every link in a message first, and
+  // a GET that used the link up would leave the officer an expired one. The POST of the page's button uses it.
   app.get('/portal/enter', {
     config: { auth: 'public' },
     schema: { hide: true, querystring: { type: 'object', properties: { token: { type: 'string', maxLength: 1000 } } } },
     handler: async (request, reply) => {
-      const grant = signer.verify('link', (request.query as { token?: string }).token ?? '', ctx.now().getTime());
-      const key = grant ? await ctx.readStore.get<ApiKeyView>(C.apiKeys, grant.keyId) : null;
-      reply.header('referrer-policy', 'no-referrer');
-      if (!grant || !key || key.revokedAt || key.organizationId !== grant.organizationId) return reply.redirect('/#/sign-in?link=expired', 303);
-      // A link opens one session, once: a link forwarded, leaked from a mailbox or replayed from history does not.
-      const sessionId = randomUUID();
-      try {
-        await ctx.store.append(portalLinkStream(grant.id), [{ id: randomUUID(), type: 'tenancy.portal_link.used', data: { linkId: grant.id, keyId: grant.keyId, sessionId }, occurredAt: ctx.now().toISOString(), organizationId: grant.organizationId, correlationId: String(request.id) }], { expectedVersion: 'no_stream' });
-      } catch (err) {
-        if (err instanceof ConcurrencyError) return reply.redirect('/#/sign-in?link=expired', 303);
-        throw err;
-      }
-      openSession(reply, request, { id: sessionId, organizationId: grant.organizationId, keyId: grant.keyId, role: lowerRole(grant.role, key.role as ApiKeyRole), projectId: key.projectId });
-      return reply.redirect('/', 303);
+      const token = (request.query as { token?: string }).token ?? '';
+      reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
+      const usable = await linkGrant(token);
+      if (!usable) return reply.redirect('/#/sign-in?link=expired', 303);
+      const organization = (await ctx.readStore.get<OrganizationView>(C.organizations, usable.grant.organizationId))?.name ?? 'your organization';
+      return reply
+        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        .type('text/html; charset=utf-8')
+        .send(enterPage(organization, usable.grant.role, token));
     },
+  });
+
+  app.register(async (scope) => {
+    // The page's form posts the token as a form field.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
+    scope.post('/portal/enter', {
+      config: { auth: 'public' },
+      schema: { hide: true, body: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 1000 } } } },
+      handler: async (request, reply) => {
+        reply.header('referrer-policy', 'no-referrer');
+        const usable = await linkGrant((request.body as { token: string }).token);
+        if (!usable) return reply.redirect('/#/sign-in?link=expired', 303);
+        const { grant, key } = usable;
+        // A link opens one session, once: a link forwarded, leaked from a mailbox or replayed from history does not.
+        const sessionId = randomUUID();
+        try {
+          await ctx.store.append(portalLinkStream(grant.id), [{ id: randomUUID(), type: 'tenancy.portal_link.used', data: { linkId: grant.id, keyId: grant.keyId, sessionId }, occurredAt: ctx.now().toISOString(), organizationId: grant.organizationId, correlationId: String(request.id) }], { expectedVersion: 'no_stream' });
+        } catch (err) {
+          if (err instanceof ConcurrencyError) return reply.redirect('/#/sign-in?link=expired', 303);
+          throw err;
+        }
+        openSession(reply, request, { id: sessionId, organizationId: grant.organizationId, keyId: grant.keyId, role: lowerRole(grant.role, key.role as ApiKeyRole), projectId: key.projectId });
+        return reply.redirect('/', 303);
+      },
+    });
   });
 
   app.post('/portal/sign-in', {
