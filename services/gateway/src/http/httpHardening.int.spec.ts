@@ -114,7 +114,7 @@ describe('authentication', () => {
     const publicRoutes = p.app.routeTable.filter((r) => r.auth === 'public').map((r) => `${r.method} ${r.url}`);
     // A signed download link carries its own authorization (HMAC, expiry, organization): no key.
     // The dashboard's page and assets, and its sign-in (a signed link, or a key checked and rate-limited like any).
-    const allowed = /^(GET|HEAD) (\/healthz|\/readyz|\/docs.*|\/downloads\/exports\/:id|\/|\/assets\/:file|\/portal\/enter)$|^POST (\/webhooks\/stripe|\/portal\/sign-in|\/portal\/sign-out)$/;
+    const allowed = /^(GET|HEAD) (\/healthz|\/readyz|\/docs.*|\/downloads\/exports\/:id|\/|\/assets\/:file|\/portal\/enter)$|^POST (\/webhooks\/stripe|\/portal\/enter|\/portal\/sign-in|\/portal\/sign-out)$/;
     expect(publicRoutes.filter((r) => !allowed.test(r))).toEqual([]);
     expect(publicRoutes).toEqual(expect.arrayContaining(['GET /healthz', 'GET /readyz', 'GET /docs', 'GET /docs/json']));
     // Without STRIPE_WEBHOOK_SECRET there is no Stripe webhook endpoint at all (stripeWebhooks.e2e.spec.ts has one).
