@@ -68,6 +68,7 @@ export const streamCategories = {
     streamId: 'invoice-<invoiceId>',
     types: ['invoice.invoice.drafted', 'invoice.invoice.finalized', 'invoice.pdf.stored', 'invoice.credit_note.issued', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible'],
   },
+  usagecredit: { service: 'invoice', description: 'Usage adjustments that no invoice could credit any more, reported to the operator.', streamId: 'usagecredit-<organizationId>', types: ['invoice.adjustment.uncredited'] },
   invoicenumbers: { service: 'invoice', description: "An organization's gap-free invoice numbers of one year.", streamId: 'invoicenumbers-<organizationId>-<year>', types: ['invoice.number.assigned'] },
   invoicetax: { service: 'invoice', description: "An organization's tax settings.", streamId: 'invoicetax-<organizationId>', types: ['invoice.tax_settings.set'] },
   invoicetemplate: { service: 'invoice', description: "An organization's invoice template.", streamId: 'invoicetemplate-<organizationId>', types: ['invoice.template.set'] },

@@ -18,7 +18,7 @@ import { startStripeInvoiceMirror } from './application/stripeInvoiceMirror.ts';
 import { startNotificationProcess, type NotificationProcess } from './application/notificationProcess.ts';
 import { startWebhookDelivery, type WebhookDelivery } from './application/webhookDelivery.ts';
 import { renewalsProjection, webhookEndpointsProjection, webhookMessagesProjection } from './projections/notificationProjections.ts';
-import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection, invoiceTemplateProjection, taxSettingsProjection } from './projections/invoiceProjections.ts';
+import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection, invoiceTemplateProjection, taxSettingsProjection, uncreditedAdjustmentsProjection } from './projections/invoiceProjections.ts';
 
 export interface InvoiceModuleOptions {
   /** Overage prices of the plan catalogue, and what each plan includes. */
@@ -60,7 +60,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     webhooks: null,
     notifications: null,
     contracts: [...invoiceContracts, ...notificationContracts],
-    projections: [invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection],
+    projections: [uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection],
     async routes(app, ctx) {
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);

@@ -48,7 +48,7 @@ const billsOverage = (line: ChargeLine, meter: string, periodStart: string) => l
  * overage for it, newest first, each at most what is still creditable, for the units' amount with the invoice's
  * tax. Each credit note's id derives from the adjustment and the invoice: a redelivery credits nothing twice.
  */
-async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustment: AdjustmentRecorded['data'], line: ChargeLine): Promise<void> {
+async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustment: AdjustmentRecorded['data'], line: ChargeLine, currency: string): Promise<void> {
   // Newest first: by issue time, then by number (invoices issued in the same instant).
   const invoices = (await ctx.readStore.find<InvoiceView>(invoiceCollections.invoices, { organizationId: stored.organizationId }))
     .filter((i) => i.status !== 'void' && i.lines.some((l) => billsOverage(l, adjustment.meter, adjustment.periodStart)))
@@ -63,9 +63,16 @@ async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustmen
     if (amount <= 0) continue;
     const creditNoteId = deterministicUuid(`adjustment-credit:${stored.id}:${invoice.id}`);
     await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoice.id), { type: 'IssueCreditNote', data: { creditNoteId, amount, reason: line.description }, metadata: reactionMetadata(stored, `adjustment-credit:${invoice.id}`) });
-    left -= net;
+    // Capped below the gross: only the net part it covers is credited; the rest goes on to the next invoice.
+    left -= amount === gross ? net : Math.floor((net * amount) / gross);
   }
-  if (left > 0) ctx.log.warn({ adjustment, left }, 'usage adjustment credits more than the period\'s invoices can: the rest is not credited');
+  if (left > 0) {
+    // Not dropped: the operator sees it (GET /v1/admin/uncredited-adjustments) and decides (a credit note
+    // elsewhere, or nothing when the earlier credit notes covered it). Its id derives from the adjustment: once.
+    const data = { sourceEventId: stored.id, meter: adjustment.meter, periodStart: adjustment.periodStart, periodEnd: adjustment.periodEnd, amount: left, currency, reason: line.description };
+    await ctx.store.append(`usagecredit-${stored.organizationId}`, [{ id: deterministicUuid(`uncredited:${stored.id}`), type: 'invoice.adjustment.uncredited', data, occurredAt: ctx.now().toISOString(), organizationId: stored.organizationId, correlationId: stored.correlationId, causationId: stored.id }], { expectedVersion: 'any' });
+    ctx.log.warn({ adjustment, left }, 'usage adjustment credits more than the period\'s invoices can: the rest is reported to the operator');
+  }
 }
 
 /**
@@ -117,7 +124,7 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: O
       // The invoices read model must show every invoice issued so far (this process issued the period's before).
       const head = await ctx.store.headPosition();
       await ctx.subscriptions.list().find((s) => s.name === invoicesProjection.name)?.waitFor(head);
-      return creditOverage(ctx, stored, event.data, line);
+      return creditOverage(ctx, stored, event.data, line, terms.currency);
     }
     lines = [line];
   }

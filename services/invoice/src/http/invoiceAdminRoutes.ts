@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { deterministicUuid } from '@curbmap/eventsourcing';
 import { commandMetadata, inputSchemas, notFound, problemResponses, runCommand, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { invoiceDecider, invoiceStream, type InvoiceCommand } from '../domain/invoice/invoiceDecider.ts';
-import { invoiceCollections as C, type InvoiceView } from '../projections/invoiceProjections.ts';
+import { invoiceCollections as C, type InvoiceView, type UncreditedAdjustmentView } from '../projections/invoiceProjections.ts';
 
 const tags = ['invoices'];
 const security = [{ adminToken: [] }];
@@ -30,6 +30,28 @@ export async function invoiceAdminRoutes(fastify: FastifyInstance, ctx: ServiceC
       },
     });
   }
+
+  app.get('/v1/admin/uncredited-adjustments', {
+    config: { auth: 'admin' },
+    schema: {
+      summary: 'Usage adjustments that took off a closed year more than its invoices could still credit, newest first',
+      description: 'The invoices that billed the overage were credited to their totals already (by the operator or earlier adjustments): the rest is reported here for the operator to decide, never dropped.',
+      tags,
+      security,
+      querystring: { type: 'object', additionalProperties: false, properties: { organizationId: { type: 'string', format: 'uuid' } } } as const,
+      response: {
+        200: {
+          type: 'object',
+          properties: { data: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, organizationId: { type: 'string' }, sourceEventId: { type: 'string' }, meter: { type: 'string' }, periodStart: { type: 'string' }, periodEnd: { type: 'string' }, amount: { type: 'integer' }, currency: { type: 'string' }, reason: { type: 'string' }, reportedAt: { type: 'string' } } } } },
+        },
+        ...problemResponses(400, 401),
+      },
+    },
+    handler: async (request) => {
+      const { organizationId } = request.query as { organizationId?: string };
+      return { data: await ctx.readStore.find<UncreditedAdjustmentView>(C.uncredited, organizationId ? { organizationId } : {}, { orderBy: 'reportedAt', direction: 'desc', limit: 1000 }) };
+    },
+  });
 
   app.post('/v1/admin/invoices/:id/credit-notes', {
     config: { auth: 'admin' },

@@ -97,5 +97,24 @@ describe('overage invoices', () => {
     expect(overageAfter).toMatchObject({ status: 'paid', amountCredited: 2_500, creditNotes: [expect.objectContaining({ number: `${(overage[0] as unknown as { number: string }).number}-CN01`, amount: 2_500 })] });
     expect(after.find((i) => i.number === 'CM-2027-000001')).toMatchObject({ status: 'partially_paid', amountPaid: 2_500 });
     expect((await call('GET', '/v1/credit-balance')).json().balances.USD).toBe(0);
+
+    // The operator credits the rest of the overage invoice (a goodwill gesture); a later correction takes the year
+    // down to no export at all (2 → 0: the one unit over the included export, 2,500, fewer). No invoice can credit it
+    // in full: 1,000 is left on the overage invoice (5,000 less 2,500 and 1,500 credited), the other 1,500 is
+    // reported to the operator, never dropped.
+    expect((await call('POST', `/v1/admin/invoices/${overage[0]!.id}/credit-notes`, { amount: 1_500, reason: 'goodwill' }, admin)).statusCode).toBe(201);
+    await p.settle();
+    const zeroId = 'ad000000-0000-4000-8000-000000000003';
+    const zero = { ...adjustment, previousTotal: 2, total: 0, delta: -2, sourceEventId: zeroId };
+    const appendZero = () => p.ctx.store.append(`usageperiod-${org.id}`, [{ id: zeroId, type: 'usage.adjustment.recorded', data: zero, occurredAt: clock.toISOString(), organizationId: org.id, correlationId: zeroId }], { expectedVersion: 'any' });
+    await appendZero();
+    await appendZero();
+    await p.settle();
+    const reported = (await call('GET', `/v1/admin/uncredited-adjustments?organizationId=${org.id}`, undefined, admin)).json().data;
+    expect(reported).toEqual([expect.objectContaining({ organizationId: org.id, sourceEventId: zeroId, meter: 'export_jobs', amount: 1_500, currency: 'USD', reason: expect.stringMatching(/2 → 0 after the close/) })]);
+    const overageNow = (await call('GET', `/v1/invoices/${overage[0]!.id}`)).json();
+    expect(overageNow).toMatchObject({ amountCredited: 5_000 });
+    expect(overageNow.creditNotes.at(-1)).toMatchObject({ amount: 1_000, reason: expect.stringMatching(/2 → 0 after the close/) });
+    expect((await call('GET', '/v1/admin/uncredited-adjustments', undefined, headers)).statusCode).toBe(401);
   });
 });

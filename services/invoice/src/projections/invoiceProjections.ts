@@ -1,7 +1,7 @@
 import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated, TaxSettings } from '@curbmap/contracts';
 import { alreadyApplied, markApplied, updateOnce, type AppliedVersions, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { terms: 'invoice_billing_terms', invoices: 'invoices', earlyPayments: 'invoice_early_payments', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates' } as const;
+export const invoiceCollections = { uncredited: 'invoice_uncredited_adjustments', terms: 'invoice_billing_terms', invoices: 'invoices', earlyPayments: 'invoice_early_payments', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -173,5 +173,28 @@ export const invoicesProjection: Projection = {
     }
     const at = event.type === 'billing.receivable.credited' ? stored.occurredAt : event.data.receivedAt;
     await updateOnce<InvoiceView>(tx, C.invoices, invoiceId, stored, (invoice) => (invoice ? settled({ ...invoice, amountPaid: invoice.amountPaid + change }, at) : null));
+  },
+};
+
+/** Usage adjustments no invoice could credit, for the operator. */
+export interface UncreditedAdjustmentView extends Document {
+  sourceEventId: string;
+  meter: string;
+  periodStart: string;
+  periodEnd: string;
+  amount: number;
+  currency: string;
+  reason: string;
+  reportedAt: string;
+}
+
+export const uncreditedAdjustmentsProjection: Projection = {
+  name: 'invoice.uncredited_adjustments.v1',
+  filter: { types: ['invoice.adjustment.uncredited'] },
+  collections: [C.uncredited],
+  indexes: { [C.uncredited]: ['reportedAt'] },
+  async apply(stored, tx) {
+    const d = stored.data as { sourceEventId: string; meter: string; periodStart: string; periodEnd: string; amount: number; currency: string; reason: string };
+    await updateOnce<UncreditedAdjustmentView>(tx, C.uncredited, stored.id, stored, () => ({ id: stored.id, organizationId: stored.organizationId, sourceEventId: d.sourceEventId, meter: d.meter, periodStart: d.periodStart, periodEnd: d.periodEnd, amount: d.amount, currency: d.currency, reason: d.reason, reportedAt: stored.occurredAt }));
   },
 };
