@@ -13,8 +13,8 @@ const admin = `st-admin-${Date.now()}-0123456789abcdef`;
 
 // Only what a process needs to run (PATH, HOME, Chromium's path…): a developer's DATABASE_URL, STRIPE_SECRET_KEY,
 // SMTP_URL or SERVICE_URLS must never point the fuzzer at a real store, provider or mailbox.
-const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => ['PATH', 'HOME', 'LANG', 'TMPDIR', 'PUPPETEER_EXECUTABLE_PATH'].includes(name)));
-const platform = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, 'services/gateway/src/main.ts')], {
+const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => ['PATH', 'HOME', 'LANG', 'TMPDIR', 'PUPPETEER_EXECUTABLE_PATH', 'NODE_OPTIONS'].includes(name)));
+const platform = spawn(process.execPath, [...process.execArgv, '--conditions=source', '--no-warnings', join(root, 'services/gateway/src/main.ts')], {
   env: { ...inherited, PORT: '0', HOST: '127.0.0.1', CURBMAP_DATA_DIR: dataDir, CURBMAP_SEED_DEMO: 'true', CURBMAP_ADMIN_TOKEN: admin, LOG_LEVEL: 'error', RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
@@ -39,7 +39,7 @@ try {
   const key = readFileSync(join(dataDir, 'demo-api-key'), 'utf8').trim();
   const run = spawnSync(schemathesis, ['--config-file', join(import.meta.dirname, 'schemathesis.toml'), 'run', `${base}/docs/json`, '--url', base], {
     stdio: 'inherit',
-    env: { ...inherited, CURBMAP_TEST_API_KEY: key, CURBMAP_TEST_ADMIN_TOKEN: admin, SCHEMATHESIS_HOOKS: 'hooks', PYTHONPATH: import.meta.dirname, NO_COLOR: '1' },
+    env: { ...inherited, CURBMAP_TEST_API_KEY: key, CURBMAP_TEST_ADMIN_TOKEN: admin, SCHEMATHESIS_HOOKS: 'hooks', PYTHONPATH: import.meta.dirname, PYTHONDONTWRITEBYTECODE: '1', NO_COLOR: '1' },
   });
   code = run.status ?? 1;
 } catch (err) {

@@ -74,13 +74,13 @@ const invoiceEventSchemas = {
     taxId: { type: ['string', 'null'], maxLength: 40 },
     locale: { type: 'string', minLength: 2, maxLength: 35 },
   }),
-  /** A number handed out (stream invoicenumbers-<orgId>-<year>): sequences 1, 2, 3… with no gap. */
   /**
    * What a usage adjustment took off a closed year that no invoice could credit any more (its invoices credited
    * to their totals already, by the operator or earlier adjustments): reported to the operator (stream
    * usagecredit-<orgId>), never dropped silently. `amount`: net minor units of the overage not credited.
    */
   'invoice.adjustment.uncredited': object({ sourceEventId: { type: 'string', minLength: 1 }, meter: { type: 'string', minLength: 1 }, periodStart: instant, periodEnd: instant, amount: minorUnits, currency, reason: { type: 'string', minLength: 1, maxLength: 500 } }),
+  /** A number handed out (stream invoicenumbers-<orgId>-<year>): sequences 1, 2, 3… with no gap. */
   'invoice.number.assigned': object({ invoiceId: uuid, sequence: { type: 'integer', minimum: 1 }, number: { type: 'string', pattern: '^CM-\\d{4}-\\d{6,}$' } }),
 };
 

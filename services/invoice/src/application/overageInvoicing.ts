@@ -48,7 +48,7 @@ const billsOverage = (line: ChargeLine, meter: string, periodStart: string) => l
  * overage for it, newest first, each at most what is still creditable, for the units' amount with the invoice's
  * tax. Each credit note's id derives from the adjustment and the invoice: a redelivery credits nothing twice.
  */
-async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustment: AdjustmentRecorded['data'], line: ChargeLine, currency: string): Promise<void> {
+export async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustment: AdjustmentRecorded['data'], line: ChargeLine, currency: string): Promise<void> {
   // Newest first: by issue time, then by number (invoices issued in the same instant).
   const invoices = (await ctx.readStore.find<InvoiceView>(invoiceCollections.invoices, { organizationId: stored.organizationId }))
     .filter((i) => i.status !== 'void' && i.lines.some((l) => billsOverage(l, adjustment.meter, adjustment.periodStart)))
@@ -59,12 +59,15 @@ async function creditOverage(ctx: ServiceContext, stored: StoredEvent, adjustmen
     const billed = invoice.lines.filter((l) => billsOverage(l, adjustment.meter, adjustment.periodStart)).reduce((sum, l) => sum + l.amount, 0);
     const net = Math.min(left, billed);
     const gross = invoiceTotals([{ amount: net }], invoice.tax).total;
-    const amount = Math.min(gross, invoice.total - (invoice.amountCredited ?? 0));
-    if (amount <= 0) continue;
     const creditNoteId = deterministicUuid(`adjustment-credit:${stored.id}:${invoice.id}`);
-    await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoice.id), { type: 'IssueCreditNote', data: { creditNoteId, amount, reason: line.description }, metadata: reactionMetadata(stored, `adjustment-credit:${invoice.id}`) });
+    // Run again (a crash before the checkpoint): the credit note it issued then is taken as it was, so what is
+    // left, hence the invoices credited after it and the report, come out the same as the first time.
+    const issued = invoice.creditNotes?.find((n) => n.id === creditNoteId);
+    const amount = issued ? issued.amount : Math.min(gross, invoice.total - (invoice.amountCredited ?? 0));
+    if (amount <= 0) continue;
+    if (!issued) await handleCommand(ctx.store, invoiceDecider, invoiceStream(invoice.id), { type: 'IssueCreditNote', data: { creditNoteId, amount, reason: line.description }, metadata: reactionMetadata(stored, `adjustment-credit:${invoice.id}`) });
     // Capped below the gross: only the net part it covers is credited; the rest goes on to the next invoice.
-    left -= amount === gross ? net : Math.floor((net * amount) / gross);
+    left -= amount === gross ? net : Math.round((net * amount) / gross);
   }
   if (left > 0) {
     // Not dropped: the operator sees it (GET /v1/admin/uncredited-adjustments) and decides (a credit note

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultPlans } from '@curbmap/billing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import type { StoredEvent } from '@curbmap/eventsourcing';
+import { adjustmentLine, creditOverage } from '../application/overageInvoicing.ts';
 
 let p: TestPlatform;
 let clock: Date;
@@ -106,9 +108,21 @@ describe('overage invoices', () => {
     await p.settle();
     const zeroId = 'ad000000-0000-4000-8000-000000000003';
     const zero = { ...adjustment, previousTotal: 2, total: 0, delta: -2, sourceEventId: zeroId };
-    const appendZero = () => p.ctx.store.append(`usageperiod-${org.id}`, [{ id: zeroId, type: 'usage.adjustment.recorded', data: zero, occurredAt: clock.toISOString(), organizationId: org.id, correlationId: zeroId }], { expectedVersion: 'any' });
-    await appendZero();
-    await appendZero();
+    // First handled by a process that dies between the credit note and the report, then redelivered: the report
+    // says what the first run left (1,500), not what a fresh look at the credited invoices would (2,500).
+    const zeroEvent = { id: zeroId, type: 'usage.adjustment.recorded', data: zero, occurredAt: clock.toISOString(), organizationId: org.id, correlationId: zeroId } as unknown as StoredEvent;
+    const { credit: _credit, ...zeroLine } = adjustmentLine(zero, 'USD', () => ({ unitSize: 1, prices: { USD: 2_500 } }), () => 1)!;
+    const dying = new Proxy(p.ctx.store, {
+      get(target, key) {
+        if (key === 'append') return (streamId: string, ...rest: unknown[]) => (streamId.startsWith('usagecredit-') ? Promise.reject(new Error('killed')) : (target.append as (...a: unknown[]) => unknown)(streamId, ...rest));
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    await expect(creditOverage({ ...p.ctx, store: dying }, zeroEvent, zero, zeroLine, 'USD')).rejects.toThrow('killed');
+    await p.settle();
+    await creditOverage(p.ctx, zeroEvent, zero, zeroLine, 'USD');
+    await creditOverage(p.ctx, zeroEvent, zero, zeroLine, 'USD');
     await p.settle();
     const reported = (await call('GET', `/v1/admin/uncredited-adjustments?organizationId=${org.id}`, undefined, admin)).json().data;
     expect(reported).toEqual([expect.objectContaining({ organizationId: org.id, sourceEventId: zeroId, meter: 'export_jobs', amount: 1_500, currency: 'USD', reason: expect.stringMatching(/2 → 0 after the close/) })]);
