@@ -88,6 +88,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     },
     bodyLimit: 5 * 1024 * 1024,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // A portal link's URL carries a live sign-in token: its requests are not logged (their responses still are).
+    disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/portal/enter') ?? false,
     // Behind a TLS proxy: request.ip is the client's (the failed-authentication limit is per client, not per
     // proxy) and request.protocol https (session cookies are Secure).
     trustProxy: typeof options.trustProxy === 'number' ? trustHops(options.trustProxy) : (options.trustProxy ?? false),

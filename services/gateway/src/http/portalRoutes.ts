@@ -72,6 +72,11 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     return grant && key && !key.revokedAt && key.organizationId === grant.organizationId ? { grant, key } : null;
   };
 
+  const linkUsed = async (linkId: string) => {
+    for await (const _ of ctx.store.readStream(portalLinkStream(linkId))) return true;
+    return false;
+  };
+
   // Opening the link only asks: mail scanners (Safe Links and the like) fetch every link in a message first, and
   // a GET that used the link up would leave the officer an expired one. The POST of the page's button uses it.
   app.get('/portal/enter', {
@@ -81,7 +86,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
       const token = (request.query as { token?: string }).token ?? '';
       reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
       const usable = await linkGrant(token);
-      if (!usable) return reply.redirect('/#/sign-in?link=expired', 303);
+      if (!usable || (await linkUsed(usable.grant.id))) return reply.redirect('/#/sign-in?link=expired', 303);
       const organization = (await ctx.readStore.get<OrganizationView>(C.organizations, usable.grant.organizationId))?.name ?? 'your organization';
       return reply
         .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -98,6 +103,9 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
       schema: { hide: true, body: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 1000 } } } },
       handler: async (request, reply) => {
         reply.header('referrer-policy', 'no-referrer');
+        // Posted by the link's own page only: another site's form could sign a visitor in to its organization.
+        const site = request.headers['sec-fetch-site'];
+        if (site !== undefined && site !== 'same-origin') throw forbidden('a sign-in link is used from its own page');
         const usable = await linkGrant((request.body as { token: string }).token);
         if (!usable) return reply.redirect('/#/sign-in?link=expired', 303);
         const { grant, key } = usable;

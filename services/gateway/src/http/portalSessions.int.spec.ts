@@ -118,8 +118,13 @@ describe('portal sessions', () => {
       expect(page.body).toMatch(/<form method="post" action="\/portal\/enter">/);
       expect(page.headers['referrer-policy']).toBe('no-referrer');
     }
+    // Posted from another site (login CSRF): refused, the link still unused.
+    const forged = await p.app.inject({ method: 'POST', url: '/portal/enter', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' }, payload: new URLSearchParams({ token: link.searchParams.get('token')! }).toString() });
+    expect([forged.statusCode, forged.headers['set-cookie']]).toEqual([403, undefined]);
     const [first, again] = [await useLink(link), await useLink(link)];
     expect([first.statusCode, first.headers.location]).toEqual([303, '/']);
+    // Once used, opening it again says so instead of offering the button.
+    expect((await p.app.inject({ url: `${link.pathname}${link.search}` })).headers.location).toBe('/#/sign-in?link=expired');
     expect([again.statusCode, again.headers.location, again.headers['set-cookie']]).toEqual([303, '/#/sign-in?link=expired', undefined]);
     // Used concurrently: one session, never two.
     const link2 = new URL((await p.app.inject({ method: 'POST', url: '/v1/portal-sessions', headers: bearer(owner.apiKey), payload: {} })).json().url);
