@@ -1,8 +1,8 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
-import { ClaimConflictError, deterministicUuid, type StoredEvent } from '@curbmap/eventsourcing';
+import { ClaimConflictError, deterministicUuid, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
-import { usageCollections as C, type UsageBucketView } from '../projections/usageProjections.ts';
+import { usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
 import type { IncludedUsage } from './usageQuotas.ts';
@@ -57,6 +57,54 @@ export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsa
     closed += 1;
   }
   return closed;
+}
+
+/** What the usage items change in a count or sum meter's total (a void or amendment carries −1 for what it undoes). */
+function additiveDelta(meter: MeterDefinition, items: [UsageItem, 1 | -1][]): number {
+  return items.filter(([i]) => i.type === meter.eventType).reduce((a, [i, sign]) => a + sign * (meter.aggregation === 'count' ? 1 : contributionOf(meter, i).sum), 0);
+}
+
+/** The items a usage event adds (+1) or takes away (−1). */
+function itemsOf(event: UsageEvent): [UsageItem, 1 | -1][] {
+  if (event.type === 'usage.events.recorded') return event.data.items.map((i) => [i, 1]);
+  if (event.type === 'usage.event.corrected') return [[event.data.from, -1], ...(event.data.to ? [[event.data.to, 1] as [UsageItem, 1]] : [])];
+  return [];
+}
+
+/**
+ * Count and sum meters' totals of a closed year as of a log position (the close's): the rollups, read while
+ * their subscription stands still at a position at or after it, less what the usage appended after it adds.
+ * Each event then counts once relative to the close: before it, in the close's comparison; after it, as its own
+ * adjustment. Null where the rollups have no log position (Kafka consumers keep offsets per partition).
+ */
+async function additiveTotalsAt(ctx: ServiceContext, organizationId: string, period: ClosedPeriod, meters: MeterDefinition[], at: Checkpoint, included: IncludedUsage): Promise<Map<string, number | null> | null> {
+  const rollups = ctx.subscriptions.list().find((s) => s.name === usageRollupProjection.name);
+  if (!rollups || meters.length === 0) return null;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const before = rollups.position();
+    let ahead: boolean;
+    try {
+      const order = before === null || at === null ? -1 : ctx.store.compare(before, at);
+      if (Number.isNaN(order)) return null; // not a position of this log (a Kafka consumer's offsets)
+      ahead = order >= 0;
+    } catch {
+      return null;
+    }
+    if (!ahead) {
+      await rollups.waitFor(at, 10_000);
+      continue;
+    }
+    const totals = await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, new Set(meters.map((m) => m.key)));
+    if (rollups.position() !== before) continue; // moved while read: read again
+    const exact = new Map(totals.map((t) => [t.meter, t.total]));
+    for await (const e of ctx.store.readAll({ from: at, to: before, filter: { types: ['usage.events.recorded', 'usage.event.corrected'] } })) {
+      if (e.organizationId !== organizationId) continue;
+      const inside = itemsOf({ type: e.type, data: e.data } as UsageEvent).filter(([i]) => i.time >= period.periodStart && i.time < period.periodEnd);
+      for (const m of meters) exact.set(m.key, (exact.get(m.key) ?? 0) - additiveDelta(m, inside));
+    }
+    return exact;
+  }
+  return null;
 }
 
 /** The closed years of an organization with each meter's total as billed so far (the close plus its adjustments). */
@@ -117,10 +165,7 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
     const keys = new Set(event.data.totals.map((t) => t.meter));
     touched = [{ period: event.data, meters: meters.filter((m) => keys.has(m.key)), items: [] }];
   } else {
-    const items: [UsageItem, 1 | -1][] =
-      event.type === 'usage.events.recorded' ? event.data.items.map((i) => [i, 1])
-      : event.type === 'usage.event.corrected' ? [[event.data.from, -1], ...(event.data.to ? [[event.data.to, 1] as [UsageItem, 1]] : [])]
-      : [];
+    const items = itemsOf(event);
     touched = [];
     for (const { period } of closed.values()) {
       const inside = items.filter(([i]) => i.time >= period.periodStart && i.time < period.periodEnd);
@@ -137,12 +182,16 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
     // (they may already hold later events: a late event then its void must be two adjustments, not none).
     // Other aggregations are not additive: they compare the year's total now with the billed one.
     const additive = event.type !== 'usage.period.closed' ? affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum') : [];
-    const recomputed = affected.filter((m) => !additive.includes(m));
+    // The close compares its totals with what was appended before it only: the rollups may hold later usage
+    // already, which its own adjustment will count.
+    const atClose = event.type === 'usage.period.closed' ? await additiveTotalsAt(ctx, organizationId, period, affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum'), stored.globalPosition, included) : null;
+    const recomputed = affected.filter((m) => !additive.includes(m) && !atClose?.has(m.key));
     const now: PeriodTotal[] = [];
+    for (const [meter, total] of atClose ?? []) now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total, included: null });
     for (const m of additive) {
       // Redelivered after a crash: what this event changed is recorded already (and counted in the totals).
       if (billed.adjusted.has(`${stored.id}|${m.key}`)) continue;
-      const delta = items.filter(([i]) => i.type === m.eventType).reduce((a, [i, sign]) => a + sign * (m.aggregation === 'count' ? 1 : contributionOf(m, i).sum), 0);
+      const delta = additiveDelta(m, items);
       if (delta !== 0) now.push({ meter: m.key, aggregation: m.aggregation, total: (billed.totals.get(m.key) ?? 0) + delta, included: null });
     }
     if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, new Set(recomputed.map((m) => m.key)))));

@@ -117,4 +117,51 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('an event appended after the close counts once, even if the rollups take it before the close is compared', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-periods-'));
+    try {
+      clock = new Date('2027-05-10T12:00:00Z');
+      let q = await startTestPlatform({ now: () => clock, dataDir });
+      const org = await q.createOrganization('City of Ogdenville', { timeZone: 'America/Chicago' });
+      const headers = { authorization: `Bearer ${org.apiKey}` };
+      const call = (target: TestPlatform, method: 'GET' | 'POST', url: string, payload?: object) => target.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+      const project = (await call(q, 'POST', '/v1/projects', { name: 'P' })).json().id;
+      await call(q, 'POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
+      expect((await call(q, 'POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
+      clock = new Date('2028-05-10T04:00:00Z');
+      expect((await call(q, 'POST', '/v1/usage/events', { id: 'a', type: 'zone.edited', projectId: project, time: '2028-05-10T03:30:00Z', data: {} })).statusCode).toBe(200);
+      clock = new Date('2028-05-10T05:00:00Z');
+      await q.modules.billing.scheduler!.tick(clock);
+      await q.settle();
+      await q.close();
+
+      // While the platform is down, the year's close (one edit) and then a late edit of that year reach the log:
+      // on restart the rollups take the late edit before the adjustments process compares the close.
+      const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+      const store = new SqliteEventStore(database);
+      clock = new Date('2028-05-10T06:30:00Z');
+      const envelope = { occurredAt: clock.toISOString(), organizationId: org.id };
+      const periodStart = '2027-05-10T05:00:00.000Z';
+      const totals = [{ meter: 'edits', aggregation: 'count', total: 1, included: null }];
+      const key = `usage-period-closed:${org.id}:${periodStart}`;
+      await store.append(`usageperiod-${org.id}`, [{ id: randomUUID(), type: 'usage.period.closed', data: { periodStart, periodEnd: '2028-05-10T05:00:00.000Z', planId: 'city', totals }, ...envelope }], { expectedVersion: 'any', claims: [key] });
+      const late = { id: 'late', type: 'zone.edited', projectId: project, time: '2028-05-10T04:55:00.000Z', data: {} };
+      await store.append(usageStream(org.id), [{ id: randomUUID(), type: 'usage.events.recorded', data: { items: [late], timeZone: 'America/Chicago' }, ...envelope }], { expectedVersion: 'any' });
+      database.close();
+
+      q = await startTestPlatform({ now: () => clock, dataDir });
+      try {
+        await q.settle();
+        const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
+        const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits');
+        // One adjustment for the one late edit (1 → 2), not one for the close and another for the edit (1 → 2 → 3).
+        expect(edits.map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta])).toEqual([[1, 2, 1]]);
+      } finally {
+        await q.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
