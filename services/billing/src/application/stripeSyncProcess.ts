@@ -30,6 +30,7 @@ export interface StripeSyncOutcome {
 export interface StripeLookup {
   retrieve(kind: 'customer' | 'subscription' | 'invoice' | 'payment_intent' | 'charge', id: string): Promise<Record<string, unknown>>;
   invoicePaymentIntent(invoiceId: string): Promise<string | null>;
+  paymentIntentInvoice(paymentIntentId: string): Promise<string | null>;
 }
 
 /**
@@ -157,9 +158,14 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
   let command: (StripePaymentCommand['data'] & { kind: 'ApplyStripePayment' | 'ApplyStripeRefund' }) | null = null;
   const id = str(object.id)!;
   switch (type) {
-    case 'payment_intent.succeeded':
-      command = { kind: 'ApplyStripePayment', ...observed(id, num(object['amount_received']) || num(object['amount'])), outcome: 'succeeded' };
+    case 'payment_intent.succeeded': {
+      // The invoice it paid, asked of Stripe (the PaymentIntent does not name it): recorded with it at once, or on
+      // the invoice's own payment when that was recorded before the PaymentIntent was known (one charge, one payment).
+      const invoice = lookup ? await lookup.paymentIntentInvoice(id) : null;
+      const paymentId = invoice && (await paidUnderInvoiceId(invoice)) ? invoice : id;
+      command = { kind: 'ApplyStripePayment', ...observed(paymentId, num(object['amount_received']) || num(object['amount']), ourInvoice(invoice)), outcome: 'succeeded' };
       break;
+    }
     case 'payment_intent.payment_failed':
       command = { kind: 'ApplyStripePayment', ...observed(id, num(object['amount'])), outcome: 'failed', failureMessage: String((object['last_payment_error'] as { message?: string } | null)?.message ?? 'payment failed') };
       break;
@@ -187,9 +193,14 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
       command = { kind: 'ApplyStripePayment', ...observed(intent ?? id, num(object['amount_due']), ourInvoice(id)), outcome: 'failed', failureMessage: lastError ?? 'invoice payment failed' };
       break;
     }
-    case 'charge.refunded':
-      command = { kind: 'ApplyStripeRefund', ...observed(str(object['payment_intent']) ?? id, num(object['amount'])), refundId: str(((object['refunds'] as { data?: StripeObject[] } | undefined)?.data ?? [])[0]?.id) ?? `${id}_refund`, amountRefunded: num(object['amount_refunded']) };
+    case 'charge.refunded': {
+      // Refunded on the payment the charge was recorded as: its invoice's, when that came first.
+      const intent = str(object['payment_intent']);
+      const invoice = intent && lookup ? await lookup.paymentIntentInvoice(intent) : null;
+      const paymentId = invoice && (await paidUnderInvoiceId(invoice)) ? invoice : (intent ?? id);
+      command = { kind: 'ApplyStripeRefund', ...observed(paymentId, num(object['amount'])), refundId: str(((object['refunds'] as { data?: StripeObject[] } | undefined)?.data ?? [])[0]?.id) ?? `${id}_refund`, amountRefunded: num(object['amount_refunded']) };
       break;
+    }
     default:
       return { applied: false, reason: 'read model only' };
   }

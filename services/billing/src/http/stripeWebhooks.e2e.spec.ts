@@ -188,6 +188,22 @@ describe('Stripe webhook ingest', () => {
     expect(view).toMatchObject({ status: 'paid', amountPaid: 40_000, amountRemaining: 0 });
   });
 
+  it('records one payment for one charge when invoice.paid came before Stripe listed its PaymentIntent; the refund lands on it', async () => {
+    const t = Math.floor(Date.now() / 1000);
+    const invoice = { ...stripeFixture('invoice'), id: 'in_test_alias', customer: customerId, amount_due: 30_000, currency: 'usd' };
+    expect((await deliver(event('invoice.finalized', { ...invoice, status: 'open', amount_paid: 0 }, t))).statusCode).toBe(200);
+    expect((await deliver(event('invoice.paid', { ...invoice, status: 'paid', amount_paid: 30_000 }, t + 1))).statusCode).toBe(200); // no InvoicePayment listed yet
+    await p.settle();
+    server.invoicePayments.set('in_test_alias', 'pi_test_alias'); // Stripe lists it now
+    expect((await deliver(event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: 'pi_test_alias', customer: customerId, status: 'succeeded', amount: 30_000, amount_received: 30_000, currency: 'usd', metadata: {} }, t + 2))).statusCode).toBe(200);
+    expect((await deliver(event('charge.refunded', { ...stripeFixture('charge'), id: 'ch_test_alias', customer: customerId, payment_intent: 'pi_test_alias', amount: 30_000, amount_refunded: 10_000, currency: 'usd' }, t + 3))).statusCode).toBe(200);
+    await p.settle();
+    const payments = (await p.app.inject({ url: '/v1/payments', headers: { authorization: `Bearer ${org.apiKey}` } })).json().data;
+    expect(payments).toEqual([expect.objectContaining({ id: 'in_test_alias', amount: 30_000, refundedAmount: 10_000, invoiceId: deterministicUuid('stripe-invoice:in_test_alias') })]);
+    const view = (await p.app.inject({ url: `/v1/invoices/${deterministicUuid('stripe-invoice:in_test_alias')}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json();
+    expect(view).toMatchObject({ status: 'paid', amountPaid: 30_000 });
+  });
+
   for (const order of ['payment_intent.succeeded first (Stripe\'s usual order)', 'invoice.paid first'] as const) {
     it(`shows a card-paid invoice paid in the invoice service's view: ${order}`, async () => {
       const t = Math.floor(Date.now() / 1000);

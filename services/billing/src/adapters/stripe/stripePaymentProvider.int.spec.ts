@@ -185,6 +185,10 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     expect(await provider.invoicePaymentIntent('in_paid')).toBe('pi_paid');
     expect(await provider.invoicePaymentIntent('in_unpaid')).toBeNull();
     expect(server.requestsTo('GET', '/v1/invoice_payments')[0]!.query).toMatchObject({ invoice: 'in_paid' });
+    // And the other way: the invoice a PaymentIntent paid.
+    expect(await provider.paymentIntentInvoice('pi_paid')).toBe('in_paid');
+    expect(await provider.paymentIntentInvoice('pi_other')).toBeNull();
+    expect(server.requestsTo('GET', '/v1/invoice_payments').at(-1)!.query).toMatchObject({ 'payment[type]': 'payment_intent', 'payment[payment_intent]': 'pi_other' });
   });
 
   it('cancels at period end, reactivates, cancels now', async () => {

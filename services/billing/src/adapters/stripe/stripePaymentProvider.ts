@@ -253,6 +253,13 @@ export class StripePaymentProvider implements PaymentProvider {
     return typeof intent === 'string' ? intent : (intent?.id ?? null);
   }
 
+  /** The invoice a PaymentIntent paid (an InvoicePayment names both), or null: one that pays no invoice. */
+  async paymentIntentInvoice(paymentIntentId: string): Promise<string | null> {
+    const page = await this.call(() => this.stripe.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: paymentIntentId }, limit: 10 }));
+    const invoice = page.data[0]?.invoice;
+    return typeof invoice === 'string' ? invoice : (invoice?.id ?? null);
+  }
+
   /** Events created at or after `createdGte` (seconds), every page. */
   async *listEvents(createdGte: number): AsyncIterable<StripeEventLike> {
     for await (const event of this.stripe.events.list({ created: { gte: createdGte }, limit: 100 })) yield event as unknown as StripeEventLike;

@@ -50,7 +50,9 @@ export class StripeTestServer {
     }],
     ['GET', /^\/v1\/customers\/([\w]+)$/, (_r, [id]) => (this.customers.has(id!) ? { body: this.customers.get(id!) } : notFound(id!))],
     ['GET', /^\/v1\/invoice_payments$/, (r) => {
-      const invoice = r.query['invoice'] ?? '';
+      // By invoice, or by the PaymentIntent that paid it (payment[payment_intent]).
+      const byIntent = r.query['payment[payment_intent]'];
+      const invoice = byIntent ? ([...this.invoicePayments].find(([, pi]) => pi === byIntent)?.[0] ?? '') : (r.query['invoice'] ?? '');
       const intent = this.invoicePayments.get(invoice);
       const data = intent ? [{ ...stripeFixture('invoice_payment'), id: this.id('inpay'), invoice, is_default: true, status: 'paid', currency: 'usd', payment: { type: 'payment_intent', payment_intent: intent } }] : [];
       return { body: { object: 'list', data, has_more: false, url: '/v1/invoice_payments' } };
