@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRole } from '@curbmap/contracts';
+import type { EventStore } from '@curbmap/eventsourcing';
 
 /** Who a browser acts as: an API key of an organization (never the key itself), with at most that key's role. */
 export interface PortalGrant {
@@ -62,6 +63,12 @@ export class PortalSigner {
 
 export const portalLinkStream = (linkId: string) => `portal-link-${linkId}`;
 export const portalSessionStream = (sessionId: string) => `portal-session-${sessionId}`;
+
+/** Was the link used, or the session signed out? Either stream exists only then. */
+export async function portalStreamExists(store: EventStore, streamId: string): Promise<boolean> {
+  for await (const _ of store.readStream(streamId)) return true;
+  return false;
+}
 
 /** The value of one cookie in a Cookie header. */
 export function cookieValue(header: string | undefined, name: string): string | null {

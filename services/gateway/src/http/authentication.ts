@@ -1,19 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ReadStore } from '@curbmap/eventsourcing';
 import { forbidden, HttpError, roleAtLeast, unauthorized, type RouteAuth, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { tenancyCollections, type ApiKeyLookup, type ApiKeyView } from '../projections/tenancyProjection.ts';
-import { cookieValue, lowerRole, portalSessionStream, SESSION_COOKIE, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
+import { cookieValue, lowerRole, portalSessionStream, portalStreamExists, SESSION_COOKIE, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
 
 /** Methods a cookie session may use without the portal's header: a cross-site form cannot send it (no CORS here). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const PORTAL_HEADER = 'x-curbmap-portal';
-
-/** Was the session signed out? Its stream exists only then. */
-async function sessionEnded(ctx: ServiceContext, sessionId: string): Promise<boolean> {
-  for await (const _ of ctx.store.readStream(portalSessionStream(sessionId))) return true;
-  return false;
-}
 
 /** The grant of the request's session cookie, if it carries a valid one. */
 function sessionGrant(signer: PortalSigner | null, cookieHeader: string | undefined, now: number): PortalGrant | null {
@@ -30,6 +25,8 @@ export interface Presented {
   token: string | null;
   tokenHash(): string | null;
   grant(): PortalGrant | null;
+  /** The key the session cookie's grant names, read once (null: no grant, or no such key). */
+  grantKey(readStore: ReadStore): Promise<ApiKeyView | null>;
 }
 
 const presented = new WeakMap<FastifyRequest, Presented>();
@@ -40,10 +37,16 @@ export function presentedBy(request: FastifyRequest, signer: PortalSigner | null
     const token = bearer(request.headers.authorization);
     let hash: string | null | undefined;
     let grant: PortalGrant | null | undefined;
+    let key: Promise<ApiKeyView | null> | undefined;
+    const grantOf = () => (grant === undefined ? (grant = sessionGrant(signer, request.headers.cookie, now().getTime())) : grant);
     found = {
       token,
       tokenHash: () => (hash ??= token ? hashApiKey(token) : null),
-      grant: () => (grant === undefined ? (grant = sessionGrant(signer, request.headers.cookie, now().getTime())) : grant),
+      grant: grantOf,
+      grantKey: (readStore) => {
+        const named = grantOf();
+        return (key ??= named ? readStore.get<ApiKeyView>(tenancyCollections.apiKeys, named.keyId) : Promise.resolve(null));
+      },
     };
     presented.set(request, found);
   }
@@ -135,9 +138,9 @@ export function installAuthentication(app: FastifyInstance, ctx: ServiceContext,
       // The dashboard's browser session: an HttpOnly cookie naming a key, never the key itself.
       const grant = credentials.grant();
       if (grant) {
-        const key = await ctx.readStore.get<ApiKeyView>(tenancyCollections.apiKeys, grant.keyId);
+        const key = await credentials.grantKey(ctx.readStore);
         if (!key || key.organizationId !== grant.organizationId || key.revokedAt) throw refuse(unauthorized('the key this session was opened with has been revoked: sign in again'));
-        if (await sessionEnded(ctx, grant.id)) throw refuse(unauthorized('this session was signed out: sign in again'));
+        if (await portalStreamExists(ctx.store, portalSessionStream(grant.id))) throw refuse(unauthorized('this session was signed out: sign in again'));
         if (!SAFE_METHODS.has(request.method) && request.headers[PORTAL_HEADER] !== '1') throw forbidden(`a change made with a session cookie must send the ${PORTAL_HEADER}: 1 header`);
         const role = lowerRole(grant.role, key.role as Parameters<typeof roleAtLeast>[0]);
         request.auth = { kind: 'key', organizationId: key.organizationId, keyId: key.id, role, projectId: key.projectId };

@@ -15,7 +15,6 @@ import { registerDeadLetterRoutes } from './deadLetterRoutes.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
 import { forwardedRoutes, type RemoteService } from './forwarding.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
-import { tenancyCollections, type ApiKeyView } from '../projections/tenancyProjection.ts';
 
 export interface RouteEntry {
   method: string;
@@ -152,7 +151,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       // A dashboard session counts against its key's own bucket (the key's hash), as the key itself would: a
       // session does not double what a key may send.
       const grant = credentials.grant();
-      if (grant) return (await ctx.readStore.get<ApiKeyView>(tenancyCollections.apiKeys, grant.keyId))?.keyHash ?? `session:${grant.keyId}`;
+      if (grant) return (await credentials.grantKey(ctx.readStore))?.keyHash ?? `session:${grant.keyId}`;
       return request.ip;
     },
     errorResponseBuilder: (_request, context) =>

@@ -4,9 +4,9 @@ import { apiKeyRoles, type ApiKeyRole } from '@curbmap/contracts';
 import { forbidden, keyAuth, notFound, problemResponses, roleAtLeast, unauthorized, type ServiceContext } from '@curbmap/service-kit';
 import { hashApiKey } from '../application/apiKeySecrets.ts';
 import { ConcurrencyError } from '@curbmap/eventsourcing';
-import { cookieValue, LINK_TTL_MS, lowerRole, portalLinkStream, portalSessionStream, SESSION_COOKIE, SESSION_TTL_MS, sessionCookie, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
+import { LINK_TTL_MS, lowerRole, portalLinkStream, portalSessionStream, portalStreamExists, SESSION_TTL_MS, sessionCookie, type PortalGrant, type PortalSigner } from '../application/portalSessions.ts';
 import { tenancyCollections as C, type ApiKeyLookup, type ApiKeyView, type OrganizationView } from '../projections/tenancyProjection.ts';
-import { PORTAL_HEADER, type FailedAuthLimiter } from './authentication.ts';
+import { PORTAL_HEADER, presentedBy, type FailedAuthLimiter } from './authentication.ts';
 
 const tags = ['portal'];
 /** Links' base when PUBLIC_URL is not set (the embedded platform on its default port). */
@@ -72,11 +72,6 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     return grant && key && !key.revokedAt && key.organizationId === grant.organizationId ? { grant, key } : null;
   };
 
-  const linkUsed = async (linkId: string) => {
-    for await (const _ of ctx.store.readStream(portalLinkStream(linkId))) return true;
-    return false;
-  };
-
   // Opening the link only asks: mail scanners (Safe Links and the like) fetch every link in a message first, and
   // a GET that used the link up would leave the officer an expired one. The POST of the page's button uses it.
   app.get('/portal/enter', {
@@ -86,7 +81,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
       const token = (request.query as { token?: string }).token ?? '';
       reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
       const usable = await linkGrant(token);
-      if (!usable || (await linkUsed(usable.grant.id))) return reply.redirect('/#/sign-in?link=expired', 303);
+      if (!usable || (await portalStreamExists(ctx.store, portalLinkStream(usable.grant.id)))) return reply.redirect('/#/sign-in?link=expired', 303);
       const organization = (await ctx.readStore.get<OrganizationView>(C.organizations, usable.grant.organizationId))?.name ?? 'your organization';
       return reply
         .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -145,7 +140,7 @@ export function registerPortalRoutes(app: FastifyInstance, ctx: ServiceContext, 
     schema: { hide: true },
     handler: async (request, reply) => {
       // Ended on the server too: the cookie, copied before sign-out, opens nothing afterwards.
-      const grant = signer.verify('session', cookieValue(request.headers.cookie, SESSION_COOKIE) ?? '', ctx.now().getTime());
+      const grant = presentedBy(request, signer, ctx.now).grant();
       if (grant) {
         await ctx.store
           .append(portalSessionStream(grant.id), [{ id: randomUUID(), type: 'tenancy.portal_session.ended', data: { sessionId: grant.id, keyId: grant.keyId }, occurredAt: ctx.now().toISOString(), organizationId: grant.organizationId, correlationId: String(request.id) }], { expectedVersion: 'no_stream' })
