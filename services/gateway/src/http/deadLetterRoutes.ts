@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DEAD_LETTERS, type DeadLetter } from '@curbmap/eventsourcing';
-import { randomUUID } from 'node:crypto';
-import { HttpError, notFound, problemResponses, signPrincipal, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
-import type { RemoteService } from './forwarding.ts';
+import { HttpError, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { postInternal, type RemoteService } from './forwarding.ts';
 
 const tags = ['operations'];
 const security = [{ adminToken: [] }];
@@ -31,11 +30,7 @@ const deadLetterSchema = {
  */
 async function retryRemotely(remote: RemoteService, deadLetter: DeadLetter): Promise<unknown> {
   const url = `/internal/dead-letters/${encodeURIComponent(deadLetter.id)}/retry`;
-  const answer = await fetch(new URL(url, remote.url), {
-    method: 'POST',
-    headers: signPrincipal({ auth: { kind: 'admin' }, commandId: '', at: Date.now(), nonce: randomUUID(), body: null }, 'POST', url, remote.secret),
-    signal: AbortSignal.timeout(60_000),
-  }).catch(() => null);
+  const answer = await postInternal(remote, url, { auth: { kind: 'admin' }, timeoutMs: 60_000 }).catch(() => null);
   if (!answer) throw new HttpError(503, 'service_unavailable', 'the service that runs this subscription is not answering; retry shortly', undefined, { 'retry-after': '1' });
   const body = (await answer.json().catch(() => ({}))) as { detail?: string; code?: string };
   if (answer.status === 200) return body;

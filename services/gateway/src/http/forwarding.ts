@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { bodyDigest, HttpError, installRequestValidation, signPrincipal, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { bodyDigest, HttpError, installRequestValidation, signPrincipal, type AuthContext, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 
 /** A service in its own process (distributed mode). */
 export interface RemoteService {
@@ -29,6 +29,17 @@ export function forwardedRoutes(module: ServiceModule, ctx: ServiceContext, remo
     });
     await module.routes?.(scope, ctx);
   };
+}
+
+/** A call of the gateway's own to a service's internal route, signed as forwarded requests are (body digest, nonce). */
+export function postInternal(remote: RemoteService, url: string, options: { auth: AuthContext | null; body?: string; timeoutMs: number }): Promise<Response> {
+  const principal = { auth: options.auth, commandId: '', at: Date.now(), nonce: randomUUID(), body: options.body === undefined ? null : bodyDigest(options.body) };
+  return fetch(new URL(url, remote.url), {
+    method: 'POST',
+    headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...signPrincipal(principal, 'POST', url, remote.secret) },
+    ...(options.body === undefined ? {} : { body: options.body }),
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
 }
 
 type ForwardedBody = string | Buffer | ReadableStream;

@@ -4,9 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
-import { bodyDigest, NotYetVisibleError, openStorage, resolveAdminToken, resolveSecret, signPrincipal, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { NotYetVisibleError, openStorage, resolveAdminToken, resolveSecret, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
-import type { RemoteService } from '../http/forwarding.ts';
+import { postInternal, type RemoteService } from '../http/forwarding.ts';
 
 
 export interface EmbeddedOptions {
@@ -151,14 +151,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
 
 /** Asks a service in its own process whether its read models show a write; resolves with those that lag. */
 async function remoteReadYourWrites(service: RemoteService, write: StreamWrite, timeoutMs: number): Promise<string[]> {
-  const url = '/internal/read-your-writes';
-  const body = JSON.stringify({ ...write, timeoutMs });
-  const answer = await fetch(new URL(url, service.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...signPrincipal({ auth: null, commandId: '', at: Date.now(), nonce: randomUUID(), body: bodyDigest(body) }, 'POST', url, service.secret) },
-    body,
-    signal: AbortSignal.timeout(timeoutMs + 2_000),
-  });
+  const answer = await postInternal(service, '/internal/read-your-writes', { auth: null, body: JSON.stringify({ ...write, timeoutMs }), timeoutMs: timeoutMs + 2_000 });
   if (answer.status !== 200 && answer.status !== 409) throw new Error(`read-your-writes at ${service.url}: ${answer.status}`);
   return ((await answer.json()) as { lagging: string[] }).lagging;
 }
