@@ -70,22 +70,34 @@ describe('usage periods', () => {
   });
 });
 
+const callAs = (headers: Record<string, string>) => (target: TestPlatform, method: 'GET' | 'POST', url: string, payload?: object, h: Record<string, string> = headers) => target.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
+
+/**
+ * An organization on a platform kept in `dataDir` with a count meter, an annual subscription, one edit near the
+ * end of its first year (2027-05-10T05:00Z to 2028-05-10T05:00Z, Chicago) and the renewal at the year's end.
+ */
+async function aYearEnded(dataDir: string, name: string) {
+  clock = new Date('2027-05-10T12:00:00Z');
+  const q = await startTestPlatform({ now: () => clock, dataDir });
+  const org = await q.createOrganization(name, { timeZone: 'America/Chicago' });
+  const call = callAs({ authorization: `Bearer ${org.apiKey}` });
+  const project = (await call(q, 'POST', '/v1/projects', { name: 'P' })).json().id as string;
+  await call(q, 'POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
+  expect((await call(q, 'POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
+  clock = new Date('2028-05-10T04:00:00Z');
+  expect((await call(q, 'POST', '/v1/usage/events', { id: 'a', type: 'zone.edited', projectId: project, time: '2028-05-10T03:30:00Z', data: {} })).statusCode).toBe(200);
+  clock = new Date('2028-05-10T05:00:00Z');
+  await q.modules.billing.scheduler!.tick(clock);
+  return { q, org, project, call };
+}
+
 describe('usage periods, when the rollups are ahead of the adjustments', () => {
   it('a late event and its void are two adjustments even if both are rolled up before either is compared', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-periods-'));
     try {
-      clock = new Date('2027-05-10T12:00:00Z');
-      let q = await startTestPlatform({ now: () => clock, dataDir });
-      const org = await q.createOrganization('City of Shelbyville', { timeZone: 'America/Chicago' });
-      const headers = { authorization: `Bearer ${org.apiKey}` };
-      const call = (target: TestPlatform, method: 'GET' | 'POST', url: string, payload?: object, h: Record<string, string> = headers) => target.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
-      const project = (await call(q, 'POST', '/v1/projects', { name: 'P' })).json().id;
-      await call(q, 'POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
-      expect((await call(q, 'POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
-      clock = new Date('2028-05-10T04:00:00Z');
-      expect((await call(q, 'POST', '/v1/usage/events', { id: 'a', type: 'zone.edited', projectId: project, time: '2028-05-10T03:30:00Z', data: {} })).statusCode).toBe(200);
-      clock = new Date('2028-05-10T05:00:00Z');
-      await q.modules.billing.scheduler!.tick(clock);
+      const year = await aYearEnded(dataDir, 'City of Shelbyville');
+      let q = year.q;
+      const { org, project, call } = year;
       clock = new Date('2028-05-10T06:30:00Z');
       expect((await call(q, 'POST', '/v1/admin/usage/close-periods', undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).json().closed).toBe(1);
       await q.settle();
@@ -121,18 +133,9 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
   it('an event appended after the close counts once, even if the rollups take it before the close is compared', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-periods-'));
     try {
-      clock = new Date('2027-05-10T12:00:00Z');
-      let q = await startTestPlatform({ now: () => clock, dataDir });
-      const org = await q.createOrganization('City of Ogdenville', { timeZone: 'America/Chicago' });
-      const headers = { authorization: `Bearer ${org.apiKey}` };
-      const call = (target: TestPlatform, method: 'GET' | 'POST', url: string, payload?: object) => target.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
-      const project = (await call(q, 'POST', '/v1/projects', { name: 'P' })).json().id;
-      await call(q, 'POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
-      expect((await call(q, 'POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
-      clock = new Date('2028-05-10T04:00:00Z');
-      expect((await call(q, 'POST', '/v1/usage/events', { id: 'a', type: 'zone.edited', projectId: project, time: '2028-05-10T03:30:00Z', data: {} })).statusCode).toBe(200);
-      clock = new Date('2028-05-10T05:00:00Z');
-      await q.modules.billing.scheduler!.tick(clock);
+      const year = await aYearEnded(dataDir, 'City of Ogdenville');
+      let q = year.q;
+      const { org, project, call } = year;
       await q.settle();
       await q.close();
 
