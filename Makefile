@@ -91,15 +91,16 @@ typecheck: install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 
-## The README's test command: frozen install, type-check (tests included), build, every test.
+## The README's test command: frozen install, type-check (tests included), build, the API against its document
+## (Schemathesis), then every test (last, so a log ends with the test summary).
 test: FROZEN := --frozen-lockfile
 test: chromium postgres kafka-libs schemathesis-tool install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json
 	pnpm --filter @curbmap/gateway run build:web
-	pnpm exec vitest run
 	node infra/schemathesis/run.ts
+	pnpm exec vitest run
 
 ## The command is package.json's `up` script (its Node flags included); the benchmarks start the same.
 up: chromium build
