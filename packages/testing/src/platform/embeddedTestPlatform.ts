@@ -29,6 +29,8 @@ export interface TestPlatformOptions {
   readYourWritesTimeoutMs?: number;
   /** PostgreSQL instead of SQLite (a private cluster's database). */
   databaseUrl?: string;
+  /** A private broker's addresses (with databaseUrl): subscriptions consume Kafka, this process relays the log. */
+  kafkaBrokers?: string[];
   /** TRUST_PROXY. */
   trustProxy?: boolean | number | string[];
 }
@@ -46,6 +48,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...(options.now ? { now: options.now } : {}),
     ...(options.readYourWritesTimeoutMs ? { readYourWritesTimeoutMs: options.readYourWritesTimeoutMs } : {}),
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.kafkaBrokers ? { kafkaBrokers: options.kafkaBrokers } : {}),
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
   });
   return {

@@ -1,8 +1,8 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
-import { ClaimConflictError, deterministicUuid, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
+import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
-import { usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
+import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
 import type { IncludedUsage } from './usageQuotas.ts';
@@ -11,10 +11,20 @@ export const usagePeriodStream = (organizationId: string) => `usageperiod-${orga
 
 type ClosedPeriod = Extract<UsageEvent, { type: 'usage.period.closed' }>['data'];
 
-/** Waits until the rollups show everything appended so far (a close must not miss what was just ingested). */
-async function rollupsCaughtUp(ctx: ServiceContext, organizationId: string): Promise<void> {
+/** The rollups' subscription in this process (the usage service runs its projections itself). */
+function rollupsSubscription(ctx: ServiceContext) {
+  const rollups = ctx.subscriptions.list().find((s) => s.name === usageRollupProjection.name);
+  if (!rollups) throw new Error(`${usageRollupProjection.name} does not run in this process`);
+  return rollups;
+}
+
+/**
+ * Waits until the rollups hold everything appended so far (a close must not miss what was just ingested): a
+ * log position on one log, every partition's end offset at that moment on Kafka.
+ */
+async function rollupsCaughtUp(ctx: ServiceContext): Promise<void> {
   const head = await ctx.store.headPosition();
-  if (head) await ctx.waitForReadModels({ streamId: usageStream(organizationId), version: 0, types: ['usage.events.recorded'], position: head });
+  if (head) await rollupsSubscription(ctx).waitFor(head, 60_000);
 }
 
 /** Each meter's total over [start, end) from the hourly rollups. */
@@ -40,7 +50,7 @@ export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsa
   for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
     if (Date.parse(period.endsAt) + grace * 60_000 > at.getTime()) continue;
-    await rollupsCaughtUp(ctx, period.organizationId);
+    await rollupsCaughtUp(ctx);
     const totals = await periodTotals(ctx, period.organizationId, period, included);
     const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, totals };
     const key = `usage-period-closed:${period.organizationId}:${period.periodStart}`;
@@ -72,39 +82,38 @@ function itemsOf(event: UsageEvent): [UsageItem, 1 | -1][] {
 }
 
 /**
- * Count and sum meters' totals of a closed year as of a log position (the close's): the rollups, read while
- * their subscription stands still at a position at or after it, less what the usage appended after it adds.
- * Each event then counts once relative to the close: before it, in the close's comparison; after it, as its own
- * adjustment. Null where the rollups have no log position (Kafka consumers keep offsets per partition).
+ * Count and sum meters' totals of a closed year as of its close: what the rollups hold once they hold everything
+ * appended before the close, less what usage appended after the close added to them. Each event then counts once
+ * relative to the close: before it, in the close's comparison; after it, as its own adjustment. Whether a later
+ * event is in a bucket is known per bucket (it remembers the last version of each stream it applied, and a
+ * stream's events are applied in order), whatever the rollups' position is: a log position, or offsets per
+ * partition on Kafka, where usage and closes come on different topics.
  */
-async function additiveTotalsAt(ctx: ServiceContext, organizationId: string, period: ClosedPeriod, meters: MeterDefinition[], at: Checkpoint, included: IncludedUsage): Promise<Map<string, number | null> | null> {
-  const rollups = ctx.subscriptions.list().find((s) => s.name === usageRollupProjection.name);
-  if (!rollups || meters.length === 0) return null;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const before = rollups.position();
-    let ahead: boolean;
-    try {
-      const order = before === null || at === null ? -1 : ctx.store.compare(before, at);
-      if (Number.isNaN(order)) return null; // not a position of this log (a Kafka consumer's offsets)
-      ahead = order >= 0;
-    } catch {
-      return null;
-    }
-    if (!ahead) {
-      await rollups.waitFor(at, 10_000);
-      continue;
-    }
-    const totals = await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, new Set(meters.map((m) => m.key)));
-    if (rollups.position() !== before) continue; // moved while read: read again
-    const exact = new Map(totals.map((t) => [t.meter, t.total]));
-    for await (const e of ctx.store.readAll({ from: at, to: before, filter: { types: ['usage.events.recorded', 'usage.event.corrected'] } })) {
-      if (e.organizationId !== organizationId) continue;
-      const inside = itemsOf({ type: e.type, data: e.data } as UsageEvent).filter(([i]) => i.time >= period.periodStart && i.time < period.periodEnd);
-      for (const m of meters) exact.set(m.key, (exact.get(m.key) ?? 0) - additiveDelta(m, inside));
-    }
-    return exact;
+export async function additiveTotalsAtClose(ctx: ServiceContext, organizationId: string, period: Pick<ClosedPeriod, 'periodStart' | 'periodEnd'>, meters: MeterDefinition[], close: Pick<StoredEvent, 'globalPosition'>): Promise<Map<string, number>> {
+  const exact = new Map<string, number>();
+  if (meters.length === 0) return exact;
+  await rollupsSubscription(ctx).waitFor(close.globalPosition, 60_000);
+  const zone = await organizationZone(ctx, organizationId);
+  const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.periodEnd, zone)];
+  const buckets = new Map<string, UsageBucketView & AppliedVersions>();
+  for (const meter of meters) {
+    const docs = await ctx.readStore.find<UsageBucketView & AppliedVersions>(C.buckets, { organizationId, seriesHour: { $gte: `${meter.key}|${from}`, $lt: `${meter.key}|${to}` } });
+    for (const doc of docs) buckets.set(doc.id, doc);
+    exact.set(meter.key, aggregate(meter, docs) ?? 0);
   }
-  return null;
+  // Read after the buckets: an event a bucket holds was appended before it was read, so this sees it.
+  for await (const e of ctx.store.readAll({ from: close.globalPosition, filter: { types: ['usage.events.recorded', 'usage.event.corrected'] } })) {
+    if (e.organizationId !== organizationId) continue;
+    const event = { type: e.type, data: e.data } as Extract<UsageEvent, { type: 'usage.events.recorded' | 'usage.event.corrected' }>;
+    for (const [item, sign] of itemsOf(event)) {
+      if (item.time < period.periodStart || item.time >= period.periodEnd) continue;
+      for (const m of meters) {
+        if (m.eventType !== item.type || !alreadyApplied(buckets.get(bucketId(organizationId, m.key, item.projectId, hourBucket(item.time, event.data.timeZone))), e)) continue;
+        exact.set(m.key, exact.get(m.key)! - additiveDelta(m, [[item, sign]]));
+      }
+    }
+  }
+  return exact;
 }
 
 /** The closed years of an organization with each meter's total as billed so far (the close plus its adjustments). */
@@ -184,7 +193,7 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
     const additive = event.type !== 'usage.period.closed' ? affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum') : [];
     // The close compares its totals with what was appended before it only: the rollups may hold later usage
     // already, which its own adjustment will count.
-    const atClose = event.type === 'usage.period.closed' ? await additiveTotalsAt(ctx, organizationId, period, affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum'), stored.globalPosition, included) : null;
+    const atClose = event.type === 'usage.period.closed' ? await additiveTotalsAtClose(ctx, organizationId, period, affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum'), stored) : null;
     const recomputed = affected.filter((m) => !additive.includes(m) && !atClose?.has(m.key));
     const now: PeriodTotal[] = [];
     for (const [meter, total] of atClose ?? []) now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total, included: null });

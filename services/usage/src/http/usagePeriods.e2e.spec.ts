@@ -7,12 +7,13 @@ import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { usageStream } from '../application/usageCommands.ts';
 import { correctionStream } from '../domain/corrections/correctionDecider.ts';
+import { aYearEnded, type Clock } from './usagePeriods.fixture.ts';
 
 let p: TestPlatform;
-let clock: Date;
+const clock: Clock = { at: new Date('2027-05-10T12:00:00Z') };
 beforeEach(async () => {
-  clock = new Date('2027-05-10T12:00:00Z');
-  p = await startTestPlatform({ now: () => clock });
+  clock.at = new Date('2027-05-10T12:00:00Z');
+  p = await startTestPlatform({ now: () => clock.at });
 });
 afterEach(() => p.close());
 
@@ -33,19 +34,19 @@ describe('usage periods', () => {
       return (await call('GET', '/v1/usage/periods')).json().data;
     };
 
-    clock = new Date('2028-05-10T04:00:00Z');
+    clock.at = new Date('2028-05-10T04:00:00Z');
     for (const id of ['a', 'b', 'c']) expect((await edit(id, '2028-05-10T03:30:00Z')).statusCode).toBe(200);
-    clock = new Date('2028-05-10T05:00:00Z');
-    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ renewed: 1 });
+    clock.at = new Date('2028-05-10T05:00:00Z');
+    expect(await p.modules.billing.scheduler!.tick(clock.at)).toMatchObject({ renewed: 1 });
     await expect(call('PUT', `/v1/admin/organizations/${org.id}/usage-settings`, { gracePeriodMinutes: 90 }, headers)).resolves.toMatchObject({ statusCode: 401 });
     expect((await call('PUT', `/v1/admin/organizations/${org.id}/usage-settings`, { gracePeriodMinutes: 90 }, admin)).statusCode).toBe(200);
     await p.settle();
 
     // Within the grace period a late event still counts in the year it belongs to.
-    clock = new Date('2028-05-10T06:10:00Z');
+    clock.at = new Date('2028-05-10T06:10:00Z');
     expect(await close()).toBe(0);
     await edit('late-1', '2028-05-10T04:50:00Z');
-    clock = new Date('2028-05-10T06:31:00Z');
+    clock.at = new Date('2028-05-10T06:31:00Z');
     expect(await close()).toBe(1);
     expect(await close()).toBe(0);
     let [, first] = await periods();
@@ -70,35 +71,14 @@ describe('usage periods', () => {
   });
 });
 
-const callAs = (headers: Record<string, string>) => (target: TestPlatform, method: 'GET' | 'POST', url: string, payload?: object, h: Record<string, string> = headers) => target.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
-
-/**
- * An organization on a platform kept in `dataDir` with a count meter, an annual subscription, one edit near the
- * end of its first year (2027-05-10T05:00Z to 2028-05-10T05:00Z, Chicago) and the renewal at the year's end.
- */
-async function aYearEnded(dataDir: string, name: string) {
-  clock = new Date('2027-05-10T12:00:00Z');
-  const q = await startTestPlatform({ now: () => clock, dataDir });
-  const org = await q.createOrganization(name, { timeZone: 'America/Chicago' });
-  const call = callAs({ authorization: `Bearer ${org.apiKey}` });
-  const project = (await call(q, 'POST', '/v1/projects', { name: 'P' })).json().id as string;
-  await call(q, 'POST', '/v1/meters', { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
-  expect((await call(q, 'POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
-  clock = new Date('2028-05-10T04:00:00Z');
-  expect((await call(q, 'POST', '/v1/usage/events', { id: 'a', type: 'zone.edited', projectId: project, time: '2028-05-10T03:30:00Z', data: {} })).statusCode).toBe(200);
-  clock = new Date('2028-05-10T05:00:00Z');
-  await q.modules.billing.scheduler!.tick(clock);
-  return { q, org, project, call };
-}
-
 describe('usage periods, when the rollups are ahead of the adjustments', () => {
   it('a late event and its void are two adjustments even if both are rolled up before either is compared', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-periods-'));
     try {
-      const year = await aYearEnded(dataDir, 'City of Shelbyville');
+      const year = await aYearEnded(clock, 'City of Shelbyville', { dataDir });
       let q = year.q;
       const { org, project, call } = year;
-      clock = new Date('2028-05-10T06:30:00Z');
+      clock.at = new Date('2028-05-10T06:30:00Z');
       expect((await call(q, 'POST', '/v1/admin/usage/close-periods', undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).json().closed).toBe(1);
       await q.settle();
       await q.close();
@@ -108,12 +88,12 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
       const store = new SqliteEventStore(database);
       const item = { id: 'late', type: 'zone.edited', projectId: project, time: '2028-05-10T04:55:00.000Z', data: {} };
-      const envelope = { occurredAt: clock.toISOString(), organizationId: org.id };
+      const envelope = { occurredAt: clock.at.toISOString(), organizationId: org.id };
       await store.append(usageStream(org.id), [{ id: randomUUID(), type: 'usage.events.recorded', data: { items: [item], timeZone: 'America/Chicago' }, ...envelope }], { expectedVersion: 'any' });
       await store.append(correctionStream(org.id, 'late'), [{ id: randomUUID(), type: 'usage.event.corrected', data: { eventId: 'late', from: item, to: null, timeZone: 'America/Chicago' }, ...envelope }], { expectedVersion: 'any' });
       database.close();
 
-      q = await startTestPlatform({ now: () => clock, dataDir });
+      q = await startTestPlatform({ now: () => clock.at, dataDir });
       try {
         await q.settle();
         const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
@@ -133,7 +113,7 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
   it('an event appended after the close counts once, even if the rollups take it before the close is compared', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-periods-'));
     try {
-      const year = await aYearEnded(dataDir, 'City of Ogdenville');
+      const year = await aYearEnded(clock, 'City of Ogdenville', { dataDir });
       let q = year.q;
       const { org, project, call } = year;
       await q.settle();
@@ -143,8 +123,8 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       // on restart the rollups take the late edit before the adjustments process compares the close.
       const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
       const store = new SqliteEventStore(database);
-      clock = new Date('2028-05-10T06:30:00Z');
-      const envelope = { occurredAt: clock.toISOString(), organizationId: org.id };
+      clock.at = new Date('2028-05-10T06:30:00Z');
+      const envelope = { occurredAt: clock.at.toISOString(), organizationId: org.id };
       const periodStart = '2027-05-10T05:00:00.000Z';
       const totals = [{ meter: 'edits', aggregation: 'count', total: 1, included: null }];
       const key = `usage-period-closed:${org.id}:${periodStart}`;
@@ -153,7 +133,7 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       await store.append(usageStream(org.id), [{ id: randomUUID(), type: 'usage.events.recorded', data: { items: [late], timeZone: 'America/Chicago' }, ...envelope }], { expectedVersion: 'any' });
       database.close();
 
-      q = await startTestPlatform({ now: () => clock, dataDir });
+      q = await startTestPlatform({ now: () => clock.at, dataDir });
       try {
         await q.settle();
         const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
