@@ -130,8 +130,9 @@ const billingEventSchemas = {
   /**
    * A card payment recorded before Stripe said which invoice it paid (`payment_intent.succeeded` comes before
    * `invoice.paid`): the invoice it paid, once. `appliedAmount` counts on that invoice as a succeeded payment's does.
+   * `reference`: the payment's, for the receipt sent now (absent on links recorded before it was carried).
    */
-  'billing.payment.invoice_linked': object({ paymentId: nonEmpty, invoiceId: uuid, amount: minorUnits, currency, appliedAmount: minorUnits, receivedAt: instant }),
+  'billing.payment.invoice_linked': withOptional(object({ paymentId: nonEmpty, invoiceId: uuid, amount: minorUnits, currency, appliedAmount: minorUnits, receivedAt: instant }), { reference: nullableString }),
   'billing.payment.failed': object({ ...payment, failureMessage: text }),
   'billing.payment.requires_action': object({ ...payment, nextAction: text }),
   /** `reopenedAmount`: how much of the invoice is owed again (manual refunds reopen; Stripe's do not, see billing-integration.md). */

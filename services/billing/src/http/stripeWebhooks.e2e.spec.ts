@@ -204,27 +204,41 @@ describe('Stripe webhook ingest', () => {
     expect(view).toMatchObject({ status: 'paid', amountPaid: 30_000 });
   });
 
-  for (const order of ['payment_intent.succeeded first (Stripe\'s usual order)', 'invoice.paid first'] as const) {
-    it(`shows a card-paid invoice paid in the invoice service's view: ${order}`, async () => {
+  const orders = [
+    { order: 'payment_intent.succeeded first (Stripe\'s usual order)', n: 1, listed: true },
+    { order: 'payment_intent.succeeded first, before Stripe lists it under its invoice (linked by invoice.paid)', n: 2, listed: false },
+    { order: 'invoice.paid first', n: 3, listed: true },
+  ];
+  for (const { order, n, listed } of orders) {
+    it(`shows a card-paid invoice paid in the invoice service's view, and sends one receipt naming it: ${order}`, async () => {
       const t = Math.floor(Date.now() / 1000);
-      const finalized = event('invoice.finalized', { ...stripeFixture('invoice'), id: 'in_test_order', customer: customerId, status: 'open', amount_due: 50_000, amount_paid: 0, currency: 'usd' }, t);
-      const paid = event('invoice.paid', { ...stripeFixture('invoice'), id: 'in_test_order', customer: customerId, status: 'paid', amount_due: 50_000, amount_paid: 50_000, currency: 'usd' }, t + 2);
-      const succeeded = event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: 'pi_test_order', customer: customerId, status: 'succeeded', amount: 50_000, amount_received: 50_000, currency: 'usd', metadata: {} }, t + 1);
-      server.invoicePayments.set('in_test_order', 'pi_test_order');
+      const [invoiceId, intentId] = [`in_test_order${n}`, `pi_test_order${n}`];
+      const finalized = event('invoice.finalized', { ...stripeFixture('invoice'), id: invoiceId, customer: customerId, status: 'open', amount_due: 50_000, amount_paid: 0, currency: 'usd' }, t);
+      const paid = event('invoice.paid', { ...stripeFixture('invoice'), id: invoiceId, customer: customerId, status: 'paid', amount_due: 50_000, amount_paid: 50_000, currency: 'usd' }, t + 2);
+      const succeeded = event('payment_intent.succeeded', { ...stripeFixture('payment_intent'), id: intentId, customer: customerId, status: 'succeeded', amount: 50_000, amount_received: 50_000, currency: 'usd', metadata: {} }, t + 1);
+      if (listed) server.invoicePayments.set(invoiceId, intentId);
       const sequence = order.startsWith('payment_intent') ? [finalized, succeeded, paid] : [finalized, paid, succeeded];
       for (const e of sequence) {
         expect((await deliver(e)).statusCode).toBe(200);
         await p.settle();
+        if (e === succeeded) server.invoicePayments.set(invoiceId, intentId); // listed by the time anything after it arrives
       }
-      const id = deterministicUuid('stripe-invoice:in_test_order');
+      const id = deterministicUuid(`stripe-invoice:${invoiceId}`);
       const invoice = (await p.app.inject({ url: `/v1/invoices/${id}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json();
       expect(invoice).toMatchObject({ status: 'paid', amountPaid: 50_000, amountRemaining: 0 });
       const payments = (await p.app.inject({ url: '/v1/payments', headers: { authorization: `Bearer ${org.apiKey}` } })).json().data;
-      expect(payments).toEqual([expect.objectContaining({ id: 'pi_test_order', invoiceId: id, amount: 50_000 })]);
+      expect(payments.filter((x: { invoiceId: string }) => x.invoiceId === id)).toEqual([expect.objectContaining({ id: intentId, invoiceId: id, amount: 50_000 })]);
       // Delivered again, nothing counts twice.
       for (const e of sequence) await deliver(e);
       await p.settle();
       expect((await p.app.inject({ url: `/v1/invoices/${id}`, headers: { authorization: `Bearer ${org.apiKey}` } })).json()).toMatchObject({ amountPaid: 50_000 });
+      // One payment.received, naming the invoice (the e-mail and the webhook follow from it).
+      const receipts: Record<string, unknown>[] = [];
+      for await (const e of p.ctx.store.readAll({ filter: { types: ['notification.requested'] } })) {
+        const d = e.data as { kind: string; data: Record<string, unknown> };
+        if (d.kind === 'payment.received' && d.data['paymentId'] === intentId) receipts.push(d.data);
+      }
+      expect(receipts).toEqual([expect.objectContaining({ invoiceId: id, invoiceNumber: invoice.number, amount: 50_000, amountRemaining: 0 })]);
     });
   }
 

@@ -1,6 +1,6 @@
 import type { BillingEvent, ExportJobCompleted, InvoiceFinalized, NotificationEvent, NotificationKind, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, type CommandMetadata, type StoredEvent } from '@curbmap/eventsourcing';
-import { periodicPass, reactionMetadata, runCommand, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, reactionMetadata, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { notificationDecider, notificationStream } from '../domain/notification/notificationDecider.ts';
 import { invoiceCollections, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { notificationCollections, type RenewalView, type WebhookEndpointView } from '../projections/notificationProjections.ts';
@@ -9,10 +9,10 @@ import { notificationCollections, type RenewalView, type WebhookEndpointView } f
 export const RENEWAL_REMINDER_DAYS = [30, 7] as const;
 const DAY_MS = 86_400_000;
 
-const causeTypes = ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.failed', 'billing.subscription.past_due', 'usage.quota.threshold_reached', 'export.job.completed', 'webhook.endpoint.disabled'];
+const causeTypes = ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.failed', 'billing.subscription.past_due', 'usage.quota.threshold_reached', 'export.job.completed', 'webhook.endpoint.disabled'];
 
 type Cause =
-  | Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.failed' | 'billing.subscription.past_due' }>
+  | Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.invoice_linked' | 'billing.payment.failed' | 'billing.subscription.past_due' }>
   | InvoiceFinalized
   | Extract<UsageEvent, { type: 'usage.quota.threshold_reached' }>
   | ExportJobCompleted
@@ -45,8 +45,17 @@ async function notificationOf(ctx: ServiceContext, stored: StoredEvent): Promise
     case 'billing.payment.succeeded': {
       const d = event.data;
       if (d.method === 'credit_balance') return null;
+      // A card payment Stripe has not yet tied to its invoice: the receipt waits for the link (below), so that
+      // it names the invoice, and goes once.
+      if (d.provider === 'stripe' && d.invoiceId === null) return null;
       const invoice = await invoiceOf(ctx, d.invoiceId);
       return { kind: 'payment.received', data: { paymentId: d.paymentId, invoiceId: d.invoiceId, invoiceNumber: invoice?.number ?? null, amount: d.amount, currency: d.currency, method: d.method, reference: d.reference, receivedAt: d.receivedAt, amountRemaining: d.amountRemaining } };
+    }
+    case 'billing.payment.invoice_linked': {
+      const d = event.data;
+      await ctx.waitForReadModels(writeOf(stored)); // the invoice as this payment left it
+      const invoice = await invoiceOf(ctx, d.invoiceId);
+      return { kind: 'payment.received', data: { paymentId: d.paymentId, invoiceId: d.invoiceId, invoiceNumber: invoice?.number ?? null, amount: d.amount, currency: d.currency, method: 'card', reference: d.reference ?? null, receivedAt: d.receivedAt, amountRemaining: invoice?.amountRemaining ?? 0 } };
     }
     case 'billing.payment.failed': {
       const d = event.data;

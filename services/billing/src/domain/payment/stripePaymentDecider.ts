@@ -78,7 +78,7 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     if (state.status === 'succeeded') {
       // Already recorded, without its invoice: a later event that names the invoice links it, once.
       if (c.outcome === 'succeeded' && d.invoiceId && state.paidInvoiceId === null) {
-        return [{ type: 'billing.payment.invoice_linked', data: { paymentId: state.paymentId, invoiceId: d.invoiceId, amount: state.amount, currency: state.currency, appliedAmount: state.amount, receivedAt: d.receivedAt } }];
+        return [{ type: 'billing.payment.invoice_linked', data: { paymentId: state.paymentId, invoiceId: d.invoiceId, amount: state.amount, currency: state.currency, appliedAmount: state.amount, receivedAt: d.receivedAt, reference: d.reference } }];
       }
       return [];
     }
