@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Transform } from 'node:stream';
 import type { AuthContext } from '../auth.ts';
 import { HttpError } from '../problem.ts';
 
@@ -13,8 +14,8 @@ export interface ForwardedPrincipal {
   /** Once per forwarded request: a service takes each nonce once, so a captured request cannot be sent again. */
   nonce: string;
   /**
-   * SHA-256 (hex) of the body as forwarded, null without a body, `stream` for a body streamed on as it arrives
-   * (a curb import: never held whole, so not hashed before it is sent; the nonce still makes it one-time).
+   * SHA-256 (hex) of the body as forwarded, null without a body, `framed` for a body streamed on as it arrives
+   * (a curb import: never held whole, so not hashed before it is sent): it goes in signed frames instead.
    */
   body: string | null;
 }
@@ -67,4 +68,68 @@ export class NonceLedger {
     if (until !== undefined && until > now) throw new HttpError(401, 'unauthenticated', 'the forwarded request was already received (replayed)');
     this.seen.set(nonce, now + 2 * MAX_AGE_MS);
   }
+}
+
+/** A frame's header: the length of its bytes (4, big-endian) and its MAC (32). */
+const FRAME_HEAD = 36;
+/** No frame is larger (a socket's chunks are far smaller): a length beyond it is not the gateway's. */
+const MAX_FRAME = 16 * 1024 * 1024;
+export const FRAMED_BODY = 'framed';
+
+/** A frame's MAC: the request's nonce and the frame's place bind it to this request and this order. */
+const frameMac = (secret: string, nonce: string, index: number, bytes: Buffer | null) => {
+  const hmac = createHmac('sha256', secret).update(`${nonce}\n${index}\n${bytes ? 'data' : 'end'}\n`);
+  return (bytes ? hmac.update(bytes) : hmac).digest();
+};
+
+function frame(secret: string, nonce: string, index: number, bytes: Buffer | null): Buffer {
+  const head = Buffer.alloc(FRAME_HEAD);
+  head.writeUInt32BE(bytes?.length ?? 0, 0);
+  frameMac(secret, nonce, index, bytes).copy(head, 4);
+  return bytes ? Buffer.concat([head, bytes]) : head;
+}
+
+/**
+ * A body streamed on as it arrives, in signed frames ([length][MAC][bytes]…, then an empty frame whose MAC says
+ * it ended): the service checks each frame before it reads its bytes, and that nothing was cut off or reordered.
+ */
+export function signFrames(secret: string, nonce: string): Transform {
+  let index = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      done(null, chunk.length === 0 ? undefined : frame(secret, nonce, index++, chunk));
+    },
+    flush(done) {
+      done(null, frame(secret, nonce, index, null));
+    },
+  });
+}
+
+/** The bytes of a framed body, each frame checked before it is passed on; an error (401) at the first that fails. */
+export function verifyFrames(secret: string, nonce: string): Transform {
+  let pending: Buffer = Buffer.alloc(0);
+  let index = 0;
+  let ended = false;
+  const refuse = (detail: string) => new HttpError(401, 'unauthenticated', detail);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= FRAME_HEAD) {
+        if (ended) return done(refuse('the forwarded body goes on after its signed end'));
+        const length = pending.readUInt32BE(0);
+        if (length > MAX_FRAME) return done(refuse('the forwarded body is not the one the gateway signed'));
+        if (pending.length < FRAME_HEAD + length) break;
+        const bytes = length === 0 ? null : pending.subarray(FRAME_HEAD, FRAME_HEAD + length);
+        if (!timingSafeEqual(pending.subarray(4, FRAME_HEAD), frameMac(secret, nonce, index, bytes))) return done(refuse('the forwarded body is not the one the gateway signed'));
+        index += 1;
+        if (bytes) this.push(bytes);
+        else ended = true;
+        pending = pending.subarray(FRAME_HEAD + length);
+      }
+      done();
+    },
+    flush(done) {
+      done(ended && pending.length === 0 ? null : refuse('the forwarded body was cut off before its signed end'));
+    },
+  });
 }

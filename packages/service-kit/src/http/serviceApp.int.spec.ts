@@ -2,16 +2,35 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { ServiceContext } from '../serviceModule.ts';
-import { bodyDigest, signPrincipal } from './internalAuth.ts';
+import { Readable } from 'node:stream';
+import { bodyDigest, FRAMED_BODY, signFrames, signPrincipal } from './internalAuth.ts';
 import { buildServiceApp } from './serviceApp.ts';
 
 const secret = 'a-shared-secret-of-at-least-32-characters';
 let app: FastifyInstance;
 const received: unknown[] = [];
+const imported: string[] = [];
 
 beforeAll(async () => {
   app = await buildServiceApp({
-    module: { name: 'test', contracts: [], projections: [], routes: async (scope) => void scope.post('/v1/things', async (request) => (received.push(request.body), { ok: true })) },
+    module: {
+      name: 'test',
+      contracts: [],
+      projections: [],
+      routes: async (scope) => {
+        scope.post('/v1/things', async (request) => (received.push(request.body), { ok: true }));
+        // A route that reads its body as a stream (as the curb import does), chunk by chunk.
+        scope.register(async (streaming) => {
+          streaming.addContentTypeParser('application/x-ndjson', (_request, payload, done) => done(null, payload));
+          streaming.post('/v1/imports', async (request) => {
+            let text = '';
+            for await (const chunk of request.body as AsyncIterable<Buffer>) text += chunk.toString('utf8');
+            imported.push(text);
+            return { bytes: text.length };
+          });
+        });
+      },
+    },
     ctx: {} as ServiceContext,
     logger: pino({ level: 'silent' }),
     internalSecret: secret,
@@ -46,5 +65,48 @@ describe('a service takes what the gateway forwards', () => {
     const { 'content-type': _, ...noType } = signed(JSON.stringify({ amount: 1 }), 'nonce-cccccccccccccccc');
     expect((await app.inject({ method: 'POST', url: '/v1/things', headers: noType })).statusCode).toBe(401);
     expect(received).toHaveLength(1);
+  });
+
+  it('a streamed body only in the frames the gateway signed for this request, whole', async () => {
+    const headers = (nonce: string) => ({
+      'content-type': 'application/x-ndjson',
+      ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'owner', projectId: null }, commandId: 'c-2', at: Date.now(), nonce, body: FRAMED_BODY }, 'POST', '/v1/imports', secret),
+    });
+    const framed = async (nonce: string, chunks: string[], key = secret) => {
+      const bytes: Buffer[] = [];
+      for await (const part of Readable.from(chunks.map((c) => Buffer.from(c))).pipe(signFrames(key, nonce))) bytes.push(part as Buffer);
+      // One buffer per frame (a stream may hand several at once): 4 bytes of length, 32 of MAC, the bytes.
+      const frames: Buffer[] = [];
+      for (let all = Buffer.concat(bytes); all.length > 0; ) {
+        const size = 36 + all.readUInt32BE(0);
+        frames.push(all.subarray(0, size));
+        all = all.subarray(size);
+      }
+      return frames;
+    };
+    const lines = ['{"zone":1}\n', '{"zone":2}\n', '{"zone":3}\n'];
+    const good = await framed('nonce-eeeeeeeeeeeeeeee', lines);
+    const ok = await app.inject({ method: 'POST', url: '/v1/imports', headers: headers('nonce-eeeeeeeeeeeeeeee'), payload: Buffer.concat(good) });
+    expect([ok.statusCode, ok.json()]).toEqual([200, { bytes: lines.join('').length }]);
+    expect(imported).toEqual([lines.join('')]);
+
+    const refused = async (nonce: string, parts: Buffer[]) => {
+      const res = await app.inject({ method: 'POST', url: '/v1/imports', headers: headers(nonce), payload: Buffer.concat(parts) });
+      return [res.statusCode, res.json().detail];
+    };
+    // A byte changed on the way, a frame dropped, frames reordered, the end cut off, frames of another request
+    // or another key, or bytes that are not frames at all: each refused.
+    const changed = (await framed('nonce-ffffffffffffffff', lines)).map((b, i) => (i === 1 ? Buffer.concat([b.subarray(0, 36), Buffer.from(b.subarray(36).toString('utf8').replace('2', '9'))]) : b));
+    expect(await refused('nonce-ffffffffffffffff', changed)).toEqual([401, 'the forwarded body is not the one the gateway signed']);
+    const [a, b, c, end] = await framed('nonce-gggggggggggggggg', lines);
+    expect(await refused('nonce-gggggggggggggggg', [a!, c!, end!])).toEqual([401, 'the forwarded body is not the one the gateway signed']);
+    const [d, e, f, end2] = await framed('nonce-hhhhhhhhhhhhhhhh', lines);
+    expect(await refused('nonce-hhhhhhhhhhhhhhhh', [e!, d!, f!, end2!])).toEqual([401, 'the forwarded body is not the one the gateway signed']);
+    expect(await refused('nonce-iiiiiiiiiiiiiiii', (await framed('nonce-iiiiiiiiiiiiiiii', lines)).slice(0, 3))).toEqual([401, 'the forwarded body was cut off before its signed end']);
+    expect(await refused('nonce-jjjjjjjjjjjjjjjj', await framed('nonce-eeeeeeeeeeeeeeee', lines))).toEqual([401, 'the forwarded body is not the one the gateway signed']);
+    expect(await refused('nonce-kkkkkkkkkkkkkkkk', await framed('nonce-kkkkkkkkkkkkkkkk', lines, 'another-secret-of-at-least-32-characters'))).toEqual([401, 'the forwarded body is not the one the gateway signed']);
+    expect(await refused('nonce-llllllllllllllll', [...(await framed('nonce-llllllllllllllll', lines)), Buffer.from(lines[0]!)])).toEqual([401, 'the forwarded body was cut off before its signed end']);
+    expect(imported).toHaveLength(1);
+    void b;
   });
 });

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { DEAD_LETTERS, type DeadLetter, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
 import { HttpError, problemSchema } from '../problem.ts';
 import type { ServiceContext, ServiceModule } from '../serviceModule.ts';
-import { bodyDigest, NonceLedger, verifyPrincipal } from './internalAuth.ts';
+import { bodyDigest, FRAMED_BODY, NonceLedger, verifyFrames, verifyPrincipal } from './internalAuth.ts';
 import { installProblemErrors } from './problemErrors.ts';
 import { installRequestValidation } from './requestValidation.ts';
 
@@ -37,6 +37,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.addSchema(problemSchema);
   const nonces = new NonceLedger();
   const signedBody = new WeakMap<object, { expected: string; actual: Promise<string> }>();
+  const framedBody = new WeakMap<object, string>();
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
     if (path === '/healthz' || path === '/readyz') return;
@@ -45,10 +46,18 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     request.auth = principal.auth;
     request.commandId = principal.commandId;
     // No body signed is an empty body: one attached on the way is refused like a changed one.
-    if (principal.body !== 'stream') signedBody.set(request, { expected: principal.body ?? EMPTY, actual: Promise.resolve(EMPTY) });
+    if (principal.body === FRAMED_BODY) framedBody.set(request, principal.nonce);
+    else signedBody.set(request, { expected: principal.body ?? EMPTY, actual: Promise.resolve(EMPTY) });
   });
-  // The body as received is hashed while it is parsed, and must be the one the gateway signed.
+  // The body as received is hashed while it is parsed, and must be the one the gateway signed; a streamed one
+  // is read frame by frame, each checked before the route sees its bytes.
   app.addHook('preParsing', async (request, _reply, payload) => {
+    const nonce = framedBody.get(request);
+    if (nonce !== undefined) {
+      const verified = verifyFrames(internalSecret, nonce);
+      payload.on('error', (err) => verified.destroy(err));
+      return payload.pipe(verified);
+    }
     const signed = signedBody.get(request);
     if (!signed) return payload;
     const hash = createHash('sha256');

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +15,7 @@ import { ADMIN, start, stop, type Started } from './processes.fixture.ts';
 
 // Distributed mode for real: the gateway and the four services as separate processes, PostgreSQL shared, events
 // relayed through the Kafka broker. Nothing here is a mock.
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const unavailable = postgresUnavailable() ?? kafkaUnavailable();
 if (unavailable) {
   describe('services in their own processes', () => {
@@ -141,6 +145,18 @@ if (unavailable) {
       const direct = await fetch(new URL('/v1/meters', services['usage']!.url), { headers: { authorization: `Bearer ${org.apiKey}` } });
       expect(direct.status).toBe(401);
       expect(((await direct.json()) as { detail: string }).detail).toMatch(/forwarded by the gateway/);
+    }, 120_000);
+
+    it('a curb import streams through the gateway to the export process in signed frames, and is served from there', async () => {
+      const org = (await call('POST', '/v1/organizations', ADMIN, { name: 'Capital City', billingEmail: 'ap@capital.example', timeZone: 'America/Chicago' })).json() as { id: string; apiKey: string };
+      const project = (await call('POST', '/v1/projects', org.apiKey, { name: 'Downtown' })).json().id as string;
+      const body = readFileSync(join(repoRoot, 'services/export/testdata/cds/examples/curbs_02_curb_policies.json'));
+      // Streamed from a ReadableStream (no Content-Length): the gateway neither holds it whole nor hashes it first.
+      const res = await fetch(new URL(`/v1/projects/${project}/curbs/import`, gateway!.url), { method: 'POST', headers: { authorization: `Bearer ${org.apiKey}`, 'content-type': 'application/json' }, body: Readable.toWeb(Readable.from([body.subarray(0, 100), body.subarray(100)])) as ReadableStream, duplex: 'half' } as RequestInit);
+      const text = await res.text();
+      expect(res.status, text).toBe(201);
+      expect(JSON.parse(text)).toMatchObject({ source: 'cds', counts: { policies: 3 } });
+      await expect.poll(async () => (await call('GET', '/cds/1.1/curbs/policies/cd0996d7-3765-4f0b-a72e-7caf7cf3fe21', org.apiKey)).status, { timeout: 30_000, interval: 200 }).toBe(200);
     }, 120_000);
 
     it('a usage process killed with SIGKILL and started again: nothing acknowledged is lost, nothing counted twice', async () => {

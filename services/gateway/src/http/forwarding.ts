@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { bodyDigest, HttpError, installRequestValidation, signPrincipal, type AuthContext, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import { bodyDigest, FRAMED_BODY, HttpError, installRequestValidation, signFrames, signPrincipal, type AuthContext, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 
 /** A service in its own process (distributed mode). */
 export interface RemoteService {
@@ -42,7 +42,7 @@ export function postInternal(remote: RemoteService, url: string, options: { auth
   });
 }
 
-type ForwardedBody = string | Buffer | ReadableStream;
+type ForwardedBody = string | Buffer | Readable;
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function bodyOf(request: FastifyRequest): ForwardedBody | undefined {
@@ -51,7 +51,7 @@ function bodyOf(request: FastifyRequest): ForwardedBody | undefined {
   if (typeof body === 'string' || Buffer.isBuffer(body)) return body as string | Buffer;
   // A body a route takes as a stream (a CDS import) goes on as a stream: never held whole here either.
   const stream = (body as { stream?: unknown }).stream;
-  if (stream instanceof Readable) return Readable.toWeb(stream);
+  if (stream instanceof Readable) return stream;
   return JSON.stringify(body);
 }
 
@@ -60,15 +60,23 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   for (const [name, value] of Object.entries(request.headers)) if (!DROPPED.has(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   headers['x-request-id'] = String(request.id);
   const body = bodyOf(request);
-  const streamed = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
-  // The signature covers the body (its digest) and a nonce: a service takes neither a changed body nor a request sent twice.
-  const digest = body === undefined ? null : streamed ? 'stream' : bodyDigest(body as string | Buffer);
-  Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce: randomUUID(), body: digest }, request.method, request.url, remote.secret));
+  const streamed = body instanceof Readable;
+  // The signature covers the body (its digest, or each frame of a streamed one) and a nonce: a service takes
+  // neither a changed body nor a request sent twice.
+  const nonce = randomUUID();
+  const digest = body === undefined ? null : streamed ? FRAMED_BODY : bodyDigest(body);
+  Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce, body: digest }, request.method, request.url, remote.secret));
+  let sent: string | Buffer | ReadableStream | undefined = streamed ? undefined : body;
+  if (streamed) {
+    const framed = signFrames(remote.secret, nonce);
+    body.on('error', (err) => framed.destroy(err));
+    sent = Readable.toWeb(body.pipe(framed)) as ReadableStream;
+  }
   // A parsed body goes on as the JSON it was (after the gateway validated it).
   if (body !== undefined && typeof request.body === 'object' && !Buffer.isBuffer(request.body) && typeof body === 'string') headers['content-type'] = 'application/json';
   let answer: Response;
   try {
-    answer = await fetch(new URL(request.url, remote.url), { method: request.method, headers, body, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
+    answer = await fetch(new URL(request.url, remote.url), { method: request.method, headers, body: sent, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
   } catch (err) {
     // Down or restarting (its supervisor starts it again): the request is safe to retry, its ids make it idempotent.
     request.log.warn({ err, service: name }, 'service not answering');
