@@ -24,6 +24,11 @@ export interface InvoiceView extends Document {
   /** Credit notes against it (`<number>-CN01`…) and their sum. */
   creditNotes?: { id: string; number: string; amount: number; reason: string; issuedAt: string }[];
   amountCredited?: number;
+  /**
+   * What billing freed of this invoice's payments for a credit note this view has not yet seen issued, by credit
+   * note id: subtracted from amountPaid when it is (the two come on different topics on Kafka, in either order).
+   */
+  pendingExcess?: Record<string, number>;
   currency: string;
   lines: InvoiceFinalized['data']['lines'];
   subtotal: number;
@@ -109,6 +114,7 @@ export const billingTermsProjection: Projection = {
 interface EarlyPaymentsView extends Document {
   amountPaid: number;
   paidAt: string;
+  pendingExcess?: Record<string, number>;
 }
 
 /** Remaining, status and paid date from what is due, paid and credited. A void invoice stays void; a written-off one stays so until settled. */
@@ -121,7 +127,7 @@ function settled(invoice: InvoiceView, at: string): InvoiceView {
 }
 
 export const invoicesProjection: Projection = {
-  name: 'invoice.invoices.v4',
+  name: 'invoice.invoices.v5',
   filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.refunded', 'billing.receivable.credited'] },
   collections: [C.invoices, C.earlyPayments],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
@@ -136,6 +142,7 @@ export const invoicesProjection: Projection = {
         {
           id: d.invoiceId, organizationId: stored.organizationId, number: d.number, subscriptionId: d.subscriptionId, status: 'open', currency: d.currency, lines: d.lines,
           subtotal: d.subtotal, tax: d.tax, total: d.total, amountDue: d.amountDue, amountPaid: early?.amountPaid ?? 0, amountRemaining: d.amountDue, collectionMethod: d.collectionMethod, poNumber: d.poNumber, issuedAt: d.issuedAt, dueAt: d.dueAt, paidAt: null,
+          ...(early?.pendingExcess ? { pendingExcess: early.pendingExcess } : {}),
         },
         early?.paidAt ?? d.issuedAt,
       );
@@ -149,7 +156,9 @@ export const invoicesProjection: Projection = {
       await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => {
         if (!invoice) return null;
         const creditNotes = [...(invoice.creditNotes ?? []), { id: d.creditNoteId, number: d.number, amount: d.amount, reason: d.reason, issuedAt: stored.occurredAt }];
-        return settled({ ...invoice, creditNotes, amountCredited: (invoice.amountCredited ?? 0) + d.amount }, stored.occurredAt);
+        // What billing already freed of the payments for it leaves amountPaid together with the credit: never one without the other.
+        const { [d.creditNoteId]: freed = 0, ...pendingExcess } = invoice.pendingExcess ?? {};
+        return settled({ ...invoice, creditNotes, amountCredited: (invoice.amountCredited ?? 0) + d.amount, amountPaid: invoice.amountPaid - freed, pendingExcess }, stored.occurredAt);
       });
       return;
     }
@@ -166,13 +175,17 @@ export const invoicesProjection: Projection = {
     const change = event.type === 'billing.payment.succeeded' || event.type === 'billing.payment.invoice_linked' ? event.data.appliedAmount : event.type === 'billing.payment.refunded' ? -event.data.reopenedAmount : -event.data.excessPaid;
     if (change === 0 || !event.data.invoiceId) return;
     const invoiceId = event.data.invoiceId;
+    const at = event.type === 'billing.receivable.credited' ? stored.occurredAt : event.data.receivedAt;
+    // Freed for a credit note not yet seen issued here: kept aside until it is (see pendingExcess).
+    const freedFor = event.type === 'billing.receivable.credited' ? event.data.creditNoteId : null;
+    const apply = <V extends { amountPaid: number; pendingExcess?: Record<string, number>; creditNotes?: { id: string }[] }>(view: V): V =>
+      freedFor !== null && !view.creditNotes?.some((n) => n.id === freedFor) ? { ...view, pendingExcess: { ...view.pendingExcess, [freedFor]: -change } } : { ...view, amountPaid: view.amountPaid + change };
     if (!(await tx.get<InvoiceView>(C.invoices, invoiceId))) {
       // Kept until the invoice is: its finalization takes them in.
-      await updateOnce<EarlyPaymentsView>(tx, C.earlyPayments, invoiceId, stored, (early) => ({ id: invoiceId, organizationId: stored.organizationId, amountPaid: (early?.amountPaid ?? 0) + change, paidAt: event.type === 'billing.receivable.credited' ? stored.occurredAt : event.data.receivedAt }));
+      await updateOnce<EarlyPaymentsView>(tx, C.earlyPayments, invoiceId, stored, (early) => apply({ ...early, id: invoiceId, organizationId: stored.organizationId, amountPaid: early?.amountPaid ?? 0, paidAt: at }));
       return;
     }
-    const at = event.type === 'billing.receivable.credited' ? stored.occurredAt : event.data.receivedAt;
-    await updateOnce<InvoiceView>(tx, C.invoices, invoiceId, stored, (invoice) => (invoice ? settled({ ...invoice, amountPaid: invoice.amountPaid + change }, at) : null));
+    await updateOnce<InvoiceView>(tx, C.invoices, invoiceId, stored, (invoice) => (invoice ? settled(apply(invoice), at) : null));
   },
 };
 
