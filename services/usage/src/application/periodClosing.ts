@@ -1,5 +1,5 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
-import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type StoredEvent } from '@curbmap/eventsourcing';
+import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
@@ -95,20 +95,23 @@ export async function additiveTotalsAtClose(ctx: ServiceContext, organizationId:
   await rollupsSubscription(ctx).waitFor(close.globalPosition, 60_000);
   const zone = await organizationZone(ctx, organizationId);
   const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.periodEnd, zone)];
-  const buckets = new Map<string, UsageBucketView & AppliedVersions>();
+  // Only what each bucket applied is kept: a year's buckets are many, their totals are summed as they are read.
+  const applied = new Map<string, AppliedVersions>();
   for (const meter of meters) {
     const docs = await ctx.readStore.find<UsageBucketView & AppliedVersions>(C.buckets, { organizationId, seriesHour: { $gte: `${meter.key}|${from}`, $lt: `${meter.key}|${to}` } });
-    for (const doc of docs) buckets.set(doc.id, doc);
+    for (const doc of docs) applied.set(doc.id, { appliedVersions: doc.appliedVersions ?? {} });
     exact.set(meter.key, aggregate(meter, docs) ?? 0);
   }
-  // Read after the buckets: an event a bucket holds was appended before it was read, so this sees it.
-  for await (const e of ctx.store.readAll({ from: close.globalPosition, filter: { types: ['usage.events.recorded', 'usage.event.corrected'] } })) {
+  // Read after the buckets, up to the head as it is now: an event a bucket holds was appended before the buckets
+  // were read, so this sees it; what comes later is in no bucket read here.
+  const head = await ctx.store.headPosition();
+  for await (const e of ctx.store.readAll({ from: close.globalPosition, to: head, filter: { types: ['usage.events.recorded', 'usage.event.corrected'] } })) {
     if (e.organizationId !== organizationId) continue;
     const event = { type: e.type, data: e.data } as Extract<UsageEvent, { type: 'usage.events.recorded' | 'usage.event.corrected' }>;
     for (const [item, sign] of itemsOf(event)) {
       if (item.time < period.periodStart || item.time >= period.periodEnd) continue;
       for (const m of meters) {
-        if (m.eventType !== item.type || !alreadyApplied(buckets.get(bucketId(organizationId, m.key, item.projectId, hourBucket(item.time, event.data.timeZone))), e)) continue;
+        if (m.eventType !== item.type || !alreadyApplied(applied.get(bucketId(organizationId, m.key, item.projectId, hourBucket(item.time, event.data.timeZone))), e)) continue;
         exact.set(m.key, exact.get(m.key)! - additiveDelta(m, [[item, sign]]));
       }
     }
@@ -138,18 +141,20 @@ async function billedTotals(ctx: ServiceContext, organizationId: string, before:
  * the invoice service to bill or credit. Handled in log order; ids derive from the source event.
  */
 export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
-  // Whether an organization has a closed year at all, learned once per organization and then from the closes
-  // this process sees in log order: most organizations have none, and their events need no look at all.
-  const hasCloses = new Map<string, boolean>();
+  // Whether an organization has a closed year at all: most have none, and their events need no look at all. A
+  // "none" holds for the events appended up to the log's head when it was looked up: on Kafka a close can come
+  // after usage appended later than it (other topic), so a later event looks again.
+  const hasCloses = new Map<string, true | { checkedUpTo: Checkpoint }>();
   const sub = ctx.subscriptions.subscribe('usage.period-adjustments.v1', { types: ['usage.events.recorded', 'usage.event.corrected', 'usage.period.closed'] }, async (batch) => {
     for (const stored of batch) {
       if (stored.type === 'usage.period.closed') hasCloses.set(stored.organizationId, true);
       let known = hasCloses.get(stored.organizationId);
-      if (known === undefined) {
-        known = (await billedTotals(ctx, stored.organizationId, null)).size > 0;
+      if (known === undefined || (known !== true && ctx.store.compare(stored.globalPosition, known.checkedUpTo) > 0)) {
+        const head = await ctx.store.headPosition();
+        known = (await billedTotals(ctx, stored.organizationId, null)).size > 0 ? true : { checkedUpTo: head };
         hasCloses.set(stored.organizationId, known);
       }
-      if (known) await adjust(ctx, included, stored);
+      if (known === true) await adjust(ctx, included, stored);
     }
   });
   const closing = periodicPass((at) => closeDuePeriods(ctx, included, at), { intervalMs, now: () => ctx.now(), onError: (err) => ctx.log.error({ err }, 'closing usage periods failed') });
@@ -195,13 +200,17 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
     // already, which its own adjustment will count.
     const atClose = event.type === 'usage.period.closed' ? await additiveTotalsAtClose(ctx, organizationId, period, affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum'), stored) : null;
     const recomputed = affected.filter((m) => !additive.includes(m) && !atClose?.has(m.key));
+    // What this event changes in each count or sum meter: a late event or a correction, what it adds or removes;
+    // the close, what the year held as of the close less what the close recorded (the adjustments of events
+    // after it, perhaps recorded before this comparison on Kafka, are theirs and stay).
+    const deltas = new Map<string, number>();
+    if (event.type === 'usage.period.closed') for (const [meter, exact] of atClose ?? []) deltas.set(meter, exact - (event.data.totals.find((t) => t.meter === meter)?.total ?? 0));
+    for (const m of additive) deltas.set(m.key, additiveDelta(m, items));
     const now: PeriodTotal[] = [];
-    for (const [meter, total] of atClose ?? []) now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total, included: null });
-    for (const m of additive) {
+    for (const [meter, delta] of deltas) {
       // Redelivered after a crash: what this event changed is recorded already (and counted in the totals).
-      if (billed.adjusted.has(`${stored.id}|${m.key}`)) continue;
-      const delta = additiveDelta(m, items);
-      if (delta !== 0) now.push({ meter: m.key, aggregation: m.aggregation, total: (billed.totals.get(m.key) ?? 0) + delta, included: null });
+      if (delta === 0 || billed.adjusted.has(`${stored.id}|${meter}`)) continue;
+      now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total: (billed.totals.get(meter) ?? 0) + delta, included: null });
     }
     if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, new Set(recomputed.map((m) => m.key)))));
     for (const t of now) {

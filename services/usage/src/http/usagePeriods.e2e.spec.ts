@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
+import { SqliteDatabase, SqliteEventStore, SqliteReadStore } from '@curbmap/eventsourcing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { usageStream } from '../application/usageCommands.ts';
 import { correctionStream } from '../domain/corrections/correctionDecider.ts';
@@ -139,6 +139,21 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
         const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
         const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits');
         // One adjustment for the one late edit (1 → 2), not one for the close and another for the edit (1 → 2 → 3).
+        expect(edits.map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta])).toEqual([[1, 2, 1]]);
+      } finally {
+        await q.close();
+      }
+
+      // The adjustments process handles everything again (its checkpoint lost, or Kafka delivering the late edit
+      // before the close): the close, compared now, must not take back the late edit's adjustment (2 → 1).
+      const again = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+      await new SqliteReadStore(again).reset('usage.period-adjustments.v1', []);
+      again.close();
+      q = await startTestPlatform({ now: () => clock.at, dataDir });
+      try {
+        await q.settle();
+        const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
+        const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits');
         expect(edits.map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta])).toEqual([[1, 2, 1]]);
       } finally {
         await q.close();
