@@ -72,8 +72,8 @@ export class NonceLedger {
 
 /** A frame's header: the length of its bytes (4, big-endian) and its MAC (32). */
 const FRAME_HEAD = 36;
-/** No frame is larger (a socket's chunks are far smaller): a length beyond it is not the gateway's. */
-const MAX_FRAME = 16 * 1024 * 1024;
+/** No frame is larger (the gateway cuts larger chunks): a length beyond it is not the gateway's, and none is held longer. */
+const MAX_FRAME = 64 * 1024;
 export const FRAMED_BODY = 'framed';
 
 /** A frame's MAC: the request's nonce and the frame's place bind it to this request and this order. */
@@ -97,7 +97,8 @@ export function signFrames(secret: string, nonce: string): Transform {
   let index = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      done(null, chunk.length === 0 ? undefined : frame(secret, nonce, index++, chunk));
+      for (let at = 0; at < chunk.length; at += MAX_FRAME) this.push(frame(secret, nonce, index++, chunk.subarray(at, at + MAX_FRAME)));
+      done();
     },
     flush(done) {
       done(null, frame(secret, nonce, index, null));

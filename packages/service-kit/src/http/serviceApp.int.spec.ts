@@ -28,6 +28,8 @@ beforeAll(async () => {
             imported.push(text);
             return { bytes: text.length };
           });
+          // A route that answers without reading its body: a refused frame must not go unhandled (and crash).
+          streaming.post('/v1/ignored', async () => ({ ok: true }));
         });
       },
     },
@@ -85,6 +87,13 @@ describe('a service takes what the gateway forwards', () => {
       return frames;
     };
     const lines = ['{"zone":1}\n', '{"zone":2}\n', '{"zone":3}\n'];
+    // A chunk larger than a frame goes as several.
+    const large = `${'x'.repeat(150_000)}\n`;
+    const split = await framed('nonce-nnnnnnnnnnnnnnnn', [large]);
+    expect(split.map((f) => f.length - 36)).toEqual([65_536, 65_536, 18_929, 0]);
+    const big = await app.inject({ method: 'POST', url: '/v1/imports', headers: headers('nonce-nnnnnnnnnnnnnnnn'), payload: Buffer.concat(split) });
+    expect([big.statusCode, big.json()]).toEqual([200, { bytes: large.length }]);
+    imported.length = 0;
     const good = await framed('nonce-eeeeeeeeeeeeeeee', lines);
     const ok = await app.inject({ method: 'POST', url: '/v1/imports', headers: headers('nonce-eeeeeeeeeeeeeeee'), payload: Buffer.concat(good) });
     expect([ok.statusCode, ok.json()]).toEqual([200, { bytes: lines.join('').length }]);
@@ -108,5 +117,11 @@ describe('a service takes what the gateway forwards', () => {
     expect(await refused('nonce-llllllllllllllll', [...(await framed('nonce-llllllllllllllll', lines)), Buffer.from(lines[0]!)])).toEqual([401, 'the forwarded body was cut off before its signed end']);
     expect(imported).toHaveLength(1);
     void b;
+
+    // Refused while nobody reads the body: answered, and no error escapes (vitest fails on an unhandled one).
+    const ignoredHeaders = { 'content-type': 'application/x-ndjson', ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'owner', projectId: null }, commandId: 'c-3', at: Date.now(), nonce: 'nonce-mmmmmmmmmmmmmmmm', body: FRAMED_BODY }, 'POST', '/v1/ignored', secret) };
+    const ignored = await app.inject({ method: 'POST', url: '/v1/ignored', headers: ignoredHeaders, payload: Buffer.concat(changed) });
+    expect(ignored.statusCode).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { PassThrough, pipeline } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DEAD_LETTERS, type DeadLetter, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
@@ -54,9 +54,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.addHook('preParsing', async (request, _reply, payload) => {
     const nonce = framedBody.get(request);
     if (nonce !== undefined) {
-      const verified = verifyFrames(internalSecret, nonce);
-      payload.on('error', (err) => verified.destroy(err));
-      return payload.pipe(verified);
+      // pipeline: an error on either side reaches the route reading the body, and none goes unhandled.
+      return pipeline(payload, verifyFrames(internalSecret, nonce), () => undefined);
     }
     const signed = signedBody.get(request);
     if (!signed) return payload;

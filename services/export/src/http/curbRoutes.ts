@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { assertProjectAccess, commandMetadata, HttpError, keyAuth, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { deleteZone, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
@@ -22,17 +22,21 @@ class StreamedBody {
   }
 }
 
+/**
+ * The body, cut off with a 413 past max bytes. Piped with pipeline: a client that goes away, or a forwarded
+ * body whose frames fail their check, errors the stream the import reads, so the import ends (pipe would not pass
+ * the error on, and the import would wait for good).
+ */
 function limited(stream: Readable, max: number): Readable {
   let seen = 0;
-  return stream.pipe(
-    new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        seen += chunk.length;
-        if (seen > max) done(new HttpError(413, 'body_too_large', `an import is at most ${max} bytes`));
-        else done(null, chunk);
-      },
-    }),
-  );
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max) done(new HttpError(413, 'body_too_large', `an import is at most ${max} bytes`));
+      else done(null, chunk);
+    },
+  });
+  return pipeline(stream, counted, () => undefined);
 }
 
 export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, stagingDir: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { curbKinds, type CurbKind } from '@curbmap/contracts';
 import Assembler from 'stream-json/assembler.js';
 import parser from 'stream-json/parser.js';
@@ -24,7 +24,8 @@ const KINDS = new Set<string>(curbKinds);
  * only the objects it yields. Top-level `version` and `type` are reported in the header once the body ends.
  */
 export async function* parseCurbImport(body: Readable, header: ImportHeader): AsyncGenerator<ImportItem> {
-  const tokens = body.pipe(parser.asStream({ packValues: true, streamValues: false }));
+  // pipeline, not pipe: the body's error (a client gone, a 413, a forwarded frame refused) ends the loop below.
+  const tokens = pipeline(body, parser.asStream({ packValues: true, streamValues: false }), () => undefined);
   const stack: Frame[] = [];
   let capture: { asm: Assembler; item: { source: 'cds'; kind: CurbKind; path: string } | { source: 'geojson'; path: string } } | null = null;
   for await (const token of tokens as AsyncIterable<Token>) {
