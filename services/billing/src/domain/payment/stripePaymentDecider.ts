@@ -31,6 +31,8 @@ export type StripePaymentState =
       refunded: number;
       amount: number;
       currency: string;
+      /** The reference its success was recorded with (the receipt sent when it is linked to its invoice names it). */
+      reference: string | null;
       /** Refunds asked of Stripe and not yet answered, by request id, with their amounts. */
       refundsInFlight: Record<string, number>;
     };
@@ -78,7 +80,7 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     if (state.status === 'succeeded') {
       // Already recorded, without its invoice: a later event that names the invoice links it, once.
       if (c.outcome === 'succeeded' && d.invoiceId && state.paidInvoiceId === null) {
-        return [{ type: 'billing.payment.invoice_linked', data: { paymentId: state.paymentId, invoiceId: d.invoiceId, amount: state.amount, currency: state.currency, appliedAmount: state.amount, receivedAt: d.receivedAt, reference: d.reference } }];
+        return [{ type: 'billing.payment.invoice_linked', data: { paymentId: state.paymentId, invoiceId: d.invoiceId, amount: state.amount, currency: state.currency, appliedAmount: state.amount, receivedAt: d.receivedAt, reference: state.reference } }];
       }
       return [];
     }
@@ -111,7 +113,8 @@ export const stripePaymentDecider: Decider<StripePaymentCommand, StripePaymentEv
     const created = Math.floor(Date.parse(event.data.receivedAt) / 1000);
     const invoiceId = event.data.invoiceId ?? (state.status === 'none' ? null : state.invoiceId);
     const paidInvoiceId = event.type === 'billing.payment.succeeded' ? event.data.invoiceId : state.status === 'none' ? null : state.paidInvoiceId;
-    const kept = { paymentId: event.data.paymentId, invoiceId, paidInvoiceId, refunded, amount: event.data.amount, currency: event.data.currency, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
+    const reference = state.status === 'succeeded' ? state.reference : event.data.reference;
+    const kept = { paymentId: event.data.paymentId, invoiceId, paidInvoiceId, refunded, amount: event.data.amount, currency: event.data.currency, reference, refundsInFlight: state.status === 'none' ? {} : state.refundsInFlight };
     switch (event.type) {
       case 'billing.payment.succeeded':
         return { status: 'succeeded', created, ...kept };

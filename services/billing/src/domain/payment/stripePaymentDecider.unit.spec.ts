@@ -48,7 +48,8 @@ describe('Stripe payment decider', () => {
 
   it('links a payment recorded without its invoice to the invoice a later event names, once; a retry after a failed attempt counts on that attempt\'s invoice', () => {
     const INV = '9a000000-0000-4000-8000-000000000001';
-    const forInvoice = (outcome: 'succeeded' | 'failed', created: number) => ({ ...apply(outcome, created), data: { ...apply(outcome, created).data, invoiceId: INV } }) as StripePaymentCommand;
+    // The invoice's own webhook names it by the invoice's id; the receipt keeps the payment's reference.
+    const forInvoice = (outcome: 'succeeded' | 'failed', created: number) => ({ ...apply(outcome, created), data: { ...apply(outcome, created).data, invoiceId: INV, reference: 'in_1' } }) as StripePaymentCommand;
     const linked: StripePaymentEvent = { type: 'billing.payment.invoice_linked', data: { paymentId: 'pi_1', invoiceId: INV, amount: 50_000, currency: 'USD', appliedAmount: 50_000, receivedAt: new Date(102 * 1000).toISOString(), reference: 'pi_1' } };
     spec.given([succeeded(100)]).when(forInvoice('succeeded', 102)).then([linked]);
     spec.given([succeeded(100), linked]).when(forInvoice('succeeded', 103)).then([]);
