@@ -97,6 +97,29 @@ if (unavailable) {
       }
     }, 60_000);
 
+    it('keeps its partitions while a handler works longer than the session timeout: each event is handled once', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      try {
+        const category = `slow${randomBytes(4).toString('hex')}`;
+        for (let i = 0; i < 5; i++) await f.store.append(`${category}-0`, [counted(i)], { expectedVersion: 'any' });
+        const seen: string[] = [];
+        let first = true;
+        const sub = f.subscriptions.subscribe(`slow-${category}`, { categories: [category] }, async (batch) => {
+          // Longer than the group's session timeout (6 s here), as a process waiting on a lagging read model.
+          if (first) await new Promise((resolve) => setTimeout(resolve, 9_000));
+          first = false;
+          seen.push(...batch.map((e) => e.id));
+        });
+        await sub.caughtUp;
+        const { position } = await f.store.append(`${category}-0`, [counted(5)], { expectedVersion: 'any' });
+        await sub.waitFor(position, 30_000);
+        expect(seen).toHaveLength(6);
+        expect(new Set(seen).size).toBe(6);
+      } finally {
+        await f.close();
+      }
+    }, 90_000);
+
     it('sends a message that keeps failing, and one that is not an event at all, to the dead-letter topic with the reason, and goes on', async () => {
       const f = await kafkaFixture(broker.brokers);
       try {

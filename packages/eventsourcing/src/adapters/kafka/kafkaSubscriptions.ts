@@ -6,6 +6,9 @@ import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
 import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningSubscriptions.ts';
 import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
 
+/** How often a consumer busy in a handler tells the group it is alive (kafkajs sends it only if due). */
+const HEARTBEAT_WHILE_HANDLING_MS = 1_000;
+
 /** Checkpoints here are offsets per partition (with the log position handled in each). */
 export interface KafkaSubscriptionsOptions extends SubscriptionsEnvironment {
   kafka: Kafka;
@@ -285,7 +288,14 @@ class KafkaSubscription implements Subscription {
         }
         if (events.length > 0) {
           const checkpoint = this.checkpointWith(key, { next: nextOffset(chunk), position: high });
-          await this.handle(events, { checkpoint });
+          // A handler may wait on read models or the log for longer than the session timeout: the group must not
+          // take the partition away (and deliver the chunk again elsewhere) while it works.
+          const beating = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_HANDLING_MS);
+          try {
+            await this.handle(events, { checkpoint });
+          } finally {
+            clearInterval(beating);
+          }
           if (this.options.checkpointing !== 'by-handler') await this.env.options.checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, checkpoint));
         }
         await this.passed(key, chunk, resolveOffset);
