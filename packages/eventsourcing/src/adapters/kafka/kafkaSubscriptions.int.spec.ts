@@ -120,6 +120,26 @@ if (unavailable) {
       }
     }, 90_000);
 
+    it('knows a write its read model handled before this process started (no stream version seen here yet)', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      try {
+        const category = `seen${randomBytes(4).toString('hex')}`;
+        const { position, nextVersion } = await f.store.append(`${category}-0`, [counted(0)], { expectedVersion: 'any' });
+        const write = { streamId: `${category}-0`, version: nextVersion, types: ['test.counted'], position };
+        const first = f.subscriptions.subscribe(`seen-${category}`, { categories: [category] }, async () => undefined);
+        await first.waitForWrite(write, 20_000);
+        await first.stop();
+        // The same subscription, started again (a restarted process): its offsets are past the write.
+        const again = f.subscriptions.subscribe(`seen-${category}`, { categories: [category] }, async () => undefined);
+        await again.waitForWrite(write, 20_000);
+        // A write it has not handled yet is still waited for.
+        const later = await f.store.append(`${category}-1`, [counted(1)], { expectedVersion: 'any' });
+        await again.waitForWrite({ streamId: `${category}-1`, version: later.nextVersion, types: ['test.counted'], position: later.position }, 20_000);
+      } finally {
+        await f.close();
+      }
+    }, 90_000);
+
     it('sends a message that keeps failing, and one that is not an event at all, to the dead-letter topic with the reason, and goes on', async () => {
       const f = await kafkaFixture(broker.brokers);
       try {

@@ -235,10 +235,19 @@ class KafkaSubscription implements Subscription {
     await this.until(() => [...targets].every(([key, end]) => (this.handled.get(key)?.next ?? 0n) >= end), deadline, late);
   }
 
-  /** Kafka orders a stream's events, not the log: a write is reached when its stream's version is. */
+  /**
+   * Kafka orders a stream's events, not the log: a write is reached when its stream's version is. A stream this
+   * process has not seen (handled before it started, or forgotten among many) is reached when the whole
+   * subscription has reached the write's log position, whichever comes first.
+   */
   async waitForWrite(write: StreamWrite, timeoutMs = 10_000): Promise<void> {
     if (!filterTakes(this.filter, write)) return;
-    await this.until(() => this.versions.get(write.streamId) >= write.version, Date.now() + timeoutMs, () => `subscription ${this.name} did not reach ${write.streamId}@${write.version} within ${timeoutMs} ms`);
+    const late = () => `subscription ${this.name} did not reach ${write.streamId}@${write.version} within ${timeoutMs} ms`;
+    const byStream = this.until(() => this.versions.get(write.streamId) >= write.version, Date.now() + timeoutMs, late);
+    if (this.versions.get(write.streamId) >= 0 || write.position == null) return byStream;
+    await Promise.any([byStream, this.waitFor(write.position, timeoutMs)]).catch(() => {
+      throw new Error(late());
+    });
   }
 
   retry(deadLetter: DeadLetter): Promise<void> {
