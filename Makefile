@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres kafka-libs kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench replay clean
+.PHONY: all toolchain chromium postgres kafka-libs kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
 
 all: build
 
@@ -121,6 +121,11 @@ gdal:
 
 bench: build gdal
 	node bench/run.ts
+
+## Simulated years of business with kill -9 along the way, then every invariant (docs/architecture/simulation.md):
+## SEED (first seed), HISTORIES, DURATION (minutes), STEPS per history, CRASH_RATE; REPORT=bench/results/….json keeps it.
+soak: install
+	node --conditions=source --no-warnings packages/testing/src/simulator/soak.ts
 
 ## Rebuild read models from position 0 (stop the platform first). PROJECTION=<name> for one.
 replay: build

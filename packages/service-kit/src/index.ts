@@ -17,4 +17,5 @@ export * from './host/storage.ts';
 export * from './host/serviceProcess.ts';
 export * from './host/secrets.ts';
 export * from './host/config.ts';
+export * from './host/clock.ts';
 export * from './host/supervisor.ts';

@@ -56,6 +56,11 @@ export interface Config {
   internalSecret: string | null;
   /** CURBMAP_REMITTANCE_*: the operator's bank details, printed on invoices paid by transfer (null: not set). */
   remittance: BankDetails | null;
+  /**
+   * CURBMAP_CLOCK_FILE (simulations and tests only): the platform's time is the instant written in this file, read
+   * at every look, so a simulation can move every process through years in minutes. Unset: the machine's clock.
+   */
+  clockFile: string | null;
 }
 
 const schema = {
@@ -93,6 +98,7 @@ const schema = {
     CURBMAP_REMITTANCE_ROUTING_NUMBER: { type: 'string', pattern: '^[0-9]{9}$' },
     CURBMAP_REMITTANCE_SWIFT_BIC: { type: 'string', pattern: '^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$' },
     CURBMAP_REMITTANCE_REFERENCE: { type: 'string', minLength: 3, maxLength: 200, default: 'the invoice number {number}' },
+    CURBMAP_CLOCK_FILE: { type: 'string', minLength: 1 },
   },
 } as const;
 
@@ -151,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
     serviceUrls: Object.fromEntries(((raw['SERVICE_URLS'] as string | undefined) ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
     internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,
+    clockFile: (raw['CURBMAP_CLOCK_FILE'] as string | undefined) ?? null,
   };
 }
 

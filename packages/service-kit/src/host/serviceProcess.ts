@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { clockOf } from './clock.ts';
 import { pino, type Logger } from 'pino';
 import { startProjection, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
 import { buildServiceApp } from '../http/serviceApp.ts';
@@ -42,7 +43,7 @@ export async function startServiceProcess(module: ServiceModule, config: Service
     subscriptions: storage.subscriptions,
     registry: storage.registry,
     log,
-    now: () => new Date(),
+    now: clockOf(config.clockFile),
     newId: randomUUID,
     waitForReadModels: async (write: StreamWrite) => {
       const lagging: string[] = [];

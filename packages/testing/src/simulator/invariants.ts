@@ -1,0 +1,112 @@
+import type { Driver } from './driver.ts';
+import type { SimOrganization } from './simulation.ts';
+
+interface Books {
+  invoices: any[];
+  payments: any[];
+  credit: Record<string, number>;
+}
+
+async function booksOf(driver: Driver, org: SimOrganization): Promise<Books> {
+  const invoices = await driver.list('/v1/invoices', org.apiKey);
+  const payments = ((await driver.call('GET', '/v1/payments', org.apiKey)).body?.data ?? []) as any[];
+  const credit = ((await driver.call('GET', '/v1/credit-balance', org.apiKey)).body?.balances ?? {}) as Record<string, number>;
+  return { invoices, payments, credit };
+}
+
+/** The books once every process has applied everything. */
+async function quietBooks(driver: Driver, orgs: SimOrganization[]): Promise<Map<string, Books>> {
+  await driver.quiet();
+  const books = new Map<string, Books>();
+  for (const org of orgs) books.set(org.id, await booksOf(driver, org));
+  return books;
+}
+
+const invoiceNumber = /^CM-(\d{4})-(\d{6})$/;
+
+/** Every invariant of the issue, for every organization; violations go to the driver's report. */
+export async function checkInvariants(driver: Driver, orgs: SimOrganization[], at: string): Promise<void> {
+  const books = await quietBooks(driver, orgs);
+  for (const org of orgs) {
+    const { invoices, payments, credit } = books.get(org.id)!;
+    const who = org.model.name;
+    const cur = org.model.currency;
+    const fail = (invariant: string, detail: string) => driver.violation(invariant, `${who}: ${detail}`);
+
+    // 1. Cash: what the operator recorded = what billing shows = what invoices and credit hold.
+    const received = payments.filter((p) => p.method !== 'credit_balance').reduce((a, p) => a + p.amount, 0);
+    const returned = payments.filter((p) => p.method !== 'credit_balance').reduce((a, p) => a + (p.refundedAmount ?? 0), 0);
+    if (received !== org.cashIn) fail('1 cash', `the operator recorded ${org.cashIn} ${cur} received, billing shows ${received}`);
+    if (returned !== org.cashOut) fail('1 cash', `the operator recorded ${org.cashOut} ${cur} returned, billing shows ${returned}`);
+    const applied = invoices.filter((i) => i.status !== 'void').reduce((a, i) => a + i.amountPaid, 0);
+    const proration = invoices.filter((i) => i.total < 0).reduce((a, i) => a - i.total, 0);
+    const balance = credit[cur] ?? 0;
+    if (org.cashIn - org.cashOut !== applied + balance - proration) {
+      fail('1 cash', `received − returned = ${org.cashIn - org.cashOut} ${cur}, but paid on invoices (${applied}) + credit balance (${balance}) − credit from negative invoices (${proration}) = ${applied + balance - proration}`);
+    }
+    for (const [currency, amount] of Object.entries(credit)) if (amount < 0) fail('1 cash', `credit balance of ${amount} ${currency}`);
+
+    // 2. Each invoice's arithmetic and status.
+    for (const i of invoices) {
+      const lines = (i.lines as { amount: number }[]).reduce((a, l) => a + l.amount, 0);
+      const tax = i.tax?.amount ?? 0;
+      if (i.subtotal !== undefined && i.subtotal !== lines) fail('2 invoice', `${i.number}: subtotal ${i.subtotal} ≠ Σ lines ${lines}`);
+      if (i.total !== lines + tax) fail('2 invoice', `${i.number}: total ${i.total} ≠ Σ lines ${lines} + tax ${tax}`);
+      if (i.amountDue !== Math.max(0, i.total)) fail('2 invoice', `${i.number}: amount due ${i.amountDue} with total ${i.total}`);
+      if (i.status === 'void') continue;
+      const credited = i.amountCredited ?? 0;
+      if (i.amountPaid < 0 || i.amountPaid + credited > i.amountDue) fail('2 invoice', `${i.number}: paid ${i.amountPaid} + credited ${credited} > due ${i.amountDue}`);
+      const remaining = Math.max(0, i.amountDue - credited - i.amountPaid);
+      if (i.amountRemaining !== remaining) fail('2 invoice', `${i.number}: amount remaining ${i.amountRemaining}, due ${i.amountDue} − credited ${credited} − paid ${i.amountPaid} = ${remaining}`);
+      const status = remaining === 0 ? 'paid' : i.status === 'uncollectible' ? 'uncollectible' : i.amountPaid > 0 ? 'partially_paid' : 'open';
+      if (i.status !== status) fail('2 invoice', `${i.number}: status ${i.status} with ${remaining} remaining and ${i.amountPaid} paid (expected ${status})`);
+    }
+
+    // 3. Numbers: 1…N per year, no gap, no duplicate, in issue order.
+    const byYear = new Map<string, { n: number; issuedAt: string }[]>();
+    for (const i of invoices) {
+      const m = invoiceNumber.exec(i.number);
+      if (!m) {
+        fail('3 numbers', `invoice number ${i.number} is not CM-YYYY-NNNNNN`);
+        continue;
+      }
+      byYear.set(m[1]!, [...(byYear.get(m[1]!) ?? []), { n: Number(m[2]), issuedAt: i.issuedAt }]);
+    }
+    for (const [year, list] of byYear) {
+      list.sort((a, b) => a.n - b.n);
+      list.forEach((x, k) => x.n !== k + 1 && fail('3 numbers', `${year}: the ${k + 1}th invoice is numbered ${x.n}`));
+      for (let k = 1; k < list.length; k++) if (list[k]!.issuedAt < list[k - 1]!.issuedAt) fail('3 numbers', `${year}: invoice ${list[k]!.n} issued before ${list[k - 1]!.n}`);
+    }
+
+    // The model: each charge invoiced once, with the documented amounts, in order.
+    const issued = [...invoices].sort((a, b) => (a.issuedAt === b.issuedAt ? a.number.localeCompare(b.number) : a.issuedAt.localeCompare(b.issuedAt)));
+    const expected = org.model.invoices;
+    if (issued.length !== expected.length) fail('model invoices', `the model expects ${expected.length} invoices (${expected.map((e) => `${e.reason} ${e.total}`).join(', ')}), the platform issued ${issued.length} (${issued.map((i) => `${i.number} ${i.total}`).join(', ')})`);
+    for (let k = 0; k < Math.min(issued.length, expected.length); k++) {
+      const [i, e] = [issued[k]!, expected[k]!];
+      const lines = (i.lines as { amount: number }[]).map((l) => l.amount).sort((a, b) => a - b);
+      const want = [...e.lines].sort((a, b) => a - b);
+      if (i.total !== e.total || i.tax?.amount !== e.tax || JSON.stringify(lines) !== JSON.stringify(want)) {
+        fail('model invoices', `${i.number} (${e.reason} at ${e.at}): the model expects lines ${JSON.stringify(want)}, tax ${e.tax}, total ${e.total}; the platform shows lines ${JSON.stringify(lines)}, tax ${i.tax?.amount}, total ${i.total}`);
+      }
+    }
+
+    // 4. Usage: the summary equals the recount of acknowledged events not voided.
+    // A summary covers at most 400 days: the history is read a year at a time, each edge a few hours from any
+    // event (a summary counts whole hours of the organization's zone, which may start at :30 or :45).
+    const times = [...org.model.usage.values()].map((u) => Date.parse(u.time));
+    const clear = (edge: number) => {
+      while (times.some((t) => Math.abs(t - edge) < 2 * 3_600_000)) edge -= 4 * 3_600_000;
+      return edge;
+    };
+    const end = Date.parse(at) + 86_400_000;
+    for (let start = Math.min(Date.parse(at), ...times) - 86_400_000; start < end; ) {
+      const next = start + 365 * 86_400_000 >= end ? end : clear(start + 365 * 86_400_000);
+      const [from, to] = [new Date(start).toISOString(), new Date(next).toISOString()];
+      start = next;
+      const summary = await driver.call('GET', `/v1/usage/summary?meter=edits&from=${from}&to=${to}`, org.apiKey);
+      const want = org.model.usageCount(from, to);
+      if (summary.status !== 200 || summary.body.total !== want) fail('4 usage', `edits in [${from}, ${to}): the model counts ${want}, the summary says ${summary.status === 200 ? summary.body.total : `${summary.status} ${summary.text.slice(0, 120)}`}`);
+    }
+  }
+}

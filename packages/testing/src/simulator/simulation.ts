@@ -1,0 +1,263 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { currencies, plansFile, simPlans, zones, type Currency } from './catalog.ts';
+import { Driver, type Violation } from './driver.ts';
+import { checkInvariants } from './invariants.ts';
+import { OrganizationModel } from './model.ts';
+import { clockWriter, startEmbedded, type SimPlatform } from './platform.ts';
+import { Random } from './random.ts';
+
+export interface SimulationOptions {
+  seed: number;
+  mode: 'embedded';
+  organizations: number;
+  /** Operations in the history (clock advances included). */
+  steps: number;
+  /** Years the history spans. */
+  years: number;
+  /** Chance per step of a kill -9 (between two steps, or under a request). */
+  crashRate: number;
+  log?: (line: string) => void;
+}
+
+export interface SimulationReport {
+  seed: number;
+  mode: string;
+  steps: number;
+  operations: Record<string, number>;
+  faults: number;
+  requests: number;
+  p99Ms: number;
+  durationMs: number;
+  violations: Violation[];
+  /** For a failing history: the steps of the organizations a violation names (the shortened history). */
+  history: string[];
+}
+
+/** What the simulation, as the client and the operator, knows of one organization. */
+export interface SimOrganization {
+  id: string;
+  apiKey: string;
+  projectId: string;
+  model: OrganizationModel;
+  /** Money the operator recorded as received and returned, as acknowledged: the independent books. */
+  cashIn: number;
+  cashOut: number;
+  usageIds: string[];
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/**
+ * One seeded history of the business against the real platform, through its public API, on a clock the
+ * simulation moves; faults injected as it goes; every invariant checked once the platform is quiet.
+ */
+export async function simulate(options: SimulationOptions): Promise<SimulationReport> {
+  const started = performance.now();
+  const random = new Random(options.seed);
+  const dir = mkdtempSync(join(tmpdir(), `curbmap-sim-${options.seed}-`));
+  writeFileSync(join(dir, 'plans.json'), plansFile());
+  let now = Date.parse('2027-01-04T09:00:00Z') + random.int(0, 300) * DAY + random.int(0, 86_399) * 1000;
+  const setClock = clockWriter(join(dir, 'clock'));
+  setClock(new Date(now));
+  const platform: SimPlatform = await startEmbedded(dir);
+  const driver = new Driver(platform, options.seed);
+  const operations: Record<string, number> = {};
+  let faults = 0;
+  const iso = () => new Date(now).toISOString();
+  const count = (op: string) => void (operations[op] = (operations[op] ?? 0) + 1);
+  const expect = (cond: boolean, what: string) => void (cond || driver.violation('model', what));
+
+  const orgs: SimOrganization[] = [];
+  const averageAdvance = (options.years * 365 * DAY) / Math.max(1, options.steps * 0.2);
+  try {
+    for (let i = 0; i < options.organizations; i++) {
+      const currency = random.pick(currencies) as Currency;
+      const zone = random.pick(zones);
+      const taxBps = random.pick([0, 0, 1000, 1900, 2000]);
+      const name = `City ${options.seed}-${i}`;
+      const created = await driver.call('POST', '/v1/organizations', 'admin', { name, billingEmail: `ap${i}@city.example`, currency, timeZone: zone });
+      if (created.status !== 201) throw new Error(`creating an organization: ${created.status} ${created.text}`);
+      const { id, apiKey } = created.body as { id: string; apiKey: string };
+      if (taxBps > 0) {
+        const tax = await driver.call('PUT', `/v1/admin/organizations/${id}/tax-settings`, 'admin', { rateBasisPoints: taxBps, mode: 'exclusive', note: null });
+        expect(tax.status === 200, `setting tax: ${tax.status} ${tax.text}`);
+      }
+      const project = await driver.call('POST', '/v1/projects', apiKey, { name: 'Downtown' });
+      await driver.call('POST', '/v1/meters', apiKey, { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
+      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [] });
+    }
+
+    for (let step = 1; step <= options.steps; step++) {
+      driver.step = step;
+      const org = random.pick(orgs);
+      driver.who = org.model.name;
+      const op = random.weighted<string>([
+        ['advance', 20],
+        ['subscribe', org.model.canSubscribe() ? 15 : 0],
+        ['change', org.model.canSubscribe() ? 0 : 10],
+        ['cancel', org.model.canSubscribe() ? 0 : 3],
+        ['usage', 20],
+        ['void-usage', org.usageIds.length ? 5 : 0],
+        ['pay', 15],
+        ['credit-note', 4],
+        ['refund', 4],
+        ['void-invoice', 2],
+      ]);
+      count(op);
+      const crashUnder = random.chance(options.crashRate);
+      const work = perform(op, org);
+      if (crashUnder) {
+        // kill -9 at a random moment of the request: the client sends it again with its Idempotency-Key.
+        await Promise.all([work, new Promise((r) => setTimeout(r, random.int(0, 30))).then(() => platform.crash())]);
+        faults += 1;
+      } else await work;
+      if (random.chance(options.crashRate)) {
+        await platform.crash();
+        faults += 1;
+      }
+    }
+
+    // The end of the story: a last pass of the schedulers, then the books once the platform is quiet.
+    now += HOUR;
+    setClock(new Date(now));
+    await driver.call('POST', '/v1/admin/billing/run-scheduler', 'admin');
+    for (const org of orgs) org.model.renewUpTo(iso());
+    driver.step = options.steps + 1;
+    await checkInvariants(driver, orgs, iso());
+    const named = new Set(orgs.map((o) => o.model.name).filter((name) => driver.violations.some((v) => v.detail.startsWith(`${name}:`))));
+    const history = driver.violations.length ? driver.trace.filter((t) => named.has(t.who) || t.who === 'operator' || named.size === 0).map((t) => `${t.step} [${t.who}] ${t.line}`) : [];
+    return { seed: options.seed, mode: options.mode, steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history };
+  } finally {
+    await platform.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  async function perform(op: string, org: SimOrganization): Promise<void> {
+    const at = iso();
+    // What the client reads before it acts is what the history so far must show, however fast the processes were.
+    if (op !== 'usage' && op !== 'advance') await driver.quiet();
+    switch (op) {
+      case 'advance': {
+        // Whole seconds: proration counts seconds.
+        now += Math.max(HOUR, Math.round((random.next() * 2 * averageAdvance) / 1000) * 1000);
+        setClock(new Date(now));
+        driver.trace.push({ step: driver.step, who: 'operator', line: `clock → ${iso()}` });
+        await driver.quiet();
+        const ran = await driver.call('POST', '/v1/admin/billing/run-scheduler', 'admin');
+        expect(ran.status === 200, `scheduler: ${ran.status} ${ran.text}`);
+        for (const o of orgs) o.model.renewUpTo(iso());
+        await driver.call('POST', '/v1/admin/usage/close-periods', 'admin');
+        return;
+      }
+      case 'subscribe': {
+        const planId = random.pick(simPlans).id;
+        const seats = random.int(1, 12);
+        const res = await driver.call('POST', '/v1/subscription', org.apiKey, { planId, seats });
+        expect(res.status === 201, `subscribe ${planId}×${seats}: the model expects 201, the platform answered ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 201) org.model.subscribe(planId, seats, at);
+        return;
+      }
+      case 'change': {
+        const current = await driver.call('GET', '/v1/subscription', org.apiKey);
+        // Changes are the customer's while the subscription is in good standing; the model follows the platform's status.
+        if (current.status !== 200 || current.body.status !== 'active') return;
+        const s = org.model.subscription!;
+        expect(current.body.planId === (s.planId) && current.body.seats === s.seats, `subscription before a change: the model has ${s.planId}×${s.seats}, the platform ${current.body.planId}×${current.body.seats}`);
+        const change = random.chance(0.3) ? { planId: random.pick(simPlans.filter((p) => p.id !== s.planId)).id } : { seats: Math.max(1, s.seats + random.pick([-3, -1, 1, 2, 5])) };
+        if ('seats' in change && change.seats === s.seats) return;
+        const res = await driver.call('PATCH', '/v1/subscription', org.apiKey, change);
+        expect(res.status === 200, `change ${JSON.stringify(change)}: the model expects 200, the platform answered ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 200) org.model.change(at, change);
+        return;
+      }
+      case 'cancel': {
+        const s = org.model.subscription!;
+        const res = s.cancelAtPeriodEnd ? await driver.call('POST', '/v1/subscription/reactivate', org.apiKey, {}) : await driver.call('POST', '/v1/subscription/cancel', org.apiKey, { atPeriodEnd: true });
+        expect(res.status === 200, `${s.cancelAtPeriodEnd ? 'reactivate' : 'cancel at period end'}: the model expects 200, the platform answered ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 200) s.cancelAtPeriodEnd = !s.cancelAtPeriodEnd;
+        return;
+      }
+      case 'usage': {
+        const fresh = Array.from({ length: random.int(1, 20) }, (_, i) => ({ id: `u${driver.step}-${i}`, type: 'zone.edited', projectId: org.projectId, time: new Date(now - random.int(0, 6 * HOUR)).toISOString(), data: {} }));
+        // Retries and duplicates: some ids sent before come again.
+        const again = org.usageIds.length && random.chance(0.3) ? random.shuffle(org.usageIds).slice(0, 3).map((id) => ({ ...fresh[0]!, id, time: org.model.usage.get(id)!.time })) : [];
+        const res = await driver.call('POST', '/v1/usage/events', org.apiKey, [...fresh, ...again]);
+        expect(res.status === 200, `usage: ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 200) {
+          for (const e of fresh) {
+            org.model.usage.set(e.id, { time: e.time, voided: false });
+            org.usageIds.push(e.id);
+          }
+          expect(res.body.accepted === fresh.length, `usage: ${fresh.length} new events and ${again.length} sent before, the platform accepted ${res.body.accepted}`);
+        }
+        return;
+      }
+      case 'void-usage': {
+        const id = random.pick(org.usageIds);
+        const res = await driver.call('POST', `/v1/usage/events/${id}/void`, org.apiKey);
+        const wasVoided = org.model.usage.get(id)!.voided;
+        expect(wasVoided ? res.status >= 200 && res.status < 500 : res.status === 200, `void usage ${id}: ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 200) org.model.usage.get(id)!.voided = true;
+        return;
+      }
+      case 'pay': {
+        const open = (await driver.list('/v1/invoices', org.apiKey)).filter((i) => i.status === 'open' || i.status === 'partially_paid');
+        if (!open.length) return;
+        const invoice = random.pick(open);
+        const remaining = invoice.amountRemaining as number;
+        const amount = random.weighted<number>([
+          [remaining, 5],
+          [Math.max(1, Math.floor(remaining * random.next())), 3],
+          [remaining + random.int(1, Math.max(1, Math.floor(remaining / 3))), 2],
+        ]);
+        const reference = `W-${driver.step}`;
+        const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/payments`, 'admin', { amount, currency: invoice.currency, reference, receivedAt: at });
+        expect(res.status === 201, `payment of ${amount} on ${invoice.number} (${remaining} remaining): ${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status === 201) org.cashIn += amount;
+        if (res.status === 201 && random.chance(0.2)) {
+          // The operator records the same transfer twice: the reference is taken.
+          const dup = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/payments`, 'admin', { amount, currency: invoice.currency, reference, receivedAt: at });
+          expect(dup.status === 409, `the same reference twice on ${invoice.number}: expected 409, got ${dup.status} ${dup.text.slice(0, 200)}`);
+          if (dup.status === 201) org.cashIn += amount;
+        }
+        return;
+      }
+      case 'credit-note': {
+        const creditable = (await driver.list('/v1/invoices', org.apiKey)).filter((i) => i.status !== 'void' && i.total - (i.amountCredited ?? 0) > 0);
+        if (!creditable.length) return;
+        const invoice = random.pick(creditable);
+        const amount = random.int(1, invoice.total - (invoice.amountCredited ?? 0));
+        const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/credit-notes`, 'admin', { amount, reason: 'simulated correction' });
+        expect(res.status === 201, `credit note of ${amount} on ${invoice.number} (total ${invoice.total}, credited ${invoice.amountCredited ?? 0}): ${res.status} ${res.text.slice(0, 200)}`);
+        return;
+      }
+      case 'refund': {
+        const payments = (await driver.call('GET', '/v1/payments', org.apiKey)).body?.data as any[] | undefined;
+        const candidates = (payments ?? []).filter((p) => p.method === 'bank_transfer' && p.amount - (p.refundedAmount ?? 0) > 0);
+        if (!candidates.length) return;
+        const payment = random.pick(candidates);
+        const body: Record<string, unknown> = { reference: `R-${driver.step}`, refundedAt: at };
+        if (random.chance(0.6)) body['amount'] = random.int(1, payment.amount - (payment.refundedAmount ?? 0));
+        const res = await driver.call('POST', `/v1/admin/payments/${encodeURIComponent(payment.id)}/refunds`, 'admin', body);
+        // More than the transfer still pays is refused (422); what is accepted left the operator's account.
+        expect(res.status === 201 || res.status === 422 || res.status === 409, `refund on ${payment.id}: ${res.status} ${res.text.slice(0, 200)}`);
+        // The answer is the payment as the refund left it: what it returned now is the growth of its refunded amount.
+        if (res.status === 201) org.cashOut += (res.body.refundedAmount as number) - (payment.refundedAmount ?? 0);
+        return;
+      }
+      case 'void-invoice': {
+        const unpaid = (await driver.list('/v1/invoices', org.apiKey)).filter((i) => i.status === 'open' && i.amountPaid === 0 && (i.amountCredited ?? 0) === 0);
+        if (!unpaid.length) return;
+        const invoice = random.pick(unpaid);
+        const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/void`, 'admin', { reason: 'simulated: issued in error' });
+        expect(res.status === 200, `void ${invoice.number}: ${res.status} ${res.text.slice(0, 200)}`);
+        return;
+      }
+      default:
+        throw new Error(`unknown operation ${op}`);
+    }
+  }
+}
