@@ -55,5 +55,7 @@ export interface EventStore {
   headPosition(): Promise<Checkpoint>;
   /** Orders two checkpoints: negative, zero or positive. */
   compare(a: Checkpoint, b: Checkpoint): number;
+  /** The checkpoint just before an event's position: readAll from it to that position yields that event alone. */
+  before(position: string): Checkpoint;
   close(): Promise<void>;
 }

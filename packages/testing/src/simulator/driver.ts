@@ -83,21 +83,8 @@ export class Driver {
     }
   }
 
-  /**
-   * Waits until every subscription has handled the whole log (the lag the platform reports is zero twice in a
-   * row): what the history does next then depends on the history only, never on how fast a process was.
-   */
-  async quiet(): Promise<void> {
-    let zeros = 0;
-    for (let i = 0; i < 1200; i++) {
-      const metrics = await this.call('GET', '/metrics', 'admin');
-      const lags = [...metrics.text.matchAll(/^curbmap_subscription_lag_events\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
-      if (lags.length > 0 && lags.every((n) => n === 0)) {
-        if (++zeros >= 2) return;
-      } else zeros = 0;
-      await sleep(25);
-    }
-    throw new Error('the platform never became quiet');
+  quiet(): Promise<void> {
+    return this.platform.quiet();
   }
 
   /** Every page of a list. */

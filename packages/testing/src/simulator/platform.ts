@@ -16,7 +16,33 @@ export interface SimPlatform {
   crash(which?: string): Promise<string>;
   /** Names of the processes a crash may hit. */
   processes(): string[];
+  /**
+   * Resolves once every subscription has handled the whole log (twice in a row, a moment apart): what the
+   * history does next then depends on the history only, never on how fast a process was.
+   */
+  quiet(): Promise<void>;
+  /** What the processes printed lately (their warnings and errors), to explain a violation. */
+  logs(): string;
   stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `settled` until it holds twice in a row. */
+export async function twiceSettled(settled: () => Promise<boolean>, what: string): Promise<void> {
+  let times = 0;
+  for (const until = Date.now() + 120_000; Date.now() < until; ) {
+    let ok = false;
+    try {
+      ok = await settled();
+    } catch {
+      ok = false; // a process restarting
+    }
+    times = ok ? times + 1 : 0;
+    if (times >= 2) return;
+    await sleep(ok ? 100 : 25);
+  }
+  throw new Error(`${what} never became quiet`);
 }
 
 interface Running {
@@ -98,6 +124,14 @@ export async function startEmbedded(dir: string): Promise<SimPlatform> {
     url: () => current!.url,
     setClock,
     processes: () => ['platform'],
+    logs: () => current?.output() ?? '',
+    // The platform reports each subscription's lag behind the log (SQLite positions): all zero is quiet.
+    quiet: () =>
+      twiceSettled(async () => {
+        const res = await fetch(new URL('/metrics', current!.url), { headers: { authorization: `Bearer ${SIM_ADMIN}` } });
+        const lags = [...(await res.text()).matchAll(/^curbmap_subscription_lag_events\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
+        return res.ok && lags.length > 0 && lags.every((n) => n === 0);
+      }, 'the embedded platform'),
     async crash() {
       await killHard(current);
       current = await launch();

@@ -5,12 +5,13 @@ import { currencies, plansFile, simPlans, zones, type Currency } from './catalog
 import { Driver, type Violation } from './driver.ts';
 import { checkInvariants } from './invariants.ts';
 import { OrganizationModel } from './model.ts';
+import { startDistributed } from './distributed.ts';
 import { clockWriter, startEmbedded, type SimPlatform } from './platform.ts';
 import { Random } from './random.ts';
 
 export interface SimulationOptions {
   seed: number;
-  mode: 'embedded';
+  mode: 'embedded' | 'distributed';
   organizations: number;
   /** Operations in the history (clock advances included). */
   steps: number;
@@ -62,7 +63,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let now = Date.parse('2027-01-04T09:00:00Z') + random.int(0, 300) * DAY + random.int(0, 86_399) * 1000;
   const setClock = clockWriter(join(dir, 'clock'));
   setClock(new Date(now));
-  const platform: SimPlatform = await startEmbedded(dir);
+  const platform: SimPlatform = options.mode === 'embedded' ? await startEmbedded(dir) : await startDistributed(dir);
   const driver = new Driver(platform, options.seed);
   const operations: Record<string, number> = {};
   let faults = 0;
@@ -111,11 +112,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       const work = perform(op, org);
       if (crashUnder) {
         // kill -9 at a random moment of the request: the client sends it again with its Idempotency-Key.
-        await Promise.all([work, new Promise((r) => setTimeout(r, random.int(0, 30))).then(() => platform.crash())]);
+        const victim = random.pick(platform.processes());
+        await Promise.all([work, new Promise((r) => setTimeout(r, random.int(0, 30))).then(() => platform.crash(victim))]);
         faults += 1;
       } else await work;
       if (random.chance(options.crashRate)) {
-        await platform.crash();
+        await platform.crash(random.pick(platform.processes()));
         faults += 1;
       }
     }

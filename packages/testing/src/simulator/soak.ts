@@ -12,11 +12,12 @@ const minutes = Number(env['DURATION'] ?? 30);
 const steps = Number(env['STEPS'] ?? 200);
 const crashRate = Number(env['CRASH_RATE'] ?? 0.02);
 const out = env['REPORT'] ?? null;
+const mode = (env['MODE'] ?? 'embedded') as 'embedded' | 'distributed';
 const deadline = Date.now() + minutes * 60_000;
 
 const reports: SimulationReport[] = [];
 for (let h = 0; h < histories && Date.now() < deadline; h++) {
-  const report = await simulate({ seed: seed + h, mode: 'embedded', organizations: 5, steps, years: 3, crashRate });
+  const report = await simulate({ seed: seed + h, mode, organizations: 5, steps, years: 3, crashRate });
   reports.push(report);
   const verdict = report.violations.length ? `${report.violations.length} violations` : 'ok';
   process.stdout.write(`history ${h + 1} (seed ${report.seed}): ${report.steps} steps, ${report.faults} faults, ${report.requests} requests, p99 ${report.p99Ms} ms, ${Math.round(report.durationMs / 1000)} s: ${verdict}\n`);
@@ -30,7 +31,7 @@ for (const r of reports) for (const [op, n] of Object.entries(r.operations)) ope
 const byInvariant: Record<string, number> = {};
 for (const r of reports) for (const v of r.violations) byInvariant[v.invariant] = (byInvariant[v.invariant] ?? 0) + 1;
 const summary = {
-  mode: 'embedded',
+  mode,
   firstSeed: seed,
   histories: reports.length,
   steps: total((r) => r.steps),

@@ -134,8 +134,7 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
 async function recordedItem(ctx: ServiceContext, organizationId: string, eventId: string): Promise<UsageItem | null> {
   const position = (await ctx.store.claimed([usageClaim(organizationId, eventId)])).get(usageClaim(organizationId, eventId));
   if (!position) return null;
-  const before = String(BigInt(position) - 1n);
-  for await (const stored of ctx.store.readAll({ from: before, to: position, filter: { types: ['usage.events.recorded'] } })) {
+  for await (const stored of ctx.store.readAll({ from: ctx.store.before(position), to: position, filter: { types: ['usage.events.recorded'] } })) {
     const item = (stored.data as { items: UsageItem[] }).items.find((i) => i.id === eventId);
     if (item && stored.organizationId === organizationId) return item;
   }

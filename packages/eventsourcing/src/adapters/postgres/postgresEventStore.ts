@@ -235,6 +235,12 @@ export class PostgresEventStore implements EventStore {
     return rows[0] ? checkpointOf(rows[0].tx, rows[0].position) : null;
   }
 
+  /** Positions are whole numbers within a transaction's: the one before is the position less one, same transaction. */
+  before(position: string): Checkpoint {
+    const [tx, at] = parse(position);
+    return checkpointOf(tx.toString(), (at - 1n).toString());
+  }
+
   compare(a: Checkpoint, b: Checkpoint): number {
     const [ta, pa] = parse(a);
     const [tb, pb] = parse(b);

@@ -354,6 +354,10 @@ export class SqliteEventStore implements EventStore {
     return (a === null ? 0 : Number(a)) - (b === null ? 0 : Number(b));
   }
 
+  before(position: string): Checkpoint {
+    return String(BigInt(position) - 1n);
+  }
+
   async close(): Promise<void> {
     this.listeners.clear();
   }

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
+import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
+import { startPrivateBroker, type PrivateBroker } from '../kafka/privateBroker.ts';
+import { createDatabase, startPrivateCluster, type PrivateCluster } from '../postgres/privateCluster.ts';
+import { clockWriter, killHard, simulationEnv, startProcess, stopProcess, twiceSettled, type SimPlatform } from './platform.ts';
+
+const SERVICES = ['billing', 'usage', 'export', 'invoice'] as const;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Distributed mode: the gateway and the four services as processes of their own on a private PostgreSQL and
+ * Kafka broker, every process on the simulation's clock. A crash is kill -9 of any one of them (the relay is the
+ * gateway's), started again on the same port.
+ */
+export async function startDistributed(dir: string): Promise<SimPlatform> {
+  const [cluster, broker]: [PrivateCluster, PrivateBroker] = await Promise.all([startPrivateCluster(), startPrivateBroker()]);
+  const databaseUrl = (await createDatabase(cluster.url)).url;
+  const env: Record<string, string> = { ...simulationEnv(dir), DATABASE_URL: databaseUrl, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex') };
+  const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()] as const))) as Record<string, number>;
+  const launch = (name: string) =>
+    name === 'gateway'
+      ? startProcess('services/gateway/src/main.ts', { ...env, SERVICE_URLS: SERVICES.map((s) => `${s}=http://127.0.0.1:${ports[s]}`).join(',') }, /CurbMap is running at (\S+)/)
+      : startProcess(`services/${name}/src/main.ts`, { ...env, PORT: String(ports[name]) }, /curbmap service listening at (\S+)/);
+  const running: Record<string, Awaited<ReturnType<typeof launch>> | null> = {};
+  for (const s of SERVICES) running[s] = await launch(s);
+  running['gateway'] = await launch('gateway');
+
+  // Quiet: the relay has published the whole log, and every consumer group has committed every partition's end.
+  const store = await PostgresEventStore.open(databaseUrl);
+  const checkpoints = await PostgresReadStore.open(databaseUrl);
+  const kafka = new Kafka({ clientId: 'simulation', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const settled = async () => {
+    const head = await store.headPosition();
+    const relayed = await checkpoints.loadCheckpoint('kafka-relay');
+    if (head !== null && (relayed === null || store.compare(relayed, head) < 0)) return false;
+    const ends = new Map<string, Map<number, string>>();
+    const endOf = async (topic: string) => {
+      if (!ends.has(topic)) ends.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high])));
+      return ends.get(topic)!;
+    };
+    for (const { groupId } of (await admin.listGroups()).groups) {
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId })) {
+        const high = await endOf(topic);
+        for (const { partition, offset } of partitions) if (BigInt(high.get(partition) ?? '0') > BigInt(offset === '-1' ? '0' : offset)) return false;
+      }
+    }
+    return true;
+  };
+  return {
+    url: () => running['gateway']!.url,
+    setClock: clockWriter(env['CURBMAP_CLOCK_FILE']!),
+    processes: () => ['gateway', ...SERVICES],
+    logs: () => Object.entries(running).map(([name, p]) => `--- ${name}\n${p?.output() ?? ''}`).join('\n'),
+    quiet: () => twiceSettled(settled, 'the distributed platform'),
+    async crash(which = 'gateway') {
+      await killHard(running[which] ?? null);
+      running[which] = await launch(which);
+      return which;
+    },
+    async stop() {
+      await admin.disconnect().catch(() => undefined);
+      await store.close().catch(() => undefined);
+      await checkpoints.close().catch(() => undefined);
+      await Promise.all(Object.values(running).map((p) => stopProcess(p)));
+      await broker.stop();
+      await cluster.stop();
+    },
+  };
+}
