@@ -10,6 +10,8 @@ import { usageCollections as C, type MeterSetView, type UsageOrganizationView } 
 /** Deduplication on (organization, client id): a claim with the batch that recorded it, kept for good (≥ 35 days). */
 export const usageClaim = (organizationId: string, eventId: string) => `usage:${organizationId}:${eventId}`;
 export const usageStream = (organizationId: string) => `usage-${organizationId}`;
+/** Appends tried when another request claims some of a batch's ids meanwhile. */
+const MAX_ATTEMPTS = 5;
 
 const MAX_AGE_MS = 35 * 86_400_000;
 const MAX_AHEAD_MS = 5 * 60_000;
@@ -106,10 +108,18 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
   }
   if (candidates.length === 0) return outcome;
   const timeZone = await organizationZone(ctx, organizationId);
+  // The batch event ids this command may have appended (its attempts): ids it claimed itself are its own.
+  const own = new Set(Array.from({ length: MAX_ATTEMPTS }, (_, k) => eventIdFor(k === 0 ? meta.commandId : `${meta.commandId}:attempt-${k + 1}`, 0)));
   for (let attempt = 1; ; attempt++) {
     const claimed = await ctx.store.claimed(candidates.map((c) => usageClaim(organizationId, c.item.id)));
     const fresh = candidates.filter((c) => !claimed.has(usageClaim(organizationId, c.item.id)));
-    const dupes = candidates.filter((c) => claimed.has(usageClaim(organizationId, c.item.id)));
+    const taken = candidates.filter((c) => claimed.has(usageClaim(organizationId, c.item.id)));
+    // The same request again (its answer lost to a crash, its Idempotency-Key's answer not kept): what it
+    // recorded before is accepted, as the first answer said, not reported as duplicates of itself.
+    const mine = await claimedBy(ctx, own, new Set(taken.map((c) => claimed.get(usageClaim(organizationId, c.item.id))!)));
+    const earlier = taken.filter((c) => mine.has(claimed.get(usageClaim(organizationId, c.item.id))!));
+    const dupes = taken.filter((c) => !mine.has(claimed.get(usageClaim(organizationId, c.item.id))!));
+    outcome.accepted.push(...earlier.map(({ index, item }) => ({ index, id: item.id })));
     try {
       if (fresh.length > 0) {
         // The event id derives from the command (Idempotency-Key), and the attempt: a retried request replays.
@@ -120,14 +130,25 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
         });
       }
       outcome.accepted.push(...fresh.map(({ index, item }) => ({ index, id: item.id })));
+      outcome.accepted.sort((a, b) => a.index - b.index);
       outcome.duplicates.push(...dupes.map(({ index, item }) => ({ index, id: item.id })));
       outcome.duplicates.sort((a, b) => a.index - b.index);
       return outcome;
     } catch (err) {
       // Another request claimed some of these ids meanwhile: look again (they are duplicates now).
-      if (!(err instanceof ClaimConflictError) || attempt >= 5) throw err;
+      if (!(err instanceof ClaimConflictError) || attempt >= MAX_ATTEMPTS) throw err;
+      outcome.accepted.length = 0;
     }
   }
+}
+
+/** Of these claim positions, those where one of these events (a command's own batches) was appended. */
+async function claimedBy(ctx: ServiceContext, events: Set<string>, positions: Set<string>): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const position of positions) {
+    for await (const stored of ctx.store.readAll({ from: ctx.store.before(position), to: position })) if (events.has(stored.id)) found.add(position);
+  }
+  return found;
 }
 
 /** The item as a batch recorded it (the claim names the batch's position). */

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { ingestUsage } from '../application/usageCommands.ts';
 
 let p: TestPlatform;
 let clock: Date;
@@ -63,6 +64,19 @@ describe('usage ingestion', () => {
     expect(retry.json().duplicates.map((d: { id: string }) => d.id)).toEqual(['a', 'b', 'a', 'h']);
     expect((await summary('bytes_served')).total).toBe(350);
     expect((await summary('zone_edits')).total).toBe(1);
+  });
+
+  it('answers a request sent again after its answer was lost (the same command) as it first did: accepted, not duplicates of itself', async () => {
+    const meta = { commandId: 'idem-key-7', now: clock.toISOString(), organizationId: org.id };
+    const items = [served('s1', 10), served('s2', 20)];
+    const first = await ingestUsage(p.ctx, meta, { items, restrictedTo: null, source: 'client' });
+    expect(first).toEqual({ accepted: [{ index: 0, id: 's1' }, { index: 1, id: 's2' }], duplicates: [], rejected: [] });
+    // The crash came after the append and before the answer was kept: the command runs again.
+    expect(await ingestUsage(p.ctx, meta, { items, restrictedTo: null, source: 'client' })).toEqual(first);
+    // Another command with the same ids: those are duplicates.
+    const other = await ingestUsage(p.ctx, { ...meta, commandId: 'idem-key-8' }, { items: [served('s2', 20), served('s3', 5)], restrictedTo: null, source: 'client' });
+    expect(other).toEqual({ accepted: [{ index: 1, id: 's3' }], duplicates: [{ index: 0, id: 's2' }], rejected: [] });
+    expect((await summary('bytes_served')).total).toBe(35);
   });
 
   it('refuses a body that is not a request at all, storing nothing; a single rejected event is a 422', async () => {
