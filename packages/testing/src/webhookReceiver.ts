@@ -2,6 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedWebhook {
+  /** The path it was sent to (several endpoints may share one receiver). */
+  url: string;
   headers: IncomingHttpHeaders;
   body: string;
   status: number;
@@ -13,7 +15,7 @@ export interface ReceivedWebhook {
  */
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
-  answer: (request: { headers: IncomingHttpHeaders; body: string }) => { status: number; headers?: Record<string, string> } = () => ({ status: 200 });
+  answer: (request: { url: string; headers: IncomingHttpHeaders; body: string }) => { status: number; headers?: Record<string, string> } = () => ({ status: 200 });
   private readonly server: Server;
 
   constructor() {
@@ -22,8 +24,9 @@ export class WebhookReceiver {
       req.setEncoding('utf8');
       req.on('data', (c: string) => (body += c));
       req.on('end', () => {
-        const { status, headers } = this.answer({ headers: req.headers, body });
-        this.received.push({ headers: req.headers, body, status });
+        const url = req.url ?? '/';
+        const { status, headers } = this.answer({ url, headers: req.headers, body });
+        this.received.push({ url, headers: req.headers, body, status });
         res.writeHead(status, headers ?? {}).end(status < 300 ? 'ok' : 'nope');
       });
     });

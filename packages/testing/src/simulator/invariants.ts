@@ -1,6 +1,11 @@
 import type { Driver } from './driver.ts';
 import type { SimOrganization } from './simulation.ts';
 
+/** The webhooks an organization's endpoint took (2xx), each with its `webhook-id` and body. */
+export type DeliveredTo = (org: SimOrganization) => { id: string; body: string }[];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 interface Books {
   invoices: any[];
   payments: any[];
@@ -25,8 +30,9 @@ async function quietBooks(driver: Driver, orgs: SimOrganization[]): Promise<Map<
 const invoiceNumber = /^CM-(\d{4})-(\d{6})$/;
 
 /** Every invariant of the issue, for every organization; violations go to the driver's report. */
-export async function checkInvariants(driver: Driver, orgs: SimOrganization[], at: string): Promise<void> {
+export async function checkInvariants(driver: Driver, orgs: SimOrganization[], at: string, delivered: DeliveredTo): Promise<void> {
   const books = await quietBooks(driver, orgs);
+  await checkWebhooks(driver, orgs, books, delivered);
   for (const org of orgs) {
     const { invoices, payments, credit } = books.get(org.id)!;
     const who = org.model.name;
@@ -107,6 +113,55 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       const summary = await driver.call('GET', `/v1/usage/summary?meter=edits&from=${from}&to=${to}`, org.apiKey);
       const want = org.model.usageCount(from, to);
       if (summary.status !== 200 || summary.body.total !== want) fail('4 usage', `edits in [${from}, ${to}): the model counts ${want}, the summary says ${summary.status === 200 ? summary.body.total : `${summary.status} ${summary.text.slice(0, 120)}`}`);
+    }
+  }
+}
+
+/** What a message is about, `<type> <id>`: one message (one `webhook-id`) per invoice issued, per payment received. */
+const subjectOf = (body: string): string | null => {
+  const { type = '', data = {} } = JSON.parse(body) as { type?: string; data?: Record<string, unknown> };
+  if (type === 'invoice.issued') return `${type} ${String(data['invoiceId'])}`;
+  if (type === 'payment.received') return `${type} ${String(data['paymentId'])}`;
+  return null;
+};
+
+/**
+ * 5. Webhooks: each invoice issued and each payment received is one message (one id, whatever the retries),
+ * delivered at least once, with the same body on every attempt; none for an invoice or payment that does not exist.
+ */
+async function checkWebhooks(driver: Driver, orgs: SimOrganization[], books: Map<string, Books>, delivered: DeliveredTo): Promise<void> {
+  const owed = (org: SimOrganization) => {
+    const { invoices, payments } = books.get(org.id)!;
+    return [...invoices.map((i) => `invoice.issued ${i.id}`), ...payments.filter((p) => p.method !== 'credit_balance').map((p) => `payment.received ${p.id}`)];
+  };
+  const got = (org: SimOrganization) => new Set(delivered(org).map((d) => subjectOf(d.body)));
+  // Deliveries are asynchronous (and a refused first attempt comes again): wait a while for what is owed.
+  for (let i = 0; i < 300 && orgs.some((o) => owed(o).some((k) => !got(o).has(k))); i++) await sleep(200);
+  for (const org of orgs) {
+    const fail = (detail: string) => driver.violation('5 notifications', `${org.model.name}: ${detail}`);
+    const bodies = new Map<string, string>();
+    const ids = new Map<string, Set<string>>();
+    for (const d of delivered(org)) {
+      if (bodies.has(d.id) && bodies.get(d.id) !== d.body) fail(`message ${d.id} delivered with two bodies`);
+      bodies.set(d.id, d.body);
+      const subject = subjectOf(d.body);
+      if (subject !== null) ids.set(subject, (ids.get(subject) ?? new Set()).add(d.id));
+    }
+    const expected = new Set(owed(org));
+    const missing = [...expected].filter((key) => !ids.has(key));
+    if (missing.length) {
+      // What the platform's delivery log says of them, to tell a message never made from one never delivered.
+      const [endpoint] = (await driver.call('GET', '/v1/webhook-endpoints', org.apiKey)).body?.data ?? [];
+      const log = endpoint ? await driver.list(`/v1/webhook-endpoints/${endpoint.id}/deliveries`, org.apiKey) : [];
+      const status = endpoint ? `endpoint ${endpoint.status}${endpoint.disabledReason ? ` (${endpoint.disabledReason})` : ''}; ` : 'no endpoint; ';
+      for (const key of missing) {
+        const entry = log.find((m) => JSON.stringify(m).includes(key.split(' ')[1]!));
+        fail(`${key}: no webhook delivered (${status}${entry ? `the log has ${JSON.stringify(entry).slice(0, 300)}` : 'no message in the delivery log'})`);
+      }
+    }
+    for (const [key, set] of ids) {
+      if (!expected.has(key)) fail(`${key}: a webhook for something that did not happen`);
+      if (set.size > 1) fail(`${key}: ${set.size} messages (ids ${[...set].join(', ')}) for one event`);
     }
   }
 }

@@ -109,6 +109,8 @@ export function simulationEnv(dir: string): Record<string, string> {
     BILLING_SCHEDULER_INTERVAL_SECONDS: '86400',
     RATE_LIMIT_PER_MINUTE: '1000000',
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000',
+    // The organizations' webhook endpoint is the simulation's, on loopback.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     HOST: '127.0.0.1',
     PORT: '0',
   };

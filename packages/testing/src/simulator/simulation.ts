@@ -8,6 +8,7 @@ import { OrganizationModel } from './model.ts';
 import { startDistributed } from './distributed.ts';
 import { clockWriter, startEmbedded, type SimPlatform } from './platform.ts';
 import { Random } from './random.ts';
+import { WebhookReceiver } from '../webhookReceiver.ts';
 
 export interface SimulationOptions {
   seed: number;
@@ -65,6 +66,18 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   setClock(new Date(now));
   const platform: SimPlatform = options.mode === 'embedded' ? await startEmbedded(dir) : await startDistributed(dir);
   const driver = new Driver(platform, options.seed);
+  // The organizations' webhook endpoints: the first attempt of about one message in ten is refused (500), so
+  // retries happen; at the end every attempt is taken, so what is owed arrives.
+  const receiver = new WebhookReceiver();
+  const hooks = await receiver.listen();
+  const refused = new Set<string>();
+  let acceptAll = false;
+  receiver.answer = ({ headers }) => {
+    const id = String(headers['webhook-id'] ?? '');
+    if (acceptAll || refused.has(id) || parseInt(id.replace(/[^0-9a-f]/g, '').slice(-2) || '0', 16) >= 26) return { status: 204 };
+    refused.add(id);
+    return { status: 500 };
+  };
   const operations: Record<string, number> = {};
   let faults = 0;
   const iso = () => new Date(now).toISOString();
@@ -90,6 +103,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       }
       const project = await driver.call('POST', '/v1/projects', apiKey, { name: 'Downtown' });
       await driver.call('POST', '/v1/meters', apiKey, { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
+      const hook = await driver.call('POST', '/v1/webhook-endpoints', apiKey, { url: `${hooks}/${i}`, events: ['invoice.issued', 'payment.received', 'invoice.overdue', 'subscription.renewal_due'] });
+      expect(done(hook, 201), `webhook endpoint: ${hook.status} ${hook.text.slice(0, 200)}`);
       orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [] });
     }
 
@@ -124,17 +139,21 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       }
     }
 
-    // The end of the story: a last pass of the schedulers, then the books once the platform is quiet.
-    now += HOUR;
+    // The end of the story: every webhook attempt taken from now on, half a day for the retries to come due
+    // (the schedulers run), then the books once the platform is quiet.
+    acceptAll = true;
+    now += 12 * HOUR;
     setClock(new Date(now));
+    await driver.quiet();
     await driver.call('POST', '/v1/admin/billing/run-scheduler', 'admin');
     for (const org of orgs) org.model.renewUpTo(iso());
     driver.step = options.steps + 1;
-    await checkInvariants(driver, orgs, iso());
+    await checkInvariants(driver, orgs, iso(), (org) => receiver.received.filter((r) => r.status < 300 && r.url === `/hooks/${orgs.indexOf(org)}`).map((r) => ({ id: String(r.headers['webhook-id']), body: r.body })));
     const named = new Set(orgs.map((o) => o.model.name).filter((name) => driver.violations.some((v) => v.detail.startsWith(`${name}:`))));
     const history = driver.violations.length ? driver.trace.filter((t) => named.has(t.who) || t.who === 'operator' || named.size === 0).map((t) => `${t.step} [${t.who}] ${t.line}`) : [];
     return { seed: options.seed, mode: options.mode, steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history };
   } finally {
+    await receiver.close();
     await platform.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,11 +17,28 @@ export interface WebhookDelivery extends Running {
 const endpointState = (ctx: ServiceContext, endpointId: string) => loadState(ctx.store, webhookEndpointDecider, webhookEndpointStream(endpointId));
 const messageState = (ctx: ServiceContext, messageId: string) => loadState(ctx.store, webhookMessageDecider, webhookMessageStream(messageId));
 
-/** Since when the endpoint has failed without a delivery in between (its first failure after its last delivery). */
+/**
+ * A failing streak ends where attempts stopped for this long (no message to send, or the platform down): the
+ * first failure after such a silence is no evidence that the endpoint failed all along. Longer than the retry
+ * schedule's widest step (24 hours), so a dead endpoint's retries keep its streak going.
+ */
+export const FAILING_STREAK_GAP_MS = 3 * 86_400_000;
+
+/**
+ * Since when the endpoint has failed every attempt: back from this failure through its failed attempts since its
+ * last delivery, as long as no two of them are further apart than FAILING_STREAK_GAP_MS.
+ */
 async function failingSince(ctx: ServiceContext, endpointId: string, failedNow: string): Promise<string> {
   const [lastDelivered] = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, deliveredAt: { $gt: '' } }, { orderBy: 'deliveredAt', direction: 'desc', limit: 1 });
-  const [firstFailed] = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, firstFailedAt: { $gt: lastDelivered?.deliveredAt ?? '' } }, { orderBy: 'firstFailedAt', limit: 1 });
-  return firstFailed?.firstFailedAt && firstFailed.firstFailedAt < failedNow ? firstFailed.firstFailedAt : failedNow;
+  const since = lastDelivered?.deliveredAt ?? '';
+  const failing = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, firstFailedAt: { $gt: since } }, { orderBy: 'firstFailedAt', limit: 10_000 });
+  const failures = failing.flatMap((m) => m.attempts.filter((a) => a.outcome === 'failed' && a.attemptedAt > since && a.attemptedAt <= failedNow).map((a) => Date.parse(a.attemptedAt))).sort((a, b) => b - a);
+  let start = Date.parse(failedNow);
+  for (const at of failures) {
+    if (start - at > FAILING_STREAK_GAP_MS) break;
+    start = Math.min(start, at);
+  }
+  return new Date(start).toISOString();
 }
 
 /**
