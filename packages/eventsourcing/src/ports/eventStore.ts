@@ -55,7 +55,10 @@ export interface EventStore {
   headPosition(): Promise<Checkpoint>;
   /** Orders two checkpoints: negative, zero or positive. */
   compare(a: Checkpoint, b: Checkpoint): number;
-  /** The checkpoint just before an event's position: readAll from it to that position yields that event alone. */
-  before(position: string): Checkpoint;
+  /**
+   * The event at a position an append reported (a claim's, say), or null. It is committed, so it is read at once,
+   * even where readAll still holds back what transactions older than it may yet commit (PostgreSQL).
+   */
+  readAt(position: string): Promise<StoredEvent | null>;
   close(): Promise<void>;
 }

@@ -145,9 +145,7 @@ export async function ingestUsage(ctx: ServiceContext, meta: CommandMetadata, in
 /** Of these claim positions, those where one of these events (a command's own batches) was appended. */
 async function claimedBy(ctx: ServiceContext, events: Set<string>, positions: Set<string>): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const position of positions) {
-    for await (const stored of ctx.store.readAll({ from: ctx.store.before(position), to: position })) if (events.has(stored.id)) found.add(position);
-  }
+  for (const position of positions) if (events.has((await ctx.store.readAt(position))?.id ?? '')) found.add(position);
   return found;
 }
 
@@ -155,11 +153,9 @@ async function claimedBy(ctx: ServiceContext, events: Set<string>, positions: Se
 async function recordedItem(ctx: ServiceContext, organizationId: string, eventId: string): Promise<UsageItem | null> {
   const position = (await ctx.store.claimed([usageClaim(organizationId, eventId)])).get(usageClaim(organizationId, eventId));
   if (!position) return null;
-  for await (const stored of ctx.store.readAll({ from: ctx.store.before(position), to: position, filter: { types: ['usage.events.recorded'] } })) {
-    const item = (stored.data as { items: UsageItem[] }).items.find((i) => i.id === eventId);
-    if (item && stored.organizationId === organizationId) return item;
-  }
-  return null;
+  const stored = await ctx.store.readAt(position);
+  if (stored?.type !== 'usage.events.recorded' || stored.organizationId !== organizationId) return null;
+  return (stored.data as { items: UsageItem[] }).items.find((i) => i.id === eventId) ?? null;
 }
 
 export async function correctUsage(ctx: ServiceContext, meta: CommandMetadata, eventId: string, change: { type: 'void' } | { type: 'amend'; data: Record<string, unknown> }, restrictedTo: string | null = null) {

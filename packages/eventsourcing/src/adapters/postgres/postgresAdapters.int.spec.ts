@@ -93,6 +93,8 @@ if (unavailable) {
         // Readers see neither yet: the later commit would otherwise be read and the earlier one skipped for ever.
         expect(await collect(store.readAll({ from: before }))).toEqual([]);
         expect(await store.headPosition()).toBe(before);
+        // But a committed event is read at the position its append reported (a usage claim's, for a void).
+        expect((await store.readAt(fast.position))?.streamId).toBe('thing-fast');
         await slow.query('COMMIT');
         const read = await collect(store.readAll({ from: before }));
         expect(read.map((e) => e.streamId)).toEqual(['thing-slow', 'thing-fast']);

@@ -235,10 +235,11 @@ export class PostgresEventStore implements EventStore {
     return rows[0] ? checkpointOf(rows[0].tx, rows[0].position) : null;
   }
 
-  /** Positions are whole numbers within a transaction's: the one before is the position less one, same transaction. */
-  before(position: string): Checkpoint {
+  async readAt(position: string): Promise<StoredEvent | null> {
+    if (!/^\d+\/\d+$/.test(position)) return null;
     const [tx, at] = parse(position);
-    return checkpointOf(tx.toString(), (at - 1n).toString());
+    const { rows } = await this.pool.query<EventRow>(`SELECT ${COLUMNS_READ} FROM events WHERE transaction_id = $1::xid8 AND position = $2::bigint`, [tx.toString(), at.toString()]);
+    return rows[0] ? this.toEvent(rows[0]) : null;
   }
 
   compare(a: Checkpoint, b: Checkpoint): number {

@@ -81,6 +81,7 @@ export class SqliteEventStore implements EventStore {
   private readonly findById: StatementSync;
   private readonly head: StatementSync;
   private readonly byStream: StatementSync;
+  private readonly atPosition: StatementSync;
   private readonly insertClaim: StatementSync;
   private readonly savepoint: StatementSync;
   private readonly release: StatementSync;
@@ -109,6 +110,7 @@ export class SqliteEventStore implements EventStore {
     this.findById = db.prepare('SELECT position, stream_id, stream_version FROM events WHERE id = ?');
     this.head = db.prepare('SELECT MAX(position) AS p FROM events');
     this.byStream = db.prepare('SELECT * FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?');
+    this.atPosition = db.prepare('SELECT * FROM events WHERE position = ?');
     this.insertClaim = db.prepare('INSERT INTO event_claims (key, position) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
     this.savepoint = db.prepare('SAVEPOINT append');
     this.release = db.prepare('RELEASE append');
@@ -354,8 +356,10 @@ export class SqliteEventStore implements EventStore {
     return (a === null ? 0 : Number(a)) - (b === null ? 0 : Number(b));
   }
 
-  before(position: string): Checkpoint {
-    return String(BigInt(position) - 1n);
+  async readAt(position: string): Promise<StoredEvent | null> {
+    if (!/^\d+$/.test(position)) return null;
+    const row = this.atPosition.get(Number(position)) as unknown as EventRow | undefined;
+    return row ? this.toEvent(row) : null;
   }
 
   async close(): Promise<void> {
