@@ -17,28 +17,25 @@ export interface WebhookDelivery extends Running {
 const endpointState = (ctx: ServiceContext, endpointId: string) => loadState(ctx.store, webhookEndpointDecider, webhookEndpointStream(endpointId));
 const messageState = (ctx: ServiceContext, messageId: string) => loadState(ctx.store, webhookMessageDecider, webhookMessageStream(messageId));
 
-/**
- * A failing streak ends where attempts stopped for this long (no message to send, or the platform down): the
- * first failure after such a silence is no evidence that the endpoint failed all along. Longer than the retry
- * schedule's widest step (24 hours), so a dead endpoint's retries keep its streak going.
- */
-export const FAILING_STREAK_GAP_MS = 3 * 86_400_000;
-
-/**
- * Since when the endpoint has failed every attempt: back from this failure through its failed attempts since its
- * last delivery, as long as no two of them are further apart than FAILING_STREAK_GAP_MS.
- */
+/** Since when the endpoint has failed without a delivery in between (its first failure after its last delivery). */
 async function failingSince(ctx: ServiceContext, endpointId: string, failedNow: string): Promise<string> {
   const [lastDelivered] = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, deliveredAt: { $gt: '' } }, { orderBy: 'deliveredAt', direction: 'desc', limit: 1 });
-  const since = lastDelivered?.deliveredAt ?? '';
-  const failing = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, firstFailedAt: { $gt: since } }, { orderBy: 'firstFailedAt', limit: 10_000 });
-  const failures = failing.flatMap((m) => m.attempts.filter((a) => a.outcome === 'failed' && a.attemptedAt > since && a.attemptedAt <= failedNow).map((a) => Date.parse(a.attemptedAt))).sort((a, b) => b - a);
-  let start = Date.parse(failedNow);
-  for (const at of failures) {
-    if (start - at > FAILING_STREAK_GAP_MS) break;
-    start = Math.min(start, at);
-  }
-  return new Date(start).toISOString();
+  const [firstFailed] = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, firstFailedAt: { $gt: lastDelivered?.deliveredAt ?? '' } }, { orderBy: 'firstFailedAt', limit: 1 });
+  return firstFailed?.firstFailedAt && firstFailed.firstFailedAt < failedNow ? firstFailed.firstFailedAt : failedNow;
+}
+
+/**
+ * An attempt made this long after it was due means the platform was away (down, or its clock moved on): while it
+ * catches up, an endpoint is not disabled for failing, since it was not tried meanwhile and the attempts being
+ * caught up may yet succeed. Once attempts are on time again, the 5-day rule applies as before.
+ */
+export const LATE_ATTEMPT_MS = 86_400_000;
+
+/** Whether this attempt, or another of the endpoint's still pending, is late by more than LATE_ATTEMPT_MS. */
+async function catchingUp(ctx: ServiceContext, endpointId: string, at: Date, dueAt: string | null): Promise<boolean> {
+  if (dueAt !== null && at.getTime() - Date.parse(dueAt) > LATE_ATTEMPT_MS) return true;
+  const overdue = await ctx.readStore.find<WebhookMessageView>(C.messages, { endpointId, status: 'pending', nextAttemptAt: { $lt: new Date(at.getTime() - LATE_ATTEMPT_MS).toISOString() } }, { limit: 1 });
+  return overdue.length > 0;
 }
 
 /**
@@ -78,7 +75,7 @@ export function startWebhookDelivery(ctx: ServiceContext, sender: WebhookSender,
     log.info({ messageId: message.messageId, endpointId: message.endpointId, attempt: n, status: response.status, error: response.error }, 'webhook attempt failed');
     let why: ['gone' | 'failing', string] | null = null;
     if (response.status === 410) why = ['gone', 'it answered 410 Gone'];
-    else if (at.getTime() - Date.parse(await failingSince(ctx, message.endpointId, atIso)) >= DISABLE_FAILING_AFTER_MS) why = ['failing', 'every delivery failed for 5 days'];
+    else if (at.getTime() - Date.parse(await failingSince(ctx, message.endpointId, atIso)) >= DISABLE_FAILING_AFTER_MS && !(await catchingUp(ctx, message.endpointId, at, message.nextAttemptAt))) why = ['failing', 'every delivery failed for 5 days'];
     if (why) {
       // The rest of this pass sends nothing more to it.
       endpoints.set(message.endpointId, Promise.resolve({ ...endpoint, status: 'disabled' }));
