@@ -27,6 +27,8 @@ export class Driver {
   /** What was sent and answered, step by step (`who` names the organization acting), for a failing history. */
   readonly trace: { step: number; who: string; line: string }[] = [];
   who = 'operator';
+  /** Called once, just before the next mutating request goes out (a crash injected under that request). */
+  beforeMutation: (() => void) | null = null;
   requests = 0;
   step = 0;
   private keys = 0;
@@ -50,6 +52,11 @@ export class Driver {
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
+      if (method !== 'GET' && this.beforeMutation) {
+        const hook = this.beforeMutation;
+        this.beforeMutation = null;
+        hook();
+      }
       let res: Response;
       try {
         res = await fetch(new URL(path, this.platform.url()), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });

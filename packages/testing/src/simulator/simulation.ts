@@ -125,14 +125,18 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         ['void-invoice', 2],
       ]);
       count(op);
-      const crashUnder = random.chance(options.crashRate);
-      const work = perform(op, org);
-      if (crashUnder) {
-        // kill -9 at a random moment of the request: the client sends it again with its Idempotency-Key.
+      if (random.chance(options.crashRate)) {
+        // kill -9 a few milliseconds after the step's first mutating request goes out (or after the step, if it
+        // sent none): the client sends it again with its Idempotency-Key.
         const victim = random.pick(platform.processes());
-        await Promise.all([work, new Promise((r) => setTimeout(r, random.int(0, 30))).then(() => platform.crash(victim))]);
+        const delay = random.int(0, 30);
+        let crashed: Promise<unknown> | null = null;
+        driver.beforeMutation = () => void (crashed = new Promise((r) => setTimeout(r, delay)).then(() => platform.crash(victim)));
+        await perform(op, org);
+        driver.beforeMutation = null;
+        await (crashed ?? platform.crash(victim));
         faults += 1;
-      } else await work;
+      } else await perform(op, org);
       if (random.chance(options.crashRate)) {
         await platform.crash(random.pick(platform.processes()));
         faults += 1;
@@ -275,7 +279,13 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           await driver.quiet();
           after = ((await driver.call('GET', '/v1/payments', org.apiKey)).body?.data as any[]).find((p) => p.id === payment.id);
         }
-        if (after) org.cashOut += (after.refundedAmount as number) - (payment.refundedAmount ?? 0);
+        if (after) {
+          // What the operator asked to return is what left its account; without an amount, the platform says.
+          const grew = (after.refundedAmount as number) - (payment.refundedAmount ?? 0);
+          const asked = body['amount'] as number | undefined;
+          if (asked !== undefined && grew !== asked) driver.violation('1 cash', `${org.model.name}: a refund of ${asked} on ${payment.id} accepted, the payment's refunded amount grew by ${grew}`);
+          org.cashOut += asked ?? grew;
+        }
         return;
       }
       case 'void-invoice': {
