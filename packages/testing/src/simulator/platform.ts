@@ -56,7 +56,7 @@ export function startProcess(entry: string, env: Record<string, string>, announc
   const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, entry)], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 150_000);
     const watch = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
       const url = announces.exec(output)?.[1];

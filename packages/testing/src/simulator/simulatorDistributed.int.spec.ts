@@ -6,7 +6,8 @@ import { simulate } from './simulation.ts';
 // The same histories in distributed mode: the gateway and four services as processes of their own on a private
 // PostgreSQL and Kafka broker, any of them killed with SIGKILL along the way.
 const unavailable = postgresUnavailable() ?? kafkaUnavailable();
-const SEEDS = [5, 20261205];
+// One seed here (make soak MODE=distributed runs many): it shares the machine with the other multi-process suites.
+const SEEDS = [5];
 
 describe('the books balance (simulated histories, distributed)', () => {
   if (unavailable) {
@@ -15,7 +16,7 @@ describe('the books balance (simulated histories, distributed)', () => {
   }
   for (const seed of SEEDS) {
     it(`seed ${seed}: several organizations over three years, processes killed, every invariant holds`, async () => {
-      const report = await simulate({ seed, mode: 'distributed', organizations: 4, steps: 80, years: 3, crashRate: 0.03 });
+      const report = await simulate({ seed, mode: 'distributed', organizations: 4, steps: 80, years: 3, crashRate: 0.04 });
       expect(report.violations, JSON.stringify(report, null, 1)).toEqual([]);
     }, 900_000);
   }

@@ -47,7 +47,7 @@ if (unavailable) {
       for (const name of ['billing', 'usage', 'export', 'invoice']) services[name] = await start(`services/${name}/src/main.ts`, { ...env, PORT: '0' }, /curbmap service listening at (\S+)/);
       const urls = Object.entries(services).map(([name, s]) => `${name}=${s.url}`).join(',');
       gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: urls }, /CurbMap is running at (\S+)/);
-    }, 180_000);
+    }, 400_000);
     afterAll(async () => {
       await Promise.all([stop(gateway), ...Object.values(services).map(stop)]);
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ export function start(entry: string, env: Record<string, string>, announces: Reg
   const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, entry)], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 150_000);
     const watch = (chunk: Buffer) => {
       output += chunk.toString();
       const url = announces.exec(output)?.[1];
