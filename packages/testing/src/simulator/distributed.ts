@@ -4,7 +4,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
 import { startPrivateBroker, type PrivateBroker } from '../kafka/privateBroker.ts';
 import { createDatabase, startPrivateCluster, type PrivateCluster } from '../postgres/privateCluster.ts';
-import { clockWriter, killHard, simulationEnv, startProcess, stopProcess, twiceSettled, type SimPlatform } from './platform.ts';
+import { killHard, startProcess, stopProcess } from '../processes.ts';
+import { clockWriter, simulationEnv, twiceSettled, type SimPlatform } from './platform.ts';
 
 const SERVICES = ['billing', 'usage', 'export', 'invoice'] as const;
 

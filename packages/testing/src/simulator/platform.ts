@@ -1,9 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { killHard, startProcess, stopProcess, type Running } from '../processes.ts';
 
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
 export const SIM_ADMIN = 'simulation-admin-token-0123456789abcdef';
 
 /** The platform under simulation: one or more processes of ours, on a clock the simulation moves. */
@@ -43,67 +41,6 @@ export async function twiceSettled(settled: () => Promise<boolean>, what: string
     await sleep(ok ? 100 : 25);
   }
   throw new Error(`${what} never became quiet`);
-}
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** One process of ours from its sources; resolves with the URL its start-up line names. */
-export function startProcess(entry: string, env: Record<string, string>, announces: RegExp): Promise<Running> {
-  // Its own process group: a kill takes what it started too (the PDF renderer's Chromium), as a container's would.
-  const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, entry)], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 150_000);
-    const watch = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-20_000);
-      const url = announces.exec(output)?.[1];
-      if (url) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, url, output: () => output });
-      }
-    };
-    child.stdout!.on('data', watch);
-    child.stderr!.on('data', watch);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${entry} exited (${code ?? signal}):\n${output}`));
-    });
-  });
-}
-
-/**
- * kill -9 of the process and everything in its group. Chromium puts itself in a group of its own: a browser the
- * killed process left behind (its parent now init) is killed too, or every crash would leave one running.
- */
-export async function killHard(p: Running | null): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  killGroup(p, 'SIGKILL');
-  await exited;
-  spawnSync('pkill', ['-9', '-P', '1', '-f', 'chromium'], { stdio: 'ignore' });
-}
-
-function killGroup(p: Running, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-p.child.pid!, signal);
-  } catch {
-    p.child.kill(signal);
-  }
-}
-
-export async function stopProcess(p: Running | null): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGTERM');
-  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-  killGroup(p, 'SIGKILL'); // what it started and left behind
 }
 
 export function clockWriter(file: string): (at: Date) => void {

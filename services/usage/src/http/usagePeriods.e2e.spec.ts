@@ -7,7 +7,7 @@ import { SqliteDatabase, SqliteEventStore, SqliteReadStore } from '@curbmap/even
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { usageStream } from '../application/usageCommands.ts';
 import { correctionStream } from '../domain/corrections/correctionDecider.ts';
-import { aYearEnded, type Clock } from './usagePeriods.fixture.ts';
+import { aYearEnded, closedEdits, type Clock } from './usagePeriods.fixture.ts';
 
 let p: TestPlatform;
 const clock: Clock = { at: new Date('2027-05-10T12:00:00Z') };
@@ -96,11 +96,9 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       q = await startTestPlatform({ now: () => clock.at, dataDir });
       try {
         await q.settle();
-        const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
-        const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits'); // (API requests of that night are adjustments too)
-        expect(edits.map((a: { meter: string; previousTotal: number; total: number; delta: number }) => [a.meter, a.previousTotal, a.total, a.delta])).toEqual([
-          ['edits', 1, 2, 1],
-          ['edits', 2, 1, -1],
+        expect((await closedEdits(q, call)).adjustments).toEqual([
+          [1, 2, 1],
+          [2, 1, -1],
         ]);
       } finally {
         await q.close();
@@ -136,10 +134,8 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       q = await startTestPlatform({ now: () => clock.at, dataDir });
       try {
         await q.settle();
-        const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
-        const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits');
         // One adjustment for the one late edit (1 → 2), not one for the close and another for the edit (1 → 2 → 3).
-        expect(edits.map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta])).toEqual([[1, 2, 1]]);
+        expect((await closedEdits(q, call)).adjustments).toEqual([[1, 2, 1]]);
       } finally {
         await q.close();
       }
@@ -152,9 +148,7 @@ describe('usage periods, when the rollups are ahead of the adjustments', () => {
       q = await startTestPlatform({ now: () => clock.at, dataDir });
       try {
         await q.settle();
-        const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
-        const edits = closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits');
-        expect(edits.map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta])).toEqual([[1, 2, 1]]);
+        expect((await closedEdits(q, call)).adjustments).toEqual([[1, 2, 1]]);
       } finally {
         await q.close();
       }

@@ -26,3 +26,13 @@ export async function aYearEnded(clock: Clock, name: string, options: TestPlatfo
   await q.modules.billing.scheduler!.tick(clock.at);
   return { q, org, project, call };
 }
+
+/** The closed year's `edits`: its total as billed now, and its adjustments as [previous total, total, delta]. */
+export async function closedEdits(q: TestPlatform, call: ReturnType<typeof callAs>) {
+  const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
+  return {
+    total: closed.totals.find((t: { meter: string }) => t.meter === 'edits').total as number,
+    // (API requests of that night are adjustments too: only the edits' are read.)
+    adjustments: closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits').map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta]),
+  };
+}

@@ -8,7 +8,7 @@ import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateC
 import { TEST_ADMIN_TOKEN } from '@curbmap/testing/platform';
 import { additiveTotalsAtClose, usagePeriodStream } from '../application/periodClosing.ts';
 import { metersOf } from '../application/usageCommands.ts';
-import { aYearEnded, type Clock } from './usagePeriods.fixture.ts';
+import { aYearEnded, closedEdits, type Clock } from './usagePeriods.fixture.ts';
 
 // On Kafka, usage and the year's close come on different topics: the rollups may take an event appended after
 // the close before the adjustments process compares the close. Real broker, real PostgreSQL.
@@ -38,10 +38,7 @@ if (unavailable) {
         clock.at = new Date('2028-05-10T06:30:00Z');
         expect((await call(q, 'POST', '/v1/admin/usage/close-periods', undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).json().closed).toBe(1);
         await q.settle();
-        const edits = async () => {
-          const [, closed] = (await call(q, 'GET', '/v1/usage/periods')).json().data;
-          return { total: closed.totals.find((t: { meter: string }) => t.meter === 'edits').total, adjustments: closed.adjustments.filter((a: { meter: string }) => a.meter === 'edits').map((a: { previousTotal: number; total: number; delta: number }) => [a.previousTotal, a.total, a.delta]) };
-        };
+        const edits = () => closedEdits(q, call);
         expect(await edits()).toEqual({ total: 1, adjustments: [] });
         expect((await call(q, 'POST', '/v1/usage/events', { id: 'late', type: 'zone.edited', projectId: project, time: '2028-05-10T04:55:00Z', data: {} })).statusCode).toBe(200);
         await q.settle();
