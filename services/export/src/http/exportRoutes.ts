@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { exportDatasets, exportFormats, type ExportRequest } from '@curbmap/contracts';
-import { assertProjectAccess, commandMetadata, forbidden, getScoped, HttpError, inputSchemas, keyAuth, notFound, problemResponses, toUtc, type ArtifactStore, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
+import { assertProjectAccess, commandMetadata, forbidden, getScoped, HttpError, inputSchemas, keyAuth, notFound, NotYetVisibleError, problemResponses, toUtc, type ArtifactStore, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import type { HmacDownloadLinks } from '../adapters/hmacDownloadLinks.ts';
 import { requestExport } from '../application/exportCommands.ts';
 import { artifactKey } from '../application/exportRunner.ts';
 import { extensionOf } from '../application/exportWriter.ts';
 import { directoryCollections, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
-import { exportCollections, type ExportJobView } from '../projections/exportJobProjection.ts';
+import { exportCollections, requestedJob, type ExportJobView } from '../projections/exportJobProjection.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['exports'];
@@ -107,10 +107,13 @@ export async function exportRoutes(fastify: FastifyInstance, ctx: ServiceContext
       const body = request.body as Record<string, unknown>;
       assertProjectAccess(auth, (body['projectId'] as string | undefined) ?? auth.projectId);
       const exportRequest = await toExportRequest(ctx, auth.organizationId, body, auth.projectId);
-      const { jobId } = await requestExport(ctx, commandMetadata(request, ctx, auth.organizationId), exportRequest);
-      const job = await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId);
+      const { jobId, write } = await requestExport(ctx, commandMetadata(request, ctx, auth.organizationId), exportRequest, undefined, { consistent: false });
+      // Read your write; when the jobs read model lags (a process catching up), the job as its request made it:
+      // the answer names the job to follow either way.
+      const visible = write ? await ctx.waitForReadModels(write).then(() => true, (err) => (err instanceof NotYetVisibleError ? false : Promise.reject(err))) : true;
+      const job = (visible && (await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId))) || requestedJob(jobId, auth.organizationId, { request: exportRequest, scheduleId: null }, ctx.now().toISOString());
       reply.code(202).header('location', `/v1/exports/${jobId}`);
-      return present(job!);
+      return present(job);
     },
   });
 

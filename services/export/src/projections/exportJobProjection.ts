@@ -19,6 +19,11 @@ export interface ExportJobView extends Document {
   updatedAt: string;
 }
 
+/** A job as its request makes it (the read model's first state; an answer while the read model lags). */
+export function requestedJob(jobId: string, organizationId: string, data: { request: ExportRequest; scheduleId: string | null }, at: string): ExportJobView {
+  return { id: jobId, organizationId, status: 'requested', request: data.request, scheduleId: data.scheduleId, attempt: 0, rowsDone: 0, rowsTotal: null, bytes: 0, manifest: null, failureReason: null, requestedAt: at, startedAt: null, finishedAt: null, updatedAt: at };
+}
+
 /** Export jobs as their owners see them: status, progress, manifest. */
 export const exportJobProjection: Projection = {
   name: 'export.jobs.v1',
@@ -31,7 +36,7 @@ export const exportJobProjection: Projection = {
     const at = stored.occurredAt;
     await updateOnce<ExportJobView>(tx, exportCollections.jobs, jobId, stored, (job) => {
       if (event.type === 'export.job.requested') {
-        return { id: jobId, organizationId: stored.organizationId, status: 'requested', request: event.data.request, scheduleId: event.data.scheduleId, attempt: 0, rowsDone: 0, rowsTotal: null, bytes: 0, manifest: null, failureReason: null, requestedAt: at, startedAt: null, finishedAt: null, updatedAt: at };
+        return requestedJob(jobId, stored.organizationId!, event.data, at);
       }
       if (!job) return null;
       switch (event.type) {
