@@ -8,6 +8,8 @@ import { join } from 'node:path';
 export interface PrivateCluster {
   /** postgres://postgres@127.0.0.1:<port>/postgres */
   url: string;
+  /** kill -9 of the server (an immediate shutdown: no checkpoint, recovery from the WAL), then a start on the same port and data. */
+  crash(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -32,9 +34,18 @@ export function postgresUnavailable(): string | null {
  * off: tests only), run as the postgres user when we are root (PostgreSQL refuses root). With DATABASE_URL set,
  * that server is used instead and nothing is started.
  */
-export async function startPrivateCluster(options: { dir?: string; port?: number } = {}): Promise<PrivateCluster> {
+/**
+ * `crashes`: the caller kills the server (crash()): a commit is written to the log before it is acknowledged
+ * (synchronous_commit on), so a kill loses nothing acknowledged. fsync stays off: the machine itself does not crash.
+ */
+export async function startPrivateCluster(options: { dir?: string; port?: number; crashes?: boolean } = {}): Promise<PrivateCluster> {
   const given = process.env['DATABASE_URL'];
-  if (given) return { url: given, stop: async () => {} };
+  if (given) {
+    const outside = async () => {
+      throw new Error('the server in DATABASE_URL is not this process\'s to crash');
+    };
+    return { url: given, crash: outside, stop: async () => {} };
+  }
   const bin = postgresBin();
   if (!bin) throw new Error('PostgreSQL is not installed');
   // A directory of the caller's (make up-distributed) is kept, and durable; a test's is temporary and fast.
@@ -62,10 +73,15 @@ export async function startPrivateCluster(options: { dir?: string; port?: number
   chmodSync(dir, 0o700);
   if (!existsSync(join(dir, 'data', 'PG_VERSION'))) run('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = options.port ?? (await freePort());
-  const fast = kept ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
-  run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-t', '60', 'start', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}`]);
+  const fast = kept ? '' : options.crashes ? ' -c fsync=off -c full_page_writes=off' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+  const start = () => run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-t', '60', 'start', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}`]);
+  start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async crash() {
+      run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+      start();
+    },
     async stop() {
       try {
         run('pg_ctl', ['-D', join(dir, 'data'), '-m', kept ? 'fast' : 'immediate', '-w', 'stop']);

@@ -10,11 +10,16 @@ export interface SimPlan {
   id: string;
   tier: number;
   seatPrices: Record<Currency, number>;
+  /** Completed exports a year includes; beyond them, `exportOverage` per started block of `unitSize`. */
+  exportsIncluded: number;
 }
 
+/** The price of exports over what a plan includes: per started block of two, in each currency. */
+export const exportOverage = { unitSize: 2, prices: { USD: 2_500, EUR: 2_301, JPY: 4_003, KWD: 7_777 } as Record<Currency, number> };
+
 export const simPlans: SimPlan[] = [
-  { id: 'basic', tier: 1, seatPrices: { USD: 120_000, EUR: 110_050, JPY: 180_001, KWD: 36_999 } },
-  { id: 'pro', tier: 2, seatPrices: { USD: 360_033, EUR: 330_017, JPY: 540_007, KWD: 110_111 } },
+  { id: 'basic', tier: 1, seatPrices: { USD: 120_000, EUR: 110_050, JPY: 180_001, KWD: 36_999 }, exportsIncluded: 1 },
+  { id: 'pro', tier: 2, seatPrices: { USD: 360_033, EUR: 330_017, JPY: 540_007, KWD: 110_111 }, exportsIncluded: 2 },
 ];
 
 export const simPlan = (id: string): SimPlan => simPlans.find((p) => p.id === id)!;
@@ -30,8 +35,8 @@ export function plansFile(): string {
       interval: 'year',
       tier: p.tier,
       seatPrices: p.seatPrices,
-      includedUsage: { api_requests: 10_000_000, export_jobs: 10_000, curb_zones: 100_000 },
-      overage: { api_requests: { unitSize: 1000, prices: money(50) }, export_jobs: { unitSize: 1, prices: money(200) }, curb_zones: { unitSize: 100, prices: money(100) } },
+      includedUsage: { api_requests: 10_000_000, export_jobs: p.exportsIncluded, curb_zones: 100_000 },
+      overage: { api_requests: { unitSize: 1000, prices: money(50) }, export_jobs: exportOverage, curb_zones: { unitSize: 100, prices: money(100) } },
     })),
     null,
     2,

@@ -20,10 +20,10 @@ async function freePort(): Promise<number> {
 /**
  * Distributed mode: the gateway and the four services as processes of their own on a private PostgreSQL and
  * Kafka broker, every process on the simulation's clock. A crash is kill -9 of any one of them (the relay is the
- * gateway's), started again on the same port.
+ * gateway's), started again on the same port; an immediate stop and start of PostgreSQL; or a broker outage.
  */
 export async function startDistributed(dir: string): Promise<SimPlatform> {
-  const [cluster, broker]: [PrivateCluster, PrivateBroker] = await Promise.all([startPrivateCluster(), startPrivateBroker()]);
+  const [cluster, broker]: [PrivateCluster, PrivateBroker] = await Promise.all([startPrivateCluster({ crashes: true }), startPrivateBroker()]);
   const databaseUrl = (await createDatabase(cluster.url)).url;
   const env: Record<string, string> = { ...simulationEnv(dir), DATABASE_URL: databaseUrl, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex') };
   const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()] as const))) as Record<string, number>;
@@ -41,7 +41,19 @@ export async function startDistributed(dir: string): Promise<SimPlatform> {
   const kafka = new Kafka({ clientId: 'simulation', brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
+  // The supervisor a deployment has (up-distributed's, a container's restart policy): a process that exited on
+  // its own (a lost database, say) is started again, and the report names it.
+  const restarted: string[] = [];
+  const supervise = async () => {
+    for (const [name, p] of Object.entries(running)) {
+      if (!p || (p.child.exitCode === null && p.child.signalCode === null)) continue;
+      restarted.push(`${name} exited (${p.child.exitCode ?? p.child.signalCode}): ${p.output().trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
+      running[name] = null;
+      running[name] = await launch(name);
+    }
+  };
   const settled = async () => {
+    await supervise();
     const head = await store.headPosition();
     const relayed = await checkpoints.loadCheckpoint('kafka-relay');
     if (head !== null && (relayed === null || store.compare(relayed, head) < 0)) return false;
@@ -61,10 +73,23 @@ export async function startDistributed(dir: string): Promise<SimPlatform> {
   return {
     url: () => running['gateway']!.url,
     setClock: clockWriter(env['CURBMAP_CLOCK_FILE']!),
-    processes: () => ['gateway', ...SERVICES],
+    processes: () => ['gateway', ...SERVICES, 'postgres', 'broker'],
     logs: () => Object.entries(running).map(([name, p]) => `--- ${name}\n${p?.output() ?? ''}`).join('\n'),
     quiet: () => twiceSettled(settled, 'the distributed platform'),
+    restarts: () => restarted,
     async crash(which = 'gateway') {
+      if (which === 'postgres') {
+        // Every connection of every process is cut; the server recovers from its log on the same port.
+        await cluster.crash();
+        return which;
+      }
+      if (which === 'broker') {
+        // An outage of a few seconds: producers and consumers find it gone, then back with its data.
+        await broker.halt();
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        await broker.resume();
+        return which;
+      }
       await killHard(running[which] ?? null);
       running[which] = await launch(which);
       return which;

@@ -45,8 +45,9 @@ export class Driver {
     this.violations.push({ invariant, step: this.step, detail });
   }
 
-  async call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, auth: string | 'admin', body?: unknown): Promise<Answer> {
-    const idempotencyKey = method === 'GET' ? null : `sim-${this.seed}-${++this.keys}`;
+  /** `key`: the Idempotency-Key to send (a client sending one request twice at once); a fresh one otherwise. */
+  async call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, auth: string | 'admin', body?: unknown, key?: string): Promise<Answer> {
+    const idempotencyKey = method === 'GET' ? null : (key ?? this.newKey());
     const headers: Record<string, string> = { authorization: `Bearer ${auth === 'admin' ? SIM_ADMIN : auth}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
@@ -71,6 +72,11 @@ export class Driver {
         this.requests += 1;
         this.latencies.push(performance.now() - started);
       }
+      // The same key still in flight (the client sent it twice at once): asked to retry later, it does.
+      if (res.status === 409 && text.includes('idempotency_key_in_use') && attempt < 100) {
+        await sleep(50);
+        continue;
+      }
       if (res.status === 503 && attempt < 100) {
         await sleep(Math.min(2_000, Number(res.headers.get('retry-after') ?? '0.2') * 1000));
         continue;
@@ -88,6 +94,10 @@ export class Driver {
       }
       return { status: res.status, body: parsed, text };
     }
+  }
+
+  newKey(): string {
+    return `sim-${this.seed}-${++this.keys}`;
   }
 
   quiet(): Promise<void> {

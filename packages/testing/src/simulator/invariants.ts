@@ -114,6 +114,28 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       const want = org.model.usageCount(from, to);
       if (summary.status !== 200 || summary.body.total !== want) fail('4 usage', `edits in [${from}, ${to}): the model counts ${want}, the summary says ${summary.status === 200 ? summary.body.total : `${summary.status} ${summary.text.slice(0, 120)}`}`);
     }
+
+    // The years: closed when the model closed them, on the plan it says, each meter's total as the close and its
+    // later adjustments leave it = the recount (late events and voids after the close counted once, and only once).
+    const periods = ((await driver.call('GET', '/v1/usage/periods', org.apiKey)).body?.data ?? []) as any[];
+    if (periods.length !== org.model.years.length) fail('4 usage', `the model has ${org.model.years.length} subscription years, the platform ${periods.length}`);
+    for (const year of org.model.years) {
+      const period = periods.find((p) => Date.parse(p.periodStart) === Date.parse(year.start));
+      const name = `the year from ${year.start}`;
+      if (!period) {
+        fail('4 usage', `${name}: no such period on the platform (${periods.map((p) => p.periodStart).join(', ')})`);
+        continue;
+      }
+      if (Date.parse(period.endsAt) !== Date.parse(year.end) || period.planId !== year.planId || period.closed !== year.closed) {
+        fail('4 usage', `${name}: the model has it end ${year.end} on ${year.planId}, ${year.closed ? 'closed' : 'open'}; the platform ${period.endsAt} on ${period.planId}, ${period.closed ? 'closed' : 'open'}`);
+      }
+      if (!year.closed || !period.closed) continue;
+      const total = (meter: string) => (period.totals as { meter: string; total: number | null }[] | null)?.find((t) => t.meter === meter)?.total ?? 0;
+      const counts = { edits: org.model.usageCount(year.start, year.end), export_jobs: org.model.exportCount(year.start, year.end) };
+      for (const [meter, want] of Object.entries(counts)) {
+        if (total(meter) !== want) fail('4 usage', `${name}: ${meter} closed and adjusted to ${total(meter)}, the model counts ${want} (adjustments: ${JSON.stringify((period.adjustments as { meter: string }[]).filter((a) => a.meter === meter)).slice(0, 300)})`);
+      }
+    }
   }
 }
 

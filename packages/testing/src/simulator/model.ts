@@ -1,12 +1,15 @@
 import { DateTime } from 'luxon';
-import { simPlan, type Currency } from './catalog.ts';
+import { exportOverage, simPlan, type Currency } from './catalog.ts';
 
 /**
  * What the platform must show, computed from the history alone by the documented rules (billing-integration.md,
  * invoicing.md), not by the services' code: subscription periods, the invoice of each charge (seats × price,
- * Stripe's two-line proration rounded half to even, exclusive tax per line rounded half away from zero), and
- * the usage each organization sent.
+ * Stripe's two-line proration rounded half to even, exclusive tax per line rounded half away from zero), the
+ * usage each organization sent, and each subscription year's close with its export overage (usage-metering.md).
  */
+
+/** The grace period after a year's end before it closes (the platform's default). */
+export const GRACE_MS = 60 * 60_000;
 
 /** Half to even, for a non-negative BigInt ratio. */
 function halfEven(numerator: bigint, denominator: bigint): bigint {
@@ -40,7 +43,7 @@ export function annualPeriod(anchorIso: string, zone: string, n: number): { star
 
 export interface ExpectedInvoice {
   /** What the charge is: its order among the organization's charges is the invoices' order. */
-  reason: 'subscribe' | 'change' | 'renewal';
+  reason: 'subscribe' | 'change' | 'renewal' | 'overage';
   at: string;
   lines: number[];
   subtotal: number;
@@ -61,11 +64,23 @@ export interface ModelSubscription {
   ended: boolean;
 }
 
+/** A subscription year as usage sees it: its plan is the one at its start, or the one a change made now. */
+export interface ModelYear {
+  start: string;
+  end: string;
+  planId: string;
+  closed: boolean;
+}
+
 export class OrganizationModel {
   readonly invoices: ExpectedInvoice[] = [];
   subscription: ModelSubscription | null = null;
   /** Usage ids acknowledged (accepted or reported duplicate), and whether voided since. */
   readonly usage = new Map<string, { time: string; voided: boolean }>();
+  /** Every subscription year, in order. */
+  readonly years: ModelYear[] = [];
+  /** The instants exports completed (the export_jobs meter). */
+  readonly exports: string[] = [];
 
   readonly name: string;
   readonly currency: Currency;
@@ -96,6 +111,7 @@ export class OrganizationModel {
   subscribe(planId: string, seats: number, at: string): void {
     const period = annualPeriod(at, this.zone, 0);
     this.subscription = { planId, seats, anchor: at, year: 0, periodStart: period.start, periodEnd: period.end, pendingSeats: null, pendingPlanId: null, cancelAtPeriodEnd: false, ended: false };
+    this.years.push({ start: period.start, end: period.end, planId, closed: false });
     this.charge('subscribe', at, [this.annual(planId, seats)]);
   }
 
@@ -123,6 +139,7 @@ export class OrganizationModel {
       prorated(s.seats, planId);
       s.planId = planId;
       s.pendingPlanId = null;
+      this.years.at(-1)!.planId = planId;
     } else s.pendingPlanId = planId === s.planId ? null : planId;
   }
 
@@ -142,8 +159,26 @@ export class OrganizationModel {
       s.planId = s.pendingPlanId ?? s.planId;
       s.pendingSeats = null;
       s.pendingPlanId = null;
+      this.years.push({ start: period.start, end: period.end, planId: s.planId, closed: false });
       this.charge('renewal', period.start, [this.annual(s.planId, s.seats)]);
     }
+  }
+
+  /**
+   * The closer at `at`: every year ended a grace period ago closes, and its exports over the plan's included
+   * amount are invoiced, per started block of the unit size, with the organization's tax.
+   */
+  closeUpTo(at: string): void {
+    for (const year of this.years) {
+      if (year.closed || Date.parse(year.end) + GRACE_MS > Date.parse(at)) continue;
+      year.closed = true;
+      const over = this.exportCount(year.start, year.end) - simPlan(year.planId).exportsIncluded;
+      if (over > 0) this.charge('overage', at, [Math.ceil(over / exportOverage.unitSize) * exportOverage.prices[this.currency]]);
+    }
+  }
+
+  exportCount(from: string, to: string): number {
+    return this.exports.filter((t) => t >= from && t < to).length;
   }
 
   /** Acknowledged usage not voided, with its time in [from, to). */

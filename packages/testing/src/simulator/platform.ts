@@ -19,6 +19,8 @@ export interface SimPlatform {
    * history does next then depends on the history only, never on how fast a process was.
    */
   quiet(): Promise<void>;
+  /** Processes that exited on their own and were started again (distributed mode's supervisor). */
+  restarts?(): string[];
   /** What the processes printed lately (their warnings and errors), to explain a violation. */
   logs(): string;
   stop(): Promise<void>;

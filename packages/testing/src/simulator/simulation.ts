@@ -20,6 +20,8 @@ export interface SimulationOptions {
   years: number;
   /** Chance per step of a kill -9 (between two steps, or under a request). */
   crashRate: number;
+  /** Only these steps of the seed's history (a shortened history that reproduces a violation). */
+  only?: number[];
   log?: (line: string) => void;
 }
 
@@ -35,6 +37,12 @@ export interface SimulationReport {
   violations: Violation[];
   /** For a failing history: the steps of the organizations a violation names (the shortened history). */
   history: string[];
+  /** Processes that exited on their own and were restarted (not violations, but worth reading). */
+  restarts: string[];
+  /** What the history exercised: the model's invoices by reason, years closed, exports, late usage events. */
+  covered: Record<string, number>;
+  /** Set by make soak: the steps of a shortened history that still fails. */
+  shortened?: number[];
 }
 
 /** What the simulation, as the client and the operator, knows of one organization. */
@@ -58,7 +66,8 @@ const DAY = 24 * HOUR;
  */
 export async function simulate(options: SimulationOptions): Promise<SimulationReport> {
   const started = performance.now();
-  const random = new Random(options.seed);
+  // The organizations and the start come from the seed; each step from a stream of its own (below).
+  let random = new Random(options.seed);
   const dir = mkdtempSync(join(tmpdir(), `curbmap-sim-${options.seed}-`));
   writeFileSync(join(dir, 'plans.json'), plansFile());
   let now = Date.parse('2027-01-04T09:00:00Z') + random.int(0, 300) * DAY + random.int(0, 86_399) * 1000;
@@ -80,6 +89,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   };
   const operations: Record<string, number> = {};
   let faults = 0;
+  let lateUsage = 0;
   const iso = () => new Date(now).toISOString();
   const count = (op: string) => void (operations[op] = (operations[op] ?? 0) + 1);
   const expect = (cond: boolean, what: string) => void (cond || driver.violation('model', what));
@@ -109,21 +119,31 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     }
 
     for (let step = 1; step <= options.steps; step++) {
+      // A step's organization, operation, choices and faults come from its own stream (the seed and its number),
+      // so a shortened history (`only`) replays each step it keeps as the whole history made it.
+      random = new Random(Math.imul(options.seed, 0x9e3779b1) ^ Math.imul(step, 0x85ebca6b));
+      if (options.only && !options.only.includes(step)) continue;
       driver.step = step;
       const org = random.pick(orgs);
       driver.who = org.model.name;
-      const op = random.weighted<string>([
+      let op = random.weighted<string>([
         ['advance', 20],
-        ['subscribe', org.model.canSubscribe() ? 15 : 0],
-        ['change', org.model.canSubscribe() ? 0 : 10],
-        ['cancel', org.model.canSubscribe() ? 0 : 3],
+        ['subscribe', 6],
+        ['change', 14],
+        ['cancel', 3],
         ['usage', 20],
-        ['void-usage', org.usageIds.length ? 5 : 0],
+        ['void-usage', 5],
         ['pay', 15],
         ['credit-note', 4],
         ['refund', 4],
         ['void-invoice', 2],
+        ['export', 6],
+        ['concurrent', 5],
       ]);
+      // What the organization's state allows: subscribing when it has none, changing or canceling when it has one.
+      if (org.model.canSubscribe() && (op === 'change' || op === 'cancel')) op = 'subscribe';
+      else if (!org.model.canSubscribe() && op === 'subscribe') op = 'change';
+      if (op === 'void-usage' && !org.usageIds.length) op = 'usage';
       count(op);
       if (random.chance(options.crashRate)) {
         // kill -9 a few milliseconds after the step's first mutating request goes out (or after the step, if it
@@ -131,16 +151,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         const victim = random.pick(platform.processes());
         const delay = random.int(0, 30);
         let crashed: Promise<unknown> | null = null;
-        driver.beforeMutation = () => void (crashed = new Promise((r) => setTimeout(r, delay)).then(() => platform.crash(victim)));
+        driver.beforeMutation = () => void (crashed = new Promise((r) => setTimeout(r, delay)).then(() => fault(victim, `${delay} ms into the step's first mutating request`)));
         await perform(op, org);
         driver.beforeMutation = null;
-        await (crashed ?? platform.crash(victim));
-        faults += 1;
+        await (crashed ?? fault(victim, 'after the step'));
       } else await perform(op, org);
-      if (random.chance(options.crashRate)) {
-        await platform.crash(random.pick(platform.processes()));
-        faults += 1;
-      }
+      if (random.chance(options.crashRate)) await fault(random.pick(platform.processes()), 'between two steps');
     }
 
     // The end of the story: every webhook attempt taken from now on, half a day for the retries to come due
@@ -149,17 +165,71 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     now += 12 * HOUR;
     setClock(new Date(now));
     await driver.quiet();
-    await driver.call('POST', '/v1/admin/billing/run-scheduler', 'admin');
-    for (const org of orgs) org.model.renewUpTo(iso());
+    await runSchedulers();
     driver.step = options.steps + 1;
     await checkInvariants(driver, orgs, iso(), (org) => receiver.received.filter((r) => r.status < 300 && r.url === `/hooks/${orgs.indexOf(org)}`).map((r) => ({ id: String(r.headers['webhook-id']), body: r.body })));
     const named = new Set(orgs.map((o) => o.model.name).filter((name) => driver.violations.some((v) => v.detail.startsWith(`${name}:`))));
     const history = driver.violations.length ? driver.trace.filter((t) => named.has(t.who) || t.who === 'operator' || named.size === 0).map((t) => `${t.step} [${t.who}] ${t.line}`) : [];
-    return { seed: options.seed, mode: options.mode, steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history };
+    return { seed: options.seed, mode: options.mode, steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history, restarts: platform.restarts?.() ?? [], covered: coverage() };
   } finally {
     await receiver.close();
     await platform.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+
+  async function fault(victim: string, when: string): Promise<void> {
+    driver.trace.push({ step: driver.step, who: 'operator', line: `fault: ${victim} (${when})` });
+    faults += 1;
+    await platform.crash(victim);
+  }
+
+  function coverage(): Record<string, number> {
+    const covered: Record<string, number> = { lateUsage };
+    for (const o of orgs) {
+      for (const i of o.model.invoices) covered[`invoices.${i.reason}`] = (covered[`invoices.${i.reason}`] ?? 0) + 1;
+      covered['yearsClosed'] = (covered['yearsClosed'] ?? 0) + o.model.years.filter((y) => y.closed).length;
+      covered['exports'] = (covered['exports'] ?? 0) + o.model.exports.length;
+    }
+    return covered;
+  }
+
+  /**
+   * The billing scheduler (renewals, ends), then, once their invoices are issued, the usage closer (years ended
+   * a grace period ago, with their overage invoices): the model does the same in the same order.
+   */
+  async function runSchedulers(): Promise<void> {
+    const ran = await driver.call('POST', '/v1/admin/billing/run-scheduler', 'admin');
+    expect(ran.status === 200, `scheduler: ${ran.status} ${ran.text}`);
+    for (const o of orgs) o.model.renewUpTo(iso());
+    await driver.quiet();
+    const closed = await driver.call('POST', '/v1/admin/usage/close-periods', 'admin');
+    expect(closed.status === 200, `closer: ${closed.status} ${closed.text}`);
+    for (const o of orgs) o.model.closeUpTo(iso());
+  }
+
+  /** Usage events: mostly of the last hours; some just before or after the end of a year that ended lately. */
+  function usageBatch(org: SimOrganization, tag: string): { id: string; type: string; projectId: string; time: string; data: object }[] {
+    // Late: within the 35 days ingestion takes, around the end of the last year that ended (closed or in grace).
+    const ended = org.model.years.filter((y) => Date.parse(y.end) <= now && now - Date.parse(y.end) < 34 * DAY).at(-1);
+    const time = () => (ended && random.chance(0.3) ? ((lateUsage += 1), Date.parse(ended.end) + random.pick([-1, 1]) * random.int(1, 7_200) * 1000) : now - random.int(0, 6 * HOUR));
+    return Array.from({ length: random.int(1, 20) }, (_, i) => ({ id: `u${driver.step}${tag}-${i}`, type: 'zone.edited', projectId: org.projectId, time: new Date(time()).toISOString(), data: {} }));
+  }
+
+  async function sendUsage(org: SimOrganization, fresh: ReturnType<typeof usageBatch>, again: ReturnType<typeof usageBatch>): Promise<void> {
+    const res = await driver.call('POST', '/v1/usage/events', org.apiKey, [...fresh, ...again]);
+    expect(done(res, 200), `usage: ${res.status} ${res.text.slice(0, 200)}`);
+    if (done(res, 200)) {
+      for (const e of fresh) {
+        org.model.usage.set(e.id, { time: e.time, voided: false });
+        org.usageIds.push(e.id);
+      }
+      expect(res.status === 202 || res.body.accepted === fresh.length, `usage: ${fresh.length} new events and ${again.length} sent before, the platform accepted ${res.body.accepted}`);
+    }
+  }
+
+  /** Open and partially paid invoices. */
+  async function openInvoices(org: SimOrganization): Promise<any[]> {
+    return (await driver.list('/v1/invoices', org.apiKey)).filter((i) => i.status === 'open' || i.status === 'partially_paid');
   }
 
   async function perform(op: string, org: SimOrganization): Promise<void> {
@@ -173,10 +243,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         setClock(new Date(now));
         driver.trace.push({ step: driver.step, who: 'operator', line: `clock → ${iso()}` });
         await driver.quiet();
-        const ran = await driver.call('POST', '/v1/admin/billing/run-scheduler', 'admin');
-        expect(ran.status === 200, `scheduler: ${ran.status} ${ran.text}`);
-        for (const o of orgs) o.model.renewUpTo(iso());
-        await driver.call('POST', '/v1/admin/usage/close-periods', 'admin');
+        await runSchedulers();
         return;
       }
       case 'subscribe': {
@@ -208,18 +275,58 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         return;
       }
       case 'usage': {
-        const fresh = Array.from({ length: random.int(1, 20) }, (_, i) => ({ id: `u${driver.step}-${i}`, type: 'zone.edited', projectId: org.projectId, time: new Date(now - random.int(0, 6 * HOUR)).toISOString(), data: {} }));
-        // Retries and duplicates: some ids sent before come again.
+        const fresh = usageBatch(org, '');
+        // Retries and duplicates: some ids sent before come again (with their time: the same event).
         const again = org.usageIds.length && random.chance(0.3) ? random.shuffle(org.usageIds).slice(0, 3).map((id) => ({ ...fresh[0]!, id, time: org.model.usage.get(id)!.time })) : [];
-        const res = await driver.call('POST', '/v1/usage/events', org.apiKey, [...fresh, ...again]);
-        expect(done(res, 200), `usage: ${res.status} ${res.text.slice(0, 200)}`);
-        if (done(res, 200)) {
-          for (const e of fresh) {
-            org.model.usage.set(e.id, { time: e.time, voided: false });
-            org.usageIds.push(e.id);
+        await sendUsage(org, fresh, again);
+        return;
+      }
+      case 'export': {
+        // Completed exports are the export_jobs meter: over the plan's included amount, the year's close bills them.
+        for (let k = random.int(1, 4); k > 0; k--) {
+          const res = await driver.call('POST', '/v1/exports', org.apiKey, { dataset: 'zones', format: random.pick(['csv', 'json', 'ndjson']) });
+          expect(done(res, 202), `export: ${res.status} ${res.text.slice(0, 200)}`);
+          if (!done(res, 202)) return;
+          let job: any = null;
+          for (const until = Date.now() + 120_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+            job = (await driver.call('GET', `/v1/exports/${res.body.id}`, org.apiKey)).body;
+            if (job?.status === 'completed' || job?.status === 'failed') break;
           }
-          expect(res.status === 202 || res.body.accepted === fresh.length, `usage: ${fresh.length} new events and ${again.length} sent before, the platform accepted ${res.body.accepted}`);
+          expect(job?.status === 'completed', `export ${res.body.id}: ${JSON.stringify(job).slice(0, 300)}`);
+          if (job?.status === 'completed') org.model.exports.push(iso());
         }
+        return;
+      }
+      case 'concurrent': {
+        // Two requests of one organization at once: one request sent twice with its key (a client's retry racing
+        // the first), two usage batches, or two transfers on its open invoices.
+        const open = await openInvoices(org);
+        const kind = random.pick(open.length ? ['same-payment', 'usage', 'payments'] : ['usage']);
+        if (kind === 'usage') {
+          await Promise.all([sendUsage(org, usageBatch(org, 'a'), []), sendUsage(org, usageBatch(org, 'b'), [])]);
+          return;
+        }
+        const pay = async (reference: string, key?: string) => {
+          const invoice = random.pick(open);
+          const amount = random.int(1, invoice.amountRemaining as number);
+          const body = { amount, currency: invoice.currency, reference, receivedAt: at };
+          return { amount, res: await driver.call('POST', `/v1/admin/invoices/${invoice.id}/payments`, 'admin', body, key) };
+        };
+        if (kind === 'payments') {
+          for (const { amount, res } of await Promise.all([pay(`W-${driver.step}a`), pay(`W-${driver.step}b`)])) {
+            expect(done(res, 201), `one of two payments at once (${amount}): ${res.status} ${res.text.slice(0, 200)}`);
+            if (done(res, 201)) org.cashIn += amount;
+          }
+          return;
+        }
+        // One request twice at once: the same body and key, so one payment whatever the two answers say.
+        const invoice = random.pick(open);
+        const amount = random.int(1, invoice.amountRemaining as number);
+        const body = { amount, currency: invoice.currency, reference: `W-${driver.step}`, receivedAt: at };
+        const key = driver.newKey();
+        const answers = await Promise.all([0, 1].map(() => driver.call('POST', `/v1/admin/invoices/${invoice.id}/payments`, 'admin', body, key)));
+        expect(answers.every((res) => done(res, 201)), `one payment sent twice at once: ${answers.map((res) => `${res.status} ${res.text.slice(0, 150)}`).join(' | ')}`);
+        if (answers.some((res) => done(res, 201))) org.cashIn += amount;
         return;
       }
       case 'void-usage': {
@@ -231,7 +338,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         return;
       }
       case 'pay': {
-        const open = (await driver.list('/v1/invoices', org.apiKey)).filter((i) => i.status === 'open' || i.status === 'partially_paid');
+        const open = await openInvoices(org);
         if (!open.length) return;
         const invoice = random.pick(open);
         const remaining = invoice.amountRemaining as number;
