@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -12,7 +12,7 @@ export interface ReceivedMail {
 
 /**
  * A real SMTP server on loopback that keeps what it receives: `make up` sends mail here when no SMTP_URL is set
- * (each message written to `<dir>/<n>.eml`), and tests read what arrived.
+ * (each message written to `<dir>/<n>.eml`, numbered on from what the folder holds), and tests read what arrived.
  */
 export class SmtpSink {
   readonly received: ReceivedMail[] = [];
@@ -21,10 +21,15 @@ export class SmtpSink {
   private port = 0;
 
   private readonly dir: string | null;
+  /** The last file's number: a sink started again on the same folder (a restart) goes on after it. */
+  private last = 0;
 
   constructor(dir: string | null = null) {
     this.dir = dir;
-    if (dir) mkdirSync(dir, { recursive: true });
+    if (dir) {
+      mkdirSync(dir, { recursive: true });
+      this.last = Math.max(0, ...readdirSync(dir).map((f) => Number(/^(\d+)\.eml$/.exec(f)?.[1] ?? 0)));
+    }
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
@@ -37,7 +42,8 @@ export class SmtpSink {
           const raw = Buffer.concat(chunks);
           let file: string | null = null;
           if (this.dir) {
-            file = join(this.dir, `${String(this.received.length + 1).padStart(6, '0')}.eml`);
+            this.last += 1;
+            file = join(this.dir, `${String(this.last).padStart(6, '0')}.eml`);
             writeFileSync(file, raw);
           }
           const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
