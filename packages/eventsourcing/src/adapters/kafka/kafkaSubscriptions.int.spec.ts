@@ -14,7 +14,7 @@ import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
 import { SqliteReadStore } from '../sqlite/sqliteReadStore.ts';
 import { KafkaRelay } from './kafkaRelay.ts';
 import { KafkaSubscriptions } from './kafkaSubscriptions.ts';
-import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
+import { DEAD_LETTER_TOPIC, KafkaTopics, topicOfEvent } from './kafkaTopics.ts';
 
 // On the real broker (Maven Central's, on the local Java), never a mock.
 const unavailable = kafkaUnavailable();
@@ -70,6 +70,29 @@ if (unavailable) {
   subscriptionsContract('Kafka consumer groups fed by the relay', () => kafkaFixture(broker.brokers));
 
   describe('Kafka subscriptions on the real broker', () => {
+    it('commits to Kafka what its checkpoint says it handled (a commit lost with the broker): the group does not stay a message behind', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      try {
+        const category = `lag${randomBytes(4).toString('hex')}`;
+        const { position } = await f.store.append(`${category}-1`, [counted(1)], { expectedVersion: 'any' });
+        const topic = topicOfEvent({ streamId: `${category}-1` });
+        await f.subscriptions.relayed(position, Date.now() + 10_000, () => 'relay did not publish');
+        const [partition, end] = [...(await f.subscriptions.topics.ends(topic))].find(([, e]) => e > 0n)!;
+        // Handled and checkpointed, but the commit to Kafka never made it (the broker went away in between).
+        const name = `lag-${category}`;
+        await f.readStore.transaction((tx) => tx.saveCheckpoint(name, JSON.stringify({ [`${topic}:${partition}`]: { next: String(end), position } })));
+        const seen: string[] = [];
+        const sub = f.subscriptions.subscribe(name, { categories: [category] }, async (batch) => void seen.push(...batch.map((e) => e.id)));
+        await sub.caughtUp;
+        let committed: bigint | null = null;
+        for (const until = Date.now() + 20_000; Date.now() < until && committed !== end; await new Promise((r) => setTimeout(r, 100))) committed = (await f.subscriptions.topics.committed(`curbmap.${name}`, topic)).get(partition)?.committed ?? null;
+        expect(committed).toBe(end);
+        expect(seen).toEqual([]);
+      } finally {
+        await f.close();
+      }
+    }, 60_000);
+
     it('drops what the relay sends twice (a crash between its send and its checkpoint): every event is handled once', async () => {
       const f = await kafkaFixture(broker.brokers);
       try {

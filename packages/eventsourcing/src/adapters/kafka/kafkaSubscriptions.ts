@@ -270,6 +270,15 @@ class KafkaSubscription implements Subscription {
     const baseDelay = this.options.retry?.baseDelayMs ?? 200;
     // Below the stored checkpoint: handled before a crash that came before the commit to Kafka.
     const entries = batch.messages.filter((m) => BigInt(m.offset) >= (this.handled.get(key)?.next ?? 0n)).map((message) => ({ message, event: readEvent(message) }));
+    if (entries.length === 0 && batch.messages.length > 0 && this.handled.has(key)) {
+      // All handled before, by the checkpoint, and Kafka still has them: the commit after them was lost (the broker
+      // went away between the checkpoint and the commit, or the process died there). Commit it now, or the group
+      // stays behind (lag that never clears) until the partition's next message.
+      const next = this.handled.get(key)!.next;
+      resolveOffset(String(next - 1n));
+      await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
+      return;
+    }
     let failures = 0;
     for (let i = 0; i < entries.length; ) {
       if (this.stopped || !isRunning() || isStale()) return;
@@ -333,7 +342,9 @@ class KafkaSubscription implements Subscription {
     const [topic, partition] = splitKey(key);
     this.handled.set(key, { next, position: this.lastPosition(chunk, this.handled.get(key)?.position ?? null) });
     resolveOffset(String(next - 1n));
-    await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
+    // The checkpoint already holds the chunk: a commit lost with the broker is made when the partition comes back
+    // (onBatch, "all handled before"). Failing here instead would retry, even park, a chunk whose effect is done.
+    await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]).catch((err) => this.env.options.log?.warn({ err, subscription: this.name, topic, partition }, 'commit to Kafka failed; the checkpoint holds it, the commit follows'));
     this.notify();
   }
 
