@@ -22,10 +22,10 @@ async function freePort(): Promise<number> {
  * Kafka broker, every process on the simulation's clock. A crash is kill -9 of any one of them (the relay is the
  * gateway's), started again on the same port; an immediate stop and start of PostgreSQL; or a broker outage.
  */
-export async function startDistributed(dir: string): Promise<SimPlatform> {
+export async function startDistributed(dir: string, extra: Record<string, string> = {}): Promise<SimPlatform> {
   const [cluster, broker]: [PrivateCluster, PrivateBroker] = await Promise.all([startPrivateCluster({ crashes: true }), startPrivateBroker()]);
   const databaseUrl = (await createDatabase(cluster.url)).url;
-  const env: Record<string, string> = { ...simulationEnv(dir), DATABASE_URL: databaseUrl, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex') };
+  const env: Record<string, string> = { ...simulationEnv(dir), ...extra, DATABASE_URL: databaseUrl, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex') };
   const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()] as const))) as Record<string, number>;
   const launch = (name: string) =>
     name === 'gateway'
@@ -56,7 +56,7 @@ export async function startDistributed(dir: string): Promise<SimPlatform> {
     await supervise();
     const head = await store.headPosition();
     const relayed = await checkpoints.loadCheckpoint('kafka-relay');
-    if (head !== null && (relayed === null || store.compare(relayed, head) < 0)) return false;
+    if (head !== null && (relayed === null || store.compare(relayed, head) < 0)) return `the relay's checkpoint ${JSON.stringify(relayed)} is behind the log's head ${JSON.stringify(head)}`;
     const ends = new Map<string, Map<number, string>>();
     const endOf = async (topic: string) => {
       if (!ends.has(topic)) ends.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high])));
@@ -65,10 +65,10 @@ export async function startDistributed(dir: string): Promise<SimPlatform> {
     for (const { groupId } of (await admin.listGroups()).groups) {
       for (const { topic, partitions } of await admin.fetchOffsets({ groupId })) {
         const high = await endOf(topic);
-        for (const { partition, offset } of partitions) if (BigInt(high.get(partition) ?? '0') > BigInt(offset === '-1' ? '0' : offset)) return false;
+        for (const { partition, offset } of partitions) if (BigInt(high.get(partition) ?? '0') > BigInt(offset === '-1' ? '0' : offset)) return `group ${groupId} committed ${offset} on ${topic}[${partition}], whose end is ${high.get(partition)}`;
       }
     }
-    return true;
+    return true as const;
   };
   return {
     url: () => running['gateway']!.url,
@@ -90,7 +90,10 @@ export async function startDistributed(dir: string): Promise<SimPlatform> {
         await broker.resume();
         return which;
       }
-      await killHard(running[which] ?? null);
+      // Taken out of the supervisor's sight first: a quiet() meanwhile must not start it a second time.
+      const victim = running[which] ?? null;
+      running[which] = null;
+      await killHard(victim);
       running[which] = await launch(which);
       return which;
     },

@@ -1,8 +1,15 @@
 import type { Driver } from './driver.ts';
+import type { Mail } from './mailbox.ts';
 import type { SimOrganization } from './simulation.ts';
 
 /** The webhooks an organization's endpoint took (2xx), each with its `webhook-id` and body. */
 export type DeliveredTo = (org: SimOrganization) => { id: string; body: string }[];
+
+/** What reached the organizations: webhook deliveries taken (2xx) and mails to their billing address. */
+export interface Deliveries {
+  webhooks: DeliveredTo;
+  mails: (org: SimOrganization) => Mail[];
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -30,9 +37,15 @@ async function quietBooks(driver: Driver, orgs: SimOrganization[]): Promise<Map<
 const invoiceNumber = /^CM-(\d{4})-(\d{6})$/;
 
 /** Every invariant of the issue, for every organization; violations go to the driver's report. */
-export async function checkInvariants(driver: Driver, orgs: SimOrganization[], at: string, delivered: DeliveredTo): Promise<void> {
+export async function checkInvariants(driver: Driver, orgs: SimOrganization[], at: string, delivered: Deliveries): Promise<void> {
   const books = await quietBooks(driver, orgs);
-  await checkWebhooks(driver, orgs, books, delivered);
+  // 6. Nothing parked: an event a process gave up on is an effect missing somewhere.
+  const parked = await driver.call('GET', '/v1/admin/dead-letters?status=parked', 'admin');
+  for (const d of (parked.body?.data ?? []) as { subscription: string; eventType: string; error: string; attempts: number }[]) {
+    driver.violation('6 effects', `dead letter: ${d.subscription} gave up on ${d.eventType} after ${d.attempts} attempts: ${d.error.slice(0, 300)}`);
+  }
+  await checkWebhooks(driver, orgs, books, delivered.webhooks);
+  await checkMails(driver, orgs, books, delivered.mails);
   for (const org of orgs) {
     const { invoices, payments, credit } = books.get(org.id)!;
     const who = org.model.name;
@@ -68,6 +81,16 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       if (i.status !== status) fail('2 invoice', `${i.number}: status ${i.status} with ${remaining} remaining and ${i.amountPaid} paid (expected ${status})`);
     }
 
+    // The operator's credit notes: each acknowledged one is on its invoice once, with its amount.
+    for (const i of invoices) {
+      const notes = ((i.creditNotes ?? []) as { id: string; amount: number; reason: string }[]).filter((n) => n.reason === 'simulated correction');
+      const want = org.creditNotes.get(i.id) ?? [];
+      if (JSON.stringify(notes.map((n) => n.amount)) !== JSON.stringify(want)) fail('2 invoice', `${i.number}: the operator's credit notes were ${JSON.stringify(want)}, the invoice shows ${JSON.stringify(notes.map((n) => n.amount))}`);
+      if (new Set((i.creditNotes ?? []).map((n: { id: string }) => n.id)).size !== (i.creditNotes ?? []).length) fail('2 invoice', `${i.number}: a credit note twice`);
+      const credited = (i.creditNotes ?? []).reduce((a: number, n: { amount: number }) => a + n.amount, 0);
+      if (credited !== (i.amountCredited ?? 0)) fail('2 invoice', `${i.number}: credited ${i.amountCredited ?? 0}, its credit notes add up to ${credited}`);
+    }
+
     // 3. Numbers: 1…N per year, no gap, no duplicate, in issue order.
     const byYear = new Map<string, { n: number; issuedAt: string }[]>();
     for (const i of invoices) {
@@ -90,8 +113,10 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
     if (issued.length !== expected.length) fail('model invoices', `the model expects ${expected.length} invoices (${expected.map((e) => `${e.reason} ${e.total}`).join(', ')}), the platform issued ${issued.length} (${issued.map((i) => `${i.number} ${i.total}`).join(', ')})`);
     for (let k = 0; k < Math.min(issued.length, expected.length); k++) {
       const [i, e] = [issued[k]!, expected[k]!];
-      const lines = (i.lines as { amount: number }[]).map((l) => l.amount).sort((a, b) => a - b);
-      const want = [...e.lines].sort((a, b) => a - b);
+      // Each line: its amount and the period it covers (instants compared as instants).
+      const line = (l: { amount: number; periodStart?: string | null; periodEnd?: string | null }) => `${l.amount} [${l.periodStart ? new Date(l.periodStart).toISOString() : '-'}, ${l.periodEnd ? new Date(l.periodEnd).toISOString() : '-'})`;
+      const lines = (i.lines as { amount: number }[]).map(line).sort();
+      const want = e.lines.map(line).sort();
       if (i.total !== e.total || i.tax?.amount !== e.tax || JSON.stringify(lines) !== JSON.stringify(want)) {
         fail('model invoices', `${i.number} (${e.reason} at ${e.at}): the model expects lines ${JSON.stringify(want)}, tax ${e.tax}, total ${e.total}; the platform shows lines ${JSON.stringify(lines)}, tax ${i.tax?.amount}, total ${i.total}`);
       }
@@ -181,9 +206,64 @@ async function checkWebhooks(driver: Driver, orgs: SimOrganization[], books: Map
         fail(`${key}: no webhook delivered (${status}${entry ? `the log has ${JSON.stringify(entry).slice(0, 300)}` : 'no message in the delivery log'})`);
       }
     }
+    // An overdue notice names an invoice that exists and was due by the end of the history.
+    const { invoices } = books.get(org.id)!;
+    for (const d of delivered(org)) {
+      const { type, data = {} } = JSON.parse(d.body) as { type?: string; data?: Record<string, unknown> };
+      if (type !== 'invoice.overdue') continue;
+      const invoice = invoices.find((i) => i.id === data['invoiceId']);
+      if (!invoice) fail(`invoice.overdue ${String(data['invoiceId'])}: a notice about an invoice that does not exist`);
+      else if (invoice.dueAt && Date.parse(invoice.dueAt) > Date.parse(String(data['dueAt']))) fail(`invoice.overdue ${invoice.number}: noticed as due ${String(data['dueAt'])}, the invoice is due ${invoice.dueAt}`);
+    }
     for (const [key, set] of ids) {
       if (!expected.has(key)) fail(`${key}: a webhook for something that did not happen`);
       if (set.size > 1) fail(`${key}: ${set.size} messages (ids ${[...set].join(', ')}) for one event`);
     }
+  }
+}
+
+const issuedSubject = /^Invoice (CM-\d{4}-\d{6}) from CurbMap$/;
+const overdueSubject = /^Invoice (CM-\d{4}-\d{6}) is overdue$/;
+
+/**
+ * 5. E-mails: each invoice issued is one mail (one Message-ID, whatever the retries) with its PDF, each payment
+ * received one receipt; no mail about an invoice that does not exist; a Message-ID never names two mails.
+ */
+async function checkMails(driver: Driver, orgs: SimOrganization[], books: Map<string, Books>, mails: (org: SimOrganization) => Mail[]): Promise<void> {
+  const received = (org: SimOrganization) => {
+    const subjects = new Map<string, Mail>();
+    for (const m of mails(org)) subjects.set(m.messageId, m);
+    return subjects;
+  };
+  const complete = (org: SimOrganization) => {
+    const { invoices, payments } = books.get(org.id)!;
+    const subjects = [...received(org).values()].map((m) => m.subject);
+    return invoices.every((i) => subjects.includes(`Invoice ${i.number} from CurbMap`)) && subjects.filter((s) => s.startsWith('Payment received:')).length >= payments.filter((p) => p.method !== 'credit_balance').length;
+  };
+  // Mail goes out asynchronously (the PDF is rendered first): wait a while for what is owed.
+  for (let i = 0; i < 300 && orgs.some((o) => !complete(o)); i++) await sleep(200);
+  for (const org of orgs) {
+    const fail = (detail: string) => driver.violation('5 notifications', `${org.model.name}: ${detail}`);
+    const { invoices, payments } = books.get(org.id)!;
+    const numbers = new Set(invoices.map((i) => i.number as string));
+    for (const m of mails(org)) {
+      const first = received(org).get(m.messageId)!;
+      if (first.subject !== m.subject) fail(`Message-ID ${m.messageId} on two mails: "${first.subject}" and "${m.subject}"`);
+    }
+    const issued = new Map<string, Mail[]>();
+    let receipts = 0;
+    for (const m of received(org).values()) {
+      const number = issuedSubject.exec(m.subject)?.[1] ?? overdueSubject.exec(m.subject)?.[1];
+      if (number && !numbers.has(number)) fail(`a mail "${m.subject}" about an invoice that does not exist`);
+      if (issuedSubject.test(m.subject)) issued.set(number!, [...(issued.get(number!) ?? []), m]);
+      if (m.subject.startsWith('Payment received:')) receipts += 1;
+    }
+    for (const number of numbers) {
+      const sent = issued.get(number) ?? [];
+      if (sent.length !== 1) fail(`invoice ${number}: ${sent.length} mails (${sent.map((m) => m.messageId).join(', ')}), one expected`);
+      else if (!sent[0]!.attachments.includes(`${number}.pdf`)) fail(`invoice ${number}: its mail has no PDF (attachments: ${sent[0]!.attachments.join(', ') || 'none'})`);
+    }
+    const paid = payments.filter((p) => p.method !== 'credit_balance').length;
+    if (receipts !== paid) fail(`${paid} payments received, ${receipts} receipts mailed`);
   }
 }

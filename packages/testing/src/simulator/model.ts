@@ -41,11 +41,18 @@ export function annualPeriod(anchorIso: string, zone: string, n: number): { star
   return { start: at(n), end: at(n + 1) };
 }
 
+export interface ModelLine {
+  amount: number;
+  periodStart: string;
+  periodEnd: string;
+}
+
 export interface ExpectedInvoice {
   /** What the charge is: its order among the organization's charges is the invoices' order. */
   reason: 'subscribe' | 'change' | 'renewal' | 'overage';
   at: string;
-  lines: number[];
+  /** Each line's amount and the period it covers. */
+  lines: ModelLine[];
   subtotal: number;
   tax: number;
   total: number;
@@ -94,9 +101,9 @@ export class OrganizationModel {
     this.taxBps = taxBps;
   }
 
-  private charge(reason: ExpectedInvoice['reason'], at: string, lines: number[]): void {
-    const subtotal = lines.reduce((a, b) => a + b, 0);
-    const tax = lines.reduce((a, l) => a + lineTax(l, this.taxBps), 0);
+  private charge(reason: ExpectedInvoice['reason'], at: string, lines: ModelLine[]): void {
+    const subtotal = lines.reduce((a, l) => a + l.amount, 0);
+    const tax = lines.reduce((a, l) => a + lineTax(l.amount, this.taxBps), 0);
     this.invoices.push({ reason, at, lines, subtotal, tax, total: subtotal + tax });
   }
 
@@ -112,7 +119,7 @@ export class OrganizationModel {
     const period = annualPeriod(at, this.zone, 0);
     this.subscription = { planId, seats, anchor: at, year: 0, periodStart: period.start, periodEnd: period.end, pendingSeats: null, pendingPlanId: null, cancelAtPeriodEnd: false, ended: false };
     this.years.push({ start: period.start, end: period.end, planId, closed: false });
-    this.charge('subscribe', at, [this.annual(planId, seats)]);
+    this.charge('subscribe', at, [{ amount: this.annual(planId, seats), periodStart: period.start, periodEnd: period.end }]);
   }
 
   /**
@@ -124,7 +131,9 @@ export class OrganizationModel {
     const s = this.subscription!;
     const whole = (Date.parse(s.periodEnd) - Date.parse(s.periodStart)) / 1000;
     const left = (Date.parse(s.periodEnd) - Date.parse(at)) / 1000;
-    const prorated = (seats: number, planId: string) => this.charge('change', at, [-prorate(this.annual(s.planId, s.seats), left, whole), prorate(this.annual(planId, seats), left, whole)]);
+    // Both lines cover what is left of the year, from the change.
+    const rest = (amount: number) => ({ amount, periodStart: at, periodEnd: s.periodEnd });
+    const prorated = (seats: number, planId: string) => this.charge('change', at, [rest(-prorate(this.annual(s.planId, s.seats), left, whole)), rest(prorate(this.annual(planId, seats), left, whole))]);
     if (to.seats !== undefined) {
       if (to.seats > s.seats) {
         prorated(to.seats, s.planId);
@@ -160,7 +169,7 @@ export class OrganizationModel {
       s.pendingSeats = null;
       s.pendingPlanId = null;
       this.years.push({ start: period.start, end: period.end, planId: s.planId, closed: false });
-      this.charge('renewal', period.start, [this.annual(s.planId, s.seats)]);
+      this.charge('renewal', period.start, [{ amount: this.annual(s.planId, s.seats), periodStart: period.start, periodEnd: period.end }]);
     }
   }
 
@@ -173,7 +182,7 @@ export class OrganizationModel {
       if (year.closed || Date.parse(year.end) + GRACE_MS > Date.parse(at)) continue;
       year.closed = true;
       const over = this.exportCount(year.start, year.end) - simPlan(year.planId).exportsIncluded;
-      if (over > 0) this.charge('overage', at, [Math.ceil(over / exportOverage.unitSize) * exportOverage.prices[this.currency]]);
+      if (over > 0) this.charge('overage', at, [{ amount: Math.ceil(over / exportOverage.unitSize) * exportOverage.prices[this.currency], periodStart: year.start, periodEnd: year.end }]);
     }
   }
 

@@ -28,21 +28,24 @@ export interface SimPlatform {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `settled` until it holds twice in a row. */
-export async function twiceSettled(settled: () => Promise<boolean>, what: string): Promise<void> {
+/** Polls `settled` (true, or what is not settled yet) until it holds twice in a row. */
+export async function twiceSettled(settled: () => Promise<true | string>, what: string): Promise<void> {
   let times = 0;
+  let pending = '';
   for (const until = Date.now() + 120_000; Date.now() < until; ) {
     let ok = false;
     try {
-      ok = await settled();
-    } catch {
-      ok = false; // a process restarting
+      const answer = await settled();
+      ok = answer === true;
+      if (answer !== true) pending = answer;
+    } catch (err) {
+      pending = `${(err as Error).message}`; // a process restarting
     }
     times = ok ? times + 1 : 0;
     if (times >= 2) return;
     await sleep(ok ? 100 : 25);
   }
-  throw new Error(`${what} never became quiet`);
+  throw new Error(`${what} never became quiet in 120 s; last seen: ${pending}`);
 }
 
 export function clockWriter(file: string): (at: Date) => void {
@@ -71,8 +74,8 @@ export function simulationEnv(dir: string): Record<string, string> {
 }
 
 /** Embedded mode: the whole platform in one process on SQLite, killed and started again on the same files. */
-export async function startEmbedded(dir: string): Promise<SimPlatform> {
-  const env = simulationEnv(dir);
+export async function startEmbedded(dir: string, extra: Record<string, string> = {}): Promise<SimPlatform> {
+  const env = { ...simulationEnv(dir), ...extra };
   const launch = () => startProcess('services/gateway/src/main.ts', env, /CurbMap is running at (\S+)/);
   let current: Running | null = await launch();
   const setClock = clockWriter(env['CURBMAP_CLOCK_FILE']!);
@@ -86,7 +89,7 @@ export async function startEmbedded(dir: string): Promise<SimPlatform> {
       twiceSettled(async () => {
         const res = await fetch(new URL('/metrics', current!.url), { headers: { authorization: `Bearer ${SIM_ADMIN}` } });
         const lags = [...(await res.text()).matchAll(/^curbmap_subscription_lag_events\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
-        return res.ok && lags.length > 0 && lags.every((n) => n === 0);
+        return (res.ok && lags.length > 0 && lags.every((n) => n === 0)) || `metrics ${res.status}, lags ${lags.join(' ')}`;
       }, 'the embedded platform'),
     async crash() {
       await killHard(current);

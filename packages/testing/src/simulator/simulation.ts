@@ -9,6 +9,7 @@ import { startDistributed } from './distributed.ts';
 import { clockWriter, startEmbedded, type SimPlatform } from './platform.ts';
 import { Random } from './random.ts';
 import { WebhookReceiver } from '../webhookReceiver.ts';
+import { Mailbox } from './mailbox.ts';
 
 export interface SimulationOptions {
   seed: number;
@@ -55,6 +56,9 @@ export interface SimOrganization {
   cashIn: number;
   cashOut: number;
   usageIds: string[];
+  billingEmail: string;
+  /** Credit notes the operator had acknowledged, per invoice: the amounts, in order. */
+  creditNotes: Map<string, number[]>;
 }
 
 const HOUR = 3_600_000;
@@ -73,7 +77,10 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let now = Date.parse('2027-01-04T09:00:00Z') + random.int(0, 300) * DAY + random.int(0, 86_399) * 1000;
   const setClock = clockWriter(join(dir, 'clock'));
   setClock(new Date(now));
-  const platform: SimPlatform = options.mode === 'embedded' ? await startEmbedded(dir) : await startDistributed(dir);
+  // The organizations' mail server: every process mails there (SMTP_URL).
+  const mailbox = new Mailbox();
+  const mail = { SMTP_URL: await mailbox.listen() };
+  const platform: SimPlatform = options.mode === 'embedded' ? await startEmbedded(dir, mail) : await startDistributed(dir, mail);
   const driver = new Driver(platform, options.seed);
   // The organizations' webhook endpoints: the first attempt of about one message in ten is refused (500), so
   // retries happen; at the end every attempt is taken, so what is owed arrives.
@@ -115,65 +122,79 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       await driver.call('POST', '/v1/meters', apiKey, { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
       const hook = await driver.call('POST', '/v1/webhook-endpoints', apiKey, { url: `${hooks}/${i}`, events: ['invoice.issued', 'payment.received', 'invoice.overdue', 'subscription.renewal_due'] });
       expect(done(hook, 201), `webhook endpoint: ${hook.status} ${hook.text.slice(0, 200)}`);
-      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [] });
+      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [], creditNotes: new Map(), billingEmail: `ap${i}@city.example` });
     }
 
-    for (let step = 1; step <= options.steps; step++) {
-      // A step's organization, operation, choices and faults come from its own stream (the seed and its number),
-      // so a shortened history (`only`) replays each step it keeps as the whole history made it.
-      random = new Random(Math.imul(options.seed, 0x9e3779b1) ^ Math.imul(step, 0x85ebca6b));
-      if (options.only && !options.only.includes(step)) continue;
-      driver.step = step;
-      const org = random.pick(orgs);
-      driver.who = org.model.name;
-      let op = random.weighted<string>([
-        ['advance', 20],
-        ['subscribe', 6],
-        ['change', 14],
-        ['cancel', 3],
-        ['usage', 20],
-        ['void-usage', 5],
-        ['pay', 15],
-        ['credit-note', 4],
-        ['refund', 4],
-        ['void-invoice', 2],
-        ['export', 6],
-        ['concurrent', 5],
-      ]);
-      // What the organization's state allows: subscribing when it has none, changing or canceling when it has one.
-      if (org.model.canSubscribe() && (op === 'change' || op === 'cancel')) op = 'subscribe';
-      else if (!org.model.canSubscribe() && op === 'subscribe') op = 'change';
-      if (op === 'void-usage' && !org.usageIds.length) op = 'usage';
-      count(op);
-      if (random.chance(options.crashRate)) {
-        // kill -9 a few milliseconds after the step's first mutating request goes out (or after the step, if it
-        // sent none): the client sends it again with its Idempotency-Key.
-        const victim = random.pick(platform.processes());
-        const delay = random.int(0, 30);
-        let crashed: Promise<unknown> | null = null;
-        driver.beforeMutation = () => void (crashed = new Promise((r) => setTimeout(r, delay)).then(() => fault(victim, `${delay} ms into the step's first mutating request`)));
-        await perform(op, org);
-        driver.beforeMutation = null;
-        await (crashed ?? fault(victim, 'after the step'));
-      } else await perform(op, org);
-      if (random.chance(options.crashRate)) await fault(random.pick(platform.processes()), 'between two steps');
-    }
+    // A platform that never becomes quiet (or any other failure of the run) is a violation of its own, with what
+    // the processes printed: the report still comes out, and a soak goes on with the next history.
+    try {
+      for (let step = 1; step <= options.steps; step++) {
+        // A step's organization, operation, choices and faults come from its own stream (the seed and its number),
+        // so a shortened history (`only`) replays each step it keeps as the whole history made it.
+        random = new Random(Math.imul(options.seed, 0x9e3779b1) ^ Math.imul(step, 0x85ebca6b));
+        if (options.only && !options.only.includes(step)) continue;
+        driver.step = step;
+        const org = random.pick(orgs);
+        driver.who = org.model.name;
+        let op = random.weighted<string>([
+          ['advance', 20],
+          ['subscribe', 6],
+          ['change', 14],
+          ['cancel', 3],
+          ['usage', 20],
+          ['void-usage', 5],
+          ['pay', 15],
+          ['credit-note', 4],
+          ['refund', 4],
+          ['void-invoice', 2],
+          ['uncollectible', 2],
+          ['export', 6],
+          ['concurrent', 5],
+        ]);
+        // What the organization's state allows: subscribing when it has none, changing or canceling when it has one.
+        if (org.model.canSubscribe() && (op === 'change' || op === 'cancel')) op = 'subscribe';
+        else if (!org.model.canSubscribe() && op === 'subscribe') op = 'change';
+        if (op === 'void-usage' && !org.usageIds.length) op = 'usage';
+        count(op);
+        if (random.chance(options.crashRate)) {
+          // kill -9 a few milliseconds after the step's first mutating request goes out (or after the step, if it
+          // sent none): the client sends it again with its Idempotency-Key.
+          const victim = random.pick(platform.processes());
+          const delay = random.int(0, 30);
+          let crashed: Promise<unknown> | null = null;
+          driver.beforeMutation = () => void (crashed = new Promise((r) => setTimeout(r, delay)).then(() => fault(victim, `${delay} ms into the step's first mutating request`)));
+          await perform(op, org);
+          driver.beforeMutation = null;
+          await (crashed ?? fault(victim, 'after the step'));
+        } else await perform(op, org);
+        if (random.chance(options.crashRate)) await fault(random.pick(platform.processes()), 'between two steps');
+      }
 
-    // The end of the story: every webhook attempt taken from now on, half a day for the retries to come due
-    // (the schedulers run), then the books once the platform is quiet.
-    acceptAll = true;
-    now += 12 * HOUR;
-    setClock(new Date(now));
-    await driver.quiet();
-    await runSchedulers();
-    driver.step = options.steps + 1;
-    await checkInvariants(driver, orgs, iso(), (org) => receiver.received.filter((r) => r.status < 300 && r.url === `/hooks/${orgs.indexOf(org)}`).map((r) => ({ id: String(r.headers['webhook-id']), body: r.body })));
+      // The end of the story: every webhook attempt taken from now on, half a day for the retries to come due
+      // (the schedulers run), then the books once the platform is quiet.
+      acceptAll = true;
+      await driver.quiet();
+      now += 12 * HOUR;
+      setClock(new Date(now));
+      await driver.quiet();
+      await runSchedulers();
+      driver.step = options.steps + 1;
+      await checkInvariants(driver, orgs, iso(), {
+        webhooks: (org) => receiver.received.filter((r) => r.status < 300 && r.url === `/hooks/${orgs.indexOf(org)}`).map((r) => ({ id: String(r.headers['webhook-id']), body: r.body })),
+        mails: (org) => mailbox.mails.filter((m) => m.to.includes(org.billingEmail)),
+      });
+    } catch (err) {
+      driver.violation('platform', `${(err as Error).message}\n${platform.logs().slice(-6000)}`);
+    }
+    // SIM_LOGS=<file>: what the processes printed, kept for a history with violations.
+    if (driver.violations.length && process.env['SIM_LOGS']) writeFileSync(`${process.env['SIM_LOGS']}.${options.seed}`, platform.logs());
     const named = new Set(orgs.map((o) => o.model.name).filter((name) => driver.violations.some((v) => v.detail.startsWith(`${name}:`))));
     const history = driver.violations.length ? driver.trace.filter((t) => named.has(t.who) || t.who === 'operator' || named.size === 0).map((t) => `${t.step} [${t.who}] ${t.line}`) : [];
     return { seed: options.seed, mode: options.mode, steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history, restarts: platform.restarts?.() ?? [], covered: coverage() };
   } finally {
     await receiver.close();
     await platform.stop();
+    await mailbox.close();
     rmSync(dir, { recursive: true, force: true });
   }
 
@@ -238,6 +259,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (op !== 'usage' && op !== 'advance') await driver.quiet();
     switch (op) {
       case 'advance': {
+        // What happened so far happens at its own time (a receipt mailed days late is skipped as too old): the
+        // clock moves once the platform is quiet.
+        await driver.quiet();
         // Whole seconds: proration counts seconds.
         now += Math.max(HOUR, Math.round((random.next() * 2 * averageAdvance) / 1000) * 1000);
         setClock(new Date(now));
@@ -338,7 +362,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         return;
       }
       case 'pay': {
-        const open = await openInvoices(org);
+        const open = [...(await openInvoices(org)), ...(await driver.list('/v1/invoices', org.apiKey)).filter((i) => i.status === 'uncollectible' && i.amountRemaining > 0 && random.chance(0.5))];
         if (!open.length) return;
         const invoice = random.pick(open);
         const remaining = invoice.amountRemaining as number;
@@ -367,6 +391,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         const amount = random.int(1, invoice.total - (invoice.amountCredited ?? 0));
         const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/credit-notes`, 'admin', { amount, reason: 'simulated correction' });
         expect(done(res, 201), `credit note of ${amount} on ${invoice.number} (total ${invoice.total}, credited ${invoice.amountCredited ?? 0}): ${res.status} ${res.text.slice(0, 200)}`);
+        if (done(res, 201)) org.creditNotes.set(invoice.id, [...(org.creditNotes.get(invoice.id) ?? []), amount]);
         return;
       }
       case 'refund': {
@@ -393,6 +418,15 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           if (asked !== undefined && grew !== asked) driver.violation('1 cash', `${org.model.name}: a refund of ${asked} on ${payment.id} accepted, the payment's refunded amount grew by ${grew}`);
           org.cashOut += asked ?? grew;
         }
+        return;
+      }
+      case 'uncollectible': {
+        // Dunning stops; a transfer that still arrives settles it (the pay step also picks uncollectible invoices).
+        const open = await openInvoices(org);
+        if (!open.length) return;
+        const invoice = random.pick(open);
+        const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/mark-uncollectible`, 'admin', { reason: 'simulated: the city stopped answering' });
+        expect(done(res, 200), `mark ${invoice.number} uncollectible: ${res.status} ${res.text.slice(0, 200)}`);
         return;
       }
       case 'void-invoice': {
