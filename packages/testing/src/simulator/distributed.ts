@@ -4,7 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
 import { startPrivateBroker, type PrivateBroker } from '../kafka/privateBroker.ts';
 import { createDatabase, startPrivateCluster, type PrivateCluster } from '../postgres/privateCluster.ts';
-import { killHard, startProcess, stopProcess } from '../processes.ts';
+import { killHard, startProcess, stopProcess, type Running } from '../processes.ts';
 import { clockWriter, simulationEnv, twiceSettled, type SimPlatform } from './platform.ts';
 
 const SERVICES = ['billing', 'usage', 'export', 'invoice'] as const;
@@ -31,9 +31,26 @@ export async function startDistributed(dir: string, extra: Record<string, string
     name === 'gateway'
       ? startProcess('services/gateway/src/main.ts', { ...env, SERVICE_URLS: SERVICES.map((s) => `${s}=http://127.0.0.1:${ports[s]}`).join(',') }, /CurbMap is running at (\S+)/)
       : startProcess(`services/${name}/src/main.ts`, { ...env, PORT: String(ports[name]) }, /curbmap service listening at (\S+)/);
-  const running: Record<string, Awaited<ReturnType<typeof launch>> | null> = {};
-  for (const s of SERVICES) running[s] = await launch(s);
-  running['gateway'] = await launch('gateway');
+  const running: Record<string, Running | null> = {};
+  // The supervisor a deployment has (up-distributed's, a container's restart policy): a process that exits on its
+  // own (a lost database, say) is started again at once, and the report names it. A process crash() kills is
+  // taken out of its sight first.
+  const restarted: string[] = [];
+  let stopping = false;
+  const supervised = async (name: string): Promise<Running> => {
+    const p = await launch(name);
+    running[name] = p;
+    p.child.once('exit', (code, signal) => {
+      if (stopping || running[name] !== p) return;
+      restarted.push(`${name} exited (${code ?? signal}): ${p.output().trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
+      running[name] = null;
+      const again = (): Promise<unknown> => supervised(name).catch(() => new Promise((r) => setTimeout(r, 1_000)).then(again));
+      void again();
+    });
+    return p;
+  };
+  for (const s of SERVICES) await supervised(s);
+  await supervised('gateway');
 
   // Quiet: the relay has published the whole log, and every consumer group has committed every partition's end.
   const store = await PostgresEventStore.open(databaseUrl);
@@ -41,19 +58,7 @@ export async function startDistributed(dir: string, extra: Record<string, string
   const kafka = new Kafka({ clientId: 'simulation', brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  // The supervisor a deployment has (up-distributed's, a container's restart policy): a process that exited on
-  // its own (a lost database, say) is started again, and the report names it.
-  const restarted: string[] = [];
-  const supervise = async () => {
-    for (const [name, p] of Object.entries(running)) {
-      if (!p || (p.child.exitCode === null && p.child.signalCode === null)) continue;
-      restarted.push(`${name} exited (${p.child.exitCode ?? p.child.signalCode}): ${p.output().trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
-      running[name] = null;
-      running[name] = await launch(name);
-    }
-  };
   const settled = async () => {
-    await supervise();
     const head = await store.headPosition();
     const relayed = await checkpoints.loadCheckpoint('kafka-relay');
     if (head !== null && (relayed === null || store.compare(relayed, head) < 0)) return `the relay's checkpoint ${JSON.stringify(relayed)} is behind the log's head ${JSON.stringify(head)}`;
@@ -92,12 +97,14 @@ export async function startDistributed(dir: string, extra: Record<string, string
       }
       // Taken out of the supervisor's sight first: a quiet() meanwhile must not start it a second time.
       const victim = running[which] ?? null;
+      if (!victim) return which; // the supervisor is starting it again already
       running[which] = null;
       await killHard(victim);
-      running[which] = await launch(which);
+      await supervised(which);
       return which;
     },
     async stop() {
+      stopping = true;
       await admin.disconnect().catch(() => undefined);
       await store.close().catch(() => undefined);
       await checkpoints.close().catch(() => undefined);
