@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     downloadSecret: config.downloadSecret,
     plansFile: config.plansFile,
     billingSchedulerIntervalMs: config.billingSchedulerIntervalMs,
+    usageCloseIntervalMs: config.usageCloseIntervalMs,
     stripe: config.stripe,
     stripeWebhookSecret: config.stripe?.webhookSecret ?? null,
     smtpUrl,

@@ -3,4 +3,4 @@ import { PlanCatalog } from '@curbmap/billing';
 import { runServiceMain } from '@curbmap/service-kit';
 import { setUpUsage } from './usageSetup.ts';
 
-await runServiceMain((config) => setUpUsage({ catalog: PlanCatalog.load(config.plansFile ?? undefined) }));
+await runServiceMain((config) => setUpUsage({ catalog: PlanCatalog.load(config.plansFile ?? undefined), usageCloseIntervalMs: config.usageCloseIntervalMs }));

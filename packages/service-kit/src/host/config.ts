@@ -38,6 +38,8 @@ export interface Config {
   /** A JSON plan catalogue replacing the default one. */
   plansFile: string | null;
   billingSchedulerIntervalMs: number;
+  /** How often ended subscription years are looked for and closed. */
+  usageCloseIntervalMs: number;
   /** Set: payments are collected through Stripe (test mode with sk_test_…). */
   stripe: { secretKey: string; webhookSecret: string | null; apiBase: string | null } | null;
   /** SMTP_URL: where mail goes; unset, the platform keeps mail in a local sink (`<data>/mail/*.eml`). */
@@ -80,6 +82,7 @@ const schema = {
     TRUST_PROXY: { type: 'string', pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*)$', default: 'false' },
     CURBMAP_PLANS_FILE: { type: 'string', minLength: 1 },
     BILLING_SCHEDULER_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
+    USAGE_CLOSE_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
     STRIPE_SECRET_KEY: { type: 'string', pattern: '^(sk|rk)_(test|live)_' },
     STRIPE_WEBHOOK_SECRET: { type: 'string', pattern: '^whsec_' },
     STRIPE_API_BASE: { type: 'string', format: 'uri' },
@@ -146,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: parseTrustProxy(raw['TRUST_PROXY'] as string),
     plansFile: (raw['CURBMAP_PLANS_FILE'] as string | undefined) ?? null,
     billingSchedulerIntervalMs: (raw['BILLING_SCHEDULER_INTERVAL_SECONDS'] as number) * 1000,
+    usageCloseIntervalMs: (raw['USAGE_CLOSE_INTERVAL_SECONDS'] as number) * 1000,
     stripe: raw['STRIPE_SECRET_KEY']
       ? { secretKey: raw['STRIPE_SECRET_KEY'] as string, webhookSecret: (raw['STRIPE_WEBHOOK_SECRET'] as string | undefined) ?? null, apiBase: (raw['STRIPE_API_BASE'] as string | undefined) ?? null }
       : null,

@@ -64,6 +64,7 @@ export function simulationEnv(dir: string): Record<string, string> {
     CURBMAP_DATA_DIR: join(dir, 'data'),
     // The simulation runs the schedulers itself, at the instants it chooses.
     BILLING_SCHEDULER_INTERVAL_SECONDS: '86400',
+    USAGE_CLOSE_INTERVAL_SECONDS: '86400',
     RATE_LIMIT_PER_MINUTE: '1000000',
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000',
     // The organizations' webhook endpoint is the simulation's, on loopback.
