@@ -17,7 +17,15 @@ export function startProcess(entry: string, env: Record<string, string>, announc
   const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, entry)], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 150_000);
+    // Not started in time: killed, so a second attempt never finds the first still coming up on its port.
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      reject(new Error(`${entry} did not start:\n${output}`));
+    }, 150_000);
     const watch = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
       const url = announces.exec(output)?.[1];

@@ -37,17 +37,29 @@ export async function startDistributed(dir: string, extra: Record<string, string
   // taken out of its sight first.
   const restarted: string[] = [];
   let stopping = false;
-  const supervised = async (name: string): Promise<Running> => {
-    const p = await launch(name);
-    running[name] = p;
-    p.child.once('exit', (code, signal) => {
-      if (stopping || running[name] !== p) return;
-      restarted.push(`${name} exited (${code ?? signal}): ${p.output().trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
-      running[name] = null;
-      const again = (): Promise<unknown> => supervised(name).catch(() => new Promise((r) => setTimeout(r, 1_000)).then(again));
-      void again();
-    });
-    return p;
+  const launching = new Set<Promise<unknown>>();
+  const supervised = async (name: string): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      if (stopping) return;
+      const starting = launch(name);
+      launching.add(starting);
+      let failure: unknown = null;
+      const p = await starting.catch((err: unknown) => ((failure = err), null)).finally(() => launching.delete(starting));
+      if (!p) {
+        if (attempt >= 5) throw failure;
+        await new Promise((r) => setTimeout(r, 1_000));
+        continue;
+      }
+      if (stopping) return void (await stopProcess(p));
+      running[name] = p;
+      p.child.once('exit', (code, signal) => {
+        if (stopping || running[name] !== p) return;
+        restarted.push(`${name} exited (${code ?? signal}): ${p.output().trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
+        running[name] = null;
+        void supervised(name).catch((err: Error) => restarted.push(`${name} could not be started again: ${err.message.slice(0, 400)}`));
+      });
+      return;
+    }
   };
   for (const s of SERVICES) await supervised(s);
   await supervised('gateway');
@@ -78,7 +90,8 @@ export async function startDistributed(dir: string, extra: Record<string, string
   return {
     url: () => running['gateway']!.url,
     setClock: clockWriter(env['CURBMAP_CLOCK_FILE']!),
-    processes: () => ['gateway', ...SERVICES, 'postgres', 'broker'],
+    // PostgreSQL and the broker only when they are this run's own (not DATABASE_URL's or KAFKA_BROKERS').
+    processes: () => ['gateway', ...SERVICES, ...(process.env['DATABASE_URL'] ? [] : ['postgres']), ...(process.env['KAFKA_BROKERS'] ? [] : ['broker'])],
     logs: () => Object.entries(running).map(([name, p]) => `--- ${name}\n${p?.output() ?? ''}`).join('\n'),
     quiet: () => twiceSettled(settled, 'the distributed platform'),
     restarts: () => restarted,
@@ -105,6 +118,7 @@ export async function startDistributed(dir: string, extra: Record<string, string
     },
     async stop() {
       stopping = true;
+      await Promise.allSettled([...launching]);
       await admin.disconnect().catch(() => undefined);
       await store.close().catch(() => undefined);
       await checkpoints.close().catch(() => undefined);

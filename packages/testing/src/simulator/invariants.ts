@@ -41,6 +41,7 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
   const books = await quietBooks(driver, orgs);
   // 6. Nothing parked: an event a process gave up on is an effect missing somewhere.
   const parked = await driver.call('GET', '/v1/admin/dead-letters?status=parked', 'admin');
+  if (parked.status !== 200) driver.violation('6 effects', `dead letters could not be read: ${parked.status} ${parked.text.slice(0, 200)}`);
   for (const d of (parked.body?.data ?? []) as { subscription: string; eventType: string; error: string; attempts: number }[]) {
     driver.violation('6 effects', `dead letter: ${d.subscription} gave up on ${d.eventType} after ${d.attempts} attempts: ${d.error.slice(0, 300)}`);
   }
@@ -65,8 +66,11 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
     }
     for (const [currency, amount] of Object.entries(credit)) if (amount < 0) fail('1 cash', `credit balance of ${amount} ${currency}`);
 
-    // 2. Each invoice's arithmetic and status.
+    // 2. Each invoice's arithmetic and status; voided and uncollectible exactly as the operator said.
     for (const i of invoices) {
+      if ((i.status === 'void') !== org.voided.has(i.id)) fail('2 invoice', `${i.number}: ${i.status}, and the operator ${org.voided.has(i.id) ? 'voided it' : 'never voided it'}`);
+      if (i.status === 'uncollectible' && !org.uncollectible.has(i.id)) fail('2 invoice', `${i.number}: uncollectible, and the operator never marked it`);
+      if (org.uncollectible.has(i.id) && i.status !== 'uncollectible' && i.status !== 'paid') fail('2 invoice', `${i.number}: marked uncollectible, now ${i.status}`);
       const lines = (i.lines as { amount: number }[]).reduce((a, l) => a + l.amount, 0);
       const tax = i.tax?.amount ?? 0;
       if (i.subtotal !== undefined && i.subtotal !== lines) fail('2 invoice', `${i.number}: subtotal ${i.subtotal} ≠ Σ lines ${lines}`);

@@ -57,6 +57,9 @@ export interface SimOrganization {
   cashOut: number;
   usageIds: string[];
   billingEmail: string;
+  /** Invoices the operator voided, and marked uncollectible, as acknowledged. */
+  voided: Set<string>;
+  uncollectible: Set<string>;
   /** Credit notes the operator had acknowledged, per invoice: the amounts, in order. */
   creditNotes: Map<string, number[]>;
 }
@@ -122,7 +125,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       await driver.call('POST', '/v1/meters', apiKey, { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
       const hook = await driver.call('POST', '/v1/webhook-endpoints', apiKey, { url: `${hooks}/${i}`, events: ['invoice.issued', 'payment.received', 'invoice.overdue', 'subscription.renewal_due'] });
       expect(done(hook, 201), `webhook endpoint: ${hook.status} ${hook.text.slice(0, 200)}`);
-      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [], creditNotes: new Map(), billingEmail: `ap${i}@city.example` });
+      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [], creditNotes: new Map(), voided: new Set(), uncollectible: new Set(), billingEmail: `ap${i}@city.example` });
     }
 
     // A platform that never becomes quiet (or any other failure of the run) is a violation of its own, with what
@@ -416,6 +419,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           const grew = (after.refundedAmount as number) - (payment.refundedAmount ?? 0);
           const asked = body['amount'] as number | undefined;
           if (asked !== undefined && grew !== asked) driver.violation('1 cash', `${org.model.name}: a refund of ${asked} on ${payment.id} accepted, the payment's refunded amount grew by ${grew}`);
+          const refundable = payment.amount - (payment.refundedAmount ?? 0);
+          if (grew <= 0 || grew > refundable) driver.violation('1 cash', `${org.model.name}: a refund on ${payment.id} (${refundable} refundable) grew its refunded amount by ${grew}`);
           org.cashOut += asked ?? grew;
         }
         return;
@@ -427,6 +432,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         const invoice = random.pick(open);
         const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/mark-uncollectible`, 'admin', { reason: 'simulated: the city stopped answering' });
         expect(done(res, 200), `mark ${invoice.number} uncollectible: ${res.status} ${res.text.slice(0, 200)}`);
+        if (done(res, 200)) org.uncollectible.add(invoice.id);
         return;
       }
       case 'void-invoice': {
@@ -435,6 +441,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         const invoice = random.pick(unpaid);
         const res = await driver.call('POST', `/v1/admin/invoices/${invoice.id}/void`, 'admin', { reason: 'simulated: issued in error' });
         expect(done(res, 200), `void ${invoice.number}: ${res.status} ${res.text.slice(0, 200)}`);
+        if (done(res, 200)) org.voided.add(invoice.id);
         return;
       }
       default:

@@ -31,3 +31,18 @@ it('answers an export request whose read model lags with 202 naming the job (id,
   const read = await p.app.inject({ url: `/v1/exports/${job.id}`, headers: { authorization: headers.authorization } });
   expect(read.statusCode, read.body).toBe(200);
 });
+
+it('does not show a project-restricted key the organization-wide export another key started under the same Idempotency-Key', async () => {
+  p = await startTestPlatform();
+  const org = await p.createOrganization('Metro');
+  const owner = { authorization: `Bearer ${org.apiKey}` };
+  const project = (await p.app.inject({ method: 'POST', url: '/v1/projects', headers: owner, payload: { name: 'Harbour' } })).json().id as string;
+  const restricted = (await p.app.inject({ method: 'POST', url: '/v1/api-keys', headers: owner, payload: { name: 'field team', role: 'owner', projectId: project } })).json().key as string;
+  const started = await p.app.inject({ method: 'POST', url: '/v1/exports', headers: { ...owner, 'idempotency-key': 'shared-key' }, payload: { dataset: 'zones', format: 'csv' } });
+  expect(started.statusCode, started.body).toBe(202);
+  expect(started.json().request.projectId).toBeNull();
+  const again = await p.app.inject({ method: 'POST', url: '/v1/exports', headers: { authorization: `Bearer ${restricted}`, 'idempotency-key': 'shared-key' }, payload: { dataset: 'zones', format: 'csv' } });
+  expect(again.statusCode, again.body).toBe(409);
+  expect(again.headers['content-type']).toMatch(/problem\+json/);
+  expect(again.body).not.toContain(started.json().id);
+});

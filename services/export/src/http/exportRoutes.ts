@@ -100,7 +100,7 @@ export async function exportRoutes(fastify: FastifyInstance, ctx: ServiceContext
       tags,
       security,
       body: exportRequestBody,
-      response: { 202: jobSchema, ...problemResponses(400, 401, 403, 404, 422) },
+      response: { 202: jobSchema, ...problemResponses(400, 401, 403, 404, 409, 422) },
     },
     handler: async (request, reply) => {
       const auth = keyAuth(request);
@@ -110,8 +110,10 @@ export async function exportRoutes(fastify: FastifyInstance, ctx: ServiceContext
       const { jobId, write } = await requestExport(ctx, commandMetadata(request, ctx, auth.organizationId), exportRequest, undefined, { consistent: false });
       // Read your write; when the jobs read model lags (a process catching up), the job as its request made it:
       // the answer names the job to follow either way.
-      const visible = write ? await ctx.waitForReadModels(write).then(() => true, (err) => (err instanceof NotYetVisibleError ? false : Promise.reject(err))) : true;
-      const job = (visible && (await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId))) || requestedJob(jobId, auth.organizationId, { request: exportRequest, scheduleId: null }, ctx.now().toISOString());
+      if (write) await ctx.waitForReadModels(write).catch((err) => (err instanceof NotYetVisibleError ? undefined : Promise.reject(err)));
+      const job = (await ctx.readStore.get<ExportJobView>(exportCollections.jobs, jobId)) ?? requestedJob(jobId, auth.organizationId, { request: exportRequest, scheduleId: null }, ctx.now().toISOString());
+      // The same Idempotency-Key once used by a key of the whole organization: a key restricted to a project is not shown that job.
+      if (auth.projectId && job.request.projectId !== auth.projectId) throw new HttpError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another export; send a new key');
       reply.code(202).header('location', `/v1/exports/${jobId}`);
       return present(job);
     },

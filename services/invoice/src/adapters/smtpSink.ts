@@ -28,7 +28,7 @@ export class SmtpSink {
     this.dir = dir;
     if (dir) {
       mkdirSync(dir, { recursive: true });
-      this.last = Math.max(0, ...readdirSync(dir).map((f) => Number(/^(\d+)\.eml$/.exec(f)?.[1] ?? 0)));
+      this.last = readdirSync(dir).reduce((max, f) => Math.max(max, Number(/^(\d+)\.eml$/.exec(f)?.[1] ?? 0)), 0);
     }
     this.server = new SMTPServer({
       authOptional: true,
@@ -42,9 +42,17 @@ export class SmtpSink {
           const raw = Buffer.concat(chunks);
           let file: string | null = null;
           if (this.dir) {
-            this.last += 1;
-            file = join(this.dir, `${String(this.last).padStart(6, '0')}.eml`);
-            writeFileSync(file, raw);
+            // Never over a file already there (another sink on the same folder): the next free number.
+            for (;;) {
+              this.last += 1;
+              file = join(this.dir, `${String(this.last).padStart(6, '0')}.eml`);
+              try {
+                writeFileSync(file, raw, { flag: 'wx' });
+                break;
+              } catch (err) {
+                if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+              }
+            }
           }
           const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
           this.received.push({ from, to: session.envelope.rcptTo.map((r) => r.address), raw, file });

@@ -273,10 +273,10 @@ class KafkaSubscription implements Subscription {
     if (entries.length === 0 && batch.messages.length > 0 && this.handled.has(key)) {
       // All handled before, by the checkpoint, and Kafka still has them: the commit after them was lost (the broker
       // went away between the checkpoint and the commit, or the process died there). Commit it now, or the group
-      // stays behind (lag that never clears) until the partition's next message.
-      const next = this.handled.get(key)!.next;
+      // stays behind (lag that never clears) until the partition's next message. Never past a message seen here.
+      const next = BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n;
       resolveOffset(String(next - 1n));
-      await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
+      await this.commit(topic, partition, next);
       return;
     }
     let failures = 0;
@@ -286,7 +286,7 @@ class KafkaSubscription implements Subscription {
       if (typeof first.event === 'string') {
         // Not an event at all: no retry can help.
         await this.park(topic, partition, first.message, null, first.event, 1);
-        await this.passed(key, [first], resolveOffset);
+        if (!(await this.passed(key, [first], resolveOffset))) return;
         i += 1;
         continue;
       }
@@ -316,14 +316,15 @@ class KafkaSubscription implements Subscription {
           }
           if (this.options.checkpointing !== 'by-handler') await this.env.options.checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, checkpoint));
         }
-        await this.passed(key, chunk, resolveOffset);
+        // A commit refused (the group moved on, the broker away): leave the batch, kafkajs rejoins the group.
+        if (!(await this.passed(key, chunk, resolveOffset))) return;
         failures = 0;
         i = end;
       } catch (err) {
         failures += 1;
         if (chunk.length === 1 && failures >= maxAttempts) {
           await this.park(topic, partition, first.message, first.event, err instanceof Error ? err.message : String(err), failures);
-          await this.passed(key, chunk, resolveOffset);
+          if (!(await this.passed(key, chunk, resolveOffset))) return;
           failures = 0;
           i = end;
           continue;
@@ -335,8 +336,11 @@ class KafkaSubscription implements Subscription {
     }
   }
 
-  /** After a chunk's effect: its stream versions seen, the offset resolved and committed, waiters told. */
-  private async passed(key: string, chunk: { message: KafkaMessage; event: StoredEvent | string }[], resolveOffset: (offset: string) => void): Promise<void> {
+  /**
+   * After a chunk's effect: its stream versions seen, the offset resolved and committed, waiters told. False when
+   * the commit failed (the checkpoint holds the chunk; the commit follows when the partition comes again).
+   */
+  private async passed(key: string, chunk: { message: KafkaMessage; event: StoredEvent | string }[], resolveOffset: (offset: string) => void): Promise<boolean> {
     for (const { event } of chunk) if (typeof event !== 'string') this.versions.see(event.streamId, event.streamVersion);
     const next = nextOffset(chunk);
     const [topic, partition] = splitKey(key);
@@ -344,8 +348,19 @@ class KafkaSubscription implements Subscription {
     resolveOffset(String(next - 1n));
     // The checkpoint already holds the chunk: a commit lost with the broker is made when the partition comes back
     // (onBatch, "all handled before"). Failing here instead would retry, even park, a chunk whose effect is done.
-    await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]).catch((err) => this.env.options.log?.warn({ err, subscription: this.name, topic, partition }, 'commit to Kafka failed; the checkpoint holds it, the commit follows'));
+    const committed = await this.commit(topic, partition, next);
     this.notify();
+    return committed;
+  }
+
+  private async commit(topic: string, partition: number, next: bigint): Promise<boolean> {
+    try {
+      await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
+      return true;
+    } catch (err) {
+      this.env.options.log?.warn({ err, subscription: this.name, topic, partition }, 'commit to Kafka failed; the checkpoint holds what was handled, the commit follows');
+      return false;
+    }
   }
 
   /** To the dead-letter topic (the message as it came, the reason in headers), then a dead letter and the checkpoint past it. */
