@@ -39,7 +39,7 @@ interface Dataset {
  * name: the export waits for that projection and names its checkpoint in the manifest.
  */
 const foreign = {
-  invoices: { collection: 'invoices', projection: 'invoice.invoices.v5' },
+  invoices: { collection: 'invoices', projection: 'invoice.invoices.v6' },
   payments: { collection: 'billing_payments', projection: 'billing.receivables.v4' },
   usage: { collection: 'usage_buckets', projection: 'usage.rollups.v2' },
 } as const;

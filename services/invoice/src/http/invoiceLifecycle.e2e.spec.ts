@@ -68,6 +68,12 @@ describe('invoice corrections by the operator', () => {
     expect((await call('GET', `/v1/invoices/${invoice.id}`)).json()).toMatchObject({ status: 'paid', amountRemaining: 0 });
     // Marking it again changes nothing; an invoice paid in full cannot be marked uncollectible.
     expect((await call('POST', `/v1/admin/invoices/${invoice.id}/mark-uncollectible`, { reason: 'x' }, admin)).json().status).toBe('paid');
+    // Part of that payment returned: the invoice is owed again, and it is still written off (not partly paid).
+    const [payment] = (await call('GET', '/v1/payments')).json().data as { id: string }[];
+    const refund = await call('POST', `/v1/admin/payments/${payment!.id}/refunds`, { reference: 'RF-1', refundedAt: clock.toISOString(), amount: 1_000 }, admin);
+    expect(refund.statusCode, refund.body).toBe(201);
+    await p.settle();
+    expect((await call('GET', `/v1/invoices/${invoice.id}`)).json()).toMatchObject({ status: 'uncollectible', amountRemaining: 1_000 });
     const other = await subscribed('Ogdenville');
     expect((await other.pay(other.invoice.total, 'WIRE-9')).statusCode).toBe(201);
     await p.settle();

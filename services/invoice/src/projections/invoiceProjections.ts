@@ -115,6 +115,8 @@ interface EarlyPaymentsView extends Document {
   amountPaid: number;
   paidAt: string;
   pendingExcess?: Record<string, number>;
+  /** Marked uncollectible once: it stays so while anything is owed on it (a refund after it was settled, say). */
+  writtenOff?: boolean;
 }
 
 /** Remaining, status and paid date from what is due, paid and credited. A void invoice stays void; a written-off one stays so until settled. */
@@ -122,12 +124,12 @@ function settled(invoice: InvoiceView, at: string): InvoiceView {
   if (invoice.status === 'void') return invoice;
   const remaining = Math.max(0, invoice.amountDue - (invoice.amountCredited ?? 0) - invoice.amountPaid);
   const paid = remaining === 0;
-  const status = paid ? 'paid' : invoice.status === 'uncollectible' ? 'uncollectible' : invoice.amountPaid > 0 ? 'partially_paid' : 'open';
+  const status = paid ? 'paid' : invoice.status === 'uncollectible' || invoice.writtenOff ? 'uncollectible' : invoice.amountPaid > 0 ? 'partially_paid' : 'open';
   return { ...invoice, amountRemaining: remaining, status, paidAt: paid ? (invoice.paidAt ?? at) : null };
 }
 
 export const invoicesProjection: Projection = {
-  name: 'invoice.invoices.v5',
+  name: 'invoice.invoices.v6',
   filter: { types: ['invoice.invoice.finalized', 'invoice.invoice.voided', 'invoice.invoice.marked_uncollectible', 'invoice.credit_note.issued', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.refunded', 'billing.receivable.credited'] },
   collections: [C.invoices, C.earlyPayments],
   indexes: { [C.invoices]: ['status', 'issuedAt'] },
@@ -165,7 +167,7 @@ export const invoicesProjection: Projection = {
     if (stored.type === 'invoice.invoice.voided' || stored.type === 'invoice.invoice.marked_uncollectible') {
       const d = stored.data as { invoiceId: string; reason: string };
       const voided = stored.type === 'invoice.invoice.voided';
-      await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => (invoice ? { ...invoice, status: voided ? 'void' : 'uncollectible', statusReason: d.reason, ...(voided ? { amountRemaining: 0 } : {}) } : null));
+      await updateOnce<InvoiceView>(tx, C.invoices, d.invoiceId, stored, (invoice) => (invoice ? { ...invoice, status: voided ? 'void' : 'uncollectible', statusReason: d.reason, ...(voided ? { amountRemaining: 0 } : { writtenOff: true }) } : null));
       return;
     }
     const event = { type: stored.type, data: stored.data } as Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billing.payment.invoice_linked' | 'billing.payment.refunded' | 'billing.receivable.credited' }>;
