@@ -136,12 +136,15 @@ class KafkaSubscription implements Subscription {
   private stopped = false;
   /** Per partition: the checkpoint. */
   private readonly handled = new Map<string, PartitionMark>();
+  /** Commits refused (the broker away, the group rebalancing), tried again until made: partition → next offset, tries. */
+  private readonly uncommitted = new Map<string, { next: bigint; tries: number }>();
+  private commitRetry: ReturnType<typeof setTimeout> | null = null;
   private readonly versions = new StreamVersions(100_000);
   private readonly listeners = new Set<() => void>();
   /** Batches and operators' retries take turns. */
   private turn: Promise<unknown> = Promise.resolve();
   private consumer: Consumer | null = null;
-  private readonly started: Promise<void>;
+  private started: Promise<void>;
   private readonly groupId: string;
   readonly name: string;
   readonly filter: EventFilter;
@@ -198,6 +201,18 @@ class KafkaSubscription implements Subscription {
     const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => void this.joined().catch((err) => log?.warn({ err, subscription: this.name }, 'reading committed offsets failed')));
+    // kafkajs restarts a consumer that crashed on a retriable error only: one that gave up for good (no group
+    // coordinator after a long broker outage, say) would stay stopped, its partitions never read again.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.stopped || this.consumer !== consumer) return;
+      log?.warn({ err: payload.error, subscription: this.name }, 'kafka consumer stopped for good; starting it again');
+      this.consumer = null;
+      this.started = consumer
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => (this.stopped ? undefined : this.start()));
+      this.started.catch((err) => log?.error({ err, subscription: this.name }, 'kafka subscription failed to start again'));
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: this.topicNames, fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (payload) => this.exclusive(() => this.onBatch(payload)) });
@@ -256,6 +271,7 @@ class KafkaSubscription implements Subscription {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.commitRetry) clearTimeout(this.commitRetry);
     this.notify();
     await this.started.catch(() => undefined);
     await this.consumer?.disconnect();
@@ -354,13 +370,38 @@ class KafkaSubscription implements Subscription {
   }
 
   private async commit(topic: string, partition: number, next: bigint): Promise<boolean> {
+    const key = partitionKey(topic, partition);
     try {
       await this.consumer!.commitOffsets([{ topic, partition, offset: String(next) }]);
+      if ((this.uncommitted.get(key)?.next ?? -1n) <= next) this.uncommitted.delete(key);
       return true;
     } catch (err) {
-      this.env.options.log?.warn({ err, subscription: this.name, topic, partition }, 'commit to Kafka failed; the checkpoint holds what was handled, the commit follows');
+      this.env.options.log?.warn({ err, subscription: this.name, topic, partition }, 'commit to Kafka failed; the checkpoint holds what was handled, the commit is tried again');
+      const pending = this.uncommitted.get(key);
+      // A partition whose messages do not come again (the consumer kept its place) would stay a commit behind:
+      // the commit is tried again every second, in turn with the batches (never an older offset after a newer one).
+      this.uncommitted.set(key, { next: pending && pending.next > next ? pending.next : next, tries: (pending?.tries ?? 0) + 1 });
+      this.retryCommits();
       return false;
     }
+  }
+
+  private retryCommits(): void {
+    if (this.commitRetry || this.stopped) return;
+    this.commitRetry = setTimeout(() => {
+      this.commitRetry = null;
+      void this.exclusive(async () => {
+        for (const [key, { next, tries }] of [...this.uncommitted]) {
+          // Given up after a minute: the partition went to another consumer, which commits from its own place.
+          if (this.stopped || tries > 60) {
+            this.uncommitted.delete(key);
+            continue;
+          }
+          const [topic, partition] = splitKey(key);
+          await this.commit(topic, partition, next);
+        }
+      });
+    }, 1_000);
   }
 
   /** To the dead-letter topic (the message as it came, the reason in headers), then a dead letter and the checkpoint past it. */
