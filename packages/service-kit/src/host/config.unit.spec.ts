@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, kafkaBrokers: null, serviceUrls: {}, internalSecret: null, remittance: null, clockFile: null });
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, usageCloseIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, kafkaBrokers: null, serviceUrls: {}, internalSecret: null, remittance: null, clockFile: null });
   });
 
   it('reads TRUST_PROXY as fastify takes it', () => {
@@ -26,8 +26,8 @@ describe('configuration', () => {
   });
 
   it('reads and converts the environment', () => {
-    const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32) });
-    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32) });
+    const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32), USAGE_CLOSE_INTERVAL_SECONDS: '86400' });
+    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32), usageCloseIntervalMs: 86_400_000 });
   });
 
   it('reads the mail server and the webhook network policy', () => {
