@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counted, testRegistry } from '@curbmap/testing';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
@@ -32,6 +32,29 @@ async function kill(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
+}
+
+/** The log in SQLite, a relay and subscriptions on a Kafka client of the test's own (its retry policy). */
+function brokerFixture(prefix: string, brokers: string[], retry: KafkaConfig['retry']) {
+  const dir = mkdtempSync(join(tmpdir(), `curbmap-kafka-${prefix}-`));
+  const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+  const store = new SqliteEventStore(database, testRegistry());
+  const readStore = new SqliteReadStore(database);
+  const kafka = new Kafka({ clientId: `${prefix}-test`, brokers, logLevel: logLevel.NOTHING, retry });
+  const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
+  const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
+  return {
+    store,
+    readStore,
+    relay,
+    subscriptions,
+    async close() {
+      await subscriptions.stopAll();
+      await relay.stop();
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 if (unavailable) {
@@ -106,13 +129,7 @@ if (unavailable) {
     }, 180_000);
 
     it('the broker stopped for 10 s: appends go on (the log holds them), the relay and the consumer wait, then catch up with nothing lost or applied twice', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-outage-'));
-      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
-      const store = new SqliteEventStore(database, testRegistry());
-      const readStore = new SqliteReadStore(database);
-      const kafka = new Kafka({ clientId: 'outage-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, retries: 8 } });
-      const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
-      const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
+      const { store, readStore, relay, subscriptions, close } = brokerFixture('outage', broker.brokers, { initialRetryTime: 200, retries: 8 });
       const tally = async () => (await readStore.get<Tally>('tally', 'tally'))?.applied ?? 0;
       let n = 0;
       const append = async (count: number) => {
@@ -142,21 +159,12 @@ if (unavailable) {
         const final = await readStore.get<Tally>('tally', 'tally');
         expect(final).toMatchObject({ applied: n, sum: (n * (n - 1)) / 2 });
       } finally {
-        await subscriptions.stopAll();
-        await relay.stop();
-        database.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       }
     }, 240_000);
 
     it('the broker stopped while a handler works: once it is back, the group commits what the checkpoint holds, with no new message to carry it', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-commit-'));
-      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
-      const store = new SqliteEventStore(database, testRegistry());
-      const readStore = new SqliteReadStore(database);
-      const kafka = new Kafka({ clientId: 'commit-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, retries: 8 } });
-      const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
-      const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
+      const { store, relay, subscriptions, close } = brokerFixture('commit', broker.brokers, { initialRetryTime: 200, retries: 8 });
       const got: number[] = [];
       let outage: Promise<void> | null = null;
       let resumed = false;
@@ -183,23 +191,14 @@ if (unavailable) {
         expect(got).toEqual([7]);
       } finally {
         if (outage && !resumed) await broker.resume().catch(() => undefined);
-        await subscriptions.stopAll();
-        await relay.stop();
-        database.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       }
     }, 240_000);
 
     it('a consumer that kafkajs gives up on during an outage (and will not restart) is started again by the subscription and reads what comes after', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-crash-'));
-      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
-      const store = new SqliteEventStore(database, testRegistry());
-      const readStore = new SqliteReadStore(database);
       // Few, quick retries, and kafkajs told not to restart a crashed consumer itself: what it does on its own for a
       // non-retriable error (seen after outages: "Failed to find group coordinator").
-      const kafka = new Kafka({ clientId: 'crash-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 1, restartOnFailure: async () => false } });
-      const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
-      const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
+      const { store, relay, subscriptions, close } = brokerFixture('crash', broker.brokers, { initialRetryTime: 100, retries: 1, restartOnFailure: async () => false });
       const got: number[] = [];
       let resumed = true;
       try {
@@ -217,21 +216,12 @@ if (unavailable) {
         expect(got).toEqual([1, 2]);
       } finally {
         if (!resumed) await broker.resume().catch(() => undefined);
-        await subscriptions.stopAll();
-        await relay.stop();
-        database.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       }
     }, 240_000);
 
     it('a subscription started while the broker is away starts once it is back (it used to give up and never consume)', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'curbmap-kafka-late-'));
-      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
-      const store = new SqliteEventStore(database, testRegistry());
-      const readStore = new SqliteReadStore(database);
-      const kafka = new Kafka({ clientId: 'late-start', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 2 } });
-      const subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, sessionTimeoutMs: 6_000 });
-      const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, idleMs: 10 });
+      const { store, relay, subscriptions, close } = brokerFixture('late', broker.brokers, { initialRetryTime: 100, retries: 2 });
       const got: number[] = [];
       try {
         await broker.halt();
@@ -243,10 +233,7 @@ if (unavailable) {
         await sub.waitFor(position, 60_000);
         expect(got).toEqual([1, 2]);
       } finally {
-        await subscriptions.stopAll();
-        await relay.stop();
-        database.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       }
     }, 120_000);
   });
