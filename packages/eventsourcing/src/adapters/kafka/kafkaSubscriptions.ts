@@ -354,7 +354,7 @@ class KafkaSubscription implements Subscription {
 
   /**
    * After a chunk's effect: its stream versions seen, the offset resolved and committed, waiters told. False when
-   * the commit failed (the checkpoint holds the chunk; the commit follows when the partition comes again).
+   * the commit failed (the checkpoint holds the chunk; the commit is tried again, and made when the partition comes again).
    */
   private async passed(key: string, chunk: { message: KafkaMessage; event: StoredEvent | string }[], resolveOffset: (offset: string) => void): Promise<boolean> {
     for (const { event } of chunk) if (typeof event !== 'string') this.versions.see(event.streamId, event.streamVersion);
