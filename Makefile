@@ -92,7 +92,8 @@ typecheck: install
 	pnpm exec tsc -p services/gateway/web
 
 ## The README's test command: frozen install, type-check (tests included), build, the API against its document
-## (Schemathesis), then every test (last, so a log ends with the test summary).
+## (Schemathesis), then every test (last, so a log ends with the test summary; in CI without colour codes, which
+## vitest turns on when CI is set, so the summary reads "Tests  431 passed" as plain text).
 test: FROZEN := --frozen-lockfile
 test: chromium postgres kafka-libs schemathesis-tool install
 	pnpm exec tsc -p tsconfig.json
@@ -100,7 +101,7 @@ test: chromium postgres kafka-libs schemathesis-tool install
 	pnpm exec tsc -b tsconfig.build.json
 	pnpm --filter @curbmap/gateway run build:web
 	node infra/schemathesis/run.ts
-	pnpm exec vitest run
+	$(if $(CI),NO_COLOR=1 )pnpm exec vitest run
 
 ## The command is package.json's `up` script (its Node flags included); the benchmarks start the same.
 up: chromium build
