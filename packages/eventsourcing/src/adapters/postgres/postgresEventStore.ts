@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { openPool } from './postgresPool.ts';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
@@ -67,9 +68,7 @@ export class PostgresEventStore implements EventStore {
 
   /** Connects and creates the tables when they are missing. */
   static async open(connectionString: string, registry?: EventRegistry): Promise<PostgresEventStore> {
-    const pool = new pg.Pool({ connectionString, max: 10 });
-    // An idle connection the server ended (a restart, an operator) is dropped by the pool; the next query reconnects.
-    pool.on('error', () => undefined);
+    const pool = openPool(connectionString);
     await pool.query(SCHEMA);
     return new PostgresEventStore(pool, registry, { ownsPool: true });
   }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { openPool } from './postgresPool.ts';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { bufferedTx } from '../bufferedTx.ts';
 import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
@@ -134,8 +135,7 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
   }
 
   static async open(connectionString: string): Promise<PostgresReadStore> {
-    const pool = new pg.Pool({ connectionString, max: 10 });
-    pool.on('error', () => undefined);
+    const pool = openPool(connectionString);
     await pool.query('CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text)');
     return new PostgresReadStore(pool, true, new Map());
   }
