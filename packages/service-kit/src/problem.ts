@@ -74,6 +74,25 @@ interface FastifyLikeError {
 }
 
 /** Maps any thrown error to a problem; 5xx details stay in the log, not in the answer. */
+// Out of reach for now, not broken: the socket (Node), PostgreSQL's SQLSTATE class 08 and its shutdown and
+// start-up codes, node-postgres' own messages for a connection the server cut.
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03']);
+const UNREACHABLE_MESSAGES = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/, /^Client was closed and is not queryable/];
+
+/**
+ * The store (or another server the request needs) is out of reach: a restart, a failover, a cut connection.
+ * The request answers 503 with Retry-After, not 500: nothing is wrong with it, and its retry (with the same
+ * Idempotency-Key, when it wrote) is the right move. Follows `cause`, as drivers wrap what the socket said.
+ */
+export function isUnreachable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof message === 'string' && UNREACHABLE_MESSAGES.some((m) => m.test(message))) return true;
+  }
+  return false;
+}
+
 export function toProblem(err: unknown): Problem {
   const make = (status: number, code: string, detail: string, errors?: Problem['errors']): Problem => ({
     type: PROBLEM_TYPE_BASE + code,
@@ -93,6 +112,7 @@ export function toProblem(err: unknown): Problem {
   // the document says (an opaque string), it cannot be used: 422.
   if (err instanceof InvalidCursorError) return make(422, 'invalid_cursor', err.message);
   if (err instanceof EventValidationError) return make(500, 'internal_error', 'internal error');
+  if (isUnreachable(err)) return make(503, 'unavailable', 'a store this request needs is out of reach for a moment; retry shortly');
   const e = err as FastifyLikeError;
   if (e.validation) {
     const where = e.validationContext ?? 'body';

@@ -14,6 +14,7 @@ export function installProblemErrors(app: FastifyInstance): void {
     }
     const problem = toProblem(err);
     if (err instanceof HttpError) reply.headers(err.headers);
+    else if (problem.status === 503) reply.header('retry-after', '1');
     if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: problem.code, status: problem.status }, problem.detail);
     reply

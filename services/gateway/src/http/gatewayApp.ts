@@ -59,7 +59,8 @@ export const MAX_PARAM_LENGTH = 200 * 12;
 /**
  * What every route may answer besides its own outcomes, said in its documented responses (the OpenAPI document
  * says what the server does): 400 (a malformed URL or input), 401 unless public, 414 (a URL too long), 429 (rate
- * limits), for a body 413 (too large) and 415 (a media type it does not take), and for a paged list 422.
+ * limits), 503 with Retry-After (a store or service out of reach for a moment), for a body 413 (too large) and
+ * 415 (a media type it does not take), and for a paged list 422.
  */
 function documentEdgeAnswers(route: { url: string; method: string | string[]; schema?: Record<string, unknown>; config?: { auth?: RouteAuth } }): void {
   const schema = route.schema;
@@ -68,7 +69,7 @@ function documentEdgeAnswers(route: { url: string; method: string | string[]; sc
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   // A page cursor the document calls an opaque string: one the server never gave is well-formed and unusable.
   const paged = Boolean(((schema['querystring'] as { properties?: Record<string, unknown> } | undefined)?.properties ?? {})['cursor']);
-  const edge = [400, 414, 429, ...(route.config?.auth === 'public' ? [] : [401]), ...(methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH') ? [413, 415] : []), ...(paged ? [422] : [])];
+  const edge = [400, 414, 429, 503, ...(route.config?.auth === 'public' ? [] : [401]), ...(methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH') ? [413, 415] : []), ...(paged ? [422] : [])];
   schema['response'] = { ...problemResponses(...edge.filter((s) => !(s in response))), ...response };
 }
 
