@@ -36,6 +36,8 @@ export async function startDistributed(dir: string, extra: Record<string, string
   // own (a lost database, say) is started again at once, and the report names it. A process crash() kills is
   // taken out of its sight first.
   const restarted: string[] = [];
+  // What a process said before it died or was killed: a failing history's logs must show why it went.
+  const past: string[] = [];
   let stopping = false;
   const launching = new Set<Promise<unknown>>();
   const supervised = async (name: string): Promise<void> => {
@@ -55,6 +57,7 @@ export async function startDistributed(dir: string, extra: Record<string, string
       p.child.once('exit', (code, signal) => {
         if (stopping || running[name] !== p) return;
         restarted.push(`${name} exited (${code ?? signal}): ${p.output().trim().split('\n').slice(-3).join(' / ').slice(0, 400)}`);
+        past.push(`--- ${name} (exited: ${code ?? signal})\n${p.output()}`);
         running[name] = null;
         void supervised(name).catch((err: Error) => restarted.push(`${name} could not be started again: ${err.message.slice(0, 400)}`));
       });
@@ -92,7 +95,7 @@ export async function startDistributed(dir: string, extra: Record<string, string
     setClock: clockWriter(env['CURBMAP_CLOCK_FILE']!),
     // PostgreSQL and the broker only when they are this run's own (not DATABASE_URL's or KAFKA_BROKERS').
     processes: () => ['gateway', ...SERVICES, ...(process.env['DATABASE_URL'] ? [] : ['postgres']), ...(process.env['KAFKA_BROKERS'] ? [] : ['broker'])],
-    logs: () => Object.entries(running).map(([name, p]) => `--- ${name}\n${p?.output() ?? ''}`).join('\n'),
+    logs: () => [...past, ...Object.entries(running).map(([name, p]) => `--- ${name}\n${p?.output() ?? ''}`)].join('\n'),
     quiet: () => twiceSettled(settled, 'the distributed platform'),
     restarts: () => restarted,
     async crash(which = 'gateway') {
@@ -113,6 +116,7 @@ export async function startDistributed(dir: string, extra: Record<string, string
       if (!victim) return which; // the supervisor is starting it again already
       running[which] = null;
       await killHard(victim);
+      past.push(`--- ${which} (killed)\n${victim.output()}`);
       await supervised(which);
       return which;
     },

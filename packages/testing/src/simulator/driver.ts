@@ -14,6 +14,7 @@ export interface Answer {
   text: string;
 }
 
+const RETRY_FOR_MS = 90_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -51,6 +52,9 @@ export class Driver {
     const headers: Record<string, string> = { authorization: `Bearer ${auth === 'admin' ? SIM_ADMIN : auth}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    // A client's patience: a process restarting (its supervisor's, after a crash) or a store recovering takes
+    // seconds, not a fixed number of tries.
+    const until = Date.now() + RETRY_FOR_MS;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       if (method !== 'GET' && this.beforeMutation) {
@@ -63,7 +67,7 @@ export class Driver {
         res = await fetch(new URL(path, this.platform.url()), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
       } catch (err) {
         // The process died under the request (a crash the simulation injected): the same request again.
-        if (attempt >= 100) throw new Error(`${method} ${path}: no answer after ${attempt} attempts: ${(err as Error).message}`);
+        if (Date.now() >= until) throw new Error(`${method} ${path}: no answer in ${RETRY_FOR_MS / 1000} s (${attempt} attempts): ${(err as Error).message}`);
         await sleep(100);
         continue;
       }
@@ -73,11 +77,11 @@ export class Driver {
         this.latencies.push(performance.now() - started);
       }
       // The same key still in flight (the client sent it twice at once): asked to retry later, it does.
-      if (res.status === 409 && text.includes('idempotency_key_in_use') && attempt < 100) {
+      if (res.status === 409 && text.includes('idempotency_key_in_use') && Date.now() < until) {
         await sleep(50);
         continue;
       }
-      if (res.status === 503 && attempt < 100) {
+      if (res.status === 503 && Date.now() < until) {
         await sleep(Math.min(2_000, Number(res.headers.get('retry-after') ?? '0.2') * 1000));
         continue;
       }
