@@ -54,7 +54,7 @@ async function carryOutSubscriptionRequest(ctx: ServiceContext, provider: Paymen
         return started.providerSubscriptionId;
       }
       case 'change':
-        await provider.changeSubscription({ providerSubscriptionId: state.providerSubscriptionId, plan, currency: state.currency, seats: request.seats, effective: request.effective, idempotencyKey });
+        await provider.changeSubscription({ providerSubscriptionId: state.providerSubscriptionId, plan, currency: state.currency, seats: request.seats, effective: request.effective, cancelAtPeriodEnd: state.cancelAtPeriodEnd, idempotencyKey });
         return state.providerSubscriptionId!;
       case 'cancel':
         await provider.cancelSubscription({ providerSubscriptionId: state.providerSubscriptionId, atPeriodEnd: request.atPeriodEnd ?? true, idempotencyKey });

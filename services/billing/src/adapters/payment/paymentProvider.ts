@@ -26,7 +26,8 @@ export interface PaymentProvider {
     idempotencyKey: string;
   }): Promise<{ providerSubscriptionId: string | null }>;
   /** `now`: applied at once, prorated (increases, upgrades); `renewal`: scheduled for the period end (decreases, downgrades). */
-  changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; effective: 'now' | 'renewal'; idempotencyKey: string }): Promise<void>;
+  /** `cancelAtPeriodEnd`: our subscription ends at its period's end (a change never lifts that). */
+  changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; effective: 'now' | 'renewal'; cancelAtPeriodEnd: boolean; idempotencyKey: string }): Promise<void>;
   cancelSubscription(input: { providerSubscriptionId: string | null; atPeriodEnd: boolean; idempotencyKey: string }): Promise<void>;
   reactivateSubscription(input: { providerSubscriptionId: string | null; idempotencyKey: string }): Promise<void>;
   /** A SetupIntent's client secret, for the browser to collect a card. */

@@ -107,13 +107,13 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     const { providerSubscriptionId: id } = await start('cmd-5:start');
     const stripeSub = server.subscriptions.get(id!)!;
     const item = (stripeSub['items'] as { data: { id: string; current_period_end: number; price: { id: string } }[] }).data[0]!;
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, effective: 'now', idempotencyKey: 'cmd-6:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, effective: 'now', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-6:change' });
     const [up] = server.requestsTo('POST', `/v1/subscriptions/${id}`);
     expect(up!.form).toMatchObject({ 'items[0][id]': item.id, 'items[0][quantity]': '5', proration_behavior: 'always_invoice' });
     expect(up!.idempotencyKey).toBe('cmd-6:change');
 
     // Never a decrease at once: a schedule keeps 5 seats to the period end, then 4 for the next year.
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 4, effective: 'renewal', idempotencyKey: 'cmd-7:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 4, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-7:change' });
     expect(server.requestsTo('POST', `/v1/subscriptions/${id}`)).toHaveLength(1);
     const [created] = server.requestsTo('POST', '/v1/subscription_schedules');
     expect(created).toMatchObject({ form: { from_subscription: id }, idempotencyKey: 'cmd-7:change:schedule' });
@@ -132,7 +132,7 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
       'phases[1][items][0][price_data][unit_amount]': '360000',
     });
     // A second change reuses the schedule the subscription already has.
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 3, effective: 'renewal', idempotencyKey: 'cmd-8:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 3, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-8:change' });
     expect(server.requestsTo('POST', '/v1/subscription_schedules')).toHaveLength(1);
     expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}`)[1]!.form['phases[1][items][0][quantity]']).toBe('3');
     expect(server.violations).toEqual([]);
@@ -140,7 +140,7 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
 
   it('releases a schedule before a change made now, and cancels through the schedule that manages the subscription', async () => {
     const { providerSubscriptionId: id } = await start('cmd-10:start');
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', idempotencyKey: 'cmd-11:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-11:change' });
     const scheduleId = server.subscriptions.get(id!)!['schedule'] as string;
     // Cancel at period end: the schedule ends with the current phase, then cancels.
     await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'cmd-12:cancel' });
@@ -152,15 +152,34 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}/release`)).toHaveLength(1);
     expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ cancel_at_period_end: 'false' });
     // A decrease again, then an increase now: released first, then the item changes.
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', idempotencyKey: 'cmd-14:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-14:change' });
     const second = server.subscriptions.get(id!)!['schedule'] as string;
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 6, effective: 'now', idempotencyKey: 'cmd-15:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 6, effective: 'now', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-15:change' });
     expect(server.requestsTo('POST', `/v1/subscription_schedules/${second}/release`)).toHaveLength(1);
     expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ 'items[0][quantity]': '6' });
     // Cancel now with a schedule: the schedule's cancel ends the subscription.
-    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, effective: 'renewal', idempotencyKey: 'cmd-16:change' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 5, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-16:change' });
     await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: false, idempotencyKey: 'cmd-17:cancel' });
     expect(server.subscriptions.get(id!)!['status']).toBe('canceled');
+    expect(server.violations).toEqual([]);
+  });
+
+  it('keeps a cancellation at period end through a change: onto the subscription when a change now releases the schedule, in the schedule for a change at the renewal', async () => {
+    const { providerSubscriptionId: id } = await start('cmd-20:start');
+    // A decrease (a schedule), then canceled at period end (the schedule's end_behavior), then an increase now.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-21:change' });
+    const scheduleId = server.subscriptions.get(id!)!['schedule'] as string;
+    await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'cmd-22:cancel' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 7, effective: 'now', cancelAtPeriodEnd: true, idempotencyKey: 'cmd-23:change' });
+    expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}/release`)).toHaveLength(1);
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ 'items[0][quantity]': '7', cancel_at_period_end: 'true' });
+    expect(server.subscriptions.get(id!)!['cancel_at_period_end']).toBe(true);
+    // A decrease while it ends at period end: the schedule still ends in a cancellation, with no next year.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 3, effective: 'renewal', cancelAtPeriodEnd: true, idempotencyKey: 'cmd-24:change' });
+    const second = server.subscriptions.get(id!)!['schedule'] as string;
+    const update = server.requestsTo('POST', `/v1/subscription_schedules/${second}`).at(-1)!;
+    expect(update.form).toMatchObject({ end_behavior: 'cancel', 'phases[0][items][0][quantity]': '7' });
+    expect(update.form['phases[1][start_date]']).toBeUndefined();
     expect(server.violations).toEqual([]);
   });
 

@@ -136,7 +136,7 @@ export class StripePaymentProvider implements PaymentProvider {
     return { providerSubscriptionId: subscription.id };
   }
 
-  async changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; effective: 'now' | 'renewal'; idempotencyKey: string }) {
+  async changeSubscription(input: { providerSubscriptionId: string | null; plan: Plan; currency: string; seats: number; effective: 'now' | 'renewal'; cancelAtPeriodEnd: boolean; idempotencyKey: string }) {
     const id = required(input.providerSubscriptionId);
     const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
     const currentItem = current.items.data[0];
@@ -145,8 +145,9 @@ export class StripePaymentProvider implements PaymentProvider {
       // Stripe refuses direct changes to a subscription a schedule manages: a change made now replaces any
       // change scheduled for the renewal (our aggregate forgets it too), so the schedule is released first.
       await this.releaseSchedule(current, input.idempotencyKey);
-      // Increases and upgrades apply now and Stripe invoices the proration at once.
-      await this.call(() => this.stripe.subscriptions.update(id, { items: [{ ...(currentItem ? { id: currentItem.id } : {}), ...item }], proration_behavior: 'always_invoice' }, { idempotencyKey: input.idempotencyKey }));
+      // Increases and upgrades apply now and Stripe invoices the proration at once. A cancellation at period end
+      // the released schedule carried (its end_behavior) goes onto the subscription: a change never lifts it.
+      await this.call(() => this.stripe.subscriptions.update(id, { items: [{ ...(currentItem ? { id: currentItem.id } : {}), ...item }], proration_behavior: 'always_invoice', ...(input.cancelAtPeriodEnd ? { cancel_at_period_end: true } : {}) }, { idempotencyKey: input.idempotencyKey }));
       return;
     }
     // Decreases and downgrades wait for the period end: a subscription schedule whose next phase starts then.
@@ -159,16 +160,14 @@ export class StripePaymentProvider implements PaymentProvider {
     const schedule = await this.call(() => this.stripe.subscriptionSchedules.retrieve(scheduleId!));
     const phase = schedule.current_phase ?? { start_date: currentItem.current_period_start, end_date: currentItem.current_period_end };
     const price = typeof currentItem.price === 'string' ? currentItem.price : currentItem.price.id;
+    const thisYear = { start_date: phase.start_date, end_date: phase.end_date, items: [{ price, quantity: currentItem.quantity ?? 1 }] };
+    // Canceled at period end: the schedule ends with the current phase and cancels (the change, for a year that
+    // will not come, is ours alone until a reactivation, which drops it).
     await this.call(() => this.stripe.subscriptionSchedules.update(
       scheduleId!,
-      {
-        end_behavior: 'release',
-        proration_behavior: 'none',
-        phases: [
-          { start_date: phase.start_date, end_date: phase.end_date, items: [{ price, quantity: currentItem.quantity ?? 1 }] },
-          { start_date: phase.end_date, duration: { interval: 'year', interval_count: 1 }, items: [item] },
-        ],
-      },
+      input.cancelAtPeriodEnd
+        ? { end_behavior: 'cancel', proration_behavior: 'none', phases: [thisYear] }
+        : { end_behavior: 'release', proration_behavior: 'none', phases: [thisYear, { start_date: phase.end_date, duration: { interval: 'year', interval_count: 1 }, items: [item] }] },
       { idempotencyKey: input.idempotencyKey },
     ));
   }
