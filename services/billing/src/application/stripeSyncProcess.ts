@@ -124,7 +124,8 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
         providerStatus: stripeStatus,
         seats: num(item?.['quantity']) || 1,
         plan,
-        cancelAtPeriodEnd: object['cancel_at_period_end'] === true,
+        // A schedule keeps a cancellation in its end_behavior, not in the subscription's flag: false says nothing then.
+        cancelAtPeriodEnd: object['cancel_at_period_end'] === true ? true : object['schedule'] ? null : false,
         period: { start: seconds(start), end: seconds(end) },
         latestInvoiceId: str(object['latest_invoice']),
       },
