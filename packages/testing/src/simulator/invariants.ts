@@ -1,6 +1,7 @@
 import type { Driver } from './driver.ts';
 import type { Mail } from './mailbox.ts';
 import type { SimOrganization } from './simulation.ts';
+import type { SimStripe, StripeCharge } from './stripe.ts';
 
 /** The webhooks an organization's endpoint took (2xx), each with its `webhook-id` and body. */
 export type DeliveredTo = (org: SimOrganization) => { id: string; body: string }[];
@@ -9,6 +10,8 @@ export type DeliveredTo = (org: SimOrganization) => { id: string; body: string }
 export interface Deliveries {
   webhooks: DeliveredTo;
   mails: (org: SimOrganization) => Mail[];
+  /** Card histories: the Stripe whose charges and refunds are the card customers' books. */
+  stripe?: SimStripe | null;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -52,17 +55,25 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
     const who = org.model.name;
     const cur = org.model.currency;
     const fail = (invariant: string, detail: string) => driver.violation(invariant, `${who}: ${detail}`);
+    // A card customer's money is what Stripe took and returned.
+    const charges = org.card && delivered.stripe ? delivered.stripe.charges.filter((c) => c.organizationId === org.id && c.paid) : null;
+    if (charges) {
+      org.cashIn = charges.reduce((a, c) => a + c.total, 0);
+      org.cashOut = charges.reduce((a, c) => a + c.refunded, 0);
+    }
 
     // 1. Cash: what the operator recorded = what billing shows = what invoices and credit hold.
     const received = payments.filter((p) => p.method !== 'credit_balance').reduce((a, p) => a + p.amount, 0);
     const returned = payments.filter((p) => p.method !== 'credit_balance').reduce((a, p) => a + (p.refundedAmount ?? 0), 0);
     if (received !== org.cashIn) fail('1 cash', `the operator recorded ${org.cashIn} ${cur} received, billing shows ${received}`);
     if (returned !== org.cashOut) fail('1 cash', `the operator recorded ${org.cashOut} ${cur} returned, billing shows ${returned}`);
-    const applied = invoices.filter((i) => i.status !== 'void').reduce((a, i) => a + i.amountPaid, 0);
+    // A card refund leaves Stripe's invoice paid, and ours (billing-integration.md, "Refunds"): what the invoices
+    // hold is what they show paid less what was returned of those payments.
+    const applied = invoices.filter((i) => i.status !== 'void').reduce((a, i) => a + i.amountPaid, 0) - (charges ? returned : 0);
     const proration = invoices.filter((i) => i.total < 0).reduce((a, i) => a - i.total, 0);
     const balance = credit[cur] ?? 0;
     if (org.cashIn - org.cashOut !== applied + balance - proration) {
-      fail('1 cash', `received − returned = ${org.cashIn - org.cashOut} ${cur}, but paid on invoices (${applied}) + credit balance (${balance}) − credit from negative invoices (${proration}) = ${applied + balance - proration}`);
+      fail('1 cash', `received − returned = ${org.cashIn - org.cashOut} ${cur}, but paid on invoices${charges ? ' less card refunds' : ''} (${applied}) + credit balance (${balance}) − credit from negative invoices (${proration}) = ${applied + balance - proration}`);
     }
     for (const [currency, amount] of Object.entries(credit)) if (amount < 0) fail('1 cash', `credit balance of ${amount} ${currency}`);
 
@@ -93,6 +104,11 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       if (new Set((i.creditNotes ?? []).map((n: { id: string }) => n.id)).size !== (i.creditNotes ?? []).length) fail('2 invoice', `${i.number}: a credit note twice`);
       const credited = (i.creditNotes ?? []).reduce((a: number, n: { amount: number }) => a + n.amount, 0);
       if (credited !== (i.amountCredited ?? 0)) fail('2 invoice', `${i.number}: credited ${i.amountCredited ?? 0}, its credit notes add up to ${credited}`);
+    }
+
+    if (charges) {
+      checkStripeInvoices(fail, invoices, payments, charges);
+      continue;
     }
 
     // 3. Numbers: 1…N per year, no gap, no duplicate, in issue order.
@@ -168,6 +184,29 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
   }
 }
 
+/** A card customer's invoices and payments are Stripe's: each invoice once, with its lines and total, paid; each charge one payment. */
+function checkStripeInvoices(fail: (invariant: string, detail: string) => void, invoices: any[], payments: any[], charges: StripeCharge[]): void {
+  for (const c of charges) {
+    const shown = invoices.filter((i) => i.number === c.number);
+    if (shown.length !== 1) {
+      fail('model invoices', `Stripe's invoice ${c.number} (${c.reason}, total ${c.total}) is shown ${shown.length} times`);
+      continue;
+    }
+    const i = shown[0]!;
+    const lines = (i.lines as { amount: number }[]).map((l) => l.amount).sort((a, b) => a - b);
+    const want = c.lines.map((l) => l.amount).sort((a, b) => a - b);
+    if (i.total !== c.total || JSON.stringify(lines) !== JSON.stringify(want) || i.status !== 'paid' || i.amountPaid !== c.total) {
+      fail('model invoices', `Stripe's invoice ${c.number} (${c.reason}): lines ${JSON.stringify(want)}, total ${c.total}, paid; the platform shows lines ${JSON.stringify(lines)}, total ${i.total}, ${i.status}, paid ${i.amountPaid}`);
+    }
+    const payment = payments.filter((p) => p.id === c.intent);
+    if (payment.length !== 1 || payment[0].amount !== c.total || (payment[0].refundedAmount ?? 0) !== c.refunded || payment[0].invoiceId !== i.id) {
+      fail('1 cash', `Stripe's charge ${c.intent} of ${c.total} (${c.refunded} refunded) for ${c.number}: the platform shows ${JSON.stringify(payment).slice(0, 400)}`);
+    }
+  }
+  for (const i of invoices) if (!charges.some((c) => c.number === i.number)) fail('model invoices', `${i.number} (total ${i.total}): an invoice Stripe never issued`);
+  for (const p of payments) if (p.method !== 'credit_balance' && !charges.some((c) => c.intent === p.id)) fail('1 cash', `payment ${p.id} of ${p.amount}: a charge Stripe never made`);
+}
+
 /** What a message is about, `<type> <id>`: one message (one `webhook-id`) per invoice issued, per payment received. */
 const subjectOf = (body: string): string | null => {
   const { type = '', data = {} } = JSON.parse(body) as { type?: string; data?: Record<string, unknown> };
@@ -226,8 +265,9 @@ async function checkWebhooks(driver: Driver, orgs: SimOrganization[], books: Map
   }
 }
 
-const issuedSubject = /^Invoice (CM-\d{4}-\d{6}) from CurbMap$/;
-const overdueSubject = /^Invoice (CM-\d{4}-\d{6}) is overdue$/;
+// Our numbers (CM-YYYY-NNNNNN), or Stripe's for the invoices it issued.
+const issuedSubject = /^Invoice (\S+) from CurbMap$/;
+const overdueSubject = /^Invoice (\S+) is overdue$/;
 
 /**
  * 5. E-mails: each invoice issued is one mail (one Message-ID, whatever the retries) with its PDF, each payment

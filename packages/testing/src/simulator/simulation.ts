@@ -10,10 +10,14 @@ import { clockWriter, startEmbedded, type SimPlatform } from './platform.ts';
 import { Random } from './random.ts';
 import { WebhookReceiver } from '../webhookReceiver.ts';
 import { Mailbox } from './mailbox.ts';
+import { CardHistory, cardOperations, type CardState } from './cardHistory.ts';
+import { SimStripe } from './stripe.ts';
 
 export interface SimulationOptions {
   seed: number;
   mode: 'embedded' | 'distributed';
+  /** How the organizations pay: bank transfers the operator records (the default), or cards Stripe charges. */
+  collection?: 'transfer' | 'card';
   organizations: number;
   /** Operations in the history (clock advances included). */
   steps: number;
@@ -29,6 +33,7 @@ export interface SimulationOptions {
 export interface SimulationReport {
   seed: number;
   mode: string;
+  collection: string;
   steps: number;
   operations: Record<string, number>;
   faults: number;
@@ -62,6 +67,8 @@ export interface SimOrganization {
   uncollectible: Set<string>;
   /** Credit notes the operator had acknowledged, per invoice: the amounts, in order. */
   creditNotes: Map<string, number[]>;
+  /** A card customer's subscription at Stripe (card histories only). */
+  card?: CardState;
 }
 
 const HOUR = 3_600_000;
@@ -83,8 +90,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   // The organizations' mail server: every process mails there (SMTP_URL).
   const mailbox = new Mailbox();
   const mail = { SMTP_URL: await mailbox.listen() };
-  const platform: SimPlatform = options.mode === 'embedded' ? await startEmbedded(dir, mail) : await startDistributed(dir, mail);
+  // Card histories: Stripe is the simulation's, on its clock; the platform is configured to collect through it.
+  const stripe = options.collection === 'card' ? new SimStripe() : null;
+  const env = { ...mail, ...(stripe ? await stripe.start() : {}) };
+  const platform: SimPlatform = options.mode === 'embedded' ? await startEmbedded(dir, env) : await startDistributed(dir, env);
   const driver = new Driver(platform, options.seed);
+  const card = stripe ? new CardHistory({ driver, platform, stripe, now: () => now, random: () => random, expect: (cond, what) => expect(cond, what) }) : null;
   // The organizations' webhook endpoints: the first attempt of about one message in ten is refused (500), so
   // retries happen; at the end every attempt is taken, so what is owed arrives.
   const receiver = new WebhookReceiver();
@@ -112,7 +123,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     for (let i = 0; i < options.organizations; i++) {
       const currency = random.pick(currencies) as Currency;
       const zone = random.pick(zones);
-      const taxBps = random.pick([0, 0, 1000, 1900, 2000]);
+      // Stripe computes a card customer's tax itself (none here): the operator's tax settings are for transfers.
+      const taxBps = card ? 0 : random.pick([0, 0, 1000, 1900, 2000]);
       const name = `City ${options.seed}-${i}`;
       const created = await driver.call('POST', '/v1/organizations', 'admin', { name, billingEmail: `ap${i}@city.example`, currency, timeZone: zone });
       if (created.status !== 201) throw new Error(`creating an organization: ${created.status} ${created.text}`);
@@ -125,7 +137,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       await driver.call('POST', '/v1/meters', apiKey, { key: 'edits', name: 'Edits', eventType: 'zone.edited', aggregation: 'count' });
       const hook = await driver.call('POST', '/v1/webhook-endpoints', apiKey, { url: `${hooks}/${i}`, events: ['invoice.issued', 'payment.received', 'invoice.overdue', 'subscription.renewal_due'] });
       expect(done(hook, 201), `webhook endpoint: ${hook.status} ${hook.text.slice(0, 200)}`);
-      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [], creditNotes: new Map(), voided: new Set(), uncollectible: new Set(), billingEmail: `ap${i}@city.example` });
+      orgs.push({ id, apiKey, projectId: project.body.id, model: new OrganizationModel(name, currency, zone, taxBps), cashIn: 0, cashOut: 0, usageIds: [], creditNotes: new Map(), voided: new Set(), uncollectible: new Set(), billingEmail: `ap${i}@city.example`, ...(card ? { card: { subscription: null, cancelAtPeriodEnd: false } } : {}) });
     }
 
     // A platform that never becomes quiet (or any other failure of the run) is a violation of its own, with what
@@ -139,7 +151,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         driver.step = step;
         const org = random.pick(orgs);
         driver.who = org.model.name;
-        let op = random.weighted<string>([
+        let op = card ? random.weighted(cardOperations) : random.weighted<string>([
           ['advance', 20],
           ['subscribe', 6],
           ['change', 14],
@@ -155,8 +167,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           ['concurrent', 5],
         ]);
         // What the organization's state allows: subscribing when it has none, changing or canceling when it has one.
-        if (org.model.canSubscribe() && (op === 'change' || op === 'cancel')) op = 'subscribe';
-        else if (!org.model.canSubscribe() && op === 'subscribe') op = 'change';
+        // (A card history's state is Stripe's: its operations choose for themselves.)
+        if (!card && org.model.canSubscribe() && (op === 'change' || op === 'cancel')) op = 'subscribe';
+        else if (!card && !org.model.canSubscribe() && op === 'subscribe') op = 'change';
         if (op === 'void-usage' && !org.usageIds.length) op = 'usage';
         count(op);
         if (random.chance(options.crashRate)) {
@@ -182,7 +195,9 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       await driver.quiet();
       await runSchedulers();
       driver.step = options.steps + 1;
+      if (card) for (const org of orgs) await card.checkSubscription(org);
       await checkInvariants(driver, orgs, iso(), {
+        stripe,
         webhooks: (org) => receiver.received.filter((r) => r.status < 300 && r.url === `/hooks/${orgs.indexOf(org)}`).map((r) => ({ id: String(r.headers['webhook-id']), body: r.body })),
         mails: (org) => mailbox.mails.filter((m) => m.to.includes(org.billingEmail)),
       });
@@ -192,11 +207,12 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     // SIM_LOGS=<file>: what the processes printed, kept for a history with violations.
     if (driver.violations.length && process.env['SIM_LOGS']) writeFileSync(`${process.env['SIM_LOGS']}.${options.seed}`, platform.logs());
     const named = new Set(orgs.map((o) => o.model.name).filter((name) => driver.violations.some((v) => v.detail.startsWith(`${name}:`))));
-    const history = driver.violations.length ? driver.trace.filter((t) => named.has(t.who) || t.who === 'operator' || named.size === 0).map((t) => `${t.step} [${t.who}] ${t.line}`) : [];
-    return { seed: options.seed, mode: options.mode, steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history, restarts: platform.restarts?.() ?? [], covered: coverage() };
+    const history = driver.violations.length ? driver.trace.filter((t) => named.has(t.who) || t.who === 'operator' || t.who === 'stripe' || named.size === 0).map((t) => `${t.step} [${t.who}] ${t.line}`) : [];
+    return { seed: options.seed, mode: options.mode, collection: options.collection ?? 'transfer', steps: options.steps, operations, faults, requests: driver.requests, p99Ms: Math.round(driver.p99()), durationMs: Math.round(performance.now() - started), violations: driver.violations, history, restarts: platform.restarts?.() ?? [], covered: coverage() };
   } finally {
     await receiver.close();
     await platform.stop();
+    await stripe?.close();
     await mailbox.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -209,6 +225,11 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   function coverage(): Record<string, number> {
     const covered: Record<string, number> = { lateUsage };
+    for (const c of stripe?.charges ?? []) {
+      covered[`stripe.${c.reason}`] = (covered[`stripe.${c.reason}`] ?? 0) + 1;
+      if (c.failed) covered['stripe.declined'] = (covered['stripe.declined'] ?? 0) + 1;
+      if (c.refunded) covered['stripe.refunded'] = (covered['stripe.refunded'] ?? 0) + 1;
+    }
     for (const o of orgs) {
       for (const i of o.model.invoices) covered[`invoices.${i.reason}`] = (covered[`invoices.${i.reason}`] ?? 0) + 1;
       covered['yearsClosed'] = (covered['yearsClosed'] ?? 0) + o.model.years.filter((y) => y.closed).length;
@@ -260,6 +281,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const at = iso();
     // What the client reads before it acts is what the history so far must show, however fast the processes were.
     if (op !== 'usage' && op !== 'advance') await driver.quiet();
+    if (card && op !== 'advance') return card.perform(op, org);
     switch (op) {
       case 'advance': {
         // What happened so far happens at its own time (a receipt mailed days late is skipped as too old): the
@@ -270,6 +292,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         setClock(new Date(now));
         driver.trace.push({ step: driver.step, who: 'operator', line: `clock → ${iso()}` });
         await driver.quiet();
+        await card?.renewals();
         await runSchedulers();
         return;
       }

@@ -22,4 +22,10 @@ describe('the books balance (simulated histories, embedded)', () => {
     for (const key of ['invoices.overage', 'invoices.change', 'invoices.renewal', 'yearsClosed', 'lateUsage']) expect(covered(key), `${key}: ${summary}`).toBeGreaterThan(0);
     expect(reports.reduce((n, r) => n + r.faults, 0), summary).toBeGreaterThan(0);
   });
+
+  it('seed 4242, by card: Stripe invoices, charges, renews and refunds on the simulated clock; its webhooks in any order; every invariant holds', async () => {
+    const report = await simulate({ seed: 4242, mode: 'embedded', collection: 'card', organizations: 3, steps: 90, years: 3, crashRate: 0.02 });
+    expect(report.violations, JSON.stringify(report, null, 1)).toEqual([]);
+    for (const key of ['stripe.subscription_create', 'stripe.subscription_update', 'stripe.subscription_cycle', 'stripe.refunded', 'stripe.declined']) expect(report.covered[key] ?? 0, `${key}: ${JSON.stringify(report.covered)}`).toBeGreaterThan(0);
+  }, 600_000);
 });

@@ -15,6 +15,9 @@ const out = env['REPORT'] ?? null;
 // MODE=both: histories alternate between the two modes.
 const mode = env['MODE'] ?? 'embedded';
 const modes = (mode === 'both' ? ['embedded', 'distributed'] : [mode]) as SimulationOptions['mode'][];
+// COLLECTION=transfer|card|both (the default): bank transfers the operator records, cards Stripe charges.
+const collection = env['COLLECTION'] ?? 'both';
+const collections = (collection === 'both' ? ['transfer', 'card'] : [collection]) as NonNullable<SimulationOptions['collection']>[];
 const only = env['ONLY'] ? env['ONLY'].split(',').map(Number) : undefined;
 const shortenMinutes = Number(env['SHORTEN_MINUTES'] ?? 10);
 const deadline = Date.now() + minutes * 60_000;
@@ -49,18 +52,18 @@ async function shorten(options: SimulationOptions, invariant: string): Promise<n
 
 const reports: SimulationReport[] = [];
 for (let h = 0; h < histories && Date.now() < deadline; h++) {
-  const options: SimulationOptions = { seed: seed + h, mode: modes[h % modes.length]!, organizations: 5, steps, years: 3, crashRate, ...(only ? { only } : {}) };
+  const options: SimulationOptions = { seed: seed + h, mode: modes[h % modes.length]!, collection: collections[Math.floor(h / modes.length) % collections.length]!, organizations: 5, steps, years: 3, crashRate, ...(only ? { only } : {}) };
   const report = await simulate(options);
   reports.push(report);
   const verdict = report.violations.length ? `${report.violations.length} violations` : 'ok';
-  process.stdout.write(`history ${h + 1} (${report.mode}, seed ${report.seed}): ${report.steps} steps, ${report.faults} faults, ${report.requests} requests, p99 ${report.p99Ms} ms, ${Math.round(report.durationMs / 1000)} s: ${verdict}\n`);
+  process.stdout.write(`history ${h + 1} (${report.mode}, ${options.collection}, seed ${report.seed}): ${report.steps} steps, ${report.faults} faults, ${report.requests} requests, p99 ${report.p99Ms} ms, ${Math.round(report.durationMs / 1000)} s: ${verdict}\n`);
   for (const v of report.violations) process.stdout.write(`  [${v.invariant}] step ${v.step}: ${v.detail}\n`);
   for (const r of report.restarts) process.stdout.write(`  restarted by the supervisor: ${r}\n`);
   if (report.history.length) process.stdout.write(`  history (the organizations named, and the operator's steps):\n${report.history.map((l) => `    ${l}`).join('\n')}\n`);
   if (report.violations.length && shortenMinutes > 0) {
     const kept = await shorten(options, report.violations[0]!.invariant);
     report.shortened = kept;
-    process.stdout.write(`  shortened to ${kept.length} of ${steps} steps; replay: make soak MODE=${report.mode} SEED=${report.seed} HISTORIES=1 STEPS=${steps} CRASH_RATE=${crashRate} ONLY=${kept.join(',')}\n`);
+    process.stdout.write(`  shortened to ${kept.length} of ${steps} steps; replay: make soak MODE=${report.mode} COLLECTION=${options.collection} SEED=${report.seed} HISTORIES=1 STEPS=${steps} CRASH_RATE=${crashRate} ONLY=${kept.join(',')}\n`);
   }
 }
 
@@ -81,6 +84,7 @@ const summary = {
     const of = reports.filter((r) => r.mode === m);
     return [m, { histories: of.length, faults: of.reduce((a, r) => a + r.faults, 0), minutes: Math.round(of.reduce((a, r) => a + r.durationMs, 0) / 60_000), violations: of.reduce((a, r) => a + r.violations.length, 0) }];
   })),
+  byCollection: Object.fromEntries(collections.map((c) => [c, { histories: reports.filter((r) => r.collection === c).length, violations: reports.filter((r) => r.collection === c).reduce((a, r) => a + r.violations.length, 0) }])),
   steps: total((r) => r.steps),
   operations,
   covered: sum((r) => r.covered),
@@ -90,7 +94,7 @@ const summary = {
   p99Ms: Math.max(0, ...reports.map((r) => r.p99Ms)),
   minutes: Math.round(total((r) => r.durationMs) / 60_000),
   violationsByInvariant: byInvariant,
-  failingSeeds: reports.filter((r) => r.violations.length).map((r) => ({ seed: r.seed, invariants: [...new Set(r.violations.map((v) => v.invariant))], ...(r.shortened ? { only: r.shortened } : {}) })),
+  failingSeeds: reports.filter((r) => r.violations.length).map((r) => ({ seed: r.seed, mode: r.mode, collection: r.collection, invariants: [...new Set(r.violations.map((v) => v.invariant))], ...(r.shortened ? { only: r.shortened } : {}) })),
 };
 process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`);
 if (out) {
