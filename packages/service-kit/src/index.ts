@@ -11,6 +11,7 @@ export * from './artifacts/artifactStore.ts';
 export * from './artifacts/localDirectoryArtifactStore.ts';
 export * from './http/requestValidation.ts';
 export * from './http/problemErrors.ts';
+export * from './http/requestWrites.ts';
 export * from './http/internalAuth.ts';
 export * from './http/serviceApp.ts';
 export * from './host/storage.ts';

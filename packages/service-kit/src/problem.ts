@@ -87,7 +87,8 @@ const UNREACHABLE_MESSAGES = [/^Connection terminated/, /^timeout exceeded when 
 export function isUnreachable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    // (08P01, a protocol violation, is a bug on one side, not an outage: retrying cannot help.)
+    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || (code.startsWith('08') && code !== '08P01'))) return true;
     if (typeof message === 'string' && UNREACHABLE_MESSAGES.some((m) => m.test(message))) return true;
   }
   return false;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { allContracts, EventRegistry } from '@curbmap/contracts';
 import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
+import { markingWrites } from '../http/requestWrites.ts';
 
 export interface StorageOptions {
   /** DATABASE_URL: PostgreSQL holds the events, checkpoints and read models instead of the SQLite file. */
@@ -40,7 +41,8 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   const log = logger.child({ component: 'subscriptions' });
   if (kafkaBrokers && !databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
   if (databaseUrl) {
-    const store = await PostgresEventStore.open(databaseUrl, registry);
+    // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
+    const store = markingWrites(await PostgresEventStore.open(databaseUrl, registry));
     const readStore = await PostgresReadStore.open(databaseUrl);
     let subscriptions: Storage['subscriptions'];
     let relay: KafkaRelay | null = null;

@@ -1,24 +1,39 @@
+import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresReadStore } from '@curbmap/eventsourcing';
+import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 import { installProblemErrors } from './problemErrors.ts';
+import { markingWrites } from './requestWrites.ts';
 
 // A real PostgreSQL (a private cluster), stopped under a running service: what its driver raises then is what
 // the answer is made of.
 const unavailable = postgresUnavailable();
-let cluster: PrivateCluster | null = null;
+const clusters: PrivateCluster[] = [];
 afterAll(async () => {
-  await cluster?.stop().catch(() => undefined);
+  for (const c of clusters) await c.stop().catch(() => undefined);
 });
+
+/** A service on its own cluster; `POST /things` appends, then reads after the cluster is stopped under it. */
+async function service() {
+  const cluster = await startPrivateCluster();
+  clusters.push(cluster);
+  const { url } = await createDatabase(cluster.url);
+  const [store, readStore] = [markingWrites(await PostgresEventStore.open(url)), await PostgresReadStore.open(url)];
+  const app = Fastify();
+  installProblemErrors(app);
+  app.get('/things/:id', async (request) => (await readStore.get('things', (request.params as { id: string }).id)) ?? { id: null });
+  app.post('/things', async () => {
+    await store.append(`things-${randomUUID()}`, [{ id: randomUUID(), type: 'thing.made', occurredAt: new Date().toISOString(), organizationId: 'org-1', data: {} }], { expectedVersion: 'no_stream' });
+    await cluster.stop();
+    return readStore.get('things', 'a');
+  });
+  return { cluster, app, close: async () => (await app.close(), await store.close().catch(() => undefined), await readStore.close().catch(() => undefined)) };
+}
 
 describe.skipIf(unavailable)('a request whose store is out of reach', () => {
   it('answers 503 problem+json with Retry-After (the client retries), not 500', async () => {
-    cluster = await startPrivateCluster();
-    const readStore = await PostgresReadStore.open((await createDatabase(cluster.url)).url);
-    const app = Fastify();
-    installProblemErrors(app);
-    app.get('/things/:id', async (request) => (await readStore.get('things', (request.params as { id: string }).id)) ?? { id: null });
+    const { cluster, app, close } = await service();
     try {
       expect((await app.inject({ method: 'GET', url: '/things/a' })).statusCode).toBe(200);
       await cluster.stop();
@@ -28,8 +43,27 @@ describe.skipIf(unavailable)('a request whose store is out of reach', () => {
       expect(answer.headers['retry-after']).toBe('1');
       expect(answer.json()).toMatchObject({ status: 503, code: 'unavailable' });
     } finally {
-      await app.close();
-      await readStore.close().catch(() => undefined);
+      await close();
+    }
+  });
+
+  it('after it appended, does not invite a retry without an Idempotency-Key (its write may stand): 500 outcome_unknown; with a key, 503', async () => {
+    const bare = await service();
+    try {
+      const answer = await bare.app.inject({ method: 'POST', url: '/things' });
+      expect(answer.statusCode).toBe(500);
+      expect(answer.headers['retry-after']).toBeUndefined();
+      expect(answer.json()).toMatchObject({ status: 500, code: 'outcome_unknown' });
+    } finally {
+      await bare.close();
+    }
+    const keyed = await service();
+    try {
+      const answer = await keyed.app.inject({ method: 'POST', url: '/things', headers: { 'idempotency-key': 'k-1' } });
+      expect(answer.statusCode).toBe(503);
+      expect(answer.headers['retry-after']).toBe('1');
+    } finally {
+      await keyed.close();
     }
   });
 });

@@ -112,10 +112,10 @@ describe('subscription decider', () => {
     spec.given([created!]).when(at('2027-03-11T00:00:00Z', 'ChangeSubscription', { seats: 4 })).thenThrows(IllegalStateError, /incomplete/);
     spec.given([created!]).when(at('2028-03-11T00:00:00Z', 'RenewSubscription', {})).then([]);
     const ranks = { awaiting_first_payment: 0, active: 2, past_due: 3, unpaid: 4, ended: 5 } as const;
-    const sync = (created: number, status: keyof typeof ranks, cancelAtPeriodEnd: boolean | null = false) =>
+    const sync = (created: number, status: keyof typeof ranks) =>
       at('2027-03-10T16:00:00Z', 'SyncFromProvider', {
         providerEventId: `evt_${created}`, created, providerSubscriptionId: 'sub_123', status, statusRank: ranks[status], providerStatus: status, seats: 3, plan: { planId: 'city', name: 'City', unitAmount: 360_000 },
-        cancelAtPeriodEnd, period: { start: '2027-03-10T16:00:00.000Z', end: '2028-03-10T16:00:00.000Z' }, latestInvoiceId: 'in_1',
+        cancelAtPeriodEnd: false, period: { start: '2027-03-10T16:00:00.000Z', end: '2028-03-10T16:00:00.000Z' }, latestInvoiceId: 'in_1',
       });
     const events = subscriptionDecider.decide(sync(100, 'active'), incomplete);
     expect(events.map((e) => e.type)).toEqual(['billing.subscription.activated', 'billing.subscription.provider_synced']);
@@ -124,12 +124,6 @@ describe('subscription decider', () => {
     expect(active.status).toBe('active');
     expect(subscriptionDecider.decide(sync(99, 'awaiting_first_payment'), active)).toEqual([]);
     expect(subscriptionDecider.decide(sync(50, 'ended'), incomplete).map((e) => e.type)).toEqual(['billing.subscription.canceled', 'billing.subscription.provider_synced']);
-    // Canceled at period end through a schedule (its end_behavior): an update whose object cannot say (null, the
-    // schedule manages it) keeps the cancellation; one that says false (no schedule) lifts it.
-    const canceling = subscriptionDecider.decide(sync(150, 'active', true), active).reduce(subscriptionDecider.evolve, active);
-    expect(canceling).toMatchObject({ cancelAtPeriodEnd: true });
-    expect(subscriptionDecider.decide(sync(200, 'active', null), canceling).map((e) => e.type)).toEqual(['billing.subscription.provider_synced']);
-    expect(subscriptionDecider.decide(sync(201, 'active'), canceling).map((e) => e.type)).toContain('billing.subscription.cancellation_unscheduled');
   });
 
   describe('with Stripe, changes go through the provider outbox', () => {
