@@ -124,8 +124,8 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
         providerStatus: stripeStatus,
         seats: num(item?.['quantity']) || 1,
         plan,
-        // A schedule keeps a cancellation in its end_behavior, not in the subscription's flag: false says nothing then.
-        cancelAtPeriodEnd: object['cancel_at_period_end'] === true ? true : object['schedule'] ? null : false,
+        // A schedule ending in a cancellation sets cancel_at (at the period's end), not cancel_at_period_end.
+        cancelAtPeriodEnd: object['cancel_at_period_end'] === true || (typeof object['cancel_at'] === 'number' && object['cancel_at'] <= end),
         period: { start: seconds(start), end: seconds(end) },
         latestInvoiceId: str(object['latest_invoice']),
       },

@@ -283,6 +283,18 @@ describe('Stripe webhook ingest', () => {
     expect(view).toMatchObject({ status: 'active', seats: 2, planId: 'starter' });
   });
 
+  it('takes a schedule\'s cancellation (cancel_at at the period\'s end, cancel_at_period_end false) as canceling at period end, and its clearing as a reactivation', async () => {
+    const t = Math.floor(Date.now() / 1000);
+    const end = (stripeSubscription['items'] as { data: { current_period_end: number }[] }).data[0]!.current_period_end;
+    await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'active', schedule: 'sub_sched_test', cancel_at_period_end: false, cancel_at: end }, 3), t + 10));
+    await p.settle();
+    expect(await subscriptionView()).toMatchObject({ status: 'active', cancelAtPeriodEnd: true });
+    // Released in Stripe's dashboard, say: the cancel date is gone, and so is the cancellation.
+    await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'active', schedule: null, cancel_at_period_end: false, cancel_at: null }, 3), t + 20));
+    await p.settle();
+    expect(await subscriptionView()).toMatchObject({ status: 'active', cancelAtPeriodEnd: false });
+  });
+
   it('never lets a stale subscription event overwrite newer state', async () => {
     const t = Math.floor(Date.now() / 1000);
     await deliver(event('customer.subscription.updated', subscriptionAt({ status: 'past_due' }, 4), t + 20));

@@ -164,22 +164,30 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     expect(server.violations).toEqual([]);
   });
 
-  it('keeps a cancellation at period end through a change: onto the subscription when a change now releases the schedule, in the schedule for a change at the renewal', async () => {
+  it('keeps a cancellation at period end through a change: the released schedule keeps its cancel date; a decrease while it ends keeps the schedule cancelling; a reactivation clears it', async () => {
     const { providerSubscriptionId: id } = await start('cmd-20:start');
-    // A decrease (a schedule), then canceled at period end (the schedule's end_behavior), then an increase now.
+    const sub = server.subscriptions.get(id!)!;
+    const periodEnd = (sub['items'] as { data: { current_period_end: number }[] }).data[0]!.current_period_end;
+    // A decrease (a schedule), then canceled at period end (the schedule cancels: cancel_at), then an increase now.
     await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-21:change' });
-    const scheduleId = server.subscriptions.get(id!)!['schedule'] as string;
+    const scheduleId = sub['schedule'] as string;
     await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'cmd-22:cancel' });
+    expect(sub['cancel_at']).toBe(periodEnd);
     await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 7, effective: 'now', cancelAtPeriodEnd: true, idempotencyKey: 'cmd-23:change' });
-    expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}/release`)).toHaveLength(1);
-    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ 'items[0][quantity]': '7', cancel_at_period_end: 'true' });
-    expect(server.subscriptions.get(id!)!['cancel_at_period_end']).toBe(true);
+    expect(server.requestsTo('POST', `/v1/subscription_schedules/${scheduleId}/release`)).toMatchObject([{ form: { preserve_cancel_date: 'true' } }]);
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).at(-1)!.form).toMatchObject({ 'items[0][quantity]': '7' });
+    expect(sub['cancel_at']).toBe(periodEnd);
     // A decrease while it ends at period end: the schedule still ends in a cancellation, with no next year.
     await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 3, effective: 'renewal', cancelAtPeriodEnd: true, idempotencyKey: 'cmd-24:change' });
-    const second = server.subscriptions.get(id!)!['schedule'] as string;
+    const second = sub['schedule'] as string;
     const update = server.requestsTo('POST', `/v1/subscription_schedules/${second}`).at(-1)!;
     expect(update.form).toMatchObject({ end_behavior: 'cancel', 'phases[0][items][0][quantity]': '7' });
     expect(update.form['phases[1][start_date]']).toBeUndefined();
+    expect(sub['cancel_at']).toBe(periodEnd);
+    // Reactivated: released without keeping the cancel date.
+    await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'cmd-25:reactivate' });
+    expect(server.requestsTo('POST', `/v1/subscription_schedules/${second}/release`)[0]!.form['preserve_cancel_date']).toBeUndefined();
+    expect(sub['cancel_at']).toBeNull();
     expect(server.violations).toEqual([]);
   });
 

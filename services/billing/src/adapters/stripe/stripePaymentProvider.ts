@@ -143,11 +143,11 @@ export class StripePaymentProvider implements PaymentProvider {
     const item = await this.item(input.plan, input.currency, input.seats);
     if (input.effective === 'now') {
       // Stripe refuses direct changes to a subscription a schedule manages: a change made now replaces any
-      // change scheduled for the renewal (our aggregate forgets it too), so the schedule is released first.
-      await this.releaseSchedule(current, input.idempotencyKey);
-      // Increases and upgrades apply now and Stripe invoices the proration at once. A cancellation at period end
-      // the released schedule carried (its end_behavior) goes onto the subscription: a change never lifts it.
-      await this.call(() => this.stripe.subscriptions.update(id, { items: [{ ...(currentItem ? { id: currentItem.id } : {}), ...item }], proration_behavior: 'always_invoice', ...(input.cancelAtPeriodEnd ? { cancel_at_period_end: true } : {}) }, { idempotencyKey: input.idempotencyKey }));
+      // change scheduled for the renewal (our aggregate forgets it too), so the schedule is released first,
+      // keeping the cancellation it set (its cancel_at): a change never lifts a cancellation at period end.
+      await this.releaseSchedule(current, input.idempotencyKey, { preserveCancel: true });
+      // Increases and upgrades apply now and Stripe invoices the proration at once.
+      await this.call(() => this.stripe.subscriptions.update(id, { items: [{ ...(currentItem ? { id: currentItem.id } : {}), ...item }], proration_behavior: 'always_invoice' }, { idempotencyKey: input.idempotencyKey }));
       return;
     }
     // Decreases and downgrades wait for the period end: a subscription schedule whose next phase starts then.
@@ -197,13 +197,17 @@ export class StripePaymentProvider implements PaymentProvider {
     const id = required(input.providerSubscriptionId);
     const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
     // Released, the subscription goes on by itself (a change that was scheduled is dropped, as in our aggregate).
-    await this.releaseSchedule(current, input.idempotencyKey);
+    await this.releaseSchedule(current, input.idempotencyKey, { preserveCancel: false });
     await this.call(() => this.stripe.subscriptions.update(id, { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey }));
   }
 
-  private async releaseSchedule(subscription: Stripe.Subscription, idempotencyKey: string): Promise<void> {
+  /**
+   * Releases the schedule that manages the subscription, if any. A schedule ending in a cancellation sets the
+   * subscription's cancel_at; `preserveCancel` keeps it (a change), otherwise the release clears it (a reactivation).
+   */
+  private async releaseSchedule(subscription: Stripe.Subscription, idempotencyKey: string, { preserveCancel }: { preserveCancel: boolean }): Promise<void> {
     const scheduleId = scheduleOf(subscription);
-    if (scheduleId) await this.call(() => this.stripe.subscriptionSchedules.release(scheduleId, {}, { idempotencyKey: `${idempotencyKey}:release` }));
+    if (scheduleId) await this.call(() => this.stripe.subscriptionSchedules.release(scheduleId, preserveCancel ? { preserve_cancel_date: true } : {}, { idempotencyKey: `${idempotencyKey}:release` }));
   }
 
   async createSetupIntent(input: { customer: ProviderCustomer; idempotencyKey: string }) {

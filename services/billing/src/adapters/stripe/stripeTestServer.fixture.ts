@@ -59,13 +59,16 @@ export class StripeTestServer {
     }],
     ['POST', /^\/v1\/subscription_schedules$/, (r) => ({ body: this.scheduleFrom(r.form['from_subscription']!) })],
     ['GET', /^\/v1\/subscription_schedules\/([\w]+)$/, (_r, [id]) => (this.schedules.has(id!) ? { body: this.schedules.get(id!) } : notFound(id!))],
-    ['POST', /^\/v1\/subscription_schedules\/([\w]+)\/release$/, (_r, [id]) => this.endSchedule(id!, 'released')],
+    ['POST', /^\/v1\/subscription_schedules\/([\w]+)\/release$/, (r, [id]) => this.endSchedule(id!, 'released', r.form['preserve_cancel_date'] === 'true')],
     ['POST', /^\/v1\/subscription_schedules\/([\w]+)\/cancel$/, (_r, [id]) => this.endSchedule(id!, 'canceled')],
     ['POST', /^\/v1\/subscription_schedules\/([\w]+)$/, (r, [id]) => {
       const schedule = this.schedules.get(id!);
       if (!schedule) return notFound(id!);
       schedule['end_behavior'] = r.form['end_behavior'] ?? schedule['end_behavior'];
       schedule['phases'] = phasesOf(r.form);
+      // Like Stripe: a schedule that ends in a cancellation shows it on the subscription as cancel_at.
+      const phases = schedule['phases'] as Record<string, unknown>[];
+      this.subscriptions.get(schedule['subscription'] as string)!['cancel_at'] = schedule['end_behavior'] === 'cancel' ? Number(phases.at(-1)?.['end_date'] ?? 0) || null : null;
       return { body: schedule };
     }],
     ['POST', /^\/v1\/products$/, (r) => ({ body: { ...stripeFixture('product'), id: r.form['id'], name: r.form['name'], metadata: metadataOf(r.form) } })],
@@ -212,13 +215,17 @@ export class StripeTestServer {
     return { ...sub, latest_invoice: invoice };
   }
 
-  /** Released: the subscription goes on alone. Canceled: the subscription ends with it. */
-  private endSchedule(id: string, status: 'released' | 'canceled') {
+  /**
+   * Released: the subscription goes on alone, its cancel_at cleared unless `preserveCancel` (preserve_cancel_date).
+   * Canceled: the subscription ends with it.
+   */
+  private endSchedule(id: string, status: 'released' | 'canceled', preserveCancel = false) {
     const schedule = this.schedules.get(id);
     if (!schedule) return notFound(id);
     schedule['status'] = status;
     const sub = this.subscriptions.get(schedule['subscription'] as string)!;
     sub['schedule'] = null;
+    if (!preserveCancel) sub['cancel_at'] = null;
     if (status === 'canceled') sub['status'] = 'canceled';
     return { body: schedule };
   }

@@ -24,11 +24,7 @@ export type SyncFromProvider = Command<
     providerStatus: string;
     seats: number;
     plan: { planId: string; name: string; unitAmount: number };
-    /**
-     * Null when the provider's subscription object cannot say: a schedule manages it, and a cancellation at period
-     * end is the schedule's end_behavior, which the object does not show (ours stands).
-     */
-    cancelAtPeriodEnd: boolean | null;
+    cancelAtPeriodEnd: boolean;
     period: Period;
     latestInvoiceId: string | null;
   }
@@ -80,7 +76,7 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
       out.push({ type: 'billing.subscription.plan_changed', data: { ...base, fromPlanId: state.planId, toPlanId: d.plan.planId, toPlanName: d.plan.name, unitAmount: d.plan.unitAmount, effective: 'now', effectiveAt: now, currency: state.currency, amount: 0, lines: [], terms } });
     }
   }
-  if (d.cancelAtPeriodEnd !== null && d.cancelAtPeriodEnd !== state.cancelAtPeriodEnd && d.status !== 'ended') {
+  if (d.cancelAtPeriodEnd !== state.cancelAtPeriodEnd && d.status !== 'ended') {
     out.push(d.cancelAtPeriodEnd ? { type: 'billing.subscription.cancellation_scheduled', data: { ...base, cancelAt: d.period.end } } : { type: 'billing.subscription.cancellation_unscheduled', data: base });
   }
   const invoiceId = deterministicUuid(`stripe-invoice:${d.latestInvoiceId ?? d.providerSubscriptionId}`);
