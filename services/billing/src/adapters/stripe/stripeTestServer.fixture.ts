@@ -31,7 +31,7 @@ export class StripeTestServer {
   events: Record<string, unknown>[] = [];
   private readonly failures: { method: string; path: RegExp; status: number; remaining: number }[] = [];
   private server: Server | null = null;
-  private readonly answered = new Map<string, { status: number; body: unknown }>();
+  private readonly answered = new Map<string, { status: number; body: unknown; form: string }>();
   private seq = 0;
   /** Problems found in requests (missing Idempotency-Key on a POST, bad auth): tests assert it stays empty. */
   readonly violations: string[] = [];
@@ -161,7 +161,9 @@ export class StripeTestServer {
     // Like Stripe: a POST with an Idempotency-Key seen before gets the first answer again, and nothing is done twice.
     const replayKey = recorded.method === 'POST' && recorded.idempotencyKey ? `${recorded.path}\n${recorded.idempotencyKey}` : null;
     const replay = replayKey ? this.answered.get(replayKey) : undefined;
-    if (replay) return { ...replay, headers: { 'idempotent-replayed': 'true' } };
+    // Like Stripe: a key comes back only with the parameters it was first used with.
+    if (replay && replay.form !== JSON.stringify(recorded.form)) return { status: 400, body: { error: { type: 'idempotency_error', message: 'Keys for idempotent requests can only be used with the same parameters they were first used with.' } } };
+    if (replay) return { status: replay.status, body: replay.body, headers: { 'idempotent-replayed': 'true' } };
     for (const [method, pattern, handler] of this.routes) {
       const match = recorded.method === method ? pattern.exec(recorded.path) : null;
       if (match) {
@@ -174,7 +176,7 @@ export class StripeTestServer {
         }
         const { status = 200, body } = handled;
         const answer = { status, body: structuredClone(body) };
-        if (replayKey && status < 500) this.answered.set(replayKey, answer);
+        if (replayKey && status < 500) this.answered.set(replayKey, { ...answer, form: JSON.stringify(recorded.form) });
         return answer;
       }
     }
