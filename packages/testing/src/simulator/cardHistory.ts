@@ -73,7 +73,7 @@ export class CardHistory {
         }
         await new Promise((r) => setTimeout(r, 200));
       }
-      if (!status) throw new Error(`Stripe's ${event.type} ${event.id}: no answer in 90 s`);
+      if (status === 0 || status >= 500) throw new Error(`Stripe's ${event.type} ${event.id}: not taken in 90 s (last answer ${status || 'none'})`);
     }
     this.delivered.push(...events);
   }
@@ -105,10 +105,11 @@ export class CardHistory {
         const s = stripe.subscription(id);
         const item = stripe.item(s);
         const unit = Number(item['price']['unit_amount']);
+        const created = stripe.subscriptionEvent(s, now, 'customer.subscription.created');
         const charge = stripe.invoice(s, 'subscription_create', [{ amount: unit * seats, quantity: seats, unitAmount: unit, description: `${planId} × ${seats}`, start: item['current_period_start'], end: item['current_period_end'] }], now, this.declines());
         const events = stripe.invoiceEvents(charge, now);
         s['status'] = 'active';
-        await this.deliver([stripe.subscriptionEvent(s, now, 'customer.subscription.created'), ...events, stripe.subscriptionEvent(s, now)]);
+        await this.deliver([created, ...events, stripe.subscriptionEvent(s, now)]);
         return;
       }
       case 'change': {
@@ -144,6 +145,8 @@ export class CardHistory {
         if (this.random.chance(0.6)) body['amount'] = this.random.int(1, charge.total - charge.refunded);
         const res = await driver.call('POST', `/v1/admin/payments/${charge.intent}/refunds`, 'admin', body);
         this.ctx.expect(done(res, 202), `refund ${JSON.stringify(body)} of card payment ${charge.intent} (${charge.total - charge.refunded} refundable): ${res.status} ${res.text.slice(0, 200)}`);
+        // What the operator asked to return (all that is left, without an amount): Stripe must refund that, once.
+        if (done(res, 202)) charge.asked += (body['amount'] as number | undefined) ?? charge.total - charge.refunded;
         await driver.quiet();
         await this.deliver(stripe.refundEvents(now));
         return;
@@ -183,7 +186,11 @@ export class CardHistory {
     const item = this.ctx.stripe.item(sub);
     const view = (await this.ctx.driver.call('GET', '/v1/subscription', org.apiKey)).body;
     const plan = simPlans.find((p) => String(item['price']['product']).endsWith(p.id))?.id;
-    const want = { status: sub['status'] === 'canceled' ? 'canceled' : 'active', planId: plan, seats: item['quantity'], currentPeriodEnd: new Date(item['current_period_end'] * 1000).toISOString(), cancelAtPeriodEnd: sub['status'] === 'canceled' ? view?.cancelAtPeriodEnd : state.cancelAtPeriodEnd };
+    const ended = sub['status'] === 'canceled';
+    // Stripe does what the customer asked: it ends the subscription at its period's end exactly when canceled.
+    if (!ended && SimStripe.canceling(sub) !== state.cancelAtPeriodEnd) this.ctx.driver.violation('model subscription', `${org.model.name}: the customer ${state.cancelAtPeriodEnd ? 'canceled at period end' : 'did not cancel (or reactivated)'}, and Stripe ${SimStripe.canceling(sub) ? 'ends' : 'renews'} the subscription`);
+    if (ended && !state.cancelAtPeriodEnd) this.ctx.driver.violation('model subscription', `${org.model.name}: Stripe ended a subscription the customer never canceled (or reactivated)`);
+    const want = { status: ended ? 'canceled' : 'active', planId: plan, seats: item['quantity'], currentPeriodEnd: new Date(item['current_period_end'] * 1000).toISOString(), cancelAtPeriodEnd: ended ? view?.cancelAtPeriodEnd : SimStripe.canceling(sub) };
     const got = { status: view?.status, planId: view?.planId, seats: view?.seats, currentPeriodEnd: view?.currentPeriodEnd ? new Date(view.currentPeriodEnd).toISOString() : null, cancelAtPeriodEnd: view?.cancelAtPeriodEnd };
     if (JSON.stringify(want) !== JSON.stringify(got)) this.ctx.driver.violation('model subscription', `${org.model.name}: Stripe's subscription is ${JSON.stringify(want)}, the platform shows ${JSON.stringify(got)}`);
   }

@@ -198,6 +198,7 @@ function checkStripeInvoices(fail: (invariant: string, detail: string) => void, 
     if (i.total !== c.total || JSON.stringify(lines) !== JSON.stringify(want) || i.status !== 'paid' || i.amountPaid !== c.total) {
       fail('model invoices', `Stripe's invoice ${c.number} (${c.reason}): lines ${JSON.stringify(want)}, total ${c.total}, paid; the platform shows lines ${JSON.stringify(lines)}, total ${i.total}, ${i.status}, paid ${i.amountPaid}`);
     }
+    if (c.refunded !== c.asked) fail('1 cash', `Stripe's charge ${c.intent}: the operator asked to refund ${c.asked}, Stripe refunded ${c.refunded}`);
     const payment = payments.filter((p) => p.id === c.intent);
     if (payment.length !== 1 || payment[0].amount !== c.total || (payment[0].refundedAmount ?? 0) !== c.refunded || payment[0].invoiceId !== i.id) {
       fail('1 cash', `Stripe's charge ${c.intent} of ${c.total} (${c.refunded} refunded) for ${c.number}: the platform shows ${JSON.stringify(payment).slice(0, 400)}`);

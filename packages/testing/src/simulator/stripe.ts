@@ -23,6 +23,8 @@ export interface StripeCharge {
   failed: number;
   paid: boolean;
   refunded: number;
+  /** What the operator asked to refund of it (through the platform). */
+  asked: number;
 }
 
 /** Delivery orders: Stripe's own, shuffled, or with some events delivered twice (Stripe retries). */
@@ -112,6 +114,7 @@ export class SimStripe {
       failed,
       paid: false,
       refunded: 0,
+      asked: 0,
     };
     this.charges.push(charge);
     sub['latest_invoice'] = charge.id;
@@ -228,28 +231,40 @@ export class SimStripe {
         // months late would be one the platform missed for months), for the period that ended.
         const at = nowMs;
         const schedule = sub['schedule'] ? this.server.schedules.get(String(sub['schedule'])) : null;
-        if (sub['cancel_at_period_end'] || schedule?.['end_behavior'] === 'cancel') {
+        if (SimStripe.canceling(sub)) {
           sub['status'] = 'canceled';
           sub['canceled_at'] = item['current_period_end'];
           if (schedule) (schedule['status'] = 'completed'), (sub['schedule'] = null);
           events.push(this.subscriptionEvent(sub, at, 'customer.subscription.deleted'));
           break;
         }
-        const next = (schedule?.['phases'] as Obj[] | undefined)?.[1]?.['items']?.[0];
+        // The schedule's next phase starts: its quantity and price apply, and the schedule stays on the
+        // subscription through that phase (as Stripe's does); after its last phase it completes and lets go.
+        const phases = (schedule?.['phases'] as Obj[] | undefined) ?? [];
+        const next = phases[1]?.['items']?.[0];
         if (schedule && next) {
           item['quantity'] = Number(next['quantity']);
           if (next['price_data[unit_amount]'] !== undefined) Object.assign(item['price'], { unit_amount: Number(next['price_data[unit_amount]']), product: next['price_data[product]'] });
-          schedule['status'] = 'released';
+          schedule['phases'] = phases.slice(1);
+        } else if (schedule) {
+          schedule['status'] = 'completed';
           sub['schedule'] = null;
         }
         item['current_period_start'] = item['current_period_end'];
         item['current_period_end'] = YEAR_OF(item['current_period_start']);
+        if (schedule && next) schedule['current_phase'] = { start_date: item['current_period_start'], end_date: item['current_period_end'] };
         const unit = Number(item['price']['unit_amount']);
         const charge = this.invoice(sub, 'subscription_cycle', [{ amount: unit * item['quantity'], quantity: item['quantity'], unitAmount: unit, description: `Renewal × ${item['quantity']}`, start: item['current_period_start'], end: item['current_period_end'] }], at, decline());
         events.push(this.subscriptionEvent(sub, at), ...this.invoiceEvents(charge, at));
       }
     }
     return events;
+  }
+
+  /** Whether Stripe ends the subscription at its period's end: its own flag, or a cancel date (a schedule's). */
+  static canceling(sub: Obj): boolean {
+    const item = sub['items'].data[0];
+    return sub['cancel_at_period_end'] === true || (typeof sub['cancel_at'] === 'number' && sub['cancel_at'] <= item['current_period_end']);
   }
 
   /** The events in the chosen order: Stripe's, shuffled, or with some delivered twice (in place and at the end). */
