@@ -188,6 +188,16 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'cmd-25:reactivate' });
     expect(server.requestsTo('POST', `/v1/subscription_schedules/${second}/release`)[0]!.form['preserve_cancel_date']).toBeUndefined();
     expect(sub['cancel_at']).toBeNull();
+    // Canceled through a schedule, then a change now (the cancel date stays on the subscription, with no schedule),
+    // then reactivated: the cancel date goes too.
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 2, effective: 'renewal', cancelAtPeriodEnd: false, idempotencyKey: 'cmd-26:change' });
+    await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'cmd-27:cancel' });
+    await provider.changeSubscription({ providerSubscriptionId: id, plan: city, currency: 'USD', seats: 9, effective: 'now', cancelAtPeriodEnd: true, idempotencyKey: 'cmd-28:change' });
+    expect([sub['schedule'], sub['cancel_at']]).toEqual([null, periodEnd]);
+    await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'cmd-29:reactivate' });
+    expect([sub['cancel_at'], sub['cancel_at_period_end']]).toEqual([null, false]);
+    // Retried whole (the outbox after a crash): the same calls, the same parameters under the same keys.
+    await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'cmd-29:reactivate' });
     expect(server.violations).toEqual([]);
   });
 
@@ -223,7 +233,8 @@ describe('Stripe payment provider against a checking Stripe stand-in', () => {
     await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: true, idempotencyKey: 'k1' });
     await provider.reactivateSubscription({ providerSubscriptionId: id, idempotencyKey: 'k2' });
     await provider.cancelSubscription({ providerSubscriptionId: id, atPeriodEnd: false, idempotencyKey: 'k3' });
-    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).map((r) => r.form['cancel_at_period_end'])).toEqual(['true', 'false']);
+    // The reactivation clears both ways of ending at the period's end: a cancel date, and the flag.
+    expect(server.requestsTo('POST', `/v1/subscriptions/${id}`).map((r) => r.form)).toEqual([{ cancel_at_period_end: 'true' }, { cancel_at: '' }, { cancel_at_period_end: 'false' }]);
     expect(server.requestsTo('DELETE', `/v1/subscriptions/${id}`)).toHaveLength(1);
   });
 

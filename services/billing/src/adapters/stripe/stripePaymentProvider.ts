@@ -198,6 +198,9 @@ export class StripePaymentProvider implements PaymentProvider {
     const current = await this.call(() => this.stripe.subscriptions.retrieve(id));
     // Released, the subscription goes on by itself (a change that was scheduled is dropped, as in our aggregate).
     await this.releaseSchedule(current, input.idempotencyKey, { preserveCancel: false });
+    // A cancel date a schedule left when a change released it (preserve_cancel_date) is cleared too: each call
+    // with parameters of its own under a key of its own, the same on every retry.
+    await this.call(() => this.stripe.subscriptions.update(id, { cancel_at: '' }, { idempotencyKey: `${input.idempotencyKey}:cancel-at` }));
     await this.call(() => this.stripe.subscriptions.update(id, { cancel_at_period_end: false }, { idempotencyKey: input.idempotencyKey }));
   }
 

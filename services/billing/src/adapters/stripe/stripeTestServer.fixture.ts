@@ -248,6 +248,7 @@ export class StripeTestServer {
     // Like Stripe: a subscription a schedule manages takes no direct change.
     if (sub['schedule']) throw new StripeRefusal(`The subscription is managed by the subscription schedule \`${String(sub['schedule'])}\`, and updating it directly is not allowed.`);
     if (r.form['cancel_at_period_end'] !== undefined) sub['cancel_at_period_end'] = r.form['cancel_at_period_end'] === 'true';
+    if (r.form['cancel_at'] !== undefined) sub['cancel_at'] = r.form['cancel_at'] === '' ? null : Number(r.form['cancel_at']);
     const items = (sub['items'] as { data: Record<string, unknown>[] }).data;
     if (r.form['items[0][quantity]']) items[0]!['quantity'] = Number(r.form['items[0][quantity]']);
     if (r.form['items[0][price_data][product]']) Object.assign(items[0]!['price'] as object, { product: r.form['items[0][price_data][product]'], unit_amount: Number(r.form['items[0][price_data][unit_amount]']) });
