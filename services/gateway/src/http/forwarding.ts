@@ -78,8 +78,14 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   try {
     answer = await fetch(new URL(request.url, remote.url), { method: request.method, headers, body: sent, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
   } catch (err) {
-    // Down or restarting (its supervisor starts it again): the request is safe to retry, its ids make it idempotent.
     request.log.warn({ err, service: name }, 'service not answering');
+    // Gone after it took the request (killed, the connection reset): a command may have taken effect, and without
+    // an Idempotency-Key its retry is a second command (a random id), so the answer does not invite one.
+    const neverSent = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+    if (!neverSent && !SAFE.has(request.method) && request.headers['idempotency-key'] === undefined && !request.routeOptions.config?.replaySafe) {
+      throw new HttpError(500, 'outcome_unknown', `the ${name} service went away while it handled this request: it may have taken effect; look before sending it again (a retry with an Idempotency-Key is safe)`);
+    }
+    // Down or restarting (its supervisor starts it again), or a retry its key makes safe.
     throw new HttpError(503, 'service_unavailable', `the ${name} service is not answering; retry shortly`, undefined, { 'retry-after': '1' });
   }
   reply.code(answer.status);
