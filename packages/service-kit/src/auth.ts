@@ -29,5 +29,10 @@ declare module 'fastify' {
     responseContainsSecret?: boolean;
     /** Where to poll when the answer is 202 because a read model lags (default: the request's path). */
     pollLocation?: string;
+    /**
+     * The request names its own effect (a Stripe event, by its id): sent again, it cannot do twice what it did, so a
+     * store or service lost after it wrote still answers 503 (retry), as with an Idempotency-Key.
+     */
+    replaySafe?: boolean;
   }
 }

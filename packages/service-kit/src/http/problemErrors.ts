@@ -17,7 +17,7 @@ export function installProblemErrors(app: FastifyInstance): void {
     let problem = toProblem(err);
     // A store lost after this request appended: its write may have taken effect. Without an Idempotency-Key its
     // retry would be a second request (a second refund), so the answer does not invite one.
-    if (problem.status === 503 && isUnreachable(err) && requestWrote() && request.headers['idempotency-key'] === undefined) {
+    if (problem.status === 503 && isUnreachable(err) && requestWrote() && request.headers['idempotency-key'] === undefined && !request.routeOptions.config?.replaySafe) {
       problem = { ...problem, status: 500, title: 'Internal Server Error', code: 'outcome_unknown', type: `${PROBLEM_TYPE_BASE}outcome_unknown`, detail: 'a store went out of reach after this request wrote: it may have taken effect; look before sending it again (a retry with an Idempotency-Key is safe)' };
     }
     if (err instanceof HttpError) reply.headers(err.headers);

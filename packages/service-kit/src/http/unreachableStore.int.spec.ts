@@ -23,10 +23,20 @@ async function service() {
   const app = Fastify();
   installProblemErrors(app);
   app.get('/things/:id', async (request) => (await readStore.get('things', (request.params as { id: string }).id)) ?? { id: null });
-  app.post('/things', async () => {
-    await store.append(`things-${randomUUID()}`, [{ id: randomUUID(), type: 'thing.made', occurredAt: new Date().toISOString(), organizationId: 'org-1', data: {} }], { expectedVersion: 'no_stream' });
+  const append = () => store.append(`things-${randomUUID()}`, [{ id: randomUUID(), type: 'thing.made', occurredAt: new Date().toISOString(), organizationId: 'org-1', data: {} }], { expectedVersion: 'no_stream' });
+  const appendThenLose = async () => {
+    await append();
     await cluster.stop();
     return readStore.get('things', 'a');
+  };
+  app.post('/things', appendThenLose);
+  // One that names its own effect (as a Stripe event its id): sent again, it cannot do it twice.
+  app.post('/replay-safe', { config: { replaySafe: true } }, appendThenLose);
+  // One whose append finds the store already gone: it never connected, so it wrote nothing.
+  app.post('/refused', async () => {
+    await cluster.stop();
+    await new Promise((r) => setTimeout(r, 300)); // the pool drops its idle connections the server closed
+    return append();
   });
   return { cluster, app, close: async () => (await app.close(), await store.close().catch(() => undefined), await readStore.close().catch(() => undefined)) };
 }
@@ -47,7 +57,7 @@ describe.skipIf(unavailable)('a request whose store is out of reach', () => {
     }
   });
 
-  it('after it appended, does not invite a retry without an Idempotency-Key (its write may stand): 500 outcome_unknown; with a key, 503', async () => {
+  it('after it appended, does not invite a retry without an Idempotency-Key (its write may stand): 500 outcome_unknown; with a key, for a request that names its effect, or when the append never connected, 503', async () => {
     const bare = await service();
     try {
       const answer = await bare.app.inject({ method: 'POST', url: '/things' });
@@ -57,13 +67,15 @@ describe.skipIf(unavailable)('a request whose store is out of reach', () => {
     } finally {
       await bare.close();
     }
-    const keyed = await service();
-    try {
-      const answer = await keyed.app.inject({ method: 'POST', url: '/things', headers: { 'idempotency-key': 'k-1' } });
-      expect(answer.statusCode).toBe(503);
-      expect(answer.headers['retry-after']).toBe('1');
-    } finally {
-      await keyed.close();
+    // With a key, a request that names its own effect, or an append that never connected: a retry is safe (503).
+    for (const [url, headers] of [['/things', { 'idempotency-key': 'k-1' }], ['/replay-safe', {}], ['/refused', {}]] as const) {
+      const other = await service();
+      try {
+        const answer = await other.app.inject({ method: 'POST', url, headers });
+        expect([answer.statusCode, answer.headers['retry-after']], url).toEqual([503, '1']);
+      } finally {
+        await other.close();
+      }
     }
   });
 });

@@ -19,7 +19,8 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: ServiceCont
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     scope.post('/webhooks/stripe', {
-      config: { auth: 'public', rateLimit: false } as never,
+      // Stored once per Stripe event id: Stripe's retry of a delivery whose outcome was lost is safe.
+      config: { auth: 'public', rateLimit: false, replaySafe: true } as never,
       schema: {
         summary: 'Stripe webhook endpoint (signed with STRIPE_WEBHOOK_SECRET)',
         tags: ['webhooks'],
