@@ -162,9 +162,26 @@ export class CardHistory {
     }
   }
 
-  /** After the clock moved: Stripe's renewals and ends that came due, delivered. */
-  async renewals(): Promise<void> {
-    await this.deliver(this.ctx.stripe.renew(this.ctx.now(), () => this.declines()));
+  /**
+   * After the clock moved: Stripe's renewals and ends that came due, delivered. Each must be what the customer
+   * asked: a subscription ends exactly when it was canceled at its period's end (checked here, as it happens: the
+   * customer may subscribe again later).
+   */
+  async renewals(orgs: SimOrganization[]): Promise<void> {
+    const { stripe, driver } = this.ctx;
+    const before = new Map(orgs.filter((o) => o.card?.subscription).map((o) => {
+      const sub = stripe.subscription(o.card!.subscription!);
+      return [o, { status: sub['status'], end: stripe.item(sub)['current_period_end'] }] as const;
+    }));
+    await this.deliver(stripe.renew(this.ctx.now(), () => this.declines()));
+    for (const [org, was] of before) {
+      if (was.status === 'canceled') continue;
+      const sub = stripe.subscription(org.card!.subscription!);
+      const ended = sub['status'] === 'canceled';
+      const renewed = !ended && stripe.item(sub)['current_period_end'] !== was.end;
+      if (ended && !org.card!.cancelAtPeriodEnd) driver.violation('model subscription', `${org.model.name}: Stripe ended ${sub['id']}, which the customer had not canceled (or had reactivated)`);
+      if (renewed && org.card!.cancelAtPeriodEnd) driver.violation('model subscription', `${org.model.name}: Stripe renewed ${sub['id']}, which the customer had canceled at its period's end`);
+    }
   }
 
   /** Declined attempts before the one that pays: mostly none. */

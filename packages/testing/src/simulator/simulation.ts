@@ -292,7 +292,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
         setClock(new Date(now));
         driver.trace.push({ step: driver.step, who: 'operator', line: `clock → ${iso()}` });
         await driver.quiet();
-        await card?.renewals();
+        await card?.renewals(orgs);
         await runSchedulers();
         return;
       }
