@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
 import { startPrivateBroker, type PrivateBroker } from '../kafka/privateBroker.ts';
 import { createDatabase, startPrivateCluster, type PrivateCluster } from '../postgres/privateCluster.ts';
@@ -67,12 +67,16 @@ export async function startDistributed(dir: string, extra: Record<string, string
   for (const s of SERVICES) await supervised(s);
   await supervised('gateway');
 
-  // Quiet: the relay has published the whole log, and every consumer group has committed every partition's end.
+  // Quiet: the relay has published the whole log, and every consumer group, settled (no rebalance under way), has
+  // committed the end of every partition of every topic it reads. A group's topics are those its members subscribe
+  // to, remembered across restarts, with those it committed on: a topic it never committed on (its first message,
+  // say) is not in the broker's answer about its offsets, and was once missed that way (a receipt mailed too late).
   const store = await PostgresEventStore.open(databaseUrl);
   const checkpoints = await PostgresReadStore.open(databaseUrl);
   const kafka = new Kafka({ clientId: 'simulation', brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
+  const topicsOf = new Map<string, Set<string>>();
   const settled = async () => {
     const head = await store.headPosition();
     const relayed = await checkpoints.loadCheckpoint('kafka-relay');
@@ -82,14 +86,29 @@ export async function startDistributed(dir: string, extra: Record<string, string
       if (!ends.has(topic)) ends.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high])));
       return ends.get(topic)!;
     };
-    for (const { groupId } of (await admin.listGroups()).groups) {
-      for (const { topic, partitions } of await admin.fetchOffsets({ groupId })) {
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
+    for (const group of groups.length ? (await admin.describeGroups(groups)).groups : []) {
+      if (group.state !== 'Stable' && group.state !== 'Empty') return `group ${group.groupId} is ${group.state}`;
+      const topics = topicsOf.get(group.groupId) ?? new Set<string>();
+      topicsOf.set(group.groupId, topics);
+      for (const m of group.members) for (const t of AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.topics ?? []) topics.add(t);
+      for (const { topic } of await admin.fetchOffsets({ groupId: group.groupId })) topics.add(topic);
+    }
+    for (const [groupId, topics] of topicsOf) {
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: [...topics] })) {
         const high = await endOf(topic);
         for (const { partition, offset } of partitions) if (BigInt(high.get(partition) ?? '0') > BigInt(offset === '-1' ? '0' : offset)) return `group ${groupId} committed ${offset} on ${topic}[${partition}], whose end is ${high.get(partition)}`;
       }
     }
     return true as const;
   };
+  // Every process's groups joined before the first step: a group not there yet is one no check could wait for.
+  for (let stable = 0, last = -1, until = Date.now() + 60_000; stable < 12 && Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+    const ids = (await admin.listGroups()).groups.map((g) => g.groupId);
+    const described = ids.length ? (await admin.describeGroups(ids)).groups : [];
+    stable = described.length === last && described.every((g) => g.state === 'Stable') ? stable + 1 : 0;
+    last = described.length;
+  }
   return {
     url: () => running['gateway']!.url,
     setClock: clockWriter(env['CURBMAP_CLOCK_FILE']!),

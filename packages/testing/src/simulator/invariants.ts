@@ -308,7 +308,15 @@ async function checkMails(driver: Driver, orgs: SimOrganization[], books: Map<st
       if (sent.length !== 1) fail(`invoice ${number}: ${sent.length} mails (${sent.map((m) => m.messageId).join(', ')}), one expected`);
       else if (!sent[0]!.attachments.includes(`${number}.pdf`)) fail(`invoice ${number}: its mail has no PDF (attachments: ${sent[0]!.attachments.join(', ') || 'none'})`);
     }
-    const paid = payments.filter((p) => p.method !== 'credit_balance').length;
-    if (receipts !== paid) fail(`${paid} payments received, ${receipts} receipts mailed`);
+    const paid = payments.filter((p) => p.method !== 'credit_balance');
+    if (receipts !== paid.length) {
+      // Which: a receipt names its invoice; the invoices whose payments and receipts differ in number.
+      const off = invoices.flatMap((i) => {
+        const on = paid.filter((p) => p.invoiceId === i.id);
+        const mailed = [...received(org).values()].filter((m) => m.subject.startsWith('Payment received:') && m.text.includes(`for invoice ${i.number}.`)).length;
+        return on.length === mailed ? [] : [`${i.number}: ${on.length} payments (${on.map((p) => p.id).join(', ')}), ${mailed} receipts`];
+      });
+      fail(`${paid.length} payments received, ${receipts} receipts mailed (${off.join('; ') || 'payments on no invoice'})`);
+    }
   }
 }

@@ -7,6 +7,7 @@ export interface Mail {
   to: string[];
   messageId: string;
   subject: string;
+  text: string;
   attachments: string[];
 }
 
@@ -25,7 +26,7 @@ export class Mailbox {
       simpleParser(stream).then(
         (parsed) => {
           const to = session.envelope.rcptTo.map((r) => r.address);
-          this.mails.push({ to, messageId: parsed.messageId ?? '', subject: parsed.subject ?? '', attachments: parsed.attachments.map((a) => a.filename ?? '') });
+          this.mails.push({ to, messageId: parsed.messageId ?? '', subject: parsed.subject ?? '', text: parsed.text ?? '', attachments: parsed.attachments.map((a) => a.filename ?? '') });
           callback();
         },
         (err: Error) => callback(err),

@@ -173,6 +173,7 @@ export class SimStripe {
       events.push(this.event('payment_intent.payment_failed', this.intentObject(c, 'requires_payment_method'), nowMs), this.event('invoice.payment_failed', this.invoiceObject(c, 'open'), nowMs));
     }
     this.server.invoicePayments.set(c.id, c.intent);
+    this.server.invoices.set(c.id, this.invoiceObject(c, 'paid'));
     c.paid = true;
     events.push(
       this.event('payment_intent.succeeded', this.intentObject(c, 'succeeded'), nowMs),

@@ -25,6 +25,8 @@ export class StripeTestServer {
   readonly customers = new Map<string, Record<string, unknown>>();
   readonly schedules = new Map<string, Record<string, unknown>>();
   readonly refunds: Record<string, unknown>[] = [];
+  /** Invoices GET /v1/invoices/:id answers (a test puts them here). */
+  readonly invoices = new Map<string, Record<string, unknown>>();
   /** Invoice id → the PaymentIntent that paid it, listed by GET /v1/invoice_payments (the Invoice object has no payment_intent). */
   readonly invoicePayments = new Map<string, string>();
   /** Events GET /v1/events lists (reconciliation). */
@@ -49,6 +51,7 @@ export class StripeTestServer {
       return { body: { object: 'search_result', data, has_more: false, next_page: null, url: '/v1/customers/search' } };
     }],
     ['GET', /^\/v1\/customers\/([\w]+)$/, (_r, [id]) => (this.customers.has(id!) ? { body: this.customers.get(id!) } : notFound(id!))],
+    ['GET', /^\/v1\/invoices\/([\w]+)$/, (_r, [id]) => (this.invoices.has(id!) ? { body: this.invoices.get(id!) } : notFound(id!))],
     ['GET', /^\/v1\/invoice_payments$/, (r) => {
       // By invoice, or by the PaymentIntent that paid it (payment[payment_intent]).
       const byIntent = r.query['payment[payment_intent]'];
@@ -99,7 +102,7 @@ export class StripeTestServer {
 
   /** A fresh account: no objects, no requests, no keys (tests that share one server). */
   reset(): void {
-    for (const m of [this.subscriptions, this.customers, this.schedules, this.invoicePayments, this.answered]) m.clear();
+    for (const m of [this.subscriptions, this.customers, this.schedules, this.invoicePayments, this.invoices, this.answered]) m.clear();
     this.refunds.length = 0;
     this.requests.length = 0;
   }
