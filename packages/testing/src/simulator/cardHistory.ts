@@ -3,7 +3,7 @@ import type { Driver } from './driver.ts';
 import type { SimPlatform } from './platform.ts';
 import type { Random } from './random.ts';
 import type { SimOrganization } from './simulation.ts';
-import { SimStripe, type DeliveryOrder, type StripeCharge } from './stripe.ts';
+import { SimStripe, type DeliveryOrder } from './stripe.ts';
 
 type Obj = Record<string, any>;
 
@@ -187,12 +187,6 @@ export class CardHistory {
   /** Declined attempts before the one that pays: mostly none. */
   private declines(): number {
     return this.random.weighted<number>([[0, 8], [1, 2]]);
-  }
-
-  /** What Stripe took and returned for an organization: the operator's books of a card customer. */
-  static cash(stripe: SimStripe, org: SimOrganization): { received: number; returned: number; charges: StripeCharge[] } {
-    const charges = stripe.charges.filter((c) => c.organizationId === org.id && c.paid);
-    return { received: charges.reduce((a, c) => a + c.total, 0), returned: charges.reduce((a, c) => a + c.refunded, 0), charges };
   }
 
   /** The platform shows Stripe's subscription: its plan, seats, status, end of period and whether it ends there. */

@@ -48,7 +48,7 @@ const YEAR_OF = (start: number) => {
 export class SimStripe {
   readonly server = new StripeTestServer();
   readonly charges: StripeCharge[] = [];
-  /** Stripe subscription id → what its last delivered state was (the platform must show the same). */
+  /** The last event's `created` (seconds): the next is never earlier. */
   private created = 0;
   private seq = 0;
   private readonly numbers = new Map<string, number>();
