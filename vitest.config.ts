@@ -25,5 +25,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The default summary, then the plain closing line CI reads (infra/vitest/closingLine.ts).
+    reporters: ['default', './infra/vitest/closingLine.ts'],
   },
 });
