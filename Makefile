@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres kafka-libs kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
+.PHONY: all toolchain chromium postgres kafka-libs ferretdb kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
 
 all: build
 
@@ -58,6 +58,11 @@ kafka-libs:
 	  echo "make: no Java or Maven here; the Kafka suites skip"; \
 	fi
 
+## FerretDB (the MongoDB wire protocol on SQLite) built from the Go module proxy into .tools/ferretdb: the MongoDB
+## read-model suites and the workflow on it start private servers of their own. Without Go they skip, saying why.
+ferretdb:
+	@infra/ferretdb/build.sh .tools/ferretdb
+
 ## A single-node broker on loopback until Ctrl-C; it prints KAFKA_BROKERS.
 kafka: kafka-libs install
 	node infra/kafka/broker.ts
@@ -92,10 +97,10 @@ typecheck: install
 	pnpm exec tsc -p services/gateway/web
 
 ## The README's test command: frozen install, type-check (tests included), build, the API against its document
-## (Schemathesis), then every test (last, so a log ends with the test summary; in CI without colour codes, which
-## vitest turns on when CI is set, so the summary reads "Tests  431 passed" as plain text).
+## (Schemathesis), then every test (last, so a log ends with vitest's closing line "tests: N passed, N failed",
+## infra/vitest/closingLine.ts; in CI without the colour codes vitest turns on when CI is set).
 test: FROZEN := --frozen-lockfile
-test: chromium postgres kafka-libs schemathesis-tool install
+test: chromium postgres kafka-libs ferretdb schemathesis-tool install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json

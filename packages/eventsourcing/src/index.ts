@@ -12,6 +12,7 @@ export * from './adapters/sqlite/sqliteReadStore.ts';
 export * from './adapters/inprocess/inProcessSubscriptions.ts';
 export * from './adapters/postgres/postgresEventStore.ts';
 export * from './adapters/postgres/postgresReadStore.ts';
+export * from './adapters/mongo/mongoReadStore.ts';
 export * from './adapters/copyLog.ts';
 export * from './adapters/postgres/postgresLeadership.ts';
 export * from './adapters/kafka/kafkaRelay.ts';

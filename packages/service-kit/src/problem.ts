@@ -75,9 +75,10 @@ interface FastifyLikeError {
 
 /** Maps any thrown error to a problem; 5xx details stay in the log, not in the answer. */
 // Out of reach for now, not broken: the socket (Node), PostgreSQL's SQLSTATE class 08 and its shutdown and
-// start-up codes, node-postgres' own messages for a connection the server cut.
+// start-up codes, node-postgres' own messages for a connection the server cut, the MongoDB driver's network errors.
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03']);
 const UNREACHABLE_MESSAGES = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/, /^Client was closed and is not queryable/];
+const UNREACHABLE_NAMES = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoNotConnectedError', 'MongoTopologyClosedError']);
 
 /**
  * The store (or another server the request needs) is out of reach: a restart, a failover, a cut connection.
@@ -86,7 +87,8 @@ const UNREACHABLE_MESSAGES = [/^Connection terminated/, /^timeout exceeded when 
  */
 export function isUnreachable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, message } = e as { code?: unknown; message?: unknown };
+    const { code, message, name } = e as { code?: unknown; message?: unknown; name?: unknown };
+    if (typeof name === 'string' && UNREACHABLE_NAMES.has(name)) return true;
     // (08P01, a protocol violation, is a bug on one side, not an outage: retrying cannot help.)
     if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || (code.startsWith('08') && code !== '08P01'))) return true;
     if (typeof message === 'string' && UNREACHABLE_MESSAGES.some((m) => m.test(message))) return true;

@@ -17,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
   const log = pino({ level: config.logLevel });
   if (command === 'copy-log') return copyEmbeddedLog(config.dataDir, names[0], log);
   const modules = createModules({ plansFile: config.plansFile, dataDir: config.dataDir }).all;
-  const storage = await openStorage(config.dataDir, modules, log, { databaseUrl: config.databaseUrl });
+  const storage = await openStorage(config.dataDir, modules, log, { databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl });
   const { store, readStore, subscriptions } = storage;
   const projections = modules.flatMap((m) => m.projections);
   try {

@@ -50,6 +50,8 @@ export interface Config {
   webhookAllowPrivateNetworks: boolean;
   /** DATABASE_URL: PostgreSQL instead of the embedded SQLite file. */
   databaseUrl: string | null;
+  /** MONGO_URL: the read models and checkpoints on MongoDB; the events stay in PostgreSQL or SQLite. */
+  mongoUrl: string | null;
   /** KAFKA_BROKERS (with DATABASE_URL): distributed mode, subscriptions on Kafka, the log relayed from here. */
   kafkaBrokers: string[] | null;
   /** SERVICE_URLS (`usage=http://127.0.0.1:4103,…`): services in their own processes, their routes forwarded. */
@@ -91,6 +93,7 @@ const schema = {
     MAIL_REPLY_TO: { type: 'string', minLength: 3, default: 'billing-support@curbmap.localhost' },
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    MONGO_URL: { type: 'string', pattern: '^mongodb(\\+srv)?://' },
     KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
     SERVICE_URLS: { type: 'string', pattern: '^[a-z]+=https?://[^,\\s]+(,[a-z]+=https?://[^,\\s]+)*$' },
     CURBMAP_INTERNAL_SECRET: { type: 'string', minLength: 32 },
@@ -158,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailReplyTo: raw['MAIL_REPLY_TO'] as string,
     webhookAllowPrivateNetworks: raw['WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as boolean,
     databaseUrl: (raw['DATABASE_URL'] as string | undefined) ?? null,
+    mongoUrl: (raw['MONGO_URL'] as string | undefined) ?? null,
     kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
     serviceUrls: Object.fromEntries(((raw['SERVICE_URLS'] as string | undefined) ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
     internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,

@@ -2,13 +2,15 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allContracts, EventRegistry } from '@curbmap/contracts';
-import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
+import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, MongoReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
 import { markingWrites } from '../http/requestWrites.ts';
 
 export interface StorageOptions {
   /** DATABASE_URL: PostgreSQL holds the events, checkpoints and read models instead of the SQLite file. */
   databaseUrl?: string | null;
+  /** MONGO_URL: read models and checkpoints on MongoDB (or FerretDB); the events stay where they are. */
+  mongoUrl?: string | null;
   /** KAFKA_BROKERS: subscriptions are Kafka consumer groups (needs DATABASE_URL: every process shares the store). */
   kafkaBrokers?: string[] | null;
   /** Publish the log to Kafka from this process (one process of an installation: the gateway). */
@@ -30,20 +32,24 @@ export interface Storage {
 /**
  * The storage adapters, chosen here only: one SQLite file (the event log, checkpoints and read models) by default;
  * PostgreSQL when DATABASE_URL is set (the same schema for every process sharing it); with KAFKA_BROKERS too,
- * subscriptions consume Kafka topics and one process relays the log to them.
+ * subscriptions consume Kafka topics and one process relays the log to them. MONGO_URL moves the read models and
+ * checkpoints (not the events) to MongoDB in either case.
  */
 export async function openStorage(dataDir: string, modules: ServiceModule[], logger: Logger, options: StorageOptions = {}): Promise<Storage> {
-  const { databaseUrl = null, kafkaBrokers = null } = options;
+  const { databaseUrl = null, kafkaBrokers = null, mongoUrl = null } = options;
   const registry = new EventRegistry();
   // A process of one service still reads every type (and appends only its own).
   const own = new Set(modules.flatMap((m) => m.contracts.map((c) => c.type)));
   registry.register(...modules.flatMap((m) => m.contracts), ...(kafkaBrokers ? allContracts.filter((c) => !own.has(c.type)) : []));
   const log = logger.child({ component: 'subscriptions' });
   if (kafkaBrokers && !databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
+  const mongo = mongoUrl ? await MongoReadStore.open(mongoUrl) : null;
+  // Readiness asks the read store too when it is a server of its own.
+  const mongoHealthy = async () => (mongo ? mongo.loadCheckpoint('readiness').then(() => true, () => false) : true);
   if (databaseUrl) {
     // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
     const store = markingWrites(await PostgresEventStore.open(databaseUrl, registry));
-    const readStore = await PostgresReadStore.open(databaseUrl);
+    const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
     let subscriptions: Storage['subscriptions'];
     let relay: KafkaRelay | null = null;
     if (kafkaBrokers) {
@@ -61,7 +67,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       store,
       readStore,
       subscriptions,
-      healthy: async () => (await store.headPosition().then(() => true, () => false)),
+      healthy: async () => (await store.headPosition().then(() => true, () => false)) && (await mongoHealthy()),
       async close() {
         await subscriptions.stopAll();
         await relay?.stop();
@@ -73,18 +79,19 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
   database.startBackgroundCheckpoints();
   const store = new SqliteEventStore(database, registry);
-  const readStore = new SqliteReadStore(database);
+  const readStore = mongo ?? new SqliteReadStore(database);
   const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, log });
   return {
     registry,
     store,
     readStore,
     subscriptions,
-    healthy: async () => database.db.isOpen,
+    healthy: async () => database.db.isOpen && (await mongoHealthy()),
     async close() {
       await store.close();
       await database.stopBackgroundCheckpoints();
       database.close();
+      await mongo?.close();
     },
   };
 }

@@ -29,6 +29,8 @@ export interface TestPlatformOptions {
   readYourWritesTimeoutMs?: number;
   /** PostgreSQL instead of SQLite (a private cluster's database). */
   databaseUrl?: string;
+  /** A MongoDB-wire server's database URL: read models and checkpoints there (FerretDB in tests). */
+  mongoUrl?: string;
   /** A private broker's addresses (with databaseUrl): subscriptions consume Kafka, this process relays the log. */
   kafkaBrokers?: string[];
   /** TRUST_PROXY. */
@@ -48,6 +50,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...(options.now ? { now: options.now } : {}),
     ...(options.readYourWritesTimeoutMs ? { readYourWritesTimeoutMs: options.readYourWritesTimeoutMs } : {}),
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.mongoUrl ? { mongoUrl: options.mongoUrl } : {}),
     ...(options.kafkaBrokers ? { kafkaBrokers: options.kafkaBrokers } : {}),
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
   });

@@ -10,6 +10,7 @@ import { chromiumPath, SmtpSink } from '@curbmap/invoice';
 import { WebhookReceiver } from '@curbmap/testing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { mongoUnavailable, startPrivateMongo, type PrivateMongo } from '@curbmap/testing/ferretdb';
 
 /**
  * The whole workflow over HTTP, time injected: an organization subscribes for a year, uses more than its plan
@@ -25,12 +26,26 @@ let hooksUrl: string;
 let clock: Date;
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
-// The same workflow on each storage: the embedded SQLite file, and PostgreSQL where it can be had here.
-const storages: [label: string, postgres: boolean][] = [['SQLite', false], ...(postgresUnavailable() ? [] : [['PostgreSQL', true] as [string, boolean]])];
+// The same workflow on each storage: the embedded SQLite file, PostgreSQL, and the read models on a MongoDB-wire
+// server (FerretDB) with the events in PostgreSQL, where each can be had here.
+interface Storage {
+  label: string;
+  postgres: boolean;
+  mongo: boolean;
+}
+const storages: Storage[] = [
+  { label: 'SQLite', postgres: false, mongo: false },
+  ...(postgresUnavailable() ? [] : [{ label: 'PostgreSQL', postgres: true, mongo: false }]),
+  ...(mongoUnavailable() ? [] : [{ label: `${postgresUnavailable() ? 'SQLite' : 'PostgreSQL'} events, read models on FerretDB`, postgres: !postgresUnavailable(), mongo: true }]),
+];
 let cluster: PrivateCluster | null = null;
-afterAll(async () => cluster?.stop());
+let mongoServer: PrivateMongo | null = null;
+afterAll(async () => {
+  await cluster?.stop();
+  await mongoServer?.stop();
+});
 
-async function startWorkflowPlatform(postgres: boolean): Promise<void> {
+async function startWorkflowPlatform({ postgres, mongo }: Storage): Promise<void> {
   clock = new Date('2027-05-10T12:00:00Z');
   // The City plan with two export jobs included and each further one at $25.00.
   plansDir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
@@ -40,7 +55,8 @@ async function startWorkflowPlatform(postgres: boolean): Promise<void> {
   receiver = new WebhookReceiver();
   hooksUrl = await receiver.listen();
   const databaseUrl = postgres ? (await createDatabase((cluster ??= await startPrivateCluster()).url)).url : null;
-  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), modules: { plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
+  const mongoUrl = mongo ? `${(mongoServer ??= await startPrivateMongo()).url.replace(/\/$/, '')}/workflow` : null;
+  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), ...(mongoUrl ? { mongoUrl } : {}), modules: { plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
 }
 
 async function stopWorkflowPlatform(): Promise<void> {
@@ -53,8 +69,8 @@ async function stopWorkflowPlatform(): Promise<void> {
 const mails = async (count: number): Promise<ParsedMail[]> => Promise.all((await sink.waitFor(count, 30_000)).map((m) => simpleParser(m.raw)));
 const subjects = async (count: number) => (await mails(count)).map((m) => m.subject);
 
-for (const [label, postgres] of storages) describe.skipIf(!chromiumPath())(`the billing workflow, end to end (${label})`, () => {
-  beforeAll(() => startWorkflowPlatform(postgres), 60_000);
+for (const storage of storages) describe.skipIf(!chromiumPath())(`the billing workflow, end to end (${storage.label})`, () => {
+  beforeAll(() => startWorkflowPlatform(storage), 60_000);
   afterAll(() => stopWorkflowPlatform());
   it('subscribe → use past the quota → year closes → invoices with PDF by e-mail and webhook → operator records payment → paid → invoices exported as CSV', async () => {
     // An organization (Chicago), its billing details and a webhook endpoint for every event.
