@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres kafka-libs ferretdb kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
+.PHONY: all toolchain chromium postgres kafka-libs ferretdb seaweedfs kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
 
 all: build
 
@@ -63,6 +63,11 @@ kafka-libs:
 ferretdb:
 	@infra/ferretdb/build.sh .tools/ferretdb
 
+## SeaweedFS (an S3-compatible server) built from the Go module proxy into .tools/seaweedfs: the S3 artifact suite
+## starts a private server of its own. About 5 minutes the first time; without Go the suite skips, saying why.
+seaweedfs:
+	@infra/seaweedfs/build.sh .tools/seaweedfs
+
 ## A single-node broker on loopback until Ctrl-C; it prints KAFKA_BROKERS.
 kafka: kafka-libs install
 	node infra/kafka/broker.ts
@@ -100,7 +105,7 @@ typecheck: install
 ## (Schemathesis), then every test (last, so a log ends with vitest's closing line "tests: N passed, N failed",
 ## infra/vitest/closingLine.ts; in CI without the colour codes vitest turns on when CI is set).
 test: FROZEN := --frozen-lockfile
-test: chromium postgres kafka-libs ferretdb schemathesis-tool install
+test: chromium postgres kafka-libs ferretdb seaweedfs schemathesis-tool install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json

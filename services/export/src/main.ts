@@ -1,5 +1,5 @@
 // The export service in its own process (distributed mode): node services/export/dist/main.js
-import { runServiceMain } from '@curbmap/service-kit';
+import { openArtifactStore, runServiceMain } from '@curbmap/service-kit';
 import { setUpExport } from './exportSetup.ts';
 
-await runServiceMain((config) => setUpExport({ dataDir: config.dataDir, downloadSecret: config.downloadSecret }));
+await runServiceMain((config) => setUpExport({ dataDir: config.dataDir, downloadSecret: config.downloadSecret, artifacts: openArtifactStore(config.dataDir, config.s3) }));

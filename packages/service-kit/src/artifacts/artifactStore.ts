@@ -8,7 +8,7 @@ export interface ArtifactWriter {
   abort(): Promise<void>;
 }
 
-/** Files the platform produces (exports, PDFs): local directory here, an object store later, same port. */
+/** Files the platform produces (exports, PDFs): a local directory, or an S3-compatible bucket shared by machines. */
 export interface ArtifactStore {
   create(key: string): ArtifactWriter;
   /** The committed artifact, or null: a half-written one is never returned. */

@@ -2,8 +2,7 @@ import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { ArtifactStore, ArtifactWriter } from './artifactStore.ts';
-
-const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+import { checkArtifactKey } from './artifactKey.ts';
 
 /**
  * Artifacts as files under one directory. A writer writes `<key>.partial`, fsyncs it and renames it into
@@ -18,8 +17,7 @@ export class LocalDirectoryArtifactStore implements ArtifactStore {
   }
 
   private path(key: string): string {
-    if (!KEY.test(key) || key.endsWith('.partial')) throw new Error(`invalid artifact key ${key}`);
-    const path = join(this.root, key);
+    const path = join(this.root, checkArtifactKey(key));
     if (!path.startsWith(this.root + sep)) throw new Error(`invalid artifact key ${key}`);
     return path;
   }

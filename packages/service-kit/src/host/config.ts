@@ -52,6 +52,8 @@ export interface Config {
   databaseUrl: string | null;
   /** MONGO_URL: the read models and checkpoints on MongoDB; the events stay in PostgreSQL or SQLite. */
   mongoUrl: string | null;
+  /** S3_BUCKET (S3_URL for a server other than AWS's): exports and invoice PDFs in a bucket shared by machines. */
+  s3: { url: string | null; bucket: string } | null;
   /** KAFKA_BROKERS (with DATABASE_URL): distributed mode, subscriptions on Kafka, the log relayed from here. */
   kafkaBrokers: string[] | null;
   /** SERVICE_URLS (`usage=http://127.0.0.1:4103,…`): services in their own processes, their routes forwarded. */
@@ -94,6 +96,8 @@ const schema = {
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     MONGO_URL: { type: 'string', pattern: '^mongodb(\\+srv)?://' },
+    S3_URL: { type: 'string', pattern: '^https?://' },
+    S3_BUCKET: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' },
     KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
     SERVICE_URLS: { type: 'string', pattern: '^[a-z]+=https?://[^,\\s]+(,[a-z]+=https?://[^,\\s]+)*$' },
     CURBMAP_INTERNAL_SECRET: { type: 'string', minLength: 32 },
@@ -134,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw['STRIPE_WEBHOOK_SECRET'] && !raw['STRIPE_SECRET_KEY']) problems.push('STRIPE_WEBHOOK_SECRET is set without STRIPE_SECRET_KEY: set both to collect through Stripe, or neither');
   if (raw['STRIPE_SECRET_KEY'] && !raw['STRIPE_WEBHOOK_SECRET']) problems.push('STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: Stripe confirms payments by webhook, so set both, or neither');
   if (raw['KAFKA_BROKERS'] && !raw['DATABASE_URL']) problems.push('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
+  if (raw['S3_URL'] && !raw['S3_BUCKET']) problems.push('S3_URL needs S3_BUCKET: the bucket that exports and invoice PDFs go to');
   if (raw['SERVICE_URLS'] && !raw['CURBMAP_INTERNAL_SECRET']) problems.push('SERVICE_URLS needs CURBMAP_INTERNAL_SECRET, shared with the services, to sign what the gateway forwards');
   const remittance = remittanceOf(raw, problems);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
@@ -162,6 +167,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookAllowPrivateNetworks: raw['WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as boolean,
     databaseUrl: (raw['DATABASE_URL'] as string | undefined) ?? null,
     mongoUrl: (raw['MONGO_URL'] as string | undefined) ?? null,
+    s3: raw['S3_BUCKET'] ? { url: (raw['S3_URL'] as string | undefined) ?? null, bucket: raw['S3_BUCKET'] as string } : null,
     kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
     serviceUrls: Object.fromEntries(((raw['SERVICE_URLS'] as string | undefined) ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
     internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,

@@ -45,53 +45,63 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   if (kafkaBrokers && !databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
   const mongo = mongoUrl ? await MongoReadStore.open(mongoUrl) : null;
   // Readiness asks the read store too when it is a server of its own.
-  const mongoHealthy = async () => (mongo ? mongo.loadCheckpoint('readiness').then(() => true, () => false) : true);
-  if (databaseUrl) {
-    // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
-    const store = markingWrites(await PostgresEventStore.open(databaseUrl, registry));
-    const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
-    let subscriptions: Storage['subscriptions'];
-    let relay: KafkaRelay | null = null;
-    if (kafkaBrokers) {
-      const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
-      subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
-      // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
-      relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
-      await relay?.start();
-    } else {
-      // Appends made here wake subscriptions here at once; other processes' are found by polling.
-      subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
+  const mongoHealthy = async () => (mongo ? mongo.ping().then(() => true, () => false) : true);
+  // A failed start closes what it opened (an open client would keep the process alive).
+  try {
+    return await openStores();
+  } catch (err) {
+    await mongo?.close().catch(() => undefined);
+    throw err;
+  }
+
+  async function openStores(): Promise<Storage> {
+    if (databaseUrl) {
+      // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
+      const store = markingWrites(await PostgresEventStore.open(databaseUrl, registry));
+      const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
+      let subscriptions: Storage['subscriptions'];
+      let relay: KafkaRelay | null = null;
+      if (kafkaBrokers) {
+        const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
+        subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
+        // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
+        relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
+        await relay?.start();
+      } else {
+        // Appends made here wake subscriptions here at once; other processes' are found by polling.
+        subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
+      }
+      return {
+        registry,
+        store,
+        readStore,
+        subscriptions,
+        healthy: async () => (await store.headPosition().then(() => true, () => false)) && (await mongoHealthy()),
+        async close() {
+          await subscriptions.stopAll();
+          await relay?.stop();
+          await store.close();
+          await readStore.close();
+        },
+      };
     }
+    const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
+    database.startBackgroundCheckpoints();
+    const store = new SqliteEventStore(database, registry);
+    const readStore = mongo ?? new SqliteReadStore(database);
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, log });
     return {
       registry,
       store,
       readStore,
       subscriptions,
-      healthy: async () => (await store.headPosition().then(() => true, () => false)) && (await mongoHealthy()),
+      healthy: async () => database.db.isOpen && (await mongoHealthy()),
       async close() {
-        await subscriptions.stopAll();
-        await relay?.stop();
         await store.close();
-        await readStore.close();
+        await database.stopBackgroundCheckpoints();
+        database.close();
+        await mongo?.close();
       },
     };
   }
-  const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
-  database.startBackgroundCheckpoints();
-  const store = new SqliteEventStore(database, registry);
-  const readStore = mongo ?? new SqliteReadStore(database);
-  const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, log });
-  return {
-    registry,
-    store,
-    readStore,
-    subscriptions,
-    healthy: async () => database.db.isOpen && (await mongoHealthy()),
-    async close() {
-      await store.close();
-      await database.stopBackgroundCheckpoints();
-      database.close();
-      await mongo?.close();
-    },
-  };
 }

@@ -24,7 +24,7 @@ export function createModules(options: ModulesOptions): PlatformModules {
   const billing = setUpBilling(options);
   const usage = setUpUsage({ catalog: billing.deps.catalog, ...options });
   // Exports and invoice PDFs share one artifact store (keys under exports/ and invoices/).
-  const artifacts = artifactStoreIn(options.dataDir);
+  const artifacts = options.artifacts ?? artifactStoreIn(options.dataDir);
   const exports = setUpExport({ ...options, artifacts });
   const invoice = setUpInvoice({ ...options, catalog: billing.deps.catalog, artifacts });
   return { all: [tenancyModule, billing.module, invoice, usage, exports], billing: billing.module, billingDeps: billing.deps, stripe: billing.stripe, usage, export: exports, invoice };

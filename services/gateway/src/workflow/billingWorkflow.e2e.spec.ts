@@ -11,6 +11,8 @@ import { WebhookReceiver } from '@curbmap/testing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
 import { mongoUnavailable, startPrivateMongo, type PrivateMongo } from '@curbmap/testing/ferretdb';
+import { s3Unavailable, startPrivateS3, type PrivateS3 } from '@curbmap/testing/s3';
+import { S3ArtifactStore } from '@curbmap/service-kit';
 
 /**
  * The whole workflow over HTTP, time injected: an organization subscribes for a year, uses more than its plan
@@ -26,26 +28,34 @@ let hooksUrl: string;
 let clock: Date;
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
-// The same workflow on each storage: the embedded SQLite file, PostgreSQL, and the read models on a MongoDB-wire
-// server (FerretDB) with the events in PostgreSQL, where each can be had here.
+// The same workflow on each storage: the embedded SQLite file, PostgreSQL, and the distributed stores of the design
+// card (events in PostgreSQL, read models on a MongoDB-wire server, FerretDB; exports and PDFs in an S3 bucket,
+// SeaweedFS), where each can be had here.
 interface Storage {
   label: string;
   postgres: boolean;
   mongo: boolean;
+  s3: boolean;
 }
 const storages: Storage[] = [
-  { label: 'SQLite', postgres: false, mongo: false },
-  ...(postgresUnavailable() ? [] : [{ label: 'PostgreSQL', postgres: true, mongo: false }]),
-  ...(mongoUnavailable() ? [] : [{ label: `${postgresUnavailable() ? 'SQLite' : 'PostgreSQL'} events, read models on FerretDB`, postgres: !postgresUnavailable(), mongo: true }]),
+  { label: 'SQLite', postgres: false, mongo: false, s3: false },
+  ...(postgresUnavailable() ? [] : [{ label: 'PostgreSQL', postgres: true, mongo: false, s3: false }]),
+  ...(mongoUnavailable()
+    ? []
+    : [{ label: `${postgresUnavailable() ? 'SQLite' : 'PostgreSQL'} events, read models on FerretDB${s3Unavailable() ? '' : ', artifacts on S3 (SeaweedFS)'}`, postgres: !postgresUnavailable(), mongo: true, s3: !s3Unavailable() }]),
 ];
 let cluster: PrivateCluster | null = null;
 let mongoServer: PrivateMongo | null = null;
+let s3Server: PrivateS3 | null = null;
+let s3Store: S3ArtifactStore | null = null;
 afterAll(async () => {
   await cluster?.stop();
   await mongoServer?.stop();
+  s3Store?.close();
+  await s3Server?.stop();
 });
 
-async function startWorkflowPlatform({ postgres, mongo }: Storage): Promise<void> {
+async function startWorkflowPlatform({ postgres, mongo, s3 }: Storage): Promise<void> {
   clock = new Date('2027-05-10T12:00:00Z');
   // The City plan with two export jobs included and each further one at $25.00.
   plansDir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
@@ -56,7 +66,12 @@ async function startWorkflowPlatform({ postgres, mongo }: Storage): Promise<void
   hooksUrl = await receiver.listen();
   const databaseUrl = postgres ? (await createDatabase((cluster ??= await startPrivateCluster()).url)).url : null;
   const mongoUrl = mongo ? `${(mongoServer ??= await startPrivateMongo()).url.replace(/\/$/, '')}/workflow` : null;
-  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), ...(mongoUrl ? { mongoUrl } : {}), modules: { plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
+  if (s3) {
+    process.env['AWS_ACCESS_KEY_ID'] ??= 'curbmap-test';
+    process.env['AWS_SECRET_ACCESS_KEY'] ??= 'curbmap-test-secret';
+    s3Store = new S3ArtifactStore({ url: (s3Server ??= await startPrivateS3()).url, bucket: 'curbmap-workflow' });
+  }
+  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), ...(mongoUrl ? { mongoUrl } : {}), modules: { ...(s3 ? { artifacts: s3Store! } : {}), plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
 }
 
 async function stopWorkflowPlatform(): Promise<void> {

@@ -10,7 +10,7 @@ import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
 import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
 import { startProjection, updateOnce, type Projection } from '../../projection.ts';
-import type { Document } from '../../ports/readStore.ts';
+import type { Document, Page } from '../../ports/readStore.ts';
 
 // A real MongoDB-wire server: FerretDB started here (built from the Go module proxy), or MONGO_URL. Never a mock.
 const unavailable = mongoUnavailable();
@@ -169,6 +169,111 @@ if (unavailable) {
         await a.close();
       }
     });
+
+    it('finds a document a writer moves to the kept versions between a snapshot\'s two reads', async () => {
+      const a = await openStore();
+      const b = await openStore(a.url);
+      try {
+        // Another process's batch runs exactly between the snapshot's read of current versions and of kept ones.
+        let between: (() => Promise<void>) | null = null;
+        const db = a.readStore.database;
+        const collection = db.collection.bind(db);
+        db.collection = ((name: string) => {
+          const c = collection(name);
+          const find = c.find.bind(c);
+          c.find = ((filter: object, options?: object) => {
+            const cursor = find(filter, options);
+            const json = JSON.stringify(filter);
+            if (name === 'rm_zones' && json.includes('"_s"') && !json.includes('_until')) {
+              const toArray = cursor.toArray.bind(cursor);
+              cursor.toArray = async () => {
+                const run = between;
+                between = null;
+                await run?.();
+                return toArray();
+              };
+            }
+            return cursor;
+          }) as typeof c.find;
+          return c;
+        }) as typeof db.collection;
+        await a.readStore.transaction(async (tx) => {
+          for (let i = 0; i < 5; i++) await tx.put('zones', { id: `z${i}`, organizationId: ORG, rank: i });
+        });
+        const rewrite = (rank: number) => async () => {
+          await b.readStore.transaction(async (tx) => {
+            await tx.put('zones', { id: 'z2', organizationId: ORG, rank });
+            await tx.delete('zones', 'z4');
+          });
+        };
+        const seen = await a.readStore.snapshot(async (reader) => {
+          between = rewrite(20);
+          const page = await reader.findPage<Document & { rank: number }>('zones', { organizationId: ORG }, { limit: 10 });
+          between = rewrite(30);
+          const count = await reader.count('zones', { organizationId: ORG });
+          return { ranks: page.items.map((z) => z.rank), count };
+        });
+        expect(seen).toEqual({ ranks: [0, 1, 2, 3, 4], count: 5 });
+      } finally {
+        await b.readStore.close();
+        await a.close();
+      }
+    });
+
+    it('never loses or doubles a document in a snapshot while another process rewrites every document, batch after batch', async () => {
+      const a = await openStore();
+      const b = await openStore(a.url);
+      const ids = Array.from({ length: 40 }, (_, i) => `z${String(i).padStart(2, '0')}`);
+      try {
+        await a.readStore.transaction(async (tx) => {
+          for (const id of ids) await tx.put('zones', { id, organizationId: ORG, rank: 0 });
+        });
+        // Three writers, each on documents of its own (as projections own theirs): one rewrites its twenty in every
+        // batch, two rewrite one of their ten per batch.
+        let writing = true;
+        const writers = [
+          (async () => {
+            for (let round = 1; writing; round++) {
+              await b.readStore.transaction(async (tx) => {
+                for (const id of ids.slice(0, 20)) await tx.put('zones', { id, organizationId: ORG, rank: round });
+              });
+            }
+          })(),
+          ...[20, 30].map((first) =>
+            (async () => {
+              for (let n = 0; writing; n++) {
+                const id = ids[first + (n % 10)]!;
+                await b.readStore.transaction(async (tx) => tx.put('zones', { id, organizationId: ORG, rank: -n }));
+              }
+            })(),
+          ),
+        ];
+        try {
+          for (let i = 0; i < 10; i++) {
+            const seen = await a.readStore.snapshot(async (reader) => {
+              const got: { id: string; rank: number }[] = [];
+              let after: string | null = null;
+              do {
+                const page: Page<Document & { rank: number }> = await reader.findPage<Document & { rank: number }>('zones', { organizationId: ORG }, { limit: 7, after });
+                got.push(...page.items.map((z) => ({ id: z.id, rank: z.rank })));
+                after = page.next;
+              } while (after);
+              return { got, count: await reader.count('zones', { organizationId: ORG }) };
+            });
+            expect(seen.got.map((z) => z.id)).toEqual(ids);
+            expect(seen.count).toBe(ids.length);
+            // Consistent: the twenty rewritten together show one round, never parts of two.
+            expect(new Set(seen.got.slice(0, 20).map((z) => z.rank)).size).toBe(1);
+          }
+        } finally {
+          writing = false;
+          await Promise.all(writers);
+        }
+      } finally {
+        await b.readStore.close();
+        await a.close();
+      }
+    }, 60_000);
 
     it('waits, before a snapshot reads, for a batch numbered before it that is still being written', async () => {
       const { readStore, close } = await openStore();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type Filter as MongoFilter, type Sort } from 'mongodb';
+import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type Filter as MongoFilter, type FindCursor, type Sort } from 'mongodb';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { bufferedTx } from '../bufferedTx.ts';
 import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
@@ -130,9 +130,11 @@ class MongoReader implements ReadStoreReader {
     const pair = await this.pairs(collection);
     const where = toMongoFilter(filter);
     if (this.at === null) return pair.current.countDocuments(where as MongoFilter<Stored>);
-    const current = await pair.current.countDocuments({ $and: [where, { _s: { $lte: this.at } }] } as MongoFilter<Stored>);
-    const kept = await pair.kept.find(this.keptAt(where)).toArray();
-    return current + kept.length - (await this.alsoCurrent(pair, kept)).size;
+    // Current versions first, kept ones second (a writer keeps a version, then replaces it: a document moving between
+    // the two reads is found in the second); one version in both is counted once.
+    const ids = new Set((await pair.current.find({ $and: [where, { _s: { $lte: this.at } }] } as MongoFilter<Stored>, { projection: { _id: 1 } }).toArray()).map((c) => c._id));
+    for (const k of await pair.kept.find(this.keptAt(where), { projection: { id: 1 } }).toArray()) ids.add(k.id);
+    return ids.size;
   }
 
   async loadCheckpoint(name: string): Promise<Checkpoint> {
@@ -151,15 +153,8 @@ class MongoReader implements ReadStoreReader {
     return { $and: [where, { _s: { $lte: this.at! } }, { _until: { $gt: this.at! } }] } as MongoFilter<Stored>;
   }
 
-  /**
-   * Kept versions that are still the current one: a batch keeps a version before it replaces it, so for a moment
-   * one version is in both places (never two different versions valid at one clock).
-   */
-  private async alsoCurrent(pair: Pair, kept: Stored[]): Promise<Set<string>> {
-    if (kept.length === 0) return new Set();
-    const current = await pair.current.find({ _id: { $in: kept.map((k) => k.id) } }).toArray();
-    const version = new Map(current.map((c) => [c._id, c._s]));
-    return new Set(kept.filter((k) => version.get(k.id) === k._s).map((k) => k.id));
+  private limited(cursor: FindCursor<Stored>, limit: number | null): Promise<Stored[]> {
+    return (limit === null ? cursor : cursor.limit(limit)).toArray();
   }
 
   private async select(collection: string, q: Query): Promise<Stored[]> {
@@ -174,12 +169,12 @@ class MongoReader implements ReadStoreReader {
       const cursor = pair.current.find(where as MongoFilter<Stored>).sort(sort);
       return (q.limit === null ? cursor : cursor.limit(q.limit)).toArray();
     }
-    // A snapshot: the current versions written at or before its clock, merged with the kept versions valid at it.
-    // Kept versions are few (only those replaced while a snapshot is open), and each can hide at most one current
-    // version (the same one), so that many more current versions are read.
-    const kept = await pair.kept.find(this.keptAt(where)).sort(sort).toArray();
-    const cursor = pair.current.find({ $and: [where, { _s: { $lte: this.at } }] } as MongoFilter<Stored>).sort(sort);
-    const current = await (q.limit === null ? cursor : cursor.limit(q.limit + kept.length)).toArray();
+    // A snapshot: the current versions written at or before its clock, then the kept versions valid at it. In that
+    // order: a writer keeps a version before it replaces it, so a document that leaves the first read is in the
+    // second (for a moment one version is in both: the same one, taken once). Each read is a subset of the answer
+    // in the answer's order, so the first `limit` of each hold the first `limit` of the whole.
+    const current = await this.limited(pair.current.find({ $and: [where, { _s: { $lte: this.at } }] } as MongoFilter<Stored>).sort(sort), q.limit);
+    const kept = await this.limited(pair.kept.find(this.keptAt(where)).sort(sort), q.limit);
     const order = (a: Stored, b: Stored) => dir * (q.orderBy === 'id' ? compareValues(a.id, b.id) : compareValues(a[q.orderBy], b[q.orderBy]) || compareValues(a.id, b.id));
     const seen = new Set<string>();
     const merged = [...current, ...kept].sort(order).filter((s) => !seen.has(s.id) && seen.add(s.id));
@@ -194,6 +189,7 @@ class MongoReader implements ReadStoreReader {
  * already applied (appliedVersions). Snapshots see the versions written at or before their batch number: a batch
  * that replaces a document while a snapshot is open keeps the version it replaces until no snapshot needs it.
  * Nothing is updated in place by two processes (FerretDB would lose one of two concurrent updates of a document).
+ * A document has one writer at a time (the projection that owns its collection), as in the other adapters.
  * Values MongoDB or FerretDB cannot store as they are (nested arrays, keys with dots) are kept as JSON text.
  */
 export class MongoReadStore extends MongoReader implements ReadStore {
@@ -208,13 +204,14 @@ export class MongoReadStore extends MongoReader implements ReadStore {
 
   private constructor(client: MongoClient, db: Db, made: Map<string, Promise<Pair>>) {
     const pairs = (collection: string): Promise<Pair> => {
-      if (collection !== CHECKPOINTS && !COLLECTION.test(collection)) return Promise.reject(new Error(`invalid collection name ${collection}`));
+      if (collection !== CHECKPOINTS && (!COLLECTION.test(collection) || collection.includes('__'))) return Promise.reject(new Error(`invalid collection name ${collection}`));
       let pair = made.get(collection);
       if (!pair) {
         const name = collection === CHECKPOINTS ? CHECKPOINTS : `rm_${collection}`;
         const current = db.collection<Stored>(name);
         const kept = db.collection<Stored>(`${name}__kept`);
-        pair = Promise.all([current.createIndex({ organizationId: 1, id: 1 }), current.createIndex({ id: 1 }), kept.createIndex({ id: 1 }), kept.createIndex({ _until: 1 })]).then(() => ({ current, kept }));
+        // The kept collection is made (with its indexes) by the first batch that keeps a version in it.
+        pair = Promise.all([current.createIndex({ organizationId: 1, id: 1 }), current.createIndex({ id: 1 })]).then(() => ({ current, kept }));
         pair.catch(() => made.delete(collection));
         made.set(collection, pair);
       }
@@ -230,15 +227,22 @@ export class MongoReadStore extends MongoReader implements ReadStore {
 
   /** MONGO_URL: the database named in its path, `curbmap` when it names none. */
   static async open(url: string): Promise<MongoReadStore> {
-    const client = new MongoClient(url, { ignoreUndefined: true, serverSelectionTimeoutMS: 10_000 });
-    await client.connect();
-    const path = new URL(url.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1);
-    const db = client.db(path || 'curbmap');
-    await db.collection<Batch>(BATCHES).createIndex({ writing: 1, _id: 1 });
-    const store = new MongoReadStore(client, db, new Map());
-    // Versions a process kept and did not clean before it died are cleaned from here.
-    await store.findKept();
-    return store;
+    // Reads from the primary only: the order of registering, numbering and reading is what isolates snapshots.
+    const client = new MongoClient(url, { ignoreUndefined: true, serverSelectionTimeoutMS: 10_000, readPreference: 'primary' });
+    try {
+      await client.connect();
+      // The path after the host list (which may hold several hosts, so it is no URL to parse), percent-decoded.
+      const named = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]+)/.exec(url)?.[1];
+      const db = client.db(named ? decodeURIComponent(named) : 'curbmap');
+      await db.collection<Batch>(BATCHES).createIndex({ writing: 1, _id: 1 });
+      const store = new MongoReadStore(client, db, new Map());
+      // Versions a process kept and did not clean before it died are cleaned from here.
+      await store.findKept();
+      return store;
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Every collection any process kept versions in. */
@@ -253,13 +257,18 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     // Registered before the clock is read: a batch numbered after that read sees the snapshot (it reads the open
     // snapshots after taking its number) and keeps the versions it replaces; one numbered before is waited for.
     await this.snapshots.insertOne({ _id: token, at: Date.now() });
-    const heartbeat = setInterval(() => void this.snapshots.updateOne({ _id: token }, { $set: { at: Date.now() } }).catch(() => undefined), HEARTBEAT_MS);
+    let lapsed = false;
+    const heartbeat = setInterval(() => void this.snapshots.updateOne({ _id: token }, { $set: { at: Date.now() } }).then((r) => (lapsed ||= r.matchedCount === 0), () => (lapsed = true)), HEARTBEAT_MS);
     heartbeat.unref();
     try {
       const at = await this.lastBatch();
       await this.snapshots.updateOne({ _id: token }, { $set: { s: at, at: Date.now() } });
       await this.waitForBatches(at);
-      return await fn(new MongoReader((c) => this.pairs(c), at));
+      const result = await fn(new MongoReader((c) => this.pairs(c), at));
+      // A snapshot whose registration lapsed (a missed heartbeat, a stalled process) may have lost kept versions to
+      // another process's cleanup: what it read cannot be trusted.
+      if (lapsed || (await this.snapshots.countDocuments({ _id: token })) === 0) throw new Error('the read-model snapshot lapsed (its registration expired while it was read); retry');
+      return result;
     } finally {
       clearInterval(heartbeat);
       await this.snapshots.deleteOne({ _id: token }).catch(() => undefined);
@@ -272,12 +281,16 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     return (await this.batches.find({}).sort({ _id: -1 }).limit(1).next())?._id ?? 0;
   }
 
-  /** Waits until the batches numbered up to a snapshot's clock are written (or their writer died). */
+  /**
+   * Waits until the batches numbered up to a snapshot's clock are written. A writer renews its mark while it writes;
+   * one whose mark is older than the lease died and is not waited for.
+   */
   private async waitForBatches(at: number): Promise<void> {
-    const deadline = Date.now() + LEASE_MS;
-    while (Date.now() < deadline) {
+    const deadline = Date.now() + 10 * LEASE_MS;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 100)) {
       if ((await this.batches.countDocuments({ writing: true, _id: { $lte: at }, at: { $gt: Date.now() - LEASE_MS } })) === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (Date.now() > deadline) throw new Error('a read-model batch has been written for ten minutes; the snapshot gives up');
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 
@@ -304,17 +317,36 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     const result = await fn(tx);
     if (touched.size === 0 && checkpoints.size === 0) return result;
     const batch = await this.nextBatch();
-    const keep = (await this.snapshots.countDocuments({ at: { $gt: Date.now() - LEASE_MS } })) > 0;
+    const renew = setInterval(() => void this.batches.updateOne({ _id: batch }, { $set: { at: Date.now() } }).catch(() => undefined), HEARTBEAT_MS);
+    renew.unref();
     try {
+      const keep = (await this.snapshots.countDocuments({ at: { $gt: Date.now() - LEASE_MS } })) > 0;
       const byCollection = new Map<string, { id: string; doc: Document | null }[]>();
       for (const { collection, id, doc } of touched.values()) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { id, doc }]);
       for (const [collection, writes] of byCollection) await this.write(collection, writes, batch, keep);
       if (checkpoints.size > 0) await this.write(CHECKPOINTS, [...checkpoints].map(([name, position]) => ({ id: name, doc: { id: name, organizationId: '', position } })), batch, keep);
     } finally {
-      await this.batches.updateOne({ _id: batch }, { $set: { writing: false } }).catch(() => undefined);
+      clearInterval(renew);
+      // Marked written, or snapshots wait for it until its mark is older than the lease: tried a few times.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (await this.batches.updateOne({ _id: batch }, { $set: { writing: false } }).then(() => true, () => false)) break;
+        await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+      }
     }
+
     if (Date.now() - this.lastCleanup > CLEANUP_EVERY_MS) await this.cleanup(false).catch(() => undefined);
     return result;
+  }
+
+  private readonly keptIndexed = new Map<string, Promise<unknown>>();
+  private keptIndexes(collection: string, pair: Pair): Promise<unknown> {
+    let made = this.keptIndexed.get(collection);
+    if (!made) {
+      made = Promise.all([pair.kept.createIndex({ id: 1 }), pair.kept.createIndex({ _until: 1 })]);
+      made.catch(() => this.keptIndexed.delete(collection));
+      this.keptIndexed.set(collection, made);
+    }
+    return made;
   }
 
   /** One collection's writes of a batch; with `keep`, the versions they replace are kept first. */
@@ -324,7 +356,10 @@ export class MongoReadStore extends MongoReader implements ReadStore {
       const previous = await pair.current.find({ _id: { $in: writes.map((w) => w.id) } }).toArray();
       if (previous.length > 0) {
         this.keptIn.add(collection);
-        await pair.kept.bulkWrite(previous.map((p) => ({ replaceOne: { filter: { _id: `${p._id}@${p._s}` }, replacement: { ...p, _id: `${p._id}@${p._s}`, _until: batch }, upsert: true } })));
+        await this.keptIndexes(collection, pair);
+        const keepAll = () => pair.kept.bulkWrite(previous.map((p) => ({ replaceOne: { filter: { _id: `${p._id}@${p._s}` }, replacement: { ...p, _id: `${p._id}@${p._s}`, _until: batch }, upsert: true } })), { ordered: false });
+        // Two upserts of one key at once: one inserts, the other fails on the unique key; again, it replaces.
+        await keepAll().catch((err: { code?: number }) => (err.code === 11000 ? keepAll() : Promise.reject(err)));
       }
     }
     const ops: AnyBulkWriteOperation<Stored>[] = writes.map(({ id, doc }) =>
@@ -367,6 +402,11 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     const checkpoints = await this.pairs(CHECKPOINTS);
     await checkpoints.current.deleteOne({ _id: checkpointName });
     await checkpoints.kept.deleteMany({ id: checkpointName });
+  }
+
+  /** Readiness: the server answers within 2 s. */
+  async ping(): Promise<void> {
+    await this.db.command({ ping: 1 }, { timeoutMS: 2_000 });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,96 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ArtifactStore } from '@curbmap/service-kit';
+
+export interface ArtifactStoreFixture {
+  artifacts: ArtifactStore;
+  /** The same storage as another process (another machine) sees it. */
+  other(): Promise<ArtifactStore>;
+  close(): Promise<void>;
+}
+
+async function bytesOf(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function write(stream: NodeJS.WritableStream, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => stream.write(data, (err) => (err ? reject(err) : resolve())));
+}
+
+/** The behaviour every ArtifactStore adapter must show. */
+export function artifactStoreContract(adapter: string, create: () => Promise<ArtifactStoreFixture>): void {
+  describe(`ArtifactStore contract: ${adapter}`, () => {
+    let fixture: ArtifactStoreFixture;
+    let store: ArtifactStore;
+    let prefix: string;
+    beforeEach(async () => {
+      fixture = await create();
+      store = fixture.artifacts;
+      prefix = `exports/${randomUUID()}`;
+    });
+    afterEach(() => fixture.close());
+
+    it('shows an artifact whole once committed, to another process too, and never before', async () => {
+      const key = `${prefix}/zones.csv`;
+      const writer = store.create(key);
+      await write(writer.stream, Buffer.from('id,name\r\n'));
+      expect(await store.open(key)).toBeNull();
+      await write(writer.stream, Buffer.from('z1,Main St\r\n'));
+      await writer.commit();
+      const opened = await (await fixture.other()).open(key);
+      expect(opened?.bytes).toBe(21);
+      expect((await bytesOf(opened!.stream)).toString()).toBe('id,name\r\nz1,Main St\r\n');
+    });
+
+    it('leaves nothing when a writer aborts, and replaces an artifact written again', async () => {
+      const key = `${prefix}/invoice.pdf`;
+      const aborted = store.create(key);
+      await write(aborted.stream, Buffer.from('half a PDF'));
+      await aborted.abort();
+      expect(await store.open(key)).toBeNull();
+      for (const text of ['first', 'second, longer']) {
+        const writer = store.create(key);
+        writer.stream.end(Buffer.from(text));
+        await writer.commit();
+      }
+      expect((await bytesOf((await store.open(key))!.stream)).toString()).toBe('second, longer');
+    });
+
+    it('streams a large artifact (several upload parts) and reads back the same bytes', async () => {
+      const key = `${prefix}/large.json`;
+      const writer = store.create(key);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      // 20 MiB in 1 MiB chunks, written as an export writes: with backpressure.
+      for (let i = 0; i < 20; i++) {
+        const chunk = randomBytes(1024 * 1024);
+        hash.update(chunk);
+        bytes += chunk.length;
+        await write(writer.stream, chunk);
+      }
+      await writer.commit();
+      const opened = (await store.open(key))!;
+      expect(opened.bytes).toBe(bytes);
+      const read = createHash('sha256');
+      for await (const chunk of opened.stream) read.update(chunk as Buffer);
+      expect(read.digest('hex')).toBe(hash.digest('hex'));
+    }, 60_000);
+
+    it('deletes an artifact (deleting a missing one is no error) and refuses keys that could leave its place', async () => {
+      const key = `${prefix}/gone.csv`;
+      const writer = store.create(key);
+      writer.stream.end(Buffer.from('x'));
+      await writer.commit();
+      await store.delete(key);
+      expect(await store.open(key)).toBeNull();
+      await store.delete(key);
+      for (const bad of ['../escape', '/absolute', 'a/../../b', 'a//b', '', `${prefix}/x.partial`]) {
+        expect(() => store.create(bad), bad).toThrow('invalid artifact key');
+        await expect(store.open(bad), bad).rejects.toThrow('invalid artifact key');
+      }
+    });
+  });
+}
