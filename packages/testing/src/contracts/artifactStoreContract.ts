@@ -59,6 +59,24 @@ export function artifactStoreContract(adapter: string, create: () => Promise<Art
       expect((await bytesOf((await store.open(key))!.stream)).toString()).toBe('second, longer');
     });
 
+    it('shows nothing before commit even when the producer has ended its stream (a pipeline ends it by itself), nothing after an abort then, and the whole artifact after a commit then', async () => {
+      const key = `${prefix}/ended.csv`;
+      // Ended at once (an invoice PDF is written in one piece), before the store may even be ready, then committed.
+      const first = store.create(`${prefix}/at-once.pdf`);
+      first.stream.end(Buffer.from('%PDF-1.7 whole'));
+      await first.commit();
+      expect((await bytesOf((await store.open(`${prefix}/at-once.pdf`))!.stream)).toString()).toBe('%PDF-1.7 whole');
+      const writer = store.create(key);
+      await new Promise<void>((resolve) => writer.stream.end(Buffer.from('id\r\nz1\r\n'), () => resolve()));
+      // Never there while it is not committed (an upload that started at the end would be within a second or two).
+      for (let i = 0; i < 10; i++) {
+        expect(await store.open(key)).toBeNull();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await writer.abort();
+      expect(await store.open(key)).toBeNull();
+    });
+
     it('streams a large artifact (several upload parts) and reads back the same bytes', async () => {
       const key = `${prefix}/large.json`;
       const writer = store.create(key);
