@@ -13,6 +13,7 @@ export * from './adapters/inprocess/inProcessSubscriptions.ts';
 export * from './adapters/postgres/postgresEventStore.ts';
 export * from './adapters/postgres/postgresReadStore.ts';
 export * from './adapters/mongo/mongoReadStore.ts';
+export * from './adapters/kurrentdb/kurrentdbEventStore.ts';
 export * from './adapters/copyLog.ts';
 export * from './adapters/postgres/postgresLeadership.ts';
 export * from './adapters/kafka/kafkaRelay.ts';

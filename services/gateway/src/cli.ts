@@ -1,23 +1,24 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { copyLog, PostgresEventStore, resetProjection, SqliteDatabase, SqliteEventStore, startProjection } from '@curbmap/eventsourcing';
+import { copyLog, KurrentDbEventStore, PostgresEventStore, resetProjection, SqliteDatabase, SqliteEventStore, startProjection } from '@curbmap/eventsourcing';
 import { loadConfig } from '@curbmap/service-kit';
 import { openStorage } from '@curbmap/service-kit';
 import { createModules } from './platform/modules.ts';
 
 const usage = `usage: curbmap replay [projection…]   rebuild read models from position 0 (all when none is named)
        curbmap projections            list the projections and their checkpoints
-       curbmap copy-log <postgres-url> copy the embedded log (CURBMAP_DATA_DIR) into PostgreSQL, order and ids kept
+       curbmap copy-log <target-url>  copy the log (DATABASE_URL's, else the embedded one in CURBMAP_DATA_DIR) into
+                                      PostgreSQL (postgres://…) or KurrentDB (kurrentdb://…, esdb://…), order, ids and claims kept
 Stop the platform first: these need the database to themselves.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...names] = argv;
   const config = loadConfig();
   const log = pino({ level: config.logLevel });
-  if (command === 'copy-log') return copyEmbeddedLog(config.dataDir, names[0], log);
+  if (command === 'copy-log') return copyLogTo(config.dataDir, config.databaseUrl, names[0], log);
   const modules = createModules({ plansFile: config.plansFile, dataDir: config.dataDir }).all;
-  const storage = await openStorage(config.dataDir, modules, log, { databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl });
+  const storage = await openStorage(config.dataDir, modules, log, { databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl, kurrentdbUrl: config.kurrentdbUrl });
   const { store, readStore, subscriptions } = storage;
   const projections = modules.flatMap((m) => m.projections);
   try {
@@ -53,31 +54,37 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Moves an embedded installation to PostgreSQL: its events and claims, then start with DATABASE_URL (read models are projected there). */
-async function copyEmbeddedLog(dataDir: string, url: string | undefined, log: Logger): Promise<number> {
-  if (!url || !/^postgres(ql)?:\/\//.test(url)) {
+/**
+ * Moves an installation's log (the embedded SQLite file, or DATABASE_URL's PostgreSQL) to PostgreSQL or KurrentDB:
+ * its events and claims; then start with the new store's URL (read models are projected from position 0).
+ */
+async function copyLogTo(dataDir: string, databaseUrl: string | null, url: string | undefined, log: Logger): Promise<number> {
+  const toPostgres = !!url && /^postgres(ql)?:\/\//.test(url);
+  const toKurrent = !!url && /^(kurrentdb|esdb)(\+discover)?:\/\//.test(url);
+  if (!url || (!toPostgres && !toKurrent) || url === databaseUrl) {
     process.stderr.write(`${usage}\n`);
     return 2;
   }
   const path = join(dataDir, 'curbmap.db');
-  if (!existsSync(path)) {
-    process.stderr.write(`curbmap: no embedded log at ${path} (set CURBMAP_DATA_DIR)\n`);
+  if (!databaseUrl && !existsSync(path)) {
+    process.stderr.write(`curbmap: no embedded log at ${path} (set CURBMAP_DATA_DIR, or DATABASE_URL for a PostgreSQL log)\n`);
     return 2;
   }
-  const database = new SqliteDatabase(path);
-  const target = await PostgresEventStore.open(url);
+  // No registry on either side: every event exactly as stored, nothing upcast or re-validated.
+  const database = databaseUrl ? null : new SqliteDatabase(path);
+  const source = database ? new SqliteEventStore(database) : await PostgresEventStore.open(databaseUrl!);
+  const target = toPostgres ? await PostgresEventStore.open(url) : KurrentDbEventStore.open(url);
   try {
-    const source = new SqliteEventStore(database); // no registry: every event exactly as stored
     const head = await source.headPosition();
     let copied = 0;
     const progress = setInterval(() => log.info({ copied, head }, 'copying the log'), 1000);
-    const result = await copyLog(source, target, { onProgress: (n) => (copied = n) });
-    clearInterval(progress);
-    log.info(result, 'log copied; start the platform with DATABASE_URL to project the read models there');
+    const result = await copyLog(source, target, { onProgress: (n) => (copied = n) }).finally(() => clearInterval(progress));
+    log.info(result, `log copied; start the platform with ${toPostgres ? 'DATABASE_URL' : 'KURRENTDB_URL'} to project the read models from it`);
     return 0;
   } finally {
     await target.close();
-    database.close();
+    if (database) database.close();
+    else await source.close();
   }
 }
 

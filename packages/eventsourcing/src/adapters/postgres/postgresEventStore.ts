@@ -184,6 +184,23 @@ export class PostgresEventStore implements EventStore {
     return { nextVersion: last.stream_version, position: checkpointOf(last.tx, last.position) };
   }
 
+  /** Every claim, in the order of the appends that made them (copy-log reads them beside the events). */
+  async *claimsInPositionOrder(): AsyncIterable<{ key: string; position: string }> {
+    let after: [string, string, string] = ['-1', '-1', ''];
+    for (;;) {
+      const { rows } = await this.pool.query<{ key: string; position: string; tx: string; pos: string }>(
+        `SELECT key, position, split_part(position, '/', 1) AS tx, split_part(position, '/', 2) AS pos FROM event_claims
+         WHERE (split_part(position, '/', 1)::numeric, split_part(position, '/', 2)::numeric, key) > ($1::numeric, $2::numeric, $3)
+         ORDER BY split_part(position, '/', 1)::numeric, split_part(position, '/', 2)::numeric, key LIMIT 5000`,
+        after,
+      );
+      for (const row of rows) yield { key: row.key, position: row.position };
+      if (rows.length < 5000) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.tx, last.pos, last.key];
+    }
+  }
+
   async claimed(keys: string[]): Promise<Map<string, string>> {
     const { rows } = await this.pool.query<{ key: string; position: string }>('SELECT key, position FROM event_claims WHERE key = ANY($1::text[])', [keys]);
     return new Map(rows.map((r) => [r.key, r.position]));
