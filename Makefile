@@ -7,7 +7,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 export CURBMAP_DATA_DIR ?= $(CURDIR)/data
 FROZEN := $(if $(CI),--frozen-lockfile,)
 
-.PHONY: all toolchain chromium postgres kafka-libs ferretdb seaweedfs kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
+.PHONY: all toolchain chromium postgres kafka-libs ferretdb seaweedfs compose-loadcheck kafka gdal schemathesis-tool schemathesis install build typecheck test up up-distributed bench soak replay clean
 
 all: build
 
@@ -68,6 +68,11 @@ ferretdb:
 seaweedfs:
 	@infra/seaweedfs/build.sh .tools/seaweedfs
 
+## Docker Compose's own loader (compose-spec/compose-go, Go module proxy) as a small program into .tools/compose:
+## make test loads docker-compose.yml with it (no Docker engine here).
+compose-loadcheck:
+	@infra/compose/build.sh .tools/compose
+
 ## A single-node broker on loopback until Ctrl-C; it prints KAFKA_BROKERS.
 kafka: kafka-libs install
 	node infra/kafka/broker.ts
@@ -105,7 +110,7 @@ typecheck: install
 ## (Schemathesis), then every test (last, so a log ends with vitest's closing line "tests: N passed, N failed",
 ## infra/vitest/closingLine.ts; in CI without the colour codes vitest turns on when CI is set).
 test: FROZEN := --frozen-lockfile
-test: chromium postgres kafka-libs ferretdb seaweedfs schemathesis-tool install
+test: chromium postgres kafka-libs ferretdb seaweedfs compose-loadcheck schemathesis-tool install
 	pnpm exec tsc -p tsconfig.json
 	pnpm exec tsc -p services/gateway/web
 	pnpm exec tsc -b tsconfig.build.json
@@ -119,7 +124,7 @@ up: chromium build
 
 ## Distributed mode on this machine: PostgreSQL, the Kafka broker and the gateway and four services as separate
 ## processes (restarted when they die); data under data-distributed/ unless CURBMAP_DATA_DIR says otherwise.
-up-distributed: chromium postgres kafka-libs build
+up-distributed: chromium postgres kafka-libs ferretdb seaweedfs build
 	CURBMAP_DATA_DIR=$${CURBMAP_DISTRIBUTED_DATA_DIR:-$(CURDIR)/data-distributed} node infra/distributed/up.ts
 
 ## ogr2ogr (Debian's gdal-bin) is the baseline of the export benchmark.

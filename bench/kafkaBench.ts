@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaRelay, KafkaSubscriptions, KafkaTopics, SqliteDatabase, SqliteEventStore, SqliteReadStore, startProjection, type Projection } from '@curbmap/eventsourcing';
 import { counted, testRegistry } from '@curbmap/testing';
-import { kafkaUnavailable, startPrivateBroker } from '@curbmap/testing/kafka';
+import { kafkaUnavailable, startPrivateBroker } from '@curbmap/infra';
 import type { Figure } from './report.ts';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

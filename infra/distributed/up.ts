@@ -2,9 +2,9 @@
 // The gateway answers on $PORT (default 8080); the services on the next four ports; data under $CURBMAP_DATA_DIR.
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { resolveSecret, Supervisor } from '../../packages/service-kit/src/index.ts';
-import { startPrivateBroker } from '../../packages/testing/src/kafka/privateBroker.ts';
-import { ensureDatabase, startPrivateCluster } from '../../packages/testing/src/postgres/privateCluster.ts';
+import { resolveAdminToken, resolveSecret, Supervisor } from '../../packages/service-kit/src/index.ts';
+import { SmtpSink } from '../../services/invoice/src/adapters/smtpSink.ts';
+import { ensureDatabase, gatewayEnvironment, serviceEnvironment, startPrivateBroker, startPrivateCluster, startPrivateMongo, startPrivateS3, type DistributedStores } from '../../packages/infra/src/index.ts';
 
 const log = pino({ name: 'up-distributed' });
 const root = resolve(import.meta.dirname, '../..');
@@ -12,22 +12,34 @@ const dataDir = resolve(process.env['CURBMAP_DATA_DIR'] ?? join(root, 'data-dist
 const port = Number(process.env['PORT'] ?? '8080');
 const services = ['billing', 'usage', 'export', 'invoice'] as const;
 
-const cluster = await startPrivateCluster({ dir: join(dataDir, 'postgres'), port: port + 10 }).catch((err: unknown) => {
-  // A set-up the operator can fix (a data directory the postgres user cannot reach, say): say what, not a stack.
+// The stores docker-compose.yml runs as containers, here as processes on loopback with their data kept: PostgreSQL,
+// the Kafka broker, FerretDB for the read models (MongoDB's protocol), SeaweedFS for artifacts (S3), a mail sink.
+const starting = [
+  startPrivateCluster({ dir: join(dataDir, 'postgres'), port: port + 10 }),
+  startPrivateBroker({ dir: join(dataDir, 'kafka'), ports: [port + 11, port + 12] }),
+  startPrivateMongo({ dir: join(dataDir, 'ferretdb'), port: port + 13 }),
+  startPrivateS3({ dir: join(dataDir, 'seaweedfs'), port: port + 14 }),
+] as const;
+const [cluster, broker, mongo, s3] = await Promise.all(starting).catch(async (err: unknown) => {
+  // A set-up the operator can fix (a data directory the postgres user cannot reach, a server not built): say what,
+  // and stop the servers that did start.
   process.stderr.write(`make up-distributed: ${err instanceof Error ? err.message : String(err)}\n`);
+  await Promise.allSettled(starting.map((s) => s.then((server) => server.stop())));
   process.exit(1);
 });
-const databaseUrl = await ensureDatabase(cluster.url, 'curbmap');
-const broker = await startPrivateBroker({ dir: join(dataDir, 'kafka'), ports: [port + 11, port + 12] });
-
-const env = {
-  ...process.env,
-  CURBMAP_DATA_DIR: dataDir,
-  DATABASE_URL: databaseUrl,
-  KAFKA_BROKERS: broker.brokers.join(','),
-  CURBMAP_INTERNAL_SECRET: resolveSecret(process.env['CURBMAP_INTERNAL_SECRET'] ?? null, dataDir, 'internal-secret', 'cmi_').secret,
-  HOST: '127.0.0.1',
+const mailDir = join(dataDir, 'mail');
+const sink = new SmtpSink(mailDir);
+const stores: DistributedStores = {
+  dataDir,
+  databaseUrl: await ensureDatabase(cluster.url, 'curbmap'),
+  kafkaBrokers: broker.brokers,
+  mongoUrl: `${mongo.url.replace(/\/$/, '')}/curbmap`,
+  // SeaweedFS without identities accepts any key: these only satisfy the SDK.
+  s3: { url: s3.url, bucket: 'curbmap-artifacts', accessKeyId: 'curbmap', secretAccessKey: 'curbmap-local-secret', region: 'us-east-1' },
+  smtpUrl: await sink.listen(port + 15),
+  internalSecret: resolveSecret(process.env['CURBMAP_INTERNAL_SECRET'] ?? null, dataDir, 'internal-secret', 'cmi_').secret,
 };
+const env = { ...process.env };
 const supervisor = new Supervisor({
   started: (name, url, restarts) => log.info({ service: name, url, restarts }, restarts ? 'restarted' : 'started'),
   died: (name, code, signal, restartInMs) => log.warn({ service: name, code, signal, restartInMs }, 'process died; starting it again'),
@@ -41,6 +53,9 @@ const stop = async () => {
   stopping = true;
   log.info('stopping');
   await supervisor.stop();
+  await sink.close();
+  await s3.stop();
+  await mongo.stop();
   await broker.stop();
   await cluster.stop();
   process.exit(0);
@@ -48,20 +63,25 @@ const stop = async () => {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
-const urls: string[] = [];
+const urls: Record<string, string> = {};
 for (const [i, name] of services.entries()) {
-  urls.push(`${name}=${await supervisor.start({ name, command: process.execPath, args: [join(root, 'services', name, 'dist', 'main.js')], env: { ...env, PORT: String(port + 1 + i) }, ready: /curbmap service listening at (\S+)/ })}`);
+  urls[name] = await supervisor.start({ name, command: process.execPath, args: [join(root, 'services', name, 'dist', 'main.js')], env: { ...env, ...serviceEnvironment(stores, { host: '127.0.0.1', port: port + 1 + i }) }, ready: /curbmap service listening at (\S+)/ });
 }
 const upArgs = (JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(root, 'package.json'), 'utf8'))) as { scripts: { up: string } }).scripts.up.split(/\s+/).slice(1);
-const gateway = await supervisor.start({ name: 'gateway', command: process.execPath, args: upArgs.map((a) => (a.endsWith('.js') ? join(root, a) : a)), env: { ...env, PORT: String(port), HOST: process.env['HOST'] ?? '127.0.0.1', SERVICE_URLS: urls.join(',') }, ready: /CurbMap is running at (\S+)/ });
+const host = process.env['HOST'] ?? '127.0.0.1';
+const gatewayEnv = gatewayEnvironment(stores, { host, port }, { serviceUrls: urls, adminToken: resolveAdminToken(process.env['CURBMAP_ADMIN_TOKEN'] ?? null, dataDir).token, publicUrl: process.env['PUBLIC_URL'] ?? `http://localhost:${port}` });
+const gateway = await supervisor.start({ name: 'gateway', command: process.execPath, args: upArgs.map((a) => (a.endsWith('.js') ? join(root, a) : a)), env: { ...env, ...gatewayEnv }, ready: /CurbMap is running at (\S+)/ });
 
 process.stderr.write(
   [
     '',
     `CurbMap (distributed) is running at ${gateway}  (admin token: ${join(dataDir, 'admin-token')})`,
-    ...urls.map((u) => `  service ${u.replace('=', ':  ')}`),
-    `  PostgreSQL:  ${env.DATABASE_URL}`,
-    `  Kafka:       ${env.KAFKA_BROKERS}`,
+    ...Object.entries(urls).map(([name, url]) => `  service ${name}:  ${url}`),
+    `  PostgreSQL:  ${stores.databaseUrl}`,
+    `  Kafka:       ${stores.kafkaBrokers.join(',')}`,
+    `  FerretDB:    ${stores.mongoUrl}   (read models)`,
+    `  SeaweedFS:   ${stores.s3.url}   (exports and PDFs, bucket ${stores.s3.bucket})`,
+    `  mail:        ${stores.smtpUrl}   (kept in ${mailDir})`,
     `  data:        ${dataDir}`,
     'A process that dies is started again; Ctrl-C stops them all.',
     '',

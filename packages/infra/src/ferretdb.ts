@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'node:net';
-import { freePort } from '../freePort.ts';
+import { freePort } from './freePort.ts';
+import { portAnswers, stopChild } from './childProcess.ts';
 
 /** Where `make ferretdb` builds FerretDB (infra/ferretdb/build.sh, from the Go module proxy). */
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const FERRETDB_BIN = process.env['FERRETDB_BIN'] ?? join(repoRoot, '.tools', 'ferretdb', 'ferretdb');
 
 export interface PrivateMongo {
@@ -30,7 +30,7 @@ export function mongoUnavailable(): string | null {
  * No transactions, change streams or nested arrays: what the MongoDB adapter must do without. With MONGO_URL set,
  * that server (a real MongoDB) is used instead and nothing is started.
  */
-export async function startPrivateMongo(): Promise<PrivateMongo> {
+export async function startPrivateMongo(options: { dir?: string; port?: number } = {}): Promise<PrivateMongo> {
   const given = process.env['MONGO_URL'];
   if (given) {
     return {
@@ -41,60 +41,40 @@ export async function startPrivateMongo(): Promise<PrivateMongo> {
       stop: async () => {},
     };
   }
-  const dir = mkdtempSync(join(tmpdir(), 'curbmap-ferretdb-'));
-  const port = await freePort();
+  if (!existsSync(FERRETDB_BIN)) throw new Error(`FerretDB is not built (make ferretdb builds it into ${FERRETDB_BIN})`);
+  // A directory of the caller's (make up-distributed) is kept; a test's is temporary.
+  const kept = options.dir !== undefined;
+  if (kept) mkdirSync(options.dir!, { recursive: true });
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-ferretdb-'));
+  const port = options.port ?? (await freePort());
   const launch = async (): Promise<ChildProcess> => {
     const args = ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--debug-addr=-', `--state-dir=${dir}`, '--log-level=warn'];
     const child = spawn(FERRETDB_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`FerretDB did not start within 30 s:\n${output.slice(-2000)}`)), 30_000);
-      const ready = async () => {
-        // Ready when its port answers (its log line depends on the log level).
-        for (;;) {
-          if (child.exitCode !== null) return;
-          const ok = await new Promise<boolean>((r) => {
-            const socket = connect(port, '127.0.0.1');
-            socket.once('connect', () => (socket.destroy(), r(true)));
-            socket.once('error', () => r(false));
-          });
-          if (ok) {
-            clearTimeout(timer);
-            resolve();
-            return;
-          }
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      };
-      child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-      child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`FerretDB exited (${code}):\n${output.slice(-2000)}`));
-      });
-      void ready();
-    });
-    child.removeAllListeners('exit');
+    child.stdout!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-8000)));
+    child.stderr!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-8000)));
+    // Ready when its port answers (its log line depends on the log level).
+    const deadline = Date.now() + 30_000;
+    while (!(await portAnswers(port))) {
+      if (child.exitCode !== null) throw new Error(`FerretDB exited (${child.exitCode}):\n${output}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`FerretDB did not start within 30 s:\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
     return child;
-  };
-  const halt = async (child: ChildProcess, signal: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
   };
   let child = await launch();
   return {
     url: `mongodb://127.0.0.1:${port}/`,
     async crash() {
-      await halt(child, 'SIGKILL');
+      await stopChild(child, { signal: 'SIGKILL', graceMs: 10_000 });
       child = await launch();
     },
     async stop() {
-      await halt(child, 'SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+      await stopChild(child, { graceMs: 10_000 });
+      if (!kept) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

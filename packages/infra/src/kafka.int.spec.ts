@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from './privateBroker.ts';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from './kafka.ts';
 
 // The real Apache Kafka broker from Maven Central on the local Java, never a mock.
 const unavailable = kafkaUnavailable();

@@ -1,12 +1,13 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { freePort } from '../freePort.ts';
+import { freePort } from './freePort.ts';
+import { stopChild } from './childProcess.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Where `make kafka-libs` puts the broker and its dependencies (Maven Central, infra/kafka/pom.xml). */
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const KAFKA_LIBS = process.env['KAFKA_LIBS'] ?? join(repoRoot, '.tools', 'kafka', 'libs');
 const LOG_CONFIG = join(repoRoot, 'infra', 'kafka', 'log4j2.properties');
 
@@ -103,14 +104,7 @@ export async function startPrivateBroker(options: { dir?: string; ports?: [numbe
     child.removeAllListeners('exit');
     return child;
   };
-  const halt = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const halt = (child: ChildProcess) => stopChild(child, { graceMs: 20_000 });
   let child = await launch();
   return {
     brokers: [`127.0.0.1:${port}`],

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { postgresUnavailable, startPrivateCluster } from './privateCluster.ts';
+import { postgresUnavailable, startPrivateCluster } from './postgres.ts';
 
 const asRoot = process.getuid?.() === 0;
 const why = process.env['DATABASE_URL'] ? 'DATABASE_URL is set: no private cluster is started' : (postgresUnavailable() ?? (asRoot ? null : 'not root: the cluster runs as the caller, who can reach its own directory'));

@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { freePort } from '../freePort.ts';
+import { freePort } from './freePort.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../freePort.ts';
+import { freePort } from './freePort.ts';
+import { portAnswers, stopChild } from './childProcess.ts';
 
 /** Where `make seaweedfs` builds SeaweedFS (infra/seaweedfs/build.sh, from the Go module proxy). */
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const SEAWEEDFS_BIN = process.env['SEAWEEDFS_BIN'] ?? join(repoRoot, '.tools', 'seaweedfs', 'weed');
 
 export interface PrivateS3 {
@@ -23,23 +23,24 @@ export function s3Unavailable(): string | null {
   return null;
 }
 
-const answers = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-
 /**
  * SeaweedFS in one process (master, volume server, filer and S3 gateway) on free loopback ports, its data in a
- * temporary directory. Without identities configured it accepts any credentials. With S3_URL set, that server is
- * used instead and nothing is started.
+ * temporary directory (or the caller's, kept). Without identities configured it accepts any credentials. With
+ * S3_URL set, that server is used instead and nothing is started.
  */
-export async function startPrivateS3(): Promise<PrivateS3> {
+export async function startPrivateS3(options: { dir?: string; port?: number } = {}): Promise<PrivateS3> {
   const given = process.env['S3_URL'];
   if (given) return { url: given, stop: async () => {} };
-  const dir = mkdtempSync(join(tmpdir(), 'curbmap-seaweedfs-'));
-  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3] = (await Promise.all(Array.from({ length: 7 }, () => freePort()))) as [number, number, number, number, number, number, number];
+  if (!existsSync(SEAWEEDFS_BIN)) throw new Error(`SeaweedFS is not built (make seaweedfs builds it into ${SEAWEEDFS_BIN})`);
+  const kept = options.dir !== undefined;
+  if (kept) mkdirSync(options.dir!, { recursive: true });
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-seaweedfs-'));
+  // A kept directory keeps its ports too (the master's data names them).
+  const portsFile = join(dir, 'ports.json');
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3] = (
+    existsSync(portsFile) ? JSON.parse(readFileSync(portsFile, 'utf8')) : [...(await Promise.all(Array.from({ length: 6 }, () => freePort()))), options.port ?? (await freePort())]
+  ) as [number, number, number, number, number, number, number];
+  if (kept) writeFileSync(portsFile, JSON.stringify([master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3]));
   const args = [
     'server', `-dir=${dir}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
     `-master.port=${master}`, `-master.port.grpc=${masterGrpc}`, '-master.volumeSizeLimitMB=64',
@@ -55,7 +56,7 @@ export async function startPrivateS3(): Promise<PrivateS3> {
   // Ready when the S3 gateway answers a request (it opens its port before the filer behind it is up).
   for (;;) {
     if (child.exitCode !== null) throw new Error(`SeaweedFS exited (${child.exitCode}):\n${output}`);
-    if (await answers(s3)) {
+    if (await portAnswers(s3)) {
       const res = await fetch(`http://127.0.0.1:${s3}/`).catch(() => null);
       if (res && res.status < 500) break;
     }
@@ -68,14 +69,8 @@ export async function startPrivateS3(): Promise<PrivateS3> {
   return {
     url: `http://127.0.0.1:${s3}`,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await stopChild(child, { graceMs: 10_000 });
+      if (!kept) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

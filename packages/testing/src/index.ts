@@ -5,3 +5,4 @@ export * from './contracts/readStoreContract.ts';
 export * from './contracts/subscriptionsContract.ts';
 export * from './contracts/artifactStoreContract.ts';
 export * from './webhookReceiver.ts';
+export * from './sharedServer.ts';

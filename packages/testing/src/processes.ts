@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '@curbmap/infra';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -65,11 +66,8 @@ function killGroup(p: Running, signal: NodeJS.Signals): void {
 }
 
 export async function stopProcess(p: Running | null): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGTERM');
-  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+  if (!p) return;
+  // SIGTERM to the process itself (it shuts down cleanly), SIGKILL to its whole group if it lingers.
+  await stopChild(p.child, { graceMs: 10_000, kill: (signal) => (signal === 'SIGTERM' ? void p.child.kill(signal) : killGroup(p, signal)) });
   killGroup(p, 'SIGKILL'); // what it started and left behind
 }

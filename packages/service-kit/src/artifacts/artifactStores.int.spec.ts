@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, it } from 'vitest';
-import { artifactStoreContract } from '@curbmap/testing';
-import { s3Unavailable, startPrivateS3, type PrivateS3 } from '@curbmap/testing/s3';
+import { describe, it } from 'vitest';
+import { artifactStoreContract, sharedServer } from '@curbmap/testing';
+import { s3Unavailable, startPrivateS3 } from '@curbmap/infra';
 import { LocalDirectoryArtifactStore } from './localDirectoryArtifactStore.ts';
 import { S3ArtifactStore } from './s3ArtifactStore.ts';
 
@@ -19,10 +19,7 @@ artifactStoreContract('local directory', async () => {
 
 // A real S3-compatible server: SeaweedFS started here (built from the Go module proxy), or S3_URL. Never a mock.
 const unavailable = s3Unavailable();
-let server: Promise<PrivateS3> | null = null;
-afterAll(async () => {
-  if (server) await (await server).stop();
-});
+const server = sharedServer(() => startPrivateS3());
 
 if (unavailable) {
   describe('S3 artifact store', () => {
@@ -33,8 +30,7 @@ if (unavailable) {
   process.env['AWS_ACCESS_KEY_ID'] ??= 'curbmap-test';
   process.env['AWS_SECRET_ACCESS_KEY'] ??= 'curbmap-test-secret';
   artifactStoreContract('S3 (SeaweedFS unless S3_URL)', async () => {
-    server ??= startPrivateS3();
-    const { url } = await server;
+    const { url } = await server();
     // A bucket per fixture, created by the store itself (it is missing).
     const bucket = `curbmap-${randomUUID().slice(0, 8)}`;
     const opened: S3ArtifactStore[] = [];

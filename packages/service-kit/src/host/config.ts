@@ -52,6 +52,8 @@ export interface Config {
   databaseUrl: string | null;
   /** MONGO_URL: the read models and checkpoints on MongoDB; the events stay in PostgreSQL or SQLite. */
   mongoUrl: string | null;
+  /** KURRENTDB_URL: the events in KurrentDB/EventStoreDB; read models stay in PostgreSQL, SQLite or MONGO_URL. */
+  kurrentdbUrl: string | null;
   /** S3_BUCKET (S3_URL for a server other than AWS's): exports and invoice PDFs in a bucket shared by machines. */
   s3: { url: string | null; bucket: string } | null;
   /** KAFKA_BROKERS (with DATABASE_URL): distributed mode, subscriptions on Kafka, the log relayed from here. */
@@ -96,6 +98,7 @@ const schema = {
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     MONGO_URL: { type: 'string', pattern: '^mongodb(\\+srv)?://' },
+    KURRENTDB_URL: { type: 'string', pattern: '^(kurrentdb|esdb)(\\+discover)?://' },
     S3_URL: { type: 'string', pattern: '^https?://' },
     S3_BUCKET: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' },
     KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
@@ -120,6 +123,9 @@ export class ConfigError extends Error {
 }
 
 const validate = createAjv().compile(schema);
+
+/** Every environment variable the platform reads (deployment files are checked against it). */
+export const CONFIG_NAMES: readonly string[] = Object.keys(schema.properties);
 
 /** Reads the environment once; anything malformed stops start-up with every problem listed. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -167,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookAllowPrivateNetworks: raw['WEBHOOK_ALLOW_PRIVATE_NETWORKS'] as boolean,
     databaseUrl: (raw['DATABASE_URL'] as string | undefined) ?? null,
     mongoUrl: (raw['MONGO_URL'] as string | undefined) ?? null,
+    kurrentdbUrl: (raw['KURRENTDB_URL'] as string | undefined) ?? null,
     s3: raw['S3_BUCKET'] ? { url: (raw['S3_URL'] as string | undefined) ?? null, bucket: raw['S3_BUCKET'] as string } : null,
     kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
     serviceUrls: Object.fromEntries(((raw['SERVICE_URLS'] as string | undefined) ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allContracts, EventRegistry } from '@curbmap/contracts';
-import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, MongoReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
+import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, MongoReadStore, KurrentDbEventStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
 import { markingWrites } from '../http/requestWrites.ts';
 
@@ -11,6 +11,8 @@ export interface StorageOptions {
   databaseUrl?: string | null;
   /** MONGO_URL: read models and checkpoints on MongoDB (or FerretDB); the events stay where they are. */
   mongoUrl?: string | null;
+  /** KURRENTDB_URL: the events in KurrentDB/EventStoreDB (not run against a server here: docs/architecture/deployment.md). */
+  kurrentdbUrl?: string | null;
   /** KAFKA_BROKERS: subscriptions are Kafka consumer groups (needs DATABASE_URL: every process shares the store). */
   kafkaBrokers?: string[] | null;
   /** Publish the log to Kafka from this process (one process of an installation: the gateway). */
@@ -36,7 +38,7 @@ export interface Storage {
  * checkpoints (not the events) to MongoDB in either case.
  */
 export async function openStorage(dataDir: string, modules: ServiceModule[], logger: Logger, options: StorageOptions = {}): Promise<Storage> {
-  const { databaseUrl = null, kafkaBrokers = null, mongoUrl = null } = options;
+  const { databaseUrl = null, kafkaBrokers = null, mongoUrl = null, kurrentdbUrl = null } = options;
   const registry = new EventRegistry();
   // A process of one service still reads every type (and appends only its own).
   const own = new Set(modules.flatMap((m) => m.contracts.map((c) => c.type)));
@@ -57,7 +59,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   async function openStores(): Promise<Storage> {
     if (databaseUrl) {
       // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
-      const store = markingWrites(await PostgresEventStore.open(databaseUrl, registry));
+      const store = markingWrites(kurrentdbUrl ? KurrentDbEventStore.open(kurrentdbUrl, registry) : await PostgresEventStore.open(databaseUrl, registry));
       const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
       let subscriptions: Storage['subscriptions'];
       let relay: KafkaRelay | null = null;
@@ -69,7 +71,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
         await relay?.start();
       } else {
         // Appends made here wake subscriptions here at once; other processes' are found by polling.
-        subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: false, lingerMs: 5, pollIntervalMs: 250, log });
+        subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: kurrentdbUrl !== null, lingerMs: 5, pollIntervalMs: 250, log });
       }
       return {
         registry,
@@ -87,15 +89,16 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
     }
     const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
     database.startBackgroundCheckpoints();
-    const store = new SqliteEventStore(database, registry);
+    // KURRENTDB_URL: the events there, read models and checkpoints in this file (or MONGO_URL); others' appends are polled.
+    const store = kurrentdbUrl ? markingWrites(KurrentDbEventStore.open(kurrentdbUrl, registry)) : new SqliteEventStore(database, registry);
     const readStore = mongo ?? new SqliteReadStore(database);
-    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, log });
+    const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, ...(kurrentdbUrl ? { pollIntervalMs: 250 } : {}), log });
     return {
       registry,
       store,
       readStore,
       subscriptions,
-      healthy: async () => database.db.isOpen && (await mongoHealthy()),
+      healthy: async () => database.db.isOpen && (!kurrentdbUrl || (await store.headPosition().then(() => true, () => false))) && (await mongoHealthy()),
       async close() {
         await store.close();
         await database.stopBackgroundCheckpoints();

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { stopChild } from '@curbmap/infra';
 
 export interface SupervisedProcess {
   name: string;
@@ -81,13 +82,6 @@ export class Supervisor {
   /** SIGTERM to every process, in the reverse of their start order; resolves when all have exited. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const child of [...this.children.values()].reverse()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    for (const child of [...this.children.values()].reverse()) await stopChild(child, { graceMs: 20_000 });
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
-import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/infra';
 import { installProblemErrors } from './problemErrors.ts';
 import { markingWrites } from './requestWrites.ts';
 

@@ -1,21 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { PostgresEventStore, PostgresReadStore } from '@curbmap/eventsourcing';
-import { startPrivateBroker, type PrivateBroker } from '../kafka/privateBroker.ts';
-import { createDatabase, startPrivateCluster, type PrivateCluster } from '../postgres/privateCluster.ts';
+import { createDatabase, freePort, startPrivateBroker, startPrivateCluster, type PrivateBroker, type PrivateCluster } from '@curbmap/infra';
 import { killHard, startProcess, stopProcess, type Running } from '../processes.ts';
 import { clockWriter, simulationEnv, twiceSettled, type SimPlatform } from './platform.ts';
 
 const SERVICES = ['billing', 'usage', 'export', 'invoice'] as const;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Distributed mode: the gateway and the four services as processes of their own on a private PostgreSQL and

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kafkaUnavailable } from '../kafka/privateBroker.ts';
-import { postgresUnavailable } from '../postgres/privateCluster.ts';
+import { kafkaUnavailable, postgresUnavailable } from '@curbmap/infra';
 import { simulate } from './simulation.ts';
 
 // The same histories in distributed mode: the gateway and four services as processes of their own on a private

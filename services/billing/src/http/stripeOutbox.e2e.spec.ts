@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { StripeTestServer, stripeFixture } from '../adapters/stripe/stripeTestServer.fixture.ts';
 import { billingCollections as C, type PaymentView } from '../projections/billingProjections.ts';

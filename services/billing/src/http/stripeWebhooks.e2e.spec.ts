@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { DEAD_LETTERS, deterministicUuid } from '@curbmap/eventsourcing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { StripeTestServer, stripeFixture } from '../adapters/stripe/stripeTestServer.fixture.ts';
 import { billingCollections as C, type PaymentView, type StripeCustomerView } from '../projections/billingProjections.ts';
 import type { StripeInvoiceView } from '../projections/stripeProjection.ts';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 
 let p: TestPlatform;
 beforeEach(async () => {

@@ -4,7 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 import { sourceOf } from '../application/exportWriter.ts';
 import { CDS_EXAMPLES, cdsResponseValidator, describeErrors } from '../domain/cds/cdsOpenApi.fixture.ts';
 

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import type { ServiceModule } from '@curbmap/service-kit';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 
 let p: TestPlatform | null = null;
 let release = () => {};

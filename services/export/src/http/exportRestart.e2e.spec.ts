@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { EventRegistry, exportContracts } from '@curbmap/contracts';
 import { SqliteDatabase, SqliteEventStore } from '@curbmap/eventsourcing';
-import { startTestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform } from '@curbmap/gateway/testing';
 
 const dirs: string[] = [];
 afterEach(() => {

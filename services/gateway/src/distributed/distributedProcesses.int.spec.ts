@@ -9,8 +9,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StripeTestServer, stripeFixture } from '@curbmap/billing/testing';
-import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
-import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/infra';
+import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/infra';
 import { ADMIN, start, stop, type Started } from './processes.fixture.ts';
 
 // Distributed mode for real: the gateway and the four services as separate processes, PostgreSQL shared, events

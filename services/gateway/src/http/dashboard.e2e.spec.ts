@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_FLAGS, chromiumPath } from '@curbmap/invoice';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 import { WEB_DIST } from './webAppRoutes.ts';
 
 /**

@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform } from '@curbmap/gateway/testing';
 
 const run = promisify(execFile);
 const dirs: string[] = [];

@@ -24,6 +24,8 @@ export interface EmbeddedOptions {
   databaseUrl?: string | null;
   /** MONGO_URL: read models and checkpoints on MongoDB; the events stay in PostgreSQL or SQLite. */
   mongoUrl?: string | null;
+  /** KURRENTDB_URL: the events in KurrentDB/EventStoreDB. */
+  kurrentdbUrl?: string | null;
   /** CURBMAP_PORTAL_SECRET: signs dashboard links and sessions (generated into the data directory when unset). */
   portalSecret?: string | null;
   publicUrl?: string | null;
@@ -60,7 +62,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   if (unknown.length) throw new Error(`SERVICE_URLS names services this platform does not have: ${unknown.join(', ')}`);
   // Services in their own processes run their projections and processes there; this one hosts the rest.
   const hosted = modules.filter((m) => !remote[m.name]);
-  const storage = await openStorage(options.dataDir, modules, logger, { databaseUrl: options.databaseUrl ?? null, mongoUrl: options.mongoUrl ?? null, kafkaBrokers: options.kafkaBrokers ?? null, relay: true, clientId: 'curbmap-gateway' });
+  const storage = await openStorage(options.dataDir, modules, logger, { databaseUrl: options.databaseUrl ?? null, mongoUrl: options.mongoUrl ?? null, kurrentdbUrl: options.kurrentdbUrl ?? null, kafkaBrokers: options.kafkaBrokers ?? null, relay: true, clientId: 'curbmap-gateway' });
   const { registry, store, readStore, subscriptions } = storage;
 
   const projections: Subscription[] = [];

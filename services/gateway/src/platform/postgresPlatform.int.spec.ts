@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
-import { startTestPlatform, TEST_ADMIN_TOKEN } from '@curbmap/testing/platform';
+import { describe, expect, it } from 'vitest';
+import { sharedServer } from '@curbmap/testing';
+import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
+import { startTestPlatform, TEST_ADMIN_TOKEN } from '@curbmap/gateway/testing';
 
 // The whole platform with its storage on a real PostgreSQL (DATABASE_URL): only the adapters change.
 const unavailable = postgresUnavailable();
-let cluster: PrivateCluster | null = null;
-afterAll(async () => cluster?.stop());
+const cluster = sharedServer(() => startPrivateCluster());
 
 if (unavailable) {
   describe('the platform on PostgreSQL', () => {
@@ -17,8 +17,7 @@ if (unavailable) {
 } else {
   describe('the platform on PostgreSQL', () => {
     it('subscribes, invoices, meters and exports with PostgreSQL holding events, checkpoints and read models, and keeps them across a restart', async () => {
-      cluster = await startPrivateCluster();
-      const url = (await createDatabase(cluster.url)).url;
+      const url = (await createDatabase((await cluster()).url)).url;
       const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-pg-platform-'));
       try {
         let p = await startTestPlatform({ databaseUrl: url, dataDir });

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { ServiceModule } from '@curbmap/service-kit';
-
-import { createModules, startEmbeddedPlatform, type EmbeddedPlatform, type ModulesOptions, type PlatformModules } from '@curbmap/gateway';
+import { startEmbeddedPlatform, type EmbeddedPlatform } from './embeddedPlatform.ts';
+import { createModules, type ModulesOptions, type PlatformModules } from './modules.ts';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 

@@ -7,11 +7,9 @@ import { Webhook } from 'standardwebhooks';
 import { defaultPlans } from '@curbmap/billing';
 import { categoryCarries, categoryOf } from '@curbmap/contracts';
 import { chromiumPath, SmtpSink } from '@curbmap/invoice';
-import { WebhookReceiver } from '@curbmap/testing';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
-import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
-import { mongoUnavailable, startPrivateMongo, type PrivateMongo } from '@curbmap/testing/ferretdb';
-import { s3Unavailable, startPrivateS3, type PrivateS3 } from '@curbmap/testing/s3';
+import { sharedServer, WebhookReceiver } from '@curbmap/testing';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
+import { createDatabase, mongoUnavailable, postgresUnavailable, s3Unavailable, startPrivateCluster, startPrivateMongo, startPrivateS3 } from '@curbmap/infra';
 import { S3ArtifactStore } from '@curbmap/service-kit';
 
 /**
@@ -44,16 +42,10 @@ const storages: Storage[] = [
     ? []
     : [{ label: `${postgresUnavailable() ? 'SQLite' : 'PostgreSQL'} events, read models on FerretDB${s3Unavailable() ? '' : ', artifacts on S3 (SeaweedFS)'}`, postgres: !postgresUnavailable(), mongo: true, s3: !s3Unavailable() }]),
 ];
-let cluster: PrivateCluster | null = null;
-let mongoServer: PrivateMongo | null = null;
-let s3Server: PrivateS3 | null = null;
+const cluster = sharedServer(() => startPrivateCluster());
+const mongoServer = sharedServer(() => startPrivateMongo());
+const s3Server = sharedServer(() => startPrivateS3());
 let s3Store: S3ArtifactStore | null = null;
-afterAll(async () => {
-  await cluster?.stop();
-  await mongoServer?.stop();
-  s3Store?.close();
-  await s3Server?.stop();
-});
 
 async function startWorkflowPlatform({ postgres, mongo, s3 }: Storage): Promise<void> {
   clock = new Date('2027-05-10T12:00:00Z');
@@ -64,18 +56,20 @@ async function startWorkflowPlatform({ postgres, mongo, s3 }: Storage): Promise<
   sink = new SmtpSink();
   receiver = new WebhookReceiver();
   hooksUrl = await receiver.listen();
-  const databaseUrl = postgres ? (await createDatabase((cluster ??= await startPrivateCluster()).url)).url : null;
-  const mongoUrl = mongo ? `${(mongoServer ??= await startPrivateMongo()).url.replace(/\/$/, '')}/workflow` : null;
+  const databaseUrl = postgres ? (await createDatabase((await cluster()).url)).url : null;
+  const mongoUrl = mongo ? `${(await mongoServer()).url.replace(/\/$/, '')}/workflow` : null;
   if (s3) {
     process.env['AWS_ACCESS_KEY_ID'] ??= 'curbmap-test';
     process.env['AWS_SECRET_ACCESS_KEY'] ??= 'curbmap-test-secret';
-    s3Store = new S3ArtifactStore({ url: (s3Server ??= await startPrivateS3()).url, bucket: 'curbmap-workflow' });
+    s3Store = new S3ArtifactStore({ url: (await s3Server()).url, bucket: 'curbmap-workflow' });
   }
   p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), ...(mongoUrl ? { mongoUrl } : {}), modules: { ...(s3 ? { artifacts: s3Store! } : {}), plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
 }
 
 async function stopWorkflowPlatform(): Promise<void> {
   await p?.close();
+  s3Store?.close();
+  s3Store = null;
   await sink?.close();
   await receiver?.close();
   rmSync(plansDir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 
 /**
  * What a key restricted to one project may read, on every route: its project's data, never the organization's

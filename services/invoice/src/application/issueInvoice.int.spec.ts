@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { StoredEvent } from '@curbmap/eventsourcing';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 import { deterministicUuid, handleCommand } from '@curbmap/eventsourcing';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { issueInvoiceFor } from './issueInvoice.ts';

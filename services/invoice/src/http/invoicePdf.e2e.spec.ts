@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 import { chromiumPath } from '../adapters/chromiumPdfRenderer.ts';
 import { formatMoney } from '../domain/template/money.ts';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { DEFAULT_TEMPLATE } from '../domain/template/invoiceDocument.ts';
 import { formatDate, formatMoney } from '../domain/template/money.ts';
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { simpleParser } from 'mailparser';
 import { Webhook } from 'standardwebhooks';
 import { WebhookReceiver } from '@curbmap/testing';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { SmtpSink } from '../adapters/smtpSink.ts';
 import { chromiumPath } from '../adapters/chromiumPdfRenderer.ts';
 import { requestNotification } from '../application/notificationProcess.ts';

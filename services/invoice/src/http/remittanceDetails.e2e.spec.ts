@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 
 let p: TestPlatform | null = null;
 afterEach(async () => {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteDatabase, SqliteEventStore, SqliteReadStore } from '@curbmap/eventsourcing';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { usageStream } from '../application/usageCommands.ts';
 import { correctionStream } from '../domain/corrections/correctionDecider.ts';
 import { aYearEnded, closedEdits, type Clock } from './usagePeriods.fixture.ts';

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { startTestPlatform, type TestPlatform, type TestPlatformOptions } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform, type TestPlatformOptions } from '@curbmap/gateway/testing';
 
 /** The platform's time, set by the test. */
 export interface Clock {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '@curbmap/testing/platform';
+import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
 import { randomUUID } from 'node:crypto';
 import { API_REQUEST_ITEM_TYPE, type UsageItem } from '@curbmap/contracts';
 import { ingestUsage, usageStream } from '../application/usageCommands.ts';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counted, testRegistry } from '@curbmap/testing';
-import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/infra';
 import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
 import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
 import { SqliteReadStore } from '../sqlite/sqliteReadStore.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counted, noted, testRegistry } from '@curbmap/testing';
-import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/infra';
 import type { ReadStore } from '../../ports/readStore.ts';
 import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
 import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';

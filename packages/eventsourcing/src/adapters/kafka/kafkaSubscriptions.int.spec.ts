@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counted, subscriptionsContract, testRegistry } from '@curbmap/testing';
-import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/testing/kafka';
+import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/infra';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { DEAD_LETTERS, type DeadLetter } from '../../ports/subscriptions.ts';
 import type { Document } from '../../ports/readStore.ts';

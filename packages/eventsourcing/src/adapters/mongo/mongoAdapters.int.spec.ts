@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { counted, ORG, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
-import { mongoUnavailable, startPrivateMongo, type PrivateMongo } from '@curbmap/testing/ferretdb';
+import { describe, expect, it } from 'vitest';
+import { counted, ORG, readStoreContract, sharedServer, subscriptionsContract, testRegistry } from '@curbmap/testing';
+import { mongoUnavailable, startPrivateMongo } from '@curbmap/infra';
 import { MongoReadStore } from './mongoReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
@@ -14,15 +14,11 @@ import type { Document, Page } from '../../ports/readStore.ts';
 
 // A real MongoDB-wire server: FerretDB started here (built from the Go module proxy), or MONGO_URL. Never a mock.
 const unavailable = mongoUnavailable();
-let server: Promise<PrivateMongo> | null = null;
-afterAll(async () => {
-  if (server) await (await server).stop();
-});
+const server = sharedServer(() => startPrivateMongo());
 
 /** A database of its own per fixture on the one server. */
 async function freshDatabaseUrl(): Promise<string> {
-  server ??= startPrivateMongo();
-  return `${(await server).url.replace(/\/$/, '')}/t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  return `${(await server()).url.replace(/\/$/, '')}/t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
 }
 
 async function openStore(url?: string): Promise<{ readStore: MongoReadStore; url: string; close(): Promise<void> }> {

@@ -1,23 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
-import { collect, counted, eventStoreContract, readStoreContract, subscriptionsContract, testRegistry } from '@curbmap/testing';
-import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { describe, expect, it } from 'vitest';
+import { collect, counted, eventStoreContract, readStoreContract, sharedServer, subscriptionsContract, testRegistry } from '@curbmap/testing';
+import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
 import { PostgresEventStore } from './postgresEventStore.ts';
 import { PostgresReadStore } from './postgresReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 
 // A real PostgreSQL: a private cluster started here (Debian's binaries), or DATABASE_URL. Never a mock.
 const unavailable = postgresUnavailable();
-let cluster: Promise<PrivateCluster> | null = null;
-afterAll(async () => {
-  if (cluster) await (await cluster).stop();
-});
+const cluster = sharedServer(() => startPrivateCluster());
 
 /** A fresh database per fixture on the one cluster: tests never see each other's events. */
 async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  cluster ??= startPrivateCluster();
-  return createDatabase((await cluster).url);
+  return createDatabase((await cluster()).url);
 }
 
 if (unavailable) {

@@ -1,22 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/testing/postgres';
+import { describe, expect, it } from 'vitest';
+import { sharedServer } from '@curbmap/testing';
+import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
 import { PostgresEventStore } from './postgresEventStore.ts';
 
 // A real PostgreSQL (a private cluster): the server cuts a connection while the store has it checked out.
 const unavailable = postgresUnavailable();
-let cluster: PrivateCluster | null = null;
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = sharedServer(() => startPrivateCluster());
 
 const event = () => ({ id: randomUUID(), type: 'thing.happened', occurredAt: new Date().toISOString(), organizationId: 'org-1', data: {} });
 
 describe.skipIf(unavailable)('the PostgreSQL event store, its connection cut mid-append', () => {
   it('fails that append and goes on (the process does not die of the client error event); the next append works', async () => {
-    cluster = await startPrivateCluster();
-    const { url } = await createDatabase(cluster.url);
+    const { url } = await createDatabase((await cluster()).url);
     const store = await PostgresEventStore.open(url);
     const other = new pg.Client({ connectionString: url });
     await other.connect();
@@ -26,7 +23,8 @@ describe.skipIf(unavailable)('the PostgreSQL event store, its connection cut mid
       await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', ['things-1']);
       const append = store.append('things-1', [event()], { expectedVersion: 'any' }).then(() => null, (err: Error) => err);
       let waiting: number | undefined;
-      for (let i = 0; i < 200 && waiting === undefined; i++) {
+      // Until the append waits (seconds on a loaded machine: the store connects first).
+      for (let i = 0; i < 1200 && waiting === undefined; i++) {
         const { rows } = await other.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()");
         waiting = rows[0]?.pid;
         if (waiting === undefined) await new Promise((r) => setTimeout(r, 25));
