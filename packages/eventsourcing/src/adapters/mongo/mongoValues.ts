@@ -20,7 +20,7 @@ export function encodeDocument(doc: Document): Record<string, unknown> {
 }
 
 function awkwardKey(key: string): boolean {
-  return key === '' || key.includes('.') || key.startsWith('$') || key === AS_JSON;
+  return key === '' || key.includes('.') || key.includes('\0') || key.startsWith('$') || key === AS_JSON;
 }
 
 function encodeValue(value: unknown): unknown {
