@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import Stripe from 'stripe';
+import { StripeTestServer } from '../services/billing/src/adapters/stripe/stripeTestServer.fixture.ts';
 import { BENCH_ADMIN as ADMIN, startPlatformProcess } from './platformProcess.ts';
 import type { Figure } from './report.ts';
 
@@ -36,7 +37,10 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 export async function webhookBench(scale: number): Promise<Figure[]> {
   const rate = 500;
   const seconds = Math.max(2, Math.round(20 * scale));
-  const { port, stop } = await startPlatformProcess('webhooks', { STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_BASE: 'http://127.0.0.1:9', STRIPE_WEBHOOK_SECRET: SECRET });
+  // Billing asks Stripe which invoice a PaymentIntent paid: a local stand-in answers (none, for these payments).
+  const stripe = new StripeTestServer();
+  const stripeUrl = await stripe.start();
+  const { port, stop } = await startPlatformProcess('webhooks', { STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_BASE: stripeUrl, STRIPE_WEBHOOK_SECRET: SECRET });
   try {
     const org = JSON.parse((await post(port, '/v1/organizations', JSON.stringify({ name: 'Bench City', billingEmail: 'ap@bench.example' }), { authorization: `Bearer ${ADMIN}` })).body) as { id: string; apiKey: string };
 
@@ -101,5 +105,6 @@ export async function webhookBench(scale: number): Promise<Figure[]> {
     ];
   } finally {
     await stop();
+    await stripe.close();
   }
 }

@@ -12,8 +12,8 @@ export * from './adapters/sqlite/sqliteReadStore.ts';
 export * from './adapters/inprocess/inProcessSubscriptions.ts';
 export * from './adapters/postgres/postgresEventStore.ts';
 export * from './adapters/postgres/postgresReadStore.ts';
-export * from './adapters/mongo/mongoReadStore.ts';
-export * from './adapters/kurrentdb/kurrentdbEventStore.ts';
+// MongoDB and KurrentDB are subpaths (@curbmap/eventsourcing/mongo, /kurrentdb), loaded only where configured:
+// their drivers cost a process tens of MB it does not use otherwise.
 export * from './adapters/copyLog.ts';
 export * from './adapters/postgres/postgresLeadership.ts';
 export * from './adapters/kafka/kafkaRelay.ts';

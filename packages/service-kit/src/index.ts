@@ -9,7 +9,6 @@ export * from './schemaTypeProvider.ts';
 export * from './periodicPass.ts';
 export * from './artifacts/artifactStore.ts';
 export * from './artifacts/localDirectoryArtifactStore.ts';
-export * from './artifacts/s3ArtifactStore.ts';
 export * from './artifacts/openArtifactStore.ts';
 export * from './http/requestValidation.ts';
 export * from './http/problemErrors.ts';

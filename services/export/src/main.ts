@@ -2,4 +2,4 @@
 import { openArtifactStore, runServiceMain } from '@curbmap/service-kit';
 import { setUpExport } from './exportSetup.ts';
 
-await runServiceMain((config) => setUpExport({ dataDir: config.dataDir, downloadSecret: config.downloadSecret, artifacts: openArtifactStore(config.dataDir, config.s3) }));
+await runServiceMain(async (config) => setUpExport({ dataDir: config.dataDir, downloadSecret: config.downloadSecret, artifacts: await openArtifactStore(config.dataDir, config.s3) }));

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { copyLog, KurrentDbEventStore, PostgresEventStore, resetProjection, SqliteDatabase, SqliteEventStore, startProjection } from '@curbmap/eventsourcing';
+import { copyLog, PostgresEventStore, resetProjection, SqliteDatabase, SqliteEventStore, startProjection } from '@curbmap/eventsourcing';
 import { loadConfig } from '@curbmap/service-kit';
 import { openStorage } from '@curbmap/service-kit';
 import { createModules } from './platform/modules.ts';
@@ -73,7 +73,7 @@ async function copyLogTo(dataDir: string, databaseUrl: string | null, url: strin
   // No registry on either side: every event exactly as stored, nothing upcast or re-validated.
   const database = databaseUrl ? null : new SqliteDatabase(path);
   const source = database ? new SqliteEventStore(database) : await PostgresEventStore.open(databaseUrl!);
-  const target = toPostgres ? await PostgresEventStore.open(url) : KurrentDbEventStore.open(url);
+  const target = toPostgres ? await PostgresEventStore.open(url) : (await import('@curbmap/eventsourcing/kurrentdb')).KurrentDbEventStore.open(url);
   try {
     const head = await source.headPosition();
     let copied = 0;

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     mailReplyTo: config.mailReplyTo,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
     remittance: config.remittance,
-    artifacts: openArtifactStore(config.dataDir, config.s3),
+    artifacts: await openArtifactStore(config.dataDir, config.s3),
   });
   const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl ?? `http://localhost:${config.port}`, trustProxy: config.trustProxy, databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl, kurrentdbUrl: config.kurrentdbUrl, kafkaBrokers: config.kafkaBrokers, remoteServices: Object.fromEntries(Object.entries(config.serviceUrls).map(([name, url]) => [name, { url, secret: config.internalSecret! }])), ...(config.clockFile ? { now: clockOf(config.clockFile) } : {}) });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;

@@ -3,6 +3,6 @@ import { PlanCatalog } from '@curbmap/billing';
 import { openArtifactStore, runServiceMain } from '@curbmap/service-kit';
 import { setUpInvoice } from './invoiceSetup.ts';
 
-await runServiceMain((config) =>
-  setUpInvoice({ dataDir: config.dataDir, artifacts: openArtifactStore(config.dataDir, config.s3), catalog: PlanCatalog.load(config.plansFile ?? undefined), smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, mailReplyTo: config.mailReplyTo, webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks, remittance: config.remittance }),
+await runServiceMain(async (config) =>
+  setUpInvoice({ dataDir: config.dataDir, artifacts: await openArtifactStore(config.dataDir, config.s3), catalog: PlanCatalog.load(config.plansFile ?? undefined), smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, mailReplyTo: config.mailReplyTo, webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks, remittance: config.remittance }),
 );

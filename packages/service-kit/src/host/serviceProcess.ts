@@ -70,10 +70,10 @@ export async function startServiceProcess(module: ServiceModule, config: Service
 }
 
 /** The body of a service's main.ts: configuration errors exit 2, signals close it cleanly. */
-export async function runServiceMain(createModule: (config: ServiceProcessConfig) => ServiceModule): Promise<void> {
+export async function runServiceMain(createModule: (config: ServiceProcessConfig) => ServiceModule | Promise<ServiceModule>): Promise<void> {
   const config = configOrExit(() => serviceProcessConfig());
   const logger = pino({ level: config.logLevel });
-  const service = await startServiceProcess(createModule(config), config, logger);
+  const service = await startServiceProcess(await createModule(config), config, logger);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) process.exit(1);

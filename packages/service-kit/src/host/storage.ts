@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allContracts, EventRegistry } from '@curbmap/contracts';
-import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, MongoReadStore, KurrentDbEventStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
+import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
 import { markingWrites } from '../http/requestWrites.ts';
 
@@ -45,7 +45,9 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   registry.register(...modules.flatMap((m) => m.contracts), ...(kafkaBrokers ? allContracts.filter((c) => !own.has(c.type)) : []));
   const log = logger.child({ component: 'subscriptions' });
   if (kafkaBrokers && !databaseUrl) throw new Error('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
-  const mongo = mongoUrl ? await MongoReadStore.open(mongoUrl) : null;
+  // Their drivers are loaded only when configured (tens of MB a process does not use otherwise).
+  const mongo = mongoUrl ? await (await import('@curbmap/eventsourcing/mongo')).MongoReadStore.open(mongoUrl) : null;
+  const openKurrent = async () => (await import('@curbmap/eventsourcing/kurrentdb')).KurrentDbEventStore.open(kurrentdbUrl!, registry);
   // Readiness asks the read store too when it is a server of its own.
   const mongoHealthy = async () => (mongo ? mongo.ping().then(() => true, () => false) : true);
   // A failed start closes what it opened (an open client would keep the process alive).
@@ -59,7 +61,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   async function openStores(): Promise<Storage> {
     if (databaseUrl) {
       // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
-      const store = markingWrites(kurrentdbUrl ? KurrentDbEventStore.open(kurrentdbUrl, registry) : await PostgresEventStore.open(databaseUrl, registry));
+      const store = markingWrites(kurrentdbUrl ? await openKurrent() : await PostgresEventStore.open(databaseUrl, registry));
       const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
       let subscriptions: Storage['subscriptions'];
       let relay: KafkaRelay | null = null;
@@ -90,7 +92,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
     const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
     database.startBackgroundCheckpoints();
     // KURRENTDB_URL: the events there, read models and checkpoints in this file (or MONGO_URL); others' appends are polled.
-    const store = kurrentdbUrl ? markingWrites(KurrentDbEventStore.open(kurrentdbUrl, registry)) : new SqliteEventStore(database, registry);
+    const store = kurrentdbUrl ? markingWrites(await openKurrent()) : new SqliteEventStore(database, registry);
     const readStore = mongo ?? new SqliteReadStore(database);
     const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, ...(kurrentdbUrl ? { pollIntervalMs: 250 } : {}), log });
     return {

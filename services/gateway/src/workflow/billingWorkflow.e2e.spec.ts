@@ -10,7 +10,7 @@ import { chromiumPath, SmtpSink } from '@curbmap/invoice';
 import { sharedServer, WebhookReceiver } from '@curbmap/testing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { createDatabase, mongoUnavailable, postgresUnavailable, s3Unavailable, startPrivateCluster, startPrivateMongo, startPrivateS3 } from '@curbmap/infra';
-import { S3ArtifactStore } from '@curbmap/service-kit';
+import { S3ArtifactStore } from '@curbmap/service-kit/s3';
 
 /**
  * The whole workflow over HTTP, time injected: an organization subscribes for a year, uses more than its plan
