@@ -61,12 +61,12 @@ kafka-libs:
 ## FerretDB (the MongoDB wire protocol on SQLite) built from the Go module proxy into .tools/ferretdb: the MongoDB
 ## read-model suites and the workflow on it start private servers of their own. Without Go they skip, saying why.
 ferretdb:
-	@infra/ferretdb/build.sh .tools/ferretdb
+	@infra/go/build-module.sh .tools/ferretdb/ferretdb github.com/FerretDB/FerretDB v1.24.2 ./cmd/ferretdb build/version/version.txt=v1.24.2
 
 ## SeaweedFS (an S3-compatible server) built from the Go module proxy into .tools/seaweedfs: the S3 artifact suite
 ## starts a private server of its own. About 5 minutes the first time; without Go the suite skips, saying why.
 seaweedfs:
-	@infra/seaweedfs/build.sh .tools/seaweedfs
+	@infra/go/build-module.sh .tools/seaweedfs/weed github.com/seaweedfs/seaweedfs v0.0.0-20261109003541-7506e5f91cd6 ./weed
 
 ## Docker Compose's own loader (compose-spec/compose-go, Go module proxy) as a small program into .tools/compose:
 ## make test loads docker-compose.yml with it (no Docker engine here).

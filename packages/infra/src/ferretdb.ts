@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './freePort.ts';
-import { portAnswers, stopChild } from './childProcess.ts';
+import { portAnswers, serverDirectory, startServerProcess, stopChild } from './childProcess.ts';
 
-/** Where `make ferretdb` builds FerretDB (infra/ferretdb/build.sh, from the Go module proxy). */
+/** Where `make ferretdb` builds FerretDB (infra/go/build-module.sh, from the Go module proxy). */
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const FERRETDB_BIN = process.env['FERRETDB_BIN'] ?? join(repoRoot, '.tools', 'ferretdb', 'ferretdb');
 
@@ -43,28 +41,11 @@ export async function startPrivateMongo(options: { dir?: string; port?: number }
   }
   if (!existsSync(FERRETDB_BIN)) throw new Error(`FerretDB is not built (make ferretdb builds it into ${FERRETDB_BIN})`);
   // A directory of the caller's (make up-distributed) is kept; a test's is temporary.
-  const kept = options.dir !== undefined;
-  if (kept) mkdirSync(options.dir!, { recursive: true });
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-ferretdb-'));
+  const { dir, kept } = serverDirectory(options.dir, 'curbmap-ferretdb-');
   const port = options.port ?? (await freePort());
-  const launch = async (): Promise<ChildProcess> => {
-    const args = ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--debug-addr=-', `--state-dir=${dir}`, '--log-level=warn'];
-    const child = spawn(FERRETDB_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-8000)));
-    child.stderr!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-8000)));
-    // Ready when its port answers (its log line depends on the log level).
-    const deadline = Date.now() + 30_000;
-    while (!(await portAnswers(port))) {
-      if (child.exitCode !== null) throw new Error(`FerretDB exited (${child.exitCode}):\n${output}`);
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`FerretDB did not start within 30 s:\n${output}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return child;
-  };
+  const args = ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, '--telemetry=disable', '--debug-addr=-', `--state-dir=${dir}`, '--log-level=warn'];
+  // Ready when its port answers (its log line depends on the log level).
+  const launch = () => startServerProcess('FerretDB', FERRETDB_BIN, args, { ready: () => portAnswers(port), timeoutMs: 30_000 });
   let child = await launch();
   return {
     url: `mongodb://127.0.0.1:${port}/`,

@@ -1,8 +1,7 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from './freePort.ts';
-import { stopChild } from './childProcess.ts';
-import { tmpdir } from 'node:os';
+import { serverDirectory, startServerProcess, stopChild } from './childProcess.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,9 +41,7 @@ export async function startPrivateBroker(options: { dir?: string; ports?: [numbe
     return { brokers: given.split(','), halt: outside, resume: outside, stop: async () => {} };
   }
   // A directory of the caller's (make up-distributed) is kept with its ports; a test's is temporary.
-  const kept = options.dir !== undefined;
-  if (kept) mkdirSync(options.dir!, { recursive: true });
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-kafka-'));
+  const { dir, kept } = serverDirectory(options.dir, 'curbmap-kafka-');
   const portsFile = join(dir, 'ports.json');
   const [port, controller] = existsSync(portsFile) ? (JSON.parse(readFileSync(portsFile, 'utf8')) as [number, number]) : (options.ports ?? [await freePort(), await freePort()]);
   if (kept) writeFileSync(portsFile, JSON.stringify([port, controller]));
@@ -82,28 +79,8 @@ export async function startPrivateBroker(options: { dir?: string; ports?: [numbe
     java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config, '--standalone']);
   }
   // One process at a time; `halt` stops it and keeps its data, `resume` starts it again on the same ports.
-  const launch = async () => {
-    const child = spawn('java', ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.Kafka', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the Kafka broker did not start within 60 s:\n${output.slice(-2000)}`)), 60_000);
-      const watch = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Kafka Server started')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout!.on('data', watch);
-      child.stderr!.on('data', watch);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`the Kafka broker exited (${code}):\n${output.slice(-2000)}`));
-      });
-    });
-    child.removeAllListeners('exit');
-    return child;
-  };
+  const launch = () =>
+    startServerProcess('the Kafka broker', 'java', ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${LOG_CONFIG}`, '-cp', classpath, 'kafka.Kafka', config], { ready: (output) => output.includes('Kafka Server started'), timeoutMs: 60_000 });
   const halt = (child: ChildProcess) => stopChild(child, { graceMs: 20_000 });
   let child = await launch();
   return {

@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './freePort.ts';
-import { portAnswers, stopChild } from './childProcess.ts';
+import { portAnswers, serverDirectory, startServerProcess, stopChild } from './childProcess.ts';
 
-/** Where `make seaweedfs` builds SeaweedFS (infra/seaweedfs/build.sh, from the Go module proxy). */
+/** Where `make seaweedfs` builds SeaweedFS (infra/go/build-module.sh, from the Go module proxy). */
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const SEAWEEDFS_BIN = process.env['SEAWEEDFS_BIN'] ?? join(repoRoot, '.tools', 'seaweedfs', 'weed');
 
@@ -32,9 +30,7 @@ export async function startPrivateS3(options: { dir?: string; port?: number } = 
   const given = process.env['S3_URL'];
   if (given) return { url: given, stop: async () => {} };
   if (!existsSync(SEAWEEDFS_BIN)) throw new Error(`SeaweedFS is not built (make seaweedfs builds it into ${SEAWEEDFS_BIN})`);
-  const kept = options.dir !== undefined;
-  if (kept) mkdirSync(options.dir!, { recursive: true });
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'curbmap-seaweedfs-'));
+  const { dir, kept } = serverDirectory(options.dir, 'curbmap-seaweedfs-');
   // A kept directory keeps its ports too (the master's data names them).
   const portsFile = join(dir, 'ports.json');
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3] = (
@@ -48,24 +44,9 @@ export async function startPrivateS3(options: { dir?: string; port?: number } = 
     '-filer', `-filer.port=${filer}`, `-filer.port.grpc=${filerGrpc}`,
     '-s3', `-s3.port=${s3}`,
   ];
-  const child: ChildProcess = spawn(SEAWEEDFS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-8000)));
-  child.stderr!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-8000)));
-  const deadline = Date.now() + 60_000;
   // Ready when the S3 gateway answers a request (it opens its port before the filer behind it is up).
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`SeaweedFS exited (${child.exitCode}):\n${output}`);
-    if (await portAnswers(s3)) {
-      const res = await fetch(`http://127.0.0.1:${s3}/`).catch(() => null);
-      if (res && res.status < 500) break;
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`SeaweedFS did not start within 60 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const answers = async () => (await portAnswers(s3)) && ((await fetch(`http://127.0.0.1:${s3}/`).catch(() => null))?.status ?? 500) < 500;
+  const child = await startServerProcess('SeaweedFS', SEAWEEDFS_BIN, args, { ready: answers, timeoutMs: 60_000, pollMs: 200 });
   return {
     url: `http://127.0.0.1:${s3}`,
     async stop() {

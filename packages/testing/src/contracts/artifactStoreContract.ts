@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '@curbmap/service-kit';
 
@@ -8,12 +8,6 @@ export interface ArtifactStoreFixture {
   /** The same storage as another process (another machine) sees it. */
   other(): Promise<ArtifactStore>;
   close(): Promise<void>;
-}
-
-async function bytesOf(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 function write(stream: NodeJS.WritableStream, data: Buffer): Promise<void> {
@@ -42,7 +36,7 @@ export function artifactStoreContract(adapter: string, create: () => Promise<Art
       await writer.commit();
       const opened = await (await fixture.other()).open(key);
       expect(opened?.bytes).toBe(21);
-      expect((await bytesOf(opened!.stream)).toString()).toBe('id,name\r\nz1,Main St\r\n');
+      expect((await buffer(opened!.stream)).toString()).toBe('id,name\r\nz1,Main St\r\n');
     });
 
     it('leaves nothing when a writer aborts, and replaces an artifact written again', async () => {
@@ -56,7 +50,7 @@ export function artifactStoreContract(adapter: string, create: () => Promise<Art
         writer.stream.end(Buffer.from(text));
         await writer.commit();
       }
-      expect((await bytesOf((await store.open(key))!.stream)).toString()).toBe('second, longer');
+      expect((await buffer((await store.open(key))!.stream)).toString()).toBe('second, longer');
     });
 
     it('shows nothing before commit even when the producer has ended its stream (a pipeline ends it by itself), nothing after an abort then, and the whole artifact after a commit then', async () => {
@@ -65,7 +59,7 @@ export function artifactStoreContract(adapter: string, create: () => Promise<Art
       const first = store.create(`${prefix}/at-once.pdf`);
       first.stream.end(Buffer.from('%PDF-1.7 whole'));
       await first.commit();
-      expect((await bytesOf((await store.open(`${prefix}/at-once.pdf`))!.stream)).toString()).toBe('%PDF-1.7 whole');
+      expect((await buffer((await store.open(`${prefix}/at-once.pdf`))!.stream)).toString()).toBe('%PDF-1.7 whole');
       const writer = store.create(key);
       await new Promise<void>((resolve) => writer.stream.end(Buffer.from('id\r\nz1\r\n'), () => resolve()));
       // Never there while it is not committed (an upload that started at the end would be within a second or two).

@@ -202,7 +202,8 @@ export class MongoReadStore extends MongoReader implements ReadStore {
   private readonly keptIn = new Set<string>();
   private lastCleanup = 0;
 
-  private constructor(client: MongoClient, db: Db, made: Map<string, Promise<Pair>>) {
+  private constructor(client: MongoClient, db: Db) {
+    const made = new Map<string, Promise<Pair>>();
     const pairs = (collection: string): Promise<Pair> => {
       if (collection !== CHECKPOINTS && (!COLLECTION.test(collection) || collection.includes('__'))) return Promise.reject(new Error(`invalid collection name ${collection}`));
       let pair = made.get(collection);
@@ -235,7 +236,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
       const named = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]+)/.exec(url)?.[1];
       const db = client.db(named ? decodeURIComponent(named) : 'curbmap');
       await db.collection<Batch>(BATCHES).createIndex({ writing: 1, _id: 1 });
-      const store = new MongoReadStore(client, db, new Map());
+      const store = new MongoReadStore(client, db);
       // Versions a process kept and did not clean before it died are cleaned from here.
       await store.findKept();
       return store;
@@ -322,7 +323,11 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     try {
       const keep = (await this.snapshots.countDocuments({ at: { $gt: Date.now() - LEASE_MS } })) > 0;
       const byCollection = new Map<string, { id: string; doc: Document | null }[]>();
-      for (const { collection, id, doc } of touched.values()) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { id, doc }]);
+      for (const { collection, id, doc } of touched.values()) {
+        const writes = byCollection.get(collection) ?? [];
+        writes.push({ id, doc });
+        byCollection.set(collection, writes);
+      }
       for (const [collection, writes] of byCollection) await this.write(collection, writes, batch, keep);
       if (checkpoints.size > 0) await this.write(CHECKPOINTS, [...checkpoints].map(([name, position]) => ({ id: name, doc: { id: name, organizationId: '', position } })), batch, keep);
     } finally {
