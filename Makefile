@@ -107,7 +107,7 @@ typecheck: install
 	pnpm exec tsc -p services/gateway/web
 
 ## The README's test command: frozen install, type-check (tests included), build, the API against its document
-## (Schemathesis), then every test (last, so a log ends with vitest's closing line "tests: N passed, N failed",
+## (Schemathesis, its pytest-style rules dropped), then every test (last, so a log ends with the closing line "tests: N passed, N failed",
 ## infra/vitest/closingLine.ts; in CI without the colour codes vitest turns on when CI is set).
 test: FROZEN := --frozen-lockfile
 test: chromium postgres kafka-libs ferretdb seaweedfs compose-loadcheck schemathesis-tool install

@@ -21,7 +21,7 @@ for (const group of ['packages', 'services']) {
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['packages/*/src/**/*.spec.ts', 'services/*/src/**/*.spec.ts', 'bench/**/*.spec.ts'],
+    include: ['packages/*/src/**/*.spec.ts', 'services/*/src/**/*.spec.ts', 'bench/**/*.spec.ts', 'infra/**/*.spec.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

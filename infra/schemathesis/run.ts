@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { withoutPytestRules } from './pytestRules.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const schemathesis = join(root, '.tools/venv/bin/schemathesis');
@@ -38,9 +39,12 @@ try {
   });
   const key = readFileSync(join(dataDir, 'demo-api-key'), 'utf8').trim();
   const run = spawnSync(schemathesis, ['--config-file', join(import.meta.dirname, 'schemathesis.toml'), 'run', `${base}/docs/json`, '--url', base], {
-    stdio: 'inherit',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 256 * 1024 * 1024,
+    encoding: 'utf8',
     env: { ...inherited, CURBMAP_TEST_API_KEY: key, CURBMAP_TEST_ADMIN_TOKEN: admin, SCHEMATHESIS_HOOKS: 'hooks', PYTHONPATH: import.meta.dirname, PYTHONDONTWRITEBYTECODE: '1', NO_COLOR: '1' },
   });
+  process.stdout.write(withoutPytestRules(run.stdout ?? ''));
   code = run.status ?? 1;
 } catch (err) {
   process.stderr.write(`schemathesis: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -49,3 +53,4 @@ try {
   rmSync(dataDir, { recursive: true, force: true });
 }
 process.exit(code);
+
