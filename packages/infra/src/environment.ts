@@ -35,10 +35,10 @@ export function serviceEnvironment(stores: DistributedStores, listen: { host: st
 }
 
 /** The gateway's: a service's, with the services it forwards to, the admin token and its public URL. */
-export function gatewayEnvironment(stores: DistributedStores, listen: { host: string; port: number }, gateway: { serviceUrls: Record<string, string>; adminToken: string; publicUrl: string }): Record<string, string> {
+export function gatewayEnvironment(stores: DistributedStores, listen: { host: string; port: number }, gateway: { serviceUrls: Record<string, string | string[]>; adminToken: string; publicUrl: string }): Record<string, string> {
   return {
     ...serviceEnvironment(stores, listen),
-    SERVICE_URLS: Object.entries(gateway.serviceUrls).map(([name, url]) => `${name}=${url}`).join(','),
+    SERVICE_URLS: Object.entries(gateway.serviceUrls).flatMap(([name, urls]) => [urls].flat().map((url) => `${name}=${url}`)).join(','),
     CURBMAP_ADMIN_TOKEN: gateway.adminToken,
     PUBLIC_URL: gateway.publicUrl,
   };

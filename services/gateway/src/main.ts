@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { SmtpSink } from '@curbmap/invoice';
 import { clockOf, configOrExit, loadConfig, openArtifactStore } from '@curbmap/service-kit';
 import { seedDemo } from './platform/demoSeed.ts';
+import { RemoteService } from './http/remoteService.ts';
 import { startEmbeddedPlatform } from './platform/embeddedPlatform.ts';
 import { createModules } from './platform/modules.ts';
 
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     remittance: config.remittance,
     artifacts: await openArtifactStore(config.dataDir, config.s3),
   });
-  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl ?? `http://localhost:${config.port}`, trustProxy: config.trustProxy, databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl, kurrentdbUrl: config.kurrentdbUrl, kafkaBrokers: config.kafkaBrokers, remoteServices: Object.fromEntries(Object.entries(config.serviceUrls).map(([name, url]) => [name, { url, secret: config.internalSecret! }])), ...(config.clockFile ? { now: clockOf(config.clockFile) } : {}) });
+  const platform = await startEmbeddedPlatform({ dataDir: config.dataDir, logger, modules: modules.all, adminToken: config.adminToken, rateLimitPerMinute: config.rateLimitPerMinute, unauthenticatedPerMinute: config.unauthenticatedPerMinute, publicUrl: config.publicUrl ?? `http://localhost:${config.port}`, trustProxy: config.trustProxy, databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl, kurrentdbUrl: config.kurrentdbUrl, kafkaBrokers: config.kafkaBrokers, remoteServices: Object.fromEntries(Object.entries(config.serviceUrls).map(([name, urls]) => [name, new RemoteService(name, urls, { secret: config.internalSecret!, log: logger })])), ...(config.clockFile ? { now: clockOf(config.clockFile) } : {}) });
   const demo = config.seedDemo ? await seedDemo(platform.ctx, config.dataDir, modules.billingDeps) : null;
   await platform.app.listen({ port: config.port, host: config.host });
   const address = platform.app.server.address();

@@ -58,8 +58,11 @@ export interface Config {
   s3: { url: string | null; bucket: string } | null;
   /** KAFKA_BROKERS (with DATABASE_URL): distributed mode, subscriptions on Kafka, the log relayed from here. */
   kafkaBrokers: string[] | null;
-  /** SERVICE_URLS (`usage=http://127.0.0.1:4103,…`): services in their own processes, their routes forwarded. */
-  serviceUrls: Record<string, string>;
+  /**
+   * SERVICE_URLS (`usage=http://127.0.0.1:4103,…`): services in their own processes, their routes forwarded. A
+   * service named more than once (`usage=http://…:4103,usage=http://…:4113`) runs in several processes.
+   */
+  serviceUrls: Record<string, string[]>;
   /** CURBMAP_INTERNAL_SECRET: signs what the gateway forwards to services (required with SERVICE_URLS). */
   internalSecret: string | null;
   /** CURBMAP_REMITTANCE_*: the operator's bank details, printed on invoices paid by transfer (null: not set). */
@@ -176,7 +179,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kurrentdbUrl: (raw['KURRENTDB_URL'] as string | undefined) ?? null,
     s3: raw['S3_BUCKET'] ? { url: (raw['S3_URL'] as string | undefined) ?? null, bucket: raw['S3_BUCKET'] as string } : null,
     kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
-    serviceUrls: Object.fromEntries(((raw['SERVICE_URLS'] as string | undefined) ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
+    serviceUrls: serviceUrlsOf((raw['SERVICE_URLS'] as string | undefined) ?? ''),
     internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,
     clockFile: (raw['CURBMAP_CLOCK_FILE'] as string | undefined) ?? null,
   };
@@ -223,4 +226,14 @@ function remittanceOf(raw: Record<string, unknown>, problems: string[]): BankDet
   if (!iban && !accountNumber) problems.push('CURBMAP_REMITTANCE_* needs CURBMAP_REMITTANCE_IBAN or CURBMAP_REMITTANCE_ACCOUNT_NUMBER: an account to pay into');
   if (iban && !validIban(iban)) problems.push('CURBMAP_REMITTANCE_IBAN is not a valid IBAN (its check digits do not hold)');
   return { bank: get('BANK') ?? '', accountHolder: get('ACCOUNT_HOLDER') ?? '', iban: iban ? iban.replace(/ /g, '').replace(/(.{4})/g, '$1 ').trim() : null, accountNumber, routingNumber: get('ROUTING_NUMBER'), swiftBic: get('SWIFT_BIC'), reference: raw['CURBMAP_REMITTANCE_REFERENCE'] as string };
+}
+
+/** `usage=http://a,usage=http://b,billing=http://c` → { usage: [a, b], billing: [c] }, in the order given. */
+function serviceUrlsOf(text: string): Record<string, string[]> {
+  const urls: Record<string, string[]> = {};
+  for (const pair of text.split(',').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    (urls[pair.slice(0, at)] ??= []).push(pair.slice(at + 1));
+  }
+  return urls;
 }

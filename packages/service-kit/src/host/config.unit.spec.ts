@@ -30,6 +30,11 @@ describe('configuration', () => {
     expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32), usageCloseIntervalMs: 86_400_000 });
   });
 
+  it('reads SERVICE_URLS with several processes for a service, in the order given', () => {
+    const config = loadConfig({ SERVICE_URLS: 'usage=http://127.0.0.1:4103,billing=http://127.0.0.1:4101,usage=http://10.0.0.2:4103', CURBMAP_INTERNAL_SECRET: 's'.repeat(32) });
+    expect(config.serviceUrls).toEqual({ usage: ['http://127.0.0.1:4103', 'http://10.0.0.2:4103'], billing: ['http://127.0.0.1:4101'] });
+  });
+
   it('reads the mail server and the webhook network policy', () => {
     expect(loadConfig({ SMTP_URL: 'smtps://u:p@mail.example:465', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' })).toMatchObject({ smtpUrl: 'smtps://u:p@mail.example:465', webhookAllowPrivateNetworks: true });
     expect(() => loadConfig({ SMTP_URL: 'mail.example:25' })).toThrow(/SMTP_URL/);

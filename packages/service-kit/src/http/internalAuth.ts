@@ -14,6 +14,12 @@ export interface ForwardedPrincipal {
   /** Once per forwarded request: a service takes each nonce once, so a captured request cannot be sent again. */
   nonce: string;
   /**
+   * The one process the request is for: its instance id (random at each start, served by its /healthz). Nonces are
+   * kept in that process's memory, so a request captured on the way is refused by every other process of the
+   * service and by the same process once restarted: none of them could know its nonce.
+   */
+  audience: string;
+  /**
    * SHA-256 (hex) of the body as forwarded, null without a body, `framed` for a body streamed on as it arrives
    * (a curb import: never held whole, so not hashed before it is sent): it goes in signed frames instead.
    */
@@ -40,8 +46,11 @@ export function signPrincipal(principal: ForwardedPrincipal, method: string, url
   return { [PRINCIPAL_HEADER]: encoded, [SIGNATURE_HEADER]: mac(secret, method, url, encoded) };
 }
 
-/** The principal of a forwarded request; a request without a valid, fresh signature is a 401. */
-export function verifyPrincipal(headers: IncomingHttpHeaders, method: string, url: string, secret: string, now: number): ForwardedPrincipal {
+/** The problem code of a request signed for another process (or this one before a restart): the gateway asks again who answers there. */
+export const WRONG_INSTANCE = 'wrong_instance';
+
+/** The principal of a forwarded request for this process (`audience`); a request without a valid, fresh signature is a 401. */
+export function verifyPrincipal(headers: IncomingHttpHeaders, method: string, url: string, secret: string, now: number, audience: string): ForwardedPrincipal {
   const encoded = headers[PRINCIPAL_HEADER];
   const signature = headers[SIGNATURE_HEADER];
   if (typeof encoded !== 'string' || typeof signature !== 'string') throw new HttpError(401, 'unauthenticated', 'this service answers requests forwarded by the gateway only');
@@ -51,6 +60,7 @@ export function verifyPrincipal(headers: IncomingHttpHeaders, method: string, ur
   const principal = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as ForwardedPrincipal;
   if (!(Math.abs(now - principal.at) <= MAX_AGE_MS)) throw new HttpError(401, 'unauthenticated', 'the forwarded request is too old');
   if (typeof principal.nonce !== 'string' || principal.nonce.length < 16) throw new HttpError(401, 'unauthenticated', 'the forwarded request has no nonce');
+  if (principal.audience !== audience) throw new HttpError(401, WRONG_INSTANCE, 'the forwarded request was signed for another process of this service (or this one before it restarted)');
   return principal;
 }
 

@@ -8,11 +8,12 @@ import { buildServiceApp } from './serviceApp.ts';
 
 const secret = 'a-shared-secret-of-at-least-32-characters';
 let app: FastifyInstance;
+let audience: string;
 const received: unknown[] = [];
 const imported: string[] = [];
 
-beforeAll(async () => {
-  app = await buildServiceApp({
+const build = () =>
+  buildServiceApp({
     module: {
       name: 'test',
       contracts: [],
@@ -39,12 +40,15 @@ beforeAll(async () => {
     projections: [],
     ready: async () => true,
   });
+beforeAll(async () => {
+  app = await build();
+  audience = (await app.inject({ method: 'GET', url: '/healthz' })).json().instance;
 });
 afterAll(() => app.close());
 
 const signed = (body: string, nonce: string, digest: string | null = bodyDigest(body)) => ({
   'content-type': 'application/json',
-  ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'member', projectId: null }, commandId: 'c-1', at: Date.now(), nonce, body: digest }, 'POST', '/v1/things', secret),
+  ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'member', projectId: null }, commandId: 'c-1', at: Date.now(), nonce, body: digest, audience }, 'POST', '/v1/things', secret),
 });
 
 describe('a service takes what the gateway forwards', () => {
@@ -56,6 +60,23 @@ describe('a service takes what the gateway forwards', () => {
     const replayed = await app.inject({ method: 'POST', url: '/v1/things', headers, payload: body });
     expect([replayed.statusCode, replayed.json().detail]).toEqual([401, 'the forwarded request was already received (replayed)']);
     expect(received).toEqual([{ amount: 100 }]);
+  });
+
+  it('only in the process it was signed for: another process of the service, or this one restarted, refuses it', async () => {
+    const body = JSON.stringify({ amount: 7 });
+    const headers = signed(body, 'nonce-oooooooooooooooo');
+    // The same service started again (a restart, or a second process): a new instance, which cannot know the nonce.
+    const other = await build();
+    try {
+      const instance = (await other.inject({ method: 'GET', url: '/healthz' })).json().instance;
+      expect(instance).not.toBe(audience);
+      const elsewhere = await other.inject({ method: 'POST', url: '/v1/things', headers, payload: body });
+      expect([elsewhere.statusCode, elsewhere.json().code]).toEqual([401, 'wrong_instance']);
+    } finally {
+      await other.close();
+    }
+    expect((await app.inject({ method: 'POST', url: '/v1/things', headers, payload: body })).statusCode).toBe(200);
+    expect(received.pop()).toEqual({ amount: 7 });
   });
 
   it('never with another body than the one signed, nor without one', async () => {
@@ -72,7 +93,7 @@ describe('a service takes what the gateway forwards', () => {
   it('a streamed body only in the frames the gateway signed for this request, whole', async () => {
     const headers = (nonce: string) => ({
       'content-type': 'application/x-ndjson',
-      ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'owner', projectId: null }, commandId: 'c-2', at: Date.now(), nonce, body: FRAMED_BODY }, 'POST', '/v1/imports', secret),
+      ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'owner', projectId: null }, commandId: 'c-2', at: Date.now(), nonce, body: FRAMED_BODY, audience }, 'POST', '/v1/imports', secret),
     });
     const framed = async (nonce: string, chunks: string[], key = secret) => {
       const bytes: Buffer[] = [];
@@ -119,7 +140,7 @@ describe('a service takes what the gateway forwards', () => {
     void b;
 
     // Refused while nobody reads the body: answered, and no error escapes (vitest fails on an unhandled one).
-    const ignoredHeaders = { 'content-type': 'application/x-ndjson', ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'owner', projectId: null }, commandId: 'c-3', at: Date.now(), nonce: 'nonce-mmmmmmmmmmmmmmmm', body: FRAMED_BODY }, 'POST', '/v1/ignored', secret) };
+    const ignoredHeaders = { 'content-type': 'application/x-ndjson', ...signPrincipal({ auth: { kind: 'key', organizationId: 'org-1', keyId: 'key-1', role: 'owner', projectId: null }, commandId: 'c-3', at: Date.now(), nonce: 'nonce-mmmmmmmmmmmmmmmm', body: FRAMED_BODY, audience }, 'POST', '/v1/ignored', secret) };
     const ignored = await app.inject({ method: 'POST', url: '/v1/ignored', headers: ignoredHeaders, payload: Buffer.concat(changed) });
     expect(ignored.statusCode).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, pipeline } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -35,13 +35,15 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.decorateRequest('auth', null);
   app.decorateRequest('commandId', '');
   app.addSchema(problemSchema);
+  // Who this process is until it stops: the gateway signs each request for one instance, whose nonces are known here only.
+  const instance = randomUUID();
   const nonces = new NonceLedger();
   const signedBody = new WeakMap<object, { expected: string; actual: Promise<string> }>();
   const framedBody = new WeakMap<object, string>();
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
     if (path === '/healthz' || path === '/readyz') return;
-    const principal = verifyPrincipal(request.headers, request.method, request.url, internalSecret, Date.now());
+    const principal = verifyPrincipal(request.headers, request.method, request.url, internalSecret, Date.now(), instance);
     nonces.take(principal.nonce, Date.now());
     request.auth = principal.auth;
     request.commandId = principal.commandId;
@@ -74,10 +76,10 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     const actual = signed ? (request.body === undefined ? EMPTY : await signed.actual) : null;
     if (signed && actual !== signed.expected) throw new HttpError(401, 'unauthenticated', 'the forwarded body is not the one the gateway signed');
   });
-  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok', service: module.name }));
+  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok', service: module.name, instance }));
   app.get('/readyz', { config: { auth: 'public' } }, async (_request, reply) => {
     const ready = await options.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting', service: module.name });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'starting', service: module.name, instance });
   });
   // The gateway's read-your-writes: does every projection here that takes this write show it (within the timeout)?
   app.post<{ Body: StreamWrite & { timeoutMs?: number } }>('/internal/read-your-writes', async (request, reply) => {

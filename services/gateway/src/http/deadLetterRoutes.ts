@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { DEAD_LETTERS, type DeadLetter } from '@curbmap/eventsourcing';
 import { HttpError, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
-import { postInternal, type RemoteService } from './forwarding.ts';
+import { postInternal } from './forwarding.ts';
+import type { RemoteService } from './remoteService.ts';
 
 const tags = ['operations'];
 const security = [{ adminToken: [] }];

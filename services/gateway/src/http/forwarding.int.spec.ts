@@ -1,16 +1,19 @@
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installProblemErrors, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { forwardedRoutes } from './forwarding.ts';
+import { RemoteService } from './remoteService.ts';
 
-// A service process that takes a request and dies under it (its socket reset after reading), and one not there.
-let dying: Server;
+// A service process that passes its health check, takes a request and dies under it (its socket reset after
+// reading), and one not there.
+let dying: HttpServer;
 let app: FastifyInstance;
 const urls: Record<string, string> = {};
 
 beforeAll(async () => {
-  dying = createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+  dying = createHttpServer((request, response) => (request.url === '/healthz' ? response.end(JSON.stringify({ status: 'ok', instance: 'dying-1' })) : request.socket.resetAndDestroy()));
   await new Promise<void>((resolve) => dying.listen(0, '127.0.0.1', resolve));
   urls['dying'] = `http://127.0.0.1:${(dying.address() as { port: number }).port}`;
   const closed = createServer();
@@ -21,7 +24,7 @@ beforeAll(async () => {
   installProblemErrors(app);
   for (const which of ['dying', 'down']) {
     const module = { name: which, contracts: [], projections: [], routes: async (scope) => void scope.route({ method: ['GET', 'POST'], url: `/v1/${which}`, handler: async () => ({}) }) } as ServiceModule;
-    await app.register(forwardedRoutes(module, {} as ServiceContext, { url: urls[which]!, secret: 'a-shared-secret-of-at-least-32-characters' }));
+    await app.register(forwardedRoutes(module, {} as ServiceContext, new RemoteService(which, [urls[which]!], { secret: 'a-shared-secret-of-at-least-32-characters' })));
   }
 });
 afterAll(async () => {

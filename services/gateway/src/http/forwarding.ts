@@ -2,15 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { bodyDigest, FRAMED_BODY, HttpError, installRequestValidation, signFrames, signPrincipal, type AuthContext, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
-
-/** A service in its own process (distributed mode). */
-export interface RemoteService {
-  /** Its internal base URL, e.g. http://127.0.0.1:4102. */
-  url: string;
-  /** CURBMAP_INTERNAL_SECRET: signs what the gateway decided about each request it forwards. */
-  secret: string;
-}
+import { bodyDigest, FRAMED_BODY, HttpError, installRequestValidation, signFrames, signPrincipal, WRONG_INSTANCE, type AuthContext, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
+import type { RemoteService, ServiceProcess } from './remoteService.ts';
 
 // Not forwarded: hop-by-hop headers, and the caller's credentials (they stay at the edge; the service gets the decision).
 const DROPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'te', 'trailer', 'upgrade', 'host', 'authorization', 'cookie', 'proxy-authorization']);
@@ -31,15 +24,47 @@ export function forwardedRoutes(module: ServiceModule, ctx: ServiceContext, remo
   };
 }
 
-/** A call of the gateway's own to a service's internal route, signed as forwarded requests are (body digest, nonce). */
-export function postInternal(remote: RemoteService, url: string, options: { auth: AuthContext | null; body?: string; timeoutMs: number }): Promise<Response> {
-  const principal = { auth: options.auth, commandId: '', at: Date.now(), nonce: randomUUID(), body: options.body === undefined ? null : bodyDigest(options.body) };
-  return fetch(new URL(url, remote.url), {
-    method: 'POST',
-    headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...signPrincipal(principal, 'POST', url, remote.secret) },
-    ...(options.body === undefined ? {} : { body: options.body }),
-    signal: AbortSignal.timeout(options.timeoutMs),
-  });
+/**
+ * A call of the gateway's own to a service's internal route, signed as forwarded requests are (body digest, nonce,
+ * the process it is for), sent to one of its healthy processes; another is tried when one refuses the connection
+ * or was restarted since it was last asked. Rejects when none answers.
+ */
+export async function postInternal(remote: RemoteService, url: string, options: { auth: AuthContext | null; body?: string; timeoutMs: number }): Promise<Response> {
+  const tried = new Set<ServiceProcess>();
+  const askedAgain = new Set<ServiceProcess>();
+  for (;;) {
+    const process = await remote.pick(tried);
+    if (!process) throw new Error(`no process of the ${remote.name} service is answering`);
+    tried.add(process);
+    const principal = { auth: options.auth, commandId: '', at: Date.now(), nonce: randomUUID(), body: options.body === undefined ? null : bodyDigest(options.body), audience: process.instance! };
+    let answer: Response;
+    try {
+      answer = await fetch(new URL(url, process.url), {
+        method: 'POST',
+        headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...signPrincipal(principal, 'POST', url, remote.secret) },
+        ...(options.body === undefined ? {} : { body: options.body }),
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+    } catch (err) {
+      if (!refused(err)) throw err;
+      remote.failed(process);
+      continue;
+    }
+    if (!(await signedForAnother(answer))) return answer;
+    remote.failed(process);
+    if (!askedAgain.has(process) && (await remote.check(process))) tried.delete(process);
+    askedAgain.add(process);
+  }
+}
+
+/** The connection was refused: the request never reached the process. */
+const refused = (err: unknown) => (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+
+/** A 401 saying the request was signed for another instance: the process restarted since it was last asked (its body is read). */
+async function signedForAnother(answer: Response): Promise<boolean> {
+  if (answer.status !== 401) return false;
+  const problem = (await answer.clone().json().catch(() => null)) as { code?: string } | null;
+  return problem?.code === WRONG_INSTANCE;
 }
 
 type ForwardedBody = string | Buffer | Readable;
@@ -61,32 +86,54 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   headers['x-request-id'] = String(request.id);
   const body = bodyOf(request);
   const streamed = body instanceof Readable;
-  // The signature covers the body (its digest, or each frame of a streamed one) and a nonce: a service takes
-  // neither a changed body nor a request sent twice.
-  const nonce = randomUUID();
+  // The signature covers the body (its digest, or each frame of a streamed one), a nonce and the one process it
+  // is for: a service takes neither a changed body nor a request sent twice, to it or to another of its processes.
   const digest = body === undefined ? null : streamed ? FRAMED_BODY : bodyDigest(body);
-  Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce, body: digest }, request.method, request.url, remote.secret));
-  let sent: string | Buffer | ReadableStream | undefined = streamed ? undefined : body;
-  if (streamed) {
-    const framed = signFrames(remote.secret, nonce);
-    body.on('error', (err) => framed.destroy(err));
-    sent = Readable.toWeb(body.pipe(framed)) as ReadableStream;
-  }
   // A parsed body goes on as the JSON it was (after the gateway validated it).
   if (body !== undefined && typeof request.body === 'object' && !Buffer.isBuffer(request.body) && typeof body === 'string') headers['content-type'] = 'application/json';
+  const unavailable = () => new HttpError(503, 'service_unavailable', `the ${name} service is not answering; retry shortly`, undefined, { 'retry-after': '1' });
+  const tried = new Set<ServiceProcess>();
+  const askedAgain = new Set<ServiceProcess>();
   let answer: Response;
-  try {
-    answer = await fetch(new URL(request.url, remote.url), { method: request.method, headers, body: sent, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
-  } catch (err) {
-    request.log.warn({ err, service: name }, 'service not answering');
-    // Gone after it took the request (killed, the connection reset): a command may have taken effect, and without
-    // an Idempotency-Key its retry is a second command (a random id), so the answer does not invite one.
-    const neverSent = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-    if (!neverSent && !SAFE.has(request.method) && request.headers['idempotency-key'] === undefined && !request.routeOptions.config?.replaySafe) {
-      throw new HttpError(500, 'outcome_unknown', `the ${name} service went away while it handled this request: it may have taken effect; look before sending it again (a retry with an Idempotency-Key is safe)`);
+  for (;;) {
+    // A body held whole can go to another process when one refused it; a streamed one was read by the first.
+    if (streamed && tried.size > 0) throw unavailable();
+    const process = await remote.pick(tried);
+    if (!process) throw unavailable();
+    tried.add(process);
+    const nonce = randomUUID();
+    Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce, body: digest, audience: process.instance! }, request.method, request.url, remote.secret));
+    let sent: string | Buffer | ReadableStream | undefined = streamed ? undefined : body;
+    if (streamed) {
+      const framed = signFrames(remote.secret, nonce);
+      body.on('error', (err) => framed.destroy(err));
+      sent = Readable.toWeb(body.pipe(framed)) as ReadableStream;
     }
-    // Down or restarting (its supervisor starts it again), or a retry its key makes safe.
-    throw new HttpError(503, 'service_unavailable', `the ${name} service is not answering; retry shortly`, undefined, { 'retry-after': '1' });
+    try {
+      answer = await fetch(new URL(request.url, process.url), { method: request.method, headers, body: sent, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
+    } catch (err) {
+      request.log.warn({ err, service: name, url: process.url }, 'service process not answering');
+      // Refused: the process never had it (down, restarting); another may take it.
+      if (refused(err)) {
+        remote.failed(process);
+        continue;
+      }
+      // Gone after it took the request (killed, the connection reset): a command may have taken effect, and without
+      // an Idempotency-Key its retry is a second command (a random id), so the answer does not invite one.
+      if (!SAFE.has(request.method) && request.headers['idempotency-key'] === undefined && !request.routeOptions.config?.replaySafe) {
+        throw new HttpError(500, 'outcome_unknown', `the ${name} service went away while it handled this request: it may have taken effect; look before sending it again (a retry with an Idempotency-Key is safe)`);
+      }
+      // A retry its key makes safe.
+      throw unavailable();
+    }
+    // Restarted since it was last asked: it refused the request unread; ask who it is now and send it again.
+    if (await signedForAnother(answer)) {
+      remote.failed(process);
+      if (!askedAgain.has(process) && (await remote.check(process))) tried.delete(process);
+      askedAgain.add(process);
+      continue;
+    }
+    break;
   }
   reply.code(answer.status);
   answer.headers.forEach((value, name) => {

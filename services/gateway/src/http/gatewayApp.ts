@@ -13,7 +13,8 @@ import { registerIdempotency } from './idempotency.ts';
 import { clientErrorHandler, frameworkErrors, installProtocolRules } from './protocolErrors.ts';
 import { registerDeadLetterRoutes } from './deadLetterRoutes.ts';
 import { registerOpsRoutes, type Readiness } from './opsRoutes.ts';
-import { forwardedRoutes, type RemoteService } from './forwarding.ts';
+import { forwardedRoutes } from './forwarding.ts';
+import type { RemoteService } from './remoteService.ts';
 import { tenancySchemas } from './tenancySchemas.ts';
 
 export interface RouteEntry {

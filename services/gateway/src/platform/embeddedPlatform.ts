@@ -6,7 +6,8 @@ import { Gauge, type Registry } from 'prom-client';
 import { DEAD_LETTERS, startProjection, type DeadLetter, type Document, type StreamWrite, type Subscription } from '@curbmap/eventsourcing';
 import { NotYetVisibleError, openStorage, resolveAdminToken, resolveSecret, type Running, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
 import { buildGateway } from '../http/gatewayApp.ts';
-import { postInternal, type RemoteService } from '../http/forwarding.ts';
+import { postInternal } from '../http/forwarding.ts';
+import type { RemoteService } from '../http/remoteService.ts';
 
 
 export interface EmbeddedOptions {
@@ -62,6 +63,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   if (unknown.length) throw new Error(`SERVICE_URLS names services this platform does not have: ${unknown.join(', ')}`);
   // Services in their own processes run their projections and processes there; this one hosts the rest.
   const hosted = modules.filter((m) => !remote[m.name]);
+  for (const service of Object.values(remote)) service.start();
   const storage = await openStorage(options.dataDir, modules, logger, { databaseUrl: options.databaseUrl ?? null, mongoUrl: options.mongoUrl ?? null, kurrentdbUrl: options.kurrentdbUrl ?? null, kafkaBrokers: options.kafkaBrokers ?? null, relay: true, clientId: 'curbmap-gateway' });
   const { registry, store, readStore, subscriptions } = storage;
 
@@ -145,6 +147,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
       }
     },
     async close() {
+      for (const service of Object.values(remote)) service.stop();
       await app.close();
       for (const r of running.reverse()) await r.stop();
       await subscriptions.stopAll();
@@ -156,6 +159,6 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
 /** Asks a service in its own process whether its read models show a write; resolves with those that lag. */
 async function remoteReadYourWrites(service: RemoteService, write: StreamWrite, timeoutMs: number): Promise<string[]> {
   const answer = await postInternal(service, '/internal/read-your-writes', { auth: null, body: JSON.stringify({ ...write, timeoutMs }), timeoutMs: timeoutMs + 2_000 });
-  if (answer.status !== 200 && answer.status !== 409) throw new Error(`read-your-writes at ${service.url}: ${answer.status}`);
+  if (answer.status !== 200 && answer.status !== 409) throw new Error(`read-your-writes at the ${service.name} service: ${answer.status}`);
   return ((await answer.json()) as { lagging: string[] }).lagging;
 }
