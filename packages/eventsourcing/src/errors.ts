@@ -47,3 +47,14 @@ export class ClaimConflictError extends DomainError {
     this.keys = keys;
   }
 }
+
+/**
+ * A checkpoint saved with a fence another writer has since taken (fenceCheckpoint): this writer lost the partition
+ * it was handling, and the transaction carrying the checkpoint wrote nothing.
+ */
+export class FencedError extends Error {
+  constructor(checkpoint: string, fence: number) {
+    super(`checkpoint ${checkpoint} is no longer held with fence ${fence}: another process took it over`);
+    this.name = 'FencedError';
+  }
+}

@@ -8,7 +8,7 @@ import type { Document, ReadStoreTx } from '../ports/readStore.ts';
  */
 export function bufferedTx(read: <T extends Document>(collection: string, id: string) => Promise<T | null>, prepare: (collection: string) => void | Promise<void>) {
   const touched = new Map<string, { collection: string; id: string; doc: Document | null }>();
-  const checkpoints = new Map<string, Checkpoint>();
+  const checkpoints = new Map<string, { position: Checkpoint; fence: number | null }>();
   const keyOf = (collection: string, id: string) => `${collection}\u0000${id}`;
   const tx: ReadStoreTx = {
     get: async <T extends Document>(collection: string, id: string) => {
@@ -24,8 +24,8 @@ export function bufferedTx(read: <T extends Document>(collection: string, id: st
       await prepare(collection);
       touched.set(keyOf(collection, id), { collection, id, doc: null });
     },
-    saveCheckpoint: async (name, position) => {
-      checkpoints.set(name, position);
+    saveCheckpoint: async (name, position, fence) => {
+      checkpoints.set(name, { position, fence: fence ?? null });
     },
   };
   return { tx, touched, checkpoints };

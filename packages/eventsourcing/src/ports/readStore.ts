@@ -61,7 +61,12 @@ export interface ReadStoreTx {
   get<T extends Document>(collection: string, id: string): Promise<T | null>;
   put(collection: string, doc: Document): Promise<void>;
   delete(collection: string, id: string): Promise<void>;
-  saveCheckpoint(name: string, position: Checkpoint): Promise<void>;
+  /**
+   * Stores a checkpoint with the transaction's writes. With `fence`, only while that is still the checkpoint's
+   * fence (fenceCheckpoint): otherwise the transaction fails with FencedError and writes nothing (MongoDB: checked
+   * before its writes, see deployment.md).
+   */
+  saveCheckpoint(name: string, position: Checkpoint, fence?: number): Promise<void>;
 }
 
 /** The reads of a ReadStore; also what a snapshot offers. */
@@ -85,6 +90,16 @@ export interface ReadStore extends ReadStoreReader {
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R>;
   /** Declares a secondary query field so the adapter can index it. */
   ensureIndex(collection: string, field: string): Promise<void>;
-  /** Drops every document of the collections and the checkpoint: a projection rebuilt from position 0. */
+  /**
+   * Drops every document of the collections and the checkpoint, with its parts (`<name>@…`, one per Kafka
+   * partition): a projection rebuilt from position 0.
+   */
   reset(checkpointName: string, collections: string[]): Promise<void>;
+  /**
+   * Takes a checkpoint for a new writer (a process given a Kafka partition): its fence goes up by one, so a writer
+   * holding an older fence can no longer save it; answers the fence and the position stored, read after it.
+   */
+  fenceCheckpoint(name: string): Promise<{ fence: number; position: Checkpoint }>;
+  /** The checkpoints whose names start with prefix (a checkpoint's parts: `<name>@`). */
+  loadCheckpoints(prefix: string): Promise<Map<string, Checkpoint>>;
 }

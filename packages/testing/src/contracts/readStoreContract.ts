@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Document, ReadStore } from '@curbmap/eventsourcing';
+import { FencedError, type Document, type ReadStore } from '@curbmap/eventsourcing';
 
 export interface ReadStoreFixture {
   readStore: ReadStore;
@@ -118,6 +118,35 @@ export function readStoreContract(adapter: string, create: () => Promise<ReadSto
       await rs.reset(name, [col]);
       expect(await rs.loadCheckpoint(name)).toBeNull();
       expect(await rs.find(col, { organizationId: A })).toEqual([]);
+    });
+
+    it('fences a checkpoint: a writer whose fence another took writes nothing; its parts go with a reset', async () => {
+      const name = `projection-${randomUUID()}`;
+      const part = `${name}@topic:0`;
+      await rs.transaction((tx) => tx.saveCheckpoint(name, 'marker'));
+      const first = await rs.fenceCheckpoint(part);
+      expect(first).toEqual({ fence: 1, position: null });
+      await rs.transaction(async (tx) => {
+        await tx.put(col, zone('z1', A, 'active', 1));
+        await tx.saveCheckpoint(part, 'p1', first.fence);
+      });
+      // Another process takes the partition over: it reads what the first stored, under a higher fence.
+      const second = await rs.fenceCheckpoint(part);
+      expect(second).toEqual({ fence: 2, position: 'p1' });
+      // The first, still working, can no longer write: neither its documents nor its checkpoint.
+      await expect(
+        rs.transaction(async (tx) => {
+          await tx.put(col, zone('z2', A, 'active', 2));
+          await tx.saveCheckpoint(part, 'p-stale', first.fence);
+        }),
+      ).rejects.toThrow(FencedError);
+      expect(await rs.get(col, 'z2')).toBeNull();
+      expect(await rs.loadCheckpoint(part)).toBe('p1');
+      await rs.transaction((tx) => tx.saveCheckpoint(part, 'p2', second.fence));
+      expect(await rs.loadCheckpoint(part)).toBe('p2');
+      expect(await rs.loadCheckpoints(`${name}@`)).toEqual(new Map([[part, 'p2']]));
+      await rs.reset(name, [col]);
+      expect([await rs.loadCheckpoint(name), await rs.loadCheckpoint(part), (await rs.loadCheckpoints(name)).size]).toEqual([null, null, 0]);
     });
 
     it('counts the documents a filter selects, in its organization only', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type Filter as MongoFilter, type FindCursor, type Sort } from 'mongodb';
 import type { Checkpoint } from '../../ports/eventStore.ts';
+import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
 import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
 import { decodeValue, encodeDocument } from './mongoValues.ts';
@@ -9,6 +10,8 @@ const COLLECTION = /^[a-z][a-z0-9_]*$/;
 const FIELD = /^[A-Za-z][A-Za-z0-9_]*$/;
 const CHECKPOINTS = 'curbmap_checkpoints';
 const BATCHES = 'curbmap_batches';
+/** A checkpoint's fences: one inserted document per fence taken (`<name>#<n>`), never a counter updated in place. */
+const FENCES = 'curbmap_fences';
 const SNAPSHOTS = 'curbmap_snapshots';
 /** A writer's or a snapshot's mark older than this belongs to a process that died: it is ignored, then removed. */
 const LEASE_MS = 60_000;
@@ -197,6 +200,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
   private readonly db: Db;
   private readonly batches: Collection<Batch>;
   private readonly snapshots: Collection<OpenSnapshot>;
+  private readonly fences: Collection<Fence>;
   private readonly made: Map<string, Promise<Pair>>;
   /** Collections this process kept versions in: cleaned when no snapshot needs them. */
   private readonly keptIn = new Set<string>();
@@ -223,6 +227,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     this.db = db;
     this.batches = db.collection<Batch>(BATCHES);
     this.snapshots = db.collection<OpenSnapshot>(SNAPSHOTS);
+    this.fences = db.collection<Fence>(FENCES);
     this.made = made;
   }
 
@@ -236,6 +241,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
       const named = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]+)/.exec(url)?.[1];
       const db = client.db(named ? decodeURIComponent(named) : 'curbmap');
       await db.collection<Batch>(BATCHES).createIndex({ writing: 1, _id: 1 });
+      await db.collection<Fence>(FENCES).createIndex({ name: 1, fence: -1 });
       const store = new MongoReadStore(client, db);
       // Versions a process kept and did not clean before it died are cleaned from here.
       await store.findKept();
@@ -317,6 +323,9 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     const { tx, touched, checkpoints } = bufferedTx((collection, id) => this.get(collection, id), async (collection) => void (await this.pairs(collection)));
     const result = await fn(tx);
     if (touched.size === 0 && checkpoints.size === 0) return result;
+    // Fences are checked before anything is written (no transaction here to undo writes): a process that takes a
+    // checkpoint over between this check and the writes below can still meet them (deployment.md).
+    for (const [name, { fence }] of checkpoints) if (fence !== null && (await this.currentFence(name)) !== fence) throw new FencedError(name, fence);
     const batch = await this.nextBatch();
     const renew = setInterval(() => void this.batches.updateOne({ _id: batch }, { $set: { at: Date.now() } }).catch(() => undefined), HEARTBEAT_MS);
     renew.unref();
@@ -329,7 +338,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
         byCollection.set(collection, writes);
       }
       for (const [collection, writes] of byCollection) await this.write(collection, writes, batch, keep);
-      if (checkpoints.size > 0) await this.write(CHECKPOINTS, [...checkpoints].map(([name, position]) => ({ id: name, doc: { id: name, organizationId: '', position } })), batch, keep);
+      if (checkpoints.size > 0) await this.write(CHECKPOINTS, [...checkpoints].map(([name, { position }]) => ({ id: name, doc: { id: name, organizationId: '', position } })), batch, keep);
     } finally {
       clearInterval(renew);
       // Marked written, or snapshots wait for it until its mark is older than the lease: tried a few times.
@@ -405,8 +414,32 @@ export class MongoReadStore extends MongoReader implements ReadStore {
       await pair.kept.deleteMany({});
     }
     const checkpoints = await this.pairs(CHECKPOINTS);
-    await checkpoints.current.deleteOne({ _id: checkpointName });
-    await checkpoints.kept.deleteMany({ id: checkpointName });
+    const parts = { $or: [{ id: checkpointName }, { id: { $regex: `^${escapeRegex(checkpointName)}@` } }] };
+    await checkpoints.current.deleteMany(parts as MongoFilter<Stored>);
+    await checkpoints.kept.deleteMany(parts as MongoFilter<Stored>);
+  }
+
+  async fenceCheckpoint(name: string): Promise<{ fence: number; position: Checkpoint }> {
+    // Two processes taking it at once: one inserts the next number, the other fails on the unique key and goes on.
+    for (let attempt = 0; ; attempt++) {
+      const fence = (await this.currentFence(name)) + 1;
+      try {
+        await this.fences.insertOne({ _id: `${name}#${fence}`, name, fence });
+        await this.fences.deleteMany({ name, fence: { $lt: fence } });
+        return { fence, position: await this.loadCheckpoint(name) };
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000 || attempt >= 100) throw err;
+      }
+    }
+  }
+
+  private async currentFence(name: string): Promise<number> {
+    return (await this.fences.find({ name }).sort({ fence: -1 }).limit(1).next())?.fence ?? 0;
+  }
+
+  async loadCheckpoints(prefix: string): Promise<Map<string, Checkpoint>> {
+    const found = await (await this.pairs(CHECKPOINTS)).current.find({ id: { $regex: `^${escapeRegex(prefix)}` } } as MongoFilter<Stored>).toArray();
+    return new Map(found.map((c) => [c['id'] as string, (c['position'] as string | null | undefined) ?? null]));
   }
 
   /** Readiness: the server answers within 2 s. */
@@ -424,3 +457,11 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     return this.db;
   }
 }
+
+interface Fence {
+  _id: string;
+  name: string;
+  fence: number;
+}
+
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { openPool } from './postgresPool.ts';
 import type { Checkpoint } from '../../ports/eventStore.ts';
+import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
 import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
 
@@ -137,6 +138,8 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
   static async open(connectionString: string): Promise<PostgresReadStore> {
     const pool = openPool(connectionString);
     await pool.query('CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text)');
+    // Stores made before fences had none: 0 is a fence nobody holds.
+    await pool.query('ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
     return new PostgresReadStore(pool, true, new Map());
   }
 
@@ -155,11 +158,20 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
     const result = await fn(tx);
     const rows = [...touched.values()].map((t) => ({ ...t, json: t.doc ? JSON.stringify(t.doc) : null }));
     await this.inTransaction('BEGIN', async (client) => {
+      // Fenced checkpoints first: the row stays locked to the commit, so a process taking the checkpoint over waits
+      // for this transaction and reads what it wrote, or this one finds the fence moved and writes nothing.
+      for (const [name, { position, fence }] of checkpoints) {
+        if (fence === null) continue;
+        const { rowCount } = await client.query('UPDATE checkpoints SET position = $2 WHERE name = $1 AND fence = $3', [name, position, fence]);
+        if (rowCount !== 1) throw new FencedError(name, fence);
+      }
       for (const { collection, id, doc, json } of rows) {
         if (doc) await client.query(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`, [id, doc.organizationId, json]);
         else await client.query(`DELETE FROM rm_${collection} WHERE id = $1`, [id]);
       }
-      for (const [name, position] of checkpoints) await client.query('INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET position = excluded.position', [name, position]);
+      for (const [name, { position, fence }] of checkpoints) {
+        if (fence === null) await client.query('INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET position = excluded.position', [name, position]);
+      }
     });
     return result;
   }
@@ -190,8 +202,21 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
     for (const c of collections) await this.ensure(c);
     await this.inTransaction('BEGIN', async (client) => {
       for (const c of collections) await client.query(`DELETE FROM rm_${c}`);
-      await client.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName]);
+      await client.query("DELETE FROM checkpoints WHERE name = $1 OR starts_with(name, $1 || '@')", [checkpointName]);
     });
+  }
+
+  async fenceCheckpoint(name: string): Promise<{ fence: number; position: Checkpoint }> {
+    const { rows } = await this.pool.query<{ fence: string; position: string | null }>(
+      'INSERT INTO checkpoints (name, position, fence) VALUES ($1, NULL, 1) ON CONFLICT (name) DO UPDATE SET fence = checkpoints.fence + 1 RETURNING fence::text, position',
+      [name],
+    );
+    return { fence: Number(rows[0]!.fence), position: rows[0]!.position };
+  }
+
+  async loadCheckpoints(prefix: string): Promise<Map<string, Checkpoint>> {
+    const { rows } = await this.pool.query<{ name: string; position: string | null }>('SELECT name, position FROM checkpoints WHERE starts_with(name, $1)', [prefix]);
+    return new Map(rows.map((r) => [r.name, r.position]));
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { decodeCursor, encodeCursor, type Document, type Filter, type FindOptions, type Page, type PageOptions, type Range, type ReadStore, type ReadStoreReader, type ReadStoreTx, type Scalar } from '../../ports/readStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
+import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -31,7 +32,12 @@ export class SqliteReadStore implements ReadStore {
   constructor(database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>, options: { readOnly?: boolean } = {}) {
     this.database = database;
     this.readOnly = options.readOnly ?? false;
-    if (!this.readOnly) database.db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position TEXT)');
+    if (!this.readOnly) {
+      database.db.exec('CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position TEXT)');
+      // Stores made before fences had none: 0 is a fence nobody holds.
+      const columns = database.db.prepare('PRAGMA table_info(checkpoints)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'fence')) database.db.exec('ALTER TABLE checkpoints ADD COLUMN fence INTEGER NOT NULL DEFAULT 0');
+    }
   }
 
   async count(collection: string, filter: Filter): Promise<number> {
@@ -141,8 +147,9 @@ export class SqliteReadStore implements ReadStore {
           if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
           else this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
         }
-        for (const [name, position] of checkpoints) {
-          this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
+        for (const [name, { position, fence }] of checkpoints) {
+          if (fence === null) this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
+          else if (this.statement('UPDATE checkpoints SET position = ? WHERE name = ? AND fence = ?').run(position, name, fence).changes !== 1) throw new FencedError(name, fence);
         }
       });
       return result;
@@ -168,8 +175,21 @@ export class SqliteReadStore implements ReadStore {
       for (const c of collections) {
         this.database.db.exec(`DELETE FROM rm_${c}`);
       }
-      this.statement('DELETE FROM checkpoints WHERE name = ?').run(checkpointName);
+      this.statement("DELETE FROM checkpoints WHERE name = ? OR substr(name, 1, length(?) + 1) = ? || '@'").run(checkpointName, checkpointName, checkpointName);
     });
+  }
+
+  async fenceCheckpoint(name: string): Promise<{ fence: number; position: Checkpoint }> {
+    let taken: { fence: number; position: string | null } | undefined;
+    this.database.writeTransaction(() => {
+      taken = this.statement('INSERT INTO checkpoints (name, position, fence) VALUES (?, NULL, 1) ON CONFLICT (name) DO UPDATE SET fence = fence + 1 RETURNING fence, position').get(name) as typeof taken;
+    });
+    return { fence: Number(taken!.fence), position: taken!.position };
+  }
+
+  async loadCheckpoints(prefix: string): Promise<Map<string, Checkpoint>> {
+    const rows = this.statement('SELECT name, position FROM checkpoints WHERE substr(name, 1, length(?)) = ?').all(prefix, prefix) as { name: string; position: string | null }[];
+    return new Map(rows.map((r) => [r.name, r.position]));
   }
 
   private getSync<T extends Document>(collection: string, id: string): T | null {
