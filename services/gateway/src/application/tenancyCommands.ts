@@ -1,11 +1,27 @@
 import type { ApiKeyRole } from '@curbmap/contracts';
 import { deterministicUuid, type CommandMetadata } from '@curbmap/eventsourcing';
-import { runCommand, type ServiceContext } from '@curbmap/service-kit';
+import { NotYetVisibleError, runCommand, type ServiceContext } from '@curbmap/service-kit';
 import { organizationDecider, organizationStream, type OrganizationCommand } from '../domain/organization/organizationDecider.ts';
 import { generateApiKey } from './apiKeySecrets.ts';
 
 // Answers wait for the read models: a new key works at once, a revoked one stops at once.
 const run = (ctx: ServiceContext, organizationId: string, command: OrganizationCommand) => runCommand(ctx, organizationDecider, organizationStream(organizationId), command);
+
+/**
+ * A command whose answer carries a secret shown once: committed, it is answered with the secret even when a read
+ * model has not caught up yet (`visible: false`, answered 202), or the secret would be lost with the answer.
+ */
+async function runShowingSecret(ctx: ServiceContext, organizationId: string, command: OrganizationCommand) {
+  const result = await runCommand(ctx, organizationDecider, organizationStream(organizationId), command, { consistent: false });
+  let visible = true;
+  if (result.write) {
+    await ctx.waitForReadModels(result.write).catch((err: unknown) => {
+      if (!(err instanceof NotYetVisibleError)) throw err;
+      visible = false;
+    });
+  }
+  return { ...result, visible };
+}
 
 export interface NewOrganization {
   name: string;
@@ -20,8 +36,8 @@ export async function createOrganization(ctx: ServiceContext, meta: Omit<Command
   const secret = generateApiKey();
   // So is the owner key's id: a replay answers with the key that exists (its secret is not shown again).
   const ownerKey = { keyId: deterministicUuid(`${meta.commandId}:owner-key`), name: 'owner', role: 'owner' as const, projectId: null, keyHash: secret.keyHash, prefix: secret.prefix };
-  const result = await run(ctx, organizationId, { type: 'CreateOrganization', data: { organizationId, ...input, ownerKey }, metadata: { ...meta, organizationId } });
-  return { organizationId, apiKey: result.replayed ? null : secret.key, keyId: ownerKey.keyId };
+  const result = await runShowingSecret(ctx, organizationId, { type: 'CreateOrganization', data: { organizationId, ...input, ownerKey }, metadata: { ...meta, organizationId } });
+  return { organizationId, apiKey: result.replayed ? null : secret.key, keyId: ownerKey.keyId, visible: result.visible };
 }
 
 export async function createProject(ctx: ServiceContext, meta: CommandMetadata, name: string) {
@@ -33,8 +49,8 @@ export async function createProject(ctx: ServiceContext, meta: CommandMetadata, 
 export async function issueApiKey(ctx: ServiceContext, meta: CommandMetadata, input: { name: string; role: ApiKeyRole; projectId: string | null }) {
   const secret = generateApiKey();
   const keyId = deterministicUuid(`${meta.commandId}:api-key`);
-  const result = await run(ctx, meta.organizationId, { type: 'IssueApiKey', data: { keyId, ...input, keyHash: secret.keyHash, prefix: secret.prefix }, metadata: meta });
-  return { keyId, key: result.replayed ? null : secret.key };
+  const result = await runShowingSecret(ctx, meta.organizationId, { type: 'IssueApiKey', data: { keyId, ...input, keyHash: secret.keyHash, prefix: secret.prefix }, metadata: meta });
+  return { keyId, key: result.replayed ? null : secret.key, visible: result.visible };
 }
 
 export async function revokeApiKey(ctx: ServiceContext, meta: CommandMetadata, keyId: string) {

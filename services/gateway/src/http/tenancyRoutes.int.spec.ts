@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
+import type { ServiceModule } from '@curbmap/service-kit';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 
 let p: TestPlatform;
@@ -81,6 +82,31 @@ describe('organizations', () => {
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.json()).toEqual(first.json());
     expect((await p.app.inject({ url: '/v1/projects', headers: bearer(apiKey) })).json().data).toHaveLength(1);
+  });
+});
+
+describe('a secret shown once, while a read model lags', () => {
+  it('is in the 202 answer of a created organization or an issued key: committed, it is never lost with the answer', async () => {
+    // A read model of organizations that holds its events until released (another service's, far behind).
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const lagging: ServiceModule = { name: 'lagging', contracts: [], projections: [{ name: 'test.organizations-lagging.v1', filter: { categories: ['organization'] }, collections: ['test_orgs'], apply: () => held }] };
+    const slow = await startTestPlatform({ extraModules: [lagging], readYourWritesTimeoutMs: 200 });
+    try {
+      const created = await slow.app.inject({ method: 'POST', url: '/v1/organizations', headers: bearer(TEST_ADMIN_TOKEN), payload: { name: 'Metro Transit', billingEmail: 'ap@metro.example' } });
+      expect([created.statusCode, created.headers['retry-after']], created.body).toEqual([202, '1']);
+      const { id, apiKey } = created.json() as { id: string; apiKey: string };
+      expect(apiKey).toMatch(/^cmk_/);
+      // The gateway's own read models have it: the key works.
+      expect((await slow.app.inject({ url: '/v1/organization', headers: bearer(apiKey) })).json().id).toBe(id);
+      const issued = await slow.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(apiKey), payload: { name: 'field', role: 'member' } });
+      expect(issued.statusCode, issued.body).toBe(202);
+      expect((issued.json() as { key: string }).key).toMatch(/^cmk_/);
+      expect((await slow.app.inject({ url: '/v1/projects', headers: bearer(issued.json().key) })).statusCode).toBe(200);
+    } finally {
+      release();
+      await slow.close();
+    }
   });
 });
 

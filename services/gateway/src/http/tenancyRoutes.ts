@@ -8,6 +8,14 @@ import { nameField, roleField, uuidField } from './tenancySchemas.ts';
 const security = [{ apiKey: [] }];
 const tags = ['organizations'];
 
+const organizationCreated = {
+  type: 'object',
+  required: ['id', 'apiKey'],
+  properties: { id: uuidField, apiKey: { type: ['string', 'null'], description: 'The owner key, shown only in this answer (null when an Idempotency-Key retry finds the organization already created)' }, apiKeyId: uuidField, organization: { anyOf: [{ $ref: 'Organization#' }, { type: 'null' }] } },
+} as const;
+
+const keyIssued = { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { anyOf: [{ $ref: 'ApiKey#' }, { type: 'null' }] } } } as const;
+
 export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
   const { readStore } = ctx;
@@ -30,20 +38,18 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
         },
       } as const,
       response: {
-        201: {
-          type: 'object',
-          required: ['id', 'apiKey'],
-          properties: { id: uuidField, apiKey: { type: ['string', 'null'], description: 'The owner key, shown only in this answer (null when an Idempotency-Key retry finds the organization already created)' }, apiKeyId: uuidField, organization: { $ref: 'Organization#' } },
-        },
+        201: organizationCreated,
+        202: { ...organizationCreated, description: 'Created, and its owner key is in this answer (shown only here), but a read model does not show the organization yet (organization null): poll the Location' },
         ...problemResponses(400, 401, 409, 429),
       },
     },
     handler: async (request, reply) => {
       const { name, billingEmail, currency = 'USD', timeZone = 'UTC' } = request.body;
       const meta = { commandId: request.commandId, now: ctx.now().toISOString(), correlationId: String(request.id) };
-      const { organizationId, apiKey, keyId } = await createOrganization(ctx, meta, { name: name.trim(), billingEmail, currency: currency.toUpperCase(), timeZone });
+      const { organizationId, apiKey, keyId, visible } = await createOrganization(ctx, meta, { name: name.trim(), billingEmail, currency: currency.toUpperCase(), timeZone });
       const organization = await readStore.get<OrganizationView>(C.organizations, organizationId);
-      reply.code(201).header('location', '/v1/organization');
+      reply.code(visible ? 201 : 202).header('location', '/v1/organization');
+      if (!visible) reply.header('retry-after', '1');
       return { id: organizationId, apiKey, apiKeyId: keyId, organization };
     },
   });
@@ -57,16 +63,18 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       params: inputSchemas.idParams,
       body: { type: 'object', additionalProperties: false, properties: { name: nameField } } as const,
       response: {
-        201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { $ref: 'ApiKey#' } } },
+        201: keyIssued,
+        202: { ...keyIssued, description: 'Issued, and its secret is in this answer (shown only here), but a read model does not show the key yet (apiKey null; the key may not authenticate for a moment): poll the Location' },
         ...problemResponses(400, 401, 404),
       },
     },
     handler: async (request, reply) => {
       const organizationId = request.params.id;
       const name = request.body?.name?.trim() || 'owner (issued by the operator)';
-      const { keyId, key } = await issueApiKey(ctx, commandMetadata(request, ctx, organizationId), { name, role: 'owner', projectId: null });
+      const { keyId, key, visible } = await issueApiKey(ctx, commandMetadata(request, ctx, organizationId), { name, role: 'owner', projectId: null });
       request.log.info({ organizationId, keyId }, 'operator issued an owner key');
-      reply.code(201);
+      reply.code(visible ? 201 : 202);
+      if (!visible) reply.header('retry-after', '1');
       return { key, apiKey: await readStore.get<ApiKeyView>(C.apiKeys, keyId) };
     },
   });
@@ -131,7 +139,8 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       security,
       body: { type: 'object', additionalProperties: false, required: ['name', 'role'], properties: { name: nameField, role: roleField, projectId: uuidField } } as const,
       response: {
-        201: { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { $ref: 'ApiKey#' } } },
+        201: keyIssued,
+        202: { ...keyIssued, description: 'Issued, and its secret is in this answer (shown only here), but a read model does not show the key yet (apiKey null; the key may not authenticate for a moment): poll the Location' },
         ...problemResponses(400, 401, 403, 404),
       },
     },
@@ -139,8 +148,9 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       const auth = keyAuth(request);
       const projectId = request.body.projectId ?? auth.projectId;
       assertProjectAccess(auth, projectId);
-      const { keyId, key } = await issueApiKey(ctx, commandMetadata(request, ctx, auth.organizationId), { name: request.body.name.trim(), role: request.body.role, projectId: projectId ?? null });
-      reply.code(201).header('location', `/v1/api-keys/${keyId}`);
+      const { keyId, key, visible } = await issueApiKey(ctx, commandMetadata(request, ctx, auth.organizationId), { name: request.body.name.trim(), role: request.body.role, projectId: projectId ?? null });
+      reply.code(visible ? 201 : 202).header('location', `/v1/api-keys/${keyId}`);
+      if (!visible) reply.header('retry-after', '1');
       return { key, apiKey: await readStore.get<ApiKeyView>(C.apiKeys, keyId) };
     },
   });
