@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { openPool } from './postgresPool.ts';
+import { changeSchema, openPool } from './postgresPool.ts';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
@@ -69,7 +69,7 @@ export class PostgresEventStore implements EventStore {
   /** Connects and creates the tables when they are missing. */
   static async open(connectionString: string, registry?: EventRegistry): Promise<PostgresEventStore> {
     const pool = openPool(connectionString);
-    await pool.query(SCHEMA);
+    await changeSchema(pool, SCHEMA);
     return new PostgresEventStore(pool, registry, { ownsPool: true });
   }
 

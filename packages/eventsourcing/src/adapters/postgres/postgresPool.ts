@@ -13,3 +13,25 @@ export function openPool(connectionString: string): pg.Pool {
   pool.on('connect', (client) => void client.on('error', () => undefined));
   return pool;
 }
+
+/** The advisory lock every schema change of ours takes (an arbitrary constant: "curbmap" in ASCII, as a number). */
+const SCHEMA_LOCK = 0x637572626d6170;
+
+/**
+ * Runs DDL in a transaction holding one advisory lock: `CREATE TABLE IF NOT EXISTS` is not safe against itself, and
+ * two processes of a service starting together each made the same table (one failed on pg_type's unique index).
+ */
+export async function changeSchema(pool: pg.Pool, ddl: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    await client.query(ddl);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { openPool } from './postgresPool.ts';
+import { changeSchema, openPool } from './postgresPool.ts';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
@@ -123,7 +123,7 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
       if (!COLLECTION.test(collection)) return Promise.reject(new Error(`invalid collection name ${collection}`));
       let made = tables.get(collection);
       if (!made) {
-        made = pool.query(`CREATE TABLE IF NOT EXISTS rm_${collection} (id text COLLATE "C" PRIMARY KEY, organization_id text COLLATE "C" NOT NULL, doc jsonb NOT NULL); CREATE INDEX IF NOT EXISTS rm_${collection}_org_id ON rm_${collection} (organization_id, id)`).then(() => undefined);
+        made = changeSchema(pool, `CREATE TABLE IF NOT EXISTS rm_${collection} (id text COLLATE "C" PRIMARY KEY, organization_id text COLLATE "C" NOT NULL, doc jsonb NOT NULL); CREATE INDEX IF NOT EXISTS rm_${collection}_org_id ON rm_${collection} (organization_id, id)`);
         made.catch(() => tables.delete(collection));
         tables.set(collection, made);
       }
@@ -137,9 +137,8 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
 
   static async open(connectionString: string): Promise<PostgresReadStore> {
     const pool = openPool(connectionString);
-    await pool.query('CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text)');
     // Stores made before fences had none: 0 is a fence nobody holds.
-    await pool.query('ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
+    await changeSchema(pool, 'CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text); ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
     return new PostgresReadStore(pool, true, new Map());
   }
 
@@ -195,7 +194,7 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
   async ensureIndex(collection: string, field: string): Promise<void> {
     await this.ensure(collection);
     if (field === 'id' || field === 'organizationId') return;
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS rm_${collection}_${field}_id ON rm_${collection} (organization_id, ${column(field)}, id)`);
+    await changeSchema(this.pool, `CREATE INDEX IF NOT EXISTS rm_${collection}_${field}_id ON rm_${collection} (organization_id, ${column(field)}, id)`);
   }
 
   async reset(checkpointName: string, collections: string[]): Promise<void> {
