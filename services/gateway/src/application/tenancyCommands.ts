@@ -8,10 +8,11 @@ import { generateApiKey } from './apiKeySecrets.ts';
 const run = (ctx: ServiceContext, organizationId: string, command: OrganizationCommand) => runCommand(ctx, organizationDecider, organizationStream(organizationId), command);
 
 /**
- * A command whose answer carries a secret shown once: committed, it is answered with the secret even when a read
- * model has not caught up yet (`visible: false`, answered 202), or the secret would be lost with the answer.
+ * A command whose answer carries what the client cannot find otherwise (a secret shown once, a new id): committed,
+ * it is answered with it even when another service's read model has not caught up yet (`visible: false`, answered
+ * 202), or it would be lost with the answer.
  */
-async function runShowingSecret(ctx: ServiceContext, organizationId: string, command: OrganizationCommand) {
+async function runAnswering(ctx: ServiceContext, organizationId: string, command: OrganizationCommand) {
   const result = await runCommand(ctx, organizationDecider, organizationStream(organizationId), command, { consistent: false });
   let visible = true;
   if (result.write) {
@@ -36,20 +37,20 @@ export async function createOrganization(ctx: ServiceContext, meta: Omit<Command
   const secret = generateApiKey();
   // So is the owner key's id: a replay answers with the key that exists (its secret is not shown again).
   const ownerKey = { keyId: deterministicUuid(`${meta.commandId}:owner-key`), name: 'owner', role: 'owner' as const, projectId: null, keyHash: secret.keyHash, prefix: secret.prefix };
-  const result = await runShowingSecret(ctx, organizationId, { type: 'CreateOrganization', data: { organizationId, ...input, ownerKey }, metadata: { ...meta, organizationId } });
+  const result = await runAnswering(ctx, organizationId, { type: 'CreateOrganization', data: { organizationId, ...input, ownerKey }, metadata: { ...meta, organizationId } });
   return { organizationId, apiKey: result.replayed ? null : secret.key, keyId: ownerKey.keyId, visible: result.visible };
 }
 
 export async function createProject(ctx: ServiceContext, meta: CommandMetadata, name: string) {
   const projectId = deterministicUuid(`${meta.commandId}:project`);
-  await run(ctx, meta.organizationId, { type: 'CreateProject', data: { projectId, name }, metadata: meta });
-  return projectId;
+  const { visible } = await runAnswering(ctx, meta.organizationId, { type: 'CreateProject', data: { projectId, name }, metadata: meta });
+  return { projectId, visible };
 }
 
 export async function issueApiKey(ctx: ServiceContext, meta: CommandMetadata, input: { name: string; role: ApiKeyRole; projectId: string | null }) {
   const secret = generateApiKey();
   const keyId = deterministicUuid(`${meta.commandId}:api-key`);
-  const result = await runShowingSecret(ctx, meta.organizationId, { type: 'IssueApiKey', data: { keyId, ...input, keyHash: secret.keyHash, prefix: secret.prefix }, metadata: meta });
+  const result = await runAnswering(ctx, meta.organizationId, { type: 'IssueApiKey', data: { keyId, ...input, keyHash: secret.keyHash, prefix: secret.prefix }, metadata: meta });
   return { keyId, key: result.replayed ? null : secret.key, visible: result.visible };
 }
 

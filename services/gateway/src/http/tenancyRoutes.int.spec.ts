@@ -86,7 +86,7 @@ describe('organizations', () => {
 });
 
 describe('a secret shown once, while a read model lags', () => {
-  it('is in the 202 answer of a created organization or an issued key: committed, it is never lost with the answer', async () => {
+  it('is in the 202 answer of a created organization or an issued key, and so is a new project\'s id: committed, never lost with the answer', async () => {
     // A read model of organizations that holds its events until released (another service's, far behind).
     let release = () => {};
     const held = new Promise<void>((r) => (release = r));
@@ -103,6 +103,10 @@ describe('a secret shown once, while a read model lags', () => {
       expect(issued.statusCode, issued.body).toBe(202);
       expect((issued.json() as { key: string }).key).toMatch(/^cmk_/);
       expect((await slow.app.inject({ url: '/v1/projects', headers: bearer(issued.json().key) })).statusCode).toBe(200);
+      // A new project's id too (a client could not tell which it was among several of one name).
+      const project = await slow.app.inject({ method: 'POST', url: '/v1/projects', headers: bearer(apiKey), payload: { name: 'Harbour' } });
+      expect([project.statusCode, project.headers.location], project.body).toEqual([202, `/v1/projects/${project.json().id}`]);
+      expect(project.json()).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), name: 'Harbour' });
     } finally {
       release();
       await slow.close();

@@ -95,13 +95,19 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       tags: ['projects'],
       security,
       body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: nameField } } as const,
-      response: { 201: { $ref: 'Project#' }, ...problemResponses(400, 401, 403, 409) },
+      response: {
+        201: { $ref: 'Project#' },
+        202: { description: 'Created, but a read model does not show it yet: its id is here, poll the Location', anyOf: [{ $ref: 'Project#' }, { type: 'object', required: ['id'], properties: { id: uuidField, name: { type: 'string' } } }] },
+        ...problemResponses(400, 401, 403, 409),
+      },
     },
     handler: async (request, reply) => {
       const auth = organizationKeyAuth(request, 'create projects');
-      const projectId = await createProject(ctx, commandMetadata(request, ctx, auth.organizationId), request.body.name.trim());
-      reply.code(201).header('location', `/v1/projects/${projectId}`);
-      return readStore.get<ProjectView>(C.projects, projectId);
+      const name = request.body.name.trim();
+      const { projectId, visible } = await createProject(ctx, commandMetadata(request, ctx, auth.organizationId), name);
+      reply.code(visible ? 201 : 202).header('location', `/v1/projects/${projectId}`);
+      if (!visible) reply.header('retry-after', '1');
+      return (await readStore.get<ProjectView>(C.projects, projectId)) ?? { id: projectId, name };
     },
   });
 

@@ -26,7 +26,7 @@ export async function seedDemo(ctx: ServiceContext, dataDir: string, billing: Om
   const created = org.apiKey !== null;
   if (created) writeFileSync(keyFile, `${org.apiKey}\n`, { mode: 0o600 });
   const existing = await ctx.readStore.find<ProjectView>(tenancyCollections.projects, { organizationId: org.organizationId }, { limit: 1 });
-  const projectId = existing[0]?.id ?? (await createProject(ctx, { commandId: 'demo-seed-project', now, organizationId: org.organizationId }, 'Downtown curbs'));
+  const projectId = existing[0]?.id ?? (await createProject(ctx, { commandId: 'demo-seed-project', now, organizationId: org.organizationId }, 'Downtown curbs')).projectId;
   const apiKey = org.apiKey ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : null);
   // An active annual subscription, collected by bank transfer against invoices (a city with a PO). With Stripe,
   // whose default terms are card only, the seed grants invoice terms as the operator would for a city.
