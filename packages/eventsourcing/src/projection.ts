@@ -28,7 +28,7 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
   return subscriptions.subscribe(
     projection.name,
     projection.filter,
-    (batch: StoredEvent[], { checkpoint }) =>
+    (batch: StoredEvent[], context) =>
       readStore.transaction(async (tx) => {
         for (let i = 0; i < batch.length; i++) {
           // Reads of a projection resolve at once (SQLite is synchronous): without a pause a batch of hundreds of
@@ -36,7 +36,7 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
           if (i > 0 && i % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
           await projection.apply(batch[i]!, tx);
         }
-        await tx.saveCheckpoint(projection.name, checkpoint);
+        await context.save(tx);
       }),
     { checkpointing: 'by-handler', batchSize: options.batchSize ?? projection.batchSize ?? 500, ...(options.retry ? { retry: options.retry } : {}) },
   );

@@ -15,7 +15,8 @@ export function parkedDeadLetter(subscription: string, event: Pick<DeadLetter, '
 export async function retryDeadLetter(env: { store: EventStore; checkpoints: ReadStore; now?: () => Date }, deadLetter: DeadLetter, handle: BatchHandler, checkpoint: Checkpoint): Promise<void> {
   try {
     const event = await eventOf(env.store, deadLetter);
-    await handle([event], { checkpoint });
+    // The subscription is already past the event: its checkpoint stays where it is.
+    await handle([event], { checkpoint, save: async () => undefined });
     const resolvedAt = (env.now?.() ?? new Date()).toISOString();
     await env.checkpoints.transaction((tx) => tx.put(DEAD_LETTERS, { ...deadLetter, status: 'resolved', resolvedAt }));
   } catch (err) {

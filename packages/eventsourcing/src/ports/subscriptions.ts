@@ -1,13 +1,19 @@
 import { categoryOf } from '@curbmap/contracts';
 import type { Checkpoint, EventFilter, StoredEvent } from './eventStore.ts';
+import type { ReadStoreTx } from './readStore.ts';
 
 export interface BatchContext {
   /**
-   * Opaque: where the subscription stands once this batch is handled. A `by-handler` subscription stores it
-   * with its writes (a row number here, a per-partition offset map on Kafka); it is never older than the one
-   * stored before.
+   * Opaque: where the subscription stands once this batch is handled (a log position here, a partition's offset
+   * and position on Kafka); never older than the one stored before.
    */
   checkpoint: Checkpoint;
+  /**
+   * Stores the checkpoint in tx, with the handler's writes (a `by-handler` subscription calls it): under the
+   * subscription's name, or on Kafka in the partition's own row, fenced, so a process that lost the partition to
+   * another writes nothing (the transaction fails with FencedError).
+   */
+  save(tx: ReadStoreTx): Promise<void>;
 }
 
 export type BatchHandler = (batch: StoredEvent[], context: BatchContext) => Promise<void>;

@@ -59,6 +59,11 @@ export interface Config {
   /** KAFKA_BROKERS (with DATABASE_URL): distributed mode, subscriptions on Kafka, the log relayed from here. */
   kafkaBrokers: string[] | null;
   /**
+   * KAFKA_PARTITIONS (default 6): partitions of each topic the platform creates, so at most that many processes
+   * of a service share its work. Topics keep the count they were made with (deployment.md: changing it).
+   */
+  kafkaPartitions: number;
+  /**
    * SERVICE_URLS (`usage=http://127.0.0.1:4103,…`): services in their own processes, their routes forwarded. A
    * service named more than once (`usage=http://…:4103,usage=http://…:4113`) runs in several processes.
    */
@@ -105,6 +110,7 @@ const schema = {
     S3_URL: { type: 'string', pattern: '^https?://' },
     S3_BUCKET: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' },
     KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
+    KAFKA_PARTITIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 6 },
     SERVICE_URLS: { type: 'string', pattern: '^[a-z]+=https?://[^,\\s]+(,[a-z]+=https?://[^,\\s]+)*$' },
     CURBMAP_INTERNAL_SECRET: { type: 'string', minLength: 32 },
     CURBMAP_REMITTANCE_BANK: { type: 'string', minLength: 2, maxLength: 120 },
@@ -179,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kurrentdbUrl: (raw['KURRENTDB_URL'] as string | undefined) ?? null,
     s3: raw['S3_BUCKET'] ? { url: (raw['S3_URL'] as string | undefined) ?? null, bucket: raw['S3_BUCKET'] as string } : null,
     kafkaBrokers: raw['KAFKA_BROKERS'] ? (raw['KAFKA_BROKERS'] as string).split(',') : null,
+    kafkaPartitions: raw['KAFKA_PARTITIONS'] as number,
     serviceUrls: serviceUrlsOf((raw['SERVICE_URLS'] as string | undefined) ?? ''),
     internalSecret: (raw['CURBMAP_INTERNAL_SECRET'] as string | undefined) ?? null,
     clockFile: (raw['CURBMAP_CLOCK_FILE'] as string | undefined) ?? null,

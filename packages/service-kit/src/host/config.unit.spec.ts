@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, usageCloseIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, mongoUrl: null, kurrentdbUrl: null, s3: null, kafkaBrokers: null, serviceUrls: {}, internalSecret: null, remittance: null, clockFile: null });
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, usageCloseIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, mongoUrl: null, kurrentdbUrl: null, s3: null, kafkaBrokers: null, kafkaPartitions: 6, serviceUrls: {}, internalSecret: null, remittance: null, clockFile: null });
   });
 
   it('reads TRUST_PROXY as fastify takes it', () => {

@@ -35,7 +35,7 @@ export interface ServiceProcess {
  */
 export async function startServiceProcess(module: ServiceModule, config: ServiceProcessConfig, logger: Logger = pino({ level: config.logLevel })): Promise<ServiceProcess> {
   const log = logger.child({ service: module.name });
-  const storage = await openStorage(config.dataDir, [module], log, { databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl, kurrentdbUrl: config.kurrentdbUrl, kafkaBrokers: config.kafkaBrokers, clientId: `curbmap-${module.name}` });
+  const storage = await openStorage(config.dataDir, [module], log, { databaseUrl: config.databaseUrl, mongoUrl: config.mongoUrl, kurrentdbUrl: config.kurrentdbUrl, kafkaBrokers: config.kafkaBrokers, kafkaPartitions: config.kafkaPartitions, clientId: `curbmap-${module.name}` });
   const projections: Subscription[] = [];
   const ctx: ServiceContext = {
     store: storage.store,

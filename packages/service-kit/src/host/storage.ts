@@ -15,6 +15,8 @@ export interface StorageOptions {
   kurrentdbUrl?: string | null;
   /** KAFKA_BROKERS: subscriptions are Kafka consumer groups (needs DATABASE_URL: every process shares the store). */
   kafkaBrokers?: string[] | null;
+  /** KAFKA_PARTITIONS: partitions of each topic created here. */
+  kafkaPartitions?: number;
   /** Publish the log to Kafka from this process (one process of an installation: the gateway). */
   relay?: boolean;
   /** Kafka client id (the process's name). */
@@ -67,9 +69,9 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       let relay: KafkaRelay | null = null;
       if (kafkaBrokers) {
         const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
-        subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log });
+        subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}) });
         // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
-        relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
+        relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}), leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
         await relay?.start();
       } else {
         // Appends made here wake subscriptions here at once; other processes' are found by polling.

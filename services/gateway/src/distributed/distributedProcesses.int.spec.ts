@@ -218,7 +218,7 @@ if (unavailable) {
       await consumer.connect();
       await consumer.subscribe({ topics: ['curbmap.stripeevent'], fromBeginning: true });
       const seen: string[] = [];
-      await consumer.run({ eachMessage: async ({ message }) => void seen.push(message.key!.toString()) });
+      await consumer.run({ eachMessage: async ({ message }) => void seen.push((JSON.parse(message.value!.toString()) as { streamId: string }).streamId) });
       await expect.poll(() => seen, { timeout: 30_000 }).toContain('stripeevent-evt_distributed0001');
       await consumer.disconnect();
       expect(seen.filter((k) => k === 'stripeevent-evt_distributed0001')).toHaveLength(1);

@@ -34,6 +34,8 @@ export interface EmbeddedOptions {
   trustProxy?: boolean | number | string[];
   /** KAFKA_BROKERS (with DATABASE_URL): subscriptions consume Kafka, and this process relays the log to it. */
   kafkaBrokers?: string[] | null;
+  /** KAFKA_PARTITIONS: partitions of each topic the relay creates. */
+  kafkaPartitions?: number;
   /** SERVICE_URLS: services running in their own processes; their routes are forwarded, their projections run there. */
   remoteServices?: Record<string, RemoteService>;
 }
@@ -64,7 +66,7 @@ export async function startEmbeddedPlatform(options: EmbeddedOptions): Promise<E
   // Services in their own processes run their projections and processes there; this one hosts the rest.
   const hosted = modules.filter((m) => !remote[m.name]);
   for (const service of Object.values(remote)) service.start();
-  const storage = await openStorage(options.dataDir, modules, logger, { databaseUrl: options.databaseUrl ?? null, mongoUrl: options.mongoUrl ?? null, kurrentdbUrl: options.kurrentdbUrl ?? null, kafkaBrokers: options.kafkaBrokers ?? null, relay: true, clientId: 'curbmap-gateway' });
+  const storage = await openStorage(options.dataDir, modules, logger, { databaseUrl: options.databaseUrl ?? null, mongoUrl: options.mongoUrl ?? null, kurrentdbUrl: options.kurrentdbUrl ?? null, kafkaBrokers: options.kafkaBrokers ?? null, ...(options.kafkaPartitions ? { kafkaPartitions: options.kafkaPartitions } : {}), relay: true, clientId: 'curbmap-gateway' });
   const { registry, store, readStore, subscriptions } = storage;
 
   const projections: Subscription[] = [];

@@ -181,7 +181,7 @@ class RunningSubscription implements Subscription {
         }
         if (batch.length > 0) {
           const last = batch[batch.length - 1]!.globalPosition;
-          await this.handle(batch, { checkpoint: last });
+          await this.handle(batch, { checkpoint: last, save: (tx) => tx.saveCheckpoint(this.name, last) });
           if (this.options.checkpointing !== 'by-handler') await checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, last));
           this.advance(batch.length < size ? head : last);
         } else {

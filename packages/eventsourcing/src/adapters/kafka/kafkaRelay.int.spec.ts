@@ -17,6 +17,8 @@ const unavailable = kafkaUnavailable();
 interface Received {
   topic: string;
   key: string;
+  streamId: string;
+  organizationId: string;
   eventId: string;
   version: number;
 }
@@ -32,9 +34,9 @@ async function consumeAll(kafka: Kafka, topics: string[], count: number): Promis
     consumer
       .run({
         eachMessage: async ({ topic, message }) => {
-          const event = JSON.parse(message.value!.toString()) as { id: string; streamVersion: number };
+          const event = JSON.parse(message.value!.toString()) as { id: string; streamId: string; organizationId: string; streamVersion: number };
           expect(message.headers!['event-id']!.toString()).toBe(event.id);
-          received.push({ topic, key: message.key!.toString(), eventId: event.id, version: event.streamVersion });
+          received.push({ topic, key: message.key!.toString(), streamId: event.streamId, organizationId: event.organizationId, eventId: event.id, version: event.streamVersion });
           if (received.length >= count) {
             clearTimeout(timer);
             setImmediate(resolve);
@@ -59,7 +61,7 @@ if (unavailable) {
     }, 90_000);
     afterAll(() => broker?.stop(), 30_000);
 
-    it('publishes every stored event once to its category\'s topic, keyed by stream, in order; resumes from its checkpoint; after a crash between send and checkpoint it sends again, never skips', async () => {
+    it('publishes every stored event once to its category\'s topic, keyed by organization (so a stream stays in one partition), in order; resumes from its checkpoint; after a crash between send and checkpoint it sends again, never skips', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'curbmap-relay-'));
       const database = new SqliteDatabase(join(dir, 'curbmap.db'));
       const store = new SqliteEventStore(database, testRegistry());
@@ -77,10 +79,12 @@ if (unavailable) {
         const first = await consumeAll(kafka, ['curbmap.thing', 'curbmap.other'], 25);
         expect(new Set(first.map((r) => r.eventId)).size).toBe(25);
         for (const stream of ['thing-a', 'thing-b', 'other-c']) {
-          const versions = first.filter((r) => r.key === stream).map((r) => r.version);
+          const versions = first.filter((r) => r.streamId === stream).map((r) => r.version);
           expect(versions, stream).toEqual(Array.from({ length: versions.length }, (_, i) => i));
         }
-        expect(first.filter((r) => r.topic === 'curbmap.other').map((r) => r.key)).toEqual(Array(5).fill('other-c'));
+        expect(first.filter((r) => r.topic === 'curbmap.other').map((r) => r.streamId)).toEqual(Array(5).fill('other-c'));
+        // Keyed by organization: one organization's events of every topic land in partitions of one number.
+        expect(first.every((r) => r.key === (r.organizationId || r.streamId))).toBe(true);
 
         // Restarted, it goes on from its checkpoint: only the new events.
         await store.append('thing-a', [counted(10), counted(11)], { expectedVersion: 9 });
@@ -106,7 +110,7 @@ if (unavailable) {
         expect(new Set(ids).size).toBe(30);
         const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
         expect(repeated).toHaveLength(3);
-        const a = all.filter((r) => r.key === 'thing-a').map((r) => r.version);
+        const a = all.filter((r) => r.streamId === 'thing-a').map((r) => r.version);
         expect([...new Set(a)]).toEqual(Array.from({ length: 15 }, (_, i) => i));
       } finally {
         await store.close();

@@ -2,7 +2,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import type { Leadership } from '../postgres/postgresLeadership.ts';
-import { KafkaTopics, topicOfEvent } from './kafkaTopics.ts';
+import { DEFAULT_PARTITIONS, KafkaTopics, topicOfEvent } from './kafkaTopics.ts';
 
 export interface KafkaRelayOptions {
   store: EventStore;
@@ -45,7 +45,7 @@ export class KafkaRelay {
   private leader = true;
 
   constructor(options: KafkaRelayOptions) {
-    this.options = { name: 'kafka-relay', batchSize: 500, idleMs: 50, topicOf: topicOfEvent, partitions: 3, ...options };
+    this.options = { name: 'kafka-relay', batchSize: 500, idleMs: 50, topicOf: topicOfEvent, partitions: DEFAULT_PARTITIONS, ...options };
     this.topics = new KafkaTopics(this.options.kafka, this.options.partitions);
   }
 
@@ -96,7 +96,7 @@ export class KafkaRelay {
         acks: -1,
         topicMessages: [...byTopic].map(([topic, events]) => ({
           topic,
-          messages: events.map((e) => ({ key: e.streamId, value: JSON.stringify(e), headers: { 'event-id': e.id, 'event-type': e.type, 'schema-version': String(e.schemaVersion) } })),
+          messages: events.map((e) => ({ key: e.organizationId || e.streamId, value: JSON.stringify(e), headers: { 'event-id': e.id, 'event-type': e.type, 'schema-version': String(e.schemaVersion) } })),
         })),
       });
       const last = batch[batch.length - 1]!.globalPosition;

@@ -6,9 +6,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counted, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/infra';
-import type { Checkpoint } from '../../ports/eventStore.ts';
+import type { Checkpoint, StoredEvent } from '../../ports/eventStore.ts';
 import { DEAD_LETTERS, type DeadLetter } from '../../ports/subscriptions.ts';
 import type { Document } from '../../ports/readStore.ts';
+import type { BatchContext } from '../../ports/subscriptions.ts';
 import { SqliteDatabase } from '../sqlite/sqliteDatabase.ts';
 import { SqliteEventStore } from '../sqlite/sqliteEventStore.ts';
 import { SqliteReadStore } from '../sqlite/sqliteReadStore.ts';
@@ -36,11 +37,13 @@ async function kafkaFixture(brokers: string[]) {
     subscriptions,
     relay,
     kafka,
-    /** Offsets per partition equal to each of its topics' ends, once the relay has published the position. */
-    async checkpointAt(stored: Checkpoint, position: Checkpoint) {
+    /** Each partition's own row at its topic's end, once the relay has published the position. */
+    async checkpointAt(name: string, position: Checkpoint) {
       await subscriptions.relayed(position, Date.now() + 10_000, () => `relay did not reach ${position}`);
-      if (stored === null) return false;
-      const offsets = Object.fromEntries(Object.entries(JSON.parse(stored) as Record<string, { next: string }>).map(([k, v]) => [k, v.next]));
+      const rows = await readStore.loadCheckpoints(`${name}@`);
+      if (rows.size === 0) return false;
+      // A row taken (fenced) whose partition had nothing for the subscription yet has no position.
+      const offsets = Object.fromEntries([...rows].map(([row, mark]) => [row.slice(name.length + 1), mark === null ? '0' : (JSON.parse(mark) as { next: string }).next]));
       for (const topic of new Set(Object.keys(offsets).map((k) => k.slice(0, k.lastIndexOf(':'))))) {
         for (const [partition, end] of await topics.ends(topic)) if (end > 0n && offsets[`${topic}:${partition}`] !== String(end)) return false;
       }
@@ -78,7 +81,8 @@ if (unavailable) {
         const topic = topicOfEvent({ streamId: `${category}-1` });
         await f.subscriptions.relayed(position, Date.now() + 10_000, () => 'relay did not publish');
         const [partition, end] = [...(await f.subscriptions.topics.ends(topic))].find(([, e]) => e > 0n)!;
-        // Handled and checkpointed, but the commit to Kafka never made it (the broker went away in between).
+        // Handled and checkpointed (in the one row stored before partitions had rows of their own), but the commit
+        // to Kafka never made it (the broker went away in between).
         const name = `lag-${category}`;
         await f.readStore.transaction((tx) => tx.saveCheckpoint(name, JSON.stringify({ [`${topic}:${partition}`]: { next: String(end), position } })));
         const seen: string[] = [];
@@ -175,10 +179,11 @@ if (unavailable) {
           applied.push(...batch.map((e) => (e.data as { count: number }).count));
         }, { retry: { maxAttempts: 3, baseDelayMs: 10 } });
         await sub.caughtUp;
-        // Something that is not an event, written to the topic by someone else, ahead of the events (same key: same partition).
+        // Something that is not an event, written to the topic by someone else, ahead of the events (keyed by their
+        // organization, as the relay keys them: same partition).
         const producer = f.kafka.producer();
         await producer.connect();
-        await producer.send({ topic, messages: [{ key: `${category}-a`, value: '{not json' }] });
+        await producer.send({ topic, messages: [{ key: counted(0).organizationId, value: '{not json' }] });
         await producer.disconnect();
         const { position } = await f.store.append(`${category}-a`, [counted(1), counted(2), counted(3)], { expectedVersion: 'any' });
         await sub.waitFor(position);
@@ -215,5 +220,56 @@ if (unavailable) {
         await f.close();
       }
     }, 60_000);
+
+    it('two members of one group: one that lost its partition in a rebalance while handling a batch writes nothing after the new owner took it (fenced)', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      const other = new KafkaSubscriptions({ kafka: new Kafka({ clientId: 'second-member', brokers: broker.brokers, logLevel: logLevel.NOTHING }), store: f.store, checkpoints: f.readStore, sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 3_000 });
+      const first = new KafkaSubscriptions({ kafka: f.kafka, store: f.store, checkpoints: f.readStore, sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 3_000 });
+      let release = () => {};
+      try {
+        const category = `fence${randomBytes(4).toString('hex')}`;
+        const name = `count-${category}`;
+        // Deliberately not idempotent (no applied versions): an event applied twice, or a stale write, shows in the count.
+        const gate = new Promise<void>((r) => (release = r));
+        const held: string[] = [];
+        const handler = (member: string) => async (batch: StoredEvent[], context: BatchContext) =>
+          f.readStore.transaction(async (tx) => {
+            const doc = await tx.get<Document & { count: number }>('fence_counts', category);
+            // The first member's first batch stalls after its read, until the other has taken the partition over.
+            if (member === 'first' && held.length === 0) {
+              held.push(...batch.map((e) => e.id));
+              await gate;
+            }
+            await tx.put('fence_counts', { id: category, organizationId: batch[0]!.organizationId, count: (doc?.count ?? 0) + batch.length });
+            await context.save(tx);
+          });
+        const a = first.subscribe(name, { categories: [category] }, handler('first'), { checkpointing: 'by-handler' });
+        await a.caughtUp;
+        await f.store.append(`${category}-1`, Array.from({ length: 5 }, (_, i) => counted(i)), { expectedVersion: 'any' });
+        await expect.poll(() => held.length, { timeout: 20_000 }).toBe(5);
+        // The second member joins: the stalled one misses the rebalance and is left out; the other takes every partition.
+        const b = other.subscribe(name, { categories: [category] }, handler('second'), { checkpointing: 'by-handler' });
+        const count = async () => (await f.readStore.get<Document & { count: number }>('fence_counts', category))?.count ?? 0;
+        await expect.poll(count, { timeout: 30_000, interval: 100 }).toBe(5);
+        const { position } = await f.store.append(`${category}-1`, Array.from({ length: 3 }, (_, i) => counted(5 + i)), { expectedVersion: 'any' });
+        await b.waitFor(position, 20_000);
+        expect(await count()).toBe(8);
+        // The first member's batch goes on now, from what it read before: fenced, it writes nothing (it would write 5).
+        release();
+        await new Promise((r) => setTimeout(r, 1_000));
+        expect(await count()).toBe(8);
+        // Both go on sharing the group; every later event is applied once.
+        const last = await f.store.append(`${category}-1`, [counted(8), counted(9)], { expectedVersion: 'any' });
+        await f.subscriptions.relayed(last.position, Date.now() + 10_000, () => 'relay did not publish');
+        await expect.poll(count, { timeout: 30_000, interval: 100 }).toBe(10);
+        await new Promise((r) => setTimeout(r, 1_000));
+        expect(await count()).toBe(10);
+      } finally {
+        release();
+        await first.stopAll();
+        await other.stopAll();
+        await f.close();
+      }
+    }, 120_000);
   });
 }

@@ -1,15 +1,18 @@
 import { categoriesOfTypes, topicOf } from '@curbmap/contracts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { FencedError } from '../../errors.ts';
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
+import type { ReadStoreTx } from '../../ports/readStore.ts';
 import { DEAD_LETTERS, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
 import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningSubscriptions.ts';
-import { DEAD_LETTER_TOPIC, KafkaTopics } from './kafkaTopics.ts';
+import { coPartitionedAssigner } from './kafkaAssigner.ts';
+import { DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS, KafkaTopics } from './kafkaTopics.ts';
 
 /** How often a consumer busy in a handler tells the group it is alive (kafkajs sends it only if due). */
 const HEARTBEAT_WHILE_HANDLING_MS = 1_000;
 
-/** Checkpoints here are offsets per partition (with the log position handled in each). */
+/** Checkpoints here are offsets per partition (with the log position handled in each), a row per partition. */
 export interface KafkaSubscriptionsOptions extends SubscriptionsEnvironment {
   kafka: Kafka;
   /** The log the relay publishes: how far it got is compared with positions (waitFor); parked events are read back from it. */
@@ -20,16 +23,23 @@ export interface KafkaSubscriptionsOptions extends SubscriptionsEnvironment {
   topicsOf?: (filter: EventFilter) => string[];
   /** Consumer group of a subscription: prefix + name. */
   groupPrefix?: string;
+  /** Partitions of each topic created (KAFKA_PARTITIONS, default 6): how many processes of a service can share the work. */
   partitions?: number;
   /** How long the group waits for a consumer that stopped heartbeating before giving its partitions to another. */
   sessionTimeoutMs?: number;
+  /** How long a rebalance waits for a member still handling a batch before going on without it (kafkajs: 60 s). */
+  rebalanceTimeoutMs?: number;
 }
 
 /**
- * Subscriptions fed by Kafka: one consumer group per subscription, reading its categories' topics. A batch's
- * offsets are committed to Kafka only after its handler's effect; the checkpoint (next offset per partition)
- * is stored with the handler's writes (`by-handler`) or right after (`after-batch`), and messages below it are
- * skipped after a restart, so a crash between the two never applies one twice. The relay publishes the log in
+ * Subscriptions fed by Kafka: one consumer group per subscription, reading its categories' topics, shared by
+ * every process that runs the subscription (partition p of each topic to one member, coPartitionedAssigner). A
+ * batch's offsets are committed to Kafka only after its handler's effect; the partition's checkpoint (next offset,
+ * last log position) is its own row, `<name>@<topic>:<partition>`, stored with the handler's writes (`by-handler`)
+ * or right after (`after-batch`), and messages below it are skipped after a restart, so a crash between the two
+ * never applies one twice. A member given a partition takes its row's fence first (and reads the row after it):
+ * a member that lost the partition in a rebalance and is still handling a batch of it can then neither store its
+ * checkpoint nor its writes (FencedError), and leaves the batch to the new owner. The relay publishes the log in
  * order, so within a partition log positions only grow: a message at or below the last position handled there is
  * the relay's resend after a crash between its send and its checkpoint, and is dropped (that position is part of
  * the checkpoint, so this holds across restarts of the consumer too). A failing batch is retried one message at
@@ -44,7 +54,7 @@ export class KafkaSubscriptions implements Subscriptions {
 
   constructor(options: KafkaSubscriptionsOptions) {
     this.options = { relayCheckpoint: 'kafka-relay', groupPrefix: 'curbmap.', ...options };
-    this.topics = new KafkaTopics(options.kafka, options.partitions ?? 3);
+    this.topics = new KafkaTopics(options.kafka, options.partitions ?? DEFAULT_PARTITIONS);
   }
 
   subscribe(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions = {}): Subscription {
@@ -92,17 +102,33 @@ export class KafkaSubscriptions implements Subscriptions {
 
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/** A partition's checkpoint row: its own, so members of a group never write each other's. */
+export const partitionCheckpoint = (subscription: string, key: string) => `${subscription}@${key}`;
+
+function parseMark(text: string): PartitionMark {
+  const { next, position } = JSON.parse(text) as { next: string; position: Checkpoint };
+  return { next: BigInt(next), position };
+}
+
+const formatMark = (mark: PartitionMark) => JSON.stringify({ next: String(mark.next), position: mark.position });
+
 /** Where a partition stands: the next offset to handle, and the log position of the last event handled there. */
 interface PartitionMark {
   next: bigint;
   position: Checkpoint;
 }
 
-/** The stored checkpoint: a mark per `<topic>:<partition>`, as JSON. */
+/** Where the subscription stands: a mark per `<topic>:<partition>`, as JSON (before partitions had rows, also what was stored). */
 function parseCheckpoint(checkpoint: Checkpoint): Map<string, PartitionMark> {
   if (checkpoint === null) return new Map();
-  const parsed = JSON.parse(checkpoint) as Record<string, { next: string; position: Checkpoint }>;
-  return new Map(Object.entries(parsed).map(([k, v]) => [k, { next: BigInt(v.next), position: v.position }]));
+  try {
+    const parsed = JSON.parse(checkpoint) as Record<string, { next: string; position: Checkpoint }>;
+    if (typeof parsed !== 'object' || parsed === null) return new Map();
+    return new Map(Object.entries(parsed).map(([k, v]) => [k, { next: BigInt(v.next), position: v.position }]));
+  } catch {
+    // Another adapter's checkpoint (a log position): nothing about partitions.
+    return new Map();
+  }
 }
 
 function formatCheckpoint(marks: Map<string, PartitionMark>): string {
@@ -111,7 +137,7 @@ function formatCheckpoint(marks: Map<string, PartitionMark>): string {
 
 /** Newest stream version handled per stream, for the newest streams (read-your-writes waits). */
 class StreamVersions {
-  private readonly versions = new Map<string, number>();
+  private readonly versions = new Map<string, { version: number; partition: string }>();
   private readonly max: number;
 
   constructor(max: number) {
@@ -119,13 +145,18 @@ class StreamVersions {
   }
 
   get(streamId: string): number {
-    return this.versions.get(streamId) ?? -1;
+    return this.versions.get(streamId)?.version ?? -1;
   }
 
-  see(streamId: string, version: number): void {
+  /** The partition the stream's events came in (where its next ones come too). */
+  partitionOf(streamId: string): string | null {
+    return this.versions.get(streamId)?.partition ?? null;
+  }
+
+  see(streamId: string, version: number, partition: string): void {
     if (version <= this.get(streamId)) return;
     this.versions.delete(streamId);
-    this.versions.set(streamId, version);
+    this.versions.set(streamId, { version, partition });
     if (this.versions.size > this.max) this.versions.delete(this.versions.keys().next().value!);
   }
 }
@@ -134,8 +165,16 @@ class KafkaSubscription implements Subscription {
   readonly caughtUp: Promise<void>;
   private reachedHead = false;
   private stopped = false;
-  /** Per partition: the checkpoint. */
+  /** Per partition: the checkpoint (of partitions held now, or before, here). */
   private readonly handled = new Map<string, PartitionMark>();
+  /** The partitions this member holds, with the fence it took on each one's row. */
+  private readonly fences = new Map<string, number>();
+  /** The group's committed offsets of partitions not held here, as last read (waitFor). */
+  private readonly committedElsewhere = new Map<string, bigint>();
+  /** Marks of the single row stored before partitions had rows of their own: where a partition without a row starts. */
+  private legacy = new Map<string, PartitionMark>();
+  /** Fences being taken for the partitions the group just gave this member; batches wait for it. */
+  private claiming: Promise<void> = Promise.resolve();
   /** Commits refused (the broker away, the group rebalancing), tried again until made: partition → next offset, tries. */
   private readonly uncommitted = new Map<string, { next: bigint; tries: number }>();
   private commitRetry: ReturnType<typeof setTimeout> | null = null;
@@ -195,12 +234,21 @@ class KafkaSubscription implements Subscription {
   }
 
   private async startOnce(): Promise<void> {
-    const { kafka, checkpoints, log, sessionTimeoutMs } = this.env.options;
-    for (const [key, mark] of parseCheckpoint(await checkpoints.loadCheckpoint(this.name))) this.handled.set(key, mark);
+    const { kafka, checkpoints, log, sessionTimeoutMs, rebalanceTimeoutMs } = this.env.options;
+    const stored = await checkpoints.loadCheckpoint(this.name);
+    this.legacy = parseCheckpoint(stored);
+    // The subscription's own row says it exists (a projection with none starts from empty collections); the
+    // partitions' rows hold where each stands.
+    if (stored === null) await checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, '{}'));
     await this.env.topics.ensure(this.topicNames);
-    const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, ...(rebalanceTimeoutMs ? { rebalanceTimeout: rebalanceTimeoutMs } : {}), heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, partitionAssigners: [coPartitionedAssigner] });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => void this.joined().catch((err) => log?.warn({ err, subscription: this.name }, 'reading committed offsets failed')));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const keys = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => partitionKey(topic, p)));
+      // Fences of the last assignment no longer count: each partition given now is taken (again) before its next batch.
+      this.fences.clear();
+      this.claiming = this.claiming.then(() => this.claim(keys)).catch((err) => log?.warn({ err, subscription: this.name }, 'taking partitions failed; each is taken before its next batch'));
+    });
     // kafkajs restarts a consumer that crashed on a retriable error only: one that gave up for good (no group
     // coordinator after a long broker outage, say) would stay stopped, its partitions never read again.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -219,17 +267,28 @@ class KafkaSubscription implements Subscription {
     log?.info({ subscription: this.name, topics: this.topicNames, checkpoint: this.position() }, 'kafka subscription started');
   }
 
-  /** Partitions joined: what the group committed (or the start of a partition it never read) is reached. */
-  private async joined(): Promise<void> {
-    for (const topic of this.topicNames) {
-      for (const [partition, { committed, low }] of await this.env.topics.committed(this.groupId, topic)) {
-        const key = partitionKey(topic, partition);
-        const at = committed ?? low;
-        const mark = this.handled.get(key);
-        if (at > (mark?.next ?? 0n)) this.handled.set(key, { next: at, position: mark?.position ?? null });
-      }
+  /**
+   * Takes the partitions the group gave this member: each row's fence first, then where it stands (the row, read
+   * after the fence, so a former owner's last batch is in it or never will be; else the row stored before
+   * partitions had rows; and never before what the group committed, or the start of a partition it never read).
+   */
+  private async claim(keys: string[]): Promise<void> {
+    const committed = new Map<string, { committed: bigint | null; low: bigint }>();
+    for (const topic of new Set(keys.map((k) => splitKey(k)[0]))) {
+      for (const [partition, offsets] of await this.env.topics.committed(this.groupId, topic)) committed.set(partitionKey(topic, partition), offsets);
     }
+    for (const key of keys) await this.take(key, committed.get(key));
     this.notify();
+  }
+
+  private async take(key: string, offsets?: { committed: bigint | null; low: bigint }): Promise<number> {
+    const { fence, position } = await this.env.options.checkpoints.fenceCheckpoint(partitionCheckpoint(this.name, key));
+    let mark = position !== null ? parseMark(position) : (this.legacy.get(key) ?? null);
+    const at = offsets ? (offsets.committed ?? offsets.low) : 0n;
+    if (at > (mark?.next ?? 0n)) mark = { next: at, position: mark?.position ?? null };
+    if (mark) this.handled.set(key, mark);
+    this.fences.set(key, fence);
+    return fence;
   }
 
   position(): Checkpoint {
@@ -247,7 +306,28 @@ class KafkaSubscription implements Subscription {
     await this.env.relayed(position, deadline, late);
     const targets = new Map<string, bigint>();
     for (const topic of this.topicNames) for (const [partition, end] of await this.env.topics.ends(topic)) targets.set(partitionKey(topic, partition), end);
-    await this.until(() => [...targets].every(([key, end]) => (this.handled.get(key)?.next ?? 0n) >= end), deadline, late);
+    const reached = (key: string, end: bigint) => (this.handled.get(key)?.next ?? 0n) >= end || (this.committedElsewhere.get(key) ?? 0n) >= end;
+    // Partitions another process holds: reached when the group's committed offset is (committed after the checkpoint).
+    let waiting = true;
+    const elsewhere = async () => {
+      while (waiting) {
+        const behind = [...targets].filter(([key, end]) => !this.fences.has(key) && !reached(key, end)).map(([key]) => key);
+        if (behind.length === 0) return;
+        for (const topic of new Set(behind.map((k) => splitKey(k)[0]))) {
+          for (const [partition, { committed }] of await this.env.topics.committed(this.groupId, topic).catch(() => new Map())) {
+            if (committed !== null && committed > (this.committedElsewhere.get(partitionKey(topic, partition)) ?? 0n)) this.committedElsewhere.set(partitionKey(topic, partition), committed);
+          }
+        }
+        this.notify();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      void elsewhere();
+      await this.until(() => [...targets].every(([key, end]) => reached(key, end)), deadline, late);
+    } finally {
+      waiting = false;
+    }
   }
 
   /**
@@ -259,7 +339,9 @@ class KafkaSubscription implements Subscription {
     if (!filterTakes(this.filter, write)) return;
     const late = () => `subscription ${this.name} did not reach ${write.streamId}@${write.version} within ${timeoutMs} ms`;
     const byStream = this.until(() => this.versions.get(write.streamId) >= write.version, Date.now() + timeoutMs, late);
-    if (this.versions.get(write.streamId) >= 0 || write.position == null) return byStream;
+    // A stream seen in a partition this process still holds: its next events come here.
+    const partition = this.versions.partitionOf(write.streamId);
+    if ((partition !== null && this.fences.has(partition)) || write.position == null) return byStream;
     await Promise.any([byStream, this.waitFor(write.position, timeoutMs)]).catch(() => {
       throw new Error(late());
     });
@@ -278,9 +360,22 @@ class KafkaSubscription implements Subscription {
     this.onStop();
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const key = partitionKey(payload.batch.topic, payload.batch.partition);
+    try {
+      await this.claiming;
+      const fence = this.fences.get(key) ?? (await this.take(key));
+      await this.onPartitionBatch(payload, key, fence);
+    } catch (err) {
+      if (!(err instanceof FencedError)) throw err;
+      // Another process took the partition over (a rebalance this one has not heard of yet): its batch is the new owner's.
+      this.fences.delete(key);
+      this.env.options.log?.info({ subscription: this.name, partition: key }, 'partition taken over by another process; batch left to it');
+    }
+  }
+
+  private async onPartitionBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, key: string, fence: number): Promise<void> {
     const { topic, partition } = batch;
-    const key = partitionKey(topic, partition);
     const batchSize = this.options.batchSize ?? 500;
     const maxAttempts = this.options.retry?.maxAttempts ?? 5;
     const baseDelay = this.options.retry?.baseDelayMs ?? 200;
@@ -301,7 +396,7 @@ class KafkaSubscription implements Subscription {
       const first = entries[i]!;
       if (typeof first.event === 'string') {
         // Not an event at all: no retry can help.
-        await this.park(topic, partition, first.message, null, first.event, 1);
+        await this.park(topic, partition, first.message, null, first.event, 1, fence);
         if (!(await this.passed(key, [first], resolveOffset))) return;
         i += 1;
         continue;
@@ -321,25 +416,27 @@ class KafkaSubscription implements Subscription {
           if (this.takes(event)) events.push(event);
         }
         if (events.length > 0) {
-          const checkpoint = this.checkpointWith(key, { next: nextOffset(chunk), position: high });
+          const checkpoint = formatMark({ next: nextOffset(chunk), position: high });
+          const save = (tx: ReadStoreTx) => tx.saveCheckpoint(partitionCheckpoint(this.name, key), checkpoint, fence);
           // A handler may wait on read models or the log for longer than the session timeout: the group must not
           // take the partition away (and deliver the chunk again elsewhere) while it works.
           const beating = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_HANDLING_MS);
           try {
-            await this.handle(events, { checkpoint });
+            await this.handle(events, { checkpoint, save });
           } finally {
             clearInterval(beating);
           }
-          if (this.options.checkpointing !== 'by-handler') await this.env.options.checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, checkpoint));
+          if (this.options.checkpointing !== 'by-handler') await this.env.options.checkpoints.transaction(save);
         }
         // A commit refused (the group moved on, the broker away): leave the batch, kafkajs rejoins the group.
         if (!(await this.passed(key, chunk, resolveOffset))) return;
         failures = 0;
         i = end;
       } catch (err) {
+        if (err instanceof FencedError) throw err;
         failures += 1;
         if (chunk.length === 1 && failures >= maxAttempts) {
-          await this.park(topic, partition, first.message, first.event, err instanceof Error ? err.message : String(err), failures);
+          await this.park(topic, partition, first.message, first.event, err instanceof Error ? err.message : String(err), failures, fence);
           if (!(await this.passed(key, chunk, resolveOffset))) return;
           failures = 0;
           i = end;
@@ -357,7 +454,7 @@ class KafkaSubscription implements Subscription {
    * the commit failed (the checkpoint holds the chunk; the commit is tried again, and made when the partition comes again).
    */
   private async passed(key: string, chunk: { message: KafkaMessage; event: StoredEvent | string }[], resolveOffset: (offset: string) => void): Promise<boolean> {
-    for (const { event } of chunk) if (typeof event !== 'string') this.versions.see(event.streamId, event.streamVersion);
+    for (const { event } of chunk) if (typeof event !== 'string') this.versions.see(event.streamId, event.streamVersion, key);
     const next = nextOffset(chunk);
     const [topic, partition] = splitKey(key);
     this.handled.set(key, { next, position: this.lastPosition(chunk, this.handled.get(key)?.position ?? null) });
@@ -405,7 +502,7 @@ class KafkaSubscription implements Subscription {
   }
 
   /** To the dead-letter topic (the message as it came, the reason in headers), then a dead letter and the checkpoint past it. */
-  private async park(topic: string, partition: number, message: KafkaMessage, event: StoredEvent | null, error: string, attempts: number): Promise<void> {
+  private async park(topic: string, partition: number, message: KafkaMessage, event: StoredEvent | null, error: string, attempts: number, fence: number): Promise<void> {
     const { checkpoints, log, onParked, now } = this.env.options;
     const producer = await this.env.deadLetterProducer();
     await producer.send({
@@ -423,10 +520,10 @@ class KafkaSubscription implements Subscription {
       now?.() ?? new Date(),
     );
     const key = partitionKey(topic, partition);
-    const checkpoint = this.checkpointWith(key, { next: BigInt(message.offset) + 1n, position: this.lastPosition([{ event: event ?? 'unreadable' }], this.handled.get(key)?.position ?? null) });
+    const checkpoint = formatMark({ next: BigInt(message.offset) + 1n, position: this.lastPosition([{ event: event ?? 'unreadable' }], this.handled.get(key)?.position ?? null) });
     await checkpoints.transaction(async (tx) => {
       await tx.put(DEAD_LETTERS, { ...deadLetter });
-      await tx.saveCheckpoint(this.name, checkpoint);
+      await tx.saveCheckpoint(partitionCheckpoint(this.name, key), checkpoint, fence);
     });
     log?.error({ error, subscription: this.name, eventId, topic, partition, offset: message.offset, attempts }, 'message dead-lettered after repeated failures');
     onParked?.(deadLetter);
@@ -441,10 +538,6 @@ class KafkaSubscription implements Subscription {
     let position = before;
     for (const { event } of chunk) if (typeof event !== 'string' && this.env.options.store.compare(event.globalPosition, position) > 0) position = event.globalPosition;
     return position;
-  }
-
-  private checkpointWith(key: string, mark: PartitionMark): string {
-    return formatCheckpoint(new Map(this.handled).set(key, mark));
   }
 
   private exclusive<R>(fn: () => Promise<R>): Promise<R> {

@@ -2,8 +2,14 @@ import { categoryOf, topicOf } from '@curbmap/contracts';
 import type { Admin, Kafka } from 'kafkajs';
 import type { StoredEvent } from '../../ports/eventStore.ts';
 
-/** One topic per stream category (`curbmap.<category>`), keyed by stream id: a stream's events stay in order. */
+/**
+ * One topic per stream category (`curbmap.<category>`), keyed by organization: a stream's events stay in order (a
+ * stream belongs to one organization), and an organization's events of every topic are in partitions of one number.
+ */
 export const topicOfEvent = (event: Pick<StoredEvent, 'streamId'>) => topicOf(categoryOf(event.streamId));
+
+/** Enough to spread a service over 1, 2, 3 or 6 processes; every topic has the same number (kafkaAssigner.ts). */
+export const DEFAULT_PARTITIONS = 6;
 
 /** Where consumers put a message they gave up on (with the reason in its headers), then go on. */
 export const DEAD_LETTER_TOPIC = 'curbmap.dead-letters';
@@ -21,7 +27,7 @@ export class KafkaTopics {
   private readonly kafka: Kafka;
   private readonly partitions: number;
 
-  constructor(kafka: Kafka, partitions = 3) {
+  constructor(kafka: Kafka, partitions = DEFAULT_PARTITIONS) {
     this.kafka = kafka;
     this.partitions = partitions;
   }
