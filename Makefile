@@ -124,6 +124,7 @@ up: chromium build
 
 ## Distributed mode on this machine: PostgreSQL, the Kafka broker and the gateway and four services as separate
 ## processes (restarted when they die); data under data-distributed/ unless CURBMAP_DATA_DIR says otherwise.
+## USAGE_PROCESSES=3 (likewise BILLING_, EXPORT_, INVOICE_PROCESSES; 1 to 9) runs a service in several processes.
 up-distributed: chromium postgres kafka-libs ferretdb seaweedfs build
 	CURBMAP_DATA_DIR=$${CURBMAP_DISTRIBUTED_DATA_DIR:-$(CURDIR)/data-distributed} node infra/distributed/up.ts
 

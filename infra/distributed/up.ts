@@ -1,5 +1,7 @@
 // make up-distributed: PostgreSQL, the Kafka broker and the five processes on loopback, kept running until Ctrl-C.
 // The gateway answers on $PORT (default 8080); the services on the next four ports; data under $CURBMAP_DATA_DIR.
+// BILLING_PROCESSES, USAGE_PROCESSES, EXPORT_PROCESSES, INVOICE_PROCESSES (1 to 9, default 1) run a service in
+// several processes: the second and later of service i listen on $PORT + 20 + 10·i + k.
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { resolveAdminToken, resolveSecret, Supervisor } from '../../packages/service-kit/src/index.ts';
@@ -11,6 +13,17 @@ const root = resolve(import.meta.dirname, '../..');
 const dataDir = resolve(process.env['CURBMAP_DATA_DIR'] ?? join(root, 'data-distributed'));
 const port = Number(process.env['PORT'] ?? '8080');
 const services = ['billing', 'usage', 'export', 'invoice'] as const;
+const counts = Object.fromEntries(
+  services.map((name) => {
+    const text = process.env[`${name.toUpperCase()}_PROCESSES`] ?? '1';
+    const count = Number(text);
+    if (!Number.isInteger(count) || count < 1 || count > 9) {
+      process.stderr.write(`make up-distributed: ${name.toUpperCase()}_PROCESSES must be a whole number from 1 to 9, not "${text}"\n`);
+      process.exit(1);
+    }
+    return [name, count];
+  }),
+) as Record<(typeof services)[number], number>;
 
 // The stores docker-compose.yml runs as containers, here as processes on loopback with their data kept: PostgreSQL,
 // the Kafka broker, FerretDB for the read models (MongoDB's protocol), SeaweedFS for artifacts (S3), a mail sink.
@@ -63,9 +76,13 @@ const stop = async () => {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
-const urls: Record<string, string> = {};
+const urls: Record<string, string[]> = {};
 for (const [i, name] of services.entries()) {
-  urls[name] = await supervisor.start({ name, command: process.execPath, args: [join(root, 'services', name, 'dist', 'main.js')], env: { ...env, ...serviceEnvironment(stores, { host: '127.0.0.1', port: port + 1 + i }) }, ready: /curbmap service listening at (\S+)/ });
+  urls[name] = [];
+  for (let k = 0; k < counts[name]; k++) {
+    const listen = { host: '127.0.0.1', port: k === 0 ? port + 1 + i : port + 20 + 10 * i + k };
+    urls[name].push(await supervisor.start({ name: k === 0 ? name : `${name}#${k + 1}`, command: process.execPath, args: [join(root, 'services', name, 'dist', 'main.js')], env: { ...env, ...serviceEnvironment(stores, listen) }, ready: /curbmap service listening at (\S+)/ }));
+  }
 }
 const upArgs = (JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(root, 'package.json'), 'utf8'))) as { scripts: { up: string } }).scripts.up.split(/\s+/).slice(1);
 const host = process.env['HOST'] ?? '127.0.0.1';
@@ -76,7 +93,7 @@ process.stderr.write(
   [
     '',
     `CurbMap (distributed) is running at ${gateway}  (admin token: ${join(dataDir, 'admin-token')})`,
-    ...Object.entries(urls).map(([name, url]) => `  service ${name}:  ${url}`),
+    ...Object.entries(urls).map(([name, list]) => `  service ${name}:  ${list.join('  ')}`),
     `  PostgreSQL:  ${stores.databaseUrl}`,
     `  Kafka:       ${stores.kafkaBrokers.join(',')}`,
     `  FerretDB:    ${stores.mongoUrl}   (read models)`,
