@@ -94,10 +94,13 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   const unavailable = () => new HttpError(503, 'service_unavailable', `the ${name} service is not answering; retry shortly`, undefined, { 'retry-after': '1' });
   const tried = new Set<ServiceProcess>();
   const askedAgain = new Set<ServiceProcess>();
+  let attempts = 0;
   let answer: Response;
   for (;;) {
-    // A body held whole can go to another process when one refused it; a streamed one was read by the first.
-    if (streamed && tried.size > 0) throw unavailable();
+    // A body held whole can go again (to another process, or to one asked again who it is); a streamed one was
+    // read, in part at least, by the first attempt: never sent twice (its frames would start over mid-body).
+    if (streamed && attempts > 0) throw unavailable();
+    attempts += 1;
     const process = await remote.pick(tried);
     if (!process) throw unavailable();
     tried.add(process);

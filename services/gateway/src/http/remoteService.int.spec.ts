@@ -11,7 +11,21 @@ const module = { name: 'echo', contracts: [], projections: [] } as unknown as Se
 /** One process of the service "echo": its route answers which process took the request. */
 async function startProcess(label: string, port = 0): Promise<{ app: FastifyInstance; url: string }> {
   const app = await buildServiceApp({
-    module: { ...module, routes: async (scope) => void scope.post('/v1/echo', async (request) => ({ process: label, body: request.body })) },
+    module: {
+      ...module,
+      routes: async (scope) => {
+        scope.post('/v1/echo', async (request) => ({ process: label, body: request.body }));
+        // A route that takes its body as a stream (as the curb import does).
+        scope.register(async (streaming) => {
+          streaming.addContentTypeParser('application/x-ndjson', (_request, payload, done) => done(null, payload));
+          streaming.post('/v1/import', async (request) => {
+            let text = '';
+            for await (const chunk of request.body as AsyncIterable<Buffer>) text += chunk.toString('utf8');
+            return { process: label, text };
+          });
+        });
+      },
+    },
     ctx: { readStore: { get: async () => null } } as unknown as ServiceContext,
     logger: pino({ level: 'silent' }),
     internalSecret: secret,
@@ -83,6 +97,45 @@ describe('a service in several processes (SERVICE_URLS naming it more than once)
     // The gateway's own internal calls too (read-your-writes, dead-letter retries).
     const answer = await postInternal(remote, '/internal/dead-letters/none/retry', { auth: { kind: 'admin' }, timeoutMs: 5_000 });
     expect(answer.status).toBe(404);
+  });
+
+  it('never sends a streamed body twice: to a process restarted since it was last asked, the answer is 503 (the client sends it again)', async () => {
+    const single = await startProcess('s1');
+    const port = Number(new URL(single.url).port);
+    const one = new RemoteService('echo', [single.url], { secret, healthIntervalMs: 3_600_000 });
+    const front = Fastify();
+    installProblemErrors(front);
+    await front.register(
+      forwardedRoutes(
+        {
+          ...module,
+          routes: async (scope) => {
+            scope.addContentTypeParser('application/x-ndjson', (_request, payload, done) => done(null, { stream: payload }));
+            scope.post('/v1/import', async () => ({}));
+          },
+        },
+        {} as ServiceContext,
+        one,
+      ),
+    );
+    await front.listen({ port: 0, host: '127.0.0.1' });
+    let restarted: { app: FastifyInstance; url: string } | null = null;
+    try {
+      const importing = (text: string) => fetch(`http://127.0.0.1:${(front.server.address() as { port: number }).port}/v1/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: text });
+      const first = await importing('{"a":1}\n{"b":2}\n');
+      expect(await first.json()).toEqual({ process: 's1', text: '{"a":1}\n{"b":2}\n' });
+      await single.app.close();
+      restarted = await startProcess('s2', port);
+      // Signed for the old instance and refused: the part of the body read on the way is gone, so no second try.
+      const refused = await importing('{"c":3}\n'.repeat(50_000));
+      expect([refused.status, refused.headers.get('retry-after')]).toEqual([503, '1']);
+      const again = await importing('{"c":3}\n');
+      expect(await again.json()).toEqual({ process: 's2', text: '{"c":3}\n' });
+    } finally {
+      one.stop();
+      await front.close();
+      await restarted?.app.close();
+    }
   });
 
   it('answers 503 with Retry-After only when no process answers', async () => {
