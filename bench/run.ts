@@ -7,11 +7,12 @@ import { exportBench } from './exportBench.ts';
 import { invoicePdfBench } from './invoicePdfBench.ts';
 import { dashboardBench } from './dashboardBench.ts';
 import { kafkaBench } from './kafkaBench.ts';
+import { distributedBench } from './distributedBench.ts';
 import { writeReport, type Figure } from './report.ts';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const only = process.argv.slice(2);
-const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench, dashboard: dashboardBench, kafka: kafkaBench };
+const suites: Record<string, (scale: number) => Promise<Figure[]>> = { eventstore: eventStoreBench, webhooks: webhookBench, usage: usageBench, export: exportBench, invoices: invoicePdfBench, dashboard: dashboardBench, kafka: kafkaBench, distributed: distributedBench };
 
 const figures: Figure[] = [];
 for (const [name, suite] of Object.entries(suites)) {

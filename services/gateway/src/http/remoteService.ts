@@ -5,6 +5,8 @@ export interface ServiceProcess {
   readonly url: string;
   instance: string | null;
   healthy: boolean;
+  /** Health checks failed in a row (a refused connection counts at once). */
+  misses: number;
 }
 
 export interface RemoteServiceOptions {
@@ -15,8 +17,10 @@ export interface RemoteServiceOptions {
   log?: Logger;
 }
 
-/** A health check that takes longer is a failed one: a process that hangs gets no more requests. */
+/** A health check that takes longer is a failed one. */
 const HEALTH_TIMEOUT_MS = 1_000;
+/** Failed checks in a row before a process that still accepts connections gets no more requests (a slow moment is not a failure). */
+const MISSES = 3;
 
 /**
  * A service in its own processes (distributed mode; several URLs per service in SERVICE_URLS): requests go round
@@ -37,7 +41,7 @@ export class RemoteService {
     this.name = name;
     this.secret = options.secret;
     this.options = options;
-    this.processes = urls.map((url) => ({ url, instance: null, healthy: true }));
+    this.processes = urls.map((url) => ({ url, instance: null, healthy: true, misses: 0 }));
   }
 
   /** Starts the health checks (stopped by stop()). */
@@ -77,6 +81,7 @@ export class RemoteService {
     if (process.healthy) this.options.log?.warn({ service: this.name, url: process.url }, 'service process not answering; no more requests until it does');
     process.healthy = false;
     process.instance = null;
+    process.misses = MISSES;
   }
 
   /** Asks the process's /healthz: healthy with its instance id, or not. */
@@ -88,10 +93,15 @@ export class RemoteService {
       if (!process.healthy) this.options.log?.info({ service: this.name, url: process.url }, 'service process answers again');
       process.instance = body.instance;
       process.healthy = true;
+      process.misses = 0;
       return true;
-    } catch {
-      this.failed(process);
+    } catch (err) {
+      // Refused: not there. Slow or failing: out after a few checks in a row.
+      process.misses += 1;
+      if (refusedConnection(err) || process.misses >= MISSES) this.failed(process);
       return false;
     }
   }
 }
+
+const refusedConnection = (err: unknown) => (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';

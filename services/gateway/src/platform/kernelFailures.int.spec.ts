@@ -71,13 +71,16 @@ describe('read-your-writes', () => {
     service.control.holdOrganizations = true;
     const lagging = await p.app.inject({ method: 'POST', url: '/v1/projects', headers: { ...headers, 'idempotency-key': 'k-1' }, payload: { name: 'Downtown' } });
     expect(lagging.statusCode, lagging.body).toBe(202);
-    expect(lagging.headers['location']).toBe('/v1/projects');
-    expect(lagging.json()).toMatchObject({ status: 'accepted', detail: expect.stringContaining('test.organizations.v1') });
+    // The answer names the new project (its id, its Location): the client need not guess which one it made.
+    const created = lagging.json() as { id: string; name: string };
+    expect(created).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), name: 'Downtown' });
+    expect([lagging.headers['location'], lagging.headers['retry-after']]).toEqual([`/v1/projects/${created.id}`, '1']);
     // The command did commit: it shows once the read model catches up, and a retry answers with the resource.
     service.control.releaseOrganizations();
     service.control.holdOrganizations = false;
     const retried = await p.app.inject({ method: 'POST', url: '/v1/projects', headers: { ...headers, 'idempotency-key': 'k-1' }, payload: { name: 'Downtown' } });
     expect(retried.statusCode, retried.body).toBe(201);
+    expect(retried.json().id).toBe(created.id);
     const names = (await p.app.inject({ url: '/v1/projects', headers })).json().data.map((x: { name: string }) => x.name);
     expect(names.filter((n: string) => n === 'Downtown')).toHaveLength(1);
   });

@@ -221,6 +221,25 @@ if (unavailable) {
       }
     }, 60_000);
 
+    it('creates a new topic with as many partitions as the installation\'s topics have, whatever this process is configured with', async () => {
+      const kafka = new Kafka({ clientId: 'topics-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+      const first = new KafkaTopics(kafka, 4);
+      const later = new KafkaTopics(kafka, 9);
+      try {
+        const [a, b] = [`curbmap.count${randomBytes(4).toString('hex')}`, `curbmap.count${randomBytes(4).toString('hex')}`];
+        await first.ensure([a]);
+        // Another process, configured otherwise (KAFKA_PARTITIONS), makes the next topic: partition numbers must
+        // agree across topics (the assignor gives partition p of each to one member).
+        await later.ensure([b]);
+        const made = (await first.ends(a)).size;
+        expect((await later.ends(b)).size).toBe(made);
+        expect(made).not.toBe(9);
+      } finally {
+        await first.close();
+        await later.close();
+      }
+    });
+
     it('two members of one group: one that lost its partition in a rebalance while handling a batch writes nothing after the new owner took it (fenced)', async () => {
       const f = await kafkaFixture(broker.brokers);
       const other = new KafkaSubscriptions({ kafka: new Kafka({ clientId: 'second-member', brokers: broker.brokers, logLevel: logLevel.NOTHING }), store: f.store, checkpoints: f.readStore, sessionTimeoutMs: 6_000, rebalanceTimeoutMs: 3_000 });

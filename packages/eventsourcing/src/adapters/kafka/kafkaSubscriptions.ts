@@ -175,6 +175,8 @@ class KafkaSubscription implements Subscription {
   private legacy = new Map<string, PartitionMark>();
   /** Fences being taken for the partitions the group just gave this member; batches wait for it. */
   private claiming: Promise<void> = Promise.resolve();
+  /** Counts assignments (and consumer restarts): fences taken for an older one are not kept. */
+  private generation = 0;
   /** Commits refused (the broker away, the group rebalancing), tried again until made: partition → next offset, tries. */
   private readonly uncommitted = new Map<string, { next: bigint; tries: number }>();
   private commitRetry: ReturnType<typeof setTimeout> | null = null;
@@ -245,13 +247,17 @@ class KafkaSubscription implements Subscription {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const keys = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => partitionKey(topic, p)));
-      // Fences of the last assignment no longer count: each partition given now is taken (again) before its next batch.
-      this.fences.clear();
-      this.claiming = this.claiming.then(() => this.claim(keys)).catch((err) => log?.warn({ err, subscription: this.name }, 'taking partitions failed; each is taken before its next batch'));
+      // Fences of the last assignment no longer count: each partition given now is taken (again) before its next
+      // batch. A claim still running for an older assignment keeps none of what it takes (its generation is gone).
+      const generation = this.forget();
+      for (const key of this.uncommitted.keys()) if (!keys.includes(key)) this.uncommitted.delete(key);
+      this.claiming = this.claiming.then(() => this.claim(keys, generation)).catch((err) => log?.warn({ err, subscription: this.name }, 'taking partitions failed; each is taken before its next batch'));
     });
     // kafkajs restarts a consumer that crashed on a retriable error only: one that gave up for good (no group
     // coordinator after a long broker outage, say) would stay stopped, its partitions never read again.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // Crashed, it holds nothing until the group gives it partitions again.
+      this.forget();
       if (payload.restart || this.stopped || this.consumer !== consumer) return;
       log?.warn({ err: payload.error, subscription: this.name }, 'kafka consumer stopped for good; starting it again');
       this.consumer = null;
@@ -272,23 +278,33 @@ class KafkaSubscription implements Subscription {
    * after the fence, so a former owner's last batch is in it or never will be; else the row stored before
    * partitions had rows; and never before what the group committed, or the start of a partition it never read).
    */
-  private async claim(keys: string[]): Promise<void> {
+  private async claim(keys: string[], generation: number): Promise<void> {
     const committed = new Map<string, { committed: bigint | null; low: bigint }>();
     for (const topic of new Set(keys.map((k) => splitKey(k)[0]))) {
       for (const [partition, offsets] of await this.env.topics.committed(this.groupId, topic)) committed.set(partitionKey(topic, partition), offsets);
     }
-    for (const key of keys) await this.take(key, committed.get(key));
+    for (const key of keys) if ((await this.take(key, generation, committed.get(key))) === null) return;
     this.notify();
   }
 
-  private async take(key: string, offsets?: { committed: bigint | null; low: bigint }): Promise<number> {
+  /** The partition's fence, taken for this generation; null when a newer assignment came meanwhile (nothing kept). */
+  private async take(key: string, generation: number, offsets?: { committed: bigint | null; low: bigint }): Promise<number | null> {
     const { fence, position } = await this.env.options.checkpoints.fenceCheckpoint(partitionCheckpoint(this.name, key));
+    if (generation !== this.generation) return null;
     let mark = position !== null ? parseMark(position) : (this.legacy.get(key) ?? null);
     const at = offsets ? (offsets.committed ?? offsets.low) : 0n;
     if (at > (mark?.next ?? 0n)) mark = { next: at, position: mark?.position ?? null };
+    // What is stored is where the partition stands, whatever this process knew of it before (a rebuild starts over).
     if (mark) this.handled.set(key, mark);
+    else this.handled.delete(key);
     this.fences.set(key, fence);
     return fence;
+  }
+
+  /** Holds no partition any more (a new assignment, or the consumer crashed): a new generation. */
+  private forget(): number {
+    this.fences.clear();
+    return ++this.generation;
   }
 
   position(): Checkpoint {
@@ -364,7 +380,9 @@ class KafkaSubscription implements Subscription {
     const key = partitionKey(payload.batch.topic, payload.batch.partition);
     try {
       await this.claiming;
-      const fence = this.fences.get(key) ?? (await this.take(key));
+      const fence = this.fences.get(key) ?? (await this.take(key, this.generation));
+      // A newer assignment came while it was taken: the batch is left (kafkajs delivers it to whoever holds it now).
+      if (fence === null) return;
       await this.onPartitionBatch(payload, key, fence);
     } catch (err) {
       if (!(err instanceof FencedError)) throw err;
@@ -489,8 +507,9 @@ class KafkaSubscription implements Subscription {
       this.commitRetry = null;
       void this.exclusive(async () => {
         for (const [key, { next, tries }] of [...this.uncommitted]) {
-          // Given up after a minute: the partition went to another consumer, which commits from its own place.
-          if (this.stopped || tries > 60) {
+          // Given up after a minute, or at once for a partition held here no more: the partition went to another
+          // consumer, which commits from its own place (this commit could move its offset back).
+          if (this.stopped || tries > 60 || !this.fences.has(key)) {
             this.uncommitted.delete(key);
             continue;
           }

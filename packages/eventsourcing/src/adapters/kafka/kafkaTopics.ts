@@ -39,8 +39,9 @@ export class KafkaTopics {
     const existing = new Set(await admin.listTopics());
     const create = missing.filter((t) => !existing.has(t));
     if (create.length) {
+      const numPartitions = await this.partitionsInUse(admin, existing);
       try {
-        await admin.createTopics({ topics: create.map((topic) => ({ topic, numPartitions: this.partitions })), waitForLeaders: true });
+        await admin.createTopics({ topics: create.map((topic) => ({ topic, numPartitions })), waitForLeaders: true });
       } catch (err) {
         // Another process created one meanwhile: fine, as long as they all exist now.
         const now = new Set(await admin.listTopics());
@@ -48,6 +49,18 @@ export class KafkaTopics {
       }
     }
     for (const t of missing) this.known.add(t);
+  }
+
+  /**
+   * Partitions of a new topic: as many as the installation's topics already have (the assignor matches partition
+   * numbers across topics, so they must agree), or the configured number in a new installation. Changing the
+   * number of an installation is a procedure of its own (deployment.md).
+   */
+  private async partitionsInUse(admin: Admin, existing: Set<string>): Promise<number> {
+    const ours = [...existing].find((t) => t.startsWith('curbmap.') && t !== DEAD_LETTER_TOPIC);
+    if (!ours) return this.partitions;
+    const { topics } = await admin.fetchTopicMetadata({ topics: [ours] });
+    return topics[0]?.partitions.length || this.partitions;
   }
 
   /** The next offset of each partition of a topic (its high watermark). */

@@ -417,6 +417,8 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     const parts = { $or: [{ id: checkpointName }, { id: { $regex: `^${escapeRegex(checkpointName)}@` } }] };
     await checkpoints.current.deleteMany(parts as MongoFilter<Stored>);
     await checkpoints.kept.deleteMany(parts as MongoFilter<Stored>);
+    // Parts keep their fences, raised: a process still holding one writes nothing.
+    for (const name of await this.fences.distinct('name', { name: { $regex: `^${escapeRegex(checkpointName)}@` } })) await this.fenceCheckpoint(name);
   }
 
   async fenceCheckpoint(name: string): Promise<{ fence: number; position: Checkpoint }> {

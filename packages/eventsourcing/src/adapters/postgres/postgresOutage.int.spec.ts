@@ -25,7 +25,9 @@ describe.skipIf(unavailable)('the PostgreSQL event store, its connection cut mid
       let waiting: number | undefined;
       // Until the append waits (seconds on a loaded machine: the store connects first).
       for (let i = 0; i < 1200 && waiting === undefined; i++) {
-        const { rows } = await other.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()");
+        // By what it waits for, not by its query text: pg_stat_activity can still show the statement before (BEGIN)
+        // while the backend already waits (seen here, two runs in three).
+        const { rows } = await other.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database() AND pid <> pg_backend_pid()");
         waiting = rows[0]?.pid;
         if (waiting === undefined) await new Promise((r) => setTimeout(r, 25));
       }

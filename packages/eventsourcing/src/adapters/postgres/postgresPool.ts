@@ -14,8 +14,8 @@ export function openPool(connectionString: string): pg.Pool {
   return pool;
 }
 
-/** The advisory lock every schema change of ours takes (an arbitrary constant: "curbmap" in ASCII, as a number). */
-const SCHEMA_LOCK = 0x637572626d6170;
+/** The advisory lock every schema change of ours takes (an arbitrary constant, "curb" in ASCII). */
+const SCHEMA_LOCK = 0x63757262;
 
 /**
  * Runs DDL in a transaction holding one advisory lock: `CREATE TABLE IF NOT EXISTS` is not safe against itself, and

@@ -137,8 +137,11 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
 
   static async open(connectionString: string): Promise<PostgresReadStore> {
     const pool = openPool(connectionString);
-    // Stores made before fences had none: 0 is a fence nobody holds.
-    await changeSchema(pool, 'CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text); ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
+    await changeSchema(pool, 'CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text, fence bigint NOT NULL DEFAULT 0)');
+    // Stores made before fences had none (0 is a fence nobody holds). Asked first: the ALTER would lock the table
+    // every process's checkpoints go through, at every start.
+    const { rows } = await pool.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'checkpoints' AND column_name = 'fence' AND table_schema = current_schema()");
+    if (rows.length === 0) await changeSchema(pool, 'ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
     return new PostgresReadStore(pool, true, new Map());
   }
 
@@ -201,7 +204,9 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
     for (const c of collections) await this.ensure(c);
     await this.inTransaction('BEGIN', async (client) => {
       for (const c of collections) await client.query(`DELETE FROM rm_${c}`);
-      await client.query("DELETE FROM checkpoints WHERE name = $1 OR starts_with(name, $1 || '@')", [checkpointName]);
+      await client.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName]);
+      // Parts forget where they stood but keep their fences, raised: a process still holding one writes nothing.
+      await client.query("UPDATE checkpoints SET position = NULL, fence = fence + 1 WHERE starts_with(name, $1 || '@')", [checkpointName]);
     });
   }
 

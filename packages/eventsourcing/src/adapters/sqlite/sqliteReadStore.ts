@@ -175,7 +175,9 @@ export class SqliteReadStore implements ReadStore {
       for (const c of collections) {
         this.database.db.exec(`DELETE FROM rm_${c}`);
       }
-      this.statement("DELETE FROM checkpoints WHERE name = ? OR substr(name, 1, length(?) + 1) = ? || '@'").run(checkpointName, checkpointName, checkpointName);
+      this.statement('DELETE FROM checkpoints WHERE name = ?').run(checkpointName);
+      // Parts forget where they stood but keep their fences, raised: a process still holding one writes nothing.
+      this.statement("UPDATE checkpoints SET position = NULL, fence = fence + 1 WHERE substr(name, 1, length(?) + 1) = ? || '@'").run(checkpointName, checkpointName);
     });
   }
 
