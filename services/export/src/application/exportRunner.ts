@@ -119,16 +119,35 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
     if (working || abort.signal.aborted) return;
     const next = queue.shift();
     if (!next) {
-      for (const w of idleWaiters.splice(0)) w();
+      if (retrying.size === 0) for (const w of idleWaiters.splice(0)) w();
       return;
     }
     working = run(next)
-      .catch((err) => log.error({ err, jobId: next }, 'export job crashed'))
+      .then(() => void attempts.delete(next))
+      .catch((err) => retryLater(next, err))
       .finally(() => {
         queued.delete(next);
         working = null;
         pump();
       });
+  }
+  // A job whose run crashed (the store out of reach: a restart, a failover) is run again after a pause, growing to
+  // 30 s; it would otherwise stay requested until the process next starts.
+  const attempts = new Map<string, number>();
+  const retrying = new Map<string, ReturnType<typeof setTimeout>>();
+  function retryLater(jobId: string, err: unknown): void {
+    const attempt = (attempts.get(jobId) ?? 0) + 1;
+    attempts.set(jobId, attempt);
+    const delay = Math.min(30_000, 500 * 2 ** (attempt - 1));
+    log.error({ err, jobId, attempt, retryInMs: delay }, 'export job crashed; it runs again');
+    if (abort.signal.aborted) return;
+    retrying.set(
+      jobId,
+      setTimeout(() => {
+        retrying.delete(jobId);
+        if (!abort.signal.aborted) enqueue(jobId);
+      }, delay),
+    );
   }
   const enqueue = (jobId: string) => {
     if (queued.has(jobId)) return;
@@ -168,12 +187,15 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
     async idle() {
       await resumed;
       await ctx.subscriptions.list().find((s) => s.name === 'export.runner.v1')?.waitFor(await ctx.store.headPosition(), 30_000);
-      if (!working && queue.length === 0) return;
+      if (!working && queue.length === 0 && retrying.size === 0) return;
       await new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     expire: (at) => retention.tick(at),
     async stop() {
       abort.abort(new Error('the export runner is stopping'));
+      for (const timer of retrying.values()) clearTimeout(timer);
+      retrying.clear();
+      for (const w of idleWaiters.splice(0)) w();
       await sub.stop();
       await retention.stop();
       await resumed;
