@@ -57,7 +57,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
     return [];
   }
   const [cluster, broker] = await Promise.all([startPrivateCluster(), startPrivateBroker()]);
-  const events = Math.max(20_000, Math.round((120_000 * scale) / BATCH) * BATCH);
+  const events = Math.max(20_000, Math.round((360_000 * scale) / BATCH) * BATCH);
   const figures: Figure[] = [];
   try {
     const baseline = await barePostgres((await createDatabase(cluster.url)).url, events);
@@ -95,7 +95,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
         const window = () => `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
         const total = async (org: { apiKey: string }, meter: string) => (JSON.parse((await call(port, 'GET', `/v1/usage/summary?meter=${meter}&${window()}`, org.apiKey)).body) as { total?: number }).total ?? 0;
 
-        // Probes while the load runs: one event every 250 ms, polled every 10 ms until the summary shows it.
+        // Probes while the load runs: one event every 100 ms, polled every 10 ms until the summary shows it.
         const visibility: number[] = [];
         let probing = true;
         const probes = (async () => {
@@ -107,7 +107,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
             const seen = Math.floor(k / orgs.length) + 1;
             while ((await total(org, 'probes')) < seen) await new Promise((r) => setTimeout(r, 10));
             visibility.push(performance.now() - accepted);
-            await new Promise((r) => setTimeout(r, 250));
+            await new Promise((r) => setTimeout(r, 100));
           }
         })();
 
