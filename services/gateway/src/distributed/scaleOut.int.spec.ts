@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, freePort, kafkaUnavailable, postgresUnavailable, startPrivateBroker, startPrivateCluster, type PrivateBroker, type PrivateCluster } from '@curbmap/infra';
 import { killHard } from '@curbmap/testing/processes';
-import { ADMIN, start, stop, type Started } from './processes.fixture.ts';
+import { ADMIN, start, type Started } from './processes.fixture.ts';
 
 // Several processes per service on the real broker and PostgreSQL: members of one consumer group share its
 // partitions, each partition's checkpoint is its own fenced row. Two rebalances under continuous load: one usage
@@ -52,11 +52,12 @@ if (unavailable) {
       gateway = await start('services/gateway/src/main.ts', { ...env, PORT: '0', HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: urls.join(',') }, /CurbMap is running at (\S+)/);
     }, 400_000);
     afterAll(async () => {
-      await Promise.all([stop(gateway), ...Object.values(processes).map(stop)]);
+      // Nothing of theirs is looked at after the test: killed, not shut down one by one (each leaves its group).
+      await Promise.all([killHard(gateway), ...Object.values(processes).map(killHard)]);
       await broker?.stop();
       await cluster?.stop();
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    }, 90_000);
+    }, 180_000);
 
     const call = async (method: string, path: string, token: string, body?: unknown) => {
       const res = await fetch(new URL(path, gateway!.url), { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
