@@ -118,5 +118,27 @@ if (unavailable) {
         rmSync(dir, { recursive: true, force: true });
       }
     }, 90_000);
+
+    it('sends a batch larger than a broker takes in one record batch (1 MB) in several requests, in order', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'curbmap-relay-large-'));
+      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+      const store = new SqliteEventStore(database, testRegistry());
+      const readStore = new SqliteReadStore(database);
+      const kafka = new Kafka({ clientId: 'relay-large-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+      try {
+        // One organization's events go to one partition: 24 events of 100 KB are 2.4 MB for that partition's batch.
+        await store.append('bulky-a', Array.from({ length: 24 }, (_, i) => noted(`${i}:${'x'.repeat(100_000)}`)), { expectedVersion: 'no_stream' });
+        const relay = new KafkaRelay({ store, checkpoints: readStore, kafka });
+        await relay.start();
+        await expect.poll(() => relay.count, { timeout: 30_000 }).toBe(24);
+        await relay.stop();
+        const received = await consumeAll(kafka, ['curbmap.bulky'], 24);
+        expect(received.map((r) => r.version)).toEqual(Array.from({ length: 24 }, (_, i) => i));
+      } finally {
+        await store.close();
+        database.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 90_000);
   });
 }

@@ -1,4 +1,4 @@
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import type { Leadership } from '../postgres/postgresLeadership.ts';
@@ -27,10 +27,12 @@ export interface KafkaRelayOptions {
 
 /** How often a relay that does not lead tries for the lock. */
 const STANDBY_MS = 1000;
+/** Bytes of event values per produce request: well under a broker's default message.max.bytes (1 MB) per record batch. */
+const SEND_BYTES = 512 * 1024;
 
 /**
- * Publishes every stored event to Kafka, in log order, keyed by its stream id (a stream's events land in one
- * partition, in order), then records how far it got. At least once: a crash between a send and its checkpoint
+ * Publishes every stored event to Kafka, in log order, keyed by its organization (a stream's events land in one
+ * partition, in order, and so do an organization's events of each topic), then records how far it got. At least once: a crash between a send and its checkpoint
  * sends those events again on restart — consumers drop them by log position (kafkaSubscriptions.ts) — and never
  * skips one, because the checkpoint only moves after Kafka acknowledged the batch (acks from all in-sync replicas,
  * idempotent producer, one request in flight: no reordering on retry).
@@ -84,21 +86,28 @@ export class KafkaRelay {
         if (batch.length === batchSize) break;
       }
       if (batch.length === 0) return total;
-      const byTopic = new Map<string, StoredEvent[]>();
+      // Sent in requests of at most SEND_BYTES (a broker refuses a record batch over its message.max.bytes, 1 MB by
+      // default), one after another, so a partition's order holds; the checkpoint follows the last acknowledgement.
+      let size = 0;
+      let messages = new Map<string, Message[]>();
+      const send = async () => {
+        if (messages.size === 0) return;
+        await this.topics.ensure(messages.keys());
+        await producer.sendBatch({ acks: -1, topicMessages: [...messages].map(([topic, list]) => ({ topic, messages: list })) });
+        messages = new Map();
+        size = 0;
+      };
       for (const e of batch) {
+        const value = JSON.stringify(e);
+        if (size > 0 && size + value.length > SEND_BYTES) await send();
         const topic = topicOf(e);
-        const list = byTopic.get(topic);
-        if (list) list.push(e);
-        else byTopic.set(topic, [e]);
+        const message: Message = { key: e.organizationId || e.streamId, value, headers: { 'event-id': e.id, 'event-type': e.type, 'schema-version': String(e.schemaVersion) } };
+        const list = messages.get(topic);
+        if (list) list.push(message);
+        else messages.set(topic, [message]);
+        size += value.length;
       }
-      await this.topics.ensure(byTopic.keys());
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, events]) => ({
-          topic,
-          messages: events.map((e) => ({ key: e.organizationId || e.streamId, value: JSON.stringify(e), headers: { 'event-id': e.id, 'event-type': e.type, 'schema-version': String(e.schemaVersion) } })),
-        })),
-      });
+      await send();
       const last = batch[batch.length - 1]!.globalPosition;
       await checkpoints.transaction((tx) => tx.saveCheckpoint(name, last));
       from = last;
