@@ -171,6 +171,9 @@ class KafkaSubscription implements Subscription {
   private readonly fences = new Map<string, number>();
   /** The group's committed offsets of partitions not held here, as last read (waitFor). */
   private readonly committedElsewhere = new Map<string, bigint>();
+  /** Waits that need those offsets, and the one loop reading them while there are any. */
+  private pollers = 0;
+  private polling: Promise<void> | null = null;
   /** Marks of the single row stored before partitions had rows of their own: where a partition without a row starts. */
   private legacy = new Map<string, PartitionMark>();
   /** Fences being taken for the partitions the group just gave this member; batches wait for it. */
@@ -316,51 +319,72 @@ class KafkaSubscription implements Subscription {
   }
 
   /** The relay published position, and every partition of this subscription's topics is handled to where it ended then. */
-  async waitFor(position: Checkpoint, timeoutMs = 10_000): Promise<void> {
+  waitFor(position: Checkpoint, timeoutMs = 10_000): Promise<void> {
+    return this.reach(position, timeoutMs, () => false);
+  }
+
+  /** waitFor, given up quietly once `cancelled` says so (another wait of the same write won). */
+  private async reach(position: Checkpoint, timeoutMs: number, cancelled: () => boolean): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const late = () => `subscription ${this.name} did not reach ${position} within ${timeoutMs} ms`;
     await this.env.relayed(position, deadline, late);
     const targets = new Map<string, bigint>();
     for (const topic of this.topicNames) for (const [partition, end] of await this.env.topics.ends(topic)) targets.set(partitionKey(topic, partition), end);
     const reached = (key: string, end: bigint) => (this.handled.get(key)?.next ?? 0n) >= end || (this.committedElsewhere.get(key) ?? 0n) >= end;
-    // Partitions another process holds: reached when the group's committed offset is (committed after the checkpoint).
-    let waiting = true;
-    const elsewhere = async () => {
-      while (waiting) {
-        const behind = [...targets].filter(([key, end]) => !this.fences.has(key) && !reached(key, end)).map(([key]) => key);
-        if (behind.length === 0) return;
-        for (const topic of new Set(behind.map((k) => splitKey(k)[0]))) {
-          for (const [partition, { committed }] of await this.env.topics.committed(this.groupId, topic).catch(() => new Map())) {
-            if (committed !== null && committed > (this.committedElsewhere.get(partitionKey(topic, partition)) ?? 0n)) this.committedElsewhere.set(partitionKey(topic, partition), committed);
+    const done = () => [...targets].every(([key, end]) => reached(key, end));
+    if (done() || cancelled()) return;
+    // Partitions another process holds: reached when the group's committed offset is (committed after the
+    // checkpoint), read by one poller for every wait of this subscription.
+    this.pollers += 1;
+    this.pollElsewhere();
+    try {
+      await this.until(done, deadline, late, cancelled);
+    } finally {
+      this.pollers -= 1;
+    }
+  }
+
+  /** While anyone waits: the group's committed offsets of partitions not held here, every 100 ms. */
+  private pollElsewhere(): void {
+    if (this.polling) return;
+    this.polling = (async () => {
+      while (this.pollers > 0 && !this.stopped) {
+        for (const topic of this.topicNames) {
+          for (const [partition, { committed }] of await this.env.topics.committed(this.groupId, topic).catch(() => new Map<number, { committed: bigint | null }>())) {
+            const key = partitionKey(topic, partition);
+            if (!this.fences.has(key) && committed !== null && committed > (this.committedElsewhere.get(key) ?? 0n)) this.committedElsewhere.set(key, committed);
           }
         }
         this.notify();
         await new Promise((r) => setTimeout(r, 100));
       }
-    };
-    try {
-      void elsewhere();
-      await this.until(() => [...targets].every(([key, end]) => reached(key, end)), deadline, late);
-    } finally {
-      waiting = false;
-    }
+    })().finally(() => {
+      this.polling = null;
+    });
   }
 
   /**
    * Kafka orders a stream's events, not the log: a write is reached when its stream's version is. A stream this
    * process has not seen (handled before it started, or forgotten among many) is reached when the whole
-   * subscription has reached the write's log position, whichever comes first.
+   * subscription has reached the write's log position, whichever comes first (the other wait is then dropped).
    */
   async waitForWrite(write: StreamWrite, timeoutMs = 10_000): Promise<void> {
     if (!filterTakes(this.filter, write)) return;
     const late = () => `subscription ${this.name} did not reach ${write.streamId}@${write.version} within ${timeoutMs} ms`;
-    const byStream = this.until(() => this.versions.get(write.streamId) >= write.version, Date.now() + timeoutMs, late);
+    let settled = false;
+    const over = () => settled;
+    const byStream = this.until(() => this.versions.get(write.streamId) >= write.version, Date.now() + timeoutMs, late, over);
     // A stream seen in a partition this process still holds: its next events come here.
     const partition = this.versions.partitionOf(write.streamId);
     if ((partition !== null && this.fences.has(partition)) || write.position == null) return byStream;
-    await Promise.any([byStream, this.waitFor(write.position, timeoutMs)]).catch(() => {
+    try {
+      await Promise.any([byStream, this.reach(write.position, timeoutMs, over)]);
+    } catch {
       throw new Error(late());
-    });
+    } finally {
+      settled = true;
+      this.notify();
+    }
   }
 
   retry(deadLetter: DeadLetter): Promise<void> {
@@ -580,11 +604,12 @@ class KafkaSubscription implements Subscription {
     for (const listener of [...this.listeners]) listener();
   }
 
-  private until(done: () => boolean, deadline: number, what: () => string): Promise<void> {
-    if (done()) return Promise.resolve();
+  /** Resolves once done() holds, or quietly once cancelled() does; rejects at the deadline or a stop. */
+  private until(done: () => boolean, deadline: number, what: () => string, cancelled: () => boolean = () => false): Promise<void> {
+    if (done() || cancelled()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (done()) finish(resolve);
+        if (done() || cancelled()) finish(resolve);
         else if (this.stopped) finish(() => reject(new Error(`subscription ${this.name} stopped`)));
       };
       const finish = (then: () => void) => {
