@@ -26,6 +26,8 @@ export const artifactKey = (job: Pick<ExportJobView, 'organizationId' | 'id'>, e
 
 /** How long a job waits for its read model to reach the request before it reads anyway (and says where it read). */
 const CATCH_UP_MS = 10 * 60_000;
+/** Runs of a job that crash (not an export that fails: that is recorded) before it waits for the next start (about a minute in all). */
+const RUN_ATTEMPTS = 8;
 
 /**
  * Runs export jobs one at a time. A job is queued when its request is appended and, at start, every job the
@@ -132,24 +134,35 @@ export function startExportRunner(ctx: ServiceContext, options: ExportRunnerOpti
       });
   }
   // A job whose run crashed (the store out of reach: a restart, a failover) is run again after a pause, growing to
-  // 30 s; it would otherwise stay requested until the process next starts.
+  // 30 s, up to RUN_ATTEMPTS times; it would otherwise stay requested until the process next starts (as it does
+  // after the last attempt, which is logged).
   const attempts = new Map<string, number>();
   const retrying = new Map<string, ReturnType<typeof setTimeout>>();
   function retryLater(jobId: string, err: unknown): void {
     const attempt = (attempts.get(jobId) ?? 0) + 1;
     attempts.set(jobId, attempt);
+    if (attempt >= RUN_ATTEMPTS || abort.signal.aborted) {
+      attempts.delete(jobId);
+      log.error({ err, jobId, attempt }, 'export job crashed; it runs again when the export service next starts');
+      return;
+    }
     const delay = Math.min(30_000, 500 * 2 ** (attempt - 1));
     log.error({ err, jobId, attempt, retryInMs: delay }, 'export job crashed; it runs again');
-    if (abort.signal.aborted) return;
-    retrying.set(
-      jobId,
-      setTimeout(() => {
-        retrying.delete(jobId);
-        if (!abort.signal.aborted) enqueue(jobId);
-      }, delay),
-    );
+    clearTimeout(retrying.get(jobId));
+    const timer = setTimeout(() => {
+      if (retrying.get(jobId) === timer) retrying.delete(jobId);
+      if (!abort.signal.aborted) enqueue(jobId);
+    }, delay);
+    timer.unref();
+    retrying.set(jobId, timer);
   }
   const enqueue = (jobId: string) => {
+    // Queued now: a retry still waiting for it is not needed any more.
+    const pending = retrying.get(jobId);
+    if (pending) {
+      clearTimeout(pending);
+      retrying.delete(jobId);
+    }
     if (queued.has(jobId)) return;
     queued.add(jobId);
     queue.push(jobId);

@@ -99,13 +99,15 @@ export class KafkaRelay {
       };
       for (const e of batch) {
         const value = JSON.stringify(e);
-        if (size > 0 && size + value.length > SEND_BYTES) await send();
+        // Bytes, not characters (text outside ASCII takes up to 3 in UTF-8), with the key and headers.
+        const bytes = Buffer.byteLength(value) + 256;
+        if (size > 0 && size + bytes > SEND_BYTES) await send();
         const topic = topicOf(e);
         const message: Message = { key: e.organizationId || e.streamId, value, headers: { 'event-id': e.id, 'event-type': e.type, 'schema-version': String(e.schemaVersion) } };
         const list = messages.get(topic);
         if (list) list.push(message);
         else messages.set(topic, [message]);
-        size += value.length;
+        size += bytes;
       }
       await send();
       const last = batch[batch.length - 1]!.globalPosition;

@@ -221,6 +221,22 @@ if (unavailable) {
       }
     }, 60_000);
 
+    it('refuses at once a wait that comes after its subscription stopped (nothing would wake it before its deadline)', async () => {
+      const f = await kafkaFixture(broker.brokers);
+      try {
+        const category = `stopped${randomBytes(4).toString('hex')}`;
+        const sub = f.subscriptions.subscribe(`stopped-${category}`, { categories: [category] }, async () => undefined);
+        await sub.caughtUp;
+        await sub.stop();
+        const { position } = await f.store.append(`${category}-1`, [counted(1)], { expectedVersion: 'any' });
+        const started = Date.now();
+        await expect(sub.waitFor(position, 20_000)).rejects.toThrow(/stopped/);
+        expect(Date.now() - started).toBeLessThan(5_000);
+      } finally {
+        await f.close();
+      }
+    }, 60_000);
+
     it('creates a new topic with as many partitions as the installation\'s topics have, whatever this process is configured with', async () => {
       const kafka = new Kafka({ clientId: 'topics-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
       const first = new KafkaTopics(kafka, 4);

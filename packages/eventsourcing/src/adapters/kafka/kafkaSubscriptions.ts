@@ -333,6 +333,7 @@ class KafkaSubscription implements Subscription {
     const reached = (key: string, end: bigint) => (this.handled.get(key)?.next ?? 0n) >= end || (this.committedElsewhere.get(key) ?? 0n) >= end;
     const done = () => [...targets].every(([key, end]) => reached(key, end));
     if (done() || cancelled()) return;
+    if (this.stopped) throw new Error(`subscription ${this.name} stopped`);
     // Partitions another process holds: reached when the group's committed offset is (committed after the
     // checkpoint), read by one poller for every wait of this subscription.
     this.pollers += 1;
@@ -350,6 +351,7 @@ class KafkaSubscription implements Subscription {
     this.polling = (async () => {
       while (this.pollers > 0 && !this.stopped) {
         for (const topic of this.topicNames) {
+          if (this.stopped) break;
           for (const [partition, { committed }] of await this.env.topics.committed(this.groupId, topic).catch(() => new Map<number, { committed: bigint | null }>())) {
             const key = partitionKey(topic, partition);
             if (!this.fences.has(key) && committed !== null && committed > (this.committedElsewhere.get(key) ?? 0n)) this.committedElsewhere.set(key, committed);
@@ -358,7 +360,9 @@ class KafkaSubscription implements Subscription {
         this.notify();
         await new Promise((r) => setTimeout(r, 100));
       }
-    })().finally(() => {
+      // Cleared here, not in a later callback: a wait that comes now starts a poller of its own.
+      this.polling = null;
+    })().catch(() => {
       this.polling = null;
     });
   }
@@ -397,6 +401,7 @@ class KafkaSubscription implements Subscription {
     this.notify();
     await this.started.catch(() => undefined);
     await this.consumer?.disconnect();
+    await this.polling;
     this.onStop();
   }
 
@@ -607,6 +612,8 @@ class KafkaSubscription implements Subscription {
   /** Resolves once done() holds, or quietly once cancelled() does; rejects at the deadline or a stop. */
   private until(done: () => boolean, deadline: number, what: () => string, cancelled: () => boolean = () => false): Promise<void> {
     if (done() || cancelled()) return Promise.resolve();
+    // Stopped already: nothing would ever wake this wait.
+    if (this.stopped) return Promise.reject(new Error(`subscription ${this.name} stopped`));
     return new Promise((resolve, reject) => {
       const check = () => {
         if (done() || cancelled()) finish(resolve);
