@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { bodyDigest, FRAMED_BODY, HttpError, installRequestValidation, signFrames, signPrincipal, WRONG_INSTANCE, type AuthContext, type ServiceContext, type ServiceModule } from '@curbmap/service-kit';
-import type { RemoteService, ServiceProcess } from './remoteService.ts';
+import { refusedConnection, type RemoteService, type ServiceProcess } from './remoteService.ts';
 
 // Not forwarded: hop-by-hop headers, and the caller's credentials (they stay at the edge; the service gets the decision).
 const DROPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'te', 'trailer', 'upgrade', 'host', 'authorization', 'cookie', 'proxy-authorization']);
@@ -26,27 +26,41 @@ export function forwardedRoutes(module: ServiceModule, ctx: ServiceContext, remo
 
 /**
  * A call of the gateway's own to a service's internal route, signed as forwarded requests are (body digest, nonce,
- * the process it is for), sent to one of its healthy processes; another is tried when one refuses the connection
- * or was restarted since it was last asked. Rejects when none answers.
+ * the process it is for), sent to one of its healthy processes (sendToSomeProcess). Rejects when none answers.
  */
 export async function postInternal(remote: RemoteService, url: string, options: { auth: AuthContext | null; body?: string; timeoutMs: number }): Promise<Response> {
+  const answer = await sendToSomeProcess(remote, (process) => {
+    const principal = { auth: options.auth, commandId: '', at: Date.now(), nonce: randomUUID(), body: options.body === undefined ? null : bodyDigest(options.body), audience: process.instance! };
+    return fetch(new URL(url, process.url), {
+      method: 'POST',
+      headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...signPrincipal(principal, 'POST', url, remote.secret) },
+      ...(options.body === undefined ? {} : { body: options.body }),
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+  });
+  if (!answer) throw new Error(`no process of the ${remote.name} service is answering`);
+  return answer;
+}
+
+/**
+ * Sends a request to the service's processes in turn until one takes it: a process that refuses the connection is
+ * out of the rotation and the next is tried; one restarted since the gateway last asked (it refuses a request
+ * signed for its former instance, unread) is asked who it is now, once, and sent the request again. With `once`
+ * (a streamed body, read in part by the first attempt) there is no second attempt. Null when no process took it;
+ * any other failure of `send` is the caller's.
+ */
+async function sendToSomeProcess(remote: RemoteService, send: (process: ServiceProcess) => Promise<Response>, options: { once?: boolean } = {}): Promise<Response | null> {
   const tried = new Set<ServiceProcess>();
   const askedAgain = new Set<ServiceProcess>();
-  for (;;) {
+  for (let attempt = 0; attempt === 0 || !options.once; attempt++) {
     const process = await remote.pick(tried);
-    if (!process) throw new Error(`no process of the ${remote.name} service is answering`);
+    if (!process) return null;
     tried.add(process);
-    const principal = { auth: options.auth, commandId: '', at: Date.now(), nonce: randomUUID(), body: options.body === undefined ? null : bodyDigest(options.body), audience: process.instance! };
     let answer: Response;
     try {
-      answer = await fetch(new URL(url, process.url), {
-        method: 'POST',
-        headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...signPrincipal(principal, 'POST', url, remote.secret) },
-        ...(options.body === undefined ? {} : { body: options.body }),
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
+      answer = await send(process);
     } catch (err) {
-      if (!refused(err)) throw err;
+      if (!refusedConnection(err)) throw err;
       remote.failed(process);
       continue;
     }
@@ -55,10 +69,8 @@ export async function postInternal(remote: RemoteService, url: string, options: 
     if (!askedAgain.has(process) && (await remote.check(process))) tried.delete(process);
     askedAgain.add(process);
   }
+  return null;
 }
-
-/** The connection was refused: the request never reached the process. */
-const refused = (err: unknown) => (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
 
 /** A 401 saying the request was signed for another instance: the process restarted since it was last asked (its body is read). */
 async function signedForAnother(answer: Response): Promise<boolean> {
@@ -92,52 +104,41 @@ async function forward(name: string, remote: RemoteService, request: FastifyRequ
   // A parsed body goes on as the JSON it was (after the gateway validated it).
   if (body !== undefined && typeof request.body === 'object' && !Buffer.isBuffer(request.body) && typeof body === 'string') headers['content-type'] = 'application/json';
   const unavailable = () => new HttpError(503, 'service_unavailable', `the ${name} service is not answering; retry shortly`, undefined, { 'retry-after': '1' });
-  const tried = new Set<ServiceProcess>();
-  const askedAgain = new Set<ServiceProcess>();
-  let attempts = 0;
-  let answer: Response;
-  for (;;) {
+  let answer: Response | null;
+  try {
     // A body held whole can go again (to another process, or to one asked again who it is); a streamed one was
     // read, in part at least, by the first attempt: never sent twice (its frames would start over mid-body).
-    if (streamed && attempts > 0) throw unavailable();
-    attempts += 1;
-    const process = await remote.pick(tried);
-    if (!process) throw unavailable();
-    tried.add(process);
-    const nonce = randomUUID();
-    Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce, body: digest, audience: process.instance! }, request.method, request.url, remote.secret));
-    let sent: string | Buffer | ReadableStream | undefined = streamed ? undefined : body;
-    if (streamed) {
-      const framed = signFrames(remote.secret, nonce);
-      body.on('error', (err) => framed.destroy(err));
-      sent = Readable.toWeb(body.pipe(framed)) as ReadableStream;
+    answer = await sendToSomeProcess(
+      remote,
+      async (process) => {
+        const nonce = randomUUID();
+        Object.assign(headers, signPrincipal({ auth: request.auth, commandId: request.commandId, at: Date.now(), nonce, body: digest, audience: process.instance! }, request.method, request.url, remote.secret));
+        let sent: string | Buffer | ReadableStream | undefined = streamed ? undefined : body;
+        if (streamed) {
+          const framed = signFrames(remote.secret, nonce);
+          body.on('error', (err) => framed.destroy(err));
+          sent = Readable.toWeb(body.pipe(framed)) as ReadableStream;
+        }
+        try {
+          return await fetch(new URL(request.url, process.url), { method: request.method, headers, body: sent, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
+        } catch (err) {
+          request.log.warn({ err, service: name, url: process.url }, 'service process not answering');
+          throw err;
+        }
+      },
+      { once: streamed },
+    );
+  } catch (err) {
+    // Gone after it took the request (killed, the connection reset): a command may have taken effect, and without
+    // an Idempotency-Key its retry is a second command (a random id), so the answer does not invite one.
+    if (!SAFE.has(request.method) && request.headers['idempotency-key'] === undefined && !request.routeOptions.config?.replaySafe) {
+      throw new HttpError(500, 'outcome_unknown', `the ${name} service went away while it handled this request: it may have taken effect; look before sending it again (a retry with an Idempotency-Key is safe)`);
     }
-    try {
-      answer = await fetch(new URL(request.url, process.url), { method: request.method, headers, body: sent, redirect: 'manual', ...(streamed ? { duplex: 'half' } : {}) } as Parameters<typeof fetch>[1]);
-    } catch (err) {
-      request.log.warn({ err, service: name, url: process.url }, 'service process not answering');
-      // Refused: the process never had it (down, restarting); another may take it.
-      if (refused(err)) {
-        remote.failed(process);
-        continue;
-      }
-      // Gone after it took the request (killed, the connection reset): a command may have taken effect, and without
-      // an Idempotency-Key its retry is a second command (a random id), so the answer does not invite one.
-      if (!SAFE.has(request.method) && request.headers['idempotency-key'] === undefined && !request.routeOptions.config?.replaySafe) {
-        throw new HttpError(500, 'outcome_unknown', `the ${name} service went away while it handled this request: it may have taken effect; look before sending it again (a retry with an Idempotency-Key is safe)`);
-      }
-      // A retry its key makes safe.
-      throw unavailable();
-    }
-    // Restarted since it was last asked: it refused the request unread; ask who it is now and send it again.
-    if (await signedForAnother(answer)) {
-      remote.failed(process);
-      if (!askedAgain.has(process) && (await remote.check(process))) tried.delete(process);
-      askedAgain.add(process);
-      continue;
-    }
-    break;
+    // A retry its key makes safe.
+    throw unavailable();
   }
+  // No process took it (all down, restarting, or a streamed body refused by the first).
+  if (!answer) throw unavailable();
   reply.code(answer.status);
   answer.headers.forEach((value, name) => {
     if (!DROPPED.has(name) && name !== 'content-encoding') reply.header(name, value);

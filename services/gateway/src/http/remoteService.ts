@@ -104,4 +104,5 @@ export class RemoteService {
   }
 }
 
-const refusedConnection = (err: unknown) => (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+/** The connection was refused: a request never reached the process. */
+export const refusedConnection = (err: unknown) => (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
