@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Filter } from '@curbmap/eventsourcing';
 import { assertProjectAccess, commandMetadata, getScoped, inputSchemas, keyAuth, organizationKeyAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { createOrganization, createProject, issueApiKey, revokeApiKey } from '../application/tenancyCommands.ts';
@@ -15,6 +15,9 @@ const organizationCreated = {
 } as const;
 
 const keyIssued = { type: 'object', required: ['key'], properties: { key: { type: ['string', 'null'], description: 'The secret, shown only in this answer (null on an Idempotency-Key retry)' }, apiKey: { anyOf: [{ $ref: 'ApiKey#' }, { type: 'null' }] } } } as const;
+
+/** 201, or 202 with Retry-After while another read model does not show it yet (the answer carries what was made). */
+const createdOrAccepted = (reply: FastifyReply, visible: boolean) => (visible ? reply.code(201) : reply.code(202).header('retry-after', '1'));
 
 export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
@@ -48,8 +51,7 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       const meta = { commandId: request.commandId, now: ctx.now().toISOString(), correlationId: String(request.id) };
       const { organizationId, apiKey, keyId, visible } = await createOrganization(ctx, meta, { name: name.trim(), billingEmail, currency: currency.toUpperCase(), timeZone });
       const organization = await readStore.get<OrganizationView>(C.organizations, organizationId);
-      reply.code(visible ? 201 : 202).header('location', '/v1/organization');
-      if (!visible) reply.header('retry-after', '1');
+      createdOrAccepted(reply, visible).header('location', '/v1/organization');
       return { id: organizationId, apiKey, apiKeyId: keyId, organization };
     },
   });
@@ -73,8 +75,7 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       const name = request.body?.name?.trim() || 'owner (issued by the operator)';
       const { keyId, key, visible } = await issueApiKey(ctx, commandMetadata(request, ctx, organizationId), { name, role: 'owner', projectId: null });
       request.log.info({ organizationId, keyId }, 'operator issued an owner key');
-      reply.code(visible ? 201 : 202);
-      if (!visible) reply.header('retry-after', '1');
+      createdOrAccepted(reply, visible);
       return { key, apiKey: await readStore.get<ApiKeyView>(C.apiKeys, keyId) };
     },
   });
@@ -105,8 +106,7 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       const auth = organizationKeyAuth(request, 'create projects');
       const name = request.body.name.trim();
       const { projectId, visible } = await createProject(ctx, commandMetadata(request, ctx, auth.organizationId), name);
-      reply.code(visible ? 201 : 202).header('location', `/v1/projects/${projectId}`);
-      if (!visible) reply.header('retry-after', '1');
+      createdOrAccepted(reply, visible).header('location', `/v1/projects/${projectId}`);
       return (await readStore.get<ProjectView>(C.projects, projectId)) ?? { id: projectId, name };
     },
   });
@@ -155,8 +155,7 @@ export async function tenancyRoutes(fastify: FastifyInstance, ctx: ServiceContex
       const projectId = request.body.projectId ?? auth.projectId;
       assertProjectAccess(auth, projectId);
       const { keyId, key, visible } = await issueApiKey(ctx, commandMetadata(request, ctx, auth.organizationId), { name: request.body.name.trim(), role: request.body.role, projectId: projectId ?? null });
-      reply.code(visible ? 201 : 202).header('location', `/v1/api-keys/${keyId}`);
-      if (!visible) reply.header('retry-after', '1');
+      createdOrAccepted(reply, visible).header('location', `/v1/api-keys/${keyId}`);
       return { key, apiKey: await readStore.get<ApiKeyView>(C.apiKeys, keyId) };
     },
   });

@@ -49,6 +49,23 @@ async function consumeAll(kafka: Kafka, topics: string[], count: number): Promis
   return received;
 }
 
+/** A log in SQLite of its own and a client of the broker, for a relay to publish. */
+function relayLog(brokers: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'curbmap-relay-'));
+  const database = new SqliteDatabase(join(dir, 'curbmap.db'));
+  const store = new SqliteEventStore(database, testRegistry());
+  return {
+    store,
+    readStore: new SqliteReadStore(database),
+    kafka: new Kafka({ clientId: 'relay-test', brokers, logLevel: logLevel.NOTHING }),
+    async close() {
+      await store.close();
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 if (unavailable) {
   describe('Kafka relay', () => {
     it.skip(`skipped: ${unavailable}`, () => {});
@@ -62,11 +79,7 @@ if (unavailable) {
     afterAll(() => broker?.stop(), 30_000);
 
     it('publishes every stored event once to its category\'s topic, keyed by organization (so a stream stays in one partition), in order; resumes from its checkpoint; after a crash between send and checkpoint it sends again, never skips', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'curbmap-relay-'));
-      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
-      const store = new SqliteEventStore(database, testRegistry());
-      const readStore = new SqliteReadStore(database);
-      const kafka = new Kafka({ clientId: 'relay-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+      const { store, readStore, kafka, close } = relayLog(broker.brokers);
       try {
         for (let i = 0; i < 10; i++) await store.append('thing-a', [counted(i)], { expectedVersion: i === 0 ? 'no_stream' : i - 1 });
         await store.append('thing-b', Array.from({ length: 10 }, (_, i) => counted(i)), { expectedVersion: 'no_stream' });
@@ -113,18 +126,12 @@ if (unavailable) {
         const a = all.filter((r) => r.streamId === 'thing-a').map((r) => r.version);
         expect([...new Set(a)]).toEqual(Array.from({ length: 15 }, (_, i) => i));
       } finally {
-        await store.close();
-        database.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       }
     }, 90_000);
 
     it('sends a batch larger than a broker takes in one record batch (1 MB) in several requests, in order', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'curbmap-relay-large-'));
-      const database = new SqliteDatabase(join(dir, 'curbmap.db'));
-      const store = new SqliteEventStore(database, testRegistry());
-      const readStore = new SqliteReadStore(database);
-      const kafka = new Kafka({ clientId: 'relay-large-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+      const { store, readStore, kafka, close } = relayLog(broker.brokers);
       try {
         // One organization's events go to one partition: 24 events of 100 KB are 2.4 MB for that partition's batch.
         await store.append('bulky-a', Array.from({ length: 24 }, (_, i) => noted(`${i}:${'x'.repeat(100_000)}`)), { expectedVersion: 'no_stream' });
@@ -135,9 +142,7 @@ if (unavailable) {
         const received = await consumeAll(kafka, ['curbmap.bulky'], 24);
         expect(received.map((r) => r.version)).toEqual(Array.from({ length: 24 }, (_, i) => i));
       } finally {
-        await store.close();
-        database.close();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       }
     }, 90_000);
   });

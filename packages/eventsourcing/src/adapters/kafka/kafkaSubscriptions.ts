@@ -464,7 +464,7 @@ class KafkaSubscription implements Subscription {
         }
         if (events.length > 0) {
           const checkpoint = formatMark({ next: nextOffset(chunk), position: high });
-          const save = (tx: ReadStoreTx) => tx.saveCheckpoint(partitionCheckpoint(this.name, key), checkpoint, fence);
+          const save = (tx: ReadStoreTx) => this.saveMark(tx, key, checkpoint, fence);
           // A handler may wait on read models or the log for longer than the session timeout: the group must not
           // take the partition away (and deliver the chunk again elsewhere) while it works.
           const beating = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_HANDLING_MS);
@@ -570,13 +570,18 @@ class KafkaSubscription implements Subscription {
       now?.() ?? new Date(),
     );
     const key = partitionKey(topic, partition);
-    const checkpoint = formatMark({ next: BigInt(message.offset) + 1n, position: this.lastPosition([{ event: event ?? 'unreadable' }], this.handled.get(key)?.position ?? null) });
+    const mark = { next: BigInt(message.offset) + 1n, position: this.lastPosition([{ event: event ?? 'unreadable' }], this.handled.get(key)?.position ?? null) };
     await checkpoints.transaction(async (tx) => {
       await tx.put(DEAD_LETTERS, { ...deadLetter });
-      await tx.saveCheckpoint(partitionCheckpoint(this.name, key), checkpoint, fence);
+      await this.saveMark(tx, key, formatMark(mark), fence);
     });
     log?.error({ error, subscription: this.name, eventId, topic, partition, offset: message.offset, attempts }, 'message dead-lettered after repeated failures');
     onParked?.(deadLetter);
+  }
+
+  /** A partition's checkpoint in its own row, under the fence this member took on it. */
+  private saveMark(tx: ReadStoreTx, key: string, checkpoint: string, fence: number): Promise<void> {
+    return tx.saveCheckpoint(partitionCheckpoint(this.name, key), checkpoint, fence);
   }
 
   private takes(event: StoredEvent): boolean {
