@@ -282,21 +282,31 @@ class KafkaSubscription implements Subscription {
    * partitions had rows; and never before what the group committed, or the start of a partition it never read).
    */
   private async claim(keys: string[], generation: number): Promise<void> {
-    const committed = new Map<string, { committed: bigint | null; low: bigint }>();
+    // Fences first: batches wait for these only, never for the broker's admin answers below.
+    for (const key of keys) if ((await this.take(key, generation)) === null) return;
+    this.notify();
+    void this.raiseToCommitted(keys, generation).catch((err) => this.env.options.log?.warn({ err, subscription: this.name }, 'reading committed offsets failed'));
+  }
+
+  /** A partition never read here, or read before its row existed, stands where the group committed (or at its start). */
+  private async raiseToCommitted(keys: string[], generation: number): Promise<void> {
     for (const topic of new Set(keys.map((k) => splitKey(k)[0]))) {
-      for (const [partition, offsets] of await this.env.topics.committed(this.groupId, topic)) committed.set(partitionKey(topic, partition), offsets);
+      for (const [partition, { committed, low }] of await this.env.topics.committed(this.groupId, topic)) {
+        const key = partitionKey(topic, partition);
+        if (generation !== this.generation || !keys.includes(key)) continue;
+        const at = committed ?? low;
+        const mark = this.handled.get(key);
+        if (at > (mark?.next ?? 0n)) this.handled.set(key, { next: at, position: mark?.position ?? null });
+      }
     }
-    for (const key of keys) if ((await this.take(key, generation, committed.get(key))) === null) return;
     this.notify();
   }
 
   /** The partition's fence, taken for this generation; null when a newer assignment came meanwhile (nothing kept). */
-  private async take(key: string, generation: number, offsets?: { committed: bigint | null; low: bigint }): Promise<number | null> {
+  private async take(key: string, generation: number): Promise<number | null> {
     const { fence, position } = await this.env.options.checkpoints.fenceCheckpoint(partitionCheckpoint(this.name, key));
     if (generation !== this.generation) return null;
-    let mark = position !== null ? parseMark(position) : (this.legacy.get(key) ?? null);
-    const at = offsets ? (offsets.committed ?? offsets.low) : 0n;
-    if (at > (mark?.next ?? 0n)) mark = { next: at, position: mark?.position ?? null };
+    const mark = position !== null ? parseMark(position) : (this.legacy.get(key) ?? null);
     // What is stored is where the partition stands, whatever this process knew of it before (a rebuild starts over).
     if (mark) this.handled.set(key, mark);
     else this.handled.delete(key);
