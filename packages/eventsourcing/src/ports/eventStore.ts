@@ -51,6 +51,11 @@ export interface EventStore {
   claimed(keys: string[]): Promise<Map<string, string>>;
   readStream(streamId: string, options?: { fromVersion?: number }): AsyncIterable<StoredEvent>;
   readAll(options?: ReadAllOptions): AsyncIterable<StoredEvent>;
+  /**
+   * The same events as readAll, a page of at most batchSize at a time. An adapter that reads pages anyway offers
+   * them whole: a subscription catching up on a million events then awaits once per page, not once per event.
+   */
+  readAllPages?(options?: ReadAllOptions): AsyncIterable<StoredEvent[]>;
   /** Position of the newest event in the log, null when empty. */
   headPosition(): Promise<Checkpoint>;
   /** Orders two checkpoints: negative, zero or positive. */

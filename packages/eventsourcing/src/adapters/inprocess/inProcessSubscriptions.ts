@@ -175,9 +175,18 @@ class RunningSubscription implements Subscription {
       let head: Checkpoint = null;
       try {
         head = await this.head();
-        for await (const event of store.readAll({ from: this.current, to: head, filter: this.filter, batchSize: size })) {
-          batch.push(event);
-          if (batch.length === size) break;
+        const read = { from: this.current, to: head, filter: this.filter, batchSize: size };
+        if (store.readAllPages) {
+          for await (const page of store.readAllPages(read)) {
+            batch = batch.length === 0 ? page : batch.concat(page);
+            if (batch.length >= size) break;
+          }
+          if (batch.length > size) batch = batch.slice(0, size);
+        } else {
+          for await (const event of store.readAll(read)) {
+            batch.push(event);
+            if (batch.length === size) break;
+          }
         }
         if (batch.length > 0) {
           const last = batch[batch.length - 1]!.globalPosition;

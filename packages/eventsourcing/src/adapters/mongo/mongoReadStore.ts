@@ -322,7 +322,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
   async transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
     const { tx, touched, checkpoints } = bufferedTx((collection, id) => this.get(collection, id), async (collection) => void (await this.pairs(collection)));
     const result = await fn(tx);
-    if (touched.size === 0 && checkpoints.size === 0) return result;
+    if (touched.length === 0 && checkpoints.size === 0) return result;
     // Fences are checked before anything is written (no transaction here to undo writes): a process that takes a
     // checkpoint over between this check and the writes below can still meet them (deployment.md).
     for (const [name, { fence }] of checkpoints) if (fence !== null && (await this.currentFence(name)) !== fence) throw new FencedError(name, fence);
@@ -332,7 +332,7 @@ export class MongoReadStore extends MongoReader implements ReadStore {
     try {
       const keep = (await this.snapshots.countDocuments({ at: { $gt: Date.now() - LEASE_MS } })) > 0;
       const byCollection = new Map<string, { id: string; doc: Document | null }[]>();
-      for (const { collection, id, doc } of touched.values()) {
+      for (const { collection, id, doc } of touched) {
         const writes = byCollection.get(collection) ?? [];
         writes.push({ id, doc });
         byCollection.set(collection, writes);

@@ -158,7 +158,7 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
   async transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
     const { tx, touched, checkpoints } = bufferedTx((collection, id) => this.get(collection, id), (collection) => this.ensure(collection));
     const result = await fn(tx);
-    const rows = [...touched.values()].map((t) => ({ ...t, json: t.doc ? JSON.stringify(t.doc) : null }));
+    const rows = touched.map((t) => ({ ...t, json: t.doc ? JSON.stringify(t.doc) : null }));
     await this.inTransaction('BEGIN', async (client) => {
       // Fenced checkpoints first: the row stays locked to the commit, so a process taking the checkpoint over waits
       // for this transaction and reads what it wrote, or this one finds the fence moved and writes nothing.

@@ -1,7 +1,6 @@
 import type { StatementSync } from 'node:sqlite';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
-import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
@@ -43,10 +42,12 @@ function ensureEventsTable(database: SqliteDatabase): void {
   });
 }
 
-interface EventRow extends EventRowColumns {
-  position: number;
-  data: string;
-}
+/**
+ * The columns read back, in this order: reads return rows as arrays (node:sqlite builds no object with named
+ * properties per row; a replay of a million events reads them all).
+ */
+const COLUMNS = 'position, id, stream_id, stream_version, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data';
+type EventRow = [position: number, id: string, streamId: string, streamVersion: number, type: string, schemaVersion: number, occurredAt: string, organizationId: string, projectId: string | null, correlationId: string, causationId: string, data: string];
 
 /** Told after each commit: the position of its last event, and what it appended (stream and type of each). */
 type Listener = (position: string, appended: readonly AppendedEvent[]) => void;
@@ -109,8 +110,8 @@ export class SqliteEventStore implements EventStore {
     this.streamVersion = db.prepare('SELECT MAX(stream_version) AS v FROM events WHERE stream_id = ?');
     this.findById = db.prepare('SELECT position, stream_id, stream_version FROM events WHERE id = ?');
     this.head = db.prepare('SELECT MAX(position) AS p FROM events');
-    this.byStream = db.prepare('SELECT * FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?');
-    this.atPosition = db.prepare('SELECT * FROM events WHERE position = ?');
+    this.byStream = rowsAsArrays(db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`));
+    this.atPosition = rowsAsArrays(db.prepare(`SELECT ${COLUMNS} FROM events WHERE position = ?`));
     this.insertClaim = db.prepare('INSERT INTO event_claims (key, position) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
     this.savepoint = db.prepare('SAVEPOINT append');
     this.release = db.prepare('RELEASE append');
@@ -270,7 +271,7 @@ export class SqliteEventStore implements EventStore {
       const rows = this.byStream.all(streamId, from, 500) as unknown as EventRow[];
       for (const row of rows) yield this.toEvent(row);
       if (rows.length < 500) return;
-      from = rows[rows.length - 1]!.stream_version + 1;
+      from = rows[rows.length - 1]![3] + 1;
     }
   }
 
@@ -316,6 +317,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
+    for await (const page of this.readAllPages(options)) yield* page;
+  }
+
+  async *readAllPages(options: ReadAllOptions = {}): AsyncIterable<StoredEvent[]> {
     const batchSize = options.batchSize ?? 1000;
     const { categories = [], types = [] } = options.filter ?? {};
     const to = options.to == null ? Number.MAX_SAFE_INTEGER : Number(options.to);
@@ -328,22 +333,28 @@ export class SqliteEventStore implements EventStore {
       // Appends made while this generator is suspended may grow or replace the cache: walk a fixed slice of
       // it and continue from the table after the last position walked, so nothing is yielded twice.
       const recent = this.recent.slice(from + 1 - this.recentFirst);
+      let page: StoredEvent[] = [];
       for (const event of recent) {
         const position = Number(event.globalPosition);
-        if (position > to) return;
+        if (position > to) break;
         from = position;
         if (typeSet && !typeSet.has(event.type)) continue;
         if (categorySet && !categorySet.has(categoryOf(event.streamId))) continue;
-        yield event;
+        page.push(event);
+        if (page.length === batchSize) {
+          yield page;
+          page = [];
+        }
       }
+      if (page.length > 0) yield page;
       if (to <= from) return;
     }
     const stmt = this.statement(categories.length, types.length);
     for (;;) {
       const rows = stmt.all(from, to, ...categories, ...types, batchSize) as unknown as EventRow[];
-      for (const row of rows) yield this.toEvent(row);
+      if (rows.length > 0) yield rows.map((row) => this.toEvent(row));
       if (rows.length < batchSize) return;
-      from = rows[rows.length - 1]!.position;
+      from = rows[rows.length - 1]![0];
     }
   }
 
@@ -371,18 +382,37 @@ export class SqliteEventStore implements EventStore {
     let stmt = this.statements.get(key);
     if (!stmt) {
       const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-      stmt = this.database.db.prepare(
-        `SELECT * FROM events WHERE position > ? AND position <= ?` +
+      stmt = rowsAsArrays(this.database.db.prepare(
+        `SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?` +
           (categories ? ` AND category IN (${marks(categories)})` : '') +
           (types ? ` AND type IN (${marks(types)})` : '') +
           ` ORDER BY position LIMIT ?`,
-      );
+      ));
       this.statements.set(key, stmt);
     }
     return stmt;
   }
 
   private toEvent(row: EventRow): StoredEvent {
-    return rowToEvent(row, String(row.position), JSON.parse(row.data), this.registry);
+    const event: StoredEvent = {
+      id: row[1],
+      type: row[4],
+      schemaVersion: row[5],
+      streamId: row[2],
+      streamVersion: row[3],
+      globalPosition: String(row[0]),
+      occurredAt: row[6],
+      organizationId: row[7],
+      correlationId: row[9],
+      causationId: row[10],
+      data: JSON.parse(row[11]),
+    };
+    if (row[8] !== null) event.projectId = row[8];
+    return this.registry ? this.registry.upcast(event) : event;
   }
+}
+
+function rowsAsArrays(stmt: StatementSync): StatementSync {
+  stmt.setReturnArrays(true);
+  return stmt;
 }

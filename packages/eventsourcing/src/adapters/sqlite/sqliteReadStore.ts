@@ -139,7 +139,7 @@ export class SqliteReadStore implements ReadStore {
     // slow or stuck one holds back nobody else.
     return (async () => {
       const result = await fn(tx);
-      const rows = [...touched.values()].map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
+      const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
       // Evicted first: should the commit fail, the next read goes to the table.
       for (const { collection, id } of rows) this.cached.delete(`${collection}\u0000${id}`);
       this.database.writeTransaction(() => {
