@@ -118,19 +118,22 @@ interface DailyUsage extends Document {
   events: number;
 }
 
-/** A realistic read model: usage per organization, meter and day. */
-const dailyUsage: Projection = {
-  name: 'bench.daily_usage',
-  filter: { categories: ['usage'] },
-  collections: ['bench_daily_usage'],
-  async apply(e, tx) {
-    const d = e.data as { meter: string; quantity: number; day: string };
-    const id = `${e.organizationId}:${d.meter}:${d.day}`;
-    const doc = (await tx.get<DailyUsage>('bench_daily_usage', id)) ?? { id, organizationId: e.organizationId, meter: d.meter, day: d.day, quantity: 0, events: 0 };
-    doc.quantity += d.quantity;
-    doc.events += 1;
-    await tx.put('bench_daily_usage', doc);
-  },
+/** A realistic read model: usage per organization, meter and day (one of its own per run). */
+const dailyUsage = (run: number): Projection => {
+  const collection = `bench_daily_usage_${run}`;
+  return {
+    name: `bench.daily_usage.${run}`,
+    filter: { categories: ['usage'] },
+    collections: [collection],
+    async apply(e, tx) {
+      const d = e.data as { meter: string; quantity: number; day: string };
+      const id = `${e.organizationId}:${d.meter}:${d.day}`;
+      const doc = (await tx.get<DailyUsage>(collection, id)) ?? { id, organizationId: e.organizationId, meter: d.meter, day: d.day, quantity: 0, events: 0 };
+      doc.quantity += d.quantity;
+      doc.events += 1;
+      await tx.put(collection, doc);
+    },
+  };
 };
 
 /**
@@ -138,12 +141,13 @@ const dailyUsage: Projection = {
  * parsing each event's data and writing the same documents (each read once per batch, written once per batch)
  * with a checkpoint, one transaction per batch. No envelope, no upcasting, no subscription, no port.
  */
-function bareReplay(path: string, batchSize: number): { perSecond: number; applied: number } {
+function bareReplay(path: string, batchSize: number, run: number): { perSecond: number; applied: number } {
   const db = new DatabaseSync(path);
-  db.exec('CREATE TABLE IF NOT EXISTS bare_daily_usage (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL); CREATE TABLE IF NOT EXISTS bare_checkpoints (name TEXT PRIMARY KEY, position TEXT)');
+  const table = `bare_daily_usage_${run}`;
+  db.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL); CREATE TABLE IF NOT EXISTS bare_checkpoints (name TEXT PRIMARY KEY, position TEXT)`);
   const page = db.prepare("SELECT position, organization_id, data FROM events WHERE position > ? AND category = 'usage' ORDER BY position LIMIT ?");
-  const get = db.prepare('SELECT doc FROM bare_daily_usage WHERE id = ?');
-  const put = db.prepare('INSERT INTO bare_daily_usage (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc');
+  const get = db.prepare(`SELECT doc FROM ${table} WHERE id = ?`);
+  const put = db.prepare(`INSERT INTO ${table} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`);
   const checkpoint = db.prepare('INSERT INTO bare_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position');
   let from = 0;
   let events = 0;
@@ -167,12 +171,12 @@ function bareReplay(path: string, batchSize: number): { perSecond: number; appli
     from = rows[rows.length - 1]!.position;
     db.exec('BEGIN');
     for (const doc of touched.values()) put.run(doc.id, doc.organizationId, JSON.stringify(doc));
-    checkpoint.run('bare.daily_usage', String(from));
+    checkpoint.run(`bare.daily_usage.${run}`, String(from));
     db.exec('COMMIT');
     events += rows.length;
   }
   const perSecond = events / ((performance.now() - started) / 1000);
-  const applied = (db.prepare('SELECT doc FROM bare_daily_usage WHERE organization_id = ?').all(ORGS[0]!) as { doc: string }[]).reduce((n, r) => n + (JSON.parse(r.doc) as DailyUsage).events, 0);
+  const applied = (db.prepare(`SELECT doc FROM ${table} WHERE organization_id = ?`).all(ORGS[0]!) as { doc: string }[]).reduce((n, r) => n + (JSON.parse(r.doc) as DailyUsage).events, 0);
   db.close();
   return { perSecond, applied };
 }
@@ -205,27 +209,37 @@ export async function eventStoreBench(scale: number): Promise<Figure[]> {
   const database = new SqliteDatabase(path);
   const store = new SqliteEventStore(database, registry());
   await appendAll(store, replayTotal);
-  // The same file, the same rows: the bare loop first (it warms the page cache for both alike), then the projection.
-  const loop = bareReplay(path, 2000);
-  if (loop.applied !== replayTotal / ORGS.length) throw new Error(`the bare replay applied ${loop.applied} events for one organization, expected ${replayTotal / ORGS.length}`);
+  // The same file, the same rows: the bare loop first (it warms the page cache for both alike), then the projection,
+  // twice each, interleaved (this machine's speed varies from minute to minute); the best of each is reported.
   const readStore = new SqliteReadStore(database);
   const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore });
-  const started = performance.now();
-  const sub = await startProjection(subscriptions, readStore, dailyUsage, { batchSize: 2000 });
-  await sub.caughtUp;
-  const replay = replayTotal / ((performance.now() - started) / 1000);
-  const docs = await readStore.find<DailyUsage>('bench_daily_usage', { organizationId: ORGS[0]! });
-  const applied = docs.reduce((n, d) => n + d.events, 0);
+  const loops: number[] = [];
+  const replays: number[] = [];
+  for (let run = 0; run < 2; run++) {
+    const loop = bareReplay(path, 2000, run);
+    if (loop.applied !== replayTotal / ORGS.length) throw new Error(`the bare replay applied ${loop.applied} events for one organization, expected ${replayTotal / ORGS.length}`);
+    loops.push(loop.perSecond);
+    const projection = dailyUsage(run);
+    const started = performance.now();
+    const sub = await startProjection(subscriptions, readStore, projection, { batchSize: 2000 });
+    await sub.caughtUp;
+    replays.push(replayTotal / ((performance.now() - started) / 1000));
+    await sub.stop();
+    const docs = await readStore.find<DailyUsage>(projection.collections[0]!, { organizationId: ORGS[0]! });
+    const applied = docs.reduce((n, d) => n + d.events, 0);
+    if (applied !== replayTotal / ORGS.length) throw new Error(`replay applied ${applied} events for one organization, expected ${replayTotal / ORGS.length}`);
+  }
   await subscriptions.stopAll();
   database.close();
   cleanup();
-  if (applied !== replayTotal / ORGS.length) throw new Error(`replay applied ${applied} events for one organization, expected ${replayTotal / ORGS.length}`);
+  const bareBest = Math.max(...loops);
+  const replay = Math.max(...replays);
 
   return [
     { name: 'bare node:sqlite loop (ceiling), batches of 100', value: ceiling, unit: 'rows/s', detail: `${appendTotal} rows, best of 3` },
     { name: 'event store append, batches of 100', value: append, unit: 'events/s', baseline: ceiling, target: { ratio: 0.8 }, detail: `${appendTotal} events, schema-validated, expected-version checked, best of 3` },
     { name: 'event store: concurrent single-event appends with a claim (50 in flight)', value: singles, unit: 'events/s', baseline: singlesBare, detail: `${singlesTotal} appends, group commit; baseline: bare node:sqlite, one transaction per event and claim` },
-    { name: 'bare replay loop (baseline): the same rows read, parsed and the same documents written', value: loop.perSecond, unit: 'events/s', detail: `${replayTotal} events, pages of 2000, one transaction per page with its checkpoint` },
-    { name: 'projection replay from position 0', value: replay, unit: 'events/s', baseline: loop.perSecond, target: { min: 300_000, ratio: 0.5 }, detail: `${replayTotal} events into a daily-usage read model (batches of 2000): envelope, subscription, projection port` },
+    { name: 'bare replay loop (baseline): the same rows read, parsed and the same documents written', value: bareBest, unit: 'events/s', detail: `${replayTotal} events, pages of 2000, one transaction per page with its checkpoint; best of 2` },
+    { name: 'projection replay from position 0', value: replay, unit: 'events/s', baseline: bareBest, target: { min: 300_000, ratio: 0.5 }, detail: `${replayTotal} events into a daily-usage read model (batches of 2000): envelope, subscription, projection port; best of 2, interleaved with the loop` },
   ];
 }

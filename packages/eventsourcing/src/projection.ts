@@ -15,8 +15,8 @@ export interface Projection {
   apply(event: StoredEvent, tx: ReadStoreTx): Promise<void>;
 }
 
-/** Events a projection applies between two turns of the event loop. */
-const YIELD_EVERY = 16;
+/** How long a projection applies events before it lets the event loop turn (requests, timers). */
+const YIELD_AFTER_MS = 2;
 
 export async function startProjection(subscriptions: Subscriptions, readStore: ReadStore, projection: Projection, options: { batchSize?: number; retry?: RetryPolicy } = {}): Promise<Subscription> {
   // No checkpoint under this name: a new projection, or a new version of one. Documents an older version
@@ -30,10 +30,15 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
     projection.filter,
     (batch: StoredEvent[], context) =>
       readStore.transaction(async (tx) => {
+        let turn = performance.now();
         for (let i = 0; i < batch.length; i++) {
           // Reads of a projection resolve at once (SQLite is synchronous): without a pause a batch of hundreds of
-          // events would hold the event loop from start to end, and requests wait behind it.
-          if (i > 0 && i % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+          // events would hold the event loop from start to end, and requests wait behind it. By the clock, read
+          // every 8 events: a pause per 16 events cost a replay more than a tenth of its time.
+          if ((i & 7) === 7 && performance.now() - turn >= YIELD_AFTER_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            turn = performance.now();
+          }
           await projection.apply(batch[i]!, tx);
         }
         await context.save(tx);

@@ -39,6 +39,12 @@ export interface AppendOptions {
   claims?: string[];
 }
 
+export interface EventPage {
+  events: StoredEvent[];
+  /** The page was cut (batchSize, maxBytes): more events may follow up to the read's end. */
+  more: boolean;
+}
+
 export interface EventStore {
   /**
    * Appends atomically. Fails with ConcurrencyError when the stream's version differs from expectedVersion.
@@ -52,10 +58,11 @@ export interface EventStore {
   readStream(streamId: string, options?: { fromVersion?: number }): AsyncIterable<StoredEvent>;
   readAll(options?: ReadAllOptions): AsyncIterable<StoredEvent>;
   /**
-   * The same events as readAll, a page of at most batchSize at a time. An adapter that reads pages anyway offers
-   * them whole: a subscription catching up on a million events then awaits once per page, not once per event.
+   * The same events as readAll, a page at a time: at most batchSize events, and no more than maxBytes of data
+   * (at least one event). An adapter that reads pages anyway offers them whole: a subscription catching up on a
+   * million events then awaits once per page, not once per event.
    */
-  readAllPages?(options?: ReadAllOptions): AsyncIterable<StoredEvent[]>;
+  readAllPages?(options?: ReadAllOptions & { maxBytes?: number }): AsyncIterable<EventPage>;
   /** Position of the newest event in the log, null when empty. */
   headPosition(): Promise<Checkpoint>;
   /** Orders two checkpoints: negative, zero or positive. */

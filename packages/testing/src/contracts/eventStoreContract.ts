@@ -152,21 +152,28 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect(await store.headPosition()).toBe(all[2]!.globalPosition);
     });
 
-    it('reads the global log in pages where the adapter offers them: the events readAll reads, none over the page size', async () => {
+    it('reads the global log in pages where the adapter offers them: the events readAll reads, cut at the page size and at maxBytes', async () => {
       if (!store.readAllPages) return; // optional: readAll alone serves
       const before = await store.headPosition();
       await store.append(stream, [counted(1), counted(2)], { expectedVersion: 'no_stream' });
-      await store.append(`other-${randomUUID()}`, [noted('a')], { expectedVersion: 'no_stream' });
+      await store.append(`other-${randomUUID()}`, [noted('a'), noted('x'.repeat(5000))], { expectedVersion: 'no_stream' });
       await store.append(stream, [counted(3), counted(4), counted(5)], { expectedVersion: 1 });
       // This client's own appends (an adapter may serve them from memory) and another client's reads from the table.
       for (const reader of [store, await fixture.withRegistry(testRegistry())]) {
         for (const filter of [{}, { categories: ['thing'] }, { types: ['test.noted'] }]) {
           const pages = await collect(reader.readAllPages!({ from: before, batchSize: 2, filter }));
-          expect(pages.every((page) => page.length >= 1 && page.length <= 2)).toBe(true);
-          expect(pages.flat().map((e) => e.id)).toEqual((await collect(reader.readAll({ from: before, filter }))).map((e) => e.id));
+          expect(pages.every((page) => page.events.length >= 1 && page.events.length <= 2)).toBe(true);
+          // Every page but the last says more may follow; the last says the read is done, unless it is full.
+          expect(pages.slice(0, -1).every((page) => page.more)).toBe(true);
+          expect(pages.at(-1)!.more).toBe(pages.at(-1)!.events.length === 2);
+          expect(pages.flatMap((page) => page.events).map((e) => e.id)).toEqual((await collect(reader.readAll({ from: before, filter }))).map((e) => e.id));
         }
+        // A page closes once it holds maxBytes of data: the large note ends one; a page holds one event at least.
+        const byBytes = await collect(reader.readAllPages!({ from: before, batchSize: 100, maxBytes: 1000 }));
+        expect(byBytes.map((page) => page.events.length)).toEqual([4, 3]);
+        expect((await collect(reader.readAllPages!({ from: before, batchSize: 100, maxBytes: 1 }))).map((page) => page.events.length)).toEqual([1, 1, 1, 1, 1, 1, 1]);
         const upTo = (await collect(reader.readAll({ from: before })))[2]!.globalPosition;
-        expect((await collect(reader.readAllPages!({ from: before, to: upTo, batchSize: 10 }))).flat()).toHaveLength(3);
+        expect((await collect(reader.readAllPages!({ from: before, to: upTo, batchSize: 10 }))).map((page) => [page.events.length, page.more])).toEqual([[3, false]]);
       }
     });
 

@@ -60,6 +60,12 @@ export class InProcessSubscriptions implements Subscriptions {
   }
 }
 
+/**
+ * Event data a batch holds at most (at least one event), where the store reads in pages: 500 events of a
+ * subscription that wants only their ids would otherwise load 500 curb-import chunks of half a megabyte each.
+ */
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
 interface RetryRequest {
   deadLetter: DeadLetter;
   resolve: () => void;
@@ -173,26 +179,29 @@ class RunningSubscription implements Subscription {
       const size = failures > 0 ? 1 : batchSize;
       let batch: StoredEvent[] = [];
       let head: Checkpoint = null;
+      // Whether events beyond this batch may remain before head (else the subscription is there once it is handled).
+      let more = false;
       try {
         head = await this.head();
         const read = { from: this.current, to: head, filter: this.filter, batchSize: size };
         if (store.readAllPages) {
-          for await (const page of store.readAllPages(read)) {
-            batch = batch.length === 0 ? page : batch.concat(page);
-            if (batch.length >= size) break;
+          for await (const page of store.readAllPages({ ...read, maxBytes: MAX_BATCH_BYTES })) {
+            batch = page.events;
+            more = page.more;
+            break;
           }
-          if (batch.length > size) batch = batch.slice(0, size);
         } else {
           for await (const event of store.readAll(read)) {
             batch.push(event);
             if (batch.length === size) break;
           }
+          more = batch.length === size;
         }
         if (batch.length > 0) {
           const last = batch[batch.length - 1]!.globalPosition;
           await this.handle(batch, { checkpoint: last, save: (tx) => tx.saveCheckpoint(this.name, last) });
           if (this.options.checkpointing !== 'by-handler') await checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, last));
-          this.advance(batch.length < size ? head : last);
+          this.advance(more ? last : head);
         } else {
           // Nothing matched up to head: the filter skipped it all, so we are there.
           this.advance(head);
@@ -211,7 +220,7 @@ class RunningSubscription implements Subscription {
         await this.backoff(delay);
         continue;
       }
-      if (batch.length < size) {
+      if (!more) {
         this.reachedHead = true;
         this.markCaughtUp();
         // Appends made meanwhile in this process have set `pending`, so this returns at once for them.

@@ -1,7 +1,7 @@
 import type { StatementSync } from 'node:sqlite';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
-import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
+import type { AppendOptions, AppendResult, Checkpoint, EventPage, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 // AUTOINCREMENT: a position is never handed out twice, even after the newest rows are gone.
@@ -66,6 +66,19 @@ interface PendingAppend {
 }
 
 /**
+ * The largest event data (JSON characters) of each category and type, kept with the appends: a reader knows
+ * before it reads a page whether the page may be large. Made from the events themselves the first time.
+ */
+function ensureSizesTable(database: SqliteDatabase): void {
+  const db = database.db;
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_sizes'").get()) return;
+  database.writeTransaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS event_sizes (category TEXT NOT NULL, type TEXT NOT NULL, max_size INTEGER NOT NULL, PRIMARY KEY (category, type)) WITHOUT ROWID');
+    db.exec('INSERT OR IGNORE INTO event_sizes (category, type, max_size) SELECT category, type, max(length(data)) FROM events GROUP BY category, type');
+  });
+}
+
+/**
  * How many recently appended events are kept in memory for followers, and how much of their data (JSON bytes).
  * Followers at the head are a few hundred events behind at most; a larger tail only made the heap V8 marks on
  * every major GC larger (20,000 events and 32 MB held about 50 MB of objects: each major GC then paused the
@@ -87,7 +100,11 @@ export class SqliteEventStore implements EventStore {
   private readonly savepoint: StatementSync;
   private readonly release: StatementSync;
   private readonly rollbackTo: StatementSync;
+  private readonly raiseSize: StatementSync;
   private readonly statements = new Map<string, StatementSync>();
+  /** event_sizes as this process last knew it (`category NUL type`); reloaded after an append rolled back. */
+  private largest = new Map<string, number>();
+  private largestStale = true;
   private pending: PendingAppend[] = [];
   private recent: StoredEvent[] = [];
   private recentSizes: number[] = [];
@@ -102,7 +119,9 @@ export class SqliteEventStore implements EventStore {
     this.registry = registry;
     ensureEventsTable(database);
     database.db.exec(CLAIMS_TABLE);
+    ensureSizesTable(database);
     const db = database.db;
+    this.raiseSize = db.prepare('INSERT INTO event_sizes (category, type, max_size) VALUES (?, ?, ?) ON CONFLICT (category, type) DO UPDATE SET max_size = max(max_size, excluded.max_size)');
     this.insert = db.prepare(
       `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -172,12 +191,14 @@ export class SqliteEventStore implements EventStore {
           } catch (error) {
             this.rollbackTo.run();
             this.release.run();
+            this.largestStale = true;
             outcomes.push({ ok: false, error });
           }
         }
       });
     } catch (error) {
       // A lone append that failed, or the COMMIT itself: none of the group is written.
+      this.largestStale = true;
       for (const { reject } of group) reject(error);
       return;
     }
@@ -203,6 +224,11 @@ export class SqliteEventStore implements EventStore {
     const head = iterator.next();
     if (head.done) throw new Error('append needs at least one event');
     const category = categoryOf(streamId);
+    if (this.largestStale) {
+      const rows = this.database.db.prepare('SELECT category, type, max_size FROM event_sizes').all() as { category: string; type: string; max_size: number }[];
+      this.largest = new Map(rows.map((r) => [`${r.category}\u0000${r.type}`, r.max_size]));
+      this.largestStale = false;
+    }
     // Each event is validated and written in turn (a bad one rolls the append back): a sequence produced on
     // demand (an import's chunks read from a staging file) is never held whole in memory.
     {
@@ -224,6 +250,11 @@ export class SqliteEventStore implements EventStore {
         // Followers get the event from the tail kept here as readers get it from the table: upcast.
         const readable = this.registry?.forAppend(e);
         const data = JSON.stringify(e.data);
+        const kind = `${category}\u0000${e.type}`;
+        if (data.length > (this.largest.get(kind) ?? -1)) {
+          this.raiseSize.run(category, e.type, data.length);
+          this.largest.set(kind, data.length);
+        }
         const schemaVersion = e.schemaVersion ?? readable?.schemaVersion ?? 1;
         version += 1;
         const correlationId = e.correlationId ?? e.id;
@@ -317,14 +348,17 @@ export class SqliteEventStore implements EventStore {
   }
 
   async *readAll(options: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
-    for await (const page of this.readAllPages(options)) yield* page;
+    for await (const page of this.readAllPages(options)) yield* page.events;
   }
 
-  async *readAllPages(options: ReadAllOptions = {}): AsyncIterable<StoredEvent[]> {
+  async *readAllPages(options: ReadAllOptions & { maxBytes?: number } = {}): AsyncIterable<EventPage> {
     const batchSize = options.batchSize ?? 1000;
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     const { categories = [], types = [] } = options.filter ?? {};
     const to = options.to == null ? Number.MAX_SAFE_INTEGER : Number(options.to);
     let from = options.from == null ? 0 : Number(options.from);
+    let page: StoredEvent[] = [];
+    let bytes = 0;
     const cachedEnd = this.recentFirst + this.recent.length - 1;
     if (this.recent.length > 0 && from + 1 >= this.recentFirst && from < cachedEnd) {
       // The tail holds events as readers get them (upcast when appended at an older version).
@@ -332,29 +366,58 @@ export class SqliteEventStore implements EventStore {
       const typeSet = types.length ? new Set(types) : null;
       // Appends made while this generator is suspended may grow or replace the cache: walk a fixed slice of
       // it and continue from the table after the last position walked, so nothing is yielded twice.
-      const recent = this.recent.slice(from + 1 - this.recentFirst);
-      let page: StoredEvent[] = [];
-      for (const event of recent) {
+      const skip = from + 1 - this.recentFirst;
+      const recent = this.recent.slice(skip);
+      const sizes = this.recentSizes.slice(skip);
+      for (let k = 0; k < recent.length; k++) {
+        const event = recent[k]!;
         const position = Number(event.globalPosition);
         if (position > to) break;
         from = position;
         if (typeSet && !typeSet.has(event.type)) continue;
         if (categorySet && !categorySet.has(categoryOf(event.streamId))) continue;
         page.push(event);
-        if (page.length === batchSize) {
-          yield page;
+        bytes += sizes[k]!;
+        if (page.length >= batchSize || bytes >= maxBytes) {
+          yield { events: page, more: true };
           page = [];
+          bytes = 0;
         }
       }
-      if (page.length > 0) yield page;
-      if (to <= from) return;
+      if (to <= from) {
+        if (page.length > 0) yield { events: page, more: false };
+        return;
+      }
     }
-    const stmt = this.statement(categories.length, types.length);
+    const stmt = this.statement(categories.length, types.length, COLUMNS);
+    // Events this read may meet are at most `largest` characters each: while a whole page of them fits the budget,
+    // pages are read at once; otherwise their sizes first.
+    const largest = Number.isFinite(maxBytes) ? ((this.statement(categories.length, types.length, 'max(max_size) AS m', 'event_sizes').get(...categories, ...types) as { m: number | null }).m ?? 0) : 0;
+    const sizes = this.statement(categories.length, types.length, 'position, length(data)');
     for (;;) {
-      const rows = stmt.all(from, to, ...categories, ...types, batchSize) as unknown as EventRow[];
-      if (rows.length > 0) yield rows.map((row) => this.toEvent(row));
-      if (rows.length < batchSize) return;
-      from = rows[rows.length - 1]![0];
+      const limit = batchSize - page.length;
+      // The sizes come first where a page could exceed the budget: it then stops at maxBytes before the next row is
+      // even loaded (a subscription that takes 500 events at a time must not load 500 import chunks of a megabyte each).
+      let upTo = to;
+      let cut = false;
+      if (largest * limit > maxBytes - bytes) {
+        const listed = sizes.all(from, to, ...categories, ...types, limit) as unknown as [position: number, size: number][];
+        let total = bytes;
+        for (let k = 0; k < listed.length - 1 && !cut; k++) {
+          total += listed[k]![1];
+          if (total >= maxBytes) [upTo, cut] = [listed[k]![0], true];
+        }
+      }
+      const rows = stmt.all(from, upTo, ...categories, ...types, limit) as unknown as EventRow[];
+      for (const row of rows) page.push(this.toEvent(row));
+      if (rows.length > 0) from = rows[rows.length - 1]![0];
+      if (!cut && rows.length < limit) {
+        if (page.length > 0) yield { events: page, more: false };
+        return;
+      }
+      yield { events: page, more: true };
+      page = [];
+      bytes = 0;
     }
   }
 
@@ -377,17 +440,15 @@ export class SqliteEventStore implements EventStore {
     this.listeners.clear();
   }
 
-  private statement(categories: number, types: number): StatementSync {
-    const key = `${categories}:${types}`;
+  /** A read of the log (or of event_sizes) under a filter of so many categories and types. */
+  private statement(categories: number, types: number, columns: string, table: 'events' | 'event_sizes' = 'events'): StatementSync {
+    const key = `${categories}:${types}:${columns}:${table}`;
     let stmt = this.statements.get(key);
     if (!stmt) {
       const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-      stmt = rowsAsArrays(this.database.db.prepare(
-        `SELECT ${COLUMNS} FROM events WHERE position > ? AND position <= ?` +
-          (categories ? ` AND category IN (${marks(categories)})` : '') +
-          (types ? ` AND type IN (${marks(types)})` : '') +
-          ` ORDER BY position LIMIT ?`,
-      ));
+      const filter = (categories ? ` AND category IN (${marks(categories)})` : '') + (types ? ` AND type IN (${marks(types)})` : '');
+      stmt = this.database.db.prepare(table === 'events' ? `SELECT ${columns} FROM events WHERE position > ? AND position <= ?${filter} ORDER BY position LIMIT ?` : `SELECT ${columns} FROM event_sizes WHERE true${filter}`);
+      if (table === 'events') stmt.setReturnArrays(true);
       this.statements.set(key, stmt);
     }
     return stmt;

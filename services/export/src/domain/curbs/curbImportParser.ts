@@ -1,7 +1,5 @@
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { curbKinds, type CurbKind } from '@curbmap/contracts';
-import Assembler from 'stream-json/assembler.js';
-import parser from 'stream-json/parser.js';
 
 /** One object of an import body, with where it was found (`/data/zones/17`, `/features/3`). */
 export type ImportItem = { source: 'cds'; kind: CurbKind; value: unknown; path: string } | { source: 'geojson'; value: unknown; path: string };
@@ -13,58 +11,218 @@ export interface ImportHeader {
   type: string | null;
 }
 
-type Token = { name: string; value?: string };
-type Frame = { array: boolean; key: string | null; index: number };
-
 const KINDS = new Set<string>(curbKinds);
 
 /**
  * Reads a CDS Curbs payload (`data.zones[]`, `data.policies[]`, …) or a GeoJSON FeatureCollection
  * (`features[]`) from a stream, one object at a time: the body is never held whole, as text or as a tree,
  * only the objects it yields. Top-level `version` and `type` are reported in the header once the body ends.
+ * A body that is not JSON fails with a SyntaxError.
  */
 export async function* parseCurbImport(body: Readable, header: ImportHeader): AsyncGenerator<ImportItem> {
-  // pipeline, not pipe: the body's error (a client gone, a 413, a forwarded frame refused) ends the loop below.
-  const tokens = pipeline(body, parser.asStream({ packValues: true, streamValues: false }), () => undefined);
-  const stack: Frame[] = [];
-  let capture: { asm: Assembler; item: { source: 'cds'; kind: CurbKind; path: string } | { source: 'geojson'; path: string } } | null = null;
-  for await (const token of tokens as AsyncIterable<Token>) {
-    if (capture) {
-      capture.asm.consume(token as never);
-      if (capture.asm.done) {
-        yield { ...capture.item, value: capture.asm.current } as ImportItem;
-        capture = null;
-      }
-      continue;
-    }
-    const top = stack[stack.length - 1];
-    if (token.name === 'keyValue') {
-      if (top) top.key = token.value ?? null;
-      continue;
-    }
-    if (token.name === 'endObject' || token.name === 'endArray') {
-      stack.pop();
-      continue;
-    }
-    // A value starts (object, array or scalar): where is it?
-    if (top?.array) top.index += 1;
-    const path = stack.map((f) => (f.array ? f.index : f.key));
-    if (token.name === 'startObject' && isItemPath(path)) {
-      const asm = new Assembler();
-      asm.consume(token as never);
-      const at = `/${path.join('/')}`;
-      capture = { asm, item: path[0] === 'features' ? { source: 'geojson', path: at } : { source: 'cds', kind: path[1] as CurbKind, path: at } };
-      continue;
-    }
-    if (token.name === 'startObject' || token.name === 'startArray') {
-      stack.push({ array: token.name === 'startArray', key: null, index: -1 });
-      continue;
-    }
-    if (path.length === 1 && token.name === 'stringValue') {
-      if (path[0] === 'version') header.version = token.value ?? null;
-      if (path[0] === 'type') header.type = token.value ?? null;
-    }
+  const scanner = new ImportScanner(header);
+  // The body's error (a client gone, a 413, a forwarded frame refused) ends this loop.
+  for await (const chunk of body as AsyncIterable<Buffer | string>) yield* scanner.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  yield* scanner.end();
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+
+/** A container around the items: what it expects next, and where it is (key or index). */
+interface Frame {
+  array: boolean;
+  key: string | null;
+  index: number;
+  /** first: a key (object) or value (array), or the close; key / value: after a comma; colon; next: a comma or the close. */
+  state: 'first' | 'key' | 'colon' | 'value' | 'next';
+}
+
+/** An item being read: its bytes so far, and where the scan stands inside it. */
+interface Capture {
+  parts: Buffer[];
+  depth: number;
+  inString: boolean;
+  escaped: boolean;
+  item: { source: 'cds'; kind: CurbKind; path: string } | { source: 'geojson'; path: string };
+}
+
+/**
+ * Structure is followed byte by byte: the few containers around the items token by token (checked as JSON), and
+ * each item only for where it ends, its text then handed to JSON.parse (native, and no object per token; a
+ * tokenising parser spent most of an import of 100,000 zones on its tokens).
+ */
+export class ImportScanner {
+  private readonly stack: Frame[] = [];
+  private readonly header: ImportHeader;
+  private capture: Capture | null = null;
+  /** The start of a token cut by the end of a chunk (the containers' keys and values only). */
+  private rest: Buffer | null = null;
+  private done = false;
+
+  constructor(header: ImportHeader) {
+    this.header = header;
   }
+
+  push(chunk: Buffer): ImportItem[] {
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    this.rest = null;
+    return this.scan(buf, false);
+  }
+
+  end(): ImportItem[] {
+    const rest = this.rest;
+    this.rest = null;
+    const items = rest ? this.scan(rest, true) : [];
+    if (this.capture || this.rest || !this.done) throw new SyntaxError('unexpected end of the body');
+    return items;
+  }
+
+  private scan(buf: Buffer, final: boolean): ImportItem[] {
+    const items: ImportItem[] = [];
+    let i = 0;
+    while (i < buf.length) {
+      if (this.capture) {
+        i = this.scanItem(buf, i, items);
+        continue;
+      }
+      const c = buf[i]!;
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+        i += 1;
+        continue;
+      }
+      if (this.done) throw new SyntaxError(`unexpected ${describe(c)} after the end of the body, at byte ${i}`);
+      const top = this.stack[this.stack.length - 1];
+      if (top && !top.array && (top.state === 'first' || top.state === 'key')) {
+        if (c === CLOSE_OBJECT && top.state === 'first') {
+          i = this.close(i);
+          continue;
+        }
+        if (c !== QUOTE) throw new SyntaxError(`expected a key, found ${describe(c)}`);
+        const end = stringEnd(buf, i);
+        if (end < 0) break;
+        top.key = JSON.parse(buf.toString('utf8', i, end)) as string;
+        top.state = 'colon';
+        i = end;
+        continue;
+      }
+      if (top?.state === 'colon') {
+        if (c !== COLON) throw new SyntaxError(`expected ':' after the key ${JSON.stringify(top.key)}, found ${describe(c)}`);
+        top.state = 'value';
+        i += 1;
+        continue;
+      }
+      if (top?.state === 'next') {
+        if (c === COMMA) {
+          top.state = top.array ? 'value' : 'key';
+          i += 1;
+        } else if (c === (top.array ? CLOSE_ARRAY : CLOSE_OBJECT)) i = this.close(i);
+        else throw new SyntaxError(`expected ',' or '${top.array ? ']' : '}'}', found ${describe(c)}`);
+        continue;
+      }
+      // A value starts here.
+      if (top?.array && top.state === 'first' && c === CLOSE_ARRAY) {
+        i = this.close(i);
+        continue;
+      }
+      if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        if (top?.array) top.index += 1;
+        const path = this.stack.map((f) => (f.array ? f.index : f.key));
+        if (c === OPEN_OBJECT && isItemPath(path)) {
+          const at = `/${path.join('/')}`;
+          this.capture = { parts: [], depth: 0, inString: false, escaped: false, item: path[0] === 'features' ? { source: 'geojson', path: at } : { source: 'cds', kind: path[1] as CurbKind, path: at } };
+          continue;
+        }
+        this.stack.push({ array: c === OPEN_ARRAY, key: null, index: -1, state: 'first' });
+        i += 1;
+        continue;
+      }
+      const end = c === QUOTE ? stringEnd(buf, i) : scalarEnd(buf, i, final);
+      if (end < 0) break;
+      const value = JSON.parse(buf.toString('utf8', i, end)) as unknown;
+      if (top?.array) top.index += 1;
+      if (this.stack.length === 1 && !top!.array && typeof value === 'string') {
+        if (top!.key === 'version') this.header.version = value;
+        if (top!.key === 'type') this.header.type = value;
+      }
+      this.valueDone();
+      i = end;
+    }
+    if (i < buf.length) this.rest = buf.subarray(i);
+    return items;
+  }
+
+  /** Follows an item to its end; yields it once whole. Returns where the scan goes on. */
+  private scanItem(buf: Buffer, from: number, items: ImportItem[]): number {
+    const capture = this.capture!;
+    let { depth, inString, escaped } = capture;
+    for (let j = from; j < buf.length; j++) {
+      const c = buf[j]!;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === BACKSLASH) escaped = true;
+        else if (c === QUOTE) inString = false;
+      } else if (c === QUOTE) inString = true;
+      else if (c === OPEN_OBJECT || c === OPEN_ARRAY) depth += 1;
+      else if ((c === CLOSE_OBJECT || c === CLOSE_ARRAY) && --depth === 0) {
+        const tail = buf.subarray(from, j + 1);
+        const text = capture.parts.length === 0 ? tail.toString('utf8') : Buffer.concat([...capture.parts, tail]).toString('utf8');
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch (err) {
+          throw new SyntaxError(`${(err as Error).message} (in ${capture.item.path})`);
+        }
+        items.push({ ...capture.item, value } as ImportItem);
+        this.capture = null;
+        this.valueDone();
+        return j + 1;
+      }
+    }
+    capture.parts.push(buf.subarray(from));
+    Object.assign(capture, { depth, inString, escaped });
+    return buf.length;
+  }
+
+  private close(i: number): number {
+    this.stack.pop();
+    this.valueDone();
+    return i + 1;
+  }
+
+  private valueDone(): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top) top.state = 'next';
+    else this.done = true;
+  }
+}
+
+/** The end (exclusive) of the string starting at i, or -1 when the chunk ends first. */
+function stringEnd(buf: Buffer, i: number): number {
+  for (let j = i + 1; j < buf.length; j++) {
+    const c = buf[j]!;
+    if (c === BACKSLASH) j += 1;
+    else if (c === QUOTE) return j + 1;
+  }
+  return -1;
+}
+
+/** The end of a number or literal starting at i; -1 when the chunk ends first and more may follow. */
+function scalarEnd(buf: Buffer, i: number, final: boolean): number {
+  let j = i;
+  while (j < buf.length && /[0-9A-Za-z+\-.]/.test(String.fromCharCode(buf[j]!))) j += 1;
+  if (j === i) throw new SyntaxError(`unexpected ${describe(buf[i]!)}`);
+  return j === buf.length && !final ? -1 : j;
+}
+
+function describe(c: number): string {
+  return c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16)}`;
 }
 
 function isItemPath(path: (string | number | null)[]): boolean {
