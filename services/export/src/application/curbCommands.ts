@@ -6,13 +6,18 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { curbKinds, type CurbKind, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, eventIdFor, type CommandMetadata } from '@curbmap/eventsourcing';
-import { HttpError, notFound, type ServiceContext } from '@curbmap/service-kit';
+import { HttpError, notFound, NotYetVisibleError, type ServiceContext } from '@curbmap/service-kit';
 import { checkCurbEvent, checkCurbObject, kindRules, type CdsObject, type FieldError } from '../domain/curbs/cdsValidation.ts';
 import { parseCurbImport, type ImportHeader } from '../domain/curbs/curbImportParser.ts';
 import { curbCollections, curbDocumentId, curbEventStream, curbStream, directoryCollections } from '../projections/curbInventoryProjection.ts';
 
 /** At most this many objects per stored event: an import of 100,000 zones is 100 events, appended at once. */
 const CHUNK = 1000;
+/**
+ * An import of more objects than this answers as soon as it is stored (202, with a status to poll): applying it
+ * to the inventory takes seconds, and a client gains nothing by waiting on an open request for a part of them.
+ */
+export const IMPORT_WAIT_MAX_OBJECTS = 10_000;
 /** Errors listed in a refusal; the count says how many there were in all. */
 const MAX_LISTED_ERRORS = 100;
 
@@ -25,6 +30,8 @@ export interface ImportSummary {
   /** Policies zones name that are in neither the import nor the project (the first 100), and how many. */
   unresolvedPolicies: { policyId: string; path: string }[];
   unresolvedPolicyCount: number;
+  /** Whether the inventory shows the import already (else it is applied in the background: poll its status). */
+  applied: boolean;
 }
 
 const claimOf = (meta: CommandMetadata) => `curbs:${meta.organizationId}:${meta.commandId}`;
@@ -113,7 +120,9 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
       if (kind === 'policies') importedPolicies.add(id);
       if (kind === 'zones') for (const [j, policyId] of ((value['curb_policy_ids'] as string[]) ?? []).entries()) if (!namedPolicies.has(policyId)) namedPolicies.set(policyId, `${item.path}/curb_policy_ids/${j}`);
       counts[kind] += 1;
-      if (errorCount === 0 && !files[kind].write(`${JSON.stringify(value)}\n`)) await once(files[kind], 'drain');
+      // Staged as sent where it is one line (serialising it again cost a fifth of the import); else re-serialised.
+      const line = item.source === 'cds' && !item.text.includes('\n') ? item.text : JSON.stringify(value);
+      if (errorCount === 0 && !files[kind].write(`${line}\n`)) await once(files[kind], 'drain');
     }
   } catch (err) {
     if (err instanceof HttpError) throw err;
@@ -145,21 +154,33 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     function emptyChunk() {
       return { importId, chunk, chunks, source: source!, cdsVersion: cdsVersion!, zones: [] as CdsObject[], areas: [] as CdsObject[], spaces: [] as CdsObject[], objects: [] as CdsObject[], policies: [] as CdsObject[] };
     }
+    // The lines of a chunk's kind are parsed in one JSON.parse call, not one each.
+    let lines: string[] = [];
+    const take = (kind: CurbKind) => {
+      if (lines.length > 0) data[kind].push(...(JSON.parse(`[${lines.join(',')}]`) as CdsObject[]));
+      lines = [];
+    };
     for (const kind of ['policies', 'zones', 'areas', 'spaces', 'objects'] as const) {
       for (const line of linesOf(join(staging, `${kind}.ndjson`))) {
-        data[kind].push(JSON.parse(line) as CdsObject);
+        lines.push(line);
         if (++size === CHUNK) {
+          take(kind);
           yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
           chunk += 1;
           data = emptyChunk();
           size = 0;
         }
       }
+      take(kind);
     }
     if (size > 0) yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
   }
-  const replayed = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported']);
-  return { importId, source: source!, cdsVersion, counts, replayed, unresolvedPolicies: unresolvedPolicies.slice(0, 100), unresolvedPolicyCount: unresolvedPolicies.length };
+  // Stored, but the inventory does not show it yet: the answer still carries the summary (202).
+  const { replayed, visible } = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported'], total <= IMPORT_WAIT_MAX_OBJECTS).catch((err: unknown) => {
+    if (err instanceof NotYetVisibleError) return { replayed: false, visible: false };
+    throw err;
+  });
+  return { importId, source: source!, cdsVersion, counts, replayed, unresolvedPolicies: unresolvedPolicies.slice(0, 100), unresolvedPolicyCount: unresolvedPolicies.length, applied: visible };
 }
 
 /** The lines of a file, read synchronously (inside a write transaction) a megabyte at a time. */
@@ -185,16 +206,21 @@ function newEvent(meta: CommandMetadata, projectId: string, index: number, type:
   return { id: eventIdFor(meta.commandId, index), type, data, occurredAt: meta.now, organizationId: meta.organizationId, projectId, correlationId: meta.correlationId ?? meta.commandId, causationId: meta.causationId ?? meta.commandId };
 }
 
-/** Appends unless this command did already (its claim): true when it was a replay. Waits for the read models. */
-async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[]): Promise<boolean> {
+/**
+ * Appends unless this command did already (its claim): replayed when it had. Then waits for the read models, unless
+ * told not to (a large import), and says whether they show the write (else the command answers 202).
+ */
+async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[], wait = true): Promise<{ replayed: boolean; visible: boolean }> {
+  let result: Awaited<ReturnType<ServiceContext['store']['append']>>;
   try {
-    const result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta)] });
-    await ctx.waitForReadModels({ streamId, version: result.nextVersion, types, position: result.position });
-    return false;
+    result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta)] });
   } catch (err) {
-    if (err instanceof ClaimConflictError) return true;
+    if (err instanceof ClaimConflictError) return { replayed: true, visible: true };
     throw err;
   }
+  if (!wait) return { replayed: false, visible: false };
+  await ctx.waitForReadModels({ streamId, version: result.nextVersion, types, position: result.position });
+  return { replayed: false, visible: true };
 }
 
 /** Creates or replaces one zone; the policies it names must be in the project. */
@@ -211,7 +237,7 @@ export async function upsertZone(ctx: ServiceContext, meta: CommandMetadata, pro
     }
   }
   if (errors.length > 0) refuse(errors, errors.length, 'the zone');
-  const replayed = await appendOnce(ctx, meta, curbStream(projectId), [newEvent(meta, projectId, 0, 'curbs.zone.upserted', { zone })], ['curbs.zone.upserted']);
+  const { replayed } = await appendOnce(ctx, meta, curbStream(projectId), [newEvent(meta, projectId, 0, 'curbs.zone.upserted', { zone })], ['curbs.zone.upserted']);
   return { zone: zone as CdsObject, replayed };
 }
 
@@ -230,6 +256,6 @@ export async function recordCurbEvents(ctx: ServiceContext, meta: CommandMetadat
   const errors: FieldError[] = [];
   list.forEach((e, i) => checkCurbEvent(e, `${base}/${i}`, errors));
   if (errors.length > 0) refuse(errors, errors.length, 'the events');
-  const replayed = await appendOnce(ctx, meta, curbEventStream(projectId), [newEvent(meta, projectId, 0, 'curbs.events.recorded', { events: list })], ['curbs.events.recorded']);
+  const { replayed } = await appendOnce(ctx, meta, curbEventStream(projectId), [newEvent(meta, projectId, 0, 'curbs.events.recorded', { events: list })], ['curbs.events.recorded']);
   return { recorded: list.length, replayed };
 }

@@ -1,13 +1,26 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { assertProjectAccess, commandMetadata, HttpError, keyAuth, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
-import { deleteZone, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
-import { curbCollections, curbDocumentId, type CurbDocument } from '../projections/curbInventoryProjection.ts';
+import { deleteZone, IMPORT_WAIT_MAX_OBJECTS, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
+import { curbCollections, curbDocumentId, curbImportsCollection, type CurbDocument, type CurbImportView } from '../projections/curbInventoryProjection.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['curbs'];
 const projectParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } as const;
 const zoneParams = { type: 'object', required: ['id', 'zoneId'], properties: { id: { type: 'string', format: 'uuid' }, zoneId: { type: 'string', format: 'uuid' } } } as const;
+const importSummary = {
+  type: 'object',
+  properties: {
+    importId: { type: 'string' },
+    source: { type: 'string' },
+    cdsVersion: { type: 'string' },
+    counts: { type: 'object', additionalProperties: { type: 'integer' } },
+    replayed: { type: 'boolean' },
+    unresolvedPolicies: { type: 'array', items: { type: 'object', properties: { policyId: { type: 'string' }, path: { type: 'string' } } } },
+    unresolvedPolicyCount: { type: 'integer' },
+  },
+} as const;
+
 /** An import streams: it may be far larger than the API's usual body limit. */
 const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
 
@@ -54,18 +67,8 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
         security,
         params: projectParams,
         response: {
-          201: {
-            type: 'object',
-            properties: {
-              importId: { type: 'string' },
-              source: { type: 'string' },
-              cdsVersion: { type: 'string' },
-              counts: { type: 'object', additionalProperties: { type: 'integer' } },
-              replayed: { type: 'boolean' },
-              unresolvedPolicies: { type: 'array', items: { type: 'object', properties: { policyId: { type: 'string' }, path: { type: 'string' } } } },
-              unresolvedPolicyCount: { type: 'integer' },
-            },
-          },
+          201: { ...importSummary, description: 'Stored, and the inventory shows it' },
+          202: { ...importSummary, description: `Stored; the inventory applies it in the background (an import of more than ${IMPORT_WAIT_MAX_OBJECTS.toLocaleString('en-US')} objects answers so at once): poll the Location, its status` },
           ...problemResponses(400, 401, 403, 404, 413, 415, 422),
         },
       },
@@ -74,9 +77,44 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
         const projectId = (request.params as { id: string }).id;
         assertProjectAccess(auth, projectId);
         if (!(request.body instanceof StreamedBody)) throw new HttpError(415, 'unsupported_media_type', 'send application/json (CDS) or application/geo+json (GeoJSON)');
-        const summary = await importCurbs(ctx, commandMetadata(request, ctx, auth.organizationId, projectId), projectId, limited(request.body.stream, MAX_IMPORT_BYTES), stagingDir);
-        reply.code(201);
+        const { applied, ...summary } = await importCurbs(ctx, commandMetadata(request, ctx, auth.organizationId, projectId), projectId, limited(request.body.stream, MAX_IMPORT_BYTES), stagingDir);
+        if (applied) reply.code(201);
+        else reply.code(202).header('retry-after', '1').header('location', `/v1/projects/${projectId}/curbs/imports/${summary.importId}`);
         return summary;
+      },
+    });
+
+    scope.get('/v1/projects/:id/curbs/imports/:importId', {
+      config: { auth: 'key', minRole: 'read_only' },
+      schema: {
+        summary: "An import's progress: how many of its chunks (1,000 objects each) the inventory has applied",
+        description: 'An import answered 202 shows here once the inventory has applied its first chunk, a moment after the answer (404 until then); `status` is `applied` once every chunk is.',
+        tags,
+        security,
+        params: { type: 'object', required: ['id', 'importId'], properties: { id: { type: 'string', format: 'uuid' }, importId: { type: 'string', format: 'uuid' } } },
+        response: {
+          200: {
+            type: 'object',
+            required: ['importId', 'projectId', 'status', 'chunks', 'appliedChunks', 'counts'],
+            properties: {
+              importId: { type: 'string' },
+              projectId: { type: 'string' },
+              status: { enum: ['applying', 'applied'] },
+              chunks: { type: 'integer' },
+              appliedChunks: { type: 'integer' },
+              counts: { type: 'object', description: 'Objects applied so far, per kind', additionalProperties: { type: 'integer' } },
+            },
+          },
+          ...problemResponses(400, 401, 403, 404),
+        },
+      },
+      handler: async (request) => {
+        const auth = keyAuth(request);
+        const { id: projectId, importId } = request.params as { id: string; importId: string };
+        assertProjectAccess(auth, projectId);
+        const view = await ctx.readStore.get<CurbImportView>(curbImportsCollection, curbDocumentId(projectId, importId));
+        if (!view || view.organizationId !== auth.organizationId) throw notFound('import');
+        return { importId, projectId, status: view.appliedChunks >= view.chunks ? 'applied' : 'applying', chunks: view.chunks, appliedChunks: view.appliedChunks, counts: view.counts };
       },
     });
   });

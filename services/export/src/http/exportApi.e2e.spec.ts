@@ -205,6 +205,47 @@ describe('curb data in', () => {
   });
 });
 
+describe('an import as sent', () => {
+  it('stores each object as sent, whether the body is one line or pretty-printed', async () => {
+    const zone = (id: string) => ({ curb_zone_id: id, geometry: { type: 'Polygon', coordinates: [[[-87.6, 41.8], [-87.59, 41.8], [-87.59, 41.81], [-87.6, 41.8]]] }, curb_policy_ids: [], published_date: 1, last_updated_date: 2, start_date: 3, name: 'Tab\there "quoted" \u2028 é', extra: { nested: [1, { deep: true }] } });
+    const compact = zone('c0000000-0000-4000-8000-000000000001');
+    const pretty = zone('c0000000-0000-4000-8000-000000000002');
+    expect((await importBody(JSON.stringify({ version: '1.1', data: { zones: [compact] } }))).statusCode).toBe(201);
+    expect((await importBody(JSON.stringify({ version: '1.1', data: { zones: [pretty] } }, null, 2))).statusCode).toBe(201);
+    expect((await call('GET', `/v1/projects/${project}/curb-zones/${compact.curb_zone_id}`)).json()).toEqual(compact);
+    expect((await call('GET', `/v1/projects/${project}/curb-zones/${pretty.curb_zone_id}`)).json()).toEqual(pretty);
+  });
+});
+
+describe('a large import', () => {
+  it('answers 202 with its summary once stored, and its status shows the inventory applying it, to this organization only', async () => {
+    const zones = Array.from({ length: 10_001 }, (_, i) => ({
+      type: 'Feature',
+      id: `b0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      properties: { name: `Zone ${i}` },
+      geometry: { type: 'Polygon', coordinates: [[[-87.6, 41.8], [-87.59, 41.8], [-87.59, 41.81], [-87.6, 41.8]]] },
+    }));
+    const res = await importBody({ type: 'FeatureCollection', features: zones });
+    expect(res.statusCode, res.body).toBe(202);
+    const summary = res.json() as { importId: string; counts: { zones: number } };
+    expect(summary).toMatchObject({ source: 'geojson', counts: { zones: 10_001 }, replayed: false });
+    expect(res.headers['location']).toBe(`/v1/projects/${project}/curbs/imports/${summary.importId}`);
+    await p.settle();
+    const status = await call('GET', res.headers['location'] as string);
+    expect(status.statusCode, status.body).toBe(200);
+    expect(status.json()).toEqual({ importId: summary.importId, projectId: project, status: 'applied', chunks: 11, appliedChunks: 11, counts: { zones: 10_001, areas: 0, spaces: 0, objects: 0, policies: 0 } });
+    expect((await call('GET', `/v1/projects/${project}/curb-zones/b0000000-0000-4000-8000-000000010000`)).statusCode).toBe(200);
+    // Another organization's key does not see it, even under its own project of the same id.
+    const other = await p.createOrganization('Shelbyville');
+    problem(await call('GET', res.headers['location'] as string, undefined, other.apiKey), 404);
+    problem(await call('GET', `/v1/projects/${project}/curbs/imports/${project}`), 404);
+    // A small import is shown at once: 201, and its status says applied.
+    const small = await importBody({ type: 'FeatureCollection', features: zones.slice(0, 2) });
+    expect(small.statusCode, small.body).toBe(201);
+    expect((await call('GET', `/v1/projects/${project}/curbs/imports/${small.json().importId}`)).json()).toMatchObject({ status: 'applied', chunks: 1, appliedChunks: 1 });
+  });
+});
+
 describe('exports out', () => {
   it('of other services\' read models wait for projections that run here, by their current names', () => {
     const running = new Set(p.ctx.subscriptions.list().map((s) => s.name));

@@ -10,6 +10,8 @@ export const curbCollections: Record<CurbKind | 'events', string> = {
   policies: 'curb_policies',
   events: 'curb_events',
 };
+/** Each import's progress: how many of its chunks the inventory has applied. */
+export const curbImportsCollection = 'curb_imports';
 export const directoryCollections = { organizations: 'export_organizations', projects: 'export_projects' } as const;
 
 /** One CDS object of a project, as imported; id `<projectId>:<CDS id>` (a CDS id is unique within its project). */
@@ -21,6 +23,16 @@ export interface CurbDocument extends Document, Partial<BBox> {
   /** Events: `event_time` in ms (start_time/end_time of the feed). */
   time?: number;
   cds: CdsObject;
+}
+
+/** An import as the inventory has applied it so far; id `<projectId>:<importId>`. */
+export interface CurbImportView extends Document {
+  projectId: string;
+  importId: string;
+  chunks: number;
+  appliedChunks: number;
+  /** Objects applied so far, per kind. */
+  counts: Record<CurbKind, number>;
 }
 
 export interface ExportOrganizationView extends Document {
@@ -49,16 +61,23 @@ export const curbInventoryProjection: Projection = {
   filter: { categories: ['curbs', 'curbevents'] },
   // An import chunk carries up to 1,000 objects: a few chunks per transaction keep memory flat.
   batchSize: 4,
-  collections: Object.values(curbCollections),
+  collections: [...Object.values(curbCollections), curbImportsCollection],
   indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['projectId', 'lastUpdated', 'cdsId', 'time'] : ['projectId', 'lastUpdated', 'cdsId']])),
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as ExportEvent;
     const projectId = stored.projectId!;
     const put = (kind: CurbKind, cds: CdsObject) => upsert(tx, curbCollections[kind], curbDocument(stored.organizationId, projectId, kind, cds), stored);
     switch (event.type) {
-      case 'curbs.imported':
+      case 'curbs.imported': {
         for (const kind of curbKinds) for (const cds of event.data[kind]) await put(kind, cds);
-        return;
+        const { importId, chunks } = event.data;
+        const id = curbDocumentId(projectId, importId);
+        return updateOnce<CurbImportView>(tx, curbImportsCollection, id, stored, (current) => {
+          const counts = current?.counts ?? (Object.fromEntries(curbKinds.map((k) => [k, 0])) as Record<CurbKind, number>);
+          for (const kind of curbKinds) counts[kind] += event.data[kind].length;
+          return { id, organizationId: stored.organizationId, projectId, importId, chunks, appliedChunks: (current?.appliedChunks ?? 0) + 1, counts };
+        });
+      }
       case 'curbs.zone.upserted':
         return put('zones', event.data.zone);
       case 'curbs.zone.deleted': {

@@ -68,17 +68,18 @@ export function checkCurbObject(kind: CurbKind, value: unknown, path: string, er
   return errors.length === before;
 }
 
-function checkPosition(p: unknown, path: string, errors: FieldError[]): boolean {
-  if (!Array.isArray(p) || p.length < 2 || p.length > 3 || !p.every((n) => typeof n === 'number' && Number.isFinite(n))) {
-    errors.push({ path, message: 'must be a position [longitude, latitude]' });
-    return false;
-  }
+/** What is wrong with a position, or null. Its path is made only for an error (a zone has a dozen positions). */
+function positionError(p: unknown): string | null {
+  if (!Array.isArray(p) || p.length < 2 || p.length > 3 || !p.every((n) => typeof n === 'number' && Number.isFinite(n))) return 'must be a position [longitude, latitude]';
   const [lng, lat] = p as number[];
-  if (lng! < -180 || lng! > 180 || lat! < -90 || lat! > 90) {
-    errors.push({ path, message: `coordinates [${lng}, ${lat}] are outside WGS84 (longitude −180…180, latitude −90…90)` });
-    return false;
-  }
-  return true;
+  if (lng! < -180 || lng! > 180 || lat! < -90 || lat! > 90) return `coordinates [${lng}, ${lat}] are outside WGS84 (longitude −180…180, latitude −90…90)`;
+  return null;
+}
+
+function checkPosition(p: unknown, path: string, index: number | null, errors: FieldError[]): boolean {
+  const message = positionError(p);
+  if (message) errors.push({ path: index === null ? path : `${path}/${index}`, message });
+  return message === null;
 }
 
 /** RFC 7946 geometry in WGS84: a Polygon's rings are closed and have at least four positions. */
@@ -90,17 +91,17 @@ export function checkGeometry(value: unknown, path: string, errors: FieldError[]
   }
   const before = errors.length;
   const c = g.coordinates;
-  if (g.type === 'Point') checkPosition(c, `${path}/coordinates`, errors);
+  if (g.type === 'Point') checkPosition(c, `${path}/coordinates`, null, errors);
   else if (g.type === 'LineString') {
     if (!Array.isArray(c) || c.length < 2) errors.push({ path: `${path}/coordinates`, message: 'a LineString needs at least two positions' });
-    else c.forEach((p, i) => checkPosition(p, `${path}/coordinates/${i}`, errors));
+    else c.forEach((p, i) => checkPosition(p, `${path}/coordinates`, i, errors));
   } else {
     if (!Array.isArray(c) || c.length === 0) errors.push({ path: `${path}/coordinates`, message: 'a Polygon needs at least one linear ring' });
     else
       c.forEach((ring, r) => {
         const at = `${path}/coordinates/${r}`;
         if (!Array.isArray(ring) || ring.length < 4) return void errors.push({ path: at, message: 'a linear ring needs at least four positions' });
-        if (!ring.every((p, i) => checkPosition(p, `${at}/${i}`, errors))) return;
+        if (!ring.every((p, i) => checkPosition(p, at, i, errors))) return;
         const first = ring[0] as number[];
         const last = ring[ring.length - 1] as number[];
         if (first[0] !== last[0] || first[1] !== last[1]) errors.push({ path: at, message: 'polygon ring is not closed: its last position must equal its first' });

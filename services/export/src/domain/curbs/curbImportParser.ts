@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { curbKinds, type CurbKind } from '@curbmap/contracts';
 
-/** One object of an import body, with where it was found (`/data/zones/17`, `/features/3`). */
-export type ImportItem = { source: 'cds'; kind: CurbKind; value: unknown; path: string } | { source: 'geojson'; value: unknown; path: string };
+/** One object of an import body, with where it was found (`/data/zones/17`, `/features/3`) and its JSON text as sent. */
+export type ImportItem = ({ source: 'cds'; kind: CurbKind; path: string } | { source: 'geojson'; path: string }) & { value: unknown; text: string };
 
 export interface ImportHeader {
   /** CDS `version` ("1.0", "1.0.1", "1.1"), or null for GeoJSON. */
@@ -179,7 +179,7 @@ export class ImportScanner {
         } catch (err) {
           throw new SyntaxError(`${(err as Error).message} (in ${capture.item.path})`);
         }
-        items.push({ ...capture.item, value } as ImportItem);
+        items.push({ ...capture.item, value, text });
         this.capture = null;
         this.valueDone();
         return j + 1;

@@ -2,13 +2,18 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseCurbImport, type ImportHeader, type ImportItem } from './curbImportParser.ts';
 
-async function parse(text: string, chunkSize = 65_536): Promise<{ items: ImportItem[]; header: ImportHeader }> {
+async function parse(text: string, chunkSize = 65_536): Promise<{ items: Omit<ImportItem, 'text'>[]; header: ImportHeader }> {
   const bytes = Buffer.from(text);
   const chunks: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += chunkSize) chunks.push(bytes.subarray(i, i + chunkSize));
   const header: ImportHeader = { version: null, type: null };
-  const items: ImportItem[] = [];
-  for await (const item of parseCurbImport(Readable.from(chunks), header)) items.push(item);
+  const items: Omit<ImportItem, 'text'>[] = [];
+  for await (const { text, ...item } of parseCurbImport(Readable.from(chunks), header)) {
+    // The text is the object as sent.
+    expect(JSON.parse(text)).toEqual(item.value);
+    expect(text).toBe(text.trim());
+    items.push(item);
+  }
   return { items, header };
 }
 
