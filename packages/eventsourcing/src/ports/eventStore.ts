@@ -58,8 +58,8 @@ export interface EventStore {
   readStream(streamId: string, options?: { fromVersion?: number }): AsyncIterable<StoredEvent>;
   readAll(options?: ReadAllOptions): AsyncIterable<StoredEvent>;
   /**
-   * The same events as readAll, a page at a time: at most batchSize events, and no more than maxBytes of data
-   * (at least one event). An adapter that reads pages anyway offers them whole: a subscription catching up on a
+   * The same events as readAll, a page at a time: at most batchSize events, closed once it holds maxBytes of data
+   * or more (the event that reaches the budget is its last; a page holds one event at least). An adapter that reads pages anyway offers them whole: a subscription catching up on a
    * million events then awaits once per page, not once per event.
    */
   readAllPages?(options?: ReadAllOptions & { maxBytes?: number }): AsyncIterable<EventPage>;

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { curbKinds, type CurbKind, type NewEvent } from '@curbmap/contracts';
-import { ClaimConflictError, eventIdFor, type CommandMetadata } from '@curbmap/eventsourcing';
+import { ClaimConflictError, eventIdFor, type CommandMetadata, type StreamWrite } from '@curbmap/eventsourcing';
 import { HttpError, notFound, NotYetVisibleError, type ServiceContext } from '@curbmap/service-kit';
 import { checkCurbEvent, checkCurbObject, kindRules, type CdsObject, type FieldError } from '../domain/curbs/cdsValidation.ts';
-import { parseCurbImport, type ImportHeader } from '../domain/curbs/curbImportParser.ts';
+import { ImportLimitError, parseCurbImport, type ImportHeader } from '../domain/curbs/curbImportParser.ts';
 import { curbCollections, curbDocumentId, curbEventStream, curbStream, directoryCollections } from '../projections/curbInventoryProjection.ts';
 
 /** At most this many objects per stored event: an import of 100,000 zones is 100 events, appended at once. */
@@ -126,6 +126,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     }
   } catch (err) {
     if (err instanceof HttpError) throw err;
+    if (err instanceof ImportLimitError) throw new HttpError(422, 'invalid_curb_data', `the body is refused: ${err.message}`);
     throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(err as Error).message}`);
   } finally {
     await Promise.all(curbKinds.map((k) => new Promise<void>((resolve) => files[k].end(resolve))));
@@ -176,10 +177,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     if (size > 0) yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
   }
   // Stored, but the inventory does not show it yet: the answer still carries the summary (202).
-  const { replayed, visible } = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported'], total <= IMPORT_WAIT_MAX_OBJECTS).catch((err: unknown) => {
-    if (err instanceof NotYetVisibleError) return { replayed: false, visible: false };
-    throw err;
-  });
+  const { replayed, visible } = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported'], total <= IMPORT_WAIT_MAX_OBJECTS ? 'answer' : 'none');
   return { importId, source: source!, cdsVersion, counts, replayed, unresolvedPolicies: unresolvedPolicies.slice(0, 100), unresolvedPolicyCount: unresolvedPolicies.length, applied: visible };
 }
 
@@ -207,20 +205,35 @@ function newEvent(meta: CommandMetadata, projectId: string, index: number, type:
 }
 
 /**
- * Appends unless this command did already (its claim): replayed when it had. Then waits for the read models, unless
- * told not to (a large import), and says whether they show the write (else the command answers 202).
+ * Appends unless this command did already (its claim): replayed when it had. Then waits for the read models to show
+ * the append (the first one's, on a replay): a lag throws NotYetVisibleError (202 without a body), or with `answer`
+ * only says so (the command answers 202 with its own body); `none` does not wait (a large import).
  */
-async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[], wait = true): Promise<{ replayed: boolean; visible: boolean }> {
-  let result: Awaited<ReturnType<ServiceContext['store']['append']>>;
+async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[], wait: 'throw' | 'answer' | 'none' = 'throw'): Promise<{ replayed: boolean; visible: boolean }> {
+  const visible = async (write: StreamWrite): Promise<boolean> => {
+    if (wait === 'none') return false;
+    try {
+      await ctx.waitForReadModels(write);
+      return true;
+    } catch (err) {
+      if (wait === 'answer' && err instanceof NotYetVisibleError) return false;
+      throw err;
+    }
+  };
+  const replay = async () => {
+    const position = (await ctx.store.claimed([claimOf(meta)])).get(claimOf(meta));
+    const first = position === undefined ? null : await ctx.store.readAt(position);
+    return { replayed: true, visible: first !== null && (await visible({ streamId: first.streamId, version: first.streamVersion, types, position: position! })) };
+  };
+  // Looked up first: a store may take the same event ids again as a no-op, and the answer would not say replayed.
+  if ((await ctx.store.claimed([claimOf(meta)])).size > 0) return replay();
   try {
-    result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta)] });
+    const result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta)] });
+    return { replayed: false, visible: await visible({ streamId, version: result.nextVersion, types, position: result.position }) };
   } catch (err) {
-    if (err instanceof ClaimConflictError) return { replayed: true, visible: true };
-    throw err;
+    if (!(err instanceof ClaimConflictError)) throw err;
+    return replay();
   }
-  if (!wait) return { replayed: false, visible: false };
-  await ctx.waitForReadModels({ streamId, version: result.nextVersion, types, position: result.position });
-  return { replayed: false, visible: true };
 }
 
 /** Creates or replaces one zone; the policies it names must be in the project. */

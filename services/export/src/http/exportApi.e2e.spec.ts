@@ -225,7 +225,8 @@ describe('a large import', () => {
       properties: { name: `Zone ${i}` },
       geometry: { type: 'Polygon', coordinates: [[[-87.6, 41.8], [-87.59, 41.8], [-87.59, 41.81], [-87.6, 41.8]]] },
     }));
-    const res = await importBody({ type: 'FeatureCollection', features: zones });
+    const body = { type: 'FeatureCollection', features: zones };
+    const res = await call('POST', `/v1/projects/${project}/curbs/import`, body, org.apiKey, { 'idempotency-key': 'big-import-1' });
     expect(res.statusCode, res.body).toBe(202);
     const summary = res.json() as { importId: string; counts: { zones: number } };
     expect(summary).toMatchObject({ source: 'geojson', counts: { zones: 10_001 }, replayed: false });
@@ -235,6 +236,11 @@ describe('a large import', () => {
     expect(status.statusCode, status.body).toBe(200);
     expect(status.json()).toEqual({ importId: summary.importId, projectId: project, status: 'applied', chunks: 11, appliedChunks: 11, counts: { zones: 10_001, areas: 0, spaces: 0, objects: 0, policies: 0 } });
     expect((await call('GET', `/v1/projects/${project}/curb-zones/b0000000-0000-4000-8000-000000010000`)).statusCode).toBe(200);
+    // Sent again (the client did not see the answer): the same import, not a second one.
+    const again = await call('POST', `/v1/projects/${project}/curbs/import`, body, org.apiKey, { 'idempotency-key': 'big-import-1' });
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.json()).toMatchObject({ importId: summary.importId, replayed: true });
+    expect((await call('GET', res.headers['location'] as string)).json()).toMatchObject({ appliedChunks: 11 });
     // Another organization's key does not see it, even under its own project of the same id.
     const other = await p.createOrganization('Shelbyville');
     problem(await call('GET', res.headers['location'] as string, undefined, other.apiKey), 404);

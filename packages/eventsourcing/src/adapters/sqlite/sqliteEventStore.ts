@@ -72,9 +72,13 @@ interface PendingAppend {
 function ensureSizesTable(database: SqliteDatabase): void {
   const db = database.db;
   if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_sizes'").get()) return;
+  // Measured outside the write lock (a long log takes seconds to read; writers elsewhere would time out), then
+  // recorded in a short transaction; appends made meanwhile by this code raise the values themselves.
+  const measured = db.prepare('SELECT category, type, max(length(data)) AS size FROM events GROUP BY category, type').all() as { category: string; type: string; size: number }[];
   database.writeTransaction(() => {
     db.exec('CREATE TABLE IF NOT EXISTS event_sizes (category TEXT NOT NULL, type TEXT NOT NULL, max_size INTEGER NOT NULL, PRIMARY KEY (category, type)) WITHOUT ROWID');
-    db.exec('INSERT OR IGNORE INTO event_sizes (category, type, max_size) SELECT category, type, max(length(data)) FROM events GROUP BY category, type');
+    const raise = db.prepare('INSERT INTO event_sizes (category, type, max_size) VALUES (?, ?, ?) ON CONFLICT (category, type) DO UPDATE SET max_size = max(max_size, excluded.max_size)');
+    for (const m of measured) raise.run(m.category, m.type, m.size);
   });
 }
 
@@ -352,7 +356,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async *readAllPages(options: ReadAllOptions & { maxBytes?: number } = {}): AsyncIterable<EventPage> {
-    const batchSize = options.batchSize ?? 1000;
+    const batchSize = Math.max(1, options.batchSize ?? 1000);
     const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     const { categories = [], types = [] } = options.filter ?? {};
     const to = options.to == null ? Number.MAX_SAFE_INTEGER : Number(options.to);
@@ -393,19 +397,26 @@ export class SqliteEventStore implements EventStore {
     // Events this read may meet are at most `largest` characters each: while a whole page of them fits the budget,
     // pages are read at once; otherwise their sizes first.
     const largest = Number.isFinite(maxBytes) ? ((this.statement(categories.length, types.length, 'max(max_size) AS m', 'event_sizes').get(...categories, ...types) as { m: number | null }).m ?? 0) : 0;
-    const sizes = this.statement(categories.length, types.length, 'position, length(data)');
+    // octet_length is answered from a row's header: the data itself is not loaded.
+    const sizes = this.statement(categories.length, types.length, 'position, octet_length(data)');
     for (;;) {
       const limit = batchSize - page.length;
-      // The sizes come first where a page could exceed the budget: it then stops at maxBytes before the next row is
-      // even loaded (a subscription that takes 500 events at a time must not load 500 import chunks of a megabyte each).
+      // The sizes come first where a page could exceed the budget, read only as far as the budget: the page then
+      // stops before the row that would pass it is even loaded (a subscription that takes 500 events at a time
+      // must not load 500 import chunks of a megabyte each).
       let upTo = to;
       let cut = false;
       if (largest * limit > maxBytes - bytes) {
-        const listed = sizes.all(from, to, ...categories, ...types, limit) as unknown as [position: number, size: number][];
         let total = bytes;
-        for (let k = 0; k < listed.length - 1 && !cut; k++) {
-          total += listed[k]![1];
-          if (total >= maxBytes) [upTo, cut] = [listed[k]![0], true];
+        let listed = 0;
+        for (const [position, size] of sizes.iterate(from, to, ...categories, ...types, limit) as IterableIterator<[number, number]>) {
+          total += size;
+          listed += 1;
+          if (total >= maxBytes) {
+            // Cut here unless this row ends the page anyway.
+            if (listed < limit) [upTo, cut] = [position, true];
+            break;
+          }
         }
       }
       const rows = stmt.all(from, upTo, ...categories, ...types, limit) as unknown as EventRow[];

@@ -13,11 +13,31 @@ export interface ImportHeader {
 
 const KINDS = new Set<string>(curbKinds);
 
+/** Limits a body's shape must keep (a larger one is refused, not parsed): nothing a CDS payload comes near. */
+export const IMPORT_LIMITS = {
+  /** Containers around the objects (`{"data":{"zones":[` is three). */
+  outerDepth: 16,
+  /** A key or a value outside the objects (a version, a name). */
+  outerTokenBytes: 64 * 1024,
+  /** Nesting inside one object. */
+  objectDepth: 64,
+  /** One object's JSON text. */
+  objectBytes: 8 * 1024 * 1024,
+};
+
+/** The body's shape is past a limit (IMPORT_LIMITS); it is valid JSON or not, it is not read further. */
+export class ImportLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImportLimitError';
+  }
+}
+
 /**
  * Reads a CDS Curbs payload (`data.zones[]`, `data.policies[]`, …) or a GeoJSON FeatureCollection
  * (`features[]`) from a stream, one object at a time: the body is never held whole, as text or as a tree,
  * only the objects it yields. Top-level `version` and `type` are reported in the header once the body ends.
- * A body that is not JSON fails with a SyntaxError.
+ * A body that is not JSON fails with a SyntaxError; one past IMPORT_LIMITS with an ImportLimitError.
  */
 export async function* parseCurbImport(body: Readable, header: ImportHeader): AsyncGenerator<ImportItem> {
   const scanner = new ImportScanner(header);
@@ -47,6 +67,7 @@ interface Frame {
 /** An item being read: its bytes so far, and where the scan stands inside it. */
 interface Capture {
   parts: Buffer[];
+  bytes: number;
   depth: number;
   inString: boolean;
   escaped: boolean;
@@ -97,7 +118,7 @@ export class ImportScanner {
         i += 1;
         continue;
       }
-      if (this.done) throw new SyntaxError(`unexpected ${describe(c)} after the end of the body, at byte ${i}`);
+      if (this.done) throw new SyntaxError(`unexpected ${describe(c)} after the end of the body`);
       const top = this.stack[this.stack.length - 1];
       if (top && !top.array && (top.state === 'first' || top.state === 'key')) {
         if (c === CLOSE_OBJECT && top.state === 'first') {
@@ -107,6 +128,7 @@ export class ImportScanner {
         if (c !== QUOTE) throw new SyntaxError(`expected a key, found ${describe(c)}`);
         const end = stringEnd(buf, i);
         if (end < 0) break;
+        outerToken(i, end);
         top.key = JSON.parse(buf.toString('utf8', i, end)) as string;
         top.state = 'colon';
         i = end;
@@ -133,18 +155,21 @@ export class ImportScanner {
       }
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (top?.array) top.index += 1;
-        const path = this.stack.map((f) => (f.array ? f.index : f.key));
-        if (c === OPEN_OBJECT && isItemPath(path)) {
+        // Objects sit two or three containers deep: the path is built only there.
+        const path = c === OPEN_OBJECT && (this.stack.length === 2 || this.stack.length === 3) ? this.stack.map((f) => (f.array ? f.index : f.key)) : null;
+        if (path && isItemPath(path)) {
           const at = `/${path.join('/')}`;
-          this.capture = { parts: [], depth: 0, inString: false, escaped: false, item: path[0] === 'features' ? { source: 'geojson', path: at } : { source: 'cds', kind: path[1] as CurbKind, path: at } };
+          this.capture = { parts: [], bytes: 0, depth: 0, inString: false, escaped: false, item: path[0] === 'features' ? { source: 'geojson', path: at } : { source: 'cds', kind: path[1] as CurbKind, path: at } };
           continue;
         }
+        if (this.stack.length >= IMPORT_LIMITS.outerDepth) throw new ImportLimitError(`the body nests more than ${IMPORT_LIMITS.outerDepth} containers around its objects`);
         this.stack.push({ array: c === OPEN_ARRAY, key: null, index: -1, state: 'first' });
         i += 1;
         continue;
       }
       const end = c === QUOTE ? stringEnd(buf, i) : scalarEnd(buf, i, final);
       if (end < 0) break;
+      outerToken(i, end);
       const value = JSON.parse(buf.toString('utf8', i, end)) as unknown;
       if (top?.array) top.index += 1;
       if (this.stack.length === 1 && !top!.array && typeof value === 'string') {
@@ -154,7 +179,11 @@ export class ImportScanner {
       this.valueDone();
       i = end;
     }
-    if (i < buf.length) this.rest = buf.subarray(i);
+    if (i < buf.length) {
+      // A token cut by the chunk's end is read again whole with the next chunk: bounded, so that costs little.
+      outerToken(i, buf.length);
+      this.rest = buf.subarray(i);
+    }
     return items;
   }
 
@@ -169,8 +198,10 @@ export class ImportScanner {
         else if (c === BACKSLASH) escaped = true;
         else if (c === QUOTE) inString = false;
       } else if (c === QUOTE) inString = true;
-      else if (c === OPEN_OBJECT || c === OPEN_ARRAY) depth += 1;
-      else if ((c === CLOSE_OBJECT || c === CLOSE_ARRAY) && --depth === 0) {
+      else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        if (++depth > IMPORT_LIMITS.objectDepth) throw new ImportLimitError(`${capture.item.path} nests deeper than ${IMPORT_LIMITS.objectDepth} levels`);
+      } else if ((c === CLOSE_OBJECT || c === CLOSE_ARRAY) && --depth === 0) {
+        if (capture.bytes + j + 1 - from > IMPORT_LIMITS.objectBytes) throw new ImportLimitError(`${capture.item.path} is larger than ${IMPORT_LIMITS.objectBytes / 1024 / 1024} MB`);
         const tail = buf.subarray(from, j + 1);
         const text = capture.parts.length === 0 ? tail.toString('utf8') : Buffer.concat([...capture.parts, tail]).toString('utf8');
         let value: unknown;
@@ -186,6 +217,8 @@ export class ImportScanner {
       }
     }
     capture.parts.push(buf.subarray(from));
+    capture.bytes += buf.length - from;
+    if (capture.bytes > IMPORT_LIMITS.objectBytes) throw new ImportLimitError(`${capture.item.path} is larger than ${IMPORT_LIMITS.objectBytes / 1024 / 1024} MB`);
     Object.assign(capture, { depth, inString, escaped });
     return buf.length;
   }
@@ -203,6 +236,11 @@ export class ImportScanner {
   }
 }
 
+/** A key or value outside the objects spans start…end: refused past its limit. */
+function outerToken(start: number, end: number): void {
+  if (end - start > IMPORT_LIMITS.outerTokenBytes) throw new ImportLimitError(`a key or value outside the curb objects is longer than ${IMPORT_LIMITS.outerTokenBytes / 1024} KB`);
+}
+
 /** The end (exclusive) of the string starting at i, or -1 when the chunk ends first. */
 function stringEnd(buf: Buffer, i: number): number {
   for (let j = i + 1; j < buf.length; j++) {
@@ -216,9 +254,14 @@ function stringEnd(buf: Buffer, i: number): number {
 /** The end of a number or literal starting at i; -1 when the chunk ends first and more may follow. */
 function scalarEnd(buf: Buffer, i: number, final: boolean): number {
   let j = i;
-  while (j < buf.length && /[0-9A-Za-z+\-.]/.test(String.fromCharCode(buf[j]!))) j += 1;
+  while (j < buf.length && isScalarByte(buf[j]!)) j += 1;
   if (j === i) throw new SyntaxError(`unexpected ${describe(buf[i]!)}`);
   return j === buf.length && !final ? -1 : j;
+}
+
+/** A byte of a number or literal (digits, letters, sign, point): JSON.parse then decides whether it is one. */
+function isScalarByte(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2b || c === 0x2d || c === 0x2e;
 }
 
 function describe(c: number): string {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseCurbImport, type ImportHeader, type ImportItem } from './curbImportParser.ts';
+import { IMPORT_LIMITS, ImportLimitError, parseCurbImport, type ImportHeader, type ImportItem } from './curbImportParser.ts';
 
 async function parse(text: string, chunkSize = 65_536): Promise<{ items: Omit<ImportItem, 'text'>[]; header: ImportHeader }> {
   const bytes = Buffer.from(text);
@@ -64,5 +64,21 @@ describe('the import parser', () => {
     expect((await parse('{"version":12345,"type":"T"}', 13)).header).toEqual({ version: null, type: 'T' });
     expect((await parse('[1, 23456]', 5)).items).toEqual([]);
     expect((await parse('123456', 2)).items).toEqual([]);
+  });
+
+  it.each([
+    ['containers nested around the objects', `${'['.repeat(IMPORT_LIMITS.outerDepth + 1)}${']'.repeat(IMPORT_LIMITS.outerDepth + 1)}`],
+    ['a value outside the objects over 64 KB', `{"name":"${'x'.repeat(IMPORT_LIMITS.outerTokenBytes + 10)}","data":{}}`],
+    ['a number outside the objects over 64 KB', `{"n":${'1'.repeat(IMPORT_LIMITS.outerTokenBytes + 10)}}`],
+    ['an object nested deeper than 64 levels', `{"data":{"zones":[{"a":${'['.repeat(IMPORT_LIMITS.objectDepth)}${']'.repeat(IMPORT_LIMITS.objectDepth)}}]}}`],
+    ['an object over 8 MB', `{"data":{"zones":[{"a":"${'x'.repeat(IMPORT_LIMITS.objectBytes)}"}]}}`],
+  ])('refuses a body past its limits, without reading it whole: %s', async (_what, text) => {
+    await expect(parse(text, 16 * 1024)).rejects.toBeInstanceOf(ImportLimitError);
+  });
+
+  it('reads objects up to the limits', async () => {
+    const nested = `${'['.repeat(IMPORT_LIMITS.objectDepth - 1)}${']'.repeat(IMPORT_LIMITS.objectDepth - 1)}`;
+    const { items } = await parse(`{"name":"${'x'.repeat(60_000)}","data":{"zones":[{"a":${nested}}]}}`, 16 * 1024);
+    expect(items).toHaveLength(1);
   });
 });
