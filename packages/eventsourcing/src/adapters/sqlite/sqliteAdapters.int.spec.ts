@@ -182,6 +182,25 @@ describe('live subscriptions', () => {
 });
 
 describe('SQLite checkpoints', () => {
+  it('keeps the WAL near 64 MB under writes that never pause, where no checkpoint elsewhere catches up', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curbmap-wal-'));
+    const path = join(dir, 'curbmap.db');
+    const database = new SqliteDatabase(path);
+    try {
+      // What startBackgroundCheckpoints leaves: no checkpoint inside commits. Here no thread copies either.
+      database.db.exec('PRAGMA wal_autocheckpoint = 0; CREATE TABLE blobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL)');
+      const insert = database.db.prepare('INSERT INTO blobs (data) VALUES (?)');
+      const data = 'x'.repeat(256 * 1024);
+      // 160 MB in 640 transactions, back to back.
+      for (let i = 0; i < 640; i++) database.writeTransaction(() => insert.run(data));
+      expect(statSync(`${path}-wal`).size).toBeLessThan(80 * 1024 * 1024);
+      expect((database.db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n).toBe(640);
+    } finally {
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('checkpoints the WAL on a thread of its own: commits on the main thread never do', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'curbmap-ckpt-'));
     const path = join(dir, 'curbmap.db');

@@ -1,6 +1,6 @@
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -24,6 +24,10 @@ const timer = setInterval(tick, workerData.intervalMs);
 parentPort.on('message', () => { clearInterval(timer); try { db.close(); } catch {} parentPort.close(); });
 `;
 
+/** How often (commits) the WAL's size is looked at, and the size past which this connection copies it back. */
+const WAL_CHECK_EVERY = 32;
+const WAL_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * One SQLite connection shared by the event store, the checkpoints and the read models, so a projection's
  * writes and its checkpoint commit in one transaction.
@@ -37,6 +41,8 @@ export class SqliteDatabase {
   readonly db: DatabaseSync;
   readonly path: string;
   private checkpointer: Worker | null = null;
+  private commits = 0;
+  private walCheckpoint: StatementSync | null = null;
 
   constructor(path: string) {
     if (path !== ':memory:') {
@@ -63,11 +69,34 @@ export class SqliteDatabase {
       const result = fn();
       if (result instanceof Promise) throw new Error('a write transaction must be synchronous; do async work before it');
       this.db.exec('COMMIT');
+      if (++this.commits % WAL_CHECK_EVERY === 0) this.boundWal();
       return result;
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw err;
     }
+  }
+
+  /**
+   * Keeps the WAL from growing without end under writes that never pause (a projection catching up on a million
+   * zones grew it to 7 GB, and every page read and write slowed with it): the WAL starts over only when a
+   * checkpoint has copied all of it before the next write, and the background checkpointer, copying while this
+   * connection commits, never catches up. Past WAL_MAX_BYTES this connection copies it itself, between two
+   * transactions (a short pause, bounded by that size); the next write then starts the WAL over.
+   */
+  private boundWal(): void {
+    if (this.path === ':memory:') return;
+    let size = 0;
+    try {
+      size = statSync(`${this.path}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size < WAL_MAX_BYTES) return;
+    this.walCheckpoint ??= this.db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+    // PASSIVE: a reader's older snapshot (an export) or the background checkpointer busy at the same moment make it
+    // copy less, never wait; the next check tries again.
+    this.walCheckpoint.get();
   }
 
   /**
