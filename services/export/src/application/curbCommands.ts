@@ -35,6 +35,8 @@ export interface ImportSummary {
 }
 
 const claimOf = (meta: CommandMetadata) => `curbs:${meta.organizationId}:${meta.commandId}`;
+/** Claimed with an import's chunks: where in the log the import is, for its status before the inventory shows it. */
+export const importClaim = (organizationId: string, projectId: string, importId: string) => `curbs-import:${organizationId}:${projectId}:${importId}`;
 
 export async function assertProject(ctx: ServiceContext, organizationId: string, projectId: string): Promise<void> {
   const project = await ctx.readStore.get(directoryCollections.projects, projectId);
@@ -177,7 +179,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     if (size > 0) yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
   }
   // Stored, but the inventory does not show it yet: the answer still carries the summary (202).
-  const { replayed, visible } = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported'], total <= IMPORT_WAIT_MAX_OBJECTS ? 'answer' : 'none');
+  const { replayed, visible } = await appendOnce(ctx, meta, curbStream(projectId), events(), ['curbs.imported'], total <= IMPORT_WAIT_MAX_OBJECTS ? 'answer' : 'none', [importClaim(meta.organizationId, projectId, importId)]);
   return { importId, source: source!, cdsVersion, counts, replayed, unresolvedPolicies: unresolvedPolicies.slice(0, 100), unresolvedPolicyCount: unresolvedPolicies.length, applied: visible };
 }
 
@@ -209,7 +211,7 @@ function newEvent(meta: CommandMetadata, projectId: string, index: number, type:
  * the append (the first one's, on a replay): a lag throws NotYetVisibleError (202 without a body), or with `answer`
  * only says so (the command answers 202 with its own body); `none` does not wait (a large import).
  */
-async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[], wait: 'throw' | 'answer' | 'none' = 'throw'): Promise<{ replayed: boolean; visible: boolean }> {
+async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: string, events: Iterable<NewEvent>, types: string[], wait: 'throw' | 'answer' | 'none' = 'throw', otherClaims: string[] = []): Promise<{ replayed: boolean; visible: boolean }> {
   const visible = async (write: StreamWrite): Promise<boolean> => {
     if (wait === 'none') return false;
     try {
@@ -228,7 +230,7 @@ async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: 
   // Looked up first: a store may take the same event ids again as a no-op, and the answer would not say replayed.
   if ((await ctx.store.claimed([claimOf(meta)])).size > 0) return replay();
   try {
-    const result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta)] });
+    const result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta), ...otherClaims] });
     return { replayed: false, visible: await visible({ streamId, version: result.nextVersion, types, position: result.position }) };
   } catch (err) {
     if (!(err instanceof ClaimConflictError)) throw err;

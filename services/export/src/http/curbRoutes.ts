@@ -1,7 +1,8 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { curbKinds } from '@curbmap/contracts';
 import { assertProjectAccess, commandMetadata, HttpError, keyAuth, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
-import { deleteZone, IMPORT_WAIT_MAX_OBJECTS, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
+import { deleteZone, IMPORT_WAIT_MAX_OBJECTS, importClaim, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
 import { curbCollections, curbDocumentId, curbImportsCollection, type CurbDocument, type CurbImportView } from '../projections/curbInventoryProjection.ts';
 
 const security = [{ apiKey: [] }];
@@ -88,7 +89,7 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
       config: { auth: 'key', minRole: 'read_only' },
       schema: {
         summary: "An import's progress: how many of its chunks (1,000 objects each) the inventory has applied",
-        description: 'An import answered 202 shows here once the inventory has applied its first chunk, a moment after the answer (404 until then); `status` is `applied` once every chunk is. Imports made before this resource existed are not listed.',
+        description: 'An import answered 202 is `pending` until the inventory applies its first chunk, `applying` until it has applied every chunk, then `applied`. Imports made before this resource existed are not listed (404).',
         tags,
         security,
         params: { type: 'object', required: ['id', 'importId'], properties: { id: { type: 'string', format: 'uuid' }, importId: { type: 'string', format: 'uuid' } } },
@@ -99,7 +100,7 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
             properties: {
               importId: { type: 'string' },
               projectId: { type: 'string' },
-              status: { enum: ['applying', 'applied'] },
+              status: { enum: ['pending', 'applying', 'applied'], description: 'pending: stored, none applied yet; applying: some chunks applied; applied: all' },
               chunks: { type: 'integer' },
               appliedChunks: { type: 'integer' },
               counts: { type: 'object', description: 'Objects applied so far, per kind', additionalProperties: { type: 'integer' } },
@@ -113,8 +114,14 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
         const { id: projectId, importId } = request.params as { id: string; importId: string };
         assertProjectAccess(auth, projectId);
         const view = await ctx.readStore.get<CurbImportView>(curbImportsCollection, curbDocumentId(projectId, importId));
-        if (!view || view.organizationId !== auth.organizationId) throw notFound('import');
-        return { importId, projectId, status: view.appliedChunks >= view.chunks ? 'applied' : 'applying', chunks: view.chunks, appliedChunks: view.appliedChunks, counts: view.counts };
+        if (view && view.organizationId === auth.organizationId) return { importId, projectId, status: view.appliedChunks >= view.chunks ? 'applied' : 'applying', chunks: view.chunks, appliedChunks: view.appliedChunks, counts: view.counts };
+        // Stored, but the inventory has applied none of it yet: its claim says where it is in the log.
+        const claim = importClaim(auth.organizationId, projectId, importId);
+        const position = (await ctx.store.claimed([claim])).get(claim);
+        const last = position === undefined ? null : await ctx.store.readAt(position);
+        if (!last || last.type !== 'curbs.imported' || last.organizationId !== auth.organizationId) throw notFound('import');
+        const { chunks } = last.data as { chunks: number };
+        return { importId, projectId, status: 'pending', chunks, appliedChunks: 0, counts: Object.fromEntries(curbKinds.map((k) => [k, 0])) };
       },
     });
   });

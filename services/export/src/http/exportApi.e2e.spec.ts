@@ -231,6 +231,11 @@ describe('a large import', () => {
     const summary = res.json() as { importId: string; counts: { zones: number } };
     expect(summary).toMatchObject({ source: 'geojson', counts: { zones: 10_001 }, replayed: false });
     expect(res.headers['location']).toBe(`/v1/projects/${project}/curbs/imports/${summary.importId}`);
+    // At once: known, whatever the inventory has applied yet (never a 404 between the answer and the first chunk).
+    const early = await call('GET', res.headers['location'] as string);
+    expect(early.statusCode, early.body).toBe(200);
+    expect(['pending', 'applying', 'applied']).toContain(early.json().status);
+    expect(early.json()).toMatchObject({ importId: summary.importId, chunks: 11 });
     await p.settle();
     const status = await call('GET', res.headers['location'] as string);
     expect(status.statusCode, status.body).toBe(200);
