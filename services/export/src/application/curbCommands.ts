@@ -9,7 +9,7 @@ import { ClaimConflictError, eventIdFor, type CommandMetadata, type StreamWrite 
 import { HttpError, notFound, NotYetVisibleError, type ServiceContext } from '@curbmap/service-kit';
 import { checkCurbEvent, checkCurbObject, kindRules, type CdsObject, type FieldError } from '../domain/curbs/cdsValidation.ts';
 import { ImportLimitError, parseCurbImport, type ImportHeader } from '../domain/curbs/curbImportParser.ts';
-import { curbCollections, curbDocumentId, curbEventStream, curbStream, directoryCollections } from '../projections/curbInventoryProjection.ts';
+import { curbCollections, curbDocumentId, curbEventStream, curbStream, directoryCollections, noCurbObjects } from '../projections/curbInventoryProjection.ts';
 
 /** At most this many objects per stored event: an import of 100,000 zones is 100 events, appended at once. */
 const CHUNK = 1000;
@@ -90,7 +90,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   const now = Date.parse(meta.now);
   const header: ImportHeader = { version: null, type: null };
   const files = Object.fromEntries(curbKinds.map((k) => [k, createWriteStream(join(staging, `${k}.ndjson`))])) as Record<CurbKind, WriteStream>;
-  const counts = Object.fromEntries(curbKinds.map((k) => [k, 0])) as Record<CurbKind, number>;
+  const counts = noCurbObjects();
   const seen = new Set<string>();
   const importedPolicies = new Set<string>();
   /** Each policy the zones name, with the first place it is named. */
@@ -222,19 +222,20 @@ async function appendOnce(ctx: ServiceContext, meta: CommandMetadata, streamId: 
       throw err;
     }
   };
-  const replay = async () => {
-    const position = (await ctx.store.claimed([claimOf(meta)])).get(claimOf(meta));
+  const claimedAt = async () => (await ctx.store.claimed([claimOf(meta)])).get(claimOf(meta));
+  const replay = async (position: string | undefined) => {
     const first = position === undefined ? null : await ctx.store.readAt(position);
     return { replayed: true, visible: first !== null && (await visible({ streamId: first.streamId, version: first.streamVersion, types, position: position! })) };
   };
   // Looked up first: a store may take the same event ids again as a no-op, and the answer would not say replayed.
-  if ((await ctx.store.claimed([claimOf(meta)])).size > 0) return replay();
+  const done = await claimedAt();
+  if (done !== undefined) return replay(done);
   try {
     const result = await ctx.store.append(streamId, events, { expectedVersion: 'any', claims: [claimOf(meta), ...otherClaims] });
     return { replayed: false, visible: await visible({ streamId, version: result.nextVersion, types, position: result.position }) };
   } catch (err) {
     if (!(err instanceof ClaimConflictError)) throw err;
-    return replay();
+    return replay(await claimedAt());
   }
 }
 

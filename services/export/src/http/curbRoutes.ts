@@ -1,9 +1,8 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { curbKinds } from '@curbmap/contracts';
 import { assertProjectAccess, commandMetadata, HttpError, keyAuth, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { deleteZone, IMPORT_WAIT_MAX_OBJECTS, importClaim, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
-import { curbCollections, curbDocumentId, curbImportsCollection, type CurbDocument, type CurbImportView } from '../projections/curbInventoryProjection.ts';
+import { curbCollections, curbDocumentId, curbImportsCollection, importStatus, noCurbObjects, type CurbDocument, type CurbImportView } from '../projections/curbInventoryProjection.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['curbs'];
@@ -113,15 +112,15 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
         const auth = keyAuth(request);
         const { id: projectId, importId } = request.params as { id: string; importId: string };
         assertProjectAccess(auth, projectId);
+        const status = (chunks: number, appliedChunks: number, counts: CurbImportView['counts']) => ({ importId, projectId, status: importStatus(chunks, appliedChunks), chunks, appliedChunks, counts });
         const view = await ctx.readStore.get<CurbImportView>(curbImportsCollection, curbDocumentId(projectId, importId));
-        if (view && view.organizationId === auth.organizationId) return { importId, projectId, status: view.appliedChunks >= view.chunks ? 'applied' : 'applying', chunks: view.chunks, appliedChunks: view.appliedChunks, counts: view.counts };
+        if (view && view.organizationId === auth.organizationId) return status(view.chunks, view.appliedChunks, view.counts);
         // Stored, but the inventory has applied none of it yet: its claim says where it is in the log.
         const claim = importClaim(auth.organizationId, projectId, importId);
         const position = (await ctx.store.claimed([claim])).get(claim);
         const last = position === undefined ? null : await ctx.store.readAt(position);
         if (!last || last.type !== 'curbs.imported' || last.organizationId !== auth.organizationId) throw notFound('import');
-        const { chunks } = last.data as { chunks: number };
-        return { importId, projectId, status: 'pending', chunks, appliedChunks: 0, counts: Object.fromEntries(curbKinds.map((k) => [k, 0])) };
+        return status((last.data as { chunks: number }).chunks, 0, noCurbObjects());
       },
     });
   });

@@ -35,6 +35,12 @@ export interface CurbImportView extends Document {
   counts: Record<CurbKind, number>;
 }
 
+/** No object of any kind: where an import's counts start. */
+export const noCurbObjects = () => Object.fromEntries(curbKinds.map((k) => [k, 0])) as Record<CurbKind, number>;
+
+/** An import's status as its chunks applied say: none yet, some, or all. */
+export const importStatus = (chunks: number, appliedChunks: number) => (appliedChunks === 0 ? 'pending' : appliedChunks >= chunks ? 'applied' : 'applying');
+
 export interface ExportOrganizationView extends Document {
   name: string;
   currency: string;
@@ -73,7 +79,7 @@ export const curbInventoryProjection: Projection = {
         const { importId, chunks } = event.data;
         const id = curbDocumentId(projectId, importId);
         return updateOnce<CurbImportView>(tx, curbImportsCollection, id, stored, (current) => {
-          const counts = current?.counts ?? (Object.fromEntries(curbKinds.map((k) => [k, 0])) as Record<CurbKind, number>);
+          const counts = current?.counts ?? noCurbObjects();
           for (const kind of curbKinds) counts[kind] += event.data[kind].length;
           return { id, organizationId: stored.organizationId, projectId, importId, chunks, appliedChunks: (current?.appliedChunks ?? 0) + 1, counts };
         });

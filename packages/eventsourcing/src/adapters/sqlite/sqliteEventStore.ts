@@ -69,6 +69,9 @@ interface PendingAppend {
  * The largest event data (JSON characters) of each category and type, kept with the appends: a reader knows
  * before it reads a page whether the page may be large. Made from the events themselves the first time.
  */
+/** Raises a kind's largest size, never lowers it (other processes raise it too). */
+const RAISE_SIZE = 'INSERT INTO event_sizes (category, type, max_size) VALUES (?, ?, ?) ON CONFLICT (category, type) DO UPDATE SET max_size = max(max_size, excluded.max_size)';
+
 function ensureSizesTable(database: SqliteDatabase): void {
   const db = database.db;
   if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_sizes'").get()) return;
@@ -77,7 +80,7 @@ function ensureSizesTable(database: SqliteDatabase): void {
   const measured = db.prepare('SELECT category, type, max(length(data)) AS size FROM events GROUP BY category, type').all() as { category: string; type: string; size: number }[];
   database.writeTransaction(() => {
     db.exec('CREATE TABLE IF NOT EXISTS event_sizes (category TEXT NOT NULL, type TEXT NOT NULL, max_size INTEGER NOT NULL, PRIMARY KEY (category, type)) WITHOUT ROWID');
-    const raise = db.prepare('INSERT INTO event_sizes (category, type, max_size) VALUES (?, ?, ?) ON CONFLICT (category, type) DO UPDATE SET max_size = max(max_size, excluded.max_size)');
+    const raise = db.prepare(RAISE_SIZE);
     for (const m of measured) raise.run(m.category, m.type, m.size);
   });
 }
@@ -125,7 +128,7 @@ export class SqliteEventStore implements EventStore {
     database.db.exec(CLAIMS_TABLE);
     ensureSizesTable(database);
     const db = database.db;
-    this.raiseSize = db.prepare('INSERT INTO event_sizes (category, type, max_size) VALUES (?, ?, ?) ON CONFLICT (category, type) DO UPDATE SET max_size = max(max_size, excluded.max_size)');
+    this.raiseSize = db.prepare(RAISE_SIZE);
     this.insert = db.prepare(
       `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -458,8 +461,7 @@ export class SqliteEventStore implements EventStore {
     if (!stmt) {
       const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
       const filter = (categories ? ` AND category IN (${marks(categories)})` : '') + (types ? ` AND type IN (${marks(types)})` : '');
-      stmt = this.database.db.prepare(table === 'events' ? `SELECT ${columns} FROM events WHERE position > ? AND position <= ?${filter} ORDER BY position LIMIT ?` : `SELECT ${columns} FROM event_sizes WHERE true${filter}`);
-      if (table === 'events') stmt.setReturnArrays(true);
+      stmt = table === 'events' ? rowsAsArrays(this.database.db.prepare(`SELECT ${columns} FROM events WHERE position > ? AND position <= ?${filter} ORDER BY position LIMIT ?`)) : this.database.db.prepare(`SELECT ${columns} FROM event_sizes WHERE true${filter}`);
       this.statements.set(key, stmt);
     }
     return stmt;

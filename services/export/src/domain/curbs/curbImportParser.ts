@@ -201,7 +201,7 @@ export class ImportScanner {
       else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (++depth > IMPORT_LIMITS.objectDepth) throw new ImportLimitError(`${capture.item.path} nests deeper than ${IMPORT_LIMITS.objectDepth} levels`);
       } else if ((c === CLOSE_OBJECT || c === CLOSE_ARRAY) && --depth === 0) {
-        if (capture.bytes + j + 1 - from > IMPORT_LIMITS.objectBytes) throw new ImportLimitError(`${capture.item.path} is larger than ${IMPORT_LIMITS.objectBytes / 1024 / 1024} MB`);
+        objectSize(capture, capture.bytes + j + 1 - from);
         const tail = buf.subarray(from, j + 1);
         const text = capture.parts.length === 0 ? tail.toString('utf8') : Buffer.concat([...capture.parts, tail]).toString('utf8');
         let value: unknown;
@@ -218,7 +218,7 @@ export class ImportScanner {
     }
     capture.parts.push(buf.subarray(from));
     capture.bytes += buf.length - from;
-    if (capture.bytes > IMPORT_LIMITS.objectBytes) throw new ImportLimitError(`${capture.item.path} is larger than ${IMPORT_LIMITS.objectBytes / 1024 / 1024} MB`);
+    objectSize(capture, capture.bytes);
     Object.assign(capture, { depth, inString, escaped });
     return buf.length;
   }
@@ -239,6 +239,11 @@ export class ImportScanner {
 /** A key or value outside the objects spans start…end: refused past its limit. */
 function outerToken(start: number, end: number): void {
   if (end - start > IMPORT_LIMITS.outerTokenBytes) throw new ImportLimitError(`a key or value outside the curb objects is longer than ${IMPORT_LIMITS.outerTokenBytes / 1024} KB`);
+}
+
+/** An object read so far (bytes): refused past its limit. */
+function objectSize(capture: Capture, bytes: number): void {
+  if (bytes > IMPORT_LIMITS.objectBytes) throw new ImportLimitError(`${capture.item.path} is larger than ${IMPORT_LIMITS.objectBytes / 1024 / 1024} MB`);
 }
 
 /** The end (exclusive) of the string starting at i, or -1 when the chunk ends first. */
