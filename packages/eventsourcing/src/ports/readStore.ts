@@ -91,6 +91,13 @@ export interface ReadStore extends ReadStoreReader {
   /** Declares a secondary query field so the adapter can index it. */
   ensureIndex(collection: string, field: string): Promise<void>;
   /**
+   * Optional, for a projection about to catch up on a backlog: while every one of the collections is empty, drops
+   * their secondary indexes (the adapter's own and ensureIndex's) and answers the function that builds the
+   * adapter's own again; the caller then ensures its fields. Null when any holds documents: nothing is dropped, and
+   * the adapter's own indexes a load stopped halfway had not built yet are built.
+   */
+  bulkLoad?(collections: string[]): Promise<(() => Promise<void>) | null>;
+  /**
    * Drops every document of the collections and the checkpoint, with its parts (`<name>@…`, one per Kafka
    * partition): a projection rebuilt from position 0.
    */

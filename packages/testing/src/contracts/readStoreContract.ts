@@ -107,6 +107,39 @@ export function readStoreContract(adapter: string, create: () => Promise<ReadSto
       await expect(rs.findPage(col, { organizationId: A }, { limit: 3, after: 'not-a-cursor' })).rejects.toThrow('invalid cursor');
     });
 
+    it('selects and pages by a range of ids (a prefix), byte order, with the cursor in the same range', async () => {
+      await rs.transaction(async (tx) => {
+        for (const id of ['p1:c', 'p1:a', 'p1:B', 'p10:a', 'p1;', 'p0:z', 'p1:b']) await tx.put(col, zone(id, A, 'active', 0));
+        await tx.put(col, zone('p1:other-org', B, 'active', 0));
+      });
+      const inP1 = { organizationId: A, id: { $gte: 'p1:', $lt: 'p1;' } };
+      // 'B' sorts before 'a' in byte order (every adapter's, whatever the database's collation).
+      expect((await rs.find<Zone>(col, inP1)).map((z) => z.id)).toEqual(['p1:B', 'p1:a', 'p1:b', 'p1:c']);
+      expect(await rs.count(col, inP1)).toBe(4);
+      const first = await rs.findPage<Zone>(col, inP1, { limit: 3 });
+      expect(first.items.map((z) => z.id)).toEqual(['p1:B', 'p1:a', 'p1:b']);
+      const second = await rs.findPage<Zone>(col, inP1, { limit: 3, after: first.next });
+      expect(second.items.map((z) => z.id)).toEqual(['p1:c']);
+      expect(second.next).toBeNull();
+    });
+
+    it('loads empty collections without their secondary indexes, where it can, and builds them after', async () => {
+      if (!rs.bulkLoad) return;
+      await rs.ensureIndex(col, 'rank');
+      const built = await rs.bulkLoad([col]);
+      expect(built).not.toBeNull();
+      await rs.transaction(async (tx) => {
+        for (let i = 0; i < 20; i++) await tx.put(col, zone(`z${String(i).padStart(2, '0')}`, i % 2 ? A : B, 'active', i));
+      });
+      expect((await rs.find<Zone>(col, { organizationId: A, rank: { $gte: 15 } }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z15', 'z17', 'z19']);
+      await built!();
+      await rs.ensureIndex(col, 'rank');
+      expect((await rs.find<Zone>(col, { organizationId: A, rank: { $gte: 15 } }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z15', 'z17', 'z19']);
+      expect(await rs.count(col, { organizationId: B })).toBe(10);
+      // A collection holding documents keeps its indexes.
+      expect(await rs.bulkLoad([col])).toBeNull();
+    });
+
     it('keeps checkpoints and resets a projection to nothing', async () => {
       const name = `projection-${randomUUID()}`;
       expect(await rs.loadCheckpoint(name)).toBeNull();

@@ -1,6 +1,6 @@
 import { deterministicUuid } from '@curbmap/eventsourcing';
 import { writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { curbCollections, curbInventoryProjection } from '../projections/curbInventoryProjection.ts';
+import { curbCountsCollection, curbInventoryProjection, type CurbCountsView } from '../projections/curbInventoryProjection.ts';
 
 export const curbCountStream = (projectId: string) => `curbcount-${projectId}`;
 
@@ -15,7 +15,8 @@ export function startCurbCounting(ctx: ServiceContext): Running {
     for (const stored of batch) if (stored.projectId) last.set(stored.projectId, stored);
     for (const [projectId, stored] of last) {
       await ctx.subscriptions.list().find((s) => s.name === curbInventoryProjection.name)?.waitForWrite(writeOf(stored), 60_000);
-      const zones = await ctx.readStore.count(curbCollections.zones, { organizationId: stored.organizationId, projectId });
+      const counts = await ctx.readStore.get<CurbCountsView>(curbCountsCollection, projectId);
+      const zones = counts?.organizationId === stored.organizationId ? counts.counts.zones : 0;
       const id = deterministicUuid(`curb-count:${stored.id}`);
       // The id derives from the change counted: a redelivered batch appends nothing new.
       await ctx.store.append(curbCountStream(projectId), [{ id, type: 'curbs.inventory.counted', data: { zones }, occurredAt: stored.occurredAt, organizationId: stored.organizationId, projectId, correlationId: stored.correlationId, causationId: stored.id }], { expectedVersion: 'any' });

@@ -12,7 +12,7 @@ import { HttpError } from '@curbmap/service-kit';
 import type { CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event, csvCell, curbCsvColumns, neutralise } from '../domain/exportJob/exportRows.ts';
 import { AggregateBuilder, aggregateColumns, SessionBuilder, sessionColumns } from '../domain/metrics/cdsMetrics.ts';
-import { curbCollections, curbDocumentId, curbInventoryProjection, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+import { curbCollections, curbDocumentId, curbInventoryProjection, inProject, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 
 const PAGE = 250;
 /** Text is handed to the stream in pieces of about this size: one write per row would cost more than the row. */
@@ -70,13 +70,14 @@ export function checkExportRequest(request: ExportRequest): void {
 
 function datasetOf(organizationId: string, request: ExportRequest): Dataset {
   const filter: Filter = { organizationId };
-  if (request.projectId) filter['projectId'] = request.projectId;
+  const dataset = request.dataset;
+  // Curb documents (and the metrics derived from events) are a project's by their ids' prefix; the rest by a field.
+  if (request.projectId) Object.assign(filter, isCurbDataset(dataset) || isMetrics(dataset) ? inProject(request.projectId) : { projectId: request.projectId });
   const { from, to, bbox } = request.filters;
   const range = (field: string, lo?: string | number, hi?: string | number) => {
     if (lo === undefined && hi === undefined) return;
     filter[field] = { ...(lo !== undefined ? { $gte: lo } : {}), ...(hi !== undefined ? { $lt: hi } : {}) };
   };
-  const dataset = request.dataset;
   if (isCurbDataset(dataset)) {
     if (request.changedSince) range('lastUpdated', Date.parse(request.changedSince));
     if (bbox && dataset !== 'policies' && dataset !== 'events') {

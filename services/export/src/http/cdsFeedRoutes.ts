@@ -1,12 +1,12 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { curbKinds, type CurbKind } from '@curbmap/contracts';
-import type { Filter } from '@curbmap/eventsourcing';
+import type { Document, Filter } from '@curbmap/eventsourcing';
 import { HttpError, keyAuth, notFound, problemResponses, type KeyAuth, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import type { BBox, CdsObject } from '../domain/curbs/cdsValidation.ts';
 import { cds11Event } from '../domain/exportJob/exportRows.ts';
 import { writeExport } from '../application/exportWriter.ts';
-import { curbCollections, curbInventoryProjection, directoryCollections, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
+import { curbCollections, curbDocumentId, curbInventoryProjection, directoryCollections, inProject, type CurbDocument, type ExportOrganizationView } from '../projections/curbInventoryProjection.ts';
 
 export const CDS_MEDIA_TYPE = 'application/vnd.cds+json;version=1.1';
 export const CDS_CSV_MEDIA_TYPE = 'application/vnd.cds+csv;version=1.1';
@@ -88,7 +88,7 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
     const org = await ctx.readStore.get<ExportOrganizationView>(directoryCollections.organizations, auth.organizationId);
     return { version: '1.1', time_zone: org?.timeZone ?? 'UTC', last_updated: ctx.now().getTime(), currency: org?.currency ?? 'USD', author: org?.name ?? '' };
   };
-  const scope = (auth: KeyAuth): Filter => (auth.projectId ? { organizationId: auth.organizationId, projectId: auth.projectId } : { organizationId: auth.organizationId });
+  const scope = (auth: KeyAuth): Filter => ({ organizationId: auth.organizationId, ...(auth.projectId ? inProject(auth.projectId) : {}) });
   // A Buffer: fastify sends it as is, with the media type exactly as CDS spells it.
   const send = (reply: FastifyReply, body: unknown) => reply.header('content-type', CDS_MEDIA_TYPE).send(Buffer.from(JSON.stringify(body)));
   const nextLink = (request: FastifyRequest, next: string | null) => {
@@ -157,9 +157,14 @@ export async function cdsFeedRoutes(fastify: FastifyInstance, ctx: ServiceContex
       handler: async (request, reply) => {
         const auth = keyAuth(request);
         const id = (request.params as { id: string }).id;
-        // The same CDS id may exist in several projects of the organization: the first one answers.
-        const [doc] = await ctx.readStore.find<CurbDocument>(curbCollections[kind], { ...scope(auth), cdsId: id }, { limit: 1 });
-        if (!doc) throw notFound(`curb ${singular[kind]}`);
+        // The same CDS id may exist in several projects of the organization: the first one (by project id) answers.
+        const projects = auth.projectId ? [auth.projectId] : (await ctx.readStore.find<Document>(directoryCollections.projects, { organizationId: auth.organizationId })).map((p) => p.id);
+        let doc: CurbDocument | null = null;
+        for (const projectId of projects) {
+          doc = await ctx.readStore.get<CurbDocument>(curbCollections[kind], curbDocumentId(projectId, id));
+          if (doc) break;
+        }
+        if (!doc || doc.organizationId !== auth.organizationId) throw notFound(`curb ${singular[kind]}`);
         return send(reply, { ...(await head(auth)), data: doc.cds });
       },
     });

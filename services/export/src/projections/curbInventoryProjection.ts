@@ -1,5 +1,5 @@
 import { curbKinds, type CurbKind, type ExportEvent, type OrganizationCreated, type ProjectCreated } from '@curbmap/contracts';
-import { updateOnce, type Document, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
+import { updateOnce, type Document, type Filter, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
 import { bboxOf, eventTime, kindRules, type BBox, type CdsObject, type Geometry } from '../domain/curbs/cdsValidation.ts';
 
 export const curbCollections: Record<CurbKind | 'events', string> = {
@@ -12,6 +12,8 @@ export const curbCollections: Record<CurbKind | 'events', string> = {
 };
 /** Each import's progress: how many of its chunks the inventory has applied. */
 export const curbImportsCollection = 'curb_imports';
+/** Each project's objects per kind, kept with them: a count is one read, not a scan of the inventory. */
+export const curbCountsCollection = 'curb_counts';
 export const directoryCollections = { organizations: 'export_organizations', projects: 'export_projects' } as const;
 
 /** One CDS object of a project, as imported; id `<projectId>:<CDS id>` (a CDS id is unique within its project). */
@@ -35,6 +37,12 @@ export interface CurbImportView extends Document {
   counts: Record<CurbKind, number>;
 }
 
+/** A project's objects per kind as the inventory holds them; id `<projectId>`. */
+export interface CurbCountsView extends Document {
+  projectId: string;
+  counts: Record<CurbKind, number>;
+}
+
 /** No object of any kind: where an import's counts start. */
 export const noCurbObjects = () => Object.fromEntries(curbKinds.map((k) => [k, 0])) as Record<CurbKind, number>;
 
@@ -48,6 +56,11 @@ export interface ExportOrganizationView extends Document {
 }
 
 export const curbDocumentId = (projectId: string, cdsId: string) => `${projectId}:${cdsId}`;
+/**
+ * A project's curb documents, by their ids' prefix (`;` follows `:`): the id's index serves it, in id order, where a
+ * projectId index would be one more B-tree for every document to go into at random.
+ */
+export const inProject = (projectId: string): Filter => ({ id: { $gte: `${projectId}:`, $lt: `${projectId};` } });
 export const curbStream = (projectId: string) => `curbs-${projectId}`;
 export const curbEventStream = (projectId: string) => `curbevents-${projectId}`;
 
@@ -63,19 +76,37 @@ function curbDocument(organizationId: string, projectId: string, kind: CurbKind,
  * the object, a delete removes it. Idempotent per document (redelivered events change nothing).
  */
 export const curbInventoryProjection: Projection = {
-  name: 'export.curb_inventory.v1',
+  // v2: each project's counts (curb_counts), built from the log on upgrade.
+  name: 'export.curb_inventory.v2',
   filter: { categories: ['curbs', 'curbevents'] },
   // An import chunk carries up to 1,000 objects: a few chunks per transaction keep memory flat.
   batchSize: 4,
-  collections: [...Object.values(curbCollections), curbImportsCollection],
-  indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['projectId', 'lastUpdated', 'cdsId', 'time'] : ['projectId', 'lastUpdated', 'cdsId']])),
+  collections: [...Object.values(curbCollections), curbImportsCollection, curbCountsCollection],
+  // A project is an id prefix (inProject) and a CDS id a get: only incremental exports and the events' hours need more.
+  indexes: Object.fromEntries(Object.values(curbCollections).map((c) => [c, c === curbCollections.events ? ['lastUpdated', 'time'] : ['lastUpdated']])),
   async apply(stored, tx) {
     const event = { type: stored.type, data: stored.data } as ExportEvent;
     const projectId = stored.projectId!;
-    const put = (kind: CurbKind, cds: CdsObject) => upsert(tx, curbCollections[kind], curbDocument(stored.organizationId, projectId, kind, cds), stored);
+    // Objects this event added (+1) or removed (−1) per kind, kept in the project's counts once the event is applied.
+    const added = noCurbObjects();
+    const put = async (kind: CurbKind, cds: CdsObject) => {
+      const doc = curbDocument(stored.organizationId, projectId, kind, cds);
+      await updateOnce<CurbDocument>(tx, curbCollections[kind], doc.id, stored, (current) => {
+        if (!current) added[kind]++;
+        return doc;
+      });
+    };
+    const count = () =>
+      updateOnce<CurbCountsView>(tx, curbCountsCollection, projectId, stored, (current) => {
+        if (curbKinds.every((k) => added[k] === 0)) return null;
+        const counts = current?.counts ?? noCurbObjects();
+        for (const kind of curbKinds) counts[kind] += added[kind];
+        return { id: projectId, organizationId: stored.organizationId, projectId, counts };
+      });
     switch (event.type) {
       case 'curbs.imported': {
         for (const kind of curbKinds) for (const cds of event.data[kind]) await put(kind, cds);
+        await count();
         const { importId, chunks } = event.data;
         const id = curbDocumentId(projectId, importId);
         return updateOnce<CurbImportView>(tx, curbImportsCollection, id, stored, (current) => {
@@ -85,11 +116,15 @@ export const curbInventoryProjection: Projection = {
         });
       }
       case 'curbs.zone.upserted':
-        return put('zones', event.data.zone);
+        await put('zones', event.data.zone);
+        return count();
       case 'curbs.zone.deleted': {
         const id = curbDocumentId(projectId, event.data.curbZoneId);
-        if (await tx.get(curbCollections.zones, id)) await tx.delete(curbCollections.zones, id);
-        return;
+        if (await tx.get(curbCollections.zones, id)) {
+          await tx.delete(curbCollections.zones, id);
+          added.zones--;
+        }
+        return count();
       }
       case 'curbs.events.recorded':
         for (const cds of event.data.events) {

@@ -7,7 +7,7 @@ import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 import { SqliteDatabase } from './sqliteDatabase.ts';
 import { SqliteEventStore } from './sqliteEventStore.ts';
 import { SqliteReadStore } from './sqliteReadStore.ts';
-import { startProjection } from '../../projection.ts';
+import { startProjection, type Projection } from '../../projection.ts';
 
 function openDatabase() {
   const dir = mkdtempSync(join(tmpdir(), 'curbmap-sqlite-'));
@@ -306,6 +306,70 @@ describe('subscription batches of large events', () => {
     // A larger event appended by another client of the same file raises the bound this one reads.
     await upgraded.append('bulky-9', [noted('y'.repeat(3000))], { expectedVersion: 'no_stream' });
     expect((await collect(store.readAllPages!({ batchSize: 100, maxBytes: 2500 }))).map((page) => page.events.length)).toEqual([3, 3, 1]);
+    await close();
+  });
+});
+
+describe('a projection catching up into empty collections', () => {
+  const indexesOf = (database: SqliteDatabase, table: string) =>
+    (database.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name").all(table) as { name: string }[]).map((r) => r.name);
+  const tally = (name: string, seen: { indexes: string[] }[], database: SqliteDatabase): Projection => ({
+    name,
+    filter: { categories: ['counts'] },
+    collections: ['bulk_counts'],
+    indexes: { bulk_counts: ['count'] },
+    batchSize: 50,
+    async apply(event, tx) {
+      if (seen.length < 3) seen.push({ indexes: indexesOf(database, 'rm_bulk_counts') });
+      await tx.put('bulk_counts', { id: event.id, organizationId: ORG, count: (event.data as { count: number }).count });
+    },
+  });
+
+  it('loads without secondary indexes and builds them before it says it is caught up; stopped halfway, the next start builds them', async () => {
+    const { database, close } = openDatabase();
+    const store = new SqliteEventStore(database, testRegistry());
+    const readStore = new SqliteReadStore(database);
+    await store.append('counts-1', Array.from({ length: 300 }, (_, i) => counted(i)), { expectedVersion: 'no_stream' });
+    const all = ['rm_bulk_counts_count_id', 'rm_bulk_counts_org_id'];
+
+    // Stopped after its first batch: its documents are there, its indexes not yet.
+    const seen: { indexes: string[] }[] = [];
+    let subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 50 });
+    const first = tally('bulk-tally', seen, database);
+    let stopAfterFirst!: () => void;
+    const stopped = new Promise<void>((resolve) => (stopAfterFirst = resolve));
+    const sub = await startProjection(subscriptions, readStore, {
+      ...first,
+      async apply(event, tx) {
+        await first.apply(event, tx);
+        if (event.streamVersion === 50) stopAfterFirst();
+      },
+    });
+    await stopped;
+    expect(sub.isCaughtUp()).toBe(false);
+    await subscriptions.stopAll();
+    expect(seen[0]!.indexes).toEqual([]);
+    expect(indexesOf(database, 'rm_bulk_counts')).toEqual([]);
+
+    // Started again: documents are there, so the indexes are built at once and the rest goes into them.
+    const again: { indexes: string[] }[] = [];
+    subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 50 });
+    const resumed = await startProjection(subscriptions, readStore, tally('bulk-tally', again, database));
+    await resumed.caughtUp;
+    expect(again[0]!.indexes).toEqual(all);
+    expect(await readStore.count('bulk_counts', { organizationId: ORG })).toBe(300);
+    await subscriptions.stopAll();
+
+    // A rebuild (a new name, emptied collections) loads without them again, and is caught up only with them built.
+    const rebuilt: { indexes: string[] }[] = [];
+    subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 50 });
+    const fresh = await startProjection(subscriptions, readStore, tally('bulk-tally.v2', rebuilt, database));
+    await fresh.caughtUp;
+    expect(fresh.isCaughtUp()).toBe(true);
+    expect(rebuilt[0]!.indexes).toEqual([]);
+    expect(indexesOf(database, 'rm_bulk_counts')).toEqual(all);
+    expect((await readStore.find('bulk_counts', { organizationId: ORG, count: { $gte: 298 } })).length).toBe(2);
+    await subscriptions.stopAll();
     await close();
   });
 });

@@ -10,6 +10,8 @@ const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CACHED_DOCUMENTS = 10_000;
 const COLLECTION = /^[a-z][a-z0-9_]*$/;
 
+const organizationIndex = (collection: string) => `CREATE INDEX IF NOT EXISTS rm_${collection}_org_id ON rm_${collection} (organization_id, id)`;
+
 function field(name: string): string {
   if (!FIELD.test(name)) throw new Error(`invalid field name ${name}`);
   return name === 'id' ? 'id' : name === 'organizationId' ? 'organization_id' : `json_extract(doc, '$.${name}')`;
@@ -163,6 +165,28 @@ export class SqliteReadStore implements ReadStore {
     this.database.db.exec(`CREATE INDEX IF NOT EXISTS rm_${collection}_${name}_id ON rm_${collection} (organization_id, ${field(name)}, id)`);
   }
 
+  /**
+   * Each document of a backlog would otherwise go at random into five B-trees (the id's, the organization's and
+   * three fields'): at a million zones that is about 20 KB of WAL per document, three quarters of a catch-up.
+   * Loaded into the table and its id alone, each index is then sorted once.
+   */
+  async bulkLoad(collections: string[]): Promise<(() => Promise<void>) | null> {
+    for (const c of collections) this.table(c);
+    const build = async () => {
+      for (const c of collections) this.database.db.exec(organizationIndex(c));
+    };
+    if (collections.some((c) => this.statement(`SELECT 1 FROM rm_${c} LIMIT 1`).get())) {
+      // Documents already: a load stopped before its indexes were built (in this process or an earlier one).
+      await build();
+      return null;
+    }
+    const names = collections.flatMap((c) => (this.statement("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL").all(`rm_${c}`) as { name: string }[]).map((r) => r.name));
+    this.database.writeTransaction(() => {
+      for (const name of names) this.database.db.exec(`DROP INDEX IF EXISTS ${name}`);
+    });
+    return build;
+  }
+
   async loadCheckpoint(name: string): Promise<Checkpoint> {
     const row = this.statement('SELECT position FROM checkpoints WHERE name = ?').get(name) as { position: string | null } | undefined;
     return row?.position ?? null;
@@ -217,9 +241,7 @@ export class SqliteReadStore implements ReadStore {
       this.tables.add(collection);
       return;
     }
-    this.database.db.exec(`
-      CREATE TABLE IF NOT EXISTS rm_${collection} (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS rm_${collection}_org_id ON rm_${collection} (organization_id, id);`);
+    this.database.db.exec(`CREATE TABLE IF NOT EXISTS rm_${collection} (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL); ${organizationIndex(collection)}`);
     this.tables.add(collection);
   }
 

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { SqliteDatabase, SqliteReadStore, type StoredEvent } from '@curbmap/eventsourcing';
+import { curbCountsCollection, curbInventoryProjection, curbStream, type CurbCountsView } from './curbInventoryProjection.ts';
+
+const ORG = '00000000-0000-4000-8000-0000000000aa';
+const zone = (n: number) => ({ curb_zone_id: `a1000000-0000-4000-8000-${String(n).padStart(12, '0')}`, last_updated_date: 1_700_000_000_000 + n });
+const policy = (n: number) => ({ curb_policy_id: `b1000000-0000-4000-8000-${String(n).padStart(12, '0')}` });
+
+describe('curb inventory counts per project', () => {
+  it('count objects once each: a replaced object or a redelivered event changes nothing, a delete of a missing zone neither', async () => {
+    const readStore = new SqliteReadStore(new SqliteDatabase(':memory:'));
+    const project = randomUUID();
+    const other = randomUUID();
+    const versions = new Map<string, number>();
+    const event = (projectId: string, type: string, data: object): StoredEvent => {
+      const streamVersion = (versions.get(projectId) ?? -1) + 1;
+      versions.set(projectId, streamVersion);
+      return { id: randomUUID(), type, schemaVersion: 1, streamId: curbStream(projectId), streamVersion, globalPosition: '0', occurredAt: '2027-01-01T00:00:00.000Z', organizationId: ORG, projectId, correlationId: 'c', causationId: 'c', data };
+    };
+    const chunk = (projectId: string, zones: object[], policies: object[] = []) => event(projectId, 'curbs.imported', { importId: randomUUID(), chunk: 0, chunks: 1, source: 'cds', cdsVersion: '1.1', zones, areas: [], spaces: [], objects: [], policies });
+    const apply = (...events: StoredEvent[]) => readStore.transaction(async (tx) => {
+      for (const e of events) await curbInventoryProjection.apply(e, tx);
+    });
+    const counts = async (projectId: string) => (await readStore.get<CurbCountsView>(curbCountsCollection, projectId))?.counts;
+
+    const first = chunk(project, [zone(1), zone(2), zone(3)], [policy(1)]);
+    await apply(first);
+    expect(await counts(project)).toEqual({ zones: 3, areas: 0, spaces: 0, objects: 0, policies: 1 });
+    // Zones 2 and 3 again (replaced), zone 4 new; then the first chunk redelivered.
+    await apply(chunk(project, [zone(2), zone(3), zone(4)]), first);
+    expect((await counts(project))?.zones).toBe(4);
+    await apply(event(project, 'curbs.zone.upserted', { zone: zone(1) }), event(project, 'curbs.zone.upserted', { zone: zone(5) }));
+    expect((await counts(project))?.zones).toBe(5);
+    const deleted = event(project, 'curbs.zone.deleted', { curbZoneId: zone(2).curb_zone_id });
+    await apply(deleted, deleted, event(project, 'curbs.zone.deleted', { curbZoneId: zone(99).curb_zone_id }));
+    expect((await counts(project))?.zones).toBe(4);
+    // Deleted, then mapped again: counted again.
+    await apply(event(project, 'curbs.zone.upserted', { zone: zone(2) }));
+    expect((await counts(project))?.zones).toBe(5);
+    expect(await readStore.count('curb_zones', { organizationId: ORG })).toBe(5);
+    // Another project's zones are its own.
+    await apply(chunk(other, [zone(1)]));
+    expect((await counts(other))?.zones).toBe(1);
+    expect((await counts(project))?.zones).toBe(5);
+  });
+});
