@@ -92,9 +92,9 @@ export interface ReadStore extends ReadStoreReader {
   ensureIndex(collection: string, field: string): Promise<void>;
   /**
    * Optional, for a projection about to catch up on a backlog: while every one of the collections is empty, drops
-   * their secondary indexes (the adapter's own and ensureIndex's) and answers the function that builds the
-   * adapter's own again; the caller then ensures its fields. Null when any holds documents: nothing is dropped, and
-   * the adapter's own indexes a load stopped halfway had not built yet are built.
+   * their secondary indexes (the adapter's own and ensureIndex's) and answers the function that ends the load: the
+   * caller ensures its fields' indexes, then calls it to build the adapter's own. Null when any holds documents:
+   * nothing is dropped, and the adapter's own indexes a load stopped halfway had not built yet are built.
    */
   bulkLoad?(collections: string[]): Promise<(() => Promise<void>) | null>;
   /**

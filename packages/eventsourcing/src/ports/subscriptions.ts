@@ -33,6 +33,11 @@ export interface SubscribeOptions {
    */
   checkpointing?: 'after-batch' | 'by-handler';
   retry?: RetryPolicy;
+  /**
+   * Batches until the subscription first reaches the head, where the adapter reads a log itself (in-process):
+   * a catch-up commits far fewer, larger transactions. Live batches keep batchSize and the adapter's byte bound.
+   */
+  catchUp?: { batchSize: number; maxBytes: number };
 }
 
 /** What a command wrote: read-your-writes waits per stream (Kafka has no total order), never on a global position. */

@@ -132,8 +132,16 @@ export function readStoreContract(adapter: string, create: () => Promise<ReadSto
         for (let i = 0; i < 20; i++) await tx.put(col, zone(`z${String(i).padStart(2, '0')}`, i % 2 ? A : B, 'active', i));
       });
       expect((await rs.find<Zone>(col, { organizationId: A, rank: { $gte: 15 } }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z15', 'z17', 'z19']);
-      await built!();
+      // What the load wrote is read back (and replaced, not doubled); what it did not write is not there.
+      await rs.transaction(async (tx) => {
+        expect(await tx.get<Zone>(col, 'z03')).toMatchObject({ rank: 3 });
+        expect(await tx.get(col, 'z99')).toBeNull();
+        await tx.put(col, zone('z03', A, 'retired', 3));
+      });
+      expect(await rs.get<Zone>(col, 'z03')).toMatchObject({ status: 'retired' });
+      expect(await rs.count(col, { organizationId: A })).toBe(10);
       await rs.ensureIndex(col, 'rank');
+      await built!();
       expect((await rs.find<Zone>(col, { organizationId: A, rank: { $gte: 15 } }, { orderBy: 'rank' })).map((z) => z.id)).toEqual(['z15', 'z17', 'z19']);
       expect(await rs.count(col, { organizationId: B })).toBe(10);
       // A collection holding documents keeps its indexes.

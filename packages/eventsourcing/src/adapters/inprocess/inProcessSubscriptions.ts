@@ -177,7 +177,8 @@ class RunningSubscription implements Subscription {
     let failures = 0;
     while (!this.stopped) {
       await this.runRetries();
-      const size = failures > 0 ? 1 : batchSize;
+      const catchUp = this.reachedHead ? null : this.options.catchUp;
+      const size = failures > 0 ? 1 : (catchUp?.batchSize ?? batchSize);
       let batch: StoredEvent[] = [];
       let head: Checkpoint = null;
       // Whether events beyond this batch may remain before head (else the subscription is there once it is handled).
@@ -186,7 +187,7 @@ class RunningSubscription implements Subscription {
         head = await this.head();
         const read = { from: this.current, to: head, filter: this.filter, batchSize: size };
         if (store.readAllPages) {
-          for await (const page of store.readAllPages({ ...read, maxBytes: MAX_BATCH_BYTES })) {
+          for await (const page of store.readAllPages({ ...read, maxBytes: catchUp?.maxBytes ?? MAX_BATCH_BYTES })) {
             batch = page.events;
             more = page.more;
             break;

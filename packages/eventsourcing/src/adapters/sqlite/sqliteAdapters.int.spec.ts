@@ -361,6 +361,8 @@ describe('a projection catching up into empty collections', () => {
     await subscriptions.stopAll();
 
     // A rebuild (a new name, emptied collections) loads without them again, and is caught up only with them built.
+    const cacheSize = () => (database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size;
+    const cacheBefore = cacheSize();
     const rebuilt: { indexes: string[] }[] = [];
     subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 50 });
     const fresh = await startProjection(subscriptions, readStore, tally('bulk-tally.v2', rebuilt, database));
@@ -368,6 +370,8 @@ describe('a projection catching up into empty collections', () => {
     expect(fresh.isCaughtUp()).toBe(true);
     expect(rebuilt[0]!.indexes).toEqual([]);
     expect(indexesOf(database, 'rm_bulk_counts')).toEqual(all);
+    // Its larger page cache is given back.
+    expect(cacheSize()).toBe(cacheBefore);
     expect((await readStore.find('bulk_counts', { organizationId: ORG, count: { $gte: 298 } })).length).toBe(2);
     await subscriptions.stopAll();
     await close();

@@ -4,11 +4,14 @@ import { decodeCursor, encodeCursor, type Document, type Filter, type FindOption
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
+import { IdFilter } from './idFilter.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** How many documents read by id are kept (their JSON), oldest read first out. */
 const CACHED_DOCUMENTS = 10_000;
 const COLLECTION = /^[a-z][a-z0-9_]*$/;
+/** The page cache while a bulk load runs (KiB). */
+const BULK_CACHE_KIB = 64 * 1024;
 
 const organizationIndex = (collection: string) => `CREATE INDEX IF NOT EXISTS rm_${collection}_org_id ON rm_${collection} (organization_id, id)`;
 
@@ -30,6 +33,14 @@ export class SqliteReadStore implements ReadStore {
    * they wrote; a snapshot's reader keeps none (it must see its own point in time).
    */
   private readonly cached = new Map<string, string | null>();
+  /** Bulk loads running (they hold the page cache at BULK_CACHE_KIB), and the cache size to go back to after. */
+  private bulkLoads = 0;
+  private cacheSize = 0;
+  /**
+   * The ids written to each collection in a bulk load (empty when it began; this store its only writer): an id the
+   * filter never saw is not in the table, and its get costs no lookup. Most gets of a load are of such new ids.
+   */
+  private readonly loading = new Map<string, IdFilter | null>();
 
   constructor(database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>, options: { readOnly?: boolean } = {}) {
     this.database = database;
@@ -144,6 +155,7 @@ export class SqliteReadStore implements ReadStore {
       const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
       // Evicted first: should the commit fail, the next read goes to the table.
       for (const { collection, id } of rows) this.cached.delete(`${collection}\u0000${id}`);
+      for (const { collection, id } of rows) if (this.loading.has(collection)) this.idFilter(collection).add(id);
       this.database.writeTransaction(() => {
         for (const { collection, id, doc, json } of rows) {
           if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
@@ -184,7 +196,21 @@ export class SqliteReadStore implements ReadStore {
     this.database.writeTransaction(() => {
       for (const name of names) this.database.db.exec(`DROP INDEX IF EXISTS ${name}`);
     });
-    return build;
+    // A larger page cache while loads run: the id's B-tree is read and written at random by every document, and the
+    // indexes built at the end sort in memory rather than in temporary files. Back to SQLite's default after the last.
+    if (this.bulkLoads++ === 0) {
+      this.cacheSize = Number((this.database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size);
+      this.database.db.exec(`PRAGMA cache_size = -${BULK_CACHE_KIB}`);
+    }
+    for (const c of collections) this.loading.set(c, null);
+    let ended = false;
+    return async () => {
+      await build();
+      if (ended) return;
+      ended = true;
+      for (const c of collections) this.loading.delete(c);
+      if (--this.bulkLoads === 0) this.database.db.exec(`PRAGMA cache_size = ${this.cacheSize}`);
+    };
   }
 
   async loadCheckpoint(name: string): Promise<Checkpoint> {
@@ -222,6 +248,7 @@ export class SqliteReadStore implements ReadStore {
     const key = `${collection}\u0000${id}`;
     const hit = this.readOnly ? undefined : this.cached.get(key);
     if (hit !== undefined) return hit === null ? null : (JSON.parse(hit) as T);
+    if (!this.readOnly && this.loading.has(collection) && !this.loading.get(collection)?.has(id)) return null;
     this.table(collection);
     const row = this.statement(`SELECT doc FROM rm_${collection} WHERE id = ?`).get(id) as { doc: string } | undefined;
     if (!this.readOnly) {
@@ -229,6 +256,12 @@ export class SqliteReadStore implements ReadStore {
       this.cached.set(key, row?.doc ?? null);
     }
     return row ? (JSON.parse(row.doc) as T) : null;
+  }
+
+  private idFilter(collection: string): IdFilter {
+    let filter = this.loading.get(collection);
+    if (!filter) this.loading.set(collection, (filter = new IdFilter()));
+    return filter;
   }
 
   private table(collection: string): void {
