@@ -31,11 +31,11 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
   };
   // Empty collections (a rebuild, a first start on an imported log) load faster without their secondary indexes:
   // they are built once the projection first reaches the head. Should it stop or crash before that, its next start
-  // finds documents and builds them there.
+  // finds documents and builds them there (and a load left behind in this process ends).
   const bulk = (await readStore.bulkLoad?.(projection.collections)) ?? null;
   if (!bulk) await ensureIndexes();
   const batchSize = options.batchSize ?? projection.batchSize ?? 500;
-  const subscription = subscriptions.subscribe(
+  return subscriptions.subscribe(
     projection.name,
     projection.filter,
     (batch: StoredEvent[], context) =>
@@ -59,36 +59,18 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
       ...(options.retry ? { retry: options.retry } : {}),
       // Into empty collections, a backlog goes in transactions four times larger: the id's B-tree, written at random,
       // shares more of its pages between the documents of one commit.
-      ...(bulk ? { catchUp: { batchSize: batchSize * 4, maxBytes: BULK_BATCH_BYTES } } : {}),
+      // The indexes are built before the projection says it is caught up (readiness waits for them).
+      ...(bulk
+        ? {
+            catchUp: { batchSize: batchSize * 4, maxBytes: BULK_BATCH_BYTES },
+            atHead: async () => {
+              await ensureIndexes();
+              await bulk();
+            },
+          }
+        : {}),
     },
   );
-  if (!bulk) return subscription;
-  // The indexes are built in the continuation of the head reached, before any request is read (each CREATE INDEX
-  // is synchronous), so readiness never reports a caught-up projection without them; `caughtUp` waits for them.
-  const indexed = subscription.caughtUp.then(async () => {
-    await ensureIndexes();
-    await bulk();
-  });
-  return withCaughtUp(subscription, indexed);
-}
-
-/** The subscription, caught up once `indexed` also resolved. */
-function withCaughtUp(subscription: Subscription, indexed: Promise<void>): Subscription {
-  let done = false;
-  const caughtUp = indexed.then(() => {
-    done = true;
-  });
-  return {
-    name: subscription.name,
-    filter: subscription.filter,
-    caughtUp,
-    isCaughtUp: () => done && subscription.isCaughtUp(),
-    waitFor: (position, timeoutMs) => subscription.waitFor(position, timeoutMs),
-    waitForWrite: (write, timeoutMs) => subscription.waitForWrite(write, timeoutMs),
-    position: () => subscription.position(),
-    retry: (deadLetter) => subscription.retry(deadLetter),
-    stop: () => subscription.stop(),
-  };
 }
 
 /** Forgets a projection's documents and checkpoint; started again, it rebuilds from position 0. */

@@ -38,6 +38,11 @@ export interface SubscribeOptions {
    * a catch-up commits far fewer, larger transactions. Live batches keep batchSize and the adapter's byte bound.
    */
   catchUp?: { batchSize: number; maxBytes: number };
+  /**
+   * Awaited the first time the subscription reaches the head, before it says it is caught up (`caughtUp`,
+   * `isCaughtUp`, so readiness): a bulk load builds its indexes here. Should it fail, it is tried again.
+   */
+  atHead?: () => Promise<void>;
 }
 
 /** What a command wrote: read-your-writes waits per stream (Kafka has no total order), never on a global position. */

@@ -1,5 +1,5 @@
 import { curbKinds, type CurbKind, type ExportEvent, type OrganizationCreated, type ProjectCreated } from '@curbmap/contracts';
-import { updateOnce, type Document, type Filter, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
+import { alreadyApplied, updateOnce, type AppliedVersions, type Document, type Filter, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
 import { bboxOf, eventTime, kindRules, type BBox, type CdsObject, type Geometry } from '../domain/curbs/cdsValidation.ts';
 
 export const curbCollections: Record<CurbKind | 'events', string> = {
@@ -96,13 +96,15 @@ export const curbInventoryProjection: Projection = {
         return doc;
       });
     };
-    const count = () =>
-      updateOnce<CurbCountsView>(tx, curbCountsCollection, projectId, stored, (current) => {
-        if (curbKinds.every((k) => added[k] === 0)) return null;
-        const counts = current?.counts ?? noCurbObjects();
-        for (const kind of curbKinds) counts[kind] += added[kind];
-        return { id: projectId, organizationId: stored.organizationId, projectId, counts };
-      });
+    // No watermark of its own: each object's arrival or removal is counted once, with the object's own write (a
+    // parked event retried after later ones still counts the objects it adds).
+    const count = async () => {
+      if (curbKinds.every((k) => added[k] === 0)) return;
+      const current = await tx.get<CurbCountsView>(curbCountsCollection, projectId);
+      const counts = current?.counts ?? noCurbObjects();
+      for (const kind of curbKinds) counts[kind] += added[kind];
+      await tx.put(curbCountsCollection, { id: projectId, organizationId: stored.organizationId, projectId, counts });
+    };
     switch (event.type) {
       case 'curbs.imported': {
         for (const kind of curbKinds) for (const cds of event.data[kind]) await put(kind, cds);
@@ -120,7 +122,9 @@ export const curbInventoryProjection: Projection = {
         return count();
       case 'curbs.zone.deleted': {
         const id = curbDocumentId(projectId, event.data.curbZoneId);
-        if (await tx.get(curbCollections.zones, id)) {
+        // A delete older than the zone's last write (a parked event retried) leaves the newer zone.
+        const current = await tx.get<CurbDocument & AppliedVersions>(curbCollections.zones, id);
+        if (current && !alreadyApplied(current, stored)) {
           await tx.delete(curbCollections.zones, id);
           added.zones--;
         }

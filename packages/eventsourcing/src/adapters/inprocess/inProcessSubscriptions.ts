@@ -223,6 +223,15 @@ class RunningSubscription implements Subscription {
         continue;
       }
       if (!more) {
+        if (!this.reachedHead && this.options.atHead) {
+          try {
+            await this.options.atHead();
+          } catch (err) {
+            log?.error({ err, subscription: this.name }, 'subscription could not finish reaching the head; retrying');
+            await this.backoff(baseDelay);
+            continue;
+          }
+        }
         this.reachedHead = true;
         this.markCaughtUp();
         // Appends made meanwhile in this process have set `pending`, so this returns at once for them.

@@ -213,6 +213,7 @@ class KafkaSubscription implements Subscription {
     // Caught up: everything the log held when it was subscribed is handled.
     this.caughtUp = this.started.then(async () => {
       await this.waitFor(await head, 24 * 3_600_000);
+      await options.atHead?.();
       this.reachedHead = true;
     });
     this.caughtUp.catch(() => undefined);

@@ -331,6 +331,8 @@ describe('a projection catching up into empty collections', () => {
     const readStore = new SqliteReadStore(database);
     await store.append('counts-1', Array.from({ length: 300 }, (_, i) => counted(i)), { expectedVersion: 'no_stream' });
     const all = ['rm_bulk_counts_count_id', 'rm_bulk_counts_org_id'];
+    const cacheSize = () => (database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size;
+    const cacheBefore = cacheSize();
 
     // Stopped after its first batch: its documents are there, its indexes not yet.
     const seen: { indexes: string[] }[] = [];
@@ -350,6 +352,7 @@ describe('a projection catching up into empty collections', () => {
     await subscriptions.stopAll();
     expect(seen[0]!.indexes).toEqual([]);
     expect(indexesOf(database, 'rm_bulk_counts')).toEqual([]);
+    expect(cacheSize()).not.toBe(cacheBefore);
 
     // Started again: documents are there, so the indexes are built at once and the rest goes into them.
     const again: { indexes: string[] }[] = [];
@@ -357,16 +360,18 @@ describe('a projection catching up into empty collections', () => {
     const resumed = await startProjection(subscriptions, readStore, tally('bulk-tally', again, database));
     await resumed.caughtUp;
     expect(again[0]!.indexes).toEqual(all);
+    // The load left behind ended with that start: its page cache is given back.
+    expect(cacheSize()).toBe(cacheBefore);
     expect(await readStore.count('bulk_counts', { organizationId: ORG })).toBe(300);
     await subscriptions.stopAll();
 
     // A rebuild (a new name, emptied collections) loads without them again, and is caught up only with them built.
-    const cacheSize = () => (database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size;
-    const cacheBefore = cacheSize();
     const rebuilt: { indexes: string[] }[] = [];
     subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, pollIntervalMs: 50 });
     const fresh = await startProjection(subscriptions, readStore, tally('bulk-tally.v2', rebuilt, database));
-    await fresh.caughtUp;
+    // The subscription itself (what readiness asks) is caught up only with the indexes built.
+    const atCaughtUp = fresh.caughtUp.then(() => indexesOf(database, 'rm_bulk_counts'));
+    expect(await atCaughtUp).toEqual(all);
     expect(fresh.isCaughtUp()).toBe(true);
     expect(rebuilt[0]!.indexes).toEqual([]);
     expect(indexesOf(database, 'rm_bulk_counts')).toEqual(all);
@@ -374,6 +379,31 @@ describe('a projection catching up into empty collections', () => {
     expect(cacheSize()).toBe(cacheBefore);
     expect((await readStore.find('bulk_counts', { organizationId: ORG, count: { $gte: 298 } })).length).toBe(2);
     await subscriptions.stopAll();
+    await close();
+  });
+});
+
+describe('a bulk load and another writer', () => {
+  it('fails the commit of a document its id filter took for new, and looks ids up from then on', async () => {
+    type Doc = { id: string; organizationId: string; n: number };
+    const { database, close } = openDatabase();
+    const readStore = new SqliteReadStore(database);
+    const end = await readStore.bulkLoad(['bulk_docs']);
+    expect(end).not.toBeNull();
+    await readStore.transaction((tx) => tx.put('bulk_docs', { id: 'mine', organizationId: ORG, n: 1 }));
+    // Written behind the store's back (another connection would do the same).
+    database.db.prepare('INSERT INTO rm_bulk_docs (id, organization_id, doc) VALUES (?, ?, ?)').run('theirs', ORG, JSON.stringify({ id: 'theirs', organizationId: ORG, n: 7 }));
+    const bump = () =>
+      readStore.transaction(async (tx) => {
+        const doc = await tx.get<Doc>('bulk_docs', 'theirs');
+        await tx.put('bulk_docs', { id: 'theirs', organizationId: ORG, n: (doc?.n ?? 0) + 1 });
+      });
+    await expect(bump()).rejects.toThrow(/UNIQUE constraint failed/);
+    expect((await readStore.get<Doc>('bulk_docs', 'theirs'))?.n).toBe(7);
+    await bump();
+    expect((await readStore.get<Doc>('bulk_docs', 'theirs'))?.n).toBe(8);
+    expect((await readStore.get<Doc>('bulk_docs', 'mine'))?.n).toBe(1);
+    await end!();
     await close();
   });
 });

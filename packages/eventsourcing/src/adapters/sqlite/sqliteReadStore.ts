@@ -34,7 +34,7 @@ export class SqliteReadStore implements ReadStore {
    */
   private readonly cached = new Map<string, string | null>();
   /** Bulk loads running (they hold the page cache at BULK_CACHE_KIB), and the cache size to go back to after. */
-  private bulkLoads = 0;
+  private readonly loads = new Set<{ collections: string[] }>();
   private cacheSize = 0;
   /**
    * The ids written to each collection in a bulk load (empty when it began; this store its only writer): an id the
@@ -146,7 +146,9 @@ export class SqliteReadStore implements ReadStore {
    */
   transaction<R>(fn: (tx: ReadStoreTx) => Promise<R>): Promise<R> {
     if (this.readOnly) throw new Error('a snapshot is read-only');
-    const { tx, touched, checkpoints } = bufferedTx(async (collection, id) => this.getSync(collection, id), (collection) => this.table(collection));
+    // Documents a bulk load's id filter said are not there: inserted as new, so a row it missed fails the commit.
+    const assumedNew = new Set<string>();
+    const { tx, touched, checkpoints } = bufferedTx(async (collection, id) => this.getSync(collection, id, assumedNew), (collection) => this.table(collection));
     // fn reads and decides with awaits; the writes then go in one synchronous transaction (see SqliteDatabase).
     // Transactions are not serialised against each other: each projection writes only its own documents, so a
     // slow or stuck one holds back nobody else.
@@ -156,16 +158,26 @@ export class SqliteReadStore implements ReadStore {
       // Evicted first: should the commit fail, the next read goes to the table.
       for (const { collection, id } of rows) this.cached.delete(`${collection}\u0000${id}`);
       for (const { collection, id } of rows) if (this.loading.has(collection)) this.idFilter(collection).add(id);
-      this.database.writeTransaction(() => {
-        for (const { collection, id, doc, json } of rows) {
-          if (doc) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
-          else this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
+      try {
+        this.database.writeTransaction(() => {
+          for (const { collection, id, doc, json } of rows) {
+            if (!doc) this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
+            else if (assumedNew.size > 0 && assumedNew.has(`${collection}\u0000${id}`)) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?)`).run(id, doc.organizationId, json);
+            else this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
+          }
+          for (const [name, { position, fence }] of checkpoints) {
+            if (fence === null) this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
+            else if (this.statement('UPDATE checkpoints SET position = ? WHERE name = ? AND fence = ?').run(position, name, fence).changes !== 1) throw new FencedError(name, fence);
+          }
+        });
+      } catch (err) {
+        // A document the filter did not know is there: written by someone else (another connection, `make replay`
+        // against a running platform). The filter is wrong for this collection from now on; the caller retries.
+        if (assumedNew.size > 0 && /UNIQUE constraint failed/.test(String((err as Error).message))) {
+          for (const key of assumedNew) this.loading.delete(key.slice(0, key.indexOf('\u0000')));
         }
-        for (const [name, { position, fence }] of checkpoints) {
-          if (fence === null) this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
-          else if (this.statement('UPDATE checkpoints SET position = ? WHERE name = ? AND fence = ?').run(position, name, fence).changes !== 1) throw new FencedError(name, fence);
-        }
-      });
+        throw err;
+      }
       return result;
     })();
   }
@@ -184,6 +196,8 @@ export class SqliteReadStore implements ReadStore {
    */
   async bulkLoad(collections: string[]): Promise<(() => Promise<void>) | null> {
     for (const c of collections) this.table(c);
+    // A load of these collections that never reached the head (its projection stopped, now started again) ends here.
+    for (const load of [...this.loads]) if (load.collections.some((c) => collections.includes(c))) this.endLoad(load);
     const build = async () => {
       for (const c of collections) this.database.db.exec(organizationIndex(c));
     };
@@ -198,20 +212,24 @@ export class SqliteReadStore implements ReadStore {
     });
     // A larger page cache while loads run: the id's B-tree is read and written at random by every document, and the
     // indexes built at the end sort in memory rather than in temporary files. Back to SQLite's default after the last.
-    if (this.bulkLoads++ === 0) {
+    if (this.loads.size === 0) {
       this.cacheSize = Number((this.database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size);
       // threads: the indexes built at the end sort on a helper thread too (the event loop waits for them either way).
       this.database.db.exec(`PRAGMA cache_size = -${BULK_CACHE_KIB}; PRAGMA threads = 2`);
     }
+    const load = { collections };
+    this.loads.add(load);
     for (const c of collections) this.loading.set(c, null);
-    let ended = false;
     return async () => {
       await build();
-      if (ended) return;
-      ended = true;
-      for (const c of collections) this.loading.delete(c);
-      if (--this.bulkLoads === 0) this.database.db.exec(`PRAGMA cache_size = ${this.cacheSize}; PRAGMA threads = 0`);
+      this.endLoad(load);
     };
+  }
+
+  private endLoad(load: { collections: string[] }): void {
+    if (!this.loads.delete(load)) return;
+    for (const c of load.collections) this.loading.delete(c);
+    if (this.loads.size === 0) this.database.db.exec(`PRAGMA cache_size = ${this.cacheSize}; PRAGMA threads = 0`);
   }
 
   async loadCheckpoint(name: string): Promise<Checkpoint> {
@@ -245,11 +263,14 @@ export class SqliteReadStore implements ReadStore {
     return new Map(rows.map((r) => [r.name, r.position]));
   }
 
-  private getSync<T extends Document>(collection: string, id: string): T | null {
+  private getSync<T extends Document>(collection: string, id: string, assumedNew?: Set<string>): T | null {
     const key = `${collection}\u0000${id}`;
     const hit = this.readOnly ? undefined : this.cached.get(key);
     if (hit !== undefined) return hit === null ? null : (JSON.parse(hit) as T);
-    if (!this.readOnly && this.loading.has(collection) && !this.loading.get(collection)?.has(id)) return null;
+    if (!this.readOnly && this.loading.has(collection) && !this.loading.get(collection)?.has(id)) {
+      assumedNew?.add(key);
+      return null;
+    }
     this.table(collection);
     const row = this.statement(`SELECT doc FROM rm_${collection} WHERE id = ?`).get(id) as { doc: string } | undefined;
     if (!this.readOnly) {
