@@ -1,8 +1,9 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { DEAD_LETTERS, type DeadLetter, type Document } from '@curbmap/eventsourcing';
 import { assertProjectAccess, commandMetadata, HttpError, keyAuth, notFound, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { deleteZone, IMPORT_WAIT_MAX_OBJECTS, importClaim, importCurbs, recordCurbEvents, upsertZone } from '../application/curbCommands.ts';
-import { curbCollections, curbDocumentId, curbImportsCollection, importStatus, noCurbObjects, type CurbDocument, type CurbImportView } from '../projections/curbInventoryProjection.ts';
+import { curbCollections, curbDocumentId, curbImportsCollection, curbInventoryProjection, curbStream, importStatus, noCurbObjects, type CurbDocument, type CurbImportView } from '../projections/curbInventoryProjection.ts';
 
 const security = [{ apiKey: [] }];
 const tags = ['curbs'];
@@ -88,20 +89,21 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
       config: { auth: 'key', minRole: 'read_only' },
       schema: {
         summary: "An import's progress: how many of its chunks (1,000 objects each) the inventory has applied",
-        description: 'An import answered 202 is `pending` until the inventory applies its first chunk, `applying` until it has applied every chunk, then `applied`. Imports made before this resource existed are not listed (404).',
+        description: 'An import answered 202 is `pending` until the inventory applies its first chunk, `applying` until it has applied every chunk, then `applied`. `failed`: the inventory could not apply one or more chunks (`failedChunks`); they are kept for the platform operator, who can apply them again, after which the import goes on. Imports made before this resource existed are not listed (404).',
         tags,
         security,
         params: { type: 'object', required: ['id', 'importId'], properties: { id: { type: 'string', format: 'uuid' }, importId: { type: 'string', format: 'uuid' } } },
         response: {
           200: {
             type: 'object',
-            required: ['importId', 'projectId', 'status', 'chunks', 'appliedChunks', 'counts'],
+            required: ['importId', 'projectId', 'status', 'chunks', 'appliedChunks', 'failedChunks', 'counts'],
             properties: {
               importId: { type: 'string' },
               projectId: { type: 'string' },
-              status: { enum: ['pending', 'applying', 'applied'], description: 'pending: stored, none applied yet; applying: some chunks applied; applied: all' },
+              status: { enum: ['pending', 'applying', 'applied', 'failed'], description: 'pending: stored, none applied yet; applying: some chunks applied; applied: all; failed: a chunk could not be applied' },
               chunks: { type: 'integer' },
               appliedChunks: { type: 'integer' },
+              failedChunks: { type: 'integer', description: 'Chunks the inventory gave up on (dead letters the operator has not applied again)' },
               counts: { type: 'object', description: 'Objects applied so far, per kind', additionalProperties: { type: 'integer' } },
             },
           },
@@ -112,7 +114,10 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
         const auth = keyAuth(request);
         const { id: projectId, importId } = request.params as { id: string; importId: string };
         assertProjectAccess(auth, projectId);
-        const status = (chunks: number, appliedChunks: number, counts: CurbImportView['counts']) => ({ importId, projectId, status: importStatus(chunks, appliedChunks), chunks, appliedChunks, counts });
+        const status = async (chunks: number, appliedChunks: number, counts: CurbImportView['counts']) => {
+          const failedChunks = appliedChunks < chunks ? await parkedChunks(ctx, auth.organizationId, projectId, importId) : 0;
+          return { importId, projectId, status: failedChunks > 0 ? 'failed' : importStatus(chunks, appliedChunks), chunks, appliedChunks, failedChunks, counts };
+        };
         const view = await ctx.readStore.get<CurbImportView>(curbImportsCollection, curbDocumentId(projectId, importId));
         if (view && view.organizationId === auth.organizationId) return status(view.chunks, view.appliedChunks, view.counts);
         // Stored, but the inventory has applied none of it yet: its claim says where it is in the log.
@@ -202,4 +207,18 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
       return result;
     },
   });
+}
+
+/**
+ * Chunks of this import the inventory parked as dead letters (and the operator has not applied again): found by the
+ * project's parked letters, each read back from the log for its import id. Few: only a chunk that failed 5 times.
+ */
+async function parkedChunks(ctx: ServiceContext, organizationId: string, projectId: string, importId: string): Promise<number> {
+  const parked = await ctx.readStore.find<DeadLetter & Document>(DEAD_LETTERS, { organizationId, subscription: curbInventoryProjection.name, streamId: curbStream(projectId), status: 'parked' });
+  let failed = 0;
+  for (const letter of parked) {
+    const event = letter.position === null ? null : await ctx.store.readAt(letter.position);
+    if (event?.type === 'curbs.imported' && (event.data as { importId: string }).importId === importId) failed += 1;
+  }
+  return failed;
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
@@ -239,7 +239,7 @@ describe('a large import', () => {
     await p.settle();
     const status = await call('GET', res.headers['location'] as string);
     expect(status.statusCode, status.body).toBe(200);
-    expect(status.json()).toEqual({ importId: summary.importId, projectId: project, status: 'applied', chunks: 11, appliedChunks: 11, counts: { zones: 10_001, areas: 0, spaces: 0, objects: 0, policies: 0 } });
+    expect(status.json()).toEqual({ importId: summary.importId, projectId: project, status: 'applied', chunks: 11, appliedChunks: 11, failedChunks: 0, counts: { zones: 10_001, areas: 0, spaces: 0, objects: 0, policies: 0 } });
     expect((await call('GET', `/v1/projects/${project}/curb-zones/b0000000-0000-4000-8000-000000010000`)).statusCode).toBe(200);
     // Sent again (the client did not see the answer): the same import, not a second one.
     const again = await call('POST', `/v1/projects/${project}/curbs/import`, body, org.apiKey, { 'idempotency-key': 'big-import-1' });
@@ -254,6 +254,22 @@ describe('a large import', () => {
     const small = await importBody({ type: 'FeatureCollection', features: zones.slice(0, 2) });
     expect(small.statusCode, small.body).toBe(201);
     expect((await call('GET', `/v1/projects/${project}/curbs/imports/${small.json().importId}`)).json()).toMatchObject({ status: 'applied', chunks: 1, appliedChunks: 1 });
+  });
+
+  it('says failed when the inventory parked one of its chunks, and which part it did apply', async () => {
+    // Two chunks as the import command appends them, the second one a zone the inventory cannot apply (a geometry
+    // without coordinates, which the command would have refused): it is retried, then parked as a dead letter.
+    const importId = randomUUID();
+    const zone = (n: number, coordinates: unknown) => ({ curb_zone_id: `c0000000-0000-4000-8000-${String(n).padStart(12, '0')}`, geometry: { type: 'Polygon', coordinates }, curb_policy_ids: [], published_date: 1, last_updated_date: 1 });
+    const chunk = (index: number, zones: object[]) => ({ id: randomUUID(), type: 'curbs.imported', data: { importId, chunk: index, chunks: 2, source: 'cds', cdsVersion: '1.1', zones, areas: [], spaces: [], objects: [], policies: [] }, occurredAt: clock.toISOString(), organizationId: org.id, projectId: project });
+    await p.ctx.store.append(`curbs-${project}`, [chunk(0, [zone(1, [[[-87.6, 41.8], [-87.59, 41.8], [-87.59, 41.81], [-87.6, 41.8]]])]), chunk(1, [zone(2, null)])], { expectedVersion: 'any' });
+    await p.settle();
+    const status = await call('GET', `/v1/projects/${project}/curbs/imports/${importId}`);
+    expect(status.statusCode, status.body).toBe(200);
+    expect(status.json()).toMatchObject({ status: 'failed', chunks: 2, appliedChunks: 1, failedChunks: 1, counts: { zones: 1 } });
+    // Another organization's parked chunks are not this one's, and it sees none of this import.
+    const other = await p.createOrganization('Shelbyville');
+    problem(await call('GET', `/v1/projects/${project}/curbs/imports/${importId}`, undefined, other.apiKey), 404);
   });
 });
 
