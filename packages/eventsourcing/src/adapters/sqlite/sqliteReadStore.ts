@@ -156,8 +156,10 @@ export class SqliteReadStore implements ReadStore {
       const result = await fn(tx);
       const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
       // Evicted first: should the commit fail, the next read goes to the table.
-      for (const { collection, id } of rows) this.cached.delete(`${collection}\u0000${id}`);
-      for (const { collection, id } of rows) if (this.loading.has(collection)) this.idFilter(collection).add(id);
+      for (const { collection, id } of rows) {
+        this.cached.delete(`${collection}\u0000${id}`);
+        if (this.loading.has(collection)) this.idFilter(collection).add(id);
+      }
       try {
         this.database.writeTransaction(() => {
           for (const { collection, id, doc, json } of rows) {
@@ -195,17 +197,11 @@ export class SqliteReadStore implements ReadStore {
    * Loaded into the table and its id alone, each index is then sorted once.
    */
   async bulkLoad(collections: string[]): Promise<(() => Promise<void>) | null> {
+    // Makes each table with its organization's index (a load an earlier process left halfway gets it here)...
     for (const c of collections) this.table(c);
-    // A load of these collections that never reached the head (its projection stopped, now started again) ends here.
+    // ...and a load of these collections this process left halfway (its projection stopped, now started again) too.
     for (const load of [...this.loads]) if (load.collections.some((c) => collections.includes(c))) this.endLoad(load);
-    const build = async () => {
-      for (const c of collections) this.database.db.exec(organizationIndex(c));
-    };
-    if (collections.some((c) => this.statement(`SELECT 1 FROM rm_${c} LIMIT 1`).get())) {
-      // Documents already: a load stopped before its indexes were built (in this process or an earlier one).
-      await build();
-      return null;
-    }
+    if (collections.some((c) => this.statement(`SELECT 1 FROM rm_${c} LIMIT 1`).get())) return null;
     const names = collections.flatMap((c) => (this.statement("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL").all(`rm_${c}`) as { name: string }[]).map((r) => r.name));
     this.database.writeTransaction(() => {
       for (const name of names) this.database.db.exec(`DROP INDEX IF EXISTS ${name}`);
@@ -220,15 +216,16 @@ export class SqliteReadStore implements ReadStore {
     const load = { collections };
     this.loads.add(load);
     for (const c of collections) this.loading.set(c, null);
-    return async () => {
-      await build();
-      this.endLoad(load);
-    };
+    return async () => this.endLoad(load);
   }
 
+  /** Builds the organization's index of each collection of the load, and gives back its filters and cache. */
   private endLoad(load: { collections: string[] }): void {
     if (!this.loads.delete(load)) return;
-    for (const c of load.collections) this.loading.delete(c);
+    for (const c of load.collections) {
+      this.database.db.exec(organizationIndex(c));
+      this.loading.delete(c);
+    }
     if (this.loads.size === 0) this.database.db.exec(`PRAGMA cache_size = ${this.cacheSize}; PRAGMA threads = 0`);
   }
 
