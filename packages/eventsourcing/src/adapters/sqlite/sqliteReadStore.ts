@@ -221,11 +221,11 @@ export class SqliteReadStore implements ReadStore {
 
   /** Builds the organization's index of each collection of the load, and gives back its filters and cache. */
   private endLoad(load: { collections: string[] }): void {
-    if (!this.loads.delete(load)) return;
-    for (const c of load.collections) {
-      this.database.db.exec(organizationIndex(c));
-      this.loading.delete(c);
-    }
+    if (!this.loads.has(load)) return;
+    // Built before the load is let go: should a build fail, the head's retry comes back here and builds again.
+    for (const c of load.collections) this.database.db.exec(organizationIndex(c));
+    this.loads.delete(load);
+    for (const c of load.collections) this.loading.delete(c);
     if (this.loads.size === 0) this.database.db.exec(`PRAGMA cache_size = ${this.cacheSize}; PRAGMA threads = 0`);
   }
 
