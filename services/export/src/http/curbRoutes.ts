@@ -214,7 +214,7 @@ export async function curbRoutes(fastify: FastifyInstance, ctx: ServiceContext, 
  * project's parked letters, each read back from the log for its import id. Few: only a chunk that failed 5 times.
  */
 async function parkedChunks(ctx: ServiceContext, organizationId: string, projectId: string, importId: string): Promise<number> {
-  const parked = await ctx.readStore.find<DeadLetter & Document>(DEAD_LETTERS, { organizationId, subscription: curbInventoryProjection.name, streamId: curbStream(projectId), status: 'parked' });
+  const parked = await ctx.readStore.find<DeadLetter & Document>(DEAD_LETTERS, { organizationId, subscription: curbInventoryProjection.name, streamId: curbStream(projectId), eventType: 'curbs.imported', status: 'parked' });
   let failed = 0;
   for (const letter of parked) {
     const event = letter.position === null ? null : await ctx.store.readAt(letter.position);

@@ -33,6 +33,8 @@ export interface CurbImportView extends Document {
   importId: string;
   chunks: number;
   appliedChunks: number;
+  /** The chunks applied (their `chunk` index): each counts once, in whatever order they come. */
+  appliedIndexes: number[];
   /** Objects applied so far, per kind. */
   counts: Record<CurbKind, number>;
 }
@@ -109,13 +111,15 @@ export const curbInventoryProjection: Projection = {
       case 'curbs.imported': {
         for (const kind of curbKinds) for (const cds of event.data[kind]) await put(kind, cds);
         await count();
-        const { importId, chunks } = event.data;
+        const { importId, chunks, chunk } = event.data;
         const id = curbDocumentId(projectId, importId);
-        return updateOnce<CurbImportView>(tx, curbImportsCollection, id, stored, (current) => {
-          const counts = current?.counts ?? noCurbObjects();
-          for (const kind of curbKinds) counts[kind] += event.data[kind].length;
-          return { id, organizationId: stored.organizationId, projectId, importId, chunks, appliedChunks: (current?.appliedChunks ?? 0) + 1, counts };
-        });
+        // By chunk index, not the stream's version: a parked chunk retried after later ones still counts, once.
+        const current = await tx.get<CurbImportView>(curbImportsCollection, id);
+        if (current?.appliedIndexes.includes(chunk)) return;
+        const counts = current?.counts ?? noCurbObjects();
+        for (const kind of curbKinds) counts[kind] += event.data[kind].length;
+        const appliedIndexes = [...(current?.appliedIndexes ?? []), chunk];
+        return tx.put(curbImportsCollection, { id, organizationId: stored.organizationId, projectId, importId, chunks, appliedChunks: appliedIndexes.length, appliedIndexes, counts });
       }
       case 'curbs.zone.upserted':
         await put('zones', event.data.zone);

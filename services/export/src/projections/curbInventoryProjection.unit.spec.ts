@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SqliteDatabase, SqliteReadStore, type StoredEvent } from '@curbmap/eventsourcing';
-import { curbCountsCollection, curbInventoryProjection, curbStream, type CurbCountsView } from './curbInventoryProjection.ts';
+import { curbCountsCollection, curbImportsCollection, curbInventoryProjection, curbStream, type CurbCountsView, type CurbImportView } from './curbInventoryProjection.ts';
 
 const ORG = '00000000-0000-4000-8000-0000000000aa';
 const zone = (n: number) => ({ curb_zone_id: `a1000000-0000-4000-8000-${String(n).padStart(12, '0')}`, last_updated_date: 1_700_000_000_000 + n });
@@ -50,5 +50,22 @@ describe('curb inventory counts per project', () => {
     await apply(chunk(other, [zone(1)]));
     expect((await counts(other))?.zones).toBe(1);
     expect((await counts(project))?.zones).toBe(7);
+  });
+
+  it('count an import\'s chunks once each, in whatever order they come: a parked chunk retried after a later one still counts', async () => {
+    const readStore = new SqliteReadStore(new SqliteDatabase(':memory:'));
+    const project = randomUUID();
+    const importId = randomUUID();
+    const chunk = (index: number, streamVersion: number, zones: object[]): StoredEvent => ({ id: randomUUID(), type: 'curbs.imported', schemaVersion: 1, streamId: curbStream(project), streamVersion, globalPosition: '0', occurredAt: '2027-01-01T00:00:00.000Z', organizationId: ORG, projectId: project, correlationId: 'c', causationId: 'c', data: { importId, chunk: index, chunks: 2, source: 'cds', cdsVersion: '1.1', zones, areas: [], spaces: [], objects: [], policies: [] } });
+    const apply = (e: StoredEvent) => readStore.transaction((tx) => curbInventoryProjection.apply(e, tx));
+    const view = () => readStore.get<CurbImportView>(curbImportsCollection, `${project}:${importId}`);
+    const first = chunk(0, 0, [zone(1), zone(2)]);
+    // Chunk 0 was parked; chunk 1 applied; then the operator retries chunk 0, and a redelivery brings it again.
+    await apply(chunk(1, 1, [zone(3)]));
+    expect(await view()).toMatchObject({ appliedChunks: 1, counts: { zones: 1 } });
+    await apply(first);
+    await apply(first);
+    expect(await view()).toMatchObject({ chunks: 2, appliedChunks: 2, counts: { zones: 3 } });
+    expect((await readStore.get<CurbCountsView>(curbCountsCollection, project))?.counts.zones).toBe(3);
   });
 });
