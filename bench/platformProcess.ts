@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,17 +17,24 @@ function upArguments(): string[] {
   return script.slice(1);
 }
 
+/** The up script's arguments, with `BENCH_CHILD_ARGS` (node or V8 flags such as --trace-gc) after its own flags. */
+function childArguments(): string[] {
+  const up = upArguments();
+  return [...up.slice(0, -1), ...(process.env['BENCH_CHILD_ARGS'] ?? '').split(' ').filter(Boolean), up.at(-1)!];
+}
+
 /**
  * The platform in its own process on a fresh data directory, as `make up` runs it, so the load generator
- * does not share its event loop. `BENCH_CHILD_NODE_OPTIONS` passes flags to it (e.g. --cpu-prof).
+ * does not share its event loop. `BENCH_CHILD_NODE_OPTIONS` passes flags to it (e.g. --cpu-prof), `BENCH_CHILD_ARGS`
+ * those NODE_OPTIONS refuses (--trace-gc), `BENCH_CHILD_STDOUT` a file for its standard output.
  */
 export async function startPlatformProcess(name: string, env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<{ port: number; dataDir: string; pid: number; stop(): Promise<void> }> {
   // A data directory given by the caller outlives this process (a benchmark restarts the platform on it).
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `curbmap-bench-${name}-`));
   const port = 18000 + Math.floor(Math.random() * 2000);
-  const child = spawn(process.execPath, upArguments(), {
+  const child = spawn(process.execPath, childArguments(), {
     env: { ...process.env, NODE_OPTIONS: process.env['BENCH_CHILD_NODE_OPTIONS'] ?? '', PORT: String(port), HOST: '127.0.0.1', CURBMAP_DATA_DIR: dataDir, CURBMAP_ADMIN_TOKEN: BENCH_ADMIN, CURBMAP_SEED_DEMO: 'false', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', process.env['BENCH_CHILD_STDOUT'] ? openSync(process.env['BENCH_CHILD_STDOUT'], 'w') : 'ignore', 'pipe'],
   });
   const stop = async () => {
     if (child.exitCode === null) {

@@ -13,6 +13,8 @@ import { curbCollections, curbDocumentId, curbEventStream, curbStream, directory
 
 /** At most this many objects per stored event: an import of 100,000 zones is 100 events, appended at once. */
 const CHUNK = 1000;
+/** Under V8's large-object threshold (128 KiB), so the strings of a chunk's text die young. */
+const PARSE_GROUP_CHARS = 64 * 1024;
 /**
  * An import of more objects than this answers as soon as it is stored (202, with a status to poll): applying it
  * to the inventory takes seconds, and a client gains nothing by waiting on an open request for a part of them.
@@ -133,6 +135,8 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   } finally {
     await Promise.all(curbKinds.map((k) => new Promise<void>((resolve) => files[k].end(resolve))));
   }
+  // Not needed past the body, and would stay alive (this function's frame) through the append.
+  seen.clear();
   const cdsVersion = cdsVersionOf(header.version);
   if (!cdsVersion) throw new HttpError(422, 'unsupported_cds_version', `CDS version ${header.version} is not one we import (1.0, 1.1)`);
   if (source === 'geojson' && header.type !== 'FeatureCollection') throw new HttpError(422, 'invalid_curb_data', 'a GeoJSON body must be a FeatureCollection');
@@ -157,15 +161,21 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     function emptyChunk() {
       return { importId, chunk, chunks, source: source!, cdsVersion: cdsVersion!, zones: [] as CdsObject[], areas: [] as CdsObject[], spaces: [] as CdsObject[], objects: [] as CdsObject[], policies: [] as CdsObject[] };
     }
-    // The lines of a chunk's kind are parsed in one JSON.parse call, not one each.
+    // The lines of a chunk's kind are parsed a group at a time, in one JSON.parse call each (not one per line),
+    // the group's text kept under V8's large-object size: such strings live in the old generation until a full
+    // collection, and a chunk's worth of them each time made the import's peak memory.
     let lines: string[] = [];
+    let text = 0;
     const take = (kind: CurbKind) => {
       if (lines.length > 0) data[kind].push(...(JSON.parse(`[${lines.join(',')}]`) as CdsObject[]));
       lines = [];
+      text = 0;
     };
     for (const kind of ['policies', 'zones', 'areas', 'spaces', 'objects'] as const) {
       for (const line of linesOf(join(staging, `${kind}.ndjson`))) {
+        if (text + line.length > PARSE_GROUP_CHARS) take(kind);
         lines.push(line);
+        text += line.length + 1;
         if (++size === CHUNK) {
           take(kind);
           yield newEvent(meta, projectId, chunk, 'curbs.imported', data);
@@ -183,11 +193,11 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   return { importId, source: source!, cdsVersion, counts, replayed, unresolvedPolicies: unresolvedPolicies.slice(0, 100), unresolvedPolicyCount: unresolvedPolicies.length, applied: visible };
 }
 
-/** The lines of a file, read synchronously (inside a write transaction) a megabyte at a time. */
+/** The lines of a file, read synchronously (inside a write transaction) 64 KiB at a time (young-generation strings). */
 function* linesOf(path: string): Generator<string> {
   const fd = openSync(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
+    const buffer = Buffer.allocUnsafe(PARSE_GROUP_CHARS);
     const decoder = new StringDecoder('utf8');
     let rest = '';
     for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
