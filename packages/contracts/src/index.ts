@@ -9,3 +9,4 @@ export * from './events/export.ts';
 export * from './events/notification.ts';
 export * from './topics.ts';
 export * from './asyncapi.ts';
+export * from './catalog.ts';

@@ -4,7 +4,7 @@ import type { PaymentProvider } from './adapters/payment/paymentProvider.ts';
 import { startBillingProcesses } from './application/billingProcesses.ts';
 import { startBillingScheduler, type BillingScheduler } from './application/billingScheduler.ts';
 import { billingRoutes } from './http/billingRoutes.ts';
-import type { PlanCatalog } from './plans/planCatalog.ts';
+import type { PlanCatalog } from '@curbmap/contracts';
 import { billingTermsProjection, creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
 import { stripeProjection } from './projections/stripeProjection.ts';
 import { startStripeSyncProcess, type StripeLookup } from './application/stripeSyncProcess.ts';

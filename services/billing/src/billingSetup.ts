@@ -4,7 +4,7 @@ import { ManualPaymentProvider } from './adapters/payment/manualPaymentProvider.
 import type { PaymentProvider } from './adapters/payment/paymentProvider.ts';
 import { StripePaymentProvider } from './adapters/stripe/stripePaymentProvider.ts';
 import { EventSourcedCustomerLinks } from './application/customerLinks.ts';
-import { PlanCatalog } from './plans/planCatalog.ts';
+import { PlanCatalog } from '@curbmap/contracts';
 
 export interface BillingSetupOptions {
   plansFile?: string | null;

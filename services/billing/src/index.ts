@@ -1,5 +1,4 @@
 export * from './billingModule.ts';
-export * from './plans/planCatalog.ts';
 export * from './adapters/payment/paymentProvider.ts';
 export * from './adapters/payment/manualPaymentProvider.ts';
 export * from './application/subscriptionCommands.ts';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Meter, PlanCatalog } from '@curbmap/billing';
+import type { Meter, PlanCatalog } from '@curbmap/contracts';
 import { LocalDirectoryArtifactStore, type ArtifactStore, type BankDetails } from '@curbmap/service-kit';
 import { ChromiumPdfRenderer, chromiumPath } from './adapters/chromiumPdfRenderer.ts';
 import { HttpWebhookSender, type WebhookSender } from './adapters/httpWebhookSender.ts';

@@ -1,5 +1,5 @@
 // The invoice service in its own process (distributed mode): node services/invoice/dist/main.js
-import { PlanCatalog } from '@curbmap/billing';
+import { PlanCatalog } from '@curbmap/contracts';
 import { openArtifactStore, runServiceMain } from '@curbmap/service-kit';
 import { setUpInvoice } from './invoiceSetup.ts';
 

@@ -1,5 +1,5 @@
 // The usage service in its own process (distributed mode): node services/usage/dist/main.js
-import { PlanCatalog } from '@curbmap/billing';
+import { PlanCatalog } from '@curbmap/contracts';
 import { runServiceMain } from '@curbmap/service-kit';
 import { setUpUsage } from './usageSetup.ts';
 

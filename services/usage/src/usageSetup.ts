@@ -1,4 +1,4 @@
-import { meters, type PlanCatalog } from '@curbmap/billing';
+import { meters, type PlanCatalog } from '@curbmap/contracts';
 import { createUsageModule, type UsageModule } from './usageModule.ts';
 
 export interface UsageSetupOptions {

@@ -4,7 +4,7 @@ import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/se
 import { ProviderRefusal, type PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { stripePaymentDecider, stripePaymentStream } from '../domain/payment/stripePaymentDecider.ts';
 import { subscriptionDecider, subscriptionStream, type Subscription } from '../domain/subscription/subscriptionDecider.ts';
-import type { PlanCatalog } from '../plans/planCatalog.ts';
+import type { PlanCatalog } from '@curbmap/contracts';
 import { customerOf, runSubscriptionCommand } from './subscriptionCommands.ts';
 
 /**

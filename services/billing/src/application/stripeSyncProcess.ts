@@ -4,7 +4,7 @@ import type { Running, ServiceContext } from '@curbmap/service-kit';
 import { num, organizationFromMetadata, str, type StripeEventLike, type StripeObject } from '../adapters/stripe/stripeObjects.ts';
 import { stripePaymentDecider, stripePaymentStream, type StripePaymentCommand } from '../domain/payment/stripePaymentDecider.ts';
 import type { ProviderSubscriptionStatus } from '../domain/subscription/providerSync.ts';
-import type { PlanCatalog } from '../plans/planCatalog.ts';
+import type { PlanCatalog } from '@curbmap/contracts';
 import { organizationOf } from './stripeEventIngest.ts';
 import { billingCollections } from '../projections/billingProjections.ts';
 import type { StripeInvoiceView } from '../projections/stripeProjection.ts';

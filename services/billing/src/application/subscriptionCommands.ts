@@ -4,7 +4,7 @@ import { HttpError, NotYetVisibleError, runCommand, type ServiceContext } from '
 import { providerOutcome, providerRefused } from './providerOutcome.ts';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
-import type { PlanCatalog, Plan } from '../plans/planCatalog.ts';
+import type { PlanCatalog, Plan } from '@curbmap/contracts';
 import { billingCollections as C, type CustomerView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingTermsOf } from './billingTermsCommands.ts';
 

@@ -1,5 +1,5 @@
 import { collectionMethods } from '@curbmap/contracts';
-import { meters } from '../plans/planCatalog.ts';
+import { meters } from '@curbmap/contracts';
 
 const instant = { type: 'string', format: 'date-time' } as const;
 const money = { type: 'object', additionalProperties: { type: 'integer' }, description: 'Minor units by ISO 4217 currency' } as const;

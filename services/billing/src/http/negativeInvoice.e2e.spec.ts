@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
-import { defaultPlans } from '../plans/planCatalog.ts';
+import { defaultPlans } from '@curbmap/contracts';
 
 let p: TestPlatform;
 let dir: string;

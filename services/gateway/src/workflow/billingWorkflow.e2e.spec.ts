@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { Webhook } from 'standardwebhooks';
-import { defaultPlans } from '@curbmap/billing';
+import { defaultPlans } from '@curbmap/contracts';
 import { categoryCarries, categoryOf } from '@curbmap/contracts';
 import { chromiumPath, SmtpSink } from '@curbmap/invoice';
 import { sharedServer, WebhookReceiver } from '@curbmap/testing';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultPlans } from '@curbmap/billing';
+import { defaultPlans } from '@curbmap/contracts';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import type { StoredEvent } from '@curbmap/eventsourcing';
 import { adjustmentLine, creditOverage } from '../application/overageInvoicing.ts';

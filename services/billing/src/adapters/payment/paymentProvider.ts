@@ -1,5 +1,5 @@
 import type { CollectionMethod, PaymentProviderKind } from '@curbmap/contracts';
-import type { Plan } from '../../plans/planCatalog.ts';
+import type { Plan } from '@curbmap/contracts';
 
 export interface ProviderCustomer {
   organizationId: string;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultPlans } from '../../plans/planCatalog.ts';
+import { defaultPlans } from '@curbmap/contracts';
 import { STRIPE_API_VERSION, StripePaymentProvider, type CustomerLinks } from './stripePaymentProvider.ts';
 import { StripeTestServer, stripeFixture } from './stripeTestServer.fixture.ts';
 

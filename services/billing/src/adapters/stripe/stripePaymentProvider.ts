@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import type { CollectionMethod } from '@curbmap/contracts';
-import type { Plan } from '../../plans/planCatalog.ts';
+import type { Plan } from '@curbmap/contracts';
 import type { PaymentProvider, ProviderCustomer } from '../payment/paymentProvider.ts';
 import type { StripeEventLike } from './stripeObjects.ts';
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createAjv } from '@curbmap/contracts';
+import { createAjv } from './eventRegistry.ts';
 
 export const meters = ['api_requests', 'export_jobs', 'curb_zones'] as const;
 export type Meter = (typeof meters)[number];
