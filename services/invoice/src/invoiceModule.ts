@@ -9,6 +9,7 @@ import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
 import { invoiceTemplateRoutes } from './http/invoiceTemplateRoutes.ts';
 import { invoiceAdminRoutes } from './http/invoiceAdminRoutes.ts';
 import { taxSettingsRoutes } from './http/taxSettingsRoutes.ts';
+import { dunningRoutes } from './http/dunningRoutes.ts';
 import { webhookEndpointRoutes } from './http/webhookEndpointRoutes.ts';
 import type { Mailer } from './adapters/smtpMailer.ts';
 import type { WebhookSender } from './adapters/httpWebhookSender.ts';
@@ -17,8 +18,8 @@ import { startPdfRendering } from './application/invoicePdfs.ts';
 import { startStripeInvoiceMirror } from './application/stripeInvoiceMirror.ts';
 import { startNotificationProcess, type NotificationProcess } from './application/notificationProcess.ts';
 import { startWebhookDelivery, type WebhookDelivery } from './application/webhookDelivery.ts';
-import { renewalsProjection, webhookEndpointsProjection, webhookMessagesProjection } from './projections/notificationProjections.ts';
-import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection, invoiceTemplateProjection, taxSettingsProjection, uncreditedAdjustmentsProjection } from './projections/invoiceProjections.ts';
+import { paymentRemindersProjection, renewalsProjection, webhookEndpointsProjection, webhookMessagesProjection } from './projections/notificationProjections.ts';
+import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsProjection, invoicesProjection, invoiceTemplateProjection, taxSettingsProjection, uncreditedAdjustmentsProjection, dunningScheduleProjection } from './projections/invoiceProjections.ts';
 
 export interface InvoiceModuleOptions {
   /** Overage prices of the plan catalogue, and what each plan includes. */
@@ -60,11 +61,12 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     webhooks: null,
     notifications: null,
     contracts: [...invoiceContracts, ...notificationContracts],
-    projections: [uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection],
+    projections: [uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection],
     async routes(app, ctx) {
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);
       await taxSettingsRoutes(app, ctx);
+      await dunningRoutes(app, ctx);
       await invoiceAdminRoutes(app, ctx);
       await invoiceTemplateRoutes(app, ctx, { supplier, artifacts: options.artifacts, renderer: options.pdfRenderer });
       await webhookEndpointRoutes(app, ctx, { allowPrivateNetworks: options.webhooks.allowPrivateNetworks, kick: () => void module.webhooks?.tick().catch((err) => ctx.log.error({ err }, 'webhook delivery pass failed')) });

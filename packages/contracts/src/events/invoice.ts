@@ -64,6 +64,12 @@ const invoiceEventSchemas = {
   }),
   /** The invoice's PDF, rendered once and kept: its checksum never changes. */
   'invoice.pdf.stored': object({ invoiceId: uuid, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, bytes: { type: 'integer', minimum: 1 } }),
+  /**
+   * Set by the platform operator (stream dunning-<orgId>): when an unpaid invoice's payment reminders go, in days
+   * from its due date (-7: a week before; 0: on the day; 14: two weeks after), in the organization's time zone.
+   * Empty: no reminders. Until set, DEFAULT_DUNNING_DAYS.
+   */
+  'invoice.dunning_schedule.set': object({ daysFromDue: { type: 'array', maxItems: 10, uniqueItems: true, items: { type: 'integer', minimum: -90, maximum: 365 } } }),
   /** Set by the platform operator (stream invoicetax-<orgId>): the tax the organization's invoices carry. */
   'invoice.tax_settings.set': taxSettingsSchema,
   /** What an invoice says of the customer (stream billingdetails-<orgId>): EU VAT Art. 226 needs name, address, tax ID. */

@@ -5,7 +5,7 @@ import { instant, object, uuid, type EventsOf } from './common.ts';
  * What an organization is told, by e-mail and by webhook: the public event types of our outgoing webhooks.
  * `webhook_endpoint.disabled` goes by e-mail only (the endpoint it is about no longer receives).
  */
-export const notificationKinds = ['invoice.issued', 'invoice.overdue', 'payment.received', 'payment.failed', 'subscription.renewal_due', 'quota.threshold_reached', 'export.completed', 'webhook_endpoint.disabled'] as const;
+export const notificationKinds = ['invoice.issued', 'invoice.payment_reminder', 'invoice.overdue', 'payment.received', 'payment.failed', 'subscription.renewal_due', 'quota.threshold_reached', 'export.completed', 'webhook_endpoint.disabled'] as const;
 export type NotificationKind = (typeof notificationKinds)[number];
 /** The kinds a webhook endpoint can subscribe to. */
 export const webhookEventTypes = notificationKinds.filter((k) => k !== 'webhook_endpoint.disabled');

@@ -132,6 +132,9 @@ describe.skipIf(!chromium)('the dashboard in Chromium', () => {
       return { status: res.status, type: res.headers.get('content-type'), head: String.fromCharCode(...bytes.slice(0, 5)) };
     }, pdfHref);
     expect(pdf).toEqual({ status: 200, type: 'application/pdf', head: '%PDF-' });
+    // The unpaid invoice's payment reminders on the default schedule: none sent yet.
+    expect(await page.$eval('#reminders-title + p', (p) => p.textContent)).toContain('7 days before, on the due date, 7 days after, 14 days after (the default schedule)');
+    expect(await page.$$eval('#reminders tbody tr', (rows) => rows.map((r) => r.querySelector('td:last-child')!.textContent))).toEqual(['scheduled', 'scheduled', 'scheduled', 'scheduled']);
     await page.screenshot({ path: join(artifacts, 'invoices.png'), fullPage: true });
     expect(await accessibilityViolations(page)).toEqual([]);
 

@@ -3,6 +3,7 @@ import { deterministicUuid, type CommandMetadata, type StoredEvent } from '@curb
 import { periodicPass, reactionMetadata, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { notificationDecider, notificationStream } from '../domain/notification/notificationDecider.ts';
 import { invoiceCollections, type InvoiceView } from '../projections/invoiceProjections.ts';
+import { invoicesToRemind, reminderFor } from './dunning.ts';
 import { notificationCollections, type RenewalView, type WebhookEndpointView } from '../projections/notificationProjections.ts';
 
 /** Reminders go this many days before a renewal (the nearer one only, when both are due). */
@@ -21,6 +22,8 @@ type Cause =
 export interface NotificationProcess extends Running {
   /** One pass of the renewal reminders at an instant (operators and tests); also runs every intervalMs. */
   remindRenewals(at?: Date): Promise<number>;
+  /** One pass of the payment reminders (each organization's dunning schedule) at an instant; also every intervalMs. */
+  remindPayments(at?: Date): Promise<number>;
 }
 
 /** Requests a notification once per cause: its id derives from the cause, so a redelivery finds it requested. */
@@ -86,7 +89,8 @@ async function notificationOf(ctx: ServiceContext, stored: StoredEvent): Promise
 
 /**
  * Turns what happened into notifications (invoice issued, payment received or failed, invoice overdue, quota
- * threshold, export completed, endpoint disabled), and, on a timer, renewal reminders 30 and 7 days ahead.
+ * threshold, export completed, endpoint disabled), and, on a timer, renewal reminders 30 and 7 days ahead and
+ * payment reminders on each organization's dunning schedule.
  * Delivery by e-mail and webhook follows each `notification.requested`.
  */
 export function startNotificationProcess(ctx: ServiceContext, options: { renewalIntervalMs: number }): NotificationProcess {
@@ -115,9 +119,29 @@ export function startNotificationProcess(ctx: ServiceContext, options: { renewal
     { intervalMs: options.renewalIntervalMs, now: () => ctx.now(), onError: (err) => log.error({ err }, 'renewal reminder pass failed') },
   );
 
+  // Each reminder once (its cause: the invoice and the day of the schedule), only while the invoice is unpaid.
+  const payments = periodicPass(
+    async (at) => {
+      let requested = 0;
+      const organizations = new Map();
+      for (const invoice of await invoicesToRemind(ctx, at)) {
+        const due = await reminderFor(ctx, invoice, at, organizations);
+        if (!due) continue;
+        const cause = `payment-reminder:${invoice.id}:${due.daysFromDue}`;
+        const metadata = { commandId: `notify:${cause}`, now: at.toISOString(), organizationId: invoice.organizationId };
+        const data = { invoiceId: invoice.id, number: invoice.number, currency: invoice.currency, total: invoice.total, amountRemaining: invoice.amountRemaining, dueAt: invoice.dueAt, daysFromDue: due.daysFromDue, pdf: `/v1/invoices/${invoice.id}/pdf` };
+        if (await requestNotification(ctx, metadata, 'invoice.payment_reminder', cause, data)) requested++;
+      }
+      return requested;
+    },
+    { intervalMs: options.renewalIntervalMs, now: () => ctx.now(), onError: (err) => log.error({ err }, 'payment reminder pass failed') },
+  );
+
   return {
     remindRenewals: (at) => renewals.tick(at),
+    remindPayments: (at) => payments.tick(at),
     async stop() {
+      await payments.stop();
       await renewals.stop();
       await sub.stop();
     },

@@ -1,7 +1,7 @@
 import type { BillingDetailsSet, BillingEvent, InvoiceFinalized, OrganizationCreated, TaxSettings } from '@curbmap/contracts';
 import { alreadyApplied, markApplied, updateOnce, type AppliedVersions, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const invoiceCollections = { uncredited: 'invoice_uncredited_adjustments', terms: 'invoice_billing_terms', invoices: 'invoices', earlyPayments: 'invoice_early_payments', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates' } as const;
+export const invoiceCollections = { uncredited: 'invoice_uncredited_adjustments', terms: 'invoice_billing_terms', invoices: 'invoices', earlyPayments: 'invoice_early_payments', organizations: 'invoice_organizations', billingDetails: 'invoice_billing_details', taxSettings: 'invoice_tax_settings', templates: 'invoice_templates', dunningSchedules: 'invoice_dunning_schedules' } as const;
 const C = invoiceCollections;
 
 /** How a subscription is invoiced, learned from its activation (for charges written before they carried terms). */
@@ -98,6 +98,14 @@ export interface TaxSettingsView extends Document, TaxSettings {
 }
 
 export const taxSettingsProjection = latestPerOrganization('invoice.tax_settings.v1', 'invoice.tax_settings.set', C.taxSettings);
+
+/** The operator's payment reminder schedule for an organization (none: the default). */
+export interface DunningScheduleView extends Document {
+  daysFromDue: number[];
+  updatedAt: string;
+}
+
+export const dunningScheduleProjection = latestPerOrganization('invoice.dunning_schedules.v1', 'invoice.dunning_schedule.set', C.dunningSchedules);
 
 export const billingTermsProjection: Projection = {
   name: 'invoice.billing_terms.v3',

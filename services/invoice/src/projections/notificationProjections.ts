@@ -1,7 +1,7 @@
-import type { BillingEvent, NotificationEvent, NotificationKind } from '@curbmap/contracts';
+import type { BillingEvent, NotificationEvent, NotificationKind, NotificationRequested } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection } from '@curbmap/eventsourcing';
 
-export const notificationCollections = { endpoints: 'webhook_endpoints', messages: 'webhook_messages', renewals: 'notification_renewals' } as const;
+export const notificationCollections = { endpoints: 'webhook_endpoints', messages: 'webhook_messages', renewals: 'notification_renewals', paymentReminders: 'notification_payment_reminders' } as const;
 const C = notificationCollections;
 
 /** An endpoint as its organization sees it: never its secret. */
@@ -150,5 +150,24 @@ export const renewalsProjection: Projection = {
         }
       }
     });
+  },
+};
+
+/** A payment reminder requested for an invoice (one per invoice and day of the schedule), shown beside it. */
+export interface PaymentReminderView extends Document {
+  invoiceId: string;
+  daysFromDue: number;
+  requestedAt: string;
+}
+
+export const paymentRemindersProjection: Projection = {
+  name: 'invoice.payment_reminders.v1',
+  filter: { types: ['notification.requested'] },
+  collections: [C.paymentReminders],
+  indexes: { [C.paymentReminders]: ['invoiceId'] },
+  async apply(stored, tx) {
+    const { notificationId, kind, data } = (stored as unknown as NotificationRequested).data;
+    if (kind !== 'invoice.payment_reminder') return;
+    await updateOnce<PaymentReminderView>(tx, C.paymentReminders, notificationId, stored, () => ({ id: notificationId, organizationId: stored.organizationId, invoiceId: String(data['invoiceId']), daysFromDue: Number(data['daysFromDue']), requestedAt: stored.occurredAt }));
   },
 };

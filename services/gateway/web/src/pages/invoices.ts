@@ -2,6 +2,7 @@ import { api, can, type Me } from '../api.ts';
 import { announce, empty, h, scrollable } from '../dom.ts';
 import { date, money } from '../format.ts';
 
+interface Dunning { daysFromDue: number[]; isDefault: boolean; invoices: { invoiceId: string; number: string; currency: string; amountRemaining: number; dueAt: string; reminders: { daysFromDue: number; at: string; sentAt: string | null }[] }[] }
 interface RemittanceDetails { remittance: string; payTo: { label: string; value: string }[] | null }
 interface Invoice { id: string; number: string; status: string; currency: string; total: number; amountRemaining: number; issuedAt: string; dueAt: string | null; poNumber: string | null; creditNotes?: { number: string; amount: number; reason: string }[] }
 
@@ -11,7 +12,7 @@ interface Invoice { id: string; number: string; status: string; currency: string
  */
 export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
   const tz = me.organization.timeZone;
-  const [{ data }, details] = await Promise.all([api<{ data: Invoice[] }>('/v1/invoices?limit=100'), api<RemittanceDetails>('/v1/remittance-details')]);
+  const [{ data }, details, dunning] = await Promise.all([api<{ data: Invoice[] }>('/v1/invoices?limit=100'), api<RemittanceDetails>('/v1/remittance-details'), api<Dunning>('/v1/organization/dunning')]);
   const rows = data.map((i) =>
     h('tr', {},
       h('th', { scope: 'row' }, i.number),
@@ -64,5 +65,25 @@ export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
     });
     remittance.append(form);
   }
-  main.replaceChildren(h('h1', {}, 'Invoices'), table, remittance);
+  main.replaceChildren(h('h1', {}, 'Invoices'), table, remindersSection(dunning, tz), remittance);
+}
+
+const dayWord = (d: number) => (d === 0 ? 'on the due date' : `${Math.abs(d)} day${Math.abs(d) === 1 ? '' : 's'} ${d < 0 ? 'before' : 'after'}`);
+
+/** The reminder schedule the operator set (or the default), and each unpaid transfer invoice's reminders. */
+function remindersSection(dunning: Dunning, tz: string): HTMLElement {
+  const schedule = dunning.daysFromDue.length === 0 ? 'No payment reminders are sent.' : `Unpaid invoices paid by transfer are reminded of by e-mail and webhook ${dunning.daysFromDue.map(dayWord).join(', ')}${dunning.isDefault ? ' (the default schedule)' : ''}.`;
+  const rows = dunning.invoices.flatMap((i) =>
+    i.reminders.map((r, n) =>
+      h('tr', {},
+        n === 0 ? h('th', { scope: 'row', rowspan: String(i.reminders.length) }, `${i.number} (${money(i.amountRemaining, i.currency)}, due ${date(i.dueAt, tz)})`) : null,
+        h('td', {}, dayWord(r.daysFromDue)),
+        h('td', {}, date(r.at, tz)),
+        h('td', {}, r.sentAt ? h('span', { class: 'badge paid' }, `sent ${date(r.sentAt, tz)}`) : Date.parse(r.at) < Date.now() ? h('span', { class: 'badge' }, 'not sent') : h('span', { class: 'badge open' }, 'scheduled')),
+      )));
+  return h('section', { class: 'card', 'aria-labelledby': 'reminders-title' },
+    h('h2', { id: 'reminders-title' }, 'Payment reminders'),
+    h('p', {}, schedule),
+    rows.length === 0 ? empty('No unpaid invoice to remind of.') : scrollable('Payment reminders', h('table', { class: 'table', id: 'reminders' }, h('caption', {}, 'Reminders of unpaid invoices'),
+      h('thead', {}, h('tr', {}, ...['Invoice', 'When', 'Date', 'Status'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', {}, ...rows))));
 }

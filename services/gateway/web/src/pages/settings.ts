@@ -6,7 +6,7 @@ interface Key { id: string; name: string; role: string; prefix: string; createdA
 interface Endpoint { id: string; url: string; events: string[]; status: string; disabledReason: string | null }
 interface Delivery { id: string; eventType: string; status: string; attempts: { attempt: number; status: number | null; attemptedAt: string }[] }
 
-const webhookEvents = ['invoice.issued', 'invoice.overdue', 'payment.received', 'payment.failed', 'subscription.renewal_due', 'quota.threshold_reached', 'export.completed'];
+const webhookEvents = ['invoice.issued', 'invoice.payment_reminder', 'invoice.overdue', 'payment.received', 'payment.failed', 'subscription.renewal_due', 'quota.threshold_reached', 'export.completed'];
 
 /** API keys (owner), webhook endpoints and their delivery log, invoice branding preview; actions only for roles that may. */
 export async function settingsPage(main: HTMLElement, me: Me): Promise<void> {
