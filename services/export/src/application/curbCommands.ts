@@ -194,18 +194,29 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
 }
 
 /** The lines of a file, read synchronously (inside a write transaction) 64 KiB at a time (young-generation strings). */
-function* linesOf(path: string): Generator<string> {
+export function* linesOf(path: string): Generator<string> {
   const fd = openSync(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(PARSE_GROUP_CHARS);
     const decoder = new StringDecoder('utf8');
-    let rest = '';
+    // A line longer than a read (one object may be megabytes) is kept in pieces, joined once at its end: joined
+    // to each read, it would be copied again every 64 KiB.
+    let pieces: string[] = [];
+    const line = (last: string) => {
+      const whole = pieces.length > 0 ? pieces.join('') + last : last;
+      pieces = [];
+      return whole;
+    };
     for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
-      const lines = (rest + decoder.write(buffer.subarray(0, n))).split('\n');
-      rest = lines.pop()!;
-      for (const line of lines) if (line) yield line;
+      const text = decoder.write(buffer.subarray(0, n));
+      let start = 0;
+      for (let end = text.indexOf('\n'); end >= 0; start = end + 1, end = text.indexOf('\n', start)) {
+        const whole = line(text.slice(start, end));
+        if (whole) yield whole;
+      }
+      if (start < text.length) pieces.push(text.slice(start));
     }
-    rest += decoder.end();
+    const rest = line(decoder.end());
     if (rest) yield rest;
   } finally {
     closeSync(fd);

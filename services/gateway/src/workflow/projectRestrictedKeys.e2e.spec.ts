@@ -30,7 +30,7 @@ describe('a project-restricted key', () => {
   it('reads none of the organization\'s money, billing, webhooks or organization-wide usage (403), which an organization-wide key reads', async () => {
     const organizationWide = [
       '/v1/invoices', `/v1/invoices/${invoiceId}`, `/v1/invoices/${invoiceId}/credit-notes`, `/v1/invoices/${invoiceId}/html`,
-      `/v1/invoices/${invoiceId}/pdf`, '/v1/payments', '/v1/credit-balance', '/v1/billing-terms', '/v1/organization/tax-settings', '/v1/invoice-template', '/v1/invoice-template/preview',
+      `/v1/invoices/${invoiceId}/pdf`, '/v1/payments', '/v1/credit-balance', '/v1/billing-terms', '/v1/organization/tax-settings', '/v1/organization/dunning', '/v1/invoice-template', '/v1/invoice-template/preview',
       '/v1/webhook-endpoints', `/v1/webhook-endpoints/${endpointId}`, `/v1/webhook-endpoints/${endpointId}/deliveries`,
       '/v1/usage/quotas', '/v1/usage/periods',
     ];

@@ -1,5 +1,5 @@
 import type { ServiceContext } from '@curbmap/service-kit';
-import { DEFAULT_DUNNING_DAYS, reminderDue, remindersOf } from '../domain/dunning/dunningSchedule.ts';
+import { DEFAULT_DUNNING_DAYS, reminderDue, remindersFor } from '../domain/dunning/dunningSchedule.ts';
 import { invoiceCollections, type DunningScheduleView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { notificationCollections, type PaymentReminderView } from '../projections/notificationProjections.ts';
 
@@ -10,7 +10,7 @@ export interface DunningSchedule {
 }
 
 /** The invoices reminders are for: sent to be paid by transfer (a card is charged, and retried, by Stripe). */
-const remindable = (invoice: InvoiceView) => invoice.collectionMethod === 'send_invoice' && invoice.dueAt !== null && invoice.amountRemaining > 0 && (invoice.status === 'open' || invoice.status === 'partially_paid');
+export const remindable = (invoice: InvoiceView) => invoice.collectionMethod === 'send_invoice' && invoice.dueAt !== null && invoice.amountRemaining > 0 && (invoice.status === 'open' || invoice.status === 'partially_paid');
 
 export async function dunningScheduleOf(ctx: ServiceContext, organizationId: string): Promise<DunningSchedule> {
   const view = await ctx.readStore.get<DunningScheduleView>(invoiceCollections.dunningSchedules, organizationId);
@@ -34,7 +34,7 @@ export async function invoicesToRemind(ctx: ServiceContext, at: Date): Promise<I
 export async function reminderFor(ctx: ServiceContext, invoice: InvoiceView, at: Date, cache = new Map<string, { schedule: DunningSchedule; timeZone: string }>()): Promise<{ daysFromDue: number; at: string } | null> {
   let org = cache.get(invoice.organizationId);
   if (!org) cache.set(invoice.organizationId, (org = { schedule: await dunningScheduleOf(ctx, invoice.organizationId), timeZone: await timeZoneOf(ctx, invoice.organizationId) }));
-  return reminderDue(org.schedule.daysFromDue, invoice.dueAt!, org.timeZone, at);
+  return reminderDue(org.schedule.daysFromDue, invoice.issuedAt, invoice.dueAt!, org.timeZone, at);
 }
 
 export interface InvoiceReminders {
@@ -64,10 +64,19 @@ export async function dunningOverview(ctx: ServiceContext, organizationId: strin
         currency: invoice.currency,
         amountRemaining: invoice.amountRemaining,
         dueAt: invoice.dueAt!,
-        reminders: remindersOf(days, invoice.dueAt!, timeZone).map((r) => ({ ...r, sentAt: sentAt.get(r.daysFromDue) ?? null })),
+        reminders: remindersFor(days, invoice.issuedAt, invoice.dueAt!, timeZone).map((r) => ({ ...r, sentAt: sentAt.get(r.daysFromDue) ?? null })),
       });
     }
   }
   invoices.sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.number.localeCompare(b.number));
   return { ...schedule, timeZone, invoices };
+}
+
+/**
+ * Is the invoice a reminder names still owed? Checked again as the reminder is mailed and posted: one requested
+ * before a payment, a void or a write-off (delivery retried, or parked and retried later) is not sent after it.
+ */
+export async function stillOwed(ctx: ServiceContext, invoiceId: unknown): Promise<boolean> {
+  const invoice = await ctx.readStore.get<InvoiceView>(invoiceCollections.invoices, String(invoiceId));
+  return invoice !== null && remindable(invoice);
 }

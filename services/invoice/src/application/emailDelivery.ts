@@ -6,6 +6,7 @@ import { composeMail } from '../domain/notification/notificationMail.ts';
 import { notificationDecider, notificationStream } from '../domain/notification/notificationDecider.ts';
 import { invoiceCollections as C, type BillingDetailsView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { invoicePdf, type PdfDeps } from './invoicePdfs.ts';
+import { stillOwed } from './dunning.ts';
 
 export interface EmailDeliveryOptions {
   mailer: Mailer;
@@ -35,6 +36,10 @@ export function startEmailDelivery(ctx: ServiceContext, options: EmailDeliveryOp
     if (state.status !== 'requested') return; // mailed already
     if (ctx.now().getTime() - Date.parse(stored.occurredAt) > maxAgeMs) {
       log.warn({ notificationId, kind, occurredAt: stored.occurredAt }, 'notification too old to mail; skipped');
+      return;
+    }
+    if (kind === 'invoice.payment_reminder' && !(await stillOwed(ctx, data['invoiceId']))) {
+      log.info({ notificationId, invoiceId: data['invoiceId'] }, 'payment reminder not mailed: the invoice is paid, voided or written off since');
       return;
     }
     const organization = await ctx.readStore.get<InvoiceOrganizationView>(C.organizations, stored.organizationId);

@@ -129,7 +129,7 @@ export function startNotificationProcess(ctx: ServiceContext, options: { renewal
         if (!due) continue;
         const cause = `payment-reminder:${invoice.id}:${due.daysFromDue}`;
         const metadata = { commandId: `notify:${cause}`, now: at.toISOString(), organizationId: invoice.organizationId };
-        const data = { invoiceId: invoice.id, number: invoice.number, currency: invoice.currency, total: invoice.total, amountRemaining: invoice.amountRemaining, dueAt: invoice.dueAt, daysFromDue: due.daysFromDue, pdf: `/v1/invoices/${invoice.id}/pdf` };
+        const data = { invoiceId: invoice.id, number: invoice.number, currency: invoice.currency, total: invoice.total, amountRemaining: invoice.amountRemaining, dueAt: invoice.dueAt, daysFromDue: due.daysFromDue, remindedAt: at.toISOString(), pdf: `/v1/invoices/${invoice.id}/pdf` };
         if (await requestNotification(ctx, metadata, 'invoice.payment_reminder', cause, data)) requested++;
       }
       return requested;

@@ -5,6 +5,7 @@ import type { WebhookSender } from '../adapters/httpWebhookSender.ts';
 import { signingSecrets, webhookEndpointDecider, webhookEndpointStream, type WebhookEndpointState } from '../domain/webhook/webhookEndpointDecider.ts';
 import { isDelivered, webhookMessageDecider, webhookMessageStream } from '../domain/webhook/webhookMessageDecider.ts';
 import { notificationCollections as C, type WebhookEndpointView, type WebhookMessageView } from '../projections/notificationProjections.ts';
+import { stillOwed } from './dunning.ts';
 
 /** An endpoint whose every attempt failed for this long is disabled (and its organization told by e-mail). */
 export const DISABLE_FAILING_AFTER_MS = 5 * 86_400_000;
@@ -117,6 +118,7 @@ export function startWebhookDelivery(ctx: ServiceContext, sender: WebhookSender,
     for (const stored of batch) {
       const { notificationId, kind, data } = (stored as unknown as NotificationRequested).data;
       if (kind === 'webhook_endpoint.disabled') continue; // by e-mail only
+      if (kind === 'invoice.payment_reminder' && !(await stillOwed(ctx, data['invoiceId']))) continue; // paid since it was requested
       const endpoints = await ctx.readStore.find<WebhookEndpointView>(C.endpoints, { organizationId: stored.organizationId, status: 'enabled' });
       for (const endpoint of endpoints.filter((e) => e.events.includes(kind))) {
         const messageId = deterministicUuid(`webhookmessage:${notificationId}:${endpoint.id}`);

@@ -3,7 +3,8 @@ import { simpleParser } from 'mailparser';
 import { WebhookReceiver } from '@curbmap/testing';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { SmtpSink } from '../adapters/smtpSink.ts';
-import { reminderAt, reminderDue } from '../domain/dunning/dunningSchedule.ts';
+import { reminderAt, reminderDue, remindersFor } from '../domain/dunning/dunningSchedule.ts';
+import { requestNotification } from '../application/notificationProcess.ts';
 
 let p: TestPlatform;
 let sink: SmtpSink;
@@ -74,6 +75,7 @@ describe('dunning: payment reminders on a schedule', () => {
     await receiver.waitFor(1, 30_000);
     const [mail] = await reminderMails();
     expect(mail!.subject).toMatch(new RegExp(`^Reminder: invoice ${invoice.number} is due on .*2027$`));
+    // A reminder after the due date says it was due (worded from the dates, not the schedule's day).
     expect(mail!.text).toContain('is not yet paid');
     expect(reminderHooks()).toEqual([expect.objectContaining({ data: expect.objectContaining({ invoiceId: invoice.id, daysFromDue: -7, amountRemaining: invoice.total, currency: 'EUR' }) })]);
 
@@ -141,15 +143,20 @@ describe('dunning: payment reminders on a schedule', () => {
     const seenByB = (await call('GET', '/v1/organization/dunning', b.headers)).json();
     expect(seenByA.invoices).toEqual([]);
     expect(seenByB.invoices.map((i: { invoiceId: string }) => i.invoiceId)).toEqual([b.invoice.id]);
+    // A reminder requested before the void, delivered after it (a retried or parked delivery): neither mailed nor posted.
+    const late = { invoiceId: a.invoice.id, number: a.invoice.number, currency: 'EUR', total: a.invoice.total, amountRemaining: a.invoice.total, dueAt: a.invoice.dueAt, daysFromDue: -7 };
+    expect(await requestNotification(p.ctx, { commandId: 'late-reminder', now: clock.toISOString(), organizationId: a.id }, 'invoice.payment_reminder', `payment-reminder:${a.invoice.id}:-7`, late)).toBe(true);
+    await p.settle();
     await receiver.waitFor(1, 30_000);
+    await sink.waitFor(3, 30_000); // two invoices' mails, b's reminder
+    await p.settle();
     expect(reminderHooks().map((h) => h.data.invoiceId)).toEqual([b.invoice.id]);
+    expect((await reminderMails()).map((m) => m.subject)).toEqual([expect.stringContaining(b.invoice.number)]);
   });
 });
 
 describe('reminder times', () => {
   it('go at 09:00 local, whole days of the organization\'s calendar from the due date\'s day, and go stale after three days', () => {
-    // Due 2027-04-09 17:00 in Berlin (summer time); a week before is 17:00 on 2 April, also summer time, and two
-    // weeks before, 26 March 17:00, is winter time: an hour later in UTC than 14 × 24 hours would say.
     // Due at the end of 9 April in Berlin (summer time, UTC+2): 09:00 a week before is 07:00 UTC, and two weeks
     // before, 26 March, is still winter time (UTC+1): 08:00 UTC.
     const berlin = '2027-04-09T21:59:59.999Z';
@@ -159,11 +166,15 @@ describe('reminder times', () => {
     // The same instant is already 10 April in Tokyo.
     expect(reminderAt(berlin, 0, 'Asia/Tokyo')).toBe('2027-04-10T00:00:00.000Z');
     const due = '2027-04-09T23:59:59.999Z';
-    expect(reminderDue([-7, 0], due, 'UTC', new Date('2027-04-02T08:59:59Z'))).toBeNull();
-    expect(reminderDue([-7, 0], due, 'UTC', new Date('2027-04-02T09:00:00Z'))).toEqual({ daysFromDue: -7, at: '2027-04-02T09:00:00.000Z' });
-    expect(reminderDue([-7, 0], due, 'UTC', new Date('2027-04-09T16:00:00Z'))).toEqual({ daysFromDue: 0, at: '2027-04-09T09:00:00.000Z' });
+    const issued = '2027-03-10T15:00:00.000Z';
+    expect(reminderDue([-7, 0], issued, due, 'UTC', new Date('2027-04-02T08:59:59Z'))).toBeNull();
+    expect(reminderDue([-7, 0], issued, due, 'UTC', new Date('2027-04-02T09:00:00Z'))).toEqual({ daysFromDue: -7, at: '2027-04-02T09:00:00.000Z' });
+    expect(reminderDue([-7, 0], issued, due, 'UTC', new Date('2027-04-09T16:00:00Z'))).toEqual({ daysFromDue: 0, at: '2027-04-09T09:00:00.000Z' });
     // Three days late is still sent; later is not.
-    expect(reminderDue([-7], due, 'UTC', new Date('2027-04-05T09:00:00Z'))).toEqual({ daysFromDue: -7, at: '2027-04-02T09:00:00.000Z' });
-    expect(reminderDue([-7], due, 'UTC', new Date('2027-04-05T09:00:01Z'))).toBeNull();
+    expect(reminderDue([-7], issued, due, 'UTC', new Date('2027-04-05T09:00:00Z'))).toEqual({ daysFromDue: -7, at: '2027-04-02T09:00:00.000Z' });
+    expect(reminderDue([-7], issued, due, 'UTC', new Date('2027-04-05T09:00:01Z'))).toBeNull();
+    // An invoice issued net 7 has no reminder a week before its due date, nor any before it was issued.
+    expect(reminderDue([-7, 0], '2027-04-02T10:00:00.000Z', due, 'UTC', new Date('2027-04-02T11:00:00Z'))).toBeNull();
+    expect(remindersFor([-7, 0, 7], '2027-04-02T10:00:00.000Z', due, 'UTC').map((r) => r.daysFromDue)).toEqual([0, 7]);
   });
 });

@@ -12,7 +12,7 @@ interface Invoice { id: string; number: string; status: string; currency: string
  */
 export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
   const tz = me.organization.timeZone;
-  const [{ data }, details, dunning] = await Promise.all([api<{ data: Invoice[] }>('/v1/invoices?limit=100'), api<RemittanceDetails>('/v1/remittance-details'), api<Dunning>('/v1/organization/dunning')]);
+  const [{ data }, details, dunning] = await Promise.all([api<{ data: Invoice[] }>('/v1/invoices?limit=100'), api<RemittanceDetails>('/v1/remittance-details'), api<Dunning>('/v1/organization/dunning').catch(() => null)]);
   const rows = data.map((i) =>
     h('tr', {},
       h('th', { scope: 'row' }, i.number),
@@ -65,7 +65,8 @@ export async function invoicesPage(main: HTMLElement, me: Me): Promise<void> {
     });
     remittance.append(form);
   }
-  main.replaceChildren(h('h1', {}, 'Invoices'), table, remindersSection(dunning, tz), remittance);
+  // The reminders are a part of the page: without them (a service that does not answer), the invoices still show.
+  main.replaceChildren(h('h1', {}, 'Invoices'), table, ...(dunning ? [remindersSection(dunning, tz)] : []), remittance);
 }
 
 const dayWord = (d: number) => (d === 0 ? 'on the due date' : `${Math.abs(d)} day${Math.abs(d) === 1 ? '' : 's'} ${d < 0 ? 'before' : 'after'}`);

@@ -49,9 +49,17 @@ export function remindersOf(daysFromDue: readonly number[], dueAt: string, timeZ
   return [...daysFromDue].sort((a, b) => a - b).map((days) => ({ daysFromDue: days, at: reminderAt(dueAt, days, timeZone) }));
 }
 
+/**
+ * Each reminder of a schedule for an invoice issued at `issuedAt` and due at `dueAt`, in time order: only those
+ * after the issue (a net-7 invoice has no reminder a week before its due date; its own mail says when it is due).
+ */
+export function remindersFor(daysFromDue: readonly number[], issuedAt: string, dueAt: string, timeZone: string): { daysFromDue: number; at: string }[] {
+  return remindersOf(daysFromDue, dueAt, timeZone).filter((r) => Date.parse(r.at) > Date.parse(issuedAt));
+}
+
 /** The reminder to send at `now`: the latest whose time has come, unless stale (REMINDER_STALE_DAYS); else null. */
-export function reminderDue(daysFromDue: readonly number[], dueAt: string, timeZone: string, now: Date): { daysFromDue: number; at: string } | null {
-  const passed = remindersOf(daysFromDue, dueAt, timeZone).filter((r) => Date.parse(r.at) <= now.getTime());
+export function reminderDue(daysFromDue: readonly number[], issuedAt: string, dueAt: string, timeZone: string, now: Date): { daysFromDue: number; at: string } | null {
+  const passed = remindersFor(daysFromDue, issuedAt, dueAt, timeZone).filter((r) => Date.parse(r.at) <= now.getTime());
   const latest = passed.at(-1);
   if (!latest || now.getTime() - Date.parse(latest.at) > REMINDER_STALE_DAYS * 86_400_000) return null;
   return latest;

@@ -16,10 +16,10 @@ type Phrases = Record<NotificationKind, Phrase>;
 
 const en: Phrases = {
   'invoice.issued': (d, f) => [`Invoice ${d['number']} from CurbMap`, `Invoice ${d['number']} for ${f.money(d['total'], d['currency'])} is attached.${d['dueAt'] ? ` It is due on ${f.date(d['dueAt'])}.` : ''}`],
+  // Worded from the due date, not the schedule's day: a reminder sent a day late still says what is true.
   'invoice.payment_reminder': (d, f) => {
-    const days = Number(d['daysFromDue']);
-    const subject = days < 0 ? `Reminder: invoice ${d['number']} is due on ${f.date(d['dueAt'])}` : days === 0 ? `Reminder: invoice ${d['number']} is due today` : `Reminder: invoice ${d['number']} is ${days} days overdue`;
-    return [subject, `${f.money(d['amountRemaining'], d['currency'])} of invoice ${d['number']} ${days <= 0 ? 'is' : 'was'} due on ${f.date(d['dueAt'])} and is not yet paid. Please arrange payment, quoting the invoice number. If you have paid already, thank you: please ignore this reminder.`];
+    const past = Date.parse(String(d['dueAt'])) < Date.parse(String(d['remindedAt'] ?? d['dueAt']));
+    return [`Reminder: invoice ${d['number']} ${past ? 'was' : 'is'} due on ${f.date(d['dueAt'])}`, `${f.money(d['amountRemaining'], d['currency'])} of invoice ${d['number']} ${past ? 'was' : 'is'} due on ${f.date(d['dueAt'])} and is not yet paid. Please arrange payment, quoting the invoice number. If you have paid already, thank you: please ignore this reminder.`];
   },
   'invoice.overdue': (d, f) => [`Invoice ${d['number']} is overdue`, `Your invoice ${d['number']} was due on ${f.date(d['dueAt'])} and is not yet paid. Please arrange payment, quoting the invoice number.`],
   'payment.received': (d, f) => [`Payment received: ${f.money(d['amount'], d['currency'])}`, `We received ${f.money(d['amount'], d['currency'])} on ${f.date(d['receivedAt'])}${d['invoiceNumber'] ? ` for invoice ${d['invoiceNumber']}` : ''}. Thank you.`],
@@ -33,9 +33,8 @@ const en: Phrases = {
 const de: Phrases = {
   'invoice.issued': (d, f) => [`Rechnung ${d['number']} von CurbMap`, `Anbei die Rechnung ${d['number']} über ${f.money(d['total'], d['currency'])}.${d['dueAt'] ? ` Sie ist am ${f.date(d['dueAt'])} fällig.` : ''}`],
   'invoice.payment_reminder': (d, f) => {
-    const days = Number(d['daysFromDue']);
-    const subject = days < 0 ? `Erinnerung: Rechnung ${d['number']} ist am ${f.date(d['dueAt'])} fällig` : days === 0 ? `Erinnerung: Rechnung ${d['number']} ist heute fällig` : `Erinnerung: Rechnung ${d['number']} ist seit ${days} Tagen überfällig`;
-    return [subject, `${f.money(d['amountRemaining'], d['currency'])} der Rechnung ${d['number']} ${days <= 0 ? 'sind' : 'waren'} am ${f.date(d['dueAt'])} fällig und noch nicht bezahlt. Bitte überweisen Sie den Betrag unter Angabe der Rechnungsnummer. Haben Sie bereits bezahlt, danken wir Ihnen: Diese Erinnerung ist dann gegenstandslos.`];
+    const past = Date.parse(String(d['dueAt'])) < Date.parse(String(d['remindedAt'] ?? d['dueAt']));
+    return [`Erinnerung: Rechnung ${d['number']} ${past ? 'war' : 'ist'} am ${f.date(d['dueAt'])} fällig`, `${f.money(d['amountRemaining'], d['currency'])} der Rechnung ${d['number']} ${past ? 'waren' : 'sind'} am ${f.date(d['dueAt'])} fällig und noch nicht bezahlt. Bitte überweisen Sie den Betrag unter Angabe der Rechnungsnummer. Haben Sie bereits bezahlt, danken wir Ihnen: Diese Erinnerung ist dann gegenstandslos.`];
   },
   'invoice.overdue': (d, f) => [`Rechnung ${d['number']} ist überfällig`, `Ihre Rechnung ${d['number']} war am ${f.date(d['dueAt'])} fällig und ist noch nicht bezahlt. Bitte überweisen Sie den Betrag unter Angabe der Rechnungsnummer.`],
   'payment.received': (d, f) => [`Zahlung erhalten: ${f.money(d['amount'], d['currency'])}`, `Wir haben am ${f.date(d['receivedAt'])} ${f.money(d['amount'], d['currency'])} erhalten${d['invoiceNumber'] ? ` (Rechnung ${d['invoiceNumber']})` : ''}. Vielen Dank.`],
@@ -49,9 +48,8 @@ const de: Phrases = {
 const fr: Phrases = {
   'invoice.issued': (d, f) => [`Facture ${d['number']} de CurbMap`, `Veuillez trouver ci-joint la facture ${d['number']} d’un montant de ${f.money(d['total'], d['currency'])}.${d['dueAt'] ? ` Échéance : ${f.date(d['dueAt'])}.` : ''}`],
   'invoice.payment_reminder': (d, f) => {
-    const days = Number(d['daysFromDue']);
-    const subject = days < 0 ? `Rappel : la facture ${d['number']} est due le ${f.date(d['dueAt'])}` : days === 0 ? `Rappel : la facture ${d['number']} est due aujourd’hui` : `Rappel : la facture ${d['number']} est en retard de ${days} jours`;
-    return [subject, `${f.money(d['amountRemaining'], d['currency'])} de la facture ${d['number']} ${days <= 0 ? 'sont dus' : 'étaient dus'} le ${f.date(d['dueAt'])} et restent impayés. Merci de procéder au règlement en indiquant le numéro de facture. Si vous avez déjà payé, merci : ignorez ce rappel.`];
+    const past = Date.parse(String(d['dueAt'])) < Date.parse(String(d['remindedAt'] ?? d['dueAt']));
+    return [`Rappel : la facture ${d['number']} ${past ? 'était due' : 'est due'} le ${f.date(d['dueAt'])}`, `${f.money(d['amountRemaining'], d['currency'])} de la facture ${d['number']} ${past ? 'étaient dus' : 'sont dus'} le ${f.date(d['dueAt'])} et restent impayés. Merci de procéder au règlement en indiquant le numéro de facture. Si vous avez déjà payé, merci : ignorez ce rappel.`];
   },
   'invoice.overdue': (d, f) => [`La facture ${d['number']} est en retard`, `Votre facture ${d['number']} était due le ${f.date(d['dueAt'])} et reste impayée. Merci de procéder au règlement en indiquant le numéro de facture.`],
   'payment.received': (d, f) => [`Paiement reçu : ${f.money(d['amount'], d['currency'])}`, `Nous avons reçu ${f.money(d['amount'], d['currency'])} le ${f.date(d['receivedAt'])}${d['invoiceNumber'] ? ` pour la facture ${d['invoiceNumber']}` : ''}. Merci.`],
