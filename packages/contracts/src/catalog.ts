@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createAjv } from './eventRegistry.ts';
+import { createAjv, type EventContract } from './eventRegistry.ts';
 
 export const meters = ['api_requests', 'export_jobs', 'curb_zones'] as const;
 export type Meter = (typeof meters)[number];
@@ -24,25 +24,24 @@ export interface Plan {
 const money = { type: 'object', minProperties: 1, propertyNames: { format: 'iso-4217' }, additionalProperties: { type: 'integer', minimum: 0 } };
 const perMeter = (value: object) => ({ type: 'object', additionalProperties: false, required: [...meters], properties: Object.fromEntries(meters.map((m) => [m, value])) });
 
+/** What a plan is and costs (a catalogue entry, and each price version of it without its id). */
+export const planTermsProperties = {
+  name: { type: 'string', minLength: 1, maxLength: 100 },
+  description: { type: 'string', maxLength: 500 },
+  interval: { const: 'year' },
+  tier: { type: 'integer', minimum: 0 },
+  seatPrices: money,
+  includedUsage: perMeter({ type: 'integer', minimum: 0 }),
+  overage: perMeter({ type: 'object', additionalProperties: false, required: ['unitSize', 'prices'], properties: { unitSize: { type: 'integer', minimum: 1 }, prices: money } }),
+  stripePrices: { type: 'object', additionalProperties: { type: 'string', pattern: '^price_' } },
+} as const;
+export const planTermsRequired = ['name', 'description', 'interval', 'tier', 'seatPrices', 'includedUsage', 'overage'] as const;
+export const planIdSchema = { type: 'string', pattern: '^[a-z][a-z0-9_-]{1,40}$' } as const;
+
 const catalogSchema = {
   type: 'array',
   minItems: 1,
-  items: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['id', 'name', 'description', 'interval', 'tier', 'seatPrices', 'includedUsage', 'overage'],
-    properties: {
-      id: { type: 'string', pattern: '^[a-z][a-z0-9_-]{1,40}$' },
-      name: { type: 'string', minLength: 1 },
-      description: { type: 'string' },
-      interval: { const: 'year' },
-      tier: { type: 'integer', minimum: 0 },
-      seatPrices: money,
-      includedUsage: perMeter({ type: 'integer', minimum: 0 }),
-      overage: perMeter({ type: 'object', additionalProperties: false, required: ['unitSize', 'prices'], properties: { unitSize: { type: 'integer', minimum: 1 }, prices: money } }),
-      stripePrices: { type: 'object', additionalProperties: { type: 'string', pattern: '^price_' } },
-    },
-  },
+  items: { type: 'object', additionalProperties: false, required: ['id', ...planTermsRequired], properties: { id: planIdSchema, ...planTermsProperties } },
 };
 
 /** CurbMap's annual plans. JPY is zero-decimal: its minor unit is the yen. */
@@ -112,4 +111,53 @@ export class PlanCatalog {
   get(id: string): Plan | undefined {
     return this.plans.find((p) => p.id === id);
   }
+}
+
+/**
+ * The catalogue as the operator manages it: each plan a stream (plan-<planId>) of price versions, each version
+ * the plan's whole terms from an instant on. The built-in catalogue (or CURBMAP_PLANS_FILE) seeds version 1 of
+ * each plan at billing's first start. Facts of the platform, not of a customer: their organization is this id.
+ */
+export const PLATFORM_ORGANIZATION_ID = '00000000-0000-0000-0000-000000000000';
+export const planStream = (planId: string) => `plan-${planId}`;
+
+/** A plan's terms from `effectiveFrom` on, until the next version's. */
+export interface PlanVersion extends Plan {
+  version: number;
+  effectiveFrom: string;
+}
+
+export const planVersionedSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'version', 'effectiveFrom', ...planTermsRequired],
+  properties: { id: planIdSchema, version: { type: 'integer', minimum: 1 }, effectiveFrom: { type: 'string', format: 'date-time' }, ...planTermsProperties },
+} as const;
+
+/**
+ * What a renewal does with a subscription sold at an earlier version: `keep_price` (grandfathered: it renews at
+ * the price it has, the default) or `current_price` (it renews at the version in effect when the new year begins).
+ */
+export const renewalPolicies = ['keep_price', 'current_price'] as const;
+export type RenewalPolicy = (typeof renewalPolicies)[number];
+export const DEFAULT_RENEWAL_POLICY: RenewalPolicy = 'keep_price';
+
+export const renewalPolicySetSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'renewalPolicy'],
+  properties: { id: planIdSchema, renewalPolicy: { enum: [...renewalPolicies] } },
+} as const;
+
+export const catalogContracts: EventContract[] = [
+  { type: 'billing.plan.versioned', schema: planVersionedSchema, schemaVersion: 1 },
+  { type: 'billing.plan.renewal_policy_set', schema: renewalPolicySetSchema, schemaVersion: 1 },
+];
+
+/** The version in effect at an instant: the latest whose effectiveFrom is not after it (versions take effect in order). */
+export function planVersionAt(versions: readonly PlanVersion[], at: string): PlanVersion | undefined {
+  const t = Date.parse(at);
+  let found: PlanVersion | undefined;
+  for (const v of versions) if (Date.parse(v.effectiveFrom) <= t && (!found || v.version > found.version)) found = v;
+  return found;
 }

@@ -7,6 +7,7 @@ export * from './scoping.ts';
 export * from './inputSchemas.ts';
 export * from './schemaTypeProvider.ts';
 export * from './periodicPass.ts';
+export * from './plans/planCatalogProjection.ts';
 export * from './artifacts/artifactStore.ts';
 export * from './artifacts/localDirectoryArtifactStore.ts';
 export * from './artifacts/openArtifactStore.ts';

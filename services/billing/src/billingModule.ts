@@ -1,10 +1,13 @@
-import { billingContracts } from '@curbmap/contracts';
+import { billingContracts, catalogContracts } from '@curbmap/contracts';
 import type { ServiceContext, ServiceModule } from '@curbmap/service-kit';
 import type { PaymentProvider } from './adapters/payment/paymentProvider.ts';
 import { startBillingProcesses } from './application/billingProcesses.ts';
 import { startBillingScheduler, type BillingScheduler } from './application/billingScheduler.ts';
 import { billingRoutes } from './http/billingRoutes.ts';
 import type { PlanCatalog } from '@curbmap/contracts';
+import { billingPlansProjection } from './projections/planProjection.ts';
+import { seedPlanCatalog } from './application/planCommands.ts';
+import { adminPlanRoutes } from './http/adminPlanRoutes.ts';
 import { billingTermsProjection, creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
 import { stripeProjection } from './projections/stripeProjection.ts';
 import { startStripeSyncProcess, type StripeLookup } from './application/stripeSyncProcess.ts';
@@ -16,7 +19,8 @@ import { adminBillingRoutes } from './http/adminBillingRoutes.ts';
 import { adminMoneyRoutes } from './http/adminMoneyRoutes.ts';
 
 export interface BillingModuleOptions {
-  catalog: PlanCatalog;
+  /** Seeds version 1 of each plan not yet in the log (the built-in catalogue, or CURBMAP_PLANS_FILE). */
+  seedCatalog: PlanCatalog;
   provider: PaymentProvider;
   /** How often renewals and overdue invoices are checked. */
   schedulerIntervalMs?: number;
@@ -40,21 +44,24 @@ export interface BillingModule extends ServiceModule {
 export function createBillingModule(options: BillingModuleOptions): BillingModule {
   const module: BillingModule = {
     name: 'billing',
-    contracts: billingContracts,
-    projections: [customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, billingTermsProjection, stripeProjection],
+    contracts: [...billingContracts, ...catalogContracts],
+    projections: [billingPlansProjection, customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, billingTermsProjection, stripeProjection],
     scheduler: null,
     async routes(app, ctx: ServiceContext) {
-      const deps = { ctx, catalog: options.catalog, provider: options.provider };
+      const deps = { ctx, provider: options.provider };
       await billingRoutes(app, deps);
       await adminMoneyRoutes(app, deps);
+      await adminPlanRoutes(app, ctx);
       await stripeWebhookRoutes(app, ctx, options.webhookSecret ?? null);
       await adminBillingRoutes(app, ctx, () => module.scheduler, options.listStripeEvents ?? null);
     },
     async start(ctx) {
       options.customerLinks?.attach(ctx);
+      // Before anything sells or charges: the catalogue's first versions, visible to this service's read models.
+      await seedPlanCatalog(ctx, options.seedCatalog);
       const processes = startBillingProcesses(ctx);
-      const outbox = startProviderOutbox(ctx, options.provider, options.catalog);
-      const stripeSync = startStripeSyncProcess(ctx, options.catalog, options.stripeLookup ?? null);
+      const outbox = startProviderOutbox(ctx, options.provider);
+      const stripeSync = startStripeSyncProcess(ctx, options.stripeLookup ?? null);
       const scheduler = startBillingScheduler(ctx, options.schedulerIntervalMs ?? 60_000);
       const reconciliation = options.listStripeEvents ? startStripeReconciliation(ctx, options.listStripeEvents, options.reconcileIntervalMs ?? 3_600_000) : null;
       module.scheduler = scheduler;

@@ -31,9 +31,10 @@ export function setUpBilling(options: BillingSetupOptions): BillingSetup {
   const customerLinks = new EventSourcedCustomerLinks();
   const stripe = options.stripe ? new StripePaymentProvider(options.stripe, customerLinks) : null;
   const chosen = options.provider ?? stripe ?? new ManualPaymentProvider();
-  const deps = { catalog: PlanCatalog.load(options.plansFile ?? undefined), provider: options.wrapProvider ? options.wrapProvider(chosen) : chosen };
+  const deps = { provider: options.wrapProvider ? options.wrapProvider(chosen) : chosen };
   const module = createBillingModule({
     ...deps,
+    seedCatalog: PlanCatalog.load(options.plansFile ?? undefined),
     ...(options.billingSchedulerIntervalMs ? { schedulerIntervalMs: options.billingSchedulerIntervalMs } : {}),
     webhookSecret: options.stripeWebhookSecret ?? null,
     listStripeEvents: stripe ? (since) => stripe.listEvents(since) : null,

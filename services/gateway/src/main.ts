@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     plansFile: config.plansFile,
     billingSchedulerIntervalMs: config.billingSchedulerIntervalMs,
     usageCloseIntervalMs: config.usageCloseIntervalMs,
+    renewalNoticeDays: config.renewalNoticeDays,
     stripe: config.stripe,
     stripeWebhookSecret: config.stripe?.webhookSecret ?? null,
     smtpUrl,

@@ -2,7 +2,7 @@ import { invoiceContracts, notificationContracts } from '@curbmap/contracts';
 import type { ArtifactStore, ServiceModule } from '@curbmap/service-kit';
 import type { PdfRenderer } from './adapters/chromiumPdfRenderer.ts';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
-import { startOverageInvoicing, type IncludedAmount, type OveragePrice } from './application/overageInvoicing.ts';
+import { invoicePlansProjection, startOverageInvoicing } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
 import type { Supplier } from './application/invoiceDocuments.ts';
 import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
@@ -23,8 +23,6 @@ import { billingDetailsProjection, billingTermsProjection, invoiceOrganizationsP
 
 export interface InvoiceModuleOptions {
   /** Overage prices of the plan catalogue, and what each plan includes. */
-  overagePrice: OveragePrice;
-  includedAmount: IncludedAmount;
   /** Who issues the invoices, and how to pay them (default: CurbMap's). */
   supplier?: Supplier;
   /** Where invoice PDFs are kept, and what renders them (null: no Chromium here, PDFs answer 503). */
@@ -38,6 +36,7 @@ export interface InvoiceModuleOptions {
   renderPdfsOnIssue?: boolean;
   /** How often renewal reminders are looked for (default hourly). */
   renewalReminderIntervalMs?: number;
+  renewalNoticeDays?: number[];
 }
 
 export interface InvoiceModule extends ServiceModule {
@@ -61,7 +60,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     webhooks: null,
     notifications: null,
     contracts: [...invoiceContracts, ...notificationContracts],
-    projections: [uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection],
+    projections: [invoicePlansProjection, uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection],
     async routes(app, ctx) {
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);
@@ -74,8 +73,8 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     async start(ctx) {
       const charges = startInvoicingProcess(ctx);
       const stripe = startStripeInvoiceMirror(ctx);
-      const overage = startOverageInvoicing(ctx, options.overagePrice, options.includedAmount);
-      const notifications = startNotificationProcess(ctx, { renewalIntervalMs: options.renewalReminderIntervalMs ?? 3_600_000 });
+      const overage = startOverageInvoicing(ctx);
+      const notifications = startNotificationProcess(ctx, { renewalIntervalMs: options.renewalReminderIntervalMs ?? 3_600_000, ...(options.renewalNoticeDays ? { renewalNoticeDays: options.renewalNoticeDays } : {}) });
       const webhooks = startWebhookDelivery(ctx, options.webhooks.sender, { intervalMs: options.webhooks.intervalMs ?? 5_000 });
       const mail = options.mail ? startEmailDelivery(ctx, { ...options.mail, pdf: { renderer: options.pdfRenderer, artifacts: options.artifacts, supplier } }) : null;
       const pdfs = options.pdfRenderer && options.renderPdfsOnIssue !== false ? startPdfRendering(ctx, { renderer: options.pdfRenderer, artifacts: options.artifacts, supplier }) : null;

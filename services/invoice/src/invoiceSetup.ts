@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { Meter, PlanCatalog } from '@curbmap/contracts';
 import { LocalDirectoryArtifactStore, type ArtifactStore, type BankDetails } from '@curbmap/service-kit';
 import { ChromiumPdfRenderer, chromiumPath } from './adapters/chromiumPdfRenderer.ts';
 import { HttpWebhookSender, type WebhookSender } from './adapters/httpWebhookSender.ts';
@@ -8,8 +7,6 @@ import { createInvoiceModule, DEFAULT_SUPPLIER, type InvoiceModule } from './inv
 
 export interface InvoiceSetupOptions {
   dataDir: string;
-  /** The plan catalogue billing sells from: overage prices and included amounts. */
-  catalog: PlanCatalog;
   /** Shared with the export service; by default the data directory's artifacts/. */
   artifacts?: ArtifactStore;
   /** SMTP_URL: notifications are mailed there (none: not mailed). */
@@ -22,6 +19,8 @@ export interface InvoiceSetupOptions {
   webhookSender?: WebhookSender;
   webhookIntervalMs?: number;
   renewalReminderIntervalMs?: number;
+  /** Days before a renewal its notices go (default 30 and 7). */
+  renewalNoticeDays?: number[];
   /** Render invoice PDFs when invoices are finalized (default true). */
   renderPdfsOnIssue?: boolean;
   /** CURBMAP_REMITTANCE_*: the operator's account, printed on invoices paid by transfer. */
@@ -31,12 +30,9 @@ export interface InvoiceSetupOptions {
 /** The invoice service, configured (embedded or in its own process). */
 export function setUpInvoice(options: InvoiceSetupOptions): InvoiceModule {
   const chromium = chromiumPath();
-  const { catalog } = options;
   return createInvoiceModule({
     artifacts: options.artifacts ?? new LocalDirectoryArtifactStore(join(options.dataDir, 'artifacts')),
     pdfRenderer: chromium ? new ChromiumPdfRenderer(chromium) : null,
-    overagePrice: (planId, meter) => catalog.get(planId)?.overage[meter as Meter] ?? null,
-    includedAmount: (planId, meter) => catalog.get(planId)?.includedUsage[meter as Meter] ?? null,
     mail: options.smtpUrl ? { mailer: new SmtpMailer(options.smtpUrl), from: options.mailFrom ?? 'CurbMap Billing <billing@curbmap.localhost>', replyTo: options.mailReplyTo ?? 'billing-support@curbmap.localhost' } : null,
     webhooks: {
       sender: options.webhookSender ?? new HttpWebhookSender({ allowPrivateNetworks: options.webhookAllowPrivateNetworks ?? false }),
@@ -44,6 +40,7 @@ export function setUpInvoice(options: InvoiceSetupOptions): InvoiceModule {
       ...(options.webhookIntervalMs ? { intervalMs: options.webhookIntervalMs } : {}),
     },
     ...(options.renewalReminderIntervalMs ? { renewalReminderIntervalMs: options.renewalReminderIntervalMs } : {}),
+    ...(options.renewalNoticeDays ? { renewalNoticeDays: options.renewalNoticeDays } : {}),
     renderPdfsOnIssue: options.renderPdfsOnIssue ?? true,
     supplier: { ...DEFAULT_SUPPLIER, bankDetails: options.remittance ?? null },
   });

@@ -1,8 +1,9 @@
 import { usageContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
+import { includedUsageOf, usagePlansProjection } from './projections/usagePlansProjection.ts';
 import { startPeriodClosing } from './application/periodClosing.ts';
 import { ApiRequestRecorder, startPlatformUsage } from './application/platformUsage.ts';
-import { startQuotaAlerts, type IncludedUsage } from './application/usageQuotas.ts';
+import { startQuotaAlerts } from './application/usageQuotas.ts';
 import { builtInMeterKeys } from './domain/meters/builtInMeters.ts';
 import { usageAdminRoutes } from './http/usageAdminRoutes.ts';
 import { usageRoutes } from './http/usageRoutes.ts';
@@ -10,8 +11,6 @@ import { usagePeriodProjection } from './projections/usagePeriodProjection.ts';
 import { usageDirectoryProjection, usageRollupProjection } from './projections/usageProjections.ts';
 
 export interface UsageModuleOptions {
-  /** What each plan includes per meter (the plan catalogue). */
-  includedUsage: IncludedUsage;
   /** The meters the plan catalogue names: each must exist (be built in). */
   pricedMeters: string[];
   /** How often due subscription years are closed (default every minute). */
@@ -34,7 +33,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
   const module: UsageModule = {
     name: 'usage',
     contracts: usageContracts,
-    projections: [usageDirectoryProjection, usageRollupProjection, usagePeriodProjection],
+    projections: [usagePlansProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection],
     closePeriods: null,
     apiRequests: null,
     async edge(app, ctx) {
@@ -49,13 +48,14 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
       app.addHook('onClose', () => recorder.stop());
     },
     async routes(app, ctx) {
-      await usageRoutes(app, ctx, options.includedUsage);
+      await usageRoutes(app, ctx, includedUsageOf(ctx));
       await usageAdminRoutes(app, ctx, () => module.closePeriods);
     },
     async start(ctx) {
-      const alerts = startQuotaAlerts(ctx, options.includedUsage);
+      const included = includedUsageOf(ctx);
+      const alerts = startQuotaAlerts(ctx, included);
       const platform = startPlatformUsage(ctx);
-      const closing = startPeriodClosing(ctx, options.includedUsage, options.closeIntervalMs ?? 60_000);
+      const closing = startPeriodClosing(ctx, included, options.closeIntervalMs ?? 60_000);
       module.closePeriods = closing.tick;
       return {
         async stop() {

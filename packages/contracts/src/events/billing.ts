@@ -34,6 +34,8 @@ export type ChargeTerms = SchemaType<typeof chargeTermsSchema>;
 const chargeTerms = { anyOf: [{ type: 'null' }, chargeTermsSchema] } as const;
 
 const sub = { subscriptionId: uuid } as const;
+/** The plan's price version the year is sold at (events written before price versions lack it). */
+const sold = { planVersion: { type: 'integer', minimum: 1 } } as const;
 const terms = {
   ...sub,
   planId: text,
@@ -108,12 +110,12 @@ export type StripeEventReceived = SchemaType<typeof stripeEventReceivedSchema>;
 
 /** The current schema of every billing event's data. */
 const billingEventSchemas = {
-  'billing.subscription.activated': object({ ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
+  'billing.subscription.activated': withOptional(object({ ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }), sold),
   /** Created but not yet paid (Stripe, charge_automatically): `incomplete` until the first payment succeeds. */
-  'billing.subscription.created': object({ ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }),
+  'billing.subscription.created': withOptional(object({ ...terms, periodStart: instant, periodEnd: instant, amount: minorUnits, lines }), sold),
   'billing.subscription.seats_changed': object({ ...sub, from: seatCount, to: seatCount, ...change }),
-  'billing.subscription.plan_changed': object({ ...sub, fromPlanId: text, toPlanId: text, toPlanName: text, unitAmount: minorUnits, ...change }),
-  'billing.subscription.renewed': object({ ...sub, planId: text, planName: text, seats: seatCount, unitAmount: minorUnits, currency, periodStart: instant, periodEnd: instant, amount: minorUnits, lines, terms: chargeTerms }),
+  'billing.subscription.plan_changed': withOptional(object({ ...sub, fromPlanId: text, toPlanId: text, toPlanName: text, unitAmount: minorUnits, ...change }), sold),
+  'billing.subscription.renewed': withOptional(object({ ...sub, planId: text, planName: text, seats: seatCount, unitAmount: minorUnits, currency, periodStart: instant, periodEnd: instant, amount: minorUnits, lines, terms: chargeTerms }), sold),
   'billing.subscription.cancellation_scheduled': object({ ...sub, cancelAt: instant }),
   'billing.subscription.cancellation_unscheduled': object({ ...sub }),
   'billing.subscription.canceled': object({ ...sub, canceledAt: instant, reason: { enum: ['requested', 'period_end', 'unpaid', 'provider'] } }),

@@ -1,5 +1,5 @@
 import type { EventContract } from '../eventRegistry.ts';
-import { instant, object, uuid, type EventsOf, type SchemaType } from './common.ts';
+import { instant, object, uuid, withOptional, type EventsOf, type SchemaType } from './common.ts';
 
 export const aggregations = ['count', 'sum', 'max', 'unique_count', 'latest'] as const;
 export type Aggregation = (typeof aggregations)[number];
@@ -47,9 +47,10 @@ const usageEventSchemas = {
    * A subscription year's usage, final (stream usageperiod-<orgId>): closed at the year's end plus the grace
    * period, with each meter's total and the plan's included amount; the invoice service bills overage from it.
    */
-  'usage.period.closed': object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, totals: { type: 'array', items: periodTotal } }),
+  /** `planVersion`: the plan's price version the year was sold at (closes written before price versions lack it). */
+  'usage.period.closed': withOptional(object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, totals: { type: 'array', items: periodTotal } }), { planVersion: { type: 'integer', minimum: 1 } }),
   /** Usage that reached a closed period after its close (a late event, a correction): never a silent change. */
-  'usage.adjustment.recorded': object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, meter: meterKey, previousTotal: nullableNumber, total: nullableNumber, delta: { type: 'number' }, sourceEventId: uuid }),
+  'usage.adjustment.recorded': withOptional(object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, meter: meterKey, previousTotal: nullableNumber, total: nullableNumber, delta: { type: 'number' }, sourceEventId: uuid }), { planVersion: { type: 'integer', minimum: 1 } }),
   /** A meter reached 80 % or 100 % of what the plan includes, once per subscription period (stream quota-<orgId>). */
   'usage.quota.threshold_reached': object({ meter: meterKey, threshold: { enum: [80, 100] }, periodStart: instant, periodEnd: instant, use: { type: 'number' }, included: { type: 'integer', minimum: 0 } }),
 };

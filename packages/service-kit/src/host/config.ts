@@ -40,6 +40,8 @@ export interface Config {
   billingSchedulerIntervalMs: number;
   /** How often ended subscription years are looked for and closed. */
   usageCloseIntervalMs: number;
+  /** CURBMAP_RENEWAL_NOTICE_DAYS: how many days before a renewal its notices go (the nearer one only, when both are due). */
+  renewalNoticeDays: number[];
   /** Set: payments are collected through Stripe (test mode with sk_test_…). */
   stripe: { secretKey: string; webhookSecret: string | null; apiBase: string | null } | null;
   /** SMTP_URL: where mail goes; unset, the platform keeps mail in a local sink (`<data>/mail/*.eml`). */
@@ -97,6 +99,7 @@ const schema = {
     CURBMAP_PLANS_FILE: { type: 'string', minLength: 1 },
     BILLING_SCHEDULER_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
     USAGE_CLOSE_INTERVAL_SECONDS: { type: 'integer', minimum: 1, default: 60 },
+    CURBMAP_RENEWAL_NOTICE_DAYS: { type: 'string', pattern: '^[1-9][0-9]{0,2}(,[1-9][0-9]{0,2}){0,4}$', default: '30,7' },
     STRIPE_SECRET_KEY: { type: 'string', pattern: '^(sk|rk)_(test|live)_' },
     STRIPE_WEBHOOK_SECRET: { type: 'string', pattern: '^whsec_' },
     STRIPE_API_BASE: { type: 'string', format: 'uri' },
@@ -173,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     plansFile: (raw['CURBMAP_PLANS_FILE'] as string | undefined) ?? null,
     billingSchedulerIntervalMs: (raw['BILLING_SCHEDULER_INTERVAL_SECONDS'] as number) * 1000,
     usageCloseIntervalMs: (raw['USAGE_CLOSE_INTERVAL_SECONDS'] as number) * 1000,
+    renewalNoticeDays: [...new Set(String(raw['CURBMAP_RENEWAL_NOTICE_DAYS']).split(',').map(Number))].sort((a, b) => b - a),
     stripe: raw['STRIPE_SECRET_KEY']
       ? { secretKey: raw['STRIPE_SECRET_KEY'] as string, webhookSecret: (raw['STRIPE_WEBHOOK_SECRET'] as string | undefined) ?? null, apiBase: (raw['STRIPE_API_BASE'] as string | undefined) ?? null }
       : null,

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, usageCloseIntervalMs: 60_000, stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, mongoUrl: null, kurrentdbUrl: null, s3: null, kafkaBrokers: null, kafkaPartitions: 6, serviceUrls: {}, internalSecret: null, remittance: null, clockFile: null });
+    expect(loadConfig({})).toEqual({ port: 8080, host: '0.0.0.0', dataDir: './data', logLevel: 'info', adminToken: null, downloadSecret: null, rateLimitPerMinute: 6000, unauthenticatedPerMinute: 60, seedDemo: false, publicUrl: null, trustProxy: false, plansFile: null, billingSchedulerIntervalMs: 60_000, usageCloseIntervalMs: 60_000, renewalNoticeDays: [30, 7], stripe: null, smtpUrl: null, mailFrom: 'CurbMap Billing <billing@curbmap.localhost>', mailReplyTo: 'billing-support@curbmap.localhost', webhookAllowPrivateNetworks: false, databaseUrl: null, mongoUrl: null, kurrentdbUrl: null, s3: null, kafkaBrokers: null, kafkaPartitions: 6, serviceUrls: {}, internalSecret: null, remittance: null, clockFile: null });
   });
 
   it('reads TRUST_PROXY as fastify takes it', () => {
@@ -26,8 +26,9 @@ describe('configuration', () => {
   });
 
   it('reads and converts the environment', () => {
-    const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32), USAGE_CLOSE_INTERVAL_SECONDS: '86400' });
-    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32), usageCloseIntervalMs: 86_400_000 });
+    const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32), USAGE_CLOSE_INTERVAL_SECONDS: '86400', CURBMAP_RENEWAL_NOTICE_DAYS: '7,60,7' });
+    expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32), usageCloseIntervalMs: 86_400_000, renewalNoticeDays: [60, 7] });
+    expect(() => loadConfig({ CURBMAP_RENEWAL_NOTICE_DAYS: '0,7' })).toThrow(/CURBMAP_RENEWAL_NOTICE_DAYS/);
   });
 
   it('reads SERVICE_URLS with several processes for a service, in the order given', () => {

@@ -2,6 +2,8 @@ import type { StreamWrite } from '@curbmap/eventsourcing';
 import { periodicPass, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
+import { billingPlans } from '../projections/planProjection.ts';
+import type { PlanPrice, Subscription, SubscriptionState } from '../domain/subscription/subscriptionDecider.ts';
 
 /** Past due this many days, a subscription becomes unpaid. */
 export const UNPAID_AFTER_DAYS = 30;
@@ -10,6 +12,20 @@ export interface BillingScheduler {
   /** One pass: renew ended periods, flag overdue invoices. Safe to run twice: command ids are deterministic. */
   tick(now?: Date): Promise<{ renewed: number; pastDue: number; unpaid: number }>;
   stop(): Promise<void>;
+}
+
+/**
+ * The renewing plan's price for the new year when its renewal policy is `current_price`: the version in effect
+ * when the year begins (null: the policy keeps the price, or that version does not sell in the currency).
+ */
+export async function renewalPrice(ctx: ServiceContext, s: Subscription): Promise<Omit<PlanPrice, 'tier'> | null> {
+  const renewing = s.pending?.plan ?? { planId: s.planId, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
+  const plans = billingPlans(ctx);
+  if ((await plans.renewalPolicy(renewing.planId)) !== 'current_price') return null;
+  const current = await plans.at(renewing.planId, s.period.end);
+  const unitAmount = current?.seatPrices[s.currency];
+  if (!current || unitAmount === undefined || current.version === renewing.version) return null;
+  return { planId: current.id, name: current.name, unitAmount, version: current.version };
 }
 
 /**
@@ -34,12 +50,15 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
       for (const sub of await ctx.readStore.find<SubscriptionView>(C.subscriptions, { status, periodEnd: { $lte: at } })) {
         // Catch up period by period (a platform down for two years renews twice).
         let periodEnd = sub.periodEnd;
+        let state: SubscriptionState = sub.state;
         while (Date.parse(periodEnd) <= now.getTime()) {
-          const result = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
+          const price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state);
+          const result: Awaited<ReturnType<typeof runSubscriptionCommand>> = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: price ? { price } : {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
           if (result.events.length === 0) break;
           if (!result.replayed) renewed += 1;
           const next = result.state.status === 'none' || result.state.status === 'canceled' ? null : result.state.period.end;
           if (!next) break;
+          state = result.state;
           periodEnd = next;
         }
       }

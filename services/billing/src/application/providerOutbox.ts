@@ -4,7 +4,8 @@ import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/se
 import { ProviderRefusal, type PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { stripePaymentDecider, stripePaymentStream } from '../domain/payment/stripePaymentDecider.ts';
 import { subscriptionDecider, subscriptionStream, type Subscription } from '../domain/subscription/subscriptionDecider.ts';
-import type { PlanCatalog } from '@curbmap/contracts';
+import { billingPlans } from '../projections/planProjection.ts';
+import type { Plan } from '@curbmap/contracts';
 import { customerOf, runSubscriptionCommand } from './subscriptionCommands.ts';
 
 /**
@@ -18,18 +19,18 @@ import { customerOf, runSubscriptionCommand } from './subscriptionCommands.ts';
  * else (network, 5xx, rate limit after the client's retries) throws, so the subscription retries and in the
  * end parks the event as a dead letter for an operator.
  */
-export function startProviderOutbox(ctx: ServiceContext, provider: PaymentProvider, catalog: PlanCatalog): Running {
+export function startProviderOutbox(ctx: ServiceContext, provider: PaymentProvider): Running {
   const types = ['billing.subscription.provider_requested', 'billing.refund.requested'];
   // Small batches: a replay after a crash repeats few calls (each is idempotent at the provider anyway).
   const sub = ctx.subscriptions.subscribe('billing.provider-outbox.v1', { types }, async (batch) => {
-    for (const stored of batch) await carryOut(ctx, provider, catalog, stored);
+    for (const stored of batch) await carryOut(ctx, provider, stored);
   }, { batchSize: 10 });
   return { stop: () => sub.stop() };
 }
 
-async function carryOut(ctx: ServiceContext, provider: PaymentProvider, catalog: PlanCatalog, stored: StoredEvent): Promise<void> {
+async function carryOut(ctx: ServiceContext, provider: PaymentProvider, stored: StoredEvent): Promise<void> {
   const event = { type: stored.type, data: stored.data } as BillingEvent;
-  if (event.type === 'billing.subscription.provider_requested') return carryOutSubscriptionRequest(ctx, provider, catalog, stored, event.data);
+  if (event.type === 'billing.subscription.provider_requested') return carryOutSubscriptionRequest(ctx, provider, stored, event.data);
   if (event.type === 'billing.refund.requested') {
     const { paymentId, requestId, amount } = event.data;
     const outcome = await attempt(() => provider.refund({ providerPaymentId: paymentId, amount, idempotencyKey: `refund:${stored.id}` }));
@@ -38,12 +39,26 @@ async function carryOut(ctx: ServiceContext, provider: PaymentProvider, catalog:
   }
 }
 
-async function carryOutSubscriptionRequest(ctx: ServiceContext, provider: PaymentProvider, catalog: PlanCatalog, stored: StoredEvent, request: ProviderRequest): Promise<void> {
+/**
+ * The plan as the provider should bill it: at the seat price the command charged (its effects carry it; the
+ * version it came from may no longer be the one in effect), a configured Stripe price only where it is that price.
+ */
+async function pricedAsCharged(ctx: ServiceContext, request: ProviderRequest, state: { planId: string; unitAmount: number; currency: string }, at: string): Promise<Plan> {
+  const { currency } = state;
+  const plan = (await billingPlans(ctx).at(request.planId, at)) ?? (await billingPlans(ctx).versions(request.planId)).at(-1);
+  if (!plan) throw new Error(`plan ${request.planId} is not in the catalogue`);
+  // Seats alone keep the plan at the price the subscription has.
+  const charged = request.effects.map((e) => (e.data as { unitAmount?: unknown }).unitAmount).find((v): v is number => typeof v === 'number') ?? (request.planId === state.planId ? state.unitAmount : undefined);
+  if (charged === undefined || plan.seatPrices[currency] === charged) return plan;
+  const { [currency]: _configured, ...stripePrices } = plan.stripePrices ?? {};
+  return { ...plan, seatPrices: { ...plan.seatPrices, [currency]: charged }, stripePrices };
+}
+
+async function carryOutSubscriptionRequest(ctx: ServiceContext, provider: PaymentProvider, stored: StoredEvent, request: ProviderRequest): Promise<void> {
   const state = await subscriptionAt(ctx, stored.organizationId);
   // Answered already (a redelivery after the outcome was appended): nothing to do.
   if (state?.providerRequest?.requestId !== request.requestId) return;
-  const plan = catalog.get(request.planId);
-  if (!plan) throw new Error(`plan ${request.planId} is no longer in the catalogue`);
+  const plan = await pricedAsCharged(ctx, request, state, stored.occurredAt);
   const idempotencyKey = `${request.action}:${stored.id}`;
   const outcome = await attempt(async () => {
     switch (request.action) {

@@ -4,7 +4,7 @@ import type { Running, ServiceContext } from '@curbmap/service-kit';
 import { num, organizationFromMetadata, str, type StripeEventLike, type StripeObject } from '../adapters/stripe/stripeObjects.ts';
 import { stripePaymentDecider, stripePaymentStream, type StripePaymentCommand } from '../domain/payment/stripePaymentDecider.ts';
 import type { ProviderSubscriptionStatus } from '../domain/subscription/providerSync.ts';
-import type { PlanCatalog } from '@curbmap/contracts';
+import { billingPlans } from '../projections/planProjection.ts';
 import { organizationOf } from './stripeEventIngest.ts';
 import { billingCollections } from '../projections/billingProjections.ts';
 import type { StripeInvoiceView } from '../projections/stripeProjection.ts';
@@ -12,13 +12,21 @@ import { runSubscriptionCommand, subscriptionOf } from './subscriptionCommands.t
 
 const seconds = (n: number) => new Date(n * 1000).toISOString();
 
-/** Our plan for a Stripe price: a configured price id, or the product `curbmap_<planId>` our adapter creates. */
-function planForPrice(catalog: PlanCatalog, price: StripeObject | undefined): { planId: string; name: string; unitAmount: number } | null {
+/**
+ * Our plan for a Stripe price: a price id some version of a plan names (that version's name), or the product
+ * `curbmap_<planId>` our adapter creates (the plan's latest name).
+ */
+async function planForPrice(ctx: ServiceContext, price: StripeObject | undefined): Promise<{ planId: string; name: string; unitAmount: number } | null> {
   if (!price) return null;
   const priceId = str(price.id);
   const productId = str(price['product']);
-  const plan = catalog.plans.find((p) => Object.values(p.stripePrices ?? {}).includes(priceId ?? '')) ?? catalog.plans.find((p) => productId === `curbmap_${p.id}`);
-  return plan ? { planId: plan.id, name: plan.name, unitAmount: num(price['unit_amount']) } : null;
+  const plans = await billingPlans(ctx).all();
+  for (const plan of plans) {
+    const version = [...plan.versions].reverse().find((v) => Object.values(v.stripePrices ?? {}).includes(priceId ?? ''));
+    if (version) return { planId: plan.id, name: version.name, unitAmount: num(price['unit_amount']) };
+  }
+  const plan = plans.find((p) => productId === `curbmap_${p.id}`);
+  return plan ? { planId: plan.id, name: plan.versions.at(-1)!.name, unitAmount: num(price['unit_amount']) } : null;
 }
 
 export interface StripeSyncOutcome {
@@ -88,7 +96,7 @@ function subscriptionStatusOf(stripeStatus: string): ProviderSubscriptionStatus 
 }
 
 /** Applies one stored Stripe event to our aggregates. Idempotent: command ids derive from the Stripe event id. */
-export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog, received: StripeEventReceived, lookup: StripeLookup | null = null): Promise<StripeSyncOutcome> {
+export async function applyStripeEvent(ctx: ServiceContext, received: StripeEventReceived, lookup: StripeLookup | null = null): Promise<StripeSyncOutcome> {
   const event = received.payload as unknown as StripeEventLike;
   const object = event.data.object;
   const type = event.type;
@@ -99,7 +107,7 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
 
   if (type.startsWith('customer.subscription.')) {
     const item = ((object['items'] as { data?: StripeObject[] } | undefined)?.data ?? [])[0];
-    const plan = planForPrice(catalog, item?.['price'] as StripeObject | undefined);
+    const plan = await planForPrice(ctx, item?.['price'] as StripeObject | undefined);
     if (!plan) throw new NotYetKnownError(`Stripe subscription ${String(object.id)} bills a price of no plan in the catalogue`);
     const ours = (await subscriptionOf(ctx, organizationId).catch(() => null))?.state;
     const providerSubscriptionId = str(object.id)!;
@@ -211,12 +219,12 @@ export async function applyStripeEvent(ctx: ServiceContext, catalog: PlanCatalog
 }
 
 /** Applies stored Stripe events in the order they arrived; their own `created` decides what is stale. */
-export function startStripeSyncProcess(ctx: ServiceContext, catalog: PlanCatalog, lookup: StripeLookup | null): Running {
+export function startStripeSyncProcess(ctx: ServiceContext, lookup: StripeLookup | null): Running {
   const log = ctx.log.child({ component: 'stripe-sync' });
   const sub = ctx.subscriptions.subscribe('billing.stripe-sync.v1', { types: ['billing.stripe_event.received'] }, async (batch: StoredEvent[]) => {
     for (const stored of batch) {
       const received = stored.data as StripeEventReceived;
-      const outcome = await applyStripeEvent(ctx, catalog, received, lookup);
+      const outcome = await applyStripeEvent(ctx, received, lookup);
       if (!outcome.applied && outcome.reason !== 'read model only') log.warn({ stripeEventId: received.stripeEventId, type: received.stripeType, reason: outcome.reason }, 'stripe event not applied');
     }
   });

@@ -4,13 +4,13 @@ import { HttpError, NotYetVisibleError, runCommand, type ServiceContext } from '
 import { providerOutcome, providerRefused } from './providerOutcome.ts';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
-import type { PlanCatalog, Plan } from '@curbmap/contracts';
+import type { Plan } from '@curbmap/contracts';
+import { billingPlans } from '../projections/planProjection.ts';
 import { billingCollections as C, type CustomerView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingTermsOf } from './billingTermsCommands.ts';
 
 export interface BillingDeps {
   ctx: ServiceContext;
-  catalog: PlanCatalog;
   provider: PaymentProvider;
 }
 
@@ -27,11 +27,15 @@ export async function customerOf(ctx: ServiceContext, organizationId: string): P
 export function planPrice(plan: Plan, currency: string): PlanPrice {
   const unitAmount = plan.seatPrices[currency];
   if (unitAmount === undefined) throw new ValidationError(`plan ${plan.id} has no price in ${currency}; it is sold in ${Object.keys(plan.seatPrices).join(', ')}`);
-  return { planId: plan.id, name: plan.name, tier: plan.tier, unitAmount };
+  return { planId: plan.id, name: plan.name, tier: plan.tier, unitAmount, ...('version' in plan && typeof plan.version === 'number' ? { version: plan.version } : {}) };
 }
 
-function planOrFail(catalog: PlanCatalog, planId: string): Plan {
-  const plan = catalog.get(planId);
+/**
+ * The plan's terms in effect at the sale (or change): the version the subscription records, which usage and
+ * invoice then price the year's included amounts and overage at.
+ */
+async function planOrFail(ctx: ServiceContext, planId: string, at: string): Promise<Plan> {
+  const plan = await billingPlans(ctx).at(planId, at);
   if (!plan) throw new ValidationError(`unknown plan ${planId}; see GET /v1/plans`);
   return plan;
 }
@@ -75,9 +79,9 @@ export async function providerCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function createSubscription({ ctx, catalog, provider }: BillingDeps, meta: CommandMetadata, input: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string }) {
-  const plan = planOrFail(catalog, input.planId);
+export async function createSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata, input: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string }) {
   const customer = await customerOf(ctx, meta.organizationId);
+  const plan = await planOrFail(ctx, input.planId, meta.now);
   const price = planPrice(plan, customer.currency);
   // The customer chooses only within the payment terms the operator granted (default: this platform's).
   const terms = await billingTermsOf(ctx, provider.kind, meta.organizationId);
@@ -92,11 +96,11 @@ export async function createSubscription({ ctx, catalog, provider }: BillingDeps
   return runWithProvider(ctx, { type: 'CreateSubscription', data, metadata: meta });
 }
 
-export async function changeSubscription({ ctx, catalog }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
+export async function changeSubscription({ ctx }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
   const current = (await subscriptionOf(ctx, meta.organizationId)).state;
   if (input.planId !== undefined) {
-    const plan = planOrFail(catalog, input.planId);
-    const currentTier = catalog.get(current.planId)?.tier ?? 0;
+    const plan = await planOrFail(ctx, input.planId, meta.now);
+    const currentTier = (await billingPlans(ctx).versions(current.planId)).find((v) => v.version === current.planVersion)?.tier ?? (await billingPlans(ctx).at(current.planId, meta.now))?.tier ?? 0;
     return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: planPrice(plan, current.currency), currentTier }, metadata: meta });
   }
   return runWithProvider(ctx, { type: 'ChangeSubscription', data: { seats: input.seats! }, metadata: meta });

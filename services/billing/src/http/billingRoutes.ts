@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { billingPlans } from '../projections/planProjection.ts';
 import { collectionMethods } from '@curbmap/contracts';
 import { commandMetadata, getScoped, HttpError, inputSchemas, keyAuth, organizationKeyAuth, organizationReadAuth, problemResponses, toUtc, type SchemaTypes } from '@curbmap/service-kit';
 import type { SubscriptionEvent } from '../domain/subscription/subscriptionDecider.ts';
@@ -17,7 +18,7 @@ export function presentSubscription(view: SubscriptionView) {
   const s = view.state;
   const pending = s.pending ? { ...(s.pending.seats !== undefined ? { seats: s.pending.seats } : {}), ...(s.pending.plan ? { planId: s.pending.plan.planId } : {}), effectiveAt: s.period.end } : null;
   return {
-    id: s.subscriptionId, status: s.status, planId: s.planId, planName: s.planName, seats: s.seats, currency: s.currency, unitAmount: s.unitAmount, annualAmount: s.seats * s.unitAmount,
+    id: s.subscriptionId, status: s.status, planId: s.planId, planName: s.planName, seats: s.seats, currency: s.currency, unitAmount: s.unitAmount, planVersion: s.planVersion ?? null, annualAmount: s.seats * s.unitAmount,
     collectionMethod: s.collectionMethod, daysUntilDue: s.daysUntilDue, poNumber: s.poNumber, timeZone: s.timeZone, currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end,
     cancelAtPeriodEnd: s.cancelAtPeriodEnd, pendingChange: pending, provider: s.provider, providerSubscriptionId: s.providerSubscriptionId,
     providerRequest: s.providerRequest ? { action: s.providerRequest.action, seats: s.providerRequest.seats, planId: s.providerRequest.planId, effective: s.providerRequest.effective } : null,
@@ -32,15 +33,15 @@ function presentChange(events: SubscriptionEvent[]) {
 }
 
 export async function billingRoutes(fastify: FastifyInstance, deps: BillingDeps): Promise<void> {
-  const { ctx, catalog } = deps;
+  const { ctx } = deps;
   const app = fastify.withTypeProvider<SchemaTypes>();
   for (const schema of billingSchemas) app.addSchema(schema);
   const current = (organizationId: string) => subscriptionOf(ctx, organizationId);
 
   app.get('/v1/plans', {
     config: { auth: 'key', minRole: 'read_only' },
-    schema: { summary: 'The annual plans on sale', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Plan#' } } } }, ...problemResponses(401) } },
-    handler: async () => ({ data: catalog.plans }),
+    schema: { summary: 'The annual plans on sale, each at its price version in effect now', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: { $ref: 'Plan#' } } } }, ...problemResponses(401) } },
+    handler: async () => ({ data: await billingPlans(ctx).inEffect(ctx.now().toISOString()) }),
   });
 
   app.post('/v1/subscription', {

@@ -22,6 +22,8 @@ export const billingSchemas = [
       seatPrices: money,
       includedUsage: { type: 'object', properties: Object.fromEntries(meters.map((m) => [m, { type: 'integer' }])) },
       overage: { type: 'object', properties: Object.fromEntries(meters.map((m) => [m, { type: 'object', properties: { unitSize: { type: 'integer' }, prices: money } }])) },
+      version: { type: 'integer', description: 'The price version: the plan as sold from effectiveFrom on, until the next version' },
+      effectiveFrom: { type: 'string', format: 'date-time' },
     },
   },
   {
@@ -41,6 +43,7 @@ export const billingSchemas = [
       daysUntilDue: { type: ['integer', 'null'] },
       poNumber: { type: ['string', 'null'] },
       timeZone: { type: 'string' },
+      planVersion: { type: ['integer', 'null'], description: "The plan's price version the current year was sold or renewed at (null: sold before price versions)" },
       currentPeriodStart: instant,
       currentPeriodEnd: instant,
       cancelAtPeriodEnd: { type: 'boolean' },

@@ -6,7 +6,7 @@ import type { ServiceModule } from '@curbmap/service-kit';
 import { tenancyModule } from '../tenancyModule.ts';
 
 /** What configures the services; tests replace adapters (payment provider, webhook sender) and intervals. */
-export type ModulesOptions = BillingSetupOptions & Omit<UsageSetupOptions, 'catalog'> & ExportSetupOptions & Omit<InvoiceSetupOptions, 'catalog' | 'artifacts'>;
+export type ModulesOptions = BillingSetupOptions & UsageSetupOptions & ExportSetupOptions & Omit<InvoiceSetupOptions, 'artifacts'>;
 
 export interface PlatformModules {
   all: ServiceModule[];
@@ -22,10 +22,10 @@ export interface PlatformModules {
 /** Every service the platform hosts, configured as each service's own process would configure itself. */
 export function createModules(options: ModulesOptions): PlatformModules {
   const billing = setUpBilling(options);
-  const usage = setUpUsage({ catalog: billing.deps.catalog, ...options });
+  const usage = setUpUsage(options);
   // Exports and invoice PDFs share one artifact store (keys under exports/ and invoices/).
   const artifacts = options.artifacts ?? artifactStoreIn(options.dataDir);
   const exports = setUpExport({ ...options, artifacts });
-  const invoice = setUpInvoice({ ...options, catalog: billing.deps.catalog, artifacts });
+  const invoice = setUpInvoice({ ...options, artifacts });
   return { all: [tenancyModule, billing.module, invoice, usage, exports], billing: billing.module, billingDeps: billing.deps, stripe: billing.stripe, usage, export: exports, invoice };
 }

@@ -1,13 +1,14 @@
 import type { BillingEvent, ExportJobCompleted, InvoiceFinalized, NotificationEvent, NotificationKind, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, type CommandMetadata, type StoredEvent } from '@curbmap/eventsourcing';
-import { periodicPass, reactionMetadata, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, PlanReader, reactionMetadata, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { invoicePlansCollection } from './overageInvoicing.ts';
 import { notificationDecider, notificationStream } from '../domain/notification/notificationDecider.ts';
 import { invoiceCollections, type InvoiceView } from '../projections/invoiceProjections.ts';
 import { invoicesToRemind, reminderFor } from './dunning.ts';
 import { notificationCollections, type RenewalView, type WebhookEndpointView } from '../projections/notificationProjections.ts';
 
-/** Reminders go this many days before a renewal (the nearer one only, when both are due). */
-export const RENEWAL_REMINDER_DAYS = [30, 7] as const;
+/** Renewal notices go this many days before a renewal by default (the nearer one only, when both are due). */
+export const RENEWAL_REMINDER_DAYS: readonly number[] = [30, 7];
 const DAY_MS = 86_400_000;
 
 const causeTypes = ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.failed', 'billing.subscription.past_due', 'usage.quota.threshold_reached', 'export.job.completed', 'webhook.endpoint.disabled'];
@@ -24,6 +25,21 @@ export interface NotificationProcess extends Running {
   remindRenewals(at?: Date): Promise<number>;
   /** One pass of the payment reminders (each organization's dunning schedule) at an instant; also every intervalMs. */
   remindPayments(at?: Date): Promise<number>;
+}
+
+/**
+ * What the renewal will charge per seat, beside what the year costs now: the same price when the plan keeps
+ * prices at renewal (its default), the version in effect at the renewal when it moves them to the current one.
+ */
+async function renewalPriceOf(plans: PlanReader, r: RenewalView): Promise<{ currency?: string; unitAmount?: number; renewalUnitAmount?: number; priceChanges?: boolean }> {
+  if (r.unitAmount === undefined || !r.currency) return {};
+  let renewalUnitAmount = r.unitAmount;
+  if ((await plans.renewalPolicy(r.planId)) === 'current_price') {
+    const current = await plans.at(r.planId, r.renewsAt);
+    const price = current?.seatPrices[r.currency];
+    if (current && price !== undefined && current.version !== r.planVersion) renewalUnitAmount = price;
+  }
+  return { currency: r.currency, unitAmount: r.unitAmount, renewalUnitAmount, priceChanges: renewalUnitAmount !== r.unitAmount };
 }
 
 /** Requests a notification once per cause: its id derives from the cause, so a redelivery finds it requested. */
@@ -93,7 +109,9 @@ async function notificationOf(ctx: ServiceContext, stored: StoredEvent): Promise
  * payment reminders on each organization's dunning schedule.
  * Delivery by e-mail and webhook follows each `notification.requested`.
  */
-export function startNotificationProcess(ctx: ServiceContext, options: { renewalIntervalMs: number }): NotificationProcess {
+export function startNotificationProcess(ctx: ServiceContext, options: { renewalIntervalMs: number; renewalNoticeDays?: readonly number[] }): NotificationProcess {
+  const noticeDays = [...(options.renewalNoticeDays ?? RENEWAL_REMINDER_DAYS)].sort((a, b) => b - a);
+  const plans = new PlanReader(ctx.readStore, invoicePlansCollection);
   const log = ctx.log.child({ component: 'notifications' });
   const sub = ctx.subscriptions.subscribe('invoice.notifications.v1', { types: causeTypes }, async (batch) => {
     for (const stored of batch) {
@@ -106,13 +124,14 @@ export function startNotificationProcess(ctx: ServiceContext, options: { renewal
     async (at) => {
       let requested = 0;
       const now = at.getTime();
-      const horizon = new Date(now + RENEWAL_REMINDER_DAYS[0] * DAY_MS).toISOString();
+      const horizon = new Date(now + noticeDays[0]! * DAY_MS).toISOString();
       for (const r of await ctx.readStore.find<RenewalView>(notificationCollections.renewals, { renews: true, renewsAt: { $gt: at.toISOString(), $lte: horizon } })) {
         // The nearest reminder due: a subscription found 5 days before renewal gets the 7-day one, not both.
-        const daysBefore = [...RENEWAL_REMINDER_DAYS].reverse().find((d) => Date.parse(r.renewsAt) - now <= d * DAY_MS)!;
+        const daysBefore = [...noticeDays].reverse().find((d) => Date.parse(r.renewsAt) - now <= d * DAY_MS)!;
         const cause = `renewal:${r.subscriptionId}:${r.renewsAt}:${daysBefore}`;
         const metadata = { commandId: `notify:${cause}`, now: at.toISOString(), organizationId: r.organizationId };
-        if (await requestNotification(ctx, metadata, 'subscription.renewal_due', cause, { subscriptionId: r.subscriptionId, planName: r.planName, seats: r.seats, renewsAt: r.renewsAt, daysBefore })) requested++;
+        const price = await renewalPriceOf(plans, r);
+        if (await requestNotification(ctx, metadata, 'subscription.renewal_due', cause, { subscriptionId: r.subscriptionId, planName: r.planName, seats: r.seats, renewsAt: r.renewsAt, daysBefore, ...price })) requested++;
       }
       return requested;
     },

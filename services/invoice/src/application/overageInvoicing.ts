@@ -1,6 +1,6 @@
-import type { ChargeLine, UsageEvent } from '@curbmap/contracts';
+import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { planCatalogProjection, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceTotals } from '../domain/tax/invoiceTax.ts';
@@ -10,6 +10,10 @@ import { invoiceCollections, invoicesProjection, type BillingTermsView, type Inv
 export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number> } | null;
 /** What a plan includes of a meter (null: not priced). */
 export type IncludedAmount = (planId: string, meter: string) => number | null;
+
+/** Invoice's copy of the catalogue (billing's plan events): overage prices and included amounts, version by version. */
+export const invoicePlansCollection = 'invoice_plans';
+export const invoicePlansProjection = planCatalogProjection('invoice.plans.v1', invoicePlansCollection);
 
 type PeriodClosed = Extract<UsageEvent, { type: 'usage.period.closed' }>;
 type AdjustmentRecorded = Extract<UsageEvent, { type: 'usage.adjustment.recorded' }>;
@@ -105,18 +109,39 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
   return lines;
 }
 
-export function startOverageInvoicing(ctx: ServiceContext, price: OveragePrice, included: IncludedAmount): Running {
+export function startOverageInvoicing(ctx: ServiceContext): Running {
+  const plans = new PlanReader(ctx.readStore, invoicePlansCollection);
   const sub = ctx.subscriptions.subscribe('invoice.overage-process.v1', { types: ['usage.period.closed', 'usage.adjustment.recorded'] }, async (batch) => {
-    for (const stored of batch) await invoiceOverage(ctx, stored, price, included);
+    for (const stored of batch) await invoiceOverage(ctx, stored, plans);
   });
   return { stop: () => sub.stop() };
 }
 
-async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, price: OveragePrice, included: IncludedAmount): Promise<void> {
+/**
+ * The plan a year's usage is priced at: the version the year was sold at (or, closed before versions were
+ * recorded, the one in effect when it began). Not in this service's copy: the copy is let catch up with the log
+ * first; a copy that cannot, throws (the event is retried, then parked for the operator: never invoiced as
+ * free). Still not there once caught up, the plan was never in the catalogue: unpriced, as before versions.
+ */
+async function planOfYear(ctx: ServiceContext, plans: PlanReader, year: { planId: string; periodStart: string; planVersion?: number }): Promise<PlanVersion | undefined> {
+  const found = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
+  if (found) return found;
+  const head = await ctx.store.headPosition();
+  const copy = ctx.subscriptions.list().find((s) => s.name === invoicePlansProjection.name);
+  if (copy && head) await copy.waitFor(head, 10_000);
+  const late = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
+  if (!late) ctx.log.warn({ planId: year.planId, planVersion: year.planVersion ?? null }, 'a closed year\'s plan is not in the catalogue: its usage is not invoiced');
+  return late;
+}
+
+async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, plans: PlanReader): Promise<void> {
   // The organization's subscription: its currency and the terms it is invoiced on.
   const [terms] = await ctx.readStore.find<BillingTermsView>(invoiceCollections.terms, { organizationId: stored.organizationId }, { orderBy: 'activatedAt', direction: 'desc', limit: 1 });
   if (!terms || terms.provider === 'stripe') return;
   const event = stored as StoredEvent & (PeriodClosed | AdjustmentRecorded);
+  const plan = await planOfYear(ctx, plans, event.data);
+  const price: OveragePrice = (_planId, meter) => plan?.overage[meter as Meter] ?? null;
+  const included: IncludedAmount = (_planId, meter) => plan?.includedUsage[meter as Meter] ?? null;
   let lines: ChargeLine[];
   if (event.type === 'usage.period.closed') lines = overageLines(event.data, terms.currency, price);
   else {

@@ -113,8 +113,14 @@ export const webhookMessagesProjection: Projection = {
 /** When each subscription renews next, for the reminders 30 and 7 days before. */
 export interface RenewalView extends Document {
   subscriptionId: string;
+  planId: string;
   planName: string;
+  /** The price version the current year was sold at (absent: sold before price versions). */
+  planVersion?: number;
   seats: number;
+  /** Per seat per year now, in the subscription's currency. */
+  unitAmount: number;
+  currency: string;
   renewsAt: string;
   /** A subscription set to cancel at its period's end, or canceled, does not renew. */
   renews: boolean;
@@ -123,7 +129,8 @@ export interface RenewalView extends Document {
 const renewalTypes = ['billing.subscription.activated', 'billing.subscription.renewed', 'billing.subscription.seats_changed', 'billing.subscription.plan_changed', 'billing.subscription.cancellation_scheduled', 'billing.subscription.cancellation_unscheduled', 'billing.subscription.canceled'] as const;
 
 export const renewalsProjection: Projection = {
-  name: 'invoice.renewals.v1',
+  // v2: the plan, its version and the price, for a notice that states a price change.
+  name: 'invoice.renewals.v2',
   filter: { types: [...renewalTypes] },
   collections: [C.renewals],
   indexes: { [C.renewals]: ['renewsAt'] },
@@ -133,12 +140,17 @@ export const renewalsProjection: Projection = {
     await updateOnce<RenewalView>(tx, C.renewals, id, stored, (current) => {
       switch (event.type) {
         case 'billing.subscription.activated':
-        case 'billing.subscription.renewed':
-          return { id, organizationId: stored.organizationId, subscriptionId: id, planName: event.data.planName, seats: event.data.seats, renewsAt: event.data.periodEnd, renews: true };
+        case 'billing.subscription.renewed': {
+          const d = event.data;
+          return { id, organizationId: stored.organizationId, subscriptionId: id, planId: d.planId, planName: d.planName, ...(d.planVersion ? { planVersion: d.planVersion } : {}), seats: d.seats, unitAmount: d.unitAmount, currency: d.currency, renewsAt: d.periodEnd, renews: true };
+        }
         case 'billing.subscription.seats_changed':
           return current && event.data.effective === 'now' ? { ...current, seats: event.data.to } : current;
-        case 'billing.subscription.plan_changed':
-          return current && event.data.effective === 'now' ? { ...current, planName: event.data.toPlanName } : current;
+        case 'billing.subscription.plan_changed': {
+          if (!current || event.data.effective !== 'now') return current;
+          const { planVersion: _previous, ...rest } = current;
+          return { ...rest, planId: event.data.toPlanId, planName: event.data.toPlanName, unitAmount: event.data.unitAmount, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}) };
+        }
         case 'billing.subscription.cancellation_scheduled':
         case 'billing.subscription.canceled':
           return current && { ...current, renews: false };

@@ -6,6 +6,7 @@ import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucke
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
 import type { IncludedUsage } from './usageQuotas.ts';
+import { usagePlansProjection } from '../projections/usagePlansProjection.ts';
 
 export const usagePeriodStream = (organizationId: string) => `usageperiod-${organizationId}`;
 
@@ -27,11 +28,29 @@ async function rollupsCaughtUp(ctx: ServiceContext): Promise<void> {
   if (head) await rollupsSubscription(ctx).waitFor(head, 60_000);
 }
 
+/**
+ * What the year's plan includes, at the version it was sold at. Not in this service's copy of the catalogue:
+ * the copy is let catch up with the log first (it lags on Kafka); still not there after that, the plan was never
+ * in the catalogue (sold before this release from a plans file that dropped it) and the year is unpriced, as it
+ * was then. A copy that cannot catch up in time: PlanNotKnownError, the close waits for a later pass.
+ */
+async function includedInYear(ctx: ServiceContext, included: IncludedUsage, period: { periodStart: string; planId: string; planVersion?: number }): Promise<Record<string, number>> {
+  const found = await included(period.planId, period.periodStart, period.planVersion);
+  if (found) return found;
+  const plans = ctx.subscriptions.list().find((s) => s.name === usagePlansProjection.name);
+  const head = await ctx.store.headPosition();
+  if (plans && head && !(await plans.waitFor(head, 5_000).then(() => true, () => false))) throw new PlanNotKnownError(period.planId);
+  const late = await included(period.planId, period.periodStart, period.planVersion);
+  if (late) return late;
+  ctx.log.warn({ planId: period.planId, planVersion: period.planVersion ?? null }, 'a subscription year\'s plan is not in the catalogue: its usage is not priced');
+  return {};
+}
+
 /** Each meter's total over [start, end) from the hourly rollups. */
-export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string }, included: IncludedUsage, only?: Set<string>): Promise<PeriodTotal[]> {
+export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string; planVersion?: number }, included: IncludedUsage, only?: Set<string>): Promise<PeriodTotal[]> {
   const zone = await organizationZone(ctx, organizationId);
   const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.endsAt, zone)];
-  const amounts = included(period.planId) ?? {};
+  const amounts = await includedInYear(ctx, included, period);
   const totals: PeriodTotal[] = [];
   for (const meter of await metersOf(ctx, organizationId)) {
     if (only && !only.has(meter.key)) continue;
@@ -39,6 +58,14 @@ export async function periodTotals(ctx: ServiceContext, organizationId: string, 
     totals.push({ meter: meter.key, aggregation: meter.aggregation, total: aggregate(meter, buckets), included: amounts[meter.key] ?? null });
   }
   return totals;
+}
+
+/** The plan of a period is not (yet) in this service's copy of the catalogue: closing waits for it. */
+export class PlanNotKnownError extends Error {
+  constructor(planId: string) {
+    super(`plan ${planId} is not in usage's copy of the catalogue (yet)`);
+    this.name = 'PlanNotKnownError';
+  }
 }
 
 /**
@@ -51,8 +78,16 @@ export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsa
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
     if (Date.parse(period.endsAt) + grace * 60_000 > at.getTime()) continue;
     await rollupsCaughtUp(ctx);
-    const totals = await periodTotals(ctx, period.organizationId, period, included);
-    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, totals };
+    let totals: PeriodTotal[];
+    try {
+      totals = await periodTotals(ctx, period.organizationId, period, included);
+    } catch (err) {
+      // Closed on a later pass; the other organizations' years close now.
+      if (!(err instanceof PlanNotKnownError)) throw err;
+      ctx.log.warn({ organizationId: period.organizationId, planId: period.planId }, err.message);
+      continue;
+    }
+    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), totals };
     const key = `usage-period-closed:${period.organizationId}:${period.periodStart}`;
     const streamId = usagePeriodStream(period.organizationId);
     try {
@@ -212,12 +247,12 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
       if (delta === 0 || billed.adjusted.has(`${stored.id}|${meter}`)) continue;
       now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total: (billed.totals.get(meter) ?? 0) + delta, included: null });
     }
-    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId }, included, new Set(recomputed.map((m) => m.key)))));
+    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}) }, included, new Set(recomputed.map((m) => m.key)))));
     for (const t of now) {
       const previous = billed.totals.get(t.meter) ?? null;
       if (previous === t.total) continue;
       const id = deterministicUuid(`usage-adjustment:${stored.id}:${period.periodStart}:${t.meter}`);
-      const data = { periodStart: period.periodStart, periodEnd: period.periodEnd, planId: period.planId, meter: t.meter, previousTotal: previous, total: t.total, delta: (t.total ?? 0) - (previous ?? 0), sourceEventId: stored.id };
+      const data = { periodStart: period.periodStart, periodEnd: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), meter: t.meter, previousTotal: previous, total: t.total, delta: (t.total ?? 0) - (previous ?? 0), sourceEventId: stored.id };
       await ctx.store.append(usagePeriodStream(organizationId), [{ id, type: 'usage.adjustment.recorded', data, occurredAt: stored.occurredAt, organizationId, causationId: stored.id, correlationId: stored.correlationId }], { expectedVersion: 'any' });
       billed.totals.set(t.meter, t.total);
     }

@@ -7,7 +7,11 @@ import { usagePeriods, type UsagePeriodView } from '../projections/usagePeriodPr
 import { metersOf, organizationZone } from './usageCommands.ts';
 
 /** What a plan includes per meter (from the plan catalogue); null for an unknown plan. */
-export type IncludedUsage = (planId: string) => Record<string, number> | null;
+/**
+ * What a plan includes per meter in a subscription year: at the price version the year was sold at (or, for a
+ * year sold before versions were recorded, the one in effect when it began); null: not in this service's copy.
+ */
+export type IncludedUsage = (planId: string, yearStart: string, planVersion?: number) => Promise<Record<string, number> | null>;
 
 export interface MeterQuota {
   meter: string;
@@ -30,7 +34,7 @@ const THRESHOLDS = [80, 100] as const;
 /** Use of each meter the plan includes, over the current subscription year up to now. */
 export async function quotasOf(ctx: ServiceContext, organizationId: string, included: IncludedUsage, at: Date = ctx.now()): Promise<Quotas | null> {
   const period = await ctx.readStore.get<UsagePeriodView>(usagePeriods, organizationId);
-  const amounts = period?.active ? included(period.planId) : null;
+  const amounts = period?.active ? await included(period.planId, period.periodStart, period.planVersion) : null;
   if (!period || !amounts) return null;
   const meters = await metersOf(ctx, organizationId);
   const zone = await organizationZone(ctx, organizationId);

@@ -4,6 +4,8 @@ import { updateOnce, type Document, type Projection } from '@curbmap/eventsourci
 /** The organization's current subscription year and plan, as usage measures quotas against them. */
 export interface UsagePeriodView extends Document {
   planId: string;
+  /** The plan's price version the year was sold at (absent: sold before price versions). */
+  planVersion?: number;
   periodStart: string;
   periodEnd: string;
   active: boolean;
@@ -12,6 +14,7 @@ export interface UsagePeriodView extends Document {
 /** Every subscription year, until its usage is closed (then with its totals). */
 export interface PeriodHistoryView extends Document {
   planId: string;
+  planVersion?: number;
   periodStart: string;
   periodEnd: string;
   /** When the year's usage stops accruing: its end, or an earlier cancellation. */
@@ -45,16 +48,22 @@ export const usagePeriodProjection: Projection = {
       case 'billing.subscription.activated':
       case 'billing.subscription.renewed': {
         const { planId, periodStart, periodEnd } = event.data;
-        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, () => ({ id: organizationId, organizationId, planId, periodStart, periodEnd, active: true }));
-        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(periodStart), stored, (h) => h ?? { id: history(periodStart), organizationId, planId, periodStart, periodEnd, endsAt: periodEnd, closed: false, totals: null, adjustments: [] });
+        const sold = event.data.planVersion ? { planVersion: event.data.planVersion } : {};
+        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, () => ({ id: organizationId, organizationId, planId, ...sold, periodStart, periodEnd, active: true }));
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(periodStart), stored, (h) => h ?? { id: history(periodStart), organizationId, planId, ...sold, periodStart, periodEnd, endsAt: periodEnd, closed: false, totals: null, adjustments: [] });
         return;
       }
       case 'billing.subscription.plan_changed': {
         if (event.data.effective !== 'now') return;
         const current = await tx.get<UsagePeriodView>(usagePeriods, organizationId);
         if (!current) return;
-        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, (c) => (c ? { ...c, planId: event.data.toPlanId } : null));
-        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(current.periodStart), stored, (h) => (h ? { ...h, planId: event.data.toPlanId } : null));
+        // The new plan's version for the rest of the year (absent on changes written before price versions).
+        const changed = <V extends { planId: string; planVersion?: number }>(v: V): V => {
+          const { planVersion: _previous, ...rest } = v;
+          return { ...rest, planId: event.data.toPlanId, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}) } as V;
+        };
+        await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, (c) => (c ? changed(c) : null));
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(current.periodStart), stored, (h) => (h ? changed(h) : null));
         return;
       }
       case 'billing.subscription.canceled': {

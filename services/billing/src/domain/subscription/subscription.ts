@@ -29,6 +29,8 @@ export interface PlanPrice {
   tier: number;
   /** Per seat per year in the subscription's currency. */
   unitAmount: number;
+  /** The plan's price version this price is from (absent: sold before price versions). */
+  version?: number;
 }
 
 /** `pending`: asked of the provider (Stripe), not confirmed yet; `incomplete`: waiting for the first card payment. */
@@ -41,6 +43,8 @@ export interface Subscription {
   planName: string;
   seats: number;
   unitAmount: number;
+  /** The plan's price version the current year was sold at (absent: sold before price versions). */
+  planVersion?: number;
   currency: string;
   timeZone: string;
   collectionMethod: SubscriptionTerms['collectionMethod'];
@@ -84,6 +88,7 @@ export function evolveSubscription(state: SubscriptionState, event: Subscription
       planName: d.planName,
       seats: d.seats,
       unitAmount: d.unitAmount,
+      ...(d.planVersion ? { planVersion: d.planVersion } : {}),
       currency: d.currency,
       timeZone: d.timeZone,
       collectionMethod: d.collectionMethod,
@@ -110,12 +115,18 @@ export function evolveSubscription(state: SubscriptionState, event: Subscription
       return { ...state, pending: event.data.to === state.seats ? (rest.plan ? rest : null) : { ...rest, seats: event.data.to } };
     }
     case 'billing.subscription.plan_changed': {
-      const plan = { planId: event.data.toPlanId, name: event.data.toPlanName, unitAmount: event.data.unitAmount };
-      if (event.data.effective === 'now') return { ...state, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, pending: state.pending?.seats ? { seats: state.pending.seats } : null };
+      const plan = { planId: event.data.toPlanId, name: event.data.toPlanName, unitAmount: event.data.unitAmount, ...(event.data.planVersion ? { version: event.data.planVersion } : {}) };
+      if (event.data.effective === 'now') {
+        const { planVersion: _previous, ...rest } = state;
+        return { ...rest, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), pending: state.pending?.seats ? { seats: state.pending.seats } : null };
+      }
       return { ...state, pending: event.data.toPlanId === state.planId ? (state.pending?.seats ? { seats: state.pending.seats } : null) : { ...state.pending, plan } };
     }
     case 'billing.subscription.renewed':
-      return { ...state, planId: event.data.planId, planName: event.data.planName, seats: event.data.seats, unitAmount: event.data.unitAmount, periodIndex: state.periodIndex + 1, period: { start: event.data.periodStart, end: event.data.periodEnd }, pending: null };
+    {
+      const { planVersion: _previous, ...rest } = state;
+      return { ...rest, planId: event.data.planId, planName: event.data.planName, seats: event.data.seats, unitAmount: event.data.unitAmount, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}), periodIndex: state.periodIndex + 1, period: { start: event.data.periodStart, end: event.data.periodEnd }, pending: null };
+    }
     case 'billing.subscription.cancellation_scheduled':
       return { ...state, cancelAtPeriodEnd: true };
     case 'billing.subscription.cancellation_unscheduled':

@@ -14,7 +14,11 @@ export type CreateSubscription = Command<'CreateSubscription', Omit<Subscription
 export type ChangeSubscription = Command<'ChangeSubscription', { seats: number } | { plan: PlanPrice; currentTier: number }>;
 export type CancelSubscription = Command<'CancelSubscription', { atPeriodEnd: boolean }>;
 export type ReactivateSubscription = Command<'ReactivateSubscription', Record<string, never>>;
-export type RenewSubscription = Command<'RenewSubscription', Record<string, never>>;
+/**
+ * `price`: the renewing plan's price for the new year when its renewal policy moves renewals to the current
+ * version (the scheduler reads it); without it the year keeps the price it had (or the pending plan's).
+ */
+export type RenewSubscription = Command<'RenewSubscription', { price?: Omit<PlanPrice, 'tier'> }>;
 export type MarkPastDue = Command<'MarkPastDue', { invoiceId: string; dueAt: string }>;
 export type MarkUnpaid = Command<'MarkUnpaid', { invoiceId: string }>;
 export type RecoverSubscription = Command<'RecoverSubscription', { invoiceId: string }>;
@@ -82,7 +86,7 @@ function decideChange(command: ChangeSubscription, s: Subscription, now: string)
   }
   const plan = command.data.plan;
   if (plan.planId === (s.pending?.plan?.planId ?? s.planId)) return [];
-  const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount };
+  const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}) };
   if (plan.tier > command.data.currentTier) {
     const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: s.seats, unitAmount: plan.unitAmount, label: plan.name }, s.period, now);
     return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'now', effectiveAt: now, amount, lines } }];
@@ -112,7 +116,7 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         const awaitingPayment = d.provider === 'stripe' && d.collectionMethod === 'charge_automatically';
         const started: SubscriptionEvent = {
           type: awaitingPayment ? 'billing.subscription.created' : 'billing.subscription.activated',
-          data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
+          data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
         };
         return throughProvider({ ...d, planId: plan.planId }, requestIdFor(command), 'start', [started]);
       }
@@ -158,13 +162,15 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         const s = state;
         if (s.cancelAtPeriodEnd) return [{ type: 'billing.subscription.canceled', data: { subscriptionId: s.subscriptionId, canceledAt: s.period.end, reason: 'period_end' } }];
         const seats = s.pending?.seats ?? s.seats;
-        const plan = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount };
+        const renewing = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
+        const repriced = command.data.price;
+        const plan = repriced && repriced.planId === renewing.planId ? repriced : renewing;
         const period = annualPeriod(s.anchor, s.timeZone, s.periodIndex + 1);
         const lines = fullYear(seats, plan, period);
         return [
           {
             type: 'billing.subscription.renewed',
-            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines, terms: chargeTermsOf(s) },
+            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines, terms: chargeTermsOf(s) },
           },
         ];
       }
