@@ -158,6 +158,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw['KAFKA_BROKERS'] && !raw['DATABASE_URL']) problems.push('KAFKA_BROKERS needs DATABASE_URL: the services of a distributed installation share one store');
   if (raw['S3_URL'] && !raw['S3_BUCKET']) problems.push('S3_URL needs S3_BUCKET: the bucket that exports and invoice PDFs go to');
   if (raw['SERVICE_URLS'] && !raw['CURBMAP_INTERNAL_SECRET']) problems.push('SERVICE_URLS needs CURBMAP_INTERNAL_SECRET, shared with the services, to sign what the gateway forwards');
+  // A notice a year or more ahead would go right after the renewal before.
+  if (String(raw['CURBMAP_RENEWAL_NOTICE_DAYS'] ?? '').split(',').some((d) => Number(d) > 364)) problems.push('CURBMAP_RENEWAL_NOTICE_DAYS: each at most 364 days before the renewal');
   const remittance = remittanceOf(raw, problems);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {

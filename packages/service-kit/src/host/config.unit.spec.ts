@@ -29,6 +29,7 @@ describe('configuration', () => {
     const config = loadConfig({ PORT: '9090', CURBMAP_DATA_DIR: '/var/lib/curbmap', LOG_LEVEL: 'debug', CURBMAP_SEED_DEMO: 'false', CURBMAP_ADMIN_TOKEN: 'x'.repeat(32), USAGE_CLOSE_INTERVAL_SECONDS: '86400', CURBMAP_RENEWAL_NOTICE_DAYS: '7,60,7' });
     expect(config).toMatchObject({ port: 9090, dataDir: '/var/lib/curbmap', logLevel: 'debug', seedDemo: false, adminToken: 'x'.repeat(32), usageCloseIntervalMs: 86_400_000, renewalNoticeDays: [60, 7] });
     expect(() => loadConfig({ CURBMAP_RENEWAL_NOTICE_DAYS: '0,7' })).toThrow(/CURBMAP_RENEWAL_NOTICE_DAYS/);
+    expect(() => loadConfig({ CURBMAP_RENEWAL_NOTICE_DAYS: '365' })).toThrow(/at most 364/);
   });
 
   it('reads SERVICE_URLS with several processes for a service, in the order given', () => {

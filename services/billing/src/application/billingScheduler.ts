@@ -1,4 +1,5 @@
-import type { StreamWrite } from '@curbmap/eventsourcing';
+import { DomainError, type StreamWrite } from '@curbmap/eventsourcing';
+import { EventValidationError } from '@curbmap/contracts';
 import { periodicPass, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
@@ -15,17 +16,22 @@ export interface BillingScheduler {
 }
 
 /**
- * The renewing plan's price for the new year when its renewal policy is `current_price`: the version in effect
- * when the year begins (null: the policy keeps the price, or that version does not sell in the currency).
+ * The renewing plan's price for the new year: under `current_price`, the version in effect when the year begins;
+ * under `keep_price` (the default), the price the subscription has, with the version it was sold at (for one sold
+ * before versions were recorded, the version in effect when its year began), so usage prices the new year at the
+ * version its seats are charged at.
  */
 export async function renewalPrice(ctx: ServiceContext, s: Subscription): Promise<Omit<PlanPrice, 'tier'> | null> {
-  const renewing = s.pending?.plan ?? { planId: s.planId, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
+  const renewing = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
   const plans = billingPlans(ctx);
-  if ((await plans.renewalPolicy(renewing.planId)) !== 'current_price') return null;
-  const current = await plans.at(renewing.planId, s.period.end);
-  const unitAmount = current?.seatPrices[s.currency];
-  if (!current || unitAmount === undefined || current.version === renewing.version) return null;
-  return { planId: current.id, name: current.name, unitAmount, version: current.version };
+  if ((await plans.renewalPolicy(renewing.planId)) === 'current_price') {
+    const current = await plans.at(renewing.planId, s.period.end);
+    const unitAmount = current?.seatPrices[s.currency];
+    if (current && unitAmount !== undefined) return { planId: current.id, name: current.name, unitAmount, version: current.version };
+  }
+  if (renewing.version) return null; // the decider keeps it as recorded
+  const sold = await plans.ofYear(renewing.planId, s.period.start);
+  return sold ? { ...renewing, version: sold.version } : null;
 }
 
 /**
@@ -48,18 +54,25 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
     };
     for (const status of ['active', 'past_due', 'unpaid'] as const) {
       for (const sub of await ctx.readStore.find<SubscriptionView>(C.subscriptions, { status, periodEnd: { $lte: at } })) {
-        // Catch up period by period (a platform down for two years renews twice).
-        let periodEnd = sub.periodEnd;
-        let state: SubscriptionState = sub.state;
-        while (Date.parse(periodEnd) <= now.getTime()) {
-          const price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state);
-          const result: Awaited<ReturnType<typeof runSubscriptionCommand>> = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: price ? { price } : {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
-          if (result.events.length === 0) break;
-          if (!result.replayed) renewed += 1;
-          const next = result.state.status === 'none' || result.state.status === 'canceled' ? null : result.state.period.end;
-          if (!next) break;
-          state = result.state;
-          periodEnd = next;
+        try {
+          // Catch up period by period (a platform down for two years renews twice).
+          let periodEnd = sub.periodEnd;
+          let state: SubscriptionState = sub.state;
+          while (Date.parse(periodEnd) <= now.getTime()) {
+            const price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state);
+            const result: Awaited<ReturnType<typeof runSubscriptionCommand>> = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: price ? { price } : {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
+            if (result.events.length === 0) break;
+            if (!result.replayed) renewed += 1;
+            const next = result.state.status === 'none' || result.state.status === 'canceled' ? null : result.state.period.end;
+            if (!next) break;
+            state = result.state;
+            periodEnd = next;
+          }
+        } catch (err) {
+          // One subscription that cannot renew (an amount its event refuses, say) does not hold up the others;
+          // a store out of reach fails the pass as before.
+          if (!(err instanceof EventValidationError || err instanceof DomainError)) throw err;
+          log.error({ err, organizationId: sub.organizationId }, 'renewal failed; retried on the next pass');
         }
       }
     }

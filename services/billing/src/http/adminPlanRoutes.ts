@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { PLATFORM_ORGANIZATION_ID, planIdSchema, planTermsProperties, planTermsRequired, planVersionedSchema, renewalPolicies, type Plan, type PlanVersion, type RenewalPolicy } from '@curbmap/contracts';
+import { PLATFORM_ORGANIZATION_ID, planIdSchema, planTermsProperties, planTermsRequired, planVersionedSchema, renewalPolicies, type Plan, type RenewalPolicy } from '@curbmap/contracts';
 import { commandMetadata, inputSchemas, notFound, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { addPriceVersion, createPlan, setRenewalPolicy } from '../application/planCommands.ts';
 import type { PlanTerms } from '../domain/plan/planDecider.ts';
@@ -65,7 +65,7 @@ export async function adminPlanRoutes(fastify: FastifyInstance, ctx: ServiceCont
     config: { auth: 'admin' },
     schema: {
       summary: "Change a plan's price from a date: a new price version",
-      description: "The version holds the plan's whole terms (seat prices, included usage, overage), taking effect at effectiveFrom (now or later, after the previous version's). Subscriptions sold or changed from then on are sold at it; what was already sold or invoiced keeps its terms. Usage is priced at the version in effect when its subscription year began.",
+      description: "The version holds the plan's whole terms (seat prices, included usage, overage), taking effect at effectiveFrom (now or later, after the previous version's). Subscriptions sold or changed from then on are sold at it and record it; what was already sold or invoiced keeps its terms. A year's included usage and overage are priced at the version its subscription records. Every currency the previous version sold in must be priced, with an overage price per meter.",
       tags,
       security,
       params: { type: 'object', required: ['planId'], properties: { planId: planIdSchema } },
@@ -86,7 +86,7 @@ export async function adminPlanRoutes(fastify: FastifyInstance, ctx: ServiceCont
     config: { auth: 'admin' },
     schema: {
       summary: "Set what a plan's renewals do after a price change: keep the price sold (grandfathered) or move to the current version",
-      description: 'Applies to renewals from now on; each renewal records the version it was made at. With current_price, the renewal notice (30 and 7 days before) states the old and the new price.',
+      description: 'Applies to renewals from now on; each renewal records the version it was made at. With current_price, the renewal notice (CURBMAP_RENEWAL_NOTICE_DAYS before, by default 30 and 7 days) states the old and the new price. Stripe-collected subscriptions renew at the price Stripe holds.',
       tags,
       security,
       params: { type: 'object', required: ['planId'], properties: { planId: planIdSchema } },

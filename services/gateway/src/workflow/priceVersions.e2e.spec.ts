@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ const { id: _id, ...cityTerms } = city;
 /** City's terms from version 2 on: a dearer seat, and fewer API requests included. */
 const raised = { ...cityTerms, seatPrices: { ...city.seatPrices, USD: 400_000 }, includedUsage: { ...city.includedUsage, api_requests: 8_000_000 } };
 
-function call(method: 'GET' | 'POST' | 'PUT', url: string, headers: Record<string, string>, payload?: object) {
+function call(method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, headers: Record<string, string>, payload?: object) {
   return p!.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
 }
 
@@ -145,6 +146,15 @@ describe('plans: operator-managed price versions', () => {
     sink = new SmtpSink();
     p = await startTestPlatform({ now: () => clock, modules: { smtpUrl: await sink.listen(), renewalReminderIntervalMs: 3_600_000 } });
     const keeps = await subscribedOrganization('Keeps City');
+    // Sold before price versions were recorded: its events name no version.
+    const legacy = await p.createOrganization('Legacy City', { currency: 'USD' });
+    const legacyHeaders = { authorization: `Bearer ${legacy.apiKey}` };
+    const year = { periodStart: '2027-03-10T06:00:00.000Z', periodEnd: '2028-03-10T06:00:00.000Z' };
+    await p.ctx.store.append(`subscription-${legacy.id}`, [{
+      id: randomUUID(), type: 'billing.subscription.activated', occurredAt: clock.toISOString(), organizationId: legacy.id,
+      data: { subscriptionId: randomUUID(), planId: 'city', planName: 'City', seats: 2, currency: 'USD', unitAmount: 360_000, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: null, timeZone: 'America/Chicago', provider: 'manual', providerSubscriptionId: null, ...year, amount: 720_000, lines: [{ description: '2 × City (annual)', quantity: 2, unitAmount: 360_000, amount: 720_000, ...year }] },
+    }], { expectedVersion: 'no_stream' });
+    await p.settle();
     clock = new Date('2027-04-20T15:00:00Z');
     const moves = await subscribedOrganization('Moves City');
     // City's price rises from June on: both were sold at version 1.
@@ -153,12 +163,15 @@ describe('plans: operator-managed price versions', () => {
 
     // The default (keep_price): the renewal keeps the price and the version it was sold at, and so does usage.
     clock = new Date('2028-03-10T12:00:00Z');
-    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ renewed: 1 });
+    expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ renewed: 2 });
     await p.settle();
     expect((await call('GET', '/v1/subscription', keeps.headers)).json()).toMatchObject({ unitAmount: 360_000, planVersion: 1, currentPeriodStart: '2028-03-10T06:00:00.000Z' });
+    // The one sold before versions keeps its price too, and now records the version that price is (not June's).
+    expect((await call('GET', '/v1/subscription', legacyHeaders)).json()).toMatchObject({ unitAmount: 360_000, planVersion: 1 });
     expect((await call('GET', '/v1/invoices', keeps.headers)).json().data.map((i: { total: number }) => i.total)).toEqual([720_000, 720_000]);
     const included = async (headers: Record<string, string>) => ((await call('GET', '/v1/usage/quotas', headers)).json().meters as { meter: string; included: number }[]).find((m) => m.meter === 'api_requests')!.included;
     expect(await included(keeps.headers)).toBe(10_000_000);
+    expect(await included(legacyHeaders)).toBe(10_000_000);
 
     // Renewals move to the current version from now on; only the operator says so.
     expect((await call('GET', '/v1/admin/plans/city', admin)).json().renewalPolicy).toBe('keep_price');
@@ -186,5 +199,21 @@ describe('plans: operator-managed price versions', () => {
     expect(await included(moves.headers)).toBe(8_000_000);
     // The subscription that renewed before keeps its year as sold.
     expect(await included(keeps.headers)).toBe(10_000_000);
+  });
+
+  it('tells of a downgrade waiting for the renewal in the renewal notice: the plan and the price that renew', async () => {
+    let clock = new Date('2027-03-10T15:00:00Z');
+    sink = new SmtpSink();
+    p = await startTestPlatform({ now: () => clock, modules: { smtpUrl: await sink.listen(), renewalReminderIntervalMs: 3_600_000 } });
+    const org = await subscribedOrganization('Shrinking City');
+    const down = await call('PATCH', '/v1/subscription', org.headers, { planId: 'starter' });
+    expect(down.statusCode, down.body).toBe(200);
+    expect(down.json().change).toMatchObject({ effective: 'renewal' });
+    await p.settle();
+    clock = new Date('2028-02-10T12:00:00Z');
+    expect(await p.modules.invoice.notifications!.remindRenewals(clock)).toBe(1);
+    const notice = await mailWithSubject('Your CurbMap subscription renews in 30 days');
+    expect(notice.text).toContain('Your Starter subscription (2 seats) renews on');
+    expect(notice.text).toContain('Its price changes from $3,600.00 to $1,200.00 per seat per year.');
   });
 });

@@ -28,18 +28,20 @@ export interface NotificationProcess extends Running {
 }
 
 /**
- * What the renewal will charge per seat, beside what the year costs now: the same price when the plan keeps
- * prices at renewal (its default), the version in effect at the renewal when it moves them to the current one.
+ * What the renewal will charge per seat, beside what the year costs now, as billing's scheduler prices it: the
+ * plan that renews (a pending downgrade's, else the current one) at its price, or, when that plan moves renewals
+ * to the current version, at the version in effect at the renewal. Stripe renews at the price it holds.
  */
-async function renewalPriceOf(plans: PlanReader, r: RenewalView): Promise<{ currency?: string; unitAmount?: number; renewalUnitAmount?: number; priceChanges?: boolean }> {
+async function renewalPriceOf(plans: PlanReader, r: RenewalView): Promise<{ planName?: string; currency?: string; unitAmount?: number; renewalUnitAmount?: number; priceChanges?: boolean }> {
   if (r.unitAmount === undefined || !r.currency) return {};
-  let renewalUnitAmount = r.unitAmount;
-  if ((await plans.renewalPolicy(r.planId)) === 'current_price') {
-    const current = await plans.at(r.planId, r.renewsAt);
+  const renewing = r.pendingPlan ?? { planId: r.planId, name: r.planName, unitAmount: r.unitAmount };
+  let renewalUnitAmount = renewing.unitAmount;
+  if (r.provider !== 'stripe' && (await plans.renewalPolicy(renewing.planId)) === 'current_price') {
+    const current = await plans.at(renewing.planId, r.renewsAt);
     const price = current?.seatPrices[r.currency];
-    if (current && price !== undefined && current.version !== r.planVersion) renewalUnitAmount = price;
+    if (current && price !== undefined) renewalUnitAmount = price;
   }
-  return { currency: r.currency, unitAmount: r.unitAmount, renewalUnitAmount, priceChanges: renewalUnitAmount !== r.unitAmount };
+  return { planName: renewing.name, currency: r.currency, unitAmount: r.unitAmount, renewalUnitAmount, priceChanges: renewalUnitAmount !== r.unitAmount };
 }
 
 /** Requests a notification once per cause: its id derives from the cause, so a redelivery finds it requested. */

@@ -130,6 +130,8 @@ async function planOfYear(ctx: ServiceContext, plans: PlanReader, year: { planId
   const copy = ctx.subscriptions.list().find((s) => s.name === invoicePlansProjection.name);
   if (copy && head) await copy.waitFor(head, 10_000);
   const late = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
+  // A recorded version, or a copy that holds no plan at all (billing has not seeded yet): it will come; retried.
+  if (!late && (year.planVersion !== undefined || (await plans.all()).length === 0)) throw new Error(`plan ${year.planId} (version ${year.planVersion ?? 'unrecorded'}) is not in invoice's copy of the catalogue yet`);
   if (!late) ctx.log.warn({ planId: year.planId, planVersion: year.planVersion ?? null }, 'a closed year\'s plan is not in the catalogue: its usage is not invoiced');
   return late;
 }

@@ -121,6 +121,10 @@ export interface RenewalView extends Document {
   /** Per seat per year now, in the subscription's currency. */
   unitAmount: number;
   currency: string;
+  /** Who renews it: Stripe renews on its own clock at the price it holds (no renewal policy applies). */
+  provider?: string;
+  /** A plan change waiting for the renewal (a downgrade): what renews. */
+  pendingPlan?: { planId: string; name: string; unitAmount: number; version?: number } | null;
   renewsAt: string;
   /** A subscription set to cancel at its period's end, or canceled, does not renew. */
   renews: boolean;
@@ -142,12 +146,17 @@ export const renewalsProjection: Projection = {
         case 'billing.subscription.activated':
         case 'billing.subscription.renewed': {
           const d = event.data;
-          return { id, organizationId: stored.organizationId, subscriptionId: id, planId: d.planId, planName: d.planName, ...(d.planVersion ? { planVersion: d.planVersion } : {}), seats: d.seats, unitAmount: d.unitAmount, currency: d.currency, renewsAt: d.periodEnd, renews: true };
+          const provider = event.type === 'billing.subscription.activated' ? event.data.provider : current?.provider;
+          return { id, organizationId: stored.organizationId, subscriptionId: id, planId: d.planId, planName: d.planName, ...(d.planVersion ? { planVersion: d.planVersion } : {}), seats: d.seats, unitAmount: d.unitAmount, currency: d.currency, ...(provider ? { provider } : {}), pendingPlan: null, renewsAt: d.periodEnd, renews: true };
         }
         case 'billing.subscription.seats_changed':
           return current && event.data.effective === 'now' ? { ...current, seats: event.data.to } : current;
         case 'billing.subscription.plan_changed': {
-          if (!current || event.data.effective !== 'now') return current;
+          if (!current) return current;
+          if (event.data.effective !== 'now') {
+            const d = event.data;
+            return { ...current, pendingPlan: d.toPlanId === current.planId ? null : { planId: d.toPlanId, name: d.toPlanName, unitAmount: d.unitAmount, ...(d.planVersion ? { version: d.planVersion } : {}) } };
+          }
           const { planVersion: _previous, ...rest } = current;
           return { ...rest, planId: event.data.toPlanId, planName: event.data.toPlanName, unitAmount: event.data.unitAmount, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}) };
         }

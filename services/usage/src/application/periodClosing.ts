@@ -1,4 +1,4 @@
-import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
+import { PLATFORM_ORGANIZATION_ID, type MeterDefinition, type PeriodTotal, type UsageEvent, type UsageItem } from '@curbmap/contracts';
 import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
@@ -32,9 +32,11 @@ async function rollupsCaughtUp(ctx: ServiceContext): Promise<void> {
  * What the year's plan includes, at the version it was sold at. Not in this service's copy of the catalogue:
  * the copy is let catch up with the log first (it lags on Kafka); still not there after that, the plan was never
  * in the catalogue (sold before this release from a plans file that dropped it) and the year is unpriced, as it
- * was then. A copy that cannot catch up in time: PlanNotKnownError, the close waits for a later pass.
+ * was then; but not for a version the year records, nor while the copy holds no plan (a first start before
+ * billing seeded): those come. A copy that cannot catch up in time: PlanNotKnownError, a later pass closes it.
  */
 async function includedInYear(ctx: ServiceContext, included: IncludedUsage, period: { periodStart: string; planId: string; planVersion?: number }): Promise<Record<string, number>> {
+  const hasAnyPlan = async () => (await ctx.readStore.count(usagePlansProjection.collections[0]!, { organizationId: PLATFORM_ORGANIZATION_ID })) > 0;
   const found = await included(period.planId, period.periodStart, period.planVersion);
   if (found) return found;
   const plans = ctx.subscriptions.list().find((s) => s.name === usagePlansProjection.name);
@@ -42,6 +44,8 @@ async function includedInYear(ctx: ServiceContext, included: IncludedUsage, peri
   if (plans && head && !(await plans.waitFor(head, 5_000).then(() => true, () => false))) throw new PlanNotKnownError(period.planId);
   const late = await included(period.planId, period.periodStart, period.planVersion);
   if (late) return late;
+  // A recorded version, or a copy that holds no plan at all (billing has not seeded yet): it will come.
+  if (period.planVersion !== undefined || !(await hasAnyPlan())) throw new PlanNotKnownError(period.planId);
   ctx.log.warn({ planId: period.planId, planVersion: period.planVersion ?? null }, 'a subscription year\'s plan is not in the catalogue: its usage is not priced');
   return {};
 }

@@ -52,7 +52,7 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
         {
           type: 'billing.subscription.activated',
           data: {
-            subscriptionId, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, currency, unitAmount: d.plan.unitAmount, collectionMethod, daysUntilDue, poNumber, timeZone,
+            subscriptionId, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, currency, unitAmount: d.plan.unitAmount, ...sameVersion(state, d.plan), collectionMethod, daysUntilDue, poNumber, timeZone,
             provider, providerSubscriptionId, periodStart: d.period.start, periodEnd: d.period.end, amount, lines: [],
           },
         },
@@ -67,7 +67,7 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
     const amount = d.seats * d.plan.unitAmount;
     out.push({
       type: 'billing.subscription.renewed',
-      data: { ...base, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, unitAmount: d.plan.unitAmount, currency: state.currency, periodStart: d.period.start, periodEnd: d.period.end, amount, lines: [], terms },
+      data: { ...base, planId: d.plan.planId, planName: d.plan.name, seats: d.seats, unitAmount: d.plan.unitAmount, ...sameVersion(state, d.plan), currency: state.currency, periodStart: d.period.start, periodEnd: d.period.end, amount, lines: [], terms },
     });
   } else {
     // The provider invoices its own prorations: our events record the change with no amount of their own.
@@ -92,4 +92,9 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
   }
   out.push(synced);
   return out;
+}
+
+/** Stripe bills the plan and price we sold: the version the subscription records stays (another price: unknown). */
+function sameVersion(state: { planId: string; unitAmount: number; planVersion?: number }, plan: { planId: string; unitAmount: number }): { planVersion?: number } {
+  return state.planVersion && plan.planId === state.planId && plan.unitAmount === state.unitAmount ? { planVersion: state.planVersion } : {};
 }
