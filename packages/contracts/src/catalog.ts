@@ -21,11 +21,8 @@ export interface Plan {
   stripePrices?: Record<string, string>;
 }
 
-/**
- * Minor units by upper-case ISO 4217 code. At most 10,000,000 a unit (100,000 USD a seat a year): 100,000 seats
- * at it stay within an event's largest amount.
- */
-const money = { type: 'object', minProperties: 1, propertyNames: { format: 'iso-4217', pattern: '^[A-Z]{3}$' }, additionalProperties: { type: 'integer', minimum: 0, maximum: 10_000_000 } };
+/** Minor units by upper-case ISO 4217 code (what subscriptions are sold in). */
+const money = { type: 'object', minProperties: 1, propertyNames: { format: 'iso-4217', pattern: '^[A-Z]{3}$' }, additionalProperties: { type: 'integer', minimum: 0 } };
 const perMeter = (value: object) => ({ type: 'object', additionalProperties: false, required: [...meters], properties: Object.fromEntries(meters.map((m) => [m, value])) });
 
 /** What a plan is and costs (a catalogue entry, and each price version of it without its id). */

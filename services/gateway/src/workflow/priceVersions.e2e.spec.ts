@@ -31,15 +31,16 @@ function call(method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, headers: Re
   return p!.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
 }
 
-/** The first mail with this subject the sink receives (mails of earlier invoices come first, in no set order). */
-async function mailWithSubject(subject: string) {
+/** The first `count` mails with this subject the sink receives (mails of earlier invoices come first, in no set order). */
+async function mailsWithSubject(subject: string, count: number) {
   for (let i = 0; i < 300; i++) {
-    const found = (await Promise.all(sink!.received.map((m) => simpleParser(m.raw)))).find((m) => m.subject === subject);
-    if (found) return found;
+    const found = (await Promise.all(sink!.received.map((m) => simpleParser(m.raw)))).filter((m) => m.subject === subject);
+    if (found.length >= count) return found;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no mail "${subject}"`);
+  throw new Error(`fewer than ${count} mails "${subject}"`);
 }
+const mailWithSubject = async (subject: string) => (await mailsWithSubject(subject, 1))[0]!;
 
 async function subscribedOrganization(name: string) {
   const org = await p!.createOrganization(name, { currency: 'USD' });
@@ -209,11 +210,18 @@ describe('plans: operator-managed price versions', () => {
     const down = await call('PATCH', '/v1/subscription', org.headers, { planId: 'starter' });
     expect(down.statusCode, down.body).toBe(200);
     expect(down.json().change).toMatchObject({ effective: 'renewal' });
+    // Another downgrades, then upgrades at once: the upgrade drops the waiting downgrade, and the notice says so.
+    const regrets = await subscribedOrganization('Regretting City');
+    expect((await call('PATCH', '/v1/subscription', regrets.headers, { planId: 'starter' })).json().change).toMatchObject({ effective: 'renewal' });
+    expect((await call('PATCH', '/v1/subscription', regrets.headers, { planId: 'enterprise' })).json().change).toMatchObject({ effective: 'now' });
     await p.settle();
     clock = new Date('2028-02-10T12:00:00Z');
-    expect(await p.modules.invoice.notifications!.remindRenewals(clock)).toBe(1);
-    const notice = await mailWithSubject('Your CurbMap subscription renews in 30 days');
-    expect(notice.text).toContain('Your Starter subscription (2 seats) renews on');
-    expect(notice.text).toContain('Its price changes from $3,600.00 to $1,200.00 per seat per year.');
+    expect(await p.modules.invoice.notifications!.remindRenewals(clock)).toBe(2);
+    await p.settle();
+    const texts = (await mailsWithSubject('Your CurbMap subscription renews in 30 days', 2)).map((m) => m.text ?? '');
+    const shrinking = texts.find((t) => t.includes('Starter'))!;
+    expect(shrinking).toContain('Your Starter subscription (2 seats) renews on');
+    expect(shrinking).toContain('Its price changes from $3,600.00 to $1,200.00 per seat per year.');
+    expect(texts.filter((t) => t.includes('Your Enterprise subscription (2 seats) renews on') && !t.includes('price changes'))).toHaveLength(1);
   });
 });

@@ -150,7 +150,8 @@ export const renewalsProjection: Projection = {
           return { id, organizationId: stored.organizationId, subscriptionId: id, planId: d.planId, planName: d.planName, ...(d.planVersion ? { planVersion: d.planVersion } : {}), seats: d.seats, unitAmount: d.unitAmount, currency: d.currency, ...(provider ? { provider } : {}), pendingPlan: null, renewsAt: d.periodEnd, renews: true };
         }
         case 'billing.subscription.seats_changed':
-          return current && event.data.effective === 'now' ? { ...current, seats: event.data.to } : current;
+          // A change Stripe confirms now replaces whatever was waiting for the renewal there.
+          return current && event.data.effective === 'now' ? { ...current, seats: event.data.to, ...(current.provider === 'stripe' ? { pendingPlan: null } : {}) } : current;
         case 'billing.subscription.plan_changed': {
           if (!current) return current;
           if (event.data.effective !== 'now') {
@@ -158,13 +159,15 @@ export const renewalsProjection: Projection = {
             return { ...current, pendingPlan: d.toPlanId === current.planId ? null : { planId: d.toPlanId, name: d.toPlanName, unitAmount: d.unitAmount, ...(d.planVersion ? { version: d.planVersion } : {}) } };
           }
           const { planVersion: _previous, ...rest } = current;
-          return { ...rest, planId: event.data.toPlanId, planName: event.data.toPlanName, unitAmount: event.data.unitAmount, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}) };
+          // As billing's state: a change that takes effect now drops a plan change waiting for the renewal.
+          return { ...rest, planId: event.data.toPlanId, planName: event.data.toPlanName, unitAmount: event.data.unitAmount, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}), pendingPlan: null };
         }
         case 'billing.subscription.cancellation_scheduled':
         case 'billing.subscription.canceled':
           return current && { ...current, renews: false };
         case 'billing.subscription.cancellation_unscheduled':
-          return current && { ...current, renews: true };
+          // Reactivated at Stripe: what was waiting for the renewal there is dropped, as billing's state drops it.
+          return current && { ...current, renews: true, ...(current.provider === 'stripe' ? { pendingPlan: null } : {}) };
         default: {
           const never: never = event;
           return never;

@@ -94,7 +94,12 @@ export function decideProviderSync(command: SyncFromProvider, state: Subscriptio
   return out;
 }
 
-/** Stripe bills the plan and price we sold: the version the subscription records stays (another price: unknown). */
-function sameVersion(state: { planId: string; unitAmount: number; planVersion?: number }, plan: { planId: string; unitAmount: number }): { planVersion?: number } {
-  return state.planVersion && plan.planId === state.planId && plan.unitAmount === state.unitAmount ? { planVersion: state.planVersion } : {};
+/**
+ * Stripe bills the plan and price we sold: the version the subscription records stays, or the waiting plan's when
+ * Stripe renews into it (another plan or price: unknown, none recorded).
+ */
+function sameVersion(state: { planId: string; unitAmount: number; planVersion?: number; pending: { plan?: { planId: string; unitAmount: number; version?: number } } | null }, plan: { planId: string; unitAmount: number }): { planVersion?: number } {
+  if (state.planVersion && plan.planId === state.planId && plan.unitAmount === state.unitAmount) return { planVersion: state.planVersion };
+  const waiting = state.pending?.plan;
+  return waiting?.version && plan.planId === waiting.planId && plan.unitAmount === waiting.unitAmount ? { planVersion: waiting.version } : {};
 }
