@@ -137,11 +137,22 @@ export const planVersionedSchema = {
 
 /**
  * What a renewal does with a subscription sold at an earlier version: `keep_price` (grandfathered: it renews at
- * the price it has, the default) or `current_price` (it renews at the version in effect when the new year begins).
+ * the price it has, the default) or `current_price` (it renews at the version in effect at its last renewal notice: renewalPricedAt).
  */
 export const renewalPolicies = ['keep_price', 'current_price'] as const;
 export type RenewalPolicy = (typeof renewalPolicies)[number];
 export const DEFAULT_RENEWAL_POLICY: RenewalPolicy = 'keep_price';
+
+/** Days before a renewal its notices go (CURBMAP_RENEWAL_NOTICE_DAYS), by default. */
+export const DEFAULT_RENEWAL_NOTICE_DAYS: readonly number[] = [30, 7];
+
+/**
+ * The instant whose version a `current_price` renewal moves to: the last notice before it (its fewest days), so
+ * every price a renewal charges was announced; a version effective later applies from the next renewal.
+ */
+export function renewalPricedAt(renewsAt: string, noticeDays: readonly number[] = DEFAULT_RENEWAL_NOTICE_DAYS): string {
+  return new Date(Date.parse(renewsAt) - Math.min(...noticeDays) * 86_400_000).toISOString();
+}
 
 export const renewalPolicySetSchema = {
   type: 'object',

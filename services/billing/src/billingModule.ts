@@ -24,6 +24,8 @@ export interface BillingModuleOptions {
   provider: PaymentProvider;
   /** How often renewals and overdue invoices are checked. */
   schedulerIntervalMs?: number;
+  /** CURBMAP_RENEWAL_NOTICE_DAYS: a `current_price` renewal moves to the version the last notice announced. */
+  renewalNoticeDays?: readonly number[];
   /** STRIPE_WEBHOOK_SECRET: without it, POST /webhooks/stripe answers 503. */
   webhookSecret?: string | null;
   /** How often missed Stripe events are fetched (default hourly). */
@@ -62,7 +64,7 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
       const processes = startBillingProcesses(ctx);
       const outbox = startProviderOutbox(ctx, options.provider);
       const stripeSync = startStripeSyncProcess(ctx, options.stripeLookup ?? null);
-      const scheduler = startBillingScheduler(ctx, options.schedulerIntervalMs ?? 60_000);
+      const scheduler = startBillingScheduler(ctx, options.schedulerIntervalMs ?? 60_000, options.renewalNoticeDays);
       const reconciliation = options.listStripeEvents ? startStripeReconciliation(ctx, options.listStripeEvents, options.reconcileIntervalMs ?? 3_600_000) : null;
       module.scheduler = scheduler;
       return {

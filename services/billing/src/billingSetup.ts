@@ -9,6 +9,8 @@ import { PlanCatalog } from '@curbmap/contracts';
 export interface BillingSetupOptions {
   plansFile?: string | null;
   billingSchedulerIntervalMs?: number;
+  /** CURBMAP_RENEWAL_NOTICE_DAYS (default 30 and 7). */
+  renewalNoticeDays?: readonly number[];
   /** STRIPE_SECRET_KEY (+ STRIPE_API_BASE): payments through Stripe; manual collection otherwise. */
   stripe?: { secretKey: string; apiBase?: string | null; maxNetworkRetries?: number } | null;
   /** STRIPE_WEBHOOK_SECRET. */
@@ -36,6 +38,7 @@ export function setUpBilling(options: BillingSetupOptions): BillingSetup {
     ...deps,
     seedCatalog: PlanCatalog.load(options.plansFile ?? undefined),
     ...(options.billingSchedulerIntervalMs ? { schedulerIntervalMs: options.billingSchedulerIntervalMs } : {}),
+    ...(options.renewalNoticeDays ? { renewalNoticeDays: options.renewalNoticeDays } : {}),
     webhookSecret: options.stripeWebhookSecret ?? null,
     listStripeEvents: stripe ? (since) => stripe.listEvents(since) : null,
     stripeLookup: stripe,

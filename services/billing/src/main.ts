@@ -2,4 +2,4 @@
 import { runServiceMain } from '@curbmap/service-kit';
 import { setUpBilling } from './billingSetup.ts';
 
-await runServiceMain((config) => setUpBilling({ plansFile: config.plansFile, billingSchedulerIntervalMs: config.billingSchedulerIntervalMs, stripe: config.stripe, stripeWebhookSecret: config.stripe?.webhookSecret ?? null }).module);
+await runServiceMain((config) => setUpBilling({ plansFile: config.plansFile, billingSchedulerIntervalMs: config.billingSchedulerIntervalMs, renewalNoticeDays: config.renewalNoticeDays, stripe: config.stripe, stripeWebhookSecret: config.stripe?.webhookSecret ?? null }).module);

@@ -1,5 +1,5 @@
 import { DomainError, type StreamWrite } from '@curbmap/eventsourcing';
-import { EventValidationError } from '@curbmap/contracts';
+import { EventValidationError, renewalPricedAt } from '@curbmap/contracts';
 import { periodicPass, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
@@ -16,16 +16,18 @@ export interface BillingScheduler {
 }
 
 /**
- * The renewing plan's price for the new year: under `current_price`, the version in effect when the year begins;
+ * The renewing plan's price for the new year: under `current_price`, the version in effect at the last renewal
+ * notice before it (renewalPricedAt);
  * under `keep_price` (the default), the price the subscription has, with the version it was sold at (for one sold
  * before versions were recorded, the version in effect when its year began), so usage prices the new year at the
  * version its seats are charged at.
  */
-export async function renewalPrice(ctx: ServiceContext, s: Subscription): Promise<Omit<PlanPrice, 'tier'> | null> {
+export async function renewalPrice(ctx: ServiceContext, s: Subscription, noticeDays?: readonly number[]): Promise<Omit<PlanPrice, 'tier'> | null> {
   const renewing = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
   const plans = billingPlans(ctx);
   if ((await plans.renewalPolicy(renewing.planId)) === 'current_price') {
-    const current = await plans.at(renewing.planId, s.period.end);
+    // The version announced by the last renewal notice: one made after it waits for the next renewal.
+    const current = await plans.at(renewing.planId, renewalPricedAt(s.period.end, noticeDays));
     const unitAmount = current?.seatPrices[s.currency];
     if (current && unitAmount !== undefined) return { planId: current.id, name: current.name, unitAmount, version: current.version };
   }
@@ -38,7 +40,7 @@ export async function renewalPrice(ctx: ServiceContext, s: Subscription): Promis
  * Time-driven billing: renewals at period end (the period boundaries are local midnights in the organization's
  * time zone, computed by the subscription), past_due when a sent invoice is overdue, unpaid after 30 days.
  */
-export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): BillingScheduler {
+export function startBillingScheduler(ctx: ServiceContext, intervalMs: number, renewalNoticeDays?: readonly number[]): BillingScheduler {
   const log = ctx.log.child({ component: 'billing-scheduler' });
 
   async function pass(now: Date) {
@@ -59,7 +61,7 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number): 
           let periodEnd = sub.periodEnd;
           let state: SubscriptionState = sub.state;
           while (Date.parse(periodEnd) <= now.getTime()) {
-            const price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state);
+            const price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state, renewalNoticeDays);
             const result: Awaited<ReturnType<typeof runSubscriptionCommand>> = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: price ? { price } : {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
             if (result.events.length === 0) break;
             if (!result.replayed) renewed += 1;

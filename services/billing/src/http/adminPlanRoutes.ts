@@ -8,7 +8,7 @@ import { billingPlans } from '../projections/planProjection.ts';
 const tags = ['operations: plans'];
 const security = [{ adminToken: [] }];
 const effectiveFrom = { ...inputSchemas.instant, description: 'When this version takes effect (default: now). Not in the past: what was sold or invoiced keeps its terms' } as const;
-const renewalPolicy = { type: 'string', enum: [...renewalPolicies], description: 'keep_price: a subscription renews at the price it was sold at (grandfathered, the default); current_price: at the version in effect when its new year begins' } as const;
+const renewalPolicy = { type: 'string', enum: [...renewalPolicies], description: 'keep_price: a subscription renews at the price it was sold at (grandfathered, the default); current_price: at the version in effect at its last renewal notice (CURBMAP_RENEWAL_NOTICE_DAYS before it), so every price it charges was announced' } as const;
 const planWithVersions = {
   type: 'object',
   required: ['id', 'versions', 'renewalPolicy'],

@@ -191,6 +191,13 @@ describe('plans: operator-managed price versions', () => {
     const notice = await mailWithSubject('Your CurbMap subscription renews in 30 days');
     expect(notice.text).toContain('Its price changes from $3,600.00 to $4,000.00 per seat per year.');
 
+    // A version made after the last notice (7 days before) and effective before the renewal was never announced:
+    // it applies from the next renewal, not this one.
+    clock = new Date('2028-04-14T12:00:00Z');
+    const unannounced = await call('POST', '/v1/admin/plans/city/versions', admin, { ...raised, seatPrices: { ...raised.seatPrices, USD: 450_000 }, effectiveFrom: '2028-04-15T00:00:00Z' });
+    expect(unannounced.statusCode, unannounced.body).toBe(201);
+    await p.settle();
+
     // Renewed at version 2: its price, its invoice and its included usage.
     clock = new Date('2028-04-20T12:00:00Z');
     expect(await p.modules.billing.scheduler!.tick(clock)).toMatchObject({ renewed: 1 });

@@ -1,4 +1,4 @@
-import type { BillingEvent, ExportJobCompleted, InvoiceFinalized, NotificationEvent, NotificationKind, UsageEvent } from '@curbmap/contracts';
+import { DEFAULT_RENEWAL_NOTICE_DAYS, renewalPricedAt, type BillingEvent, type ExportJobCompleted, type InvoiceFinalized, type NotificationEvent, type NotificationKind, type UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, type CommandMetadata, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, PlanReader, reactionMetadata, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoicePlansCollection } from './overageInvoicing.ts';
@@ -8,7 +8,7 @@ import { invoicesToRemind, reminderFor } from './dunning.ts';
 import { notificationCollections, type RenewalView, type WebhookEndpointView } from '../projections/notificationProjections.ts';
 
 /** Renewal notices go this many days before a renewal by default (the nearer one only, when both are due). */
-export const RENEWAL_REMINDER_DAYS: readonly number[] = [30, 7];
+export const RENEWAL_REMINDER_DAYS: readonly number[] = DEFAULT_RENEWAL_NOTICE_DAYS;
 const DAY_MS = 86_400_000;
 
 const causeTypes = ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.failed', 'billing.subscription.past_due', 'usage.quota.threshold_reached', 'export.job.completed', 'webhook.endpoint.disabled'];
@@ -32,12 +32,12 @@ export interface NotificationProcess extends Running {
  * plan that renews (a pending downgrade's, else the current one) at its price, or, when that plan moves renewals
  * to the current version, at the version in effect at the renewal. Stripe renews at the price it holds.
  */
-async function renewalPriceOf(plans: PlanReader, r: RenewalView): Promise<{ planName?: string; currency?: string; unitAmount?: number; renewalUnitAmount?: number; priceChanges?: boolean }> {
+async function renewalPriceOf(plans: PlanReader, r: RenewalView, noticeDays: readonly number[]): Promise<{ planName?: string; currency?: string; unitAmount?: number; renewalUnitAmount?: number; priceChanges?: boolean }> {
   if (r.unitAmount === undefined || !r.currency) return {};
   const renewing = r.pendingPlan ?? { planId: r.planId, name: r.planName, unitAmount: r.unitAmount };
   let renewalUnitAmount = renewing.unitAmount;
   if (r.provider !== 'stripe' && (await plans.renewalPolicy(renewing.planId)) === 'current_price') {
-    const current = await plans.at(renewing.planId, r.renewsAt);
+    const current = await plans.at(renewing.planId, renewalPricedAt(r.renewsAt, noticeDays));
     const price = current?.seatPrices[r.currency];
     if (current && price !== undefined) renewalUnitAmount = price;
   }
@@ -132,7 +132,7 @@ export function startNotificationProcess(ctx: ServiceContext, options: { renewal
         const daysBefore = [...noticeDays].reverse().find((d) => Date.parse(r.renewsAt) - now <= d * DAY_MS)!;
         const cause = `renewal:${r.subscriptionId}:${r.renewsAt}:${daysBefore}`;
         const metadata = { commandId: `notify:${cause}`, now: at.toISOString(), organizationId: r.organizationId };
-        const price = await renewalPriceOf(plans, r);
+        const price = await renewalPriceOf(plans, r, noticeDays);
         if (await requestNotification(ctx, metadata, 'subscription.renewal_due', cause, { subscriptionId: r.subscriptionId, planName: r.planName, seats: r.seats, renewsAt: r.renewsAt, daysBefore, ...price })) requested++;
       }
       return requested;
