@@ -6,6 +6,17 @@ import type { PlanTerms } from '../domain/plan/planDecider.ts';
 import { billingPlans } from '../projections/planProjection.ts';
 
 const tags = ['operations: plans'];
+
+/**
+ * The plan terms a request gives: as the event's schema, but a currency code is checked for its shape only here
+ * (three upper-case letters); whether it is an ISO 4217 currency the decider answers (422), as for other terms.
+ */
+function shapeOnlyCurrencies<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(shapeOnlyCurrencies) as T;
+  if (!schema || typeof schema !== 'object') return schema;
+  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, k === 'propertyNames' ? { pattern: '^[A-Z]{3}$' } : shapeOnlyCurrencies(v)])) as T;
+}
+const termsProperties = shapeOnlyCurrencies(planTermsProperties);
 const security = [{ adminToken: [] }];
 const effectiveFrom = { ...inputSchemas.instant, description: 'When this version takes effect (default: now). Not in the past: what was sold or invoiced keeps its terms' } as const;
 const renewalPolicy = { type: 'string', enum: [...renewalPolicies], description: 'keep_price: a subscription renews at the price it was sold at (grandfathered, the default); current_price: at the version in effect at its last renewal notice (CURBMAP_RENEWAL_NOTICE_DAYS before it), so every price it charges was announced' } as const;
@@ -49,7 +60,7 @@ export async function adminPlanRoutes(fastify: FastifyInstance, ctx: ServiceCont
       description: 'Prices are per seat per year in minor units of each currency the plan is sold in. 409 when the plan exists: give it a new price version instead.',
       tags,
       security,
-      body: { type: 'object', additionalProperties: false, required: ['id', ...planTermsRequired], properties: { id: planIdSchema, ...planTermsProperties, effectiveFrom } } as const,
+      body: { type: 'object', additionalProperties: false, required: ['id', ...planTermsRequired], properties: { id: planIdSchema, ...termsProperties, effectiveFrom } } as const,
       response: { 201: planWithVersions, ...problemResponses(400, 401, 409, 422) },
     },
     handler: async (request, reply) => {
@@ -69,7 +80,7 @@ export async function adminPlanRoutes(fastify: FastifyInstance, ctx: ServiceCont
       tags,
       security,
       params: { type: 'object', required: ['planId'], properties: { planId: planIdSchema } },
-      body: { type: 'object', additionalProperties: false, required: [...planTermsRequired], properties: { ...planTermsProperties, effectiveFrom } } as const,
+      body: { type: 'object', additionalProperties: false, required: [...planTermsRequired], properties: { ...termsProperties, effectiveFrom } } as const,
       response: { 201: planWithVersions, ...problemResponses(400, 401, 404, 422) },
     },
     handler: async (request, reply) => {

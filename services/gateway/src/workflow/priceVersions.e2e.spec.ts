@@ -73,6 +73,9 @@ describe('plans: operator-managed price versions', () => {
     expect(past.json().detail).toMatch(/in the past/);
     expect((await call('POST', '/v1/admin/plans/city/versions', admin, { ...cityTerms })).statusCode).toBe(422); // version 1's terms again
     expect((await call('POST', '/v1/admin/plans/metro/versions', admin, next)).statusCode).toBe(404);
+    const unknownCurrency = await call('POST', '/v1/admin/plans/city/versions', admin, { ...next, seatPrices: { ...next.seatPrices, AAA: 1 } });
+    expect([unknownCurrency.statusCode, unknownCurrency.json().detail]).toEqual([422, expect.stringMatching(/not ISO 4217 currencies: AAA/)]);
+    expect((await call('POST', '/v1/admin/plans/city/versions', admin, { ...next, seatPrices: { ...next.seatPrices, usd: 1 } })).statusCode).toBe(400);
     // A version cannot stop selling a currency subscriptions are in, nor leave overage unpriced in one.
     const dropped = await call('POST', '/v1/admin/plans/city/versions', admin, { ...next, seatPrices: { USD: 400_000 } });
     expect([dropped.statusCode, dropped.json().detail]).toEqual([422, expect.stringMatching(/EUR, JPY/)]);

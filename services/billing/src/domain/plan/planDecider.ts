@@ -1,4 +1,4 @@
-import { DEFAULT_RENEWAL_POLICY, type DomainEvent, type Plan, type PlanVersion, type RenewalPolicy } from '@curbmap/contracts';
+import { DEFAULT_RENEWAL_POLICY, isCurrencyCode, type DomainEvent, type Plan, type PlanVersion, type RenewalPolicy } from '@curbmap/contracts';
 import { IllegalStateError, NotFoundError, ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
 
 /** A seeded plan's first version takes effect from the start of time: whatever was sold before was sold at it. */
@@ -71,6 +71,9 @@ export const planDecider: Decider<PlanCommand, PlanEvent, { versions: PlanVersio
 
 /** Every currency a plan sells seats in has an overage price for each meter: no overage goes unbilled. */
 function pricedInEveryCurrency(terms: PlanTerms): void {
+  const codes = [...Object.keys(terms.seatPrices), ...Object.values(terms.overage).flatMap((o) => Object.keys(o.prices))];
+  const unknown = [...new Set(codes.filter((c) => !isCurrencyCode(c)))];
+  if (unknown.length > 0) throw new ValidationError(`not ISO 4217 currencies: ${unknown.join(', ')}`);
   const missing = Object.entries(terms.overage).flatMap(([meter, o]) => Object.keys(terms.seatPrices).filter((c) => o.prices[c] === undefined).map((c) => `${meter} in ${c}`));
   if (missing.length > 0) throw new ValidationError(`overage has no price for ${missing.join(', ')}: each meter needs one in every currency the seats are sold in`);
 }
