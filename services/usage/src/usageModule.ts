@@ -1,6 +1,6 @@
 import { usageContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
-import { includedUsageOf, usagePlansProjection } from './projections/usagePlansProjection.ts';
+import { includedUsageOf, usagePlansOf, usagePlansProjection } from './projections/usagePlansProjection.ts';
 import { startPeriodClosing } from './application/periodClosing.ts';
 import { ApiRequestRecorder, startPlatformUsage } from './application/platformUsage.ts';
 import { startQuotaAlerts } from './application/usageQuotas.ts';
@@ -55,7 +55,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
       const included = includedUsageOf(ctx);
       const alerts = startQuotaAlerts(ctx, included);
       const platform = startPlatformUsage(ctx);
-      const closing = startPeriodClosing(ctx, included, options.closeIntervalMs ?? 60_000);
+      const closing = startPeriodClosing(ctx, usagePlansOf(ctx), options.closeIntervalMs ?? 60_000);
       module.closePeriods = closing.tick;
       return {
         async stop() {

@@ -1,5 +1,6 @@
-import { DEFAULT_RENEWAL_POLICY, PLATFORM_ORGANIZATION_ID, planVersionAt, type PlanVersion, type RenewalPolicy } from '@curbmap/contracts';
+import { DEFAULT_RENEWAL_POLICY, PLATFORM_ORGANIZATION_ID, planVersionAt, renewalPricedAt, type PlanVersion, type RenewalPolicy } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStore } from '@curbmap/eventsourcing';
+import type { ServiceContext } from '../serviceModule.ts';
 
 /** A plan with every price version the operator gave it, in version order. */
 export interface PlanView extends Document {
@@ -52,13 +53,18 @@ export class PlanReader {
     return this.readStore.get<PlanView>(this.collection, planId);
   }
 
-  /** A version by number (the one a subscription year was sold at). */
-  async version(planId: string, version: number): Promise<PlanVersion | undefined> {
-    return (await this.versions(planId)).find((v) => v.version === version);
-  }
-
   async renewalPolicy(planId: string): Promise<RenewalPolicy> {
     return (await this.plan(planId))?.renewalPolicy ?? DEFAULT_RENEWAL_POLICY;
+  }
+
+  /**
+   * The version a renewal on `renewsAt` moves to when the plan's policy is `current_price`: the one in effect at
+   * its last renewal notice (renewalPricedAt). Null under `keep_price` (the renewal keeps its price).
+   */
+  async renewalVersion(planId: string, renewsAt: string, noticeDays?: readonly number[]): Promise<PlanVersion | null> {
+    const plan = await this.plan(planId);
+    if ((plan?.renewalPolicy ?? DEFAULT_RENEWAL_POLICY) !== 'current_price') return null;
+    return planVersionAt(plan?.versions ?? [], renewalPricedAt(renewsAt, noticeDays)) ?? null;
   }
 
   /**
@@ -66,18 +72,14 @@ export class PlanReader {
    * recorded, the version in effect when it began, or the plan's first.
    */
   async ofYear(planId: string, yearStart: string, planVersion?: number): Promise<PlanVersion | undefined> {
-    if (planVersion !== undefined) return this.version(planId, planVersion);
-    return this.forYear(planId, yearStart);
+    const versions = await this.versions(planId);
+    if (planVersion !== undefined) return versions.find((v) => v.version === planVersion);
+    return planVersionAt(versions, yearStart) ?? versions[0];
   }
 
   /** The plan's terms in effect at `at` (undefined: no such plan, or none of its versions in effect yet). */
   async at(planId: string, at: string): Promise<PlanVersion | undefined> {
     return planVersionAt(await this.versions(planId), at);
-  }
-
-  private async forYear(planId: string, yearStart: string): Promise<PlanVersion | undefined> {
-    const versions = await this.versions(planId);
-    return planVersionAt(versions, yearStart) ?? versions[0];
   }
 
   /** Every plan with all its versions, by id. */
@@ -91,4 +93,22 @@ export class PlanReader {
     const current = (await this.all()).map((p) => planVersionAt(p.versions, at)).filter((v): v is PlanVersion => v !== undefined);
     return current.sort((a, b) => a.tier - b.tier || a.id.localeCompare(b.id));
   }
+}
+
+/**
+ * The terms a subscription year was sold at, from a service's copy of the catalogue (`copy`: its projection).
+ * Not there: the copy is let catch up with the log first (it lags on Kafka). Still not there: `pending` for a
+ * version the year records, or while the copy holds no plan at all (billing has not seeded yet): those come;
+ * else `unpriced`: the plan was never in the catalogue (sold before versions from a plans file that dropped it).
+ * A copy that cannot catch up within `waitMs`: `pending`.
+ */
+export async function planOfYearCaughtUp(ctx: ServiceContext, plans: PlanReader, copy: string, year: { planId: string; periodStart: string; planVersion?: number }, waitMs: number): Promise<PlanVersion | 'pending' | 'unpriced'> {
+  const found = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
+  if (found) return found;
+  const subscription = ctx.subscriptions.list().find((s) => s.name === copy);
+  const head = await ctx.store.headPosition();
+  if (subscription && head && !(await subscription.waitFor(head, waitMs).then(() => true, () => false))) return 'pending';
+  const late = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
+  if (late) return late;
+  return year.planVersion !== undefined || (await plans.all()).length === 0 ? 'pending' : 'unpriced';
 }

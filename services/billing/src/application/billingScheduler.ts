@@ -1,5 +1,5 @@
 import { DomainError, type StreamWrite } from '@curbmap/eventsourcing';
-import { EventValidationError, renewalPricedAt } from '@curbmap/contracts';
+import { EventValidationError } from '@curbmap/contracts';
 import { periodicPass, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { runSubscriptionCommand } from './subscriptionCommands.ts';
@@ -17,20 +17,17 @@ export interface BillingScheduler {
 
 /**
  * The renewing plan's price for the new year: under `current_price`, the version in effect at the last renewal
- * notice before it (renewalPricedAt);
- * under `keep_price` (the default), the price the subscription has, with the version it was sold at (for one sold
- * before versions were recorded, the version in effect when its year began), so usage prices the new year at the
- * version its seats are charged at.
+ * notice before it (PlanReader.renewalVersion; one made after it waits for the next renewal); under `keep_price`
+ * (the default), the price the subscription has, with the version it was sold at (for one sold before versions
+ * were recorded, the version in effect when its year began), so usage prices the new year at the version its
+ * seats are charged at.
  */
 export async function renewalPrice(ctx: ServiceContext, s: Subscription, noticeDays?: readonly number[]): Promise<Omit<PlanPrice, 'tier'> | null> {
   const renewing = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
   const plans = billingPlans(ctx);
-  if ((await plans.renewalPolicy(renewing.planId)) === 'current_price') {
-    // The version announced by the last renewal notice: one made after it waits for the next renewal.
-    const current = await plans.at(renewing.planId, renewalPricedAt(s.period.end, noticeDays));
-    const unitAmount = current?.seatPrices[s.currency];
-    if (current && unitAmount !== undefined) return { planId: current.id, name: current.name, unitAmount, version: current.version };
-  }
+  const current = await plans.renewalVersion(renewing.planId, s.period.end, noticeDays);
+  const unitAmount = current?.seatPrices[s.currency];
+  if (current && unitAmount !== undefined) return { planId: current.id, name: current.name, unitAmount, version: current.version };
   if (renewing.version) return null; // the decider keeps it as recorded
   const sold = await plans.ofYear(renewing.planId, s.period.start);
   return sold ? { ...renewing, version: sold.version } : null;

@@ -19,7 +19,8 @@ export async function seedPlanCatalog(ctx: ServiceContext, seed: PlanCatalog): P
     // Seeded before (this start replays that seed): the log decides. A file edited since (it no longer says
     // what version 1 says) is reported: the edit changes no price.
     const first = result.state.versions[0];
-    if (first && (result.replayed || result.events.length === 0) && !sameTerms(termsOf(first), termsOf({ ...plan, version: 0, effectiveFrom: '' }))) {
+    const { id: _id, ...seeded } = plan;
+    if (first && (result.replayed || result.events.length === 0) && !sameTerms(termsOf(first), seeded)) {
       ctx.log.warn({ planId: plan.id, versions: result.state.versions.length }, 'the plans file says otherwise than the plan\'s version 1: it seeds a plan once; prices change with the admin API (POST /v1/admin/plans/{id}/versions)');
     }
   }

@@ -1,10 +1,9 @@
-import type { CollectionMethod } from '@curbmap/contracts';
 import { deterministicUuid, NotFoundError, ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { HttpError, NotYetVisibleError, runCommand, type ServiceContext } from '@curbmap/service-kit';
 import { providerOutcome, providerRefused } from './providerOutcome.ts';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
-import type { Plan } from '@curbmap/contracts';
+import { planVersionAt, type CollectionMethod, type Plan } from '@curbmap/contracts';
 import { billingPlans } from '../projections/planProjection.ts';
 import { billingCollections as C, type CustomerView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingTermsOf } from './billingTermsCommands.ts';
@@ -100,7 +99,9 @@ export async function changeSubscription({ ctx }: BillingDeps, meta: CommandMeta
   const current = (await subscriptionOf(ctx, meta.organizationId)).state;
   if (input.planId !== undefined) {
     const plan = await planOrFail(ctx, input.planId, meta.now);
-    const currentTier = (await billingPlans(ctx).versions(current.planId)).find((v) => v.version === current.planVersion)?.tier ?? (await billingPlans(ctx).at(current.planId, meta.now))?.tier ?? 0;
+    // The current plan's tier at the version the subscription records (else the one in effect now): one read.
+    const versions = await billingPlans(ctx).versions(current.planId);
+    const currentTier = (versions.find((v) => v.version === current.planVersion) ?? planVersionAt(versions, meta.now))?.tier ?? 0;
     return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: planPrice(plan, current.currency), currentTier }, metadata: meta });
   }
   return runWithProvider(ctx, { type: 'ChangeSubscription', data: { seats: input.seats! }, metadata: meta });

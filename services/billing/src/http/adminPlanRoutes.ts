@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { PLATFORM_ORGANIZATION_ID, planIdSchema, planTermsProperties, planTermsRequired, planVersionedSchema, renewalPolicies, type Plan, type RenewalPolicy } from '@curbmap/contracts';
+import { DEFAULT_RENEWAL_POLICY, PLATFORM_ORGANIZATION_ID, planIdSchema, planTermsProperties, planTermsRequired, planVersionedSchema, renewalPolicies, type Plan, type RenewalPolicy } from '@curbmap/contracts';
 import { commandMetadata, inputSchemas, notFound, problemResponses, toUtc, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { addPriceVersion, createPlan, setRenewalPolicy } from '../application/planCommands.ts';
 import type { PlanTerms } from '../domain/plan/planDecider.ts';
@@ -34,12 +34,15 @@ const planWithVersions = {
 export async function adminPlanRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
   const plans = billingPlans(ctx);
-  const present = async (planId: string) => ({ id: planId, versions: await plans.versions(planId), renewalPolicy: await plans.renewalPolicy(planId) });
+  const present = async (planId: string) => {
+    const plan = await plans.plan(planId);
+    return { id: planId, versions: plan?.versions ?? [], renewalPolicy: plan?.renewalPolicy ?? DEFAULT_RENEWAL_POLICY };
+  };
 
   app.get('/v1/admin/plans', {
     config: { auth: 'admin' },
     schema: { summary: 'Every plan with all its price versions', tags, security, response: { 200: { type: 'object', properties: { data: { type: 'array', items: planWithVersions } } }, ...problemResponses(401) } },
-    handler: async () => ({ data: (await plans.all()).map((p) => ({ id: p.id, versions: p.versions, renewalPolicy: p.renewalPolicy ?? 'keep_price' })) }),
+    handler: async () => ({ data: (await plans.all()).map((p) => ({ id: p.id, versions: p.versions, renewalPolicy: p.renewalPolicy ?? DEFAULT_RENEWAL_POLICY })) }),
   });
 
   app.get('/v1/admin/plans/:planId', {

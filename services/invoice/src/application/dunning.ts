@@ -1,3 +1,4 @@
+import type { Filter } from '@curbmap/eventsourcing';
 import type { ServiceContext } from '@curbmap/service-kit';
 import { DEFAULT_DUNNING_DAYS, reminderDue, remindersFor } from '../domain/dunning/dunningSchedule.ts';
 import { invoiceCollections, type DunningScheduleView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
@@ -10,7 +11,7 @@ export interface DunningSchedule {
 }
 
 /** The invoices reminders are for: sent to be paid by transfer (a card is charged, and retried, by Stripe). */
-export const remindable = (invoice: InvoiceView) => invoice.collectionMethod === 'send_invoice' && invoice.dueAt !== null && invoice.amountRemaining > 0 && (invoice.status === 'open' || invoice.status === 'partially_paid');
+const remindable = (invoice: InvoiceView) => invoice.collectionMethod === 'send_invoice' && invoice.dueAt !== null && invoice.amountRemaining > 0 && (invoice.status === 'open' || invoice.status === 'partially_paid');
 
 export async function dunningScheduleOf(ctx: ServiceContext, organizationId: string): Promise<DunningSchedule> {
   const view = await ctx.readStore.get<DunningScheduleView>(invoiceCollections.dunningSchedules, organizationId);
@@ -21,13 +22,17 @@ async function timeZoneOf(ctx: ServiceContext, organizationId: string): Promise<
   return (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
 }
 
+/** The invoices reminders are for among those the filter finds (each unpaid status in turn). */
+async function remindableInvoices(ctx: ServiceContext, filter: Filter): Promise<InvoiceView[]> {
+  const found: InvoiceView[] = [];
+  for (const status of ['open', 'partially_paid'] as const) found.push(...(await ctx.readStore.find<InvoiceView>(invoiceCollections.invoices, { ...filter, status })));
+  return found.filter(remindable);
+}
+
 /** The unpaid invoices of every organization a reminder may be due for at `at` (due within the schedule's reach). */
 export async function invoicesToRemind(ctx: ServiceContext, at: Date): Promise<InvoiceView[]> {
   // The earliest reminder a schedule allows is 90 days before the due date (the event's schema).
-  const horizon = new Date(at.getTime() + 91 * 86_400_000).toISOString();
-  const found: InvoiceView[] = [];
-  for (const status of ['open', 'partially_paid'] as const) found.push(...(await ctx.readStore.find<InvoiceView>(invoiceCollections.invoices, { status, dueAt: { $lte: horizon } })));
-  return found.filter(remindable);
+  return remindableInvoices(ctx, { dueAt: { $lte: new Date(at.getTime() + 91 * 86_400_000).toISOString() } });
 }
 
 /** The reminder due now for one invoice (its organization's schedule, in its zone), or null. */
@@ -52,21 +57,19 @@ export async function dunningOverview(ctx: ServiceContext, organizationId: strin
   const schedule = await dunningScheduleOf(ctx, organizationId);
   const timeZone = await timeZoneOf(ctx, organizationId);
   const invoices: InvoiceReminders[] = [];
-  for (const status of ['open', 'partially_paid'] as const) {
-    for (const invoice of (await ctx.readStore.find<InvoiceView>(invoiceCollections.invoices, { organizationId, status })).filter(remindable)) {
-      const sent = await ctx.readStore.find<PaymentReminderView>(notificationCollections.paymentReminders, { organizationId, invoiceId: invoice.id });
-      const sentAt = new Map(sent.map((r) => [r.daysFromDue, r.requestedAt]));
-      // A reminder of an earlier schedule that was sent stays listed.
-      const days = [...new Set([...schedule.daysFromDue, ...sentAt.keys()])];
-      invoices.push({
-        invoiceId: invoice.id,
-        number: invoice.number,
-        currency: invoice.currency,
-        amountRemaining: invoice.amountRemaining,
-        dueAt: invoice.dueAt!,
-        reminders: remindersFor(days, invoice.issuedAt, invoice.dueAt!, timeZone).map((r) => ({ ...r, sentAt: sentAt.get(r.daysFromDue) ?? null })),
-      });
-    }
+  for (const invoice of await remindableInvoices(ctx, { organizationId })) {
+    const sent = await ctx.readStore.find<PaymentReminderView>(notificationCollections.paymentReminders, { organizationId, invoiceId: invoice.id });
+    const sentAt = new Map(sent.map((r) => [r.daysFromDue, r.requestedAt]));
+    // A reminder of an earlier schedule that was sent stays listed.
+    const days = [...new Set([...schedule.daysFromDue, ...sentAt.keys()])];
+    invoices.push({
+      invoiceId: invoice.id,
+      number: invoice.number,
+      currency: invoice.currency,
+      amountRemaining: invoice.amountRemaining,
+      dueAt: invoice.dueAt!,
+      reminders: remindersFor(days, invoice.issuedAt, invoice.dueAt!, timeZone).map((r) => ({ ...r, sentAt: sentAt.get(r.daysFromDue) ?? null })),
+    });
   }
   invoices.sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.number.localeCompare(b.number));
   return { ...schedule, timeZone, invoices };

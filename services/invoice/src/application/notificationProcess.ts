@@ -1,4 +1,4 @@
-import { DEFAULT_RENEWAL_NOTICE_DAYS, renewalPricedAt, type BillingEvent, type ExportJobCompleted, type InvoiceFinalized, type NotificationEvent, type NotificationKind, type UsageEvent } from '@curbmap/contracts';
+import { DEFAULT_RENEWAL_NOTICE_DAYS, type BillingEvent, type ExportJobCompleted, type InvoiceFinalized, type NotificationEvent, type NotificationKind, type UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, type CommandMetadata, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, PlanReader, reactionMetadata, runCommand, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { invoicePlansCollection } from './overageInvoicing.ts';
@@ -7,8 +7,6 @@ import { invoiceCollections, type InvoiceView } from '../projections/invoiceProj
 import { invoicesToRemind, reminderFor } from './dunning.ts';
 import { notificationCollections, type RenewalView, type WebhookEndpointView } from '../projections/notificationProjections.ts';
 
-/** Renewal notices go this many days before a renewal by default (the nearer one only, when both are due). */
-export const RENEWAL_REMINDER_DAYS: readonly number[] = DEFAULT_RENEWAL_NOTICE_DAYS;
 const DAY_MS = 86_400_000;
 
 const causeTypes = ['invoice.invoice.finalized', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.failed', 'billing.subscription.past_due', 'usage.quota.threshold_reached', 'export.job.completed', 'webhook.endpoint.disabled'];
@@ -36,10 +34,9 @@ async function renewalPriceOf(plans: PlanReader, r: RenewalView, noticeDays: rea
   if (r.unitAmount === undefined || !r.currency) return {};
   const renewing = r.pendingPlan ?? { planId: r.planId, name: r.planName, unitAmount: r.unitAmount };
   let renewalUnitAmount = renewing.unitAmount;
-  if (r.provider !== 'stripe' && (await plans.renewalPolicy(renewing.planId)) === 'current_price') {
-    const current = await plans.at(renewing.planId, renewalPricedAt(r.renewsAt, noticeDays));
-    const price = current?.seatPrices[r.currency];
-    if (current && price !== undefined) renewalUnitAmount = price;
+  if (r.provider !== 'stripe') {
+    const price = (await plans.renewalVersion(renewing.planId, r.renewsAt, noticeDays))?.seatPrices[r.currency];
+    if (price !== undefined) renewalUnitAmount = price;
   }
   return { planName: renewing.name, currency: r.currency, unitAmount: r.unitAmount, renewalUnitAmount, priceChanges: renewalUnitAmount !== r.unitAmount };
 }
@@ -112,7 +109,7 @@ async function notificationOf(ctx: ServiceContext, stored: StoredEvent): Promise
  * Delivery by e-mail and webhook follows each `notification.requested`.
  */
 export function startNotificationProcess(ctx: ServiceContext, options: { renewalIntervalMs: number; renewalNoticeDays?: readonly number[] }): NotificationProcess {
-  const noticeDays = [...(options.renewalNoticeDays ?? RENEWAL_REMINDER_DAYS)].sort((a, b) => b - a);
+  const noticeDays = [...(options.renewalNoticeDays ?? DEFAULT_RENEWAL_NOTICE_DAYS)].sort((a, b) => b - a);
   const plans = new PlanReader(ctx.readStore, invoicePlansCollection);
   const log = ctx.log.child({ component: 'notifications' });
   const sub = ctx.subscriptions.subscribe('invoice.notifications.v1', { types: causeTypes }, async (batch) => {

@@ -1,6 +1,6 @@
 import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { planCatalogProjection, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { planCatalogProjection, planOfYearCaughtUp, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceTotals } from '../domain/tax/invoiceTax.ts';
@@ -118,22 +118,16 @@ export function startOverageInvoicing(ctx: ServiceContext): Running {
 }
 
 /**
- * The plan a year's usage is priced at: the version the year was sold at (or, closed before versions were
- * recorded, the one in effect when it began). Not in this service's copy: the copy is let catch up with the log
- * first; a copy that cannot, throws (the event is retried, then parked for the operator: never invoiced as
- * free). Still not there once caught up, the plan was never in the catalogue: unpriced, as before versions.
+ * The plan a year's usage is priced at: the version the year was sold at (planOfYearCaughtUp). A copy of the
+ * catalogue that has yet to show it throws: the event is retried, then parked for the operator, never invoiced as
+ * free. A plan never in the catalogue: unpriced, as before price versions.
  */
 async function planOfYear(ctx: ServiceContext, plans: PlanReader, year: { planId: string; periodStart: string; planVersion?: number }): Promise<PlanVersion | undefined> {
-  const found = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
-  if (found) return found;
-  const head = await ctx.store.headPosition();
-  const copy = ctx.subscriptions.list().find((s) => s.name === invoicePlansProjection.name);
-  if (copy && head) await copy.waitFor(head, 10_000);
-  const late = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
-  // A recorded version, or a copy that holds no plan at all (billing has not seeded yet): it will come; retried.
-  if (!late && (year.planVersion !== undefined || (await plans.all()).length === 0)) throw new Error(`plan ${year.planId} (version ${year.planVersion ?? 'unrecorded'}) is not in invoice's copy of the catalogue yet`);
-  if (!late) ctx.log.warn({ planId: year.planId, planVersion: year.planVersion ?? null }, 'a closed year\'s plan is not in the catalogue: its usage is not invoiced');
-  return late;
+  const plan = await planOfYearCaughtUp(ctx, plans, invoicePlansProjection.name, year, 10_000);
+  if (plan === 'pending') throw new Error(`plan ${year.planId} (version ${year.planVersion ?? 'unrecorded'}) is not in invoice's copy of the catalogue yet`);
+  if (plan !== 'unpriced') return plan;
+  ctx.log.warn({ planId: year.planId, planVersion: year.planVersion ?? null }, 'a closed year\'s plan is not in the catalogue: its usage is not invoiced');
+  return undefined;
 }
 
 async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, plans: PlanReader): Promise<void> {

@@ -1,11 +1,10 @@
-import { PLATFORM_ORGANIZATION_ID, type MeterDefinition, type PeriodTotal, type UsageEvent, type UsageItem } from '@curbmap/contracts';
+import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
-import { periodicPass, writeOf, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, planOfYearCaughtUp, writeOf, type PlanReader, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
-import type { IncludedUsage } from './usageQuotas.ts';
 import { usagePlansProjection } from '../projections/usagePlansProjection.ts';
 
 export const usagePeriodStream = (organizationId: string) => `usageperiod-${organizationId}`;
@@ -29,32 +28,23 @@ async function rollupsCaughtUp(ctx: ServiceContext): Promise<void> {
 }
 
 /**
- * What the year's plan includes, at the version it was sold at. Not in this service's copy of the catalogue:
- * the copy is let catch up with the log first (it lags on Kafka); still not there after that, the plan was never
- * in the catalogue (sold before this release from a plans file that dropped it) and the year is unpriced, as it
- * was then; but not for a version the year records, nor while the copy holds no plan (a first start before
- * billing seeded): those come. A copy that cannot catch up in time: PlanNotKnownError, a later pass closes it.
+ * What the year's plan includes, at the version it was sold at (planOfYearCaughtUp). A copy of the catalogue
+ * that has yet to show it: PlanNotKnownError, a later pass closes the year. A plan never in the catalogue: the
+ * year is unpriced, as it was before price versions.
  */
-async function includedInYear(ctx: ServiceContext, included: IncludedUsage, period: { periodStart: string; planId: string; planVersion?: number }): Promise<Record<string, number>> {
-  const hasAnyPlan = async () => (await ctx.readStore.count(usagePlansProjection.collections[0]!, { organizationId: PLATFORM_ORGANIZATION_ID })) > 0;
-  const found = await included(period.planId, period.periodStart, period.planVersion);
-  if (found) return found;
-  const plans = ctx.subscriptions.list().find((s) => s.name === usagePlansProjection.name);
-  const head = await ctx.store.headPosition();
-  if (plans && head && !(await plans.waitFor(head, 5_000).then(() => true, () => false))) throw new PlanNotKnownError(period.planId);
-  const late = await included(period.planId, period.periodStart, period.planVersion);
-  if (late) return late;
-  // A recorded version, or a copy that holds no plan at all (billing has not seeded yet): it will come.
-  if (period.planVersion !== undefined || !(await hasAnyPlan())) throw new PlanNotKnownError(period.planId);
+async function includedInYear(ctx: ServiceContext, plans: PlanReader, period: { periodStart: string; planId: string; planVersion?: number }): Promise<Record<string, number>> {
+  const plan = await planOfYearCaughtUp(ctx, plans, usagePlansProjection.name, period, 5_000);
+  if (plan === 'pending') throw new PlanNotKnownError(period.planId);
+  if (plan !== 'unpriced') return plan.includedUsage;
   ctx.log.warn({ planId: period.planId, planVersion: period.planVersion ?? null }, 'a subscription year\'s plan is not in the catalogue: its usage is not priced');
   return {};
 }
 
 /** Each meter's total over [start, end) from the hourly rollups. */
-export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string; planVersion?: number }, included: IncludedUsage, only?: Set<string>): Promise<PeriodTotal[]> {
+export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string; planVersion?: number }, plans: PlanReader, only?: Set<string>): Promise<PeriodTotal[]> {
   const zone = await organizationZone(ctx, organizationId);
   const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.endsAt, zone)];
-  const amounts = await includedInYear(ctx, included, period);
+  const amounts = await includedInYear(ctx, plans, period);
   const totals: PeriodTotal[] = [];
   for (const meter of await metersOf(ctx, organizationId)) {
     if (only && !only.has(meter.key)) continue;
@@ -76,7 +66,7 @@ export class PlanNotKnownError extends Error {
  * Closes every subscription year whose end plus the organization's grace period (default 1 hour) has passed:
  * `usage.period.closed` with each meter's final total, once per year (its id derives from the year).
  */
-export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsage, at: Date = ctx.now()): Promise<number> {
+export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at: Date = ctx.now()): Promise<number> {
   let closed = 0;
   for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
@@ -84,7 +74,7 @@ export async function closeDuePeriods(ctx: ServiceContext, included: IncludedUsa
     await rollupsCaughtUp(ctx);
     let totals: PeriodTotal[];
     try {
-      totals = await periodTotals(ctx, period.organizationId, period, included);
+      totals = await periodTotals(ctx, period.organizationId, period, plans);
     } catch (err) {
       // Closed on a later pass; the other organizations' years close now.
       if (!(err instanceof PlanNotKnownError)) throw err;
@@ -179,7 +169,7 @@ async function billedTotals(ctx: ServiceContext, organizationId: string, before:
  * with what was billed (the close plus earlier adjustments); a difference is `usage.adjustment.recorded`, for
  * the invoice service to bill or credit. Handled in log order; ids derive from the source event.
  */
-export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
+export function startPeriodClosing(ctx: ServiceContext, plans: PlanReader, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
   // Whether an organization has a closed year at all: most have none, and their events need no look at all. A
   // "none" holds for the events appended up to the log's head when it was looked up: on Kafka a close can come
   // after usage appended later than it (other topic), so a later event looks again.
@@ -193,10 +183,10 @@ export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage,
         known = (await billedTotals(ctx, stored.organizationId, null)).size > 0 ? true : { checkedUpTo: head };
         hasCloses.set(stored.organizationId, known);
       }
-      if (known === true) await adjust(ctx, included, stored);
+      if (known === true) await adjust(ctx, plans, stored);
     }
   });
-  const closing = periodicPass((at) => closeDuePeriods(ctx, included, at), { intervalMs, now: () => ctx.now(), onError: (err) => ctx.log.error({ err }, 'closing usage periods failed') });
+  const closing = periodicPass((at) => closeDuePeriods(ctx, plans, at), { intervalMs, now: () => ctx.now(), onError: (err) => ctx.log.error({ err }, 'closing usage periods failed') });
   return {
     tick: closing.tick,
     async stop() {
@@ -206,7 +196,7 @@ export function startPeriodClosing(ctx: ServiceContext, included: IncludedUsage,
   };
 }
 
-async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: StoredEvent): Promise<void> {
+async function adjust(ctx: ServiceContext, plans: PlanReader, stored: StoredEvent): Promise<void> {
   const organizationId = stored.organizationId;
   const event = { type: stored.type, data: stored.data } as UsageEvent;
   // The closed years as they were when this event was appended; a close that comes later compares for itself.
@@ -251,7 +241,7 @@ async function adjust(ctx: ServiceContext, included: IncludedUsage, stored: Stor
       if (delta === 0 || billed.adjusted.has(`${stored.id}|${meter}`)) continue;
       now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total: (billed.totals.get(meter) ?? 0) + delta, included: null });
     }
-    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}) }, included, new Set(recomputed.map((m) => m.key)))));
+    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}) }, plans, new Set(recomputed.map((m) => m.key)))));
     for (const t of now) {
       const previous = billed.totals.get(t.meter) ?? null;
       if (previous === t.total) continue;

@@ -5,8 +5,10 @@ import type { IncludedUsage } from '../application/usageQuotas.ts';
 const usagePlans = 'usage_plans';
 export const usagePlansProjection = planCatalogProjection('usage.plans.v1', usagePlans);
 
+export const usagePlansOf = (ctx: ServiceContext) => new PlanReader(ctx.readStore, usagePlans);
+
 /** What a subscription year's plan includes, from usage's copy. */
 export function includedUsageOf(ctx: ServiceContext): IncludedUsage {
-  const plans = new PlanReader(ctx.readStore, usagePlans);
+  const plans = usagePlansOf(ctx);
   return async (planId, yearStart, planVersion) => (await plans.ofYear(planId, yearStart, planVersion))?.includedUsage ?? null;
 }
