@@ -2,6 +2,7 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import type { Leadership } from '../postgres/postgresLeadership.ts';
+import { rememberingPartitioner } from './kafkaPartitioner.ts';
 import { DEFAULT_PARTITIONS, KafkaTopics, topicOfEvent } from './kafkaTopics.ts';
 
 export interface KafkaRelayOptions {
@@ -64,7 +65,7 @@ export class KafkaRelay {
 
   private async connect(): Promise<Producer> {
     if (!this.producer) {
-      this.producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: rememberingPartitioner });
       await this.producer.connect();
     }
     return this.producer;
