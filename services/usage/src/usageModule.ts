@@ -6,7 +6,9 @@ import { ApiRequestRecorder, startPlatformUsage } from './application/platformUs
 import { startQuotaAlerts } from './application/usageQuotas.ts';
 import { builtInMeterKeys } from './domain/meters/builtInMeters.ts';
 import { usageAdminRoutes } from './http/usageAdminRoutes.ts';
+import { usageEvidenceRoutes } from './http/usageEvidenceRoutes.ts';
 import { usageRoutes } from './http/usageRoutes.ts';
+import { usageInvoicesProjection } from './projections/usageInvoicesProjection.ts';
 import { usagePeriodProjection } from './projections/usagePeriodProjection.ts';
 import { usageDirectoryProjection, usageRollupProjection } from './projections/usageProjections.ts';
 
@@ -33,7 +35,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
   const module: UsageModule = {
     name: 'usage',
     contracts: usageContracts,
-    projections: [usagePlansProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection],
+    projections: [usagePlansProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection, usageInvoicesProjection],
     closePeriods: null,
     apiRequests: null,
     async edge(app, ctx) {
@@ -50,6 +52,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
     async routes(app, ctx) {
       await usageRoutes(app, ctx, includedUsageOf(ctx));
       await usageAdminRoutes(app, ctx, () => module.closePeriods);
+      await usageEvidenceRoutes(app, ctx);
     },
     async start(ctx) {
       const included = includedUsageOf(ctx);

@@ -22,8 +22,11 @@ const effective = { enum: ['now', 'renewal'] } as const;
 const seatCount = { type: 'integer', minimum: 1 } as const;
 const daysUntilDue = { type: ['integer', 'null'], minimum: 0 } as const;
 
-/** One line of a charge: a signed amount (credits are negative) for a span of the period. */
-export const chargeLineSchema = object({ description: text, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: signed, periodStart: instant, periodEnd: instant });
+/**
+ * One line of a charge: a signed amount (credits are negative) for a span of the period. `meter`: the meter whose
+ * usage an overage line bills (its evidence: GET /v1/invoices/{id}/lines/{n}/usage.csv); lines before it lack it.
+ */
+export const chargeLineSchema = withOptional(object({ description: text, quantity: { type: 'integer', minimum: 0 }, unitAmount: minorUnits, amount: signed, periodStart: instant, periodEnd: instant }), { meter: { type: 'string', minLength: 1, maxLength: 64 } });
 export type ChargeLine = SchemaType<typeof chargeLineSchema>;
 const lines = { type: 'array', items: chargeLineSchema } as const;
 

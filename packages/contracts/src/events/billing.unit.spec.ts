@@ -28,7 +28,7 @@ describe('billing events written by earlier versions', () => {
 
 describe('billing event types, derived from their schemas', () => {
   it('say what the schemas say (checked by the type-checker)', () => {
-    expectTypeOf<ChargeLine>().toEqualTypeOf<{ description: string; quantity: number; unitAmount: number; amount: number; periodStart: string; periodEnd: string }>();
+    expectTypeOf<ChargeLine>().toEqualTypeOf<{ description: string; quantity: number; unitAmount: number; amount: number; periodStart: string; periodEnd: string; meter?: string }>();
     expectTypeOf<PaymentData['method']>().toEqualTypeOf<'bank_transfer' | 'card' | 'stripe' | 'credit_balance'>();
     expectTypeOf<PaymentData['invoiceId']>().toEqualTypeOf<string | null>();
     expectTypeOf<SubscriptionTerms['daysUntilDue']>().toEqualTypeOf<number | null>();

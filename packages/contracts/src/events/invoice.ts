@@ -101,3 +101,6 @@ const upgrades: Partial<Record<string, Pick<EventContract, 'schemaVersion' | 'up
 };
 
 export const invoiceContracts: EventContract[] = Object.entries(invoiceEventSchemas).map(([type, schema]) => ({ type, schema, schemaVersion: 1, ...upgrades[type] }));
+
+/** Where the usage behind an invoice's overage line is listed (line numbers from 1, in the invoice's order). */
+export const usageEvidencePath = (invoiceId: string, line: number) => `/v1/invoices/${invoiceId}/lines/${line}/usage.csv`;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandMetadata } from '@curbmap/eventsourcing';
+import { usageEvidencePath } from '@curbmap/contracts';
 import { HttpError, type BankDetails, type ServiceContext } from '@curbmap/service-kit';
 import { DEFAULT_TEMPLATE, renderInvoice, templateProblem, type InvoiceDocument } from '../domain/template/invoiceDocument.ts';
 import { dueDate } from '../domain/invoice/invoiceDecider.ts';
@@ -103,7 +104,7 @@ export async function documentFor(ctx: ServiceContext, organizationId: string, i
     paymentTerms: invoice.collectionMethod === 'send_invoice' ? 'Bank transfer by the due date' : 'Card, charged automatically',
     supplier: supplierPart,
     customer,
-    lines: invoice.lines.map((l) => ({ description: l.description, quantity: l.quantity, unitAmount: money(l.unitAmount), amount: money(l.amount) })),
+    lines: invoice.lines.map((l, i) => ({ description: l.description, quantity: l.quantity, unitAmount: money(l.unitAmount), amount: money(l.amount), evidence: l.meter ? usageEvidencePath(invoice.id, i + 1) : null })),
     subtotal: money(invoice.subtotal),
     tax: { rate: `${(invoice.tax.rateBasisPoints / 100).toFixed(2)} %`, amount: money(invoice.tax.amount), note: invoice.tax.note },
     total: money(invoice.total),

@@ -40,6 +40,7 @@ export function adjustmentLine(adjustment: AdjustmentRecorded['data'], currency:
     amount: units * unitAmount,
     periodStart: adjustment.periodStart,
     periodEnd: adjustment.periodEnd,
+    meter: adjustment.meter,
     credit: added < 0,
   };
 }
@@ -104,6 +105,7 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
       amount: units * unitAmount,
       periodStart: closed.periodStart,
       periodEnd: closed.periodEnd,
+      meter: t.meter,
     });
   }
   return lines;

@@ -22,7 +22,15 @@ export const invoiceSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { description: { type: 'string' }, quantity: { type: 'integer' }, unitAmount: { type: 'integer' }, amount: { type: 'integer' }, periodStart: instant, periodEnd: instant },
+        properties: {
+          description: { type: 'string' },
+          quantity: { type: 'integer' },
+          unitAmount: { type: 'integer' },
+          amount: { type: 'integer' },
+          periodStart: instant,
+          periodEnd: instant,
+          meter: { type: 'string', description: 'Overage lines: the meter billed. The usage behind the line: GET /v1/invoices/{id}/lines/{n}/usage.csv (n from 1)' },
+        },
       },
     },
     subtotal: { type: 'integer', description: 'Before tax, minor units of currency' },

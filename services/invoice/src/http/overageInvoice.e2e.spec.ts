@@ -6,6 +6,7 @@ import { defaultPlans } from '@curbmap/contracts';
 import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import type { StoredEvent } from '@curbmap/eventsourcing';
 import { adjustmentLine, creditOverage } from '../application/overageInvoicing.ts';
+import { renderDocument } from '../application/invoiceDocuments.ts';
 
 let p: TestPlatform;
 let clock: Date;
@@ -52,7 +53,10 @@ describe('overage invoices', () => {
     const overage = invoices.filter((i) => i.lines.some((l) => l.description.startsWith('Overage')));
     expect(overage).toHaveLength(1);
     expect(overage[0]!.lines).toEqual([expect.objectContaining({ quantity: 2, unitAmount: 2_500, amount: 5_000, description: expect.stringMatching(/^Overage export_jobs: 2 over the 1 included.*\/v1\/usage\/report\.csv\?meter=export_jobs&from=2027-05-10T05:00:00\.000Z&to=2028-05-10T05:00:00\.000Z/) })]);
-    expect(overage[0]).toMatchObject({ total: 5_000, status: 'open' });
+    expect(overage[0]).toMatchObject({ total: 5_000, status: 'open', lines: [expect.objectContaining({ meter: 'export_jobs' })] });
+    // The printed invoice names where the usage behind the line is listed.
+    const html = await renderDocument(p.ctx, org.id, (await call('GET', `/v1/invoices/${overage[0]!.id}`)).json(), { legalName: 'CurbMap Inc.', addressLines: [], taxId: null, remittance: 'Wire' });
+    expect(html).toContain(`Usage behind this line: GET /v1/invoices/${overage[0]!.id}/lines/1/usage.csv`);
     // Numbered without a gap per year of the organization's zone: the first year's fee, then the renewal and the overage.
     expect(invoices.map((i) => (i as unknown as { number: string }).number)).toEqual(['CM-2028-000002', 'CM-2028-000001', 'CM-2027-000001']);
     // Pages, newest first, and the issue-date filter.

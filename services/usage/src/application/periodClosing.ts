@@ -22,10 +22,23 @@ function rollupsSubscription(ctx: ServiceContext) {
  * Waits until the rollups hold everything appended so far (a close must not miss what was just ingested): a
  * log position on one log, every partition's end offset at that moment on Kafka.
  */
-async function rollupsCaughtUp(ctx: ServiceContext): Promise<void> {
+async function rollupsCaughtUp(ctx: ServiceContext): Promise<Checkpoint> {
   const head = await ctx.store.headPosition();
   if (head) await rollupsSubscription(ctx).waitFor(head, 60_000);
+  return head;
 }
+
+/** The hours of the organization's zone a period's rollups span: [from, to), as bucket keys (UTC ISO). */
+export async function periodHours(ctx: ServiceContext, organizationId: string, period: { periodStart: string; periodEnd: string }): Promise<{ fromHour: string; toHour: string }> {
+  const zone = await organizationZone(ctx, organizationId);
+  return { fromHour: hourBucket(period.periodStart, zone), toHour: hourBucket(period.periodEnd, zone) };
+}
+
+/** Does an item fall in a period as the rollups count it: by its hour (in the zone it was recorded in), not its instant. */
+export const inHours = (item: UsageItem, timeZone: string, hours: { fromHour: string; toHour: string }) => {
+  const hour = hourBucket(item.time, timeZone);
+  return hour >= hours.fromHour && hour < hours.toHour;
+};
 
 /**
  * What the year's plan includes, at the version it was sold at (planOfYearCaughtUp). A copy of the catalogue
@@ -71,7 +84,7 @@ export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at
   for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
     if (Date.parse(period.endsAt) + grace * 60_000 > at.getTime()) continue;
-    await rollupsCaughtUp(ctx);
+    const through = await rollupsCaughtUp(ctx);
     let totals: PeriodTotal[];
     try {
       totals = await periodTotals(ctx, period.organizationId, period, plans);
@@ -81,7 +94,15 @@ export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at
       ctx.log.warn({ organizationId: period.organizationId, planId: period.planId }, err.message);
       continue;
     }
-    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), totals };
+    const hours = await periodHours(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt });
+    // Counts and sums exactly as of `through`: the rollups may hold usage appended since, which the close's own
+    // comparison (adjust) bills as an adjustment. Each overage line's evidence is then exactly the usage it counts.
+    if (through !== null) {
+      const additive = (await metersOf(ctx, period.organizationId)).filter((m) => (m.aggregation === 'count' || m.aggregation === 'sum') && totals.some((t) => t.meter === m.key));
+      const exact = await additiveTotalsAtClose(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }, additive, { globalPosition: through });
+      totals = totals.map((t) => (exact.has(t.meter) ? { ...t, total: exact.get(t.meter)! } : t));
+    }
+    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), ...(through !== null ? { counted: { through, ...hours } } : {}), totals };
     const key = `usage-period-closed:${period.organizationId}:${period.periodStart}`;
     const streamId = usagePeriodStream(period.organizationId);
     try {
@@ -122,8 +143,8 @@ export async function additiveTotalsAtClose(ctx: ServiceContext, organizationId:
   const exact = new Map<string, number>();
   if (meters.length === 0) return exact;
   await rollupsSubscription(ctx).waitFor(close.globalPosition, 60_000);
-  const zone = await organizationZone(ctx, organizationId);
-  const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.periodEnd, zone)];
+  const hours = await periodHours(ctx, organizationId, period);
+  const [from, to] = [hours.fromHour, hours.toHour];
   // Only what each bucket applied is kept: a year's buckets are many, their totals are summed as they are read.
   const applied = new Map<string, AppliedVersions>();
   for (const meter of meters) {
@@ -138,7 +159,8 @@ export async function additiveTotalsAtClose(ctx: ServiceContext, organizationId:
     if (e.organizationId !== organizationId) continue;
     const event = { type: e.type, data: e.data } as Extract<UsageEvent, { type: 'usage.events.recorded' | 'usage.event.corrected' }>;
     for (const [item, sign] of itemsOf(event)) {
-      if (item.time < period.periodStart || item.time >= period.periodEnd) continue;
+      // By hour, as the buckets count: an instant before the period's start in its first hour is in a bucket read.
+      if (!inHours(item, event.data.timeZone, hours)) continue;
       for (const m of meters) {
         if (m.eventType !== item.type || !alreadyApplied(applied.get(bucketId(organizationId, m.key, item.projectId, hourBucket(item.time, event.data.timeZone))), e)) continue;
         exact.set(m.key, exact.get(m.key)! - additiveDelta(m, [[item, sign]]));
@@ -209,9 +231,12 @@ async function adjust(ctx: ServiceContext, plans: PlanReader, stored: StoredEven
     touched = [{ period: event.data, meters: meters.filter((m) => keys.has(m.key)), items: [] }];
   } else {
     const items = itemsOf(event);
+    const timeZone = (event as Extract<UsageEvent, { type: 'usage.events.recorded' | 'usage.event.corrected' }>).data.timeZone;
     touched = [];
     for (const { period } of closed.values()) {
-      const inside = items.filter(([i]) => i.time >= period.periodStart && i.time < period.periodEnd);
+      // By hour, as the rollups and the close count.
+      const hours = period.counted ?? (await periodHours(ctx, organizationId, period));
+      const inside = items.filter(([i]) => inHours(i, timeZone, hours));
       if (inside.length) touched.push({ period, meters: meters.filter((m) => inside.some(([i]) => i.type === m.eventType)), items: inside });
     }
   }

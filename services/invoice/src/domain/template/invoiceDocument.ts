@@ -10,7 +10,8 @@ export interface InvoiceDocument {
   paymentTerms: string;
   supplier: { legalName: string; addressLines: string[]; taxId: string | null };
   customer: { legalName: string; addressLines: string[]; taxId: string | null };
-  lines: { description: string; quantity: number; unitAmount: string; amount: string }[];
+  /** `evidence`: where an overage line's usage is listed (the API path of its CSV), for an auditor to check it. */
+  lines: { description: string; quantity: number; unitAmount: string; amount: string; evidence?: string | null }[];
   subtotal: string;
   tax: { rate: string; amount: string; note: string | null };
   total: string;
@@ -49,7 +50,7 @@ export const DEFAULT_TEMPLATE = `<!doctype html>
   </div>
   <table>
     <tr><th>Description</th><th class="num">Qty</th><th class="num">Unit</th><th class="num">Amount</th></tr>
-    {{#each lines}}<tr><td>{{description}}</td><td class="num">{{quantity}}</td><td class="num">{{unitAmount}}</td><td class="num">{{amount}}</td></tr>{{/each}}
+    {{#each lines}}<tr><td>{{description}}{{#if evidence}}<br><small>Usage behind this line: GET {{evidence}}</small>{{/if}}</td><td class="num">{{quantity}}</td><td class="num">{{unitAmount}}</td><td class="num">{{amount}}</td></tr>{{/each}}
   </table>
   <table class="totals">
     <tr><td class="num">Taxable amount</td><td class="num">{{subtotal}}</td></tr>
