@@ -8,6 +8,8 @@ import type { Supplier } from './application/invoiceDocuments.ts';
 import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
 import { invoiceTemplateRoutes } from './http/invoiceTemplateRoutes.ts';
 import { invoiceAdminRoutes } from './http/invoiceAdminRoutes.ts';
+import { revenueReportRoutes } from './http/revenueReportRoutes.ts';
+import { revenueProjection } from './projections/revenueProjection.ts';
 import { taxSettingsRoutes } from './http/taxSettingsRoutes.ts';
 import { dunningRoutes } from './http/dunningRoutes.ts';
 import { webhookEndpointRoutes } from './http/webhookEndpointRoutes.ts';
@@ -60,13 +62,14 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     webhooks: null,
     notifications: null,
     contracts: [...invoiceContracts, ...notificationContracts],
-    projections: [invoicePlansProjection, uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection],
+    projections: [invoicePlansProjection, uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection, revenueProjection],
     async routes(app, ctx) {
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);
       await taxSettingsRoutes(app, ctx);
       await dunningRoutes(app, ctx);
       await invoiceAdminRoutes(app, ctx);
+      await revenueReportRoutes(app, ctx);
       await invoiceTemplateRoutes(app, ctx, { supplier, artifacts: options.artifacts, renderer: options.pdfRenderer });
       await webhookEndpointRoutes(app, ctx, { allowPrivateNetworks: options.webhooks.allowPrivateNetworks, kick: () => void module.webhooks?.tick().catch((err) => ctx.log.error({ err }, 'webhook delivery pass failed')) });
     },

@@ -80,7 +80,8 @@ export function invoicingJournal(invoices: RevenueInvoice[], month: string): Jou
     };
     if (!before(invoice.issuedAt, start)) entry(day(invoice.issuedAt), invoice.eventId, `invoice ${invoice.number} issued`, [['receivables', invoice.total], ['deferred_revenue', -invoice.subtotal], ['tax_payable', -invoice.taxAmount]]);
     for (const r of invoice.reversals) {
-      if (!before(r.at, start) && before(r.at, end)) entry(day(r.at), r.eventId, `invoice ${invoice.number} ${r.kind === 'void' ? 'voided' : 'credited'}`, [['deferred_revenue', r.net], ['tax_payable', r.tax], ['receivables', -r.gross]]);
+      // A credit note or void takes back what the invoice asked; a refund that left it paid, money.
+      if (!before(r.at, start) && before(r.at, end)) entry(day(r.at), r.eventId, `invoice ${invoice.number} ${{ void: 'voided', credit_note: 'credited', refund: 'refunded' }[r.kind]}`, [['deferred_revenue', r.net], ['tax_payable', r.tax], [r.kind === 'refund' ? 'cash' : 'receivables', -r.gross]]);
     }
     const recognised = recognisedBetween(invoice, start, end);
     if (recognised.lines !== 0) entry(monthEnd, invoice.eventId, `invoice ${invoice.number} recognised`, [['deferred_revenue', recognised.lines], ['revenue', -recognised.lines]]);

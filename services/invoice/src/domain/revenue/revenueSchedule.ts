@@ -7,9 +7,10 @@ import { DateTime } from 'luxon';
  *   period that starts mid-day counts its first day whole; the days are calendar days (a 23-hour day is a day).
  * - A usage line (overage) is recognised when it is billed: its period has closed by then.
  * - Nothing is recognised before it is billed: a line billed after its period began catches up on its issue day.
- * - A credit note or a void reverses what it cancels from its date on: its net amount, allocated over the lines in
- *   proportion to what is left of them, is taken back as those lines were recognised (what had been recognised
- *   by then at once, the rest day by day).
+ * - A credit note, a void, or a refund that leaves the invoice paid (Stripe's) reverses what it cancels from its
+ *   date on: its net amount, allocated over the lines in proportion to what is left of them, is taken back as those
+ *   lines were recognised (what had been recognised by then at once, the rest day by day). A refund that reopens
+ *   the invoice (a bank transfer's) reverses no revenue: the customer owes it again.
  */
 export interface RevenueLine {
   net: number;
@@ -20,9 +21,9 @@ export interface RevenueLine {
 }
 
 export interface Reversal {
-  /** The event that reverses (credit note issued, invoice voided). */
+  /** The event that reverses (credit note issued, invoice voided, a card refund that left the invoice paid). */
   eventId: string;
-  kind: 'credit_note' | 'void';
+  kind: 'credit_note' | 'void' | 'refund';
   at: string;
   gross: number;
   net: number;
