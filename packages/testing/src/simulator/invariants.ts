@@ -106,6 +106,8 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       if (credited !== (i.amountCredited ?? 0)) fail('2 invoice', `${i.number}: credited ${i.amountCredited ?? 0}, its credit notes add up to ${credited}`);
     }
 
+    await checkRevenue(driver, fail, invoices, org, at);
+
     if (charges) {
       checkStripeInvoices(fail, invoices, payments, charges);
       continue;
@@ -182,6 +184,44 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       }
     }
   }
+}
+
+/**
+ * 7. Revenue: every month from before the first invoice to now, in each currency, recognised + deferred = billed −
+ * reversed (each month's closing is the next one's opening, and closing = opening + billed − reversed −
+ * recognised); everything billed is every invoice's net amount; the month's journal balances.
+ */
+async function checkRevenue(driver: Driver, fail: (invariant: string, detail: string) => void, invoices: any[], org: SimOrganization, at: string): Promise<void> {
+  if (invoices.length === 0) return;
+  const first = new Date(Math.min(...invoices.map((i) => Date.parse(i.issuedAt))) - 31 * 86_400_000);
+  const last = new Date(Date.parse(at) + 31 * 86_400_000);
+  const totals = new Map<string, { billed: number; reversed: number; recognised: number; closing: number }>();
+  for (let y = first.getUTCFullYear(), m = first.getUTCMonth(); y < last.getUTCFullYear() || (y === last.getUTCFullYear() && m <= last.getUTCMonth()); m === 11 ? ((m = 0), y++) : m++) {
+    const month = `${y}-${String(m + 1).padStart(2, '0')}`;
+    const answer = await driver.call('GET', `/v1/admin/reports/revenue?month=${month}&organizationId=${org.id}`, 'admin');
+    if (answer.status !== 200) {
+      fail('7 revenue', `${month}: the revenue report answered ${answer.status} ${answer.text.slice(0, 200)}`);
+      return;
+    }
+    for (const row of answer.body.data as { currency: string; openingDeferred: number; billed: number; reversed: number; recognised: number; closingDeferred: number }[]) {
+      const t = totals.get(row.currency) ?? { billed: 0, reversed: 0, recognised: 0, closing: 0 };
+      if (row.openingDeferred !== t.closing) fail('7 revenue', `${month} ${row.currency}: opening deferred ${row.openingDeferred}, the month before closed at ${t.closing}`);
+      if (row.closingDeferred !== row.openingDeferred + row.billed - row.reversed - row.recognised) fail('7 revenue', `${month} ${row.currency}: closing ${row.closingDeferred} ≠ opening ${row.openingDeferred} + billed ${row.billed} − reversed ${row.reversed} − recognised ${row.recognised}`);
+      totals.set(row.currency, { billed: t.billed + row.billed, reversed: t.reversed + row.reversed, recognised: t.recognised + row.recognised, closing: row.closingDeferred });
+      const after = totals.get(row.currency)!;
+      if (after.recognised + after.closing !== after.billed - after.reversed) fail('7 revenue', `${month} ${row.currency}: recognised ${after.recognised} + deferred ${after.closing} ≠ billed ${after.billed} − reversed ${after.reversed}`);
+    }
+    const journal = await driver.call('GET', `/v1/admin/reports/journal?month=${month}&organizationId=${org.id}`, 'admin');
+    const sides = new Map<string, number>();
+    for (const line of journal.text.trim().split(/\r?\n/).slice(1)) {
+      const [, , currency, , debit, credit] = line.split(',');
+      if (currency) sides.set(currency, (sides.get(currency) ?? 0) + Number(debit) - Number(credit));
+    }
+    for (const [currency, difference] of sides) if (difference !== 0) fail('7 revenue', `${month} ${currency}: the journal's debits exceed its credits by ${difference}`);
+  }
+  const billed = new Map<string, number>();
+  for (const i of invoices) billed.set(i.currency, (billed.get(i.currency) ?? 0) + (i.subtotal ?? 0));
+  for (const [currency, amount] of billed) if ((totals.get(currency)?.billed ?? 0) !== amount) fail('7 revenue', `${currency}: the invoices bill ${amount} net, the revenue report ${totals.get(currency)?.billed ?? 0}`);
 }
 
 /** A card customer's invoices and payments are Stripe's: each invoice once, with its lines and total, paid; each charge one payment. */
