@@ -106,7 +106,7 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
       if (credited !== (i.amountCredited ?? 0)) fail('2 invoice', `${i.number}: credited ${i.amountCredited ?? 0}, its credit notes add up to ${credited}`);
     }
 
-    await checkRevenue(driver, fail, invoices, org, at);
+    await checkRevenue(driver, fail, invoices, credit, org, at);
 
     if (charges) {
       checkStripeInvoices(fail, invoices, payments, charges);
@@ -189,13 +189,16 @@ export async function checkInvariants(driver: Driver, orgs: SimOrganization[], a
 /**
  * 7. Revenue: every month from before the first invoice to now, in each currency, recognised + deferred = billed −
  * reversed (each month's closing is the next one's opening, and closing = opening + billed − reversed −
- * recognised); everything billed is every invoice's net amount; the month's journal balances.
+ * recognised); everything billed is every invoice's net amount; the month's journal balances; and the journal's
+ * balances over all months are the platform's own figures: cash = received − returned, customer credit = the credit
+ * balance, receivables = what the invoices (not void) still ask.
  */
-async function checkRevenue(driver: Driver, fail: (invariant: string, detail: string) => void, invoices: any[], org: SimOrganization, at: string): Promise<void> {
+async function checkRevenue(driver: Driver, fail: (invariant: string, detail: string) => void, invoices: any[], credit: Record<string, number>, org: SimOrganization, at: string): Promise<void> {
   if (invoices.length === 0) return;
   const first = new Date(Math.min(...invoices.map((i) => Date.parse(i.issuedAt))) - 31 * 86_400_000);
   const last = new Date(Date.parse(at) + 31 * 86_400_000);
   const totals = new Map<string, { billed: number; reversed: number; recognised: number; closing: number }>();
+  const balances = new Map<string, number>();
   for (let y = first.getUTCFullYear(), m = first.getUTCMonth(); y < last.getUTCFullYear() || (y === last.getUTCFullYear() && m <= last.getUTCMonth()); m === 11 ? ((m = 0), y++) : m++) {
     const month = `${y}-${String(m + 1).padStart(2, '0')}`;
     const answer = await driver.call('GET', `/v1/admin/reports/revenue?month=${month}&organizationId=${org.id}`, 'admin');
@@ -214,14 +217,23 @@ async function checkRevenue(driver: Driver, fail: (invariant: string, detail: st
     const journal = await driver.call('GET', `/v1/admin/reports/journal?month=${month}&organizationId=${org.id}`, 'admin');
     const sides = new Map<string, number>();
     for (const line of journal.text.trim().split(/\r?\n/).slice(1)) {
-      const [, , currency, , debit, credit] = line.split(',');
-      if (currency) sides.set(currency, (sides.get(currency) ?? 0) + Number(debit) - Number(credit));
+      const [, , currency, account, debit, creditSide] = line.split(',');
+      if (!currency) continue;
+      const amount = Number(debit) - Number(creditSide);
+      sides.set(currency, (sides.get(currency) ?? 0) + amount);
+      balances.set(`${currency}|${account}`, (balances.get(`${currency}|${account}`) ?? 0) + amount);
     }
     for (const [currency, difference] of sides) if (difference !== 0) fail('7 revenue', `${month} ${currency}: the journal's debits exceed its credits by ${difference}`);
   }
   const billed = new Map<string, number>();
   for (const i of invoices) billed.set(i.currency, (billed.get(i.currency) ?? 0) + (i.subtotal ?? 0));
   for (const [currency, amount] of billed) if ((totals.get(currency)?.billed ?? 0) !== amount) fail('7 revenue', `${currency}: the invoices bill ${amount} net, the revenue report ${totals.get(currency)?.billed ?? 0}`);
+  const cur = org.model.currency;
+  const balance = (account: string) => balances.get(`${cur}|${account}`) ?? 0;
+  if (balance('cash') !== org.cashIn - org.cashOut) fail('7 revenue', `the journal's cash is ${balance('cash')} ${cur}, received − returned is ${org.cashIn - org.cashOut}`);
+  if (-balance('customer_credit') !== (credit[cur] ?? 0)) fail('7 revenue', `the journal's customer credit is ${-balance('customer_credit')} ${cur}, the credit balance ${credit[cur] ?? 0}`);
+  const owed = invoices.filter((i) => i.status !== 'void' && i.currency === cur).reduce((a, i) => a + i.amountRemaining, 0);
+  if (balance('receivables') !== owed) fail('7 revenue', `the journal's receivables are ${balance('receivables')} ${cur}, the invoices ask ${owed}`);
 }
 
 /** A card customer's invoices and payments are Stripe's: each invoice once, with its lines and total, paid; each charge one payment. */

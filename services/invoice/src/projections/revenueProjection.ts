@@ -1,10 +1,16 @@
 import type { BillingEvent, InvoiceEvent } from '@curbmap/contracts';
 import { updateOnce, type AppliedVersions, type Document, type Projection } from '@curbmap/eventsourcing';
 import { lineTax } from '../domain/tax/invoiceTax.ts';
-import { reversalOf, type Reversal, type RevenueInvoice } from '../domain/revenue/revenueSchedule.ts';
+import { allocate, reversalOf, type Reversal, type RevenueInvoice } from '../domain/revenue/revenueSchedule.ts';
+import { invoiceCollections, type InvoiceOrganizationView } from './invoiceProjections.ts';
 import type { JournalLine } from '../domain/revenue/revenueReport.ts';
 
-export const revenueCollections = { invoices: 'revenue_invoices', cash: 'revenue_cash' } as const;
+export const revenueCollections = { invoices: 'revenue_invoices', cash: 'revenue_cash', payments: 'revenue_payments' } as const;
+
+/** Which invoice a payment paid (id: the payment's): a card refund names none, its payment's stream does. */
+interface PaymentInvoiceView extends Document {
+  invoiceId: string | null;
+}
 
 /**
  * An invoice as revenue recognition reads it (id: the invoice's), finalized or not yet. `pendingRefunds`: refunds
@@ -49,9 +55,16 @@ export const revenueProjection: Projection = {
         const d = event.data;
         // Usage invoices bill a closed year: recognised when billed.
         const atIssue = d.sourceEventType === 'usage.period.closed' || d.sourceEventType === 'usage.adjustment.recorded';
-        const lines = d.lines.map((l) => ({ net: d.tax.mode === 'exclusive' ? l.amount : l.amount - lineTax(l.amount, d.tax), periodStart: l.periodStart, periodEnd: l.periodEnd, atIssue }));
+        // The lines' nets add up to the subtotal exactly: tax (inclusive, per line) and a Stripe invoice's discounts
+        // are spread over them in proportion.
+        const own = d.lines.map((l) => (d.tax.mode === 'exclusive' ? l.amount : l.amount - lineTax(l.amount, d.tax)));
+        const nets = own.reduce((sum, n) => sum + n, 0) === d.subtotal ? own : allocate(d.subtotal, own);
+        const lines = d.lines.map((l, i) => ({ net: nets[i]!, periodStart: l.periodStart, periodEnd: l.periodEnd, atIssue }));
+        // A mirror of Stripe's invoice has no draft here: the organization's zone now.
+        const zone = (await tx.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
+        const stripe = d.sourceEventType === 'billing.stripe_event.received';
         return invoiceDoc(d.invoiceId, (current) => {
-          const invoice = { id: d.invoiceId, organizationId, timeZone: current?.timeZone ?? 'UTC', number: d.number, currency: d.currency, issuedAt: d.issuedAt, eventId: stored.id, subtotal: d.subtotal, taxAmount: d.tax.amount, total: d.total, lines, reversals: [] as Reversal[] };
+          const invoice = { id: d.invoiceId, organizationId, timeZone: current?.timeZone ?? zone, stripe, number: d.number, currency: d.currency, issuedAt: d.issuedAt, eventId: stored.id, subtotal: d.subtotal, taxAmount: d.tax.amount, total: d.total, lines, reversals: [] as Reversal[] };
           for (const refund of current?.pendingRefunds ?? []) invoice.reversals.push(reversalOf(invoice, { ...refund, kind: 'refund' }));
           return { ...invoice, finalized: true };
         });
@@ -67,13 +80,17 @@ export const revenueProjection: Projection = {
       }
       case 'billing.payment.succeeded': {
         const d = event.data;
-        // Settled from credit: no money moved, credit did. Money: cash in, what it paid and what it left over.
+        await updateOnce<PaymentInvoiceView>(tx, revenueCollections.payments, d.paymentId, stored, (current) => ({ id: d.paymentId, organizationId, invoiceId: d.invoiceId ?? current?.invoiceId ?? null }));
+        // Settled from credit: no money moved, credit did. Money: cash in, what it paid and what it left over; a
+        // card payment whose invoice is not known yet is held for the customer until it is (invoice_linked).
         const from = d.method === 'credit_balance' ? 'customer_credit' : 'cash';
-        return movement(d.currency, `payment ${d.paymentId}${d.invoiceId ? ` on invoice ${d.invoiceId}` : ''}`, [[from, d.amount], ['receivables', -d.appliedAmount], ['customer_credit', -d.excessAmount]]);
+        if (!d.invoiceId) return movement(d.currency, `payment ${d.paymentId}, its invoice not known yet`, [[from, d.amount], ['customer_credit', -d.amount]]);
+        return movement(d.currency, `payment ${d.paymentId} on invoice ${d.invoiceId}`, [[from, d.amount], ['receivables', -d.appliedAmount], ['customer_credit', -d.excessAmount]]);
       }
       case 'billing.payment.invoice_linked': {
-        // A card payment recorded before its invoice was known was credit until now.
+        // A card payment recorded before its invoice was known was held for the customer until now.
         const d = event.data;
+        await updateOnce<PaymentInvoiceView>(tx, revenueCollections.payments, d.paymentId, stored, () => ({ id: d.paymentId, organizationId, invoiceId: d.invoiceId }));
         return movement(d.currency, `payment ${d.paymentId} linked to invoice ${d.invoiceId}`, [['customer_credit', d.appliedAmount], ['receivables', -d.appliedAmount]]);
       }
       case 'billing.payment.refunded': {
@@ -82,11 +99,13 @@ export const revenueProjection: Projection = {
         // receivables); a payment of no invoice came out of credit.
         const d = event.data;
         const kept = d.refundedAmount - d.reopenedAmount;
-        await movement(d.currency, `refund ${d.refundId} of payment ${d.paymentId}`, [['receivables', d.reopenedAmount], ...(d.invoiceId ? [] : [['customer_credit', kept] as [JournalLine['account'], number]]), ['cash', -(d.invoiceId ? d.reopenedAmount : d.refundedAmount)]]);
-        if (!d.invoiceId || kept === 0) return;
+        // A card refund names no invoice: its payment's stream said which (same stream, so known by now).
+        const invoiceId = d.invoiceId ?? (await tx.get<PaymentInvoiceView>(revenueCollections.payments, d.paymentId))?.invoiceId ?? null;
+        await movement(d.currency, `refund ${d.refundId} of payment ${d.paymentId}`, [['receivables', d.reopenedAmount], ...(invoiceId ? [] : [['customer_credit', kept] as [JournalLine['account'], number]]), ['cash', -(invoiceId ? d.reopenedAmount : d.refundedAmount)]]);
+        if (!invoiceId || kept === 0) return;
         const refund = { eventId: stored.id, at: d.receivedAt, gross: kept };
-        return invoiceDoc(d.invoiceId, (current) => {
-          if (!current?.finalized) return { id: d.invoiceId!, organizationId, timeZone: current?.timeZone ?? 'UTC', ...current, finalized: false, pendingRefunds: [...(current?.pendingRefunds ?? []), refund] };
+        return invoiceDoc(invoiceId, (current) => {
+          if (!current?.finalized) return { id: invoiceId, organizationId, timeZone: current?.timeZone ?? 'UTC', ...current, finalized: false, pendingRefunds: [...(current?.pendingRefunds ?? []), refund] };
           const invoice = current as RevenueInvoice & RevenueInvoiceView;
           return { ...current, reversals: [...invoice.reversals, reversalOf(invoice, { ...refund, kind: 'refund' })] };
         });

@@ -1,7 +1,7 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, planOfYearCaughtUp, writeOf, type PlanReader, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { aggregate, contributionOf, hourBucket } from '../domain/rollup/rollup.ts';
+import { aggregate, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
@@ -95,11 +95,11 @@ export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at
       continue;
     }
     const hours = await periodHours(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt });
-    // Counts and sums exactly as of `through`: the rollups may hold usage appended since, which the close's own
+    // Every meter exactly as of `through`: the rollups may hold usage appended since, which the close's own
     // comparison (adjust) bills as an adjustment. Each overage line's evidence is then exactly the usage it counts.
     if (through !== null) {
-      const additive = (await metersOf(ctx, period.organizationId)).filter((m) => (m.aggregation === 'count' || m.aggregation === 'sum') && totals.some((t) => t.meter === m.key));
-      const exact = await additiveTotalsAtClose(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }, additive, { globalPosition: through });
+      const counted = (await metersOf(ctx, period.organizationId)).filter((m) => totals.some((t) => t.meter === m.key));
+      const exact = await totalsAsOf(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }, counted, { globalPosition: through }, hours);
       totals = totals.map((t) => (exact.has(t.meter) ? { ...t, total: exact.get(t.meter)! } : t));
     }
     const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), ...(through !== null ? { counted: { through, ...hours } } : {}), totals };
@@ -132,25 +132,32 @@ function itemsOf(event: UsageEvent): [UsageItem, 1 | -1][] {
 }
 
 /**
- * Count and sum meters' totals of a closed year as of its close: what the rollups hold once they hold everything
- * appended before the close, less what usage appended after the close added to them. Each event then counts once
- * relative to the close: before it, in the close's comparison; after it, as its own adjustment. Whether a later
- * event is in a bucket is known per bucket (it remembers the last version of each stream it applied, and a
- * stream's events are applied in order), whatever the rollups' position is: a log position, or offsets per
- * partition on Kafka, where usage and closes come on different topics.
+ * Meters' totals of a closed year as of a log position (the close, or the position the close counted through):
+ * what the rollups hold once they hold everything appended up to it, less what usage appended after it added to
+ * them. Each event then counts once relative to the close: before it, in the close's comparison; after it, as its
+ * own adjustment. Whether a later event is in a bucket is known per bucket (it remembers the last version of each
+ * stream it applied, and a stream's events are applied in order), whatever the rollups' position is: a log
+ * position, or offsets per partition on Kafka, where usage and closes come on different topics. Every aggregation:
+ * a bucket's contribution is a multiset for max, unique_count and latest, so what a later item added comes out
+ * exactly. `hours`: the year's hours as the close recorded them (else the organization's zone now).
  */
-export async function additiveTotalsAtClose(ctx: ServiceContext, organizationId: string, period: Pick<ClosedPeriod, 'periodStart' | 'periodEnd'>, meters: MeterDefinition[], close: Pick<StoredEvent, 'globalPosition'>): Promise<Map<string, number>> {
-  const exact = new Map<string, number>();
+export async function totalsAsOf(ctx: ServiceContext, organizationId: string, period: Pick<ClosedPeriod, 'periodStart' | 'periodEnd'>, meters: MeterDefinition[], close: Pick<StoredEvent, 'globalPosition'>, hours?: { fromHour: string; toHour: string }): Promise<Map<string, number | null>> {
+  const exact = new Map<string, number | null>();
   if (meters.length === 0) return exact;
   await rollupsSubscription(ctx).waitFor(close.globalPosition, 60_000);
-  const hours = await periodHours(ctx, organizationId, period);
-  const [from, to] = [hours.fromHour, hours.toHour];
-  // Only what each bucket applied is kept: a year's buckets are many, their totals are summed as they are read.
+  const span = hours ?? (await periodHours(ctx, organizationId, period));
+  const [from, to] = [span.fromHour, span.toHour];
+  // Only what each bucket applied is kept, and each meter's sum of its buckets (one multiset, merged as read).
   const applied = new Map<string, AppliedVersions>();
+  const held = new Map<string, Contribution>();
   for (const meter of meters) {
     const docs = await ctx.readStore.find<UsageBucketView & AppliedVersions>(C.buckets, { organizationId, seriesHour: { $gte: `${meter.key}|${from}`, $lt: `${meter.key}|${to}` } });
-    for (const doc of docs) applied.set(doc.id, { appliedVersions: doc.appliedVersions ?? {} });
-    exact.set(meter.key, aggregate(meter, docs) ?? 0);
+    const sum: Contribution = { count: 0, sum: 0, values: {} };
+    for (const doc of docs) {
+      applied.set(doc.id, { appliedVersions: doc.appliedVersions ?? {} });
+      addInto(sum, doc, 1);
+    }
+    held.set(meter.key, sum);
   }
   // Read after the buckets, up to the head as it is now: an event a bucket holds was appended before the buckets
   // were read, so this sees it; what comes later is in no bucket read here.
@@ -160,14 +167,29 @@ export async function additiveTotalsAtClose(ctx: ServiceContext, organizationId:
     const event = { type: e.type, data: e.data } as Extract<UsageEvent, { type: 'usage.events.recorded' | 'usage.event.corrected' }>;
     for (const [item, sign] of itemsOf(event)) {
       // By hour, as the buckets count: an instant before the period's start in its first hour is in a bucket read.
-      if (!inHours(item, event.data.timeZone, hours)) continue;
+      if (!inHours(item, event.data.timeZone, span)) continue;
       for (const m of meters) {
         if (m.eventType !== item.type || !alreadyApplied(applied.get(bucketId(organizationId, m.key, item.projectId, hourBucket(item.time, event.data.timeZone))), e)) continue;
-        exact.set(m.key, exact.get(m.key)! - additiveDelta(m, [[item, sign]]));
+        addInto(held.get(m.key)!, contributionOf(m, item), sign === 1 ? -1 : 1);
       }
     }
   }
+  for (const m of meters) {
+    const total = aggregate(m, [held.get(m.key)!]);
+    exact.set(m.key, m.aggregation === 'count' || m.aggregation === 'sum' ? (total ?? 0) : total);
+  }
   return exact;
+}
+
+/** Adds (sign 1) or takes away (−1) a contribution in place: a year's multiset is not copied per bucket. */
+function addInto(into: Contribution, c: Pick<Contribution, 'count' | 'sum' | 'values'>, sign: 1 | -1): void {
+  into.count += sign * c.count;
+  into.sum += sign * c.sum;
+  for (const [k, n] of Object.entries(c.values)) {
+    const next = (into.values[k] ?? 0) + sign * n;
+    if (next === 0) delete into.values[k];
+    else into.values[k] = next;
+  }
 }
 
 /** The closed years of an organization with each meter's total as billed so far (the close plus its adjustments). */
@@ -252,13 +274,13 @@ async function adjust(ctx: ServiceContext, plans: PlanReader, stored: StoredEven
     const additive = event.type !== 'usage.period.closed' ? affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum') : [];
     // The close compares its totals with what was appended before it only: the rollups may hold later usage
     // already, which its own adjustment will count.
-    const atClose = event.type === 'usage.period.closed' ? await additiveTotalsAtClose(ctx, organizationId, period, affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum'), stored) : null;
+    const atClose = event.type === 'usage.period.closed' ? await totalsAsOf(ctx, organizationId, period, affected.filter((m) => m.aggregation === 'count' || m.aggregation === 'sum'), stored, period.counted) : null;
     const recomputed = affected.filter((m) => !additive.includes(m) && !atClose?.has(m.key));
     // What this event changes in each count or sum meter: a late event or a correction, what it adds or removes;
     // the close, what the year held as of the close less what the close recorded (the adjustments of events
     // after it, perhaps recorded before this comparison on Kafka, are theirs and stay).
     const deltas = new Map<string, number>();
-    if (event.type === 'usage.period.closed') for (const [meter, exact] of atClose ?? []) deltas.set(meter, exact - (event.data.totals.find((t) => t.meter === meter)?.total ?? 0));
+    if (event.type === 'usage.period.closed') for (const [meter, exact] of atClose ?? []) deltas.set(meter, (exact ?? 0) - (event.data.totals.find((t) => t.meter === meter)?.total ?? 0));
     for (const m of additive) deltas.set(m.key, additiveDelta(m, items));
     const now: PeriodTotal[] = [];
     for (const [meter, delta] of deltas) {

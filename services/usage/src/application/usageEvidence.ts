@@ -44,8 +44,9 @@ const notKept = (why: string) => new HttpError(404, 'not-found', `the usage behi
  *   counted through (`counted` of usage.period.closed), with the corrections appended meanwhile;
  * - an adjustment of a count or sum: what its source changed (a late event's items, a correction's two sides, or
  *   for the close's own adjustment the items appended between its count and its append);
- * - an adjustment of another aggregation (latest, max, unique): every item of the year up to its source, since
- *   the year's value is recomputed from all of them.
+ * - an adjustment of another aggregation (latest, max, unique): every item of the year appended before it, since
+ *   the year's value was recomputed from the rollups when it was recorded (usage appended meanwhile can make the
+ *   value differ: the file then says so in a last row).
  */
 export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoice: UsageInvoiceView, n: number): Promise<LineEvidence> {
   const line = invoice.lines[n - 1];
@@ -62,6 +63,11 @@ export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoi
   const closed = close.data as Closed;
   if (!closed.counted) throw notKept('the year was closed before closes recorded what they counted');
   const hours: Hours = closed.counted;
+  try {
+    ctx.store.compare(closed.counted.through, close.globalPosition);
+  } catch {
+    throw notKept('the log was copied to another store since the close, and its positions changed');
+  }
   const plan = await planOfYearCaughtUp(ctx, plans, usagePlansProjection.name, closed, 5_000);
   if (plan === 'pending' || plan === 'unpriced') throw notKept(`plan ${closed.planId} is not in usage's copy of the catalogue`);
   const unitSize = plan.overage[meter.key as keyof typeof plan.overage]?.unitSize ?? 1;
@@ -71,11 +77,13 @@ export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoi
   if (source.type === 'usage.period.closed') selection = { after: null, through: closed.counted.through };
   else {
     adjustment = source.data as Adjusted;
-    if (adjustment.sourceEventId === close.id) selection = additive(meter) ? { after: closed.counted.through, through: close.globalPosition } : { after: null, through: close.globalPosition };
+    // Another aggregation's adjustment is the year's value recomputed when it was recorded: every item up to it.
+    if (!additive(meter)) selection = { after: null, through: source.globalPosition };
+    else if (adjustment.sourceEventId === close.id) selection = { after: closed.counted.through, through: close.globalPosition };
     else {
       const cause = await usageEventById(ctx, organizationId, adjustment.sourceEventId, source.globalPosition);
       if (!cause) throw notKept(`its source event ${adjustment.sourceEventId} is not in the log`);
-      selection = additive(meter) ? { event: cause } : { after: null, through: cause.globalPosition };
+      selection = { event: cause };
     }
   }
 

@@ -9,6 +9,12 @@ import { usageInvoices, type UsageInvoiceView } from '../projections/usageInvoic
 
 const COLUMNS = ['event_id', 'time', 'project_id', 'value', 'sign', 'note'];
 
+/**
+ * A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return first): an event id is the
+ * client's text and may be anything; the auditor opening the file must see it, not run it (OWASP CSV injection).
+ */
+export const inert = (cell: string) => (/^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell);
+
 /** The usage behind an invoice's overage line, for the organization's auditors (the invoice names the link). */
 export async function usageEvidenceRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
@@ -18,7 +24,7 @@ export async function usageEvidenceRoutes(fastify: FastifyInstance, ctx: Service
     schema: {
       summary: 'The usage an overage line of an invoice bills, as CSV (RFC 4180)',
       description:
-        'One row per counted item (`sign` 1) and per side of a correction (`sign` −1 for what a void or an amendment took away, 1 for the amended item), in log order, then the figures that follow from them, each a row with an empty `event_id`, its label in `note` and its figure in `value`: for the close\'s line the total counted, the included amount, the use over it, the unit size and the units billed (the line\'s quantity); for a later adjustment the total billed before, the change, the total after and the units before, after and billed. Lines are numbered from 1 in the invoice\'s order; a line that bills no usage is 404.',
+        'One row per counted item (`sign` 1) and per side of a correction (`sign` −1 for what a void or an amendment took away, 1 for the amended item): the batches in log order, then the corrections in log order. Then the figures that follow from them, each a row with an empty `event_id`, its label in `note` and its figure in `value`: for the close\'s line the total counted, the included amount, the use over it, the unit size and the units billed (the line\'s quantity); for a later adjustment the total billed before, the change (count and sum meters) or the total recomputed from the rows (other aggregations), the total after, the included amount, the unit size and the units before, after and billed (the line\'s quantity). A last row labelled `(differs)` would give the total the close or adjustment recorded where the rows give another. Text cells that a spreadsheet would run as a formula start with an apostrophe. Lines are numbered from 1 in the invoice\'s order; a line that bills no usage is 404.',
       tags: ['invoices'],
       security: [{ apiKey: [] }],
       produces: ['text/csv'],
@@ -36,7 +42,8 @@ export async function usageEvidenceRoutes(fastify: FastifyInstance, ctx: Service
       const evidence = await lineEvidence(ctx, plans, invoice, request.params.line);
       const csv = format({ headers: COLUMNS, includeEndRowDelimiter: true });
       async function* records() {
-        for await (const r of evidence.rows()) yield [r.eventId, r.time, r.projectId ?? '', typeof r.value === 'string' ? r.value : JSON.stringify(r.value), r.sign, r.note];
+        // Numbers as numbers (a negative value stays one); text made inert.
+        for await (const r of evidence.rows()) yield [inert(r.eventId), r.time, r.projectId ?? '', typeof r.value === 'number' ? r.value : inert(typeof r.value === 'string' ? r.value : JSON.stringify(r.value)), r.sign, r.note];
         for (const [label, figure] of evidence.summary()) yield ['', '', '', figure === null ? '' : String(figure), '', label];
       }
       // A failure while reading ends the answer early (the connection closes): the file is never short and complete-looking.

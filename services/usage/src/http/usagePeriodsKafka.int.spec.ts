@@ -6,7 +6,7 @@ import type { UsageEvent } from '@curbmap/contracts';
 import { kafkaUnavailable, startPrivateBroker, type PrivateBroker } from '@curbmap/infra';
 import { createDatabase, postgresUnavailable, startPrivateCluster, type PrivateCluster } from '@curbmap/infra';
 import { TEST_ADMIN_TOKEN } from '@curbmap/gateway/testing';
-import { additiveTotalsAtClose, usagePeriodStream } from '../application/periodClosing.ts';
+import { totalsAsOf, usagePeriodStream } from '../application/periodClosing.ts';
 import { metersOf } from '../application/usageCommands.ts';
 import { aYearEnded, closedEdits, type Clock } from './usagePeriods.fixture.ts';
 
@@ -53,7 +53,7 @@ if (unavailable) {
         let close: { globalPosition: string; data: Extract<UsageEvent, { type: 'usage.period.closed' }>['data'] } | null = null;
         for await (const e of q.ctx.store.readStream(usagePeriodStream(org.id))) if (e.type === 'usage.period.closed') close = { globalPosition: e.globalPosition, data: e.data as never };
         const meters = (await metersOf(q.ctx, org.id)).filter((m) => m.key === 'edits');
-        expect(await additiveTotalsAtClose(q.ctx, org.id, close!.data, meters, close!)).toEqual(new Map([['edits', 1]]));
+        expect(await totalsAsOf(q.ctx, org.id, close!.data, meters, close!)).toEqual(new Map([['edits', 1]]));
       } finally {
         await q.close();
         rmSync(dataDir, { recursive: true, force: true });

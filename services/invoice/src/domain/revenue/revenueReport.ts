@@ -78,7 +78,11 @@ export function invoicingJournal(invoices: RevenueInvoice[], month: string): Jou
         lines.push({ ...base, date, account, debit: amount > 0 ? amount : 0, credit: amount < 0 ? -amount : 0, sourceEventId, memo });
       }
     };
-    if (!before(invoice.issuedAt, start)) entry(day(invoice.issuedAt), invoice.eventId, `invoice ${invoice.number} issued`, [['receivables', invoice.total], ['deferred_revenue', -invoice.subtotal], ['tax_payable', -invoice.taxAmount]]);
+    if (!before(invoice.issuedAt, start)) {
+      entry(day(invoice.issuedAt), invoice.eventId, `invoice ${invoice.number} issued`, [['receivables', invoice.total], ['deferred_revenue', -invoice.subtotal], ['tax_payable', -invoice.taxAmount]]);
+      // A negative total (a proration whose credit exceeds its charge) is owed to the customer: billing makes it credit.
+      if (invoice.total < 0 && !invoice.stripe) entry(day(invoice.issuedAt), invoice.eventId, `invoice ${invoice.number}: its negative total becomes credit`, [['receivables', -invoice.total], ['customer_credit', invoice.total]]);
+    }
     for (const r of invoice.reversals) {
       // A credit note or void takes back what the invoice asked; a refund that left it paid, money.
       if (!before(r.at, start) && before(r.at, end)) entry(day(r.at), r.eventId, `invoice ${invoice.number} ${{ void: 'voided', credit_note: 'credited', refund: 'refunded' }[r.kind]}`, [['deferred_revenue', r.net], ['tax_payable', r.tax], [r.kind === 'refund' ? 'cash' : 'receivables', -r.gross]]);

@@ -42,6 +42,8 @@ export interface RevenueInvoice {
   issuedAt: string;
   /** invoice.invoice.finalized's id: the journal's source of the invoice and of its recognition. */
   eventId: string;
+  /** A mirror of Stripe's invoice: Stripe collects it (a negative total is Stripe's credit, not ours). */
+  stripe?: boolean;
   subtotal: number;
   taxAmount: number;
   total: number;
@@ -113,10 +115,13 @@ export function reversalOf(invoice: Pick<RevenueInvoice, 'lines' | 'reversals' |
   const taxLeft = invoice.taxAmount - invoice.reversals.reduce((sum, r) => sum + r.tax, 0);
   let gross: number;
   let net: number;
-  if (event.gross === 'rest') [gross, net] = [netLeft + taxLeft, netLeft];
+  // What reaches (or passes) what is left takes exactly the rest: many small credits never leave a rounding residue.
+  if (event.gross === 'rest' || event.gross >= netLeft + taxLeft) [gross, net] = [netLeft + taxLeft, netLeft];
   else {
     gross = event.gross;
     net = invoice.total === 0 ? 0 : Math.min(netLeft, mulDivRounded(gross, invoice.subtotal, invoice.total));
+    // Nor more tax than is left.
+    net = Math.max(net, gross - taxLeft);
   }
   const left = invoice.lines.map((line, i) => line.net - invoice.reversals.reduce((sum, r) => sum + (r.lines[i] ?? 0), 0));
   return { eventId: event.eventId, kind: event.kind, at: event.at, gross, net, tax: gross - net, lines: allocate(net, left) };
@@ -127,7 +132,8 @@ export function allocate(amount: number, weights: number[]): number[] {
   const base = weights.reduce((sum, w) => sum + w, 0);
   if (base === 0 || amount === 0) return weights.map(() => 0);
   // In positive terms (the signs of amount and base set apart): floors, then one unit more for the largest remainders.
-  const sign = BigInt(Math.sign(amount) * Math.sign(base));
+  // q_i = |amount| × w_i × sign(base) add up to |amount| × |base|: parts are sign(amount) × q_i ÷ |base|.
+  const sign = BigInt(Math.sign(amount));
   const [a, b] = [BigInt(Math.abs(amount)), BigInt(Math.abs(base))];
   const scaled = weights.map((w) => a * BigInt(w) * BigInt(Math.sign(base)));
   const floors = scaled.map((n) => n / b - (n % b !== 0n && n < 0n ? 1n : 0n));

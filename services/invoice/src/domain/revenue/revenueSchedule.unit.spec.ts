@@ -119,5 +119,17 @@ describe('revenue recognition', () => {
     expect(allocate(-7, [2, 2])).toEqual([-4, -3]);
     expect(allocate(90, [100, -10])).toEqual([100, -10]);
     expect(allocate(0, [5])).toEqual([0]);
+    // Weights adding up to less than zero (a credit invoice): the parts keep the amount's sign and sum.
+    expect(allocate(-20, [30, -50])).toEqual([30, -50]);
+    expect(allocate(10, [-5, -5])).toEqual([5, 5]);
+  });
+
+  it('never reverses more than is left: many small credit notes end exactly at the invoice, tax included', () => {
+    const inv = invoice([{ ...leapYear, net: 100 }], '2028-01-01T06:00:00.000Z', { taxAmount: 20 });
+    for (let k = 0; k < 24; k++) inv.reversals.push(reversalOf(inv, { eventId: `cn-${k}`, kind: 'credit_note', at: '2028-02-01T06:00:00.000Z', gross: 5 }));
+    expect(inv.reversals.reduce((sum, r) => sum + r.net, 0)).toBe(100);
+    expect(inv.reversals.reduce((sum, r) => sum + r.tax, 0)).toBe(20);
+    expect(inv.reversals.every((r) => r.tax >= 0 && r.net >= 0)).toBe(true);
+    expect(recognisedAt(inv, '2029-02-01T06:00:00.000Z')).toBe(0);
   });
 });
