@@ -1,6 +1,7 @@
 import type { EventContract, JsonSchema } from './eventRegistry.ts';
 import { billingContracts } from './events/billing.ts';
 import { catalogContracts } from './catalog.ts';
+import { contractContracts } from './contractTerms.ts';
 import { exportContracts } from './events/export.ts';
 import { invoiceContracts } from './events/invoice.ts';
 import { notificationContracts } from './events/notification.ts';
@@ -8,7 +9,7 @@ import { tenancyContracts } from './events/tenancy.ts';
 import { usageContracts } from './events/usage.ts';
 import { streamCategories, topicOf, type StreamCategory } from './topics.ts';
 
-export const allContracts: EventContract[] = [...tenancyContracts, ...billingContracts, ...catalogContracts, ...invoiceContracts, ...usageContracts, ...exportContracts, ...notificationContracts];
+export const allContracts: EventContract[] = [...tenancyContracts, ...billingContracts, ...catalogContracts, ...contractContracts, ...invoiceContracts, ...usageContracts, ...exportContracts, ...notificationContracts];
 
 const KAFKA_BINDING = '0.5.0';
 const DEAD_LETTERS = 'curbmap.dead-letters';

@@ -10,3 +10,4 @@ export * from './events/notification.ts';
 export * from './topics.ts';
 export * from './asyncapi.ts';
 export * from './catalog.ts';
+export * from './contractTerms.ts';

@@ -71,6 +71,7 @@ export const streamCategories = {
   usagecredit: { service: 'invoice', description: 'Usage adjustments that no invoice could credit any more, reported to the operator.', streamId: 'usagecredit-<organizationId>', types: ['invoice.adjustment.uncredited'] },
   invoicenumbers: { service: 'invoice', description: "An organization's gap-free invoice numbers of one year.", streamId: 'invoicenumbers-<organizationId>-<year>', types: ['invoice.number.assigned'] },
   plan: { service: 'billing', description: 'A plan of the catalogue and its price versions, set by the platform operator.', streamId: 'plan-<planId>', types: ['billing.plan.versioned', 'billing.plan.renewal_policy_set'] },
+  contract: { service: 'billing', description: "An organization's negotiated contract and its versions, set by the platform operator.", streamId: 'contract-<organizationId>', types: ['billing.contract.set'] },
   dunning: { service: 'invoice', description: "An organization's payment reminder schedule.", streamId: 'dunning-<organizationId>', types: ['invoice.dunning_schedule.set'] },
   invoicetax: { service: 'invoice', description: "An organization's tax settings.", streamId: 'invoicetax-<organizationId>', types: ['invoice.tax_settings.set'] },
   invoicetemplate: { service: 'invoice', description: "An organization's invoice template.", streamId: 'invoicetemplate-<organizationId>', types: ['invoice.template.set'] },

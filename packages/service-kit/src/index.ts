@@ -8,6 +8,7 @@ export * from './inputSchemas.ts';
 export * from './schemaTypeProvider.ts';
 export * from './periodicPass.ts';
 export * from './plans/planCatalogProjection.ts';
+export * from './contracts/contractProjection.ts';
 export * from './artifacts/artifactStore.ts';
 export * from './artifacts/localDirectoryArtifactStore.ts';
 export * from './artifacts/openArtifactStore.ts';

@@ -1,4 +1,4 @@
-import { billingContracts, catalogContracts } from '@curbmap/contracts';
+import { billingContracts, catalogContracts, contractContracts } from '@curbmap/contracts';
 import type { ServiceContext, ServiceModule } from '@curbmap/service-kit';
 import type { PaymentProvider } from './adapters/payment/paymentProvider.ts';
 import { startBillingProcesses } from './application/billingProcesses.ts';
@@ -6,6 +6,8 @@ import { startBillingScheduler, type BillingScheduler } from './application/bill
 import { billingRoutes } from './http/billingRoutes.ts';
 import type { PlanCatalog } from '@curbmap/contracts';
 import { billingPlansProjection } from './projections/planProjection.ts';
+import { billingContractsProjection } from './projections/contractProjection.ts';
+import { contractRoutes } from './http/contractRoutes.ts';
 import { seedPlanCatalog } from './application/planCommands.ts';
 import { adminPlanRoutes } from './http/adminPlanRoutes.ts';
 import { billingTermsProjection, creditProjection, customersProjection, receivablesProjection, subscriptionsProjection } from './projections/billingProjections.ts';
@@ -46,14 +48,15 @@ export interface BillingModule extends ServiceModule {
 export function createBillingModule(options: BillingModuleOptions): BillingModule {
   const module: BillingModule = {
     name: 'billing',
-    contracts: [...billingContracts, ...catalogContracts],
-    projections: [billingPlansProjection, customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, billingTermsProjection, stripeProjection],
+    contracts: [...billingContracts, ...catalogContracts, ...contractContracts],
+    projections: [billingPlansProjection, billingContractsProjection, customersProjection, subscriptionsProjection, receivablesProjection, creditProjection, billingTermsProjection, stripeProjection],
     scheduler: null,
     async routes(app, ctx: ServiceContext) {
       const deps = { ctx, provider: options.provider };
       await billingRoutes(app, deps);
       await adminMoneyRoutes(app, deps);
       await adminPlanRoutes(app, ctx);
+      await contractRoutes(app, ctx);
       await stripeWebhookRoutes(app, ctx, options.webhookSecret ?? null);
       await adminBillingRoutes(app, ctx, () => module.scheduler, options.listStripeEvents ?? null);
     },

@@ -2,7 +2,7 @@ import { invoiceContracts, notificationContracts } from '@curbmap/contracts';
 import type { ArtifactStore, ServiceModule } from '@curbmap/service-kit';
 import type { PdfRenderer } from './adapters/chromiumPdfRenderer.ts';
 import { startInvoicingProcess } from './application/invoicingProcess.ts';
-import { invoicePlansProjection, startOverageInvoicing } from './application/overageInvoicing.ts';
+import { invoiceContractsProjection, invoicePlansProjection, startOverageInvoicing } from './application/overageInvoicing.ts';
 import { invoiceRoutes } from './http/invoiceRoutes.ts';
 import type { Supplier } from './application/invoiceDocuments.ts';
 import { billingDetailsRoutes } from './http/billingDetailsRoutes.ts';
@@ -62,7 +62,7 @@ export function createInvoiceModule(options: InvoiceModuleOptions): InvoiceModul
     webhooks: null,
     notifications: null,
     contracts: [...invoiceContracts, ...notificationContracts],
-    projections: [invoicePlansProjection, uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection, revenueProjection],
+    projections: [invoicePlansProjection, uncreditedAdjustmentsProjection, invoiceOrganizationsProjection, billingTermsProjection, invoicesProjection, billingDetailsProjection, taxSettingsProjection, invoiceTemplateProjection, webhookEndpointsProjection, webhookMessagesProjection, renewalsProjection, dunningScheduleProjection, paymentRemindersProjection, revenueProjection, invoiceContractsProjection],
     async routes(app, ctx) {
       await invoiceRoutes(app, ctx);
       await billingDetailsRoutes(app, ctx);

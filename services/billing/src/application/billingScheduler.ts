@@ -2,7 +2,7 @@ import { DomainError, type StreamWrite } from '@curbmap/eventsourcing';
 import { EventValidationError } from '@curbmap/contracts';
 import { periodicPass, type ServiceContext } from '@curbmap/service-kit';
 import { billingCollections as C, type ReceivableView, type SubscriptionView } from '../projections/billingProjections.ts';
-import { runSubscriptionCommand } from './subscriptionCommands.ts';
+import { runSubscriptionCommand, withContract } from './subscriptionCommands.ts';
 import { billingPlans } from '../projections/planProjection.ts';
 import type { PlanPrice, Subscription, SubscriptionState } from '../domain/subscription/subscriptionDecider.ts';
 
@@ -34,6 +34,22 @@ export async function renewalPrice(ctx: ServiceContext, s: Subscription, noticeD
 }
 
 /**
+ * A manually collected renewal under a contract: the contract's seat price for the year it starts, over the plan's
+ * own price that year (the version the renewal records). A subscription a contract priced last year whose contract
+ * no longer covers the new year goes back to that plan price.
+ */
+async function contractRenewalPrice(ctx: ServiceContext, organizationId: string, s: Subscription, price: Omit<PlanPrice, 'tier'> | null): Promise<Omit<PlanPrice, 'tier'> | null> {
+  const renewing = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
+  const base = price ?? renewing;
+  const plan = await billingPlans(ctx).ofYear(base.planId, s.period.end, base.version);
+  const planUnitAmount = plan?.seatPrices[s.currency] ?? base.unitAmount;
+  const contracted = await withContract(ctx, organizationId, base, planUnitAmount, s.currency, s.period.end, s.timeZone);
+  if (contracted !== base) return contracted;
+  if (base.unitAmount === planUnitAmount || !plan) return price;
+  return { planId: base.planId, name: plan.name, unitAmount: planUnitAmount, ...(base.version ? { version: base.version } : {}) };
+}
+
+/**
  * Time-driven billing: renewals at period end (the period boundaries are local midnights in the organization's
  * time zone, computed by the subscription), past_due when a sent invoice is overdue, unpaid after 30 days.
  */
@@ -58,7 +74,8 @@ export function startBillingScheduler(ctx: ServiceContext, intervalMs: number, r
           let periodEnd = sub.periodEnd;
           let state: SubscriptionState = sub.state;
           while (Date.parse(periodEnd) <= now.getTime()) {
-            const price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state, renewalNoticeDays);
+            let price: Omit<PlanPrice, 'tier'> | null = state.status === 'none' ? null : await renewalPrice(ctx, state, renewalNoticeDays);
+            if (state.status !== 'none' && state.provider === 'manual') price = await contractRenewalPrice(ctx, sub.organizationId, state, price);
             const result: Awaited<ReturnType<typeof runSubscriptionCommand>> = track(await runSubscriptionCommand(ctx, { type: 'RenewSubscription', data: price ? { price } : {}, metadata: { commandId: `renew:${sub.state.subscriptionId}:${periodEnd}`, now: at, organizationId: sub.organizationId } }, { consistent: false }));
             if (result.events.length === 0) break;
             if (!result.replayed) renewed += 1;

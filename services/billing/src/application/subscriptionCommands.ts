@@ -3,7 +3,9 @@ import { HttpError, NotYetVisibleError, runCommand, type ServiceContext } from '
 import { providerOutcome, providerRefused } from './providerOutcome.ts';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
-import { planVersionAt, type CollectionMethod, type Plan } from '@curbmap/contracts';
+import { DateTime } from 'luxon';
+import { contractSeatPrice, planVersionAt, type CollectionMethod, type Plan } from '@curbmap/contracts';
+import { billingContracts } from '../projections/contractProjection.ts';
 import { billingPlans } from '../projections/planProjection.ts';
 import { billingCollections as C, type CustomerView, type SubscriptionView } from '../projections/billingProjections.ts';
 import { billingTermsOf } from './billingTermsCommands.ts';
@@ -28,6 +30,24 @@ export function planPrice(plan: Plan, currency: string): PlanPrice {
   if (unitAmount === undefined) throw new ValidationError(`plan ${plan.id} has no price in ${currency}; it is sold in ${Object.keys(plan.seatPrices).join(', ')}`);
   return { planId: plan.id, name: plan.name, tier: plan.tier, unitAmount, ...('version' in plan && typeof plan.version === 'number' ? { version: plan.version } : {}) };
 }
+
+/**
+ * A year's seat price under the organization's contract, if one governs the year starting at `periodStart` (a
+ * version effective by the end of that local day) on this plan: its price, or the plan's less its discount, raised
+ * by its escalator once per renewal within its term (contractSeatPrice). The plan's price otherwise. Named on the
+ * invoice line (`City, contract <reference>`). `planUnitAmount`: the plan's own price that year (discounts apply to it).
+ */
+export async function withContract<P extends Omit<PlanPrice, 'tier'>>(ctx: ServiceContext, organizationId: string, price: P, planUnitAmount: number, currency: string, periodStart: string, timeZone: string): Promise<P> {
+  const endOfDay = DateTime.fromISO(periodStart, { zone: timeZone }).endOf('day').toUTC().toISO()!;
+  const contract = await billingContracts(ctx).at(organizationId, endOfDay);
+  const unitAmount = contract ? contractSeatPrice(contract, price.planId, currency, planUnitAmount, periodStart, timeZone) : null;
+  if (!contract || unitAmount === null) return price;
+  const planName = (await billingPlans(ctx).at(price.planId, periodStart))?.name ?? price.name;
+  return { ...price, unitAmount, name: `${planName}, contract ${contract.reference ?? `v${contract.version}`}` };
+}
+
+/** The local midnight a subscription year sold at `now` starts at. */
+const dayStart = (now: string, timeZone: string) => DateTime.fromISO(now, { zone: timeZone }).startOf('day').toUTC().toISO()!;
 
 /**
  * The plan's terms in effect at the sale (or change): the version the subscription records, which usage and
@@ -81,7 +101,9 @@ export async function providerCall<T>(call: () => Promise<T>): Promise<T> {
 export async function createSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata, input: { planId: string; seats: number; collectionMethod?: CollectionMethod; poNumber?: string }) {
   const customer = await customerOf(ctx, meta.organizationId);
   const plan = await planOrFail(ctx, input.planId, meta.now);
-  const price = planPrice(plan, customer.currency);
+  const listed = planPrice(plan, customer.currency);
+  // A contract prices what is collected by invoice; Stripe charges its own prices.
+  const price = provider.kind === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, customer.currency, dayStart(meta.now, customer.timeZone), customer.timeZone) : listed;
   // The customer chooses only within the payment terms the operator granted (default: this platform's).
   const terms = await billingTermsOf(ctx, provider.kind, meta.organizationId);
   const collectionMethod = input.collectionMethod ?? terms.collectionMethods[0]!;
@@ -95,14 +117,17 @@ export async function createSubscription({ ctx, provider }: BillingDeps, meta: C
   return runWithProvider(ctx, { type: 'CreateSubscription', data, metadata: meta });
 }
 
-export async function changeSubscription({ ctx }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
+export async function changeSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
   const current = (await subscriptionOf(ctx, meta.organizationId)).state;
   if (input.planId !== undefined) {
     const plan = await planOrFail(ctx, input.planId, meta.now);
     // The current plan's tier at the version the subscription records (else the one in effect now): one read.
     const versions = await billingPlans(ctx).versions(current.planId);
     const currentTier = (versions.find((v) => v.version === current.planVersion) ?? planVersionAt(versions, meta.now))?.tier ?? 0;
-    return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: planPrice(plan, current.currency), currentTier }, metadata: meta });
+    const listed = planPrice(plan, current.currency);
+    // The rest of the year at the contract's price for this year of it, when it covers the new plan.
+    const price = provider.kind === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, current.currency, current.period.start, current.timeZone) : listed;
+    return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: price, currentTier }, metadata: meta });
   }
   return runWithProvider(ctx, { type: 'ChangeSubscription', data: { seats: input.seats! }, metadata: meta });
 }

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_FLAGS, chromiumPath } from '@curbmap/invoice';
-import { startTestPlatform, type TestPlatform } from '@curbmap/gateway/testing';
+import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { WEB_DIST } from './webAppRoutes.ts';
 
 /**
@@ -42,6 +42,9 @@ beforeAll(async () => {
   const now = Date.now();
   const events = [...Array.from({ length: 3 }, (_, i) => ({ id: `d${i}`, projectId: downtown })), ...Array.from({ length: 5 }, (_, i) => ({ id: `u${i}`, projectId: uptown }))].map((e, i) => ({ ...e, type: 'hit', time: new Date(now - i * 3_600_000).toISOString(), data: {} }));
   expect((await post('/v1/usage/events', events)).json().accepted).toBe(8);
+  // The city's negotiated contract, set by the operator before it subscribes.
+  const contract = { planId: 'city', termYears: 3, seatPrice: { kind: 'discount_percent', basisPoints: 1_000 }, escalatorBasisPoints: 300, minimumAnnualCommitment: { USD: 900_000 }, reference: 'SPR-2027-01' };
+  expect((await p.app.inject({ method: 'PUT', url: `/v1/admin/organizations/${owner.id}/contract`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }, payload: contract })).statusCode).toBe(200);
   expect((await post('/v1/subscription', { planId: 'city', seats: 2 })).statusCode).toBe(201);
   const zone = { curb_zone_id: 'e1000000-0000-4000-8000-000000000001', geometry: { type: 'LineString', coordinates: [[-89.65, 39.78], [-89.64, 39.79]] }, curb_policy_ids: [], published_date: 1, last_updated_date: 1, start_date: 1 };
   expect((await p.app.inject({ method: 'POST', url: `/v1/projects/${downtown}/curbs/import`, headers: { ...key, 'content-type': 'application/json' }, payload: JSON.stringify({ version: '1.1', data: { zones: [zone] } }) })).statusCode).toBe(201);
@@ -108,6 +111,8 @@ describe.skipIf(!chromium)('the dashboard in Chromium', () => {
     const overview = await page.$eval('main', (m) => m.textContent ?? '');
     expect(overview).toContain('City');
     expect(overview).toContain('1 open invoice');
+    // The contract's terms, as the operator set them.
+    for (const text of ['Contract', 'SPR-2027-01', "the plan's less 10 %", '+3 % at each renewal', '$9,000.00']) expect(overview).toContain(text);
     await page.screenshot({ path: join(artifacts, 'overview.png'), fullPage: true });
     expect(await accessibilityViolations(page)).toEqual([]);
 

@@ -1,10 +1,14 @@
 import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { planCatalogProjection, planOfYearCaughtUp, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { DateTime } from 'luxon';
+import { annualCommitment } from '@curbmap/contracts';
+import { ContractReader, contractProjection, planCatalogProjection, planOfYearCaughtUp, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { revenueCollections, revenueProjection, type RevenueInvoiceView } from '../projections/revenueProjection.ts';
 import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
-import { invoiceTotals } from '../domain/tax/invoiceTax.ts';
-import { invoiceCollections, invoicesProjection, type BillingTermsView, type InvoiceView } from '../projections/invoiceProjections.ts';
+import { invoiceTotals, lineTax } from '../domain/tax/invoiceTax.ts';
+import { taxSettingsOf } from './taxSettings.ts';
+import { invoiceCollections, invoicesProjection, type BillingTermsView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 /** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
 export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number> } | null;
@@ -111,6 +115,49 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
   return lines;
 }
 
+/** Invoice's copy of the negotiated contracts: the minimum annual commitment it trues up. */
+export const invoiceContractsCollection = 'invoice_contracts';
+export const invoiceContractsProjection = contractProjection('invoice.contracts.v1', invoiceContractsCollection);
+
+/**
+ * The true-up of a year short of its contract's minimum annual commitment, billed with the year's close (so once:
+ * the close's invoice id derives from the close): what the commitment asks beyond what the year billed, net of
+ * tax, which is every line of the organization's invoices whose service period starts in the year less what
+ * credit notes, voids and refunds took back of them (revenue's copy of the invoices), plus this close's overage.
+ * Null when no contract commits the year, or the year billed at least that.
+ */
+export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string }, currency: string, overage: ChargeLine[]): Promise<ChargeLine | null> {
+  const timeZone = (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
+  const endOfDay = DateTime.fromISO(year.periodStart, { zone: timeZone }).endOf('day').toUTC().toISO()!;
+  const contract = await new ContractReader(ctx.readStore, invoiceContractsCollection).at(organizationId, endOfDay);
+  const committed = annualCommitment(contract, currency, year.periodStart, timeZone);
+  if (committed === null || !contract) return null;
+  // Every invoice issued so far must be in revenue's copy.
+  const head = await ctx.store.headPosition();
+  await ctx.subscriptions.list().find((s) => s.name === revenueProjection.name)?.waitFor(head);
+  const [start, end] = [Date.parse(year.periodStart), Date.parse(year.periodEnd)];
+  const tax = await taxSettingsOf(ctx, organizationId);
+  let billed = overage.reduce((sum, l) => sum + (tax.mode === 'exclusive' ? l.amount : l.amount - lineTax(l.amount, tax)), 0);
+  for (const invoice of await ctx.readStore.find<RevenueInvoiceView>(revenueCollections.invoices, { organizationId, finalized: true })) {
+    if (invoice.currency !== currency) continue;
+    (invoice.lines ?? []).forEach((line, i) => {
+      const t = Date.parse(line.periodStart);
+      if (t < start || t >= end) return;
+      billed += line.net - (invoice.reversals ?? []).reduce((sum, r) => sum + (r.lines[i] ?? 0), 0);
+    });
+  }
+  const shortfall = committed - billed;
+  if (shortfall <= 0) return null;
+  return {
+    description: `Minimum annual commitment (contract ${contract.reference ?? `v${contract.version}`}): ${committed} committed, ${billed} billed for the year; the shortfall`,
+    quantity: 1,
+    unitAmount: shortfall,
+    amount: shortfall,
+    periodStart: year.periodStart,
+    periodEnd: year.periodEnd,
+  };
+}
+
 export function startOverageInvoicing(ctx: ServiceContext): Running {
   const plans = new PlanReader(ctx.readStore, invoicePlansCollection);
   const sub = ctx.subscriptions.subscribe('invoice.overage-process.v1', { types: ['usage.period.closed', 'usage.adjustment.recorded'] }, async (batch) => {
@@ -141,7 +188,11 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, plans: P
   const price: OveragePrice = (_planId, meter) => plan?.overage[meter as Meter] ?? null;
   const included: IncludedAmount = (_planId, meter) => plan?.includedUsage[meter as Meter] ?? null;
   let lines: ChargeLine[];
-  if (event.type === 'usage.period.closed') lines = overageLines(event.data, terms.currency, price);
+  if (event.type === 'usage.period.closed') {
+    lines = overageLines(event.data, terms.currency, price);
+    const trueUp = await commitmentTrueUp(ctx, stored.organizationId, event.data, terms.currency, lines);
+    if (trueUp) lines.push(trueUp);
+  }
   else {
     const adjusted = adjustmentLine(event.data, terms.currency, price, included);
     if (!adjusted) return;

@@ -5,17 +5,32 @@ import { date, money, number } from '../format.ts';
 interface Subscription { status: string; planName?: string; planId: string; seats: number; currency: string; unitAmount: number; annualAmount: number; collectionMethod: string; currentPeriodStart: string; currentPeriodEnd: string; cancelAtPeriodEnd: boolean }
 interface Invoice { id: string; number: string; status: string; currency: string; total: number; amountRemaining: number; dueAt: string | null }
 interface Quotas { meters: { meter: string; use: number; included: number; percentage: number | null }[] }
+type SeatPrice = { kind: 'price'; amounts: Record<string, number> } | { kind: 'discount_percent'; basisPoints: number } | { kind: 'discount_amount'; amounts: Record<string, number> } | null;
+interface ContractVersion { version: number; planId: string; effectiveFrom: string; termYears: number; seatPrice: SeatPrice; escalatorBasisPoints: number; minimumAnnualCommitment: Record<string, number> | null; reference: string | null }
+interface Contract { current: ContractVersion | null; versions: ContractVersion[] }
+
+const percent = (basisPoints: number) => `${(basisPoints / 100).toLocaleString('en-US', { maximumFractionDigits: 2 })} %`;
+const amounts = (byCurrency: Record<string, number>) => Object.entries(byCurrency).map(([c, a]) => money(a, c)).join(', ');
+function seatTerms(seat: SeatPrice): string {
+  if (!seat) return "the plan's";
+  if (seat.kind === 'price') return `${amounts(seat.amounts)} per seat per year`;
+  if (seat.kind === 'discount_percent') return `the plan's less ${percent(seat.basisPoints)}`;
+  return `the plan's less ${amounts(seat.amounts)}`;
+}
 
 const term = (label: string, value: string | Node) => [h('dt', {}, label), h('dd', {}, value)];
 
 /** Plan, seats, period and renewal, collection method, next invoice estimate, payment status, open alerts. */
 export async function overviewPage(main: HTMLElement, me: Me): Promise<void> {
   const tz = me.organization.timeZone;
-  const [sub, open, quotas] = await Promise.all([
+  const [sub, open, quotas, contract] = await Promise.all([
     api<Subscription>('/v1/subscription').catch((err) => (err instanceof ApiError && err.status === 404 ? null : Promise.reject(err))),
     api<{ data: Invoice[] }>('/v1/invoices?status=open&limit=100'),
     api<Quotas>('/v1/usage/quotas').catch(() => ({ meters: [] })),
+    api<Contract>('/v1/organization/contract').catch((): Contract => ({ current: null, versions: [] })),
   ]);
+  // The contract in effect, or else the next one to take effect.
+  const shown = contract.current ?? contract.versions.find((v) => v.effectiveFrom > new Date().toISOString()) ?? null;
   const alerts = quotas.meters.filter((m) => (m.percentage ?? 0) >= 80);
   const due = open.data.reduce((sum, i) => sum + i.amountRemaining, 0);
   const currency = open.data[0]?.currency ?? sub?.currency ?? me.organization.currency;
@@ -38,6 +53,23 @@ export async function overviewPage(main: HTMLElement, me: Me): Promise<void> {
           )
         : empty('No subscription yet.'),
     ),
+    ...(shown
+      ? [
+          h(
+            'section',
+            { class: 'card', 'aria-labelledby': 'contract-title' },
+            h('h2', { id: 'contract-title' }, 'Contract'),
+            h('dl', { class: 'terms' },
+              ...term('Reference', shown.reference ?? `version ${shown.version}`),
+              ...term(contract.current ? 'In effect since' : 'Takes effect on', date(shown.effectiveFrom, tz)),
+              ...term('Term', `${shown.termYears} year${shown.termYears === 1 ? '' : 's'} on ${shown.planId}`),
+              ...term('Seat price', seatTerms(shown.seatPrice)),
+              ...term('Escalator', shown.escalatorBasisPoints ? `+${percent(shown.escalatorBasisPoints)} at each renewal` : 'none'),
+              ...term('Minimum annual commitment', shown.minimumAnnualCommitment ? `${amounts(shown.minimumAnnualCommitment)}, the shortfall invoiced at each year's end` : 'none'),
+            ),
+          ),
+        ]
+      : []),
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'pay-title' },

@@ -1,0 +1,111 @@
+import { DateTime } from 'luxon';
+import type { EventContract } from './eventRegistry.ts';
+import { planIdSchema } from './catalog.ts';
+import { instant, uuid } from './events/common.ts';
+
+/**
+ * Negotiated contracts (stream contract-<orgId>, set by the operator): a city's own seat price on a plan, raised by
+ * an escalator at each renewal over a term of years, and a minimum annual commitment trued up at each year's end.
+ * Each `billing.contract.set` is a version; the one in effect at a subscription year's start governs that year, so a
+ * change applies from its effective date and earlier years (and their invoices) stay as they were.
+ */
+const money = { type: 'object', minProperties: 1, propertyNames: { pattern: '^[A-Z]{3}$' }, additionalProperties: { type: 'integer', minimum: 0, maximum: 1_000_000_000_000 } } as const;
+export const seatPriceSchema = {
+  oneOf: [
+    { type: 'object', additionalProperties: false, required: ['kind', 'amounts'], properties: { kind: { const: 'price' }, amounts: money } },
+    { type: 'object', additionalProperties: false, required: ['kind', 'basisPoints'], properties: { kind: { const: 'discount_percent' }, basisPoints: { type: 'integer', minimum: 1, maximum: 10_000 } } },
+    { type: 'object', additionalProperties: false, required: ['kind', 'amounts'], properties: { kind: { const: 'discount_amount' }, amounts: money } },
+    { type: 'null' },
+  ],
+} as const;
+export const contractTermsProperties = {
+  planId: planIdSchema,
+  effectiveFrom: instant,
+  termYears: { type: 'integer', minimum: 1, maximum: 10 },
+  seatPrice: seatPriceSchema,
+  /** Added to the seat price at each renewal within the term, compounded: 300 = +3 %. */
+  escalatorBasisPoints: { type: 'integer', minimum: 0, maximum: 10_000 },
+  /** Per year, in the subscription's currency: the shortfall is invoiced once at the year's end. */
+  minimumAnnualCommitment: { anyOf: [money, { type: 'null' }] },
+  reference: { type: ['string', 'null'], maxLength: 200 },
+} as const;
+export const contractTermsRequired = ['planId', 'effectiveFrom', 'termYears', 'seatPrice', 'escalatorBasisPoints', 'minimumAnnualCommitment', 'reference'] as const;
+
+export type SeatPrice = { kind: 'price'; amounts: Record<string, number> } | { kind: 'discount_percent'; basisPoints: number } | { kind: 'discount_amount'; amounts: Record<string, number> } | null;
+export interface ContractTerms {
+  planId: string;
+  effectiveFrom: string;
+  termYears: number;
+  seatPrice: SeatPrice;
+  escalatorBasisPoints: number;
+  minimumAnnualCommitment: Record<string, number> | null;
+  reference: string | null;
+}
+/** A version of an organization's contract: its terms and its number (1, 2, …). */
+export interface ContractVersion extends ContractTerms {
+  contractId: string;
+  version: number;
+}
+
+export const contractStream = (organizationId: string) => `contract-${organizationId}`;
+
+const contractSetSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['contractId', 'version', ...contractTermsRequired],
+  properties: { contractId: uuid, version: { type: 'integer', minimum: 1 }, ...contractTermsProperties },
+} as const;
+export const contractContracts: EventContract[] = [{ type: 'billing.contract.set', schema: contractSetSchema, schemaVersion: 1 }];
+
+/** The version in effect at an instant: the latest effective by then (a later version of the same date wins). */
+export function contractAt(versions: readonly ContractVersion[], at: string): ContractVersion | undefined {
+  const t = Date.parse(at);
+  let found: ContractVersion | undefined;
+  for (const v of versions) if (Date.parse(v.effectiveFrom) <= t && (!found || Date.parse(v.effectiveFrom) > Date.parse(found.effectiveFrom) || (v.effectiveFrom === found.effectiveFrom && v.version > found.version))) found = v;
+  return found;
+}
+
+/**
+ * Which year of the contract a subscription year starting at `periodStart` is (0 = the first): the anniversaries
+ * of its effective date passed by then, by calendar date in the organization's zone. Null: outside its term.
+ */
+export function contractYear(contract: ContractTerms, periodStart: string, timeZone: string): number | null {
+  const [from, at] = [DateTime.fromISO(contract.effectiveFrom, { zone: timeZone }), DateTime.fromISO(periodStart, { zone: timeZone })];
+  if (at.toISODate()! < from.toISODate()!) return null;
+  const years = at.year - from.year - (at.month < from.month || (at.month === from.month && at.day < from.day) ? 1 : 0);
+  return years < contract.termYears ? years : null;
+}
+
+/** a × b ÷ 10,000 rounded half away from zero, exactly. */
+const basisPoints = (a: number, bp: number) => {
+  const n = BigInt(Math.abs(a)) * BigInt(bp);
+  return Math.sign(a) * Number((n + 5_000n) / 10_000n);
+};
+
+/**
+ * The seat price a contract sets for a subscription year of its plan, in a currency, given the plan's price then:
+ * its own price or the plan's less a discount, raised by the escalator once per renewal within the term (each
+ * raise rounded to the minor unit, half away from zero). Null where it sets none (another plan, outside its
+ * term, no seat terms, or no price in that currency).
+ */
+export function contractSeatPrice(contract: ContractTerms, planId: string, currency: string, planUnitAmount: number, periodStart: string, timeZone: string): number | null {
+  if (contract.planId !== planId || !contract.seatPrice) return null;
+  const year = contractYear(contract, periodStart, timeZone);
+  if (year === null) return null;
+  const terms = contract.seatPrice;
+  let price: number;
+  if (terms.kind === 'discount_percent') price = planUnitAmount - basisPoints(planUnitAmount, terms.basisPoints);
+  else {
+    const amount = terms.amounts[currency];
+    if (amount === undefined) return null;
+    price = terms.kind === 'price' ? amount : Math.max(0, planUnitAmount - amount);
+  }
+  for (let k = 0; k < year; k++) price += basisPoints(price, contract.escalatorBasisPoints);
+  return price;
+}
+
+/** The minimum a subscription year starting at `periodStart` commits to in a currency, or null. */
+export function annualCommitment(contract: ContractTerms | undefined, currency: string, periodStart: string, timeZone: string): number | null {
+  if (!contract?.minimumAnnualCommitment || contractYear(contract, periodStart, timeZone) === null) return null;
+  return contract.minimumAnnualCommitment[currency] ?? null;
+}
