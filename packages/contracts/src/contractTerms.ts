@@ -41,10 +41,14 @@ export interface ContractTerms {
   minimumAnnualCommitment: Record<string, number> | null;
   reference: string | null;
 }
-/** A version of an organization's contract: its terms and its number (1, 2, …). */
+/**
+ * A version of an organization's contract: its terms, its number (1, 2, …) and when its term started. An amendment
+ * keeps the term's start (its years and escalations go on); a new term starts at its own effective date.
+ */
 export interface ContractVersion extends ContractTerms {
   contractId: string;
   version: number;
+  termStart: string;
 }
 
 export const contractStream = (organizationId: string) => `contract-${organizationId}`;
@@ -52,12 +56,15 @@ export const contractStream = (organizationId: string) => `contract-${organizati
 const contractSetSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['contractId', 'version', ...contractTermsRequired],
-  properties: { contractId: uuid, version: { type: 'integer', minimum: 1 }, ...contractTermsProperties },
+  required: ['contractId', 'version', 'termStart', ...contractTermsRequired],
+  properties: { contractId: uuid, version: { type: 'integer', minimum: 1 }, termStart: instant, ...contractTermsProperties },
 } as const;
 export const contractContracts: EventContract[] = [{ type: 'billing.contract.set', schema: contractSetSchema, schemaVersion: 1 }];
 
-/** The version in effect at an instant: the latest effective by then (a later version of the same date wins). */
+/**
+ * The version in effect at an instant: the latest effective by then (a later version of the same date wins). A
+ * year is governed by the version in effect when it was priced: its sale, or its renewal (the year's start).
+ */
 export function contractAt(versions: readonly ContractVersion[], at: string): ContractVersion | undefined {
   const t = Date.parse(at);
   let found: ContractVersion | undefined;
@@ -66,13 +73,17 @@ export function contractAt(versions: readonly ContractVersion[], at: string): Co
 }
 
 /**
- * Which year of the contract a subscription year starting at `periodStart` is (0 = the first): the anniversaries
- * of its effective date passed by then, by calendar date in the organization's zone. Null: outside its term.
+ * Which year of the contract's term a subscription year starting at `periodStart` is (0 = the first): the
+ * anniversaries of the term's start reached by then, by calendar date in the organization's zone (a term started
+ * on 29 February has its anniversaries on 28 February in common years, as the subscription's renewals do). Null:
+ * outside its term.
  */
-export function contractYear(contract: ContractTerms, periodStart: string, timeZone: string): number | null {
-  const [from, at] = [DateTime.fromISO(contract.effectiveFrom, { zone: timeZone }), DateTime.fromISO(periodStart, { zone: timeZone })];
-  if (at.toISODate()! < from.toISODate()!) return null;
-  const years = at.year - from.year - (at.month < from.month || (at.month === from.month && at.day < from.day) ? 1 : 0);
+export function contractYear(contract: Pick<ContractVersion, 'termStart' | 'termYears'>, periodStart: string, timeZone: string): number | null {
+  const start = DateTime.fromISO(contract.termStart, { zone: timeZone }).startOf('day');
+  const at = DateTime.fromISO(periodStart, { zone: timeZone }).toISODate()!;
+  if (at < start.toISODate()!) return null;
+  let years = 0;
+  while (years < contract.termYears && start.plus({ years: years + 1 }).toISODate()! <= at) years++;
   return years < contract.termYears ? years : null;
 }
 
@@ -88,7 +99,7 @@ const basisPoints = (a: number, bp: number) => {
  * raise rounded to the minor unit, half away from zero). Null where it sets none (another plan, outside its
  * term, no seat terms, or no price in that currency).
  */
-export function contractSeatPrice(contract: ContractTerms, planId: string, currency: string, planUnitAmount: number, periodStart: string, timeZone: string): number | null {
+export function contractSeatPrice(contract: ContractVersion, planId: string, currency: string, planUnitAmount: number, periodStart: string, timeZone: string): number | null {
   if (contract.planId !== planId || !contract.seatPrice) return null;
   const year = contractYear(contract, periodStart, timeZone);
   if (year === null) return null;
@@ -105,7 +116,7 @@ export function contractSeatPrice(contract: ContractTerms, planId: string, curre
 }
 
 /** The minimum a subscription year starting at `periodStart` commits to in a currency, or null. */
-export function annualCommitment(contract: ContractTerms | undefined, currency: string, periodStart: string, timeZone: string): number | null {
+export function annualCommitment(contract: ContractVersion | undefined, currency: string, periodStart: string, timeZone: string): number | null {
   if (!contract?.minimumAnnualCommitment || contractYear(contract, periodStart, timeZone) === null) return null;
   return contract.minimumAnnualCommitment[currency] ?? null;
 }

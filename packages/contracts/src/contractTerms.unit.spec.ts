@@ -3,7 +3,7 @@ import { annualCommitment, contractAt, contractSeatPrice, contractYear, type Con
 
 const CHICAGO = 'America/Chicago';
 // Effective at 07:00 on 10 May 2027 in Chicago, for three years.
-const contract: ContractVersion = { contractId: 'c', version: 1, planId: 'city', effectiveFrom: '2027-05-10T12:00:00.000Z', termYears: 3, seatPrice: { kind: 'discount_percent', basisPoints: 1_000 }, escalatorBasisPoints: 300, minimumAnnualCommitment: { USD: 400_000 }, reference: 'SPR-2027-01' };
+const contract: ContractVersion = { contractId: 'c', version: 1, planId: 'city', effectiveFrom: '2027-05-10T12:00:00.000Z', termStart: '2027-05-10T12:00:00.000Z', termYears: 3, seatPrice: { kind: 'discount_percent', basisPoints: 1_000 }, escalatorBasisPoints: 300, minimumAnnualCommitment: { USD: 400_000 }, reference: 'SPR-2027-01' };
 // Subscription years start at local midnight: 10 May in Chicago is 05:00 UTC.
 const year = (y: number) => `${y}-05-10T05:00:00.000Z`;
 
@@ -14,6 +14,13 @@ describe('negotiated contracts', () => {
     expect(contractYear(contract, year(2029), CHICAGO)).toBe(2);
     expect(contractYear(contract, year(2030), CHICAGO)).toBeNull(); // past its three years
     expect(contractYear(contract, '2027-05-09T05:00:00.000Z', CHICAGO)).toBeNull(); // before it
+    // An amendment keeps the term's start: its years go on from there.
+    const amended: ContractVersion = { ...contract, version: 2, effectiveFrom: '2028-06-01T05:00:00.000Z' };
+    expect(contractYear(amended, year(2029), CHICAGO)).toBe(2);
+    expect(contractYear(amended, year(2030), CHICAGO)).toBeNull();
+    // A term started on 29 February: its anniversaries fall on 28 February in common years, as renewals do.
+    const leap: ContractVersion = { ...contract, termStart: '2028-02-29T06:00:00.000Z', effectiveFrom: '2028-02-29T06:00:00.000Z' };
+    expect(['2028-02-29T06:00:00.000Z', '2029-02-28T06:00:00.000Z', '2030-02-28T06:00:00.000Z', '2031-02-28T06:00:00.000Z'].map((t) => contractYear(leap, t, CHICAGO))).toEqual([0, 1, 2, null]);
   });
 
   it('price a seat as the plan less the discount, raised by the escalator at each renewal, compounded and rounded each year', () => {

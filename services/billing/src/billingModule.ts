@@ -56,7 +56,7 @@ export function createBillingModule(options: BillingModuleOptions): BillingModul
       await billingRoutes(app, deps);
       await adminMoneyRoutes(app, deps);
       await adminPlanRoutes(app, ctx);
-      await contractRoutes(app, ctx);
+      await contractRoutes(app, ctx, options.provider.kind);
       await stripeWebhookRoutes(app, ctx, options.webhookSecret ?? null);
       await adminBillingRoutes(app, ctx, () => module.scheduler, options.listStripeEvents ?? null);
     },

@@ -42,10 +42,14 @@ async function contractRenewalPrice(ctx: ServiceContext, organizationId: string,
   const renewing = s.pending?.plan ?? { planId: s.planId, name: s.planName, unitAmount: s.unitAmount, ...(s.planVersion ? { version: s.planVersion } : {}) };
   const base = price ?? renewing;
   const plan = await billingPlans(ctx).ofYear(base.planId, s.period.end, base.version);
-  const planUnitAmount = plan?.seatPrices[s.currency] ?? base.unitAmount;
-  const contracted = await withContract(ctx, organizationId, base, planUnitAmount, s.currency, s.period.end, s.timeZone);
+  const planUnitAmount = plan?.seatPrices[s.currency];
+  // No plan price in the currency: nothing for a discount to apply to, and nothing to go back to.
+  if (!plan || planUnitAmount === undefined) return price;
+  // Priced at the renewal, the year's start: a version set later that day governs the next years, not this one.
+  const contracted = await withContract(ctx, organizationId, base, planUnitAmount, s.currency, s.period.end, s.timeZone, s.period.end);
   if (contracted !== base) return contracted;
-  if (base.unitAmount === planUnitAmount || !plan) return price;
+  // A year a contract priced (its name says so) whose contract no longer covers the next: back to the plan's price.
+  if (!renewing.name.includes(', contract ') || base.unitAmount === planUnitAmount) return price;
   return { planId: base.planId, name: plan.name, unitAmount: planUnitAmount, ...(base.version ? { version: base.version } : {}) };
 }
 

@@ -32,14 +32,14 @@ export function planPrice(plan: Plan, currency: string): PlanPrice {
 }
 
 /**
- * A year's seat price under the organization's contract, if one governs the year starting at `periodStart` (a
- * version effective by the end of that local day) on this plan: its price, or the plan's less its discount, raised
- * by its escalator once per renewal within its term (contractSeatPrice). The plan's price otherwise. Named on the
- * invoice line (`City, contract <reference>`). `planUnitAmount`: the plan's own price that year (discounts apply to it).
+ * A year's seat price under the organization's contract, if the version in effect when the year is priced
+ * (`pricedAt`: its sale, or its renewal) covers this plan and the year starting at `periodStart` is within its term:
+ * its price, or the plan's less its discount, raised by its escalator once per year of the term (contractSeatPrice).
+ * The plan's price otherwise. Named on the invoice line (`City, contract <reference>`). `planUnitAmount`: the plan's
+ * own price that year (discounts apply to it).
  */
-export async function withContract<P extends Omit<PlanPrice, 'tier'>>(ctx: ServiceContext, organizationId: string, price: P, planUnitAmount: number, currency: string, periodStart: string, timeZone: string): Promise<P> {
-  const endOfDay = DateTime.fromISO(periodStart, { zone: timeZone }).endOf('day').toUTC().toISO()!;
-  const contract = await billingContracts(ctx).at(organizationId, endOfDay);
+export async function withContract<P extends Omit<PlanPrice, 'tier'>>(ctx: ServiceContext, organizationId: string, price: P, planUnitAmount: number, currency: string, periodStart: string, timeZone: string, pricedAt: string): Promise<P> {
+  const contract = await billingContracts(ctx).at(organizationId, pricedAt);
   const unitAmount = contract ? contractSeatPrice(contract, price.planId, currency, planUnitAmount, periodStart, timeZone) : null;
   if (!contract || unitAmount === null) return price;
   const planName = (await billingPlans(ctx).at(price.planId, periodStart))?.name ?? price.name;
@@ -103,7 +103,7 @@ export async function createSubscription({ ctx, provider }: BillingDeps, meta: C
   const plan = await planOrFail(ctx, input.planId, meta.now);
   const listed = planPrice(plan, customer.currency);
   // A contract prices what is collected by invoice; Stripe charges its own prices.
-  const price = provider.kind === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, customer.currency, dayStart(meta.now, customer.timeZone), customer.timeZone) : listed;
+  const price = provider.kind === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, customer.currency, dayStart(meta.now, customer.timeZone), customer.timeZone, meta.now) : listed;
   // The customer chooses only within the payment terms the operator granted (default: this platform's).
   const terms = await billingTermsOf(ctx, provider.kind, meta.organizationId);
   const collectionMethod = input.collectionMethod ?? terms.collectionMethods[0]!;
@@ -117,7 +117,7 @@ export async function createSubscription({ ctx, provider }: BillingDeps, meta: C
   return runWithProvider(ctx, { type: 'CreateSubscription', data, metadata: meta });
 }
 
-export async function changeSubscription({ ctx, provider }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
+export async function changeSubscription({ ctx }: BillingDeps, meta: CommandMetadata, input: { seats?: number; planId?: string }) {
   const current = (await subscriptionOf(ctx, meta.organizationId)).state;
   if (input.planId !== undefined) {
     const plan = await planOrFail(ctx, input.planId, meta.now);
@@ -126,7 +126,7 @@ export async function changeSubscription({ ctx, provider }: BillingDeps, meta: C
     const currentTier = (versions.find((v) => v.version === current.planVersion) ?? planVersionAt(versions, meta.now))?.tier ?? 0;
     const listed = planPrice(plan, current.currency);
     // The rest of the year at the contract's price for this year of it, when it covers the new plan.
-    const price = provider.kind === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, current.currency, current.period.start, current.timeZone) : listed;
+    const price = current.provider === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, current.currency, current.period.start, current.timeZone, meta.now) : listed;
     return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: price, currentTier }, metadata: meta });
   }
   return runWithProvider(ctx, { type: 'ChangeSubscription', data: { seats: input.seats! }, metadata: meta });

@@ -11,8 +11,11 @@ const chargeTypes = ['billing.subscription.activated', 'billing.subscription.ren
  * id derives from the event id, so a redelivered event finds its invoice already issued.
  * Stripe-collected subscriptions are invoiced by Stripe itself.
  */
+/** The subscription that turns billing's charges into invoices. */
+export const INVOICING_PROCESS = 'invoice.invoicing-process.v1';
+
 export function startInvoicingProcess(ctx: ServiceContext): Running {
-  const sub = ctx.subscriptions.subscribe('invoice.invoicing-process.v1', { types: chargeTypes }, async (batch) => {
+  const sub = ctx.subscriptions.subscribe(INVOICING_PROCESS, { types: chargeTypes }, async (batch) => {
     for (const stored of batch) await issueFor(ctx, stored);
   });
   return { stop: () => sub.stop() };

@@ -1,6 +1,5 @@
 import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { DateTime } from 'luxon';
 import { annualCommitment } from '@curbmap/contracts';
 import { ContractReader, contractProjection, planCatalogProjection, planOfYearCaughtUp, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { revenueCollections, revenueProjection, type RevenueInvoiceView } from '../projections/revenueProjection.ts';
@@ -8,6 +7,8 @@ import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
 import { invoiceTotals, lineTax } from '../domain/tax/invoiceTax.ts';
 import { taxSettingsOf } from './taxSettings.ts';
+import { INVOICING_PROCESS } from './invoicingProcess.ts';
+import { formatMoney } from '../domain/template/money.ts';
 import { invoiceCollections, invoicesProjection, type BillingTermsView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
 
 /** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
@@ -126,15 +127,17 @@ export const invoiceContractsProjection = contractProjection('invoice.contracts.
  * credit notes, voids and refunds took back of them (revenue's copy of the invoices), plus this close's overage.
  * Null when no contract commits the year, or the year billed at least that.
  */
-export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string }, currency: string, overage: ChargeLine[]): Promise<ChargeLine | null> {
+export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
   const timeZone = (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
-  const endOfDay = DateTime.fromISO(year.periodStart, { zone: timeZone }).endOf('day').toUTC().toISO()!;
-  const contract = await new ContractReader(ctx.readStore, invoiceContractsCollection).at(organizationId, endOfDay);
+  // The version in effect when the year was priced, as billing chose it: its sale (the first year), else its renewal.
+  const pricedAt = Date.parse(activatedAt) > Date.parse(year.periodStart) ? activatedAt : year.periodStart;
+  const contract = await new ContractReader(ctx.readStore, invoiceContractsCollection).at(organizationId, pricedAt);
   const committed = annualCommitment(contract, currency, year.periodStart, timeZone);
   if (committed === null || !contract) return null;
-  // Every invoice issued so far must be in revenue's copy.
+  // Every charge appended so far invoiced, and every invoice in revenue's copy: a charge not yet invoiced would be
+  // billed by the true-up and again on its own invoice. A wait that runs out fails the close's reaction, retried.
   const head = await ctx.store.headPosition();
-  await ctx.subscriptions.list().find((s) => s.name === revenueProjection.name)?.waitFor(head);
+  for (const name of [INVOICING_PROCESS, revenueProjection.name]) await ctx.subscriptions.list().find((s) => s.name === name)?.waitFor(head, 60_000);
   const [start, end] = [Date.parse(year.periodStart), Date.parse(year.periodEnd)];
   const tax = await taxSettingsOf(ctx, organizationId);
   let billed = overage.reduce((sum, l) => sum + (tax.mode === 'exclusive' ? l.amount : l.amount - lineTax(l.amount, tax)), 0);
@@ -148,11 +151,15 @@ export async function commitmentTrueUp(ctx: ServiceContext, organizationId: stri
   }
   const shortfall = committed - billed;
   if (shortfall <= 0) return null;
+  // The line's amount is what it bills net of tax: with tax included in amounts, grossed up so its net is the shortfall.
+  let amount = shortfall;
+  if (tax.mode === 'inclusive') while (amount - lineTax(amount, tax) < shortfall) amount += 1;
+  const money = (minor: number) => formatMoney(minor, currency, 'en-US');
   return {
-    description: `Minimum annual commitment (contract ${contract.reference ?? `v${contract.version}`}): ${committed} committed, ${billed} billed for the year; the shortfall`,
+    description: `Minimum annual commitment (contract ${contract.reference ?? `v${contract.version}`}): ${money(committed)} committed, ${money(billed)} billed for the year, net of tax; the shortfall`,
     quantity: 1,
-    unitAmount: shortfall,
-    amount: shortfall,
+    unitAmount: amount,
+    amount,
     periodStart: year.periodStart,
     periodEnd: year.periodEnd,
   };
@@ -190,7 +197,7 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, plans: P
   let lines: ChargeLine[];
   if (event.type === 'usage.period.closed') {
     lines = overageLines(event.data, terms.currency, price);
-    const trueUp = await commitmentTrueUp(ctx, stored.organizationId, event.data, terms.currency, lines);
+    const trueUp = await commitmentTrueUp(ctx, stored.organizationId, event.data, terms.currency, lines, terms.activatedAt);
     if (trueUp) lines.push(trueUp);
   }
   else {

@@ -30,7 +30,7 @@ export async function overviewPage(main: HTMLElement, me: Me): Promise<void> {
     api<Contract>('/v1/organization/contract').catch((): Contract => ({ current: null, versions: [] })),
   ]);
   // The contract in effect, or else the next one to take effect.
-  const shown = contract.current ?? contract.versions.find((v) => v.effectiveFrom > new Date().toISOString()) ?? null;
+  const shown = contract.current ?? [...contract.versions].filter((v) => v.effectiveFrom > new Date().toISOString()).sort((a, b) => a.effectiveFrom.localeCompare(b.effectiveFrom))[0] ?? null;
   const alerts = quotas.meters.filter((m) => (m.percentage ?? 0) >= 80);
   const due = open.data.reduce((sum, i) => sum + i.amountRemaining, 0);
   const currency = open.data[0]?.currency ?? sub?.currency ?? me.organization.currency;
