@@ -166,6 +166,12 @@ export const catalogContracts: EventContract[] = [
   { type: 'billing.plan.renewal_policy_set', schema: renewalPolicySetSchema, schemaVersion: 1 },
 ];
 
+/**
+ * Billable units of a year's total: whole unit sizes over the included amount, rounded up. Invoice bills overage
+ * by it and usage's evidence of each overage line derives the line's quantity by it.
+ */
+export const unitsOver = (total: number | null, included: number, unitSize: number) => (total === null || total <= included ? 0 : Math.ceil((total - included) / unitSize));
+
 /** The version in effect at an instant: the latest whose effectiveFrom is not after it (versions take effect in order). */
 export function planVersionAt(versions: readonly PlanVersion[], at: string): PlanVersion | undefined {
   const t = Date.parse(at);

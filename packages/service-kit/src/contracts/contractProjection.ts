@@ -1,5 +1,6 @@
 import { contractAt, type ContractVersion } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStore } from '@curbmap/eventsourcing';
+import { withVersion } from '../plans/planCatalogProjection.ts';
 
 /** An organization's contract: every version the operator set, in order (id: the organization's). */
 export interface ContractView extends Document {
@@ -17,7 +18,7 @@ export function contractProjection(name: string, collection: string): Projection
       await updateOnce<ContractView>(tx, collection, stored.organizationId, stored, (current) => ({
         id: stored.organizationId,
         organizationId: stored.organizationId,
-        versions: [...(current?.versions ?? []).filter((v) => v.version !== version.version), version].sort((a, b) => a.version - b.version),
+        versions: withVersion(current?.versions, version),
       }));
     },
   };

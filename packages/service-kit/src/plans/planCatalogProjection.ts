@@ -29,11 +29,14 @@ export function planCatalogProjection(name: string, collection: string): Project
         ...current,
         id: version.id,
         organizationId: PLATFORM_ORGANIZATION_ID,
-        versions: [...(current?.versions ?? []).filter((v) => v.version !== version.version), version].sort((a, b) => a.version - b.version),
+        versions: withVersion(current?.versions, version),
       }));
     },
   };
 }
+
+/** A list of versions with this one in its place (a redelivered version replaces itself), in version order. */
+export const withVersion = <V extends { version: number }>(versions: readonly V[] | undefined, version: V): V[] => [...(versions ?? []).filter((v) => v.version !== version.version), version].sort((a, b) => a.version - b.version);
 
 /** Reads a service's copy of the catalogue: a plan's terms at an instant, or every plan's. */
 export class PlanReader {

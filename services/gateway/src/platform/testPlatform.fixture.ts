@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { defaultPlans } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
 import { startEmbeddedPlatform, type EmbeddedPlatform } from './embeddedPlatform.ts';
 import { createModules, type ModulesOptions, type PlatformModules } from './modules.ts';
@@ -82,4 +83,16 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A plans file: the built-in catalogue with the City plan including `included` export jobs a year (default one) and
+ * billing each further one at $25.00 (€23.00, ¥3,800). `remove` deletes it.
+ */
+export function exportOveragePlans(included = 1): { plansFile: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
+  const plans = defaultPlans.map((plan) => (plan.id === 'city' ? { ...plan, includedUsage: { ...plan.includedUsage, export_jobs: included }, overage: { ...plan.overage, export_jobs: { unitSize: 1, prices: { USD: 2_500, EUR: 2_300, JPY: 3_800 } } } } : plan));
+  const plansFile = join(dir, 'plans.json');
+  writeFileSync(plansFile, JSON.stringify(plans));
+  return { plansFile, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -1,14 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { Webhook } from 'standardwebhooks';
-import { defaultPlans } from '@curbmap/contracts';
 import { categoryCarries, categoryOf } from '@curbmap/contracts';
 import { chromiumPath, SmtpSink } from '@curbmap/invoice';
 import { sharedServer, WebhookReceiver } from '@curbmap/testing';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
+import { exportOveragePlans, startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { createDatabase, mongoUnavailable, postgresUnavailable, s3Unavailable, startPrivateCluster, startPrivateMongo, startPrivateS3 } from '@curbmap/infra';
 import { S3ArtifactStore } from '@curbmap/service-kit/s3';
 
@@ -21,7 +17,7 @@ import { S3ArtifactStore } from '@curbmap/service-kit/s3';
 let p: TestPlatform;
 let sink: SmtpSink;
 let receiver: WebhookReceiver;
-let plansDir: string;
+let plans: ReturnType<typeof exportOveragePlans>;
 let hooksUrl: string;
 let clock: Date;
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
@@ -50,9 +46,7 @@ let s3Store: S3ArtifactStore | null = null;
 async function startWorkflowPlatform({ postgres, mongo, s3 }: Storage): Promise<void> {
   clock = new Date('2027-05-10T12:00:00Z');
   // The City plan with two export jobs included and each further one at $25.00.
-  plansDir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
-  const plans = defaultPlans.map((plan) => (plan.id === 'city' ? { ...plan, includedUsage: { ...plan.includedUsage, export_jobs: 2 }, overage: { ...plan.overage, export_jobs: { unitSize: 1, prices: { USD: 2_500, EUR: 2_300, JPY: 3_800 } } } } : plan));
-  writeFileSync(join(plansDir, 'plans.json'), JSON.stringify(plans));
+  plans = exportOveragePlans(2);
   sink = new SmtpSink();
   receiver = new WebhookReceiver();
   hooksUrl = await receiver.listen();
@@ -63,7 +57,7 @@ async function startWorkflowPlatform({ postgres, mongo, s3 }: Storage): Promise<
     process.env['AWS_SECRET_ACCESS_KEY'] ??= 'curbmap-test-secret';
     s3Store = new S3ArtifactStore({ url: (await s3Server()).url, bucket: 'curbmap-workflow' });
   }
-  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), ...(mongoUrl ? { mongoUrl } : {}), modules: { ...(s3 ? { artifacts: s3Store! } : {}), plansFile: join(plansDir, 'plans.json'), smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
+  p = await startTestPlatform({ now: () => clock, ...(databaseUrl ? { databaseUrl } : {}), ...(mongoUrl ? { mongoUrl } : {}), modules: { ...(s3 ? { artifacts: s3Store! } : {}), plansFile: plans.plansFile, smtpUrl: await sink.listen(), webhookAllowPrivateNetworks: true, webhookIntervalMs: 3_600_000, renderPdfsOnIssue: true } });
 }
 
 async function stopWorkflowPlatform(): Promise<void> {
@@ -72,7 +66,7 @@ async function stopWorkflowPlatform(): Promise<void> {
   s3Store = null;
   await sink?.close();
   await receiver?.close();
-  rmSync(plansDir, { recursive: true, force: true });
+  plans.remove();
 }
 
 const mails = async (count: number): Promise<ParsedMail[]> => Promise.all((await sink.waitFor(count, 30_000)).map((m) => simpleParser(m.raw)));

@@ -1,6 +1,6 @@
 import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
-import { annualCommitment } from '@curbmap/contracts';
+import { annualCommitment, unitsOver } from '@curbmap/contracts';
 import { ContractReader, contractProjection, planCatalogProjection, planOfYearCaughtUp, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { revenueCollections, revenueProjection, type RevenueInvoiceView } from '../projections/revenueProjection.ts';
 import { issueInvoiceFor } from './issueInvoice.ts';
@@ -23,8 +23,6 @@ export const invoicePlansProjection = planCatalogProjection('invoice.plans.v1', 
 type PeriodClosed = Extract<UsageEvent, { type: 'usage.period.closed' }>;
 type AdjustmentRecorded = Extract<UsageEvent, { type: 'usage.adjustment.recorded' }>;
 
-/** Billable units of a total: whole unit sizes over the included amount, rounded up. */
-const unitsOver = (total: number | null, included: number, unitSize: number) => (total === null || total <= included ? 0 : Math.ceil((total - included) / unitSize));
 
 /**
  * An adjustment after the close (late usage, a correction) as a line: the units it adds over, or takes from,

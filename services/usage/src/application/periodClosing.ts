@@ -1,7 +1,7 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
 import { periodicPass, planOfYearCaughtUp, writeOf, type PlanReader, type Running, type ServiceContext } from '@curbmap/service-kit';
-import { aggregate, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
+import { addInto, aggregate, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
@@ -54,9 +54,8 @@ async function includedInYear(ctx: ServiceContext, plans: PlanReader, period: { 
 }
 
 /** Each meter's total over [start, end) from the hourly rollups. */
-export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string; planVersion?: number }, plans: PlanReader, only?: Set<string>): Promise<PeriodTotal[]> {
-  const zone = await organizationZone(ctx, organizationId);
-  const [from, to] = [hourBucket(period.periodStart, zone), hourBucket(period.endsAt, zone)];
+export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string; planVersion?: number }, plans: PlanReader, only?: Set<string>, hours?: { fromHour: string; toHour: string }): Promise<PeriodTotal[]> {
+  const { fromHour: from, toHour: to } = hours ?? (await periodHours(ctx, organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }));
   const amounts = await includedInYear(ctx, plans, period);
   const totals: PeriodTotal[] = [];
   for (const meter of await metersOf(ctx, organizationId)) {
@@ -85,16 +84,16 @@ export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
     if (Date.parse(period.endsAt) + grace * 60_000 > at.getTime()) continue;
     const through = await rollupsCaughtUp(ctx);
+    const hours = await periodHours(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt });
     let totals: PeriodTotal[];
     try {
-      totals = await periodTotals(ctx, period.organizationId, period, plans);
+      totals = await periodTotals(ctx, period.organizationId, period, plans, undefined, hours);
     } catch (err) {
       // Closed on a later pass; the other organizations' years close now.
       if (!(err instanceof PlanNotKnownError)) throw err;
       ctx.log.warn({ organizationId: period.organizationId, planId: period.planId }, err.message);
       continue;
     }
-    const hours = await periodHours(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt });
     // Every meter exactly as of `through`: the rollups may hold usage appended since, which the close's own
     // comparison (adjust) bills as an adjustment. Each overage line's evidence is then exactly the usage it counts.
     if (through !== null) {
@@ -181,16 +180,6 @@ export async function totalsAsOf(ctx: ServiceContext, organizationId: string, pe
   return exact;
 }
 
-/** Adds (sign 1) or takes away (−1) a contribution in place: a year's multiset is not copied per bucket. */
-function addInto(into: Contribution, c: Pick<Contribution, 'count' | 'sum' | 'values'>, sign: 1 | -1): void {
-  into.count += sign * c.count;
-  into.sum += sign * c.sum;
-  for (const [k, n] of Object.entries(c.values)) {
-    const next = (into.values[k] ?? 0) + sign * n;
-    if (next === 0) delete into.values[k];
-    else into.values[k] = next;
-  }
-}
 
 /** The closed years of an organization with each meter's total as billed so far (the close plus its adjustments). */
 async function billedTotals(ctx: ServiceContext, organizationId: string, before: string | null): Promise<Map<string, { period: ClosedPeriod; totals: Map<string, number | null>; adjusted: Set<string>; version: number }>> {
@@ -288,7 +277,7 @@ async function adjust(ctx: ServiceContext, plans: PlanReader, stored: StoredEven
       if (delta === 0 || billed.adjusted.has(`${stored.id}|${meter}`)) continue;
       now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total: (billed.totals.get(meter) ?? 0) + delta, included: null });
     }
-    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}) }, plans, new Set(recomputed.map((m) => m.key)))));
+    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}) }, plans, new Set(recomputed.map((m) => m.key)), period.counted)));
     for (const t of now) {
       const previous = billed.totals.get(t.meter) ?? null;
       if (previous === t.total) continue;

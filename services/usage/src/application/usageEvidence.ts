@@ -1,7 +1,7 @@
-import type { MeterDefinition, UsageEvent, UsageItem } from '@curbmap/contracts';
+import { unitsOver, type MeterDefinition, type UsageEvent, type UsageItem } from '@curbmap/contracts';
 import type { Checkpoint, StoredEvent } from '@curbmap/eventsourcing';
 import { HttpError, planOfYearCaughtUp, type PlanReader, type ServiceContext } from '@curbmap/service-kit';
-import { aggregate, applyContribution, contributionOf, valueAt, type Contribution } from '../domain/rollup/rollup.ts';
+import { addInto, aggregate, contributionOf, valueAt, type Contribution } from '../domain/rollup/rollup.ts';
 import { usagePlansProjection } from '../projections/usagePlansProjection.ts';
 import type { UsageInvoiceView } from '../projections/usageInvoicesProjection.ts';
 import { inHours, periodHours, usagePeriodStream } from './periodClosing.ts';
@@ -35,7 +35,6 @@ export interface LineEvidence {
 type Selection = { after: Checkpoint; through: string } | { event: StoredEvent };
 
 const additive = (meter: MeterDefinition) => meter.aggregation === 'count' || meter.aggregation === 'sum';
-const unitsOver = (total: number | null, included: number, unitSize: number) => (total === null || total <= included ? 0 : Math.ceil((total - included) / unitSize));
 const notKept = (why: string) => new HttpError(404, 'not-found', `the usage behind this line cannot be listed: ${why}`);
 
 /**
@@ -87,11 +86,11 @@ export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoi
     }
   }
 
-  let counted: Contribution = { count: 0, sum: 0, values: {} };
+  const counted: Contribution = { count: 0, sum: 0, values: {} };
   let change = 0;
   const rowOf = (item: UsageItem, sign: 1 | -1, note: string): EvidenceRow => {
     const contribution = contributionOf(meter, item);
-    counted = applyContribution(counted, contribution, sign);
+    addInto(counted, contribution, sign);
     change += sign * (meter.aggregation === 'count' ? 1 : contribution.sum);
     return { eventId: item.id, time: item.time, projectId: item.projectId, value: meter.aggregation === 'count' ? 1 : (valueAt(item.data, meter.valueProperty!) ?? null), sign, note };
   };

@@ -1,28 +1,22 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultPlans } from '@curbmap/contracts';
-import { startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
+import { exportOveragePlans, startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { closeDuePeriods } from '../application/periodClosing.ts';
 import { ingestUsage } from '../application/usageCommands.ts';
 import { usagePlansOf } from '../projections/usagePlansProjection.ts';
 
 let p: TestPlatform;
 let clock: Date;
-let plansDir: string;
+let plans: ReturnType<typeof exportOveragePlans>;
 
 beforeEach(async () => {
   clock = new Date('2027-05-10T12:00:00Z');
   // The City plan with one export job included and each further one at $25.00.
-  plansDir = mkdtempSync(join(tmpdir(), 'curbmap-plans-'));
-  const plans = defaultPlans.map((plan) => (plan.id === 'city' ? { ...plan, includedUsage: { ...plan.includedUsage, export_jobs: 1 }, overage: { ...plan.overage, export_jobs: { unitSize: 1, prices: { USD: 2_500, EUR: 2_300, JPY: 3_800 } } } } : plan));
-  writeFileSync(join(plansDir, 'plans.json'), JSON.stringify(plans));
-  p = await startTestPlatform({ now: () => clock, modules: { plansFile: join(plansDir, 'plans.json') } });
+  plans = exportOveragePlans();
+  p = await startTestPlatform({ now: () => clock, modules: { plansFile: plans.plansFile } });
 });
 afterEach(async () => {
   await p.close();
-  rmSync(plansDir, { recursive: true, force: true });
+  plans.remove();
 });
 
 type Line = { description: string; quantity: number; meter?: string };

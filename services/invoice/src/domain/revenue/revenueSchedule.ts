@@ -1,4 +1,5 @@
 import { DateTime } from 'luxon';
+import { mulDivRounded } from '../tax/invoiceTax.ts';
 
 /**
  * Revenue recognition of invoices, in integer minor units (rules: docs/architecture/invoicing.md § Revenue).
@@ -51,12 +52,6 @@ export interface RevenueInvoice {
   reversals: Reversal[];
 }
 
-/** a × b ÷ c rounded half away from zero, exactly (BigInt: a × b may pass 2^53). */
-export function mulDivRounded(a: number, b: number, c: number): number {
-  const sign = Math.sign(a) * Math.sign(b) * Math.sign(c);
-  const [n, d] = [BigInt(Math.abs(a)) * BigInt(Math.abs(b)), BigInt(Math.abs(c))];
-  return sign * Number((2n * n + d) / (2n * d));
-}
 
 /** The organization's calendar day of an instant, as a day number (days since 1970-01-01 of that calendar). */
 export function dayNumber(instant: string, timeZone: string): number {
@@ -74,34 +69,30 @@ function recognisedBy(amount: number, line: RevenueLine, atDay: number, timeZone
 }
 
 /**
- * What the invoice has recognised by an instant (a local midnight: a month's start), net of its reversals: lines
- * from their issue, each reversal's part of them from its date.
+ * What the invoice's lines have recognised by an instant (a local midnight: a month's start), and what each
+ * reversal has taken back of them by then: lines from their issue, each reversal's part of them from its date.
+ * By an instant means before it: what happens at a month's first instant is that month's.
  */
-export function recognisedAt(invoice: RevenueInvoice, instant: string): number {
-  // By an instant means before it: what happens at a month's first instant is that month's.
-  if (Date.parse(instant) <= Date.parse(invoice.issuedAt)) return 0;
+function recognisedParts(invoice: RevenueInvoice, instant: string): { lines: number; reversals: number[] } {
+  const t = Date.parse(instant);
+  if (t <= Date.parse(invoice.issuedAt)) return { lines: 0, reversals: invoice.reversals.map(() => 0) };
   const day = dayNumber(instant, invoice.timeZone);
-  let total = 0;
-  for (const line of invoice.lines) total += recognisedBy(line.net, line, day, invoice.timeZone);
-  for (const reversal of invoice.reversals) {
-    if (Date.parse(instant) <= Date.parse(reversal.at)) continue;
-    reversal.lines.forEach((amount, i) => (total -= recognisedBy(amount, invoice.lines[i]!, day, invoice.timeZone)));
-  }
-  return total;
+  const part = (amounts: number[]) => amounts.reduce((sum, amount, i) => sum + recognisedBy(amount, invoice.lines[i]!, day, invoice.timeZone), 0);
+  return { lines: part(invoice.lines.map((l) => l.net)), reversals: invoice.reversals.map((r) => (t <= Date.parse(r.at) ? 0 : part(r.lines))) };
+}
+
+/** What the invoice has recognised by an instant, net of its reversals. */
+export function recognisedAt(invoice: RevenueInvoice, instant: string): number {
+  const { lines, reversals } = recognisedParts(invoice, instant);
+  return lines - reversals.reduce((sum, r) => sum + r, 0);
 }
 
 /** Recognition within [from, to): what the lines recognised less what reversals took back, apart. */
 export function recognisedBetween(invoice: RevenueInvoice, from: string, to: string): { lines: number; reversals: { eventId: string; amount: number }[] } {
-  const at = (instant: string, which: 'lines' | Reversal) => {
-    if (Date.parse(instant) <= Date.parse(invoice.issuedAt)) return 0;
-    const day = dayNumber(instant, invoice.timeZone);
-    if (which === 'lines') return invoice.lines.reduce((sum, line) => sum + recognisedBy(line.net, line, day, invoice.timeZone), 0);
-    if (Date.parse(instant) <= Date.parse(which.at)) return 0;
-    return which.lines.reduce((sum, amount, i) => sum + recognisedBy(amount, invoice.lines[i]!, day, invoice.timeZone), 0);
-  };
+  const [start, end] = [recognisedParts(invoice, from), recognisedParts(invoice, to)];
   return {
-    lines: at(to, 'lines') - at(from, 'lines'),
-    reversals: invoice.reversals.map((r) => ({ eventId: r.eventId, amount: at(to, r) - at(from, r) })).filter((r) => r.amount !== 0),
+    lines: end.lines - start.lines,
+    reversals: invoice.reversals.map((r, k) => ({ eventId: r.eventId, amount: end.reversals[k]! - start.reversals[k]! })).filter((r) => r.amount !== 0),
   };
 }
 

@@ -3,12 +3,11 @@ import type { ChargeLine, TaxSettings } from '@curbmap/contracts';
 /** No tax: what an organization's invoices carry until the operator sets its tax. */
 export const NO_TAX: TaxSettings = { rateBasisPoints: 0, mode: 'exclusive', note: null };
 
-/** a / b rounded half away from zero, in integers (exact for any safe amounts: no floating point). */
-function divideRounded(a: number, b: number): number {
-  const sign = Math.sign(a) * Math.sign(b);
-  const [n, d] = [BigInt(Math.abs(a)), BigInt(Math.abs(b))];
-  const q = (2n * n + d) / (2n * d);
-  return sign * Number(q);
+/** a × b ÷ c rounded half away from zero, exactly (BigInt: the product may pass 2^53). Tax and revenue round by it. */
+export function mulDivRounded(a: number, b: number, c: number): number {
+  const sign = Math.sign(a) * Math.sign(b) * Math.sign(c);
+  const [n, d] = [BigInt(Math.abs(a)) * BigInt(Math.abs(b)), BigInt(Math.abs(c))];
+  return sign * Number((2n * n + d) / (2n * d));
 }
 
 /**
@@ -18,8 +17,8 @@ function divideRounded(a: number, b: number): number {
  */
 export function lineTax(amount: number, tax: TaxSettings): number {
   if (tax.rateBasisPoints === 0) return 0;
-  if (tax.mode === 'exclusive') return divideRounded(amount * tax.rateBasisPoints, 10_000);
-  return amount - divideRounded(amount * 10_000, 10_000 + tax.rateBasisPoints);
+  if (tax.mode === 'exclusive') return mulDivRounded(amount, tax.rateBasisPoints, 10_000);
+  return amount - mulDivRounded(amount, 10_000, 10_000 + tax.rateBasisPoints);
 }
 
 /** Subtotal (before tax), tax and total of an invoice's lines. */

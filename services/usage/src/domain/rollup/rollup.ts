@@ -66,13 +66,20 @@ export function groupKeyOf(meter: Pick<MeterDefinition, 'groupBy'>, data: Record
 
 /** Adds (sign 1) or removes (sign -1) a contribution; multiset entries that reach zero disappear. */
 export function applyContribution(into: Contribution, c: Contribution, sign: 1 | -1): Contribution {
-  const values = { ...into.values };
+  const copy = { ...into, values: { ...into.values } };
+  addInto(copy, c, sign);
+  return copy;
+}
+
+/** The same in place: a year's multiset summed bucket by bucket, or item by item, is not copied at each step. */
+export function addInto(into: Contribution, c: Contribution, sign: 1 | -1): void {
+  into.count += sign * c.count;
+  into.sum += sign * c.sum;
   for (const [k, n] of Object.entries(c.values)) {
-    const next = (values[k] ?? 0) + sign * n;
-    if (next === 0) delete values[k];
-    else values[k] = next;
+    const next = (into.values[k] ?? 0) + sign * n;
+    if (next === 0) delete into.values[k];
+    else into.values[k] = next;
   }
-  return { count: into.count + sign * c.count, sum: into.sum + sign * c.sum, values };
 }
 
 /** The meter's value over a set of contributions (one window). */
