@@ -150,7 +150,8 @@ async function exportRun(zones: number): Promise<Figure[]> {
     await waitFor('the inventory projection', async () => ((await caughtUp()) ? true : null), 1_800_000, 200);
     const projectionSeconds = (performance.now() - catchUp) / 1000;
     await second.stop();
-    figures.push({ name: `curb inventory projection, ${label} zones`, value: zones / projectionSeconds, unit: 'zones/s', detail: `${projectionSeconds.toFixed(1)} s from platform start to caught up (import chunks of 1,000 zones)` });
+    // The target is the issue's, at a million zones (a smaller inventory is reported alone).
+    figures.push({ name: `curb inventory projection, ${label} zones`, value: zones / projectionSeconds, unit: 'zones/s', ...(zones >= 1_000_000 ? { target: { min: 30_000 } } : {}), detail: `${projectionSeconds.toFixed(1)} s from platform start to caught up (import chunks of 1,000 zones)` });
 
     // A fresh process exports: its peak RSS is the export's (and start-up's), nothing of the seeding.
     const third = await startPlatformProcess('export', {}, { dataDir });

@@ -330,7 +330,8 @@ describe('a projection catching up into empty collections', () => {
     const store = new SqliteEventStore(database, testRegistry());
     const readStore = new SqliteReadStore(database);
     await store.append('counts-1', Array.from({ length: 300 }, (_, i) => counted(i)), { expectedVersion: 'no_stream' });
-    const all = ['rm_bulk_counts_count_id', 'rm_bulk_counts_org_id'];
+    // The id's own index too: a load appends to a table with no index at all.
+    const all = ['rm_bulk_counts_count_id', 'rm_bulk_counts_id', 'rm_bulk_counts_org_id'];
     const cacheSize = () => (database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size;
     const cacheBefore = cacheSize();
 
@@ -404,6 +405,55 @@ describe('a bulk load and another writer', () => {
     expect((await readStore.get<Doc>('bulk_docs', 'theirs'))?.n).toBe(8);
     expect((await readStore.get<Doc>('bulk_docs', 'mine'))?.n).toBe(1);
     await end!();
+    await close();
+  });
+
+  it('appends to a table with no index, indexes its ids the first time it must find one, and keeps the latest of an id written twice', async () => {
+    type Doc = { id: string; organizationId: string; n: number };
+    const { database, close } = openDatabase();
+    const idIndex = () => database.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'rm_heap_docs_id'").get() !== undefined;
+    const readStore = new SqliteReadStore(database);
+    const end = await readStore.bulkLoad(['heap_docs']);
+    await readStore.transaction(async (tx) => {
+      for (let i = 0; i < 100; i++) await tx.put('heap_docs', { id: `d${i}`, organizationId: ORG, n: i });
+    });
+    // New ids (unknown to the load) are appended: no index yet, and none needed.
+    expect(await readStore.get<Doc>('heap_docs', 'd100')).toBeNull();
+    expect(idIndex()).toBe(false);
+    // An id the load wrote: found through the index it builds now, and updated in place.
+    expect((await readStore.get<Doc>('heap_docs', 'd7'))?.n).toBe(7);
+    expect(idIndex()).toBe(true);
+    await readStore.transaction((tx) => tx.put('heap_docs', { id: 'd7', organizationId: ORG, n: 70 }));
+    expect((await readStore.get<Doc>('heap_docs', 'd7'))?.n).toBe(70);
+    expect(await readStore.count('heap_docs', {})).toBe(100);
+    await end!();
+
+    // An id written twice into a table with no index (only another writer can): the index keeps its latest row.
+    const again = await readStore.bulkLoad(['heap_twice']);
+    await readStore.transaction((tx) => tx.put('heap_twice', { id: 'x', organizationId: ORG, n: 1 }));
+    database.db.prepare('INSERT INTO rm_heap_twice (id, organization_id, doc) VALUES (?, ?, ?)').run('x', ORG, JSON.stringify({ id: 'x', organizationId: ORG, n: 2 }));
+    await again!();
+    expect(await readStore.count('heap_twice', {})).toBe(1);
+    expect((await readStore.get<Doc>('heap_twice', 'x'))?.n).toBe(2);
+    await close();
+  });
+
+  it('indexes the ids of a load a stopped process left unindexed when the next one opens the table', async () => {
+    const { database, close } = openDatabase();
+    const first = new SqliteReadStore(database);
+    await first.bulkLoad(['left_docs']);
+    await first.transaction(async (tx) => {
+      for (let i = 0; i < 10; i++) await tx.put('left_docs', { id: `d${i}`, organizationId: ORG, n: i });
+    });
+    // A new process (a new store on the same file): the table has its documents and no index.
+    const next = new SqliteReadStore(database);
+    expect(await next.bulkLoad(['left_docs'])).toBeNull();
+    const unique = database.db.prepare('PRAGMA index_list(rm_left_docs)').all() as { name: string; unique: number }[];
+    expect(unique.filter((i) => i.unique).map((i) => i.name)).toEqual(['rm_left_docs_id']);
+    // Upserts (which need a unique index) work on it.
+    await next.transaction((tx) => tx.put('left_docs', { id: 'd3', organizationId: ORG, n: 30 }));
+    expect((await next.get<{ n: number } & { id: string; organizationId: string }>('left_docs', 'd3'))?.n).toBe(30);
+    expect(await next.count('left_docs', {})).toBe(10);
     await close();
   });
 });

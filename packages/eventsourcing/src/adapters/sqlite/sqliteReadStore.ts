@@ -20,6 +20,15 @@ function field(name: string): string {
   return name === 'id' ? 'id' : name === 'organizationId' ? 'organization_id' : `json_extract(doc, '$.${name}')`;
 }
 
+/** A write to a bulk load's unindexed table by someone else (its last rowid is not this store's last insert). */
+class WrittenBehindLoad extends Error {
+  readonly collection: string;
+  constructor(collection: string) {
+    super(`UNIQUE constraint failed: rm_${collection} was written by another connection during its bulk load`);
+    this.collection = collection;
+  }
+}
+
 /** Read models as JSON documents, one table per collection, in the same database as the checkpoints. */
 export class SqliteReadStore implements ReadStore {
   private readonly tables = new Set<string>();
@@ -41,6 +50,12 @@ export class SqliteReadStore implements ReadStore {
    * filter never saw is not in the table, and its get costs no lookup. Most gets of a load are of such new ids.
    */
   private readonly loading = new Map<string, IdFilter | null>();
+  /**
+   * Collections of a bulk load whose tables have no index yet, not even the id's, and the last rowid this store
+   * inserted there: each document is appended, and the id's index is sorted once at the end. A write or a lookup
+   * of an id the filter may hold indexes the table first (a lookup would otherwise scan it).
+   */
+  private readonly heaps = new Map<string, number>();
 
   constructor(database: Pick<SqliteDatabase, 'db' | 'path' | 'writeTransaction'>, options: { readOnly?: boolean } = {}) {
     this.database = database;
@@ -154,18 +169,29 @@ export class SqliteReadStore implements ReadStore {
     // slow or stuck one holds back nobody else.
     return (async () => {
       const result = await fn(tx);
-      const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null }));
+      // New: looked up and found missing by the load's filter, or put without a look and unknown to it.
+      const isNew = (collection: string, id: string) => (assumedNew.size > 0 && assumedNew.has(`${collection}\u0000${id}`)) || (this.loading.has(collection) && !this.loading.get(collection)?.has(id));
+      const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null, new: isNew(collection, id) }));
       // Evicted first: should the commit fail, the next read goes to the table.
-      for (const { collection, id } of rows) {
-        this.cached.delete(`${collection}\u0000${id}`);
-        if (this.loading.has(collection)) this.idFilter(collection).add(id);
+      for (const row of rows) {
+        this.cached.delete(`${row.collection}\u0000${row.id}`);
+        if (this.loading.has(row.collection)) this.idFilter(row.collection).add(row.id);
+        // A document that may be there already (put without a get, or one the filter held) needs the id's index.
+        if (!row.new && this.heaps.has(row.collection)) this.indexIds(row.collection);
       }
+      // The last rowid of each unindexed table once this commit is in (kept only if it commits).
+      const appended = new Map<string, number>();
       try {
         this.database.writeTransaction(() => {
-          for (const { collection, id, doc, json } of rows) {
-            if (!doc) this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
-            else if (assumedNew.size > 0 && assumedNew.has(`${collection}\u0000${id}`)) this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?)`).run(id, doc.organizationId, json);
-            else this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
+          for (const { collection, id, doc, json, new: isNew } of rows) {
+            if (!doc) {
+              // Never written (the filter knows every id of the load): nothing to delete.
+              if (!isNew) this.statement(`DELETE FROM rm_${collection} WHERE id = ?`).run(id);
+            } else if (isNew) {
+              const last = this.heaps.has(collection) ? (appended.get(collection) ?? this.lastRowid(collection)) : undefined;
+              const { lastInsertRowid } = this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?)`).run(id, doc.organizationId, json);
+              if (last !== undefined) appended.set(collection, Number(lastInsertRowid));
+            } else this.statement(`INSERT INTO rm_${collection} (id, organization_id, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET organization_id = excluded.organization_id, doc = excluded.doc`).run(id, doc.organizationId, json);
           }
           for (const [name, { position, fence }] of checkpoints) {
             if (fence === null) this.statement('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position').run(name, position);
@@ -175,11 +201,16 @@ export class SqliteReadStore implements ReadStore {
       } catch (err) {
         // A document the filter did not know is there: written by someone else (another connection, `make replay`
         // against a running platform). The filter is wrong for this collection from now on; the caller retries.
+        if (err instanceof WrittenBehindLoad) {
+          this.indexIds(err.collection);
+          this.loading.delete(err.collection);
+        }
         if (assumedNew.size > 0 && /UNIQUE constraint failed/.test(String((err as Error).message))) {
           for (const key of assumedNew) this.loading.delete(key.slice(0, key.indexOf('\u0000')));
         }
         throw err;
       }
+      for (const [collection, rowid] of appended) if (this.heaps.has(collection)) this.heaps.set(collection, rowid);
       return result;
     })();
   }
@@ -194,7 +225,7 @@ export class SqliteReadStore implements ReadStore {
   /**
    * Each document of a backlog would otherwise go at random into five B-trees (the id's, the organization's and
    * three fields'): at a million zones that is about 20 KB of WAL per document, three quarters of a catch-up.
-   * Loaded into the table and its id alone, each index is then sorted once.
+   * Appended to a table with no index (ids are checked against the load's IdFilter), each index is then sorted once.
    */
   async bulkLoad(collections: string[]): Promise<(() => Promise<void>) | null> {
     // Makes each table with its organization's index (a load an earlier process left halfway gets it here)...
@@ -202,10 +233,11 @@ export class SqliteReadStore implements ReadStore {
     // ...and a load of these collections this process left halfway (its projection stopped, now started again) too.
     for (const load of [...this.loads]) if (load.collections.some((c) => collections.includes(c))) this.endLoad(load);
     if (collections.some((c) => this.statement(`SELECT 1 FROM rm_${c} LIMIT 1`).get())) return null;
-    const names = collections.flatMap((c) => (this.statement("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL").all(`rm_${c}`) as { name: string }[]).map((r) => r.name));
+    // Empty: made again with no index at all (a primary key's is one SQLite cannot drop).
     this.database.writeTransaction(() => {
-      for (const name of names) this.database.db.exec(`DROP INDEX IF EXISTS ${name}`);
+      for (const c of collections) this.database.db.exec(`DROP TABLE rm_${c}; CREATE TABLE rm_${c} (id TEXT NOT NULL, organization_id TEXT NOT NULL, doc TEXT NOT NULL)`);
     });
+    for (const c of collections) this.heaps.set(c, 0);
     // A larger page cache while loads run: the id's B-tree is read and written at random by every document, and the
     // indexes built at the end sort in memory rather than in temporary files. Back to SQLite's default after the last.
     if (this.loads.size === 0) {
@@ -223,7 +255,10 @@ export class SqliteReadStore implements ReadStore {
   private endLoad(load: { collections: string[] }): void {
     if (!this.loads.has(load)) return;
     // Built before the load is let go: should a build fail, the head's retry comes back here and builds again.
-    for (const c of load.collections) this.database.db.exec(organizationIndex(c));
+    for (const c of load.collections) {
+      this.indexIds(c);
+      this.database.db.exec(organizationIndex(c));
+    }
     this.loads.delete(load);
     for (const c of load.collections) this.loading.delete(c);
     if (this.loads.size === 0) this.database.db.exec(`PRAGMA cache_size = ${this.cacheSize}; PRAGMA threads = 0`);
@@ -240,6 +275,7 @@ export class SqliteReadStore implements ReadStore {
     this.database.writeTransaction(() => {
       for (const c of collections) {
         this.database.db.exec(`DELETE FROM rm_${c}`);
+        if (this.heaps.has(c)) this.heaps.set(c, 0);
       }
       this.statement('DELETE FROM checkpoints WHERE name = ?').run(checkpointName);
       // Parts forget where they stood but keep their fences, raised: a process still holding one writes nothing.
@@ -269,6 +305,7 @@ export class SqliteReadStore implements ReadStore {
       return null;
     }
     this.table(collection);
+    if (this.heaps.has(collection)) this.indexIds(collection);
     const row = this.statement(`SELECT doc FROM rm_${collection} WHERE id = ?`).get(id) as { doc: string } | undefined;
     if (!this.readOnly) {
       if (this.cached.size >= CACHED_DOCUMENTS) this.cached.delete(this.cached.keys().next().value!);
@@ -294,7 +331,37 @@ export class SqliteReadStore implements ReadStore {
       return;
     }
     this.database.db.exec(`CREATE TABLE IF NOT EXISTS rm_${collection} (id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, doc TEXT NOT NULL); ${organizationIndex(collection)}`);
+    // A bulk load an earlier process left halfway left its table without the id's index.
+    const indexes = this.database.db.prepare(`PRAGMA index_list(rm_${collection})`).all() as { unique: number }[];
+    if (!indexes.some((i) => i.unique)) this.buildIdIndex(collection);
     this.tables.add(collection);
+  }
+
+  /** Ends a bulk load's unindexed phase for the collection: its id's index, sorted once from what it holds. */
+  private indexIds(collection: string): void {
+    if (!this.heaps.has(collection)) return;
+    this.buildIdIndex(collection);
+    this.heaps.delete(collection);
+  }
+
+  private buildIdIndex(collection: string): void {
+    const create = `CREATE UNIQUE INDEX IF NOT EXISTS rm_${collection}_id ON rm_${collection} (id)`;
+    try {
+      this.database.db.exec(create);
+    } catch (err) {
+      if (!/UNIQUE constraint failed/.test(String((err as Error).message))) throw err;
+      // An id written twice: only by another writer behind this store's back. Its latest write stands.
+      this.database.writeTransaction(() => {
+        this.database.db.exec(`DELETE FROM rm_${collection} WHERE rowid NOT IN (SELECT MAX(rowid) FROM rm_${collection} GROUP BY id); ${create}`);
+      });
+    }
+  }
+
+  /** An unindexed table's last rowid, which must be the last this store inserted: anything else is another writer's. */
+  private lastRowid(collection: string): number {
+    const last = Number((this.statement(`SELECT MAX(rowid) AS last FROM rm_${collection}`).get() as { last: number | null }).last ?? 0);
+    if (last !== this.heaps.get(collection)) throw new WrittenBehindLoad(collection);
+    return last;
   }
 
   private statement(sql: string): StatementSync {
