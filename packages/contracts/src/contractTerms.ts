@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import type { EventContract } from './eventRegistry.ts';
-import { planIdSchema } from './catalog.ts';
+import { meters, planIdSchema, type Meter } from './catalog.ts';
 import { instant, uuid } from './events/common.ts';
 
 /**
@@ -18,6 +18,17 @@ export const seatPriceSchema = {
     { type: 'null' },
   ],
 } as const;
+/** A meter's negotiated usage terms: its own included amount per year, its own overage price, or both. */
+const meterTermsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    includedUsage: { type: 'integer', minimum: 0, maximum: 1_000_000_000_000_000 },
+    overage: { type: 'object', additionalProperties: false, required: ['unitSize', 'prices'], properties: { unitSize: { type: 'integer', minimum: 1, maximum: 1_000_000_000 }, prices: money } },
+  },
+} as const;
+export const contractMetersSchema = { type: 'object', additionalProperties: false, properties: Object.fromEntries(meters.map((m) => [m, meterTermsSchema])) } as const;
 export const contractTermsProperties = {
   planId: planIdSchema,
   effectiveFrom: instant,
@@ -28,10 +39,16 @@ export const contractTermsProperties = {
   /** Per year, in the subscription's currency: the shortfall is invoiced once at the year's end. */
   minimumAnnualCommitment: { anyOf: [money, { type: 'null' }] },
   reference: { type: ['string', 'null'], maxLength: 200 },
+  /** Per meter, where set: the year's included usage and the overage price, over the plan's (not escalated). */
+  meters: contractMetersSchema,
 } as const;
 export const contractTermsRequired = ['planId', 'effectiveFrom', 'termYears', 'seatPrice', 'escalatorBasisPoints', 'minimumAnnualCommitment', 'reference'] as const;
 
 export type SeatPrice = { kind: 'price'; amounts: Record<string, number> } | { kind: 'discount_percent'; basisPoints: number } | { kind: 'discount_amount'; amounts: Record<string, number> } | null;
+export interface ContractMeterTerms {
+  includedUsage?: number;
+  overage?: { unitSize: number; prices: Record<string, number> };
+}
 export interface ContractTerms {
   planId: string;
   effectiveFrom: string;
@@ -40,6 +57,8 @@ export interface ContractTerms {
   escalatorBasisPoints: number;
   minimumAnnualCommitment: Record<string, number> | null;
   reference: string | null;
+  /** Absent on versions set before contracts had usage terms: none. */
+  meters?: Partial<Record<Meter, ContractMeterTerms>>;
 }
 /**
  * A version of an organization's contract: its terms, its number (1, 2, …) and when its term started. An amendment
@@ -113,6 +132,29 @@ export function contractSeatPrice(contract: ContractVersion, planId: string, cur
   }
   for (let k = 0; k < year; k++) price += basisPoints(price, contract.escalatorBasisPoints);
   return price;
+}
+
+/**
+ * A year's usage terms of a meter: the plan's included amount and overage price, each replaced where the contract
+ * version that priced the year (its recorded `contractVersion`) sets one for the year's plan. The contract's are
+ * not escalated: an escalator raises seat prices.
+ */
+export function meterTermsOfYear<P extends { includedUsage: Partial<Record<string, number>>; overage: Partial<Record<string, { unitSize: number; prices: Record<string, number> }>> }>(
+  plan: P | undefined,
+  contract: Pick<ContractVersion, 'planId' | 'meters'> | undefined,
+  planId: string,
+): { includedUsage: Record<string, number>; overage: Record<string, { unitSize: number; prices: Record<string, number> }> } {
+  const includedUsage: Record<string, number> = {};
+  const overage: Record<string, { unitSize: number; prices: Record<string, number> }> = {};
+  for (const [m, v] of Object.entries(plan?.includedUsage ?? {})) if (v !== undefined) includedUsage[m] = v;
+  for (const [m, v] of Object.entries(plan?.overage ?? {})) if (v !== undefined) overage[m] = v;
+  if (contract && contract.planId === planId) {
+    for (const [m, terms] of Object.entries(contract.meters ?? {})) {
+      if (terms?.includedUsage !== undefined) includedUsage[m] = terms.includedUsage;
+      if (terms?.overage) overage[m] = terms.overage;
+    }
+  }
+  return { includedUsage, overage };
 }
 
 /** The minimum a subscription year starting at `periodStart` commits to in a currency, or null. */

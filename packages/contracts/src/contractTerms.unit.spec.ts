@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { annualCommitment, contractAt, contractSeatPrice, contractYear, type ContractVersion } from './contractTerms.ts';
+import { annualCommitment, contractAt, contractSeatPrice, contractYear, meterTermsOfYear, type ContractVersion } from './contractTerms.ts';
 
 const CHICAGO = 'America/Chicago';
 // Effective at 07:00 on 10 May 2027 in Chicago, for three years.
@@ -42,5 +42,22 @@ describe('negotiated contracts', () => {
     expect(annualCommitment(later, 'USD', year(2028), CHICAGO)).toBe(500_000);
     expect(annualCommitment(later, 'EUR', year(2028), CHICAGO)).toBeNull();
     expect(annualCommitment(contract, 'USD', year(2031), CHICAGO)).toBeNull();
+  });
+
+  it("replace a plan's usage terms meter by meter, only for the contract's plan", () => {
+    const plan = { includedUsage: { api_requests: 1_000, export_jobs: 10 }, overage: { api_requests: { unitSize: 100, prices: { USD: 50 } }, export_jobs: { unitSize: 1, prices: { USD: 2_500 } } } };
+    const contract = { planId: 'city', meters: { export_jobs: { includedUsage: 25 }, api_requests: { overage: { unitSize: 1_000, prices: { USD: 300 } } } } };
+    expect(meterTermsOfYear(plan, contract, 'city')).toEqual({
+      includedUsage: { api_requests: 1_000, export_jobs: 25 },
+      overage: { api_requests: { unitSize: 1_000, prices: { USD: 300 } }, export_jobs: { unitSize: 1, prices: { USD: 2_500 } } },
+    });
+    // Another plan (the year changed plans), no contract, or one set before usage terms: the plan's.
+    expect(meterTermsOfYear(plan, contract, 'enterprise')).toEqual(plan);
+    expect(meterTermsOfYear(plan, undefined, 'city')).toEqual(plan);
+    expect(meterTermsOfYear(plan, { planId: 'city' }, 'city')).toEqual(plan);
+    // A plan never in the catalogue: the contract's terms alone.
+    expect(meterTermsOfYear(undefined, contract, 'city')).toEqual({ includedUsage: { export_jobs: 25 }, overage: { api_requests: { unitSize: 1_000, prices: { USD: 300 } } } });
+    // The plan's terms are not changed in place.
+    expect(plan.includedUsage.export_jobs).toBe(10);
   });
 });

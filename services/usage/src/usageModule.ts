@@ -1,6 +1,6 @@
 import { usageContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
-import { includedUsageOf, usagePlansOf, usagePlansProjection } from './projections/usagePlansProjection.ts';
+import { includedUsageOf, usageContractsProjection, usagePlansProjection, usagePricing } from './projections/usagePlansProjection.ts';
 import { startPeriodClosing } from './application/periodClosing.ts';
 import { ApiRequestRecorder, startPlatformUsage } from './application/platformUsage.ts';
 import { startQuotaAlerts } from './application/usageQuotas.ts';
@@ -35,7 +35,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
   const module: UsageModule = {
     name: 'usage',
     contracts: usageContracts,
-    projections: [usagePlansProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection, usageInvoicesProjection],
+    projections: [usagePlansProjection, usageContractsProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection, usageInvoicesProjection],
     closePeriods: null,
     apiRequests: null,
     async edge(app, ctx) {
@@ -58,7 +58,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
       const included = includedUsageOf(ctx);
       const alerts = startQuotaAlerts(ctx, included);
       const platform = startPlatformUsage(ctx);
-      const closing = startPeriodClosing(ctx, usagePlansOf(ctx), options.closeIntervalMs ?? 60_000);
+      const closing = startPeriodClosing(ctx, usagePricing(ctx), options.closeIntervalMs ?? 60_000);
       module.closePeriods = closing.tick;
       return {
         async stop() {

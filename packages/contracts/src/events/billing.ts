@@ -37,8 +37,12 @@ export type ChargeTerms = SchemaType<typeof chargeTermsSchema>;
 const chargeTerms = { anyOf: [{ type: 'null' }, chargeTermsSchema] } as const;
 
 const sub = { subscriptionId: uuid } as const;
-/** The plan's price version the year is sold at (events written before price versions lack it). */
-const sold = { planVersion: { type: 'integer', minimum: 1 } } as const;
+/**
+ * The plan's price version the year is sold at (events written before price versions lack it), and the version of
+ * the organization's negotiated contract that priced it, if one did: usage and invoice take the year's included
+ * usage and overage prices from it (contractMeterTerms).
+ */
+const sold = { planVersion: { type: 'integer', minimum: 1 }, contractVersion: { type: 'integer', minimum: 1 } } as const;
 const terms = {
   ...sub,
   planId: text,

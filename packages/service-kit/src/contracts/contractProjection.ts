@@ -1,6 +1,7 @@
-import { contractAt, type ContractVersion } from '@curbmap/contracts';
+import { contractAt, meterTermsOfYear, type ContractVersion } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStore } from '@curbmap/eventsourcing';
-import { withVersion } from '../plans/planCatalogProjection.ts';
+import { planOfYearCaughtUp, withVersion, type PlanReader } from '../plans/planCatalogProjection.ts';
+import type { ServiceContext } from '../serviceModule.ts';
 
 /** An organization's contract: every version the operator set, in order (id: the organization's). */
 export interface ContractView extends Document {
@@ -41,4 +42,42 @@ export class ContractReader {
   async at(organizationId: string, instant: string): Promise<ContractVersion | undefined> {
     return contractAt(await this.versions(organizationId), instant);
   }
+
+  async version(organizationId: string, version: number): Promise<ContractVersion | undefined> {
+    return (await this.versions(organizationId)).find((v) => v.version === version);
+  }
+}
+
+/** A service's copies of the catalogue and of the contracts, by the names of their projections. */
+export interface PricingCopies {
+  plans: PlanReader;
+  plansCopy: string;
+  contracts: ContractReader;
+  contractsCopy: string;
+}
+
+export type YearUsageTerms = ReturnType<typeof meterTermsOfYear>;
+
+/**
+ * A subscription year's included usage and overage prices: its plan's, at the version it was sold at
+ * (planOfYearCaughtUp), with those of the contract version that priced it (its recorded `contractVersion`) over
+ * them. A copy that has yet to show either: `pending` (the caller retries later, never prices the year as free);
+ * a plan never in the catalogue and no contract: `unpriced`.
+ */
+export async function usageTermsOfYear(ctx: ServiceContext, copies: PricingCopies, year: { organizationId: string; planId: string; periodStart: string; planVersion?: number; contractVersion?: number }, waitMs: number): Promise<YearUsageTerms | 'pending' | 'unpriced'> {
+  const plan = await planOfYearCaughtUp(ctx, copies.plans, copies.plansCopy, year, waitMs);
+  if (plan === 'pending') return 'pending';
+  let contract: ContractVersion | undefined;
+  if (year.contractVersion !== undefined) {
+    contract = await copies.contracts.version(year.organizationId, year.contractVersion);
+    if (!contract) {
+      const head = await ctx.store.headPosition();
+      const copy = ctx.subscriptions.list().find((s) => s.name === copies.contractsCopy);
+      if (copy && head) await copy.waitFor(head, waitMs).catch(() => undefined);
+      contract = await copies.contracts.version(year.organizationId, year.contractVersion);
+      if (!contract) return 'pending';
+    }
+  }
+  if (plan === 'unpriced' && !contract) return 'unpriced';
+  return meterTermsOfYear(plan === 'unpriced' ? undefined : plan, contract, year.planId);
 }

@@ -4,7 +4,7 @@ import { providerOutcome, providerRefused } from './providerOutcome.ts';
 import type { PaymentProvider } from '../adapters/payment/paymentProvider.ts';
 import { subscriptionDecider, subscriptionStream, type PlanPrice, type SubscriptionCommand } from '../domain/subscription/subscriptionDecider.ts';
 import { DateTime } from 'luxon';
-import { contractSeatPrice, planVersionAt, type CollectionMethod, type Plan } from '@curbmap/contracts';
+import { contractSeatPrice, contractYear, planVersionAt, type CollectionMethod, type Plan } from '@curbmap/contracts';
 import { billingContracts } from '../projections/contractProjection.ts';
 import { billingPlans } from '../projections/planProjection.ts';
 import { billingCollections as C, type CustomerView, type SubscriptionView } from '../projections/billingProjections.ts';
@@ -40,10 +40,14 @@ export function planPrice(plan: Plan, currency: string): PlanPrice {
  */
 export async function withContract<P extends Omit<PlanPrice, 'tier'>>(ctx: ServiceContext, organizationId: string, price: P, planUnitAmount: number, currency: string, periodStart: string, timeZone: string, pricedAt: string): Promise<P> {
   const contract = await billingContracts(ctx).at(organizationId, pricedAt);
-  const unitAmount = contract ? contractSeatPrice(contract, price.planId, currency, planUnitAmount, periodStart, timeZone) : null;
-  if (!contract || unitAmount === null) return price;
+  // The version recorded on the year wherever it governs it (its plan, within its term), seat price or not: usage
+  // and invoice take the year's included usage and overage prices from it.
+  if (!contract || contract.planId !== price.planId || contractYear(contract, periodStart, timeZone) === null) return price;
+  const unitAmount = contractSeatPrice(contract, price.planId, currency, planUnitAmount, periodStart, timeZone);
+  const { contractVersion: _previous, ...priced } = price;
+  if (unitAmount === null) return { ...priced, contractVersion: contract.version } as P;
   const planName = (await billingPlans(ctx).at(price.planId, periodStart))?.name ?? price.name;
-  return { ...price, unitAmount, name: `${planName}, contract ${contract.reference ?? `v${contract.version}`}` };
+  return { ...priced, unitAmount, name: `${planName}, contract ${contract.reference ?? `v${contract.version}`}`, contractVersion: contract.version } as P;
 }
 
 /** The local midnight a subscription year sold at `now` starts at. */

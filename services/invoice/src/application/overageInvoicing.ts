@@ -1,7 +1,7 @@
 import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
 import { annualCommitment, unitsOver } from '@curbmap/contracts';
-import { ContractReader, contractProjection, planCatalogProjection, planOfYearCaughtUp, PlanReader, reactionMetadata, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { ContractReader, contractProjection, planCatalogProjection, PlanReader, reactionMetadata, usageTermsOfYear, type PricingCopies, type Running, type ServiceContext, type YearUsageTerms } from '@curbmap/service-kit';
 import { revenueCollections, revenueProjection, type RevenueInvoiceView } from '../projections/revenueProjection.ts';
 import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
@@ -11,8 +11,11 @@ import { INVOICING_PROCESS } from './invoicingProcess.ts';
 import { formatMoney } from '../domain/template/money.ts';
 import { invoiceCollections, invoicesProjection, type BillingTermsView, type InvoiceOrganizationView, type InvoiceView } from '../projections/invoiceProjections.ts';
 
-/** A plan's price for use over what it includes: per `unitSize` units, in minor units of each currency. */
-export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number> } | null;
+/**
+ * A year's price for use over what it includes: per `unitSize` units, in minor units of each currency; `contract`
+ * names the negotiated contract that set the meter's terms (its reference), printed on the line.
+ */
+export type OveragePrice = (planId: string, meter: string) => { unitSize: number; prices: Record<string, number>; contract?: string } | null;
 /** What a plan includes of a meter (null: not priced). */
 export type IncludedAmount = (planId: string, meter: string) => number | null;
 
@@ -102,7 +105,7 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
     const units = unitsOver(t.total, t.included, pricing.unitSize);
     const csv = `/v1/usage/report.csv?meter=${t.meter}&from=${closed.periodStart}&to=${closed.periodEnd}`;
     lines.push({
-      description: `Overage ${t.meter}: ${t.total - t.included} over the ${t.included} included, ${units} × ${pricing.unitSize} (usage: ${csv})`,
+      description: `Overage ${t.meter}: ${t.total - t.included} over the ${t.included} included${pricing.contract ? ` (contract ${pricing.contract})` : ''}, ${units} × ${pricing.unitSize} (usage: ${csv})`,
       quantity: units,
       unitAmount,
       amount: units * unitAmount,
@@ -164,34 +167,42 @@ export async function commitmentTrueUp(ctx: ServiceContext, organizationId: stri
 }
 
 export function startOverageInvoicing(ctx: ServiceContext): Running {
-  const plans = new PlanReader(ctx.readStore, invoicePlansCollection);
+  const pricing: PricingCopies = { plans: new PlanReader(ctx.readStore, invoicePlansCollection), plansCopy: invoicePlansProjection.name, contracts: new ContractReader(ctx.readStore, invoiceContractsCollection), contractsCopy: invoiceContractsProjection.name };
   const sub = ctx.subscriptions.subscribe('invoice.overage-process.v1', { types: ['usage.period.closed', 'usage.adjustment.recorded'] }, async (batch) => {
-    for (const stored of batch) await invoiceOverage(ctx, stored, plans);
+    for (const stored of batch) await invoiceOverage(ctx, stored, pricing);
   });
   return { stop: () => sub.stop() };
 }
 
 /**
- * The plan a year's usage is priced at: the version the year was sold at (planOfYearCaughtUp). A copy of the
- * catalogue that has yet to show it throws: the event is retried, then parked for the operator, never invoiced as
- * free. A plan never in the catalogue: unpriced, as before price versions.
+ * A year's usage terms: its plan's at the version it was sold at, with the contract version that priced it over
+ * them (usageTermsOfYear). A copy that has yet to show either throws: the event is retried, then parked for the
+ * operator, never invoiced as free. A plan never in the catalogue and no contract: unpriced, as before versions.
  */
-async function planOfYear(ctx: ServiceContext, plans: PlanReader, year: { planId: string; periodStart: string; planVersion?: number }): Promise<PlanVersion | undefined> {
-  const plan = await planOfYearCaughtUp(ctx, plans, invoicePlansProjection.name, year, 10_000);
-  if (plan === 'pending') throw new Error(`plan ${year.planId} (version ${year.planVersion ?? 'unrecorded'}) is not in invoice's copy of the catalogue yet`);
-  if (plan !== 'unpriced') return plan;
+async function termsOfYear(ctx: ServiceContext, pricing: PricingCopies, year: Parameters<typeof usageTermsOfYear>[2]): Promise<YearUsageTerms | undefined> {
+  const terms = await usageTermsOfYear(ctx, pricing, year, 10_000);
+  if (terms === 'pending') throw new Error(`plan ${year.planId} (version ${year.planVersion ?? 'unrecorded'}${year.contractVersion ? `, contract version ${year.contractVersion}` : ''}) is not in invoice's copies yet`);
+  if (terms !== 'unpriced') return terms;
   ctx.log.warn({ planId: year.planId, planVersion: year.planVersion ?? null }, 'a closed year\'s plan is not in the catalogue: its usage is not invoiced');
   return undefined;
 }
 
-async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, plans: PlanReader): Promise<void> {
+async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, pricing: PricingCopies): Promise<void> {
   // The organization's subscription: its currency and the terms it is invoiced on.
   const [terms] = await ctx.readStore.find<BillingTermsView>(invoiceCollections.terms, { organizationId: stored.organizationId }, { orderBy: 'activatedAt', direction: 'desc', limit: 1 });
   if (!terms || terms.provider === 'stripe') return;
   const event = stored as StoredEvent & (PeriodClosed | AdjustmentRecorded);
-  const plan = await planOfYear(ctx, plans, event.data);
-  const price: OveragePrice = (_planId, meter) => plan?.overage[meter as Meter] ?? null;
-  const included: IncludedAmount = (_planId, meter) => plan?.includedUsage[meter as Meter] ?? null;
+  const year = { ...event.data, organizationId: stored.organizationId };
+  const usageTerms = await termsOfYear(ctx, pricing, year);
+  // The contract that set a meter's terms, named on its lines.
+  const contract = year.contractVersion ? await pricing.contracts.version(year.organizationId, year.contractVersion) : undefined;
+  const named = (meter: string) => (contract?.meters?.[meter as Meter] ? (contract.reference ?? `v${contract.version}`) : undefined);
+  const price: OveragePrice = (_planId, meter) => {
+    const terms = usageTerms?.overage[meter];
+    const by = named(meter);
+    return terms ? { ...terms, ...(by ? { contract: by } : {}) } : null;
+  };
+  const included: IncludedAmount = (_planId, meter) => usageTerms?.includedUsage[meter] ?? null;
   let lines: ChargeLine[];
   if (event.type === 'usage.period.closed') {
     lines = overageLines(event.data, terms.currency, price);

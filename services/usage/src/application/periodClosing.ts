@@ -1,11 +1,10 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
-import { periodicPass, planOfYearCaughtUp, writeOf, type PlanReader, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, usageTermsOfYear, writeOf, type PricingCopies, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { addInto, aggregate, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
-import { usagePlansProjection } from '../projections/usagePlansProjection.ts';
 
 export const usagePeriodStream = (organizationId: string) => `usageperiod-${organizationId}`;
 
@@ -41,22 +40,27 @@ export const inHours = (item: UsageItem, timeZone: string, hours: { fromHour: st
 };
 
 /**
- * What the year's plan includes, at the version it was sold at (planOfYearCaughtUp). A copy of the catalogue
- * that has yet to show it: PlanNotKnownError, a later pass closes the year. A plan never in the catalogue: the
- * year is unpriced, as it was before price versions.
+ * What the year includes: its plan's at the version it was sold at, with the contract version that priced it over
+ * them (usageTermsOfYear). A copy that has yet to show either: PlanNotKnownError, a later pass closes the year. A
+ * plan never in the catalogue and no contract: the year is unpriced, as it was before price versions.
  */
-async function includedInYear(ctx: ServiceContext, plans: PlanReader, period: { periodStart: string; planId: string; planVersion?: number }): Promise<Record<string, number>> {
-  const plan = await planOfYearCaughtUp(ctx, plans, usagePlansProjection.name, period, 5_000);
-  if (plan === 'pending') throw new PlanNotKnownError(period.planId);
-  if (plan !== 'unpriced') return plan.includedUsage;
+async function includedInYear(ctx: ServiceContext, pricing: PricingCopies, period: YearOf): Promise<Record<string, number>> {
+  const terms = await usageTermsOfYear(ctx, pricing, period, 5_000);
+  if (terms === 'pending') throw new PlanNotKnownError(period.planId);
+  if (terms !== 'unpriced') return terms.includedUsage;
   ctx.log.warn({ planId: period.planId, planVersion: period.planVersion ?? null }, 'a subscription year\'s plan is not in the catalogue: its usage is not priced');
   return {};
 }
 
+/** A subscription year as pricing it needs: whose, its plan and the versions that priced it. */
+type YearOf = Pick<PeriodHistoryView, 'organizationId' | 'planId' | 'periodStart' | 'planVersion' | 'contractVersion'>;
+/** The versions that priced a year, as its close and adjustments record them. */
+const pricedBy = (year: Pick<YearOf, 'planVersion' | 'contractVersion'>) => ({ ...(year.planVersion ? { planVersion: year.planVersion } : {}), ...(year.contractVersion ? { contractVersion: year.contractVersion } : {}) });
+
 /** Each meter's total over [start, end) from the hourly rollups. */
-export async function periodTotals(ctx: ServiceContext, organizationId: string, period: { periodStart: string; endsAt: string; planId: string; planVersion?: number }, plans: PlanReader, only?: Set<string>, hours?: { fromHour: string; toHour: string }): Promise<PeriodTotal[]> {
+export async function periodTotals(ctx: ServiceContext, organizationId: string, period: Omit<YearOf, 'organizationId'> & { endsAt: string }, pricing: PricingCopies, only?: Set<string>, hours?: { fromHour: string; toHour: string }): Promise<PeriodTotal[]> {
   const { fromHour: from, toHour: to } = hours ?? (await periodHours(ctx, organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }));
-  const amounts = await includedInYear(ctx, plans, period);
+  const amounts = await includedInYear(ctx, pricing, { ...period, organizationId });
   const totals: PeriodTotal[] = [];
   for (const meter of await metersOf(ctx, organizationId)) {
     if (only && !only.has(meter.key)) continue;
@@ -78,7 +82,7 @@ export class PlanNotKnownError extends Error {
  * Closes every subscription year whose end plus the organization's grace period (default 1 hour) has passed:
  * `usage.period.closed` with each meter's final total, once per year (its id derives from the year).
  */
-export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at: Date = ctx.now()): Promise<number> {
+export async function closeDuePeriods(ctx: ServiceContext, pricing: PricingCopies, at: Date = ctx.now()): Promise<number> {
   let closed = 0;
   for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
@@ -87,7 +91,7 @@ export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at
     const hours = await periodHours(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt });
     let totals: PeriodTotal[];
     try {
-      totals = await periodTotals(ctx, period.organizationId, period, plans, undefined, hours);
+      totals = await periodTotals(ctx, period.organizationId, period, pricing, undefined, hours);
     } catch (err) {
       // Closed on a later pass; the other organizations' years close now.
       if (!(err instanceof PlanNotKnownError)) throw err;
@@ -101,7 +105,7 @@ export async function closeDuePeriods(ctx: ServiceContext, plans: PlanReader, at
       const exact = await totalsAsOf(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }, counted, { globalPosition: through }, hours);
       totals = totals.map((t) => (exact.has(t.meter) ? { ...t, total: exact.get(t.meter)! } : t));
     }
-    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), ...(through !== null ? { counted: { through, ...hours } } : {}), totals };
+    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...pricedBy(period), ...(through !== null ? { counted: { through, ...hours } } : {}), totals };
     const key = `usage-period-closed:${period.organizationId}:${period.periodStart}`;
     const streamId = usagePeriodStream(period.organizationId);
     try {
@@ -202,7 +206,7 @@ async function billedTotals(ctx: ServiceContext, organizationId: string, before:
  * with what was billed (the close plus earlier adjustments); a difference is `usage.adjustment.recorded`, for
  * the invoice service to bill or credit. Handled in log order; ids derive from the source event.
  */
-export function startPeriodClosing(ctx: ServiceContext, plans: PlanReader, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
+export function startPeriodClosing(ctx: ServiceContext, pricing: PricingCopies, intervalMs: number): Running & { tick(at?: Date): Promise<number> } {
   // Whether an organization has a closed year at all: most have none, and their events need no look at all. A
   // "none" holds for the events appended up to the log's head when it was looked up: on Kafka a close can come
   // after usage appended later than it (other topic), so a later event looks again.
@@ -216,10 +220,10 @@ export function startPeriodClosing(ctx: ServiceContext, plans: PlanReader, inter
         known = (await billedTotals(ctx, stored.organizationId, null)).size > 0 ? true : { checkedUpTo: head };
         hasCloses.set(stored.organizationId, known);
       }
-      if (known === true) await adjust(ctx, plans, stored);
+      if (known === true) await adjust(ctx, pricing, stored);
     }
   });
-  const closing = periodicPass((at) => closeDuePeriods(ctx, plans, at), { intervalMs, now: () => ctx.now(), onError: (err) => ctx.log.error({ err }, 'closing usage periods failed') });
+  const closing = periodicPass((at) => closeDuePeriods(ctx, pricing, at), { intervalMs, now: () => ctx.now(), onError: (err) => ctx.log.error({ err }, 'closing usage periods failed') });
   return {
     tick: closing.tick,
     async stop() {
@@ -229,7 +233,7 @@ export function startPeriodClosing(ctx: ServiceContext, plans: PlanReader, inter
   };
 }
 
-async function adjust(ctx: ServiceContext, plans: PlanReader, stored: StoredEvent): Promise<void> {
+async function adjust(ctx: ServiceContext, pricing: PricingCopies, stored: StoredEvent): Promise<void> {
   const organizationId = stored.organizationId;
   const event = { type: stored.type, data: stored.data } as UsageEvent;
   // The closed years as they were when this event was appended; a close that comes later compares for itself.
@@ -277,12 +281,12 @@ async function adjust(ctx: ServiceContext, plans: PlanReader, stored: StoredEven
       if (delta === 0 || billed.adjusted.has(`${stored.id}|${meter}`)) continue;
       now.push({ meter, aggregation: affected.find((m) => m.key === meter)!.aggregation, total: (billed.totals.get(meter) ?? 0) + delta, included: null });
     }
-    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}) }, plans, new Set(recomputed.map((m) => m.key)), period.counted)));
+    if (recomputed.length) now.push(...(await periodTotals(ctx, organizationId, { periodStart: period.periodStart, endsAt: period.periodEnd, planId: period.planId, ...pricedBy(period) }, pricing, new Set(recomputed.map((m) => m.key)), period.counted)));
     for (const t of now) {
       const previous = billed.totals.get(t.meter) ?? null;
       if (previous === t.total) continue;
       const id = deterministicUuid(`usage-adjustment:${stored.id}:${period.periodStart}:${t.meter}`);
-      const data = { periodStart: period.periodStart, periodEnd: period.periodEnd, planId: period.planId, ...(period.planVersion ? { planVersion: period.planVersion } : {}), meter: t.meter, previousTotal: previous, total: t.total, delta: (t.total ?? 0) - (previous ?? 0), sourceEventId: stored.id };
+      const data = { periodStart: period.periodStart, periodEnd: period.periodEnd, planId: period.planId, ...pricedBy(period), meter: t.meter, previousTotal: previous, total: t.total, delta: (t.total ?? 0) - (previous ?? 0), sourceEventId: stored.id };
       await ctx.store.append(usagePeriodStream(organizationId), [{ id, type: 'usage.adjustment.recorded', data, occurredAt: stored.occurredAt, organizationId, causationId: stored.id, correlationId: stored.correlationId }], { expectedVersion: 'any' });
       billed.totals.set(t.meter, t.total);
     }

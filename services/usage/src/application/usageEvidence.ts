@@ -1,8 +1,7 @@
 import { unitsOver, type MeterDefinition, type UsageEvent, type UsageItem } from '@curbmap/contracts';
 import type { Checkpoint, StoredEvent } from '@curbmap/eventsourcing';
-import { HttpError, planOfYearCaughtUp, type PlanReader, type ServiceContext } from '@curbmap/service-kit';
+import { HttpError, usageTermsOfYear, type PricingCopies, type ServiceContext } from '@curbmap/service-kit';
 import { addInto, aggregate, contributionOf, valueAt, type Contribution } from '../domain/rollup/rollup.ts';
-import { usagePlansProjection } from '../projections/usagePlansProjection.ts';
 import type { UsageInvoiceView } from '../projections/usageInvoicesProjection.ts';
 import { inHours, periodHours, usagePeriodStream } from './periodClosing.ts';
 import { metersOf, usageStream } from './usageCommands.ts';
@@ -47,7 +46,7 @@ const notKept = (why: string) => new HttpError(404, 'not-found', `the usage behi
  *   the year's value was recomputed from the rollups when it was recorded (usage appended meanwhile can make the
  *   value differ: the file then says so in a last row).
  */
-export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoice: UsageInvoiceView, n: number): Promise<LineEvidence> {
+export async function lineEvidence(ctx: ServiceContext, pricing: PricingCopies, invoice: UsageInvoiceView, n: number): Promise<LineEvidence> {
   const line = invoice.lines[n - 1];
   if (!line) throw new HttpError(404, 'not-found', `invoice ${invoice.number} has no line ${n}`);
   if (!line.meter) throw new HttpError(404, 'not-found', `line ${n} of invoice ${invoice.number} bills no usage`);
@@ -67,9 +66,11 @@ export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoi
   } catch {
     throw notKept('the log was copied to another store since the close, and its positions changed');
   }
-  const plan = await planOfYearCaughtUp(ctx, plans, usagePlansProjection.name, closed, 5_000);
-  if (plan === 'pending' || plan === 'unpriced') throw notKept(`plan ${closed.planId} is not in usage's copy of the catalogue`);
-  const unitSize = plan.overage[meter.key as keyof typeof plan.overage]?.unitSize ?? 1;
+  // The unit size the line was billed in: the plan's, or the contract's that priced the year.
+  const terms = await usageTermsOfYear(ctx, pricing, { ...closed, organizationId }, 5_000);
+  if (terms === 'pending' || terms === 'unpriced') throw notKept(`plan ${closed.planId} is not in usage's copy of the catalogue`);
+  const unitSize = terms.overage[meter.key]?.unitSize ?? 1;
+  const includedLabel = closed.contractVersion ? `included (plan and contract v${closed.contractVersion})` : 'included in the plan';
 
   let selection: Selection;
   let adjustment: Adjusted | null = null;
@@ -129,15 +130,15 @@ export async function lineEvidence(ctx: ServiceContext, plans: PlanReader, invoi
       if (!adjustment) {
         const total = aggregate(meter, [counted]);
         const included = closed.totals.find((t) => t.meter === meter.key)?.included ?? 0;
-        figures.push(['total counted', total], ['included in the plan', included], ['over the included', Math.max(0, (total ?? 0) - included)], ['unit size', unitSize], ['units billed', unitsOver(total, included, unitSize)]);
+        figures.push(['total counted', total], [includedLabel, included], ['over the included', Math.max(0, (total ?? 0) - included)], ['unit size', unitSize], ['units billed', unitsOver(total, included, unitSize)]);
         if (total !== closed.totals.find((t) => t.meter === meter.key)?.total) figures.push(['total the close recorded (differs)', closed.totals.find((t) => t.meter === meter.key)?.total ?? null]);
         return figures;
       }
-      const included = plan.includedUsage[meter.key as keyof typeof plan.includedUsage] ?? 0;
+      const included = terms.includedUsage[meter.key] ?? 0;
       const previous = adjustment.previousTotal;
       const total = additive(meter) ? (previous ?? 0) + change : aggregate(meter, [counted]);
       const [before, after] = [unitsOver(previous, included, unitSize), unitsOver(total, included, unitSize)];
-      figures.push(['total billed before', previous], [additive(meter) ? 'change' : 'total recomputed from the rows', additive(meter) ? change : total], ['total after', total], ['included in the plan', included], ['unit size', unitSize], ['units before', before], ['units after', after], ['units billed', Math.abs(after - before)]);
+      figures.push(['total billed before', previous], [additive(meter) ? 'change' : 'total recomputed from the rows', additive(meter) ? change : total], ['total after', total], [includedLabel, included], ['unit size', unitSize], ['units before', before], ['units after', after], ['units billed', Math.abs(after - before)]);
       if (total !== adjustment.total) figures.push(['total the adjustment recorded (differs)', adjustment.total]);
       return figures;
     },

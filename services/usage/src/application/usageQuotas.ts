@@ -6,12 +6,12 @@ import { usageCollections as C, type UsageBucketView } from '../projections/usag
 import { usagePeriods, type UsagePeriodView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone } from './usageCommands.ts';
 
-/** What a plan includes per meter (from the plan catalogue); null for an unknown plan. */
 /**
- * What a plan includes per meter in a subscription year: at the price version the year was sold at (or, for a
- * year sold before versions were recorded, the one in effect when it began); null: not in this service's copy.
+ * What a subscription year includes per meter: its plan's at the price version the year was sold at (or, for a
+ * year sold before versions were recorded, the one in effect when it began), with the contract version that priced
+ * it over them; null: not in this service's copies.
  */
-export type IncludedUsage = (planId: string, yearStart: string, planVersion?: number) => Promise<Record<string, number> | null>;
+export type IncludedUsage = (year: Pick<UsagePeriodView, 'organizationId' | 'planId' | 'periodStart' | 'planVersion' | 'contractVersion'>) => Promise<Record<string, number> | null>;
 
 export interface MeterQuota {
   meter: string;
@@ -34,7 +34,7 @@ const THRESHOLDS = [80, 100] as const;
 /** Use of each meter the plan includes, over the current subscription year up to now. */
 export async function quotasOf(ctx: ServiceContext, organizationId: string, included: IncludedUsage, at: Date = ctx.now()): Promise<Quotas | null> {
   const period = await ctx.readStore.get<UsagePeriodView>(usagePeriods, organizationId);
-  const amounts = period?.active ? await included(period.planId, period.periodStart, period.planVersion) : null;
+  const amounts = period?.active ? await included(period) : null;
   if (!period || !amounts) return null;
   const meters = await metersOf(ctx, organizationId);
   const zone = await organizationZone(ctx, organizationId);

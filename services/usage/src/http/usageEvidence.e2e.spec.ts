@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exportOveragePlans, startTestPlatform, TEST_ADMIN_TOKEN, type TestPlatform } from '@curbmap/gateway/testing';
 import { closeDuePeriods } from '../application/periodClosing.ts';
 import { ingestUsage } from '../application/usageCommands.ts';
-import { usagePlansOf } from '../projections/usagePlansProjection.ts';
+import { usagePricing } from '../projections/usagePlansProjection.ts';
 
 let p: TestPlatform;
 let clock: Date;
@@ -137,7 +137,7 @@ describe('the usage behind an overage line', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    expect(await closeDuePeriods({ ...p.ctx, store }, usagePlansOf(p.ctx), clock)).toBe(1);
+    expect(await closeDuePeriods({ ...p.ctx, store }, usagePricing(p.ctx), clock)).toBe(1);
     await p.settle();
     const invoices = (await call('GET', '/v1/invoices')).json().data as Invoice[];
     const closeInvoice = invoices.find((i) => i.lines.some((l) => l.description.startsWith('Overage export_jobs')))!;

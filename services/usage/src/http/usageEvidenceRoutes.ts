@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { format } from '@fast-csv/format';
 import { getScoped, organizationReadAuth, problemResponses, type SchemaTypes, type ServiceContext } from '@curbmap/service-kit';
 import { lineEvidence } from '../application/usageEvidence.ts';
-import { usagePlansOf } from '../projections/usagePlansProjection.ts';
+import { usagePricing } from '../projections/usagePlansProjection.ts';
 import { usageInvoices, type UsageInvoiceView } from '../projections/usageInvoicesProjection.ts';
 
 const COLUMNS = ['event_id', 'time', 'project_id', 'value', 'sign', 'note'];
@@ -18,7 +18,7 @@ export const inert = (cell: string) => (/^[=+\-@\t\r]/.test(cell) ? `'${cell}` :
 /** The usage behind an invoice's overage line, for the organization's auditors (the invoice names the link). */
 export async function usageEvidenceRoutes(fastify: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const app = fastify.withTypeProvider<SchemaTypes>();
-  const plans = usagePlansOf(ctx);
+  const pricing = usagePricing(ctx);
   app.get('/v1/invoices/:id/lines/:line/usage.csv', {
     config: { auth: 'key', minRole: 'read_only' },
     schema: {
@@ -39,7 +39,7 @@ export async function usageEvidenceRoutes(fastify: FastifyInstance, ctx: Service
     handler: async (request, reply) => {
       const invoice = await getScoped<UsageInvoiceView>(ctx.readStore, organizationReadAuth(request, 'invoices'), usageInvoices, request.params.id, 'invoice');
       // Everything that can refuse is checked here, before the first byte: a problem, never half a file.
-      const evidence = await lineEvidence(ctx, plans, invoice, request.params.line);
+      const evidence = await lineEvidence(ctx, pricing, invoice, request.params.line);
       const csv = format({ headers: COLUMNS, includeEndRowDelimiter: true });
       async function* records() {
         // Numbers as numbers (a negative value stays one); text made inert.

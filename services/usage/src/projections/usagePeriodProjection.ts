@@ -6,6 +6,8 @@ export interface UsagePeriodView extends Document {
   planId: string;
   /** The plan's price version the year was sold at (absent: sold before price versions). */
   planVersion?: number;
+  /** The negotiated contract's version that priced the year (absent: none did). */
+  contractVersion?: number;
   periodStart: string;
   periodEnd: string;
   active: boolean;
@@ -15,6 +17,7 @@ export interface UsagePeriodView extends Document {
 export interface PeriodHistoryView extends Document {
   planId: string;
   planVersion?: number;
+  contractVersion?: number;
   periodStart: string;
   periodEnd: string;
   /** When the year's usage stops accruing: its end, or an earlier cancellation. */
@@ -48,7 +51,7 @@ export const usagePeriodProjection: Projection = {
       case 'billing.subscription.activated':
       case 'billing.subscription.renewed': {
         const { planId, periodStart, periodEnd } = event.data;
-        const sold = event.data.planVersion ? { planVersion: event.data.planVersion } : {};
+        const sold = { ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}), ...(event.data.contractVersion ? { contractVersion: event.data.contractVersion } : {}) };
         await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, () => ({ id: organizationId, organizationId, planId, ...sold, periodStart, periodEnd, active: true }));
         await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(periodStart), stored, (h) => h ?? { id: history(periodStart), organizationId, planId, ...sold, periodStart, periodEnd, endsAt: periodEnd, closed: false, totals: null, adjustments: [] });
         return;
@@ -57,10 +60,11 @@ export const usagePeriodProjection: Projection = {
         if (event.data.effective !== 'now') return;
         const current = await tx.get<UsagePeriodView>(usagePeriods, organizationId);
         if (!current) return;
-        // The new plan's version for the rest of the year (absent on changes written before price versions).
-        const changed = <V extends { planId: string; planVersion?: number }>(v: V): V => {
-          const { planVersion: _previous, ...rest } = v;
-          return { ...rest, planId: event.data.toPlanId, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}) } as V;
+        // The new plan's version for the rest of the year (absent on changes written before price versions), and the
+        // contract version that priced the change (absent: none governs the new plan).
+        const changed = <V extends { planId: string; planVersion?: number; contractVersion?: number }>(v: V): V => {
+          const { planVersion: _previous, contractVersion: _contract, ...rest } = v;
+          return { ...rest, planId: event.data.toPlanId, ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}), ...(event.data.contractVersion ? { contractVersion: event.data.contractVersion } : {}) } as V;
         };
         await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, (c) => (c ? changed(c) : null));
         await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(current.periodStart), stored, (h) => (h ? changed(h) : null));

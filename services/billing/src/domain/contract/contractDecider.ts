@@ -13,7 +13,8 @@ export type SetContract = Command<'SetContract', { contractId: string; terms: Co
  * never earlier than when it is set, so no year already sold or invoiced changes.
  */
 const TERM_FIELDS = ['planId', 'termYears', 'seatPrice', 'escalatorBasisPoints', 'minimumAnnualCommitment', 'reference'] as const;
-const sameTerms = (a: Omit<ContractTerms, 'effectiveFrom'>, b: Omit<ContractTerms, 'effectiveFrom'>) => TERM_FIELDS.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
+// A version set before contracts had usage terms has none: the same as {}.
+const sameTerms = (a: Omit<ContractTerms, 'effectiveFrom'>, b: Omit<ContractTerms, 'effectiveFrom'>) => TERM_FIELDS.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k])) && JSON.stringify(a.meters ?? {}) === JSON.stringify(b.meters ?? {});
 
 export const contractDecider: Decider<SetContract, ContractSet, { versions: ContractVersion[] }> = {
   initialState: () => ({ versions: [] }),
@@ -22,12 +23,16 @@ export const contractDecider: Decider<SetContract, ContractSet, { versions: Cont
     if (Date.parse(terms.effectiveFrom) < Date.parse(command.metadata.now) - 60_000) throw new ValidationError(`effectiveFrom ${terms.effectiveFrom} is in the past: a contract applies from now on`);
     if (!planPrices) throw new ValidationError(`unknown plan ${terms.planId}; see GET /v1/plans`);
     const seat = terms.seatPrice;
-    const currencies = [...Object.keys(terms.minimumAnnualCommitment ?? {}), ...(seat && 'amounts' in seat ? Object.keys(seat.amounts) : [])];
+    const overagePrices = Object.values(terms.meters ?? {}).flatMap((m) => Object.keys(m?.overage?.prices ?? {}));
+    const currencies = [...Object.keys(terms.minimumAnnualCommitment ?? {}), ...(seat && 'amounts' in seat ? Object.keys(seat.amounts) : []), ...overagePrices];
     const unknown = currencies.filter((c) => !isCurrencyCode(c));
     if (unknown.length > 0) throw new ValidationError(`${unknown.join(', ')}: not ISO 4217 currencies`);
     // Terms that would never apply are refused, not kept silently: the organization is invoiced in one currency.
     const foreign = currencies.filter((c) => c !== currency);
     if (foreign.length > 0) throw new ValidationError(`the organization is invoiced in ${currency}, not ${[...new Set(foreign)].join(', ')}`);
+    for (const [meter, m] of Object.entries(terms.meters ?? {})) {
+      if (m?.overage && m.overage.prices[currency] === undefined) throw new ValidationError(`the overage price of ${meter} has no amount in ${currency}, the organization's currency`);
+    }
     const listed = planPrices[currency];
     if (listed === undefined) throw new ValidationError(`plan ${terms.planId} is not sold in ${currency}`);
     if (seat?.kind === 'discount_percent' && seat.basisPoints >= 10_000) throw new ValidationError('a discount of 100 % or more makes the seats free: give a price instead');

@@ -31,6 +31,8 @@ export interface PlanPrice {
   unitAmount: number;
   /** The plan's price version this price is from (absent: sold before price versions). */
   version?: number;
+  /** The negotiated contract's version that priced it (absent: none governs the year); recorded on the year's event. */
+  contractVersion?: number;
 }
 
 /** `pending`: asked of the provider (Stripe), not confirmed yet; `incomplete`: waiting for the first card payment. */

@@ -6,7 +6,8 @@ interface Subscription { status: string; planName?: string; planId: string; seat
 interface Invoice { id: string; number: string; status: string; currency: string; total: number; amountRemaining: number; dueAt: string | null }
 interface Quotas { meters: { meter: string; use: number; included: number; percentage: number | null }[] }
 type SeatPrice = { kind: 'price'; amounts: Record<string, number> } | { kind: 'discount_percent'; basisPoints: number } | { kind: 'discount_amount'; amounts: Record<string, number> } | null;
-interface ContractVersion { version: number; planId: string; effectiveFrom: string; termYears: number; seatPrice: SeatPrice; escalatorBasisPoints: number; minimumAnnualCommitment: Record<string, number> | null; reference: string | null }
+type MeterTerms = { includedUsage?: number; overage?: { unitSize: number; prices: Record<string, number> } };
+interface ContractVersion { version: number; planId: string; effectiveFrom: string; termYears: number; seatPrice: SeatPrice; escalatorBasisPoints: number; minimumAnnualCommitment: Record<string, number> | null; reference: string | null; meters?: Record<string, MeterTerms> }
 interface Contract { current: ContractVersion | null; versions: ContractVersion[] }
 
 const percent = (basisPoints: number) => `${(basisPoints / 100).toLocaleString('en-US', { maximumFractionDigits: 2 })} %`;
@@ -16,6 +17,14 @@ function seatTerms(seat: SeatPrice): string {
   if (seat.kind === 'price') return `${amounts(seat.amounts)} per seat per year`;
   if (seat.kind === 'discount_percent') return `the plan's less ${percent(seat.basisPoints)}`;
   return `the plan's less ${amounts(seat.amounts)}`;
+}
+
+/** A meter's negotiated usage terms, e.g. "2,000,000 included a year; overage $4.00 per 1,000". */
+function meterTerms(m: MeterTerms): string {
+  const parts: string[] = [];
+  if (m.includedUsage !== undefined) parts.push(`${number(m.includedUsage)} included a year`);
+  if (m.overage) parts.push(`overage ${amounts(m.overage.prices)} per ${number(m.overage.unitSize)}`);
+  return parts.join('; ');
 }
 
 const term = (label: string, value: string | Node) => [h('dt', {}, label), h('dd', {}, value)];
@@ -66,6 +75,8 @@ export async function overviewPage(main: HTMLElement, me: Me): Promise<void> {
               ...term('Seat price', seatTerms(shown.seatPrice)),
               ...term('Escalator', shown.escalatorBasisPoints ? `+${percent(shown.escalatorBasisPoints)} at each renewal` : 'none'),
               ...term('Minimum annual commitment', shown.minimumAnnualCommitment ? `${amounts(shown.minimumAnnualCommitment)}, the shortfall invoiced at each year's end` : 'none'),
+              // Each meter whose usage terms the contract sets (the plan's otherwise).
+              ...Object.entries(shown.meters ?? {}).flatMap(([meter, m]) => term(`Usage: ${meter}`, meterTerms(m))),
             ),
           ),
         ]
