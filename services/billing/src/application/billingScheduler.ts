@@ -46,11 +46,13 @@ async function contractRenewalPrice(ctx: ServiceContext, organizationId: string,
   // No plan price in the currency: nothing for a discount to apply to, and nothing to go back to.
   if (!plan || planUnitAmount === undefined) return price;
   // Priced at the renewal, the year's start: a version set later that day governs the next years, not this one.
-  const contracted = await withContract(ctx, organizationId, base, planUnitAmount, s.currency, s.period.end, s.timeZone, s.period.end);
-  if (contracted !== base) return contracted;
-  // A year a contract priced (its name says so) whose contract no longer covers the next: back to the plan's price.
-  if (!renewing.name.includes(', contract ') || base.unitAmount === planUnitAmount) return price;
-  return { planId: base.planId, name: plan.name, unitAmount: planUnitAmount, ...(base.version ? { version: base.version } : {}) };
+  const { price: contracted, seatPriced } = await withContract(ctx, organizationId, base, planUnitAmount, s.currency, s.period.end, s.timeZone, s.period.end);
+  if (seatPriced) return contracted;
+  // The version that governs the year without pricing its seats (usage terms only) is recorded all the same.
+  const governed = contracted.contractVersion ? { contractVersion: contracted.contractVersion } : {};
+  // A year a contract's seat price priced (its name says so) whose contract no longer prices the next: back to the plan's price.
+  if (renewing.name.includes(', contract ') && base.unitAmount !== planUnitAmount) return { planId: base.planId, name: plan.name, unitAmount: planUnitAmount, ...(base.version ? { version: base.version } : {}), ...governed };
+  return contracted.contractVersion ? contracted : price;
 }
 
 /**

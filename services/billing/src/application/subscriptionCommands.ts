@@ -38,16 +38,16 @@ export function planPrice(plan: Plan, currency: string): PlanPrice {
  * The plan's price otherwise. Named on the invoice line (`City, contract <reference>`). `planUnitAmount`: the plan's
  * own price that year (discounts apply to it).
  */
-export async function withContract<P extends Omit<PlanPrice, 'tier'>>(ctx: ServiceContext, organizationId: string, price: P, planUnitAmount: number, currency: string, periodStart: string, timeZone: string, pricedAt: string): Promise<P> {
+export async function withContract<P extends Omit<PlanPrice, 'tier'>>(ctx: ServiceContext, organizationId: string, price: P, planUnitAmount: number, currency: string, periodStart: string, timeZone: string, pricedAt: string): Promise<{ price: P; seatPriced: boolean }> {
   const contract = await billingContracts(ctx).at(organizationId, pricedAt);
   // The version recorded on the year wherever it governs it (its plan, within its term), seat price or not: usage
   // and invoice take the year's included usage and overage prices from it.
-  if (!contract || contract.planId !== price.planId || contractYear(contract, periodStart, timeZone) === null) return price;
+  const { contractVersion: _previous, ...unpriced } = price;
+  if (!contract || contract.planId !== price.planId || contractYear(contract, periodStart, timeZone) === null) return { price: unpriced as P, seatPriced: false };
   const unitAmount = contractSeatPrice(contract, price.planId, currency, planUnitAmount, periodStart, timeZone);
-  const { contractVersion: _previous, ...priced } = price;
-  if (unitAmount === null) return { ...priced, contractVersion: contract.version } as P;
+  if (unitAmount === null) return { price: { ...unpriced, contractVersion: contract.version } as P, seatPriced: false };
   const planName = (await billingPlans(ctx).at(price.planId, periodStart))?.name ?? price.name;
-  return { ...priced, unitAmount, name: `${planName}, contract ${contract.reference ?? `v${contract.version}`}`, contractVersion: contract.version } as P;
+  return { price: { ...unpriced, unitAmount, name: `${planName}, contract ${contract.reference ?? `v${contract.version}`}`, contractVersion: contract.version } as P, seatPriced: true };
 }
 
 /** The local midnight a subscription year sold at `now` starts at. */
@@ -107,7 +107,7 @@ export async function createSubscription({ ctx, provider }: BillingDeps, meta: C
   const plan = await planOrFail(ctx, input.planId, meta.now);
   const listed = planPrice(plan, customer.currency);
   // A contract prices what is collected by invoice; Stripe charges its own prices.
-  const price = provider.kind === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, customer.currency, dayStart(meta.now, customer.timeZone), customer.timeZone, meta.now) : listed;
+  const price = provider.kind === 'manual' ? (await withContract(ctx, meta.organizationId, listed, listed.unitAmount, customer.currency, dayStart(meta.now, customer.timeZone), customer.timeZone, meta.now)).price : listed;
   // The customer chooses only within the payment terms the operator granted (default: this platform's).
   const terms = await billingTermsOf(ctx, provider.kind, meta.organizationId);
   const collectionMethod = input.collectionMethod ?? terms.collectionMethods[0]!;
@@ -130,7 +130,7 @@ export async function changeSubscription({ ctx }: BillingDeps, meta: CommandMeta
     const currentTier = (versions.find((v) => v.version === current.planVersion) ?? planVersionAt(versions, meta.now))?.tier ?? 0;
     const listed = planPrice(plan, current.currency);
     // The rest of the year at the contract's price for this year of it, when it covers the new plan.
-    const price = current.provider === 'manual' ? await withContract(ctx, meta.organizationId, listed, listed.unitAmount, current.currency, current.period.start, current.timeZone, meta.now) : listed;
+    const price = current.provider === 'manual' ? (await withContract(ctx, meta.organizationId, listed, listed.unitAmount, current.currency, current.period.start, current.timeZone, meta.now)).price : listed;
     return runWithProvider(ctx, { type: 'ChangeSubscription', data: { plan: price, currentTier }, metadata: meta });
   }
   return runWithProvider(ctx, { type: 'ChangeSubscription', data: { seats: input.seats! }, metadata: meta });

@@ -34,8 +34,9 @@ describe("a contract's usage terms", () => {
     expect((await put({ ...terms, meters: { export_jobs: {} } })).statusCode).toBe(400);
     expect((await call('GET', '/v1/organization/contract')).json().versions).toEqual([]);
     expect((await put(terms)).statusCode).toBe(200);
-    // The same terms again: no second version (usage terms are compared too).
+    // The same terms again, in another order: no second version (usage terms are compared too).
     expect((await put(terms)).json().versions).toHaveLength(1);
+    expect((await put({ ...terms, meters: { export_jobs: { overage: { prices: { USD: 1_000 }, unitSize: 1 }, includedUsage: 2 } } })).json().versions).toHaveLength(1);
     expect((await call('GET', '/v1/organization/contract')).json().current).toMatchObject({ meters: terms.meters, version: 1 });
 
     const project = (await call('POST', '/v1/projects', { name: 'Downtown' })).json().id as string;
@@ -70,5 +71,47 @@ describe("a contract's usage terms", () => {
 
     // The renewed year is outside the term: the plan's one export job again.
     expect(await exportJobs()).toMatchObject({ included: 1 });
+  });
+
+  it('a later version without a seat price renews at the plan\'s price (recording that version), and a commitment on one plan trues up no year of another', async () => {
+    const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
+    const headers = { authorization: `Bearer ${org.apiKey}` };
+    const call = (method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, payload?: object, h: Record<string, string> = headers) => p.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
+    const v1 = { planId: 'city', termYears: 3, seatPrice: { kind: 'price', amounts: { USD: 300_000 } }, escalatorBasisPoints: 0, minimumAnnualCommitment: null, reference: 'A' };
+    expect((await call('PUT', `/v1/admin/organizations/${org.id}/contract`, v1, admin)).statusCode).toBe(200);
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 1 })).statusCode).toBe(201);
+    await p.settle();
+    // An amendment from 1 January: no seat price of its own (the plan's), five export jobs a year.
+    const v2 = { ...v1, seatPrice: null, reference: 'B', effectiveFrom: '2028-01-01T06:00:00Z', meters: { export_jobs: { includedUsage: 5 } } };
+    expect((await call('PUT', `/v1/admin/organizations/${org.id}/contract`, v2, admin)).statusCode).toBe(200);
+    clock = new Date('2028-05-10T05:00:00Z');
+    await p.modules.billing.scheduler!.tick(clock);
+    await p.settle();
+    const invoices = async () => (await call('GET', '/v1/invoices')).json().data as Invoice[];
+    const renewal = (await invoices()).find((i) => i.lines[0]!.periodStart === '2028-05-10T05:00:00.000Z')!;
+    // The plan's $3,600.00, not the first version's $3,000.00 kept on.
+    expect(renewal.lines).toEqual([expect.objectContaining({ description: '1 × City (annual)', unitAmount: 360_000 })]);
+    expect((await call('GET', '/v1/subscription')).json()).toMatchObject({ unitAmount: 360_000 });
+    expect(((await call('GET', '/v1/usage/quotas')).json().meters as { meter: string; included: number }[]).find((m) => m.meter === 'export_jobs')).toMatchObject({ included: 5 });
+
+    // Another organization commits $50,000.00 a year on City, then moves to Enterprise in its first year: the
+    // year (Enterprise's now) is not trued up against City's commitment.
+    clock = new Date('2028-06-01T12:00:00Z');
+    const other = await p.createOrganization('Shelbyville', { timeZone: 'America/Chicago' });
+    const otherHeaders = { authorization: `Bearer ${other.apiKey}` };
+    expect((await call('PUT', `/v1/admin/organizations/${other.id}/contract`, { ...v1, seatPrice: null, minimumAnnualCommitment: { USD: 5_000_000 }, reference: 'S' }, admin)).statusCode).toBe(200);
+    expect((await call('POST', '/v1/subscription', { planId: 'city', seats: 1 }, otherHeaders)).statusCode).toBe(201);
+    await p.settle();
+    clock = new Date('2028-09-01T12:00:00Z');
+    expect((await call('PATCH', '/v1/subscription', { planId: 'enterprise' }, otherHeaders)).statusCode).toBe(200);
+    await p.settle();
+    clock = new Date('2029-06-01T05:00:00Z');
+    await p.modules.billing.scheduler!.tick(clock);
+    await p.settle();
+    clock = new Date('2029-06-01T06:01:00Z');
+    expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBeGreaterThanOrEqual(1);
+    await p.settle();
+    const otherInvoices = (await call('GET', '/v1/invoices', undefined, otherHeaders)).json().data as Invoice[];
+    expect(otherInvoices.flatMap((i) => i.lines).filter((l) => l.description.startsWith('Minimum annual commitment'))).toEqual([]);
   });
 });

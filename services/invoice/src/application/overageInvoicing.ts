@@ -39,6 +39,7 @@ export function adjustmentLine(adjustment: AdjustmentRecorded['data'], currency:
   const added = unitsOver(adjustment.total, inPlan, pricing.unitSize) - unitsOver(adjustment.previousTotal, inPlan, pricing.unitSize);
   if (added === 0) return null;
   const units = Math.abs(added);
+  exactAmount(units, unitAmount, adjustment.meter);
   return {
     description: `Overage adjustment ${adjustment.meter}: ${adjustment.previousTotal ?? 0} → ${adjustment.total ?? 0} after the close, ${units} × ${pricing.unitSize} ${added > 0 ? 'more' : 'fewer'}`,
     quantity: units,
@@ -49,6 +50,14 @@ export function adjustmentLine(adjustment: AdjustmentRecorded['data'], currency:
     meter: adjustment.meter,
     credit: added < 0,
   };
+}
+
+/**
+ * An amount past 2^53 minor units cannot be counted exactly (nor can an invoice carry it): refused, so the event is
+ * retried and then parked for the operator, never billed rounded.
+ */
+function exactAmount(units: number, unitAmount: number, meter: string): void {
+  if (!Number.isSafeInteger(units * unitAmount)) throw new Error(`the overage of ${meter} (${units} units at ${unitAmount}) is past what an amount can hold exactly`);
 }
 
 /** Does this line bill the overage of this meter for the period (the close's line, or a later adjustment's)? */
@@ -103,6 +112,7 @@ export function overageLines(closed: PeriodClosed['data'], currency: string, pri
     const unitAmount = pricing?.prices[currency];
     if (!pricing || unitAmount === undefined) continue;
     const units = unitsOver(t.total, t.included, pricing.unitSize);
+    exactAmount(units, unitAmount, t.meter);
     const csv = `/v1/usage/report.csv?meter=${t.meter}&from=${closed.periodStart}&to=${closed.periodEnd}`;
     lines.push({
       description: `Overage ${t.meter}: ${t.total - t.included} over the ${t.included} included${pricing.contract ? ` (contract ${pricing.contract})` : ''}, ${units} × ${pricing.unitSize} (usage: ${csv})`,
@@ -128,13 +138,20 @@ export const invoiceContractsProjection = contractProjection('invoice.contracts.
  * credit notes, voids and refunds took back of them (revenue's copy of the invoices), plus this close's overage.
  * Null when no contract commits the year, or the year billed at least that.
  */
-export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
+export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string; planId: string; contractVersion?: number }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
   const timeZone = (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
-  // The version in effect when the year was priced, as billing chose it: its sale (the first year), else its renewal.
+  const contracts = new ContractReader(ctx.readStore, invoiceContractsCollection);
+  // The version that priced the year, as the year records it (a plan change in the year records the one that priced
+  // the change). Years sold before it was recorded: the version in effect at their sale (the first year), else
+  // their renewal, as billing chose it then.
   const pricedAt = Date.parse(activatedAt) > Date.parse(year.periodStart) ? activatedAt : year.periodStart;
-  const contract = await new ContractReader(ctx.readStore, invoiceContractsCollection).at(organizationId, pricedAt);
+  const contract = year.contractVersion !== undefined ? await contracts.version(organizationId, year.contractVersion) : await contracts.at(organizationId, pricedAt);
+  // Read after the year's usage terms (which wait for this copy): a recorded version still missing is an error, retried.
+  if (year.contractVersion !== undefined && !contract) throw new Error(`contract version ${year.contractVersion} is not in invoice's copy yet`);
+  // A contract commits the years of its own plan.
+  if (!contract || contract.planId !== year.planId) return null;
   const committed = annualCommitment(contract, currency, year.periodStart, timeZone);
-  if (committed === null || !contract) return null;
+  if (committed === null) return null;
   // Every charge appended so far invoiced, and every invoice in revenue's copy: a charge not yet invoiced would be
   // billed by the true-up and again on its own invoice. A wait that runs out fails the close's reaction, retried.
   const head = await ctx.store.headPosition();

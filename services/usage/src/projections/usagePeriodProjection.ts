@@ -39,7 +39,8 @@ export const DEFAULT_GRACE_MINUTES = 60;
 
 /** Subscription years learned from billing's events (usage never reads billing's tables), and their closing. */
 export const usagePeriodProjection: Projection = {
-  name: 'usage.periods.v1',
+  // v2: each year's contractVersion (rebuilt from the log, so a year billing recorded it on before usage knew it has it).
+  name: 'usage.periods.v2',
   filter: { categories: ['subscription', 'usageperiod', 'usagesettings'] },
   collections: [usagePeriods, usagePeriodHistory, usageSettings],
   indexes: { [usagePeriodHistory]: ['closed', 'endsAt'] },

@@ -438,6 +438,45 @@ describe('a bulk load and another writer', () => {
     await close();
   });
 
+  it('retries a put of an id another connection wrote into the indexed table, and a transaction whose missing document another one wrote meanwhile', async () => {
+    type Doc = { id: string; organizationId: string; n: number };
+    const { database, close } = openDatabase();
+    const readStore = new SqliteReadStore(database);
+    const end = await readStore.bulkLoad(['race_docs']);
+    await readStore.transaction((tx) => tx.put('race_docs', { id: 'a', organizationId: ORG, n: 1 }));
+    // A get of an id the load wrote indexes the table; then another connection writes x.
+    expect((await readStore.get<Doc>('race_docs', 'a'))?.n).toBe(1);
+    database.db.prepare('INSERT INTO rm_race_docs (id, organization_id, doc) VALUES (?, ?, ?)').run('x', ORG, JSON.stringify({ id: 'x', organizationId: ORG, n: 7 }));
+    // A put of x without a get: taken for new, refused by the index; retried, it replaces the row.
+    const putX = () => readStore.transaction((tx) => tx.put('race_docs', { id: 'x', organizationId: ORG, n: 9 }));
+    await expect(putX()).rejects.toThrow(/UNIQUE constraint failed/);
+    await putX();
+    expect((await readStore.get<Doc>('race_docs', 'x'))?.n).toBe(9);
+
+    await end!();
+
+    // In a load (a table with no index), two transactions find y missing and the second commits first: the first,
+    // which decided on nothing, is refused rather than appending y twice, and its retry counts on the second's.
+    const load = await readStore.bulkLoad(['race_heap']);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const bump = (wait?: Promise<void>) =>
+      readStore.transaction(async (tx) => {
+        const doc = await tx.get<Doc>('race_heap', 'y');
+        if (wait) await wait;
+        await tx.put('race_heap', { id: 'y', organizationId: ORG, n: (doc?.n ?? 0) + 1 });
+      });
+    const first = bump(held);
+    await bump();
+    release();
+    await expect(first).rejects.toThrow(/written by another transaction/);
+    await bump();
+    expect((await readStore.get<Doc>('race_heap', 'y'))?.n).toBe(2);
+    await load!();
+    expect(await readStore.count('race_heap', {})).toBe(1);
+    await close();
+  });
+
   it('indexes the ids of a load a stopped process left unindexed when the next one opens the table', async () => {
     const { database, close } = openDatabase();
     const first = new SqliteReadStore(database);

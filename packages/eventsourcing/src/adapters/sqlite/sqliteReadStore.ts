@@ -29,6 +29,13 @@ class WrittenBehindLoad extends Error {
   }
 }
 
+/** A document a transaction found missing and another one wrote before it committed: retried, it reads it. */
+class WrittenSinceRead extends Error {
+  constructor(collection: string, id: string) {
+    super(`${collection}/${id} was written by another transaction since this one found it missing; retry`);
+  }
+}
+
 /** Read models as JSON documents, one table per collection, in the same database as the checkpoints. */
 export class SqliteReadStore implements ReadStore {
   private readonly tables = new Set<string>();
@@ -170,7 +177,14 @@ export class SqliteReadStore implements ReadStore {
     return (async () => {
       const result = await fn(tx);
       // New: looked up and found missing by the load's filter, or put without a look and unknown to it.
-      const isNew = (collection: string, id: string) => (assumedNew.size > 0 && assumedNew.has(`${collection}\u0000${id}`)) || (this.loading.has(collection) && !this.loading.get(collection)?.has(id));
+      const isNew = (collection: string, id: string) => {
+        const known = this.loading.has(collection) ? (this.loading.get(collection)?.has(id) ?? false) : null;
+        if (assumedNew.size === 0 || !assumedNew.has(`${collection}\u0000${id}`)) return known === false;
+        // Found missing, and written by another transaction since (its commit added it to the filter): this one
+        // decided on a document that is there now. Retried, it reads it.
+        if (known) throw new WrittenSinceRead(collection, id);
+        return true;
+      };
       const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null, new: isNew(collection, id) }));
       // Evicted first: should the commit fail, the next read goes to the table.
       for (const row of rows) {
@@ -205,8 +219,8 @@ export class SqliteReadStore implements ReadStore {
           this.indexIds(err.collection);
           this.loading.delete(err.collection);
         }
-        if (assumedNew.size > 0 && /UNIQUE constraint failed/.test(String((err as Error).message))) {
-          for (const key of assumedNew) this.loading.delete(key.slice(0, key.indexOf('\u0000')));
+        if (/UNIQUE constraint failed/.test(String((err as Error).message))) {
+          for (const row of rows) if (row.new) this.loading.delete(row.collection);
         }
         throw err;
       }
