@@ -39,10 +39,10 @@ const chargeTerms = { anyOf: [{ type: 'null' }, chargeTermsSchema] } as const;
 const sub = { subscriptionId: uuid } as const;
 /**
  * The plan's price version the year is sold at (events written before price versions lack it), and the version of
- * the organization's negotiated contract that priced it, if one did: usage and invoice take the year's included
- * usage and overage prices from it (contractMeterTerms).
+ * the organization's negotiated contract that priced it (null: none did; events written before contracts were
+ * recorded lack it): usage and invoice take the year's included usage, overage prices and commitment from it.
  */
-const sold = { planVersion: { type: 'integer', minimum: 1 }, contractVersion: { type: 'integer', minimum: 1 } } as const;
+const sold = { planVersion: { type: 'integer', minimum: 1 }, contractVersion: { type: ['integer', 'null'], minimum: 1 } } as const;
 const terms = {
   ...sub,
   planId: text,

@@ -49,11 +49,13 @@ const usageEventSchemas = {
    */
   /**
    * `planVersion`: the plan's price version the year was sold at (closes written before price versions lack it);
-   * `contractVersion`: the negotiated contract's version that priced the year, if one did.
+   * `contractVersion`: the negotiated contract's version that priced the year (or its last plan change), if one did;
+   * `commitmentContractVersion`: the one that priced it at its sale or renewal, whose minimum annual commitment the
+   * year owes (null: none; absent on closes of years sold before billing recorded it).
    * `counted`: what the totals count, for the evidence of each overage line: the usage appended up to log position
    * `through`, in the hours [fromHour, toHour) of the organization's zone (closes before it lack it).
    */
-  'usage.period.closed': withOptional(object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, totals: { type: 'array', items: periodTotal } }), { planVersion: { type: 'integer', minimum: 1 }, contractVersion: { type: 'integer', minimum: 1 }, counted: object({ through: { type: 'string', minLength: 1 }, fromHour: instant, toHour: instant }) }),
+  'usage.period.closed': withOptional(object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, totals: { type: 'array', items: periodTotal } }), { planVersion: { type: 'integer', minimum: 1 }, contractVersion: { type: 'integer', minimum: 1 }, commitmentContractVersion: { type: ['integer', 'null'], minimum: 1 }, counted: object({ through: { type: 'string', minLength: 1 }, fromHour: instant, toHour: instant }) }),
   /** Usage that reached a closed period after its close (a late event, a correction): never a silent change. */
   'usage.adjustment.recorded': withOptional(object({ periodStart: instant, periodEnd: instant, planId: { type: 'string' }, meter: meterKey, previousTotal: nullableNumber, total: nullableNumber, delta: { type: 'number' }, sourceEventId: uuid }), { planVersion: { type: 'integer', minimum: 1 }, contractVersion: { type: 'integer', minimum: 1 } }),
   /** A meter reached 80 % or 100 % of what the plan includes, once per subscription period (stream quota-<orgId>). */

@@ -50,8 +50,9 @@ async function contractRenewalPrice(ctx: ServiceContext, organizationId: string,
   if (seatPriced) return contracted;
   // The version that governs the year without pricing its seats (usage terms only) is recorded all the same.
   const governed = contracted.contractVersion ? { contractVersion: contracted.contractVersion } : {};
-  // A year a contract's seat price priced (its name says so) whose contract no longer prices the next: back to the plan's price.
-  if (renewing.name.includes(', contract ') && base.unitAmount !== planUnitAmount) return { planId: base.planId, name: plan.name, unitAmount: planUnitAmount, ...(base.version ? { version: base.version } : {}), ...governed };
+  // A year a contract's seat price priced (its name says so) whose contract no longer prices the next: back to the
+  // plan's price and name.
+  if (renewing.name.includes(', contract ')) return { planId: base.planId, name: plan.name, unitAmount: planUnitAmount, ...(base.version ? { version: base.version } : {}), ...governed };
   return contracted.contractVersion ? contracted : price;
 }
 

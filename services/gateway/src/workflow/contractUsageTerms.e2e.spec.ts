@@ -73,7 +73,7 @@ describe("a contract's usage terms", () => {
     expect(await exportJobs()).toMatchObject({ included: 1 });
   });
 
-  it('a later version without a seat price renews at the plan\'s price (recording that version), and a commitment on one plan trues up no year of another', async () => {
+  it('a later version without a seat price renews at the plan\'s price (recording that version), and a year sold under a commitment owes it after a plan change', async () => {
     const org = await p.createOrganization('City of Springfield', { timeZone: 'America/Chicago' });
     const headers = { authorization: `Bearer ${org.apiKey}` };
     const call = (method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, payload?: object, h: Record<string, string> = headers) => p.app.inject({ method, url, headers: h, ...(payload ? { payload } : {}) });
@@ -94,8 +94,8 @@ describe("a contract's usage terms", () => {
     expect((await call('GET', '/v1/subscription')).json()).toMatchObject({ unitAmount: 360_000 });
     expect(((await call('GET', '/v1/usage/quotas')).json().meters as { meter: string; included: number }[]).find((m) => m.meter === 'export_jobs')).toMatchObject({ included: 5 });
 
-    // Another organization commits $50,000.00 a year on City, then moves to Enterprise in its first year: the
-    // year (Enterprise's now) is not trued up against City's commitment.
+    // Another organization commits $50,000.00 a year on City, then moves to Enterprise in its first year: the year
+    // was sold under the commitment, so it owes it, less all it billed (City's seats and Enterprise's proration).
     clock = new Date('2028-06-01T12:00:00Z');
     const other = await p.createOrganization('Shelbyville', { timeZone: 'America/Chicago' });
     const otherHeaders = { authorization: `Bearer ${other.apiKey}` };
@@ -111,7 +111,11 @@ describe("a contract's usage terms", () => {
     clock = new Date('2029-06-01T06:01:00Z');
     expect((await call('POST', '/v1/admin/usage/close-periods', undefined, admin)).json().closed).toBeGreaterThanOrEqual(1);
     await p.settle();
-    const otherInvoices = (await call('GET', '/v1/invoices', undefined, otherHeaders)).json().data as Invoice[];
-    expect(otherInvoices.flatMap((i) => i.lines).filter((l) => l.description.startsWith('Minimum annual commitment'))).toEqual([]);
+    const lines = ((await call('GET', '/v1/invoices', undefined, otherHeaders)).json().data as Invoice[]).flatMap((i) => i.lines);
+    const trueUps = lines.filter((l) => l.description.startsWith('Minimum annual commitment'));
+    const billed = lines.filter((l) => !trueUps.includes(l) && l.periodStart >= '2028-06-01T05:00:00.000Z' && l.periodStart < '2029-06-01T05:00:00.000Z').reduce((sum, l) => sum + l.amount, 0);
+    // The seats ($3,600.00) and the upgrade's proration: the rest of the $50,000.00, once.
+    expect(billed).toBeGreaterThan(360_000);
+    expect(trueUps).toEqual([expect.objectContaining({ amount: 5_000_000 - billed, periodStart: '2028-06-01T05:00:00.000Z', description: expect.stringContaining('(contract S)') })]);
   });
 });

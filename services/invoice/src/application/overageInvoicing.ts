@@ -138,18 +138,25 @@ export const invoiceContractsProjection = contractProjection('invoice.contracts.
  * credit notes, voids and refunds took back of them (revenue's copy of the invoices), plus this close's overage.
  * Null when no contract commits the year, or the year billed at least that.
  */
-export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string; planId: string; contractVersion?: number }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
+export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string; commitmentContractVersion?: number | null }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
   const timeZone = (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
   const contracts = new ContractReader(ctx.readStore, invoiceContractsCollection);
-  // The version that priced the year, as the year records it (a plan change in the year records the one that priced
-  // the change). Years sold before it was recorded: the version in effect at their sale (the first year), else
-  // their renewal, as billing chose it then.
+  // The version that priced the year at its sale or renewal, as the close records it: its commitment is the year's,
+  // whatever plan the year ends on (what an upgrade billed counts toward it). Closes of years sold before it was
+  // recorded: the version in effect at their sale (the first year), else their renewal, as billing chose it then.
+  const recorded = year.commitmentContractVersion;
+  if (recorded === null) return null;
   const pricedAt = Date.parse(activatedAt) > Date.parse(year.periodStart) ? activatedAt : year.periodStart;
-  const contract = year.contractVersion !== undefined ? await contracts.version(organizationId, year.contractVersion) : await contracts.at(organizationId, pricedAt);
-  // Read after the year's usage terms (which wait for this copy): a recorded version still missing is an error, retried.
-  if (year.contractVersion !== undefined && !contract) throw new Error(`contract version ${year.contractVersion} is not in invoice's copy yet`);
-  // A contract commits the years of its own plan.
-  if (!contract || contract.planId !== year.planId) return null;
+  let contract = recorded !== undefined ? await contracts.version(organizationId, recorded) : await contracts.at(organizationId, pricedAt);
+  if (recorded !== undefined && !contract) {
+    // Let the copy catch up with the log (it lags on Kafka), then look again.
+    const head = await ctx.store.headPosition();
+    if (head) await ctx.subscriptions.list().find((s) => s.name === invoiceContractsProjection.name)?.waitFor(head, 10_000).catch(() => undefined);
+    contract = await contracts.version(organizationId, recorded);
+  }
+  // A recorded version not in this copy yet: an error, retried (never a year trued up to nothing).
+  if (recorded !== undefined && !contract) throw new Error(`contract version ${recorded} is not in invoice's copy yet`);
+  if (!contract) return null;
   const committed = annualCommitment(contract, currency, year.periodStart, timeZone);
   if (committed === null) return null;
   // Every charge appended so far invoiced, and every invoice in revenue's copy: a charge not yet invoiced would be

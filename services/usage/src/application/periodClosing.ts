@@ -3,7 +3,7 @@ import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVers
 import { periodicPass, usageTermsOfYear, writeOf, type PricingCopies, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { addInto, aggregate, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
-import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
+import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usagePeriodProjection, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
 import { metersOf, organizationZone, usageStream } from './usageCommands.ts';
 
 export const usagePeriodStream = (organizationId: string) => `usageperiod-${organizationId}`;
@@ -83,6 +83,11 @@ export class PlanNotKnownError extends Error {
  * `usage.period.closed` with each meter's final total, once per year (its id derives from the year).
  */
 export async function closeDuePeriods(ctx: ServiceContext, pricing: PricingCopies, at: Date = ctx.now()): Promise<number> {
+  // The years as billing's events say, all of them: a year closed on a history still catching up (a rebuild after an
+  // upgrade) would record a plan or an end a later event changed, for good. A wait that runs out fails this pass.
+  const head = await ctx.store.headPosition();
+  const periods = ctx.subscriptions.list().find((s) => s.name === usagePeriodProjection.name);
+  if (head && periods) await periods.waitFor(head, 60_000);
   let closed = 0;
   for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;
@@ -105,7 +110,7 @@ export async function closeDuePeriods(ctx: ServiceContext, pricing: PricingCopie
       const exact = await totalsAsOf(ctx, period.organizationId, { periodStart: period.periodStart, periodEnd: period.endsAt }, counted, { globalPosition: through }, hours);
       totals = totals.map((t) => (exact.has(t.meter) ? { ...t, total: exact.get(t.meter)! } : t));
     }
-    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...pricedBy(period), ...(through !== null ? { counted: { through, ...hours } } : {}), totals };
+    const data: ClosedPeriod = { periodStart: period.periodStart, periodEnd: period.endsAt, planId: period.planId, ...pricedBy(period), ...(period.soldUnder !== undefined ? { commitmentContractVersion: period.soldUnder } : {}), ...(through !== null ? { counted: { through, ...hours } } : {}), totals };
     const key = `usage-period-closed:${period.organizationId}:${period.periodStart}`;
     const streamId = usagePeriodStream(period.organizationId);
     try {

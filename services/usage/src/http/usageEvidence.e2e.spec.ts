@@ -117,9 +117,10 @@ describe('the usage behind an overage line', () => {
     await p.modules.billing.scheduler!.tick(clock);
     await p.settle();
 
-    // The close reads the log's head, then an export of the closed year is recorded before the close is appended.
+    // The close reads the log's head (its second read: the first waits for the years' history), then an export of
+    // the closed year is recorded before the close is appended.
     clock = new Date('2028-05-10T06:01:00Z');
-    let heads = 0;
+    let heads = -1;
     const store = new Proxy(p.ctx.store, {
       get(target, key) {
         if (key === 'headPosition') {

@@ -18,6 +18,11 @@ export interface PeriodHistoryView extends Document {
   planId: string;
   planVersion?: number;
   contractVersion?: number;
+  /**
+   * The contract version that priced the year at its sale or renewal, kept through plan changes: its minimum annual
+   * commitment is the year's (null: none; absent: sold before billing recorded it).
+   */
+  soldUnder?: number | null;
   periodStart: string;
   periodEnd: string;
   /** When the year's usage stops accruing: its end, or an earlier cancellation. */
@@ -54,7 +59,8 @@ export const usagePeriodProjection: Projection = {
         const { planId, periodStart, periodEnd } = event.data;
         const sold = { ...(event.data.planVersion ? { planVersion: event.data.planVersion } : {}), ...(event.data.contractVersion ? { contractVersion: event.data.contractVersion } : {}) };
         await updateOnce<UsagePeriodView>(tx, usagePeriods, organizationId, stored, () => ({ id: organizationId, organizationId, planId, ...sold, periodStart, periodEnd, active: true }));
-        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(periodStart), stored, (h) => h ?? { id: history(periodStart), organizationId, planId, ...sold, periodStart, periodEnd, endsAt: periodEnd, closed: false, totals: null, adjustments: [] });
+        const soldUnder = event.data.contractVersion !== undefined ? { soldUnder: event.data.contractVersion } : {};
+        await updateOnce<PeriodHistoryView>(tx, usagePeriodHistory, history(periodStart), stored, (h) => h ?? { id: history(periodStart), organizationId, planId, ...sold, ...soldUnder, periodStart, periodEnd, endsAt: periodEnd, closed: false, totals: null, adjustments: [] });
         return;
       }
       case 'billing.subscription.plan_changed': {

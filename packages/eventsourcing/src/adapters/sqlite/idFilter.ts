@@ -11,13 +11,15 @@ export class IdFilter {
   private low = new Uint32Array(1024);
   private size = 0;
 
-  add(id: string): void {
+  /** Adds the id; answers whether it was there already (one hash for both). */
+  add(id: string): boolean {
     const [high, low] = hash(id);
-    if (this.find(high, low) >= 0) return;
+    if (this.find(high, low) >= 0) return true;
     // At most half full: a probe ends within a slot or two on average.
     if ((this.size + 1) * 2 > this.high.length) this.grow();
     this.insert(high, low);
     this.size++;
+    return false;
   }
 
   has(id: string): boolean {

@@ -474,6 +474,25 @@ describe('a bulk load and another writer', () => {
     expect((await readStore.get<Doc>('race_heap', 'y'))?.n).toBe(2);
     await load!();
     expect(await readStore.count('race_heap', {})).toBe(1);
+
+    // A transaction that found z missing commits after another one's failure dropped the load's filter: it upserts
+    // (through the id's index, built then), never appends z a second time.
+    const dropped = await readStore.bulkLoad(['race_drop']);
+    await readStore.transaction((tx) => tx.put('race_drop', { id: 'seen', organizationId: ORG, n: 1 }));
+    let go!: () => void;
+    const waiting = new Promise<void>((resolve) => (go = resolve));
+    const late = readStore.transaction(async (tx) => {
+      const doc = await tx.get<Doc>('race_drop', 'z');
+      await waiting;
+      await tx.put('race_drop', { id: 'z', organizationId: ORG, n: (doc?.n ?? 0) + 1 });
+    });
+    await readStore.transaction((tx) => tx.put('race_drop', { id: 'z', organizationId: ORG, n: 5 }));
+    database.db.prepare('INSERT INTO rm_race_drop (id, organization_id, doc) VALUES (?, ?, ?)').run('w', ORG, JSON.stringify({ id: 'w', organizationId: ORG, n: 7 }));
+    await expect(readStore.transaction((tx) => tx.put('race_drop', { id: 'other', organizationId: ORG, n: 1 }))).rejects.toThrow(/UNIQUE constraint failed/);
+    go();
+    await late;
+    expect(await readStore.count('race_drop', {})).toBe(3);
+    await dropped!();
     await close();
   });
 

@@ -176,10 +176,13 @@ export class SqliteReadStore implements ReadStore {
     // slow or stuck one holds back nobody else.
     return (async () => {
       const result = await fn(tx);
-      // New: looked up and found missing by the load's filter, or put without a look and unknown to it.
+      // New: looked up and found missing by the load's filter, or put without a look and unknown to it. The filter
+      // takes the id as it answers (should the commit fail, an id it holds for nothing costs a lookup, no more).
       const isNew = (collection: string, id: string) => {
-        const known = this.loading.has(collection) ? (this.loading.get(collection)?.has(id) ?? false) : null;
-        if (assumedNew.size === 0 || !assumedNew.has(`${collection}\u0000${id}`)) return known === false;
+        // Not loading (any more: a failure since the get dropped the filter): upserted, through the id's index.
+        if (!this.loading.has(collection)) return false;
+        const known = this.idFilter(collection).add(id);
+        if (assumedNew.size === 0 || !assumedNew.has(`${collection}\u0000${id}`)) return !known;
         // Found missing, and written by another transaction since (its commit added it to the filter): this one
         // decided on a document that is there now. Retried, it reads it.
         if (known) throw new WrittenSinceRead(collection, id);
@@ -189,7 +192,6 @@ export class SqliteReadStore implements ReadStore {
       // Evicted first: should the commit fail, the next read goes to the table.
       for (const row of rows) {
         this.cached.delete(`${row.collection}\u0000${row.id}`);
-        if (this.loading.has(row.collection)) this.idFilter(row.collection).add(row.id);
         // A document that may be there already (put without a get, or one the filter held) needs the id's index.
         if (!row.new && this.heaps.has(row.collection)) this.indexIds(row.collection);
       }
@@ -220,7 +222,12 @@ export class SqliteReadStore implements ReadStore {
           this.loading.delete(err.collection);
         }
         if (/UNIQUE constraint failed/.test(String((err as Error).message))) {
-          for (const row of rows) if (row.new) this.loading.delete(row.collection);
+          for (const row of rows) {
+            if (!row.new) continue;
+            // Without its filter a collection's writes are upserts: its ids need their index.
+            this.indexIds(row.collection);
+            this.loading.delete(row.collection);
+          }
         }
         throw err;
       }

@@ -86,7 +86,7 @@ function decideChange(command: ChangeSubscription, s: Subscription, now: string)
   }
   const plan = command.data.plan;
   if (plan.planId === (s.pending?.plan?.planId ?? s.planId)) return [];
-  const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), ...(plan.contractVersion ? { contractVersion: plan.contractVersion } : {}) };
+  const change = { ...base, fromPlanId: s.planId, toPlanId: plan.planId, toPlanName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), contractVersion: plan.contractVersion ?? null };
   if (plan.tier > command.data.currentTier) {
     const { lines, amount } = prorationLines({ quantity: s.seats, ...current }, { quantity: s.seats, unitAmount: plan.unitAmount, label: plan.name }, s.period, now);
     return [{ type: 'billing.subscription.plan_changed', data: { ...change, effective: 'now', effectiveAt: now, amount, lines } }];
@@ -116,7 +116,7 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         const awaitingPayment = d.provider === 'stripe' && d.collectionMethod === 'charge_automatically';
         const started: SubscriptionEvent = {
           type: awaitingPayment ? 'billing.subscription.created' : 'billing.subscription.activated',
-          data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), ...(plan.contractVersion ? { contractVersion: plan.contractVersion } : {}), periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
+          data: { ...terms, planId: plan.planId, planName: plan.name, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), ...(awaitingPayment ? {} : { contractVersion: plan.contractVersion ?? null }), periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines },
         };
         return throughProvider({ ...d, planId: plan.planId }, requestIdFor(command), 'start', [started]);
       }
@@ -170,7 +170,7 @@ export const subscriptionDecider: Decider<SubscriptionCommand, SubscriptionEvent
         return [
           {
             type: 'billing.subscription.renewed',
-            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), ...(plan.contractVersion ? { contractVersion: plan.contractVersion } : {}), currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines, terms: chargeTermsOf(s) },
+            data: { subscriptionId: s.subscriptionId, planId: plan.planId, planName: plan.name, seats, unitAmount: plan.unitAmount, ...(plan.version ? { planVersion: plan.version } : {}), contractVersion: plan.contractVersion ?? null, currency: s.currency, periodStart: period.start, periodEnd: period.end, amount: lines[0]!.amount, lines, terms: chargeTermsOf(s) },
           },
         ];
       }

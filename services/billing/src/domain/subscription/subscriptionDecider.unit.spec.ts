@@ -22,6 +22,8 @@ const activated: SubscriptionEvent = {
   data: {
     subscriptionId: SUB, planId: 'city', planName: 'City', seats: 3, currency: 'USD', unitAmount: 360_000, collectionMethod: 'send_invoice', daysUntilDue: 30, poNumber: 'PO-7781',
     timeZone: 'America/Chicago', provider: 'manual', providerSubscriptionId: null, periodStart: start, periodEnd: end, amount: 1_080_000,
+    // No contract priced it: recorded as none.
+    contractVersion: null,
     lines: [{ description: '3 × City (annual)', quantity: 3, unitAmount: 360_000, amount: 1_080_000, periodStart: start, periodEnd: end }],
   },
 };
@@ -56,13 +58,13 @@ describe('subscription decider', () => {
   it('defers seat decreases and downgrades to the renewal, which applies them', () => {
     const decrease: SubscriptionEvent = { type: 'billing.subscription.seats_changed', data: { subscriptionId: SUB, from: 3, to: 2, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [], terms } };
     spec.given([activated]).when(at('2027-05-01T00:00:00Z', 'ChangeSubscription', { seats: 2 })).then([decrease]);
-    const downgrade: SubscriptionEvent = { type: 'billing.subscription.plan_changed', data: { subscriptionId: SUB, fromPlanId: 'city', toPlanId: 'starter', toPlanName: 'Starter', unitAmount: 120_000, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [], terms } };
+    const downgrade: SubscriptionEvent = { type: 'billing.subscription.plan_changed', data: { subscriptionId: SUB, fromPlanId: 'city', toPlanId: 'starter', toPlanName: 'Starter', unitAmount: 120_000, contractVersion: null, effective: 'renewal', effectiveAt: end, currency: 'USD', amount: 0, lines: [], terms } };
     spec.given([activated, decrease]).when(at('2027-05-02T00:00:00Z', 'ChangeSubscription', { plan: starter, currentTier: 2 })).then([downgrade]);
     const nextEnd = '2029-03-10T06:00:00.000Z';
     spec.given([activated, decrease, downgrade]).when(at(end, 'RenewSubscription', {})).then([
       {
         type: 'billing.subscription.renewed',
-        data: { subscriptionId: SUB, planId: 'starter', planName: 'Starter', seats: 2, unitAmount: 120_000, currency: 'USD', periodStart: end, periodEnd: nextEnd, amount: 240_000, lines: [{ description: '2 × Starter (annual)', quantity: 2, unitAmount: 120_000, amount: 240_000, periodStart: end, periodEnd: nextEnd }], terms },
+        data: { subscriptionId: SUB, planId: 'starter', planName: 'Starter', seats: 2, unitAmount: 120_000, contractVersion: null, currency: 'USD', periodStart: end, periodEnd: nextEnd, amount: 240_000, lines: [{ description: '2 × Starter (annual)', quantity: 2, unitAmount: 120_000, amount: 240_000, periodStart: end, periodEnd: nextEnd }], terms },
       },
     ]);
   });
