@@ -1,6 +1,6 @@
 import { usageContracts } from '@curbmap/contracts';
 import type { ServiceModule } from '@curbmap/service-kit';
-import { includedUsageOf, usageContractsProjection, usagePlansProjection, usagePricing } from './projections/usagePlansProjection.ts';
+import { includedUsageOf, usagePricing, usagePricingProjection } from './projections/usagePlansProjection.ts';
 import { startPeriodClosing } from './application/periodClosing.ts';
 import { ApiRequestRecorder, startPlatformUsage } from './application/platformUsage.ts';
 import { startQuotaAlerts } from './application/usageQuotas.ts';
@@ -35,7 +35,7 @@ export function createUsageModule(options: UsageModuleOptions): UsageModule {
   const module: UsageModule = {
     name: 'usage',
     contracts: usageContracts,
-    projections: [usagePlansProjection, usageContractsProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection, usageInvoicesProjection],
+    projections: [usagePricingProjection, usageDirectoryProjection, usageRollupProjection, usagePeriodProjection, usageInvoicesProjection],
     closePeriods: null,
     apiRequests: null,
     async edge(app, ctx) {

@@ -1,6 +1,6 @@
 import { contractAt, meterTermsOfYear, type ContractVersion } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStore } from '@curbmap/eventsourcing';
-import { planOfYearCaughtUp, withVersion, type PlanReader } from '../plans/planCatalogProjection.ts';
+import { planCatalogProjection, planOfYearCaughtUp, withVersion, type PlanReader } from '../plans/planCatalogProjection.ts';
 import type { ServiceContext } from '../serviceModule.ts';
 
 /** An organization's contract: every version the operator set, in order (id: the organization's). */
@@ -22,6 +22,21 @@ export function contractProjection(name: string, collection: string): Projection
         versions: withVersion(current?.versions, version),
       }));
     },
+  };
+}
+
+/**
+ * A service's copies of the catalogue and of the contracts as one projection: one subscription (on Kafka, one
+ * consumer group per process) where two would each poll, fetch and heartbeat.
+ */
+export function pricingCopyProjection(name: string, plansCollection: string, contractsCollection: string): Projection {
+  const plans = planCatalogProjection(name, plansCollection);
+  const contracts = contractProjection(name, contractsCollection);
+  return {
+    name,
+    filter: { types: [...(plans.filter.types ?? []), ...(contracts.filter.types ?? [])] },
+    collections: [plansCollection, contractsCollection],
+    apply: (stored, tx) => (stored.type === 'billing.contract.set' ? contracts.apply(stored, tx) : plans.apply(stored, tx)),
   };
 }
 
