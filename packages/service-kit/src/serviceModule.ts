@@ -63,6 +63,16 @@ export async function runCommand<C extends Command, E extends DomainEvent, S>(ct
   return { ...result, write };
 }
 
+/**
+ * Waits until each named subscription of this process has applied everything appended so far (the log's head when
+ * called); one not running here is not waited for. A wait that runs out throws (the caller's event is retried).
+ */
+export async function subscriptionsAtHead(ctx: ServiceContext, names: readonly string[], timeoutMs?: number): Promise<void> {
+  const head = await ctx.store.headPosition();
+  if (head === null) return;
+  for (const name of names) await ctx.subscriptions.list().find((s) => s.name === name)?.waitFor(head, timeoutMs);
+}
+
 /** A stored event as a write to wait for (a process reading what its source event projected). */
 export function writeOf(stored: StoredEvent): StreamWrite {
   return { streamId: stored.streamId, version: stored.streamVersion, types: [stored.type], position: stored.globalPosition };

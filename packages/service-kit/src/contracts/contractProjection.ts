@@ -1,7 +1,7 @@
 import { contractAt, meterTermsOfYear, type ContractVersion } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStore } from '@curbmap/eventsourcing';
 import { planCatalogProjection, planOfYearCaughtUp, withVersion, type PlanReader } from '../plans/planCatalogProjection.ts';
-import type { ServiceContext } from '../serviceModule.ts';
+import { subscriptionsAtHead, type ServiceContext } from '../serviceModule.ts';
 
 /** An organization's contract: every version the operator set, in order (id: the organization's). */
 export interface ContractView extends Document {
@@ -71,7 +71,19 @@ export interface PricingCopies {
   contractsCopy: string;
 }
 
-export type YearUsageTerms = ReturnType<typeof meterTermsOfYear>;
+/** A year's usage terms, and the contract version whose terms are in them (if one priced the year). */
+export type YearUsageTerms = ReturnType<typeof meterTermsOfYear> & { contract?: ContractVersion };
+
+/**
+ * A contract version from a service's copy; not there yet, the copy is let catch up with the log (it lags on
+ * Kafka) and looked at again. Undefined: still not there.
+ */
+export async function contractVersionCaughtUp(ctx: ServiceContext, copies: Pick<PricingCopies, 'contracts' | 'contractsCopy'>, organizationId: string, version: number, waitMs: number): Promise<ContractVersion | undefined> {
+  const found = await copies.contracts.version(organizationId, version);
+  if (found) return found;
+  await subscriptionsAtHead(ctx, [copies.contractsCopy], waitMs).catch(() => undefined);
+  return copies.contracts.version(organizationId, version);
+}
 
 /**
  * A subscription year's included usage and overage prices: its plan's, at the version it was sold at
@@ -82,17 +94,8 @@ export type YearUsageTerms = ReturnType<typeof meterTermsOfYear>;
 export async function usageTermsOfYear(ctx: ServiceContext, copies: PricingCopies, year: { organizationId: string; planId: string; periodStart: string; planVersion?: number; contractVersion?: number }, waitMs: number): Promise<YearUsageTerms | 'pending' | 'unpriced'> {
   const plan = await planOfYearCaughtUp(ctx, copies.plans, copies.plansCopy, year, waitMs);
   if (plan === 'pending') return 'pending';
-  let contract: ContractVersion | undefined;
-  if (year.contractVersion !== undefined) {
-    contract = await copies.contracts.version(year.organizationId, year.contractVersion);
-    if (!contract) {
-      const head = await ctx.store.headPosition();
-      const copy = ctx.subscriptions.list().find((s) => s.name === copies.contractsCopy);
-      if (copy && head) await copy.waitFor(head, waitMs).catch(() => undefined);
-      contract = await copies.contracts.version(year.organizationId, year.contractVersion);
-      if (!contract) return 'pending';
-    }
-  }
+  const contract = year.contractVersion !== undefined ? await contractVersionCaughtUp(ctx, copies, year.organizationId, year.contractVersion, waitMs) : undefined;
+  if (year.contractVersion !== undefined && !contract) return 'pending';
   if (plan === 'unpriced' && !contract) return 'unpriced';
-  return meterTermsOfYear(plan === 'unpriced' ? undefined : plan, contract, year.planId);
+  return { ...meterTermsOfYear(plan === 'unpriced' ? undefined : plan, contract, year.planId), ...(contract ? { contract } : {}) };
 }

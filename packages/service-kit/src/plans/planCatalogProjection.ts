@@ -1,6 +1,6 @@
 import { DEFAULT_RENEWAL_POLICY, PLATFORM_ORGANIZATION_ID, planVersionAt, renewalPricedAt, type PlanVersion, type RenewalPolicy } from '@curbmap/contracts';
 import { updateOnce, type Document, type Projection, type ReadStore } from '@curbmap/eventsourcing';
-import type { ServiceContext } from '../serviceModule.ts';
+import { subscriptionsAtHead, type ServiceContext } from '../serviceModule.ts';
 
 /** A plan with every price version the operator gave it, in version order. */
 export interface PlanView extends Document {
@@ -108,9 +108,7 @@ export class PlanReader {
 export async function planOfYearCaughtUp(ctx: ServiceContext, plans: PlanReader, copy: string, year: { planId: string; periodStart: string; planVersion?: number }, waitMs: number): Promise<PlanVersion | 'pending' | 'unpriced'> {
   const found = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
   if (found) return found;
-  const subscription = ctx.subscriptions.list().find((s) => s.name === copy);
-  const head = await ctx.store.headPosition();
-  if (subscription && head && !(await subscription.waitFor(head, waitMs).then(() => true, () => false))) return 'pending';
+  if (!(await subscriptionsAtHead(ctx, [copy], waitMs).then(() => true, () => false))) return 'pending';
   const late = await plans.ofYear(year.planId, year.periodStart, year.planVersion);
   if (late) return late;
   return year.planVersion !== undefined || (await plans.all()).length === 0 ? 'pending' : 'unpriced';

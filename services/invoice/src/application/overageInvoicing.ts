@@ -1,7 +1,7 @@
 import type { ChargeLine, Meter, PlanVersion, UsageEvent } from '@curbmap/contracts';
 import { deterministicUuid, handleCommand, type StoredEvent } from '@curbmap/eventsourcing';
 import { annualCommitment, unitsOver } from '@curbmap/contracts';
-import { ContractReader, contractProjection, planCatalogProjection, PlanReader, reactionMetadata, usageTermsOfYear, type PricingCopies, type Running, type ServiceContext, type YearUsageTerms } from '@curbmap/service-kit';
+import { ContractReader, contractProjection, contractVersionCaughtUp, planCatalogProjection, PlanReader, reactionMetadata, subscriptionsAtHead, usageTermsOfYear, type PricingCopies, type Running, type ServiceContext, type YearUsageTerms } from '@curbmap/service-kit';
 import { revenueCollections, revenueProjection, type RevenueInvoiceView } from '../projections/revenueProjection.ts';
 import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
@@ -138,22 +138,15 @@ export const invoiceContractsProjection = contractProjection('invoice.contracts.
  * credit notes, voids and refunds took back of them (revenue's copy of the invoices), plus this close's overage.
  * Null when no contract commits the year, or the year billed at least that.
  */
-export async function commitmentTrueUp(ctx: ServiceContext, organizationId: string, year: { periodStart: string; periodEnd: string; commitmentContractVersion?: number | null }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
+export async function commitmentTrueUp(ctx: ServiceContext, pricing: PricingCopies, organizationId: string, year: { periodStart: string; periodEnd: string; commitmentContractVersion?: number | null }, currency: string, overage: ChargeLine[], activatedAt: string): Promise<ChargeLine | null> {
   const timeZone = (await ctx.readStore.get<InvoiceOrganizationView>(invoiceCollections.organizations, organizationId))?.timeZone ?? 'UTC';
-  const contracts = new ContractReader(ctx.readStore, invoiceContractsCollection);
   // The version that priced the year at its sale or renewal, as the close records it: its commitment is the year's,
   // whatever plan the year ends on (what an upgrade billed counts toward it). Closes of years sold before it was
   // recorded: the version in effect at their sale (the first year), else their renewal, as billing chose it then.
   const recorded = year.commitmentContractVersion;
   if (recorded === null) return null;
   const pricedAt = Date.parse(activatedAt) > Date.parse(year.periodStart) ? activatedAt : year.periodStart;
-  let contract = recorded !== undefined ? await contracts.version(organizationId, recorded) : await contracts.at(organizationId, pricedAt);
-  if (recorded !== undefined && !contract) {
-    // Let the copy catch up with the log (it lags on Kafka), then look again.
-    const head = await ctx.store.headPosition();
-    if (head) await ctx.subscriptions.list().find((s) => s.name === invoiceContractsProjection.name)?.waitFor(head, 10_000).catch(() => undefined);
-    contract = await contracts.version(organizationId, recorded);
-  }
+  const contract = recorded !== undefined ? await contractVersionCaughtUp(ctx, pricing, organizationId, recorded, 10_000) : await pricing.contracts.at(organizationId, pricedAt);
   // A recorded version not in this copy yet: an error, retried (never a year trued up to nothing).
   if (recorded !== undefined && !contract) throw new Error(`contract version ${recorded} is not in invoice's copy yet`);
   if (!contract) return null;
@@ -161,8 +154,7 @@ export async function commitmentTrueUp(ctx: ServiceContext, organizationId: stri
   if (committed === null) return null;
   // Every charge appended so far invoiced, and every invoice in revenue's copy: a charge not yet invoiced would be
   // billed by the true-up and again on its own invoice. A wait that runs out fails the close's reaction, retried.
-  const head = await ctx.store.headPosition();
-  for (const name of [INVOICING_PROCESS, revenueProjection.name]) await ctx.subscriptions.list().find((s) => s.name === name)?.waitFor(head, 60_000);
+  await subscriptionsAtHead(ctx, [INVOICING_PROCESS, revenueProjection.name], 60_000);
   const [start, end] = [Date.parse(year.periodStart), Date.parse(year.periodEnd)];
   const tax = await taxSettingsOf(ctx, organizationId);
   let billed = overage.reduce((sum, l) => sum + (tax.mode === 'exclusive' ? l.amount : l.amount - lineTax(l.amount, tax)), 0);
@@ -219,7 +211,7 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, pricing:
   const year = { ...event.data, organizationId: stored.organizationId };
   const usageTerms = await termsOfYear(ctx, pricing, year);
   // The contract that set a meter's terms, named on its lines.
-  const contract = year.contractVersion ? await pricing.contracts.version(year.organizationId, year.contractVersion) : undefined;
+  const contract = usageTerms?.contract;
   const named = (meter: string) => (contract?.meters?.[meter as Meter] ? (contract.reference ?? `v${contract.version}`) : undefined);
   const price: OveragePrice = (_planId, meter) => {
     const terms = usageTerms?.overage[meter];
@@ -230,7 +222,7 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, pricing:
   let lines: ChargeLine[];
   if (event.type === 'usage.period.closed') {
     lines = overageLines(event.data, terms.currency, price);
-    const trueUp = await commitmentTrueUp(ctx, stored.organizationId, event.data, terms.currency, lines, terms.activatedAt);
+    const trueUp = await commitmentTrueUp(ctx, pricing, stored.organizationId, event.data, terms.currency, lines, terms.activatedAt);
     if (trueUp) lines.push(trueUp);
   }
   else {
@@ -239,8 +231,7 @@ async function invoiceOverage(ctx: ServiceContext, stored: StoredEvent, pricing:
     const { credit, ...line } = adjusted;
     if (credit) {
       // The invoices read model must show every invoice issued so far (this process issued the period's before).
-      const head = await ctx.store.headPosition();
-      await ctx.subscriptions.list().find((s) => s.name === invoicesProjection.name)?.waitFor(head);
+      await subscriptionsAtHead(ctx, [invoicesProjection.name]);
       return creditOverage(ctx, stored, event.data, line, terms.currency);
     }
     lines = [line];

@@ -1,6 +1,6 @@
 import type { MeterDefinition, PeriodTotal, UsageEvent, UsageItem } from '@curbmap/contracts';
 import { alreadyApplied, ClaimConflictError, deterministicUuid, type AppliedVersions, type Checkpoint, type StoredEvent } from '@curbmap/eventsourcing';
-import { periodicPass, usageTermsOfYear, writeOf, type PricingCopies, type Running, type ServiceContext } from '@curbmap/service-kit';
+import { periodicPass, subscriptionsAtHead, usageTermsOfYear, writeOf, type PricingCopies, type Running, type ServiceContext } from '@curbmap/service-kit';
 import { addInto, aggregate, contributionOf, hourBucket, type Contribution } from '../domain/rollup/rollup.ts';
 import { bucketId, usageCollections as C, usageRollupProjection, type UsageBucketView } from '../projections/usageProjections.ts';
 import { DEFAULT_GRACE_MINUTES, usagePeriodHistory, usagePeriodProjection, usageSettings, type PeriodHistoryView, type UsageSettingsView } from '../projections/usagePeriodProjection.ts';
@@ -85,9 +85,7 @@ export class PlanNotKnownError extends Error {
 export async function closeDuePeriods(ctx: ServiceContext, pricing: PricingCopies, at: Date = ctx.now()): Promise<number> {
   // The years as billing's events say, all of them: a year closed on a history still catching up (a rebuild after an
   // upgrade) would record a plan or an end a later event changed, for good. A wait that runs out fails this pass.
-  const head = await ctx.store.headPosition();
-  const periods = ctx.subscriptions.list().find((s) => s.name === usagePeriodProjection.name);
-  if (head && periods) await periods.waitFor(head, 60_000);
+  await subscriptionsAtHead(ctx, [usagePeriodProjection.name], 60_000);
   let closed = 0;
   for (const period of await ctx.readStore.find<PeriodHistoryView>(usagePeriodHistory, { closed: false, endsAt: { $lte: at.toISOString() } }, { orderBy: 'endsAt', limit: 1000 })) {
     const grace = (await ctx.readStore.get<UsageSettingsView>(usageSettings, period.organizationId))?.gracePeriodMinutes ?? DEFAULT_GRACE_MINUTES;

@@ -22,10 +22,9 @@ function field(name: string): string {
 
 /** A write to a bulk load's unindexed table by someone else (its last rowid is not this store's last insert). */
 class WrittenBehindLoad extends Error {
-  readonly collection: string;
   constructor(collection: string) {
+    // A UNIQUE failure as the caller handles one: the filter goes, the id's index is built, the batch is retried.
     super(`UNIQUE constraint failed: rm_${collection} was written by another connection during its bulk load`);
-    this.collection = collection;
   }
 }
 
@@ -216,11 +215,8 @@ export class SqliteReadStore implements ReadStore {
         });
       } catch (err) {
         // A document the filter did not know is there: written by someone else (another connection, `make replay`
-        // against a running platform). The filter is wrong for this collection from now on; the caller retries.
-        if (err instanceof WrittenBehindLoad) {
-          this.indexIds(err.collection);
-          this.loading.delete(err.collection);
-        }
+        // against a running platform; WrittenBehindLoad says so of a table with no index). The filter is wrong for
+        // these collections from now on; the caller retries.
         if (/UNIQUE constraint failed/.test(String((err as Error).message))) {
           for (const row of rows) {
             if (!row.new) continue;
@@ -259,8 +255,7 @@ export class SqliteReadStore implements ReadStore {
       for (const c of collections) this.database.db.exec(`DROP TABLE rm_${c}; CREATE TABLE rm_${c} (id TEXT NOT NULL, organization_id TEXT NOT NULL, doc TEXT NOT NULL)`);
     });
     for (const c of collections) this.heaps.set(c, 0);
-    // A larger page cache while loads run: the id's B-tree is read and written at random by every document, and the
-    // indexes built at the end sort in memory rather than in temporary files. Back to SQLite's default after the last.
+    // A larger page cache while loads run: the indexes built at the end sort in memory rather than in temporary files. Back to SQLite's default after the last.
     if (this.loads.size === 0) {
       this.cacheSize = Number((this.database.db.prepare('PRAGMA cache_size').get() as { cache_size: number }).cache_size);
       // threads: the indexes built at the end sort on a helper thread too (the event loop waits for them either way).

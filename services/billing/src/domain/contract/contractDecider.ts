@@ -1,5 +1,6 @@
 import { isCurrencyCode, type ContractTerms, type ContractVersion, type DomainEvent } from '@curbmap/contracts';
 import { ValidationError, type Command, type Decider } from '@curbmap/eventsourcing';
+import { sameJson } from '../plan/planDecider.ts';
 
 export type ContractSet = DomainEvent<'billing.contract.set', ContractVersion>;
 /**
@@ -13,11 +14,8 @@ export type SetContract = Command<'SetContract', { contractId: string; terms: Co
  * never earlier than when it is set, so no year already sold or invoiced changes.
  */
 const TERM_FIELDS = ['planId', 'termYears', 'seatPrice', 'escalatorBasisPoints', 'minimumAnnualCommitment', 'reference'] as const;
-/** JSON with every object's keys sorted: the same terms in another order are the same terms. */
-const canonical = (value: unknown): string =>
-  Array.isArray(value) ? `[${value.map(canonical).join(',')}]` : value !== null && typeof value === 'object' ? `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}` : JSON.stringify(value);
 // A version set before contracts had usage terms has none: the same as {}.
-const sameTerms = (a: Omit<ContractTerms, 'effectiveFrom'>, b: Omit<ContractTerms, 'effectiveFrom'>) => TERM_FIELDS.every((k) => canonical(a[k]) === canonical(b[k])) && canonical(a.meters ?? {}) === canonical(b.meters ?? {});
+const sameTerms = (a: Omit<ContractTerms, 'effectiveFrom'>, b: Omit<ContractTerms, 'effectiveFrom'>) => TERM_FIELDS.every((k) => sameJson(a[k], b[k])) && sameJson(a.meters ?? {}, b.meters ?? {});
 
 export const contractDecider: Decider<SetContract, ContractSet, { versions: ContractVersion[] }> = {
   initialState: () => ({ versions: [] }),

@@ -16,7 +16,9 @@ export type AddPriceVersion = Command<'AddPriceVersion', { planId: string; terms
 export type SetRenewalPolicy = Command<'SetRenewalPolicy', { planId: string; renewalPolicy: RenewalPolicy }>;
 export type PlanCommand = SeedPlan | CreatePlan | AddPriceVersion | SetRenewalPolicy;
 
-export const sameTerms = (a: PlanTerms, b: PlanTerms) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+/** The same JSON value, objects' key order aside (terms sent again in another order are the same terms). */
+export const sameJson = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+export const sameTerms = (a: PlanTerms, b: PlanTerms) => sameJson(a, b);
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
