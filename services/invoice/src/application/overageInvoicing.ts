@@ -5,7 +5,7 @@ import { ContractReader, contractProjection, contractVersionCaughtUp, planCatalo
 import { revenueCollections, revenueProjection, type RevenueInvoiceView } from '../projections/revenueProjection.ts';
 import { issueInvoiceFor } from './issueInvoice.ts';
 import { invoiceDecider, invoiceStream } from '../domain/invoice/invoiceDecider.ts';
-import { invoiceTotals, lineTax } from '../domain/tax/invoiceTax.ts';
+import { grossedUp, invoiceTotals, lineTax } from '../domain/tax/invoiceTax.ts';
 import { taxSettingsOf } from './taxSettings.ts';
 import { INVOICING_PROCESS } from './invoicingProcess.ts';
 import { formatMoney } from '../domain/template/money.ts';
@@ -154,7 +154,10 @@ export async function commitmentTrueUp(ctx: ServiceContext, pricing: PricingCopi
   if (committed === null) return null;
   // Every charge appended so far invoiced, and every invoice in revenue's copy: a charge not yet invoiced would be
   // billed by the true-up and again on its own invoice. A wait that runs out fails the close's reaction, retried.
-  await subscriptionsAtHead(ctx, [INVOICING_PROCESS, revenueProjection.name], 60_000);
+  // In turn: the invoices the invoicing process issues while catching up are appended after the head it reached,
+  // and revenue's copy must show those too.
+  await subscriptionsAtHead(ctx, [INVOICING_PROCESS], 60_000);
+  await subscriptionsAtHead(ctx, [revenueProjection.name], 60_000);
   const [start, end] = [Date.parse(year.periodStart), Date.parse(year.periodEnd)];
   const tax = await taxSettingsOf(ctx, organizationId);
   let billed = overage.reduce((sum, l) => sum + (tax.mode === 'exclusive' ? l.amount : l.amount - lineTax(l.amount, tax)), 0);
@@ -169,8 +172,7 @@ export async function commitmentTrueUp(ctx: ServiceContext, pricing: PricingCopi
   const shortfall = committed - billed;
   if (shortfall <= 0) return null;
   // The line's amount is what it bills net of tax: with tax included in amounts, grossed up so its net is the shortfall.
-  let amount = shortfall;
-  if (tax.mode === 'inclusive') while (amount - lineTax(amount, tax) < shortfall) amount += 1;
+  const amount = grossedUp(shortfall, tax);
   const money = (minor: number) => formatMoney(minor, currency, 'en-US');
   return {
     description: `Minimum annual commitment (contract ${contract.reference ?? `v${contract.version}`}): ${money(committed)} committed, ${money(billed)} billed for the year, net of tax; the shortfall`,

@@ -34,7 +34,9 @@ type Money = Extract<BillingEvent, { type: 'billing.payment.succeeded' | 'billin
  * report and the journal. An invoice's events come in its stream's order; each write happens once per event.
  */
 export const revenueProjection: Projection = {
-  name: 'invoice.revenue.v1',
+  // v2: payments kept (revenue_payments), card payments before their invoice as customer credit, nets allocated
+  // over lines: rebuilt from the log, so no movement keeps v1's entries.
+  name: 'invoice.revenue.v2',
   filter: {
     types: ['invoice.invoice.drafted', 'invoice.invoice.finalized', 'invoice.credit_note.issued', 'invoice.invoice.voided', 'billing.payment.succeeded', 'billing.payment.invoice_linked', 'billing.payment.refunded', 'billing.receivable.credited', 'billing.receivable.canceled'],
   },

@@ -21,6 +21,20 @@ export function lineTax(amount: number, tax: TaxSettings): number {
   return amount - mulDivRounded(amount, 10_000, 10_000 + tax.rateBasisPoints);
 }
 
+/**
+ * The smallest line amount, at least `net`, whose net of tax is at least `net`: with tax included in amounts, `net`
+ * grossed up; otherwise `net` itself. From the exact quotient, a step or two either way (the net of an amount never
+ * falls as the amount grows), not a walk up from `net`.
+ */
+export function grossedUp(net: number, tax: TaxSettings): number {
+  if (tax.mode !== 'inclusive' || tax.rateBasisPoints === 0) return net;
+  const netOf = (amount: number) => amount - lineTax(amount, tax);
+  let amount = Math.max(net, mulDivRounded(net, 10_000 + tax.rateBasisPoints, 10_000));
+  while (amount > net && netOf(amount - 1) >= net) amount -= 1;
+  while (netOf(amount) < net) amount += 1;
+  return amount;
+}
+
 /** Subtotal (before tax), tax and total of an invoice's lines. */
 export function invoiceTotals(lines: Pick<ChargeLine, 'amount'>[], tax: TaxSettings): { subtotal: number; taxAmount: number; total: number } {
   const amounts = lines.reduce((sum, l) => sum + l.amount, 0);

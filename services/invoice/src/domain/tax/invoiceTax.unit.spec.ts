@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type CommandMetadata } from '@curbmap/eventsourcing';
 import { deciderSpec } from '@curbmap/testing';
-import { invoiceTotals, lineTax } from './invoiceTax.ts';
+import { grossedUp, invoiceTotals, lineTax } from './invoiceTax.ts';
 import { taxSettingsDecider } from './taxSettingsDecider.ts';
 
 const amount = fc.integer({ min: -1_000_000_000, max: 1_000_000_000 });
@@ -38,6 +38,27 @@ describe('invoice tax', () => {
         expect(totals.subtotal + totals.taxAmount).toBe(totals.total);
       }),
     );
+  });
+
+  it('grosses a net up to the smallest amount whose net of tax reaches it, as a walk up from the net would, at any size', () => {
+    const walk = (net: number, tax: { rateBasisPoints: number; mode: 'inclusive'; note: null }) => {
+      let amount = net;
+      while (amount - lineTax(amount, tax) < net) amount += 1;
+      return amount;
+    };
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100_000 }), rate, (net, r) => {
+        const tax = { rateBasisPoints: r, mode: 'inclusive' as const, note: null };
+        expect(grossedUp(net, tax)).toBe(walk(net, tax));
+      }),
+    );
+    // A shortfall of 10^12 at 100 %: the smallest such amount (the walk would take 10^12 steps).
+    const full = { rateBasisPoints: 10_000, mode: 'inclusive' as const, note: null };
+    const amount = grossedUp(1_000_000_000_000, full);
+    expect(amount - lineTax(amount, full)).toBeGreaterThanOrEqual(1_000_000_000_000);
+    expect(amount - 1 - lineTax(amount - 1, full)).toBeLessThan(1_000_000_000_000);
+    // Tax on top of amounts: the net itself.
+    expect(grossedUp(1_234, { rateBasisPoints: 2_000, mode: 'exclusive', note: null })).toBe(1_234);
   });
 
   it('rounds the documented way on known values', () => {
