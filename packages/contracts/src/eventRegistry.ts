@@ -141,7 +141,9 @@ export class EventRegistry {
   upcast<E extends { type: string; schemaVersion: number; data: unknown }>(event: E): E {
     const contract = this.contracts.get(event.type);
     if (!contract || event.schemaVersion >= contract.schemaVersion) return event;
-    let data = event.data;
+    // An envelope read without its data (ReadAllOptions.envelopeOnly): what the upcast event's envelope would be.
+    if (event.data === undefined) return { ...event, schemaVersion: contract.schemaVersion };
+    let data: unknown = event.data;
     for (let v = event.schemaVersion; v < contract.schemaVersion; v++) data = contract.upcasters![v]!(data);
     return { ...event, schemaVersion: contract.schemaVersion, data };
   }

@@ -27,6 +27,11 @@ export interface ReadAllOptions {
   to?: Checkpoint;
   filter?: EventFilter;
   batchSize?: number;
+  /**
+   * Events without their data (`data` undefined; the schema version the upcast event would have): a reader of envelopes only. An adapter that can
+   * leaves the data unread (an import's chunks of a megabyte each then cost a row's header, not a parse).
+   */
+  envelopeOnly?: boolean;
 }
 
 export interface AppendOptions {

@@ -43,6 +43,11 @@ export interface SubscribeOptions {
    * `isCaughtUp`, so readiness): a bulk load builds its indexes here. Should it fail, it is tried again.
    */
   atHead?: () => Promise<void>;
+  /**
+   * The handler reads envelopes only (ids, stream, positions, organization): every adapter delivers its events
+   * with `data` undefined, and one that reads a log itself leaves the data unread.
+   */
+  envelopeOnly?: boolean;
 }
 
 /** What a command wrote: read-your-writes waits per stream (Kafka has no total order), never on a global position. */
@@ -97,6 +102,11 @@ export interface Subscriptions {
   /** Every running subscription: projections and process managers (lag, readiness, dead-letter retries). */
   list(): Subscription[];
   stopAll(): Promise<void>;
+}
+
+/** The event without its data, as an `envelopeOnly` subscription gets it. */
+export function envelopeOf(event: StoredEvent): StoredEvent {
+  return event.data === undefined ? event : { ...event, data: undefined };
 }
 
 /** Does a subscription with this filter take any of the events of this write? */

@@ -177,6 +177,24 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       }
     });
 
+    it('reads envelopes only when asked: every field as readAll gives it but the data, which stays unread', async () => {
+      const before = await store.headPosition();
+      await store.append(stream, [counted(1), { ...counted(0), schemaVersion: 1, data: { n: 7 } }], { expectedVersion: 'no_stream' });
+      await store.append(`other-${randomUUID()}`, [noted('x'.repeat(5000))], { expectedVersion: 'no_stream' });
+      // This client's own appends (an adapter may serve them from memory) and another client's reads from the table.
+      for (const reader of [store, await fixture.withRegistry(testRegistry())]) {
+        const full = await collect(reader.readAll({ from: before }));
+        const envelopes = await collect(reader.readAll({ from: before, envelopeOnly: true }));
+        expect(envelopes.map((e) => e.data)).toEqual([undefined, undefined, undefined]);
+        expect(envelopes).toEqual(full.map((e) => ({ ...e, data: undefined })));
+        if (reader.readAllPages) {
+          // No byte budget cuts a page of envelopes: the data they weigh is not read.
+          const pages = await collect(reader.readAllPages({ from: before, batchSize: 10, maxBytes: 1, envelopeOnly: true }));
+          expect(pages.map((page) => page.events.map((e) => e.id))).toEqual([full.map((e) => e.id)]);
+        }
+      }
+    });
+
     it('claims keys with an append, once ever: a batch claiming a taken key writes nothing', async () => {
       const k = (n: number) => `claim-${stream}-${n}`;
       expect(await store.claimed([k(1), k(2)])).toEqual(new Map());

@@ -59,6 +59,18 @@ export function subscriptionsContract(adapter: string, create: () => Promise<Sub
       expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     });
 
+    it('hands an envelope-only handler its events without data, caught up and live alike', async () => {
+      await appendCounts('a', 0, 3);
+      const envelopes: StoredEvent[] = [];
+      const sub = f.subscriptions.subscribe(name(), { categories: [category] }, async (batch) => void envelopes.push(...batch), { envelopeOnly: true, batchSize: 2 });
+      await sub.caughtUp;
+      const { position } = await appendCounts('b', 3, 2);
+      await sub.waitFor(position);
+      expect(envelopes.map((e) => e.data)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+      expect(envelopes.map((e) => e.streamId)).toEqual([...Array(3).fill(`${category}-a`), ...Array(2).fill(`${category}-b`)]);
+      expect(envelopes.every((e) => e.id && e.type === 'test.counted' && e.organizationId && e.globalPosition)).toBe(true);
+    });
+
     it('resumes from its stored checkpoint after a stop', async () => {
       const subName = name();
       await appendCounts('a', 0, 3);

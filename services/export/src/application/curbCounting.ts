@@ -21,6 +21,7 @@ export function startCurbCounting(ctx: ServiceContext): Running {
       // The id derives from the change counted: a redelivered batch appends nothing new.
       await ctx.store.append(curbCountStream(projectId), [{ id, type: 'curbs.inventory.counted', data: { zones }, occurredAt: stored.occurredAt, organizationId: stored.organizationId, projectId, correlationId: stored.correlationId, causationId: stored.id }], { expectedVersion: 'any' });
     }
-  });
+    // The counts come from the read model: the chunks' zones (a megabyte of JSON each) are left unread.
+  }, { envelopeOnly: true });
   return { stop: () => sub.stop() };
 }

@@ -3,6 +3,7 @@ import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contract
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import { rowToEvent } from '../eventRows.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
+import { envelopeOf } from '../../ports/subscriptions.ts';
 
 /** A claim is a stream of its own, created once (`no_stream`) in the same append as the events it guards. */
 const CLAIM_STREAM = 'curbmapclaim-';
@@ -200,7 +201,8 @@ export class KurrentDbEventStore implements EventStore {
         if (from && cmp(e.position, from) <= 0) continue;
         if (to && cmp(e.position, to) > 0) return;
         if (!ours(e) || (wanted.size > 0 && !wanted.has(categoryOf(e.streamId)))) continue;
-        yield this.toEvent(e);
+        // The server sends the data anyway: an envelope-only reader still gets none, as from every adapter.
+        yield options.envelopeOnly ? envelopeOf(this.toEvent(e)) : this.toEvent(e);
       }
       if (read < PAGE || !last) return;
       from = last;

@@ -33,6 +33,8 @@ const COLUMNS = 13;
 
 /** What is read of an event: positions as text (bigint and xid8 exceed JavaScript numbers). */
 const COLUMNS_READ = 'id, stream_id, stream_version, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data, position::text AS pos, transaction_id::text AS tx';
+/** The same with the data left unread (ReadAllOptions.envelopeOnly). */
+const ENVELOPE_COLUMNS_READ = COLUMNS_READ.replace(', data,', ', NULL AS data,');
 
 interface EventRow extends EventRowColumns {
   pos: string;
@@ -223,7 +225,7 @@ export class PostgresEventStore implements EventStore {
     const to = options.to == null ? null : parse(options.to);
     for (;;) {
       const params: unknown[] = [tx.toString(), position.toString()];
-      let sql = `SELECT ${COLUMNS_READ} FROM events WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
+      let sql = `SELECT ${options.envelopeOnly ? ENVELOPE_COLUMNS_READ : COLUMNS_READ} FROM events WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
       if (to) {
         params.push(to[0].toString(), to[1].toString());
         sql += ` AND (transaction_id, position) <= ($${params.length - 1}::xid8, $${params.length}::bigint)`;
@@ -269,6 +271,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   private toEvent(row: EventRow): StoredEvent {
-    return rowToEvent(row, checkpointOf(row.tx, row.pos), row.data, this.registry);
+    // An envelope-only read selects NULL for the data (NOT NULL in the table): left undefined, as the port says.
+    return rowToEvent(row, checkpointOf(row.tx, row.pos), row.data === null ? undefined : row.data, this.registry);
   }
 }

@@ -2,6 +2,7 @@ import type { StatementSync } from 'node:sqlite';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventPage, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
+import { envelopeOf } from '../../ports/subscriptions.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 // AUTOINCREMENT: a position is never handed out twice, even after the newest rows are gone.
@@ -47,7 +48,9 @@ function ensureEventsTable(database: SqliteDatabase): void {
  * properties per row; a replay of a million events reads them all).
  */
 const COLUMNS = 'position, id, stream_id, stream_version, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data';
-type EventRow = [position: number, id: string, streamId: string, streamVersion: number, type: string, schemaVersion: number, occurredAt: string, organizationId: string, projectId: string | null, correlationId: string, causationId: string, data: string];
+/** The same with the data left unread (an envelope-only read: SQLite then never loads a large row's overflow pages). */
+const ENVELOPE_COLUMNS = COLUMNS.replace(/, data$/, ', NULL');
+type EventRow = [position: number, id: string, streamId: string, streamVersion: number, type: string, schemaVersion: number, occurredAt: string, organizationId: string, projectId: string | null, correlationId: string, causationId: string, data: string | null];
 
 /** Told after each commit: the position of its last event, and what it appended (stream and type of each). */
 type Listener = (position: string, appended: readonly AppendedEvent[]) => void;
@@ -360,7 +363,9 @@ export class SqliteEventStore implements EventStore {
 
   async *readAllPages(options: ReadAllOptions & { maxBytes?: number } = {}): AsyncIterable<EventPage> {
     const batchSize = Math.max(1, options.batchSize ?? 1000);
-    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    const envelopeOnly = options.envelopeOnly ?? false;
+    // Envelopes weigh a row's header whatever the data's size: no byte budget.
+    const maxBytes = envelopeOnly ? Number.POSITIVE_INFINITY : (options.maxBytes ?? Number.POSITIVE_INFINITY);
     const { categories = [], types = [] } = options.filter ?? {};
     const to = options.to == null ? Number.MAX_SAFE_INTEGER : Number(options.to);
     let from = options.from == null ? 0 : Number(options.from);
@@ -383,7 +388,7 @@ export class SqliteEventStore implements EventStore {
         from = position;
         if (typeSet && !typeSet.has(event.type)) continue;
         if (categorySet && !categorySet.has(categoryOf(event.streamId))) continue;
-        page.push(event);
+        page.push(envelopeOnly ? envelopeOf(event) : event);
         bytes += sizes[k]!;
         if (page.length >= batchSize || bytes >= maxBytes) {
           yield { events: page, more: true };
@@ -396,7 +401,7 @@ export class SqliteEventStore implements EventStore {
         return;
       }
     }
-    const stmt = this.statement(categories.length, types.length, COLUMNS);
+    const stmt = this.statement(categories.length, types.length, envelopeOnly ? ENVELOPE_COLUMNS : COLUMNS);
     // Events this read may meet are at most `largest` characters each: while a whole page of them fits the budget,
     // pages are read at once; otherwise their sizes first.
     const largest = Number.isFinite(maxBytes) ? ((this.statement(categories.length, types.length, 'max(max_size) AS m', 'event_sizes').get(...categories, ...types) as { m: number | null }).m ?? 0) : 0;
@@ -479,7 +484,7 @@ export class SqliteEventStore implements EventStore {
       organizationId: row[7],
       correlationId: row[9],
       causationId: row[10],
-      data: JSON.parse(row[11]),
+      data: row[11] === null ? undefined : JSON.parse(row[11]),
     };
     if (row[8] !== null) event.projectId = row[8];
     return this.registry ? this.registry.upcast(event) : event;
