@@ -36,7 +36,7 @@ export async function startProjection(subscriptions: Subscriptions, readStore: R
   // Empty collections (a rebuild, a first start on an imported log) load faster without their secondary indexes:
   // they are built once the projection first reaches the head. Should it stop or crash before that, its next start
   // finds documents and builds them there (and a load left behind in this process ends).
-  const bulk = (await readStore.bulkLoad?.(projection.collections)) ?? null;
+  const bulk = (await readStore.bulkLoad?.(projection.collections, projection.indexes)) ?? null;
   if (!bulk) await ensureIndexes();
   const batchSize = options.batchSize ?? projection.batchSize ?? 500;
   return subscriptions.subscribe(

@@ -95,8 +95,10 @@ export interface ReadStore extends ReadStoreReader {
    * their secondary indexes (the adapter's own and ensureIndex's) and answers the function that ends the load: the
    * caller ensures its fields' indexes, then calls it to build the adapter's own. Null when any holds documents:
    * nothing is dropped, and the adapter's own indexes a load stopped halfway had not built yet are built.
+   * `indexes` names the fields the caller will ensure indexes on, per collection: an adapter may keep their values
+   * apart from the documents as they are written (SQLite: a column each), so its indexes are sorted from them.
    */
-  bulkLoad?(collections: string[]): Promise<(() => Promise<void>) | null>;
+  bulkLoad?(collections: string[], indexes?: Record<string, string[]>): Promise<(() => Promise<void>) | null>;
   /**
    * Drops every document of the collections and the checkpoint, with its parts (`<name>@…`, one per Kafka
    * partition): a projection rebuilt from position 0.

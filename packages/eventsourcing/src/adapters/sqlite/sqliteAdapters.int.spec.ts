@@ -384,6 +384,100 @@ describe('a projection catching up into empty collections', () => {
   });
 });
 
+describe('indexed fields kept in columns', () => {
+  type Doc = { id: string; organizationId: string; v?: unknown; n?: number };
+  // Every kind of value a document's field may hold, json_extract's answer the reference.
+  const docs: Doc[] = [
+    { id: 'a', organizationId: ORG, v: true, n: 3 },
+    { id: 'b', organizationId: ORG, v: false, n: 1.5 },
+    { id: 'c', organizationId: ORG, v: 'text', n: 1_700_000_000_000 },
+    { id: 'd', organizationId: ORG, v: null, n: -2 },
+    { id: 'e', organizationId: ORG, n: 0 },
+    { id: 'f', organizationId: ORG, v: 7, n: 3 },
+    { id: 'g', organizationId: ORG, v: 2.25 },
+    { id: 'h', organizationId: ORG, v: { nested: [1] }, n: 12 },
+    { id: 'i', organizationId: 'another-org', v: true, n: 3 },
+  ];
+  const queries = async (rs: SqliteReadStore, c: string) => ({
+    byValue: await Promise.all([true, false, 'text', 7, 2.25, null].map(async (v) => (await rs.find<Doc>(c, { organizationId: ORG, v } as never)).map((d) => d.id))),
+    ranges: (await rs.find<Doc>(c, { organizationId: ORG, n: { $gte: 1.5, $lt: 1e13 } }, { orderBy: 'n', direction: 'desc' })).map((d) => d.id),
+    ordered: (await rs.find<Doc>(c, { organizationId: ORG }, { orderBy: 'v' })).map((d) => d.id),
+    counted: await rs.count(c, { organizationId: ORG, n: 3 }),
+    paged: await (async () => {
+      const ids: string[] = [];
+      let after: string | null | undefined;
+      do {
+        const page = await rs.findPage<Doc>(c, { organizationId: ORG }, { orderBy: 'n', limit: 2, ...(after ? { after } : {}) });
+        ids.push(...page.items.map((d) => d.id));
+        after = page.next;
+      } while (after);
+      return ids;
+    })(),
+  });
+  const columnsOf = (database: SqliteDatabase, table: string) => (database.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+
+  it('answer every query as json_extract does, through their own index, and a restarted store keeps writing them', async () => {
+    const { database, close } = openDatabase();
+    const rs = new SqliteReadStore(database);
+    // Documents before the index: json_extract, as before. Empty when indexed: columns. Bulk loaded: columns too.
+    await rs.transaction(async (tx) => {
+      for (const d of docs) await tx.put('in_json', d);
+    });
+    const end = await rs.bulkLoad(['loaded'], { loaded: ['v', 'n'] });
+    for (const c of ['in_json', 'in_columns', 'loaded']) for (const f of ['v', 'n']) if (c !== 'loaded') await rs.ensureIndex(c, f);
+    await rs.transaction(async (tx) => {
+      for (const d of docs) {
+        await tx.put('in_columns', d);
+        await tx.put('loaded', d);
+      }
+    });
+    for (const f of ['v', 'n']) await rs.ensureIndex('loaded', f);
+    await end!();
+    expect(columnsOf(database, 'rm_in_json')).toEqual(['id', 'organization_id', 'doc']);
+    expect(columnsOf(database, 'rm_in_columns')).toEqual(['id', 'organization_id', 'doc', 'f_v', 'f_n']);
+    expect(columnsOf(database, 'rm_loaded')).toEqual(['id', 'organization_id', 'doc', 'f_v', 'f_n']);
+    const reference = await queries(rs, 'in_json');
+    expect(reference.byValue).toEqual([['a'], ['b'], ['c'], ['f'], ['g'], ['d', 'e']]);
+    expect(reference.ranges).toEqual(['c', 'h', 'f', 'a', 'b']);
+    expect(await queries(rs, 'in_columns')).toEqual(reference);
+    expect(await queries(rs, 'loaded')).toEqual(reference);
+    // The column's index serves a query on it (json_extract is never evaluated for it).
+    const plan = (database.db.prepare('EXPLAIN QUERY PLAN SELECT doc FROM rm_in_columns WHERE organization_id = ? AND f_n >= ? ORDER BY f_n').all(ORG, 1) as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan).toContain('rm_in_columns_n_id');
+    expect(plan).not.toContain('TEMP B-TREE');
+
+    // Another process on the same file learns the columns: its writes (upserts, inserts) fill them.
+    const again = new SqliteReadStore(database);
+    await again.transaction(async (tx) => {
+      await tx.put('in_columns', { id: 'a', organizationId: ORG, v: 'changed', n: 99 });
+      await tx.put('in_columns', { id: 'z', organizationId: ORG, v: 'new', n: 98 });
+    });
+    expect((await again.find<Doc>('in_columns', { organizationId: ORG, n: { $gte: 98, $lt: 1000 } }, { orderBy: 'n' })).map((d) => [d.id, d.v])).toEqual([['z', 'new'], ['a', 'changed']]);
+    expect(database.db.prepare("SELECT id, f_v, f_n FROM rm_in_columns WHERE id IN ('a', 'z') ORDER BY id").all().map((r) => ({ ...r }))).toEqual([{ id: 'a', f_v: 'changed', f_n: 99 }, { id: 'z', f_v: 'new', f_n: 98 }]);
+    // A snapshot's reader queries the columns too.
+    expect(await again.snapshot(async (reader) => (await reader.find<Doc>('in_columns', { organizationId: ORG, v: 'new' })).map((d) => d.id))).toEqual(['z']);
+    await close();
+  });
+
+  it('take the place of an index json_extract built on a table a reset emptied', async () => {
+    const { database, close } = openDatabase();
+    const rs = new SqliteReadStore(database);
+    await rs.transaction((tx) => tx.put('emptied', docs[0]!));
+    await rs.ensureIndex('emptied', 'n');
+    expect(columnsOf(database, 'rm_emptied')).toEqual(['id', 'organization_id', 'doc']);
+    await rs.reset('emptied.v1', ['emptied']);
+    await rs.ensureIndex('emptied', 'n');
+    await rs.transaction(async (tx) => {
+      for (const d of docs) await tx.put('emptied', d);
+    });
+    expect(columnsOf(database, 'rm_emptied')).toEqual(['id', 'organization_id', 'doc', 'f_n']);
+    const index = database.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'rm_emptied_n_id'").get() as { sql: string };
+    expect(index.sql).toContain('f_n');
+    expect((await rs.find<Doc>('emptied', { organizationId: ORG, n: 3 })).map((d) => d.id)).toEqual(['a', 'f']);
+    await close();
+  });
+});
+
 describe('a bulk load and another writer', () => {
   it('fails the commit of a document its id filter took for new, and looks ids up from then on', async () => {
     type Doc = { id: string; organizationId: string; n: number };
