@@ -3,6 +3,7 @@ export * from './ports/eventStore.ts';
 export * from './ports/readStore.ts';
 export * from './ports/subscriptions.ts';
 export * from './projection.ts';
+export * from './jsonText.ts';
 export * from './decider/decider.ts';
 export * from './decider/commandHandler.ts';
 export * from './decider/deterministicId.ts';

@@ -1,5 +1,5 @@
 import { curbKinds, type CurbKind, type ExportEvent, type OrganizationCreated, type ProjectCreated } from '@curbmap/contracts';
-import { alreadyApplied, updateOnce, type AppliedVersions, type Document, type Filter, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
+import { alreadyApplied, dataTextOf, rememberJsonText, topLevelArrayItems, updateOnce, type AppliedVersions, type Document, type Filter, type Projection, type ReadStoreTx, type StoredEvent } from '@curbmap/eventsourcing';
 import { bboxOf, eventTime, kindRules, type BBox, type CdsObject, type Geometry } from '../domain/curbs/cdsValidation.ts';
 
 export const curbCollections: Record<CurbKind | 'events', string> = {
@@ -109,6 +109,7 @@ export const curbInventoryProjection: Projection = {
     };
     switch (event.type) {
       case 'curbs.imported': {
+        rememberItemTexts(stored, event.data);
         for (const kind of curbKinds) for (const cds of event.data[kind]) await put(kind, cds);
         await count();
         const { importId, chunks, chunk } = event.data;
@@ -146,6 +147,22 @@ export const curbInventoryProjection: Projection = {
     }
   },
 };
+
+/**
+ * Each object of an import chunk with its text in the stored event: its document is written with that text, not
+ * serialised again (at a million zones, turning their coordinates back into digits cost more than parsing them).
+ * Where the store gave no text, or its arrays do not match the data, the objects are serialised as usual.
+ */
+function rememberItemTexts(stored: StoredEvent, data: Record<CurbKind, CdsObject[]>): void {
+  const text = dataTextOf(stored);
+  const arrays = text === undefined ? null : topLevelArrayItems(text);
+  if (!arrays) return;
+  for (const kind of curbKinds) {
+    const items = arrays.get(kind);
+    if (items?.length !== data[kind].length) continue;
+    for (let i = 0; i < items.length; i++) rememberJsonText(data[kind][i]!, items[i]!);
+  }
+}
 
 /** Writes the document unless this event (or a later one of its stream) already did. */
 function upsert(tx: ReadStoreTx, collection: string, doc: CurbDocument, stored: StoredEvent): Promise<void> {

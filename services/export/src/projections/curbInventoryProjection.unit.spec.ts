@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SqliteDatabase, SqliteReadStore, type StoredEvent } from '@curbmap/eventsourcing';
-import { curbCountsCollection, curbImportsCollection, curbInventoryProjection, curbStream, type CurbCountsView, type CurbImportView } from './curbInventoryProjection.ts';
+import { EventRegistry, exportContracts } from '@curbmap/contracts';
+import { collect } from '@curbmap/testing';
+import { SqliteDatabase, SqliteEventStore, SqliteReadStore, type StoredEvent } from '@curbmap/eventsourcing';
+import { curbCountsCollection, curbImportsCollection, curbInventoryProjection, curbStream, type CurbCountsView, type CurbDocument, type CurbImportView } from './curbInventoryProjection.ts';
 
 const ORG = '00000000-0000-4000-8000-0000000000aa';
 const zone = (n: number) => ({ curb_zone_id: `a1000000-0000-4000-8000-${String(n).padStart(12, '0')}`, last_updated_date: 1_700_000_000_000 + n });
@@ -67,5 +69,37 @@ describe('curb inventory counts per project', () => {
     await apply(first);
     expect(await view()).toMatchObject({ chunks: 2, appliedChunks: 2, counts: { zones: 3 } });
     expect((await readStore.get<CurbCountsView>(curbCountsCollection, project))?.counts.zones).toBe(3);
+  });
+
+  it('writes each imported object with its text in the stored event, read back from the log or appended live', async () => {
+    const database = new SqliteDatabase(':memory:');
+    const store = new SqliteEventStore(database, new EventRegistry().register(...exportContracts));
+    const readStore = new SqliteReadStore(database);
+    const project = randomUUID();
+    // Names that a scanner following strings must not misread, coordinates written as sent.
+    const zones = ['a "quoted" name', 'back\\slash \\', '],{"zones":[', 'ünïcode ✓'].map((name, n) => ({
+      ...zone(n),
+      name,
+      published_date: 1_700_000_000_000,
+      start_date: 1_700_000_000_000,
+      curb_policy_ids: [],
+      geometry: { type: 'Polygon', coordinates: [[[-87.6298123, 41.8781], [-87.6297, 41.87815], [-87.6297, 41.8782], [-87.6298123, 41.8781]]] },
+    }));
+    await store.append(curbStream(project), [{ id: randomUUID(), type: 'curbs.imported', data: { importId: randomUUID(), chunk: 0, chunks: 1, source: 'cds', cdsVersion: '1.1', zones, areas: [], spaces: [], objects: [], policies: [] }, occurredAt: '2027-01-01T00:00:00.000Z', organizationId: ORG, projectId: project }], { expectedVersion: 'no_stream' });
+    const [live] = await collect(store.readAll({}));
+    // Another store on the same database reads it from the table (not from the appender's memory).
+    const [fromTable] = await collect(new SqliteEventStore(database, new EventRegistry().register(...exportContracts)).readAll({}));
+    for (const event of [live!, fromTable!]) {
+      await readStore.reset('inventory', ['curb_zones']);
+      await readStore.transaction((tx) => curbInventoryProjection.apply(event, tx));
+      for (const z of zones) {
+        const id = `${project}:${z.curb_zone_id}`;
+        expect((await readStore.get<CurbDocument>('curb_zones', id))?.cds).toEqual(z);
+        const row = database.db.prepare('SELECT doc FROM rm_curb_zones WHERE id = ?').get(id) as { doc: string };
+        // The zone's own text, as the event holds it, ends the document.
+        expect(row.doc.endsWith(`"cds":${JSON.stringify(z)}}`)).toBe(true);
+      }
+    }
+    database.close();
   });
 });

@@ -3,6 +3,7 @@ import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contract
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventPage, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import { envelopeOf } from '../../ports/subscriptions.ts';
+import { rememberDataText } from '../../jsonText.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 // AUTOINCREMENT: a position is never handed out twice, even after the newest rows are gone.
@@ -272,6 +273,7 @@ export class SqliteEventStore implements EventStore {
         position = Number(info.lastInsertRowid);
         const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion: readable?.schemaVersion ?? schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: readable?.data ?? e.data };
         if (e.projectId) stored.projectId = e.projectId;
+        if (stored.data === e.data) rememberDataText(stored, data);
         written.push(stored);
         sizes.push(data.length);
         bytes += data.length;
@@ -487,7 +489,10 @@ export class SqliteEventStore implements EventStore {
       data: row[11] === null ? undefined : JSON.parse(row[11]),
     };
     if (row[8] !== null) event.projectId = row[8];
-    return this.registry ? this.registry.upcast(event) : event;
+    const readable = this.registry ? this.registry.upcast(event) : event;
+    // Not upcast: its data is what the text says (a projection may write parts of it as they are).
+    if (readable === event && row[11] !== null) rememberDataText(event, row[11]);
+    return readable;
   }
 }
 

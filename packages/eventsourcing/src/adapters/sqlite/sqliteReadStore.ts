@@ -5,6 +5,7 @@ import type { SqliteDatabase } from './sqliteDatabase.ts';
 import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
 import { IdFilter } from './idFilter.ts';
+import { documentJson } from '../../jsonText.ts';
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** How many documents read by id are kept (their JSON), oldest read first out. */
@@ -212,7 +213,7 @@ export class SqliteReadStore implements ReadStore {
         if (known) throw new WrittenSinceRead(collection, id);
         return true;
       };
-      const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? JSON.stringify(doc) : null, new: isNew(collection, id) }));
+      const rows = touched.map(({ collection, id, doc }) => ({ collection, id, doc, json: doc ? documentJson(doc) : null, new: isNew(collection, id) }));
       // Evicted first: should the commit fail, the next read goes to the table.
       for (const row of rows) {
         this.cached.delete(`${row.collection}\u0000${row.id}`);
