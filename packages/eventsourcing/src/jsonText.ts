@@ -8,10 +8,16 @@ import type { StoredEvent } from './ports/eventStore.ts';
  * nobody changes once registered may be: a copy is not registered, and a changed one would be written as it was.
  */
 const texts = new WeakMap<object, string>();
+/**
+ * Texts registered and not yet written: while none is, a document is serialised without a look at its values (the
+ * usual case; a text registered for a document never written keeps the look on, which costs time, not correctness).
+ */
+let unwritten = 0;
 /** Events' data as their adapter read it (not upcast): the text the data was parsed from. */
 const dataTexts = new WeakMap<StoredEvent, string>();
 
 export function rememberJsonText(value: object, text: string): void {
+  if (!texts.has(value)) unwritten++;
   texts.set(value, text);
 }
 
@@ -25,8 +31,12 @@ export function dataTextOf(event: StoredEvent): string | undefined {
   return dataTexts.get(event);
 }
 
-/** The document as JSON, with the known texts of its top-level values spliced in (those keys last). */
+/**
+ * The document as JSON, with the known texts of its top-level values spliced in (those keys last). A text serves
+ * one write: the next write of the same object (changed since, perhaps) serialises it unless it is registered again.
+ */
 export function documentJson(doc: Document): string {
+  if (unwritten === 0) return JSON.stringify(doc);
   let rest: Record<string, unknown> | undefined;
   let spliced = '';
   for (const key in doc) {
@@ -38,6 +48,8 @@ export function documentJson(doc: Document): string {
     // Left out by JSON.stringify, as a property that is not there.
     rest[key] = undefined;
     spliced += `,${JSON.stringify(key)}:${text}`;
+    texts.delete(value);
+    unwritten--;
   }
   if (!rest) return JSON.stringify(doc);
   const head = JSON.stringify(rest);
@@ -47,10 +59,12 @@ export function documentJson(doc: Document): string {
 /**
  * The texts of the items of each array that is a value of a JSON object's top level (`{"zones":[{…},{…}]}`: zones →
  * the text of each zone), in one pass that follows only strings and brackets; null when the text is not such an
- * object. A key spelt with escapes is not recognised (its array is left out); callers check the counts.
+ * object, or when a top-level key is spelt with escapes or appears twice (JSON.parse keeps the last of the same name,
+ * spelt either way: the items found might not be the data's). Callers check the counts too.
  */
 export function topLevelArrayItems(text: string): Map<string, string[]> | null {
   const arrays = new Map<string, string[]>();
+  const keys = new Set<string>();
   let depth = 0;
   let key: string | null = null;
   /** At depth 1, the next string is a key. */
@@ -71,6 +85,8 @@ export function topLevelArrayItems(text: string): Map<string, string[]> | null {
       }
       if (depth === 1 && expectKey) {
         key = text.slice(i + 1, end);
+        if (key.includes('\\') || keys.has(key)) return null;
+        keys.add(key);
         expectKey = false;
       }
       i = end;
@@ -81,7 +97,7 @@ export function topLevelArrayItems(text: string): Map<string, string[]> | null {
       if (depth === 1) {
         if (c !== 0x7b) return null;
         expectKey = true;
-      } else if (depth === 2 && c === 0x5b && key !== null && !key.includes('\\')) {
+      } else if (depth === 2 && c === 0x5b && key !== null) {
         items = [];
         arrays.set(key, items);
         itemStart = i + 1;

@@ -26,19 +26,22 @@ describe('JSON texts of parsed parts', () => {
       const data: Record<string, unknown> = { importId: tricky[round % tricky.length], chunk: round, zones: Array.from({ length: Math.floor(rnd() * 5) }, () => value(rnd, 0)), meta: value(rnd, 0), policies: [], [`${tricky[round % tricky.length]}x`]: [value(rnd, 0)] };
       // Our own appends and a text with whitespace alike.
       for (const text of [JSON.stringify(data), JSON.stringify(data, null, round % 3)]) {
-        const arrays = topLevelArrayItems(text)!;
-        expect(arrays).not.toBeNull();
-        for (const [key, list] of Object.entries(data)) {
-          if (!Array.isArray(list)) continue;
-          const items = arrays.get(key);
-          // A key written with escapes is not recognised: its array is left out, never misread.
-          if (JSON.stringify(key).includes('\\')) expect(items).toBeUndefined();
-          else expect(items!.map((t) => JSON.parse(t))).toEqual(list);
+        const arrays = topLevelArrayItems(text);
+        // A key written with escapes: no answer at all (never a misread array).
+        if (Object.keys(data).some((key) => JSON.stringify(key).includes('\\'))) {
+          expect(arrays).toBeNull();
+          continue;
         }
-        expect([...arrays.keys()].every((key) => Array.isArray(data[key]))).toBe(true);
+        for (const [key, list] of Object.entries(data)) {
+          if (Array.isArray(list)) expect(arrays!.get(key)!.map((t) => JSON.parse(t))).toEqual(list);
+        }
+        expect([...arrays!.keys()].every((key) => Array.isArray(data[key]))).toBe(true);
       }
     }
     expect(topLevelArrayItems('[1, 2]')).toBeNull();
+    // JSON.parse keeps the last of two keys of the same name, however spelt: no answer.
+    expect(topLevelArrayItems('{"zones":[{"a":1}],"zones":[{"b":2}]}')).toBeNull();
+    expect(topLevelArrayItems('{"zones":[{"a":1}],"zo\\u006ees":[{"b":2}]}')).toBeNull();
     expect(topLevelArrayItems('{"zones": [{"a": "unterminated}]')).toBeNull();
   });
 
@@ -57,5 +60,8 @@ describe('JSON texts of parsed parts', () => {
     const changed = { ...zone, name: 'changed' };
     expect(JSON.parse(documentJson({ id: 'z', organizationId: 'org', cds: changed }))).toEqual({ id: 'z', organizationId: 'org', cds: changed });
     expect(documentJson({ cds: zone } as never)).toBe('{"cds":{"curb_zone_id":"a","name":"as parsed"}}');
+    // A text serves one write: the object changed since is written as it is now.
+    zone.name = 'changed later';
+    expect(documentJson({ cds: zone } as never)).toBe('{"cds":{"curb_zone_id":"a","name":"changed later"}}');
   });
 });

@@ -21,7 +21,8 @@ export function startCurbCounting(ctx: ServiceContext): Running {
       // The id derives from the change counted: a redelivered batch appends nothing new.
       await ctx.store.append(curbCountStream(projectId), [{ id, type: 'curbs.inventory.counted', data: { zones }, occurredAt: stored.occurredAt, organizationId: stored.organizationId, projectId, correlationId: stored.correlationId, causationId: stored.id }], { expectedVersion: 'any' });
     }
-    // The counts come from the read model: the chunks' zones (a megabyte of JSON each) are left unread.
-  }, { envelopeOnly: true });
+    // The counts come from the read model: the chunks' zones (a megabyte of JSON each) are left unread. Envelopes
+    // weigh nothing, so a batch is bounded in events: its wait for the inventory is for 50 chunks at most.
+  }, { envelopeOnly: true, batchSize: 50 });
   return { stop: () => sub.stop() };
 }

@@ -76,8 +76,10 @@ describe('curb inventory counts per project', () => {
     const store = new SqliteEventStore(database, new EventRegistry().register(...exportContracts));
     const readStore = new SqliteReadStore(database);
     const project = randomUUID();
-    // Names that a scanner following strings must not misread, coordinates written as sent.
-    const zones = ['a "quoted" name', 'back\\slash \\', '],{"zones":[', 'ünïcode ✓'].map((name, n) => ({
+    // Names that a scanner following strings must not misread, coordinates written as sent; enough zones that the
+    // chunk is large (small events are not remembered with their text, nothing to gain there).
+    const names = ['a "quoted" name', 'back\\slash \\', '],{"zones":[', 'ünïcode ✓', ...Array.from({ length: 400 }, (_, n) => `Zone ${n}`)];
+    const zones = names.map((name, n) => ({
       ...zone(n),
       name,
       published_date: 1_700_000_000_000,

@@ -33,7 +33,7 @@ const COLUMNS = 13;
 
 /** What is read of an event: positions as text (bigint and xid8 exceed JavaScript numbers). */
 const COLUMNS_READ = 'id, stream_id, stream_version, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data, position::text AS pos, transaction_id::text AS tx';
-/** The same with the data left unread (ReadAllOptions.envelopeOnly). */
+/** The same with the data left unread (ReadAllOptions.envelopeOnly: the event's data is then undefined, as the port says). */
 const ENVELOPE_COLUMNS_READ = COLUMNS_READ.replace(', data,', ', NULL AS data,');
 
 interface EventRow extends EventRowColumns {
@@ -241,7 +241,7 @@ export class PostgresEventStore implements EventStore {
       params.push(batchSize);
       sql += ` ORDER BY transaction_id, position LIMIT $${params.length}`;
       const { rows } = await this.pool.query<EventRow>(sql, params);
-      for (const row of rows) yield this.toEvent(row);
+      for (const row of rows) yield options.envelopeOnly ? this.toEvent({ ...row, data: undefined }) : this.toEvent(row);
       if (rows.length < batchSize) return;
       const last = rows[rows.length - 1]!;
       [tx, position] = [BigInt(last.tx), BigInt(last.pos)];
@@ -271,7 +271,6 @@ export class PostgresEventStore implements EventStore {
   }
 
   private toEvent(row: EventRow): StoredEvent {
-    // An envelope-only read selects NULL for the data (NOT NULL in the table): left undefined, as the port says.
-    return rowToEvent(row, checkpointOf(row.tx, row.pos), row.data === null ? undefined : row.data, this.registry);
+    return rowToEvent(row, checkpointOf(row.tx, row.pos), row.data, this.registry);
   }
 }

@@ -459,6 +459,27 @@ describe('indexed fields kept in columns', () => {
     await close();
   });
 
+  it('are added once, by whichever store indexes the empty table first; another store then learns them', async () => {
+    const { database, close } = openDatabase();
+    const first = new SqliteReadStore(database);
+    const second = new SqliteReadStore(database);
+    // Both know the table, empty and without columns.
+    expect(await first.count('shared', {})).toBe(0);
+    expect(await second.count('shared', {})).toBe(0);
+    await second.ensureIndex('shared', 'n');
+    // The first finds the column there (no second ALTER, which SQLite would refuse) and writes it.
+    await first.ensureIndex('shared', 'n');
+    await first.transaction((tx) => tx.put('shared', docs[0]!));
+    expect(database.db.prepare('SELECT f_n FROM rm_shared').all().map((r) => ({ ...r }))).toEqual([{ f_n: 3 }]);
+    // A table another store wrote a row into meanwhile keeps its field in the JSON.
+    expect(await first.count('busy', {})).toBe(0);
+    await second.transaction((tx) => tx.put('busy', docs[0]!));
+    await first.ensureIndex('busy', 'n');
+    expect(columnsOf(database, 'rm_busy')).toEqual(['id', 'organization_id', 'doc']);
+    expect((await first.find<Doc>('busy', { organizationId: ORG, n: 3 })).map((d) => d.id)).toEqual(['a']);
+    await close();
+  });
+
   it('take the place of an index json_extract built on a table a reset emptied', async () => {
     const { database, close } = openDatabase();
     const rs = new SqliteReadStore(database);

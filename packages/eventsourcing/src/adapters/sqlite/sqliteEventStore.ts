@@ -96,6 +96,8 @@ function ensureSizesTable(database: SqliteDatabase): void {
  * API for tens of milliseconds at 2,000 requests/s).
  */
 const RECENT_MAX = 4096;
+/** Data this long is remembered with its text (rememberDataText): an import chunk's, not a usage event's. */
+const LARGE_DATA = 64 * 1024;
 const RECENT_MAX_BYTES = 4 * 1024 * 1024;
 
 /** The embedded EventStore: one table, global order = rowid, stream order = (stream_id, stream_version). */
@@ -273,7 +275,7 @@ export class SqliteEventStore implements EventStore {
         position = Number(info.lastInsertRowid);
         const stored: StoredEvent = { id: e.id, type: e.type, schemaVersion: readable?.schemaVersion ?? schemaVersion, streamId, streamVersion: version, globalPosition: String(position), occurredAt: e.occurredAt, organizationId: e.organizationId, correlationId, causationId: e.causationId ?? correlationId, data: readable?.data ?? e.data };
         if (e.projectId) stored.projectId = e.projectId;
-        if (stored.data === e.data) rememberDataText(stored, data);
+        if (stored.data === e.data && data.length >= LARGE_DATA) rememberDataText(stored, data);
         written.push(stored);
         sizes.push(data.length);
         bytes += data.length;
@@ -491,7 +493,7 @@ export class SqliteEventStore implements EventStore {
     if (row[8] !== null) event.projectId = row[8];
     const readable = this.registry ? this.registry.upcast(event) : event;
     // Not upcast: its data is what the text says (a projection may write parts of it as they are).
-    if (readable === event && row[11] !== null) rememberDataText(event, row[11]);
+    if (readable === event && row[11] !== null && row[11].length >= LARGE_DATA) rememberDataText(event, row[11]);
     return readable;
   }
 }

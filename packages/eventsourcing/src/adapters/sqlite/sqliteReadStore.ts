@@ -268,11 +268,20 @@ export class SqliteReadStore implements ReadStore {
     const index = `rm_${collection}_${name}_id`;
     if (!FIELD.test(name)) throw new Error(`invalid field name ${name}`);
     // An empty table takes the field as a column (its values written from now on); an index json_extract built
-    // before (a reset emptied the table) would then serve no query: it goes.
-    const fields = this.columns.get(collection)!.fields;
-    if (!fields.includes(name) && !this.statement(`SELECT 1 FROM rm_${collection} LIMIT 1`).get()) {
-      this.database.writeTransaction(() => this.database.db.exec(`DROP INDEX IF EXISTS ${index}; ALTER TABLE rm_${collection} ADD COLUMN ${columnOf(name)}`));
-      this.setColumns(collection, [...fields, name]);
+    // before (a reset emptied the table) would then serve no query: it goes. Checked again inside the transaction:
+    // another connection may have written a row or added the column since.
+    if (!this.columns.get(collection)!.fields.includes(name)) {
+      this.database.writeTransaction(() => {
+        this.learnColumns(collection);
+        const fields = this.columns.get(collection)!.fields;
+        // SQLite's names ignore case: a field differing from another only so stays in the JSON.
+        const taken = fields.some((f) => f.toLowerCase() === name.toLowerCase());
+        if (taken || this.statement(`SELECT 1 FROM rm_${collection} LIMIT 1`).get()) return;
+        const old = this.database.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").get(index) as { sql: string } | undefined;
+        if (old?.sql.includes('json_extract')) this.database.db.exec(`DROP INDEX ${index}`);
+        this.database.db.exec(`ALTER TABLE rm_${collection} ADD COLUMN ${columnOf(name)}`);
+        this.setColumns(collection, [...fields, name]);
+      });
     }
     // id last: a keyset page (WHERE field = ? AND id > ? ORDER BY id) walks the index without sorting.
     this.database.db.exec(`CREATE INDEX IF NOT EXISTS ${index} ON rm_${collection} (organization_id, ${this.field(collection, name)}, id)`);
@@ -290,7 +299,11 @@ export class SqliteReadStore implements ReadStore {
     for (const load of [...this.loads]) if (load.collections.some((c) => collections.includes(c))) this.endLoad(load);
     if (collections.some((c) => this.statement(`SELECT 1 FROM rm_${c} LIMIT 1`).get())) return null;
     // Empty: made again with no index at all (a primary key's is one SQLite cannot drop), the fields to index as columns.
-    const fieldsOf = (c: string) => [...new Set((indexes[c] ?? []).filter((f) => f !== 'id' && f !== 'organizationId'))];
+    // SQLite's names ignore case: of fields differing only so, the first takes a column, the others stay in the JSON.
+    const fieldsOf = (c: string) => {
+      const seen = new Set<string>();
+      return (indexes[c] ?? []).filter((f) => f !== 'id' && f !== 'organizationId' && !seen.has(f.toLowerCase()) && seen.add(f.toLowerCase()));
+    };
     for (const c of collections) for (const f of fieldsOf(c)) if (!FIELD.test(f)) throw new Error(`invalid field name ${f}`);
     this.database.writeTransaction(() => {
       for (const c of collections) this.database.db.exec(`DROP TABLE rm_${c}; CREATE TABLE rm_${c} (id TEXT NOT NULL, organization_id TEXT NOT NULL, doc TEXT NOT NULL${fieldsOf(c).map((f) => `, ${columnOf(f)}`).join('')})`);
