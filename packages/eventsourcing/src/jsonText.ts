@@ -31,25 +31,41 @@ export function dataTextOf(event: StoredEvent): string | undefined {
   return dataTexts.get(event);
 }
 
+/** The registered text of a value (taken: it serves this write only), else undefined. */
+function take(value: object): string | undefined {
+  const text = texts.get(value);
+  if (text === undefined) return undefined;
+  texts.delete(value);
+  unwritten--;
+  return text;
+}
+
 /**
- * The document as JSON, with the known texts of its top-level values spliced in (those keys last). A text serves
- * one write: the next write of the same object (changed since, perhaps) serialises it unless it is registered again.
+ * The document (or an event's data) as JSON, with the known texts of its top-level values spliced in, and those of
+ * a top-level array whose every item has one (those keys last). A text serves one write: the next write of the same
+ * object (changed since, perhaps) serialises it unless it is registered again.
  */
-export function documentJson(doc: Document): string {
+export function documentJson(doc: Document | Record<string, unknown>): string {
   if (unwritten === 0) return JSON.stringify(doc);
   let rest: Record<string, unknown> | undefined;
   let spliced = '';
   for (const key in doc) {
-    const value = doc[key];
+    const value = (doc as Record<string, unknown>)[key];
     if (value === null || typeof value !== 'object') continue;
-    const text = texts.get(value);
-    if (text === undefined) continue;
+    let text: string | undefined;
+    if (Array.isArray(value)) {
+      if (value.length === 0) continue;
+      if (!value.every((item) => item !== null && typeof item === 'object' && texts.has(item))) {
+        // Serialised as they are: the texts some items had are spent all the same.
+        for (const item of value) if (item !== null && typeof item === 'object') take(item as object);
+        continue;
+      }
+      text = `[${value.map((item) => take(item as object)).join(',')}]`;
+    } else if ((text = take(value)) === undefined) continue;
     rest ??= { ...doc };
     // Left out by JSON.stringify, as a property that is not there.
     rest[key] = undefined;
     spliced += `,${JSON.stringify(key)}:${text}`;
-    texts.delete(value);
-    unwritten--;
   }
   if (!rest) return JSON.stringify(doc);
   const head = JSON.stringify(rest);

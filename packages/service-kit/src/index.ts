@@ -22,4 +22,5 @@ export * from './host/serviceProcess.ts';
 export * from './host/secrets.ts';
 export * from './host/config.ts';
 export * from './host/clock.ts';
+export * from './host/garbage.ts';
 export * from './host/supervisor.ts';
