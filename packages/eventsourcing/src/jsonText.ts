@@ -41,27 +41,18 @@ function take(value: object): string | undefined {
 }
 
 /**
- * The document (or an event's data) as JSON, with the known texts of its top-level values spliced in, and those of
- * a top-level array whose every item has one (those keys last). A text serves one write: the next write of the same
- * object (changed since, perhaps) serialises it unless it is registered again.
+ * The document as JSON, with the known texts of its top-level values spliced in (those keys last). A text serves
+ * one write: the next write of the same object (changed since, perhaps) serialises it unless it is registered again.
  */
-export function documentJson(doc: Document | Record<string, unknown>): string {
+export function documentJson(doc: Document): string {
   if (unwritten === 0) return JSON.stringify(doc);
   let rest: Record<string, unknown> | undefined;
   let spliced = '';
   for (const key in doc) {
-    const value = (doc as Record<string, unknown>)[key];
+    const value = doc[key];
     if (value === null || typeof value !== 'object') continue;
-    let text: string | undefined;
-    if (Array.isArray(value)) {
-      if (value.length === 0) continue;
-      if (!value.every((item) => item !== null && typeof item === 'object' && texts.has(item))) {
-        // Serialised as they are: the texts some items had are spent all the same.
-        for (const item of value) if (item !== null && typeof item === 'object') take(item as object);
-        continue;
-      }
-      text = `[${value.map((item) => take(item as object)).join(',')}]`;
-    } else if ((text = take(value)) === undefined) continue;
+    const text = take(value);
+    if (text === undefined) continue;
     rest ??= { ...doc };
     // Left out by JSON.stringify, as a property that is not there.
     rest[key] = undefined;

@@ -60,14 +60,6 @@ describe('JSON texts of parsed parts', () => {
     const changed = { ...zone, name: 'changed' };
     expect(JSON.parse(documentJson({ id: 'z', organizationId: 'org', cds: changed }))).toEqual({ id: 'z', organizationId: 'org', cds: changed });
     expect(documentJson({ cds: zone } as never)).toBe('{"cds":{"curb_zone_id":"a","name":"as parsed"}}');
-    // An array whose every item has a text is written as those texts (an event's chunk of objects); one with an
-    // item that has none is serialised as it is.
-    const [a, b, c] = [{ n: 1 }, { n: 2 }, { n: 3 }];
-    rememberJsonText(a, '{ "n" : 1 }');
-    rememberJsonText(b, '{"n":2.0}');
-    expect(documentJson({ importId: 'i', zones: [a, b], areas: [] } as never)).toBe('{"importId":"i","areas":[],"zones":[{ "n" : 1 },{"n":2.0}]}');
-    rememberJsonText(a, '{"n":1}');
-    expect(documentJson({ zones: [a, c] } as never)).toBe('{"zones":[{"n":1},{"n":3}]}');
     // A text serves one write: the object changed since is written as it is now.
     zone.name = 'changed later';
     expect(documentJson({ cds: zone } as never)).toBe('{"cds":{"curb_zone_id":"a","name":"changed later"}}');

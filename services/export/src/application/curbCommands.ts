@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { curbKinds, type CurbKind, type NewEvent } from '@curbmap/contracts';
-import { ClaimConflictError, eventIdFor, rememberJsonText, type CommandMetadata, type StreamWrite } from '@curbmap/eventsourcing';
-import { collectGarbage, garbageEvery, HttpError, notFound, NotYetVisibleError, type ServiceContext } from '@curbmap/service-kit';
+import { ClaimConflictError, eventIdFor, type CommandMetadata, type StreamWrite } from '@curbmap/eventsourcing';
+import { bulkPhaseEnded, countGarbage, HttpError, notFound, NotYetVisibleError, type ServiceContext } from '@curbmap/service-kit';
 import { checkCurbEvent, checkCurbObject, kindRules, type CdsObject, type FieldError } from '../domain/curbs/cdsValidation.ts';
 import { ImportLimitError, parseCurbImport, type ImportHeader } from '../domain/curbs/curbImportParser.ts';
 import { curbCollections, curbDocumentId, curbEventStream, curbStream, directoryCollections, noCurbObjects } from '../projections/curbInventoryProjection.ts';
@@ -20,11 +20,6 @@ const PARSE_GROUP_CHARS = 64 * 1024;
  * to the inventory takes seconds, and a client gains nothing by waiting on an open request for a part of them.
  */
 export const IMPORT_WAIT_MAX_OBJECTS = 10_000;
-/**
- * A large import collects its garbage every so many bytes of JSON it parses and appends (collectGarbage): left to
- * V8, an import of 100,000 zones peaked at 260 to 340 MB; so, at 220 to 235, for a dozen pauses of some 20 ms.
- */
-const GARBAGE_EVERY_BYTES = 8 * 1024 * 1024;
 /** Errors listed in a refusal; the count says how many there were in all. */
 const MAX_LISTED_ERRORS = 100;
 
@@ -105,8 +100,6 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   const errors: FieldError[] = [];
   let errorCount = 0;
   let source: 'cds' | 'geojson' | null = null;
-  const parsed = garbageEvery(GARBAGE_EVERY_BYTES);
-  let bodyBytes = 0;
   const note = (list: FieldError[]) => {
     errorCount += list.length;
     if (errors.length < MAX_LISTED_ERRORS) errors.push(...list);
@@ -131,8 +124,9 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
       if (kind === 'policies') importedPolicies.add(id);
       if (kind === 'zones') for (const [j, policyId] of ((value['curb_policy_ids'] as string[]) ?? []).entries()) if (!namedPolicies.has(policyId)) namedPolicies.set(policyId, `${item.path}/curb_policy_ids/${j}`);
       counts[kind] += 1;
-      bodyBytes += item.text.length;
-      parsed(item.text.length);
+      // A large import collects its garbage every 8 MB or so of JSON it parses and appends (countGarbage): left to
+      // V8, an import of 100,000 zones peaked at 257 to 338 MB; so, at 231 to 239.
+      countGarbage(item.text.length);
       // Staged as sent where it is one line (serialising it again cost a fifth of the import); else re-serialised.
       const line = item.source === 'cds' && !item.text.includes('\n') ? item.text : JSON.stringify(value);
       if (errorCount === 0 && !files[kind].write(`${line}\n`)) await once(files[kind], 'drain');
@@ -146,8 +140,6 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   }
   // Not needed past the body, and would stay alive (this function's frame) through the append.
   seen.clear();
-  // The body's garbage goes before the append makes its own.
-  if (bodyBytes >= GARBAGE_EVERY_BYTES) collectGarbage();
   const cdsVersion = cdsVersionOf(header.version);
   if (!cdsVersion) throw new HttpError(422, 'unsupported_cds_version', `CDS version ${header.version} is not one we import (1.0, 1.1)`);
   if (source === 'geojson' && header.type !== 'FeatureCollection') throw new HttpError(422, 'invalid_curb_data', 'a GeoJSON body must be a FeatureCollection');
@@ -162,9 +154,10 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
   }
   const total = curbKinds.reduce((n, k) => n + counts[k], 0);
   if (total === 0) throw new HttpError(422, 'invalid_curb_data', 'the body holds no curb objects (data.zones, data.areas, data.spaces, data.objects, data.policies, or GeoJSON features)');
+  // Accepted: the body's garbage goes before the append makes its own.
+  bulkPhaseEnded();
 
   const chunks = Math.ceil(total / CHUNK);
-  const appended = garbageEvery(GARBAGE_EVERY_BYTES);
   // Policies first, so a reader of the log meets a policy before the zones that name it.
   function* events(): Generator<NewEvent> {
     let chunk = 0;
@@ -180,12 +173,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
     let text = 0;
     let chunkBytes = 0;
     const take = (kind: CurbKind) => {
-      if (lines.length > 0) {
-        const objects = JSON.parse(`[${lines.join(',')}]`) as CdsObject[];
-        // The store writes each object as its staged line (checked JSON, one value each) rather than serialising it again.
-        if (objects.length === lines.length) for (let i = 0; i < objects.length; i++) rememberJsonText(objects[i]!, lines[i]!);
-        data[kind].push(...objects);
-      }
+      if (lines.length > 0) data[kind].push(...(JSON.parse(`[${lines.join(',')}]`) as CdsObject[]));
       lines = [];
       text = 0;
     };
@@ -202,7 +190,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
           chunk += 1;
           data = emptyChunk();
           size = 0;
-          appended(chunkBytes);
+          countGarbage(chunkBytes);
           chunkBytes = 0;
         }
       }

@@ -3,7 +3,7 @@ import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contract
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventPage, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 import { envelopeOf } from '../../ports/subscriptions.ts';
-import { documentJson, rememberDataText } from '../../jsonText.ts';
+import { rememberDataText } from '../../jsonText.ts';
 import type { SqliteDatabase } from './sqliteDatabase.ts';
 
 // AUTOINCREMENT: a position is never handed out twice, even after the newest rows are gone.
@@ -262,8 +262,7 @@ export class SqliteEventStore implements EventStore {
         const e = next.value;
         // Followers get the event from the tail kept here as readers get it from the table: upcast.
         const readable = this.registry?.forAppend(e);
-        // Parts whose text the caller knows (an import's objects, as staged) are written as that text.
-        const data = e.data !== null && typeof e.data === 'object' && !Array.isArray(e.data) ? documentJson(e.data as Record<string, unknown>) : JSON.stringify(e.data);
+        const data = JSON.stringify(e.data);
         const kind = `${category}\u0000${e.type}`;
         if (data.length > (this.largest.get(kind) ?? -1)) {
           this.raiseSize.run(category, e.type, data.length);
