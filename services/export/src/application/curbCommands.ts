@@ -190,7 +190,8 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
           chunk += 1;
           data = emptyChunk();
           size = 0;
-          countGarbage(chunkBytes);
+          // A chunk's objects weigh about twice its text, and most outlive a scavenge.
+          countGarbage(chunkBytes * 2);
           chunkBytes = 0;
         }
       }
