@@ -109,6 +109,11 @@ export function envelopeOf(event: StoredEvent): StoredEvent {
   return event.data === undefined ? event : { ...event, data: undefined };
 }
 
+/** The handler a subscription runs: for an `envelopeOnly` one, every batch (a dead letter's retry too) without data. */
+export function handlerFor(handle: BatchHandler, options: SubscribeOptions): BatchHandler {
+  return options.envelopeOnly ? (batch, context) => handle(batch.map(envelopeOf), context) : handle;
+}
+
 /** Does a subscription with this filter take any of the events of this write? */
 export function filterTakes(filter: EventFilter, write: StreamWrite): boolean {
   if (filter.categories?.length && !filter.categories.includes(categoryOf(write.streamId))) return false;

@@ -13,7 +13,7 @@ let since = 0;
  * late: an import of 100,000 zones reached 260 to 340 MB. Collected every few megabytes of such work, the heap stays
  * near what is live, for a pause of 10 to 30 ms each. `gc` is exposed once, in a context of its own.
  */
-export function collectGarbage(): void {
+function collectGarbage(): void {
   if (!gc) {
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as () => void;

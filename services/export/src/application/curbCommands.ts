@@ -125,7 +125,7 @@ async function stageAndAppend(ctx: ServiceContext, meta: CommandMetadata, projec
       if (kind === 'zones') for (const [j, policyId] of ((value['curb_policy_ids'] as string[]) ?? []).entries()) if (!namedPolicies.has(policyId)) namedPolicies.set(policyId, `${item.path}/curb_policy_ids/${j}`);
       counts[kind] += 1;
       // A large import collects its garbage every 8 MB or so of JSON it parses and appends (countGarbage): left to
-      // V8, an import of 100,000 zones peaked at 257 to 338 MB; so, at 231 to 239.
+      // V8, an import of 100,000 zones peaked at 257 to 338 MB; so, at 225 to 240.
       countGarbage(item.text.length);
       // Staged as sent where it is one line (serialising it again cost a fifth of the import); else re-serialised.
       const line = item.source === 'cds' && !item.text.includes('\n') ? item.text : JSON.stringify(value);

@@ -2,7 +2,7 @@ import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../por
 import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
 import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningSubscriptions.ts';
 export type { SubscriptionLogger } from '../runningSubscriptions.ts';
-import { DEAD_LETTERS, envelopeOf, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
+import { DEAD_LETTERS, filterTakes, handlerFor, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 
 export interface InProcessSubscriptionsOptions extends SubscriptionsEnvironment {
   store: EventStore;
@@ -102,8 +102,7 @@ class RunningSubscription implements Subscription {
   constructor(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions, env: InProcessSubscriptionsOptions, onStop: () => void) {
     this.name = name;
     this.filter = filter;
-    // Every batch, a dead letter's retry included: an envelope-only handler never sees data it did not ask for.
-    this.handle = options.envelopeOnly ? (batch, context) => handle(batch.map(envelopeOf), context) : handle;
+    this.handle = handlerFor(handle, options);
     this.options = options;
     this.env = env;
     this.onStop = onStop;

@@ -3,7 +3,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import { FencedError } from '../../errors.ts';
 import type { Checkpoint, EventFilter, EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStoreTx } from '../../ports/readStore.ts';
-import { DEAD_LETTERS, envelopeOf, filterTakes, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
+import { DEAD_LETTERS, filterTakes, handlerFor, type BatchHandler, type DeadLetter, type StreamWrite, type SubscribeOptions, type Subscription, type Subscriptions } from '../../ports/subscriptions.ts';
 import { parkedDeadLetter, retryDeadLetter } from '../deadLetterRetry.ts';
 import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningSubscriptions.ts';
 import { coPartitionedAssigner } from './kafkaAssigner.ts';
@@ -60,9 +60,8 @@ export class KafkaSubscriptions implements Subscriptions {
   subscribe(name: string, filter: EventFilter, handle: BatchHandler, options: SubscribeOptions = {}): Subscription {
     const topics = this.options.topicsOf?.(filter) ?? (filter.categories?.length ? filter.categories : categoriesOfTypes(filter.types ?? [])).map(topicOf);
     if (topics.length === 0) throw new Error(`subscription ${name}: no stream category carries ${filter.types?.join(', ') || 'anything it asks for'}`);
-    // An envelope-only handler gets no data here either (a message carries it whole; the handler must not rely on it).
-    const handler: BatchHandler = options.envelopeOnly ? (batch, context) => handle(batch.map(envelopeOf), context) : handle;
-    return this.running.start(name, (onStop) => new KafkaSubscription(name, filter, topics, handler, options, this, onStop));
+    // A message carries the data whole: an envelope-only handler still gets none (handlerFor).
+    return this.running.start(name, (onStop) => new KafkaSubscription(name, filter, topics, handlerFor(handle, options), options, this, onStop));
   }
 
   list(): Subscription[] {
