@@ -50,9 +50,13 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
           yield i === badAt ? { ...counted(i), data: { count: 'not a number' } } : counted(i);
         }
       }
-      const result = await store.append(stream, chunks(250), { expectedVersion: 'no_stream' });
+      const claim = `claim-${randomUUID()}`;
+      const result = await store.append(stream, chunks(250), { expectedVersion: 'no_stream', claims: [claim] });
       expect(result.nextVersion).toBe(249);
       expect(produced).toBe(250);
+      // The claim names the append's last event, after every chunk of it.
+      expect(await store.claimed([claim])).toEqual(new Map([[claim, result.position]]));
+      expect((await store.readAt(result.position))?.streamVersion).toBe(249);
       const other = `thing-${randomUUID()}`;
       await expect(store.append(other, chunks(10, 7), { expectedVersion: 'no_stream' })).rejects.toThrow(/does not match its schema/);
       expect(await collect(store.readStream(other))).toEqual([]);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { collect, counted, eventStoreContract, readStoreContract, sharedServer, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
-import { PostgresEventStore } from './postgresEventStore.ts';
+import { APPENDING_LOCK, PostgresEventStore, widenedXid } from './postgresEventStore.ts';
 import { PostgresReadStore } from './postgresReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 
@@ -79,9 +79,9 @@ if (unavailable) {
       await slow.connect();
       try {
         const before = await store.headPosition();
-        // A writer takes a position and holds its transaction open...
+        // A writer takes a position and holds its transaction open (an append: it holds APPENDING_LOCK, as the store's do)...
         await slow.query('BEGIN');
-        await slow.query("SELECT pg_advisory_xact_lock(hashtextextended('thing-slow', 0))");
+        await slow.query(`SELECT pg_advisory_xact_lock(hashtextextended('thing-slow', 0)), pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]})`);
         await slow.query(`INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, correlation_id, causation_id, data)
           VALUES ($1, 'thing-slow', 0, 'thing', 'test.counted', 2, '2027-01-01T00:00:00.000Z', 'org', 'c', 'c', '{"count": 1}')`, [randomUUID()]);
         // ...while another commits after it, with a higher position.
@@ -102,6 +102,89 @@ if (unavailable) {
         await db.drop();
       }
     });
+
+    it('a reader tailing the log under concurrent appends (three stores, four writers each) misses none of them', async () => {
+      const db = await freshDatabase();
+      const writers = await Promise.all([1, 2, 3].map(() => PostgresEventStore.open(db.url, testRegistry())));
+      const reader = await PostgresEventStore.open(db.url, testRegistry());
+      try {
+        let writing = true;
+        const seen: string[] = [];
+        const tailing = (async () => {
+          let from: string | null = null;
+          for (;;) {
+            const last = !writing;
+            let read = 0;
+            for await (const e of reader.readAll({ from, batchSize: 50 })) {
+              seen.push(e.globalPosition);
+              from = e.globalPosition;
+              read += 1;
+            }
+            if (last && read === 0) return;
+          }
+        })();
+        const until = Date.now() + 3_000;
+        await Promise.all(
+          writers.flatMap((w) =>
+            Array.from({ length: 4 }, async () => {
+              for (let n = 0; Date.now() < until; n++) {
+                await w.append(`thing-${randomUUID()}`, Array.from({ length: 1 + (n % 3) }, () => counted(1)), { expectedVersion: 'no_stream', claims: Array.from({ length: 100 }, () => randomUUID()) });
+              }
+            }),
+          ),
+        ).finally(() => (writing = false));
+        await tailing;
+        const all = (await collect(reader.readAll({ batchSize: 1_000 }))).map((e) => e.globalPosition);
+        expect(all.length).toBeGreaterThan(100);
+        expect(seen).toEqual(all);
+      } finally {
+        await Promise.all([...writers, reader].map((s) => s.close()));
+        await db.drop();
+      }
+    });
+
+    it('widens a 32-bit transaction id against an xid8 near it, on either side, across an epoch', async () => {
+      const db = await freshDatabase();
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const widen = async (xid8: bigint, xid: bigint) => (await client.query<{ w: string }>(`SELECT ${widenedXid('$1::numeric', '$2::numeric')}::text AS w`, [String(xid8), String(xid)])).rows[0]!.w;
+        const epoch = 2n ** 32n;
+        expect(await widen(726n, 720n)).toBe('720');
+        expect(await widen(726n, 727n)).toBe('727'); // running, at or above xmax
+        expect(await widen(3n * epoch + 3n, epoch - 2n)).toBe(String(3n * epoch - 2n)); // the epoch turned since
+        expect(await widen(3n * epoch - 2n, 3n)).toBe(String(3n * epoch + 3n)); // turns after
+      } finally {
+        await client.end();
+        await db.drop();
+      }
+    });
+
+    it('holds readers back for appends in flight only: a read model\'s open transaction, here or in another database, does not', async () => {
+      const db = await freshDatabase();
+      const other = await freshDatabase();
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      const clients = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: other.url })];
+      try {
+        const before = await store.headPosition();
+        for (const client of clients) {
+          await client.connect();
+          // A transaction with an id, older than the append below, that writes no event (a projection's batch).
+          await client.query('BEGIN');
+          await client.query('SELECT pg_current_xact_id()');
+        }
+        // An append in flight in the other database holds nothing back here either.
+        await clients[1]!.query(`SELECT pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]})`);
+        const appended = await store.append('thing-now', [counted(1)], { expectedVersion: 'no_stream' });
+        expect((await collect(store.readAll({ from: before }))).map((e) => e.globalPosition)).toEqual([appended.position]);
+        expect(await store.headPosition()).toBe(appended.position);
+      } finally {
+        for (const client of clients) await client.end().catch(() => undefined);
+        await store.close();
+        await db.drop();
+        await other.drop();
+      }
+    });
   });
 
   describe('subscriptions over PostgreSQL', () => {
@@ -117,8 +200,9 @@ if (unavailable) {
       await older.connect();
       try {
         await sub.caughtUp;
-        // Another writer's transaction is open (a read model's, say) when an event is appended and announced.
+        // Another append's transaction is open (it holds APPENDING_LOCK and an id) when an event is appended and announced.
         await older.query('BEGIN');
+        await older.query(`SELECT pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]})`);
         await older.query('SELECT pg_current_xact_id()');
         await store.append(`thing-${randomUUID()}`, [counted(1)], { expectedVersion: 'no_stream' });
         await new Promise((r) => setTimeout(r, 200));

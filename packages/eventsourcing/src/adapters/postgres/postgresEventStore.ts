@@ -51,11 +51,39 @@ const parse = (c: Checkpoint): [bigint, bigint] => {
 const checkpointOf = (tx: string, position: string | number) => `${tx}/${position}`;
 
 /**
+ * Every append holds this advisory lock (shared, two-key form, taken before its transaction has an id) until it
+ * commits: readers find the appends in flight in pg_locks and read the log below the oldest of them.
+ */
+export const APPENDING_LOCK = [0x63757262, 0x61707064] as const; // "curb", "appd"
+
+/**
+ * SQL: a 32-bit transaction id (xid, as pg_locks gives it) as the xid8 it is, from an xid8 within 2^31 of it (the
+ * snapshot's xmax: a running transaction's id can be on either side of it, since xmax is the newest finished id + 1).
+ */
+export const widenedXid = (xid8: string, xid: string) => `(${xid8} + ((${xid} - ${xid8} % 4294967296 + 4294967296) % 4294967296 + 2147483648) % 4294967296 - 2147483648)`;
+
+/**
+ * Below this transaction id the log holds no event that can still commit: the oldest transaction id among the
+ * appends in flight (the APPENDING_LOCK holders of this database), or the snapshot's xmax when it is older or none
+ * is in flight. A statement of its own, run before the read it bounds: an append running at this snapshot either
+ * shows in pg_locks here, or has ended before the read's own (later) snapshot and is visible to it; one whose id
+ * is at or above xmax is below nothing this answers.
+ */
+const READABLE_BELOW = `
+SELECT least(s.xmax, min(${widenedXid('s.xmax', 'l.transactionid::text::numeric')}))::text AS bound
+FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS xmax) s
+LEFT JOIN pg_locks m ON m.locktype = 'advisory' AND m.granted AND m.objsubid = 2 AND m.classid = ${APPENDING_LOCK[0]} AND m.objid = ${APPENDING_LOCK[1]}
+  AND m.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LEFT JOIN pg_locks l ON l.locktype = 'transactionid' AND l.granted AND l.mode = 'ExclusiveLock' AND l.virtualtransaction = m.virtualtransaction
+GROUP BY s.xmax`;
+
+/**
  * The EventStore on PostgreSQL. Expected versions are enforced by the unique (stream, version) constraint, so two
  * writers racing for one version never both win. A sequence hands out positions before commit, so readers do not
  * trust the position alone: each event keeps its transaction id, and the log is read in (transaction id, position)
- * order, only below the oldest transaction still running — a transaction that commits late is never skipped
- * (Emmett's approach). Claims are rows of their own table in the same transaction.
+ * order, only below the oldest append still running — a transaction that commits late is never skipped (Emmett's
+ * approach, narrowed to appends: a read model's transaction, however long, holds no reader back). Claims are rows
+ * of their own table in the same transaction.
  */
 export class PostgresEventStore implements EventStore {
   private readonly pool: pg.Pool;
@@ -103,7 +131,8 @@ export class PostgresEventStore implements EventStore {
       await client.query('BEGIN');
       // Appends to one stream take turns (a lock held until commit): the version read below is the one the insert
       // follows, and `any` never fails on a race. The unique (stream, version) constraint stays as the guard.
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [streamId]);
+      // And every append shows it is one (APPENDING_LOCK) before its first insert gives it a transaction id.
+      await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]})`, [streamId]);
       const replay = await this.idempotentReplay(client, streamId, head.value, iterator);
       if (replay) {
         await client.query('COMMIT');
@@ -117,22 +146,26 @@ export class PostgresEventStore implements EventStore {
       }
       const category = categoryOf(streamId);
       let version = actual;
-      let last: { position: string; tx: string } | null = null;
       let chunk: unknown[][] = [];
       const appendedTypes: { streamId: string; type: string }[] = [];
-      const flush = async () => {
-        if (chunk.length === 0) return;
+      // The last chunk takes the claims in the same statement: between an append's first insert (which gives it a
+      // transaction id, and holds readers back) and its commit, one round trip fewer through this busy process.
+      const flush = async (withClaims: boolean) => {
         const values = chunk.map((_, i) => `(${Array.from({ length: COLUMNS }, (__, k) => `$${i * COLUMNS + k + 1}`).join(', ')})`).join(', ');
-        const inserted = await client.query<{ position: string; tx: string }>(
-          `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
+        const insert = `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data)
            SELECT id, stream_id, stream_version::int, category, type, schema_version::int, occurred_at, organization_id, project_id, correlation_id, causation_id, data::jsonb
            FROM (VALUES ${values}) AS v(id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, project_id, correlation_id, causation_id, data, ord)
            ORDER BY ord::int
-           RETURNING position::text AS position, transaction_id::text AS tx`,
-          chunk.flat(),
-        );
-        last = inserted.rows.reduce((a, b) => (BigInt(b.position) > BigInt(a.position) ? b : a));
+           RETURNING position, transaction_id`;
+        const sql = withClaims
+          ? `WITH inserted AS (${insert}),
+               last AS (SELECT position::text AS position, transaction_id::text AS tx FROM inserted ORDER BY position DESC LIMIT 1),
+               claimed AS (INSERT INTO event_claims (key, position) SELECT unnest($${chunk.length * COLUMNS + 1}::text[]), (SELECT tx || '/' || position FROM last) ON CONFLICT (key) DO NOTHING RETURNING key)
+             SELECT position, tx, ARRAY(SELECT key FROM claimed) AS won FROM last`
+          : `WITH inserted AS (${insert}) SELECT position::text AS position, transaction_id::text AS tx FROM inserted ORDER BY position DESC LIMIT 1`;
+        const { rows } = await client.query<{ position: string; tx: string; won?: string[] }>(sql, withClaims ? [...chunk.flat(), claims] : chunk.flat());
         chunk = [];
+        return rows[0]!;
       };
       for (let next: IteratorResult<NewEvent> = head; !next.done; next = iterator.next()) {
         const e = next.value;
@@ -141,17 +174,14 @@ export class PostgresEventStore implements EventStore {
         const correlationId = e.correlationId ?? e.id;
         const schemaVersion = e.schemaVersion ?? readable?.schemaVersion ?? 1;
         appendedTypes.push({ streamId, type: e.type });
+        if (chunk.length === CHUNK) await flush(false);
         chunk.push([e.id, streamId, version, category, e.type, schemaVersion, e.occurredAt, e.organizationId, e.projectId ?? null, correlationId, e.causationId ?? correlationId, JSON.stringify(e.data), chunk.length]);
-        if (chunk.length === CHUNK) await flush();
       }
-      await flush();
-      const position = checkpointOf(last!.tx, last!.position);
-      if (claims.length > 0) {
-        const { rows: won } = await client.query<{ key: string }>('INSERT INTO event_claims (key, position) SELECT unnest($1::text[]), $2 ON CONFLICT (key) DO NOTHING RETURNING key', [claims, position]);
-        if (won.length < new Set(claims).size) {
-          const mine = new Set(won.map((r) => r.key));
-          throw new ClaimConflictError(claims.filter((k) => !mine.has(k)));
-        }
+      const last = await flush(claims.length > 0);
+      const position = checkpointOf(last.tx, last.position);
+      if (last.won && last.won.length < new Set(claims).size) {
+        const mine = new Set(last.won);
+        throw new ClaimConflictError(claims.filter((k) => !mine.has(k)));
       }
       await client.query('COMMIT');
       for (const listener of this.listeners) listener(position, appendedTypes);
@@ -223,9 +253,10 @@ export class PostgresEventStore implements EventStore {
     const { categories = [], types = [] } = options.filter ?? {};
     let [tx, position] = parse(options.from ?? null);
     const to = options.to == null ? null : parse(options.to);
+    const below = await this.readableBelow();
     for (;;) {
-      const params: unknown[] = [tx.toString(), position.toString()];
-      let sql = `SELECT ${options.envelopeOnly ? ENVELOPE_COLUMNS_READ : COLUMNS_READ} FROM events WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
+      const params: unknown[] = [tx.toString(), position.toString(), below];
+      let sql = `SELECT ${options.envelopeOnly ? ENVELOPE_COLUMNS_READ : COLUMNS_READ} FROM events WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8`;
       if (to) {
         params.push(to[0].toString(), to[1].toString());
         sql += ` AND (transaction_id, position) <= ($${params.length - 1}::xid8, $${params.length}::bigint)`;
@@ -248,8 +279,15 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  /** READABLE_BELOW, as xid8 text. */
+  private async readableBelow(): Promise<string> {
+    const { rows } = await this.pool.query<{ bound: string }>(READABLE_BELOW);
+    return rows[0]!.bound;
+  }
+
   async headPosition(): Promise<Checkpoint> {
-    const { rows } = await this.pool.query<{ tx: string; position: string }>('SELECT transaction_id::text AS tx, position::text AS position FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY transaction_id DESC, position DESC LIMIT 1');
+    const below = await this.readableBelow();
+    const { rows } = await this.pool.query<{ tx: string; position: string }>('SELECT transaction_id::text AS tx, position::text AS position FROM events WHERE transaction_id < $1::xid8 ORDER BY transaction_id DESC, position DESC LIMIT 1', [below]);
     return rows[0] ? checkpointOf(rows[0].tx, rows[0].position) : null;
   }
 
