@@ -61,7 +61,8 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
   const figures: Figure[] = [];
   try {
     const baseline = await barePostgres((await createDatabase(cluster.url)).url, events);
-    for (const processes of [1, 2, 3]) {
+    // BENCH_DISTRIBUTED_PROCESSES=3 measures one count alone (while looking into a figure).
+    for (const processes of (process.env.BENCH_DISTRIBUTED_PROCESSES ?? '1,2,3').split(',').map(Number)) {
       const running: Running[] = [];
       const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-bench-distributed-'));
       try {
@@ -95,7 +96,41 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
         const window = () => `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
         const total = async (org: { apiKey: string }, meter: string) => (JSON.parse((await call(port, 'GET', `/v1/usage/summary?meter=${meter}&${window()}`, org.apiKey)).body) as { total?: number }).total ?? 0;
 
-        // Probes while the load runs: one event every 100 ms, polled every 10 ms until the summary shows it.
+        // Probes while the load runs: one event every 100 ms, polled every 10 ms until the summary shows it. A poll
+        // starts every 10 ms whether or not the one before has answered (under this load an answer takes longer than
+        // that): waiting for each answer first would add up to a whole answer's time to what is measured.
+        const showing = (org: { apiKey: string }, count: number) =>
+          new Promise<void>((resolve, reject) => {
+            let inFlight = 0;
+            let done = false;
+            const poll = () => {
+              if (done || inFlight >= 8) return;
+              inFlight += 1;
+              total(org, 'probes').then(
+                (n) => {
+                  inFlight -= 1;
+                  if (n >= count && !done) {
+                    done = true;
+                    clearInterval(timer);
+                    resolve();
+                  }
+                },
+                (err: unknown) => {
+                  done = true;
+                  clearInterval(timer);
+                  reject(err as Error);
+                },
+              );
+            };
+            const timer = setInterval(() => {
+              if (Date.now() - from < 60_000) return poll();
+              done = true;
+              clearInterval(timer);
+              reject(new Error(`a probe of ${count} events was not in the summary after a minute`));
+            }, 10);
+            const from = Date.now();
+            poll();
+          });
         const visibility: number[] = [];
         let probing = true;
         const probes = (async () => {
@@ -105,7 +140,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
             const accepted = performance.now();
             if (res.status !== 200) throw new Error(`probe ${k}: ${res.status} ${res.body}`);
             const seen = Math.floor(k / orgs.length) + 1;
-            while ((await total(org, 'probes')) < seen) await new Promise((r) => setTimeout(r, 10));
+            await showing(org, seen);
             visibility.push(performance.now() - accepted);
             await new Promise((r) => setTimeout(r, 100));
           }
@@ -152,7 +187,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
           value: percentile(visibility, 99),
           unit: 'ms',
           target: { max: 1_000 },
-          detail: `${visibility.length} probes (relay → Kafka → rollups in the usage process holding the organization's partition → summary); p50 ${percentile(visibility, 50).toFixed(1)} ms; Lago publishes < 2 s p99`,
+          detail: `${visibility.length} probes (relay → Kafka → rollups in the usage process holding the organization's partition → summary; polled every 10 ms, up to 8 polls at once); p50 ${percentile(visibility, 50).toFixed(1)} ms; Lago publishes < 2 s p99`,
         });
       } finally {
         await Promise.all(running.map((p) => stopProcess(p)));

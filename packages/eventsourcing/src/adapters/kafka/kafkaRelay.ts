@@ -73,20 +73,22 @@ export class KafkaRelay {
 
   /** One pass: publishes what the log holds past the checkpoint, in batches; resolves with how many. */
   async relayOnce(): Promise<number> {
-    const { store, checkpoints, name, batchSize, topicOf } = this.options;
+    const { checkpoints, name, topicOf } = this.options;
     const producer = await this.connect();
     let total = 0;
     // Checked before every batch (the first one before the checkpoint is read): a relay that lost the lock (its
     // connection died) stops before sending more.
     if (!(await this.leading())) return total;
-    let from = await checkpoints.loadCheckpoint(name);
+    const from = await checkpoints.loadCheckpoint(name);
+    // The next batch is read while this one is sent: under load a pass is then the longer of the two, not their
+    // sum, and an event waits that much less for Kafka. A read never moves the checkpoint, so one left unused
+    // (a failed send, the lock lost) costs nothing.
+    let reading = this.read(from);
     for (;;) {
-      const batch: StoredEvent[] = [];
-      for await (const event of store.readAll({ from, batchSize })) {
-        batch.push(event);
-        if (batch.length === batchSize) break;
-      }
+      const batch = await reading;
       if (batch.length === 0) return total;
+      reading = this.read(batch[batch.length - 1]!.globalPosition);
+      reading.catch(() => undefined);
       // Sent in requests of at most SEND_BYTES (a broker refuses a record batch over its message.max.bytes, 1 MB by
       // default), one after another, so a partition's order holds; the checkpoint follows the last acknowledgement.
       let size = 0;
@@ -113,11 +115,21 @@ export class KafkaRelay {
       await send();
       const last = batch[batch.length - 1]!.globalPosition;
       await checkpoints.transaction((tx) => tx.saveCheckpoint(name, last));
-      from = last;
       total += batch.length;
       this.published += batch.length;
-      if (batch.length < batchSize || !(await this.leading())) return total;
+      if (!(await this.leading())) return total;
     }
+  }
+
+  /** Up to a batch of the log past `from`. */
+  private async read(from: string | null): Promise<StoredEvent[]> {
+    const { store, batchSize } = this.options;
+    const batch: StoredEvent[] = [];
+    for await (const event of store.readAll({ from, batchSize })) {
+      batch.push(event);
+      if (batch.length === batchSize) break;
+    }
+    return batch;
   }
 
   /** Does this relay hold the lock now (always, without one)? Remembered for the pause between passes. */
