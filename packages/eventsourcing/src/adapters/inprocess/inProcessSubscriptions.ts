@@ -22,8 +22,8 @@ export interface InProcessSubscriptionsOptions extends SubscriptionsEnvironment 
   lingerMs?: number;
   /**
    * Whether a position told by onAppended is readable at once (SQLite: one writer, positions in commit order).
-   * PostgreSQL's are not: another transaction may still commit below them, and readers stop at the oldest running
-   * one. Then appends only wake followers, who read and advance up to what the store's head says is readable.
+   * PostgreSQL's are not: another append may still commit below them, and readers stop at the oldest running one.
+   * Then appends only wake followers, who read and advance up to what the store's head says is readable.
    */
   appendedPositionsReadable?: boolean;
 }

@@ -130,6 +130,30 @@ if (unavailable) {
       }
     }, 90_000);
 
+    it('stops while events keep coming: a pass ends at a stop, not when the log runs dry', async () => {
+      const { store, readStore, kafka, close } = relayLog(broker.brokers);
+      let appending = true;
+      try {
+        const relay = new KafkaRelay({ store, checkpoints: readStore, kafka, batchSize: 5 });
+        const writer = (async () => {
+          // Faster than the relay sends them: every read finds more.
+          for (let i = 0; appending; i++) {
+            await store.append(`steady-${i}`, Array.from({ length: 50 }, (_, k) => counted(k)), { expectedVersion: 'no_stream' });
+            await new Promise((r) => setImmediate(r));
+          }
+        })();
+        await relay.start();
+        await expect.poll(() => relay.count, { timeout: 20_000 }).toBeGreaterThan(20);
+        const stopped = await Promise.race([relay.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+        expect(stopped).toBe('stopped');
+        appending = false;
+        await writer;
+      } finally {
+        appending = false;
+        await close();
+      }
+    }, 90_000);
+
     it('sends a batch larger than a broker takes in one record batch (1 MB) in several requests, in order', async () => {
       const { store, readStore, kafka, close } = relayLog(broker.brokers);
       try {

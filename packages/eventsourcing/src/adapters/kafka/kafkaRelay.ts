@@ -117,7 +117,8 @@ export class KafkaRelay {
       await checkpoints.transaction((tx) => tx.saveCheckpoint(name, last));
       total += batch.length;
       this.published += batch.length;
-      if (!(await this.leading())) return total;
+      // A stop ends the pass here, not when the log runs dry (with appends coming, it may not).
+      if (this.stopped || !(await this.leading())) return total;
     }
   }
 

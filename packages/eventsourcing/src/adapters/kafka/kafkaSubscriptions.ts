@@ -9,12 +9,6 @@ import { RunningSubscriptions, type SubscriptionsEnvironment } from '../runningS
 import { coPartitionedAssigner } from './kafkaAssigner.ts';
 import { DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS, KafkaTopics } from './kafkaTopics.ts';
 
-/**
- * What one fetch takes of a partition (kafkajs takes 1 MB by default; a larger message still comes whole). A
- * member handles its partitions' batches one at a time, so an event in one partition waits behind what was fetched
- * of the others: at 1 MB of usage batches that was up to half a second on a busy machine, at this size a fraction.
- */
-const FETCH_BYTES_PER_PARTITION = 256 * 1024;
 /** How often a consumer busy in a handler tells the group it is alive (kafkajs sends it only if due). */
 const HEARTBEAT_WHILE_HANDLING_MS = 1_000;
 
@@ -254,7 +248,7 @@ class KafkaSubscription implements Subscription {
     // partitions' rows hold where each stands.
     if (stored === null) await checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, '{}'));
     await this.env.topics.ensure(this.topicNames);
-    const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, ...(rebalanceTimeoutMs ? { rebalanceTimeout: rebalanceTimeoutMs } : {}), heartbeatInterval: 1_000, maxWaitTimeInMs: 100, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, allowAutoTopicCreation: false, partitionAssigners: [coPartitionedAssigner] });
+    const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, ...(rebalanceTimeoutMs ? { rebalanceTimeout: rebalanceTimeoutMs } : {}), heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, partitionAssigners: [coPartitionedAssigner] });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const keys = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => partitionKey(topic, p)));

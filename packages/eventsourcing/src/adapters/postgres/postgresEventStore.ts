@@ -5,6 +5,13 @@ import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 
+/**
+ * The advisory lock (shared, two-key form) every insert into `events` takes before its first row: the table's
+ * statement trigger takes it (SCHEMA), so a writer of any version does, before the insert gives its transaction an id
+ * (an append writes nothing before its events), and holds it until it commits.
+ */
+export const APPENDING_LOCK = [0x63757262, 0x61707064] as const; // "curb", "appd"
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -25,6 +32,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_commit_order ON events (transaction_id, position);
 CREATE TABLE IF NOT EXISTS event_claims (key text PRIMARY KEY, position text NOT NULL);
+CREATE OR REPLACE FUNCTION curbmap_appending() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]});
+  RETURN NULL;
+END $$;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'events_appending' AND tgrelid = 'events'::regclass) THEN
+    CREATE TRIGGER events_appending BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION curbmap_appending();
+  END IF;
+END $$;
 `;
 
 /** Rows a multi-row INSERT carries at once (13 parameters each). */
@@ -50,32 +67,26 @@ const parse = (c: Checkpoint): [bigint, bigint] => {
 };
 const checkpointOf = (tx: string, position: string | number) => `${tx}/${position}`;
 
-/**
- * Every append holds this advisory lock (shared, two-key form, taken before its transaction has an id) until it
- * commits: readers find the appends in flight in pg_locks and read the log below the oldest of them.
- */
-export const APPENDING_LOCK = [0x63757262, 0x61707064] as const; // "curb", "appd"
 
 /**
- * SQL: a 32-bit transaction id (xid, as pg_locks gives it) as the xid8 it is, from an xid8 within 2^31 of it (the
- * snapshot's xmax: a running transaction's id can be on either side of it, since xmax is the newest finished id + 1).
- */
-export const widenedXid = (xid8: string, xid: string) => `(${xid8} + ((${xid} - ${xid8} % 4294967296 + 4294967296) % 4294967296 + 2147483648) % 4294967296 - 2147483648)`;
-
-/**
- * Below this transaction id the log holds no event that can still commit: the oldest transaction id among the
- * appends in flight (the APPENDING_LOCK holders of this database), or the snapshot's xmax when it is older or none
- * is in flight. A statement of its own, run before the read it bounds: an append running at this snapshot either
- * shows in pg_locks here, or has ended before the read's own (later) snapshot and is visible to it; one whose id
- * is at or above xmax is below nothing this answers.
+ * Below this transaction id the log holds no event that can still commit: the oldest transaction running at this
+ * snapshot that may be an append, or the snapshot's xmax. Every running one counts except those pg_locks (read
+ * once) shows holding their id without APPENDING_LOCK: writers of read models and anything else. One with no lock
+ * row counts: an id enters the running set before its lock row exists, and one that ended since the snapshot is
+ * visible to the read this bounds, which is a statement of its own, run after this one. Before, the bound was the
+ * snapshot's xmin, and any long transaction of the cluster (a projection's batch) held every reader back.
  */
 const READABLE_BELOW = `
-SELECT least(s.xmax, min(${widenedXid('s.xmax', 'l.transactionid::text::numeric')}))::text AS bound
-FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS xmax) s
-LEFT JOIN pg_locks m ON m.locktype = 'advisory' AND m.granted AND m.objsubid = 2 AND m.classid = ${APPENDING_LOCK[0]} AND m.objid = ${APPENDING_LOCK[1]}
-  AND m.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-LEFT JOIN pg_locks l ON l.locktype = 'transactionid' AND l.granted AND l.mode = 'ExclusiveLock' AND l.virtualtransaction = m.virtualtransaction
-GROUP BY s.xmax`;
+WITH s AS (SELECT pg_current_snapshot() AS snap),
+locks AS MATERIALIZED (
+  SELECT locktype, database, classid, objid, objsubid, virtualtransaction, transactionid FROM pg_locks
+  WHERE granted AND (locktype = 'transactionid' AND mode = 'ExclusiveLock' OR locktype = 'advisory' AND objsubid = 2 AND classid = ${APPENDING_LOCK[0]} AND objid = ${APPENDING_LOCK[1]})),
+others AS (
+  SELECT transactionid FROM locks i WHERE i.locktype = 'transactionid' AND NOT EXISTS (
+    SELECT 1 FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = i.virtualtransaction
+      AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
+SELECT least(pg_snapshot_xmax(snap), (SELECT min(x) FROM pg_snapshot_xip(snap) x WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.transactionid = xid(x))))::text AS bound
+FROM s`;
 
 /**
  * The EventStore on PostgreSQL. Expected versions are enforced by the unique (stream, version) constraint, so two
@@ -131,8 +142,7 @@ export class PostgresEventStore implements EventStore {
       await client.query('BEGIN');
       // Appends to one stream take turns (a lock held until commit): the version read below is the one the insert
       // follows, and `any` never fails on a race. The unique (stream, version) constraint stays as the guard.
-      // And every append shows it is one (APPENDING_LOCK) before its first insert gives it a transaction id.
-      await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]})`, [streamId]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [streamId]);
       const replay = await this.idempotentReplay(client, streamId, head.value, iterator);
       if (replay) {
         await client.query('COMMIT');
@@ -159,10 +169,10 @@ export class PostgresEventStore implements EventStore {
            RETURNING position, transaction_id`;
         const sql = withClaims
           ? `WITH inserted AS (${insert}),
-               last AS (SELECT position::text AS position, transaction_id::text AS tx FROM inserted ORDER BY position DESC LIMIT 1),
+               last AS (SELECT inserted.position::text AS position, inserted.transaction_id::text AS tx FROM inserted ORDER BY inserted.position DESC LIMIT 1),
                claimed AS (INSERT INTO event_claims (key, position) SELECT unnest($${chunk.length * COLUMNS + 1}::text[]), (SELECT tx || '/' || position FROM last) ON CONFLICT (key) DO NOTHING RETURNING key)
              SELECT position, tx, ARRAY(SELECT key FROM claimed) AS won FROM last`
-          : `WITH inserted AS (${insert}) SELECT position::text AS position, transaction_id::text AS tx FROM inserted ORDER BY position DESC LIMIT 1`;
+          : `WITH inserted AS (${insert}) SELECT inserted.position::text AS position, inserted.transaction_id::text AS tx FROM inserted ORDER BY inserted.position DESC LIMIT 1`;
         const { rows } = await client.query<{ position: string; tx: string; won?: string[] }>(sql, withClaims ? [...chunk.flat(), claims] : chunk.flat());
         chunk = [];
         return rows[0]!;
@@ -287,7 +297,7 @@ export class PostgresEventStore implements EventStore {
 
   async headPosition(): Promise<Checkpoint> {
     const below = await this.readableBelow();
-    const { rows } = await this.pool.query<{ tx: string; position: string }>('SELECT transaction_id::text AS tx, position::text AS position FROM events WHERE transaction_id < $1::xid8 ORDER BY transaction_id DESC, position DESC LIMIT 1', [below]);
+    const { rows } = await this.pool.query<{ tx: string; position: string }>('SELECT transaction_id::text AS tx, position::text AS position FROM events WHERE transaction_id < $1::xid8 ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1', [below]);
     return rows[0] ? checkpointOf(rows[0].tx, rows[0].position) : null;
   }
 
