@@ -73,6 +73,8 @@ export function call(port: number, method: string, path: string, token: string, 
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
     });
     req.on('error', reject);
+    // A benchmark that waits for ever tells nothing: a request silent for ten minutes is a failure.
+    req.setTimeout(600_000, () => req.destroy(new Error(`${method} ${path}: nothing for ten minutes`)));
     req.end(body);
   });
 }
