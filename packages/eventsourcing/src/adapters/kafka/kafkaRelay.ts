@@ -142,9 +142,13 @@ export class KafkaRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.running?.catch(() => undefined);
-    await this.producer?.disconnect();
-    await this.topics.close();
-    await this.options.leadership?.release();
+    try {
+      await this.producer?.disconnect();
+      await this.topics.close();
+    } finally {
+      // Kafka unreachable at the stop still lets another gateway's relay take over.
+      await this.options.leadership?.release();
+    }
   }
 
   private async loop(): Promise<void> {

@@ -161,6 +161,31 @@ if (unavailable) {
       }
     });
 
+    it('refuses events written after anything else in their transaction: it had an id before the lock, and a reader could have passed it', async () => {
+      const db = await freshDatabase();
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const insert = (id: string) => client.query(`INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, correlation_id, causation_id, data)
+          VALUES ($1, $1, 0, 'thing', 'test.counted', 2, '2027-01-01T00:00:00.000Z', 'org', 'c', 'c', '{"count": 1}')`, [id]);
+        await client.query('BEGIN');
+        await client.query('SELECT pg_current_xact_id()');
+        await expect(insert(`thing-${randomUUID()}`)).rejects.toThrow(/first rows a transaction writes/);
+        await client.query('ROLLBACK');
+        // Events first, then more events in later statements of the same transaction: taken.
+        await client.query('BEGIN');
+        await insert(`thing-${randomUUID()}`);
+        await insert(`thing-${randomUUID()}`);
+        await client.query('COMMIT');
+        expect((await collect(store.readAll())).length).toBe(2);
+      } finally {
+        await client.end();
+        await store.close();
+        await db.drop();
+      }
+    });
+
     it('holds readers back for appends in flight only: a read model\'s open transaction, here or in another database, does not', async () => {
       const db = await freshDatabase();
       const other = await freshDatabase();

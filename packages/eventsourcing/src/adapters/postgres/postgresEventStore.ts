@@ -7,8 +7,9 @@ import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOption
 
 /**
  * The advisory lock (shared, two-key form) every insert into `events` takes before its first row: the table's
- * statement trigger takes it (SCHEMA), so a writer of any version does, before the insert gives its transaction an id
- * (an append writes nothing before its events), and holds it until it commits.
+ * statement trigger takes it (SCHEMA), so a writer of any version does, before the insert gives its transaction an id,
+ * and holds it until it commits. A transaction that wrote anything before its events is refused: it had an id
+ * without the lock, and a reader could have passed it. (Readers use the primary: a standby's pg_locks is not its.)
  */
 export const APPENDING_LOCK = [0x63757262, 0x61707064] as const; // "curb", "appd"
 
@@ -34,7 +35,14 @@ CREATE INDEX IF NOT EXISTS events_commit_order ON events (transaction_id, positi
 CREATE TABLE IF NOT EXISTS event_claims (key text PRIMARY KEY, position text NOT NULL);
 CREATE OR REPLACE FUNCTION curbmap_appending() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]});
+  -- Once per transaction (the setting is undone with a subtransaction that is rolled back, and so is the lock).
+  IF current_setting('curbmap.appending', true) IS DISTINCT FROM 'on' THEN
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+      RAISE EXCEPTION 'events must be the first rows a transaction writes: it has a transaction id already, and readers could pass its events';
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]});
+    PERFORM set_config('curbmap.appending', 'on', true);
+  END IF;
   RETURN NULL;
 END $$;
 DO $$ BEGIN
@@ -85,7 +93,7 @@ others AS (
   SELECT transactionid FROM locks i WHERE i.locktype = 'transactionid' AND NOT EXISTS (
     SELECT 1 FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = i.virtualtransaction
       AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
-SELECT least(pg_snapshot_xmax(snap), (SELECT min(x) FROM pg_snapshot_xip(snap) x WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.transactionid = xid(x))))::text AS bound
+SELECT least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.transactionid = xid(x)) ORDER BY x LIMIT 1))::text AS bound
 FROM s`;
 
 /**
