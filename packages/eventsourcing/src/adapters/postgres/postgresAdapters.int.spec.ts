@@ -12,6 +12,14 @@ const unavailable = postgresUnavailable();
 const cluster = sharedServer(() => startPrivateCluster());
 
 /** A fresh database per fixture on the one cluster: tests never see each other's events. */
+/** A counted event's row written straight into `events`, as a writer other than the store would (version 0 of its stream). */
+const insertOutsideTheStore = (client: pg.Client, streamId: string) =>
+  client.query(
+    `INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, correlation_id, causation_id, data)
+     VALUES ($1, $2, 0, 'thing', 'test.counted', 2, '2027-01-01T00:00:00.000Z', 'org', 'c', 'c', '{"count": 1}')`,
+    [randomUUID(), streamId],
+  );
+
 async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   return createDatabase((await cluster()).url);
 }
@@ -83,8 +91,7 @@ if (unavailable) {
         // trigger takes APPENDING_LOCK for it)...
         await slow.query('BEGIN');
         await slow.query("SELECT pg_advisory_xact_lock(hashtextextended('thing-slow', 0))");
-        await slow.query(`INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, correlation_id, causation_id, data)
-          VALUES ($1, 'thing-slow', 0, 'thing', 'test.counted', 2, '2027-01-01T00:00:00.000Z', 'org', 'c', 'c', '{"count": 1}')`, [randomUUID()]);
+        await insertOutsideTheStore(slow, 'thing-slow');
         // ...while another commits after it, with a higher position.
         const fast = await store.append('thing-fast', [counted(2)], { expectedVersion: 'no_stream' });
         // Readers see neither yet: the later commit would otherwise be read and the earlier one skipped for ever.
@@ -167,16 +174,14 @@ if (unavailable) {
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       try {
-        const insert = (id: string) => client.query(`INSERT INTO events (id, stream_id, stream_version, category, type, schema_version, occurred_at, organization_id, correlation_id, causation_id, data)
-          VALUES ($1, $1, 0, 'thing', 'test.counted', 2, '2027-01-01T00:00:00.000Z', 'org', 'c', 'c', '{"count": 1}')`, [id]);
         await client.query('BEGIN');
         await client.query('SELECT pg_current_xact_id()');
-        await expect(insert(`thing-${randomUUID()}`)).rejects.toThrow(/first rows a transaction writes/);
+        await expect(insertOutsideTheStore(client, `thing-${randomUUID()}`)).rejects.toThrow(/first rows a transaction writes/);
         await client.query('ROLLBACK');
         // Events first, then more events in later statements of the same transaction: taken.
         await client.query('BEGIN');
-        await insert(`thing-${randomUUID()}`);
-        await insert(`thing-${randomUUID()}`);
+        await insertOutsideTheStore(client, `thing-${randomUUID()}`);
+        await insertOutsideTheStore(client, `thing-${randomUUID()}`);
         await client.query('COMMIT');
         expect((await collect(store.readAll())).length).toBe(2);
       } finally {

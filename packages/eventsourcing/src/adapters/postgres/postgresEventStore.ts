@@ -75,7 +75,6 @@ const parse = (c: Checkpoint): [bigint, bigint] => {
 };
 const checkpointOf = (tx: string, position: string | number) => `${tx}/${position}`;
 
-
 /**
  * Below this transaction id the log holds no event that can still commit: the oldest transaction running at this
  * snapshot that may be an append, or the snapshot's xmax. Every running one counts except those pg_locks (read
