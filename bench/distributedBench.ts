@@ -49,6 +49,27 @@ async function barePostgres(url: string, events: number): Promise<number> {
 }
 
 /**
+ * stopProcess, but a stop that hears nothing for `ms` is reported (with whether the pid still exists) and left
+ * behind: twice a run stopped here for good after every figure was in, with every process gone.
+ */
+async function stopWithin(p: Running, ms: number, step: (what: string) => void): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const outcome = await Promise.race([stopProcess(p).then(() => 'stopped' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') step(`pid ${p.child.pid}: no exit heard after ${ms / 1000} s (exitCode ${p.child.exitCode}, signal ${p.child.signalCode}, ${pidExists(p.child.pid!) ? 'still running' : 'gone'})`);
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Distributed mode: usage ingest through the gateway into 1, 2 and 3 usage processes on PostgreSQL and Kafka
  * (durable, deduplicated), and how long an accepted event takes to show in the usage summary under that load.
  */
@@ -66,6 +87,8 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
     // BENCH_DISTRIBUTED_PROCESSES=3 measures one count alone (while looking into a figure).
     for (const processes of (process.env.BENCH_DISTRIBUTED_PROCESSES ?? '1,2,3').split(',').map(Number)) {
       const running: Running[] = [];
+      // Each step on stderr with the time: a run that stops moving shows where it stopped.
+      const step = (what: string) => process.stderr.write(`bench: distributed, ${processes} usage process${processes > 1 ? 'es' : ''}: ${what} at ${new Date().toISOString()}\n`);
       const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-bench-distributed-'));
       try {
         const env = { DATABASE_URL: (await createDatabase(cluster.url)).url, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex'), CURBMAP_DATA_DIR: dataDir, KAFKA_PARTITIONS: '6', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000000' };
@@ -77,6 +100,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
         }
         const gateway = await startProcess('services/gateway/src/main.ts', { ...env, PORT: String(await freePort()), HOST: '127.0.0.1', CURBMAP_ADMIN_TOKEN: ADMIN, SERVICE_URLS: urls.join(',') }, /CurbMap is running at (\S+)/);
         running.push(gateway);
+        step('processes started');
         const port = Number(new URL(gateway.url).port);
         const json = async (method: string, path: string, token: string, body?: unknown) => {
           for (let attempt = 0; ; attempt++) {
@@ -95,6 +119,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
           await json('POST', '/v1/meters', apiKey, { key: 'probes', name: 'Probes', eventType: 'probe', aggregation: 'count' });
           orgs.push({ apiKey, project });
         }
+        step('organizations created');
         const window = () => `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
         const total = async (org: { apiKey: string }, meter: string) => (JSON.parse((await call(port, 'GET', `/v1/usage/summary?meter=${meter}&${window()}`, org.apiKey)).body) as { total?: number }).total ?? 0;
 
@@ -114,6 +139,8 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
             if (Date.now() > until) throw new Error('the warm-up was not counted after two minutes');
           }
         }
+
+        step('warm-up counted');
 
         // Probes while the load runs: one event every 100 ms, polled every 10 ms until the summary shows it. A poll
         // starts every 10 ms whether or not the one before has answered (under this load an answer takes longer than
@@ -180,8 +207,10 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
           }),
         );
         const rate = accepted / ((performance.now() - started) / 1000);
+        step('load accepted');
         probing = false;
         await probes;
+        step('probes done');
         if (accepted !== events) throw new Error(`accepted ${accepted} of ${events}`);
         // Every accepted event counted once, in every organization's summary.
         const drainFrom = performance.now();
@@ -192,6 +221,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
           }
         }
         const drainMs = performance.now() - drainFrom;
+        step('every event counted');
         visibility.sort((a, b) => a - b);
         figures.push({
           name: `distributed usage ingest through the gateway, ${processes} usage process${processes > 1 ? 'es' : ''}`,
@@ -209,7 +239,8 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
           detail: `${visibility.length} probes (relay → Kafka → rollups in the usage process holding the organization's partition → summary; polled every 10 ms, up to 8 polls at once); p50 ${percentile(visibility, 50).toFixed(1)} ms; Lago publishes < 2 s p99`,
         });
       } finally {
-        await Promise.all(running.map((p) => stopProcess(p)));
+        await Promise.all(running.map((p) => stopWithin(p, 60_000, step)));
+        step('processes stopped');
         rmSync(dataDir, { recursive: true, force: true });
       }
     }
