@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { collect, counted, eventStoreContract, readStoreContract, sharedServer, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
-import { APPENDING_LOCK, PostgresEventStore } from './postgresEventStore.ts';
+import { APPENDING_LOCK, CLAIMED, PostgresEventStore } from './postgresEventStore.ts';
 import { PostgresReadStore } from './postgresReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 
@@ -11,7 +11,6 @@ import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 const unavailable = postgresUnavailable();
 const cluster = sharedServer(() => startPrivateCluster());
 
-/** A fresh database per fixture on the one cluster: tests never see each other's events. */
 /** A counted event's row written straight into `events`, as a writer other than the store would (version 0 of its stream). */
 const insertOutsideTheStore = (client: pg.Client, streamId: string) =>
   client.query(
@@ -20,6 +19,7 @@ const insertOutsideTheStore = (client: pg.Client, streamId: string) =>
     [randomUUID(), streamId],
   );
 
+/** A fresh database per fixture on the one cluster: tests never see each other's events. */
 async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   return createDatabase((await cluster()).url);
 }
@@ -184,6 +184,31 @@ if (unavailable) {
         await insertOutsideTheStore(client, `thing-${randomUUID()}`);
         await client.query('COMMIT');
         expect((await collect(store.readAll())).length).toBe(2);
+      } finally {
+        await client.end();
+        await store.close();
+        await db.drop();
+      }
+    });
+
+    it('looks up a batch\'s claims by the key\'s index, never by reading every claim (a usage batch asks for 1,000)', async () => {
+      const db = await freshDatabase();
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        // 60,000 claims, as a few minutes of usage ingest leave, with fresh statistics.
+        await client.query(`INSERT INTO event_claims (key, position) SELECT 'usage:org:' || g, '1/' || g FROM generate_series(1, 60000) AS g`);
+        await client.query('ANALYZE event_claims');
+        const keys = Array.from({ length: 1000 }, (_, i) => `usage:org:${i * 59 + 1}`).concat(Array.from({ length: 10 }, (_, i) => `usage:new:${i}`));
+        const plan = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) ${CLAIMED}`, [keys])).rows[0]);
+        expect(plan).toContain('"Index Name":"event_claims_pkey"');
+        expect(plan).not.toContain('Seq Scan');
+        // And it answers what the keys claimed: the 1,000 taken, not the 10 new ones.
+        const claimed = await store.claimed(keys);
+        expect(claimed.size).toBe(1000);
+        expect(claimed.get('usage:org:60')).toBe('1/60');
+        expect(claimed.has('usage:new:0')).toBe(false);
       } finally {
         await client.end();
         await store.close();

@@ -6,6 +6,15 @@ import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
 import type { AppendOptions, AppendResult, Checkpoint, EventStore, ReadAllOptions, StoredEvent } from '../../ports/eventStore.ts';
 
 /**
+ * The claims among `keys`, one primary-key lookup per key. `key = ANY($1)` lets the planner weigh a batch's 1,000
+ * keys against the table and scan all of it instead (it does below a few hundred thousand claims, and even with
+ * fresh statistics): each usage batch then read the whole table, growing with every batch. A LIMIT keeps the
+ * lateral lookup from being flattened into a join the planner could again answer with a scan.
+ */
+export const CLAIMED = `SELECT k.key, c.position FROM unnest($1::text[]) AS k(key)
+  CROSS JOIN LATERAL (SELECT position FROM event_claims WHERE event_claims.key = k.key LIMIT 1) AS c`;
+
+/**
  * The advisory lock (shared, two-key form) every insert into `events` takes before its first row: the table's
  * statement trigger takes it (SCHEMA), so a writer of any version does, before the insert gives its transaction an id,
  * and holds it until it commits. A transaction that wrote anything before its events is refused: it had an id
@@ -251,7 +260,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async claimed(keys: string[]): Promise<Map<string, string>> {
-    const { rows } = await this.pool.query<{ key: string; position: string }>('SELECT key, position FROM event_claims WHERE key = ANY($1::text[])', [keys]);
+    const { rows } = await this.pool.query<{ key: string; position: string }>(CLAIMED, [keys]);
     return new Map(rows.map((r) => [r.key, r.position]));
   }
 
