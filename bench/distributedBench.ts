@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -48,24 +48,41 @@ async function barePostgres(url: string, events: number): Promise<number> {
   }
 }
 
+/** A line on stderr with the time: a run that stops moving shows where it stopped. */
+const say = (what: string) => process.stderr.write(`bench: distributed, ${what} at ${new Date().toISOString()}\n`);
+
 /**
- * stopProcess, but a stop that hears nothing for `ms` is reported (with whether the pid still exists) and left
- * behind: twice a run stopped here for good after every figure was in, with every process gone.
+ * stopProcess, bounded: once a run stopped here for good after its last figure, every process gone and no exit
+ * heard. A process still running after `ms` is killed with its group and fails the run (it would join the next
+ * round's consumer groups); one already gone (or a zombie: exited, not reaped) is reported and the run goes on.
  */
 async function stopWithin(p: Running, ms: number, step: (what: string) => void): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const outcome = await Promise.race([stopProcess(p).then(() => 'stopped' as const), late]);
-  clearTimeout(timer);
-  if (outcome === 'late') step(`pid ${p.child.pid}: no exit heard after ${ms / 1000} s (exitCode ${p.child.exitCode}, signal ${p.child.signalCode}, ${pidExists(p.child.pid!) ? 'still running' : 'gone'})`);
+  try {
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+    if ((await Promise.race([stopProcess(p).then(() => 'stopped' as const), late])) === 'stopped') return;
+  } finally {
+    clearTimeout(timer);
+  }
+  const pid = p.child.pid!;
+  const state = processState(pid);
+  step(`pid ${pid}: no exit heard after ${ms / 1000} s (exitCode ${p.child.exitCode}, signal ${p.child.signalCode}, ${state === null ? 'gone' : `state ${state}`})`);
+  if (state !== null && state !== 'Z') {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // its group is gone
+    }
+    throw new Error(`bench: pid ${pid} was still running ${ms / 1000} s after its stop`);
+  }
 }
 
-function pidExists(pid: number): boolean {
+/** The process's state letter from /proc (R, S, Z...), or null when there is no such process. */
+function processState(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? null;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -88,7 +105,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
     for (const processes of (process.env.BENCH_DISTRIBUTED_PROCESSES ?? '1,2,3').split(',').map(Number)) {
       const running: Running[] = [];
       // Each step on stderr with the time: a run that stops moving shows where it stopped.
-      const step = (what: string) => process.stderr.write(`bench: distributed, ${processes} usage process${processes > 1 ? 'es' : ''}: ${what} at ${new Date().toISOString()}\n`);
+      const step = (what: string) => say(`${processes} usage process${processes > 1 ? 'es' : ''}: ${what}`);
       const dataDir = mkdtempSync(join(tmpdir(), 'curbmap-bench-distributed-'));
       try {
         const env = { DATABASE_URL: (await createDatabase(cluster.url)).url, KAFKA_BROKERS: broker.brokers.join(','), CURBMAP_INTERNAL_SECRET: randomBytes(32).toString('hex'), CURBMAP_DATA_DIR: dataDir, KAFKA_PARTITIONS: '6', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000000' };
@@ -246,7 +263,9 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
     }
   } finally {
     await broker.stop();
+    say('broker stopped');
     await cluster.stop();
+    say('PostgreSQL stopped');
   }
   return figures;
 }

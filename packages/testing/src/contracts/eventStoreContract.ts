@@ -204,6 +204,9 @@ export function eventStoreContract(adapter: string, create: () => Promise<EventS
       expect(await store.claimed([k(1), k(2)])).toEqual(new Map());
       const first = await store.append(stream, [counted(1)], { expectedVersion: 'no_stream', claims: [k(1), k(2)] });
       expect(await store.claimed([k(1), k(2), k(3)])).toEqual(new Map([[k(1), first.position], [k(2), first.position]]));
+      // A key asked twice in one call answers once; no keys, no claims.
+      expect(await store.claimed([k(2), k(1), k(2)])).toEqual(new Map([[k(2), first.position], [k(1), first.position]]));
+      expect(await store.claimed([])).toEqual(new Map());
       const other = `thing-${randomUUID()}`;
       await expect(store.append(other, [counted(2)], { expectedVersion: 'no_stream', claims: [k(3), k(2)] })).rejects.toBeInstanceOf(ClaimConflictError);
       expect(await collect(store.readStream(other))).toEqual([]);

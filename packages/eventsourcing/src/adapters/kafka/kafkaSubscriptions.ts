@@ -249,8 +249,9 @@ class KafkaSubscription implements Subscription {
     if (stored === null) await checkpoints.transaction((tx) => tx.saveCheckpoint(this.name, '{}'));
     await this.env.topics.ensure(this.topicNames);
     // A fetch with nothing to read waits up to maxWaitTimeInMs on the broker, which answers as soon as a record
-    // arrives: a longer wait adds no latency, only fewer requests from idle consumers (a usage process runs eight,
-    // each asking every 100 ms cost the broker and the process more than the relay's own traffic).
+    // arrives: a record's delivery waits no longer, and idle consumers (a usage process runs eight) ask a fifth as
+    // often as at 100 ms. Heartbeats go between fetches, so a rebalance is noticed, and a clean stop ends, up to
+    // about 0.4 s later.
     const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: sessionTimeoutMs ?? 10_000, ...(rebalanceTimeoutMs ? { rebalanceTimeout: rebalanceTimeoutMs } : {}), heartbeatInterval: 1_000, maxWaitTimeInMs: 500, allowAutoTopicCreation: false, partitionAssigners: [coPartitionedAssigner] });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
