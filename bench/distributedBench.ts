@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -50,41 +50,6 @@ async function barePostgres(url: string, events: number): Promise<number> {
 
 /** A line on stderr with the time: a run that stops moving shows where it stopped. */
 const say = (what: string) => process.stderr.write(`bench: distributed, ${what} at ${new Date().toISOString()}\n`);
-
-/**
- * stopProcess, bounded: once a run stopped here for good after its last figure, every process gone and no exit
- * heard. A process still running after `ms` is killed with its group and fails the run (it would join the next
- * round's consumer groups); one already gone (or a zombie: exited, not reaped) is reported and the run goes on.
- */
-async function stopWithin(p: Running, ms: number, step: (what: string) => void): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-    if ((await Promise.race([stopProcess(p).then(() => 'stopped' as const), late])) === 'stopped') return;
-  } finally {
-    clearTimeout(timer);
-  }
-  const pid = p.child.pid!;
-  const state = processState(pid);
-  step(`pid ${pid}: no exit heard after ${ms / 1000} s (exitCode ${p.child.exitCode}, signal ${p.child.signalCode}, ${state === null ? 'gone' : `state ${state}`})`);
-  if (state !== null && state !== 'Z') {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // its group is gone
-    }
-    throw new Error(`bench: pid ${pid} was still running ${ms / 1000} s after its stop`);
-  }
-}
-
-/** The process's state letter from /proc (R, S, Z...), or null when there is no such process. */
-function processState(pid: number): string | null {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Distributed mode: usage ingest through the gateway into 1, 2 and 3 usage processes on PostgreSQL and Kafka
@@ -256,7 +221,7 @@ export async function distributedBench(scale: number): Promise<Figure[]> {
           detail: `${visibility.length} probes (relay → Kafka → rollups in the usage process holding the organization's partition → summary; polled every 10 ms, up to 8 polls at once); p50 ${percentile(visibility, 50).toFixed(1)} ms; Lago publishes < 2 s p99`,
         });
       } finally {
-        await Promise.all(running.map((p) => stopWithin(p, 60_000, step)));
+        await Promise.all(running.map((p) => stopProcess(p)));
         step('processes stopped');
         rmSync(dataDir, { recursive: true, force: true });
       }

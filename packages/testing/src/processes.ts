@@ -17,6 +17,7 @@ export function startProcess(entry: string, env: Record<string, string>, announc
   // Its own process group: a kill takes what it started too (the PDF renderer's Chromium), as a container's would.
   const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', join(root, entry)], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
+  let started = false;
   return new Promise((resolve, reject) => {
     // Not started in time: killed, so a second attempt never finds the first still coming up on its port.
     const timer = setTimeout(() => {
@@ -27,21 +28,26 @@ export function startProcess(entry: string, env: Record<string, string>, announc
       }
       reject(new Error(`${entry} did not start:\n${output}`));
     }, 150_000);
+    const exited = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited (${code ?? signal}):\n${output}`));
+    };
     const watch = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
+      if (started) return;
       const url = announces.exec(output)?.[1];
       if (url) {
+        // Once: matched again on each later line, it would drop the exit listener of whoever waits for the stop
+        // (stopChild), and a process that logs as it stops would never be heard to exit.
+        started = true;
         clearTimeout(timer);
-        child.removeAllListeners('exit');
+        child.off('exit', exited);
         resolve({ child, url, output: () => output });
       }
     };
     child.stdout!.on('data', watch);
     child.stderr!.on('data', watch);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${entry} exited (${code ?? signal}):\n${output}`));
-    });
+    child.once('exit', exited);
   });
 }
 

@@ -26,13 +26,17 @@ describe('a projection killed mid-catch-up', () => {
     const child = spawn(process.execPath, ['--conditions=source', '--no-warnings', fixture, 'run-child', path], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
+    let killing = false;
     const killedAt = await new Promise<number>((resolve, reject) => {
-      child.on('exit', (code) => reject(new Error(`child exited early (${code}): ${stderr}`)));
+      const early = (code: number | null) => reject(new Error(`child exited early (${code}): ${stderr}`));
+      child.on('exit', early);
       child.stdout.on('data', (chunk: Buffer) => {
         const last = chunk.toString().trim().split('\n').pop()!;
         const position = Number(last.split(' ')[1]);
-        if (position >= 1000) {
-          child.removeAllListeners('exit');
+        // Once: a line still in the pipe after the kill must not drop the exit listener awaited below.
+        if (!killing && position >= 1000) {
+          killing = true;
+          child.off('exit', early);
           child.kill('SIGKILL');
           resolve(position);
         }
