@@ -24,6 +24,21 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
   return createDatabase((await cluster()).url);
 }
 
+/** A store on a fresh database, and a client of its own beside it (a writer other than the store); all closed after. */
+async function withStoreAndClient(test: (store: PostgresEventStore, client: pg.Client) => Promise<void>): Promise<void> {
+  const db = await freshDatabase();
+  const store = await PostgresEventStore.open(db.url, testRegistry());
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    await test(store, client);
+  } finally {
+    await client.end();
+    await store.close();
+    await db.drop();
+  }
+}
+
 if (unavailable) {
   describe('PostgreSQL adapters', () => {
     it.skip(`skipped: ${unavailable}`, () => {});
@@ -80,12 +95,8 @@ if (unavailable) {
   });
 
   describe('PostgreSQL event store', () => {
-    it('never lets a reader pass an event whose transaction commits late: the log is read below the oldest running one', async () => {
-      const db = await freshDatabase();
-      const store = await PostgresEventStore.open(db.url, testRegistry());
-      const slow = new pg.Client({ connectionString: db.url });
-      await slow.connect();
-      try {
+    it('never lets a reader pass an event whose transaction commits late: the log is read below the oldest running one', () =>
+      withStoreAndClient(async (store, slow) => {
         const before = await store.headPosition();
         // A writer takes a position and holds its transaction open (written as an older version wrote: the table's
         // trigger takes APPENDING_LOCK for it)...
@@ -104,12 +115,7 @@ if (unavailable) {
         expect(read.map((e) => e.streamId)).toEqual(['thing-slow', 'thing-fast']);
         expect(read[1]!.globalPosition).toBe(fast.position);
         expect(await store.headPosition()).toBe(fast.position);
-      } finally {
-        await slow.end();
-        await store.close();
-        await db.drop();
-      }
-    });
+      }));
 
     it('a reader tailing the log under concurrent appends (three stores, four writers each) misses none of them', async () => {
       const db = await freshDatabase();
@@ -168,12 +174,8 @@ if (unavailable) {
       }
     });
 
-    it('refuses events written after anything else in their transaction: it had an id before the lock, and a reader could have passed it', async () => {
-      const db = await freshDatabase();
-      const store = await PostgresEventStore.open(db.url, testRegistry());
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
-      try {
+    it('refuses events written after anything else in their transaction: it had an id before the lock, and a reader could have passed it', () =>
+      withStoreAndClient(async (store, client) => {
         await client.query('BEGIN');
         await client.query('SELECT pg_current_xact_id()');
         await expect(insertOutsideTheStore(client, `thing-${randomUUID()}`)).rejects.toThrow(/first rows a transaction writes/);
@@ -184,19 +186,10 @@ if (unavailable) {
         await insertOutsideTheStore(client, `thing-${randomUUID()}`);
         await client.query('COMMIT');
         expect((await collect(store.readAll())).length).toBe(2);
-      } finally {
-        await client.end();
-        await store.close();
-        await db.drop();
-      }
-    });
+      }));
 
-    it('looks up a batch\'s claims by the key\'s index, never by reading every claim (a usage batch asks for 1,000)', async () => {
-      const db = await freshDatabase();
-      const store = await PostgresEventStore.open(db.url, testRegistry());
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
-      try {
+    it('looks up a batch\'s claims by the key\'s index, never by reading every claim (a usage batch asks for 1,000)', () =>
+      withStoreAndClient(async (store, client) => {
         // 60,000 claims, as a few minutes of usage ingest leave, with fresh statistics.
         await client.query(`INSERT INTO event_claims (key, position) SELECT 'usage:org:' || g, '1/' || g FROM generate_series(1, 60000) AS g`);
         await client.query('ANALYZE event_claims');
@@ -209,12 +202,7 @@ if (unavailable) {
         expect(claimed.size).toBe(1000);
         expect(claimed.get('usage:org:60')).toBe('1/60');
         expect(claimed.has('usage:new:0')).toBe(false);
-      } finally {
-        await client.end();
-        await store.close();
-        await db.drop();
-      }
-    });
+      }));
 
     it('holds readers back for appends in flight only: a read model\'s open transaction, here or in another database, does not', async () => {
       const db = await freshDatabase();
