@@ -204,6 +204,31 @@ if (unavailable) {
         expect(claimed.has('usage:new:0')).toBe(false);
       }));
 
+    it('never answers a readable bound below one it answered: a reader that took the head reads up to it', async () => {
+      const db = await freshDatabase();
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      // READABLE_BELOW computes a lower bound when a transaction without APPENDING_LOCK ends between its snapshot and
+      // its pg_locks scan (a window of microseconds): here a computation answers one below every event when asked.
+      type Bounded = { boundNow(): Promise<{ bound: string; xmax: string }> };
+      const computed = (store as unknown as Bounded).boundNow.bind(store);
+      let lower = false;
+      (store as unknown as Bounded).boundNow = async () => {
+        const now = await computed();
+        return lower ? { ...now, bound: '1' } : now;
+      };
+      try {
+        const appended = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
+        const head = await store.headPosition();
+        expect(head).toBe(appended.position);
+        lower = true;
+        expect((await collect(store.readAll({ to: head }))).map((e) => e.globalPosition)).toEqual([appended.position]);
+        expect(await store.headPosition()).toBe(head);
+      } finally {
+        await store.close();
+        await db.drop();
+      }
+    });
+
     it('holds readers back for appends in flight only: a read model\'s open transaction, here or in another database, does not', async () => {
       const db = await freshDatabase();
       const other = await freshDatabase();
