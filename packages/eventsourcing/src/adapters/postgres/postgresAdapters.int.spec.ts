@@ -209,7 +209,7 @@ if (unavailable) {
       const store = await PostgresEventStore.open(db.url, testRegistry());
       // READABLE_BELOW computes a lower bound when a transaction without APPENDING_LOCK ends between its snapshot and
       // its pg_locks scan (a window of microseconds): here a computation answers one below every event when asked.
-      type Bounded = { boundNow(): Promise<{ bound: string; xmax: string }> };
+      type Bounded = { boundNow(): Promise<{ bound: string }> };
       const computed = (store as unknown as Bounded).boundNow.bind(store);
       let lower = false;
       (store as unknown as Bounded).boundNow = async () => {

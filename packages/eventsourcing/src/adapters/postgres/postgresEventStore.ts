@@ -101,8 +101,7 @@ others AS (
   SELECT transactionid FROM locks i WHERE i.locktype = 'transactionid' AND NOT EXISTS (
     SELECT 1 FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = i.virtualtransaction
       AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
-SELECT least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.transactionid = xid(x)) ORDER BY x LIMIT 1))::text AS bound,
-  pg_snapshot_xmax(snap)::text AS xmax
+SELECT least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.transactionid = xid(x)) ORDER BY x LIMIT 1))::text AS bound
 FROM s`;
 
 /**
@@ -313,19 +312,18 @@ export class PostgresEventStore implements EventStore {
    * later: a transaction without APPENDING_LOCK (a projection's batch) that ends between its snapshot and its
    * pg_locks scan counts as a possible append, and a reader that took the head under the higher bound would then
    * read short of it and move past events (a subscription's batch up to its head). A bound, once true, stays true:
-   * new ids start at the snapshot's xmax, and a transaction holding an id never appends (the trigger). A floor above
-   * this snapshot's xmax means ids went backwards (a failover that lost transactions) and is dropped.
+   * ids not running at the snapshot are at or above its xmax, and a transaction holding an id never appends (the
+   * trigger). Per store: another process's store keeps its own (event-sourcing.md).
    */
   private async readableBelow(): Promise<string> {
-    const { bound, xmax } = await this.boundNow();
-    if (this.floor > BigInt(xmax)) this.floor = 0n;
+    const { bound } = await this.boundNow();
     if (BigInt(bound) > this.floor) this.floor = BigInt(bound);
     return this.floor.toString();
   }
 
-  /** READABLE_BELOW now, with the snapshot's xmax. */
-  protected async boundNow(): Promise<{ bound: string; xmax: string }> {
-    const { rows } = await this.pool.query<{ bound: string; xmax: string }>(READABLE_BELOW);
+  /** READABLE_BELOW now. */
+  protected async boundNow(): Promise<{ bound: string }> {
+    const { rows } = await this.pool.query<{ bound: string }>(READABLE_BELOW);
     return rows[0]!;
   }
 
