@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { collect, counted, eventStoreContract, readStoreContract, sharedServer, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
-import { APPENDING_LOCK, CLAIMED, PostgresEventStore } from './postgresEventStore.ts';
+import { APPENDING_LOCK, CLAIMED, PostgresEventStore, READABLE_BELOW } from './postgresEventStore.ts';
 import { PostgresReadStore } from './postgresReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 
@@ -25,13 +25,13 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
 }
 
 /** A store on a fresh database, and a client of its own beside it (a writer other than the store); all closed after. */
-async function withStoreAndClient(test: (store: PostgresEventStore, client: pg.Client) => Promise<void>): Promise<void> {
+async function withStoreAndClient(test: (store: PostgresEventStore, client: pg.Client, url: string) => Promise<void>): Promise<void> {
   const db = await freshDatabase();
   const store = await PostgresEventStore.open(db.url, testRegistry());
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
-    await test(store, client);
+    await test(store, client, db.url);
   } finally {
     await client.end();
     await store.close();
@@ -204,30 +204,57 @@ if (unavailable) {
         expect(claimed.has('usage:new:0')).toBe(false);
       }));
 
-    it('never answers a readable bound below one it answered: a reader that took the head reads up to it', async () => {
+    it('never computes a readable bound below one computed before, in any process: a reader that took the head reads up to it', async () => {
       const db = await freshDatabase();
-      const store = await PostgresEventStore.open(db.url, testRegistry());
-      // READABLE_BELOW computes a lower bound when a transaction without APPENDING_LOCK ends between its snapshot and
-      // its pg_locks scan (a window of microseconds): here a computation answers one below every event when asked.
-      type Bounded = { boundNow(): Promise<{ bound: string }> };
-      const computed = (store as unknown as Bounded).boundNow.bind(store);
-      let lower = false;
-      (store as unknown as Bounded).boundNow = async () => {
-        const now = await computed();
-        return lower ? { ...now, bound: '1' } : now;
-      };
+      const [store, other] = [await PostgresEventStore.open(db.url, testRegistry()), await PostgresEventStore.open(db.url, testRegistry())];
+      const [projection, reader] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
       try {
+        await projection.connect();
+        await reader.connect();
+        // A transaction holding an id without APPENDING_LOCK (a projection's batch), older than the append below.
+        await projection.query('BEGIN');
+        await projection.query('SELECT pg_current_xact_id()');
         const appended = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
         const head = await store.headPosition();
         expect(head).toBe(appended.position);
-        lower = true;
-        expect((await collect(store.readAll({ to: head }))).map((e) => e.globalPosition)).toEqual([appended.position]);
-        expect(await store.headPosition()).toBe(head);
+        // Another process computes the bound, and the projection's transaction ends in the middle of that: a cursor
+        // opens the statement (its snapshot: the projection still running) and runs it after the commit.
+        await reader.query('BEGIN');
+        await reader.query(`DECLARE bound NO SCROLL CURSOR FOR ${READABLE_BELOW}`);
+        await projection.query('COMMIT');
+        const { rows } = await reader.query<{ bound: string }>('FETCH ALL FROM bound');
+        await reader.query('COMMIT');
+        // At or above it, so the event is readable under it: with the snapshot taken before the pg_locks scan, the
+        // ended projection counted as an append still running, and the bound fell below the head.
+        expect(BigInt(rows[0]!.bound)).toBeGreaterThan(BigInt(appended.position.split('/')[0]!));
+        expect((await collect(other.readAll({ to: head }))).map((e) => e.globalPosition)).toEqual([appended.position]);
+        // Under REPEATABLE READ the snapshot would be the transaction's, older than the scan: refused.
+        await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        await expect(reader.query(READABLE_BELOW)).rejects.toThrow(/needs READ COMMITTED/);
+        await reader.query('ROLLBACK');
       } finally {
+        for (const client of [projection, reader]) await client.end().catch(() => undefined);
         await store.close();
+        await other.close();
         await db.drop();
       }
     });
+
+    it('opens without rewriting its functions, and replaces one whose body is not this version\'s', () =>
+      withStoreAndClient(async (store, client, url) => {
+        const versions = async () => (await client.query<{ proname: string; xmin: string }>(`SELECT proname, xmin::text FROM pg_proc WHERE proname LIKE 'curbmap_%' ORDER BY proname`)).rows;
+        const before = await versions();
+        expect(before.map((r) => r.proname)).toEqual(['curbmap_appending', 'curbmap_readable_below']);
+        // Every process of every service opens the store: the functions they are running are left as they are.
+        await (await PostgresEventStore.open(url, testRegistry())).close();
+        expect(await versions()).toEqual(before);
+        // A body of another version (here one that holds every reader back) is replaced on open.
+        await client.query(`CREATE OR REPLACE FUNCTION curbmap_readable_below() RETURNS xid8 LANGUAGE sql AS 'SELECT 1::text::xid8'`);
+        const appended = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
+        expect(await store.headPosition()).toBeNull();
+        await (await PostgresEventStore.open(url, testRegistry())).close();
+        expect(await store.headPosition()).toBe(appended.position);
+      }));
 
     it('holds readers back for appends in flight only: a read model\'s open transaction, here or in another database, does not', async () => {
       const db = await freshDatabase();

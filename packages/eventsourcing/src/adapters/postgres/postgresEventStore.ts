@@ -22,6 +22,64 @@ export const CLAIMED = `SELECT k.key, c.position FROM unnest($1::text[]) AS k(ke
  */
 export const APPENDING_LOCK = [0x63757262, 0x61707064] as const; // "curb", "appd"
 
+/** The body of the trigger function that takes APPENDING_LOCK (SCHEMA). */
+const APPENDING = `
+BEGIN
+  -- Once per transaction (the setting is undone with a subtransaction that is rolled back, and so is the lock).
+  IF current_setting('curbmap.appending', true) IS DISTINCT FROM 'on' THEN
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+      RAISE EXCEPTION 'events must be the first rows a transaction writes: it has a transaction id already, and readers could pass its events';
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]});
+    PERFORM set_config('curbmap.appending', 'on', true);
+  END IF;
+  RETURN NULL;
+END`;
+
+/**
+ * Below this transaction id the log holds no event that can still commit: the oldest transaction running at a
+ * snapshot that may be an append, or the snapshot's xmax. Every running one counts except those pg_locks showed
+ * holding their id without APPENDING_LOCK: writers of read models and anything else. pg_locks is read FIRST, in a
+ * statement of its own, and the snapshot taken after it (a volatile function's statements each take one under READ
+ * COMMITTED): a transaction shown without the lock and still running at the snapshot never appends (the trigger),
+ * and one that ended in between is not in the snapshot. So a later computation, in any process, never answers
+ * below an earlier one: with the snapshot first, one that ended between the two counted as a possible append, and a
+ * reader that took the head under a higher bound read short of it and moved past events (a period close in one
+ * process against rollups fed by the relay in another). One running with no lock row counts too: an id enters the
+ * running set before its lock row exists. Before all this, the bound was the snapshot's xmin, and any long
+ * transaction of the cluster (a projection's batch) held every reader back.
+ */
+const READABLE_BELOW_BODY = `
+DECLARE
+  others xid[];
+  snap pg_snapshot;
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'curbmap_readable_below() needs READ COMMITTED: its snapshot must be newer than its pg_locks scan';
+  END IF;
+  SELECT coalesce(array_agg(i.transactionid), '{}') INTO others FROM pg_locks i
+  WHERE i.granted AND i.locktype = 'transactionid' AND i.mode = 'ExclusiveLock' AND NOT EXISTS (
+    SELECT 1 FROM pg_locks a WHERE a.granted AND a.locktype = 'advisory' AND a.objsubid = 2
+      AND a.classid = ${APPENDING_LOCK[0]} AND a.objid = ${APPENDING_LOCK[1]} AND a.virtualtransaction = i.virtualtransaction
+      AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database()));
+  snap := pg_current_snapshot();
+  RETURN least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT xid(x) = ANY (others) ORDER BY x LIMIT 1));
+END`;
+
+/** The readable bound, as xid8 text (a statement of its own: the read it bounds runs after it). */
+export const READABLE_BELOW = 'SELECT curbmap_readable_below()::text AS bound';
+
+/**
+ * Creates a function when it is missing or its body differs, and leaves it alone otherwise: replacing one needs
+ * its owner, and every process of every service opens the store, not all as the role that made it.
+ */
+const ensureFunction = (signature: string, definition: string, body: string) => `
+DO $ensure$ BEGIN
+  IF (SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('${signature}')) IS DISTINCT FROM $body$${body}$body$ THEN
+    CREATE OR REPLACE FUNCTION ${signature} ${definition} AS $body$${body}$body$;
+  END IF;
+END $ensure$;`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -42,18 +100,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_commit_order ON events (transaction_id, position);
 CREATE TABLE IF NOT EXISTS event_claims (key text PRIMARY KEY, position text NOT NULL);
-CREATE OR REPLACE FUNCTION curbmap_appending() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  -- Once per transaction (the setting is undone with a subtransaction that is rolled back, and so is the lock).
-  IF current_setting('curbmap.appending', true) IS DISTINCT FROM 'on' THEN
-    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
-      RAISE EXCEPTION 'events must be the first rows a transaction writes: it has a transaction id already, and readers could pass its events';
-    END IF;
-    PERFORM pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]});
-    PERFORM set_config('curbmap.appending', 'on', true);
-  END IF;
-  RETURN NULL;
-END $$;
+${ensureFunction('curbmap_appending()', 'RETURNS trigger LANGUAGE plpgsql', APPENDING)}
+${ensureFunction('curbmap_readable_below()', 'RETURNS xid8 LANGUAGE plpgsql VOLATILE', READABLE_BELOW_BODY)}
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'events_appending' AND tgrelid = 'events'::regclass) THEN
     CREATE TRIGGER events_appending BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION curbmap_appending();
@@ -84,25 +132,6 @@ const parse = (c: Checkpoint): [bigint, bigint] => {
 };
 const checkpointOf = (tx: string, position: string | number) => `${tx}/${position}`;
 
-/**
- * Below this transaction id the log holds no event that can still commit: the oldest transaction running at this
- * snapshot that may be an append, or the snapshot's xmax. Every running one counts except those pg_locks (read
- * once) shows holding their id without APPENDING_LOCK: writers of read models and anything else. One with no lock
- * row counts: an id enters the running set before its lock row exists, and one that ended since the snapshot is
- * visible to the read this bounds, which is a statement of its own, run after this one. Before, the bound was the
- * snapshot's xmin, and any long transaction of the cluster (a projection's batch) held every reader back.
- */
-const READABLE_BELOW = `
-WITH s AS (SELECT pg_current_snapshot() AS snap),
-locks AS MATERIALIZED (
-  SELECT locktype, database, classid, objid, objsubid, virtualtransaction, transactionid FROM pg_locks
-  WHERE granted AND (locktype = 'transactionid' AND mode = 'ExclusiveLock' OR locktype = 'advisory' AND objsubid = 2 AND classid = ${APPENDING_LOCK[0]} AND objid = ${APPENDING_LOCK[1]})),
-others AS (
-  SELECT transactionid FROM locks i WHERE i.locktype = 'transactionid' AND NOT EXISTS (
-    SELECT 1 FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = i.virtualtransaction
-      AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
-SELECT least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.transactionid = xid(x)) ORDER BY x LIMIT 1))::text AS bound
-FROM s`;
 
 /**
  * The EventStore on PostgreSQL. Expected versions are enforced by the unique (stream, version) constraint, so two
@@ -116,8 +145,6 @@ export class PostgresEventStore implements EventStore {
   private readonly pool: pg.Pool;
   private readonly registry: EventRegistry | undefined;
   private readonly ownsPool: boolean;
-  /** The highest bound answered so far (readableBelow). */
-  private floor = 0n;
 
   constructor(pool: pg.Pool, registry?: EventRegistry, options: { ownsPool?: boolean } = {}) {
     this.pool = pool;
@@ -307,24 +334,10 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  /**
-   * The bound readers use, as xid8 text: never below one answered before. READABLE_BELOW can compute a lower one
-   * later: a transaction without APPENDING_LOCK (a projection's batch) that ends between its snapshot and its
-   * pg_locks scan counts as a possible append, and a reader that took the head under the higher bound would then
-   * read short of it and move past events (a subscription's batch up to its head). A bound, once true, stays true:
-   * ids not running at the snapshot are at or above its xmax, and a transaction holding an id never appends (the
-   * trigger). Per store: another process's store keeps its own (event-sourcing.md).
-   */
+  /** The bound readers use, as xid8 text (READABLE_BELOW). */
   private async readableBelow(): Promise<string> {
-    const { bound } = await this.boundNow();
-    if (BigInt(bound) > this.floor) this.floor = BigInt(bound);
-    return this.floor.toString();
-  }
-
-  /** READABLE_BELOW now. */
-  protected async boundNow(): Promise<{ bound: string }> {
     const { rows } = await this.pool.query<{ bound: string }>(READABLE_BELOW);
-    return rows[0]!;
+    return rows[0]!.bound;
   }
 
   async headPosition(): Promise<Checkpoint> {
