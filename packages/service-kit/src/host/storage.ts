@@ -5,6 +5,7 @@ import { allContracts, EventRegistry } from '@curbmap/contracts';
 import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
 import { markingWrites } from '../http/requestWrites.ts';
+import { closeInOrder } from './closing.ts';
 
 export interface StorageOptions {
   /** DATABASE_URL: PostgreSQL holds the events, checkpoints and read models instead of the SQLite file. */
@@ -83,12 +84,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
         readStore,
         subscriptions,
         healthy: async () => (await store.headPosition().then(() => true, () => false)) && (await mongoHealthy()),
-        async close() {
-          await subscriptions.stopAll();
-          await relay?.stop();
-          await store.close();
-          await readStore.close();
-        },
+        close: () => closeInOrder([() => subscriptions.stopAll(), () => relay?.stop(), () => store.close(), () => readStore.close()]),
       };
     }
     const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
@@ -103,12 +99,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       readStore,
       subscriptions,
       healthy: async () => database.db.isOpen && (!kurrentdbUrl || (await store.headPosition().then(() => true, () => false))) && (await mongoHealthy()),
-      async close() {
-        await store.close();
-        await database.stopBackgroundCheckpoints();
-        database.close();
-        await mongo?.close();
-      },
+      close: () => closeInOrder([() => store.close(), () => database.stopBackgroundCheckpoints(), () => database.close(), () => mongo?.close()]),
     };
   }
 }

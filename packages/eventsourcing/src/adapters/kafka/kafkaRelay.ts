@@ -142,12 +142,15 @@ export class KafkaRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.running?.catch(() => undefined);
+    // Kafka unreachable at the stop still closes the admin client and lets another gateway's relay take over.
     try {
       await this.producer?.disconnect();
-      await this.topics.close();
     } finally {
-      // Kafka unreachable at the stop still lets another gateway's relay take over.
-      await this.options.leadership?.release();
+      try {
+        await this.topics.close();
+      } finally {
+        await this.options.leadership?.release();
+      }
     }
   }
 
