@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { collect, counted, eventStoreContract, readStoreContract, sharedServer, subscriptionsContract, testRegistry } from '@curbmap/testing';
 import { createDatabase, postgresUnavailable, startPrivateCluster } from '@curbmap/infra';
-import { APPENDING_LOCK, CLAIMED, PostgresEventStore, READABLE_BELOW } from './postgresEventStore.ts';
+import { APPENDING_LOCK, CLAIMED, PostgresEventStore, READABLE_BOUND } from './postgresEventStore.ts';
 import { PostgresReadStore } from './postgresReadStore.ts';
 import { InProcessSubscriptions } from '../inprocess/inProcessSubscriptions.ts';
 
@@ -220,7 +220,7 @@ if (unavailable) {
         // Another process computes the bound, and the projection's transaction ends in the middle of that: a cursor
         // opens the statement (its snapshot: the projection still running) and runs it after the commit.
         await reader.query('BEGIN');
-        await reader.query(`DECLARE bound NO SCROLL CURSOR FOR ${READABLE_BELOW}`);
+        await reader.query(`DECLARE bound NO SCROLL CURSOR FOR ${READABLE_BOUND}`);
         await projection.query('COMMIT');
         const { rows } = await reader.query<{ bound: string }>('FETCH ALL FROM bound');
         await reader.query('COMMIT');
@@ -228,9 +228,15 @@ if (unavailable) {
         // ended projection counted as an append still running, and the bound fell below the head.
         expect(BigInt(rows[0]!.bound)).toBeGreaterThan(BigInt(appended.position.split('/')[0]!));
         expect((await collect(other.readAll({ to: head }))).map((e) => e.globalPosition)).toEqual([appended.position]);
-        // Under REPEATABLE READ the snapshot would be the transaction's, older than the scan: refused.
+        // The cursor stands for the query before, whose one snapshot was its statement's. Inside the function the
+        // scan and the snapshot are statements of their own, nothing can come between them here: their order is
+        // checked on the function as the store created it.
+        const { rows: [fn] } = await reader.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname = 'curbmap_readable_below'`);
+        expect(fn!.src.indexOf('FROM pg_locks')).toBeGreaterThan(0);
+        expect(fn!.src.indexOf('FROM pg_locks')).toBeLessThan(fn!.src.indexOf('pg_current_snapshot()'));
+        // Under REPEATABLE READ its snapshot would be the transaction's, older than the scan: refused.
         await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-        await expect(reader.query(READABLE_BELOW)).rejects.toThrow(/needs READ COMMITTED/);
+        await expect(reader.query(READABLE_BOUND)).rejects.toThrow(/needs READ COMMITTED/);
         await reader.query('ROLLBACK');
       } finally {
         for (const client of [projection, reader]) await client.end().catch(() => undefined);
@@ -239,6 +245,19 @@ if (unavailable) {
         await db.drop();
       }
     });
+
+    it('reads under READ COMMITTED whatever isolation the database defaults to', () =>
+      withStoreAndClient(async (_, client, url) => {
+        await client.query(`ALTER DATABASE ${client.database} SET default_transaction_isolation = 'repeatable read'`);
+        const store = await PostgresEventStore.open(url, testRegistry());
+        try {
+          const appended = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
+          expect(await store.headPosition()).toBe(appended.position);
+          expect((await collect(store.readAll())).map((e) => e.globalPosition)).toEqual([appended.position]);
+        } finally {
+          await store.close();
+        }
+      }));
 
     it('opens without rewriting its functions, and replaces one whose body is not this version\'s', () =>
       withStoreAndClient(async (store, client, url) => {

@@ -54,31 +54,48 @@ DECLARE
   others xid[];
   snap pg_snapshot;
 BEGIN
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
+  IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
     RAISE EXCEPTION 'curbmap_readable_below() needs READ COMMITTED: its snapshot must be newer than its pg_locks scan';
   END IF;
-  SELECT coalesce(array_agg(i.transactionid), '{}') INTO others FROM pg_locks i
-  WHERE i.granted AND i.locktype = 'transactionid' AND i.mode = 'ExclusiveLock' AND NOT EXISTS (
-    SELECT 1 FROM pg_locks a WHERE a.granted AND a.locktype = 'advisory' AND a.objsubid = 2
-      AND a.classid = ${APPENDING_LOCK[0]} AND a.objid = ${APPENDING_LOCK[1]} AND a.virtualtransaction = i.virtualtransaction
+  IF pg_is_in_recovery() THEN
+    RAISE EXCEPTION 'curbmap_readable_below() runs on the primary: a standby''s pg_locks and snapshots do not show its appends';
+  END IF;
+  -- pg_locks read once: both sides of the anti-join from one copy, whatever order a plan reads them in.
+  WITH locks AS MATERIALIZED (
+    SELECT locktype, database, classid, objid, objsubid, virtualtransaction, transactionid FROM pg_locks
+    WHERE granted AND (locktype = 'transactionid' AND mode = 'ExclusiveLock'
+      OR locktype = 'advisory' AND objsubid = 2 AND classid = ${APPENDING_LOCK[0]} AND objid = ${APPENDING_LOCK[1]}))
+  SELECT coalesce(array_agg(i.transactionid), '{}') INTO others FROM locks i
+  WHERE i.locktype = 'transactionid' AND NOT EXISTS (
+    SELECT 1 FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = i.virtualtransaction
       AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database()));
   snap := pg_current_snapshot();
   RETURN least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT xid(x) = ANY (others) ORDER BY x LIMIT 1));
 END`;
 
-/** The readable bound, as xid8 text (a statement of its own: the read it bounds runs after it). */
-export const READABLE_BELOW = 'SELECT curbmap_readable_below()::text AS bound';
+/** The function's call alone. */
+export const READABLE_BOUND = 'SELECT curbmap_readable_below()::text AS bound';
+/**
+ * The readable bound, as xid8 text: a statement of its own (the read it bounds runs after it), in a transaction
+ * of READ COMMITTED whatever the database's or role's default (under REPEATABLE READ the function's snapshot would
+ * be its transaction's, taken before the scan). One round trip, and no session setting a pooler could drop.
+ */
+const READABLE_BELOW = `BEGIN ISOLATION LEVEL READ COMMITTED; ${READABLE_BOUND}; COMMIT`;
 
 /**
  * Creates a function when it is missing or its body differs, and leaves it alone otherwise: replacing one needs
- * its owner, and every process of every service opens the store, not all as the role that made it.
+ * its owner, and every process of every service opens the store. The body begins with the definition (a comment),
+ * so a change of language or volatility is a change of body too.
  */
-const ensureFunction = (signature: string, definition: string, body: string) => `
+const ensureFunction = (signature: string, definition: string, body: string) => {
+  const source = `\n-- ${signature} ${definition}${body}`;
+  return `
 DO $ensure$ BEGIN
-  IF (SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('${signature}')) IS DISTINCT FROM $body$${body}$body$ THEN
-    CREATE OR REPLACE FUNCTION ${signature} ${definition} AS $body$${body}$body$;
+  IF (SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('${signature}')) IS DISTINCT FROM $body$${source}$body$ THEN
+    CREATE OR REPLACE FUNCTION ${signature} ${definition} AS $body$${source}$body$;
   END IF;
 END $ensure$;`;
+};
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -336,8 +353,8 @@ export class PostgresEventStore implements EventStore {
 
   /** The bound readers use, as xid8 text (READABLE_BELOW). */
   private async readableBelow(): Promise<string> {
-    const { rows } = await this.pool.query<{ bound: string }>(READABLE_BELOW);
-    return rows[0]!.bound;
+    const results = (await this.pool.query(READABLE_BELOW)) as unknown as pg.QueryResult<{ bound: string }>[];
+    return results[1]!.rows[0]!.bound;
   }
 
   async headPosition(): Promise<Checkpoint> {
