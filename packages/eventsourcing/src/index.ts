@@ -4,6 +4,7 @@ export * from './ports/readStore.ts';
 export * from './ports/subscriptions.ts';
 export * from './projection.ts';
 export * from './jsonText.ts';
+export * from './closing.ts';
 export * from './decider/decider.ts';
 export * from './decider/commandHandler.ts';
 export * from './decider/deterministicId.ts';

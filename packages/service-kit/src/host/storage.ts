@@ -2,10 +2,9 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allContracts, EventRegistry } from '@curbmap/contracts';
-import { InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
+import { closeInOrder, InProcessSubscriptions, KafkaRelay, KafkaSubscriptions, PostgresEventStore, PostgresLeadership, PostgresReadStore, SqliteDatabase, SqliteEventStore, SqliteReadStore, type Checkpoint, type EventStore, type ReadStore, type Subscriptions } from '@curbmap/eventsourcing';
 import type { ServiceModule } from '../serviceModule.ts';
 import { markingWrites } from '../http/requestWrites.ts';
-import { closeInOrder } from './closing.ts';
 
 export interface StorageOptions {
   /** DATABASE_URL: PostgreSQL holds the events, checkpoints and read models instead of the SQLite file. */
@@ -53,11 +52,12 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   const openKurrent = async () => (await import('@curbmap/eventsourcing/kurrentdb')).KurrentDbEventStore.open(kurrentdbUrl!, registry);
   // Readiness asks the read store too when it is a server of its own.
   const mongoHealthy = async () => (mongo ? mongo.ping().then(() => true, () => false) : true);
-  // A failed start closes what it opened (an open client would keep the process alive).
+  // A failed start closes what it opened, last first (an open client or pool would keep the process alive).
+  const opened: (() => unknown)[] = [() => mongo?.close()];
   try {
     return await openStores();
   } catch (err) {
-    await mongo?.close().catch(() => undefined);
+    await closeInOrder(opened.reverse()).catch((closing: unknown) => log.error({ err: closing }, 'closing a storage that failed to open failed'));
     throw err;
   }
 
@@ -65,15 +65,19 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
     if (databaseUrl) {
       // A request that appended and then lost the store answers so (problemErrors.ts): its write may stand.
       const store = markingWrites(kurrentdbUrl ? await openKurrent() : await PostgresEventStore.open(databaseUrl, registry));
+      opened.push(() => store.close());
       const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
+      if (!mongo) opened.push(() => readStore.close());
       let subscriptions: Storage['subscriptions'];
       let relay: KafkaRelay | null = null;
       if (kafkaBrokers) {
         const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
         subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}) });
         // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
-        relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}), leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
-        await relay?.start();
+        const relaying = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}), leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
+        if (relaying) opened.push(() => relaying.stop());
+        await relaying?.start();
+        relay = relaying;
       } else {
         // Appends made here wake subscriptions here at once; other processes' are found by polling.
         subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: kurrentdbUrl !== null, lingerMs: 5, pollIntervalMs: 250, log });
@@ -89,6 +93,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
     }
     const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
     database.startBackgroundCheckpoints();
+    opened.push(() => closeInOrder([() => database.stopBackgroundCheckpoints(), () => database.close()]));
     // KURRENTDB_URL: the events there, read models and checkpoints in this file (or MONGO_URL); others' appends are polled.
     const store = kurrentdbUrl ? markingWrites(await openKurrent()) : new SqliteEventStore(database, registry);
     const readStore = mongo ?? new SqliteReadStore(database);

@@ -1,4 +1,5 @@
 import type { Kafka, Message, Producer } from 'kafkajs';
+import { closeInOrder } from '../../closing.ts';
 import type { EventStore, StoredEvent } from '../../ports/eventStore.ts';
 import type { ReadStore } from '../../ports/readStore.ts';
 import type { Leadership } from '../postgres/postgresLeadership.ts';
@@ -143,15 +144,7 @@ export class KafkaRelay {
     this.stopped = true;
     await this.running?.catch(() => undefined);
     // Kafka unreachable at the stop still closes the admin client and lets another gateway's relay take over.
-    try {
-      await this.producer?.disconnect();
-    } finally {
-      try {
-        await this.topics.close();
-      } finally {
-        await this.options.leadership?.release();
-      }
-    }
+    await closeInOrder([() => this.producer?.disconnect(), () => this.topics.close(), () => this.options.leadership?.release()]);
   }
 
   private async loop(): Promise<void> {

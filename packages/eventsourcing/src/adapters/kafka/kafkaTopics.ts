@@ -104,8 +104,9 @@ export class KafkaTopics {
   }
 
   async close(): Promise<void> {
-    await this.admin?.disconnect();
+    const admin = this.admin;
     this.admin = null;
+    await admin?.disconnect();
   }
 
   private async connected(): Promise<Admin> {

@@ -172,7 +172,13 @@ export class PostgresEventStore implements EventStore {
   /** Connects and creates the tables when they are missing. */
   static async open(connectionString: string, registry?: EventRegistry): Promise<PostgresEventStore> {
     const pool = openPool(connectionString);
-    await changeSchema(pool, SCHEMA);
+    try {
+      await changeSchema(pool, SCHEMA);
+    } catch (err) {
+      // Its idle connections would keep the process alive.
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
     return new PostgresEventStore(pool, registry, { ownsPool: true });
   }
 
