@@ -359,8 +359,11 @@ export class PostgresEventStore implements EventStore {
 
   /** The bound readers use, as xid8 text (READABLE_BELOW). */
   private async readableBelow(): Promise<string> {
-    const results = (await this.pool.query(READABLE_BELOW)) as unknown as pg.QueryResult<{ bound: string }>[];
-    return results[1]!.rows[0]!.bound;
+    // One result per statement (BEGIN, SELECT, COMMIT): the SELECT's.
+    const answered = (await this.pool.query(READABLE_BELOW)) as unknown as pg.QueryResult<{ bound: string }> | pg.QueryResult<{ bound: string }>[];
+    const bound = (Array.isArray(answered) ? answered : [answered]).find((r) => r.command === 'SELECT')?.rows[0]?.bound;
+    if (bound === undefined) throw new Error('curbmap_readable_below() answered no bound');
+    return bound;
   }
 
   async headPosition(): Promise<Checkpoint> {
