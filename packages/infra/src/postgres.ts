@@ -37,8 +37,9 @@ export function postgresUnavailable(): string | null {
 /**
  * `crashes`: the caller kills the server (crash()): a commit is written to the log before it is acknowledged
  * (synchronous_commit on), so a kill loses nothing acknowledged. fsync stays off: the machine itself does not crash.
+ * `settings`: server settings of the test's own (`-c name=value`).
  */
-export async function startPrivateCluster(options: { dir?: string; port?: number; crashes?: boolean } = {}): Promise<PrivateCluster> {
+export async function startPrivateCluster(options: { dir?: string; port?: number; crashes?: boolean; settings?: Record<string, string | number> } = {}): Promise<PrivateCluster> {
   const given = process.env['DATABASE_URL'];
   if (given) {
     const outside = async () => {
@@ -74,7 +75,8 @@ export async function startPrivateCluster(options: { dir?: string; port?: number
   if (!existsSync(join(dir, 'data', 'PG_VERSION'))) run('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = options.port ?? (await freePort());
   const fast = kept ? '' : options.crashes ? ' -c fsync=off -c full_page_writes=off' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
-  const start = () => run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-t', '60', 'start', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}`]);
+  const settings = Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join('');
+  const start = () => run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-t', '60', 'start', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${fast}${settings}`]);
   start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -92,10 +92,11 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       };
     }
     const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
-    database.startBackgroundCheckpoints();
     opened.push(() => closeInOrder([() => database.stopBackgroundCheckpoints(), () => database.close()]));
+    database.startBackgroundCheckpoints();
     // KURRENTDB_URL: the events there, read models and checkpoints in this file (or MONGO_URL); others' appends are polled.
     const store = kurrentdbUrl ? markingWrites(await openKurrent()) : new SqliteEventStore(database, registry);
+    opened.push(() => store.close());
     const readStore = mongo ?? new SqliteReadStore(database);
     const subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), lingerMs: 5, ...(kurrentdbUrl ? { pollIntervalMs: 250 } : {}), log });
     return {

@@ -231,9 +231,12 @@ if (unavailable) {
         // The cursor stands for the query before, whose one snapshot was its statement's. Inside the function the
         // scan and the snapshot are statements of their own, nothing can come between them here: their order is
         // checked on the function as the store created it.
-        const { rows: [fn] } = await reader.query<{ src: string }>(`SELECT prosrc AS src FROM pg_proc WHERE proname = 'curbmap_readable_below'`);
-        expect(fn!.src.indexOf('FROM pg_locks')).toBeGreaterThan(0);
-        expect(fn!.src.indexOf('FROM pg_locks')).toBeLessThan(fn!.src.indexOf('pg_current_snapshot()'));
+        const { rows: [fn] } = await reader.query<{ src: string; volatile: string }>(`SELECT prosrc AS src, provolatile AS volatile FROM pg_proc WHERE proname = 'curbmap_readable_below'`);
+        const statements = fn!.src.split(';');
+        const scan = statements.findIndex((s) => s.includes('FROM pg_locks'));
+        expect(scan).toBeGreaterThan(0);
+        expect(statements.findIndex((s) => s.includes('pg_current_snapshot()'))).toBeGreaterThan(scan);
+        expect(fn!.volatile).toBe('v');
         // Under REPEATABLE READ its snapshot would be the transaction's, older than the scan: refused.
         await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
         await expect(reader.query(READABLE_BOUND)).rejects.toThrow(/needs READ COMMITTED/);
@@ -259,6 +262,40 @@ if (unavailable) {
         }
       }));
 
+    it('where transactions can be prepared, counts every running one: a read model\'s holds readers back, and so does a prepared append', async () => {
+      // PREPARE TRANSACTION moves locks one at a time: its id and its APPENDING_LOCK can show under two holders.
+      const twoPhase = await startPrivateCluster({ settings: { max_prepared_transactions: 2 } });
+      const db = await createDatabase(twoPhase.url);
+      const store = await PostgresEventStore.open(db.url, testRegistry());
+      const [projection, preparing] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
+      try {
+        await projection.connect();
+        await preparing.connect();
+        await projection.query('BEGIN');
+        await projection.query('SELECT pg_current_xact_id()');
+        const held = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
+        expect(await store.headPosition()).toBeNull();
+        await projection.query('COMMIT');
+        expect(await store.headPosition()).toBe(held.position);
+        // An append prepared, then one committed after it: the later one waits for the prepared one's outcome.
+        await preparing.query('BEGIN');
+        await insertOutsideTheStore(preparing, 'thing-prepared');
+        await preparing.query(`PREPARE TRANSACTION 'append'`);
+        const after = await store.append('thing-b', [counted(1)], { expectedVersion: 'no_stream' });
+        expect(await store.headPosition()).toBe(held.position);
+        await preparing.query(`COMMIT PREPARED 'append'`);
+        const read = await collect(store.readAll({ from: held.position }));
+        expect(read.map((e) => e.streamId)).toEqual(['thing-prepared', 'thing-b']);
+        expect(read[1]!.globalPosition).toBe(after.position);
+      } finally {
+        await preparing.query(`ROLLBACK PREPARED 'append'`).catch(() => undefined);
+        for (const client of [projection, preparing]) await client.end().catch(() => undefined);
+        await store.close();
+        await db.drop();
+        await twoPhase.stop();
+      }
+    });
+
     it('opens without rewriting its functions, and replaces one whose body is not this version\'s', () =>
       withStoreAndClient(async (store, client, url) => {
         const versions = async () => (await client.query<{ proname: string; xmin: string }>(`SELECT proname, xmin::text FROM pg_proc WHERE proname LIKE 'curbmap_%' ORDER BY proname`)).rows;
@@ -273,6 +310,10 @@ if (unavailable) {
         expect(await store.headPosition()).toBeNull();
         await (await PostgresEventStore.open(url, testRegistry())).close();
         expect(await store.headPosition()).toBe(appended.position);
+        // Made STABLE by hand, its statements would share the caller's snapshot, taken before the scan: made volatile again.
+        await client.query('ALTER FUNCTION curbmap_readable_below() STABLE');
+        await (await PostgresEventStore.open(url, testRegistry())).close();
+        expect((await client.query(`SELECT provolatile FROM pg_proc WHERE proname = 'curbmap_readable_below'`)).rows[0]).toEqual({ provolatile: 'v' });
       }));
 
     it('holds readers back for appends in flight only: a read model\'s open transaction, here or in another database, does not', async () => {

@@ -68,7 +68,10 @@ BEGIN
   SELECT coalesce(array_agg(i.transactionid), '{}') INTO others FROM locks i
   WHERE i.locktype = 'transactionid' AND NOT EXISTS (
     SELECT 1 FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = i.virtualtransaction
-      AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database()));
+      AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+  -- PREPARE TRANSACTION moves a transaction's locks one at a time: one read can show its id and its APPENDING_LOCK
+  -- under two holders. Where transactions can be prepared, every running one counts.
+    AND current_setting('max_prepared_transactions')::int = 0;
   snap := pg_current_snapshot();
   RETURN least(pg_snapshot_xmax(snap), (SELECT x FROM pg_snapshot_xip(snap) x WHERE NOT xid(x) = ANY (others) ORDER BY x LIMIT 1));
 END`;
@@ -85,13 +88,15 @@ const READABLE_BELOW = `BEGIN ISOLATION LEVEL READ COMMITTED; ${READABLE_BOUND};
 /**
  * Creates a function when it is missing or its body differs, and leaves it alone otherwise: replacing one needs
  * its owner, and every process of every service opens the store. The body begins with the definition (a comment),
- * so a change of language or volatility is a change of body too.
+ * so a change of language or volatility is a change of body too; one made STABLE by hand is made volatile again
+ * (both are volatile: curbmap_readable_below's snapshot must be newer than its scan). A change of return type
+ * needs a new name: CREATE OR REPLACE cannot make it.
  */
 const ensureFunction = (signature: string, definition: string, body: string) => {
   const source = `\n-- ${signature} ${definition}${body}`;
   return `
 DO $ensure$ BEGIN
-  IF (SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('${signature}')) IS DISTINCT FROM $body$${source}$body$ THEN
+  IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = to_regprocedure('${signature}') AND prosrc = $body$${source}$body$ AND provolatile = 'v') THEN
     CREATE OR REPLACE FUNCTION ${signature} ${definition} AS $body$${source}$body$;
   END IF;
 END $ensure$;`;
