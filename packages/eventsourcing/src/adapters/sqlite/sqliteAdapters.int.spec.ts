@@ -201,6 +201,29 @@ describe('SQLite checkpoints', () => {
     }
   });
 
+  it('cuts the WAL file back when it starts over: a WAL that once grew is not copied by the writer for good', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curbmap-walcut-'));
+    const path = join(dir, 'curbmap.db');
+    const database = new SqliteDatabase(path);
+    try {
+      database.db.exec('PRAGMA wal_autocheckpoint = 0; CREATE TABLE blobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL)');
+      const insert = database.db.prepare('INSERT INTO blobs (data) VALUES (?)');
+      // A catch-up: 24 MB of commits with nothing copying them back.
+      for (let i = 0; i < 96; i++) database.writeTransaction(() => insert.run('x'.repeat(256 * 1024)));
+      const grown = statSync(`${path}-wal`).size;
+      expect(grown).toBeGreaterThan(24 * 1024 * 1024);
+      // Copied back (as the checkpointer thread does), then the next commit starts the WAL over: the file shrinks
+      // with it. Before, it kept its 24 MB, and a file past the writer's bound made it checkpoint every 32 commits.
+      database.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+      database.writeTransaction(() => insert.run('y'));
+      expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(16 * 1024 * 1024);
+      expect((database.db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n).toBe(97);
+    } finally {
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('checkpoints the WAL on a thread of its own: commits on the main thread never do', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'curbmap-ckpt-'));
     const path = join(dir, 'curbmap.db');

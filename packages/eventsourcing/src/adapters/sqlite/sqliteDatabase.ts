@@ -27,6 +27,12 @@ parentPort.on('message', () => { clearInterval(timer); try { db.close(); } catch
 /** How often (commits) the WAL's size is looked at, and the size past which this connection copies it back. */
 const WAL_CHECK_EVERY = 32;
 const WAL_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * What the WAL file is cut back to when it starts over (journal_size_limit). Without it the file keeps the size it
+ * once reached: after one catch-up past WAL_MAX_BYTES, every 32nd commit checkpointed on the main thread for good,
+ * however little the WAL held (usage single-event p99 of 20–50 ms at 2,000 requests/s).
+ */
+const WAL_RESET_BYTES = 16 * 1024 * 1024;
 
 /**
  * One SQLite connection shared by the event store, the checkpoints and the read models, so a projection's
@@ -59,6 +65,7 @@ export class SqliteDatabase {
       PRAGMA synchronous = NORMAL;
       PRAGMA busy_timeout = 5000;
       PRAGMA foreign_keys = ON;
+      PRAGMA journal_size_limit = ${WAL_RESET_BYTES};
     `);
   }
 
