@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { changeSchema, openPool } from './postgresPool.ts';
+import { changeSchema, openPreparedPool } from './postgresPool.ts';
 import { categoryOf, type EventRegistry, type NewEvent } from '@curbmap/contracts';
 import { ClaimConflictError, ConcurrencyError } from '../../errors.ts';
 import { rowToEvent, type EventRowColumns } from '../eventRows.ts';
@@ -176,14 +176,7 @@ export class PostgresEventStore implements EventStore {
 
   /** Connects and creates the tables when they are missing. */
   static async open(connectionString: string, registry?: EventRegistry): Promise<PostgresEventStore> {
-    const pool = openPool(connectionString);
-    try {
-      await changeSchema(pool, SCHEMA);
-    } catch (err) {
-      // Its idle connections would keep the process alive.
-      await pool.end().catch(() => undefined);
-      throw err;
-    }
+    const pool = await openPreparedPool(connectionString, (p) => changeSchema(p, SCHEMA));
     return new PostgresEventStore(pool, registry, { ownsPool: true });
   }
 

@@ -14,6 +14,21 @@ export function openPool(connectionString: string): pg.Pool {
   return pool;
 }
 
+/**
+ * A pool made ready by `prepare` (its schema), or ended when that fails: its idle connections would keep the
+ * process alive after a start that failed.
+ */
+export async function openPreparedPool(connectionString: string, prepare: (pool: pg.Pool) => Promise<unknown>): Promise<pg.Pool> {
+  const pool = openPool(connectionString);
+  try {
+    await prepare(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return pool;
+}
+
 /** The advisory lock every schema change of ours takes (an arbitrary constant, "curb" in ASCII). */
 const SCHEMA_LOCK = 0x63757262;
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { changeSchema, openPool } from './postgresPool.ts';
+import { changeSchema, openPreparedPool } from './postgresPool.ts';
 import type { Checkpoint } from '../../ports/eventStore.ts';
 import { FencedError } from '../../errors.ts';
 import { bufferedTx } from '../bufferedTx.ts';
@@ -136,18 +136,13 @@ export class PostgresReadStore extends PostgresReader implements ReadStore {
   }
 
   static async open(connectionString: string): Promise<PostgresReadStore> {
-    const pool = openPool(connectionString);
-    try {
-      await changeSchema(pool, 'CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text, fence bigint NOT NULL DEFAULT 0)');
+    const pool = await openPreparedPool(connectionString, async (p) => {
+      await changeSchema(p, 'CREATE TABLE IF NOT EXISTS checkpoints (name text PRIMARY KEY, position text, fence bigint NOT NULL DEFAULT 0)');
       // Stores made before fences had none (0 is a fence nobody holds). Asked first: the ALTER would lock the table
       // every process's checkpoints go through, at every start.
-      const { rows } = await pool.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'checkpoints' AND column_name = 'fence' AND table_schema = current_schema()");
-      if (rows.length === 0) await changeSchema(pool, 'ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
-    } catch (err) {
-      // Its idle connections would keep the process alive.
-      await pool.end().catch(() => undefined);
-      throw err;
-    }
+      const { rows } = await p.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'checkpoints' AND column_name = 'fence' AND table_schema = current_schema()");
+      if (rows.length === 0) await changeSchema(p, 'ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS fence bigint NOT NULL DEFAULT 0');
+    });
     return new PostgresReadStore(pool, true, new Map());
   }
 
