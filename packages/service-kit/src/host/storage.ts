@@ -52,12 +52,14 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
   const openKurrent = async () => (await import('@curbmap/eventsourcing/kurrentdb')).KurrentDbEventStore.open(kurrentdbUrl!, registry);
   // Readiness asks the read store too when it is a server of its own.
   const mongoHealthy = async () => (mongo ? mongo.ping().then(() => true, () => false) : true);
-  // A failed start closes what it opened, last first (an open client or pool would keep the process alive).
+  // What is open, to close last first: by close(), and by a failed start (an open client or pool would keep the
+  // process alive).
   const opened: (() => unknown)[] = [() => mongo?.close()];
+  const lastFirst = () => [...opened].reverse();
   try {
     return await openStores();
   } catch (err) {
-    await closeInOrder(opened.reverse()).catch((closing: unknown) => log.error({ err: closing }, 'closing a storage that failed to open failed'));
+    await closeInOrder(lastFirst()).catch((closing: unknown) => log.error({ err: closing }, 'closing a storage that failed to open failed'));
     throw err;
   }
 
@@ -69,15 +71,13 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       const readStore = mongo ?? (await PostgresReadStore.open(databaseUrl));
       if (!mongo) opened.push(() => readStore.close());
       let subscriptions: Storage['subscriptions'];
-      let relay: KafkaRelay | null = null;
       if (kafkaBrokers) {
         const kafka = new Kafka({ clientId: options.clientId ?? 'curbmap', brokers: kafkaBrokers, logLevel: logLevel.ERROR, logCreator: () => ({ namespace, log: entry }) => log.error({ kafka: namespace, ...entry }, entry.message) });
         subscriptions = new KafkaSubscriptions({ kafka, store, checkpoints: readStore, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}) });
         // Any gateway process may relay; the one holding the lock does (two relays would interleave the log).
-        const relaying = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}), leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
-        if (relaying) opened.push(() => relaying.stop());
-        await relaying?.start();
-        relay = relaying;
+        const relay = options.relay ? new KafkaRelay({ store, checkpoints: readStore, kafka, log, ...(options.kafkaPartitions ? { partitions: options.kafkaPartitions } : {}), leadership: new PostgresLeadership(databaseUrl, 'kafka-relay') }) : null;
+        if (relay) opened.push(() => relay.stop());
+        await relay?.start();
       } else {
         // Appends made here wake subscriptions here at once; other processes' are found by polling.
         subscriptions = new InProcessSubscriptions({ store, checkpoints: readStore, onAppended: (listener) => store.onAppended(listener), appendedPositionsReadable: kurrentdbUrl !== null, lingerMs: 5, pollIntervalMs: 250, log });
@@ -88,7 +88,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
         readStore,
         subscriptions,
         healthy: async () => (await store.headPosition().then(() => true, () => false)) && (await mongoHealthy()),
-        close: () => closeInOrder([() => subscriptions.stopAll(), () => relay?.stop(), () => store.close(), () => readStore.close()]),
+        close: () => closeInOrder([() => subscriptions.stopAll(), ...lastFirst()]),
       };
     }
     const database = new SqliteDatabase(join(dataDir, 'curbmap.db'));
@@ -105,7 +105,7 @@ export async function openStorage(dataDir: string, modules: ServiceModule[], log
       readStore,
       subscriptions,
       healthy: async () => database.db.isOpen && (!kurrentdbUrl || (await store.headPosition().then(() => true, () => false))) && (await mongoHealthy()),
-      close: () => closeInOrder([() => store.close(), () => database.stopBackgroundCheckpoints(), () => database.close(), () => mongo?.close()]),
+      close: () => closeInOrder(lastFirst()),
     };
   }
 }
