@@ -24,19 +24,31 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
   return createDatabase((await cluster()).url);
 }
 
-/** A store on a fresh database, and a client of its own beside it (a writer other than the store); all closed after. */
-async function withStoreAndClient(test: (store: PostgresEventStore, client: pg.Client, url: string) => Promise<void>): Promise<void> {
-  const db = await freshDatabase();
+/**
+ * A store on a fresh database (on `clusterUrl`, or the one cluster), and `count` clients of its own beside it
+ * (writers other than the store); all closed after.
+ */
+async function withStoreAndClients<Clients extends pg.Client[]>(count: Clients['length'], test: (store: PostgresEventStore, clients: Clients, url: string) => Promise<void>, clusterUrl?: string): Promise<void> {
+  const db = clusterUrl ? await createDatabase(clusterUrl) : await freshDatabase();
   const store = await PostgresEventStore.open(db.url, testRegistry());
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
+  const clients = Array.from({ length: count }, () => new pg.Client({ connectionString: db.url })) as Clients;
   try {
-    await test(store, client, db.url);
+    for (const client of clients) await client.connect();
+    await test(store, clients, db.url);
   } finally {
-    await client.end();
+    for (const client of clients) await client.end().catch(() => undefined);
     await store.close();
     await db.drop();
   }
+}
+
+/** The same with one client. */
+const withStoreAndClient = (test: (store: PostgresEventStore, client: pg.Client, url: string) => Promise<void>) => withStoreAndClients<[pg.Client]>(1, (store, [client], url) => test(store, client, url));
+
+/** A transaction holding an id without APPENDING_LOCK, as a projection's batch does: it never appends. */
+async function readModelTransaction(client: pg.Client): Promise<void> {
+  await client.query('BEGIN');
+  await client.query('SELECT pg_current_xact_id()');
 }
 
 if (unavailable) {
@@ -204,50 +216,43 @@ if (unavailable) {
         expect(claimed.has('usage:new:0')).toBe(false);
       }));
 
-    it('never computes a readable bound below one computed before, in any process: a reader that took the head reads up to it', async () => {
-      const db = await freshDatabase();
-      const [store, other] = [await PostgresEventStore.open(db.url, testRegistry()), await PostgresEventStore.open(db.url, testRegistry())];
-      const [projection, reader] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
-      try {
-        await projection.connect();
-        await reader.connect();
-        // A transaction holding an id without APPENDING_LOCK (a projection's batch), older than the append below.
-        await projection.query('BEGIN');
-        await projection.query('SELECT pg_current_xact_id()');
-        const appended = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
-        const head = await store.headPosition();
-        expect(head).toBe(appended.position);
-        // Another process computes the bound, and the projection's transaction ends in the middle of that: a cursor
-        // opens the statement (its snapshot: the projection still running) and runs it after the commit.
-        await reader.query('BEGIN');
-        await reader.query(`DECLARE bound NO SCROLL CURSOR FOR ${READABLE_BOUND}`);
-        await projection.query('COMMIT');
-        const { rows } = await reader.query<{ bound: string }>('FETCH ALL FROM bound');
-        await reader.query('COMMIT');
-        // At or above it, so the event is readable under it: with the snapshot taken before the pg_locks scan, the
-        // ended projection counted as an append still running, and the bound fell below the head.
-        expect(BigInt(rows[0]!.bound)).toBeGreaterThan(BigInt(appended.position.split('/')[0]!));
-        expect((await collect(other.readAll({ to: head }))).map((e) => e.globalPosition)).toEqual([appended.position]);
-        // The cursor stands for the query before, whose one snapshot was its statement's. Inside the function the
-        // scan and the snapshot are statements of their own, nothing can come between them here: their order is
-        // checked on the function as the store created it.
-        const { rows: [fn] } = await reader.query<{ src: string; volatile: string }>(`SELECT prosrc AS src, provolatile AS volatile FROM pg_proc WHERE proname = 'curbmap_readable_below'`);
-        const statements = fn!.src.split(';');
-        const scan = statements.findIndex((s) => s.includes('FROM pg_locks'));
-        expect(scan).toBeGreaterThan(0);
-        expect(statements.findIndex((s) => s.includes('pg_current_snapshot()'))).toBeGreaterThan(scan);
-        expect(fn!.volatile).toBe('v');
-        // Under REPEATABLE READ its snapshot would be the transaction's, older than the scan: refused.
-        await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-        await expect(reader.query(READABLE_BOUND)).rejects.toThrow(/needs READ COMMITTED/);
-        await reader.query('ROLLBACK');
-      } finally {
-        for (const client of [projection, reader]) await client.end().catch(() => undefined);
-        await store.close();
-        await other.close();
-        await db.drop();
-      }
-    });
+    it('never computes a readable bound below one computed before, in any process: a reader that took the head reads up to it', () =>
+      withStoreAndClients<[pg.Client, pg.Client]>(2, async (store, [projection, reader], url) => {
+        const other = await PostgresEventStore.open(url, testRegistry());
+        try {
+          // A read model's transaction, older than the append below.
+          await readModelTransaction(projection);
+          const appended = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
+          const head = await store.headPosition();
+          expect(head).toBe(appended.position);
+          // Another process computes the bound, and the projection's transaction ends in the middle of that: a cursor
+          // opens the statement (its snapshot: the projection still running) and runs it after the commit.
+          await reader.query('BEGIN');
+          await reader.query(`DECLARE bound NO SCROLL CURSOR FOR ${READABLE_BOUND}`);
+          await projection.query('COMMIT');
+          const { rows } = await reader.query<{ bound: string }>('FETCH ALL FROM bound');
+          await reader.query('COMMIT');
+          // At or above it, so the event is readable under it: with the snapshot taken before the pg_locks scan, the
+          // ended projection counted as an append still running, and the bound fell below the head.
+          expect(BigInt(rows[0]!.bound)).toBeGreaterThan(BigInt(appended.position.split('/')[0]!));
+          expect((await collect(other.readAll({ to: head }))).map((e) => e.globalPosition)).toEqual([appended.position]);
+          // The cursor stands for the query before, whose one snapshot was its statement's. Inside the function the
+          // scan and the snapshot are statements of their own, nothing can come between them here: their order is
+          // checked on the function as the store created it.
+          const { rows: [fn] } = await reader.query<{ src: string; volatile: string }>(`SELECT prosrc AS src, provolatile AS volatile FROM pg_proc WHERE proname = 'curbmap_readable_below'`);
+          const statements = fn!.src.split(';');
+          const scan = statements.findIndex((s) => s.includes('FROM pg_locks'));
+          expect(scan).toBeGreaterThan(0);
+          expect(statements.findIndex((s) => s.includes('pg_current_snapshot()'))).toBeGreaterThan(scan);
+          expect(fn!.volatile).toBe('v');
+          // Under REPEATABLE READ its snapshot would be the transaction's, older than the scan: refused.
+          await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+          await expect(reader.query(READABLE_BOUND)).rejects.toThrow(/needs READ COMMITTED/);
+          await reader.query('ROLLBACK');
+        } finally {
+          await other.close();
+        }
+    }));
 
     it('reads under READ COMMITTED whatever isolation the database defaults to', () =>
       withStoreAndClient(async (_, client, url) => {
@@ -265,33 +270,29 @@ if (unavailable) {
     it('where transactions can be prepared, counts every running one: a read model\'s holds readers back, and so does a prepared append', async () => {
       // PREPARE TRANSACTION moves locks one at a time: its id and its APPENDING_LOCK can show under two holders.
       const twoPhase = await startPrivateCluster({ settings: { max_prepared_transactions: 2 } });
-      const db = await createDatabase(twoPhase.url);
-      const store = await PostgresEventStore.open(db.url, testRegistry());
-      const [projection, preparing] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
       try {
-        await projection.connect();
-        await preparing.connect();
-        await projection.query('BEGIN');
-        await projection.query('SELECT pg_current_xact_id()');
-        const held = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
-        expect(await store.headPosition()).toBeNull();
-        await projection.query('COMMIT');
-        expect(await store.headPosition()).toBe(held.position);
-        // An append prepared, then one committed after it: the later one waits for the prepared one's outcome.
-        await preparing.query('BEGIN');
-        await insertOutsideTheStore(preparing, 'thing-prepared');
-        await preparing.query(`PREPARE TRANSACTION 'append'`);
-        const after = await store.append('thing-b', [counted(1)], { expectedVersion: 'no_stream' });
-        expect(await store.headPosition()).toBe(held.position);
-        await preparing.query(`COMMIT PREPARED 'append'`);
-        const read = await collect(store.readAll({ from: held.position }));
-        expect(read.map((e) => e.streamId)).toEqual(['thing-prepared', 'thing-b']);
-        expect(read[1]!.globalPosition).toBe(after.position);
+        await withStoreAndClients<[pg.Client, pg.Client]>(2, async (store, [projection, preparing]) => {
+          try {
+            await readModelTransaction(projection);
+            const held = await store.append('thing-a', [counted(1)], { expectedVersion: 'no_stream' });
+            expect(await store.headPosition()).toBeNull();
+            await projection.query('COMMIT');
+            expect(await store.headPosition()).toBe(held.position);
+            // An append prepared, then one committed after it: the later one waits for the prepared one's outcome.
+            await preparing.query('BEGIN');
+            await insertOutsideTheStore(preparing, 'thing-prepared');
+            await preparing.query(`PREPARE TRANSACTION 'append'`);
+            const after = await store.append('thing-b', [counted(1)], { expectedVersion: 'no_stream' });
+            expect(await store.headPosition()).toBe(held.position);
+            await preparing.query(`COMMIT PREPARED 'append'`);
+            const read = await collect(store.readAll({ from: held.position }));
+            expect(read.map((e) => e.streamId)).toEqual(['thing-prepared', 'thing-b']);
+            expect(read[1]!.globalPosition).toBe(after.position);
+          } finally {
+            await preparing.query(`ROLLBACK PREPARED 'append'`).catch(() => undefined);
+          }
+        }, twoPhase.url);
       } finally {
-        await preparing.query(`ROLLBACK PREPARED 'append'`).catch(() => undefined);
-        for (const client of [projection, preparing]) await client.end().catch(() => undefined);
-        await store.close();
-        await db.drop();
         await twoPhase.stop();
       }
     });
@@ -325,9 +326,8 @@ if (unavailable) {
         const before = await store.headPosition();
         for (const client of clients) {
           await client.connect();
-          // A transaction with an id, older than the append below, that writes no event (a projection's batch).
-          await client.query('BEGIN');
-          await client.query('SELECT pg_current_xact_id()');
+          // Older than the append below.
+          await readModelTransaction(client);
         }
         // An append in flight in the other database holds nothing back here either.
         await clients[1]!.query(`SELECT pg_advisory_xact_lock_shared(${APPENDING_LOCK[0]}, ${APPENDING_LOCK[1]})`);

@@ -182,47 +182,50 @@ describe('live subscriptions', () => {
 });
 
 describe('SQLite checkpoints', () => {
-  it('keeps the WAL near 64 MB under writes that never pause, where no checkpoint elsewhere catches up', () => {
+  /**
+   * A database file as startBackgroundCheckpoints leaves the main connection (no checkpoint inside commits), with no
+   * thread copying either, and a table of blobs: `commit` writes one in a transaction of its own. Removed after.
+   */
+  function withBlobs(test: (wal: { database: SqliteDatabase; commit(data: string): void; walBytes(): number; rows(): number }) => void): void {
     const dir = mkdtempSync(join(tmpdir(), 'curbmap-wal-'));
     const path = join(dir, 'curbmap.db');
     const database = new SqliteDatabase(path);
     try {
-      // What startBackgroundCheckpoints leaves: no checkpoint inside commits. Here no thread copies either.
       database.db.exec('PRAGMA wal_autocheckpoint = 0; CREATE TABLE blobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL)');
       const insert = database.db.prepare('INSERT INTO blobs (data) VALUES (?)');
-      const data = 'x'.repeat(256 * 1024);
-      // 160 MB in 640 transactions, back to back.
-      for (let i = 0; i < 640; i++) database.writeTransaction(() => insert.run(data));
-      expect(statSync(`${path}-wal`).size).toBeLessThan(80 * 1024 * 1024);
-      expect((database.db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n).toBe(640);
+      test({
+        database,
+        commit: (data) => void database.writeTransaction(() => insert.run(data)),
+        walBytes: () => statSync(`${path}-wal`).size,
+        rows: () => (database.db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n,
+      });
     } finally {
       database.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }
 
-  it('cuts the WAL file back when it starts over: a WAL that once grew is not copied by the writer for good', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'curbmap-walcut-'));
-    const path = join(dir, 'curbmap.db');
-    const database = new SqliteDatabase(path);
-    try {
-      database.db.exec('PRAGMA wal_autocheckpoint = 0; CREATE TABLE blobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL)');
-      const insert = database.db.prepare('INSERT INTO blobs (data) VALUES (?)');
+  it('keeps the WAL near 64 MB under writes that never pause, where no checkpoint elsewhere catches up', () =>
+    withBlobs(({ commit, walBytes, rows }) => {
+      const data = 'x'.repeat(256 * 1024);
+      // 160 MB in 640 transactions, back to back.
+      for (let i = 0; i < 640; i++) commit(data);
+      expect(walBytes()).toBeLessThan(80 * 1024 * 1024);
+      expect(rows()).toBe(640);
+    }));
+
+  it('cuts the WAL file back when it starts over: a WAL that once grew is not copied by the writer for good', () =>
+    withBlobs(({ database, commit, walBytes, rows }) => {
       // A catch-up: 24 MB of commits with nothing copying them back.
-      for (let i = 0; i < 96; i++) database.writeTransaction(() => insert.run('x'.repeat(256 * 1024)));
-      const grown = statSync(`${path}-wal`).size;
-      expect(grown).toBeGreaterThan(24 * 1024 * 1024);
+      for (let i = 0; i < 96; i++) commit('x'.repeat(256 * 1024));
+      expect(walBytes()).toBeGreaterThan(24 * 1024 * 1024);
       // Copied back (as the checkpointer thread does), then the next commit starts the WAL over: the file shrinks
       // with it. Before, it kept its 24 MB, and a file past the writer's bound made it checkpoint every 32 commits.
       database.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
-      database.writeTransaction(() => insert.run('y'));
-      expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(16 * 1024 * 1024);
-      expect((database.db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n).toBe(97);
-    } finally {
-      database.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+      commit('y');
+      expect(walBytes()).toBeLessThanOrEqual(16 * 1024 * 1024);
+      expect(rows()).toBe(97);
+    }));
 
   it('checkpoints the WAL on a thread of its own: commits on the main thread never do', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'curbmap-ckpt-'));
